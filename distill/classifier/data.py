@@ -1,0 +1,262 @@
+"""Input checks, label encoding, token batches and the validation split for :class:`StaticModelClassifier`.
+
+Nothing here imports torch: the checks run (and fail clearly) before any training code is loaded.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# How the targets were given, so that ``predict`` answers in the same form.
+SINGLE = "single"  # one label per text: predict -> (n,) array of labels
+LABEL_SETS = "sets"  # list of label lists: predict -> list of tuples of labels
+INDICATOR = "indicator"  # (n, k) 0/1 matrix: predict -> (n, k) int matrix
+
+
+def check_texts(X: Any, name: str = "X", *, allow_empty_texts: bool = True) -> list[str]:
+    """``X`` as a list of strings, or a clear ``TypeError``/``ValueError``."""
+    if isinstance(X, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of strings, got a single {type(X).__name__}; wrap it in a list.")
+    if isinstance(X, np.ndarray):
+        if X.ndim != 1:
+            raise ValueError(f"{name} must be one-dimensional (one text per row), got an array of shape {X.shape}.")
+        X = X.tolist()
+    elif hasattr(X, "tolist") and not isinstance(X, (list, tuple)):  # pandas Series
+        X = X.tolist()
+    if not isinstance(X, Iterable):
+        raise TypeError(f"{name} must be a sequence of strings, got {type(X).__name__}.")
+    texts = list(X)
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        i = bad[0]
+        raise TypeError(
+            f"{name} must contain only strings; item {i} is {type(texts[i]).__name__} ({len(bad)} non-string item(s))."
+        )
+    if not allow_empty_texts:
+        empty = [i for i, t in enumerate(texts) if not t.strip()]
+        if empty:
+            shown = ", ".join(map(str, empty[:5])) + (", ..." if len(empty) > 5 else "")
+            raise ValueError(
+                f"{name} contains {len(empty)} empty or whitespace-only text(s) (at index {shown}); "
+                "remove them before fitting."
+            )
+    return texts
+
+
+def _kind(label: Any) -> str:
+    if isinstance(label, (str, np.str_)):
+        return "str"
+    if isinstance(label, (bool, np.bool_)):
+        return "bool"
+    if isinstance(label, numbers.Integral):
+        return "int"
+    if isinstance(label, numbers.Real):
+        return "float"
+    raise TypeError(f"Labels must be strings or numbers, got {type(label).__name__} ({label!r}).")
+
+
+def to_python(label: Any) -> Any:
+    """A label as a plain JSON-friendly Python value."""
+    kind = _kind(label)
+    if kind == "str":
+        return str(label)
+    if kind == "bool":
+        return bool(label)
+    if kind == "int":
+        return int(label)
+    if float(label).is_integer():
+        return float(label)
+    return float(label)
+
+
+def _check_one_kind(labels: Sequence[Any], name: str) -> None:
+    kinds = {}
+    for label in labels:
+        kinds.setdefault(_kind(label), label)
+    if "float" in kinds and "int" in kinds and len(kinds) == 2:
+        return  # 1 and 1.0 are the same number
+    if len(kinds) > 1:
+        examples = ", ".join(f"{k}: {v!r}" for k, v in kinds.items())
+        raise TypeError(f"{name} mixes label types ({examples}); use one type for all labels.")
+
+
+def _is_sequence_label(value: Any) -> bool:
+    return isinstance(value, (list, tuple, set, frozenset, np.ndarray))
+
+
+@dataclass
+class Targets:
+    """Encoded targets: class indices (single-label) or a float 0/1 matrix (multi-label)."""
+
+    classes: np.ndarray
+    multilabel: bool
+    label_format: str
+    y: np.ndarray  # (n,) int64 or (n, k) float32
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+
+def encode_targets(y: Any, n_samples: int, name: str = "y") -> Targets:
+    """Work out the task from ``y`` and encode it.
+
+    * a 1-D sequence of strings or numbers: single-label classification (at least two classes);
+    * a 2-D numpy array (or scipy sparse matrix) of 0/1: a multi-label indicator matrix, classes ``0..k-1``;
+    * a sequence of label lists/tuples/sets: multi-label with named classes.
+    """
+    if hasattr(y, "toarray") and hasattr(y, "shape"):  # scipy sparse indicator matrix
+        y = y.toarray()
+    if isinstance(y, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of labels, got a single string.")
+    if hasattr(y, "to_numpy") and not isinstance(y, np.ndarray):  # pandas
+        y = y.to_numpy()
+    if isinstance(y, np.ndarray) and y.ndim == 2:
+        return _encode_indicator(y, n_samples, name)
+    if isinstance(y, np.ndarray) and y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (labels) or 2-D (indicator matrix), got shape {y.shape}.")
+    labels = list(y.tolist() if isinstance(y, np.ndarray) and y.dtype != object else y)
+    if len(labels) != n_samples:
+        raise ValueError(f"X and {name} have different lengths: {n_samples} texts but {len(labels)} labels.")
+    if n_samples == 0:
+        raise ValueError("Cannot fit on zero samples.")
+    nested = [_is_sequence_label(v) for v in labels]
+    if any(nested) and not all(nested):
+        i = nested.index(False) if nested[0] else nested.index(True)
+        raise TypeError(
+            f"{name} mixes single labels and label lists (item 0 is {type(labels[0]).__name__}, item {i} is "
+            f"{type(labels[i]).__name__}); pass one label per text, or a list of labels for every text."
+        )
+    if all(nested):
+        sets = [list(v.tolist() if isinstance(v, np.ndarray) else v) for v in labels]
+        flat = [label for s in sets for label in s]
+        if not flat:
+            raise ValueError(f"{name} has no labels at all: every label list is empty.")
+        _check_one_kind(flat, name)
+        classes = np.array(sorted({to_python(v) for v in flat}))
+        index = {c: i for i, c in enumerate(classes.tolist())}
+        matrix = np.zeros((n_samples, len(classes)), dtype=np.float32)
+        for row, s in enumerate(sets):
+            for label in s:
+                matrix[row, index[to_python(label)]] = 1.0
+        return Targets(classes, True, LABEL_SETS, matrix)
+    _check_one_kind(labels, name)
+    values = [to_python(v) for v in labels]
+    if any(isinstance(v, float) and v != v for v in values):
+        raise ValueError(f"{name} contains NaN labels.")
+    classes = np.array(sorted(set(values)))
+    if len(classes) < 2:
+        raise ValueError(
+            f"{name} has a single class ({classes[0]!r}); a classifier needs at least two classes to learn from."
+        )
+    index = {c: i for i, c in enumerate(classes.tolist())}
+    return Targets(classes, False, SINGLE, np.array([index[v] for v in values], dtype=np.int64))
+
+
+def _encode_indicator(y: np.ndarray, n_samples: int, name: str) -> Targets:
+    if y.shape[0] != n_samples:
+        raise ValueError(f"X and {name} have different lengths: {n_samples} texts but {y.shape[0]} label rows.")
+    if n_samples == 0:
+        raise ValueError("Cannot fit on zero samples.")
+    if y.shape[1] < 1:
+        raise ValueError(f"The indicator matrix {name} has no columns.")
+    try:
+        values = y.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"The indicator matrix {name} must hold 0/1 numbers, got dtype {y.dtype}.") from exc
+    if not np.isin(values, (0.0, 1.0)).all():
+        raise ValueError(f"The indicator matrix {name} must hold only 0 and 1.")
+    if not values.any():
+        raise ValueError(f"The indicator matrix {name} has no positive labels at all.")
+    return Targets(np.arange(y.shape[1]), True, INDICATOR, values.astype(np.float32))
+
+
+def check_class_weight(class_weight: Any, targets: Targets) -> np.ndarray | None:
+    """Per-class loss weights (CE class weights, or BCE ``pos_weight`` for multi-label), or ``None``."""
+    if class_weight is None:
+        return None
+    k = targets.n_classes
+    if targets.multilabel:
+        positives = targets.y.sum(axis=0).astype(np.float64)
+        negatives = len(targets.y) - positives
+    else:
+        counts = np.bincount(targets.y, minlength=k).astype(np.float64)
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {class_weight!r}.")
+        if targets.multilabel:  # BCE pos_weight = negatives / positives, as in torch's docs
+            return (negatives / np.maximum(positives, 1.0)).astype(np.float32)
+        return (counts.sum() / (k * np.maximum(counts, 1.0))).astype(np.float32)
+    if isinstance(class_weight, dict):
+        lookup = {to_python(key): float(value) for key, value in class_weight.items()}
+        unknown = set(lookup) - set(targets.classes.tolist())
+        if unknown:
+            raise ValueError(f"class_weight names classes that are not in y: {sorted(map(repr, unknown))}.")
+        weights = np.array([lookup.get(c, 1.0) for c in targets.classes.tolist()], dtype=np.float32)
+        if (weights <= 0).any() or not np.isfinite(weights).all():
+            raise ValueError("class_weight values must be positive and finite.")
+        return weights
+    raise TypeError(f"class_weight must be None, 'balanced' or a dict, got {type(class_weight).__name__}.")
+
+
+def validation_split(
+    targets: Targets, fraction: float | int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Train and validation indices: stratified for single labels when every class can spare an example."""
+    n = len(targets.y)
+    everything = np.arange(n)
+    if not fraction:
+        return everything, None
+    n_val = int(fraction) if isinstance(fraction, numbers.Integral) else int(round(float(fraction) * n))
+    n_val = min(max(n_val, 1), n - 1)
+    if n < 2 or n_val < 1:
+        return everything, None
+    rng = np.random.default_rng(seed)
+    if targets.multilabel:
+        perm = rng.permutation(n)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    counts = np.bincount(targets.y, minlength=targets.n_classes)
+    if n_val >= targets.n_classes and n - n_val >= targets.n_classes and (counts >= 2).all():
+        from sklearn.model_selection import StratifiedShuffleSplit
+
+        splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
+        train, val = next(splitter.split(np.zeros(n), targets.y))
+        return np.sort(train), np.sort(val)
+    perm = rng.permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+class TokenizedTexts:
+    """Per-text token ids kept flat (ids + offsets), sliced into EmbeddingBag batches without padding."""
+
+    def __init__(self, token_lists: Sequence[np.ndarray]) -> None:
+        lengths = np.fromiter((len(t) for t in token_lists), dtype=np.int64, count=len(token_lists))
+        self.offsets = np.zeros(len(token_lists) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=self.offsets[1:])
+        self.ids = (
+            np.concatenate([np.asarray(t, dtype=np.int64) for t in token_lists])
+            if len(token_lists) and self.offsets[-1]
+            else np.zeros(0, dtype=np.int64)
+        )
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def batch(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Flat ids and start offsets (``len(rows)`` of them) of the given rows, in that order."""
+        starts = self.offsets[rows]
+        lengths = self.offsets[rows + 1] - starts
+        offsets = np.zeros(len(rows), dtype=np.int64)
+        if len(rows) > 1:
+            np.cumsum(lengths[:-1], out=offsets[1:])
+        total = int(lengths.sum())
+        if total == 0:
+            return np.zeros(0, dtype=np.int64), offsets
+        # Vectorised gather of the ranges [start, start + length) for each row.
+        index = np.repeat(starts - offsets, lengths) + np.arange(total, dtype=np.int64)
+        return self.ids[index], offsets

@@ -1,0 +1,313 @@
+"""``StaticModelClassifier``: a scikit-learn classifier that fine-tunes a static model end to end."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from distill.classifier.data import (
+    INDICATOR,
+    SINGLE,
+    TokenizedTexts,
+    check_class_weight,
+    check_texts,
+    encode_targets,
+    validation_split,
+)
+
+
+def _load_static_model(model: Any) -> Any:
+    """A StaticModel from a folder path or an object that already is one."""
+    if isinstance(model, (str, os.PathLike)):
+        from static_model import StaticModel
+
+        return StaticModel.from_pretrained(model)
+    for attribute in ("tokenize", "embedding_matrix", "tokenizer"):
+        if not hasattr(model, attribute):
+            raise TypeError(
+                f"model must be a static model folder or a StaticModel, got {type(model).__name__} "
+                f"(no {attribute!r})."
+            )
+    return model
+
+
+class StaticModelClassifier(ClassifierMixin, BaseEstimator):
+    """Fine-tune a static embedding model and an MLP head for text classification (scikit-learn API).
+
+    The network averages the static model's token vectors (an ``EmbeddingBag`` over flat ids and offsets, using the
+    static model's own tokenization), optionally L2-normalizes, and applies an MLP head. The token table is trained
+    too unless ``freeze_embeddings``. Single-label targets use cross-entropy; multi-label targets (a list of label
+    lists, or a 2-D 0/1 numpy indicator matrix) use binary cross-entropy. Early stopping watches a stratified
+    validation split cut from the training data and restores the best weights. ``to_pipeline()`` exports a
+    :class:`static_model.pipeline.StaticPipeline` that predicts the same labels with numpy only.
+
+    Parameters
+    ----------
+    model : str | os.PathLike | StaticModel
+        The static model to start from: a folder or an object. It is never modified.
+    hidden_dim, n_layers, activation, dropout
+        The MLP head: ``n_layers`` hidden layers of ``hidden_dim`` units (0 = a linear head).
+    normalize : bool
+        L2-normalize the pooled vector before the head.
+    freeze_embeddings : bool
+        Keep the token table fixed and train only the head.
+    learning_rate, weight_decay, batch_size
+        AdamW settings; ``batch_size=None`` picks 32..256 from the training set size.
+    max_epochs, min_epochs, early_stopping_patience
+        Training length. ``early_stopping_patience=None`` trains ``max_epochs`` and keeps the best epoch if there is a
+        validation split.
+    validation_fraction : float | int | None
+        Held-out part of ``X`` for early stopping (a fraction, or a number of texts); 0/None: no validation split.
+    class_weight : None | "balanced" | dict
+        Cross-entropy class weights (single-label) or BCE ``pos_weight`` per label (multi-label).
+    threshold : float
+        Multi-label decision threshold on each label's probability.
+    max_length : int | None
+        Token limit per text; None keeps the static model's own.
+    random_state : int
+        Seed for the split, the initialization and the batch order: the same seed gives the same model.
+    verbose : int
+        0: silent; 1: a progress bar over epochs.
+    """
+
+    def __init__(
+        self,
+        model: Any = None,
+        *,
+        hidden_dim: int = 512,
+        n_layers: int = 1,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        normalize: bool = True,
+        freeze_embeddings: bool = False,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        batch_size: int | None = None,
+        max_epochs: int = 50,
+        min_epochs: int = 1,
+        early_stopping_patience: int | None = 5,
+        validation_fraction: float | int | None = 0.1,
+        class_weight: Any = None,
+        threshold: float = 0.5,
+        max_length: int | None = None,
+        random_state: int = 42,
+        verbose: int = 1,
+    ) -> None:
+        self.model = model
+        self.hidden_dim = hidden_dim
+        self.n_layers = n_layers
+        self.activation = activation
+        self.dropout = dropout
+        self.normalize = normalize
+        self.freeze_embeddings = freeze_embeddings
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.min_epochs = min_epochs
+        self.early_stopping_patience = early_stopping_patience
+        self.validation_fraction = validation_fraction
+        self.class_weight = class_weight
+        self.threshold = threshold
+        self.max_length = max_length
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ scikit-learn plumbing
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.target_tags.multi_output = True
+        if tags.classifier_tags is not None:
+            tags.classifier_tags.multi_label = True
+        return tags
+
+    def _check_params(self) -> None:
+        if self.model is None:
+            raise ValueError("StaticModelClassifier needs a static model: StaticModelClassifier(model=folder_or_model).")
+        checks = [
+            ("hidden_dim", isinstance(self.hidden_dim, (int, np.integer)) and self.hidden_dim >= 1, "an int >= 1"),
+            ("n_layers", isinstance(self.n_layers, (int, np.integer)) and self.n_layers >= 0, "an int >= 0"),
+            ("activation", self.activation in ("relu", "tanh"), "'relu' or 'tanh'"),
+            ("dropout", 0.0 <= float(self.dropout) < 1.0, "in [0, 1)"),
+            ("learning_rate", float(self.learning_rate) > 0, "> 0"),
+            ("weight_decay", float(self.weight_decay) >= 0, ">= 0"),
+            ("batch_size", self.batch_size is None or int(self.batch_size) >= 1, "None or an int >= 1"),
+            ("max_epochs", int(self.max_epochs) >= 1, "an int >= 1"),
+            ("min_epochs", int(self.min_epochs) >= 0, "an int >= 0"),
+            (
+                "early_stopping_patience",
+                self.early_stopping_patience is None or int(self.early_stopping_patience) >= 1,
+                "None or an int >= 1",
+            ),
+            ("threshold", 0.0 < float(self.threshold) < 1.0, "in (0, 1)"),
+            ("max_length", self.max_length is None or int(self.max_length) >= 1, "None or an int >= 1"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}.")
+        vf = self.validation_fraction
+        if vf is not None and not (
+            (isinstance(vf, (int, np.integer)) and not isinstance(vf, bool) and vf >= 0)
+            or (isinstance(vf, float) and 0.0 <= vf < 1.0)
+        ):
+            raise ValueError(f"validation_fraction must be a fraction in [0, 1), a count, or None, got {vf!r}.")
+
+    # ------------------------------------------------------------------ fit / predict
+    def _tokenize(self, static: Any, texts: list[str]) -> TokenizedTexts:
+        return TokenizedTexts(static.tokenize(texts, max_length=self.max_length))
+
+    def fit(self, X: Any, y: Any) -> "StaticModelClassifier":
+        """Train on texts ``X`` and labels ``y``; returns ``self``."""
+        self._check_params()
+        texts = check_texts(X, allow_empty_texts=False)
+        if not texts:
+            raise ValueError("X is empty: cannot fit on zero texts.")
+        targets = encode_targets(y, len(texts))
+        class_weights = check_class_weight(self.class_weight, targets)
+
+        import torch
+
+        from distill.classifier.model import BagOfTokensClassifier
+        from distill.classifier.training import auto_batch_size, train
+
+        static = _load_static_model(self.model)
+        tokens = self._tokenize(static, texts)
+        seed = int(self.random_state) if self.random_state is not None else int(np.random.SeedSequence().entropy % 2**31)
+        train_rows, val_rows = validation_split(targets, self.validation_fraction, seed)
+        batch_size = int(self.batch_size) if self.batch_size else auto_batch_size(len(train_rows))
+        started = time.perf_counter()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            network = BagOfTokensClassifier(
+                static.embedding_matrix(),
+                targets.n_classes,
+                hidden_dim=int(self.hidden_dim),
+                n_layers=int(self.n_layers),
+                activation=self.activation,
+                dropout=float(self.dropout),
+                normalize=bool(self.normalize),
+                freeze_embeddings=bool(self.freeze_embeddings),
+            )
+            history = train(
+                network,
+                tokens,
+                targets.y,
+                train_rows,
+                val_rows,
+                multilabel=targets.multilabel,
+                class_weights=class_weights,
+                learning_rate=float(self.learning_rate),
+                weight_decay=float(self.weight_decay),
+                batch_size=batch_size,
+                max_epochs=int(self.max_epochs),
+                min_epochs=int(self.min_epochs),
+                patience=None if self.early_stopping_patience is None else int(self.early_stopping_patience),
+                threshold=float(self.threshold),
+                seed=seed,
+                verbose=bool(self.verbose),
+            )
+        self.static_model_ = static
+        self.network_ = network
+        self.classes_ = targets.classes
+        self.multilabel_ = targets.multilabel
+        self.label_format_ = targets.label_format
+        self.history_ = history.as_dict()
+        self.n_epochs_ = len(history.train_loss)
+        self.best_epoch_ = history.best_epoch or self.n_epochs_
+        self.batch_size_ = batch_size
+        self.fit_time_ = time.perf_counter() - started
+        return self
+
+    def _check_fitted(self) -> None:
+        check_is_fitted(
+            self,
+            ("network_", "classes_"),
+            msg="This StaticModelClassifier is not fitted yet: call fit(X, y) before predict, score or to_pipeline.",
+        )
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Logits, shape (n, n_classes)."""
+        self._check_fitted()
+        from distill.classifier.training import predict_logits
+
+        texts = check_texts(X)
+        return predict_logits(self.network_, self._tokenize(self.static_model_, texts))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (softmax), or per-label probabilities (sigmoid) for multi-label."""
+        logits = self.decision_function(X).astype(np.float64)
+        if self.multilabel_:
+            return 1.0 / (1.0 + np.exp(-logits))
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict(self, X: Any) -> Any:
+        """Labels in the form ``y`` had: an array of labels, a list of label tuples, or a 0/1 indicator matrix."""
+        logits = self.decision_function(X)
+        if not self.multilabel_:
+            return self.classes_[logits.argmax(axis=1)]
+        # sigmoid(z) > t  <=>  z > logit(t): no overflow, and the same rule as the numpy pipeline.
+        hits = logits > np.log(self.threshold / (1.0 - self.threshold))
+        if self.label_format_ == INDICATOR:
+            return hits.astype(np.int64)
+        labels = self.classes_.tolist()
+        return [tuple(labels[j] for j in np.flatnonzero(row)) for row in hits]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy; for multi-label, subset accuracy (every label of a text right)."""
+        self._check_fitted()
+        if not self.multilabel_:
+            return super().score(X, y, sample_weight=sample_weight)
+        from sklearn.metrics import accuracy_score
+        from sklearn.preprocessing import MultiLabelBinarizer
+
+        predicted = self.predict(X)
+        if self.label_format_ == INDICATOR:
+            truth = np.asarray(y.toarray() if hasattr(y, "toarray") else y)
+        else:
+            binarizer = MultiLabelBinarizer(classes=self.classes_.tolist())
+            binarizer.fit([])
+            truth = binarizer.transform([list(labels) for labels in y])
+            predicted = binarizer.transform(predicted)
+        return float(accuracy_score(truth, predicted, sample_weight=sample_weight))
+
+    # ------------------------------------------------------------------ export
+    def to_pipeline(self) -> Any:
+        """The fine-tuned table and head as a numpy-only :class:`static_model.pipeline.StaticPipeline`."""
+        self._check_fitted()
+        from static_model import StaticModel
+        from static_model.pipeline import StaticPipeline
+
+        table, layers = self.network_.export()
+        base = self.static_model_
+        config = {k: v for k, v in dict(getattr(base, "config", None) or {}).items() if k != "normalize"}
+        config["classifier"] = {"source": "distill.classifier.StaticModelClassifier", "fine_tuned": True}
+        kwargs: dict[str, Any] = {"config": config, "normalize": bool(self.normalize)}
+        max_length = self.max_length if self.max_length is not None else getattr(base, "max_length", None)
+        if max_length is not None:
+            kwargs["max_length"] = int(max_length)
+            config["max_length"] = int(max_length)
+        model = StaticModel(table, base.tokenizer, **kwargs)
+        labels = [c.item() if hasattr(c, "item") else c for c in self.classes_]
+        return StaticPipeline(
+            model,
+            layers,
+            labels=labels,
+            multilabel=self.multilabel_,
+            threshold=float(self.threshold),
+            activation=self.activation,
+            normalize=bool(self.normalize),
+            label_format=self.label_format_ if self.multilabel_ else SINGLE,
+        )
+
+    def save_pretrained(self, path: str | os.PathLike, **kwargs: Any) -> Any:
+        """Save the numpy pipeline folder (see :meth:`to_pipeline`)."""
+        return self.to_pipeline().save_pretrained(path, **kwargs)

@@ -1,0 +1,151 @@
+"""The training loop: shuffled mini-batches, Adam, early stopping on the validation split, best weights restored."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from distill.classifier.data import TokenizedTexts
+from distill.classifier.model import BagOfTokensClassifier
+
+
+@dataclass
+class History:
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    best_epoch: int | None = None  # 1-based; None when there was no validation split (the last epoch is kept)
+    stopped_early: bool = False
+
+    def as_dict(self) -> dict:
+        return {
+            "train_loss": self.train_loss,
+            "val_loss": self.val_loss,
+            "val_accuracy": self.val_accuracy,
+            "best_epoch": self.best_epoch,
+            "stopped_early": self.stopped_early,
+        }
+
+
+def auto_batch_size(n_train: int) -> int:
+    """About 30 steps an epoch for small sets, 32..256 texts a batch."""
+    return int(min(256, max(32, 32 * round(n_train / 30 / 32))))
+
+
+def make_loss(multilabel: bool, class_weights: np.ndarray | None) -> nn.Module:
+    weight = None if class_weights is None else torch.from_numpy(np.asarray(class_weights, dtype=np.float32))
+    if multilabel:
+        return nn.BCEWithLogitsLoss(pos_weight=weight)
+    return nn.CrossEntropyLoss(weight=weight)
+
+
+def _batch_tensors(tokens: TokenizedTexts, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    ids, offsets = tokens.batch(rows)
+    return torch.from_numpy(ids), torch.from_numpy(offsets)
+
+
+@torch.no_grad()
+def predict_logits(module: BagOfTokensClassifier, tokens: TokenizedTexts, batch_size: int = 4096) -> np.ndarray:
+    was_training = module.training
+    module.eval()
+    out = []
+    rows = np.arange(len(tokens))
+    for start in range(0, len(rows), batch_size):
+        ids, offsets = _batch_tensors(tokens, rows[start : start + batch_size])
+        out.append(module(ids, offsets).numpy())
+    module.train(was_training)
+    n_out = module.linear_layers()[-1].out_features
+    return np.concatenate(out) if out else np.zeros((0, n_out), dtype=np.float32)
+
+
+def _accuracy(logits: np.ndarray, y: np.ndarray, multilabel: bool, threshold: float) -> float:
+    if multilabel:  # subset accuracy, the same as sklearn's accuracy_score on indicator matrices
+        predicted = 1.0 / (1.0 + np.exp(-logits)) > threshold
+        return float((predicted == (y > 0.5)).all(axis=1).mean())
+    return float((logits.argmax(axis=1) == y).mean())
+
+
+def train(
+    module: BagOfTokensClassifier,
+    tokens: TokenizedTexts,
+    y: np.ndarray,
+    train_rows: np.ndarray,
+    val_rows: np.ndarray | None,
+    *,
+    multilabel: bool,
+    class_weights: np.ndarray | None,
+    learning_rate: float,
+    weight_decay: float,
+    batch_size: int,
+    max_epochs: int,
+    min_epochs: int,
+    patience: int | None,
+    threshold: float,
+    seed: int,
+    verbose: bool,
+) -> History:
+    """Train ``module`` in place and leave it in eval mode with the best validation weights."""
+    from tqdm.auto import tqdm
+
+    rng = np.random.default_rng(seed)
+    loss_fn = make_loss(multilabel, class_weights)
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
+    target = torch.from_numpy(y)
+    history = History()
+    best_key: tuple[float, float] | None = None
+    best_state = None
+    since_best = 0
+    steps = math.ceil(len(train_rows) / batch_size)
+
+    val_tokens = None
+    if val_rows is not None:
+        val_tokens = TokenizedTexts([tokens.ids[tokens.offsets[r] : tokens.offsets[r + 1]] for r in val_rows])
+        val_target = target[torch.from_numpy(val_rows)]
+        val_y = y[val_rows]
+
+    bar = tqdm(range(max_epochs), desc="fit", unit="epoch", disable=not verbose, leave=False)
+    for epoch in bar:
+        module.train()
+        order = rng.permutation(train_rows)
+        total = 0.0
+        for step in range(steps):
+            rows = order[step * batch_size : (step + 1) * batch_size]
+            ids, offsets = _batch_tensors(tokens, rows)
+            loss = loss_fn(module(ids, offsets), target[torch.from_numpy(rows)])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(rows)
+        history.train_loss.append(total / len(train_rows))
+        postfix = {"loss": f"{history.train_loss[-1]:.4f}"}
+
+        if val_tokens is not None:
+            logits = predict_logits(module, val_tokens)
+            with torch.no_grad():
+                val_loss = float(loss_fn(torch.from_numpy(logits), val_target))
+            val_acc = _accuracy(logits, val_y, multilabel, threshold)
+            history.val_loss.append(val_loss)
+            history.val_accuracy.append(val_acc)
+            postfix.update(val_loss=f"{val_loss:.4f}", val_acc=f"{val_acc:.4f}")
+            key = (val_acc, -val_loss)  # accuracy first, loss breaks ties
+            if best_key is None or key > best_key:
+                best_key, best_state, since_best = key, copy.deepcopy(module.state_dict()), 0
+                history.best_epoch = epoch + 1
+            else:
+                since_best += 1
+            if patience is not None and since_best >= patience and epoch + 1 >= min_epochs:
+                history.stopped_early = True
+                bar.set_postfix(postfix)
+                break
+        bar.set_postfix(postfix)
+    bar.close()
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    return history

@@ -1,0 +1,229 @@
+"""A fine-tuned classifier served with numpy only: static model (token table) + a small MLP head.
+
+The folder is a normal static model folder (loadable by :class:`StaticModel`, Model2Vec and sentence-transformers)
+plus two files:
+
+* ``head.safetensors``: ``layers.{i}.weight`` (out, in) and ``layers.{i}.bias`` (out,) for each linear layer;
+* ``head_config.json``: labels, multi-label flag, threshold, activation, layer shapes and whether the pooled
+  vector is L2-normalized before the head.
+
+No pickle anywhere, and this module imports only numpy, safetensors, json and ``static_model`` itself: serving a
+trained classifier needs neither torch nor scikit-learn.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    from static_model import StaticModel
+
+HEAD_FILE = "head.safetensors"
+HEAD_CONFIG_FILE = "head_config.json"
+FORMAT_NAME = "static-pipeline"
+FORMAT_VERSION = 1
+ACTIVATIONS = ("relu", "tanh")
+LABEL_FORMATS = ("single", "sets", "indicator")
+
+
+def _activate(x: np.ndarray, activation: str) -> np.ndarray:
+    if activation == "relu":
+        return np.maximum(x, 0.0, out=x)
+    return np.tanh(x, out=x)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    # exp of a non-positive number only: no overflow warnings for large logits.
+    e = np.exp(-np.abs(logits))
+    return np.where(logits >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32)
+
+
+class StaticPipeline:
+    """Texts → labels with a static model and an MLP head, in numpy.
+
+    ``predict`` answers in the form the classifier was trained with: an array of labels (single-label), a list of
+    label tuples (multi-label from label lists) or a 0/1 matrix (multi-label from an indicator matrix).
+    """
+
+    def __init__(
+        self,
+        model: "StaticModel",
+        layers: Sequence[tuple[np.ndarray, np.ndarray]],
+        *,
+        labels: Sequence[Any],
+        multilabel: bool = False,
+        threshold: float = 0.5,
+        activation: str = "relu",
+        normalize: bool = True,
+        label_format: str | None = None,
+    ) -> None:
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}.")
+        label_format = label_format or ("sets" if multilabel else "single")
+        if label_format not in LABEL_FORMATS or (label_format == "single") == bool(multilabel):
+            raise ValueError(f"label_format {label_format!r} does not fit multilabel={multilabel}.")
+        if not layers:
+            raise ValueError("The head needs at least one linear layer.")
+        self.model = model
+        self.layers = [
+            (np.ascontiguousarray(w, dtype=np.float32), np.ascontiguousarray(b, dtype=np.float32)) for w, b in layers
+        ]
+        self.labels = list(labels)
+        self.multilabel = bool(multilabel)
+        self.threshold = float(threshold)
+        self.activation = activation
+        self.normalize = bool(normalize)
+        self.label_format = label_format
+        self._check_shapes()
+        # Transposed copies, so that the forward pass is one contiguous matmul per layer.
+        self._weights_t = [np.ascontiguousarray(w.T) for w, _ in self.layers]
+
+    def _check_shapes(self) -> None:
+        expected_in = int(self.model.dim)
+        for i, (w, b) in enumerate(self.layers):
+            if w.ndim != 2 or b.shape != (w.shape[0],):
+                raise ValueError(f"Head layer {i}: weight {w.shape} and bias {b.shape} do not fit together.")
+            if w.shape[1] != expected_in:
+                raise ValueError(f"Head layer {i} expects {w.shape[1]} inputs, but gets {expected_in}.")
+            expected_in = w.shape[0]
+        if expected_in != len(self.labels):
+            raise ValueError(f"The head has {expected_in} outputs but there are {len(self.labels)} labels.")
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.array(self.labels)
+
+    # ------------------------------------------------------------------ inference
+    def features(self, texts: Sequence[str]) -> np.ndarray:
+        """The pooled vectors the head sees: mean of token rows, L2-normalized when ``normalize``."""
+        if isinstance(texts, str):
+            raise TypeError("Pass a list of texts, not a single string.")
+        return np.asarray(self.model.encode(list(texts), normalize=self.normalize), dtype=np.float32)
+
+    def decision_function(self, texts: Sequence[str]) -> np.ndarray:
+        """Raw logits, shape (n, n_labels)."""
+        x = self.features(texts)
+        last = len(self.layers) - 1
+        for i, (wt, (_, b)) in enumerate(zip(self._weights_t, self.layers)):
+            x = x @ wt
+            x += b
+            if i < last:
+                x = _activate(x, self.activation)
+        return x
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Softmax (single-label) or per-label sigmoid (multi-label) probabilities, shape (n, n_labels)."""
+        logits = self.decision_function(texts)
+        return _sigmoid(logits) if self.multilabel else _softmax(logits)
+
+    def predict(self, texts: Sequence[str], *, threshold: float | None = None) -> Any:
+        if not self.multilabel:
+            return self.classes_[self.decision_function(texts).argmax(axis=1)]
+        threshold = self.threshold if threshold is None else float(threshold)
+        # sigmoid(z) > t  <=>  z > logit(t), the rule StaticModelClassifier.predict uses too.
+        hits = self.decision_function(texts) > np.log(threshold / (1.0 - threshold))
+        if self.label_format == "indicator":
+            return hits.astype(np.int64)
+        return [tuple(self.labels[j] for j in np.flatnonzero(row)) for row in hits]
+
+    # ------------------------------------------------------------------ persistence
+    def head_config(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "labels": self.labels,
+            "multilabel": self.multilabel,
+            "label_format": self.label_format,
+            "threshold": self.threshold,
+            "activation": self.activation,
+            "normalize": self.normalize,
+            "layers": [[int(w.shape[1]), int(w.shape[0])] for w, _ in self.layers],  # [in, out] per layer
+        }
+
+    def save_pretrained(self, path: str | os.PathLike, *, dtype: str | None = None) -> Path:
+        """Write the folder atomically: build it beside ``path``, then swap it in. A failure leaves ``path`` as it was."""
+        target = Path(path)
+        if target.exists() and not target.is_dir():
+            raise NotADirectoryError(f"{target} exists and is not a folder.")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        try:
+            staging = work / "new"
+            if dtype is None:
+                self.model.save_pretrained(staging)
+            else:
+                self.model.save_pretrained(staging, dtype=dtype)
+            tensors = {}
+            for i, (w, b) in enumerate(self.layers):
+                tensors[f"layers.{i}.weight"] = w
+                tensors[f"layers.{i}.bias"] = b
+            save_file(tensors, str(staging / HEAD_FILE), metadata={"format": FORMAT_NAME})
+            (staging / HEAD_CONFIG_FILE).write_text(json.dumps(self.head_config(), indent=2, ensure_ascii=False))
+            if target.exists():
+                old = work / "old"
+                os.replace(target, old)
+                try:
+                    os.replace(staging, target)
+                except BaseException:
+                    os.replace(old, target)
+                    raise
+            else:
+                os.replace(staging, target)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return target
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike) -> "StaticPipeline":
+        from static_model import StaticModel
+
+        folder = Path(path)
+        config_path, head_path = folder / HEAD_CONFIG_FILE, folder / HEAD_FILE
+        if not config_path.is_file() or not head_path.is_file():
+            raise FileNotFoundError(
+                f"{folder} is not a classifier pipeline folder: it needs {HEAD_CONFIG_FILE} and {HEAD_FILE} "
+                "(a plain static model folder has neither)."
+            )
+        config = json.loads(config_path.read_text())
+        if config.get("format") != FORMAT_NAME or int(config.get("version", 0)) > FORMAT_VERSION:
+            raise ValueError(f"{config_path} is not a supported {FORMAT_NAME} v{FORMAT_VERSION} config.")
+        tensors = load_file(str(head_path))
+        n_layers = len(config["layers"])
+        try:
+            layers = [(tensors[f"layers.{i}.weight"], tensors[f"layers.{i}.bias"]) for i in range(n_layers)]
+        except KeyError as exc:
+            raise ValueError(f"{head_path} lacks tensor {exc.args[0]!r}.") from None
+        for i, ((w, _), (d_in, d_out)) in enumerate(zip(layers, config["layers"])):
+            if tuple(w.shape) != (d_out, d_in):
+                raise ValueError(f"{head_path}: layer {i} has shape {tuple(w.shape)}, config says {(d_out, d_in)}.")
+        model = StaticModel.from_pretrained(folder)
+        return cls(
+            model,
+            layers,
+            labels=config["labels"],
+            multilabel=config["multilabel"],
+            threshold=config.get("threshold", 0.5),
+            activation=config.get("activation", "relu"),
+            normalize=config.get("normalize", True),
+            label_format=config.get("label_format"),
+        )
+
+    def __repr__(self) -> str:
+        shapes = " → ".join(str(w.shape[1]) for w, _ in self.layers) + f" → {self.layers[-1][0].shape[0]}"
+        kind = "multi-label" if self.multilabel else "single-label"
+        return f"StaticPipeline({kind}, {len(self.labels)} labels, head {shapes})"

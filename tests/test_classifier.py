@@ -1,0 +1,320 @@
+"""StaticModelClassifier (scikit-learn API, torch training) and StaticPipeline (numpy inference)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+from sklearn.base import clone  # noqa: E402
+from sklearn.exceptions import NotFittedError  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers  # noqa: E402
+
+from distill.classifier import StaticModelClassifier  # noqa: E402
+from static_model import StaticModel  # noqa: E402
+from static_model.pipeline import HEAD_CONFIG_FILE, HEAD_FILE, StaticPipeline  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+TOPICS = {
+    "sport": ["ball", "goal", "team", "match", "score", "coach", "league", "player"],
+    "food": ["pasta", "bread", "cheese", "soup", "salad", "cake", "spice", "sauce"],
+    "tech": ["laptop", "code", "server", "chip", "cloud", "robot", "app", "screen"],
+}
+FILLER = ["the", "a", "is", "was", "very", "today", "and", "my", "new", "good", "big", "small"]
+
+
+def _tokenizer() -> Tokenizer:
+    words = sorted({w for ws in TOPICS.values() for w in ws} | set(FILLER))
+    pieces = ["##s", "##ing", "##ed"]
+    vocab = {tok: i for i, tok in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", *words, *pieces])}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    return tok
+
+
+def _texts(n: int, seed: int) -> tuple[list[str], list[str]]:
+    rng = np.random.default_rng(seed)
+    names = sorted(TOPICS)
+    texts, labels = [], []
+    for i in range(n):
+        label = names[i % len(names)]
+        words = list(rng.choice(TOPICS[label], size=2)) + list(rng.choice(FILLER, size=int(rng.integers(2, 6))))
+        if rng.random() < 0.15:  # a little noise from another topic
+            words.append(str(rng.choice(TOPICS[names[(i + 1) % len(names)]])))
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+        labels.append(label)
+    return texts, labels
+
+
+@pytest.fixture(scope="module")
+def tiny_static_model() -> StaticModel:
+    tok = _tokenizer()
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(tok.get_vocab_size(), 16)).astype(np.float32)
+    weights = rng.uniform(0.5, 1.5, size=tok.get_vocab_size()).astype(np.float32)
+    return StaticModel(embeddings, tok, weights=weights, config={"normalize": True})
+
+
+@pytest.fixture(scope="module")
+def tiny_static_folder(tiny_static_model, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("static") / "tiny"
+    tiny_static_model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def topic_data():
+    return _texts(150, seed=1), _texts(60, seed=2)
+
+
+def _quick(model, **kwargs) -> StaticModelClassifier:
+    params = dict(hidden_dim=32, max_epochs=30, early_stopping_patience=5, verbose=0, learning_rate=1e-2)
+    params.update(kwargs)
+    return StaticModelClassifier(model, **params)
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_static_model, topic_data) -> StaticModelClassifier:
+    (X, y), _ = topic_data
+    return _quick(tiny_static_model).fit(X, y)
+
+
+# ---------------------------------------------------------------- scikit-learn API
+def test_init_stores_params_only(tiny_static_model):
+    clf = StaticModelClassifier(tiny_static_model, hidden_dim=7, learning_rate=0.5)
+    assert clf.get_params()["hidden_dim"] == 7 and clf.get_params()["model"] is tiny_static_model
+    assert not [k for k in vars(clf) if k.endswith("_")]
+    assert clf.set_params(hidden_dim=9) is clf and clf.hidden_dim == 9
+
+
+def test_fit_predict_score(fitted, topic_data):
+    (X, y), (X_test, y_test) = topic_data
+    assert list(fitted.classes_) == ["food", "sport", "tech"]
+    assert fitted.n_epochs_ >= fitted.best_epoch_ >= 1
+    proba = fitted.predict_proba(X_test)
+    assert proba.shape == (len(X_test), 3) and np.allclose(proba.sum(axis=1), 1.0)
+    predicted = fitted.predict(X_test)
+    assert predicted.shape == (len(X_test),) and set(predicted) <= set(fitted.classes_)
+    assert np.array_equal(predicted, fitted.classes_[proba.argmax(axis=1)])
+    assert fitted.score(X_test, y_test) >= 0.9
+
+
+def test_fit_from_folder_and_integer_labels(tiny_static_folder, topic_data):
+    (X, y), (X_test, y_test) = topic_data
+    codes = {"food": 10, "sport": 20, "tech": 30}
+    clf = _quick(str(tiny_static_folder), max_epochs=5).fit(X, [codes[v] for v in y])
+    assert clf.classes_.tolist() == [10, 20, 30] and clf.predict(X_test).dtype.kind == "i"
+
+
+def test_clone_and_grid_search(tiny_static_model, topic_data):
+    (X, y), _ = topic_data
+    clf = _quick(tiny_static_model, max_epochs=4)
+    copy = clone(clf)
+    assert copy.get_params()["hidden_dim"] == 32 and not hasattr(copy, "classes_")
+    search = GridSearchCV(clf, {"hidden_dim": [8, 16], "n_layers": [0, 1]}, cv=2)
+    search.fit(X[:60], y[:60])
+    assert search.best_params_["hidden_dim"] in (8, 16)
+    assert len(search.cv_results_["mean_test_score"]) == 4
+    assert search.best_estimator_.predict(X[:3]).shape == (3,)
+
+
+def test_same_seed_same_model(tiny_static_model, topic_data):
+    (X, y), (X_test, _) = topic_data
+    a = _quick(tiny_static_model, max_epochs=5, dropout=0.1).fit(X, y).predict_proba(X_test)
+    b = _quick(tiny_static_model, max_epochs=5, dropout=0.1).fit(X, y).predict_proba(X_test)
+    c = _quick(tiny_static_model, max_epochs=5, dropout=0.1, random_state=7).fit(X, y).predict_proba(X_test)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_early_stopping_restores_best(tiny_static_model, topic_data):
+    (X, y), _ = topic_data
+    y = [label if i % 4 else "food" for i, label in enumerate(y)]  # label noise: the network overfits, then stops
+    clf = _quick(tiny_static_model, max_epochs=40, early_stopping_patience=2, learning_rate=5e-2).fit(X, y)
+    history = clf.history_
+    keys = [(a, -l) for a, l in zip(history["val_accuracy"], history["val_loss"])]
+    assert clf.best_epoch_ == int(np.argmax([k == max(keys) for k in keys])) + 1
+    assert clf.n_epochs_ < 40 and history["stopped_early"]
+    # The restored network scores exactly what the best epoch scored on the validation split.
+    from distill.classifier.data import encode_targets, validation_split
+
+    _, val_rows = validation_split(encode_targets(y, len(y)), clf.validation_fraction, clf.random_state)
+    val_acc = np.mean(clf.predict([X[i] for i in val_rows]) == np.array(y)[val_rows])
+    assert val_acc == pytest.approx(history["val_accuracy"][clf.best_epoch_ - 1])
+
+
+def test_freeze_embeddings_and_fine_tune(tiny_static_model, topic_data):
+    (X, y), _ = topic_data
+    table = tiny_static_model.embedding_matrix()
+    frozen = _quick(tiny_static_model, max_epochs=3, freeze_embeddings=True).fit(X, y)
+    tuned = _quick(tiny_static_model, max_epochs=3).fit(X, y)
+    assert np.array_equal(frozen.network_.export()[0], table)
+    assert not np.array_equal(tuned.network_.export()[0], table)
+    assert np.array_equal(tiny_static_model.embedding_matrix(), table)  # the input model is untouched
+
+
+def test_class_weight(tiny_static_model, topic_data):
+    (X, y), _ = topic_data
+    X, y = X[:100] + X[100:103], y[:100] + ["food"] * 3
+    _quick(tiny_static_model, max_epochs=2, class_weight="balanced").fit(X, y)
+    _quick(tiny_static_model, max_epochs=2, class_weight={"food": 3.0}).fit(X, y)
+    with pytest.raises(ValueError, match="not in y"):
+        _quick(tiny_static_model, class_weight={"drinks": 2.0}).fit(X, y)
+
+
+def test_texts_without_known_tokens_give_finite_output(fitted):
+    proba = fitted.predict_proba(["§§§ ¤¤", "zzzz qqqq", "ball"])
+    assert np.isfinite(proba).all() and np.allclose(proba.sum(axis=1), 1.0)
+
+
+# ---------------------------------------------------------------- multi-label
+def _multilabel(X, y):
+    sets = []
+    for text, label in zip(X, y):
+        labels = [label]
+        if "today" in text.split():
+            labels.append("news")
+        sets.append(labels)
+    return sets
+
+
+def test_multilabel_label_lists(tiny_static_model, topic_data, tmp_path):
+    (X, y), (X_test, y_test) = topic_data
+    clf = _quick(tiny_static_model, max_epochs=40).fit(X, _multilabel(X, y))
+    assert clf.multilabel_ and clf.classes_.tolist() == ["food", "news", "sport", "tech"]
+    predicted = clf.predict(X_test)
+    assert isinstance(predicted, list) and all(isinstance(p, tuple) for p in predicted)
+    proba = clf.predict_proba(X_test)
+    assert proba.shape == (len(X_test), 4) and ((proba >= 0) & (proba <= 1)).all()
+    assert clf.score(X_test, _multilabel(X_test, y_test)) > 0.6
+    pipeline = StaticPipeline.from_pretrained(clf.save_pretrained(tmp_path / "ml"))
+    assert pipeline.predict(X_test) == predicted
+    np.testing.assert_allclose(pipeline.predict_proba(X_test), proba, atol=1e-5)
+
+
+def test_multilabel_indicator_matrix(tiny_static_model, topic_data, tmp_path):
+    (X, y), (X_test, y_test) = topic_data
+    names = ["food", "sport", "tech"]
+    Y = np.array([[int(label == n) for n in names] for label in y])
+    clf = _quick(tiny_static_model, max_epochs=20, class_weight="balanced").fit(X, Y)
+    assert clf.classes_.tolist() == [0, 1, 2]
+    predicted = clf.predict(X_test)
+    assert predicted.shape == (len(X_test), 3) and set(np.unique(predicted)) <= {0, 1}
+    Y_test = np.array([[int(label == n) for n in names] for label in y_test])
+    assert clf.score(X_test, Y_test) > 0.8
+    pipeline = StaticPipeline.from_pretrained(clf.save_pretrained(tmp_path / "ind"))
+    assert np.array_equal(pipeline.predict(X_test), predicted)
+
+
+# ---------------------------------------------------------------- numpy pipeline
+def test_pipeline_matches_torch_model(fitted, topic_data, tmp_path):
+    _, (X_test, _) = topic_data
+    X_test = X_test + ["", "§§§", "ball ball ball goal"]
+    folder = fitted.save_pretrained(tmp_path / "pipe")
+    names = sorted(p.name for p in folder.iterdir())
+    assert HEAD_FILE in names and HEAD_CONFIG_FILE in names and "model.safetensors" in names
+    assert not [n for n in names if n.endswith((".pkl", ".pickle", ".pt", ".bin"))]
+    config = json.loads((folder / HEAD_CONFIG_FILE).read_text())
+    assert config["labels"] == ["food", "sport", "tech"] and config["multilabel"] is False
+    assert config["layers"] == [[16, 32], [32, 3]] and config["activation"] == "relu" and config["normalize"] is True
+
+    pipeline = StaticPipeline.from_pretrained(folder)
+    assert np.array_equal(pipeline.predict(X_test), fitted.predict(X_test))
+    np.testing.assert_allclose(pipeline.predict_proba(X_test), fitted.predict_proba(X_test), atol=1e-5)
+    in_memory = fitted.to_pipeline()
+    assert np.array_equal(in_memory.predict(X_test), fitted.predict(X_test))
+    # The folder is a plain static model too: its vectors are exactly what the head sees.
+    static = StaticModel.from_pretrained(folder)
+    np.testing.assert_allclose(static.encode(X_test), pipeline.features(X_test), atol=1e-6)
+
+
+def test_pipeline_runs_without_torch(fitted, topic_data, tmp_path):
+    _, (X_test, _) = topic_data
+    folder = fitted.save_pretrained(tmp_path / "pipe")
+    script = (
+        "import json, sys\n"
+        "from static_model.pipeline import StaticPipeline\n"
+        f"p = StaticPipeline.from_pretrained({str(folder)!r})\n"
+        f"texts = json.loads({json.dumps(json.dumps(X_test))})\n"
+        "out = {'pred': p.predict(texts).tolist(), 'proba': p.predict_proba(texts).tolist(),\n"
+        "       'modules': sorted(m for m in ('torch', 'sklearn', 'distill', 'transformers') if m in sys.modules)}\n"
+        "print(json.dumps(out))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["modules"] == []
+    assert out["pred"] == fitted.predict(X_test).tolist()
+    np.testing.assert_allclose(out["proba"], fitted.predict_proba(X_test), atol=1e-5)
+
+
+def test_pipeline_save_is_atomic(fitted, topic_data, tmp_path, monkeypatch):
+    _, (X_test, _) = topic_data
+    folder = tmp_path / "pipe"
+    fitted.save_pretrained(folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    pipeline = fitted.to_pipeline()
+    import static_model.pipeline as module
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(module, "save_file", broken)
+    with pytest.raises(OSError, match="disk full"):
+        pipeline.save_pretrained(folder)
+    after = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]  # no temp folder left behind
+    monkeypatch.undo()
+    pipeline.save_pretrained(folder)  # overwriting a pipeline folder works
+    assert np.array_equal(StaticPipeline.from_pretrained(folder).predict(X_test), fitted.predict(X_test))
+
+
+def test_pipeline_rejects_plain_static_folder(tiny_static_folder):
+    with pytest.raises(FileNotFoundError, match="head_config.json"):
+        StaticPipeline.from_pretrained(tiny_static_folder)
+
+
+# ---------------------------------------------------------------- bad input
+def test_bad_input_errors(tiny_static_model, topic_data):
+    (X, y), _ = topic_data
+    clf = _quick(tiny_static_model, max_epochs=1)
+    with pytest.raises(ValueError, match="different lengths"):
+        clf.fit(X, y[:-1])
+    with pytest.raises(ValueError, match="single class"):
+        clf.fit(X[:10], ["sport"] * 10)
+    with pytest.raises(ValueError, match="empty"):
+        clf.fit(X[:9] + ["   "], y[:10])
+    with pytest.raises(ValueError, match="zero texts"):
+        clf.fit([], [])
+    with pytest.raises(TypeError, match="mixes label types"):
+        clf.fit(X[:4], ["a", 1, "b", 2])
+    with pytest.raises(TypeError, match="mixes single labels and label lists"):
+        clf.fit(X[:3], ["a", ["b"], "c"])
+    with pytest.raises(TypeError, match="single str"):
+        clf.fit("one text", ["a"])
+    with pytest.raises(TypeError, match="only strings"):
+        clf.fit(X[:2] + [None], y[:3])
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        clf.fit(X[:3], np.array([[0, 2], [1, 0], [0, 1]]))
+    with pytest.raises(ValueError, match="needs a static model"):
+        StaticModelClassifier().fit(X, y)
+    with pytest.raises(ValueError, match="hidden_dim"):
+        _quick(tiny_static_model, hidden_dim=0).fit(X, y)
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        clf.predict(X[:2])
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        clf.to_pipeline()
