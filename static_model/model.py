@@ -1,0 +1,264 @@
+"""StaticModel: one embedding row per token; a text's vector is the mean of its tokens' rows."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any, Sequence
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from static_model import persistence
+from static_model.pooling import pool_mean, rows_as_float32
+from static_model.quantization import check_dtype, effective_rows, quantize
+from static_model.tokenization import TextEncoder
+from static_model.version import __version__
+
+DEFAULT_MAX_LENGTH = 512
+_FROM_CONFIG: Any = object()
+# Keys other tools write that would contradict ours once the model is changed and saved.
+_STALE_KEYS = ("hidden_dim", "embedding_dtype", "vocabulary_quantization", "seq_length", "architectures")
+
+
+class StaticModel:
+    """A static embedding model: a tokenizer and an embedding table (float32, float16 or int8).
+
+    Build one from a table and a ``tokenizers.Tokenizer``, or load a folder with :meth:`from_pretrained`.
+    ``weights`` optionally scales each token's row (int8 tables keep their per-row scale there).
+    """
+
+    def __init__(
+        self,
+        embeddings: np.ndarray,
+        tokenizer: Tokenizer,
+        *,
+        weights: np.ndarray | None = None,
+        config: dict[str, Any] | None = None,
+        normalize: bool | None = None,
+        max_length: int | None = _FROM_CONFIG,
+    ) -> None:
+        if not isinstance(tokenizer, Tokenizer):
+            raise TypeError(f"tokenizer must be a tokenizers.Tokenizer, not {type(tokenizer).__name__}")
+        if not isinstance(embeddings, np.ndarray):
+            raise TypeError(f"embeddings must be a numpy array, not {type(embeddings).__name__}")
+        if config is not None and not isinstance(config, dict):
+            raise TypeError(f"config must be a dict, not {type(config).__name__}")
+        if embeddings.dtype.kind == "f" and embeddings.dtype not in (np.float32, np.float16):
+            embeddings = embeddings.astype(np.float32)
+        if weights is not None:
+            weights = np.asarray(weights, dtype=np.float32)
+        config = dict(config or {})
+        persistence.check_consistency(embeddings, weights, tokenizer, config)
+        self._embeddings = np.ascontiguousarray(embeddings)
+        self._weights = weights
+        self._encoder = TextEncoder(tokenizer)
+        self._extra = {k: v for k, v in config.items() if k not in _STALE_KEYS}
+        self.normalize = bool(config.get("normalize", False)) if normalize is None else bool(normalize)
+        self.max_length = config.get("max_length", DEFAULT_MAX_LENGTH) if max_length is _FROM_CONFIG else max_length
+        self._pool_weights = weights if weights is not None else np.ones(len(embeddings), dtype=np.float32)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def max_length(self) -> int | None:
+        """Tokens kept per text (``None``: all)."""
+        return self._max_length
+
+    @max_length.setter
+    def max_length(self, value: int | None) -> None:
+        self._max_length = _check_max_length(value)
+
+    @property
+    def dim(self) -> int:
+        return int(self._embeddings.shape[1])
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self._embeddings.shape[0])
+
+    @property
+    def dtype(self) -> str:
+        """How the table is stored: ``float32``, ``float16`` or ``int8``."""
+        return self._embeddings.dtype.name
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer, with padding and truncation switched off."""
+        return self._encoder.tokenizer
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        """The stored table (see :meth:`embedding_matrix` for the float32 rows the model averages)."""
+        return self._embeddings
+
+    @property
+    def weights(self) -> np.ndarray | None:
+        """Per-token multipliers of the stored rows, or ``None``."""
+        return self._weights
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """What ``config.json`` holds: the runtime settings plus what produced the model."""
+        config = dict(self._extra)
+        config.setdefault("producer", {"library": "static-embeddings", "version": __version__})
+        config.update(
+            model_type="static_model",
+            dim=self.dim,
+            vocab_size=self.vocab_size,
+            dtype=self.dtype,
+            normalize=self.normalize,
+            max_length=self.max_length,
+        )
+        return config
+
+    def embedding_matrix(self) -> np.ndarray:
+        """The float32 rows that get averaged: ``embeddings * weights``."""
+        return effective_rows(self._embeddings, self._weights)
+
+    # ------------------------------------------------------------------ encoding
+    def encode(
+        self,
+        texts: str | Iterable[str],
+        *,
+        batch_size: int = 4096,
+        normalize: bool | None = None,
+        max_length: int | None = None,
+        show_progress_bar: bool = False,
+    ) -> np.ndarray:
+        """Float32 vectors, ``(n, dim)`` for a list of texts and ``(dim,)`` for one ``str``.
+
+        A text's vector is the mean of its tokens' rows (no special tokens, unknown tokens dropped, at most
+        ``max_length`` tokens, default the model's), L2-normalized when ``normalize`` (default the model's).
+        A text without known tokens gives a zero vector.
+        """
+        single, texts = _as_texts(texts)
+        batch_size = _check_positive_int(batch_size, "batch_size")
+        normalize = self.normalize if normalize is None else bool(normalize)
+        max_length = self.max_length if max_length is None else _check_max_length(max_length)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in _progress(range(0, len(texts), batch_size), show_progress_bar, batch_size, len(texts)):
+            for positions, ids, offsets in self._encoder.encode_parts(texts[start : start + batch_size], max_length):
+                pool_mean(self._embeddings, self._pool_weights, ids, offsets, out, positions + start, normalize=normalize)
+        return out[0] if single else out
+
+    def encode_as_sequence(
+        self, texts: str | Iterable[str], *, max_length: int | None = None
+    ) -> np.ndarray | list[np.ndarray]:
+        """Each text's token vectors, ``(n_tokens, dim)`` float32 (one array for one ``str``)."""
+        single, texts = _as_texts(texts)
+        ids, offsets = self._encoder.encode(texts, self._resolve_max_length(max_length))
+        rows = rows_as_float32(self._embeddings, self._pool_weights, ids)
+        sequences = [rows[offsets[i] : offsets[i + 1]] for i in range(len(texts))]
+        return sequences[0] if single else sequences
+
+    def tokenize(self, texts: str | Iterable[str], *, max_length: int | None = None) -> list[np.ndarray]:
+        """The int32 token ids that :meth:`encode` averages, one array per text."""
+        _, texts = _as_texts(texts)
+        ids, offsets = self._encoder.encode(texts, self._resolve_max_length(max_length))
+        return [ids[offsets[i] : offsets[i + 1]] for i in range(len(texts))]
+
+    def similarity(self, a: np.ndarray | str | Iterable[str], b: np.ndarray | str | Iterable[str]) -> np.ndarray:
+        """Cosine similarity matrix ``(len(a), len(b))`` between vectors or texts (texts are encoded first)."""
+        left, right = self._as_matrix(a, "a"), self._as_matrix(b, "b")
+        if left.shape[1] != right.shape[1]:
+            raise ValueError(f"a has {left.shape[1]} dims but b has {right.shape[1]}")
+        return _unit_rows(left) @ _unit_rows(right).T
+
+    def _as_matrix(self, value: Any, name: str) -> np.ndarray:
+        if isinstance(value, np.ndarray) and value.dtype.kind in "fiu":
+            matrix = np.atleast_2d(value).astype(np.float32, copy=False)
+            if matrix.ndim != 2:
+                raise ValueError(f"{name} must be 1-D or 2-D; got shape {value.shape}")
+            return matrix
+        return np.atleast_2d(self.encode(value))
+
+    def _resolve_max_length(self, max_length: int | None) -> int | None:
+        return self.max_length if max_length is None else _check_max_length(max_length)
+
+    # ------------------------------------------------------------------ variants
+    def quantize(self, dtype: str) -> StaticModel:
+        """A copy stored as ``dtype`` (``float32``, ``float16`` or ``int8`` with per-row scale)."""
+        embeddings, weights = quantize(self._embeddings, self._weights, dtype)
+        return self._replace(embeddings, weights)
+
+    def truncate_dims(self, dims: int) -> StaticModel:
+        """A copy keeping the first ``dims`` dimensions (PCA order: the ones that explain the most)."""
+        dims = _check_positive_int(dims, "dims")
+        if dims > self.dim:
+            raise ValueError(f"dims={dims} is more than the model's {self.dim} dimensions")
+        return self._replace(np.ascontiguousarray(self._embeddings[:, :dims]), self._weights)
+
+    def _replace(self, embeddings: np.ndarray, weights: np.ndarray | None) -> StaticModel:
+        config = {k: v for k, v in self.config.items() if k not in ("dim", "dtype")}
+        return StaticModel(
+            embeddings, self.tokenizer, weights=weights, config=config, normalize=self.normalize, max_length=self.max_length
+        )
+
+    # ------------------------------------------------------------------ disk
+    @classmethod
+    def from_pretrained(
+        cls, path: str | os.PathLike, *, dims: int | None = None, dtype: str | None = None
+    ) -> StaticModel:
+        """Load a folder written by :meth:`save_pretrained`, by Model2Vec, or by sentence-transformers'
+        ``StaticEmbedding``; optionally keep only the first ``dims`` dimensions and re-store as ``dtype``."""
+        if dtype is not None:
+            check_dtype(dtype)
+        contents = persistence.read_folder(path)
+        config = {k: v for k, v in contents.config.items() if k not in ("dim", "vocab_size", "dtype")}
+        model = cls(contents.embeddings, contents.tokenizer, weights=contents.weights, config=config)
+        if dims is not None:
+            model = model.truncate_dims(dims)
+        if dtype is not None and dtype != model.dtype:
+            model = model.quantize(dtype)
+        return model
+
+    def save_pretrained(self, path: str | os.PathLike, *, dtype: str | None = None) -> None:
+        """Write the folder atomically: a failed save leaves any model already at ``path`` as it was."""
+        model = self if dtype is None or check_dtype(dtype) == self.dtype else self.quantize(dtype)
+        contents = persistence.FolderContents(model._embeddings, model._weights, model.tokenizer, model.config)
+        persistence.write_folder(path, contents)
+
+    def __repr__(self) -> str:
+        return (
+            f"StaticModel(vocab_size={self.vocab_size}, dim={self.dim}, dtype={self.dtype}, "
+            f"normalize={self.normalize}, max_length={self.max_length})"
+        )
+
+
+def _as_texts(texts: Any) -> tuple[bool, Sequence[str]]:
+    """(was a single str, the texts as a list) — or a TypeError naming the first item that is not a str."""
+    if isinstance(texts, str):
+        return True, [texts]
+    if isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Iterable):
+        raise TypeError(f"texts must be a str or an iterable of str, not {type(texts).__name__}")
+    texts = texts.tolist() if isinstance(texts, np.ndarray) else list(texts)
+    if not all(type(t) is str for t in texts):
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"texts[{index}] is {type(text).__name__}, not str")
+    return False, texts
+
+
+def _check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return int(value)
+
+
+def _check_max_length(value: Any) -> int | None:
+    return None if value is None else _check_positive_int(value, "max_length")
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+
+
+def _progress(batches: range, show: bool, batch_size: int, total: int) -> Iterable[int]:
+    if not show:
+        return batches
+    try:
+        from tqdm.auto import tqdm
+    except ImportError as exc:
+        raise ImportError("show_progress_bar=True needs tqdm: pip install tqdm") from exc
+    return tqdm(batches, total=len(batches), desc=f"Encoding {total} texts", unit="batch")
