@@ -94,8 +94,12 @@ def train(
 
     rng = np.random.default_rng(seed)
     loss_fn = make_loss(multilabel, class_weights)
-    params = [p for p in module.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
+    # The table gets sparse gradients (SparseAdam: only the rows in the batch move); the head gets AdamW.
+    optimizers: list[torch.optim.Optimizer] = [
+        torch.optim.AdamW(module.head.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    ]
+    if module.embedding.weight.requires_grad:
+        optimizers.append(torch.optim.SparseAdam([module.embedding.weight], lr=learning_rate))
     target = torch.from_numpy(y)
     history = History()
     best_key: tuple[float, float] | None = None
@@ -118,9 +122,11 @@ def train(
             rows = order[step * batch_size : (step + 1) * batch_size]
             ids, offsets = _batch_tensors(tokens, rows)
             loss = loss_fn(module(ids, offsets), target[torch.from_numpy(rows)])
-            optimizer.zero_grad(set_to_none=True)
+            for optimizer in optimizers:
+                optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            for optimizer in optimizers:
+                optimizer.step()
             total += float(loss.detach()) * len(rows)
         history.train_loss.append(total / len(train_rows))
         postfix = {"loss": f"{history.train_loss[-1]:.4f}"}

