@@ -1,0 +1,142 @@
+"""``python -m benchmarks {quality,speed,ablation,plot,classify} ...`` (see ``--help`` of each)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import warnings
+from pathlib import Path
+
+SPEC_HELP = ("model SPEC, repeatable: static:PATH (ours), teacher:NAME_OR_PATH (distill.Teacher), model2vec:PATH, "
+             "st:NAME (sentence-transformers), or a bare PATH/NAME (auto-detected); prefix LABEL= to name the column")
+
+
+def _data_dir(arg: str | None) -> Path:
+    from .data import default_data_dir
+
+    if arg:
+        p = Path(arg).expanduser()
+        if not p.is_dir():
+            sys.exit(f"--data {arg}: not a folder")
+        return p
+    p = default_data_dir()
+    if p is None:
+        sys.exit("no --data given and ../shared/data does not exist; pass --data DIR (layout: MANIFEST.md)")
+    return p
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default=None, help="evaluation data folder (default: ../shared/data when it exists)")
+    p.add_argument("--cache-dir", default=None, help="embedding cache (default: .cache/benchmarks in the cwd)")
+    p.add_argument("--cache", choices=["auto", "all", "none"], default="auto",
+                   help="which encoders to cache on disk: auto = slow ones (teachers), all, none")
+    p.add_argument("--tasks", default=None, help="comma list of task types (sts,classification,pair_classification,"
+                                                 "clustering,retrieval,word_similarity)")
+    p.add_argument("--datasets", default=None, help="comma list of dataset names (e.g. STSBenchmark,SICK-R)")
+    p.add_argument("--discover", action="store_true",
+                   help="also evaluate extra datasets found in the data folder in the same layout")
+    p.add_argument("--train-cap", type=int, default=None, help="max training examples for classification (default 4000)")
+    p.add_argument("--device", default=None, help="torch device for teachers (default: distill's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _out_paths(out: str | None, default_stem: str | None = None) -> tuple[Path | None, Path | None]:
+    if out is None:
+        return None, None
+    p = Path(out)
+    if p.suffix.lower() in (".md", ".json"):
+        p = p.with_suffix("")
+    return p.with_suffix(".md"), p.with_suffix(".json")
+
+
+def _load_datasets(args):
+    from .data import load_available, select
+
+    root = _data_dir(args.data)
+    tasks = args.tasks.split(",") if args.tasks else None
+    names = args.datasets.split(",") if args.datasets else None
+    specs = select(root, tasks=tasks, names=names, discover_extra=args.discover)
+    datasets = load_available(specs, root)
+    if not datasets:
+        sys.exit(f"no dataset found under {root} (layout: MANIFEST.md)")
+    print(f"data: {root} ({len(datasets)} datasets: {', '.join(d.name for d in datasets)})", file=sys.stderr)
+    return datasets
+
+
+def _task_config(args):
+    from .tasks import DEFAULT_TRAIN_CAP, TaskConfig
+
+    return TaskConfig(train_cap=args.train_cap if args.train_cap is not None else DEFAULT_TRAIN_CAP)
+
+
+def _cache_dir(args) -> Path:
+    from .cache import default_cache_dir
+
+    return Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+
+
+# ------------------------------------------------------------------------------------------------ quality
+def cmd_quality(args) -> int:
+    from .report import quality_markdown, write_json
+    from .tasks import run_quality
+
+    datasets = _load_datasets(args)
+    report = run_quality(args.model, datasets, config=_task_config(args), cache_dir=_cache_dir(args),
+                         cache_mode=args.cache, reference=args.reference, progress=not args.no_progress,
+                         device=args.device)
+    if args.reference and args.reference.isdigit():
+        report["reference"] = report["models"][int(args.reference)]["name"]
+    md = quality_markdown(report, title=args.title or "Quality")
+    md_path, json_path = _out_paths(args.out)
+    print(md)
+    if md_path:
+        md_path.parent.mkdir(parents=True, exist_ok=True)
+        md_path.write_text(md)
+        write_json(report, json_path)
+        print(f"wrote {md_path} and {json_path}", file=sys.stderr)
+    return 0
+
+
+def add_quality(sub) -> None:
+    p = sub.add_parser("quality", help="evaluate models side by side on the task suite")
+    p.add_argument("--model", "-m", action="append", required=True, help=SPEC_HELP)
+    _add_common(p)
+    p.add_argument("--reference", default=None, help="model name (or index) the '%% of' row is relative to "
+                                                      "(default: the first model)")
+    p.add_argument("--out", default=None, help="write OUT.md and OUT.json (e.g. benchmarks/results/quality)")
+    p.add_argument("--title", default=None)
+    p.set_defaults(func=cmd_quality)
+
+
+# ------------------------------------------------------------------------------------------------ main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Benchmark suite for static embeddings.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_quality(sub)
+    from . import ablation, plot, speed
+
+    speed.add_parser(sub)
+    ablation.add_parser(sub, _add_common, _load_datasets, _task_config, _cache_dir)
+    plot.add_parser(sub)
+    # The fine-tuning classifier benchmark lives in benchmarks/classify.py (another package owner): register it
+    # when it is there and offers the hook.
+    try:
+        classify = importlib.import_module("benchmarks.classify")
+    except ImportError as e:
+        if getattr(e, "name", None) not in ("benchmarks.classify",):
+            warnings.warn(f"benchmarks.classify could not be imported: {e}", stacklevel=1)
+    else:
+        if hasattr(classify, "add_parser"):
+            classify.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

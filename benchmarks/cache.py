@@ -1,0 +1,103 @@
+"""On-disk embedding cache: per (model fingerprint, text sha1), written in chunks so an interrupted run resumes.
+
+Layout: ``<root>/<fingerprint>/chunk-<id>.npz`` with ``hashes`` (sha1 hex of each text, ``S40``) and ``emb``
+(float32 (n, d)). A chunk is written atomically (temp file + rename) as soon as it is encoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("BENCHMARKS_CACHE")
+    return Path(env) if env else Path.cwd() / ".cache" / "benchmarks"
+
+
+class EmbeddingCache:
+    def __init__(self, root: str | Path, fingerprint: str):
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in fingerprint)
+        self.dir = Path(root) / safe
+        self._index: dict[bytes, tuple[Path, int]] | None = None
+        self._chunks: dict[Path, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ index
+    def _load_index(self) -> dict[bytes, tuple[Path, int]]:
+        if self._index is None:
+            self._index = {}
+            if self.dir.is_dir():
+                for p in sorted(self.dir.glob("chunk-*.npz")):
+                    try:
+                        with np.load(p) as z:
+                            hashes = z["hashes"]
+                    except Exception:  # a truncated file from a killed run: ignore it, it gets re-encoded
+                        continue
+                    for i, h in enumerate(hashes):
+                        self._index[bytes(h)] = (p, i)
+        return self._index
+
+    def __len__(self) -> int:
+        return len(self._load_index())
+
+    def _chunk(self, p: Path) -> np.ndarray:
+        if p not in self._chunks:
+            with np.load(p) as z:
+                self._chunks[p] = z["emb"]
+        return self._chunks[p]
+
+    def _write(self, hashes: list[bytes], emb: np.ndarray) -> Path:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        cid = hashlib.sha1(b"".join(hashes)).hexdigest()[:16]
+        final = self.dir / f"chunk-{cid}.npz"
+        fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
+        os.close(fd)
+        with open(tmp, "wb") as f:
+            np.savez(f, hashes=np.asarray(hashes, dtype="S40"), emb=np.asarray(emb, dtype=np.float32))
+        os.replace(tmp, final)
+        return final
+
+    # ------------------------------------------------------------------ main entry
+    def get_or_encode(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray], *,
+                      chunk_size: int = 2048, progress: bool = True, desc: str = "encode") -> np.ndarray:
+        """Embeddings for ``texts`` (duplicates allowed): cached ones are read, the rest encoded chunk by chunk
+        (longest texts first, so batches pad little) and stored after each chunk."""
+        index = self._load_index()
+        hashes = [text_hash(t).encode("ascii") for t in texts]
+        missing: dict[bytes, str] = {}
+        for h, t in zip(hashes, texts):
+            if h not in index and h not in missing:
+                missing[h] = t
+        if missing:
+            order = sorted(missing, key=lambda h: -len(missing[h]))
+            bar = None
+            if progress:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=len(order), desc=desc, unit="text", leave=False)
+            for start in range(0, len(order), chunk_size):
+                hs = order[start:start + chunk_size]
+                emb = np.asarray(encode([missing[h] for h in hs]), dtype=np.float32)
+                p = self._write(hs, emb)
+                self._chunks[p] = emb
+                for i, h in enumerate(hs):
+                    index[h] = (p, i)
+                if bar is not None:
+                    bar.update(len(hs))
+            if bar is not None:
+                bar.close()
+        first = self._chunk(index[hashes[0]][0]) if hashes else np.zeros((0, 0), np.float32)
+        out = np.empty((len(texts), first.shape[1] if first.ndim == 2 else 0), dtype=np.float32)
+        for i, h in enumerate(hashes):
+            p, row = index[h]
+            out[i] = self._chunk(p)[row]
+        return out

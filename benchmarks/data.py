@@ -1,0 +1,294 @@
+"""Loaders for the evaluation data (layout: ``shared/data/MANIFEST.md``).
+
+Any folder laid out the same way works: ``<task folder>/<dataset>/<split>.jsonl`` for STS, classification,
+pair classification and clustering; BEIR layout for retrieval (``corpus.jsonl``, ``queries.jsonl``,
+``qrels/<split>.tsv``); ``word_similarity/<NAME>.tsv`` with header ``word1 word2 score``.
+What is missing is skipped with a warning.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+TASK_TYPES = ("sts", "classification", "pair_classification", "clustering", "retrieval", "word_similarity")
+TASK_LABELS = {
+    "sts": "STS",
+    "classification": "Classification",
+    "pair_classification": "PairClassification",
+    "clustering": "Clustering",
+    "retrieval": "Retrieval",
+    "word_similarity": "WordSim",
+}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One row of the registry: where a dataset lives relative to the data folder, and which split to score."""
+
+    task: str
+    name: str
+    path: str  # folder (or .tsv file for word similarity) relative to the data root
+    split: str = "test"  # evaluation split
+    train_split: str | None = None  # classification only
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+# The default suite (the datasets of MANIFEST.md). Extra datasets laid out the same way are found by discover().
+REGISTRY: tuple[DatasetSpec, ...] = (
+    DatasetSpec("sts", "STSBenchmark", "sts/stsbenchmark", "test"),
+    DatasetSpec("sts", "SICK-R", "sts/sickr", "test"),
+    DatasetSpec("classification", "SST-2", "classification/sst2", "test", "train"),
+    DatasetSpec("classification", "TREC", "classification/trec", "test", "train"),
+    DatasetSpec("classification", "Emotion", "classification/emotion", "test", "train"),
+    DatasetSpec("classification", "Banking77", "classification/banking77", "test", "train"),
+    DatasetSpec("pair_classification", "MRPC", "pair_classification/mrpc", "test"),
+    DatasetSpec("clustering", "StackOverflow", "clustering/stackoverflow_stc2", "test"),
+    DatasetSpec("retrieval", "SciFact", "retrieval/scifact", "test"),
+    DatasetSpec("word_similarity", "WS-353", "word_similarity/EN-WS-353-ALL.tsv"),
+    DatasetSpec("word_similarity", "SimLex-999", "word_similarity/EN-SIMLEX-999.tsv"),
+)
+
+
+# --------------------------------------------------------------------------------------------- containers
+@dataclass
+class STSData:
+    name: str
+    sentences1: list[str]
+    sentences2: list[str]
+    scores: np.ndarray
+    task: str = "sts"
+
+
+@dataclass
+class PairData:
+    name: str
+    sentences1: list[str]
+    sentences2: list[str]
+    labels: np.ndarray
+    task: str = "pair_classification"
+
+
+@dataclass
+class ClassificationData:
+    name: str
+    train_texts: list[str]
+    train_labels: np.ndarray
+    test_texts: list[str]
+    test_labels: np.ndarray
+    task: str = "classification"
+
+
+@dataclass
+class ClusteringData:
+    name: str
+    texts: list[str]
+    labels: np.ndarray
+    task: str = "clustering"
+
+
+@dataclass
+class RetrievalData:
+    name: str
+    corpus_ids: list[str]
+    corpus_texts: list[str]
+    query_ids: list[str]
+    query_texts: list[str]
+    qrels: dict[str, dict[str, int]] = field(default_factory=dict)
+    task: str = "retrieval"
+
+
+@dataclass
+class WordSimData:
+    name: str
+    words1: list[str]
+    words2: list[str]
+    scores: np.ndarray
+    task: str = "word_similarity"
+
+
+# --------------------------------------------------------------------------------------------- data root
+def default_data_dir() -> Path | None:
+    """``../shared/data`` from the working directory, else beside the repository checkout; None if neither exists."""
+    env = os.environ.get("BENCHMARKS_DATA")
+    candidates = [Path(env)] if env else []
+    candidates += [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[2] / "shared" / "data"]
+    for c in candidates:
+        if c.is_dir():
+            return c
+    return None
+
+
+# --------------------------------------------------------------------------------------------- readers
+def read_jsonl(path: Path) -> Iterator[dict]:
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                yield json.loads(line)
+
+
+def _read_tsv(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def _split_file(folder: Path, split: str) -> Path | None:
+    aliases = {"dev": ("dev", "validation", "val"), "validation": ("validation", "dev", "val")}
+    for s in aliases.get(split, (split,)):
+        p = folder / f"{s}.jsonl"
+        if p.is_file():
+            return p
+    return None
+
+
+def load_sts(folder: Path, name: str, split: str = "test") -> STSData:
+    rows = list(read_jsonl(_require(_split_file(folder, split), folder, split)))
+    return STSData(name, [r["sentence1"] for r in rows], [r["sentence2"] for r in rows],
+                   np.asarray([float(r["score"]) for r in rows], dtype=np.float64))
+
+
+def load_pairs(folder: Path, name: str, split: str = "test") -> PairData:
+    rows = list(read_jsonl(_require(_split_file(folder, split), folder, split)))
+    return PairData(name, [r["sentence1"] for r in rows], [r["sentence2"] for r in rows],
+                    np.asarray([int(r["label"]) for r in rows], dtype=np.int64))
+
+
+def load_classification(folder: Path, name: str, split: str = "test", train_split: str | None = "train") -> ClassificationData:
+    test = list(read_jsonl(_require(_split_file(folder, split), folder, split)))
+    train = list(read_jsonl(_require(_split_file(folder, train_split or "train"), folder, train_split or "train")))
+    return ClassificationData(
+        name,
+        [r["text"] for r in train], np.asarray([int(r["label"]) for r in train], dtype=np.int64),
+        [r["text"] for r in test], np.asarray([int(r["label"]) for r in test], dtype=np.int64),
+    )
+
+
+def load_clustering(folder: Path, name: str, split: str = "test") -> ClusteringData:
+    p = _split_file(folder, split) or _split_file(folder, "all")
+    rows = list(read_jsonl(_require(p, folder, split)))
+    return ClusteringData(name, [r["text"] for r in rows], np.asarray([int(r["label"]) for r in rows], dtype=np.int64))
+
+
+def load_retrieval(folder: Path, name: str, split: str = "test") -> RetrievalData:
+    corpus_p, queries_p, qrels_p = folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"
+    for p in (corpus_p, queries_p, qrels_p):
+        if not p.is_file():
+            raise FileNotFoundError(p)
+    qrels: dict[str, dict[str, int]] = {}
+    for r in _read_tsv(qrels_p):
+        qid, did, score = str(r["query-id"]), str(r["corpus-id"]), int(float(r["score"]))
+        qrels.setdefault(qid, {})[did] = score
+    corpus_ids, corpus_texts = [], []
+    for r in read_jsonl(corpus_p):
+        title, text = (r.get("title") or "").strip(), (r.get("text") or "").strip()
+        corpus_ids.append(str(r["_id"]))
+        corpus_texts.append(f"{title} {text}".strip())
+    query_ids, query_texts = [], []
+    for r in read_jsonl(queries_p):
+        qid = str(r["_id"])
+        if qid in qrels:  # only the queries of this split
+            query_ids.append(qid)
+            query_texts.append(r["text"])
+    return RetrievalData(name, corpus_ids, corpus_texts, query_ids, query_texts, qrels)
+
+
+def load_word_similarity(path: Path, name: str) -> WordSimData:
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    rows = _read_tsv(path)
+    return WordSimData(name, [r["word1"] for r in rows], [r["word2"] for r in rows],
+                       np.asarray([float(r["score"]) for r in rows], dtype=np.float64))
+
+
+def _require(p: Path | None, folder: Path, split: str) -> Path:
+    if p is None:
+        raise FileNotFoundError(f"{folder}/{split}.jsonl")
+    return p
+
+
+def load(spec: DatasetSpec, root: Path):
+    path = Path(root) / spec.path
+    if spec.task == "sts":
+        return load_sts(path, spec.name, spec.split)
+    if spec.task == "classification":
+        return load_classification(path, spec.name, spec.split, spec.train_split)
+    if spec.task == "pair_classification":
+        return load_pairs(path, spec.name, spec.split)
+    if spec.task == "clustering":
+        return load_clustering(path, spec.name, spec.split)
+    if spec.task == "retrieval":
+        return load_retrieval(path, spec.name, spec.split)
+    if spec.task == "word_similarity":
+        return load_word_similarity(path, spec.name)
+    raise ValueError(f"unknown task {spec.task!r}")
+
+
+# --------------------------------------------------------------------------------------------- discovery
+def discover(root: Path) -> list[DatasetSpec]:
+    """Datasets under ``root`` laid out like the manifest but not in the registry (named by their folder/file)."""
+    root = Path(root)
+    known = {s.path for s in REGISTRY}
+    found: list[DatasetSpec] = []
+    for task in TASK_TYPES:
+        tdir = root / task
+        if not tdir.is_dir():
+            continue
+        if task == "word_similarity":
+            for f in sorted(tdir.glob("*.tsv")):
+                rel = f"{task}/{f.name}"
+                if rel not in known:
+                    found.append(DatasetSpec(task, f.stem[3:] if f.stem.startswith("EN-") else f.stem, rel))
+            continue
+        for d in sorted(p for p in tdir.iterdir() if p.is_dir()):
+            rel = f"{task}/{d.name}"
+            if rel in known:
+                continue
+            if task == "retrieval":
+                if (d / "corpus.jsonl").is_file() and (d / "qrels" / "test.tsv").is_file():
+                    found.append(DatasetSpec(task, d.name, rel, "test"))
+            elif task == "classification":
+                if _split_file(d, "test") and _split_file(d, "train"):
+                    found.append(DatasetSpec(task, d.name, rel, "test", "train"))
+            elif task == "clustering":
+                if _split_file(d, "test") or _split_file(d, "all"):
+                    found.append(DatasetSpec(task, d.name, rel, "test"))
+            elif _split_file(d, "test"):
+                found.append(DatasetSpec(task, d.name, rel, "test"))
+    return found
+
+
+def select(root: Path, *, tasks: list[str] | None = None, names: list[str] | None = None,
+           discover_extra: bool = False) -> list[DatasetSpec]:
+    """The registry (plus discovered datasets when asked), filtered by task type and dataset name."""
+    specs = list(REGISTRY) + (discover(root) if discover_extra else [])
+    if tasks:
+        bad = set(tasks) - set(TASK_TYPES)
+        if bad:
+            raise ValueError(f"unknown task type(s) {sorted(bad)}; choose from {TASK_TYPES}")
+        specs = [s for s in specs if s.task in tasks]
+    if names:
+        wanted = {n.lower() for n in names}
+        specs = [s for s in specs if s.name.lower() in wanted]
+    return specs
+
+
+def load_available(specs: list[DatasetSpec], root: Path) -> list:
+    """Load every dataset that exists; warn about and skip the rest."""
+    out = []
+    for spec in specs:
+        try:
+            out.append(load(spec, root))
+        except (FileNotFoundError, KeyError, ValueError, json.JSONDecodeError) as e:
+            warnings.warn(f"skipping {spec.task}/{spec.name}: {type(e).__name__}: {e}", stacklevel=2)
+    return out

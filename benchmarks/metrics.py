@@ -1,0 +1,103 @@
+"""Task metrics on embeddings. Every score is returned ×100 (a perfect encoder scores 100)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+SEED = 42
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(n, 1e-12)
+
+
+def paired_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of two (n, d) arrays (0 for a zero vector)."""
+    a, b = l2_normalize(a), l2_normalize(b)
+    return np.einsum("ij,ij->i", a, b).astype(np.float64)
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+        return 0.0
+    return float(spearmanr(x, y).statistic)
+
+
+def sts_spearman(emb1: np.ndarray, emb2: np.ndarray, gold: np.ndarray) -> float:
+    """STS and word similarity: Spearman correlation of cosine similarity with the gold scores, ×100."""
+    return 100.0 * spearman(paired_cosine(emb1, emb2), gold)
+
+
+def pair_average_precision(emb1: np.ndarray, emb2: np.ndarray, labels: np.ndarray) -> float:
+    """Pair classification: average precision of the cosine similarity as a score for label 1, ×100."""
+    from sklearn.metrics import average_precision_score
+
+    return 100.0 * float(average_precision_score(np.asarray(labels).astype(int), paired_cosine(emb1, emb2)))
+
+
+def classification_accuracy(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, *,
+                            max_iter: int = 1000, seed: int = SEED) -> float:
+    """Logistic regression on the embeddings (train split), accuracy on the test split, ×100."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(max_iter=max_iter, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(np.asarray(x_train, dtype=np.float32), np.asarray(y_train))
+    return 100.0 * float(np.mean(clf.predict(np.asarray(x_test, dtype=np.float32)) == np.asarray(y_test)))
+
+
+def subsample_train(n: int, labels: np.ndarray, cap: int | None, seed: int = SEED) -> np.ndarray:
+    """Indices of at most ``cap`` training examples, a fixed-seed random sample (all of them if n <= cap)."""
+    if cap is None or n <= cap:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=cap, replace=False))
+
+
+def clustering_v_measure(emb: np.ndarray, labels: np.ndarray, *, batch_size: int = 500, seed: int = SEED) -> float:
+    """MiniBatchKMeans with k = number of distinct labels on the embeddings, V-measure against the labels, ×100."""
+    from sklearn.cluster import MiniBatchKMeans
+    from sklearn.metrics import v_measure_score
+
+    labels = np.asarray(labels)
+    k = len(np.unique(labels))
+    km = MiniBatchKMeans(n_clusters=k, batch_size=batch_size, n_init="auto", random_state=seed)
+    pred = km.fit_predict(np.asarray(emb, dtype=np.float32))
+    return 100.0 * float(v_measure_score(labels, pred))
+
+
+def ndcg_at_k(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: list[str], doc_ids: list[str],
+              qrels: dict[str, dict[str, int]], k: int = 10, *, chunk: int = 256) -> float:
+    """Retrieval: rank documents by cosine, nDCG@k (linear gain, as trec_eval/BEIR) averaged over queries, ×100.
+
+    Queries without a positive judgement are left out.
+    """
+    q, d = l2_normalize(query_emb), l2_normalize(doc_emb)
+    doc_ids = np.asarray(doc_ids, dtype=object)
+    k = min(k, len(doc_ids))
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    scores = []
+    for start in range(0, len(query_ids), chunk):
+        sims = q[start:start + chunk] @ d.T
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.tile(np.arange(sims.shape[1]), (len(sims), 1))
+        for row, qid in enumerate(query_ids[start:start + chunk]):
+            rel = {doc: r for doc, r in qrels.get(qid, {}).items() if r > 0}
+            if not rel:
+                continue
+            cand = top[row]
+            cand = cand[np.argsort(-sims[row, cand], kind="stable")]
+            gains = np.asarray([rel.get(doc, 0) for doc in doc_ids[cand]], dtype=np.float64)
+            ideal = np.sort(np.asarray(list(rel.values()), dtype=np.float64))[::-1][:k]
+            dcg = float(np.sum(gains * discounts[: len(gains)]))
+            idcg = float(np.sum(ideal * discounts[: len(ideal)]))
+            scores.append(dcg / idcg if idcg > 0 else 0.0)
+    return 100.0 * float(np.mean(scores)) if scores else 0.0

@@ -1,0 +1,103 @@
+"""``python -m benchmarks plot``: average score against sentences/s (log x), one point per model, marker area
+by parameter count, from our own quality and speed JSON reports."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def _norm(name: str) -> str:
+    return name.strip().lower()
+
+
+def collect_points(quality: dict | list[dict], speed: dict | list[dict]) -> list[dict]:
+    """Join quality and speed reports by model name (then by spec); models missing in either are left out."""
+    qs = quality if isinstance(quality, list) else [quality]
+    ss = speed if isinstance(speed, list) else [speed]
+    speed_by = {}
+    for s in ss:
+        for m in s["models"]:
+            if not m.get("error"):
+                speed_by[_norm(m["name"])] = m
+                speed_by[_norm(m.get("spec", ""))] = m
+    points, seen = [], set()
+    for q in qs:
+        for m in q["models"]:
+            s = speed_by.get(_norm(m["name"])) or speed_by.get(_norm(m.get("spec", "")))
+            if s is None or _norm(m["name"]) in seen:
+                continue
+            seen.add(_norm(m["name"]))
+            params = s.get("num_parameters") or m.get("info", {}).get("num_parameters")
+            points.append({"name": m["name"], "average": m["summary"]["average"], "kind": s.get("kind", ""),
+                           "sentences_per_second": s["sentences_per_second"], "num_parameters": params})
+    return points
+
+
+_COLORS = {"teacher": "tab:red", "st": "tab:red", "model2vec": "tab:blue", "static": "tab:green"}
+
+
+def plot_points(points: list[dict], out: str | Path, *, title: str = "Quality vs speed (CPU)") -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
+    params = np.asarray([p["num_parameters"] or 1e6 for p in points], dtype=float)
+    # marker area proportional to parameter count, scaled into a readable range
+    area = 60 + 1400 * np.sqrt(params / params.max()) if len(params) else params
+    for p, a in zip(points, area):
+        ax.scatter(p["sentences_per_second"], p["average"], s=a, alpha=0.55,
+                   color=_COLORS.get(p["kind"], "tab:gray"), edgecolors="black", linewidths=0.6)
+        label = p["name"] + (f"\n({p['num_parameters'] / 1e6:.1f}M params)" if p["num_parameters"] else "")
+        ax.annotate(label, (p["sentences_per_second"], p["average"]), textcoords="offset points", xytext=(8, 6),
+                    fontsize=7.5)
+    ax.set_xscale("log")
+    ax.set_xlabel("sentences / second (log scale, CPU)")
+    ax.set_ylabel("average score (mean of task-type averages, ×100)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], marker="o", linestyle="", color=c, label=k, markersize=8, alpha=0.6)
+               for k, c in (("teacher (transformer)", "tab:red"), ("Model2Vec 0.10", "tab:blue"), ("ours (static_model)", "tab:green"))
+               if any(_COLORS.get(p["kind"]) == c for p in points)]
+    if handles:
+        ax.legend(handles=handles, loc="lower left", fontsize=8, title="marker area ~ parameters", title_fontsize=8)
+    if points:
+        xs = [p["sentences_per_second"] for p in points]
+        ax.set_xlim(min(xs) / 2.5, max(xs) * 4)
+        ys = [p["average"] for p in points]
+        ax.set_ylim(min(ys) - 4, max(ys) + 4)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def cmd_plot(args) -> int:
+    quality = [json.loads(Path(p).read_text()) for p in args.quality]
+    speed = [json.loads(Path(p).read_text()) for p in args.speed]
+    points = collect_points(quality, speed)
+    if not points:
+        sys.exit("no model appears in both the quality and the speed reports (names must match)")
+    out = plot_points(points, args.out, title=args.title or "Quality vs speed (CPU)")
+    for p in points:
+        print(f"{p['name']}: avg {p['average']:.1f}, {p['sentences_per_second']:,.0f} sentences/s, "
+              f"{p['num_parameters']} params", file=sys.stderr)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("plot", help="PNG of average score vs sentences/s from quality and speed JSON reports")
+    p.add_argument("--quality", action="append", required=True, help="quality JSON (repeatable)")
+    p.add_argument("--speed", action="append", required=True, help="speed JSON (repeatable)")
+    p.add_argument("--out", default="benchmarks/results/quality_vs_speed.png")
+    p.add_argument("--title", default=None)
+    p.set_defaults(func=cmd_plot)
