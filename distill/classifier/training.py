@@ -105,6 +105,7 @@ def train(
     best_key: tuple[float, float] | None = None
     best_state = None
     since_best = 0
+    best_acc, best_loss = -math.inf, math.inf
     steps = math.ceil(len(train_rows) / batch_size)
 
     val_tokens = None
@@ -139,12 +140,18 @@ def train(
             history.val_loss.append(val_loss)
             history.val_accuracy.append(val_acc)
             postfix.update(val_loss=f"{val_loss:.4f}", val_acc=f"{val_acc:.4f}")
-            key = (val_acc, -val_loss)  # accuracy first, loss breaks ties
+            # Kept weights: best accuracy, loss breaking ties. Patience: runs out only when neither the accuracy nor
+            # the loss improved (early multi-label epochs gain loss before any subset accuracy; late single-label
+            # epochs can gain accuracy while the loss grows).
+            key = (val_acc, -val_loss)
             if best_key is None or key > best_key:
-                best_key, best_state, since_best = key, copy.deepcopy(module.state_dict()), 0
+                best_key, best_state = key, copy.deepcopy(module.state_dict())
                 history.best_epoch = epoch + 1
+            if val_acc > best_acc or val_loss < best_loss:
+                since_best = 0
             else:
                 since_best += 1
+            best_acc, best_loss = max(best_acc, val_acc), min(best_loss, val_loss)
             if patience is not None and since_best >= patience and epoch + 1 >= min_epochs:
                 history.stopped_early = True
                 bar.set_postfix(postfix)

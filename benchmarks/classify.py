@@ -1,0 +1,388 @@
+"""Classification table: TF-IDF + LR, static + LR, static full fine-tune, teacher + LR.
+
+    python -m benchmarks classify --model PATH [--datasets sst2 trec banking77 emotion] [--train-sizes 1000 full]
+
+For each dataset and training-set size (at most N stratified training texts, or the full training set) it fits
+every method on the training split, scores accuracy on the test split, and times ``predict`` on the test texts
+(CPU, the whole machine, after a warm-up; static methods on the test set repeated to at least
+``--speed-texts`` texts). The fine-tuned model is timed through its numpy :class:`StaticPipeline` (the serving
+path), and its predictions are checked against the torch model's. Results go to a Markdown file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+DATASETS = {  # key: (folder under <data>/classification, display name)
+    "sst2": ("sst2", "SST-2"),
+    "trec": ("trec", "TREC"),
+    "banking77": ("banking77", "Banking77"),
+    "emotion": ("emotion", "Emotion"),
+}
+METHODS = {
+    "tfidf": "TF-IDF + LR",
+    "static-lr": "static + LR",
+    "finetune": "static fine-tune",
+    "teacher-lr": "teacher + LR",
+}
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------------------------- data
+def find_data_dir(explicit: str | None = None) -> Path:
+    candidates = [explicit, os.environ.get("STATIC_EMBEDDINGS_DATA"), REPO.parent / "shared" / "data",
+                  REPO / "shared" / "data", "/work/shared/data"]
+    for c in candidates:
+        if c and (Path(c) / "classification").is_dir():
+            return Path(c)
+    raise SystemExit("No data folder with classification/ found: pass --data DIR (see shared/data/MANIFEST.md).")
+
+
+def read_split(folder: Path, split: str) -> tuple[list[str], np.ndarray]:
+    texts, labels = [], []
+    with open(folder / f"{split}.jsonl", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                texts.append(row["text"])
+                labels.append(row["label"])
+    return texts, np.asarray(labels)
+
+
+def subsample(labels: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
+    """At most ``cap`` indices, stratified when every class has two examples (else random)."""
+    n = len(labels)
+    if cap is None or cap >= n:
+        return np.arange(n)
+    from sklearn.model_selection import train_test_split
+
+    _, counts = np.unique(labels, return_counts=True)
+    stratify = labels if counts.min() >= 2 and cap >= len(counts) else None
+    idx, _ = train_test_split(np.arange(n), train_size=cap, stratify=stratify, random_state=seed)
+    return np.sort(idx)
+
+
+def drop_empty(texts: list[str], labels: np.ndarray) -> tuple[list[str], np.ndarray]:
+    keep = [i for i, t in enumerate(texts) if t.strip()]
+    return [texts[i] for i in keep], labels[keep]
+
+
+# ----------------------------------------------------------------------------------------------- timing
+def throughput(fn: Callable[[list[str]], Any], texts: list[str], min_texts: int, repeats: int = 3) -> float:
+    """Texts per second of ``fn`` on ``texts`` repeated to at least ``min_texts``; best of ``repeats`` after warm-up."""
+    reps = max(1, -(-min_texts // max(1, len(texts))))
+    batch = texts * reps
+    fn(texts[: min(len(texts), 256)])  # warm-up (JIT, caches, thread pools)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(batch)
+        best = min(best, time.perf_counter() - start)
+    return len(batch) / best
+
+
+# ----------------------------------------------------------------------------------------------- methods
+@dataclass
+class Outcome:
+    dataset: str
+    train_size: str
+    method: str
+    accuracy: float
+    samples_per_s: float | None
+    fit_s: float
+    n_train: int
+    n_test: int
+    notes: dict = field(default_factory=dict)
+
+
+def _logreg(seed: int, c: float):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, max_iter=2000, random_state=seed)
+
+
+def fit_logreg(x: Any, y: np.ndarray, seed: int) -> Any:
+    """Logistic regression with C picked from {0.1, 1, 10} by 3-fold CV on the training data (refit on all)."""
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    _, counts = np.unique(y, return_counts=True)
+    if counts.min() < 3:
+        return _logreg(seed, 1.0).fit(x, y)
+    search = GridSearchCV(_logreg(seed, 1.0), {"C": [0.1, 1.0, 10.0]},
+                          cv=StratifiedKFold(3, shuffle=True, random_state=seed), n_jobs=1)
+    return search.fit(x, y).best_estimator_
+
+
+class Runner:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.seed = args.seed
+        self.cache = Path(args.cache_dir)
+        self._static = None
+        self._teacher = None
+        self.teacher_impl = None
+
+    # -- shared models
+    @property
+    def static(self):
+        if self._static is None:
+            from static_model import StaticModel
+
+            self._static = StaticModel.from_pretrained(self.args.model)
+        return self._static
+
+    @property
+    def teacher(self):
+        if self._teacher is None:
+            try:
+                from distill import Teacher
+
+                self._teacher = Teacher(self.args.teacher, device="cpu")
+                self.teacher_impl = "distill.Teacher"
+                encode = self._teacher.encode
+                self._teacher_encode = lambda texts: encode(texts, batch_size=64)
+            except ImportError:  # the distill package without Teacher: plain sentence-transformers
+                from sentence_transformers import SentenceTransformer
+
+                self._teacher = SentenceTransformer(str(self.args.teacher), device="cpu")
+                self.teacher_impl = "sentence_transformers.SentenceTransformer"
+                st = self._teacher
+                self._teacher_encode = lambda texts: st.encode(texts, batch_size=64, convert_to_numpy=True)
+        return self._teacher
+
+    def teacher_encode(self, texts: list[str], tag: str) -> np.ndarray:
+        """Teacher embeddings, cached on disk by text hash (the training sets are encoded once)."""
+        _ = self.teacher
+        digest = hashlib.sha1(("\n".join(texts) + str(self.args.teacher)).encode()).hexdigest()[:16]
+        path = self.cache / f"teacher-{tag}-{digest}.npy"
+        if path.exists():
+            return np.load(path)
+        emb = self._teacher_encode(texts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, emb)
+        return emb
+
+    # -- methods
+    def tfidf(self, X, y, X_test, y_test) -> tuple[float, float | None, float, dict]:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.pipeline import make_pipeline
+
+        start = time.perf_counter()
+        vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+        feats = vec.fit_transform(X)
+        lr = fit_logreg(feats, y, self.seed)
+        fit_s = time.perf_counter() - start
+        pipe = make_pipeline(vec, lr)
+        acc = float(np.mean(pipe.predict(X_test) == y_test))
+        speed = throughput(pipe.predict, X_test, self.args.speed_texts)
+        return acc, speed, fit_s, {"C": lr.C}
+
+    def static_lr(self, X, y, X_test, y_test):
+        start = time.perf_counter()
+        lr = fit_logreg(self.static.encode(X), y, self.seed)
+        fit_s = time.perf_counter() - start
+        predict = lambda texts: lr.predict(self.static.encode(texts))  # noqa: E731
+        acc = float(np.mean(predict(X_test) == y_test))
+        speed = throughput(predict, X_test, self.args.speed_texts)
+        return acc, speed, fit_s, {"C": lr.C}
+
+    def finetune(self, X, y, X_test, y_test):
+        from distill.classifier import StaticModelClassifier
+
+        clf = StaticModelClassifier(self.static, verbose=int(self.args.progress), random_state=self.seed)
+        start = time.perf_counter()
+        clf.fit(X, y)
+        fit_s = time.perf_counter() - start
+        pipeline = clf.to_pipeline()
+        predicted = pipeline.predict(X_test)
+        agree = float(np.mean(predicted == clf.predict(X_test)))
+        acc = float(np.mean(predicted == y_test))
+        speed = throughput(pipeline.predict, X_test, self.args.speed_texts)
+        notes = {"epochs": clf.n_epochs_, "best_epoch": clf.best_epoch_, "batch_size": clf.batch_size_,
+                 "numpy_vs_torch_agreement": agree}
+        return acc, speed, fit_s, notes
+
+    def teacher_lr(self, X, y, X_test, y_test, tag: str):
+        start = time.perf_counter()
+        train_emb = self.teacher_encode(X, tag)
+        lr = fit_logreg(train_emb, y, self.seed)
+        fit_s = time.perf_counter() - start
+        test_emb = self.teacher_encode(X_test, tag.split(":")[0] + ":test")
+        acc = float(np.mean(lr.predict(test_emb) == y_test))
+        speed = None
+        if self.args.teacher_speed_texts:
+            sample = X_test[: self.args.teacher_speed_texts]
+            predict = lambda texts: lr.predict(self._teacher_encode(texts))  # noqa: E731
+            speed = throughput(predict, sample, len(sample), repeats=1)
+        return acc, speed, fit_s, {"C": lr.C, "teacher": self.teacher_impl}
+
+
+def run_benchmark(args: argparse.Namespace) -> list[Outcome]:
+    data_dir = find_data_dir(args.data)
+    runner = Runner(args)
+    outcomes: list[Outcome] = []
+    sizes = [None if s == "full" else int(s) for s in args.train_sizes]
+    for key in args.datasets:
+        folder_name, display = DATASETS[key]
+        folder = data_dir / "classification" / folder_name
+        X_all, y_all = drop_empty(*read_split(folder, "train"))
+        X_test, y_test = drop_empty(*read_split(folder, "test"))
+        for cap in sizes:
+            idx = subsample(y_all, cap, args.seed)
+            X, y = [X_all[i] for i in idx], y_all[idx]
+            size_name = "full" if cap is None or cap >= len(y_all) else str(cap)
+            for method in args.methods:
+                print(f"[classify] {display} train={size_name} ({len(X)}) {METHODS[method]} ...", file=sys.stderr,
+                      flush=True)
+                if method == "teacher-lr":
+                    acc, speed, fit_s, notes = runner.teacher_lr(X, y, X_test, y_test, f"{key}-{size_name}:train")
+                else:
+                    fn = {"tfidf": runner.tfidf, "static-lr": runner.static_lr, "finetune": runner.finetune}[method]
+                    acc, speed, fit_s, notes = fn(X, y, X_test, y_test)
+                outcome = Outcome(display, size_name, method, acc, speed, fit_s, len(X), len(X_test), notes)
+                print(f"[classify]   acc={acc:.4f} samples/s={speed or float('nan'):.0f} fit={fit_s:.1f}s {notes}",
+                      file=sys.stderr, flush=True)
+                outcomes.append(outcome)
+                if args.json:
+                    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+                    Path(args.json).write_text(json.dumps([asdict(o) for o in outcomes], indent=1))
+    return outcomes
+
+
+# ----------------------------------------------------------------------------------------------- report
+def _fmt_speed(v: float | None) -> str:
+    if v is None:
+        return "–"
+    return f"{v / 1000:.1f}k" if v >= 1000 else f"{v:.0f}"
+
+
+def to_markdown(outcomes: list[Outcome], args: argparse.Namespace, header: dict[str, str]) -> str:
+    methods = [m for m in METHODS if any(o.method == m for o in outcomes)]
+    datasets = list(dict.fromkeys(o.dataset for o in outcomes))
+    sizes = list(dict.fromkeys(o.train_size for o in outcomes))
+    get = {(o.dataset, o.train_size, o.method): o for o in outcomes}
+    lines = ["# Classification: static fine-tune vs. baselines", ""]
+    lines += [f"- **{k}**: {v}" for k, v in header.items()]
+    lines.append("")
+    for size in sizes:
+        title = "full training set" if size == "full" else f"at most {size} training examples (stratified sample)"
+        lines += [f"## Accuracy, {title}", "", "| dataset | n train | " + " | ".join(METHODS[m] for m in methods)
+                  + " |", "|---|---:|" + "---:|" * len(methods)]
+        for ds in datasets:
+            row = [get.get((ds, size, m)) for m in methods]
+            n_train = next((o.n_train for o in row if o), 0)
+            lines.append(f"| {ds} | {n_train:,} | " + " | ".join(f"{o.accuracy * 100:.2f}" if o else "–" for o in row)
+                         + " |")
+        means = []
+        for m in methods:
+            vals = [get[(ds, size, m)].accuracy for ds in datasets if (ds, size, m) in get]
+            means.append(f"**{np.mean(vals) * 100:.2f}**" if len(vals) == len(datasets) else "–")
+        lines += ["| **average** | | " + " | ".join(means) + " |", ""]
+    lines += ["## Predict throughput (CPU samples/s, test texts, text → label)", "",
+              "| dataset | train | " + " | ".join(METHODS[m] for m in methods) + " |",
+              "|---|---|" + "---:|" * len(methods)]
+    for size in sizes:
+        for ds in datasets:
+            row = [get.get((ds, size, m)) for m in methods]
+            lines.append(f"| {ds} | {size} | " + " | ".join(_fmt_speed(o.samples_per_s) if o else "–" for o in row)
+                         + " |")
+    lines += ["", "## Fit time (s) and fine-tune details", "",
+              "| dataset | train | " + " | ".join(METHODS[m] for m in methods) + " | fine-tune epochs (best) | numpy = torch |",
+              "|---|---|" + "---:|" * len(methods) + "---:|---:|"]
+    for size in sizes:
+        for ds in datasets:
+            row = [get.get((ds, size, m)) for m in methods]
+            ft = get.get((ds, size, "finetune"))
+            epochs = f"{ft.notes['epochs']} ({ft.notes['best_epoch']})" if ft else "–"
+            agree = f"{ft.notes['numpy_vs_torch_agreement'] * 100:.1f}%" if ft else "–"
+            lines.append(f"| {ds} | {size} | " + " | ".join(f"{o.fit_s:.1f}" if o else "–" for o in row)
+                         + f" | {epochs} | {agree} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    bad = [d for d in args.datasets if d not in DATASETS] + [m for m in args.methods if m not in METHODS]
+    if bad:
+        raise SystemExit(f"Unknown dataset/method: {bad}; datasets {list(DATASETS)}, methods {list(METHODS)}.")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    outcomes = run_benchmark(args)
+    runner_teacher = next((o.notes.get("teacher") for o in outcomes if o.method == "teacher-lr"), None)
+    header = {
+        "command": "`python -m benchmarks classify " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["classify"]
+                                                                 else sys.argv[1:]) + "`",
+        "date": started,
+        "static model": f"`{args.model}`",
+        "teacher": f"`{args.teacher}` via {runner_teacher}" if runner_teacher else "not run",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), Python {platform.python_version()}",
+        "protocol": "LR = scikit-learn LogisticRegression, C in {0.1, 1, 10} by 3-fold CV; TF-IDF = word 1-2 grams, "
+                    "sublinear tf; fine-tune = `StaticModelClassifier` defaults (MLP 512 hidden, full table trained, "
+                    "early stopping on a stratified 10% split), scored and timed through the numpy `StaticPipeline`; "
+                    f"seed {args.seed}; throughput = best of 3 runs over the test texts repeated to ≥ "
+                    f"{args.speed_texts:,} texts (teacher: {args.teacher_speed_texts} texts, one run)",
+    }
+    md = to_markdown(outcomes, args, header)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(md, encoding="utf-8")
+    print(md)
+    print(f"[classify] wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _default_model() -> str:
+    for c in (REPO / ".cache" / "models" / "minilm-static", REPO / ".cache" / "models" / "m2v-minilm"):
+        if (c / "model.safetensors").exists():
+            return str(c)
+    return str(REPO / ".cache" / "models" / "minilm-static")
+
+
+def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--model", default=_default_model(), help="static model folder (default: %(default)s)")
+    p.add_argument("--teacher", default="sentence-transformers/all-MiniLM-L6-v2")
+    p.add_argument("--datasets", nargs="+", default=list(DATASETS), help=f"from {list(DATASETS)}")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), help=f"from {list(METHODS)}")
+    p.add_argument("--train-sizes", nargs="+", default=["1000", "full"], help="caps on training texts, or 'full'")
+    p.add_argument("--data", default=None, help="data folder holding classification/ (default: ../shared/data)")
+    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "classify.md"))
+    p.add_argument("--json", default=None, help="also write raw results as JSON here")
+    p.add_argument("--cache-dir", default=str(REPO / ".cache" / "classify"))
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--speed-texts", type=int, default=20_000)
+    p.add_argument("--teacher-speed-texts", type=int, default=500)
+    p.add_argument("--threads", type=int, default=None, help="torch threads for training (default: torch's)")
+    p.add_argument("--progress", action="store_true", help="progress bars while fine-tuning")
+    p.set_defaults(func=run)
+    return p
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``classify`` on the ``python -m benchmarks`` command line."""
+    p = subparsers.add_parser("classify", help="classification table: fine-tune vs. LR baselines",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    return configure(p)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = configure(argparse.ArgumentParser(prog="python -m benchmarks.classify", description=__doc__,
+                                               formatter_class=argparse.RawDescriptionHelpFormatter))
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
