@@ -104,8 +104,8 @@ class StaticEncoder(Encoder):
         self._fp = _hash_files(Path(path), ("model.safetensors", "config.json", "tokenizer.json")) if path and Path(path).is_dir() else None
 
     @property
-    def fingerprint(self) -> str:
-        return f"static-{self.name}-{self._fp}"
+    def fingerprint(self) -> str:  # independent of the display label, so a relabelled run hits the cache
+        return f"static-{Path(self.path).name if self.path else self.name}-{self._fp}"
 
     def _encode(self, texts):
         return self.model.encode(texts)
@@ -126,7 +126,7 @@ class Model2VecEncoder(Encoder):
 
     @property
     def fingerprint(self) -> str:
-        return f"model2vec-{self.name}-{self._fp}"
+        return f"model2vec-{Path(self.path).name}-{self._fp}"
 
     def _encode(self, texts):
         return self.model.encode(texts, show_progress_bar=False)
@@ -156,10 +156,11 @@ class TeacherEncoder(Encoder):
         self.num_parameters = getattr(self.model, "num_parameters", None) or (_torch_param_count(inner) if inner is not None else None)
         self.size_on_disk = folder_size(path)
         self._fp = _hash_files(path, ("config.json", "model.safetensors", "pytorch_model.bin"))[:12]
+        self._base = _teacher_label(name_or_path, path)
 
     @property
-    def fingerprint(self) -> str:
-        return f"teacher-{self.name}-{self._fp}"
+    def fingerprint(self) -> str:  # the teacher (resolved folder contents), not the display label
+        return f"teacher-{self._base}-{self._fp}"
 
     def _encode(self, texts):
         return self.model.encode(texts, batch_size=self.batch_size)
@@ -187,10 +188,11 @@ class SentenceTransformerEncoder(Encoder):
         self.num_parameters = _torch_param_count(self.model)
         self.size_on_disk = folder_size(path) if Path(path).exists() else None
         self._fp = _hash_files(Path(path), ("config.json", "model.safetensors"))[:12] if Path(path).is_dir() else path
+        self._base = _teacher_label(name_or_path, Path(path))
 
     @property
     def fingerprint(self) -> str:
-        return f"st-{self.name}-{self._fp}"
+        return f"st-{self._base}-{self._fp}"
 
     def _encode(self, texts):
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)

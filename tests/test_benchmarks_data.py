@@ -1,0 +1,137 @@
+"""Loader tests on a tiny folder laid out like shared/data/MANIFEST.md (and, when present, the real folder)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import data
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+# Tiny datasets. Each text names its "meaning" so a hand-made perfect encoder can be written (see
+# test_benchmarks_tasks.py): STS pairs are "sts-a <k>" / "sts-b <k>" with gold score k; classes are "cls <label> <i>".
+STS_ROWS = [{"sentence1": f"sts-a {k}", "sentence2": f"sts-b {k}", "score": float(k), "genre": "x"} for k in range(6)]
+CLS_TRAIN = [{"text": f"cls {lab} train {i}", "label": lab, "label_text": f"L{lab}"} for lab in range(3) for i in range(5)]
+CLS_TEST = [{"text": f"cls {lab} test {i}", "label": lab, "label_text": f"L{lab}"} for lab in range(3) for i in range(3)]
+PAIR_ROWS = [{"sentence1": f"pair {i}", "sentence2": f"pair {i} {'same' if i % 2 == 0 else 'other'}",
+              "label": int(i % 2 == 0), "id1": str(i), "id2": str(i)} for i in range(8)]
+CLU_ROWS = [{"text": f"clu {lab} {i}", "label": lab + 1} for lab in range(3) for i in range(6)]
+CORPUS = [{"_id": f"d{i}", "title": f"doc {i}", "text": f"body {i}"} for i in range(5)]
+QUERIES = [{"_id": f"q{i}", "text": f"query {i}"} for i in range(4)]
+QRELS_TEST = [("q0", "d0", 1), ("q1", "d1", 1), ("q1", "d2", 1)]
+QRELS_TRAIN = [("q3", "d3", 1)]
+WORDS = [("w1", "w2", 3.0), ("w3", "w4", 1.0), ("w5", "w6", 2.0), ("w7", "w8", 0.5)]
+
+
+def write_tiny_data(root: Path) -> Path:
+    """A data folder in the manifest's formats with one tiny dataset per registry entry."""
+    _jsonl(root / "sts/stsbenchmark/test.jsonl", STS_ROWS)
+    _jsonl(root / "sts/stsbenchmark/train.jsonl", STS_ROWS[:2])
+    _jsonl(root / "sts/sickr/test.jsonl", STS_ROWS[::-1])
+    for name in ("sst2", "trec", "emotion", "banking77"):
+        _jsonl(root / f"classification/{name}/train.jsonl", CLS_TRAIN)
+        _jsonl(root / f"classification/{name}/test.jsonl", CLS_TEST)
+    _jsonl(root / "pair_classification/mrpc/test.jsonl", PAIR_ROWS)
+    _jsonl(root / "clustering/stackoverflow_stc2/test.jsonl", CLU_ROWS)
+    _jsonl(root / "retrieval/scifact/corpus.jsonl", CORPUS)
+    _jsonl(root / "retrieval/scifact/queries.jsonl", QUERIES)
+    (root / "retrieval/scifact/qrels").mkdir(parents=True, exist_ok=True)
+    for split, rows in (("test", QRELS_TEST), ("train", QRELS_TRAIN)):
+        (root / f"retrieval/scifact/qrels/{split}.tsv").write_text(
+            "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in rows))
+    (root / "word_similarity").mkdir(parents=True, exist_ok=True)
+    for name in ("EN-WS-353-ALL", "EN-SIMLEX-999"):
+        (root / f"word_similarity/{name}.tsv").write_text(
+            "word1\tword2\tscore\n" + "".join(f"{a}\t{b}\t{s}\n" for a, b, s in WORDS))
+    return root
+
+
+@pytest.fixture
+def tiny_data(tmp_path) -> Path:
+    return write_tiny_data(tmp_path / "data")
+
+
+def test_registry_covers_manifest_tasks():
+    assert {s.task for s in data.REGISTRY} == set(data.TASK_TYPES)
+    assert len({s.name for s in data.REGISTRY}) == len(data.REGISTRY) == 11
+
+
+def test_load_every_registry_dataset(tiny_data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = data.load_available(data.select(tiny_data), tiny_data)
+    by = {d.name: d for d in loaded}
+    assert len(loaded) == 11
+    sts = by["STSBenchmark"]
+    assert sts.sentences1[2] == "sts-a 2" and sts.scores.tolist() == [0, 1, 2, 3, 4, 5]
+    cls = by["Banking77"]
+    assert len(cls.train_texts) == 15 and len(cls.test_texts) == 9 and cls.test_labels.dtype.kind == "i"
+    pair = by["MRPC"]
+    assert pair.labels.tolist() == [1, 0, 1, 0, 1, 0, 1, 0]
+    clu = by["StackOverflow"]
+    assert len(clu.texts) == 18 and sorted(set(clu.labels.tolist())) == [1, 2, 3]
+    ret = by["SciFact"]
+    assert ret.corpus_texts[0] == "doc 0 body 0"  # title + " " + text
+    assert ret.query_ids == ["q0", "q1"]  # only the queries judged in the test split
+    assert ret.qrels == {"q0": {"d0": 1}, "q1": {"d1": 1, "d2": 1}}
+    ws = by["WS-353"]
+    assert ws.words1 == ["w1", "w3", "w5", "w7"] and ws.scores.tolist() == [3.0, 1.0, 2.0, 0.5]
+
+
+def test_missing_datasets_are_skipped_with_a_warning(tiny_data):
+    import shutil
+
+    shutil.rmtree(tiny_data / "retrieval")
+    (tiny_data / "classification/trec/train.jsonl").unlink()
+    with pytest.warns(UserWarning, match="skipping"):
+        loaded = data.load_available(data.select(tiny_data), tiny_data)
+    names = {d.name for d in loaded}
+    assert "SciFact" not in names and "TREC" not in names and len(names) == 9
+
+
+def test_select_filters_and_discovers_extra_datasets(tiny_data):
+    _jsonl(tiny_data / "sts/my_sts/test.jsonl", STS_ROWS)
+    _jsonl(tiny_data / "classification/mine/train.jsonl", CLS_TRAIN)
+    _jsonl(tiny_data / "classification/mine/validation.jsonl", CLS_TEST)  # no test split: not picked up
+    (tiny_data / "word_similarity/EN-RG-65.tsv").write_text("word1\tword2\tscore\na\tb\t1\nc\td\t2\n")
+    assert [s.name for s in data.select(tiny_data, tasks=["sts"])] == ["STSBenchmark", "SICK-R"]
+    assert [s.name for s in data.select(tiny_data, names=["sick-r"])] == ["SICK-R"]
+    extra = {s.name: s for s in data.discover(tiny_data)}
+    assert set(extra) == {"my_sts", "RG-65"}
+    loaded = data.load_available(data.select(tiny_data, discover_extra=True), tiny_data)
+    assert {"my_sts", "RG-65"} <= {d.name for d in loaded}
+    with pytest.raises(ValueError):
+        data.select(tiny_data, tasks=["nope"])
+
+
+def test_dev_alias_and_unknown_keys(tmp_path):
+    _jsonl(tmp_path / "d/validation.jsonl", STS_ROWS)
+    assert len(data.load_sts(tmp_path / "d", "x", "dev").scores) == 6
+
+
+SHARED = REPO.parent / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED / "MANIFEST.md").is_file(), reason="shared data folder not present")
+def test_real_shared_data_counts():
+    loaded = {d.name: d for d in data.load_available(data.select(SHARED), SHARED)}
+    assert len(loaded) == 11
+    assert len(loaded["STSBenchmark"].scores) == 1379
+    assert len(loaded["SICK-R"].scores) == 4927
+    assert len(loaded["Banking77"].test_texts) == 3080 and len(loaded["Banking77"].train_texts) == 10003
+    assert len(loaded["MRPC"].labels) == 1725 and int(loaded["MRPC"].labels.sum()) == 1147
+    assert len(loaded["StackOverflow"].texts) == 20000 and len(np.unique(loaded["StackOverflow"].labels)) == 20
+    assert len(loaded["SciFact"].query_ids) == 300 and len(loaded["SciFact"].corpus_ids) == 5183
+    assert sum(len(v) for v in loaded["SciFact"].qrels.values()) == 339
+    assert len(loaded["WS-353"].scores) == 353 and len(loaded["SimLex-999"].scores) == 999

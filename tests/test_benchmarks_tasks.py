@@ -1,0 +1,208 @@
+"""The quality pipeline end to end on the tiny folder: perfect encoder = 100 everywhere, cache/resume, specs, CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+
+from benchmarks import data, tasks
+from benchmarks.cache import EmbeddingCache
+from benchmarks.encoders import CachedEncoder, FunctionEncoder, detect_kind, parse_spec
+from test_benchmarks_data import write_tiny_data
+
+DIM = 16
+
+
+def _unit(i: int) -> np.ndarray:
+    v = np.zeros(DIM, dtype=np.float32)
+    v[i] = 1.0
+    return v
+
+
+def _angle(c: float) -> np.ndarray:
+    v = np.zeros(DIM, dtype=np.float32)
+    v[0], v[1] = c, math.sqrt(max(0.0, 1 - c * c))
+    return v
+
+
+def _noise(text: str, scale: float) -> np.ndarray:
+    seed = int(hashlib.sha1(text.encode()).hexdigest()[:8], 16)
+    return scale * np.random.default_rng(seed).normal(size=DIM).astype(np.float32)
+
+
+WORD_SCORES = {"w2": 3.0, "w4": 1.0, "w6": 2.0, "w8": 0.5}
+
+
+def perfect_vector(text: str) -> np.ndarray:
+    """Hand-made embeddings that solve every tiny dataset of test_benchmarks_data exactly."""
+    parts = text.split()
+    if parts[0] == "sts-a":
+        return _unit(0)
+    if parts[0] == "sts-b":
+        return _angle(0.1 + 0.15 * int(parts[1]))  # cosine increases with the gold score k
+    if parts[0] == "cls":
+        return 5 * _unit(2 + int(parts[1])) + _noise(text, 0.05)
+    if parts[0] == "pair":
+        return _unit(0) if len(parts) == 2 or parts[2] == "same" else _unit(1)
+    if parts[0] == "clu":
+        return 10 * _unit(6 + int(parts[1])) + _noise(text, 0.05)
+    if parts[0] == "query":
+        return _unit(10 + int(parts[1]))
+    if parts[0] == "doc":
+        i = int(parts[1])
+        return 0.9 * _unit(11) + 0.1 * _unit(12) if i == 2 else _unit(10 + i)
+    if re.fullmatch(r"w\d+", text):
+        return _unit(0) if text in ("w1", "w3", "w5", "w7") else _angle(WORD_SCORES[text] / 4)
+    raise AssertionError(text)
+
+
+def perfect_encode(texts):
+    return np.stack([perfect_vector(t) for t in texts])
+
+
+def random_encode(texts):
+    return np.stack([_noise(t, 1.0) for t in texts])
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    root = write_tiny_data(tmp_path / "data")
+    return root, data.load_available(data.select(root), root)
+
+
+def test_perfect_encoder_scores_100_everywhere(tiny):
+    _, datasets = tiny
+    results = tasks.evaluate_all(FunctionEncoder("perfect", perfect_encode), datasets, progress=False)
+    assert len(results) == 11
+    for r in results:
+        assert r.score == pytest.approx(100.0), (r.dataset, r.score)
+    summary = tasks.summarize(results)
+    assert summary["average"] == pytest.approx(100.0) and len(summary["task_averages"]) == 6
+
+
+def test_random_encoder_scores_well_below(tiny):
+    _, datasets = tiny
+    results = tasks.evaluate_all(FunctionEncoder("random", random_encode), datasets, progress=False)
+    assert tasks.summarize(results)["average"] < 70
+
+
+def test_duplicates_are_encoded_once():
+    seen = []
+
+    def enc(texts):
+        seen.extend(texts)
+        return np.ones((len(texts), 3), dtype=np.float32)
+
+    out = tasks.encode_unique(FunctionEncoder("x", enc), ["a", "b", "a", "c", "b"])
+    assert out.shape == (5, 3) and seen == ["a", "b", "c"]
+
+
+def test_cache_second_run_is_free_and_interrupted_run_resumes(tmp_path):
+    texts = [f"text number {i}" for i in range(50)]
+    calls = []
+
+    def enc(batch):
+        calls.append(len(batch))
+        return np.stack([_noise(t, 1.0) for t in batch])
+
+    cache = EmbeddingCache(tmp_path, "teacher-x")
+    first = cache.get_or_encode(texts, enc, chunk_size=16, progress=False)
+    assert sum(calls) == 50 and first.shape == (50, DIM)
+    calls.clear()
+    again = EmbeddingCache(tmp_path, "teacher-x").get_or_encode(texts[::-1], enc, progress=False)
+    assert calls == [] and np.array_equal(again, first[::-1])
+
+    # interrupted: the encoder dies on the third chunk; what was encoded before is kept
+    state = {"n": 0}
+
+    def dying(batch):
+        state["n"] += 1
+        if state["n"] == 3:
+            raise KeyboardInterrupt
+        return enc(batch)
+
+    more = [f"other {i}" for i in range(40)]
+    with pytest.raises(KeyboardInterrupt):
+        EmbeddingCache(tmp_path, "teacher-y").get_or_encode(more, dying, chunk_size=10, progress=False)
+    calls.clear()
+    resumed = EmbeddingCache(tmp_path, "teacher-y").get_or_encode(more, enc, chunk_size=10, progress=False)
+    assert sum(calls) == 20  # only the two chunks that never finished
+    assert np.allclose(resumed, np.stack([_noise(t, 1.0) for t in more]))
+    # a truncated chunk file (killed while writing) is ignored, not fatal
+    (tmp_path / "teacher-y" / "chunk-broken.npz").write_bytes(b"PK\x03\x04garbage")
+    assert len(EmbeddingCache(tmp_path, "teacher-y")) == 40
+
+
+def test_cached_encoder_only_caches_slow_ones_by_default(tmp_path):
+    fast = CachedEncoder(FunctionEncoder("fast", random_encode), tmp_path)
+    slow = CachedEncoder(FunctionEncoder("slow", random_encode, slow=True), tmp_path, progress=False)
+    assert fast.cache is None and slow.cache is not None
+    slow.encode(["a", "b"])
+    assert len(list((tmp_path / "custom-slow").glob("chunk-*.npz"))) == 1
+
+
+def test_parse_spec_and_detect_kind(tmp_path):
+    assert parse_spec("static:/x/y") == (None, "static", "/x/y")
+    assert parse_spec("Ours=static:/x/y") == ("Ours", "static", "/x/y")
+    assert parse_spec("model2vec:m") == (None, "model2vec", "m")
+    assert parse_spec("teacher:all-MiniLM-L6-v2") == (None, "teacher", "all-MiniLM-L6-v2")
+    assert parse_spec("all-MiniLM-L6-v2") == (None, "teacher", "all-MiniLM-L6-v2")
+    st = tmp_path / "st"
+    st.mkdir()
+    (st / "modules.json").write_text(json.dumps([{"idx": 0, "type": "sentence_transformers.models.Transformer"}]))
+    (st / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    assert detect_kind(str(st)) == "teacher"
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    (ours / "config.json").write_text(json.dumps({"model_type": "model2vec", "distill": {"seconds": 1}}))
+    assert detect_kind(str(ours)) == "static"
+    (ours / "config.json").write_text(json.dumps({"model_type": "static_model"}))
+    assert detect_kind(str(ours)) == "static"
+    m2v = tmp_path / "m2v"
+    m2v.mkdir()
+    (m2v / "config.json").write_text(json.dumps({"model_type": "model2vec", "apply_pca": 256}))
+    assert detect_kind(str(m2v)) == "model2vec"
+
+
+def test_run_quality_report_markdown_and_json(tiny, tmp_path):
+    from benchmarks.report import quality_markdown, write_json
+
+    _, datasets = tiny
+    report = tasks.run_quality([FunctionEncoder("perfect", perfect_encode), FunctionEncoder("random", random_encode)],
+                               datasets, cache_dir=tmp_path / "cache", progress=False, argv=["x"])
+    assert report["reference"] == "perfect"
+    md = quality_markdown(report)
+    assert "| Dataset (metric ×100) | perfect | random |" in md
+    assert "**Average (mean of task types)** | **100.0**" in md
+    assert "% of perfect | 100.0 |" in md
+    for label in ("STS avg", "Classification avg", "Retrieval avg", "WordSim avg", "Clustering avg"):
+        assert label in md
+    write_json(report, tmp_path / "q.json")
+    back = json.loads((tmp_path / "q.json").read_text())
+    assert back["models"][0]["summary"]["average"] == pytest.approx(100.0)
+    assert back["meta"]["machine"]["cores"] >= 1 and "numpy" in back["meta"]["versions"]
+
+
+def test_cli_quality_on_a_static_model_folder(tiny, tmp_path, tiny_model, capsys):
+    """The CLI end to end: our StaticModel folder, read as ours and through model2vec, side by side."""
+    from benchmarks.__main__ import main
+
+    root, _ = tiny
+    folder = tmp_path / "tiny-static"
+    tiny_model.save_pretrained(folder)
+    out = tmp_path / "res" / "quality"
+    rc = main(["quality", "-m", f"ours=static:{folder}", "-m", f"m2v=model2vec:{folder}", "--data", str(root),
+               "--tasks", "sts,word_similarity,retrieval", "--cache-dir", str(tmp_path / "c"), "--no-progress",
+               "--out", str(out)])
+    assert rc == 0
+    md = (tmp_path / "res" / "quality.md").read_text()
+    assert "| ours | m2v |" in md and "SciFact" in md and "Command:" in md
+    rep = json.loads((tmp_path / "res" / "quality.json").read_text())
+    a, b = (m["summary"]["average"] for m in rep["models"])
+    assert a == pytest.approx(b, abs=0.5)  # the same folder through both loaders
+    assert rep["models"][0]["info"]["size_on_disk"] > 0
