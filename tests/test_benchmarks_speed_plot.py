@@ -1,0 +1,89 @@
+"""speed (in-process and subprocess), plot, reports and the ablation's input-embedding variant."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import speed
+from benchmarks.plot import collect_points, plot_points
+from benchmarks.report import ablation_markdown, speed_markdown
+
+
+@pytest.fixture
+def static_folder(tmp_path, tiny_model):
+    folder = tmp_path / "tiny-static"
+    tiny_model.save_pretrained(folder)
+    return folder
+
+
+def test_sample_sentences_is_fixed(tmp_path):
+    f = tmp_path / "s.txt"
+    f.write_text("\n".join(f"line {i}" for i in range(100)) + "\n\n")
+    a, b = speed.sample_sentences(f, 10, seed=1), speed.sample_sentences(f, 10, seed=1)
+    assert a == b and len(set(a)) == 10
+    assert len(speed.sample_sentences(f, 1000)) == 100
+
+
+def test_read_status_kb():
+    assert speed.read_status_kb("VmRSS") > 1000
+
+
+def test_measure_in_process(static_folder):
+    res = speed.measure(f"static:{static_folder}", ["the cat sat on the mat", "hello world"] * 50, repeats=2,
+                        latency_calls=20)
+    assert res["kind"] == "static" and res["n_sentences"] == 100 and res["sentences_per_second"] > 0
+    assert res["latency_ms_median"] > 0 and res["rss_after_load_mb"] > 0 and res["size_on_disk"] > 0
+    assert res["dim"] == 8 and res["num_parameters"] == 49 * 8
+
+
+def test_run_speed_subprocess_and_markdown(static_folder, tmp_path):
+    f = tmp_path / "s.txt"
+    f.write_text("\n".join(["the cat sat on the mat", "hello world", "a dog runs fast"] * 20))
+    rep = speed.run_speed([f"ours=static:{static_folder}", f"m2v=model2vec:{static_folder}", "static:/nonexistent"],
+                          sentences_file=f, n=40, repeats=1, latency_calls=5, anchor="m2v", progress=False)
+    ok = [m for m in rep["models"] if not m.get("error")]
+    assert [m["name"] for m in ok] == ["ours", "m2v"] and rep["anchor"] == "m2v"
+    assert rep["models"][2].get("error")
+    md = speed_markdown(rep)
+    assert "| ours | static |" in md and "1.00×" in md and "error:" in md and "sentences/s" in md
+
+
+def _quality(models):
+    return {"models": [{"name": n, "spec": s, "summary": {"average": a, "task_averages": {}}, "info": {}}
+                       for n, s, a in models]}
+
+
+def test_plot_png(tmp_path):
+    q = _quality([("teacher", "teacher:x", 70.0), ("ours", "static:y", 60.0), ("nospeed", "z", 1.0)])
+    s = {"models": [{"name": "teacher", "kind": "teacher", "sentences_per_second": 150.0, "num_parameters": 22_000_000},
+                    {"name": "ours", "kind": "static", "sentences_per_second": 40000.0, "num_parameters": 7_000_000}]}
+    pts = collect_points(q, s)
+    assert [p["name"] for p in pts] == ["teacher", "ours"]
+    out = plot_points(pts, tmp_path / "p.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ablation_markdown():
+    rep = {"baseline": "default", "models": [
+        {"name": "default", "variant": "default", "description": "d",
+         "summary": {"average": 60.0, "task_averages": {"sts": 62.0, "classification": 58.0}}},
+        {"name": "− PCA", "variant": "no_pca", "description": "x",
+         "summary": {"average": 58.5, "task_averages": {"sts": 60.0, "classification": 57.0}}}]}
+    md = ablation_markdown(rep)
+    assert "| default | d | 62.0 | 58.0 | **60.0** | ±0.0 |" in md and "-1.5" in md
+
+
+def test_ablation_input_embedding_variant(minilm_folder):
+    """The input-embedding variant: MiniLM's embedding-layer rows, PCA + SIF like distill, as a StaticModel."""
+    from benchmarks.ablation import input_embedding_model, variants
+
+    assert {v.key for v in variants(None)} >= {"default", "no_pca", "no_sif", "input_embeddings", "token_pooling"}
+    m = input_embedding_model(str(minilm_folder), pca_dims=32)
+    assert m.dim == 32
+    e = m.encode(["a cat sat on the mat", "a dog sat on the mat", "quantum chromodynamics"])
+    assert e.shape == (3, 32) and np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-3)
+    cos = e @ e.T
+    assert cos[0, 1] > cos[0, 2]
