@@ -68,7 +68,7 @@ class EmbeddingCache:
 
     # ------------------------------------------------------------------ main entry
     def get_or_encode(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray], *,
-                      chunk_size: int = 2048, progress: bool = True, desc: str = "encode") -> np.ndarray:
+                      chunk_size: int = 512, progress: bool = True, desc: str = "encode") -> np.ndarray:
         """Embeddings for ``texts`` (duplicates allowed): cached ones are read, the rest encoded chunk by chunk
         (longest texts first, so batches pad little) and stored after each chunk."""
         index = self._load_index()

@@ -99,7 +99,8 @@ class StaticEncoder(Encoder):
             model = StaticModel.from_pretrained(path)
         self.model = model
         self.dim = int(model.dim)
-        self.num_parameters = int(np.prod(model.embedding_matrix().shape)) if hasattr(model, "embedding_matrix") else None
+        vocab = getattr(model, "vocab_size", None)
+        self.num_parameters = int(vocab) * self.dim if vocab else None
         self.size_on_disk = folder_size(path) if path and Path(path).exists() else None
         self._fp = _hash_files(Path(path), ("model.safetensors", "config.json", "tokenizer.json")) if path and Path(path).is_dir() else None
 
@@ -279,7 +280,7 @@ class CachedEncoder:
     """Wrap an encoder with the on-disk cache (``benchmarks.cache``); same ``encode`` interface."""
 
     def __init__(self, encoder: Encoder, cache_dir: str | os.PathLike | None, *, enabled: bool | None = None,
-                 progress: bool = True, chunk_size: int = 2048):
+                 progress: bool = True, chunk_size: int = 512):
         from .cache import EmbeddingCache
 
         self.encoder = encoder

@@ -33,7 +33,12 @@ def machine_info() -> dict:
                     mem = round(int(line.split()[1]) / 1024 / 1024, 1)
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem, "platform": platform.platform()}
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem, "platform": platform.platform(),
+            "load_average_at_start": load}
 
 
 def versions() -> dict:
@@ -66,7 +71,8 @@ def provenance_markdown(meta: dict) -> str:
     m, v = meta.get("machine", {}), meta.get("versions", {})
     vs = ", ".join(f"{k} {val}" for k, val in v.items() if val)
     return (f"- Command: `{meta.get('command', '')}`\n- Date: {meta.get('date', '')}\n"
-            f"- Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('memory_gib', '?')} GiB\n"
+            f"- Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('memory_gib', '?')} GiB"
+            f"{'; load average at start ' + str(m['load_average_at_start']) if m.get('load_average_at_start') else ''}\n"
             f"- Versions: {vs}\n")
 
 

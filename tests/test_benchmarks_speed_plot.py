@@ -42,11 +42,12 @@ def test_measure_in_process(static_folder):
 def test_run_speed_subprocess_and_markdown(static_folder, tmp_path):
     f = tmp_path / "s.txt"
     f.write_text("\n".join(["the cat sat on the mat", "hello world", "a dog runs fast"] * 20))
-    rep = speed.run_speed([f"ours=static:{static_folder}", f"m2v=model2vec:{static_folder}", "static:/nonexistent"],
-                          sentences_file=f, n=40, repeats=1, latency_calls=5, anchor="m2v", progress=False)
+    rep = speed.run_speed([f"ours=static:{static_folder}", "static:/nonexistent"],
+                          sentences_file=f, n=40, repeats=1, latency_calls=5, anchor="ours", progress=False)
     ok = [m for m in rep["models"] if not m.get("error")]
-    assert [m["name"] for m in ok] == ["ours", "m2v"] and rep["anchor"] == "m2v"
-    assert rep["models"][2].get("error")
+    assert [m["name"] for m in ok] == ["ours"] and rep["anchor"] == "ours"
+    assert rep["models"][1].get("error")
+    assert ok[0]["n_sentences"] == 40 and ok[0]["rss_after_load_mb"] > 0
     md = speed_markdown(rep)
     assert "| ours | static |" in md and "1.00×" in md and "error:" in md and "sentences/s" in md
 
