@@ -21,6 +21,7 @@ MODEL_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "config.json"
 MODULES_FILE = "modules.json"
+ST_CONFIG_FILE = "config_sentence_transformers.json"  # marks a folder that sentence-transformers itself wrote
 NORMALIZE_DIR = "1_Normalize"
 ST_NESTED_DIR = "0_StaticEmbedding"
 
@@ -42,9 +43,13 @@ def read_folder(path: str | os.PathLike) -> FolderContents:
         raise FileNotFoundError(f"No model folder at {folder}")
     nested = folder / ST_NESTED_DIR
     files = nested if not (folder / MODEL_FILE).exists() and (nested / MODEL_FILE).exists() else folder
-    config = _read_config(folder / CONFIG_FILE) if (folder / CONFIG_FILE).exists() else {}
-    if files is folder and not (folder / CONFIG_FILE).exists():
+    has_modules = (folder / MODULES_FILE).exists()
+    if not (folder / CONFIG_FILE).exists() and not (folder / ST_CONFIG_FILE).exists():
         raise FileNotFoundError(f"{folder / CONFIG_FILE} is missing")
+    config = _read_config(folder / CONFIG_FILE) if (folder / CONFIG_FILE).exists() else {}
+    if "normalize" not in config and has_modules:  # a sentence-transformers folder: normalized if it says so
+        modules = _read_config(folder / MODULES_FILE, kind=list)
+        config["normalize"] = any(str(m.get("type", "")).endswith("Normalize") for m in modules if isinstance(m, dict))
     tensors = _read_tensors(files / MODEL_FILE)
     tokenizer = _read_tokenizer(files / TOKENIZER_FILE)
     embeddings = tensors.get("embeddings", tensors.get("embedding.weight"))
@@ -91,13 +96,13 @@ def check_consistency(
         raise ValueError(f"{tok} has {n_ids} token ids but the embeddings have only {embeddings.shape[0]} rows")
 
 
-def _read_config(path: Path) -> dict[str, Any]:
+def _read_config(path: Path, kind: type = dict) -> Any:
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(config, dict):
-        raise ValueError(f"{path} must hold a JSON object, not {type(config).__name__}")
+    if not isinstance(config, kind):
+        raise ValueError(f"{path} must hold a JSON {'object' if kind is dict else 'list'}, not {type(config).__name__}")
     return config
 
 

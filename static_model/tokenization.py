@@ -35,6 +35,16 @@ def prepare_tokenizer(tokenizer: Tokenizer) -> Tokenizer:
     return copy
 
 
+def encode_batch(tokenizer: Tokenizer, texts: Sequence[str]) -> list:
+    """``tokenizer.encode_batch_fast`` without special tokens; lone surrogates (which cannot cross into Rust)
+    become U+FFFD, which BERT's normalizer deletes."""
+    try:
+        return tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
+    except (TypeError, UnicodeEncodeError):
+        texts = [t.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for t in texts]
+        return tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+
+
 def unknown_token_id(tokenizer: Tokenizer) -> int | None:
     """The id of the model's unknown token, or ``None`` when it has none."""
     model = json.loads(tokenizer.to_str())["model"]
@@ -111,7 +121,7 @@ class ChunkCache:
     def add(self, chunks: list[str]) -> None:
         if len(self.index) + len(chunks) > _MAX_CACHED_CHUNKS:
             self.clear()
-        for chunk, encoding in zip(chunks, self._tokenizer.encode_batch_fast(chunks, add_special_tokens=False)):
+        for chunk, encoding in zip(chunks, encode_batch(self._tokenizer, chunks)):
             self.index[chunk] = len(self._starts) - 1
             self._pieces.extend(i for i in encoding.ids if i != self._unk_id)
             self._starts.append(len(self._pieces))
@@ -175,6 +185,7 @@ class TextEncoder:
             texts = [t if len(t) <= cut else t[:cut] for t in texts]
         if not self.fast:
             return [(np.arange(len(texts), dtype=np.int64), *self._encode_slow(texts, limit))]
+        originals = texts
         if self._lowercase:  # exact for ASCII, and it makes the cache case-blind
             texts = [t.lower() if t.isascii() else t for t in texts]
         joined = _JOINER.join(texts)
@@ -187,7 +198,7 @@ class TextEncoder:
         flagged = np.zeros(len(texts), dtype=bool)
         flagged[np.searchsorted(starts, hits, side="right") - 1] = True
         fast, slow = np.flatnonzero(~flagged), np.flatnonzero(flagged)
-        parts = [(slow, *self._encode_slow([texts[i] for i in slow], limit))]
+        parts = [(slow, *self._encode_slow([originals[i] for i in slow], limit))]
         if len(fast):
             parts.append((fast, *self._encode_fast(_JOINER.join([texts[i] for i in fast]), len(fast), limit)))
         return parts
@@ -199,11 +210,7 @@ class TextEncoder:
     def _encode_slow(self, texts: Sequence[str], limit: int) -> tuple[np.ndarray, np.ndarray]:
         if not len(texts):
             return np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64)
-        try:
-            encodings = self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
-        except UnicodeEncodeError:  # lone surrogates cannot cross into Rust: replace them
-            texts = [t.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for t in texts]
-            encodings = self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+        encodings = encode_batch(self.tokenizer, texts)
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         flat = np.fromiter((i for e in encodings for i in e.ids), dtype=np.int32, count=int(lengths.sum()))
         unk = -1 if self.unk_id is None else self.unk_id
