@@ -190,7 +190,7 @@ def distill(
     vocabulary: Sequence[str] | str | os.PathLike | None = None,
     token_frequencies: str | os.PathLike | Mapping[str, float] | None = None,
     device: str | None = None,
-    batch_size: int = 1024,
+    batch_size: int = 4096,
     pooling: str = "mean",
     dtype: str = "float16",
     show_progress_bar: bool = True,
@@ -341,16 +341,14 @@ def _run(plan: _Plan, *, show_progress_bar: bool = True):
             "numpy": np.__version__,
         },
     }
+    # StaticModel adds model_type, dim, vocab_size, dtype, normalize, max_length and the producer.
     config = {
-        "model_type": "model2vec",
-        "architectures": ["StaticModel"],
+        "teacher": t.name,
         "tokenizer_name": t.name,
         "apply_pca": p["pca_dims"],
         "sif_coefficient": p["sif_coefficient"],
-        "hidden_dim": int(dim),
-        "normalize": bool(t.normalize),
         "pooling": p["pooling"],
-        "teacher": t.name,
+        "normalize": bool(t.normalize),
         "distill": distill_info,
     }
     from static_model import StaticModel

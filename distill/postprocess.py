@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 
-def pca(x: np.ndarray, dims: int | None) -> tuple[np.ndarray, float]:
+def pca(x: np.ndarray, dims: int | None, *, chunk: int = 4096) -> tuple[np.ndarray, float]:
     """Project ``x`` (n, d) on its first ``dims`` principal components, fit in float64.
 
     The data are centred; each component's sign is fixed so that its largest-magnitude score is
-    positive (deterministic output). Returns ``(projected float32 (n, dims), explained variance
-    ratio of the kept components)``. ``dims=None`` returns ``x`` unchanged (ratio 1.0).
+    positive (deterministic output). The covariance and the projection are accumulated in float64
+    over row chunks, so no float64 copy of ``x`` is ever held. Returns ``(projected float32
+    (n, dims), explained variance ratio of the kept components)``. ``dims=None`` returns ``x``
+    unchanged (ratio 1.0).
     """
     if dims is None:
         return np.asarray(x, dtype=np.float32), 1.0
@@ -19,21 +21,24 @@ def pca(x: np.ndarray, dims: int | None) -> tuple[np.ndarray, float]:
         raise ValueError(f"pca_dims={dims} must be between 1 and the teacher's hidden size {d}.")
     if dims > n:
         raise ValueError(f"pca_dims={dims} is larger than the number of vectors ({n}).")
-    x64 = np.asarray(x, dtype=np.float64)
-    mean = x64.mean(axis=0)
-    xc = x64 - mean
-    cov = xc.T @ xc / max(n - 1, 1)
+    mean = x.mean(axis=0, dtype=np.float64)
+    cov = np.zeros((d, d), dtype=np.float64)
+    for start in range(0, n, chunk):
+        xc = x[start : start + chunk].astype(np.float64) - mean
+        cov += xc.T @ xc
+    cov /= max(n - 1, 1)
     eigvals, eigvecs = np.linalg.eigh(cov)  # ascending
     eigvals = np.clip(eigvals[::-1], 0.0, None)
-    comps = eigvecs[:, ::-1][:, :dims]
+    comps = np.ascontiguousarray(eigvecs[:, ::-1][:, :dims])
     total = float(eigvals.sum())
     ratio = float(eigvals[:dims].sum() / total) if total > 0 else 1.0
-    scores = xc @ comps
-    if n:
-        signs = np.sign(scores[np.argmax(np.abs(scores), axis=0), np.arange(dims)])
-        signs[signs == 0] = 1.0
-        scores *= signs
-    return scores.astype(np.float32), ratio
+    out = np.empty((n, dims), dtype=np.float32)
+    for start in range(0, n, chunk):
+        out[start : start + chunk] = (x[start : start + chunk].astype(np.float64) - mean) @ comps
+    signs = np.sign(out[np.argmax(np.abs(out), axis=0), np.arange(dims)])
+    signs[signs == 0] = 1.0
+    out *= signs
+    return out, ratio
 
 
 def zipf_probabilities(n: int) -> np.ndarray:

@@ -147,6 +147,12 @@ def load_fast_tokenizer(folder: Path) -> Tokenizer:
         except Exception as exc:
             raise TeacherError(f"Cannot load the fast tokenizer {tok_file}: {exc}") from exc
     else:
+        files = ("vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model",
+                 "tokenizer.model", "tokenizer_config.json")
+        if not any((folder / f).is_file() for f in files):
+            raise TeacherError(
+                f"Teacher {folder} has no fast tokenizer: no tokenizer.json and no tokenizer files to build one from."
+            )
         try:
             from transformers import AutoTokenizer
 
@@ -163,6 +169,8 @@ def load_fast_tokenizer(folder: Path) -> Tokenizer:
                 "a `tokenizers` (fast) tokenizer is required."
             )
         tok = Tokenizer.from_str(backend.to_str())
+    if tok.get_vocab_size(with_added_tokens=False) == 0:
+        raise TeacherError(f"Teacher {folder} has no fast tokenizer: its tokenizer has an empty vocabulary.")
     tok.no_padding()
     tok.no_truncation()
     return tok
@@ -267,13 +275,15 @@ class Teacher:
         ids = torch.full((len(batch), width), self.pad_token_id, dtype=torch.long)
         for i, seq in enumerate(batch):
             ids[i, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-        mask = torch.arange(width)[None, :] < torch.as_tensor(lengths)[:, None]
-        inputs = {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device, torch.long)}
+        mask = (torch.arange(width)[None, :] < torch.as_tensor(lengths)[:, None]).to(self.device, torch.long)
+        inputs = {"input_ids": ids.to(self.device)}
+        if min(lengths) < width:  # no padding in the batch (length-sorted): no mask, the fast attention path
+            inputs["attention_mask"] = mask
         if self._takes_token_types:
             inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
         out = model(**inputs)
         hidden = out[0] if isinstance(out, tuple) else out.last_hidden_state
-        return hidden, inputs["attention_mask"]
+        return hidden, mask
 
     @staticmethod
     def pool(hidden, mask, mode: str):

@@ -72,7 +72,7 @@ def embed_sequences(
     seqs: list[Sequence],
     *,
     pooling: str = "mean",
-    batch_size: int = 1024,
+    batch_size: int = 4096,
     show_progress_bar: bool = True,
     desc: str = "Vocabulary pass",
 ) -> np.ndarray:

