@@ -70,7 +70,7 @@ def tiny_static_model() -> StaticModel:
 @pytest.fixture(scope="module")
 def tiny_static_folder(tiny_static_model, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("static") / "tiny"
-    tiny_static_model.save_pretrained(path)
+    tiny_static_model.save_pretrained(path, dtype="float16")  # a stored dtype the fine-tuned table won't keep
     return path
 
 
@@ -116,6 +116,9 @@ def test_fit_from_folder_and_integer_labels(tiny_static_folder, topic_data):
     codes = {"food": 10, "sport": 20, "tech": 30}
     clf = _quick(str(tiny_static_folder), max_epochs=5).fit(X, [codes[v] for v in y])
     assert clf.classes_.tolist() == [10, 20, 30] and clf.predict(X_test).dtype.kind == "i"
+    pipeline = clf.to_pipeline()
+    assert pipeline.model.embedding_matrix().dtype == np.float32
+    assert np.array_equal(pipeline.predict(X_test), clf.predict(X_test))
 
 
 def test_clone_and_grid_search(tiny_static_model, topic_data):

@@ -288,7 +288,9 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
 
         table, layers = self.network_.export()
         base = self.static_model_
-        config = {k: v for k, v in dict(getattr(base, "config", None) or {}).items() if k != "normalize"}
+        # Keep the base model's metadata; drop what describes the stored table (it is a new float32 table now).
+        structural = ("normalize", "dtype", "dim", "vocab_size", "max_length")
+        config = {k: v for k, v in dict(getattr(base, "config", None) or {}).items() if k not in structural}
         config["classifier"] = {"source": "distill.classifier.StaticModelClassifier", "fine_tuned": True}
         kwargs: dict[str, Any] = {"config": config, "normalize": bool(self.normalize)}
         max_length = self.max_length if self.max_length is not None else getattr(base, "max_length", None)
