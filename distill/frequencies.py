@@ -64,14 +64,19 @@ def sniff(path: str | os.PathLike) -> tuple[str, Path]:
     tabular_ext = path.suffix.lower() in (".tsv", ".csv")
     if not has_tabs and not tabular_ext:
         return "corpus", path
-    data = head_nonempty[1:] if not _looks_like_row(head_nonempty[0]) else head_nonempty
-    if data and all(_looks_like_row(h) for h in data):
-        return "wordlist", path
+    data = head_nonempty[1:] if _is_header(head_nonempty[0]) else head_nonempty
+    if data and _looks_like_row(data[0]):
+        return "wordlist", path  # every row is checked by read_word_frequencies, with its line number
+    shown = data[0] if data else head_nonempty[0]
     raise FrequencyFileError(
-        f"{path} is not a word-frequency list: expected lines 'word<TAB>frequency' (an optional header "
-        f"first), got {head_nonempty[min(1, len(head_nonempty) - 1)]!r}. A corpus must be plain text "
-        "without tabs."
+        f"{path} is not a word-frequency list: expected lines 'word<TAB>frequency' with a finite, non-negative "
+        f"frequency (an optional header first), got {shown[:80]!r}. A corpus must be plain text without tabs."
     )
+
+
+def _is_header(line: str) -> bool:
+    parts = line.split("\t")
+    return len(parts) < 2 or not _is_number(parts[1])
 
 
 def _looks_like_row(line: str) -> bool:
@@ -93,7 +98,7 @@ def read_word_frequencies(path: str | os.PathLike) -> tuple[list[str], np.ndarra
             if len(parts) >= 2 and parts[0] and _is_number(parts[1]) and float(parts[1]) >= 0:
                 words.append(parts[0])
                 freqs.append(float(parts[1]))
-            elif lineno == 1:
+            elif lineno == 1 and _is_header(line):
                 continue  # header
             else:
                 raise FrequencyFileError(

@@ -1,0 +1,148 @@
+"""python -m distill (CLI) and distill.compare."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from distill import Teacher, compare, distill
+from distill.__main__ import main
+from distill.compare import neighbour_overlap, rankdata, read_pairs, spearman
+from distill_helpers import SENTENCES, make_wordpiece_teacher
+from static_model import StaticModel
+
+
+@pytest.fixture(scope="module")
+def wp_dir(tmp_path_factory):
+    return make_wordpiece_teacher(tmp_path_factory.mktemp("wp"))
+
+
+def test_cli_writes_the_model_and_a_summary(wp_dir, tmp_path, capsys):
+    vocab = tmp_path / "words.tsv"
+    vocab.write_text("word\tfrequency\tzipf\ncatdog\t0.1\t8\nhorses\t0.01\t7\nthe\t0.5\t9\n")
+    out = tmp_path / "model"
+    rc = main([str(wp_dir), "--output", str(out), "--pca-dims", "16", "--vocabulary", str(vocab),
+               "--vocabulary-size", "2", "--token-frequencies", str(vocab), "--dtype", "float32", "--quiet"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    for key in ("vocabulary", "dims", "explained variance", "time", "size"):
+        assert key in text
+    model = StaticModel.from_pretrained(out)
+    assert model.dim == 16 and model.tokenizer.token_to_id("catdog") is not None
+    assert model.tokenizer.token_to_id("the") == Teacher(wp_dir).tokenizer.token_to_id("the")
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["distill"]["parameters"]["vocabulary"] == 2
+    assert cfg["distill"]["parameters"]["token_frequencies"] == str(vocab)
+
+
+def test_cli_refuses_a_non_empty_output_and_bad_input(wp_dir, tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    assert main([str(wp_dir), "--output", str(out)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (out / "keep.txt").exists()
+    assert main([str(wp_dir), "--output", str(tmp_path / "a"), "--pca-dims", "999"]) == 2
+    assert "hidden size" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("word\tcount\nthe\tmany\n")
+    assert main([str(wp_dir), "--output", str(tmp_path / "b"), "--token-frequencies", str(bad)]) == 2
+    assert "word<TAB>frequency" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+def test_cli_overwrite_and_pca_none(wp_dir, tmp_path):
+    out = tmp_path / "m"
+    assert main([str(wp_dir), "-o", str(out), "--pca-dims", "8", "--quiet"]) == 0
+    assert main([str(wp_dir), "-o", str(out), "--pca-dims", "none", "--overwrite", "--quiet"]) == 0
+    assert StaticModel.from_pretrained(out).dim == 32
+
+
+def test_interrupted_cli_leaves_no_output_folder(wp_dir, tmp_path, monkeypatch):
+    from static_model import persistence
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(persistence, "save_file", interrupted)
+    out = tmp_path / "never"
+    with pytest.raises(KeyboardInterrupt):
+        main([str(wp_dir), "-o", str(out), "--pca-dims", "8", "--quiet"])
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_cli_runs_as_a_module(wp_dir, tmp_path):
+    out = tmp_path / "m"
+    proc = subprocess.run([sys.executable, "-m", "distill", str(wp_dir), "-o", str(out), "--pca-dims", "8", "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "explained variance" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "distill", "compare", str(out), str(wp_dir), "--texts",
+                           str(_texts_file(tmp_path)), "--json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert -1 <= res["spearman"] <= 1 and "speed_ratio" in res
+
+
+def _texts_file(tmp_path):
+    path = tmp_path / "texts.txt"
+    path.write_text("\n".join(SENTENCES) + "\n")
+    return path
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def test_rank_statistics():
+    assert list(rankdata([10, 20, 20, 5])) == [2.0, 3.5, 3.5, 1.0]
+    x = np.random.default_rng(0).normal(size=50)
+    assert spearman(x, x**3) == pytest.approx(1.0)
+    assert spearman(x, -x) == pytest.approx(-1.0)
+    scipy_stats = pytest.importorskip("scipy.stats")
+    y = np.random.default_rng(1).normal(size=50)
+    assert spearman(x, y) == pytest.approx(scipy_stats.spearmanr(x, y)[0])
+
+
+def test_neighbour_overlap():
+    x = np.random.default_rng(0).normal(size=(40, 8))
+    assert neighbour_overlap(x, x, 10) == 1.0
+    assert neighbour_overlap(x, np.random.default_rng(1).normal(size=(40, 8)), 10) < 0.6
+
+
+def test_compare_texts_and_pairs(wp_dir):
+    model = distill(str(wp_dir), pca_dims=16, show_progress_bar=False)
+    teacher = Teacher(wp_dir)
+    res = compare(model, teacher, texts=SENTENCES)
+    assert res["n_texts"] == len(SENTENCES) and res["n_pairs"] == len(SENTENCES) * (len(SENTENCES) - 1) // 2
+    assert -1 <= res["spearman"] <= 1 and 0 <= res["neighbour_overlap@10"] <= 1
+    assert res["speed_ratio"] > 0 and res["static_texts_per_s"] > 0
+    pairs = list(zip(SENTENCES[:-1], SENTENCES[1:]))
+    res = compare(model, teacher, pairs=pairs, scores=list(range(len(pairs))))
+    assert res["n_pairs"] == len(pairs) and "spearman_static_vs_gold" in res
+    # the teacher against itself: identical
+    same = compare(teacher, teacher, texts=SENTENCES)
+    assert same["spearman"] == pytest.approx(1.0) and same["neighbour_overlap@10"] == 1.0
+    with pytest.raises(ValueError):
+        compare(model, teacher)
+
+
+def test_compare_finds_the_teacher_in_the_config(wp_dir, tmp_path):
+    model = distill(str(wp_dir), pca_dims=16, show_progress_bar=False)
+    model.save_pretrained(tmp_path / "m")
+    res = compare(tmp_path / "m", texts=SENTENCES)
+    assert res["n_texts"] == len(SENTENCES)
+
+
+def test_read_pairs_jsonl_and_tsv(tmp_path):
+    j = tmp_path / "p.jsonl"
+    j.write_text('{"sentence1": "a", "sentence2": "b", "score": 1.5}\n{"sentence1": "c", "sentence2": "d", "score": 2}\n')
+    assert read_pairs(j) == ([("a", "b"), ("c", "d")], [1.5, 2.0])
+    t = tmp_path / "p.tsv"
+    t.write_text("a\tb\nc\td\n")
+    assert read_pairs(t, limit=1) == ([("a", "b")], None)

