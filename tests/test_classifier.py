@@ -177,6 +177,16 @@ def test_class_weight(tiny_static_model, topic_data):
         _quick(tiny_static_model, class_weight={"drinks": 2.0}).fit(X, y)
 
 
+def test_pickle_and_empty_input(fitted, topic_data):
+    import pickle
+
+    _, (X_test, _) = topic_data
+    restored = pickle.loads(pickle.dumps(fitted))
+    assert np.array_equal(restored.predict_proba(X_test), fitted.predict_proba(X_test))
+    assert fitted.predict([]).shape == (0,) and fitted.predict_proba([]).shape == (0, 3)
+    assert fitted.to_pipeline().predict([]).shape == (0,)
+
+
 def test_texts_without_known_tokens_give_finite_output(fitted):
     proba = fitted.predict_proba(["§§§ ¤¤", "zzzz qqqq", "ball"])
     assert np.isfinite(proba).all() and np.allclose(proba.sum(axis=1), 1.0)

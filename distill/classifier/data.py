@@ -69,8 +69,6 @@ def to_python(label: Any) -> Any:
         return bool(label)
     if kind == "int":
         return int(label)
-    if float(label).is_integer():
-        return float(label)
     return float(label)
 
 
