@@ -156,11 +156,12 @@ class TextEncoder:
         self._trouble = self._slow_path_pattern(spec) if self.fast else None
 
     def _slow_path_pattern(self, spec: dict) -> re.Pattern:
-        """Texts matching this go through the tokenizer whole: whitespace that BERT does not split on (it deletes
-        some control characters that Python splits on), and added tokens (in any case: raw, or lowered by us)."""
+        """What sends a text through the tokenizer whole: whitespace that BERT does not split on (it deletes some
+        control characters that Python splits on), and added tokens (raw, lowered by us, or in any case where
+        the tokenizer matches them after normalization)."""
         reference = self.tokenizer.encode("a b", add_special_tokens=False).ids
         odd = [c for c in _PY_WHITESPACE if self.tokenizer.encode(f"a{c}b", add_special_tokens=False).ids != reference]
-        alternatives = [f"[{re.escape(''.join(odd))}]"] if odd else []
+        alternatives = [re.escape(c) for c in odd]
         for token in sorted(spec.get("added_tokens", []), key=lambda t: len(t["content"]), reverse=True):
             content = token["content"]
             if token.get("normalized", False):
