@@ -24,31 +24,43 @@ def _decode_impl(lut, value):
     return lambda lut, value: np.float32(value)
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
-def _pool_mean(table, lut, weights, ids, offsets, rows, normalize, out):  # pragma: no cover - compiled
+@numba.njit(nogil=True, cache=True)
+def _pool_segment(table, lut, weights, ids, start, end, normalize, out, row):  # pragma: no cover - compiled
     dim = table.shape[1]
+    for j in range(dim):
+        out[row, j] = 0.0
+    if end == start:
+        return
+    for k in range(start, end):
+        token = ids[k]
+        w = weights[token]
+        for j in range(dim):
+            out[row, j] += _decode(lut, table[token, j]) * w
+    if normalize:
+        norm = 0.0
+        for j in range(dim):
+            norm += out[row, j] * out[row, j]
+        scale = 1.0 / np.sqrt(norm) if norm > 0.0 else 0.0
+    else:
+        scale = 1.0 / (end - start)
+    for j in range(dim):
+        out[row, j] *= scale
+
+
+@numba.njit(nogil=True, cache=True)
+def _pool_serial(table, lut, weights, ids, offsets, rows, normalize, out):  # pragma: no cover - compiled
+    for seg in range(offsets.shape[0] - 1):
+        _pool_segment(table, lut, weights, ids, offsets[seg], offsets[seg + 1], normalize, out, rows[seg])
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _pool_parallel(table, lut, weights, ids, offsets, rows, normalize, out):  # pragma: no cover - compiled
     for seg in numba.prange(offsets.shape[0] - 1):
-        row = rows[seg]
-        start = offsets[seg]
-        end = offsets[seg + 1]
-        for j in range(dim):
-            out[row, j] = 0.0
-        if end == start:
-            continue
-        for k in range(start, end):
-            token = ids[k]
-            w = weights[token]
-            for j in range(dim):
-                out[row, j] += _decode(lut, table[token, j]) * w
-        if normalize:
-            norm = 0.0
-            for j in range(dim):
-                norm += out[row, j] * out[row, j]
-            scale = 1.0 / np.sqrt(norm) if norm > 0.0 else 0.0
-        else:
-            scale = 1.0 / (end - start)
-        for j in range(dim):
-            out[row, j] *= scale
+        _pool_segment(table, lut, weights, ids, offsets[seg], offsets[seg + 1], normalize, out, rows[seg])
+
+
+# Below this many tokens, waking numba's thread pool costs more than the work.
+PARALLEL_MIN_TOKENS = 50_000
 
 
 def pool_mean(
@@ -71,7 +83,8 @@ def pool_mean(
         rows = np.arange(n_segments, dtype=np.int64)
     is_half = table.dtype == np.float16
     data = table.view(np.uint16) if is_half else table
-    _pool_mean(data, HALF_TO_FLOAT if is_half else _NO_LUT, weights, ids, offsets, rows, normalize, out)
+    kernel = _pool_parallel if len(ids) >= PARALLEL_MIN_TOKENS else _pool_serial
+    kernel(data, HALF_TO_FLOAT if is_half else _NO_LUT, weights, ids, offsets, rows, normalize, out)
 
 
 def rows_as_float32(table: np.ndarray, weights: np.ndarray, ids: np.ndarray) -> np.ndarray:
