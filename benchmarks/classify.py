@@ -165,7 +165,7 @@ class Runner:
         """Teacher embeddings, cached on disk by text hash (the training sets are encoded once)."""
         _ = self.teacher
         digest = hashlib.sha1(("\n".join(texts) + str(self.args.teacher)).encode()).hexdigest()[:16]
-        path = self.cache / f"teacher-{tag}-{digest}.npy"
+        path = self.cache / f"teacher-{digest}.npy"  # by content: the test set is encoded once per dataset
         if path.exists():
             return np.load(path)
         emb = self._teacher_encode(texts)
@@ -228,17 +228,19 @@ class Runner:
         return acc, speed, fit_s, {"C": lr.C, "teacher": self.teacher_impl}
 
 
-def run_benchmark(args: argparse.Namespace) -> list[Outcome]:
+def run_benchmark(args: argparse.Namespace, on_result: Callable[[list[Outcome]], None] | None = None) -> list[Outcome]:
     data_dir = find_data_dir(args.data)
     runner = Runner(args)
     outcomes: list[Outcome] = []
     sizes = [None if s == "full" else int(s) for s in args.train_sizes]
+    splits = {}
     for key in args.datasets:
-        folder_name, display = DATASETS[key]
-        folder = data_dir / "classification" / folder_name
-        X_all, y_all = drop_empty(*read_split(folder, "train"))
-        X_test, y_test = drop_empty(*read_split(folder, "test"))
-        for cap in sizes:
+        folder = data_dir / "classification" / DATASETS[key][0]
+        splits[key] = (drop_empty(*read_split(folder, "train")), drop_empty(*read_split(folder, "test")))
+    for cap in sizes:  # every dataset at the small size first: the cheap half of the table is done early
+        for key in args.datasets:
+            display = DATASETS[key][1]
+            (X_all, y_all), (X_test, y_test) = splits[key]
             idx = subsample(y_all, cap, args.seed)
             X, y = [X_all[i] for i in idx], y_all[idx]
             size_name = "full" if cap is None or cap >= len(y_all) else str(cap)
@@ -257,6 +259,8 @@ def run_benchmark(args: argparse.Namespace) -> list[Outcome]:
                 if args.json:
                     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
                     Path(args.json).write_text(json.dumps([asdict(o) for o in outcomes], indent=1))
+                if on_result is not None:
+                    on_result(outcomes)
     return outcomes
 
 
@@ -321,7 +325,18 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    outcomes = run_benchmark(args)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write = lambda outcomes: out.write_text(report(outcomes, args, started), encoding="utf-8")  # noqa: E731
+    outcomes = run_benchmark(args, on_result=write)  # the report is rewritten after every result
+    md = report(outcomes, args, started)
+    out.write_text(md, encoding="utf-8")
+    print(md)
+    print(f"[classify] wrote {out}", file=sys.stderr)
+    return 0
+
+
+def report(outcomes: list[Outcome], args: argparse.Namespace, started: str) -> str:
     runner_teacher = next((o.notes.get("teacher") for o in outcomes if o.method == "teacher-lr"), None)
     header = {
         "command": "`python -m benchmarks classify " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["classify"]
@@ -336,13 +351,9 @@ def run(args: argparse.Namespace) -> int:
                     f"seed {args.seed}; throughput = best of 3 runs over the test texts repeated to ≥ "
                     f"{args.speed_texts:,} texts (teacher: {args.teacher_speed_texts} texts, one run)",
     }
-    md = to_markdown(outcomes, args, header)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(md, encoding="utf-8")
-    print(md)
-    print(f"[classify] wrote {out}", file=sys.stderr)
-    return 0
+    if args.threads:
+        header["threads"] = f"torch.set_num_threads({args.threads}) (teacher encoding and fine-tuning)"
+    return to_markdown(outcomes, args, header)
 
 
 def _default_model() -> str:

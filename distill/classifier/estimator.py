@@ -71,6 +71,9 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         Token limit per text; None keeps the static model's own.
     random_state : int
         Seed for the split, the initialization and the batch order: the same seed gives the same model.
+    n_threads : int | None
+        torch threads while training (restored afterwards). The steps are small, so one thread is usually fastest,
+        and much faster than several on a busy machine; None keeps torch's setting.
     verbose : int
         0: silent; 1: a progress bar over epochs.
     """
@@ -96,6 +99,7 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         threshold: float = 0.5,
         max_length: int | None = None,
         random_state: int = 42,
+        n_threads: int | None = 1,
         verbose: int = 1,
     ) -> None:
         self.model = model
@@ -116,6 +120,7 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         self.threshold = threshold
         self.max_length = max_length
         self.random_state = random_state
+        self.n_threads = n_threads
         self.verbose = verbose
 
     # ------------------------------------------------------------------ scikit-learn plumbing
@@ -148,6 +153,7 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
             ),
             ("threshold", 0.0 < float(self.threshold) < 1.0, "in (0, 1)"),
             ("max_length", self.max_length is None or int(self.max_length) >= 1, "None or an int >= 1"),
+            ("n_threads", self.n_threads is None or int(self.n_threads) >= 1, "None or an int >= 1"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -174,8 +180,7 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
 
         import torch
 
-        from distill.classifier.model import BagOfTokensClassifier
-        from distill.classifier.training import auto_batch_size, train
+        from distill.classifier.training import auto_batch_size
 
         static = _load_static_model(self.model)
         tokens = self._tokenize(static, texts)
@@ -183,6 +188,30 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         train_rows, val_rows = validation_split(targets, self.validation_fraction, seed)
         batch_size = int(self.batch_size) if self.batch_size else auto_batch_size(len(train_rows))
         started = time.perf_counter()
+        threads = torch.get_num_threads()
+        if self.n_threads is not None:
+            torch.set_num_threads(int(self.n_threads))
+        try:
+            network, history = self._train(torch, static, tokens, targets, class_weights, train_rows, val_rows,
+                                           batch_size, seed)
+        finally:
+            torch.set_num_threads(threads)
+        self.static_model_ = static
+        self.network_ = network
+        self.classes_ = targets.classes
+        self.multilabel_ = targets.multilabel
+        self.label_format_ = targets.label_format
+        self.history_ = history.as_dict()
+        self.n_epochs_ = len(history.train_loss)
+        self.best_epoch_ = history.best_epoch or self.n_epochs_
+        self.batch_size_ = batch_size
+        self.fit_time_ = time.perf_counter() - started
+        return self
+
+    def _train(self, torch, static, tokens, targets, class_weights, train_rows, val_rows, batch_size, seed):
+        from distill.classifier.model import BagOfTokensClassifier
+        from distill.classifier.training import train
+
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             network = BagOfTokensClassifier(
@@ -213,17 +242,7 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
                 seed=seed,
                 verbose=bool(self.verbose),
             )
-        self.static_model_ = static
-        self.network_ = network
-        self.classes_ = targets.classes
-        self.multilabel_ = targets.multilabel
-        self.label_format_ = targets.label_format
-        self.history_ = history.as_dict()
-        self.n_epochs_ = len(history.train_loss)
-        self.best_epoch_ = history.best_epoch or self.n_epochs_
-        self.batch_size_ = batch_size
-        self.fit_time_ = time.perf_counter() - started
-        return self
+        return network, history
 
     def _check_fitted(self) -> None:
         check_is_fitted(
