@@ -5,7 +5,7 @@
 >>> model.save_pretrained("minilm-static")
 """
 
-from distill.compare import compare
+from distill.comparison import compare
 from distill.core import distill, toolkit_version
 from distill.frequencies import FrequencyFileError
 from distill.resolve import DEFAULT_TEACHER, TeacherNotFoundError, resolve_teacher

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if argv and argv[0] == "compare":
-        from distill.compare import main as compare_main
+        from distill.comparison import main as compare_main
 
         return compare_main(argv[1:])
     return distill_main(argv)

@@ -6,7 +6,7 @@
 - ``speed_ratio``: static texts/s divided by teacher texts/s, both timed here on the same texts;
 - with gold pair scores: each model's Spearman correlation with the gold scores.
 
-Usable as ``python -m distill compare STATIC TEACHER --pairs FILE`` or ``python -m distill.compare``.
+Command line: ``python -m distill compare STATIC [TEACHER] (--texts FILE | --pairs FILE)``.
 """
 
 from __future__ import annotations
@@ -242,6 +242,3 @@ def main(argv: list[str] | None = None, prog: str = "python -m distill compare")
             print(f"{key:>28}: {val:.4f}" if isinstance(val, float) else f"{key:>28}: {val}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main(prog="python -m distill.compare"))

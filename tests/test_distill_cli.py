@@ -11,7 +11,7 @@ import pytest
 
 from distill import Teacher, compare, distill
 from distill.__main__ import main
-from distill.compare import neighbour_overlap, rankdata, read_pairs, spearman
+from distill.comparison import neighbour_overlap, rankdata, read_pairs, spearman
 from distill_helpers import SENTENCES, make_wordpiece_teacher
 from static_model import StaticModel
 
