@@ -1,0 +1,576 @@
+"""Corpus refinement of a distilled static model (Model2Vec's tokenlearn step, inside the toolkit).
+
+>>> from distill import distill
+>>> from distill.refine import refine
+>>> base = distill("all-MiniLM-L6-v2", pca_dims=256)
+>>> model = refine(base, "all-MiniLM-L6-v2", "../shared/data/corpus_general/sentences.txt", max_sentences=30_000)
+>>> model.save_pretrained("minilm-refined")
+
+Stages:
+
+1. **featurize** (``distill.refine_featurize``): the teacher encodes every passage (length-sorted
+   batches, GPU when present); the targets are cached on disk in chunks with atomic renames, so an
+   interrupted run resumes where it stopped.
+2. **PCA** of the targets to the static model's dims (float64, ``distill.postprocess.pca``'s basis).
+3. **initialisation**: the static table lives in its own PCA basis (the vocabulary pass), the targets in
+   theirs. ``init="linear-map"`` (default) fits, in closed form on the training split, the affine map
+   ``mean-of-rows @ W + b ~ target`` and applies it to every row (the mean is linear, so mapping rows
+   maps sentence means): tokens the corpus never shows still land in the target space.
+   ``init="table"`` uses the table as it is (only meaningful when the bases already agree).
+4. **training** (torch): the sentence vector is ``sum_t w_t E_t / n`` (the runtime's mean of rows with a
+   per-token weight), trained against the PCA'd targets with a cosine (default) or MSE loss, Adam,
+   mini-batches; early stopping on a held-out split restores the best epoch. Seeded.
+5. **SIF re-weighting** with the real token frequencies of the corpus (``a / (a + p)``), optional.
+
+The result is an ordinary ``StaticModel`` (float16 table by default) with a ``"refine"`` record in its config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as _dt
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from distill.refine_featurize import DEFAULT_CHUNK_SIZE, default_cache_dir, featurize, teacher_fingerprint
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "corpus_general" / "sentences.txt"
+LOSSES = ("cosine", "mse")
+INITS = ("linear-map", "table")
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+def read_corpus(corpus: str | os.PathLike | Iterable[str], max_sentences: int | None = None) -> list[str]:
+    """Passages from a text file (one a line) or an iterable of strings; blank ones are skipped."""
+    if max_sentences is not None and max_sentences < 1:
+        raise ValueError(f"max_sentences must be positive, got {max_sentences}")
+    out: list[str] = []
+    if isinstance(corpus, (str, os.PathLike)):
+        path = Path(corpus).expanduser()
+        if not path.is_file():
+            raise ValueError(f"Corpus file {path} does not exist.")
+        source: Iterable[str] = open(path, encoding="utf-8", errors="replace")
+    else:
+        if isinstance(corpus, (bytes, bytearray)):
+            raise TypeError("corpus must be a path or an iterable of str")
+        source = corpus
+    try:
+        for i, line in enumerate(source):
+            if not isinstance(line, str):
+                raise TypeError(f"corpus item {i} is {type(line).__name__}, not str")
+            line = line.strip()
+            if line:
+                out.append(line)
+                if max_sentences is not None and len(out) >= max_sentences:
+                    break
+    finally:
+        if hasattr(source, "close") and isinstance(corpus, (str, os.PathLike)):
+            source.close()
+    if not out:
+        raise ValueError("The corpus holds no non-empty passage.")
+    return out
+
+
+def _flat(ids: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    lens = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    flat = np.concatenate(ids).astype(np.int64) if ids else np.zeros(0, dtype=np.int64)
+    return flat, offsets
+
+
+# --------------------------------------------------------------------------- vocabulary extension
+
+
+def frequent_new_words(model, texts: Sequence[str], n: int, *, min_count: int = 5) -> list[str]:
+    """The ``n`` most frequent whole words of ``texts`` (as the model's pre-tokenizer splits them) that the
+    model's tokenizer splits into several tokens."""
+    from collections import Counter
+
+    tok = model.tokenizer
+    counts: Counter = Counter()
+    norm, pre = tok.normalizer, tok.pre_tokenizer
+    for t in texts:
+        s = norm.normalize_str(t) if norm is not None else t
+        words = [w for w, _ in pre.pre_tokenize_str(s)] if pre is not None else s.split()
+        counts.update(words)
+    vocab = tok.get_vocab(with_added_tokens=True)
+    out = []
+    for w, c in counts.most_common():
+        if c < min_count or len(out) >= n:
+            break
+        if w in vocab or not any(ch.isalnum() for ch in w):
+            continue
+        out.append(w)
+    return out
+
+
+def extend_vocabulary(model, words: Sequence[str]):
+    """A copy of ``model`` whose tokenizer also has ``words`` as whole tokens; each new row is the mean of the
+    word's old pieces (what the model gave the word before). Returns ``(model, added ids)``."""
+    from distill.core import build_output_tokenizer, output_vocab_size
+    from static_model import StaticModel
+
+    if not words:
+        return model, []
+    new_tok, fed, ids, _ = build_output_tokenizer(model.tokenizer, list(words))
+    if not ids:
+        return model, []
+    old = model.embedding_matrix()
+    rows = np.zeros((output_vocab_size(new_tok), old.shape[1]), dtype=np.float32)
+    rows[: old.shape[0]] = old
+    pieces = model.tokenize(fed, max_length=None)
+    for i, p in zip(ids, pieces):
+        if len(p):
+            rows[i] = old[p].mean(axis=0)
+    config = {k: v for k, v in model.config.items() if k not in ("dim", "dtype", "vocab_size")}
+    return StaticModel(rows, new_tok, config=config, normalize=model.normalize, max_length=model.max_length), ids
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass
+class TrainConfig:
+    loss: str = "cosine"
+    init: str = "linear-map"
+    epochs: int = 30
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    weight_learning_rate: float | None = None  # per-token weights (default: learning_rate * 10)
+    patience: int = 3
+    validation_fraction: float = 0.1
+    max_validation: int = 5_000
+    seed: int = 0
+    device: str | None = None
+    max_length: int | None = 256
+
+    def check(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        for name in ("epochs", "batch_size", "patience"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+
+
+@dataclass
+class TrainResult:
+    table: np.ndarray  # (vocab, dim) float32, per-token weights folded in
+    weights: np.ndarray  # (vocab,) the learned per-token weights
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    initial_val_loss: float = float("nan")
+    best_val_loss: float = float("nan")
+    initial_val_cosine: float = float("nan")
+    best_val_cosine: float = float("nan")
+    train_seconds: float = 0.0
+    n_train: int = 0
+    n_val: int = 0
+
+
+def _loss_fn(kind: str):
+    import torch
+
+    if kind == "cosine":
+        return lambda p, y: (1.0 - torch.nn.functional.cosine_similarity(p, y, dim=-1)).mean()
+    return lambda p, y: ((p - y) ** 2).sum(-1).mean()
+
+
+def linear_map(x: np.ndarray, y: np.ndarray, ridge: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """Affine least squares ``x @ W + b ~ y`` (ridge-regularised, float64)."""
+    x = x.astype(np.float64)
+    y = y.astype(np.float64)
+    mx, my = x.mean(0), y.mean(0)
+    xc, yc = x - mx, y - my
+    gram = xc.T @ xc
+    gram[np.diag_indices_from(gram)] += ridge * max(np.trace(gram) / len(gram), 1e-12)
+    w = np.linalg.solve(gram, xc.T @ yc)
+    b = my - mx @ w
+    return w.astype(np.float32), b.astype(np.float32)
+
+
+def train_table(
+    table: np.ndarray,
+    ids: list[np.ndarray],
+    targets: np.ndarray,
+    config: TrainConfig | None = None,
+    *,
+    show_progress_bar: bool = True,
+) -> TrainResult:
+    """Fit ``table`` (vocab, dim) and per-token weights so that ``mean_t(w_t * table[t])`` matches ``targets``
+    (n, dim) for each token-id array of ``ids``. Passages without tokens are left out."""
+    import torch
+
+    cfg = config or TrainConfig()
+    cfg.check()
+    if len(ids) != len(targets):
+        raise ValueError(f"{len(ids)} tokenized passages but {len(targets)} targets")
+    if targets.shape[1] != table.shape[1]:
+        raise ValueError(f"targets have {targets.shape[1]} dims but the table {table.shape[1]}")
+    keep = np.fromiter((len(x) > 0 for x in ids), dtype=bool, count=len(ids))
+    ids = [x for x, k in zip(ids, keep) if k]
+    targets = np.ascontiguousarray(targets[keep], dtype=np.float32)
+    n = len(ids)
+    if n < 2:
+        raise ValueError("Refinement needs at least 2 passages with known tokens.")
+    rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    perm = rng.permutation(n)
+    n_val = min(max(1, int(round(n * cfg.validation_fraction))), cfg.max_validation, n - 1)
+    val_idx, train_idx = perm[:n_val], perm[n_val:]
+    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+    table = np.asarray(table, dtype=np.float32)
+    if cfg.init == "linear-map":
+        flat, off = _flat([ids[i] for i in train_idx])
+        sums = np.add.reduceat(table[flat], off[:-1], axis=0) if len(flat) else np.zeros((0, table.shape[1]))
+        means = sums / np.diff(off)[:, None]
+        w_map, b_map = linear_map(means, targets[train_idx])
+        table = table @ w_map + b_map
+    emb = torch.nn.Parameter(torch.from_numpy(np.ascontiguousarray(table)).to(device))
+    wts = torch.nn.Parameter(torch.ones(table.shape[0], device=device))
+    wlr = cfg.weight_learning_rate if cfg.weight_learning_rate is not None else cfg.learning_rate * 10
+    opt = torch.optim.Adam([{"params": [emb], "lr": cfg.learning_rate}, {"params": [wts], "lr": wlr}])
+    loss_fn = _loss_fn(cfg.loss)
+    y_all = torch.from_numpy(targets).to(device)
+
+    def batch_tensors(idx):
+        flat, off = _flat([ids[i] for i in idx])
+        lens = np.diff(off)
+        inv = np.repeat(1.0 / lens, lens).astype(np.float32)
+        return (torch.from_numpy(flat).to(device), torch.from_numpy(off[:-1]).to(device),
+                torch.from_numpy(inv).to(device))
+
+    def forward(flat, off, inv):
+        return torch.nn.functional.embedding_bag(flat, emb, off, mode="sum", per_sample_weights=wts[flat] * inv)
+
+    val_batches = [val_idx[s : s + 4096] for s in range(0, n_val, 4096)]
+    val_tensors = [batch_tensors(b) for b in val_batches]
+
+    def evaluate() -> tuple[float, float]:
+        tot_loss = tot_cos = 0.0
+        with torch.no_grad():
+            for b, t in zip(val_batches, val_tensors):
+                p = forward(*t)
+                y = y_all[torch.from_numpy(b).to(device)]
+                tot_loss += float(loss_fn(p, y)) * len(b)
+                tot_cos += float(torch.nn.functional.cosine_similarity(p, y, dim=-1).sum())
+        return tot_loss / n_val, tot_cos / n_val
+
+    init_loss, init_cos = evaluate()
+    best = (init_loss, init_cos, 0, emb.detach().clone(), wts.detach().clone())
+    history = [{"epoch": 0, "val_loss": init_loss, "val_cosine": init_cos}]
+    steps_per_epoch = (len(train_idx) + cfg.batch_size - 1) // cfg.batch_size
+    bar = None
+    if show_progress_bar:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps_per_epoch * cfg.epochs, desc="Refine (train)", unit=" step")
+    t0 = time.perf_counter()
+    bad = 0
+    try:
+        for epoch in range(1, cfg.epochs + 1):
+            order = train_idx[rng.permutation(len(train_idx))]
+            tot = 0.0
+            for s in range(0, len(order), cfg.batch_size):
+                b = order[s : s + cfg.batch_size]
+                p = forward(*batch_tensors(b))
+                loss = loss_fn(p, y_all[torch.from_numpy(b).to(device)])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                tot += float(loss.detach()) * len(b)
+                if bar is not None:
+                    bar.update(1)
+            vl, vc = evaluate()
+            history.append({"epoch": epoch, "train_loss": tot / len(order), "val_loss": vl, "val_cosine": vc,
+                            "seconds": round(time.perf_counter() - t0, 2)})
+            if bar is not None:
+                bar.set_postfix(val_loss=f"{vl:.4f}", val_cos=f"{vc:.4f}")
+            if vl < best[0] - 1e-6:
+                best = (vl, vc, epoch, emb.detach().clone(), wts.detach().clone())
+                bad = 0
+            else:
+                bad += 1
+                if bad >= cfg.patience:
+                    break
+    finally:
+        if bar is not None:
+            bar.close()
+    best_w = best[4].cpu().numpy().astype(np.float32)
+    out = best[3].cpu().numpy() * best_w[:, None]
+    return TrainResult(table=out.astype(np.float32), weights=best_w, history=history, best_epoch=best[2],
+                       initial_val_loss=init_loss, best_val_loss=best[0], initial_val_cosine=init_cos,
+                       best_val_cosine=best[1], train_seconds=time.perf_counter() - t0, n_train=len(train_idx),
+                       n_val=n_val)
+
+
+# --------------------------------------------------------------------------- refine
+
+
+def _load_model(model):
+    from static_model import StaticModel
+
+    if isinstance(model, StaticModel):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return StaticModel.from_pretrained(model)
+    raise TypeError(f"model must be a StaticModel or a folder, not {type(model).__name__}")
+
+
+def _token_probabilities(model, texts: Sequence[str], size: int) -> np.ndarray:
+    """Per-id probabilities of the model's tokens in ``texts`` (unseen ids: half the smallest observed)."""
+    from distill.frequencies import probabilities
+
+    counts = np.zeros(size, dtype=np.float64)
+    for s in range(0, len(texts), 20_000):
+        ids = model.tokenize(texts[s : s + 20_000], max_length=None)
+        flat = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+        counts += np.bincount(flat.astype(np.int64), minlength=size)[:size]
+    return probabilities(counts, np.ones(size, dtype=bool))
+
+
+def refine(
+    model,
+    teacher=None,
+    corpus: str | os.PathLike | Iterable[str] | None = None,
+    *,
+    max_sentences: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    teacher_batch_size: int = 64,
+    vocabulary_size: int = 0,
+    sif_coefficient: float | None = 1e-4,
+    frequency_corpus: str | os.PathLike | Iterable[str] | None = None,
+    loss: str = "cosine",
+    init: str = "linear-map",
+    epochs: int = 30,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    patience: int = 3,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+    device: str | None = None,
+    dtype: str = "float16",
+    show_progress_bar: bool = True,
+    targets: np.ndarray | None = None,
+):
+    """Refine a distilled static model on a corpus; returns a new ``static_model.StaticModel``.
+
+    :param model: a ``StaticModel`` or its folder (e.g. the output of ``distill.distill``).
+    :param teacher: a name, folder or ``distill.Teacher``; default the teacher recorded in the model's config.
+    :param corpus: a text file (one passage a line) or an iterable of strings; default
+        ``../shared/data/corpus_general/sentences.txt``.
+    :param max_sentences: use only the first N passages for featurizing and training.
+    :param cache_dir: where the featurized chunks go (default ``.cache/refine/<teacher>/<corpus hash>``).
+    :param vocabulary_size: add the corpus's N most frequent whole words that the tokenizer splits as new
+        tokens (their rows start as the mean of their pieces, then are trained). 0: no new words.
+    :param sif_coefficient: after training, rows are scaled by ``a / (a + p)`` with ``p`` the token's
+        frequency in ``frequency_corpus``; ``None``: no re-weighting.
+    :param frequency_corpus: where ``p`` is counted (default: the whole corpus file, or the passages used).
+    :param loss: ``"cosine"`` (default) or ``"mse"`` against the PCA'd teacher targets.
+    :param init: ``"linear-map"`` (default) or ``"table"`` (see the module docstring).
+    :param targets: precomputed teacher embeddings of the passages (skips featurizing; experiments).
+    """
+    from distill.postprocess import pca, sif_weights
+    from static_model import StaticModel
+
+    t_start = time.perf_counter()
+    if dtype not in ("float32", "float16", "int8"):
+        raise ValueError(f"dtype must be float32, float16 or int8, got {dtype!r}")
+    if sif_coefficient is not None and not 0 < float(sif_coefficient) < 1:
+        raise ValueError(f"sif_coefficient must be in (0, 1) or None, got {sif_coefficient!r}")
+    if not isinstance(vocabulary_size, int) or vocabulary_size < 0:
+        raise ValueError(f"vocabulary_size must be a non-negative int, got {vocabulary_size!r}")
+    cfg = TrainConfig(loss=loss, init=init, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                      patience=patience, validation_fraction=validation_fraction, seed=seed, device=device)
+    cfg.check()
+    model = _load_model(model)
+    corpus = DEFAULT_CORPUS if corpus is None else corpus
+    texts = read_corpus(corpus, max_sentences)
+
+    # ---- featurize
+    feat_s = 0.0
+    teacher_name = None
+    cache_used = None
+    if targets is None:
+        from distill.teacher import Teacher
+
+        if teacher is None:
+            teacher = model.config.get("teacher")
+            if not teacher:
+                raise ValueError("No teacher given and the model's config records none.")
+        t = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=device)
+        teacher_name = t.name
+        cache_used = Path(cache_dir) if cache_dir is not None else default_cache_dir(t, texts)
+        t_feat = time.perf_counter()
+        targets = featurize(t, texts, cache_dir=cache_used, chunk_size=chunk_size, batch_size=teacher_batch_size,
+                            show_progress_bar=show_progress_bar)
+        feat_s = time.perf_counter() - t_feat
+        if not isinstance(teacher, Teacher):
+            t._model = None
+    else:
+        targets = np.asarray(targets, dtype=np.float32)
+        teacher_name = getattr(teacher, "name", teacher)
+        if targets.ndim != 2 or len(targets) != len(texts):
+            raise ValueError(f"targets must be ({len(texts)}, d), got {targets.shape}")
+    if len(texts) < model.dim + 1:
+        raise ValueError(f"The corpus has {len(texts)} passages; at least dims + 1 = {model.dim + 1} are needed "
+                         "to fit the PCA of the targets.")
+
+    # ---- optional new words
+    added: list[int] = []
+    if vocabulary_size:
+        words = frequent_new_words(model, texts, vocabulary_size)
+        model, added = extend_vocabulary(model, words)
+
+    # ---- PCA of the targets, tokenize, train
+    y, explained = pca(targets, model.dim)
+    ids = model.tokenize(texts, max_length=cfg.max_length)
+    result = train_table(model.embedding_matrix(), ids, y, cfg, show_progress_bar=show_progress_bar)
+    table = result.table
+
+    # ---- SIF with the corpus's real token frequencies
+    freq_source = None
+    if sif_coefficient is not None:
+        if frequency_corpus is None:
+            freq_texts = read_corpus(corpus) if isinstance(corpus, (str, os.PathLike)) else texts
+            freq_source = str(corpus) if isinstance(corpus, (str, os.PathLike)) else "passages"
+        else:
+            freq_texts = read_corpus(frequency_corpus)
+            freq_source = str(frequency_corpus) if isinstance(frequency_corpus, (str, os.PathLike)) else "iterable"
+        probs = _token_probabilities(model, freq_texts, table.shape[0])
+        table = table * sif_weights(probs, sif_coefficient)[:, None]
+
+    info = {
+        "teacher": str(teacher_name) if teacher_name is not None else None,
+        "teacher_fingerprint": None if cache_used is None else cache_used.parent.name,
+        "corpus": str(corpus) if isinstance(corpus, (str, os.PathLike)) else "iterable",
+        "passages": len(texts),
+        "cache_dir": None if cache_used is None else str(cache_used),
+        "target_pca_explained_variance": round(float(explained), 6),
+        "added_words": len(added),
+        "sif_coefficient": sif_coefficient,
+        "frequency_source": freq_source,
+        "train": {k: v for k, v in asdict(cfg).items()},
+        "n_train": result.n_train,
+        "n_val": result.n_val,
+        "best_epoch": result.best_epoch,
+        "val_loss": {"initial": round(result.initial_val_loss, 6), "best": round(result.best_val_loss, 6)},
+        "val_cosine": {"initial": round(result.initial_val_cosine, 6), "best": round(result.best_val_cosine, 6)},
+        "history": [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in h.items()} for h in result.history],
+        "featurize_seconds": round(feat_s, 2),
+        "train_seconds": round(result.train_seconds, 2),
+        "seconds": round(time.perf_counter() - t_start, 2),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    config = {k: v for k, v in model.config.items() if k not in ("dim", "dtype", "vocab_size")}
+    config["refine"] = info
+    config["sif_coefficient"] = sif_coefficient
+    embeddings = table.astype(np.float16) if dtype == "float16" else table.astype(np.float32)
+    out = StaticModel(embeddings, model.tokenizer, config=config, normalize=model.normalize,
+                      max_length=model.max_length)
+    if dtype == "int8":
+        out = out.quantize("int8")
+    out._refine_result = result  # the full TrainResult, for callers and tests (not saved)
+    return out
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m distill.refine",
+        description="Refine a distilled static model on a corpus: featurize with the teacher, train the table "
+        "and per-token weights against the teacher's (PCA'd) sentence embeddings, re-weight with corpus SIF.",
+    )
+    p.add_argument("model", help="static model folder (e.g. written by python -m distill)")
+    p.add_argument("--output", "-o", required=True, help="folder for the refined model (written atomically)")
+    p.add_argument("--teacher", default=None, help="teacher name/folder (default: the one in the model's config)")
+    p.add_argument("--corpus", default=None, help=f"text file, one passage a line (default {DEFAULT_CORPUS})")
+    add_refine_options(p)
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--dtype", choices=("float16", "float32", "int8"), default="float16")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def add_refine_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The refinement options (``prefix="refine-"`` for ``python -m distill ... --refine CORPUS``)."""
+    p.add_argument(f"--{prefix}max-sentences", type=int, default=None, help="use the first N passages")
+    p.add_argument(f"--{prefix}cache-dir", default=None, help="featurize cache (default .cache/refine/<teacher>/<corpus hash>)")
+    p.add_argument(f"--{prefix}vocabulary-size", type=int, default=0, help="add the N most frequent split words")
+    p.add_argument(f"--{prefix}loss", choices=LOSSES, default="cosine")
+    p.add_argument(f"--{prefix}epochs", type=int, default=30)
+    p.add_argument(f"--{prefix}batch-size", type=int, default=256)
+    p.add_argument(f"--{prefix}learning-rate", type=float, default=1e-3)
+    p.add_argument(f"--{prefix}patience", type=int, default=3)
+    p.add_argument(f"--{prefix}sif-coefficient", type=lambda v: None if v.lower() in ("none", "off") else float(v),
+                   default=1e-4, help="SIF a for the corpus re-weighting, or 'none'")
+    p.add_argument(f"--{prefix}seed", type=int, default=0)
+
+
+def refine_kwargs(args: argparse.Namespace, prefix: str = "") -> dict:
+    """``refine`` keyword arguments from parsed ``add_refine_options`` options."""
+    pre = prefix.replace("-", "_")
+    names = ("max_sentences", "cache_dir", "vocabulary_size", "loss", "epochs", "batch_size", "learning_rate",
+             "patience", "sif_coefficient", "seed")
+    return {n: getattr(args, pre + n) for n in names}
+
+
+def print_summary(model, out: Path) -> None:
+    info = model.config.get("refine", {})
+    print(f"Saved {out}")
+    print(f"  passages            {info.get('passages')} ({info.get('n_train')} train / {info.get('n_val')} held out)")
+    print(f"  held-out cosine     {info['val_cosine']['initial']:.4f} -> {info['val_cosine']['best']:.4f}"
+          f" (best epoch {info.get('best_epoch')}, loss {info['train']['loss']})")
+    print(f"  added words         {info.get('added_words')}")
+    print(f"  time                featurize {info.get('featurize_seconds')} s, train {info.get('train_seconds')} s,"
+          f" total {info.get('seconds')} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if not args.quiet else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    out = Path(args.output)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+        print(f"error: output {out} exists and is not empty (use --overwrite to replace it)", file=sys.stderr)
+        return 2
+    from distill.resolve import TeacherNotFoundError
+    from distill.teacher import TeacherError
+
+    try:
+        model = refine(args.model, args.teacher, args.corpus, device=args.device, dtype=args.dtype,
+                       show_progress_bar=not args.quiet, **refine_kwargs(args))
+    except (TeacherNotFoundError, TeacherError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    model.save_pretrained(out)
+    print_summary(model, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

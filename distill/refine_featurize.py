@@ -1,0 +1,169 @@
+"""Featurize a corpus with the teacher, cached on disk in chunks (the first stage of ``distill.refine``).
+
+Each chunk of ``chunk_size`` passages is encoded (tokenized by the teacher, sorted by length, batched)
+and saved as ``chunk-<index>-<content hash>.npy`` through a temporary file and an atomic rename, so an
+interrupted run leaves only whole chunks behind and the next run encodes only what is missing. A chunk
+is keyed by its index *and* the hash of its passages, so a stale or foreign file is never reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_SIZE = 10_000
+CACHE_VERSION = 1
+
+
+def teacher_fingerprint(teacher) -> str:
+    """A short id of the teacher: its configs, tokenizer, pooling/normalize/max length and its weights
+    (size, and the first and last MiB, so a 400 MB file is not read whole)."""
+    h = hashlib.sha1()
+    h.update(json.dumps({"pooling": teacher.pooling, "normalize": bool(teacher.normalize),
+                         "max_length": int(teacher.max_length), "v": CACHE_VERSION}).encode())
+    h.update(teacher.tokenizer.to_str().encode())
+    folder = Path(teacher.spec.transformer_path)
+    for name in ("config.json", "model.safetensors", "pytorch_model.bin"):
+        f = folder / name
+        if not f.is_file():
+            continue
+        size = f.stat().st_size
+        h.update(f"{name}:{size}".encode())
+        with open(f, "rb") as fh:
+            h.update(fh.read(1 << 20))
+            if size > 2 << 20:
+                fh.seek(size - (1 << 20))
+                h.update(fh.read(1 << 20))
+    base = Path(str(teacher.name).rstrip("/")).name or "teacher"
+    base = "".join(c if c.isalnum() or c in "-_." else "_" for c in base)[:40]
+    return f"{base}-{h.hexdigest()[:12]}"
+
+
+def texts_hash(texts: Sequence[str]) -> str:
+    h = hashlib.sha1()
+    for t in texts:
+        h.update(t.encode("utf-8", "surrogatepass"))
+        h.update(b"\n")
+    return h.hexdigest()[:16]
+
+
+def default_cache_dir(teacher, texts: Sequence[str], root: str | os.PathLike = ".cache/refine") -> Path:
+    """``.cache/refine/<teacher fingerprint>/<corpus hash>`` (corpus = the passages featurized)."""
+    return Path(root) / teacher_fingerprint(teacher) / f"{texts_hash(texts)}-{len(texts)}"
+
+
+def _encode_chunk(teacher, texts: Sequence[str], *, batch_size: int, bar=None) -> np.ndarray:
+    """Teacher sentence embeddings of ``texts`` (float32), length-sorted batches, no grad."""
+    import torch
+
+    out = np.zeros((len(texts), teacher.dim), dtype=np.float32)
+    if not texts:
+        return out
+    ids = teacher.tokenize(texts)
+    order = np.argsort([-len(x) for x in ids], kind="stable")
+    # batches hold at most batch_size passages and about batch_size * 64 tokens (long passages: smaller batches)
+    token_budget = batch_size * 64
+    with torch.inference_mode():
+        start = 0
+        while start < len(order):
+            width = len(ids[order[start]])
+            n = max(1, min(batch_size, token_budget // max(width, 1)))
+            idx = order[start : start + n]
+            hidden, mask = teacher.forward_ids([ids[i] for i in idx])
+            pooled = teacher.pool(hidden, mask, teacher.pooling).float()
+            if teacher.normalize:
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            out[idx] = pooled.cpu().numpy()
+            if bar is not None:
+                bar.update(len(idx))
+            start += n
+    return out
+
+
+def featurize(
+    teacher,
+    texts: Sequence[str],
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    batch_size: int = 64,
+    show_progress_bar: bool = True,
+    max_new_chunks: int | None = None,
+) -> np.ndarray:
+    """Teacher embeddings ``(len(texts), teacher.dim)`` float32, chunk-cached under ``cache_dir``.
+
+    :param teacher: a ``distill.Teacher``.
+    :param cache_dir: folder for the chunks (default ``.cache/refine/<teacher>/<corpus hash>``); ``False``-y
+        values other than ``None`` are not accepted: pass a folder, or ``None`` for the default.
+    :param max_new_chunks: stop after encoding this many new chunks (raises ``InterruptedError``; used by the
+        tests to simulate an interrupted run).
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    texts = list(texts)
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir(teacher, texts)
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {"teacher": str(teacher.name), "fingerprint": teacher_fingerprint(teacher), "dim": int(teacher.dim),
+            "n": len(texts), "chunk_size": chunk_size, "version": CACHE_VERSION}
+    meta_file = folder / "meta.json"
+    if not meta_file.is_file():
+        tmp = meta_file.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(meta, indent=1))
+        os.replace(tmp, meta_file)
+
+    n_chunks = (len(texts) + chunk_size - 1) // chunk_size
+    parts: list[np.ndarray | None] = [None] * n_chunks
+    names = []
+    todo = []
+    for c in range(n_chunks):
+        chunk = texts[c * chunk_size : (c + 1) * chunk_size]
+        name = folder / f"chunk-{c:05d}-{texts_hash(chunk)}.npy"
+        names.append(name)
+        if name.is_file():
+            try:
+                arr = np.load(name)
+                if arr.shape == (len(chunk), teacher.dim) and arr.dtype == np.float32:
+                    parts[c] = arr
+                    continue
+            except (OSError, ValueError):
+                pass
+            logger.warning("Ignoring unreadable cache chunk %s", name)
+        todo.append(c)
+    n_todo = sum(min(chunk_size, len(texts) - c * chunk_size) for c in todo)
+    logger.info("featurize: %d passages, %d cached, %d to encode (%s)", len(texts), len(texts) - n_todo, n_todo, folder)
+    bar = None
+    if show_progress_bar and n_todo:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_todo, desc=f"Featurize ({len(texts) - n_todo} cached)", unit=" texts", smoothing=0.1)
+    t0 = time.perf_counter()
+    done_new = 0
+    try:
+        for c in todo:
+            if max_new_chunks is not None and done_new >= max_new_chunks:
+                raise InterruptedError(f"Stopped after {done_new} new chunks (max_new_chunks).")
+            chunk = texts[c * chunk_size : (c + 1) * chunk_size]
+            arr = _encode_chunk(teacher, chunk, batch_size=batch_size, bar=bar)
+            tmp = names[c].with_name(names[c].name + f".tmp{os.getpid()}.npy")
+            np.save(tmp, arr)
+            os.replace(tmp, names[c])
+            parts[c] = arr
+            done_new += 1
+    finally:
+        if bar is not None:
+            bar.close()
+    if n_todo:
+        dt = time.perf_counter() - t0
+        logger.info("featurize: encoded %d passages in %.1f s (%.1f /s)", n_todo, dt, n_todo / max(dt, 1e-9))
+    if not parts:
+        return np.zeros((0, teacher.dim), dtype=np.float32)
+    return np.concatenate(parts, axis=0)

@@ -1,0 +1,205 @@
+"""distill.refine on a tiny random teacher and a tiny corpus (each test runs in seconds)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from distill_helpers import SENTENCES, make_wordpiece_teacher  # noqa: E402
+
+WORDS = ["the", "cat", "dog", "sat", "on", "mat", "playing", "played", "hello", "world", "is", "a", "in", "park",
+         "man", "horse", "music", "people", "walk", "rain", "book", "river", "plays", "walked", "rivers", "books"]
+
+
+def _corpus(n: int = 240, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    out = list(SENTENCES)
+    while len(out) < n:
+        out.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12))))
+    return out
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory):
+    torch.set_num_threads(1)
+    return make_wordpiece_teacher(tmp_path_factory.mktemp("refine_teacher") / "teacher")
+
+
+@pytest.fixture(scope="module")
+def base_model(teacher_dir):
+    from distill import distill
+
+    return distill(str(teacher_dir), pca_dims=8, batch_size=64, dtype="float32", show_progress_bar=False)
+
+
+@pytest.fixture(scope="module")
+def teacher(teacher_dir):
+    from distill import Teacher
+
+    return Teacher(str(teacher_dir), device="cpu")
+
+
+def _refine(base_model, teacher, tmp_path, **kw):
+    from distill.refine import refine
+
+    kw.setdefault("epochs", 8)
+    kw.setdefault("batch_size", 32)
+    kw.setdefault("learning_rate", 1e-2)
+    kw.setdefault("patience", 8)
+    return refine(base_model, teacher, kw.pop("corpus", _corpus()), cache_dir=tmp_path / "cache", chunk_size=64,
+                  device="cpu", show_progress_bar=False, **kw)
+
+
+def test_refine_loss_goes_down_and_output_loads(base_model, teacher, tmp_path):
+    from static_model import StaticModel
+
+    model = _refine(base_model, teacher, tmp_path)
+    info = model.config["refine"]
+    assert info["val_loss"]["best"] < info["val_loss"]["initial"]
+    assert info["val_cosine"]["best"] > info["val_cosine"]["initial"]
+    train_losses = [h["train_loss"] for h in info["history"][1:]]
+    assert train_losses[-1] < train_losses[0]
+    assert info["best_epoch"] >= 1 and info["passages"] == 240
+    assert model.dim == base_model.dim and model.vocab_size == base_model.vocab_size
+    model.save_pretrained(tmp_path / "out")
+    loaded = StaticModel.from_pretrained(tmp_path / "out")
+    assert loaded.config["refine"]["passages"] == 240
+    vecs = loaded.encode(["the cat sat on the mat", "music and rain"])
+    assert vecs.shape == (2, 8) and np.all(np.isfinite(vecs))
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-3)
+
+
+def test_refined_model_is_closer_to_teacher_than_base(base_model, teacher, tmp_path):
+    corpus = _corpus(400, seed=1)
+    model = _refine(base_model, teacher, tmp_path, corpus=corpus, sif_coefficient=None, epochs=15)
+    held = _corpus(120, seed=7)[len(SENTENCES):]
+    # the targets are the teacher's embeddings centred (PCA): compare pairwise-cosine structure with those
+    t = teacher.encode(held) - teacher.encode(corpus).mean(axis=0)
+
+    def pair_corr(x):
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        s = x @ x.T
+        return s[np.triu_indices(len(x), 1)]
+
+    ref = pair_corr(t)
+    base_c = np.corrcoef(ref, pair_corr(base_model.encode(held)))[0, 1]
+    ref_c = np.corrcoef(ref, pair_corr(model.encode(held)))[0, 1]
+    assert ref_c > base_c
+
+
+def test_cosine_and_mse_losses_and_inits(base_model, teacher, tmp_path):
+    for loss, init in (("mse", "linear-map"), ("cosine", "table")):
+        model = _refine(base_model, teacher, tmp_path, loss=loss, init=init, epochs=3)
+        info = model.config["refine"]
+        assert info["train"]["loss"] == loss and info["train"]["init"] == init
+        assert info["val_loss"]["best"] <= info["val_loss"]["initial"]
+
+
+def test_seeded_runs_are_identical(base_model, teacher, tmp_path):
+    a = _refine(base_model, teacher, tmp_path, epochs=2)
+    b = _refine(base_model, teacher, tmp_path, epochs=2)
+    np.testing.assert_array_equal(a.embedding_matrix(), b.embedding_matrix())
+
+
+def test_featurize_resumes_after_interruption(teacher, tmp_path, monkeypatch):
+    from distill import refine_featurize as rf
+
+    texts = _corpus(200)
+    full = rf.featurize(teacher, texts, cache_dir=tmp_path / "ref", chunk_size=1000, show_progress_bar=False)
+    np.testing.assert_allclose(full, teacher.encode(texts), atol=1e-5)
+
+    calls = []
+    real = rf._encode_chunk
+
+    def counting(t, chunk, **kw):
+        calls.append(len(chunk))
+        return real(t, chunk, **kw)
+
+    monkeypatch.setattr(rf, "_encode_chunk", counting)
+    cache = tmp_path / "cache"
+    with pytest.raises(InterruptedError):
+        rf.featurize(teacher, texts, cache_dir=cache, chunk_size=64, max_new_chunks=2, show_progress_bar=False)
+    assert calls == [64, 64]
+    assert len(list(cache.glob("chunk-*.npy"))) == 2
+    assert not list(cache.glob("*.tmp*"))
+    calls.clear()
+    again = rf.featurize(teacher, texts, cache_dir=cache, chunk_size=64, show_progress_bar=False)
+    assert calls == [64, 8]  # only the missing chunks are encoded
+    np.testing.assert_allclose(again, full, atol=1e-5)
+    calls.clear()
+    rf.featurize(teacher, texts, cache_dir=cache, chunk_size=64, show_progress_bar=False)
+    assert calls == []
+    # a changed passage invalidates only its chunk
+    texts2 = list(texts)
+    texts2[70] = "a completely different passage"
+    rf.featurize(teacher, texts2, cache_dir=cache, chunk_size=64, show_progress_bar=False)
+    assert calls == [64]
+    # a corrupt chunk is re-encoded
+    calls.clear()
+    victim = sorted(cache.glob("chunk-00000-*.npy"))[0]
+    victim.write_bytes(b"garbage")
+    rf.featurize(teacher, texts, cache_dir=cache, chunk_size=64, show_progress_bar=False)
+    assert calls == [64]
+    assert json.loads((cache / "meta.json").read_text())["dim"] == teacher.dim
+
+
+def test_default_cache_dir_depends_on_teacher_and_corpus(teacher):
+    from distill.refine_featurize import default_cache_dir
+
+    a = default_cache_dir(teacher, ["x", "y"])
+    assert a.parts[:2] == (".cache", "refine")
+    assert a == default_cache_dir(teacher, ["x", "y"])
+    assert a != default_cache_dir(teacher, ["x", "z"])
+
+
+def test_vocabulary_extension(base_model, teacher, tmp_path):
+    corpus = _corpus() + ["unbelievable outcomes"] * 10
+    model = _refine(base_model, teacher, tmp_path, corpus=corpus, vocabulary_size=5, epochs=2)
+    assert model.config["refine"]["added_words"] >= 1
+    assert model.vocab_size > base_model.vocab_size
+    ids = model.tokenize(["playing"])[0]
+    assert len(ids) == 1  # "playing" (play ##ing) was frequent enough to become one token
+    model.save_pretrained(tmp_path / "ext")
+    from static_model import StaticModel
+
+    assert StaticModel.from_pretrained(tmp_path / "ext").tokenize(["playing"])[0].tolist() == ids.tolist()
+
+
+def test_iterable_corpus_and_errors(base_model, teacher, tmp_path):
+    from distill.refine import read_corpus, refine
+
+    assert read_corpus(iter(["a", " ", "b\n"])) == ["a", "b"]
+    assert read_corpus(["a", "b", "c"], max_sentences=2) == ["a", "b"]
+    with pytest.raises(ValueError):
+        read_corpus(["", "  "])
+    with pytest.raises(ValueError):
+        read_corpus(tmp_path / "missing.txt")
+    with pytest.raises(ValueError, match="loss"):
+        refine(base_model, teacher, _corpus(), loss="l1")
+    with pytest.raises(ValueError, match="at least"):
+        refine(base_model, teacher, ["the cat"] * 4, cache_dir=tmp_path / "c", show_progress_bar=False)
+    with pytest.raises(ValueError, match="targets"):
+        refine(base_model, teacher, _corpus(), targets=np.zeros((3, 32), np.float32))
+
+
+def test_cli(base_model, teacher_dir, tmp_path, capsys):
+    from distill.refine import main
+
+    base_model.save_pretrained(tmp_path / "base")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(_corpus()) + "\n", encoding="utf-8")
+    argv = [str(tmp_path / "base"), "--teacher", str(teacher_dir), "--corpus", str(corpus), "-o",
+            str(tmp_path / "out"), "--epochs", "2", "--cache-dir", str(tmp_path / "cache"), "--quiet",
+            "--device", "cpu", "--batch-size", "32"]
+    assert main(argv) == 0
+    assert "held-out cosine" in capsys.readouterr().out
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["refine"]["passages"] == 240
+    assert main(argv) == 2  # output exists
+    assert main(argv + ["--overwrite"]) == 0
+    assert main([str(tmp_path / "base"), "--corpus", str(tmp_path / "nope.txt"), "-o", str(tmp_path / "o2"),
+                 "--teacher", str(teacher_dir), "--quiet"]) == 2
