@@ -1,6 +1,8 @@
 """``python -m benchmarks ablation --teacher NAME``: re-measure the seed's ablation on our suite.
 
-Variants of our distill (``distill.distill``), each saved once under the cache (a rerun reuses them):
+Variants of our distill, each saved once under the cache (a rerun reuses them). By default the variants share
+one vocabulary pass per pooling and are post-processed with distill's own functions, exactly as
+``distill.distill`` does (``--exact`` calls ``distill.distill`` for each instead):
 
 - default: PCA to 256 dims, SIF weights a=1e-4 from Zipf ranks, output (forward-pass) vectors, mean pooling
 - no PCA (teacher dims), no SIF weighting, neither
@@ -45,59 +47,131 @@ def variants(freq_file: Path | None) -> list[Variant]:
     return out
 
 
+class _Prepared:
+    """The parts of ``distill.distill`` that every variant shares: teacher, output tokenizer, kept token ids."""
+
+    def __init__(self, teacher, device: str | None = "cpu"):
+        from distill import Teacher
+        from distill.core import build_output_tokenizer
+        from distill.vocab_pass import DEFAULT_DROP_PATTERN, dropped_token_ids
+
+        self.t = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=device)
+        tok = self.t.tokenizer
+        self.out_tok, _, _, _ = build_output_tokenizer(tok, None)
+        self.n_out = self.out_tok.get_vocab_size(with_added_tokens=True)
+        drop = dropped_token_ids(tok, DEFAULT_DROP_PATTERN)
+        n_teacher = tok.get_vocab_size(with_added_tokens=True)
+        self.base_ids = [i for i in range(n_teacher) if i not in drop and tok.id_to_token(i) is not None]
+        self.kept = np.asarray(self.base_ids, dtype=np.int64)
+
+    def forward_pass(self, pooling: str, cache_file: Path | None = None, progress: bool = True) -> np.ndarray:
+        """The vocabulary pass of ``distill.distill`` (each token in the teacher's single-sequence template)."""
+        if cache_file is not None and cache_file.is_file():
+            return np.load(cache_file)
+        from distill.vocab_pass import embed_sequences, single_template, token_sequences
+
+        prefix, suffix = single_template(self.t.tokenizer)
+        seqs = token_sequences(self.base_ids, prefix, suffix)
+        raw = embed_sequences(self.t, seqs, pooling=pooling, batch_size=1024, show_progress_bar=progress,
+                              desc=f"vocabulary pass ({pooling})")
+        if cache_file is not None:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_suffix(".tmp.npy")
+            np.save(tmp, raw)
+            tmp.replace(cache_file)
+        return raw
+
+    def input_embeddings(self) -> np.ndarray:
+        weight = self.t.model.get_input_embeddings().weight.detach().float().cpu().numpy()
+        self.kept = self.kept[self.kept < weight.shape[0]]
+        return weight[self.kept]
+
+    def probabilities(self, token_frequencies=None) -> tuple[np.ndarray, str]:
+        from distill import frequencies as freq
+        from distill.postprocess import zipf_probabilities
+
+        if token_frequencies is None:
+            return zipf_probabilities(self.kept.size), "zipf-id-rank"
+        counts = freq.token_counts(token_frequencies, self.out_tok)
+        mask = np.zeros(max(self.n_out, counts.shape[0]), dtype=bool)
+        mask[self.kept] = True
+        return freq.probabilities(counts, mask[: counts.shape[0]])[self.kept], str(token_frequencies)
+
+    def assemble(self, raw: np.ndarray, *, pca_dims: int | None = 256, sif_coefficient: float | None = 1e-4,
+                 token_frequencies=None, source: str = "mean", dtype: str = "float16"):
+        """PCA, SIF weights and the StaticModel, as ``distill.distill`` post-processes its vocabulary pass."""
+        from distill.postprocess import pca, sif_weights
+        from static_model import StaticModel
+
+        vectors, explained = pca(raw, pca_dims)
+        probs, freq_source = self.probabilities(token_frequencies)
+        vectors = vectors * sif_weights(probs, sif_coefficient)[:, None]
+        table = np.zeros((self.n_out, vectors.shape[1]), dtype=np.float32)
+        table[self.kept] = vectors
+        t = self.t
+        config = {"model_type": "model2vec", "architectures": ["StaticModel"], "tokenizer_name": t.name,
+                  "apply_pca": pca_dims, "sif_coefficient": sif_coefficient, "hidden_dim": int(vectors.shape[1]),
+                  "normalize": bool(t.normalize), "pooling": source, "teacher": t.name,
+                  "distill": {"parameters": {"teacher": t.name, "pca_dims": pca_dims, "sif_coefficient": sif_coefficient,
+                                             "source": source, "token_frequencies": freq_source},
+                              "explained_variance": round(float(explained), 6), "built_by": "benchmarks.ablation"}}
+        emb = table.astype(np.float16) if dtype == "float16" else table
+        return StaticModel(emb, self.out_tok, config=config, normalize=bool(t.normalize))
+
+
 def input_embedding_model(teacher, *, pca_dims: int | None = 256, sif_coefficient: float | None = 1e-4,
                           dtype: str = "float16"):
     """A StaticModel from the teacher's input (embedding-layer) matrix, post-processed like ``distill.distill``:
     the same kept tokens, PCA, Zipf-rank SIF weights and output tokenizer."""
-    from distill import Teacher
-    from distill.core import build_output_tokenizer
-    from distill.postprocess import pca, sif_weights, zipf_probabilities
-    from distill.vocab_pass import DEFAULT_DROP_PATTERN, dropped_token_ids
-    from static_model import StaticModel
-
-    t = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device="cpu")
-    tokenizer = t.tokenizer
-    out_tok, _, _, _ = build_output_tokenizer(tokenizer, None)
-    n_out = out_tok.get_vocab_size(with_added_tokens=True)
-    n_teacher = tokenizer.get_vocab_size(with_added_tokens=True)
-    drop = dropped_token_ids(tokenizer, DEFAULT_DROP_PATTERN)
-    kept = np.asarray([i for i in range(n_teacher) if i not in drop and tokenizer.id_to_token(i) is not None], np.int64)
-    weight = t.model.get_input_embeddings().weight.detach().float().cpu().numpy()
-    kept = kept[kept < weight.shape[0]]
-    raw = weight[kept]
-    vectors, explained = pca(raw, pca_dims)
-    vectors *= sif_weights(zipf_probabilities(kept.size), sif_coefficient)[:, None]
-    table = np.zeros((n_out, vectors.shape[1]), dtype=np.float32)
-    table[kept] = vectors
-    config = {"model_type": "model2vec", "architectures": ["StaticModel"], "tokenizer_name": t.name,
-              "apply_pca": pca_dims, "sif_coefficient": sif_coefficient, "hidden_dim": int(vectors.shape[1]),
-              "normalize": bool(t.normalize), "pooling": "input_embeddings", "teacher": t.name,
-              "distill": {"parameters": {"teacher": t.name, "pca_dims": pca_dims, "sif_coefficient": sif_coefficient,
-                                         "source": "input_embeddings", "token_frequencies": "zipf-id-rank"},
-                          "explained_variance": round(float(explained), 6)}}
-    emb = table.astype(np.float16) if dtype == "float16" else table
-    return StaticModel(emb, out_tok, config=config, normalize=bool(t.normalize))
+    prep = _Prepared(teacher)
+    return prep.assemble(prep.input_embeddings(), pca_dims=pca_dims, sif_coefficient=sif_coefficient,
+                         source="input_embeddings", dtype=dtype)
 
 
-def build_variant(teacher: str, v: Variant, out: Path) -> tuple[Path, float | None]:
-    """Distill (or reuse) variant ``v`` of ``teacher`` into ``out``; returns (folder, seconds or None if reused)."""
-    if (out / "model.safetensors").is_file() and (out / "config.json").is_file():
-        return out, None
-    t0 = time.perf_counter()
-    if v.input_embeddings:
-        model = input_embedding_model(teacher)
-    else:
-        import distill
+def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool = False,
+                   progress: bool = True) -> tuple[list[Path], dict]:
+    """Build (or reuse) every variant under ``root/<key>``.
 
-        model = distill.distill(teacher, **v.kwargs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    return out, time.perf_counter() - t0
+    Default: one vocabulary pass per pooling (mean, token) shared by all variants, post-processed with distill's
+    own functions (``distill.postprocess``, ``distill.frequencies``) exactly as ``distill.distill`` does.
+    ``exact=True``: call ``distill.distill(teacher, **kwargs)`` for each variant instead (slower, one pass each).
+    """
+    folders, seconds = [], {}
+    todo = [v for v in vs if not ((root / v.key / "model.safetensors").is_file() and (root / v.key / "config.json").is_file())]
+    prep = _Prepared(teacher) if todo and not exact else None
+    it = vs
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(vs, desc="ablation: build variants", unit="variant")
+    for v in it:
+        out = root / v.key
+        folders.append(out)
+        if v not in todo:
+            seconds[v.key] = None
+            continue
+        t0 = time.perf_counter()
+        if exact and not v.input_embeddings:
+            import distill
+
+            model = distill.distill(teacher, **v.kwargs)
+        elif v.input_embeddings:
+            prep = prep or _Prepared(teacher)
+            model = prep.assemble(prep.input_embeddings(), source="input_embeddings")
+        else:
+            kw = dict(v.kwargs)
+            pooling = kw.pop("pooling", "mean")
+            raw = prep.forward_pass(pooling, root / f"raw-{pooling}.npy", progress)
+            model = prep.assemble(raw, source=pooling, **kw)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(out)
+        seconds[v.key] = round(time.perf_counter() - t0, 2)
+    return folders, seconds
 
 
 def run_ablation(teacher: str, datasets: list, *, work_dir: Path, config=None, cache_dir=None,
                  include_teacher: bool = False, only: list[str] | None = None, freq_file: Path | None = None,
-                 progress: bool = True) -> dict:
+                 exact: bool = False, progress: bool = True) -> dict:
     from .encoders import StaticEncoder
     from .report import provenance
     from .tasks import run_quality
@@ -106,16 +180,7 @@ def run_ablation(teacher: str, datasets: list, *, work_dir: Path, config=None, c
     if only:
         vs = [v for v in vs if v.key in only or v.key == "default"]
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(str(teacher)).name or str(teacher))
-    folders, build_seconds = [], {}
-    it = vs
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(vs, desc="ablation: distill variants", unit="variant")
-    for v in it:
-        folder, secs = build_variant(teacher, v, work_dir / safe / v.key)
-        folders.append(folder)
-        build_seconds[v.key] = secs
+    folders, build_seconds = build_variants(teacher, vs, work_dir / safe, exact=exact, progress=progress)
     encoders = [StaticEncoder(str(f), name=v.name) for v, f in zip(vs, folders)]
     specs: list = list(encoders)
     if include_teacher:
@@ -132,6 +197,8 @@ def run_ablation(teacher: str, datasets: list, *, work_dir: Path, config=None, c
             m["variant"] = "teacher"
             m["description"] = "the transformer teacher"
     report["baseline"] = "default"
+    report["build"] = "distill.distill per variant" if exact else ("one vocabulary pass per pooling, post-processed "
+                                                                   "with distill's PCA/SIF/frequency functions")
     report["teacher"] = teacher
     report["meta"] = provenance()
     return report
@@ -147,6 +214,8 @@ def add_parser(sub, add_common, load_datasets, task_config, cache_dir) -> None:
     p.add_argument("--only", default=None, help="comma list of variant keys (default: all; 'default' is always in)")
     p.add_argument("--frequencies", default=None,
                    help="word-frequency TSV for the real-frequency variant (default <data>/vocab/wordfreq_large_en.tsv)")
+    p.add_argument("--exact", action="store_true",
+                   help="build each variant with distill.distill (one vocabulary pass each) instead of shared passes")
     p.add_argument("--out", default=None, help="write OUT.md and OUT.json")
     p.add_argument("--title", default=None)
 
@@ -160,7 +229,7 @@ def add_parser(sub, add_common, load_datasets, task_config, cache_dir) -> None:
         report = run_ablation(args.teacher, datasets, work_dir=Path(args.work_dir) if args.work_dir else cdir / "ablation",
                               config=task_config(args), cache_dir=cdir, include_teacher=args.include_teacher,
                               only=args.only.split(",") if args.only else None, freq_file=freq_file,
-                              progress=not args.no_progress)
+                              exact=args.exact, progress=not args.no_progress)
         md = ablation_markdown(report, title=args.title or f"Ablation ({args.teacher})")
         print(md)
         md_path, json_path = _out_paths(args.out)

@@ -73,7 +73,7 @@ def measure(spec: str, sentences: list[str], *, repeats: int = 3, latency_calls:
     texts = sentences[:slow_n] if (slow and slow_n) else sentences
     reps = slow_repeats if slow else repeats
     lat_calls = slow_latency_calls if slow else latency_calls
-    enc.encode(texts[: min(len(texts), 1000)])  # warm-up (JIT, thread pools, caches)
+    enc.encode(texts[: 64 if slow else 1000])  # warm-up (JIT, thread pools, caches)
     best = float("inf")
     for _ in range(max(1, reps)):
         t = time.perf_counter()
