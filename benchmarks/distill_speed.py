@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]))
     rows: list[dict] = []
     loads = [os.getloadavg()]
+    out = Path(args.output)
+    argv = argv if argv is not None else sys.argv[1:]
     started = dt.datetime.now(dt.timezone.utc)
     for rep in range(args.repeats):
         for name, folder in folders.items():
@@ -145,16 +147,19 @@ def main(argv: list[str] | None = None) -> int:
                     raise SystemExit(f"{tool} on {name} failed (exit {proc.returncode})")
                 row = json.loads(lines[-1]) | {"teacher": name, "repeat": rep, "load1": os.getloadavg()[0]}
                 rows.append(row)
+                _write(out, rows, folders, started, [loads[0], os.getloadavg()], argv)  # a partial run still reports
                 print(f"[{rep}] {name:18s} {tool:10s} wall {row['wall_s']:6.1f} s  cpu {row['cpu_s']:6.1f} s  "
                       f"peak {row['peak_rss_mib']:6.0f} MiB  load {row['load1']:.1f}", flush=True)
-    loads.append(os.getloadavg())
-    report = _report(rows, folders, started, loads, argv if argv is not None else sys.argv[1:])
-    out = Path(args.output)
+    print(_write(out, rows, folders, started, [loads[0], os.getloadavg()], argv))
+    return 0
+
+
+def _write(out: Path, rows, folders, started, loads, argv) -> str:
+    report = _report(rows, folders, started, loads, argv)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report)
-    (out.with_suffix(".json")).write_text(json.dumps(rows, indent=1))
-    print(report)
-    return 0
+    out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    return report
 
 
 def _report(rows, folders, started, loads, argv) -> str:
