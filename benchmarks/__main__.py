@@ -121,11 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_parser(sub)
     # The fine-tuning classifier benchmark lives in benchmarks/classify.py (another package owner): register it
     # when it is there and offers the hook.
+    # A broken or missing classify module must never take the other subcommands down.
     try:
         classify = importlib.import_module("benchmarks.classify")
-    except ImportError as e:
-        if getattr(e, "name", None) not in ("benchmarks.classify",):
-            warnings.warn(f"benchmarks.classify could not be imported: {e}", stacklevel=1)
+    except Exception as e:  # noqa: BLE001 - ImportError, SyntaxError, anything raised at import
+        if not (isinstance(e, ImportError) and getattr(e, "name", None) == "benchmarks.classify"):
+            warnings.warn(f"benchmarks.classify could not be imported, 'classify' is unavailable: "
+                          f"{type(e).__name__}: {e}", stacklevel=1)
     else:
         if hasattr(classify, "add_parser"):
             classify.add_parser(sub)
