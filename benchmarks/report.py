@@ -213,6 +213,8 @@ def ablation_markdown(report: dict, *, title: str = "Ablation") -> str:
                     + [f"**{fmt(m['summary']['average'])}**", ("±0.0" if m is base else f"{delta:+.1f}")])
     header = ["Variant", "what changes"] + [TASK_LABELS[t] for t in tasks_present] + ["Average", "Δ vs default"]
     out = [f"## {title}", "", _table(header, rows, ["---", "---"] + ["---:"] * (len(header) - 2)), ""]
+    if report.get("build"):
+        out += [f"Variants built with: {report['build']}. Average = mean of the task-type averages.", ""]
     if report.get("meta"):
         out.append(provenance_markdown(report["meta"]))
     return "\n".join(out)
