@@ -140,3 +140,37 @@ def test_mpnet_parts_found_through_distribution_files():
     if parts is None:
         pytest.skip("all-mpnet-base-v2 part packages not installed")
     assert [p.name for p in parts] == [f"all-mpnet-base-v2.zip.{i:03d}" for i in range(1, 6)]
+
+
+def test_hub_id_for_users_who_are_online(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    snapshot = _st_folder(tmp_path / "hub" / "snapshot")
+    calls = []
+
+    def fake_snapshot_download(repo_id, local_files_only=False, **kwargs):
+        calls.append((repo_id, local_files_only))
+        if local_files_only:
+            raise huggingface_hub.errors.LocalEntryNotFoundError("not cached")
+        return str(snapshot)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    assert resolve_teacher("someone/some-model") == snapshot
+    assert calls == [("someone/some-model", True), ("someone/some-model", False)]
+    with pytest.raises(TeacherNotFoundError, match="downloads are off"):
+        resolve_teacher("someone/some-model", allow_download=False)
+
+
+def test_real_mpnet_unpacks_from_its_five_packages():
+    if resolve._mpnet_parts() is None:
+        pytest.skip("all-mpnet-base-v2 part packages not installed")
+    from distill import Teacher
+    from distill.vocab_pass import single_template
+
+    folder = resolve_teacher("sentence-transformers/all-mpnet-base-v2")  # unpacked into this test's cache
+    assert (folder / "model.safetensors").stat().st_size > 400e6
+    assert resolve_teacher("all-mpnet-base-v2") == folder
+    teacher = Teacher(folder)  # configs and tokenizer only; no weights loaded
+    assert (teacher.pooling, teacher.normalize, teacher.max_length, teacher.dim) == ("mean", True, 384, 768)
+    prefix, suffix = single_template(teacher.tokenizer)
+    assert [teacher.tokenizer.id_to_token(i) for i in prefix + suffix] == ["<s>", "</s>"]
