@@ -294,7 +294,7 @@ def to_markdown(outcomes: list[Outcome], args: argparse.Namespace, header: dict[
         for ds in datasets:
             row = [get.get((ds, size, m)) for m in methods]
             n_train = next((o.n_train for o in row if o), 0)
-            lines.append(f"| {ds} | {n_train:,} | " + " | ".join(f"{o.accuracy * 100:.2f}" if o else "–" for o in row)
+            lines.append(f"| {ds} | {f'{n_train:,}' if n_train else '–'} | " + " | ".join(f"{o.accuracy * 100:.2f}" if o else "–" for o in row)
                          + " |")
         means = []
         for m in methods:
@@ -324,7 +324,24 @@ def to_markdown(outcomes: list[Outcome], args: argparse.Namespace, header: dict[
     return "\n".join(lines)
 
 
+def merge_json(paths: list[str]) -> list[Outcome]:
+    """Results of several runs (``--json`` files); a later file wins for the same dataset, size and method."""
+    merged: dict[tuple[str, str, str], Outcome] = {}
+    for path in paths:
+        for row in json.loads(Path(path).read_text()):
+            outcome = Outcome(**row)
+            merged[(outcome.dataset, outcome.train_size, outcome.method)] = outcome
+    return list(merged.values())
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.from_json:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        md = report(merge_json(args.from_json), args, args.date or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+        out.write_text(md, encoding="utf-8")
+        print(md)
+        return 0
     bad = [d for d in args.datasets if d not in DATASETS] + [m for m in args.methods if m not in METHODS]
     if bad:
         raise SystemExit(f"Unknown dataset/method: {bad}; datasets {list(DATASETS)}, methods {list(METHODS)}.")
@@ -362,6 +379,8 @@ def report(outcomes: list[Outcome], args: argparse.Namespace, started: str) -> s
                     f"seed {args.seed}; throughput = best of 3 runs over the test texts repeated to ≥ "
                     f"{args.speed_texts:,} texts (teacher: {args.teacher_speed_texts} texts, one run)",
     }
+    if args.note:
+        header["note"] = args.note
     if args.threads:
         header["threads"] = (f"`--threads {args.threads}`: torch and BLAS limited to {args.threads} thread(s) "
                              "(the static model's numba pooling keeps its own threads)")
@@ -390,6 +409,10 @@ def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--teacher-speed-texts", type=int, default=500)
     p.add_argument("--threads", type=int, default=None, help="torch threads for training (default: torch's)")
     p.add_argument("--progress", action="store_true", help="progress bars while fine-tuning")
+    p.add_argument("--from-json", nargs="+", default=None, metavar="JSON",
+                   help="no run: write the report from --json files of earlier runs (merged, later files win)")
+    p.add_argument("--date", default=None, help="date line of a --from-json report")
+    p.add_argument("--note", default=None, help="a line of notes for the report header")
     p.set_defaults(func=run)
     return p
 
