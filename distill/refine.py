@@ -249,7 +249,9 @@ def train_table(
     emb = torch.nn.Parameter(torch.from_numpy(np.ascontiguousarray(table)).to(device))
     wts = torch.nn.Parameter(torch.ones(table.shape[0], device=device))
     wlr = cfg.weight_learning_rate if cfg.weight_learning_rate is not None else cfg.learning_rate * 10
-    opt = torch.optim.Adam([{"params": [emb], "lr": cfg.learning_rate}, {"params": [wts], "lr": wlr}])
+    # sparse row gradients (SparseAdam) for the table: a step costs the rows of the batch, not the vocabulary
+    opt_rows = torch.optim.SparseAdam([emb], lr=cfg.learning_rate)
+    opt_wts = torch.optim.Adam([wts], lr=wlr)
     loss_fn = _loss_fn(cfg.loss)
     y_all = torch.from_numpy(targets).to(device)
 
@@ -261,7 +263,8 @@ def train_table(
                 torch.from_numpy(inv).to(device))
 
     def forward(flat, off, inv):
-        return torch.nn.functional.embedding_bag(flat, emb, off, mode="sum", per_sample_weights=wts[flat] * inv)
+        return torch.nn.functional.embedding_bag(flat, emb, off, mode="sum", per_sample_weights=wts[flat] * inv,
+                                                 sparse=emb.requires_grad and torch.is_grad_enabled())
 
     val_batches = [val_idx[s : s + 4096] for s in range(0, n_val, 4096)]
     val_tensors = [batch_tensors(b) for b in val_batches]
@@ -295,9 +298,11 @@ def train_table(
                 b = order[s : s + cfg.batch_size]
                 p = forward(*batch_tensors(b))
                 loss = loss_fn(p, y_all[torch.from_numpy(b).to(device)])
-                opt.zero_grad(set_to_none=True)
+                opt_rows.zero_grad(set_to_none=True)
+                opt_wts.zero_grad(set_to_none=True)
                 loss.backward()
-                opt.step()
+                opt_rows.step()
+                opt_wts.step()
                 tot += float(loss.detach()) * len(b)
                 if bar is not None:
                     bar.update(1)
