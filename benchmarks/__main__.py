@@ -41,15 +41,6 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def _out_paths(out: str | None, default_stem: str | None = None) -> tuple[Path | None, Path | None]:
-    if out is None:
-        return None, None
-    p = Path(out)
-    if p.suffix.lower() in (".md", ".json"):
-        p = p.with_suffix("")
-    return p.with_suffix(".md"), p.with_suffix(".json")
-
-
 def _load_datasets(args):
     from .data import load_available, select
 
@@ -78,7 +69,7 @@ def _cache_dir(args) -> Path:
 
 # ------------------------------------------------------------------------------------------------ quality
 def cmd_quality(args) -> int:
-    from .report import quality_markdown, write_json
+    from .report import emit, quality_markdown
     from .tasks import run_quality
 
     datasets = _load_datasets(args)
@@ -87,14 +78,7 @@ def cmd_quality(args) -> int:
                          device=args.device)
     if args.reference and args.reference.isdigit():
         report["reference"] = report["models"][int(args.reference)]["name"]
-    md = quality_markdown(report, title=args.title or "Quality")
-    md_path, json_path = _out_paths(args.out)
-    print(md)
-    if md_path:
-        md_path.parent.mkdir(parents=True, exist_ok=True)
-        md_path.write_text(md)
-        write_json(report, json_path)
-        print(f"wrote {md_path} and {json_path}", file=sys.stderr)
+    emit(quality_markdown(report, title=args.title or "Quality"), report, args.out)
     return 0
 
 

@@ -13,8 +13,6 @@ one vocabulary pass per pooling and are post-processed with distill's own functi
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,8 +218,8 @@ def add_parser(sub, add_common, load_datasets, task_config, cache_dir) -> None:
     p.add_argument("--title", default=None)
 
     def cmd(args) -> int:
-        from .__main__ import _data_dir, _out_paths
-        from .report import ablation_markdown, write_json
+        from .__main__ import _data_dir
+        from .report import ablation_markdown, emit
 
         datasets = load_datasets(args)
         cdir = cache_dir(args)
@@ -230,14 +228,7 @@ def add_parser(sub, add_common, load_datasets, task_config, cache_dir) -> None:
                               config=task_config(args), cache_dir=cdir, include_teacher=args.include_teacher,
                               only=args.only.split(",") if args.only else None, freq_file=freq_file,
                               exact=args.exact, progress=not args.no_progress)
-        md = ablation_markdown(report, title=args.title or f"Ablation ({args.teacher})")
-        print(md)
-        md_path, json_path = _out_paths(args.out)
-        if md_path:
-            md_path.parent.mkdir(parents=True, exist_ok=True)
-            md_path.write_text(md)
-            write_json(report, json_path)
-            print(f"wrote {md_path} and {json_path}", file=sys.stderr)
+        emit(ablation_markdown(report, title=args.title or f"Ablation ({args.teacher})"), report, args.out)
         return 0
 
     p.set_defaults(func=cmd)

@@ -46,8 +46,9 @@ def _peak_rss_mib() -> tuple[float, float]:
     return ru, hwm
 
 
-def worker(tool: str, folder: str) -> None:
-    """One distillation in this process; prints one JSON line."""
+def worker(tool: str, folder: str, save_to: str | None = None) -> None:
+    """One distillation in this process; prints one JSON line. ``save_to``: also save the model there
+    (after the clock stops, so saving is not timed)."""
     import resource
 
     start = time.perf_counter()
@@ -66,6 +67,8 @@ def worker(tool: str, folder: str) -> None:
     end = time.perf_counter()
     ru = resource.getrusage(resource.RUSAGE_SELF)
     rss, hwm = _peak_rss_mib()
+    if save_to:
+        model.save_pretrained(save_to)
     import torch
 
     print(json.dumps({
@@ -114,11 +117,13 @@ def _machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--worker", nargs=2, metavar=("TOOL", "FOLDER"), help=argparse.SUPPRESS)
+    p.add_argument("--worker", nargs="+", metavar="TOOL FOLDER [SAVE_TO]", help=argparse.SUPPRESS)
     p.add_argument("--teachers", nargs="+", default=list(TEACHERS), choices=list(TEACHERS))
     p.add_argument("--tools", nargs="+", default=list(TOOLS), choices=list(TOOLS))
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--output", default="benchmarks/results/distill_speed.md")
+    p.add_argument("--save-dir", default=None,
+                   help="also save each tool's first model as SAVE_DIR/<tool>-<teacher> (saving is not timed)")
     args = p.parse_args(argv)
     if args.worker:
         worker(*args.worker)
@@ -140,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             tools = list(args.tools) if rep % 2 == 0 else list(reversed(args.tools))
             for tool in tools:
                 cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", tool, folder]
+                if args.save_dir and rep == 0:
+                    cmd.append(str(Path(args.save_dir) / f"{tool}-{name}"))
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
                 if proc.returncode or not lines:

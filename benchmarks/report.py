@@ -220,6 +220,21 @@ def ablation_markdown(report: dict, *, title: str = "Ablation") -> str:
     return "\n".join(out)
 
 
+def emit(md: str, report: dict, out: str | None) -> None:
+    """Print the Markdown report; with ``out``, also write ``OUT.md`` and ``OUT.json``."""
+    print(md)
+    if out is None:
+        return
+    stem = Path(out)
+    if stem.suffix.lower() in (".md", ".json"):
+        stem = stem.with_suffix("")
+    md_path, json_path = stem.with_suffix(".md"), stem.with_suffix(".json")
+    md_path.parent.mkdir(parents=True, exist_ok=True)
+    md_path.write_text(md)
+    write_json(report, json_path)
+    print(f"wrote {md_path} and {json_path}", file=sys.stderr)
+
+
 def write_json(obj: dict, path: str | os.PathLike) -> None:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)

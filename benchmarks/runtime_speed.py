@@ -16,13 +16,12 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.speed import default_sentences_file, read_status_kb, sample_sentences
+from benchmarks.speed import default_sentences_file, sample_sentences
 
 _WORKER = r"""
 import json, sys, time

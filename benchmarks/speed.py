@@ -208,8 +208,7 @@ def run_speed(specs: list[str], *, sentences_file: Path, n: int = DEFAULT_N, see
 
 
 def cmd_speed(args) -> int:
-    from .__main__ import _out_paths
-    from .report import speed_markdown, write_json
+    from .report import emit, speed_markdown
 
     sfile = Path(args.sentences) if args.sentences else default_sentences_file()
     if sfile is None or not sfile.is_file():
@@ -222,14 +221,7 @@ def cmd_speed(args) -> int:
         report["distill"] = []
         for t in args.distill_teacher:
             report["distill"] += time_distill(t, out_dir)
-    md = speed_markdown(report, title=args.title or "Speed")
-    print(md)
-    md_path, json_path = _out_paths(args.out)
-    if md_path:
-        md_path.parent.mkdir(parents=True, exist_ok=True)
-        md_path.write_text(md)
-        write_json(report, json_path)
-        print(f"wrote {md_path} and {json_path}", file=sys.stderr)
+    emit(speed_markdown(report, title=args.title or "Speed"), report, args.out)
     return 0
 
 

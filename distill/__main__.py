@@ -20,6 +20,8 @@ def _float_or_none(value: str) -> float | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from distill.refine import add_refine_options
+
     p = argparse.ArgumentParser(
         prog="python -m distill",
         description="Distill a sentence-transformer into a static token-embedding model. "
@@ -38,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=("float16", "float32", "int8"), default="float16")
     p.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    refine = p.add_argument_group("corpus refinement (python -m distill TEACHER --output DIR --refine CORPUS)")
+    refine.add_argument("--refine", metavar="CORPUS", default=None,
+                        help="after the vocabulary pass, refine on CORPUS (one passage a line; 'default' for "
+                        "../shared/data/corpus_general/sentences.txt): see python -m distill.refine --help")
+    add_refine_options(refine, prefix="refine-")
     return p
 
 
@@ -50,6 +57,9 @@ def distill_main(argv: list[str]) -> int:
     out = Path(args.output)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
         print(f"error: output {out} exists and is not empty (use --overwrite to replace it)", file=sys.stderr)
+        return 2
+    if args.refine not in (None, "default") and not Path(args.refine).is_file():
+        print(f"error: --refine: corpus file {args.refine} does not exist", file=sys.stderr)
         return 2
     if args.vocabulary_size is not None and not args.vocabulary:
         print("error: --vocabulary-size needs --vocabulary", file=sys.stderr)
@@ -79,6 +89,12 @@ def distill_main(argv: list[str]) -> int:
             dtype=args.dtype,
             show_progress_bar=not args.quiet,
         )
+        if args.refine is not None:
+            from distill.refine import refine, refine_kwargs
+
+            model = refine(model, args.teacher, None if args.refine == "default" else args.refine,
+                           device=args.device, dtype=args.dtype, show_progress_bar=not args.quiet,
+                           **refine_kwargs(args, prefix="refine-"))
     except (TeacherNotFoundError, TeacherError, FrequencyFileError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -94,6 +110,11 @@ def distill_main(argv: list[str]) -> int:
     print(f"  dims                {model.dim} (teacher {info.get('teacher_hidden_size')})")
     print(f"  explained variance  {info.get('explained_variance', 1.0):.3f}")
     print(f"  time                {elapsed:.1f} s (vocabulary pass {info.get('vocab_pass_seconds')} s on {info.get('parameters', {}).get('device')})")
+    if "refine" in model.config:
+        r = model.config["refine"]
+        print(f"  refined             {r.get('passages')} passages, held-out cosine "
+              f"{r['val_cosine']['initial']:.4f} -> {r['val_cosine']['best']:.4f} (featurize "
+              f"{r.get('featurize_seconds')} s, train {r.get('train_seconds')} s)")
     print(f"  size                {_folder_size(out) / 2**20:.1f} MiB ({args.dtype})")
     return 0
 

@@ -146,3 +146,22 @@ def test_read_pairs_jsonl_and_tsv(tmp_path):
     t = tmp_path / "p.tsv"
     t.write_text("a\tb\nc\td\n")
     assert read_pairs(t, limit=1) == ([("a", "b")], None)
+
+
+def test_cli_refine_writes_a_refined_model(wp_dir, tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(SENTENCES * 20) + "\n")
+    out = tmp_path / "refined"
+    rc = main([str(wp_dir), "--output", str(out), "--pca-dims", "8", "--dtype", "float32", "--quiet",
+               "--refine", str(corpus), "--refine-epochs", "2", "--refine-batch-size", "16",
+               "--refine-cache-dir", str(tmp_path / "cache")])
+    assert rc == 0
+    assert "held-out cosine" in capsys.readouterr().out
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["refine"]["passages"] == len(SENTENCES) * 20
+    assert cfg["refine"]["train"]["epochs"] == 2
+    assert StaticModel.from_pretrained(out).encode("a sentence").shape == (8,)
+    # a missing corpus fails before anything is written
+    assert main([str(wp_dir), "--output", str(tmp_path / "none"), "--refine", str(tmp_path / "missing.txt")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
