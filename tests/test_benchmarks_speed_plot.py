@@ -87,3 +87,18 @@ def test_ablation_input_embedding_variant(minilm_folder):
     assert e.shape == (3, 32) and np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-3)
     cos = e @ e.T
     assert cos[0, 1] > cos[0, 2]
+
+
+def test_runtime_speed_head_to_head_on_a_tiny_folder(static_folder):
+    pytest.importorskip("model2vec")
+    from benchmarks import runtime_speed
+
+    sentences = [f"the cat sat on the mat {i % 7}" for i in range(40)] + [f"hello world {i % 5}" for i in range(40)]
+    result = runtime_speed.run(static_folder, sentences)
+    assert result["max_abs_diff"] < 1e-3  # both libraries read the same folder into the same vectors
+    for which, modes in (("ours", ["default"]), ("model2vec", ["default", "one thread"])):
+        for mode in modes:
+            speeds = result[which]["modes"][mode]
+            assert min(speeds["cold_per_s"], speeds["new_texts_per_s"], speeds["warm_per_s"]) > 0
+    md = runtime_speed.to_markdown(result, folder=static_folder, n=40, command="python -m benchmarks.runtime_speed x")
+    assert "| ours: StaticModel.encode |" in md and "new texts" in md
