@@ -25,8 +25,9 @@ CACHE_VERSION = 1
 
 
 def teacher_fingerprint(teacher) -> str:
-    """A short id of the teacher: its configs, tokenizer, pooling/normalize/max length and its weights
-    (size, and the first and last MiB, so a 400 MB file is not read whole)."""
+    """A short id of the teacher's content: its configs, tokenizer, pooling/normalize/max length and its weights
+    (size, and the first and last MiB, so a 400 MB file is not read whole). The name it was loaded by is not part
+    of it: ``all-MiniLM-L6-v2``, its hub id and its folder share one cache."""
     h = hashlib.sha1()
     h.update(json.dumps({"pooling": teacher.pooling, "normalize": bool(teacher.normalize),
                          "max_length": int(teacher.max_length), "v": CACHE_VERSION}).encode())
@@ -43,9 +44,7 @@ def teacher_fingerprint(teacher) -> str:
             if size > 2 << 20:
                 fh.seek(size - (1 << 20))
                 h.update(fh.read(1 << 20))
-    base = Path(str(teacher.name).rstrip("/")).name or "teacher"
-    base = "".join(c if c.isalnum() or c in "-_." else "_" for c in base)[:40]
-    return f"{base}-{h.hexdigest()[:12]}"
+    return h.hexdigest()[:16]
 
 
 def texts_hash(texts: Sequence[str]) -> str:

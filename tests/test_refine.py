@@ -157,6 +157,21 @@ def test_default_cache_dir_depends_on_teacher_and_corpus(teacher):
     assert a != default_cache_dir(teacher, ["x", "z"])
 
 
+def test_cache_key_is_the_teacher_content_not_its_name(teacher_dir, tmp_path):
+    import shutil
+
+    from distill import Teacher
+    from distill.refine_featurize import teacher_fingerprint
+
+    copy = tmp_path / "same-teacher-elsewhere"
+    shutil.copytree(teacher_dir, copy)
+    assert teacher_fingerprint(Teacher(str(copy), device="cpu")) == teacher_fingerprint(Teacher(str(teacher_dir), device="cpu"))
+    config = json.loads((copy / "config.json").read_text())
+    config["num_hidden_layers"] = config.get("num_hidden_layers", 2) + 1
+    (copy / "config.json").write_text(json.dumps(config))
+    assert teacher_fingerprint(Teacher(str(copy), device="cpu")) != teacher_fingerprint(Teacher(str(teacher_dir), device="cpu"))
+
+
 def test_vocabulary_extension(base_model, teacher, tmp_path):
     corpus = _corpus() + ["unbelievable outcomes"] * 10
     model = _refine(base_model, teacher, tmp_path, corpus=corpus, vocabulary_size=5, epochs=2)
