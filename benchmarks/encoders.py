@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-_LABEL_RE = re.compile(r"^([A-Za-z0-9_.+\-() ]+)=(.+)$")
+_LABEL_RE = re.compile(r"^([^=]+)=(.+)$")  # a label is anything up to the first "="
 KINDS = ("static", "teacher", "model2vec", "st")
 
 
@@ -261,6 +261,20 @@ def parse_spec(spec: str) -> tuple[str | None, str, str]:
     if sep and kind in KINDS and target:
         return label, kind, target
     return label, detect_kind(rest), rest
+
+
+def check_spec(spec: str) -> None:
+    """Raise ``ValueError`` now, before any model runs, when ``spec`` names a folder or teacher that is not there."""
+    label, kind, target = parse_spec(spec)
+    if kind in ("static", "model2vec") and not Path(target).expanduser().is_dir():
+        raise ValueError(f"model spec {spec!r}: {kind} folder {target!r} does not exist")
+    if kind == "teacher":
+        from distill.resolve import resolve_teacher
+
+        try:
+            resolve_teacher(target)
+        except Exception as exc:  # noqa: BLE001 - TeacherNotFoundError and whatever resolution raised
+            raise ValueError(f"model spec {spec!r}: {exc}") from exc
 
 
 def load_encoder(spec: str, *, device: str | None = None) -> Encoder:

@@ -169,10 +169,13 @@ def run_quality(model_specs: list, datasets: list, *, config: TaskConfig | None 
     import gc
     from dataclasses import asdict
 
-    from .encoders import CachedEncoder, load_encoder
+    from .encoders import CachedEncoder, check_spec, load_encoder
     from .report import provenance
 
     cfg = config or TaskConfig()
+    for spec in model_specs:  # a typo in the last spec must not cost the first model's whole run
+        if isinstance(spec, str):
+            check_spec(spec)
     models = []
     for spec in model_specs:
         enc = load_encoder(spec, device=device) if isinstance(spec, str) else spec

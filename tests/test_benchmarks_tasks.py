@@ -149,6 +149,7 @@ def test_cached_encoder_only_caches_slow_ones_by_default(tmp_path):
 def test_parse_spec_and_detect_kind(tmp_path):
     assert parse_spec("static:/x/y") == (None, "static", "/x/y")
     assert parse_spec("Ours=static:/x/y") == ("Ours", "static", "/x/y")
+    assert parse_spec("ours: distill, 256d=static:/x/y") == ("ours: distill, 256d", "static", "/x/y")
     assert parse_spec("model2vec:m") == (None, "model2vec", "m")
     assert parse_spec("teacher:all-MiniLM-L6-v2") == (None, "teacher", "all-MiniLM-L6-v2")
     assert parse_spec("all-MiniLM-L6-v2") == (None, "teacher", "all-MiniLM-L6-v2")
@@ -206,3 +207,16 @@ def test_cli_quality_on_a_static_model_folder(tiny, tmp_path, tiny_model, capsys
     a, b = (m["summary"]["average"] for m in rep["models"])
     assert a == pytest.approx(b, abs=0.5)  # the same folder through both loaders
     assert rep["models"][0]["info"]["size_on_disk"] > 0
+
+
+def test_run_quality_checks_every_spec_before_running_any(tiny, tmp_path):
+    calls = []
+
+    def encode(texts):
+        calls.append(len(texts))
+        return np.ones((len(texts), 4), dtype=np.float32)
+
+    with pytest.raises(ValueError, match="does not exist"):
+        tasks.run_quality([FunctionEncoder("first", encode), f"late typo=static:{tmp_path / 'missing'}"],
+                          tiny, cache_dir=None, progress=False)
+    assert calls == []
