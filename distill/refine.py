@@ -20,7 +20,9 @@ Stages:
 4. **training** (torch): the sentence vector is ``sum_t w_t E_t / n`` (the runtime's mean of rows with a
    per-token weight), trained against the PCA'd targets with a cosine (default) or MSE loss, Adam,
    mini-batches; early stopping on a held-out split restores the best epoch. Seeded.
-5. **SIF re-weighting** with the real token frequencies of the corpus (``a / (a + p)``), optional.
+5. **SIF re-weighting** with the real token frequencies of the corpus (``a / (a + p)``), optional and off by
+   default: the trained per-token weights already learn how much each token counts, and re-weighting on top
+   lowered the MiniLM suite average (see ``benchmarks/results/refine.md``).
 
 The result is an ordinary ``StaticModel`` (float16 table by default) with a ``"refine"`` record in its config.
 """
@@ -365,7 +367,7 @@ def refine(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     teacher_batch_size: int = 64,
     vocabulary_size: int = 0,
-    sif_coefficient: float | None = 1e-4,
+    sif_coefficient: float | None = None,
     frequency_corpus: str | os.PathLike | Iterable[str] | None = None,
     loss: str = "cosine",
     init: str = "linear-map",
@@ -391,8 +393,8 @@ def refine(
     :param cache_dir: where the featurized chunks go (default ``.cache/refine/<teacher>/<corpus hash>``).
     :param vocabulary_size: add the corpus's N most frequent whole words that the tokenizer splits as new
         tokens (their rows start as the mean of their pieces, then are trained). 0: no new words.
-    :param sif_coefficient: after training, rows are scaled by ``a / (a + p)`` with ``p`` the token's
-        frequency in ``frequency_corpus``; ``None``: no re-weighting.
+    :param sif_coefficient: ``None`` (default): no re-weighting. Else, after training, rows are scaled by
+        ``a / (a + p)`` with ``p`` the token's frequency in ``frequency_corpus``.
     :param frequency_corpus: where ``p`` is counted (default: the whole corpus file, or the passages used).
     :param loss: ``"cosine"`` (default) or ``"mse"`` against the PCA'd teacher targets.
     :param init: ``"linear-map"`` (default) or ``"table"`` (see the module docstring).
@@ -536,7 +538,8 @@ def add_refine_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument(f"--{prefix}learning-rate", type=float, default=1e-3)
     p.add_argument(f"--{prefix}patience", type=int, default=3)
     p.add_argument(f"--{prefix}sif-coefficient", type=lambda v: None if v.lower() in ("none", "off") else float(v),
-                   default=1e-4, help="SIF a for the corpus re-weighting, or 'none'")
+                   default=None, help="SIF a for a corpus re-weighting after training (default none: the trained "
+                   "per-token weights do that job)")
     p.add_argument(f"--{prefix}seed", type=int, default=0)
 
 

@@ -218,3 +218,15 @@ def test_cli(base_model, teacher_dir, tmp_path, capsys):
     assert main(argv + ["--overwrite"]) == 0
     assert main([str(tmp_path / "base"), "--corpus", str(tmp_path / "nope.txt"), "-o", str(tmp_path / "o2"),
                  "--teacher", str(teacher_dir), "--quiet"]) == 2
+
+
+def test_sif_reweighting_is_off_by_default_and_scales_rows_when_asked(base_model, teacher, tmp_path):
+    plain = _refine(base_model, teacher, tmp_path, epochs=2)
+    assert plain.config["refine"]["sif_coefficient"] is None
+    weighted = _refine(base_model, teacher, tmp_path, epochs=2, sif_coefficient=1e-3)
+    a, b = plain.embedding_matrix(), weighted.embedding_matrix()
+    norms_a, norms_b = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    seen = norms_a > 0
+    ratio = norms_b[seen] / norms_a[seen]
+    assert np.all(ratio <= 1 + 1e-3) and ratio.min() < 0.9  # a / (a + p) shrinks frequent tokens' rows
+    np.testing.assert_allclose(b[seen] / ratio[:, None], a[seen], rtol=1e-2, atol=1e-3)  # direction kept
