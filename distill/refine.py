@@ -18,7 +18,7 @@ Stages:
    maps sentence means): tokens the corpus never shows still land in the target space.
    ``init="table"`` uses the table as it is (only meaningful when the bases already agree).
 4. **training** (torch): the sentence vector is ``sum_t w_t E_t / n`` (the runtime's mean of rows with a
-   per-token weight), trained against the PCA'd targets with a cosine (default) or MSE loss, Adam,
+   per-token weight), trained against the PCA'd targets with an MSE (default) or cosine loss, Adam,
    mini-batches; early stopping on a held-out split restores the best epoch. Seeded.
 5. **SIF re-weighting** with the real token frequencies of the corpus (``a / (a + p)``), optional and off by
    default: the trained per-token weights already learn how much each token counts, and re-weighting on top
@@ -147,7 +147,7 @@ def extend_vocabulary(model, words: Sequence[str]):
 
 @dataclass
 class TrainConfig:
-    loss: str = "cosine"
+    loss: str = "mse"
     init: str = "linear-map"
     epochs: int = 30
     batch_size: int = 256
@@ -369,7 +369,7 @@ def refine(
     vocabulary_size: int = 0,
     sif_coefficient: float | None = None,
     frequency_corpus: str | os.PathLike | Iterable[str] | None = None,
-    loss: str = "cosine",
+    loss: str = "mse",
     init: str = "linear-map",
     epochs: int = 30,
     batch_size: int = 256,
@@ -396,7 +396,9 @@ def refine(
     :param sif_coefficient: ``None`` (default): no re-weighting. Else, after training, rows are scaled by
         ``a / (a + p)`` with ``p`` the token's frequency in ``frequency_corpus``.
     :param frequency_corpus: where ``p`` is counted (default: the whole corpus file, or the passages used).
-    :param loss: ``"cosine"`` (default) or ``"mse"`` against the PCA'd teacher targets.
+    :param loss: ``"mse"`` (default) or ``"cosine"`` against the PCA'd teacher targets. Measured on the MiniLM
+        suite (100k passages): the same average (68.4 vs 68.5), MSE higher on STS, classification, pair
+        classification and retrieval, cosine on clustering; MSE stops earlier (35 s vs 46 s of training).
     :param init: ``"linear-map"`` (default) or ``"table"`` (see the module docstring).
     :param targets: precomputed teacher embeddings of the passages (skips featurizing; experiments).
     """
@@ -532,7 +534,7 @@ def add_refine_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
                    help=f"use the first N passages, or 'all' (default {DEFAULT_MAX_SENTENCES:,})")
     p.add_argument(f"--{prefix}cache-dir", default=None, help="featurize cache (default .cache/refine/<teacher>/<corpus hash>)")
     p.add_argument(f"--{prefix}vocabulary-size", type=int, default=0, help="add the N most frequent split words")
-    p.add_argument(f"--{prefix}loss", choices=LOSSES, default="cosine")
+    p.add_argument(f"--{prefix}loss", choices=LOSSES, default="mse")
     p.add_argument(f"--{prefix}epochs", type=int, default=30)
     p.add_argument(f"--{prefix}batch-size", type=int, default=256)
     p.add_argument(f"--{prefix}learning-rate", type=float, default=1e-3)
