@@ -230,3 +230,34 @@ def test_sif_reweighting_is_off_by_default_and_scales_rows_when_asked(base_model
     ratio = norms_b[seen] / norms_a[seen]
     assert np.all(ratio <= 1 + 1e-3) and ratio.min() < 0.9  # a / (a + p) shrinks frequent tokens' rows
     np.testing.assert_allclose(b[seen] / ratio[:, None], a[seen], rtol=1e-2, atol=1e-3)  # direction kept
+
+
+def test_refine_variants_benchmark_parses_its_variants():
+    import argparse
+
+    from benchmarks.refine_variants import parse_variant
+
+    assert parse_variant('mse, no SIF={"loss": "mse"}') == ("mse, no SIF", {"loss": "mse"})
+    for bad in ("no-equals", 'x=[1, 2]', "x={not json"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_variant(bad)
+
+
+def test_refine_variants_benchmark_end_to_end(base_model, teacher_dir, tmp_path, capsys):
+    from benchmarks.refine_variants import main
+    from test_benchmarks_data import write_tiny_data
+
+    data = write_tiny_data(tmp_path / "data")
+    base = tmp_path / "base"
+    base_model.save_pretrained(base)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(_corpus()) + "\n")
+    out = tmp_path / "variants"
+    rc = main(["--base", str(base), "--teacher", str(teacher_dir), "--corpus", str(corpus), "--max-sentences", "200",
+               "--variant", 'mse={"loss": "mse", "epochs": 2}', "--variant", 'cosine={"loss": "cosine", "epochs": 2}',
+               "--work-dir", str(tmp_path / "work"), "--data", str(data), "--out", str(out)])
+    assert rc == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert [m["name"] for m in report["models"]] == ["mse", "cosine"]
+    assert "benchmarks.refine_variants" in report["meta"]["command"]
+    assert "| mse | cosine |" in out.with_suffix(".md").read_text()
