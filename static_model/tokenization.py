@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import string
 import sys
 from typing import Sequence
 
@@ -23,6 +24,10 @@ _SEPARATOR = "\x00"  # a chunk of its own between texts; texts holding \x00 take
 _JOINER = f" {_SEPARATOR} "
 _MAX_CACHED_CHUNKS = 1_000_000
 _PY_WHITESPACE = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+# BertPreTokenizer splits at every punctuation character, so a chunk's ids are the concatenation of the ids of
+# its pieces split there. Only ASCII punctuation is used (unambiguous in every Unicode version); a chunk with other
+# punctuation is tokenized whole.
+_ASCII_PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
 
 Part = tuple[np.ndarray, np.ndarray, np.ndarray]  # (text positions, flat ids, offsets)
 
@@ -119,14 +124,29 @@ class ChunkCache:
         self.piece_offsets = np.zeros(1, dtype=np.int64)
 
     def add(self, chunks: list[str]) -> None:
-        if len(self.index) + len(chunks) > _MAX_CACHED_CHUNKS:
+        """Cache ``chunks``: each is split at ASCII punctuation, the parts never seen are tokenized (batched), and
+        the chunk's ids are its parts' ids in order ("dog," = "dog" + ","), so a new spelling of a known word
+        costs no tokenizer call."""
+        if len(self.index) + 2 * len(chunks) > _MAX_CACHED_CHUNKS:
             self.clear()
-        for chunk, encoding in zip(chunks, encode_batch(self._tokenizer, chunks)):
-            self.index[chunk] = len(self._starts) - 1
-            self._pieces.extend(i for i in encoding.ids if i != self._unk_id)
-            self._starts.append(len(self._pieces))
+        split = [[p for p in _ASCII_PUNCTUATION.split(c) if p] for c in chunks]
+        new_parts = list({p for parts in split for p in parts if p not in self.index})
+        for part, encoding in zip(new_parts, encode_batch(self._tokenizer, new_parts)):
+            self._append(part, [i for i in encoding.ids if i != self._unk_id])
+        for chunk, parts in zip(chunks, split):
+            if chunk not in self.index:
+                self._append(chunk, [i for p in parts for i in self._pieces_of(p)])
         self.pieces = np.asarray(self._pieces, dtype=np.int32)
         self.piece_offsets = np.asarray(self._starts, dtype=np.int64)
+
+    def _append(self, chunk: str, ids: list[int]) -> None:
+        self.index[chunk] = len(self._starts) - 1
+        self._pieces.extend(ids)
+        self._starts.append(len(self._pieces))
+
+    def _pieces_of(self, chunk: str) -> list[int]:
+        k = self.index[chunk]
+        return self._pieces[self._starts[k] : self._starts[k + 1]]
 
     def lookup(self, chunks: list[str]) -> np.ndarray:
         """Cache indices of ``chunks`` (-1 for the text separator), adding the ones not seen before."""

@@ -13,6 +13,9 @@ TRICKY = [
     "Hello, World! The CAT's mat (unbelievable) playing-cats.", "a\tb\nc\rd  e", "[MASK] the [cls] cat [SEP]x",
     "café Café CAFÉ e\u0301", "日本 cat", "\x00cat\x00dog", "cat\x0bdog\x0cmat\x1crun\x85fast", "a\xa0b\u3000c\u2028d",
     "zzz-qqq!!", "", " ", "x" * 150, "cat😀dog", "\u200bcat\u200d", "ABC123 1,000.50 $40", "lone \ud83d surrogate",
+    # chunks split at ASCII punctuation in the cache: known words with new punctuation, long words, unknown pieces
+    "cat, cat. (cat) cat's cat-dog e.g. x@y.com ... --- \"'\" '", "日本,cat;mat",
+    "Ünïcödé—dash “quoted”, cat…", ",,,,", "cat,😀,dog",
 ]
 
 
@@ -45,6 +48,9 @@ def test_real_tokenizer_tricky_texts(minilm_folder):
     tokenizer = Tokenizer.from_file(str(minilm_folder / "tokenizer.json"))
     encoder = TextEncoder(tokenizer)
     assert ours(encoder, TRICKY) == reference_ids(tokenizer, TRICKY)
+    # words of 99 and 101 characters around punctuation (WordPiece gives up on words over 100 characters)
+    long_words = ["a" * 99 + "," + "b" * 101 + ".", "b" * 101 + ",x", "(" + "c" * 100 + ")"]
+    assert ours(encoder, long_words) == reference_ids(tokenizer, long_words)
 
 
 def test_every_corpus_line_matches_the_hugging_face_tokenizer(minilm_folder, corpus_lines):
