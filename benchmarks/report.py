@@ -156,7 +156,7 @@ def quality_markdown(report: dict, *, title: str = "Quality") -> str:
         cfg = report["config"]
         out += [f"Protocol: classification train cap {cfg.get('train_cap')}, LogisticRegression max_iter "
                 f"{cfg.get('max_iter')}, seed {cfg.get('seed')}; clustering MiniBatchKMeans batch "
-                f"{cfg.get('kmeans_batch_size')}; retrieval nDCG@{cfg.get('ndcg_k')}. "
+                f"{cfg.get('kmeans_batch_size')}, V-measure mean of {cfg.get('kmeans_runs', 1)} seeds; retrieval nDCG@{cfg.get('ndcg_k')}. "
                 f"Average = mean of the task-type averages.", ""]
     if report.get("meta"):
         out += [provenance_markdown(report["meta"])]

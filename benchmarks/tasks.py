@@ -6,7 +6,8 @@ Protocol (scores ×100):
 - Classification: logistic regression (lbfgs, ``max_iter=1000``, seed 42) on the embeddings of at most
   ``train_cap`` training examples (a fixed-seed random sample), accuracy on the test split.
 - Pair classification: average precision of the cosine with the paraphrase label.
-- Clustering: MiniBatchKMeans (k = number of labels, batch 500, n_init="auto", seed 42), V-measure.
+- Clustering: MiniBatchKMeans (k = number of labels, batch 500, n_init="auto"), V-measure, mean of 5 runs
+  (seeds 42..46).
 - Retrieval: documents as ``title + " " + text``, cosine ranking, nDCG@10.
 - Word similarity: each word encoded as a text, Spearman of cosine vs gold; coverage = share of pairs where
   both words have a non-zero vector.
@@ -31,6 +32,7 @@ class TaskConfig:
     max_iter: int = 1000
     seed: int = metrics.SEED
     kmeans_batch_size: int = 500
+    kmeans_runs: int = 5
     ndcg_k: int = 10
 
 
@@ -111,7 +113,8 @@ def evaluate(encoder, ds, config: TaskConfig | None = None) -> Result:
     elif isinstance(ds, ClusteringData):
         emb = encode_unique(encoder, list(ds.texts), desc)
         res = Result("clustering", ds.name,
-                     metrics.clustering_v_measure(emb, ds.labels, batch_size=cfg.kmeans_batch_size, seed=cfg.seed),
+                     metrics.clustering_v_measure(emb, ds.labels, batch_size=cfg.kmeans_batch_size, seed=cfg.seed,
+                                                  runs=cfg.kmeans_runs),
                      "v_measure", len(ds.labels), extra={"k": int(len(np.unique(ds.labels)))})
     elif isinstance(ds, RetrievalData):
         nq = len(ds.query_texts)
