@@ -49,12 +49,18 @@ def plot_points(points: list[dict], out: str | Path, *, title: str = "Quality vs
     params = np.asarray([p["num_parameters"] or 1e6 for p in points], dtype=float)
     # marker area proportional to parameter count, scaled into a readable range
     area = 60 + 1400 * np.sqrt(params / params.max()) if len(params) else params
-    for p, a in zip(points, area):
-        ax.scatter(p["sentences_per_second"], p["average"], s=a, alpha=0.55,
-                   color=_COLORS.get(p["kind"], "tab:gray"), edgecolors="black", linewidths=0.6)
-        label = p["name"] + (f"\n({p['num_parameters'] / 1e6:.1f}M params)" if p["num_parameters"] else "")
-        ax.annotate(label, (p["sentences_per_second"], p["average"]), textcoords="offset points", xytext=(8, 6),
-                    fontsize=7.5)
+    placed: list[tuple[float, float]] = []  # label anchors (log10 x, y): nearby points get stacked labels
+    for p, a in sorted(zip(points, area), key=lambda pa: -pa[0]["average"]):
+        x, y = p["sentences_per_second"], p["average"]
+        ax.scatter(x, y, s=a, alpha=0.55, color=_COLORS.get(p["kind"], "tab:gray"), edgecolors="black",
+                   linewidths=0.6)
+        label = p["name"] + (f" ({p['num_parameters'] / 1e6:.1f}M params)" if p["num_parameters"] else "")
+        ly = y + 0.6
+        while any(abs(np.log10(x) - px) < 0.6 and abs(ly - py) < 0.75 for px, py in placed):
+            ly -= 0.8
+        placed.append((float(np.log10(x)), ly))
+        ax.annotate(label, (x, y), xytext=(x * 1.35, ly), textcoords="data", fontsize=7.5, va="center",
+                    arrowprops={"arrowstyle": "-", "color": "gray", "lw": 0.5})
     ax.set_xscale("log")
     ax.set_xlabel("sentences / second (log scale, CPU)")
     ax.set_ylabel("average score (mean of task-type averages, ×100)")
@@ -71,7 +77,7 @@ def plot_points(points: list[dict], out: str | Path, *, title: str = "Quality vs
         xs = [p["sentences_per_second"] for p in points]
         ax.set_xlim(min(xs) / 2.5, max(xs) * 4)
         ys = [p["average"] for p in points]
-        ax.set_ylim(min(ys) - 4, max(ys) + 4)
+        ax.set_ylim(min(ys) - 4 - 0.8 * len(ys), max(ys) + 4)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
