@@ -7,6 +7,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -63,7 +64,8 @@ def provenance(argv: list[str] | None = None) -> dict:
     argv = list(sys.argv if argv is None else argv)
     if argv and argv[0].endswith("__main__.py"):
         argv = ["python", "-m", "benchmarks", *argv[1:]]
-    return {"command": " ".join(argv), "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    head = argv[:3] if argv[:2] == ["python", "-m"] else argv[:1]
+    return {"command": " ".join([*head, *map(shlex.quote, argv[len(head):])]), "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine_info(), "versions": versions()}
 
 
