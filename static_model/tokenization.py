@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numba
 import numpy as np
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, normalizers, pre_tokenizers
 
 _SEPARATOR = "\x00"  # a chunk of its own between texts; texts holding \x00 take the slow path
 _JOINER = f" {_SEPARATOR} "
@@ -111,8 +111,14 @@ def _drop_and_truncate(ids, lengths, unk_id, max_length):  # pragma: no cover - 
 class ChunkCache:
     """Whitespace-free chunk → its token ids (unknown token removed), filled in batches by the real tokenizer."""
 
-    def __init__(self, tokenizer: Tokenizer, unk_id: int | None) -> None:
+    def __init__(self, tokenizer: Tokenizer, unk_id: int | None, *, lowercase: bool = True) -> None:
         self._tokenizer = tokenizer
+        # Plain ASCII letters and digits (already lower-cased when the tokenizer lower-cases) are left as they are
+        # by BertNormalizer and BertPreTokenizer, so they skip both: the normalizer is most of a new word's cost.
+        self._bare = Tokenizer.from_str(tokenizer.to_str())
+        self._bare.normalizer = normalizers.Sequence([])
+        self._bare.pre_tokenizer = pre_tokenizers.Sequence([])
+        self._plain = re.compile("[a-z0-9]+" if lowercase else "[A-Za-z0-9]+")
         self._unk_id = unk_id
         self.clear()
 
@@ -130,9 +136,12 @@ class ChunkCache:
         if len(self.index) + 2 * len(chunks) > _MAX_CACHED_CHUNKS:
             self.clear()
         split = [[p for p in _ASCII_PUNCTUATION.split(c) if p] for c in chunks]
-        new_parts = list({p for parts in split for p in parts if p not in self.index})
-        for part, encoding in zip(new_parts, encode_batch(self._tokenizer, new_parts)):
-            self._append(part, [i for i in encoding.ids if i != self._unk_id])
+        new_parts = {p for parts in split for p in parts if p not in self.index}
+        plain = [p for p in new_parts if self._plain.fullmatch(p)]
+        other = list(new_parts.difference(plain))
+        for tokenizer, parts in ((self._bare, plain), (self._tokenizer, other)):
+            for part, encoding in zip(parts, encode_batch(tokenizer, parts)):
+                self._append(part, [i for i in encoding.ids if i != self._unk_id])
         for chunk, parts in zip(chunks, split):
             if chunk not in self.index:
                 self._append(chunk, [i for p in parts for i in self._pieces_of(p)])
@@ -172,7 +181,7 @@ class TextEncoder:
             and pre_tokenizer.get("type") == "BertPreTokenizer"
         )
         self._lowercase = bool(normalizer.get("lowercase", True))
-        self._cache = ChunkCache(self.tokenizer, self.unk_id) if self.fast else None
+        self._cache = ChunkCache(self.tokenizer, self.unk_id, lowercase=self._lowercase) if self.fast else None
         self._trouble = self._slow_path_pattern(spec) if self.fast else None
 
     def _slow_path_pattern(self, spec: dict) -> re.Pattern:

@@ -76,3 +76,19 @@ def test_non_bert_tokenizers_use_the_tokenizer_itself():
     encoder = TextEncoder(tokenizer)
     assert not encoder.fast
     assert ours(encoder, ["ab a b", "abc"]) == [[2, 0, 1], [2]]
+
+
+def test_cased_bert_tokenizer_keeps_case_on_the_fast_path():
+    from tokenizers import normalizers
+    from tokenizers.models import WordPiece
+
+    from conftest import make_wordpiece_tokenizer
+
+    cased = make_wordpiece_tokenizer(["Hello", "hello", "World", "##s", "cat", "Cat", "CAT", "the", "The"], pad_to=None)
+    cased.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
+    assert isinstance(cased.model, WordPiece)
+    encoder = TextEncoder(cased)
+    assert encoder.fast
+    texts = ["Hello hello HELLO", "The cat, the Cat. CAT!", "Worlds worlds Héllo", "cat's Cats"] + TRICKY
+    assert ours(encoder, texts) == reference_ids(cased, texts)
+    assert ours(encoder, texts[::-1]) == reference_ids(cased, texts[::-1])  # served from the cache
