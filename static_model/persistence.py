@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -160,7 +159,9 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     if target.exists() and not target.is_dir():
         raise NotADirectoryError(f"{target} exists and is not a folder")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    # plain mkdir (not tempfile.mkdtemp, which makes it 0700): the folder gets the umask's permissions, like any other
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
     try:
         yield tmp
         _fsync_dir(tmp)

@@ -91,6 +91,12 @@ def test_save_over_an_existing_model_replaces_it(tiny_model, tiny_table, wordpie
     assert sorted(os.listdir(tmp_path)) == ["m"]
 
 
+def test_saved_folder_has_ordinary_permissions(tiny_model, tmp_path):
+    tiny_model.save_pretrained(tmp_path / "m")
+    (tmp_path / "plain").mkdir()
+    assert (tmp_path / "m").stat().st_mode == (tmp_path / "plain").stat().st_mode  # not mkdtemp's 0700
+
+
 def test_saving_onto_a_file_is_refused(tiny_model, tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError):
