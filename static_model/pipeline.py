@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
+
+from static_model.persistence import atomic_folder
 
 if TYPE_CHECKING:  # pragma: no cover
     from static_model import StaticModel
@@ -158,12 +158,8 @@ class StaticPipeline:
     def save_pretrained(self, path: str | os.PathLike, *, dtype: str | None = None) -> Path:
         """Write the folder atomically: build it beside ``path``, then swap it in. A failure leaves ``path`` as it was."""
         target = Path(path)
-        if target.exists() and not target.is_dir():
-            raise NotADirectoryError(f"{target} exists and is not a folder.")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-        try:
-            staging = work / "new"
+        with atomic_folder(target) as staging:
+            # the static model writes itself into the staging folder (its own atomic save swaps the empty folder)
             if dtype is None:
                 self.model.save_pretrained(staging)
             else:
@@ -174,18 +170,6 @@ class StaticPipeline:
                 tensors[f"layers.{i}.bias"] = b
             save_file(tensors, str(staging / HEAD_FILE), metadata={"format": FORMAT_NAME})
             (staging / HEAD_CONFIG_FILE).write_text(json.dumps(self.head_config(), indent=2, ensure_ascii=False))
-            if target.exists():
-                old = work / "old"
-                os.replace(target, old)
-                try:
-                    os.replace(staging, target)
-                except BaseException:
-                    os.replace(old, target)
-                    raise
-            else:
-                os.replace(staging, target)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
         return target
 
     @classmethod
