@@ -65,7 +65,8 @@ def provenance(argv: list[str] | None = None) -> dict:
     if argv and argv[0].endswith("__main__.py"):
         argv = ["python", "-m", "benchmarks", *argv[1:]]
     head = argv[:3] if argv[:2] == ["python", "-m"] else argv[:1]
-    return {"command": " ".join([*head, *map(shlex.quote, argv[len(head):])]), "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    command = " ".join([*head, *map(shlex.quote, argv[len(head):])])  # a command one can paste back
+    return {"command": command, "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine_info(), "versions": versions()}
 
 

@@ -108,9 +108,8 @@ def to_markdown(result: dict, *, folder: Path, n: int, command: str) -> str:
     ]
     for name, mode, proc in rows:
         lines.append(
-            f"| {name} | {mode['cold_per_s']:,.0f} | {mode['new_texts_per_s']:,.0f} | {mode['warm_per_s']:,.0f} | "
-            + " / ".join(f"{mode[k] / base[k]:.2f}x" for k in ("cold_per_s", "new_texts_per_s", "warm_per_s"))
-            + f" "
+            f"| {name} | {mode['cold_per_s']:,.0f} | {mode['new_texts_per_s']:,.0f} | {mode['warm_per_s']:,.0f} "
+            f"| {' / '.join(f'{mode[k] / base[k]:.2f}x' for k in ('cold_per_s', 'new_texts_per_s', 'warm_per_s'))} "
             f"| {proc['latency_ms']:.3f} | {proc['rss_after_load_mb']:.0f} | {proc['load_s']:.2f} |"
         )
     return "\n".join(lines) + "\n"

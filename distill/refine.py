@@ -534,15 +534,16 @@ def add_refine_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
                    help=f"use the first N passages, or 'all' (default {DEFAULT_MAX_SENTENCES:,})")
     p.add_argument(f"--{prefix}cache-dir", default=None, help="featurize cache (default .cache/refine/<teacher>/<corpus hash>)")
     p.add_argument(f"--{prefix}vocabulary-size", type=int, default=0, help="add the N most frequent split words")
-    p.add_argument(f"--{prefix}loss", choices=LOSSES, default="mse")
-    p.add_argument(f"--{prefix}epochs", type=int, default=30)
-    p.add_argument(f"--{prefix}batch-size", type=int, default=256)
-    p.add_argument(f"--{prefix}learning-rate", type=float, default=1e-3)
-    p.add_argument(f"--{prefix}patience", type=int, default=3)
+    train = TrainConfig()  # one place for the training defaults
+    p.add_argument(f"--{prefix}loss", choices=LOSSES, default=train.loss)
+    p.add_argument(f"--{prefix}epochs", type=int, default=train.epochs)
+    p.add_argument(f"--{prefix}batch-size", type=int, default=train.batch_size)
+    p.add_argument(f"--{prefix}learning-rate", type=float, default=train.learning_rate)
+    p.add_argument(f"--{prefix}patience", type=int, default=train.patience)
     p.add_argument(f"--{prefix}sif-coefficient", type=lambda v: None if v.lower() in ("none", "off") else float(v),
                    default=None, help="SIF a for a corpus re-weighting after training (default none: the trained "
                    "per-token weights do that job)")
-    p.add_argument(f"--{prefix}seed", type=int, default=0)
+    p.add_argument(f"--{prefix}seed", type=int, default=train.seed)
 
 
 def refine_kwargs(args: argparse.Namespace, prefix: str = "") -> dict:
