@@ -390,7 +390,7 @@ def refine(
         ``../shared/data/corpus_general/sentences.txt``.
     :param max_sentences: use only the first N passages for featurizing and training (default 100,000:
         about 10 minutes with MiniLM on a 2-core CPU); ``None``: all of them.
-    :param cache_dir: where the featurized chunks go (default ``.cache/refine/<teacher>/<corpus hash>``).
+    :param cache_dir: where the featurized chunks go (default ``.cache/refine/<teacher fingerprint>``, shared by all corpora).
     :param vocabulary_size: add the corpus's N most frequent whole words that the tokenizer splits as new
         tokens (their rows start as the mean of their pieces, then are trained). 0: no new words.
     :param sif_coefficient: ``None`` (default): no re-weighting. Else, after training, rows are scaled by
@@ -432,7 +432,7 @@ def refine(
                 raise ValueError("No teacher given and the model's config records none.")
         t = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=device)
         teacher_name = t.name
-        cache_used = Path(cache_dir) if cache_dir is not None else default_cache_dir(t, texts)
+        cache_used = Path(cache_dir) if cache_dir is not None else default_cache_dir(t)
         t_feat = time.perf_counter()
         targets = featurize(t, texts, cache_dir=cache_used, chunk_size=chunk_size, batch_size=teacher_batch_size,
                             show_progress_bar=show_progress_bar)
@@ -532,7 +532,7 @@ def add_refine_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument(f"--{prefix}max-sentences", type=lambda v: None if v.lower() in ("all", "none") else int(v),
                    default=DEFAULT_MAX_SENTENCES,
                    help=f"use the first N passages, or 'all' (default {DEFAULT_MAX_SENTENCES:,})")
-    p.add_argument(f"--{prefix}cache-dir", default=None, help="featurize cache (default .cache/refine/<teacher>/<corpus hash>)")
+    p.add_argument(f"--{prefix}cache-dir", default=None, help="featurize cache (default .cache/refine/<teacher fingerprint>)")
     p.add_argument(f"--{prefix}vocabulary-size", type=int, default=0, help="add the N most frequent split words")
     train = TrainConfig()  # one place for the training defaults
     p.add_argument(f"--{prefix}loss", choices=LOSSES, default=train.loss)

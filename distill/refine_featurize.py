@@ -55,9 +55,11 @@ def texts_hash(texts: Sequence[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def default_cache_dir(teacher, texts: Sequence[str], root: str | os.PathLike = ".cache/refine") -> Path:
-    """``.cache/refine/<teacher fingerprint>/<corpus hash>`` (corpus = the passages featurized)."""
-    return Path(root) / teacher_fingerprint(teacher) / f"{texts_hash(texts)}-{len(texts)}"
+def default_cache_dir(teacher, root: str | os.PathLike = ".cache/refine") -> Path:
+    """``.cache/refine/<teacher fingerprint>``: one folder a teacher. Chunks are named by their index and the hash
+    of their passages, so corpora that start alike share their first chunks: ``--max-sentences all`` after a
+    100,000-passage run encodes only the passages after the first 100,000."""
+    return Path(root) / teacher_fingerprint(teacher)
 
 
 def _encode_chunk(teacher, texts: Sequence[str], *, batch_size: int, bar=None) -> np.ndarray:
@@ -101,7 +103,7 @@ def featurize(
     """Teacher embeddings ``(len(texts), teacher.dim)`` float32, chunk-cached under ``cache_dir``.
 
     :param teacher: a ``distill.Teacher``.
-    :param cache_dir: folder for the chunks (default ``.cache/refine/<teacher>/<corpus hash>``); ``False``-y
+    :param cache_dir: folder for the chunks (default ``.cache/refine/<teacher fingerprint>``); ``False``-y
         values other than ``None`` are not accepted: pass a folder, or ``None`` for the default.
     :param max_new_chunks: stop after encoding this many new chunks (raises ``InterruptedError``; used by the
         tests to simulate an interrupted run).
@@ -109,10 +111,10 @@ def featurize(
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
     texts = list(texts)
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir(teacher, texts)
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir(teacher)
     folder.mkdir(parents=True, exist_ok=True)
     meta = {"teacher": str(teacher.name), "fingerprint": teacher_fingerprint(teacher), "dim": int(teacher.dim),
-            "n": len(texts), "chunk_size": chunk_size, "version": CACHE_VERSION}
+            "version": CACHE_VERSION}
     meta_file = folder / "meta.json"
     if not meta_file.is_file():
         tmp = meta_file.with_suffix(f".tmp{os.getpid()}")

@@ -148,13 +148,21 @@ def test_featurize_resumes_after_interruption(teacher, tmp_path, monkeypatch):
     assert json.loads((cache / "meta.json").read_text())["dim"] == teacher.dim
 
 
-def test_default_cache_dir_depends_on_teacher_and_corpus(teacher):
-    from distill.refine_featurize import default_cache_dir
+def test_default_cache_is_one_folder_a_teacher_and_a_longer_corpus_reuses_its_start(teacher, tmp_path, monkeypatch):
+    from distill import refine_featurize as rf
 
-    a = default_cache_dir(teacher, ["x", "y"])
+    a = rf.default_cache_dir(teacher)
     assert a.parts[:2] == (".cache", "refine")
-    assert a == default_cache_dir(teacher, ["x", "y"])
-    assert a != default_cache_dir(teacher, ["x", "z"])
+    assert a.name == rf.teacher_fingerprint(teacher)
+    calls = []
+    real = rf._encode_chunk
+    monkeypatch.setattr(rf, "_encode_chunk", lambda t, chunk, **kw: calls.append(len(chunk)) or real(t, chunk, **kw))
+    texts = _corpus(200)
+    rf.featurize(teacher, texts[:128], cache_dir=tmp_path, chunk_size=64, show_progress_bar=False)
+    calls.clear()
+    longer = rf.featurize(teacher, texts, cache_dir=tmp_path, chunk_size=64, show_progress_bar=False)
+    assert calls == [64, 8]  # the first 128 passages came from the shorter run's chunks
+    np.testing.assert_allclose(longer, teacher.encode(texts), atol=1e-5)
 
 
 def test_cache_key_is_the_teacher_content_not_its_name(teacher_dir, tmp_path):
