@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
@@ -63,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         model.save_pretrained(folder)
         specs.append(f"{label}=static:{folder}")
     root = _data_dir(args.data)
-    command = ["python", "-m", "benchmarks.refine_variants",
-               *map(shlex.quote, sys.argv[1:] if argv is None else argv)]
+    command = ["python", "-m", "benchmarks.refine_variants", *(sys.argv[1:] if argv is None else argv)]
     report = run_quality(specs, load_available(select(root), root), cache_dir=None, cache_mode="none",
                          progress=False, argv=command)
     report["variants"] = notes

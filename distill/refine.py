@@ -22,7 +22,7 @@ Stages:
    mini-batches; early stopping on a held-out split restores the best epoch. Seeded.
 5. **SIF re-weighting** with the real token frequencies of the corpus (``a / (a + p)``), optional and off by
    default: the trained per-token weights already learn how much each token counts, and re-weighting on top
-   lowered the MiniLM suite average (see ``benchmarks/results/refine.md``).
+   lowered the MiniLM suite average (see ``benchmarks/results/refine_variants_loss_sif.md``).
 
 The result is an ordinary ``StaticModel`` (float16 table by default) with a ``"refine"`` record in its config.
 """
@@ -152,7 +152,9 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 256
     learning_rate: float = 1e-3
-    weight_learning_rate: float | None = None  # per-token weights (default: learning_rate * 10)
+    # per-token weights; default learning_rate / 10: at 10x they overfit the short corpus sentences and cost
+    # SciFact nDCG@10 2 points (benchmarks/results/refine_variants.md)
+    weight_learning_rate: float | None = None
     patience: int = 3
     validation_fraction: float = 0.1
     max_validation: int = 5_000
@@ -173,6 +175,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.weight_learning_rate is not None and not self.weight_learning_rate > 0:
+            raise ValueError(f"weight_learning_rate must be positive or None, got {self.weight_learning_rate}")
 
 
 @dataclass
@@ -251,7 +255,7 @@ def train_table(
         table = table @ w_map + b_map
     emb = torch.nn.Parameter(torch.from_numpy(np.ascontiguousarray(table)).to(device))
     wts = torch.nn.Parameter(torch.ones(table.shape[0], device=device))
-    wlr = cfg.weight_learning_rate if cfg.weight_learning_rate is not None else cfg.learning_rate * 10
+    wlr = cfg.weight_learning_rate if cfg.weight_learning_rate is not None else cfg.learning_rate / 10
     # sparse row gradients (SparseAdam) for the table: a step costs the rows of the batch, not the vocabulary
     opt_rows = torch.optim.SparseAdam([emb], lr=cfg.learning_rate)
     opt_wts = torch.optim.Adam([wts], lr=wlr)
@@ -374,6 +378,7 @@ def refine(
     epochs: int = 30,
     batch_size: int = 256,
     learning_rate: float = 1e-3,
+    weight_learning_rate: float | None = None,
     patience: int = 3,
     validation_fraction: float = 0.1,
     seed: int = 0,
@@ -397,8 +402,9 @@ def refine(
         ``a / (a + p)`` with ``p`` the token's frequency in ``frequency_corpus``.
     :param frequency_corpus: where ``p`` is counted (default: the whole corpus file, or the passages used).
     :param loss: ``"mse"`` (default) or ``"cosine"`` against the PCA'd teacher targets. Measured on the MiniLM
-        suite (100k passages): the same average (68.4 vs 68.5), MSE higher on STS, classification, pair
-        classification and retrieval, cosine on clustering; MSE stops earlier (35 s vs 46 s of training).
+        suite (100k passages, ``benchmarks/results/refine_variants.md``): MSE 69.1, cosine 68.6 on average, MSE
+        higher on STS, classification, pair classification, clustering and retrieval.
+    :param weight_learning_rate: Adam learning rate of the per-token weights (default ``learning_rate / 10``).
     :param init: ``"linear-map"`` (default) or ``"table"`` (see the module docstring).
     :param targets: precomputed teacher embeddings of the passages (skips featurizing; experiments).
     """
@@ -413,7 +419,7 @@ def refine(
     if not isinstance(vocabulary_size, int) or vocabulary_size < 0:
         raise ValueError(f"vocabulary_size must be a non-negative int, got {vocabulary_size!r}")
     cfg = TrainConfig(loss=loss, init=init, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                      patience=patience, validation_fraction=validation_fraction, seed=seed, device=device)
+                      weight_learning_rate=weight_learning_rate, patience=patience, validation_fraction=validation_fraction, seed=seed, device=device)
     cfg.check()
     model = _load_model(model)
     corpus = DEFAULT_CORPUS if corpus is None else corpus
@@ -539,6 +545,8 @@ def add_refine_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument(f"--{prefix}epochs", type=int, default=train.epochs)
     p.add_argument(f"--{prefix}batch-size", type=int, default=train.batch_size)
     p.add_argument(f"--{prefix}learning-rate", type=float, default=train.learning_rate)
+    p.add_argument(f"--{prefix}weight-learning-rate", type=float, default=train.weight_learning_rate,
+                   help="Adam learning rate of the per-token weights (default: the learning rate / 10)")
     p.add_argument(f"--{prefix}patience", type=int, default=train.patience)
     p.add_argument(f"--{prefix}sif-coefficient", type=lambda v: None if v.lower() in ("none", "off") else float(v),
                    default=None, help="SIF a for a corpus re-weighting after training (default none: the trained "
@@ -550,7 +558,7 @@ def refine_kwargs(args: argparse.Namespace, prefix: str = "") -> dict:
     """``refine`` keyword arguments from parsed ``add_refine_options`` options."""
     pre = prefix.replace("-", "_")
     names = ("max_sentences", "cache_dir", "vocabulary_size", "loss", "epochs", "batch_size", "learning_rate",
-             "patience", "sif_coefficient", "seed")
+             "weight_learning_rate", "patience", "sif_coefficient", "seed")
     return {n: getattr(args, pre + n) for n in names}
 
 

@@ -204,6 +204,8 @@ def test_iterable_corpus_and_errors(base_model, teacher, tmp_path):
         read_corpus(tmp_path / "missing.txt")
     with pytest.raises(ValueError, match="loss"):
         refine(base_model, teacher, _corpus(), loss="l1")
+    with pytest.raises(ValueError, match="weight_learning_rate"):
+        refine(base_model, teacher, _corpus(), weight_learning_rate=0.0)
     with pytest.raises(ValueError, match="at least"):
         refine(base_model, teacher, ["the cat"] * 4, cache_dir=tmp_path / "c", show_progress_bar=False)
     with pytest.raises(ValueError, match="targets"):
@@ -218,10 +220,12 @@ def test_cli(base_model, teacher_dir, tmp_path, capsys):
     corpus.write_text("\n".join(_corpus()) + "\n", encoding="utf-8")
     argv = [str(tmp_path / "base"), "--teacher", str(teacher_dir), "--corpus", str(corpus), "-o",
             str(tmp_path / "out"), "--epochs", "2", "--cache-dir", str(tmp_path / "cache"), "--quiet",
-            "--device", "cpu", "--batch-size", "32"]
+            "--device", "cpu", "--batch-size", "32", "--weight-learning-rate", "0.002"]
     assert main(argv) == 0
     assert "held-out cosine" in capsys.readouterr().out
-    assert json.loads((tmp_path / "out" / "config.json").read_text())["refine"]["passages"] == 240
+    info = json.loads((tmp_path / "out" / "config.json").read_text())["refine"]
+    assert info["passages"] == 240
+    assert info["train"]["weight_learning_rate"] == 0.002
     assert main(argv) == 2  # output exists
     assert main(argv + ["--overwrite"]) == 0
     assert main([str(tmp_path / "base"), "--corpus", str(tmp_path / "nope.txt"), "-o", str(tmp_path / "o2"),
@@ -268,4 +272,5 @@ def test_refine_variants_benchmark_end_to_end(base_model, teacher_dir, tmp_path,
     report = json.loads(out.with_suffix(".json").read_text())
     assert [m["name"] for m in report["models"]] == ["mse", "cosine"]
     assert "benchmarks.refine_variants" in report["meta"]["command"]
+    assert "--variant 'mse={\"loss\": \"mse\", \"epochs\": 2}'" in report["meta"]["command"]  # quoted once
     assert "| mse | cosine |" in out.with_suffix(".md").read_text()
