@@ -6,12 +6,13 @@ local teacher folder with the same settings (PCA 256, SIF 1e-4, float16, mean po
 interleaved (tool order alternates per repeat) so that load from other processes hits both alike. CPU
 seconds (user + system) are reported beside wall time because the machine may be shared.
 
-    nice -n 5 python benchmarks/distill_speed.py --repeats 2 --output benchmarks/results/distill_speed.md
+    python benchmarks/distill_speed.py --repeats 2 --output benchmarks/results/distill_speed.md
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import datetime as dt
 import json
 import os
@@ -174,9 +175,9 @@ def _report(rows, folders, started, loads, argv) -> str:
     lines = [
         "# Distillation speed and memory: `distill` vs Model2Vec 0.10",
         "",
-        f"- Command: `nice -n 5 python benchmarks/distill_speed.py {' '.join(argv)}`".rstrip(),
+        f"- Command: `{' '.join(['python', 'benchmarks/distill_speed.py', *map(shlex.quote, argv)])}`",
         f"- Date: {started.isoformat(timespec='seconds')}",
-        f"- Machine: {_machine()}; CPU only; shared with other jobs (1-min load average "
+        f"- Machine: {_machine()}; CPU only; the machine may be shared (1-min load average "
         f"{loads[0][0]:.1f} at the start, {loads[-1][0]:.1f} at the end; per-run load below)",
         f"- Versions: {', '.join(f'{k} {v}' for k, v in _versions().items())}",
         "- Settings, both tools: the teacher's own vocabulary, PCA 256, SIF 1e-4, float16, mean pooling, CPU, "

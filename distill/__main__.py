@@ -21,6 +21,7 @@ def _float_or_none(value: str) -> float | None:
 
 def build_parser() -> argparse.ArgumentParser:
     from distill.refine import add_refine_options
+    from distill.vocab_pass import DEFAULT_BATCH_SIZE
 
     p = argparse.ArgumentParser(
         prog="python -m distill",
@@ -35,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocabulary-size", type=int, default=None, help="use only the first N words of --vocabulary")
     p.add_argument("--token-frequencies", help="word<TAB>frequency list, a folder with one, or a text corpus (default: Zipf over token ids)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--batch-size", type=int, default=4096, help="sequences per forward in the vocabulary pass (default 4096)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                   help=f"sequences per forward in the vocabulary pass (default {DEFAULT_BATCH_SIZE})")
     p.add_argument("--pooling", choices=("mean", "token", "cls"), default="mean")
     p.add_argument("--dtype", choices=("float16", "float32", "int8"), default="float16")
     p.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty output folder")

@@ -26,6 +26,7 @@ from distill.postprocess import pca, sif_weights, zipf_probabilities
 from distill.resolve import DEFAULT_TEACHER
 from distill.teacher import Teacher
 from distill.vocab_pass import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_DROP_PATTERN,
     VOCAB_POOLING,
     dropped_token_ids,
@@ -190,7 +191,7 @@ def distill(
     vocabulary: Sequence[str] | str | os.PathLike | None = None,
     token_frequencies: str | os.PathLike | Mapping[str, float] | None = None,
     device: str | None = None,
-    batch_size: int = 4096,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     pooling: str = "mean",
     dtype: str = "float16",
     show_progress_bar: bool = True,

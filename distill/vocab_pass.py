@@ -16,6 +16,9 @@ from tokenizers import Tokenizer
 
 VOCAB_POOLING = ("mean", "token", "cls")
 DEFAULT_DROP_PATTERN = r"\[unused\d+\]|<unused\d+>|\[UNUSED_?\d+\]"
+# sequences per forward: on 2 CPU cores all-mpnet-base-v2 ran 3,072 tokens in 11.4 s at 256, 12.1 s at 1,024 and
+# 13.4 s at 4,096 (one process, interleaved; the wide batches' activations fall out of cache)
+DEFAULT_BATCH_SIZE = 256
 
 
 @dataclass
@@ -72,7 +75,7 @@ def embed_sequences(
     seqs: list[Sequence],
     *,
     pooling: str = "mean",
-    batch_size: int = 4096,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     show_progress_bar: bool = True,
     desc: str = "Vocabulary pass",
 ) -> np.ndarray:

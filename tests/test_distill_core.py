@@ -197,7 +197,7 @@ def test_config_records_parameters_teacher_and_version(wp_dir, tmp_path):
     assert cfg["teacher"] == str(wp_dir)
     assert info["parameters"] == {
         "teacher": str(wp_dir), "pca_dims": 16, "sif_coefficient": 1e-4, "vocabulary": None,
-        "token_frequencies": "zipf-id-rank", "device": "cpu", "batch_size": 4096, "pooling": "mean",
+        "token_frequencies": "zipf-id-rank", "device": "cpu", "batch_size": 256, "pooling": "mean",
         "dtype": "float16",
     }
     assert info["toolkit_version"] and info["teacher_pooling"] == "mean" and info["teacher_normalize"] is True
