@@ -46,7 +46,7 @@ from distill.refine_featurize import DEFAULT_CHUNK_SIZE, default_cache_dir, feat
 logger = logging.getLogger(__name__)
 
 DEFAULT_CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "corpus_general" / "sentences.txt"
-# measured with MiniLM on a 2-core CPU: featurize 596 s (168 passages/s), train 28 s: within ~20 min of a default run
+# measured with MiniLM on a 2-core CPU: featurize 596 s (168 passages/s), train 45 s: within ~20 min of a default run
 DEFAULT_MAX_SENTENCES = 100_000
 LOSSES = ("cosine", "mse")
 INITS = ("linear-map", "table")
