@@ -12,11 +12,11 @@ seconds (user + system) are reported beside wall time because the machine may be
 from __future__ import annotations
 
 import argparse
-import shlex
 import datetime as dt
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys

@@ -419,7 +419,8 @@ def refine(
     if not isinstance(vocabulary_size, int) or vocabulary_size < 0:
         raise ValueError(f"vocabulary_size must be a non-negative int, got {vocabulary_size!r}")
     cfg = TrainConfig(loss=loss, init=init, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                      weight_learning_rate=weight_learning_rate, patience=patience, validation_fraction=validation_fraction, seed=seed, device=device)
+                      weight_learning_rate=weight_learning_rate, patience=patience,
+                      validation_fraction=validation_fraction, seed=seed, device=device)
     cfg.check()
     model = _load_model(model)
     corpus = DEFAULT_CORPUS if corpus is None else corpus

@@ -102,3 +102,19 @@ def test_runtime_speed_head_to_head_on_a_tiny_folder(static_folder):
             assert min(speeds["cold_per_s"], speeds["new_texts_per_s"], speeds["warm_per_s"]) > 0
     md = runtime_speed.to_markdown(result, folder=static_folder, n=40, command="python -m benchmarks.runtime_speed x")
     assert "| ours: StaticModel.encode |" in md and "new texts" in md
+
+
+def test_distill_speed_report_ratio_and_the_command_as_run():
+    import datetime as dt
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "distill_speed.py"
+    spec = importlib.util.spec_from_file_location("distill_speed", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = [{"repeat": r, "teacher": "t", "tool": tool, "wall_s": wall, "cpu_s": 1.0, "peak_rss_mib": 100.0,
+             "load1": 0.5} for r, (tool, wall) in enumerate([("distill", 10.0), ("model2vec", 20.0)])]
+    md = mod._report(rows, {"t": "folder"}, dt.datetime(2026, 1, 1), [(0.1,), (0.2,)], ["--output", "a b.md"])
+    assert "- Command: `python benchmarks/distill_speed.py --output 'a b.md'`" in md
+    assert "| t | distill | 1 | 10.0 | 10.0 | 1.0 | 100 | 0.50x |" in md
