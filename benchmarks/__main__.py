@@ -12,20 +12,6 @@ SPEC_HELP = ("model SPEC, repeatable: static:PATH (ours), teacher:NAME_OR_PATH (
              "st:NAME (sentence-transformers), or a bare PATH/NAME (auto-detected); prefix LABEL= to name the column")
 
 
-def _data_dir(arg: str | None) -> Path:
-    from .data import default_data_dir
-
-    if arg:
-        p = Path(arg).expanduser()
-        if not p.is_dir():
-            sys.exit(f"--data {arg}: not a folder")
-        return p
-    p = default_data_dir()
-    if p is None:
-        sys.exit("no --data given and ../shared/data does not exist; pass --data DIR (layout: MANIFEST.md)")
-    return p
-
-
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None, help="evaluation data folder (default: ../shared/data when it exists)")
     p.add_argument("--cache-dir", default=None, help="embedding cache (default: .cache/benchmarks in the cwd)")
@@ -42,9 +28,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _load_datasets(args):
-    from .data import load_available, select
+    from .data import load_available, resolve_data_dir, select
 
-    root = _data_dir(args.data)
+    root = resolve_data_dir(args.data)
     tasks = args.tasks.split(",") if args.tasks else None
     names = args.datasets.split(",") if args.datasets else None
     specs = select(root, tasks=tasks, names=names, discover_extra=args.discover)

@@ -218,12 +218,12 @@ def add_parser(sub, add_common, load_datasets, task_config, cache_dir) -> None:
     p.add_argument("--title", default=None)
 
     def cmd(args) -> int:
-        from .__main__ import _data_dir
+        from .data import resolve_data_dir
         from .report import ablation_markdown, emit
 
         datasets = load_datasets(args)
         cdir = cache_dir(args)
-        freq_file = Path(args.frequencies) if args.frequencies else _data_dir(args.data) / "vocab" / "wordfreq_large_en.tsv"
+        freq_file = Path(args.frequencies) if args.frequencies else resolve_data_dir(args.data) / "vocab" / "wordfreq_large_en.tsv"
         report = run_ablation(args.teacher, datasets, work_dir=Path(args.work_dir) if args.work_dir else cdir / "ablation",
                               config=task_config(args), cache_dir=cdir, include_teacher=args.include_teacher,
                               only=args.only.split(",") if args.only else None, freq_file=freq_file,

@@ -24,6 +24,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from benchmarks.data import resolve_data_dir
+
 DATASETS = {  # key: (folder under <data>/classification, display name)
     "trec": ("trec", "TREC"),
     "banking77": ("banking77", "Banking77"),
@@ -41,12 +43,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 # ----------------------------------------------------------------------------------------------- data
 def find_data_dir(explicit: str | None = None) -> Path:
-    candidates = [explicit, os.environ.get("STATIC_EMBEDDINGS_DATA"), REPO.parent / "shared" / "data",
-                  REPO / "shared" / "data", "/work/shared/data"]
-    for c in candidates:
-        if c and (Path(c) / "classification").is_dir():
-            return Path(c)
-    raise SystemExit("No data folder with classification/ found: pass --data DIR (see shared/data/MANIFEST.md).")
+    root = resolve_data_dir(explicit)
+    if not (root / "classification").is_dir():
+        raise SystemExit(f"{root} has no classification/ folder: pass --data DIR (see shared/data/MANIFEST.md).")
+    return root
 
 
 def read_split(folder: Path, split: str) -> tuple[list[str], np.ndarray]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,14 +120,29 @@ class WordSimData:
 
 # --------------------------------------------------------------------------------------------- data root
 def default_data_dir() -> Path | None:
-    """``../shared/data`` from the working directory, else beside the repository checkout; None if neither exists."""
-    env = os.environ.get("BENCHMARKS_DATA")
+    """``$STATIC_EMBEDDINGS_DATA`` if set, else ``../shared/data`` from the working directory, else beside the
+    repository checkout; None if none exists."""
+    env = os.environ.get("STATIC_EMBEDDINGS_DATA")
     candidates = [Path(env)] if env else []
     candidates += [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[2] / "shared" / "data"]
     for c in candidates:
         if c.is_dir():
             return c
     return None
+
+
+def resolve_data_dir(arg: str | os.PathLike | None) -> Path:
+    """The data folder a command-line tool uses: ``--data`` when given (it must exist), else ``default_data_dir()``;
+    exits with a message naming the problem otherwise."""
+    if arg:
+        p = Path(arg).expanduser()
+        if not p.is_dir():
+            sys.exit(f"--data {arg}: not a folder")
+        return p
+    p = default_data_dir()
+    if p is None:
+        sys.exit("no --data given and ../shared/data does not exist; pass --data DIR (layout: MANIFEST.md)")
+    return p
 
 
 # --------------------------------------------------------------------------------------------- readers

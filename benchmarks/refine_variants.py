@@ -42,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="write OUT.md and OUT.json")
     args = p.parse_args(argv)
 
-    from benchmarks.__main__ import _data_dir
-    from benchmarks.data import load_available, select
+    from benchmarks.data import load_available, resolve_data_dir, select
     from benchmarks.report import emit, quality_markdown
     from benchmarks.tasks import run_quality
     from distill.refine import refine
@@ -61,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = work / "".join(c if c.isalnum() else "_" for c in label)
         model.save_pretrained(folder)
         specs.append(f"{label}=static:{folder}")
-    root = _data_dir(args.data)
+    root = resolve_data_dir(args.data)
     command = ["python", "-m", "benchmarks.refine_variants", *(sys.argv[1:] if argv is None else argv)]
     report = run_quality(specs, load_available(select(root), root), cache_dir=None, cache_mode="none",
                          progress=False, argv=command)

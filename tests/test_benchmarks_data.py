@@ -135,3 +135,13 @@ def test_real_shared_data_counts():
     assert len(loaded["SciFact"].query_ids) == 300 and len(loaded["SciFact"].corpus_ids) == 5183
     assert sum(len(v) for v in loaded["SciFact"].qrels.values()) == 339
     assert len(loaded["WS-353"].scores) == 353 and len(loaded["SimLex-999"].scores) == 999
+
+
+def test_resolve_data_dir_one_rule_for_every_tool(tmp_path, monkeypatch):
+    from benchmarks.data import default_data_dir, resolve_data_dir
+
+    assert resolve_data_dir(str(tmp_path)) == tmp_path
+    with pytest.raises(SystemExit, match="not a folder"):
+        resolve_data_dir(str(tmp_path / "missing"))
+    monkeypatch.setenv("STATIC_EMBEDDINGS_DATA", str(tmp_path))
+    assert default_data_dir() == tmp_path == resolve_data_dir(None)

@@ -274,3 +274,15 @@ def test_refine_variants_benchmark_end_to_end(base_model, teacher_dir, tmp_path,
     assert "benchmarks.refine_variants" in report["meta"]["command"]
     assert "--variant 'mse={\"loss\": \"mse\", \"epochs\": 2}'" in report["meta"]["command"]  # quoted once
     assert "| mse | cosine |" in out.with_suffix(".md").read_text()
+
+
+def test_refine_defaults_are_train_config_defaults():
+    import inspect
+    from dataclasses import fields
+
+    from distill.refine import TrainConfig, refine
+
+    params = inspect.signature(refine).parameters
+    shared = [f.name for f in fields(TrainConfig) if f.name in params]
+    assert {"loss", "epochs", "learning_rate", "weight_learning_rate", "patience", "seed"} <= set(shared)
+    assert {n: params[n].default for n in shared} == {n: getattr(TrainConfig(), n) for n in shared}
