@@ -8,7 +8,10 @@ one vocabulary pass per pooling and are post-processed with distill's own functi
 - no PCA (teacher dims), no SIF weighting, neither
 - input embeddings: the teacher's embedding-layer rows instead of the forward pass, same post-processing
 - token pooling: the token's own position instead of the mean over the template
-- real frequencies: SIF from wordfreq frequencies (``<data>/vocab/wordfreq_large_en.tsv``) instead of Zipf ranks
+- real frequencies: SIF from wordfreq frequencies (``<data>/vocab/wordfreq_large_en.tsv``) instead of Zipf ranks,
+  at a=1e-4 and a=1e-3
+- corpus frequencies: SIF from token counts of a corpus (``<data>/corpus_general/sentences.txt``) at a=1e-4, 3e-4
+  and 1e-3 (a larger ``a`` flattens the weights; real frequencies are steeper than Zipf over id ranks)
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ class Variant:
     input_embeddings: bool = False
 
 
-def variants(freq_file: Path | None) -> list[Variant]:
+def variants(freq_file: Path | None, corpus_file: Path | None = None) -> list[Variant]:
     out = [
         Variant("default", "default", "PCA 256, SIF (Zipf), output vectors, mean pooling"),
         Variant("no_pca", "− PCA", "teacher dims, no PCA", {"pca_dims": None}),
@@ -42,6 +45,14 @@ def variants(freq_file: Path | None) -> list[Variant]:
     if freq_file is not None and Path(freq_file).is_file():
         out.append(Variant("real_frequencies", "real frequencies", "SIF from wordfreq frequencies instead of Zipf ranks",
                            {"token_frequencies": str(freq_file)}))
+        out.append(Variant("real_frequencies_a1e-3", "real frequencies, a=1e-3",
+                           "SIF from wordfreq frequencies, a=1e-3", {"token_frequencies": str(freq_file),
+                                                                    "sif_coefficient": 1e-3}))
+    if corpus_file is not None and Path(corpus_file).is_file():
+        for a, key in ((1e-4, "1e-4"), (3e-4, "3e-4"), (1e-3, "1e-3")):
+            out.append(Variant(f"corpus_frequencies_a{key}", f"corpus frequencies, a={key}",
+                               f"SIF from token counts of {Path(corpus_file).parent.name}/{Path(corpus_file).name}, a={key}",
+                               {"token_frequencies": str(corpus_file), "sif_coefficient": a}))
     return out
 
 
@@ -169,12 +180,12 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
 
 def run_ablation(teacher: str, datasets: list, *, work_dir: Path, config=None, cache_dir=None,
                  include_teacher: bool = False, only: list[str] | None = None, freq_file: Path | None = None,
-                 exact: bool = False, progress: bool = True) -> dict:
+                 corpus_file: Path | None = None, exact: bool = False, progress: bool = True) -> dict:
     from .encoders import StaticEncoder
     from .report import provenance
     from .tasks import run_quality
 
-    vs = variants(freq_file)
+    vs = variants(freq_file, corpus_file)
     if only:
         vs = [v for v in vs if v.key in only or v.key == "default"]
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(str(teacher)).name or str(teacher))
@@ -212,6 +223,8 @@ def add_parser(sub, add_common, load_datasets, task_config, cache_dir) -> None:
     p.add_argument("--only", default=None, help="comma list of variant keys (default: all; 'default' is always in)")
     p.add_argument("--frequencies", default=None,
                    help="word-frequency TSV for the real-frequency variant (default <data>/vocab/wordfreq_large_en.tsv)")
+    p.add_argument("--frequency-corpus", default=None,
+                   help="text corpus for the corpus-frequency variants (default <data>/corpus_general/sentences.txt)")
     p.add_argument("--exact", action="store_true",
                    help="build each variant with distill.distill (one vocabulary pass each) instead of shared passes")
     p.add_argument("--out", default=None, help="write OUT.md and OUT.json")
@@ -223,10 +236,13 @@ def add_parser(sub, add_common, load_datasets, task_config, cache_dir) -> None:
 
         datasets = load_datasets(args)
         cdir = cache_dir(args)
-        freq_file = Path(args.frequencies) if args.frequencies else resolve_data_dir(args.data) / "vocab" / "wordfreq_large_en.tsv"
+        data = resolve_data_dir(args.data)
+        freq_file = Path(args.frequencies) if args.frequencies else data / "vocab" / "wordfreq_large_en.tsv"
+        corpus_file = (Path(args.frequency_corpus) if args.frequency_corpus
+                       else data / "corpus_general" / "sentences.txt")
         report = run_ablation(args.teacher, datasets, work_dir=Path(args.work_dir) if args.work_dir else cdir / "ablation",
                               config=task_config(args), cache_dir=cdir, include_teacher=args.include_teacher,
-                              only=args.only.split(",") if args.only else None, freq_file=freq_file,
+                              only=args.only.split(",") if args.only else None, freq_file=freq_file, corpus_file=corpus_file,
                               exact=args.exact, progress=not args.no_progress)
         emit(ablation_markdown(report, title=args.title or f"Ablation ({args.teacher})"), report, args.out)
         return 0

@@ -76,11 +76,15 @@ def test_ablation_markdown():
     assert "| default | d | 62.0 | 58.0 | **60.0** | ±0.0 |" in md and "-1.5" in md
 
 
-def test_ablation_input_embedding_variant(minilm_folder):
+def test_ablation_input_embedding_variant(minilm_folder, tmp_path):
     """The input-embedding variant: MiniLM's embedding-layer rows, PCA + SIF like distill, as a StaticModel."""
     from benchmarks.ablation import input_embedding_model, variants
 
     assert {v.key for v in variants(None)} >= {"default", "no_pca", "no_sif", "input_embeddings", "token_pooling"}
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a line\n")
+    by_key = {v.key: v for v in variants(None, corpus)}
+    assert by_key["corpus_frequencies_a1e-3"].kwargs == {"token_frequencies": str(corpus), "sif_coefficient": 1e-3}
     m = input_embedding_model(str(minilm_folder), pca_dims=32)
     assert m.dim == 32
     e = m.encode(["a cat sat on the mat", "a dog sat on the mat", "quantum chromodynamics"])
