@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 
-def pca(x: np.ndarray, dims: int | None, *, chunk: int = 4096) -> tuple[np.ndarray, float]:
+def pca(x: np.ndarray, dims: int | None, *, chunk: int = 4096, keep_mean: bool = False) -> tuple[np.ndarray, float]:
     """Project ``x`` (n, d) on its first ``dims`` principal components, fit in float64.
 
     The data are centred; each component's sign is fixed so that its largest-magnitude score is
     positive (deterministic output). The covariance and the projection are accumulated in float64
     over row chunks, so no float64 copy of ``x`` is ever held. Returns ``(projected float32
     (n, dims), explained variance ratio of the kept components)``. ``dims=None`` returns ``x``
-    unchanged (ratio 1.0).
+    unchanged (ratio 1.0). ``keep_mean=True`` adds the projection of the data's mean back (``x @ components``
+    instead of ``(x - mean) @ components``): the outputs keep the data's common offset, so cosines between them
+    approximate the cosines of the inputs (refinement targets: the teacher's own similarity geometry).
     """
     if dims is None:
         return np.asarray(x, dtype=np.float32), 1.0
@@ -38,6 +40,8 @@ def pca(x: np.ndarray, dims: int | None, *, chunk: int = 4096) -> tuple[np.ndarr
     signs = np.sign(out[np.argmax(np.abs(out), axis=0), np.arange(dims)])
     signs[signs == 0] = 1.0
     out *= signs
+    if keep_mean:
+        out += (mean @ comps * signs).astype(np.float32)
     return out, ratio
 
 

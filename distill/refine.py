@@ -379,6 +379,7 @@ def refine(
     batch_size: int = 256,
     learning_rate: float = 1e-3,
     weight_learning_rate: float | None = None,
+    center_targets: bool = False,
     patience: int = 3,
     validation_fraction: float = 0.1,
     seed: int = 0,
@@ -405,6 +406,9 @@ def refine(
         suite (100k passages, ``benchmarks/results/refine_variants.md``): MSE 69.1, cosine 68.6 on average, MSE
         higher on STS, classification, pair classification, clustering and retrieval.
     :param weight_learning_rate: Adam learning rate of the per-token weights (default ``learning_rate / 10``).
+    :param center_targets: project the teacher's targets on their principal components after removing their mean
+        (plain PCA). Default ``False``: the mean's projection is kept, so the student learns the teacher's own
+        (uncentered) cosine geometry; measured in ``benchmarks/results/refine_variants.md``.
     :param init: ``"linear-map"`` (default) or ``"table"`` (see the module docstring).
     :param targets: precomputed teacher embeddings of the passages (skips featurizing; experiments).
     """
@@ -462,7 +466,7 @@ def refine(
         model, added = extend_vocabulary(model, words)
 
     # ---- PCA of the targets, tokenize, train
-    y, explained = pca(targets, model.dim)
+    y, explained = pca(targets, model.dim, keep_mean=not center_targets)
     ids = model.tokenize(texts, max_length=cfg.max_length)
     result = train_table(model.embedding_matrix(), ids, y, cfg, show_progress_bar=show_progress_bar)
     table = result.table
@@ -486,6 +490,7 @@ def refine(
         "passages": len(texts),
         "cache_dir": None if cache_used is None else str(cache_used),
         "target_pca_explained_variance": round(float(explained), 6),
+        "targets_centered": bool(center_targets),
         "added_words": len(added),
         "sif_coefficient": sif_coefficient,
         "frequency_source": freq_source,
@@ -549,6 +554,8 @@ def add_refine_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument(f"--{prefix}weight-learning-rate", type=float, default=train.weight_learning_rate,
                    help="Adam learning rate of the per-token weights (default: the learning rate / 10)")
     p.add_argument(f"--{prefix}patience", type=int, default=train.patience)
+    p.add_argument(f"--{prefix}center-targets", action="store_true",
+                   help="remove the targets' mean before their PCA (default: keep it, the teacher's own cosines)")
     p.add_argument(f"--{prefix}sif-coefficient", type=lambda v: None if v.lower() in ("none", "off") else float(v),
                    default=None, help="SIF a for a corpus re-weighting after training (default none: the trained "
                    "per-token weights do that job)")
@@ -559,7 +566,7 @@ def refine_kwargs(args: argparse.Namespace, prefix: str = "") -> dict:
     """``refine`` keyword arguments from parsed ``add_refine_options`` options."""
     pre = prefix.replace("-", "_")
     names = ("max_sentences", "cache_dir", "vocabulary_size", "loss", "epochs", "batch_size", "learning_rate",
-             "weight_learning_rate", "patience", "sif_coefficient", "seed")
+             "weight_learning_rate", "center_targets", "patience", "sif_coefficient", "seed")
     return {n: getattr(args, pre + n) for n in names}
 
 

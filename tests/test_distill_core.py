@@ -281,3 +281,23 @@ def test_teacher_without_fast_tokenizer_fails_fast(wp_dir, tmp_path, no_heavy_wo
     (folder / "tokenizer_config.json").unlink()
     with pytest.raises(TeacherError, match="no fast tokenizer"):
         distill(str(folder), show_progress_bar=False)
+
+
+def test_pca_keep_mean_keeps_the_inputs_cosines():
+    """``keep_mean=True`` projects ``x`` itself (not ``x - mean``): with every dim kept, the cosines between the
+    outputs are the inputs' (a rotation); plain PCA centres them."""
+    from distill.postprocess import pca
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(200, 6)) + 3.0).astype(np.float32)
+    kept, ratio = pca(x, 6, keep_mean=True)
+    centred, ratio_c = pca(x, 6)
+    assert ratio == ratio_c == pytest.approx(1.0)
+
+    def cos(a):
+        a = a / np.linalg.norm(a, axis=1, keepdims=True)
+        return a @ a.T
+
+    np.testing.assert_allclose(cos(kept), cos(x), atol=1e-5)
+    np.testing.assert_allclose(kept - centred, np.broadcast_to(kept.mean(0) - centred.mean(0), kept.shape), atol=1e-5)
+    assert np.abs(centred.mean(0)).max() < 1e-4 and np.abs(kept.mean(0)).max() > 1.0
