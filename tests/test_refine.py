@@ -292,3 +292,28 @@ def test_refine_defaults_are_train_config_defaults():
     shared = [f.name for f in fields(TrainConfig) if f.name in params]
     assert {"loss", "epochs", "learning_rate", "weight_learning_rate", "patience", "seed"} <= set(shared)
     assert {n: params[n].default for n in shared} == {n: getattr(TrainConfig(), n) for n in shared}
+
+
+@pytest.mark.parametrize("keep_mean", [True, False])
+def test_refine_gap_projection_is_refines_pca(keep_mean):
+    """benchmarks.refine_gap projects new teacher vectors exactly as refine's PCA projected the training targets."""
+    from benchmarks.refine_gap import projection
+    from distill.postprocess import pca
+
+    rng = np.random.default_rng(3)
+    x = (rng.normal(size=(300, 12)) + 0.5).astype(np.float32)
+    y, _ = pca(x, 5, keep_mean=keep_mean)
+    offset, comps = projection(x, 5, keep_mean)
+    np.testing.assert_allclose(x.astype(np.float64) @ comps - offset, y, atol=1e-4)
+
+
+def test_refine_gap_refuses_a_model_without_a_corpus_file(base_model, teacher, tmp_path):
+    from benchmarks.refine_gap import main
+
+    model = _refine(base_model, teacher, tmp_path, epochs=1)
+    model.save_pretrained(tmp_path / "refined")
+    with pytest.raises(SystemExit, match="not a corpus file"):
+        main([str(tmp_path / "refined")])
+    base_model.save_pretrained(tmp_path / "plain")
+    with pytest.raises(SystemExit, match="not a refined model"):
+        main([str(tmp_path / "plain")])

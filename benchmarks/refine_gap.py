@@ -1,0 +1,96 @@
+"""How far a refined model is from its teacher, per kind of text: ``python -m benchmarks.refine_gap MODEL``.
+
+The cosine between the static model's sentence vector and its training target (the teacher's embedding projected
+as ``distill.refine`` projects it: principal components of the featurized corpus, mean kept unless the model was
+refined with ``center_targets``), averaged over text sets: held-out corpus lines, concatenations of several of them,
+and SciFact claims and abstracts. It tells a domain gap from a length (multi-sentence) gap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def projection(targets: np.ndarray, dims: int, keep_mean: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(offset, components)`` with ``x -> x @ components - offset`` equal to ``distill.postprocess.pca``."""
+    mean = targets.mean(axis=0, dtype=np.float64)
+    xc = targets.astype(np.float64) - mean
+    _, vecs = np.linalg.eigh(xc.T @ xc)
+    comps = vecs[:, ::-1][:, :dims]
+    proj = xc @ comps
+    signs = np.sign(proj[np.argmax(np.abs(proj), axis=0), np.arange(dims)])
+    signs[signs == 0] = 1.0
+    comps = comps * signs
+    return (np.zeros(dims) if keep_mean else mean @ comps), comps
+
+
+def text_sets(corpus: list[str], held_from: int, data: Path, n: int, seed: int = 0) -> dict[str, list[str]]:
+    rng = np.random.default_rng(seed)
+    held = np.arange(held_from, len(corpus))
+    if len(held) < n:
+        raise ValueError(f"only {len(held)} corpus lines after the first {held_from:,} are held out; need {n}")
+    docs = [json.loads(x) for x in open(data / "retrieval" / "scifact" / "corpus.jsonl", encoding="utf-8")]
+    claims = [json.loads(x)["text"] for x in open(data / "retrieval" / "scifact" / "queries.jsonl", encoding="utf-8")]
+    return {
+        "held-out corpus lines": [corpus[i] for i in rng.choice(held, n, replace=False)],
+        "3 held-out lines joined": [" ".join(corpus[j] for j in rng.choice(held, 3)) for _ in range(n)],
+        "8 held-out lines joined": [" ".join(corpus[j] for j in rng.choice(held, 8)) for _ in range(n)],
+        "SciFact claims": claims[:n],
+        "SciFact abstracts (title + text)": [(d["title"] + " " + d["text"]).strip() for d in docs[:n]],
+        "SciFact abstracts, first 2 sentences": [" ".join(d["text"].split(". ")[:2]) for d in docs[:n]],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.refine_gap", description=__doc__.splitlines()[0])
+    p.add_argument("model", help="refined static model folder (its config names teacher, corpus and passages)")
+    p.add_argument("--texts-per-set", type=int, default=300)
+    p.add_argument("--data", default=None, help="evaluation data folder (default ../shared/data)")
+    p.add_argument("--out", default=None, help="write OUT.md and OUT.json")
+    args = p.parse_args(argv)
+    command = ["python", "-m", "benchmarks.refine_gap", *(sys.argv[1:] if argv is None else argv)]
+
+    from benchmarks.data import resolve_data_dir
+    from benchmarks.report import emit, provenance, provenance_markdown
+    from distill.refine import read_corpus
+    from distill.refine_featurize import default_cache_dir, featurize
+    from distill.teacher import Teacher
+    from static_model import StaticModel
+
+    model = StaticModel.from_pretrained(args.model)
+    info = model.config.get("refine")
+    if not info:
+        raise SystemExit(f"{args.model} is not a refined model (no 'refine' entry in its config.json)")
+    if not Path(str(info.get("corpus"))).is_file():
+        raise SystemExit(f"{args.model} was refined on {info.get('corpus')!r}, not a corpus file found here: "
+                         "its held-out lines cannot be read")
+    teacher = Teacher(model.config["teacher"])
+    corpus = read_corpus(info["corpus"], None)
+    n_train = int(info["passages"])
+    targets = featurize(teacher, corpus[:n_train], cache_dir=info.get("cache_dir") or default_cache_dir(teacher),
+                        show_progress_bar=False)
+    offset, comps = projection(targets, model.dim, keep_mean=not info.get("targets_centered", True))
+    meta = provenance(command)
+    rows = []
+    for name, texts in text_sets(corpus, n_train, resolve_data_dir(args.data), args.texts_per_set).items():
+        y = teacher.encode(texts, batch_size=32).astype(np.float64) @ comps - offset
+        s = model.encode(texts, normalize=False).astype(np.float64)
+        cos = (s * y).sum(1) / np.linalg.norm(s, axis=1).clip(1e-12) / np.linalg.norm(y, axis=1).clip(1e-12)
+        rows.append((name, float(cos.mean()), float(np.mean([len(t.split()) for t in texts]))))
+    md = [f"## Refined model against its teacher, per kind of text: {args.model}", "",
+          f"Teacher {teacher.name}; targets: the first {n_train:,} passages of {info['corpus']}, "
+          f"{'centred' if info.get('targets_centered', True) else 'mean kept'}; held-out lines come after them.", "",
+          f"| text set ({args.texts_per_set} each) | mean words | cosine to the teacher's target |", "|---|---:|---:|"]
+    md += [f"| {name} | {w:.0f} | {c:.3f} |" for name, c, w in rows]
+    emit("\n".join(md) + "\n\n" + provenance_markdown(meta), {"rows": [{"set": n, "cosine": c, "mean_words": w}
+                                                                   for n, c, w in rows], "meta": meta}, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
