@@ -408,7 +408,7 @@ def refine(
     :param weight_learning_rate: Adam learning rate of the per-token weights (default ``learning_rate / 10``).
     :param center_targets: project the teacher's targets on their principal components after removing their mean
         (plain PCA). Default ``False``: the mean's projection is kept, so the student learns the teacher's own
-        (uncentered) cosine geometry; measured in ``benchmarks/results/refine_variants.md``.
+        (uncentered) cosine geometry; measured in ``benchmarks/results/refine_variants_center.md``.
     :param init: ``"linear-map"`` (default) or ``"table"`` (see the module docstring).
     :param targets: precomputed teacher embeddings of the passages (skips featurizing; experiments).
     """
