@@ -11,7 +11,9 @@ Stages:
 1. **featurize** (``distill.refine_featurize``): the teacher encodes every passage (length-sorted
    batches, GPU when present); the targets are cached on disk in chunks with atomic renames, so an
    interrupted run resumes where it stopped.
-2. **PCA** of the targets to the static model's dims (float64, ``distill.postprocess.pca``'s basis).
+2. **PCA** of the targets to the static model's dims (float64, ``distill.postprocess.pca``'s basis), the
+   targets' mean kept (``x @ components``), so the student learns the teacher's own uncentred cosines;
+   ``center_targets=True`` projects ``x - mean`` instead (``benchmarks/results/refine_variants_center.md``).
 3. **initialisation**: the static table lives in its own PCA basis (the vocabulary pass), the targets in
    theirs. ``init="linear-map"`` (default) fits, in closed form on the training split, the affine map
    ``mean-of-rows @ W + b ~ target`` and applies it to every row (the mean is linear, so mapping rows
