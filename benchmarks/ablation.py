@@ -81,7 +81,7 @@ class _Prepared:
 
         prefix, suffix = single_template(self.t.tokenizer)
         seqs = token_sequences(self.base_ids, prefix, suffix)
-        raw = embed_sequences(self.t, seqs, pooling=pooling, batch_size=1024, show_progress_bar=progress,
+        raw = embed_sequences(self.t, seqs, pooling=pooling, show_progress_bar=progress,
                               desc=f"vocabulary pass ({pooling})")
         if cache_file is not None:
             cache_file.parent.mkdir(parents=True, exist_ok=True)

@@ -16,19 +16,6 @@ from pathlib import Path
 import numpy as np
 
 
-def projection(targets: np.ndarray, dims: int, keep_mean: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``(offset, components)`` with ``x -> x @ components - offset`` equal to ``distill.postprocess.pca``."""
-    mean = targets.mean(axis=0, dtype=np.float64)
-    xc = targets.astype(np.float64) - mean
-    _, vecs = np.linalg.eigh(xc.T @ xc)
-    comps = vecs[:, ::-1][:, :dims]
-    proj = xc @ comps
-    signs = np.sign(proj[np.argmax(np.abs(proj), axis=0), np.arange(dims)])
-    signs[signs == 0] = 1.0
-    comps = comps * signs
-    return (np.zeros(dims) if keep_mean else mean @ comps), comps
-
-
 def text_sets(corpus: list[str], held_from: int, data: Path, n: int, seed: int = 0) -> dict[str, list[str]]:
     rng = np.random.default_rng(seed)
     held = np.arange(held_from, len(corpus))
@@ -57,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.data import resolve_data_dir
     from benchmarks.report import emit, provenance, provenance_markdown
+    from distill.postprocess import pca_basis
     from distill.refine import read_corpus
     from distill.refine_featurize import default_cache_dir, featurize
     from distill.teacher import Teacher
@@ -74,11 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     n_train = int(info["passages"])
     targets = featurize(teacher, corpus[:n_train], cache_dir=info.get("cache_dir") or default_cache_dir(teacher),
                         show_progress_bar=False)
-    offset, comps = projection(targets, model.dim, keep_mean=not info.get("targets_centered", True))
+    mean, comps, _ = pca_basis(targets, model.dim)  # the basis refine projected its targets on
+    offset = 0.0 if info.get("targets_centered", True) else mean @ comps
     meta = provenance(command)
     rows = []
     for name, texts in text_sets(corpus, n_train, resolve_data_dir(args.data), args.texts_per_set).items():
-        y = teacher.encode(texts, batch_size=32).astype(np.float64) @ comps - offset
+        y = (teacher.encode(texts, batch_size=32).astype(np.float64) - mean) @ comps + offset
         s = model.encode(texts, normalize=False).astype(np.float64)
         cos = (s * y).sum(1) / np.linalg.norm(s, axis=1).clip(1e-12) / np.linalg.norm(y, axis=1).clip(1e-12)
         rows.append((name, float(cos.mean()), float(np.mean([len(t.split()) for t in texts]))))

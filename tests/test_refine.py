@@ -295,16 +295,17 @@ def test_refine_defaults_are_train_config_defaults():
 
 
 @pytest.mark.parametrize("keep_mean", [True, False])
-def test_refine_gap_projection_is_refines_pca(keep_mean):
-    """benchmarks.refine_gap projects new teacher vectors exactly as refine's PCA projected the training targets."""
-    from benchmarks.refine_gap import projection
-    from distill.postprocess import pca
+def test_pca_basis_projects_new_vectors_as_pca_did(keep_mean):
+    """benchmarks.refine_gap projects new teacher vectors on ``pca_basis`` exactly as refine's PCA projected the
+    training targets."""
+    from distill.postprocess import pca, pca_basis
 
     rng = np.random.default_rng(3)
     x = (rng.normal(size=(300, 12)) + 0.5).astype(np.float32)
-    y, _ = pca(x, 5, keep_mean=keep_mean)
-    offset, comps = projection(x, 5, keep_mean)
-    np.testing.assert_allclose(x.astype(np.float64) @ comps - offset, y, atol=1e-4)
+    y, _ = pca(x, 5, keep_mean=keep_mean, chunk=64)
+    mean, comps, _ = pca_basis(x, 5)
+    offset = mean @ comps if keep_mean else 0.0
+    np.testing.assert_allclose((x.astype(np.float64) - mean) @ comps + offset, y, atol=1e-4)
 
 
 def test_refine_gap_refuses_a_model_without_a_corpus_file(base_model, teacher, tmp_path):
