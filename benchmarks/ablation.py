@@ -110,6 +110,7 @@ class _Prepared:
                  token_frequencies=None, source: str = "mean", dtype: str = "float16"):
         """PCA, SIF weights and the StaticModel, as ``distill.distill`` post-processes its vocabulary pass."""
         from distill.postprocess import pca, sif_weights
+        from distill.vocab_pass import student_max_length
         from static_model import StaticModel
 
         vectors, explained = pca(raw, pca_dims)
@@ -125,7 +126,8 @@ class _Prepared:
                                              "source": source, "token_frequencies": freq_source},
                               "explained_variance": round(float(explained), 6), "built_by": "benchmarks.ablation"}}
         emb = table.astype(np.float16) if dtype == "float16" else table
-        return StaticModel(emb, self.out_tok, config=config, normalize=bool(t.normalize))
+        return StaticModel(emb, self.out_tok, config=config, normalize=bool(t.normalize),
+                           max_length=student_max_length(t))
 
 
 def input_embedding_model(teacher, *, pca_dims: int | None = 256, sif_coefficient: float | None = 1e-4,

@@ -60,6 +60,12 @@ REGISTRY: tuple[DatasetSpec, ...] = (
     DatasetSpec("word_similarity", "SimLex-999", "word_similarity/EN-SIMLEX-999.tsv"),
 )
 
+# Development splits: never in the default suite, only when named (``--datasets SciFact-train``), for choosing
+# defaults without looking at the test split.
+DEV_SPLITS: tuple[DatasetSpec, ...] = (
+    DatasetSpec("retrieval", "SciFact-train", "retrieval/scifact", "train"),
+)
+
 
 # --------------------------------------------------------------------------------------------- containers
 @dataclass
@@ -287,7 +293,7 @@ def discover(root: Path) -> list[DatasetSpec]:
 def select(root: Path, *, tasks: list[str] | None = None, names: list[str] | None = None,
            discover_extra: bool = False) -> list[DatasetSpec]:
     """The registry (plus discovered datasets when asked), filtered by task type and dataset name."""
-    specs = list(REGISTRY) + (discover(root) if discover_extra else [])
+    specs = list(REGISTRY) + (discover(root) if discover_extra else []) + (list(DEV_SPLITS) if names else [])
     if tasks:
         bad = set(tasks) - set(TASK_TYPES)
         if bad:

@@ -110,6 +110,8 @@ def distill_main(argv: list[str]) -> int:
     print(f"  vocabulary          {info.get('vocab_size')} ids, {info.get('embedded_tokens')} embedded"
           f" ({added} added words, {info.get('zero_rows')} zero rows)")
     print(f"  dims                {model.dim} (teacher {info.get('teacher_hidden_size')})")
+    print(f"  reads               at most {model.max_length} tokens a text (teacher {info.get('teacher_max_seq_length')}"
+          " with its special tokens)")
     print(f"  explained variance  {info.get('explained_variance', 1.0):.3f}")
     print(f"  time                {elapsed:.1f} s (vocabulary pass {info.get('vocab_pass_seconds')} s on {info.get('parameters', {}).get('device')})")
     if "refine" in model.config:

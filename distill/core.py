@@ -32,6 +32,7 @@ from distill.vocab_pass import (
     dropped_token_ids,
     embed_sequences,
     single_template,
+    student_max_length,
     token_sequences,
     word_sequences,
 )
@@ -198,6 +199,9 @@ def distill(
 ):
     """Distill ``teacher`` into a ``static_model.StaticModel``.
 
+    The model reads at most as many tokens as the teacher (its ``max_seq_length`` less the special tokens);
+    set ``model.max_length`` to change that.
+
     :param teacher: a local folder, a teacher with an offline package, a hub id, or a ``Teacher``.
     :param pca_dims: output dimensions (PCA fit in float64); ``None`` keeps the teacher's dims, no PCA.
     :param sif_coefficient: ``a`` in the SIF weight ``a / (a + p)``; ``None``: no weighting.
@@ -356,7 +360,8 @@ def _run(plan: _Plan, *, show_progress_bar: bool = True):
 
     dtype = p["dtype"]
     embeddings = table.astype(np.float16) if dtype == "float16" else table
-    model = StaticModel(embeddings, plan.tokenizer, config=config, normalize=bool(t.normalize))
+    model = StaticModel(embeddings, plan.tokenizer, config=config, normalize=bool(t.normalize),
+                        max_length=student_max_length(t))
     if dtype == "int8":
         model = model.quantize("int8")
     return model

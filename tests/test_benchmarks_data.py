@@ -115,6 +115,14 @@ def test_select_filters_and_discovers_extra_datasets(tiny_data):
         data.select(tiny_data, tasks=["nope"])
 
 
+def test_dev_splits_only_when_named(tiny_data):
+    assert "SciFact-train" not in {s.name for s in data.select(tiny_data)}
+    assert "SciFact-train" not in {s.name for s in data.select(tiny_data, discover_extra=True)}
+    (spec,) = data.select(tiny_data, names=["SciFact-train"])
+    assert (spec.task, spec.path, spec.split) == ("retrieval", "retrieval/scifact", "train")
+    assert data.select(tiny_data, tasks=["sts"], names=["SciFact-train"]) == []
+
+
 def test_dev_alias_and_unknown_keys(tmp_path):
     _jsonl(tmp_path / "d/validation.jsonl", STS_ROWS)
     assert len(data.load_sts(tmp_path / "d", "x", "dev").scores) == 6
@@ -135,6 +143,8 @@ def test_real_shared_data_counts():
     assert len(loaded["SciFact"].query_ids) == 300 and len(loaded["SciFact"].corpus_ids) == 5183
     assert sum(len(v) for v in loaded["SciFact"].qrels.values()) == 339
     assert len(loaded["WS-353"].scores) == 353 and len(loaded["SimLex-999"].scores) == 999
+    (dev,) = data.load_available(data.select(SHARED, names=["SciFact-train"]), SHARED)
+    assert len(dev.query_ids) == 809 and sum(len(v) for v in dev.qrels.values()) == 919
 
 
 def test_resolve_data_dir_one_rule_for_every_tool(tmp_path, monkeypatch):

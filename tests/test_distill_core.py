@@ -206,6 +206,18 @@ def test_config_records_parameters_teacher_and_version(wp_dir, tmp_path):
     np.testing.assert_allclose(loaded.encode(SENTENCES), model.encode(SENTENCES), atol=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["wordpiece", "bpe"])
+def test_model_reads_as_many_tokens_as_the_teacher(kind, wp_dir, bpe_dir, tmp_path):
+    folder = {"wordpiece": wp_dir, "bpe": bpe_dir}[kind]
+    model = distill(str(folder), pca_dims=8, show_progress_bar=False)
+    teacher = Teacher(folder)
+    assert teacher.max_length == 64 and model.max_length == 62  # two special tokens per sequence
+    long_text = " ".join(["cat dog sat on the mat"] * 40)
+    assert len(model.tokenize(long_text)[0]) == 62 == len(teacher.tokenize([long_text])[0]) - 2
+    model.save_pretrained(tmp_path / kind)
+    assert StaticModel.from_pretrained(tmp_path / kind).max_length == 62
+
+
 def test_int8_dtype(wp_dir):
     model = distill(str(wp_dir), pca_dims=16, dtype="int8", show_progress_bar=False)
     ref = distill(str(wp_dir), pca_dims=16, dtype="float32", show_progress_bar=False)

@@ -218,6 +218,55 @@ def test_iterable_corpus_and_errors(base_model, teacher, tmp_path):
         refine(base_model, teacher, _corpus(), targets=np.zeros((3, 32), np.float32))
 
 
+def test_prefer_sources_takes_those_passages_first_and_keeps_file_order(tmp_path):
+    from distill.refine import read_corpus
+
+    corpus = tmp_path / "lines.txt"
+    corpus.write_text("a1\nb1\n\nb2\na2\nc1\n", encoding="utf-8")
+    (tmp_path / "lines.source.txt").write_text("a\nb\nb\nb\na\nc\n", encoding="utf-8")
+    assert read_corpus(corpus, 3) == ["a1", "b1", "b2"]
+    assert read_corpus(corpus, 3, prefer_sources=("a",)) == ["a1", "b1", "a2"]
+    assert read_corpus(corpus, 4, prefer_sources="c") == ["a1", "b1", "b2", "c1"]
+    assert read_corpus(corpus, None, prefer_sources=("a", "c")) == ["a1", "b1", "b2", "a2", "c1"]
+    with pytest.raises(ValueError, match="never occur"):
+        read_corpus(corpus, 3, prefer_sources=("wiki",))
+    with pytest.raises(ValueError, match="iterable"):
+        read_corpus(["a1"], prefer_sources=("a",))
+    (tmp_path / "lines.source.txt").write_text("a\nb\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="fewer than"):
+        read_corpus(corpus, 3, prefer_sources=("a",))
+    (tmp_path / "lines.source.txt").unlink()
+    with pytest.raises(ValueError, match="lines.source.txt"):
+        read_corpus(corpus, 3, prefer_sources=("a",))
+
+
+def test_refine_records_the_preferred_sources(base_model, teacher, tmp_path):
+    from distill.refine import refine
+
+    corpus = tmp_path / "c.txt"
+    texts = _corpus()
+    corpus.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    (tmp_path / "c.source.txt").write_text("\n".join("odd" if i % 2 else "even" for i in range(len(texts))) + "\n")
+    model = refine(base_model, teacher, corpus, max_sentences=200, prefer_sources=("odd",), epochs=1,
+                   cache_dir=tmp_path / "cache", show_progress_bar=False)
+    info = model.config["refine"]
+    assert info["prefer_sources"] == ["odd"] and info["passages"] == 200
+    plain = refine(base_model, teacher, corpus, max_sentences=200, epochs=1, cache_dir=tmp_path / "cache",
+                   show_progress_bar=False)
+    assert plain.config["refine"]["prefer_sources"] == []  # another corpus than the default: no preference
+
+
+def test_prefer_sources_option():
+    from distill.refine import DEFAULT_PREFER_SOURCES, build_parser, refine_kwargs
+
+    def parsed(*extra):
+        return refine_kwargs(build_parser().parse_args(["model", "-o", "out", *extra]))["prefer_sources"]
+
+    assert parsed() is None and DEFAULT_PREFER_SOURCES == ("wikipedia_en_2015",)
+    assert parsed("--prefer-sources", "a,b") == ("a", "b")
+    assert parsed("--prefer-sources", "none") == ()
+
+
 def test_cli(base_model, teacher_dir, tmp_path, capsys):
     from distill.refine import main
 
