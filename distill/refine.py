@@ -8,6 +8,8 @@
 
 Stages:
 
+0. **corpus** (``read_corpus``): a text file or an iterable; the default is ``corpus_general/sentences.txt`` with
+   its Wikipedia lines taken first (``DEFAULT_PREFER_SOURCES``), up to ``max_sentences``.
 1. **featurize** (``distill.refine_featurize``): the teacher encodes every passage (length-sorted
    batches, GPU when present); the targets are cached on disk in chunks with atomic renames, so an
    interrupted run resumes where it stopped.
