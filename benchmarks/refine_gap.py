@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 
 
-def text_sets(corpus: list[str], held_from: int, data: Path, n: int, seed: int = 0) -> dict[str, list[str]]:
+def text_sets(held_out: list[str], data: Path, n: int, seed: int = 0) -> dict[str, list[str]]:
+    """The text sets: ``held_out`` corpus lines (never trained on) alone and joined, SciFact claims and abstracts."""
     rng = np.random.default_rng(seed)
-    held = np.arange(held_from, len(corpus))
+    corpus = held_out
+    held = np.arange(len(corpus))
     if len(held) < n:
-        raise ValueError(f"only {len(held)} corpus lines after the first {held_from:,} are held out; need {n}")
+        raise ValueError(f"only {len(held)} corpus lines are held out from training; need {n}")
     docs = [json.loads(x) for x in open(data / "retrieval" / "scifact" / "corpus.jsonl", encoding="utf-8")]
     claims = [json.loads(x)["text"] for x in open(data / "retrieval" / "scifact" / "queries.jsonl", encoding="utf-8")]
     return {
@@ -58,22 +60,26 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.model} was refined on {info.get('corpus')!r}, not a corpus file found here: "
                          "its held-out lines cannot be read")
     teacher = Teacher(model.config["teacher"])
-    corpus = read_corpus(info["corpus"], None)
     n_train = int(info["passages"])
-    targets = featurize(teacher, corpus[:n_train], cache_dir=info.get("cache_dir") or default_cache_dir(teacher),
+    trained = read_corpus(info["corpus"], n_train, info.get("prefer_sources", ()))  # the passages refine used
+    seen = set(trained)
+    held_out = [t for t in read_corpus(info["corpus"], None) if t not in seen]
+    targets = featurize(teacher, trained, cache_dir=info.get("cache_dir") or default_cache_dir(teacher),
                         show_progress_bar=False)
     mean, comps, _ = pca_basis(targets, model.dim)  # the basis refine projected its targets on
     offset = 0.0 if info.get("targets_centered", True) else mean @ comps
     meta = provenance(command)
     rows = []
-    for name, texts in text_sets(corpus, n_train, resolve_data_dir(args.data), args.texts_per_set).items():
+    for name, texts in text_sets(held_out, resolve_data_dir(args.data), args.texts_per_set).items():
         y = (teacher.encode(texts, batch_size=32).astype(np.float64) - mean) @ comps + offset
         s = model.encode(texts, normalize=False).astype(np.float64)
         cos = (s * y).sum(1) / np.linalg.norm(s, axis=1).clip(1e-12) / np.linalg.norm(y, axis=1).clip(1e-12)
         rows.append((name, float(cos.mean()), float(np.mean([len(t.split()) for t in texts]))))
     md = [f"## Refined model against its teacher, per kind of text: {args.model}", "",
-          f"Teacher {teacher.name}; targets: the first {n_train:,} passages of {info['corpus']}, "
-          f"{'centred' if info.get('targets_centered', True) else 'mean kept'}; held-out lines come after them.", "",
+          f"Teacher {teacher.name}; targets: the {n_train:,} passages refine took from {info['corpus']} "
+          f"(sources first: {', '.join(info.get('prefer_sources') or []) or 'none'}), "
+          f"{'centred' if info.get('targets_centered', True) else 'mean kept'}; held-out lines: the corpus's others.",
+          "",
           f"| text set ({args.texts_per_set} each) | mean words | cosine to the teacher's target |", "|---|---:|---:|"]
     md += [f"| {name} | {w:.0f} | {c:.3f} |" for name, c, w in rows]
     emit("\n".join(md) + "\n\n" + provenance_markdown(meta), {"rows": [{"set": n, "cosine": c, "mean_words": w}

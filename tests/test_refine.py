@@ -367,3 +367,20 @@ def test_refine_gap_refuses_a_model_without_a_corpus_file(base_model, teacher, t
     base_model.save_pretrained(tmp_path / "plain")
     with pytest.raises(SystemExit, match="not a refined model"):
         main([str(tmp_path / "plain")])
+
+
+def test_refine_gap_text_sets_use_only_held_out_lines(tmp_path):
+    from benchmarks.refine_gap import text_sets
+
+    sci = tmp_path / "retrieval" / "scifact"
+    sci.mkdir(parents=True)
+    (sci / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": str(i), "title": f"T{i}", "text": f"a{i}. b{i}. c"})
+                                                for i in range(5)) + "\n")
+    (sci / "queries.jsonl").write_text("\n".join(json.dumps({"_id": str(i), "text": f"claim {i}"}) for i in range(5)))
+    held = [f"held {i}" for i in range(6)]
+    sets = text_sets(held, tmp_path, 4)
+    assert set(sets["held-out corpus lines"]) <= set(held) and len(sets["held-out corpus lines"]) == 4
+    assert all(t.count("held") == 8 for t in sets["8 held-out lines joined"])
+    assert sets["SciFact claims"] == ["claim 0", "claim 1", "claim 2", "claim 3"]
+    with pytest.raises(ValueError, match="held out"):
+        text_sets(held[:2], tmp_path, 4)
