@@ -103,3 +103,15 @@ def test_ndcg_perfect_known_and_random():
     ids = [f"d{i}" for i in range(1000)]
     rel = {f"q{i}": {f"d{i}": 1} for i in range(50)}
     assert metrics.ndcg_at_k(rq, rd, [f"q{i}" for i in range(50)], ids, rel) < 10
+
+
+def test_cluster_seeds_first_runs_are_the_suites_score():
+    from benchmarks.cluster_seeds import seed_scores
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 30)
+    emb = rng.normal(size=(120, 8)) * 0.8 + np.eye(8)[labels] * 3
+    scores = seed_scores(emb, labels, 7, first_seed=metrics.SEED, batch_size=50)
+    assert scores.shape == (7,) and (scores > 50).all()
+    suite = metrics.clustering_v_measure(emb, labels, batch_size=50, seed=metrics.SEED, runs=5)
+    assert scores[:5].mean() == pytest.approx(suite)
