@@ -50,7 +50,7 @@ from distill.refine_featurize import DEFAULT_CHUNK_SIZE, default_cache_dir, feat
 logger = logging.getLogger(__name__)
 
 DEFAULT_CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "corpus_general" / "sentences.txt"
-# measured with MiniLM on a 2-core CPU: featurize 596 s (168 passages/s), train 45 s: within ~20 min of a default run
+# MiniLM on a 2-core CPU: featurize ~140 passages/s (Wikipedia-first lines), train 62 s: a default run within ~20 min
 DEFAULT_MAX_SENTENCES = 100_000
 # The default corpus's encyclopedic lines come first (then the rest, in file order): SciFact nDCG@10 +1.8 on its
 # test claims, +2.2 on its train claims, the suite average +0.3 (benchmarks/results/refine_sources.md).
@@ -441,8 +441,9 @@ def refine(
     :param teacher: a name, folder or ``distill.Teacher``; default the teacher recorded in the model's config.
     :param corpus: a text file (one passage a line) or an iterable of strings; default
         ``../shared/data/corpus_general/sentences.txt``.
-    :param max_sentences: use only the first N passages for featurizing and training (default 100,000:
-        about 10 minutes with MiniLM on a 2-core CPU); ``None``: all of them.
+    :param max_sentences: use N passages for featurizing and training, the first ones of the corpus or, with
+        ``prefer_sources``, those sources' first (default 100,000: about 12 minutes with MiniLM on a 2-core CPU);
+        ``None``: all of them.
     :param prefer_sources: source names (from the corpus file's ``<stem>.source.txt`` sidecar) whose passages are
         taken first, the others filling up to ``max_sentences`` (see ``read_corpus``). ``None`` (default):
         ``DEFAULT_PREFER_SOURCES`` for the default corpus, none for any other; ``()``: none.
