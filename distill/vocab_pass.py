@@ -46,7 +46,7 @@ def student_max_length(teacher) -> int:
     less the special tokens of its single-sequence template (``static_model``'s default when it states none).
 
     Reading 512 instead costs SciFact nDCG@10 1.7 points (refined MiniLM) and 2.1 (plain distill), because the
-    teacher's targets and its own scores only ever saw the first 256 tokens (``benchmarks/results/quality.md``)."""
+    teacher's targets and its own scores only ever saw the first 256 tokens (``benchmarks/results/refine.md``)."""
     limit = teacher.spec.max_seq_length
     if not limit:
         from static_model.model import DEFAULT_MAX_LENGTH
