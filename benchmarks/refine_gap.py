@@ -19,16 +19,14 @@ import numpy as np
 def text_sets(held_out: list[str], data: Path, n: int, seed: int = 0) -> dict[str, list[str]]:
     """The text sets: ``held_out`` corpus lines (never trained on) alone and joined, SciFact claims and abstracts."""
     rng = np.random.default_rng(seed)
-    corpus = held_out
-    held = np.arange(len(corpus))
-    if len(held) < n:
-        raise ValueError(f"only {len(held)} corpus lines are held out from training; need {n}")
+    if len(held_out) < n:
+        raise ValueError(f"only {len(held_out)} corpus lines are held out from training; need {n}")
     docs = [json.loads(x) for x in open(data / "retrieval" / "scifact" / "corpus.jsonl", encoding="utf-8")]
     claims = [json.loads(x)["text"] for x in open(data / "retrieval" / "scifact" / "queries.jsonl", encoding="utf-8")]
     return {
-        "held-out corpus lines": [corpus[i] for i in rng.choice(held, n, replace=False)],
-        "3 held-out lines joined": [" ".join(corpus[j] for j in rng.choice(held, 3)) for _ in range(n)],
-        "8 held-out lines joined": [" ".join(corpus[j] for j in rng.choice(held, 8)) for _ in range(n)],
+        "held-out corpus lines": [held_out[i] for i in rng.choice(len(held_out), n, replace=False)],
+        "3 held-out lines joined": [" ".join(held_out[j] for j in rng.choice(len(held_out), 3)) for _ in range(n)],
+        "8 held-out lines joined": [" ".join(held_out[j] for j in rng.choice(len(held_out), 8)) for _ in range(n)],
         "SciFact claims": claims[:n],
         "SciFact abstracts (title + text)": [(d["title"] + " " + d["text"]).strip() for d in docs[:n]],
         "SciFact abstracts, first 2 sentences": [" ".join(d["text"].split(". ")[:2]) for d in docs[:n]],
@@ -46,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.data import resolve_data_dir
     from benchmarks.report import emit, provenance, provenance_markdown
-    from distill.postprocess import pca_basis
+    from distill.postprocess import pca_basis, project
     from distill.refine import read_corpus
     from distill.refine_featurize import default_cache_dir, featurize
     from distill.teacher import Teacher
@@ -67,11 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     targets = featurize(teacher, trained, cache_dir=info.get("cache_dir") or default_cache_dir(teacher),
                         show_progress_bar=False)
     mean, comps, _ = pca_basis(targets, model.dim)  # the basis refine projected its targets on
-    offset = 0.0 if info.get("targets_centered", True) else mean @ comps
+    keep_mean = not info.get("targets_centered", True)
     meta = provenance(command)
     rows = []
     for name, texts in text_sets(held_out, resolve_data_dir(args.data), args.texts_per_set).items():
-        y = (teacher.encode(texts, batch_size=32).astype(np.float64) - mean) @ comps + offset
+        y = project(teacher.encode(texts, batch_size=32), mean, comps, keep_mean=keep_mean).astype(np.float64)
         s = model.encode(texts, normalize=False).astype(np.float64)
         cos = (s * y).sum(1) / np.linalg.norm(s, axis=1).clip(1e-12) / np.linalg.norm(y, axis=1).clip(1e-12)
         rows.append((name, float(cos.mean()), float(np.mean([len(t.split()) for t in texts]))))

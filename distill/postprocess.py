@@ -47,11 +47,18 @@ def pca(x: np.ndarray, dims: int | None, *, chunk: int = 4096, keep_mean: bool =
     if dims is None:
         return np.asarray(x, dtype=np.float32), 1.0
     mean, comps, ratio = pca_basis(x, dims, chunk=chunk)
+    return project(x, mean, comps, keep_mean=keep_mean, chunk=chunk), ratio
+
+
+def project(x: np.ndarray, mean: np.ndarray, comps: np.ndarray, *, keep_mean: bool = False,
+            chunk: int = 4096) -> np.ndarray:
+    """``(x - mean) @ comps`` (plus ``mean @ comps`` when ``keep_mean``), float32, in float64 row chunks: how ``pca``
+    projects its data, for new vectors on a basis from ``pca_basis``."""
     offset = mean @ comps if keep_mean else 0.0
-    out = np.empty((x.shape[0], dims), dtype=np.float32)
+    out = np.empty((x.shape[0], comps.shape[1]), dtype=np.float32)
     for start in range(0, x.shape[0], chunk):
         out[start : start + chunk] = (x[start : start + chunk].astype(np.float64) - mean) @ comps + offset
-    return out, ratio
+    return out
 
 
 def zipf_probabilities(n: int) -> np.ndarray:

@@ -347,7 +347,7 @@ def test_refine_defaults_are_train_config_defaults():
 def test_pca_basis_projects_new_vectors_as_pca_did(keep_mean):
     """benchmarks.refine_gap projects new teacher vectors on ``pca_basis`` exactly as refine's PCA projected the
     training targets."""
-    from distill.postprocess import pca, pca_basis
+    from distill.postprocess import pca, pca_basis, project
 
     rng = np.random.default_rng(3)
     x = (rng.normal(size=(300, 12)) + 0.5).astype(np.float32)
@@ -355,6 +355,7 @@ def test_pca_basis_projects_new_vectors_as_pca_did(keep_mean):
     mean, comps, _ = pca_basis(x, 5)
     offset = mean @ comps if keep_mean else 0.0
     np.testing.assert_allclose((x.astype(np.float64) - mean) @ comps + offset, y, atol=1e-4)
+    np.testing.assert_allclose(project(x, mean, comps, keep_mean=keep_mean), y, atol=1e-6)
 
 
 def test_refine_gap_refuses_a_model_without_a_corpus_file(base_model, teacher, tmp_path):
