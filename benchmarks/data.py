@@ -60,11 +60,18 @@ REGISTRY: tuple[DatasetSpec, ...] = (
     DatasetSpec("word_similarity", "SimLex-999", "word_similarity/EN-SIMLEX-999.tsv"),
 )
 
-# Development splits: never in the default suite, only when named (``--datasets SciFact-train``), for choosing
-# defaults without looking at the test split.
+# Development splits: never in the default suite, only when named (``--datasets SciFact-train``, or ``dev`` for all
+# of them), for choosing defaults without looking at the test splits. Each is a split the suite does not score;
+# none is trained on by anything here (classification still fits its probe on the train split).
 DEV_SPLITS: tuple[DatasetSpec, ...] = (
+    DatasetSpec("sts", "STSBenchmark-dev", "sts/stsbenchmark", "dev"),
+    DatasetSpec("sts", "SICK-R-trial", "sts/sickr", "trial"),
+    DatasetSpec("classification", "SST-2-dev", "classification/sst2", "dev", "train"),
+    DatasetSpec("classification", "Emotion-validation", "classification/emotion", "validation", "train"),
+    DatasetSpec("pair_classification", "MRPC-train", "pair_classification/mrpc", "train"),
     DatasetSpec("retrieval", "SciFact-train", "retrieval/scifact", "train"),
 )
+DEV_NAME = "dev"  # ``--datasets dev``: every development split
 
 
 # --------------------------------------------------------------------------------------------- containers
@@ -301,6 +308,8 @@ def select(root: Path, *, tasks: list[str] | None = None, names: list[str] | Non
         specs = [s for s in specs if s.task in tasks]
     if names:
         wanted = {n.lower() for n in names}
+        if DEV_NAME in wanted:
+            wanted = (wanted - {DEV_NAME}) | {s.name.lower() for s in DEV_SPLITS}
         specs = [s for s in specs if s.name.lower() in wanted]
     return specs
 

@@ -121,6 +121,10 @@ def test_dev_splits_only_when_named(tiny_data):
     (spec,) = data.select(tiny_data, names=["SciFact-train"])
     assert (spec.task, spec.path, spec.split) == ("retrieval", "retrieval/scifact", "train")
     assert data.select(tiny_data, tasks=["sts"], names=["SciFact-train"]) == []
+    every = data.select(tiny_data, names=["dev"])
+    assert [s.name for s in every] == [s.name for s in data.DEV_SPLITS]
+    assert not {s.name for s in every} & {s.name for s in data.REGISTRY}
+    assert [s.name for s in data.select(tiny_data, names=["dev", "TREC"])] == ["TREC"] + [s.name for s in every]
 
 
 def test_dev_alias_and_unknown_keys(tmp_path):
@@ -145,6 +149,11 @@ def test_real_shared_data_counts():
     assert len(loaded["WS-353"].scores) == 353 and len(loaded["SimLex-999"].scores) == 999
     (dev,) = data.load_available(data.select(SHARED, names=["SciFact-train"]), SHARED)
     assert len(dev.query_ids) == 809 and sum(len(v) for v in dev.qrels.values()) == 919
+    devs = {d.name: d for d in data.load_available(data.select(SHARED, names=["dev"]), SHARED)}
+    assert len(devs) == len(data.DEV_SPLITS)
+    assert len(devs["STSBenchmark-dev"].scores) == 1500 and len(devs["SICK-R-trial"].scores) == 500
+    assert len(devs["SST-2-dev"].test_texts) == 872 and len(devs["Emotion-validation"].test_texts) == 2000
+    assert len(devs["MRPC-train"].labels) == 4076
 
 
 def test_resolve_data_dir_one_rule_for_every_tool(tmp_path, monkeypatch):
