@@ -8,7 +8,8 @@ import sys
 import warnings
 from pathlib import Path
 
-SPEC_HELP = ("model SPEC, repeatable: static:PATH (ours), teacher:NAME_OR_PATH (distill.Teacher), model2vec:PATH, "
+SPEC_HELP = ("model SPEC, repeatable: static:PATH (ours; static:PATH?contrast=C overrides its pooling contrast), "
+             "teacher:NAME_OR_PATH (distill.Teacher), model2vec:PATH, "
              "st:NAME (sentence-transformers), or a bare PATH/NAME (auto-detected); prefix LABEL= to name the column")
 
 
@@ -19,7 +20,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="which encoders to cache on disk: auto = slow ones (teachers), all, none")
     p.add_argument("--tasks", default=None, help="comma list of task types (sts,classification,pair_classification,"
                                                  "clustering,retrieval,word_similarity)")
-    p.add_argument("--datasets", default=None, help="comma list of dataset names (e.g. STSBenchmark,SICK-R)")
+    p.add_argument("--datasets", default=None, help="comma list of dataset names (e.g. STSBenchmark,SICK-R); development splits only when named "
+                   "(e.g. SciFact-train), 'dev' for all of them")
     p.add_argument("--discover", action="store_true",
                    help="also evaluate extra datasets found in the data folder in the same layout")
     p.add_argument("--train-cap", type=int, default=None, help="max training examples for classification (default 4000)")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-_LABEL_RE = re.compile(r"^([^=]+)=(.+)$")  # a label is anything up to the first "="
+_LABEL_RE = re.compile(r"^([^=?]+)=(.+)$")  # a label: anything up to the first "=", with no "?" (static options)
 KINDS = ("static", "teacher", "model2vec", "st")
 
 
@@ -91,12 +91,15 @@ class FunctionEncoder(Encoder):
 class StaticEncoder(Encoder):
     kind = "static"
 
-    def __init__(self, path: str, name: str | None = None, model=None):
+    def __init__(self, path: str, name: str | None = None, model=None, contrast: float | None = None):
         super().__init__(name or Path(path).name, str(path))
         if model is None:
             from static_model import StaticModel
 
             model = StaticModel.from_pretrained(path)
+        if contrast is not None:
+            model = model.truncate_dims(model.dim)  # a copy: the caller's model keeps its pooling
+            model.contrast = contrast
         self.model = model
         self.dim = int(model.dim)
         vocab = getattr(model, "vocab_size", None)
@@ -106,7 +109,7 @@ class StaticEncoder(Encoder):
 
     @property
     def fingerprint(self) -> str:  # independent of the display label, so a relabelled run hits the cache
-        return f"static-{Path(self.path).name if self.path else self.name}-{self._fp}"
+        return f"static-{Path(self.path).name if self.path else self.name}-{self._fp}-c{self.model.contrast:g}"
 
     def _encode(self, texts):
         return self.model.encode(texts)
@@ -263,9 +266,30 @@ def parse_spec(spec: str) -> tuple[str | None, str, str]:
     return label, detect_kind(rest), rest
 
 
+def static_options(target: str) -> tuple[str, dict]:
+    """``PATH?contrast=C`` -> (PATH, {"contrast": C}): a static model evaluated with another pooling contrast."""
+    path, sep, query = target.partition("?")
+    opts: dict = {}
+    for item in filter(None, query.split("&")) if sep else ():
+        key, _, value = item.partition("=")
+        if key != "contrast":
+            raise ValueError(f"unknown static model option {key!r} in {target!r} (known: contrast)")
+        try:
+            opts[key] = float(value)
+        except ValueError:
+            raise ValueError(f"static model option {item!r} in {target!r}: not a number") from None
+    return path, opts
+
+
 def check_spec(spec: str) -> None:
     """Raise ``ValueError`` now, before any model runs, when ``spec`` names a folder or teacher that is not there."""
     label, kind, target = parse_spec(spec)
+    if kind == "static":
+        target, opts = static_options(target)
+        if "contrast" in opts:
+            from static_model.model import check_contrast
+
+            check_contrast(opts["contrast"])
     if kind in ("static", "model2vec") and not Path(target).expanduser().is_dir():
         raise ValueError(f"model spec {spec!r}: {kind} folder {target!r} does not exist")
     if kind == "teacher":
@@ -280,7 +304,8 @@ def check_spec(spec: str) -> None:
 def load_encoder(spec: str, *, device: str | None = None) -> Encoder:
     label, kind, target = parse_spec(spec)
     if kind == "static":
-        return StaticEncoder(target, name=label)
+        path, opts = static_options(target)
+        return StaticEncoder(path, name=label, **opts)
     if kind == "model2vec":
         return Model2VecEncoder(target, name=label)
     if kind == "teacher":

@@ -21,6 +21,7 @@ def _float_or_none(value: str) -> float | None:
 
 def build_parser() -> argparse.ArgumentParser:
     from distill.refine import add_refine_options
+    from distill.core import DEFAULT_CONTRAST
     from distill.vocab_pass import DEFAULT_BATCH_SIZE
 
     p = argparse.ArgumentParser(
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"sequences per forward in the vocabulary pass (default {DEFAULT_BATCH_SIZE})")
     p.add_argument("--pooling", choices=("mean", "token", "cls"), default="mean")
     p.add_argument("--dtype", choices=("float16", "float32", "int8"), default="float16")
+    p.add_argument("--contrast", type=float, default=DEFAULT_CONTRAST,
+                   help="pooling contrast written into the model: 0 for Model2Vec's plain mean; c > 0 weights each "
+                   f"token row by exp(-c * cos(row, the text's mean row)) (default {DEFAULT_CONTRAST})")
     p.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     refine = p.add_argument_group("corpus refinement (python -m distill TEACHER --output DIR --refine CORPUS)")
@@ -89,6 +93,7 @@ def distill_main(argv: list[str]) -> int:
             batch_size=args.batch_size,
             pooling=args.pooling,
             dtype=args.dtype,
+            contrast=args.contrast,
             show_progress_bar=not args.quiet,
         )
         if args.refine is not None:
@@ -113,6 +118,7 @@ def distill_main(argv: list[str]) -> int:
     print(f"  reads               at most {model.max_length} tokens a text (teacher {info.get('teacher_max_seq_length')}"
           " with its special tokens)")
     print(f"  explained variance  {info.get('explained_variance', 1.0):.3f}")
+    print(f"  pooling             {'mean' if model.contrast == 0 else f'contrast {model.contrast:g}'}")
     print(f"  time                {elapsed:.1f} s (vocabulary pass {info.get('vocab_pass_seconds')} s on {info.get('parameters', {}).get('device')})")
     if "refine" in model.config:
         r = model.config["refine"]

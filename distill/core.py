@@ -40,6 +40,11 @@ from distill.vocab_pass import (
 logger = logging.getLogger(__name__)
 
 DTYPES = ("float32", "float16", "int8")
+# The pooling contrast written into distilled models (0 = plain mean), chosen on the development splits
+# (benchmarks/results/contrast_dev.md: plain and refined all-MiniLM-L6-v2, plain all-mpnet-base-v2): 1.0 and 1.5 are
+# within 0.3 of each other on all three, 1.0 is the smaller change from the plain mean (it costs STS and
+# classification less on mpnet).
+DEFAULT_CONTRAST = 1.0
 
 
 def toolkit_version() -> str:
@@ -151,7 +156,10 @@ def output_vocab_size(tokenizer: Tokenizer) -> int:
     return max(tokenizer.get_vocab(with_added_tokens=True).values()) + 1
 
 
-def _check_args(pca_dims, sif_coefficient, pooling, dtype, batch_size) -> None:
+def _check_args(pca_dims, sif_coefficient, pooling, dtype, batch_size, contrast) -> None:
+    from static_model.model import check_contrast
+
+    check_contrast(contrast)
     if pca_dims is not None and (isinstance(pca_dims, bool) or not isinstance(pca_dims, (int, np.integer)) or pca_dims < 1):
         raise ValueError(f"pca_dims must be a positive int or None, got {pca_dims!r}.")
     if sif_coefficient is not None and not (0 < float(sif_coefficient) < 1):
@@ -195,6 +203,7 @@ def distill(
     batch_size: int = DEFAULT_BATCH_SIZE,
     pooling: str = "mean",
     dtype: str = "float16",
+    contrast: float = DEFAULT_CONTRAST,
     show_progress_bar: bool = True,
 ):
     """Distill ``teacher`` into a ``static_model.StaticModel``.
@@ -215,6 +224,9 @@ def distill(
     :param pooling: ``"mean"`` over the template (default), ``"token"``: the token's own position(s),
         ``"cls"``: position 0.
     :param dtype: storage dtype of the returned model: ``"float16"`` (default), ``"float32"``, ``"int8"``.
+    :param contrast: the model's pooling at encode time (``StaticModel.contrast``): ``0`` is Model2Vec's plain
+        mean; the default ``DEFAULT_CONTRAST`` weights each token row by ``exp(-contrast * cos(row, the text's
+        mean row))``, chosen on the benchmark's development splits (``benchmarks/results/contrast_dev.md``).
     :param show_progress_bar: progress bar over the vocabulary pass.
     :raises TeacherNotFoundError, TeacherError, FrequencyFileError, ValueError: on bad input, before
         the teacher weights load.
@@ -222,15 +234,16 @@ def distill(
     plan = _prepare(
         teacher, pca_dims=pca_dims, sif_coefficient=sif_coefficient, vocabulary=vocabulary,
         token_frequencies=token_frequencies, device=device, batch_size=batch_size, pooling=pooling, dtype=dtype,
+        contrast=contrast,
     )
     return _run(plan, show_progress_bar=show_progress_bar)
 
 
 def _prepare(teacher, *, pca_dims, sif_coefficient, vocabulary, token_frequencies, device, batch_size, pooling,
-             dtype) -> _Plan:
+             dtype, contrast) -> _Plan:
     """All checks and the cheap preparation: nothing here loads the teacher weights."""
     t_start = time.perf_counter()
-    _check_args(pca_dims, sif_coefficient, pooling, dtype, batch_size)
+    _check_args(pca_dims, sif_coefficient, pooling, dtype, batch_size, contrast)
     own = not isinstance(teacher, Teacher)
     t = Teacher(teacher, device=device) if own else teacher
     tokenizer = t.tokenizer
@@ -279,6 +292,7 @@ def _prepare(teacher, *, pca_dims, sif_coefficient, vocabulary, token_frequencie
         "batch_size": batch_size,
         "pooling": pooling,
         "dtype": dtype,
+        "contrast": float(contrast),
     }
     return _Plan(t, own, out_tok, base_ids, added_words, added_ids, vocab_stats, counts, params, t_start)
 
@@ -361,7 +375,7 @@ def _run(plan: _Plan, *, show_progress_bar: bool = True):
     dtype = p["dtype"]
     embeddings = table.astype(np.float16) if dtype == "float16" else table
     model = StaticModel(embeddings, plan.tokenizer, config=config, normalize=bool(t.normalize),
-                        max_length=student_max_length(t))
+                        max_length=student_max_length(t), contrast=p["contrast"])
     if dtype == "int8":
         model = model.quantize("int8")
     return model

@@ -432,6 +432,7 @@ def refine(
     seed: int = 0,
     device: str | None = None,
     dtype: str = "float16",
+    contrast: float | None = None,
     show_progress_bar: bool = True,
     targets: np.ndarray | None = None,
 ):
@@ -461,6 +462,9 @@ def refine(
         (plain PCA). Default ``False``: the mean's projection is kept, so the student learns the teacher's own
         (uncentered) cosine geometry; measured in ``benchmarks/results/refine_variants_center.md``.
     :param init: ``"linear-map"`` (default) or ``"table"`` (see the module docstring).
+    :param contrast: the refined model's pooling contrast (``StaticModel.contrast``); default: the input model's.
+        Training always fits the plain mean; contrast pooling is applied at encode time (measured on top of the
+        refined table in ``benchmarks/results/contrast_dev.md``).
     :param targets: precomputed teacher embeddings of the passages (skips featurizing; experiments).
     """
     from distill.postprocess import pca, sif_weights
@@ -478,6 +482,9 @@ def refine(
                       validation_fraction=validation_fraction, seed=seed, device=device)
     cfg.check()
     model = _load_model(model)
+    from static_model.model import check_contrast
+
+    contrast = model.contrast if contrast is None else check_contrast(contrast)
     if prefer_sources is None:
         prefer_sources = DEFAULT_PREFER_SOURCES if corpus is None else ()
     prefer_sources = (prefer_sources,) if isinstance(prefer_sources, str) else tuple(prefer_sources)
@@ -566,7 +573,7 @@ def refine(
     config["sif_coefficient"] = sif_coefficient
     embeddings = table.astype(np.float16) if dtype == "float16" else table.astype(np.float32)
     out = StaticModel(embeddings, model.tokenizer, config=config, normalize=model.normalize,
-                      max_length=model.max_length)
+                      max_length=model.max_length, contrast=contrast)
     if dtype == "int8":
         out = out.quantize("int8")
     out._refine_result = result  # the full TrainResult, for callers and tests (not saved)
@@ -587,6 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", default=None, help="teacher name/folder (default: the one in the model's config)")
     p.add_argument("--corpus", default=None, help=f"text file, one passage a line (default {DEFAULT_CORPUS})")
     add_refine_options(p)
+    p.add_argument("--contrast", type=float, default=None,
+                   help="pooling contrast of the refined model (0: plain mean; default: the input model's)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--dtype", choices=("float16", "float32", "int8"), default="float16")
     p.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty output folder")
@@ -653,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         model = refine(args.model, args.teacher, args.corpus, device=args.device, dtype=args.dtype,
-                       show_progress_bar=not args.quiet, **refine_kwargs(args))
+                       contrast=args.contrast, show_progress_bar=not args.quiet, **refine_kwargs(args))
     except (TeacherNotFoundError, TeacherError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,5 @@
-"""StaticModel: one embedding row per token; a text's vector is the mean of its tokens' rows."""
+"""StaticModel: one embedding row per token; a text's vector is the (plain or contrast-weighted) mean of its
+tokens' rows."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from static_model import persistence
-from static_model.pooling import pool_mean, rows_as_float32
+from static_model.pooling import pool, rows_as_float32
 from static_model.quantization import check_dtype, effective_rows, quantize
 from static_model.tokenization import TextEncoder
 from static_model.version import __version__
 
 DEFAULT_MAX_LENGTH = 512
+MAX_CONTRAST = 50.0  # exp(50) is far from float overflow; larger values weight one token alone anyway
 _FROM_CONFIG: Any = object()
 # Keys other tools write that would contradict ours once the model is changed and saved.
 _STALE_KEYS = ("hidden_dim", "embedding_dtype", "vocabulary_quantization", "seq_length", "architectures")
@@ -26,6 +28,9 @@ class StaticModel:
 
     Build one from a table and a ``tokenizers.Tokenizer``, or load a folder with :meth:`from_pretrained`.
     ``weights`` optionally scales each token's row (int8 tables keep their per-row scale there).
+    ``contrast`` (default from the config, else 0) chooses the pooling: 0 is the plain mean of the rows (Model2Vec's);
+    ``c > 0`` weights each row by ``exp(-c * cos(row, the text's plain mean))``, so the tokens that set a text apart
+    from what its tokens share count more (see ``static_model.pooling.pool``).
     """
 
     def __init__(
@@ -37,6 +42,7 @@ class StaticModel:
         config: dict[str, Any] | None = None,
         normalize: bool | None = None,
         max_length: int | None = _FROM_CONFIG,
+        contrast: float | None = None,
     ) -> None:
         if not isinstance(tokenizer, Tokenizer):
             raise TypeError(f"tokenizer must be a tokenizers.Tokenizer, not {type(tokenizer).__name__}")
@@ -56,6 +62,8 @@ class StaticModel:
         self._extra = {k: v for k, v in config.items() if k not in _STALE_KEYS}
         self.normalize = bool(config.get("normalize", False)) if normalize is None else bool(normalize)
         self.max_length = config.get("max_length", DEFAULT_MAX_LENGTH) if max_length is _FROM_CONFIG else max_length
+        self.contrast = config.get("contrast", 0.0) if contrast is None else contrast
+        self._row_norms: np.ndarray | None = None
         self._pool_weights = weights if weights is not None else np.ones(len(embeddings), dtype=np.float32)
 
     # ------------------------------------------------------------------ properties
@@ -67,6 +75,15 @@ class StaticModel:
     @max_length.setter
     def max_length(self, value: int | None) -> None:
         self._max_length = _check_max_length(value)
+
+    @property
+    def contrast(self) -> float:
+        """The pooling's contrast (0: plain mean)."""
+        return self._contrast
+
+    @contrast.setter
+    def contrast(self, value: float) -> None:
+        self._contrast = check_contrast(value)
 
     @property
     def dim(self) -> int:
@@ -108,6 +125,7 @@ class StaticModel:
             dtype=self.dtype,
             normalize=self.normalize,
             max_length=self.max_length,
+            contrast=self.contrast,
         )
         return config
 
@@ -123,23 +141,35 @@ class StaticModel:
         batch_size: int = 4096,
         normalize: bool | None = None,
         max_length: int | None = None,
+        contrast: float | None = None,
         show_progress_bar: bool = False,
     ) -> np.ndarray:
         """Float32 vectors, ``(n, dim)`` for a list of texts and ``(dim,)`` for one ``str``.
 
         A text's vector is the mean of its tokens' rows (no special tokens, unknown tokens dropped, at most
-        ``max_length`` tokens, default the model's), L2-normalized when ``normalize`` (default the model's).
+        ``max_length`` tokens, default the model's), weighted by ``exp(-contrast * cos(row, plain mean))`` when
+        ``contrast`` (default the model's) is above 0, and L2-normalized when ``normalize`` (default the model's).
         A text without known tokens gives a zero vector.
         """
         single, texts = _as_texts(texts)
         batch_size = _check_positive_int(batch_size, "batch_size")
         normalize = self.normalize if normalize is None else bool(normalize)
         max_length = self.max_length if max_length is None else _check_max_length(max_length)
+        contrast = self.contrast if contrast is None else check_contrast(contrast)
+        norms = self._norms() if contrast > 0 else None
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in _progress(range(0, len(texts), batch_size), show_progress_bar, batch_size, len(texts)):
             for positions, ids, offsets in self._encoder.encode_parts(texts[start : start + batch_size], max_length):
-                pool_mean(self._embeddings, self._pool_weights, ids, offsets, out, positions + start, normalize=normalize)
+                pool(self._embeddings, self._pool_weights, ids, offsets, out, positions + start, normalize=normalize,
+                     contrast=contrast, norms=norms)
         return out[0] if single else out
+
+    def _norms(self) -> np.ndarray:
+        """``|table[t] * weights[t]|`` per token (computed once: the table never changes in place)."""
+        if self._row_norms is None:
+            self._row_norms = np.linalg.norm(self.embedding_matrix(), axis=1).astype(np.float32)
+        return self._row_norms
+
 
     def encode_as_sequence(
         self, texts: str | Iterable[str], *, max_length: int | None = None
@@ -191,7 +221,8 @@ class StaticModel:
     def _replace(self, embeddings: np.ndarray, weights: np.ndarray | None) -> StaticModel:
         config = {k: v for k, v in self.config.items() if k not in ("dim", "dtype")}
         return StaticModel(
-            embeddings, self.tokenizer, weights=weights, config=config, normalize=self.normalize, max_length=self.max_length
+            embeddings, self.tokenizer, weights=weights, config=config, normalize=self.normalize,
+            max_length=self.max_length, contrast=self.contrast,
         )
 
     # ------------------------------------------------------------------ disk
@@ -221,7 +252,7 @@ class StaticModel:
     def __repr__(self) -> str:
         return (
             f"StaticModel(vocab_size={self.vocab_size}, dim={self.dim}, dtype={self.dtype}, "
-            f"normalize={self.normalize}, max_length={self.max_length})"
+            f"normalize={self.normalize}, max_length={self.max_length}, contrast={self.contrast})"
         )
 
 
@@ -247,6 +278,16 @@ def _check_positive_int(value: Any, name: str) -> int:
 
 def _check_max_length(value: Any) -> int | None:
     return None if value is None else _check_positive_int(value, "max_length")
+
+
+def check_contrast(value: Any) -> float:
+    """``value`` as a float in ``[0, MAX_CONTRAST]``, or a TypeError / ValueError that names it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"contrast must be a number; got {type(value).__name__}")
+    value = float(value)
+    if not 0.0 <= value <= MAX_CONTRAST:  # also rejects NaN
+        raise ValueError(f"contrast must be between 0 and {MAX_CONTRAST:g}; got {value!r}")
+    return value
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:

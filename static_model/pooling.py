@@ -1,4 +1,5 @@
-"""Numba kernels: mean-pool token rows per text, straight from the stored table (float32, float16 or int8)."""
+"""Numba kernels: pool token rows per text (plain or contrast-weighted mean), straight from the stored table
+(float32, float16 or int8)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,38 @@ def _decode_impl(lut, value):
     return lambda lut, value: np.float32(value)
 
 
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _contrast_pass(table, lut, weights, norms, ids, start, end, contrast, out, row, centroid):  # pragma: no cover
+    """Re-pool ``out[row]`` (the segment's summed rows) with each row weighted by ``exp(-contrast * cos(row,
+    sum))``; return the sum of the weights (the plain count when the rows cancel out)."""
+    dim = table.shape[1]
+    c_norm = np.float32(0.0)
+    for j in range(dim):
+        centroid[j] = out[row, j]
+        c_norm += centroid[j] * centroid[j]
+    c_norm = np.sqrt(c_norm)
+    if c_norm == 0.0:
+        return np.float64(end - start)
+    for j in range(dim):
+        out[row, j] = 0.0
+    total = 0.0
+    for k in range(start, end):
+        token = ids[k]
+        w = weights[token]
+        dot = np.float32(0.0)
+        for j in range(dim):
+            dot += _decode(lut, table[token, j]) * centroid[j]
+        cos = dot * w / (norms[token] * c_norm) if norms[token] > 0.0 else np.float32(0.0)
+        e = np.exp(-contrast * cos)
+        total += e
+        we = np.float32(w * e)
+        for j in range(dim):
+            out[row, j] += _decode(lut, table[token, j]) * we
+    return total
+
+
 @numba.njit(nogil=True, cache=True)
-def _pool_segment(table, lut, weights, ids, start, end, normalize, out, row):  # pragma: no cover - compiled
+def _pool_segment(table, lut, weights, norms, ids, start, end, normalize, contrast, out, row, centroid):  # pragma: no cover
     dim = table.shape[1]
     for j in range(dim):
         out[row, j] = 0.0
@@ -36,34 +67,47 @@ def _pool_segment(table, lut, weights, ids, start, end, normalize, out, row):  #
         w = weights[token]
         for j in range(dim):
             out[row, j] += _decode(lut, table[token, j]) * w
+    total = np.float64(end - start)
+    if contrast > 0.0 and end - start > 1:
+        total = _contrast_pass(table, lut, weights, norms, ids, start, end, contrast, out, row, centroid)
     if normalize:
         norm = 0.0
         for j in range(dim):
             norm += out[row, j] * out[row, j]
         scale = 1.0 / np.sqrt(norm) if norm > 0.0 else 0.0
     else:
-        scale = 1.0 / (end - start)
+        scale = 1.0 / total if total > 0.0 else 0.0
     for j in range(dim):
         out[row, j] *= scale
 
 
 @numba.njit(nogil=True, cache=True)
-def _pool_serial(table, lut, weights, ids, offsets, rows, normalize, out):  # pragma: no cover - compiled
-    for seg in range(offsets.shape[0] - 1):
-        _pool_segment(table, lut, weights, ids, offsets[seg], offsets[seg + 1], normalize, out, rows[seg])
+def _pool_range(table, lut, weights, norms, ids, offsets, rows, normalize, contrast, out, lo, hi):  # pragma: no cover
+    centroid = np.empty(table.shape[1], dtype=np.float32)  # scratch, one per range
+    for seg in range(lo, hi):
+        _pool_segment(table, lut, weights, norms, ids, offsets[seg], offsets[seg + 1], normalize, contrast, out,
+                      rows[seg], centroid)
+
+
+@numba.njit(nogil=True, cache=True)
+def _pool_serial(table, lut, weights, norms, ids, offsets, rows, normalize, contrast, out):  # pragma: no cover
+    _pool_range(table, lut, weights, norms, ids, offsets, rows, normalize, contrast, out, 0, offsets.shape[0] - 1)
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
-def _pool_parallel(table, lut, weights, ids, offsets, rows, normalize, out):  # pragma: no cover - compiled
-    for seg in numba.prange(offsets.shape[0] - 1):
-        _pool_segment(table, lut, weights, ids, offsets[seg], offsets[seg + 1], normalize, out, rows[seg])
+def _pool_parallel(table, lut, weights, norms, ids, offsets, rows, normalize, contrast, out):  # pragma: no cover
+    n = offsets.shape[0] - 1
+    blocks = min(n, 256)
+    for b in numba.prange(blocks):
+        _pool_range(table, lut, weights, norms, ids, offsets, rows, normalize, contrast, out, b * n // blocks,
+                    (b + 1) * n // blocks)
 
 
 # Below this many tokens, waking numba's thread pool costs more than the work.
 PARALLEL_MIN_TOKENS = 50_000
 
 
-def pool_mean(
+def pool(
     table: np.ndarray,
     weights: np.ndarray,
     ids: np.ndarray,
@@ -72,19 +116,38 @@ def pool_mean(
     rows: np.ndarray | None = None,
     *,
     normalize: bool,
+    contrast: float = 0.0,
+    norms: np.ndarray | None = None,
 ) -> None:
-    """Write the (optionally L2-normalized) mean of ``table[t] * weights[t]`` over each segment into ``out``.
+    """Pool the rows ``r_t = table[t] * weights[t]`` of each segment into ``out`` (optionally L2-normalized).
 
     Segment ``i`` is ``ids[offsets[i]:offsets[i + 1]]`` and lands in ``out[rows[i]]`` (``rows`` defaults to
-    ``0..n-1``). An empty segment gives a zero vector.
+    ``0..n-1``). An empty segment gives a zero vector. ``contrast=0``: the plain mean. ``contrast=c > 0``: the mean
+    of the rows weighted by ``exp(-c * cos(r_t, m))``, ``m`` the segment's plain mean, so that rows pointing away
+    from what the text's tokens share count more; ``norms`` (``|r_t|`` per token id) is then required.
     """
     n_segments = len(offsets) - 1
     if rows is None:
         rows = np.arange(n_segments, dtype=np.int64)
+    if contrast > 0.0 and norms is None:
+        raise ValueError("contrast pooling needs the rows' norms")
     is_half = table.dtype == np.float16
     data = table.view(np.uint16) if is_half else table
     kernel = _pool_parallel if len(ids) >= PARALLEL_MIN_TOKENS else _pool_serial
-    kernel(data, HALF_TO_FLOAT if is_half else _NO_LUT, weights, ids, offsets, rows, normalize, out)
+    kernel(data, HALF_TO_FLOAT if is_half else _NO_LUT, weights, _NO_LUT if norms is None else norms, ids, offsets,
+           rows, normalize, float(contrast), out)
+
+
+def contrast_weights(rows: np.ndarray, contrast: float) -> np.ndarray:
+    """The per-token weights that contrast pooling gives one text's rows ``(n, dim)``: ``exp(-contrast * cos(r_t,
+    mean))`` (the numpy reference of the kernel; all ones for one row, a zero mean or ``contrast=0``)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    mean = rows.mean(0) if len(rows) else np.zeros(rows.shape[1])
+    m_norm, r_norm = np.linalg.norm(mean), np.linalg.norm(rows, axis=1)
+    if contrast == 0 or len(rows) < 2 or m_norm == 0:
+        return np.ones(len(rows))
+    cos = np.divide(rows @ mean, r_norm * m_norm, out=np.zeros(len(rows)), where=r_norm > 0)
+    return np.exp(-contrast * cos)
 
 
 def rows_as_float32(table: np.ndarray, weights: np.ndarray, ids: np.ndarray) -> np.ndarray:

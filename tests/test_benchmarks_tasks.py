@@ -209,6 +209,24 @@ def test_cli_quality_on_a_static_model_folder(tiny, tmp_path, tiny_model, capsys
     assert rep["models"][0]["info"]["size_on_disk"] > 0
 
 
+def test_static_spec_can_override_the_pooling_contrast(tmp_path, tiny_model):
+    from benchmarks.encoders import check_spec, load_encoder, static_options
+
+    folder = tmp_path / "m"
+    tiny_model.save_pretrained(folder)
+    assert static_options(f"{folder}?contrast=1.5") == (str(folder), {"contrast": 1.5})
+    assert static_options(str(folder)) == (str(folder), {})
+    plain, sharp = load_encoder(f"static:{folder}"), load_encoder(f"c=static:{folder}?contrast=1.5")
+    assert (plain.model.contrast, sharp.model.contrast, sharp.name) == (0.0, 1.5, "c")
+    assert plain.fingerprint != sharp.fingerprint  # cached embeddings never mix the two poolings
+    texts = ["the cat sat on the mat", "money tax law"]
+    np.testing.assert_allclose(sharp.encode(texts), tiny_model.encode(texts, contrast=1.5), atol=1e-6)
+    for bad, match in ((f"static:{folder}?contrast=-1", "contrast"), (f"static:{folder}?temperature=1", "unknown"),
+                       (f"static:{folder}?contrast=x", "not a number"), (f"static:{tmp_path}/none?contrast=1", "exist")):
+        with pytest.raises(ValueError, match=match):
+            check_spec(bad)
+
+
 def test_run_quality_checks_every_spec_before_running_any(tiny, tmp_path):
     calls = []
 

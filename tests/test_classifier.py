@@ -253,6 +253,17 @@ def test_pipeline_matches_torch_model(fitted, topic_data, tmp_path):
     np.testing.assert_allclose(static.encode(X_test), pipeline.features(X_test), atol=1e-6)
 
 
+def test_pipeline_pools_as_the_network_did_when_the_base_model_uses_contrast(tiny_static_model, topic_data, tmp_path):
+    (X, y), (X_test, _) = topic_data
+    base = StaticModel(tiny_static_model.embeddings, tiny_static_model.tokenizer, weights=tiny_static_model.weights,
+                       config={"normalize": True}, contrast=1.5)
+    clf = _quick(base, max_epochs=5).fit(X, y)
+    folder = clf.save_pretrained(tmp_path / "pipe")
+    pipeline = StaticPipeline.from_pretrained(folder)
+    assert pipeline.model.contrast == 0.0  # the network averages with a plain mean (EmbeddingBag)
+    np.testing.assert_allclose(pipeline.predict_proba(X_test), clf.predict_proba(X_test), atol=1e-5)
+
+
 def test_pipeline_runs_without_torch(fitted, topic_data, tmp_path):
     _, (X_test, _) = topic_data
     folder = fitted.save_pretrained(tmp_path / "pipe")

@@ -54,6 +54,18 @@ def test_cli_refuses_a_non_empty_output_and_bad_input(wp_dir, tmp_path, capsys):
     assert main([str(wp_dir), "--output", str(tmp_path / "b"), "--token-frequencies", str(bad)]) == 2
     assert "word<TAB>frequency" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+    assert main([str(wp_dir), "--output", str(tmp_path / "c"), "--contrast", "-1"]) == 2
+    assert "contrast must be between 0 and" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
+def test_cli_contrast_option(wp_dir, tmp_path, capsys):
+    assert main([str(wp_dir), "-o", str(tmp_path / "plain"), "--pca-dims", "8", "--contrast", "0", "--quiet"]) == 0
+    assert "pooling             mean" in capsys.readouterr().out
+    assert StaticModel.from_pretrained(tmp_path / "plain").contrast == 0.0
+    assert main([str(wp_dir), "-o", str(tmp_path / "default"), "--pca-dims", "8", "--quiet"]) == 0
+    assert "pooling             contrast 1" in capsys.readouterr().out
+    assert StaticModel.from_pretrained(tmp_path / "default").contrast == 1.0
 
 
 def test_cli_overwrite_and_pca_none(wp_dir, tmp_path):

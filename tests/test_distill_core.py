@@ -198,8 +198,9 @@ def test_config_records_parameters_teacher_and_version(wp_dir, tmp_path):
     assert info["parameters"] == {
         "teacher": str(wp_dir), "pca_dims": 16, "sif_coefficient": 1e-4, "vocabulary": None,
         "token_frequencies": "zipf-id-rank", "device": "cpu", "batch_size": 256, "pooling": "mean",
-        "dtype": "float16",
+        "dtype": "float16", "contrast": 1.0,
     }
+    assert cfg["contrast"] == 1.0 and StaticModel.from_pretrained(tmp_path / "out").contrast == 1.0
     assert info["toolkit_version"] and info["teacher_pooling"] == "mean" and info["teacher_normalize"] is True
     assert {"torch", "transformers", "tokenizers"} <= set(info["versions"])
     loaded = StaticModel.from_pretrained(tmp_path / "out")
@@ -254,6 +255,8 @@ def no_heavy_work(monkeypatch):
         (dict(vocabulary=[]), ValueError, "vocabulary is empty"),
         (dict(vocabulary=["  ", ""]), ValueError, "vocabulary is empty"),
         (dict(token_frequencies="/nonexistent/freqs.tsv"), FrequencyFileError, "does not exist"),
+        (dict(contrast=-1.0), ValueError, "contrast"),
+        (dict(contrast="high"), TypeError, "contrast"),
     ],
 )
 def test_bad_input_fails_before_heavy_work(wp_dir, no_heavy_work, kwargs, error, match):

@@ -308,10 +308,11 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         table, layers = self.network_.export()
         base = self.static_model_
         # Keep the base model's metadata; drop what describes the stored table (it is a new float32 table now).
-        structural = ("normalize", "dtype", "dim", "vocab_size", "max_length")
+        structural = ("normalize", "dtype", "dim", "vocab_size", "max_length", "contrast")
         config = {k: v for k, v in dict(getattr(base, "config", None) or {}).items() if k not in structural}
         config["classifier"] = {"source": "distill.classifier.StaticModelClassifier", "fine_tuned": True}
-        kwargs: dict[str, Any] = {"config": config, "normalize": bool(self.normalize)}
+        # the network pools with a plain mean (EmbeddingBag), so the exported model does too
+        kwargs: dict[str, Any] = {"config": config, "normalize": bool(self.normalize), "contrast": 0.0}
         max_length = self.max_length if self.max_length is not None else getattr(base, "max_length", None)
         if max_length is not None:
             kwargs["max_length"] = int(max_length)
