@@ -4,7 +4,9 @@ Variants of our distill, each saved once under the cache (a rerun reuses them). 
 one vocabulary pass per pooling and are post-processed with distill's own functions, exactly as
 ``distill.distill`` does (``--exact`` calls ``distill.distill`` for each instead):
 
-- default: PCA to 256 dims, SIF weights a=1e-4 from Zipf ranks, output (forward-pass) vectors, mean pooling
+- default: PCA to 256 dims, SIF weights a=1e-4 from Zipf ranks, output (forward-pass) vectors, mean pooling in the
+  vocabulary pass, contrast pooling (``distill.core.DEFAULT_CONTRAST``) at encode time
+- plain mean: the same table encoded with contrast 0 (Model2Vec's pooling); every other variant keeps the default's
 - no PCA (teacher dims), no SIF weighting, neither
 - input embeddings: the teacher's embedding-layer rows instead of the forward pass, same post-processing
 - token pooling: the token's own position instead of the mean over the template
@@ -34,7 +36,8 @@ class Variant:
 
 def variants(freq_file: Path | None, corpus_file: Path | None = None) -> list[Variant]:
     out = [
-        Variant("default", "default", "PCA 256, SIF (Zipf), output vectors, mean pooling"),
+        Variant("default", "default", "PCA 256, SIF (Zipf), output vectors, mean pooling, contrast pooling"),
+        Variant("plain_mean", "plain mean", "contrast 0 at encode time (Model2Vec's pooling)", {"contrast": 0.0}),
         Variant("no_pca", "− PCA", "teacher dims, no PCA", {"pca_dims": None}),
         Variant("no_sif", "− SIF weighting", "no Zipf/SIF weights", {"sif_coefficient": None}),
         Variant("no_pca_no_sif", "− PCA − SIF", "neither PCA nor SIF", {"pca_dims": None, "sif_coefficient": None}),
@@ -107,8 +110,9 @@ class _Prepared:
         return freq.probabilities(counts, mask[: counts.shape[0]])[self.kept], str(token_frequencies)
 
     def assemble(self, raw: np.ndarray, *, pca_dims: int | None = 256, sif_coefficient: float | None = 1e-4,
-                 token_frequencies=None, source: str = "mean", dtype: str = "float16"):
+                 token_frequencies=None, source: str = "mean", dtype: str = "float16", contrast: float | None = None):
         """PCA, SIF weights and the StaticModel, as ``distill.distill`` post-processes its vocabulary pass."""
+        from distill.core import DEFAULT_CONTRAST
         from distill.postprocess import pca, sif_weights
         from distill.vocab_pass import student_max_length
         from static_model import StaticModel
@@ -127,7 +131,8 @@ class _Prepared:
                               "explained_variance": round(float(explained), 6), "built_by": "benchmarks.ablation"}}
         emb = table.astype(np.float16) if dtype == "float16" else table
         return StaticModel(emb, self.out_tok, config=config, normalize=bool(t.normalize),
-                           max_length=student_max_length(t))
+                           max_length=student_max_length(t),
+                           contrast=DEFAULT_CONTRAST if contrast is None else contrast)
 
 
 def input_embedding_model(teacher, *, pca_dims: int | None = 256, sif_coefficient: float | None = 1e-4,
