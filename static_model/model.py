@@ -166,8 +166,12 @@ class StaticModel:
 
     def _norms(self) -> np.ndarray:
         """``|table[t] * weights[t]|`` per token (computed once: the table never changes in place)."""
-        if self._row_norms is None:
-            self._row_norms = np.linalg.norm(self.embedding_matrix(), axis=1).astype(np.float32)
+        if self._row_norms is None:  # in row chunks: no float32 copy of the whole table
+            norms = np.empty(self.vocab_size, dtype=np.float32)
+            for lo in range(0, self.vocab_size, 4096):
+                weights = None if self._weights is None else self._weights[lo : lo + 4096]
+                norms[lo : lo + 4096] = np.linalg.norm(effective_rows(self._embeddings[lo : lo + 4096], weights), axis=1)
+            self._row_norms = norms
         return self._row_norms
 
 
