@@ -93,12 +93,13 @@ class StaticEncoder(Encoder):
 
     def __init__(self, path: str, name: str | None = None, model=None, contrast: float | None = None):
         super().__init__(name or Path(path).name, str(path))
+        if contrast is not None and model is not None:
+            model = model.truncate_dims(model.dim)  # a copy: the caller's model keeps its pooling
         if model is None:
             from static_model import StaticModel
 
             model = StaticModel.from_pretrained(path)
         if contrast is not None:
-            model = model.truncate_dims(model.dim)  # a copy: the caller's model keeps its pooling
             model.contrast = contrast
         self.model = model
         self.dim = int(model.dim)
