@@ -138,18 +138,6 @@ def pool(
            rows, normalize, float(contrast), out)
 
 
-def contrast_weights(rows: np.ndarray, contrast: float) -> np.ndarray:
-    """The per-token weights that contrast pooling gives one text's rows ``(n, dim)``: ``exp(-contrast * cos(r_t,
-    mean))`` (the numpy reference of the kernel; all ones for one row, a zero mean or ``contrast=0``)."""
-    rows = np.asarray(rows, dtype=np.float64)
-    mean = rows.mean(0) if len(rows) else np.zeros(rows.shape[1])
-    m_norm, r_norm = np.linalg.norm(mean), np.linalg.norm(rows, axis=1)
-    if contrast == 0 or len(rows) < 2 or m_norm == 0:
-        return np.ones(len(rows))
-    cos = np.divide(rows @ mean, r_norm * m_norm, out=np.zeros(len(rows)), where=r_norm > 0)
-    return np.exp(-contrast * cos)
-
-
 def rows_as_float32(table: np.ndarray, weights: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """The float32 rows ``table[ids] * weights[ids]`` (one per token), for sequence outputs."""
     return table[ids].astype(np.float32) * weights[ids, None]

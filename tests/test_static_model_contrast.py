@@ -8,7 +8,19 @@ import numpy as np
 import pytest
 
 from static_model import StaticModel, pooling
-from static_model.pooling import contrast_weights
+
+
+def contrast_weights(rows: np.ndarray, contrast: float) -> np.ndarray:
+    """The per-token weights that contrast pooling gives one text's rows ``(n, dim)``: ``exp(-contrast * cos(r_t,
+    mean))`` (the numpy definition the kernel is tested against; all ones for one row, a zero mean or ``contrast=0``)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    mean = rows.mean(0) if len(rows) else np.zeros(rows.shape[1])
+    m_norm, r_norm = np.linalg.norm(mean), np.linalg.norm(rows, axis=1)
+    if contrast == 0 or len(rows) < 2 or m_norm == 0:
+        return np.ones(len(rows))
+    cos = np.divide(rows @ mean, r_norm * m_norm, out=np.zeros(len(rows)), where=r_norm > 0)
+    return np.exp(-contrast * cos)
+
 
 TEXTS = ["the cat sat on the mat", "a dog runs fast on the river bank", "hello", "", "money tax law law law", "日本"]
 
