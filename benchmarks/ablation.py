@@ -14,6 +14,9 @@ one vocabulary pass per pooling and are post-processed with distill's own functi
   at a=1e-4 and a=1e-3
 - corpus frequencies: SIF from token counts of a corpus (``<data>/corpus_general/sentences.txt``) at a=1e-4, 3e-4
   and 1e-3 (a larger ``a`` flattens the weights; real frequencies are steeper than Zipf over id ranks)
+- Zipf over frequency ranks: Zipf's law as by default, but over the tokens' rank in the corpus counts or the
+  wordfreq list instead of their id order (ties and unseen tokens keep id order); built from the shared pass also
+  under ``--exact``, since ``distill.distill`` has no such option
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class Variant:
     description: str
     kwargs: dict = field(default_factory=dict)
     input_embeddings: bool = False
+    frequency_ranks: bool = False  # Zipf over the rank of kwargs["token_frequencies"] counts (benchmark-only)
 
 
 def variants(freq_file: Path | None, corpus_file: Path | None = None) -> list[Variant]:
@@ -51,6 +55,11 @@ def variants(freq_file: Path | None, corpus_file: Path | None = None) -> list[Va
         out.append(Variant("real_frequencies_a1e-3", "real frequencies, a=1e-3",
                            "SIF from wordfreq frequencies, a=1e-3", {"token_frequencies": str(freq_file),
                                                                     "sif_coefficient": 1e-3}))
+    for label, source in (("corpus", corpus_file), ("wordfreq", freq_file)):
+        if source is not None and Path(source).is_file():
+            out.append(Variant(f"zipf_{label}_ranks", f"Zipf over {label} ranks",
+                               f"Zipf's law over the token's rank in {Path(source).name} instead of its id",
+                               {"token_frequencies": str(source)}, frequency_ranks=True))
     if corpus_file is not None and Path(corpus_file).is_file():
         for a, key in ((1e-4, "1e-4"), (3e-4, "3e-4"), (1e-3, "1e-3")):
             out.append(Variant(f"corpus_frequencies_a{key}", f"corpus frequencies, a={key}",
@@ -98,19 +107,28 @@ class _Prepared:
         self.kept = self.kept[self.kept < weight.shape[0]]
         return weight[self.kept]
 
-    def probabilities(self, token_frequencies=None) -> tuple[np.ndarray, str]:
+    def probabilities(self, token_frequencies=None, frequency_ranks: bool = False) -> tuple[np.ndarray, str]:
         from distill import frequencies as freq
         from distill.postprocess import zipf_probabilities
 
         if token_frequencies is None:
             return zipf_probabilities(self.kept.size), "zipf-id-rank"
         counts = freq.token_counts(token_frequencies, self.out_tok)
+        if frequency_ranks:
+            kept_counts = np.zeros(self.kept.size)
+            inside = self.kept < counts.shape[0]
+            kept_counts[inside] = counts[self.kept[inside]]
+            order = np.lexsort((np.arange(self.kept.size), -kept_counts))  # most frequent first, ties by id
+            rank = np.empty_like(order)
+            rank[order] = np.arange(order.size)
+            return zipf_probabilities(self.kept.size)[rank], f"zipf-rank:{token_frequencies}"
         mask = np.zeros(max(self.n_out, counts.shape[0]), dtype=bool)
         mask[self.kept] = True
         return freq.probabilities(counts, mask[: counts.shape[0]])[self.kept], str(token_frequencies)
 
     def assemble(self, raw: np.ndarray, *, pca_dims: int | None = 256, sif_coefficient: float | None = 1e-4,
-                 token_frequencies=None, source: str = "mean", dtype: str = "float16", contrast: float | None = None):
+                 token_frequencies=None, frequency_ranks: bool = False, source: str = "mean", dtype: str = "float16",
+                 contrast: float | None = None):
         """PCA, SIF weights and the StaticModel, as ``distill.distill`` post-processes its vocabulary pass."""
         from distill.core import DEFAULT_CONTRAST
         from distill.postprocess import pca, sif_weights
@@ -118,7 +136,7 @@ class _Prepared:
         from static_model import StaticModel
 
         vectors, explained = pca(raw, pca_dims)
-        probs, freq_source = self.probabilities(token_frequencies)
+        probs, freq_source = self.probabilities(token_frequencies, frequency_ranks)
         vectors = vectors * sif_weights(probs, sif_coefficient)[:, None]
         table = np.zeros((self.n_out, vectors.shape[1]), dtype=np.float32)
         table[self.kept] = vectors
@@ -154,7 +172,7 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
     """
     folders, seconds = [], {}
     todo = [v for v in vs if not ((root / v.key / "model.safetensors").is_file() and (root / v.key / "config.json").is_file())]
-    prep = _Prepared(teacher) if todo and not exact else None
+    prep = _Prepared(teacher) if any(not exact or v.frequency_ranks for v in todo) else None
     it = vs
     if progress:
         from tqdm.auto import tqdm
@@ -167,7 +185,7 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
             seconds[v.key] = None
             continue
         t0 = time.perf_counter()
-        if exact and not v.input_embeddings:
+        if exact and not (v.input_embeddings or v.frequency_ranks):
             import distill
 
             model = distill.distill(teacher, **v.kwargs)
@@ -178,7 +196,7 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
             kw = dict(v.kwargs)
             pooling = kw.pop("pooling", "mean")
             raw = prep.forward_pass(pooling, root / f"raw-{pooling}.npy", progress)
-            model = prep.assemble(raw, source=pooling, **kw)
+            model = prep.assemble(raw, source=pooling, frequency_ranks=v.frequency_ranks, **kw)
         out.parent.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(out)
         seconds[v.key] = round(time.perf_counter() - t0, 2)

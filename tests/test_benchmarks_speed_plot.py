@@ -93,6 +93,26 @@ def test_ablation_input_embedding_variant(minilm_folder, tmp_path):
     assert cos[0, 1] > cos[0, 2]
 
 
+def test_ablation_zipf_over_frequency_ranks(minilm_folder, tmp_path):
+    """The frequency-rank variant keeps Zipf's probabilities but orders them by the corpus counts."""
+    from benchmarks.ablation import _Prepared, variants
+    from distill.postprocess import zipf_probabilities
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("zebra zebra zebra quantum quantum the\n" * 3)
+    by_key = {v.key: v for v in variants(None, corpus)}
+    assert by_key["zipf_corpus_ranks"].frequency_ranks
+    prep = _Prepared(str(minilm_folder))
+    probs, source = prep.probabilities(str(corpus), frequency_ranks=True)
+    zipf = zipf_probabilities(prep.kept.size)
+    assert source.startswith("zipf-rank:") and np.allclose(np.sort(probs), np.sort(zipf))
+    pos = {w: int(np.searchsorted(prep.kept, prep.out_tok.token_to_id(w))) for w in ("zebra", "quantum", "the")}
+    assert [probs[pos[w]] for w in ("zebra", "quantum", "the")] == list(zipf[:3])
+    unseen = np.ones(prep.kept.size, dtype=bool)
+    unseen[list(pos.values())] = False
+    assert np.all(np.diff(probs[unseen]) < 0)  # the rest keep their id order
+
+
 def test_runtime_speed_head_to_head_on_a_tiny_folder(static_folder):
     pytest.importorskip("model2vec")
     from benchmarks import runtime_speed
