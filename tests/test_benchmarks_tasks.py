@@ -238,3 +238,33 @@ def test_run_quality_checks_every_spec_before_running_any(tiny, tmp_path):
         tasks.run_quality([FunctionEncoder("first", encode), f"late typo=static:{tmp_path / 'missing'}"],
                           tiny, cache_dir=None, progress=False)
     assert calls == []
+
+
+def test_paired_bootstrap_tells_a_real_gap_from_none(tiny):
+    from benchmarks import paired_bootstrap
+
+    _, datasets = tiny
+    pair_scored = [d for d in datasets if d.task in paired_bootstrap.PAIR_TASKS]
+    assert {d.task for d in pair_scored} == set(paired_bootstrap.PAIR_TASKS)
+    perfect, rand = FunctionEncoder("perfect", perfect_encode), FunctionEncoder("random", random_encode)
+    same = paired_bootstrap.compare(perfect, perfect, pair_scored, resamples=50)
+    for v in [*same["datasets"].values(), *same["task_types"].values()]:
+        assert v["diff"] == 0 and v["ci95"] == [0.0, 0.0] and v["share_a_at_least_b"] == 1.0
+    gap = paired_bootstrap.compare(perfect, rand, pair_scored, resamples=200)
+    assert set(gap["task_types"]) == set(paired_bootstrap.PAIR_TASKS)
+    sts = gap["task_types"]["sts"]
+    assert sts["a"] == pytest.approx(100.0) and sts["diff"] > 0 and sts["ci95"][0] <= sts["diff"] <= sts["ci95"][1]
+    md = paired_bootstrap.markdown("perfect", "random", gap, 200)
+    assert "| **sts avg** |" in md and "MRPC" in md
+
+
+def test_paired_bootstrap_rejects_mismatched_items_and_other_tasks(tiny):
+    from benchmarks import paired_bootstrap
+
+    with pytest.raises(ValueError, match="one shape"):
+        paired_bootstrap.bootstrap_differences("sts", np.zeros(3), np.zeros(4), np.zeros(3), resamples=5, seed=0)
+    with pytest.raises(ValueError, match="resamples"):
+        paired_bootstrap.bootstrap_differences("sts", np.zeros(3), np.zeros(3), np.zeros(3), resamples=0, seed=0)
+    clustering = next(d for d in tiny[1] if d.task == "clustering")
+    with pytest.raises(TypeError, match="not scored per pair"):
+        paired_bootstrap.item_cosines(FunctionEncoder("perfect", perfect_encode), clustering)

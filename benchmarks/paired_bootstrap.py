@@ -1,0 +1,140 @@
+"""Is a small gap between two models real? ``python -m benchmarks.paired_bootstrap -m SPEC_A -m SPEC_B``.
+
+For the pair-scored task types (STS, pair classification, word similarity) each model's cosine per item is computed
+once; then the items are resampled with replacement ``--resamples`` times, the same resample for both models, and
+the task metric is recomputed for each. Reported per dataset and per task type (the mean over its datasets, as the
+suite averages): A's and B's score, the difference A - B, its 95% percentile interval and the share of resamples in
+which A scores at least B. A difference whose interval straddles 0 is not one the test set can tell apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+PAIR_TASKS = ("sts", "pair_classification", "word_similarity")
+
+
+def _items(ds):
+    from .data import PairData, STSData, WordSimData
+
+    if isinstance(ds, (STSData, PairData)):
+        left, right = list(ds.sentences1), list(ds.sentences2)
+        gold = ds.labels if isinstance(ds, PairData) else ds.scores
+    elif isinstance(ds, WordSimData):
+        left, right, gold = list(ds.words1), list(ds.words2), ds.scores
+    else:
+        raise TypeError(f"{type(ds).__name__} is not scored per pair; choose from {PAIR_TASKS}")
+    return left, right, np.asarray(gold)
+
+
+def item_cosines(encoder, ds) -> np.ndarray:
+    """The cosine of each item's two texts, as the suite computes it."""
+    from .metrics import paired_cosine
+    from .tasks import encode_unique
+
+    left, right, _ = _items(ds)
+    emb = encode_unique(encoder, left + right)
+    return paired_cosine(emb[: len(left)], emb[len(left):])
+
+
+def metric(task: str, cos: np.ndarray, gold: np.ndarray) -> float:
+    """The suite's metric (×100) from per-item cosines: Spearman, or average precision for pair classification."""
+    if task == "pair_classification":
+        from sklearn.metrics import average_precision_score
+
+        return 100.0 * float(average_precision_score(gold.astype(int), cos))
+    from .metrics import spearman
+
+    return 100.0 * spearman(cos, gold)
+
+
+def bootstrap_differences(task: str, cos_a: np.ndarray, cos_b: np.ndarray, gold: np.ndarray, *, resamples: int,
+                          seed: int) -> np.ndarray:
+    """A's metric minus B's on ``resamples`` shared resamples of the items."""
+    if cos_a.shape != cos_b.shape or cos_a.shape != gold.shape:
+        raise ValueError(f"cosines {cos_a.shape}, {cos_b.shape} and gold {gold.shape} must have one shape")
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, got {resamples}")
+    rng = np.random.default_rng(seed)
+    out = np.empty(resamples)
+    for r in range(resamples):
+        idx = rng.integers(0, gold.size, gold.size)
+        out[r] = metric(task, cos_a[idx], gold[idx]) - metric(task, cos_b[idx], gold[idx])
+    return out
+
+
+def summarize(a: float, b: float, diffs: np.ndarray) -> dict:
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return {"a": a, "b": b, "diff": a - b, "ci95": [float(lo), float(hi)], "share_a_at_least_b": float(np.mean(diffs >= 0))}
+
+
+def compare(enc_a, enc_b, datasets: list, *, resamples: int = 2000, seed: int = 42) -> dict:
+    """Per-dataset and per-task-type bootstrap summaries of A - B."""
+    per_dataset, by_task = {}, {}
+    for ds in datasets:
+        _, _, gold = _items(ds)
+        ca, cb = item_cosines(enc_a, ds), item_cosines(enc_b, ds)
+        a, b = metric(ds.task, ca, gold), metric(ds.task, cb, gold)
+        diffs = bootstrap_differences(ds.task, ca, cb, gold, resamples=resamples, seed=seed)
+        per_dataset[ds.name] = {"task": ds.task, "n": int(gold.size), **summarize(a, b, diffs)}
+        by_task.setdefault(ds.task, []).append((a, b, diffs))
+    per_task = {}
+    for task, rows in by_task.items():  # datasets resampled independently; the type's score is their mean
+        a = float(np.mean([r[0] for r in rows]))
+        b = float(np.mean([r[1] for r in rows]))
+        per_task[task] = summarize(a, b, np.mean([r[2] for r in rows], axis=0))
+    return {"datasets": per_dataset, "task_types": per_task}
+
+
+def markdown(name_a: str, name_b: str, result: dict, resamples: int) -> str:
+    head = (f"| | n | {name_a} (A) | {name_b} (B) | A - B | 95% interval | share of resamples A >= B |\n"
+            "|---|---:|---:|---:|---:|---:|---:|")
+    rows = [f"| {k} ({v['task']}) | {v['n']} | {v['a']:.2f} | {v['b']:.2f} | {v['diff']:+.2f} | "
+            f"[{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}] | {100 * v['share_a_at_least_b']:.0f}% |"
+            for k, v in result["datasets"].items()]
+    rows += [f"| **{k} avg** | | {v['a']:.2f} | {v['b']:.2f} | {v['diff']:+.2f} | "
+             f"[{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}] | {100 * v['share_a_at_least_b']:.0f}% |"
+             for k, v in result["task_types"].items()]
+    return (f"## Paired bootstrap: {name_a} against {name_b} ({resamples} resamples of the test items)\n\n"
+            + head + "\n" + "\n".join(rows) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.paired_bootstrap", description=__doc__.splitlines()[0])
+    p.add_argument("--model", "-m", action="append", required=True, help="model SPEC, as for benchmarks quality (two)")
+    p.add_argument("--tasks", nargs="+", default=list(PAIR_TASKS), choices=PAIR_TASKS)
+    p.add_argument("--datasets", nargs="+", default=None, help="dataset names (default: every one of --tasks)")
+    p.add_argument("--resamples", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--data", default=None, help="evaluation data folder (default ../shared/data)")
+    p.add_argument("--out", default=None, help="write OUT.md and OUT.json")
+    args = p.parse_args(argv)
+    if len(args.model) != 2:
+        p.error(f"give exactly two models (-m A -m B), got {len(args.model)}")
+    if args.resamples < 1:
+        p.error("--resamples must be at least 1")
+    command = ["python", "-m", "benchmarks.paired_bootstrap", *(sys.argv[1:] if argv is None else argv)]
+
+    from .data import load_available, resolve_data_dir, select
+    from .encoders import load_encoder
+    from .report import emit, provenance, provenance_markdown
+
+    root = resolve_data_dir(args.data)
+    datasets = load_available(select(root, tasks=args.tasks, names=args.datasets), root)
+    if not datasets:
+        raise SystemExit(f"no {'/'.join(args.tasks)} dataset under {root}")
+    enc_a, enc_b = (load_encoder(s) for s in args.model)
+    meta = provenance(command)
+    result = compare(enc_a, enc_b, datasets, resamples=args.resamples, seed=args.seed)
+    md = markdown(enc_a.name, enc_b.name, result, args.resamples)
+    emit(md + "\n" + provenance_markdown(meta),
+         {"a": enc_a.name, "b": enc_b.name, "resamples": args.resamples, "seed": args.seed, **result, "meta": meta},
+         args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
