@@ -37,9 +37,14 @@ def sts_spearman(emb1: np.ndarray, emb2: np.ndarray, gold: np.ndarray) -> float:
 
 def pair_average_precision(emb1: np.ndarray, emb2: np.ndarray, labels: np.ndarray) -> float:
     """Pair classification: average precision of the cosine similarity as a score for label 1, ×100."""
+    return cosine_average_precision(paired_cosine(emb1, emb2), labels)
+
+
+def cosine_average_precision(cos: np.ndarray, labels: np.ndarray) -> float:
+    """Average precision (×100) of per-pair cosines as scores for label 1."""
     from sklearn.metrics import average_precision_score
 
-    return 100.0 * float(average_precision_score(np.asarray(labels).astype(int), paired_cosine(emb1, emb2)))
+    return 100.0 * float(average_precision_score(np.asarray(labels).astype(int), cos))
 
 
 def classification_accuracy(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, *,

@@ -42,13 +42,9 @@ def item_cosines(encoder, ds) -> np.ndarray:
 
 def metric(task: str, cos: np.ndarray, gold: np.ndarray) -> float:
     """The suite's metric (×100) from per-item cosines: Spearman, or average precision for pair classification."""
-    if task == "pair_classification":
-        from sklearn.metrics import average_precision_score
+    from .metrics import cosine_average_precision, spearman
 
-        return 100.0 * float(average_precision_score(gold.astype(int), cos))
-    from .metrics import spearman
-
-    return 100.0 * spearman(cos, gold)
+    return cosine_average_precision(cos, gold) if task == "pair_classification" else 100.0 * spearman(cos, gold)
 
 
 def bootstrap_differences(task: str, cos_a: np.ndarray, cos_b: np.ndarray, gold: np.ndarray, *, resamples: int,
