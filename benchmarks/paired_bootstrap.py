@@ -30,12 +30,11 @@ def _items(ds):
     return left, right, np.asarray(gold)
 
 
-def item_cosines(encoder, ds) -> np.ndarray:
+def item_cosines(encoder, left: list[str], right: list[str]) -> np.ndarray:
     """The cosine of each item's two texts, as the suite computes it."""
     from .metrics import paired_cosine
     from .tasks import encode_unique
 
-    left, right, _ = _items(ds)
     emb = encode_unique(encoder, left + right)
     return paired_cosine(emb[: len(left)], emb[len(left):])
 
@@ -71,8 +70,8 @@ def compare(enc_a, enc_b, datasets: list, *, resamples: int = 2000, seed: int = 
     """Per-dataset and per-task-type bootstrap summaries of A - B."""
     per_dataset, by_task = {}, {}
     for ds in datasets:
-        _, _, gold = _items(ds)
-        ca, cb = item_cosines(enc_a, ds), item_cosines(enc_b, ds)
+        left, right, gold = _items(ds)
+        ca, cb = item_cosines(enc_a, left, right), item_cosines(enc_b, left, right)
         a, b = metric(ds.task, ca, gold), metric(ds.task, cb, gold)
         diffs = bootstrap_differences(ds.task, ca, cb, gold, resamples=resamples, seed=seed)
         per_dataset[ds.name] = {"task": ds.task, "n": int(gold.size), **summarize(a, b, diffs)}

@@ -267,4 +267,5 @@ def test_paired_bootstrap_rejects_mismatched_items_and_other_tasks(tiny):
         paired_bootstrap.bootstrap_differences("sts", np.zeros(3), np.zeros(3), np.zeros(3), resamples=0, seed=0)
     clustering = next(d for d in tiny[1] if d.task == "clustering")
     with pytest.raises(TypeError, match="not scored per pair"):
-        paired_bootstrap.item_cosines(FunctionEncoder("perfect", perfect_encode), clustering)
+        paired_bootstrap.compare(FunctionEncoder("perfect", perfect_encode), FunctionEncoder("random", random_encode),
+                                 [clustering], resamples=5)
