@@ -17,6 +17,9 @@ one vocabulary pass per pooling and are post-processed with distill's own functi
 - Zipf over frequency ranks: Zipf's law as by default, but over the tokens' rank in the corpus counts or the
   wordfreq list instead of their id order (ties and unseen tokens keep id order); built from the shared pass also
   under ``--exact``, since ``distill.distill`` has no such option
+- added vocabulary: the most frequent words of the wordfreq list (30,000 and 100,000; those that are not one
+  teacher token already become new tokens, embedded by the teacher over their word pieces), with Zipf over ids and
+  with corpus frequencies at a=3e-4; always built with ``distill.distill`` (the shared pass has no added words)
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class Variant:
     kwargs: dict = field(default_factory=dict)
     input_embeddings: bool = False
     frequency_ranks: bool = False  # Zipf over the rank of kwargs["token_frequencies"] counts (benchmark-only)
+    vocabulary_size: int | None = None  # add the first N words of kwargs["vocabulary"] (a word list) as tokens
 
 
 def variants(freq_file: Path | None, corpus_file: Path | None = None) -> list[Variant]:
@@ -65,6 +69,16 @@ def variants(freq_file: Path | None, corpus_file: Path | None = None) -> list[Va
             out.append(Variant(f"corpus_frequencies_a{key}", f"corpus frequencies, a={key}",
                                f"SIF from token counts of {Path(corpus_file).parent.name}/{Path(corpus_file).name}, a={key}",
                                {"token_frequencies": str(corpus_file), "sif_coefficient": a}))
+    if freq_file is not None and Path(freq_file).is_file():
+        for size, key in ((30_000, "30k"), (100_000, "100k")):
+            out.append(Variant(f"vocabulary_{key}", f"vocabulary {key}",
+                               f"the {size:,} most frequent words of {Path(freq_file).name} added as tokens",
+                               {"vocabulary": str(freq_file)}, vocabulary_size=size))
+            if corpus_file is not None and Path(corpus_file).is_file():
+                out.append(Variant(f"vocabulary_{key}_corpus_frequencies", f"vocabulary {key}, corpus frequencies",
+                                   f"the same, SIF from token counts of {Path(corpus_file).name}, a=3e-4",
+                                   {"vocabulary": str(freq_file), "token_frequencies": str(corpus_file),
+                                    "sif_coefficient": 3e-4}, vocabulary_size=size))
     return out
 
 
@@ -172,7 +186,7 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
     """
     folders, seconds = [], {}
     todo = [v for v in vs if not ((root / v.key / "model.safetensors").is_file() and (root / v.key / "config.json").is_file())]
-    prep = _Prepared(teacher) if any(not exact or v.frequency_ranks for v in todo) else None
+    prep = _Prepared(teacher) if any((not exact and not v.vocabulary_size) or v.frequency_ranks for v in todo) else None
     it = vs
     if progress:
         from tqdm.auto import tqdm
@@ -185,10 +199,14 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
             seconds[v.key] = None
             continue
         t0 = time.perf_counter()
-        if exact and not (v.input_embeddings or v.frequency_ranks):
+        if v.vocabulary_size or (exact and not (v.input_embeddings or v.frequency_ranks)):
             import distill
+            from distill.core import read_vocabulary_file
 
-            model = distill.distill(teacher, **v.kwargs)
+            kw = dict(v.kwargs)
+            if v.vocabulary_size:
+                kw["vocabulary"] = read_vocabulary_file(kw["vocabulary"], v.vocabulary_size)
+            model = distill.distill(teacher, show_progress_bar=progress, **kw)
         elif v.input_embeddings:
             prep = prep or _Prepared(teacher)
             model = prep.assemble(prep.input_embeddings(), source="input_embeddings")
@@ -233,21 +251,24 @@ def run_ablation(teacher: str, datasets: list, *, work_dir: Path, config=None, c
     report["baseline"] = "default"
     report["build"] = "distill.distill per variant" if exact else ("one vocabulary pass per pooling, post-processed "
                                                                    "with distill's PCA/SIF/frequency functions")
+    if not exact and any(v.vocabulary_size for v in vs):
+        report["build"] += "; the added-vocabulary variants with distill.distill"
     report["teacher"] = teacher
     report["meta"] = provenance()
     return report
 
 
 def add_parser(sub, add_common, load_datasets, task_config, cache_dir) -> None:
-    p = sub.add_parser("ablation", help="distill variants (PCA, SIF, input embeddings, pooling, frequencies) "
-                                        "evaluated on the suite")
+    p = sub.add_parser("ablation", help="distill variants (PCA, SIF, input embeddings, pooling, frequencies, "
+                                        "added vocabulary) evaluated on the suite")
     p.add_argument("--teacher", required=True, help="teacher name or folder (as for distill)")
     add_common(p)
     p.add_argument("--work-dir", default=None, help="where variant models are saved (default <cache-dir>/ablation)")
     p.add_argument("--include-teacher", action="store_true", help="also evaluate the teacher itself")
     p.add_argument("--only", default=None, help="comma list of variant keys (default: all; 'default' is always in)")
     p.add_argument("--frequencies", default=None,
-                   help="word-frequency TSV for the real-frequency variant (default <data>/vocab/wordfreq_large_en.tsv)")
+                   help="word-frequency TSV for the real-frequency and added-vocabulary variants "
+                        "(default <data>/vocab/wordfreq_large_en.tsv)")
     p.add_argument("--frequency-corpus", default=None,
                    help="text corpus for the corpus-frequency variants (default <data>/corpus_general/sentences.txt)")
     p.add_argument("--exact", action="store_true",

@@ -1,4 +1,5 @@
-"""speed (in-process and subprocess), plot, reports and the ablation's input-embedding variant."""
+"""speed (in-process and subprocess), plot, reports and the ablation's own variants (input embeddings, frequency
+ranks, added vocabulary)."""
 
 from __future__ import annotations
 
@@ -111,6 +112,33 @@ def test_ablation_zipf_over_frequency_ranks(minilm_folder, tmp_path):
     unseen = np.ones(prep.kept.size, dtype=bool)
     unseen[list(pos.values())] = False
     assert np.all(np.diff(probs[unseen]) < 0)  # the rest keep their id order
+
+
+def test_ablation_vocabulary_variant_adds_the_first_words_of_the_list(tmp_path):
+    """A vocabulary variant adds the first N words of the list that are not teacher tokens yet, via distill."""
+    from distill_helpers import make_wordpiece_teacher
+
+    from benchmarks.ablation import Variant, build_variants, variants
+    from static_model import StaticModel
+
+    words = tmp_path / "words.tsv"
+    words.write_text("word\tfrequency\tzipf\nthe\t0.05\t7.7\nguitar\t0.001\t6.0\nfootball\t0.001\t6.0\n"
+                     "weather\t0.001\t6.0\n")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the guitar and the football\n")
+    by_key = {v.key: v for v in variants(words, corpus)}
+    assert by_key["vocabulary_100k"].vocabulary_size == 100_000
+    assert by_key["vocabulary_30k_corpus_frequencies"].kwargs["token_frequencies"] == str(corpus)
+    teacher = make_wordpiece_teacher(tmp_path / "teacher")
+    v = Variant("vocab3", "vocabulary 3", "first 3 words", {"vocabulary": str(words), "pca_dims": 8},
+                vocabulary_size=3)
+    folders, seconds = build_variants(str(teacher), [v], tmp_path / "variants", progress=False)
+    model = StaticModel.from_pretrained(folders[0])
+    config = model.config["distill"]
+    assert config["added_words"]["added"] == 2 and config["added_words"]["already_single_token"] == 1
+    assert model.dim == 8 and seconds["vocab3"] is not None
+    ids = model.tokenizer.encode("guitar weather", add_special_tokens=False).ids
+    assert model.tokenizer.token_to_id("guitar") in ids and model.tokenizer.token_to_id("weather") is None
 
 
 def test_runtime_speed_head_to_head_on_a_tiny_folder(static_folder):
