@@ -8,8 +8,9 @@
 
 Stages:
 
-0. **corpus** (``read_corpus``): a text file or an iterable; the default is ``corpus_general/sentences.txt`` with
-   its Wikipedia lines taken first (``DEFAULT_PREFER_SOURCES``), up to ``max_sentences``.
+0. **corpus** (``distill.refine_corpus.read_corpus``): a text file or an iterable; the default is
+   ``corpus_general/sentences.txt`` with its Wikipedia lines taken first (``DEFAULT_PREFER_SOURCES``), up to
+   ``max_sentences``.
 1. **featurize** (``distill.refine_featurize``): the teacher encodes every passage (length-sorted
    batches, GPU when present); the targets are cached on disk in chunks with atomic renames, so an
    interrupted run resumes where it stopped.
@@ -21,8 +22,8 @@ Stages:
    ``mean-of-rows @ W + b ~ target`` and applies it to every row (the mean is linear, so mapping rows
    maps sentence means): tokens the corpus never shows still land in the target space.
    ``init="table"`` uses the table as it is (only meaningful when the bases already agree).
-4. **training** (torch): the sentence vector is ``sum_t w_t E_t / n`` (the runtime's mean of rows with a
-   per-token weight), trained against the PCA'd targets with an MSE (default) or cosine loss, Adam,
+4. **training** (``distill.refine_train``, torch): the sentence vector is ``sum_t w_t E_t / n`` (the runtime's
+   mean of rows with a per-token weight), trained against the PCA'd targets with an MSE (default) or cosine loss, Adam,
    mini-batches; early stopping on a held-out split restores the best epoch. Seeded.
 5. **SIF re-weighting** with the real token frequencies of the corpus (``a / (a + p)``), optional and off by
    default: the trained per-token weights already learn how much each token counts, and re-weighting on top
@@ -39,105 +40,23 @@ import logging
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from distill.refine_corpus import DEFAULT_CORPUS, DEFAULT_PREFER_SOURCES, read_corpus
 from distill.refine_featurize import DEFAULT_CHUNK_SIZE, default_cache_dir, featurize
+from distill.refine_train import LOSSES, TrainConfig, TrainResult, train_table
+
+__all__ = ["DEFAULT_CORPUS", "DEFAULT_PREFER_SOURCES", "TrainConfig", "TrainResult", "extend_vocabulary",
+           "frequent_new_words", "read_corpus", "refine", "train_table"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "corpus_general" / "sentences.txt"
 # MiniLM on a 2-core CPU: featurize ~140 passages/s (Wikipedia-first lines), train 62 s: a default run within ~20 min
 DEFAULT_MAX_SENTENCES = 100_000
-# The default corpus's encyclopedic lines come first (then the rest, in file order): SciFact nDCG@10 +1.8 on its
-# test claims, +2.2 on its train claims, the suite average +0.3 (benchmarks/results/refine_sources.md).
-DEFAULT_PREFER_SOURCES = ("wikipedia_en_2015",)
-LOSSES = ("cosine", "mse")
-INITS = ("linear-map", "table")
-
-
-# --------------------------------------------------------------------------- corpus
-
-
-def read_corpus(corpus: str | os.PathLike | Iterable[str], max_sentences: int | None = None,
-                prefer_sources: Sequence[str] = ()) -> list[str]:
-    """Passages from a text file (one a line) or an iterable of strings; blank ones are skipped.
-
-    ``prefer_sources``: names from the file's source sidecar (``<stem>.source.txt``: one source name a line,
-    line for line with the corpus, as ``corpus_general/sentences.source.txt``): every passage of those sources
-    is taken first, then the others fill up to ``max_sentences``; the result keeps the file's order.
-    """
-    if max_sentences is not None and max_sentences < 1:
-        raise ValueError(f"max_sentences must be positive, got {max_sentences}")
-    if isinstance(prefer_sources, str):
-        prefer_sources = (prefer_sources,)
-    if isinstance(corpus, (str, os.PathLike)):
-        path = Path(corpus).expanduser()
-        if not path.is_file():
-            raise ValueError(f"Corpus file {path} does not exist.")
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = _clean(f, None if prefer_sources else max_sentences)
-        if prefer_sources:
-            lines = _preferred_first(path, lines, set(prefer_sources), max_sentences)
-    else:
-        if isinstance(corpus, (bytes, bytearray)):
-            raise TypeError("corpus must be a path or an iterable of str")
-        if prefer_sources:
-            raise ValueError("prefer_sources needs a corpus file with a source sidecar, not an iterable")
-        lines = _clean(corpus, max_sentences)
-    out = [line for _, line in lines]
-    if not out:
-        raise ValueError("The corpus holds no non-empty passage.")
-    return out
-
-
-def _clean(source: Iterable[str], max_sentences: int | None) -> list[tuple[int, str]]:
-    """(line number, stripped text) of the non-blank lines, at most ``max_sentences``."""
-    out: list[tuple[int, str]] = []
-    for i, line in enumerate(source):
-        if not isinstance(line, str):
-            raise TypeError(f"corpus item {i} is {type(line).__name__}, not str")
-        line = line.strip()
-        if line:
-            out.append((i, line))
-            if max_sentences is not None and len(out) >= max_sentences:
-                break
-    return out
-
-
-def source_sidecar(path: Path) -> Path:
-    """``sentences.txt`` -> ``sentences.source.txt``."""
-    return path.with_suffix(".source.txt")
-
-
-def _preferred_first(path: Path, lines: list[tuple[int, str]], preferred: set[str],
-                     max_sentences: int | None) -> list[tuple[int, str]]:
-    side = source_sidecar(path)
-    if not side.is_file():
-        raise ValueError(f"prefer_sources needs {side} (one source name a line, line for line with {path.name}); "
-                         "it does not exist.")
-    with open(side, encoding="utf-8") as f:
-        names = [line.strip() for line in f]
-    last = lines[-1][0] if lines else -1
-    if len(names) <= last:
-        raise ValueError(f"{side} has {len(names)} lines, fewer than {path.name} ({last + 1}).")
-    unknown = preferred - set(names)
-    if unknown:
-        raise ValueError(f"prefer_sources {sorted(unknown)} never occur in {side}.")
-    first = [x for x in lines if names[x[0]] in preferred]
-    rest = [x for x in lines if names[x[0]] not in preferred]
-    return sorted((first + rest)[:max_sentences])
-
-
-def _flat(ids: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    lens = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
-    np.cumsum(lens, out=offsets[1:])
-    flat = np.concatenate(ids).astype(np.int64) if ids else np.zeros(0, dtype=np.int64)
-    return flat, offsets
 
 
 # --------------------------------------------------------------------------- vocabulary extension
@@ -186,200 +105,6 @@ def extend_vocabulary(model, words: Sequence[str]):
             rows[i] = old[p].mean(axis=0)
     config = {k: v for k, v in model.config.items() if k not in ("dim", "dtype", "vocab_size")}
     return StaticModel(rows, new_tok, config=config, normalize=model.normalize, max_length=model.max_length), ids
-
-
-# --------------------------------------------------------------------------- training
-
-
-@dataclass
-class TrainConfig:
-    loss: str = "mse"
-    init: str = "linear-map"
-    epochs: int = 30
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    # per-token weights; default learning_rate / 10: at 10x they overfit the short corpus sentences and cost
-    # SciFact nDCG@10 2 points (benchmarks/results/refine_variants.md)
-    weight_learning_rate: float | None = None
-    patience: int = 3
-    validation_fraction: float = 0.1
-    max_validation: int = 5_000
-    seed: int = 0
-    device: str | None = None
-    max_length: int | None = None  # tokens read of each passage; None: the model's own max_length
-
-    def check(self) -> None:
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
-        if not 0 < self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
-        for name in ("epochs", "batch_size", "patience"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
-        if self.weight_learning_rate is not None and not self.weight_learning_rate > 0:
-            raise ValueError(f"weight_learning_rate must be positive or None, got {self.weight_learning_rate}")
-
-
-@dataclass
-class TrainResult:
-    table: np.ndarray  # (vocab, dim) float32, per-token weights folded in
-    weights: np.ndarray  # (vocab,) the learned per-token weights
-    history: list[dict] = field(default_factory=list)
-    best_epoch: int = 0
-    initial_val_loss: float = float("nan")
-    best_val_loss: float = float("nan")
-    initial_val_cosine: float = float("nan")
-    best_val_cosine: float = float("nan")
-    train_seconds: float = 0.0
-    n_train: int = 0
-    n_val: int = 0
-
-
-def _loss_fn(kind: str):
-    import torch
-
-    if kind == "cosine":
-        return lambda p, y: (1.0 - torch.nn.functional.cosine_similarity(p, y, dim=-1)).mean()
-    return lambda p, y: ((p - y) ** 2).sum(-1).mean()
-
-
-def linear_map(x: np.ndarray, y: np.ndarray, ridge: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
-    """Affine least squares ``x @ W + b ~ y`` (ridge-regularised, float64)."""
-    x = x.astype(np.float64)
-    y = y.astype(np.float64)
-    mx, my = x.mean(0), y.mean(0)
-    xc, yc = x - mx, y - my
-    gram = xc.T @ xc
-    gram[np.diag_indices_from(gram)] += ridge * max(np.trace(gram) / len(gram), 1e-12)
-    w = np.linalg.solve(gram, xc.T @ yc)
-    b = my - mx @ w
-    return w.astype(np.float32), b.astype(np.float32)
-
-
-def train_table(
-    table: np.ndarray,
-    ids: list[np.ndarray],
-    targets: np.ndarray,
-    config: TrainConfig | None = None,
-    *,
-    show_progress_bar: bool = True,
-) -> TrainResult:
-    """Fit ``table`` (vocab, dim) and per-token weights so that ``mean_t(w_t * table[t])`` matches ``targets``
-    (n, dim) for each token-id array of ``ids``. Passages without tokens are left out."""
-    import torch
-
-    cfg = config or TrainConfig()
-    cfg.check()
-    if len(ids) != len(targets):
-        raise ValueError(f"{len(ids)} tokenized passages but {len(targets)} targets")
-    if targets.shape[1] != table.shape[1]:
-        raise ValueError(f"targets have {targets.shape[1]} dims but the table {table.shape[1]}")
-    keep = np.fromiter((len(x) > 0 for x in ids), dtype=bool, count=len(ids))
-    ids = [x for x, k in zip(ids, keep) if k]
-    targets = np.ascontiguousarray(targets[keep], dtype=np.float32)
-    n = len(ids)
-    if n < 2:
-        raise ValueError("Refinement needs at least 2 passages with known tokens.")
-    rng = np.random.default_rng(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    perm = rng.permutation(n)
-    n_val = min(max(1, int(round(n * cfg.validation_fraction))), cfg.max_validation, n - 1)
-    val_idx, train_idx = perm[:n_val], perm[n_val:]
-    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
-
-    table = np.asarray(table, dtype=np.float32)
-    if cfg.init == "linear-map":
-        flat, off = _flat([ids[i] for i in train_idx])
-        sums = np.add.reduceat(table[flat], off[:-1], axis=0) if len(flat) else np.zeros((0, table.shape[1]))
-        means = sums / np.diff(off)[:, None]
-        w_map, b_map = linear_map(means, targets[train_idx])
-        table = table @ w_map + b_map
-    emb = torch.nn.Parameter(torch.from_numpy(np.ascontiguousarray(table)).to(device))
-    wts = torch.nn.Parameter(torch.ones(table.shape[0], device=device))
-    wlr = cfg.weight_learning_rate if cfg.weight_learning_rate is not None else cfg.learning_rate / 10
-    # sparse row gradients (SparseAdam) for the table: a step costs the rows of the batch, not the vocabulary
-    opt_rows = torch.optim.SparseAdam([emb], lr=cfg.learning_rate)
-    opt_wts = torch.optim.Adam([wts], lr=wlr)
-    loss_fn = _loss_fn(cfg.loss)
-    y_all = torch.from_numpy(targets).to(device)
-
-    def batch_tensors(idx):
-        flat, off = _flat([ids[i] for i in idx])
-        lens = np.diff(off)
-        inv = np.repeat(1.0 / lens, lens).astype(np.float32)
-        return (torch.from_numpy(flat).to(device), torch.from_numpy(off[:-1]).to(device),
-                torch.from_numpy(inv).to(device))
-
-    def forward(flat, off, inv):
-        return torch.nn.functional.embedding_bag(flat, emb, off, mode="sum", per_sample_weights=wts[flat] * inv,
-                                                 sparse=emb.requires_grad and torch.is_grad_enabled())
-
-    val_batches = [val_idx[s : s + 4096] for s in range(0, n_val, 4096)]
-    val_tensors = [batch_tensors(b) for b in val_batches]
-
-    def evaluate() -> tuple[float, float]:
-        tot_loss = tot_cos = 0.0
-        with torch.no_grad():
-            for b, t in zip(val_batches, val_tensors):
-                p = forward(*t)
-                y = y_all[torch.from_numpy(b).to(device)]
-                tot_loss += float(loss_fn(p, y)) * len(b)
-                tot_cos += float(torch.nn.functional.cosine_similarity(p, y, dim=-1).sum())
-        return tot_loss / n_val, tot_cos / n_val
-
-    init_loss, init_cos = evaluate()
-    best = (init_loss, init_cos, 0, emb.detach().clone(), wts.detach().clone())
-    history = [{"epoch": 0, "val_loss": init_loss, "val_cosine": init_cos}]
-    steps_per_epoch = (len(train_idx) + cfg.batch_size - 1) // cfg.batch_size
-    bar = None
-    if show_progress_bar:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps_per_epoch * cfg.epochs, desc="Refine (train)", unit=" step")
-    t0 = time.perf_counter()
-    bad = 0
-    try:
-        for epoch in range(1, cfg.epochs + 1):
-            order = train_idx[rng.permutation(len(train_idx))]
-            tot = 0.0
-            for s in range(0, len(order), cfg.batch_size):
-                b = order[s : s + cfg.batch_size]
-                p = forward(*batch_tensors(b))
-                loss = loss_fn(p, y_all[torch.from_numpy(b).to(device)])
-                opt_rows.zero_grad(set_to_none=True)
-                opt_wts.zero_grad(set_to_none=True)
-                loss.backward()
-                opt_rows.step()
-                opt_wts.step()
-                tot += float(loss.detach()) * len(b)
-                if bar is not None:
-                    bar.update(1)
-            vl, vc = evaluate()
-            history.append({"epoch": epoch, "train_loss": tot / len(order), "val_loss": vl, "val_cosine": vc,
-                            "seconds": round(time.perf_counter() - t0, 2)})
-            if bar is not None:
-                bar.set_postfix(val_loss=f"{vl:.4f}", val_cos=f"{vc:.4f}")
-            if vl < best[0] - 1e-6:
-                best = (vl, vc, epoch, emb.detach().clone(), wts.detach().clone())
-                bad = 0
-            else:
-                bad += 1
-                if bad >= cfg.patience:
-                    break
-    finally:
-        if bar is not None:
-            bar.close()
-    best_w = best[4].cpu().numpy().astype(np.float32)
-    out = best[3].cpu().numpy() * best_w[:, None]
-    return TrainResult(table=out.astype(np.float32), weights=best_w, history=history, best_epoch=best[2],
-                       initial_val_loss=init_loss, best_val_loss=best[0], initial_val_cosine=init_cos,
-                       best_val_cosine=best[1], train_seconds=time.perf_counter() - t0, n_train=len(train_idx),
-                       n_val=n_val)
 
 
 # --------------------------------------------------------------------------- refine

@@ -1,0 +1,211 @@
+"""Refinement training (torch): fit a static table and per-token weights so that the mean of a passage's
+weighted rows matches the teacher's (PCA'd) vector of that passage."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+LOSSES = ("cosine", "mse")
+INITS = ("linear-map", "table")
+
+
+@dataclass
+class TrainConfig:
+    loss: str = "mse"
+    init: str = "linear-map"
+    epochs: int = 30
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    # per-token weights; default learning_rate / 10: at 10x they overfit the short corpus sentences and cost
+    # SciFact nDCG@10 2 points (benchmarks/results/refine_variants.md)
+    weight_learning_rate: float | None = None
+    patience: int = 3
+    validation_fraction: float = 0.1
+    max_validation: int = 5_000
+    seed: int = 0
+    device: str | None = None
+    max_length: int | None = None  # tokens read of each passage; None: the model's own max_length
+
+    def check(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        for name in ("epochs", "batch_size", "patience"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.weight_learning_rate is not None and not self.weight_learning_rate > 0:
+            raise ValueError(f"weight_learning_rate must be positive or None, got {self.weight_learning_rate}")
+
+
+@dataclass
+class TrainResult:
+    table: np.ndarray  # (vocab, dim) float32, per-token weights folded in
+    weights: np.ndarray  # (vocab,) the learned per-token weights
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    initial_val_loss: float = float("nan")
+    best_val_loss: float = float("nan")
+    initial_val_cosine: float = float("nan")
+    best_val_cosine: float = float("nan")
+    train_seconds: float = 0.0
+    n_train: int = 0
+    n_val: int = 0
+
+
+def _loss_fn(kind: str):
+    import torch
+
+    if kind == "cosine":
+        return lambda p, y: (1.0 - torch.nn.functional.cosine_similarity(p, y, dim=-1)).mean()
+    return lambda p, y: ((p - y) ** 2).sum(-1).mean()
+
+
+def linear_map(x: np.ndarray, y: np.ndarray, ridge: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """Affine least squares ``x @ W + b ~ y`` (ridge-regularised, float64)."""
+    x = x.astype(np.float64)
+    y = y.astype(np.float64)
+    mx, my = x.mean(0), y.mean(0)
+    xc, yc = x - mx, y - my
+    gram = xc.T @ xc
+    gram[np.diag_indices_from(gram)] += ridge * max(np.trace(gram) / len(gram), 1e-12)
+    w = np.linalg.solve(gram, xc.T @ yc)
+    b = my - mx @ w
+    return w.astype(np.float32), b.astype(np.float32)
+
+
+def train_table(
+    table: np.ndarray,
+    ids: list[np.ndarray],
+    targets: np.ndarray,
+    config: TrainConfig | None = None,
+    *,
+    show_progress_bar: bool = True,
+) -> TrainResult:
+    """Fit ``table`` (vocab, dim) and per-token weights so that ``mean_t(w_t * table[t])`` matches ``targets``
+    (n, dim) for each token-id array of ``ids``. Passages without tokens are left out."""
+    import torch
+
+    cfg = config or TrainConfig()
+    cfg.check()
+    if len(ids) != len(targets):
+        raise ValueError(f"{len(ids)} tokenized passages but {len(targets)} targets")
+    if targets.shape[1] != table.shape[1]:
+        raise ValueError(f"targets have {targets.shape[1]} dims but the table {table.shape[1]}")
+    keep = np.fromiter((len(x) > 0 for x in ids), dtype=bool, count=len(ids))
+    ids = [x for x, k in zip(ids, keep) if k]
+    targets = np.ascontiguousarray(targets[keep], dtype=np.float32)
+    n = len(ids)
+    if n < 2:
+        raise ValueError("Refinement needs at least 2 passages with known tokens.")
+    rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    perm = rng.permutation(n)
+    n_val = min(max(1, int(round(n * cfg.validation_fraction))), cfg.max_validation, n - 1)
+    val_idx, train_idx = perm[:n_val], perm[n_val:]
+    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+    table = np.asarray(table, dtype=np.float32)
+    if cfg.init == "linear-map":
+        flat, off = _flat([ids[i] for i in train_idx])
+        sums = np.add.reduceat(table[flat], off[:-1], axis=0) if len(flat) else np.zeros((0, table.shape[1]))
+        means = sums / np.diff(off)[:, None]
+        w_map, b_map = linear_map(means, targets[train_idx])
+        table = table @ w_map + b_map
+    emb = torch.nn.Parameter(torch.from_numpy(np.ascontiguousarray(table)).to(device))
+    wts = torch.nn.Parameter(torch.ones(table.shape[0], device=device))
+    wlr = cfg.weight_learning_rate if cfg.weight_learning_rate is not None else cfg.learning_rate / 10
+    # sparse row gradients (SparseAdam) for the table: a step costs the rows of the batch, not the vocabulary
+    opt_rows = torch.optim.SparseAdam([emb], lr=cfg.learning_rate)
+    opt_wts = torch.optim.Adam([wts], lr=wlr)
+    loss_fn = _loss_fn(cfg.loss)
+    y_all = torch.from_numpy(targets).to(device)
+
+    def batch_tensors(idx):
+        flat, off = _flat([ids[i] for i in idx])
+        lens = np.diff(off)
+        inv = np.repeat(1.0 / lens, lens).astype(np.float32)
+        return (torch.from_numpy(flat).to(device), torch.from_numpy(off[:-1]).to(device),
+                torch.from_numpy(inv).to(device))
+
+    def forward(flat, off, inv):
+        return torch.nn.functional.embedding_bag(flat, emb, off, mode="sum", per_sample_weights=wts[flat] * inv,
+                                                 sparse=emb.requires_grad and torch.is_grad_enabled())
+
+    val_batches = [val_idx[s : s + 4096] for s in range(0, n_val, 4096)]
+    val_tensors = [batch_tensors(b) for b in val_batches]
+
+    def evaluate() -> tuple[float, float]:
+        tot_loss = tot_cos = 0.0
+        with torch.no_grad():
+            for b, t in zip(val_batches, val_tensors):
+                p = forward(*t)
+                y = y_all[torch.from_numpy(b).to(device)]
+                tot_loss += float(loss_fn(p, y)) * len(b)
+                tot_cos += float(torch.nn.functional.cosine_similarity(p, y, dim=-1).sum())
+        return tot_loss / n_val, tot_cos / n_val
+
+    init_loss, init_cos = evaluate()
+    best = (init_loss, init_cos, 0, emb.detach().clone(), wts.detach().clone())
+    history = [{"epoch": 0, "val_loss": init_loss, "val_cosine": init_cos}]
+    steps_per_epoch = (len(train_idx) + cfg.batch_size - 1) // cfg.batch_size
+    bar = None
+    if show_progress_bar:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps_per_epoch * cfg.epochs, desc="Refine (train)", unit=" step")
+    t0 = time.perf_counter()
+    bad = 0
+    try:
+        for epoch in range(1, cfg.epochs + 1):
+            order = train_idx[rng.permutation(len(train_idx))]
+            tot = 0.0
+            for s in range(0, len(order), cfg.batch_size):
+                b = order[s : s + cfg.batch_size]
+                p = forward(*batch_tensors(b))
+                loss = loss_fn(p, y_all[torch.from_numpy(b).to(device)])
+                opt_rows.zero_grad(set_to_none=True)
+                opt_wts.zero_grad(set_to_none=True)
+                loss.backward()
+                opt_rows.step()
+                opt_wts.step()
+                tot += float(loss.detach()) * len(b)
+                if bar is not None:
+                    bar.update(1)
+            vl, vc = evaluate()
+            history.append({"epoch": epoch, "train_loss": tot / len(order), "val_loss": vl, "val_cosine": vc,
+                            "seconds": round(time.perf_counter() - t0, 2)})
+            if bar is not None:
+                bar.set_postfix(val_loss=f"{vl:.4f}", val_cos=f"{vc:.4f}")
+            if vl < best[0] - 1e-6:
+                best = (vl, vc, epoch, emb.detach().clone(), wts.detach().clone())
+                bad = 0
+            else:
+                bad += 1
+                if bad >= cfg.patience:
+                    break
+    finally:
+        if bar is not None:
+            bar.close()
+    best_w = best[4].cpu().numpy().astype(np.float32)
+    out = best[3].cpu().numpy() * best_w[:, None]
+    return TrainResult(table=out.astype(np.float32), weights=best_w, history=history, best_epoch=best[2],
+                       initial_val_loss=init_loss, best_val_loss=best[0], initial_val_cosine=init_cos,
+                       best_val_cosine=best[1], train_seconds=time.perf_counter() - t0, n_train=len(train_idx),
+                       n_val=n_val)
+
+
+def _flat(ids: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    lens = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    flat = np.concatenate(ids).astype(np.int64) if ids else np.zeros(0, dtype=np.int64)
+    return flat, offsets
