@@ -70,8 +70,19 @@ DEV_SPLITS: tuple[DatasetSpec, ...] = (
     DatasetSpec("classification", "Emotion-validation", "classification/emotion", "validation", "train"),
     DatasetSpec("pair_classification", "MRPC-train", "pair_classification/mrpc", "train"),
     DatasetSpec("retrieval", "SciFact-train", "retrieval/scifact", "train"),
+    # What the six above cannot see (question words, intents, topic clusters), from train splits the suite
+    # only ever trains its probe on: a held-out part of TREC's and Banking77's train, and Banking77's train texts
+    # clustered by intent.
+    DatasetSpec("classification", "TREC-heldout", "classification/trec", "heldout", "train"),
+    DatasetSpec("classification", "Banking77-heldout", "classification/banking77", "heldout", "train"),
+    DatasetSpec("clustering", "Banking77-train", "classification/banking77", "train"),
 )
 DEV_NAME = "dev"  # ``--datasets dev``: every development split
+# Classification split "heldout": a fixed-seed fifth (at most HELDOUT_MAX) of the train split is scored, the rest is
+# what the probe may train on. Chosen once (seed HELDOUT_SEED), independent of any model.
+HELDOUT_SPLIT = "heldout"
+HELDOUT_MAX = 2_000
+HELDOUT_SEED = 0
 
 
 # --------------------------------------------------------------------------------------------- containers
@@ -194,13 +205,26 @@ def load_pairs(folder: Path, name: str, split: str = "test") -> PairData:
 
 
 def load_classification(folder: Path, name: str, split: str = "test", train_split: str | None = "train") -> ClassificationData:
-    test = list(read_jsonl(_require(_split_file(folder, split), folder, split)))
     train = list(read_jsonl(_require(_split_file(folder, train_split or "train"), folder, train_split or "train")))
+    if split == HELDOUT_SPLIT:
+        train, test = _hold_out(train)
+    else:
+        test = list(read_jsonl(_require(_split_file(folder, split), folder, split)))
     return ClassificationData(
         name,
         [r["text"] for r in train], np.asarray([int(r["label"]) for r in train], dtype=np.int64),
         [r["text"] for r in test], np.asarray([int(r["label"]) for r in test], dtype=np.int64),
     )
+
+
+def _hold_out(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(the rest, the held-out rows) of a train split, each in file order (``HELDOUT_SPLIT``)."""
+    if len(rows) < 2:
+        raise ValueError(f"a held-out split needs at least 2 train rows, got {len(rows)}")
+    order = np.random.default_rng(HELDOUT_SEED).permutation(len(rows))
+    held = np.zeros(len(rows), dtype=bool)
+    held[order[: max(1, min(HELDOUT_MAX, len(rows) // 5))]] = True
+    return [r for r, h in zip(rows, held) if not h], [r for r, h in zip(rows, held) if h]
 
 
 def load_clustering(folder: Path, name: str, split: str = "test") -> ClusteringData:

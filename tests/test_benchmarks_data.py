@@ -127,6 +127,27 @@ def test_dev_splits_only_when_named(tiny_data):
     assert [s.name for s in data.select(tiny_data, names=["dev", "TREC"])] == ["TREC"] + [s.name for s in every]
 
 
+def test_heldout_split_scores_a_fixed_fifth_of_train_and_trains_on_the_rest(tiny_data):
+    folder = tiny_data / "classification/trec"
+    a = data.load_classification(folder, "TREC-heldout", data.HELDOUT_SPLIT, "train")
+    b = data.load_classification(folder, "TREC-heldout", data.HELDOUT_SPLIT, "train")
+    assert len(a.test_texts) == len(CLS_TRAIN) // 5 and len(a.train_texts) == len(CLS_TRAIN) - len(a.test_texts)
+    assert not set(a.test_texts) & set(a.train_texts)
+    assert sorted(a.test_texts + a.train_texts) == sorted(r["text"] for r in CLS_TRAIN)
+    assert a.test_texts == b.test_texts and np.array_equal(a.test_labels, b.test_labels)  # fixed, not per call
+    order = [r["text"] for r in CLS_TRAIN]
+    assert a.test_texts == sorted(a.test_texts, key=order.index)  # file order kept
+    for r, lab in zip(a.test_texts, a.test_labels):
+        assert r.startswith(f"cls {lab} ")
+    _jsonl(tiny_data / "classification/one/train.jsonl", CLS_TRAIN[:1])
+    with pytest.raises(ValueError, match="at least 2 train rows"):
+        data.load_classification(tiny_data / "classification/one", "x", data.HELDOUT_SPLIT, "train")
+    specs = {s.name: s for s in data.select(tiny_data, names=["dev"])}
+    assert specs["Banking77-train"].task == "clustering"
+    clustered = data.load(specs["Banking77-train"], tiny_data)
+    assert clustered.texts == [r["text"] for r in CLS_TRAIN]
+
+
 def test_dev_alias_and_unknown_keys(tmp_path):
     _jsonl(tmp_path / "d/validation.jsonl", STS_ROWS)
     assert len(data.load_sts(tmp_path / "d", "x", "dev").scores) == 6
@@ -154,6 +175,9 @@ def test_real_shared_data_counts():
     assert len(devs["STSBenchmark-dev"].scores) == 1500 and len(devs["SICK-R-trial"].scores) == 500
     assert len(devs["SST-2-dev"].test_texts) == 872 and len(devs["Emotion-validation"].test_texts) == 2000
     assert len(devs["MRPC-train"].labels) == 4076
+    assert len(devs["TREC-heldout"].test_texts) == 1090 and len(devs["TREC-heldout"].train_texts) == 4362
+    assert len(devs["Banking77-heldout"].test_texts) == 2000 and len(devs["Banking77-heldout"].train_texts) == 8003
+    assert len(devs["Banking77-train"].texts) == 10003 and len(np.unique(devs["Banking77-train"].labels)) == 77
 
 
 def test_resolve_data_dir_one_rule_for_every_tool(tmp_path, monkeypatch):
