@@ -22,8 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-_LABEL_RE = re.compile(r"^([^=?]+)=(.+)$")  # a label: anything up to the first "=", with no "?" (static options)
 KINDS = ("static", "teacher", "model2vec", "st")
+# A label: anything up to the "=" before a KIND: prefix (so a label may hold "=", as in "a=3e-4=static:PATH"), else
+# up to the first "=" before a bare target, with no "?" (static options) in it.
+_KIND_LABEL_RE = re.compile(rf"^(.+?)=((?:{'|'.join(KINDS)}):.+)$")
+_LABEL_RE = re.compile(r"^([^=?]+)=(.+)$")
 
 
 def folder_size(path: str | os.PathLike) -> int:
@@ -214,7 +217,7 @@ def _teacher_label(name: str, path: Path) -> str:
 
 # ------------------------------------------------------------------------------ spec parsing
 def split_label(spec: str) -> tuple[str | None, str]:
-    m = _LABEL_RE.match(spec)
+    m = _KIND_LABEL_RE.match(spec) or _LABEL_RE.match(spec)
     if m and not os.path.exists(spec):
         return m.group(1).strip(), m.group(2).strip()
     return None, spec

@@ -150,6 +150,8 @@ def test_parse_spec_and_detect_kind(tmp_path):
     assert parse_spec("static:/x/y") == (None, "static", "/x/y")
     assert parse_spec("Ours=static:/x/y") == ("Ours", "static", "/x/y")
     assert parse_spec("ours: distill, 256d=static:/x/y") == ("ours: distill, 256d", "static", "/x/y")
+    assert parse_spec("corpus, a=3e-4=static:/x/y?contrast=0") == ("corpus, a=3e-4", "static", "/x/y?contrast=0")
+    assert parse_spec("plain=static:/x/y?contrast=0") == ("plain", "static", "/x/y?contrast=0")
     assert parse_spec("model2vec:m") == (None, "model2vec", "m")
     assert parse_spec("teacher:all-MiniLM-L6-v2") == (None, "teacher", "all-MiniLM-L6-v2")
     assert parse_spec("all-MiniLM-L6-v2") == (None, "teacher", "all-MiniLM-L6-v2")
