@@ -316,3 +316,17 @@ def test_pca_keep_mean_keeps_the_inputs_cosines():
     np.testing.assert_allclose(cos(kept), cos(x), atol=1e-5)
     np.testing.assert_allclose(kept - centred, np.broadcast_to(kept.mean(0) - centred.mean(0), kept.shape), atol=1e-5)
     assert np.abs(centred.mean(0)).max() < 1e-4 and np.abs(kept.mean(0)).max() > 1.0
+
+
+def test_read_vocabulary_file_takes_the_first_column_skips_a_header_and_stops_at_the_limit(tmp_path):
+    from distill import read_vocabulary_file
+
+    tsv = tmp_path / "words.tsv"
+    tsv.write_text("word\tfrequency\tzipf\nthe\t0.05\t7.7\n\nguitar\t0.001\t6.0\nfootball\t0.001\t6.0\n")
+    assert read_vocabulary_file(tsv) == ["the", "guitar", "football"]
+    assert read_vocabulary_file(tsv, limit=2) == ["the", "guitar"]
+    plain = tmp_path / "words.txt"
+    plain.write_text("zebra\n  quantum  \n")
+    assert read_vocabulary_file(plain) == ["zebra", "quantum"]
+    with pytest.raises(ValueError, match="does not exist"):
+        read_vocabulary_file(tmp_path / "missing.txt")
