@@ -62,6 +62,8 @@ def toolkit_version() -> str:
 def read_vocabulary_file(path: str | os.PathLike, limit: int | None = None) -> list[str]:
     """Words from a file: one per line, or the first column of a TSV (a header row is skipped)."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"Vocabulary file {path} is a folder; pass a word list (one word a line, or a TSV).")
     if not path.is_file():
         raise ValueError(f"Vocabulary file {path} does not exist.")
     words: list[str] = []
@@ -251,7 +253,13 @@ def _prepare(teacher, *, pca_dims, sif_coefficient, vocabulary, token_frequencie
     if vocabulary is not None:
         if isinstance(vocabulary, (str, os.PathLike)):
             vocabulary = read_vocabulary_file(vocabulary)
-        vocabulary = [w for w in vocabulary if isinstance(w, str) and w.strip()]
+        if isinstance(vocabulary, (bytes, bytearray)):
+            raise TypeError("vocabulary must be a list of words or a file path, not bytes.")
+        words = list(vocabulary)
+        for i, w in enumerate(words):
+            if not isinstance(w, str):
+                raise TypeError(f"vocabulary item {i} is {type(w).__name__}, not str.")
+        vocabulary = [w for w in words if w.strip()]
         if not vocabulary:
             raise ValueError("The vocabulary is empty: pass None to use the teacher's tokens only, or some words.")
         n_vocab_words = len(vocabulary)

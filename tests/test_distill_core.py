@@ -254,6 +254,8 @@ def no_heavy_work(monkeypatch):
         (dict(dtype="bfloat16"), ValueError, "dtype"),
         (dict(vocabulary=[]), ValueError, "vocabulary is empty"),
         (dict(vocabulary=["  ", ""]), ValueError, "vocabulary is empty"),
+        (dict(vocabulary=["cat", 3]), TypeError, "vocabulary item 1 is int"),
+        (dict(vocabulary=b"cat"), TypeError, "not bytes"),
         (dict(token_frequencies="/nonexistent/freqs.tsv"), FrequencyFileError, "does not exist"),
         (dict(contrast=-1.0), ValueError, "contrast"),
         (dict(contrast="high"), TypeError, "contrast"),
@@ -330,3 +332,5 @@ def test_read_vocabulary_file_takes_the_first_column_skips_a_header_and_stops_at
     assert read_vocabulary_file(plain) == ["zebra", "quantum"]
     with pytest.raises(ValueError, match="does not exist"):
         read_vocabulary_file(tmp_path / "missing.txt")
+    with pytest.raises(ValueError, match="is a folder"):
+        read_vocabulary_file(tmp_path)
