@@ -176,6 +176,12 @@ def input_embedding_model(teacher, *, pca_dims: int | None = 256, sif_coefficien
                          source="input_embeddings", dtype=dtype)
 
 
+def _built_by_distill(v: Variant, exact: bool) -> bool:
+    """Whether ``v`` is built by ``distill.distill`` (added words always; everything ``--exact`` can) rather than
+    from the shared passes."""
+    return bool(v.vocabulary_size) or (exact and not (v.input_embeddings or v.frequency_ranks))
+
+
 def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool = False,
                    progress: bool = True) -> tuple[list[Path], dict]:
     """Build (or reuse) every variant under ``root/<key>``.
@@ -186,7 +192,7 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
     """
     folders, seconds = [], {}
     todo = [v for v in vs if not ((root / v.key / "model.safetensors").is_file() and (root / v.key / "config.json").is_file())]
-    prep = _Prepared(teacher) if any((not exact and not v.vocabulary_size) or v.frequency_ranks for v in todo) else None
+    prep = _Prepared(teacher) if any(not _built_by_distill(v, exact) for v in todo) else None
     it = vs
     if progress:
         from tqdm.auto import tqdm
@@ -199,7 +205,7 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
             seconds[v.key] = None
             continue
         t0 = time.perf_counter()
-        if v.vocabulary_size or (exact and not (v.input_embeddings or v.frequency_ranks)):
+        if _built_by_distill(v, exact):
             import distill
             from distill.core import read_vocabulary_file
 
@@ -208,7 +214,6 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
                 kw["vocabulary"] = read_vocabulary_file(kw["vocabulary"], v.vocabulary_size)
             model = distill.distill(teacher, show_progress_bar=progress, **kw)
         elif v.input_embeddings:
-            prep = prep or _Prepared(teacher)
             model = prep.assemble(prep.input_embeddings(), source="input_embeddings")
         else:
             kw = dict(v.kwargs)
