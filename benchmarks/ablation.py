@@ -12,8 +12,10 @@ one vocabulary pass per pooling and are post-processed with distill's own functi
 - token pooling: the token's own position instead of the mean over the template
 - real frequencies: SIF from wordfreq frequencies (``<data>/vocab/wordfreq_large_en.tsv``) instead of Zipf ranks,
   at a=1e-4 and a=1e-3
-- corpus frequencies: SIF from token counts of a corpus (``<data>/corpus_general/sentences.txt``) at a=1e-4, 3e-4
-  and 1e-3 (a larger ``a`` flattens the weights; real frequencies are steeper than Zipf over id ranks)
+- corpus frequencies: SIF from token counts of a corpus (``<data>/corpus_general/sentences.txt``) alone at a=1e-4,
+  3e-4 and 1e-3 (a larger ``a`` flattens the weights; real frequencies are steeper than Zipf over id ranks), and
+  pooled with Zipf over ids as ``distill.distill`` does by default (frequency weight 0.25) at a=1e-4 and 3e-4;
+  ``--frequency-grid`` replaces every variant by a grid of frequency weights and ``a`` (``frequency_grid``)
 - Zipf over frequency ranks: Zipf's law as by default, but over the tokens' rank in the corpus counts or the
   wordfreq list instead of their id order (ties and unseen tokens keep id order); built from the shared pass also
   under ``--exact``, since ``distill.distill`` has no such option
@@ -54,20 +56,27 @@ def variants(freq_file: Path | None, corpus_file: Path | None = None) -> list[Va
         Variant("token_pooling", "token pooling", "token position instead of mean pooling", {"pooling": "token"}),
     ]
     if freq_file is not None and Path(freq_file).is_file():
-        out.append(Variant("real_frequencies", "real frequencies", "SIF from wordfreq frequencies instead of Zipf ranks",
-                           {"token_frequencies": str(freq_file)}))
+        out.append(Variant("real_frequencies", "real frequencies", "SIF from wordfreq frequencies alone instead of Zipf ranks",
+                           {"token_frequencies": str(freq_file), "frequency_weight": 1.0}))
         out.append(Variant("real_frequencies_a1e-3", "real frequencies, a=1e-3",
-                           "SIF from wordfreq frequencies, a=1e-3", {"token_frequencies": str(freq_file),
-                                                                    "sif_coefficient": 1e-3}))
+                           "SIF from wordfreq frequencies alone, a=1e-3", {"token_frequencies": str(freq_file),
+                                                                          "sif_coefficient": 1e-3,
+                                                                          "frequency_weight": 1.0}))
     for label, source in (("corpus", corpus_file), ("wordfreq", freq_file)):
         if source is not None and Path(source).is_file():
             out.append(Variant(f"zipf_{label}_ranks", f"Zipf over {label} ranks",
                                f"Zipf's law over the token's rank in {Path(source).name} instead of its id",
                                {"token_frequencies": str(source)}, frequency_ranks=True))
     if corpus_file is not None and Path(corpus_file).is_file():
+        corpus_name = f"{Path(corpus_file).parent.name}/{Path(corpus_file).name}"
         for a, key in ((1e-4, "1e-4"), (3e-4, "3e-4"), (1e-3, "1e-3")):
             out.append(Variant(f"corpus_frequencies_a{key}", f"corpus frequencies, a={key}",
-                               f"SIF from token counts of {Path(corpus_file).parent.name}/{Path(corpus_file).name}, a={key}",
+                               f"SIF from token counts of {corpus_name} alone (frequency weight 1), a={key}",
+                               {"token_frequencies": str(corpus_file), "sif_coefficient": a, "frequency_weight": 1.0}))
+        for a, key in ((1e-4, "1e-4"), (3e-4, "3e-4")):
+            out.append(Variant(f"corpus_pooled_a{key}", f"corpus frequencies pooled with Zipf, a={key}",
+                               f"p ~ Zipf over ids^0.75 x counts of {corpus_name}^0.25 (distill's default "
+                               f"frequency weight), a={key}",
                                {"token_frequencies": str(corpus_file), "sif_coefficient": a}))
     if freq_file is not None and Path(freq_file).is_file():
         for size, key in ((30_000, "30k"), (100_000, "100k")):
@@ -76,9 +85,26 @@ def variants(freq_file: Path | None, corpus_file: Path | None = None) -> list[Va
                                {"vocabulary": str(freq_file)}, vocabulary_size=size))
             if corpus_file is not None and Path(corpus_file).is_file():
                 out.append(Variant(f"vocabulary_{key}_corpus_frequencies", f"vocabulary {key}, corpus frequencies",
-                                   f"the same, SIF from token counts of {Path(corpus_file).name}, a=3e-4",
+                                   f"the same, SIF from token counts of {Path(corpus_file).name} alone, a=3e-4",
                                    {"vocabulary": str(freq_file), "token_frequencies": str(corpus_file),
-                                    "sif_coefficient": 3e-4}, vocabulary_size=size))
+                                    "sif_coefficient": 3e-4, "frequency_weight": 1.0}, vocabulary_size=size))
+    return out
+
+
+FREQUENCY_GRID_WEIGHTS = (0.125, 0.25, 0.375, 0.5, 1.0)
+FREQUENCY_GRID_COEFFICIENTS = (1e-4, 2e-4, 3e-4)
+
+
+def frequency_grid(corpus_file: Path) -> list[Variant]:
+    """The default and every (frequency weight, SIF a) pair of the grid with ``corpus_file``'s token counts: how
+    ``DEFAULT_FREQUENCY_WEIGHT`` was chosen (``--frequency-grid``, on the development splits)."""
+    out = [Variant("default", "default", "PCA 256, SIF (Zipf over ids, a=1e-4), output vectors, mean pooling, "
+                                         "contrast pooling")]
+    for w in FREQUENCY_GRID_WEIGHTS:
+        for a in FREQUENCY_GRID_COEFFICIENTS:
+            out.append(Variant(f"grid_w{w:g}_a{a:g}", f"w={w:g}, a={a:g}",
+                               f"p ~ Zipf over ids^{1 - w:g} x counts of {Path(corpus_file).name}^{w:g}, a={a:g}",
+                               {"token_frequencies": str(corpus_file), "sif_coefficient": a, "frequency_weight": w}))
     return out
 
 
@@ -121,12 +147,15 @@ class _Prepared:
         self.kept = self.kept[self.kept < weight.shape[0]]
         return weight[self.kept]
 
-    def probabilities(self, token_frequencies=None, frequency_ranks: bool = False) -> tuple[np.ndarray, str]:
+    def probabilities(self, token_frequencies=None, frequency_ranks: bool = False,
+                      frequency_weight: float | None = None) -> tuple[np.ndarray, str]:
+        """``p`` of the SIF weights as ``distill.distill`` computes it (``frequency_weight=None``: distill's
+        default), or Zipf's law over the counts' rank order (``frequency_ranks``, benchmark-only)."""
         from distill import frequencies as freq
         from distill.postprocess import zipf_probabilities
 
         if token_frequencies is None:
-            return zipf_probabilities(self.kept.size), "zipf-id-rank"
+            return freq.sif_probabilities(None, self.kept), "zipf-id-rank"
         counts = freq.token_counts(token_frequencies, self.out_tok)
         if frequency_ranks:
             kept_counts = np.zeros(self.kept.size)
@@ -136,13 +165,12 @@ class _Prepared:
             rank = np.empty_like(order)
             rank[order] = np.arange(order.size)
             return zipf_probabilities(self.kept.size)[rank], f"zipf-rank:{token_frequencies}"
-        mask = np.zeros(max(self.n_out, counts.shape[0]), dtype=bool)
-        mask[self.kept] = True
-        return freq.probabilities(counts, mask[: counts.shape[0]])[self.kept], str(token_frequencies)
+        weight = freq.DEFAULT_FREQUENCY_WEIGHT if frequency_weight is None else frequency_weight
+        return freq.sif_probabilities(counts, self.kept, weight=weight), str(token_frequencies)
 
     def assemble(self, raw: np.ndarray, *, pca_dims: int | None = 256, sif_coefficient: float | None = 1e-4,
-                 token_frequencies=None, frequency_ranks: bool = False, source: str = "mean", dtype: str = "float16",
-                 contrast: float | None = None):
+                 token_frequencies=None, frequency_ranks: bool = False, frequency_weight: float | None = None,
+                 source: str = "mean", dtype: str = "float16", contrast: float | None = None):
         """PCA, SIF weights and the StaticModel, as ``distill.distill`` post-processes its vocabulary pass."""
         from distill.core import DEFAULT_CONTRAST
         from distill.postprocess import pca, sif_weights
@@ -150,7 +178,7 @@ class _Prepared:
         from static_model import StaticModel
 
         vectors, explained = pca(raw, pca_dims)
-        probs, freq_source = self.probabilities(token_frequencies, frequency_ranks)
+        probs, freq_source = self.probabilities(token_frequencies, frequency_ranks, frequency_weight)
         vectors = vectors * sif_weights(probs, sif_coefficient)[:, None]
         table = np.zeros((self.n_out, vectors.shape[1]), dtype=np.float32)
         table[self.kept] = vectors
@@ -159,7 +187,8 @@ class _Prepared:
                   "apply_pca": pca_dims, "sif_coefficient": sif_coefficient, "hidden_dim": int(vectors.shape[1]),
                   "normalize": bool(t.normalize), "pooling": source, "teacher": t.name,
                   "distill": {"parameters": {"teacher": t.name, "pca_dims": pca_dims, "sif_coefficient": sif_coefficient,
-                                             "source": source, "token_frequencies": freq_source},
+                                             "source": source, "token_frequencies": freq_source,
+                                             "frequency_weight": frequency_weight if token_frequencies else None},
                               "explained_variance": round(float(explained), 6), "built_by": "benchmarks.ablation"}}
         emb = table.astype(np.float16) if dtype == "float16" else table
         return StaticModel(emb, self.out_tok, config=config, normalize=bool(t.normalize),
@@ -228,12 +257,15 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
 
 def run_ablation(teacher: str, datasets: list, *, work_dir: Path, config=None, cache_dir=None,
                  include_teacher: bool = False, only: list[str] | None = None, freq_file: Path | None = None,
-                 corpus_file: Path | None = None, exact: bool = False, progress: bool = True) -> dict:
+                 corpus_file: Path | None = None, exact: bool = False, grid: bool = False,
+                 progress: bool = True) -> dict:
     from .encoders import StaticEncoder
     from .report import provenance
     from .tasks import run_quality
 
-    vs = variants(freq_file, corpus_file)
+    if grid and not (corpus_file is not None and Path(corpus_file).is_file()):
+        raise ValueError(f"--frequency-grid needs a frequency corpus; {corpus_file} is not a file.")
+    vs = frequency_grid(corpus_file) if grid else variants(freq_file, corpus_file)
     if only:
         vs = [v for v in vs if v.key in only or v.key == "default"]
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(str(teacher)).name or str(teacher))
@@ -278,6 +310,9 @@ def add_parser(sub, add_common, load_datasets, task_config, cache_dir) -> None:
                    help="text corpus for the corpus-frequency variants (default <data>/corpus_general/sentences.txt)")
     p.add_argument("--exact", action="store_true",
                    help="build each variant with distill.distill (one vocabulary pass each) instead of shared passes")
+    p.add_argument("--frequency-grid", action="store_true",
+                   help="instead of the ablation's variants: the default and a grid of frequency weights x SIF a "
+                        "with the frequency corpus (how distill's default frequency weight was chosen)")
     p.add_argument("--out", default=None, help="write OUT.md and OUT.json")
     p.add_argument("--title", default=None)
 
@@ -294,7 +329,7 @@ def add_parser(sub, add_common, load_datasets, task_config, cache_dir) -> None:
         report = run_ablation(args.teacher, datasets, work_dir=Path(args.work_dir) if args.work_dir else cdir / "ablation",
                               config=task_config(args), cache_dir=cdir, include_teacher=args.include_teacher,
                               only=args.only.split(",") if args.only else None, freq_file=freq_file, corpus_file=corpus_file,
-                              exact=args.exact, progress=not args.no_progress)
+                              exact=args.exact, grid=args.frequency_grid, progress=not args.no_progress)
         emit(ablation_markdown(report, title=args.title or f"Ablation ({args.teacher})"), report, args.out)
         return 0
 

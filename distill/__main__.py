@@ -22,6 +22,7 @@ def _float_or_none(value: str) -> float | None:
 def build_parser() -> argparse.ArgumentParser:
     from distill.refine import add_refine_options
     from distill.core import DEFAULT_CONTRAST
+    from distill.frequencies import DEFAULT_FREQUENCY_WEIGHT
     from distill.vocab_pass import DEFAULT_BATCH_SIZE
 
     p = argparse.ArgumentParser(
@@ -36,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocabulary", help="words to add as whole tokens: one a line, or a word<TAB>frequency TSV")
     p.add_argument("--vocabulary-size", type=int, default=None, help="use only the first N words of --vocabulary")
     p.add_argument("--token-frequencies", help="word<TAB>frequency list, a folder with one, or a text corpus (default: Zipf over token ids)")
+    p.add_argument("--frequency-weight", type=float, default=None,
+                   help="with --token-frequencies: how far the counts move p from Zipf over ids, in (0, 1] "
+                   f"(p ~ zipf^(1-w) * counts^w; default {DEFAULT_FREQUENCY_WEIGHT}, 1 = the counts alone); "
+                   "best measured with --sif-coefficient 3e-4")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                    help=f"sequences per forward in the vocabulary pass (default {DEFAULT_BATCH_SIZE})")
@@ -89,6 +94,7 @@ def distill_main(argv: list[str]) -> int:
             sif_coefficient=args.sif_coefficient,
             vocabulary=vocabulary,
             token_frequencies=args.token_frequencies,
+            frequency_weight=args.frequency_weight,
             device=args.device,
             batch_size=args.batch_size,
             pooling=args.pooling,
@@ -102,7 +108,7 @@ def distill_main(argv: list[str]) -> int:
             model = refine(model, args.teacher, None if args.refine == "default" else args.refine,
                            device=args.device, dtype=args.dtype, show_progress_bar=not args.quiet,
                            **refine_kwargs(args, prefix="refine-"))
-    except (TeacherNotFoundError, TeacherError, FrequencyFileError, ValueError) as exc:
+    except (TeacherNotFoundError, TeacherError, FrequencyFileError, ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     # save_pretrained is atomic: an interrupted run leaves no half-written folder.
@@ -118,6 +124,15 @@ def distill_main(argv: list[str]) -> int:
     print(f"  reads               at most {model.max_length} tokens a text (teacher {info.get('teacher_max_seq_length')}"
           " with its special tokens)")
     print(f"  explained variance  {info.get('explained_variance', 1.0):.3f}")
+    params = info.get("parameters", {})
+    if params.get("sif_coefficient") is None:
+        sif = "off"
+    elif params.get("token_frequencies") == "zipf-id-rank":
+        sif = f"a={params['sif_coefficient']:g}, p from Zipf over token ids"
+    else:
+        sif = (f"a={params['sif_coefficient']:g}, p from {params.get('token_frequencies')} pooled with Zipf over ids "
+               f"(frequency weight {params.get('frequency_weight'):g})")
+    print(f"  SIF weights         {sif}")
     print(f"  pooling             {'mean' if model.contrast == 0 else f'contrast {model.contrast:g}'}")
     print(f"  time                {elapsed:.1f} s (vocabulary pass {info.get('vocab_pass_seconds')} s on {info.get('parameters', {}).get('device')})")
     if "refine" in model.config:

@@ -22,7 +22,7 @@ import numpy as np
 from tokenizers import AddedToken, Tokenizer
 
 from distill import frequencies as freq
-from distill.postprocess import pca, sif_weights, zipf_probabilities
+from distill.postprocess import pca, sif_weights
 from distill.resolve import DEFAULT_TEACHER
 from distill.teacher import Teacher
 from distill.vocab_pass import (
@@ -201,6 +201,7 @@ def distill(
     sif_coefficient: float | None = 1e-4,
     vocabulary: Sequence[str] | str | os.PathLike | None = None,
     token_frequencies: str | os.PathLike | Mapping[str, float] | None = None,
+    frequency_weight: float | None = None,
     device: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     pooling: str = "mean",
@@ -221,6 +222,10 @@ def distill(
     :param token_frequencies: where ``p`` comes from: a word-frequency TSV (``word<TAB>frequency``),
         a folder holding one, a plain-text corpus, or a ``{word: count}`` mapping. ``None``: Zipf's
         law over the token id order (what Model2Vec does).
+    :param frequency_weight: with ``token_frequencies``, how far the counts move ``p`` from Zipf over ids:
+        ``p ∝ zipf ** (1 - w) * counts ** w`` (``distill.frequencies.sif_probabilities``); ``None`` is
+        ``DEFAULT_FREQUENCY_WEIGHT`` (0.25, chosen on the development splits), ``1.0`` takes the counts alone.
+        Measured best with ``sif_coefficient=3e-4`` (``benchmarks/results/frequency_weight_dev.md``).
     :param device: torch device; default CUDA when available (float16), else CPU (float32).
     :param batch_size: sequences per forward in the vocabulary pass.
     :param pooling: ``"mean"`` over the template (default), ``"token"``: the token's own position(s),
@@ -235,17 +240,23 @@ def distill(
     """
     plan = _prepare(
         teacher, pca_dims=pca_dims, sif_coefficient=sif_coefficient, vocabulary=vocabulary,
-        token_frequencies=token_frequencies, device=device, batch_size=batch_size, pooling=pooling, dtype=dtype,
-        contrast=contrast,
+        token_frequencies=token_frequencies, frequency_weight=frequency_weight, device=device, batch_size=batch_size,
+        pooling=pooling, dtype=dtype, contrast=contrast,
     )
     return _run(plan, show_progress_bar=show_progress_bar)
 
 
-def _prepare(teacher, *, pca_dims, sif_coefficient, vocabulary, token_frequencies, device, batch_size, pooling,
-             dtype, contrast) -> _Plan:
+def _prepare(teacher, *, pca_dims, sif_coefficient, vocabulary, token_frequencies, frequency_weight, device,
+             batch_size, pooling, dtype, contrast) -> _Plan:
     """All checks and the cheap preparation: nothing here loads the teacher weights."""
     t_start = time.perf_counter()
     _check_args(pca_dims, sif_coefficient, pooling, dtype, batch_size, contrast)
+    if frequency_weight is not None:
+        if token_frequencies is None:
+            raise ValueError("frequency_weight applies to token_frequencies: pass a frequency source, or leave it None.")
+        freq.check_frequency_weight(frequency_weight)
+    elif token_frequencies is not None:
+        frequency_weight = freq.DEFAULT_FREQUENCY_WEIGHT
     own = not isinstance(teacher, Teacher)
     t = Teacher(teacher, device=device) if own else teacher
     tokenizer = t.tokenizer
@@ -296,6 +307,7 @@ def _prepare(teacher, *, pca_dims, sif_coefficient, vocabulary, token_frequencie
         "sif_coefficient": sif_coefficient,
         "vocabulary": n_vocab_words,
         "token_frequencies": freq_source,
+        "frequency_weight": None if frequency_weight is None else float(frequency_weight),
         "device": t.device,
         "batch_size": batch_size,
         "pooling": pooling,
@@ -311,12 +323,7 @@ def _run(plan: _Plan, *, show_progress_bar: bool = True):
     p = plan.params
     kept_ids = plan.kept_ids
     n_out = output_vocab_size(plan.tokenizer)
-    if plan.counts is not None:
-        kept_mask = np.zeros(n_out, dtype=bool)
-        kept_mask[kept_ids] = True
-        probs = freq.probabilities(plan.counts, kept_mask)[kept_ids]
-    else:
-        probs = zipf_probabilities(kept_ids.size)
+    probs = freq.sif_probabilities(plan.counts, kept_ids, weight=p["frequency_weight"])
 
     # ---- heavy work: the vocabulary pass
     prefix, suffix = single_template(t.tokenizer)

@@ -10,6 +10,9 @@ counts are those of the tokens the static model will see:
 - a corpus (plain text, any number of lines): the tokens are counted directly.
 
 Tokens never seen get half the smallest observed probability (smoothing), then all is renormalized.
+
+``sif_probabilities`` gives the ``p`` of the SIF weights: Zipf's law over the kept ids' order, or, with counts,
+the counts' probabilities pooled log-linearly with that Zipf prior (``weight`` says how far the counts move it).
 """
 
 from __future__ import annotations
@@ -21,6 +24,12 @@ from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer
+
+from distill.postprocess import zipf_probabilities
+
+# How far real token counts move p away from Zipf over ids (log-linear pooling, see ``sif_probabilities``),
+# chosen on the benchmark's development splits (benchmarks/results/frequency_weight_dev.md).
+DEFAULT_FREQUENCY_WEIGHT = 0.25
 
 
 class FrequencyFileError(ValueError):
@@ -174,3 +183,37 @@ def probabilities(counts: np.ndarray, kept: np.ndarray) -> np.ndarray:
     floor = 0.5 * p[p > 0].min()
     p = np.where(kept & (p == 0), floor, p)
     return p / p.sum()
+
+
+def check_frequency_weight(weight) -> None:
+    """``weight`` must be a number in (0, 1]."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)):
+        raise TypeError(f"frequency_weight must be a number in (0, 1], got {type(weight).__name__}.")
+    if not 0 < float(weight) <= 1:
+        raise ValueError(f"frequency_weight must be in (0, 1], got {weight!r}.")
+
+
+def sif_probabilities(counts: np.ndarray | None, kept_ids: np.ndarray, *,
+                      weight: float | None = DEFAULT_FREQUENCY_WEIGHT) -> np.ndarray:
+    """``p`` for the SIF weights of ``kept_ids`` (in table order), float64, summing to 1.
+
+    ``counts=None``: Zipf's law over the order of ``kept_ids`` (``zipf_probabilities``, Model2Vec's choice).
+    Otherwise ``p`` is proportional to ``zipf ** (1 - weight) * q ** weight``, ``q`` the counts' probabilities over the
+    kept ids (``probabilities``): ``weight=1`` takes the counts alone (``weight`` is not read without counts). The pooled estimate keeps what the id order
+    knows (BERT's single characters and punctuation come first) and moves frequent words down as the counts say,
+    without the counts' full steepness ('the' would weigh 0.002 of a rare word at a=1e-4).
+    """
+    kept_ids = np.asarray(kept_ids, dtype=np.int64)
+    zipf = zipf_probabilities(kept_ids.size)
+    if counts is None:
+        return zipf
+    check_frequency_weight(weight)
+    mask = np.zeros(max(int(kept_ids.max(initial=-1)) + 1, counts.shape[0]), dtype=bool)
+    mask[kept_ids] = True
+    padded = np.zeros(mask.shape[0], dtype=np.float64)
+    padded[: counts.shape[0]] = counts
+    q = probabilities(padded, mask)[kept_ids]
+    if float(weight) == 1.0:
+        return q
+    pooled = np.exp((1.0 - weight) * np.log(zipf) + weight * np.log(q))
+    return pooled / pooled.sum()

@@ -85,7 +85,9 @@ def test_ablation_input_embedding_variant(minilm_folder, tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("a line\n")
     by_key = {v.key: v for v in variants(None, corpus)}
-    assert by_key["corpus_frequencies_a1e-3"].kwargs == {"token_frequencies": str(corpus), "sif_coefficient": 1e-3}
+    assert by_key["corpus_frequencies_a1e-3"].kwargs == {"token_frequencies": str(corpus), "sif_coefficient": 1e-3,
+                                                         "frequency_weight": 1.0}  # the counts alone
+    assert by_key["corpus_pooled_a3e-4"].kwargs == {"token_frequencies": str(corpus), "sif_coefficient": 3e-4}
     m = input_embedding_model(str(minilm_folder), pca_dims=32)
     assert m.dim == 32
     e = m.encode(["a cat sat on the mat", "a dog sat on the mat", "quantum chromodynamics"])
@@ -170,3 +172,19 @@ def test_distill_speed_report_ratio_and_the_command_as_run():
     md = mod._report(rows, {"t": "folder"}, dt.datetime(2026, 1, 1), [(0.1,), (0.2,)], ["--output", "a b.md"])
     assert "- Command: `python benchmarks/distill_speed.py --output 'a b.md'`" in md
     assert "| t | distill | 1 | 10.0 | 10.0 | 1.0 | 100 | 0.50x |" in md
+
+
+def test_ablation_frequency_grid(tmp_path):
+    """--frequency-grid: the default and every (frequency weight, a) pair, each passed to distill's own arguments."""
+    from benchmarks.ablation import FREQUENCY_GRID_COEFFICIENTS, FREQUENCY_GRID_WEIGHTS, frequency_grid, run_ablation
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a line\n")
+    grid = frequency_grid(corpus)
+    assert grid[0].key == "default" and grid[0].kwargs == {}
+    assert len(grid) == 1 + len(FREQUENCY_GRID_WEIGHTS) * len(FREQUENCY_GRID_COEFFICIENTS)
+    by_key = {v.key: v for v in grid}
+    assert by_key["grid_w0.25_a0.0003"].kwargs == {"token_frequencies": str(corpus), "sif_coefficient": 3e-4,
+                                                   "frequency_weight": 0.25}
+    with pytest.raises(ValueError, match="needs a frequency corpus"):
+        run_ablation("unused", [], work_dir=tmp_path, corpus_file=tmp_path / "missing.txt", grid=True)

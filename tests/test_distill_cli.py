@@ -37,6 +37,21 @@ def test_cli_writes_the_model_and_a_summary(wp_dir, tmp_path, capsys):
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["distill"]["parameters"]["vocabulary"] == 2
     assert cfg["distill"]["parameters"]["token_frequencies"] == str(vocab)
+    assert cfg["distill"]["parameters"]["frequency_weight"] == 0.25
+    assert f"p from {vocab} pooled with Zipf over ids (frequency weight 0.25)" in text
+
+
+def test_cli_frequency_weight(wp_dir, tmp_path, capsys):
+    freqs = tmp_path / "freqs.tsv"
+    freqs.write_text("the\t100\ncat\t3\n")
+    out = tmp_path / "model"
+    rc = main([str(wp_dir), "--output", str(out), "--pca-dims", "8", "--token-frequencies", str(freqs),
+               "--frequency-weight", "1", "--sif-coefficient", "3e-4", "--quiet"])
+    assert rc == 0 and "a=0.0003, p from" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["distill"]["parameters"]["frequency_weight"] == 1.0
+    rc = main([str(wp_dir), "--output", str(tmp_path / "no"), "--frequency-weight", "0.5", "--quiet"])
+    assert rc == 2 and "frequency_weight applies to token_frequencies" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
 
 
 def test_cli_refuses_a_non_empty_output_and_bad_input(wp_dir, tmp_path, capsys):

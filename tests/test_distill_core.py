@@ -158,8 +158,8 @@ def test_sif_weights_from_token_frequencies(wp_dir):
     raw = distill(str(wp_dir), **RAW)
     counts = {"the": 1000.0, "cat": 10.0, "playing": 5.0}
     a = 1e-2
-    weighted = distill(str(wp_dir), pca_dims=None, sif_coefficient=a, token_frequencies=counts, dtype="float32",
-                       show_progress_bar=False)
+    weighted = distill(str(wp_dir), pca_dims=None, sif_coefficient=a, token_frequencies=counts, frequency_weight=1.0,
+                       dtype="float32", show_progress_bar=False)
     vocab = raw.tokenizer.get_vocab()
     kept = np.abs(raw.embedding_matrix()).sum(1) > 0
     # piece counts: the=1000, cat=10, play=5, ##ing=5; unseen kept tokens get half the smallest p
@@ -172,6 +172,33 @@ def test_sif_weights_from_token_frequencies(wp_dir):
         ratio = weighted.embedding_matrix()[vocab[tok]] / raw.embedding_matrix()[vocab[tok]]
         np.testing.assert_allclose(ratio, a / (a + p), rtol=1e-4)
     assert weighted.config["distill"]["parameters"]["token_frequencies"] == "mapping"
+    assert weighted.config["distill"]["parameters"]["frequency_weight"] == 1.0
+
+
+def test_token_frequencies_are_pooled_with_zipf_by_default(wp_dir):
+    """Without frequency_weight, p is Zipf over ids^0.75 x the counts' p^0.25, renormalized."""
+    raw = distill(str(wp_dir), **RAW)
+    counts = {"the": 1000.0, "cat": 10.0, "playing": 5.0}
+    a = 1e-2
+    pooled = distill(str(wp_dir), pca_dims=None, sif_coefficient=a, token_frequencies=counts, dtype="float32",
+                     show_progress_bar=False)
+    kept = np.flatnonzero(np.abs(raw.embedding_matrix()).sum(1) > 0)
+    vocab = raw.tokenizer.get_vocab()
+    inv = 1.0 / np.arange(2, kept.size + 2)
+    zipf = inv / inv.sum()
+    c = np.zeros(kept.size)
+    for tok, n in (("the", 1000.0), ("cat", 10.0), ("play", 5.0), ("##ing", 5.0)):
+        c[np.searchsorted(kept, vocab[tok])] = n
+    q = np.where(c > 0, c, c[c > 0].min() / 2) / c.sum()
+    q /= q.sum()
+    p = zipf ** 0.75 * q ** 0.25
+    p /= p.sum()
+    ratio = pooled.embedding_matrix()[kept, 0] / raw.embedding_matrix()[kept, 0]
+    np.testing.assert_allclose(ratio, a / (a + p), rtol=1e-4)
+    assert pooled.config["distill"]["parameters"]["frequency_weight"] == 0.25
+    # 'the' is frequent by its counts but early in id order: pooled, it weighs less than under Zipf alone
+    the = np.searchsorted(kept, vocab["the"])
+    assert a / (a + p[the]) < a / (a + zipf[the])
 
 
 def test_default_sif_is_zipf_over_id_rank(wp_dir):
@@ -197,7 +224,8 @@ def test_config_records_parameters_teacher_and_version(wp_dir, tmp_path):
     assert cfg["teacher"] == str(wp_dir)
     assert info["parameters"] == {
         "teacher": str(wp_dir), "pca_dims": 16, "sif_coefficient": 1e-4, "vocabulary": None,
-        "token_frequencies": "zipf-id-rank", "device": "cpu", "batch_size": 256, "pooling": "mean",
+        "token_frequencies": "zipf-id-rank", "frequency_weight": None, "device": "cpu", "batch_size": 256,
+        "pooling": "mean",
         "dtype": "float16", "contrast": 1.0,
     }
     assert cfg["contrast"] == 1.0 and StaticModel.from_pretrained(tmp_path / "out").contrast == 1.0
@@ -257,6 +285,10 @@ def no_heavy_work(monkeypatch):
         (dict(vocabulary=["cat", 3]), TypeError, "vocabulary item 1 is int"),
         (dict(vocabulary=b"cat"), TypeError, "not bytes"),
         (dict(token_frequencies="/nonexistent/freqs.tsv"), FrequencyFileError, "does not exist"),
+        (dict(frequency_weight=0.5), ValueError, "frequency_weight applies to token_frequencies"),
+        (dict(token_frequencies={"cat": 3.0}, frequency_weight=0.0), ValueError, r"frequency_weight must be in \(0, 1\]"),
+        (dict(token_frequencies={"cat": 3.0}, frequency_weight=1.5), ValueError, r"frequency_weight must be in \(0, 1\]"),
+        (dict(token_frequencies={"cat": 3.0}, frequency_weight="high"), TypeError, "frequency_weight must be a number"),
         (dict(contrast=-1.0), ValueError, "contrast"),
         (dict(contrast="high"), TypeError, "contrast"),
     ],

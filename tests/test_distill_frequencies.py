@@ -115,6 +115,33 @@ def test_probabilities_smooth_unseen_tokens():
         freq.probabilities(np.zeros(5), kept)
 
 
+def test_sif_probabilities_zipf_counts_alone_and_pooled():
+    kept = np.array([1, 2, 3, 5])
+    zipf = freq.sif_probabilities(None, kept, weight=None)
+    np.testing.assert_allclose(zipf, (1 / np.arange(2, 6)) / (1 / np.arange(2, 6)).sum())
+    counts = np.array([50.0, 8.0, 2.0, 0.0, 7.0, 5.0])  # id 0 and 4 are not kept: their counts are not read
+    alone = freq.sif_probabilities(counts, kept, weight=1.0)
+    np.testing.assert_allclose(alone, freq.probabilities(counts, np.isin(np.arange(6), kept))[kept])
+    pooled = freq.sif_probabilities(counts, kept, weight=0.25)
+    expected = zipf ** 0.75 * alone ** 0.25
+    np.testing.assert_allclose(pooled, expected / expected.sum())
+    assert pooled.sum() == pytest.approx(1.0) and np.all(pooled > 0)
+    # the pooled estimate lies between its two sources, token by token, in log space
+    lo, hi = np.minimum(zipf, alone), np.maximum(zipf, alone)
+    scale = expected.sum()
+    assert np.all(pooled * scale >= lo * (1 - 1e-12)) and np.all(pooled * scale <= hi * (1 + 1e-12))
+    # counts shorter than the ids (an added word past the counted range) are zero-padded
+    short = freq.sif_probabilities(counts[:4], np.array([1, 2, 3, 7]), weight=1.0)
+    assert short[3] == pytest.approx(short[2]) and short.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("weight,error", [(0, ValueError), (-0.5, ValueError), (1.01, ValueError),
+                                          (float("nan"), ValueError), (True, TypeError), ("0.5", TypeError)])
+def test_frequency_weight_out_of_range_is_an_error(weight, error):
+    with pytest.raises(error, match="frequency_weight must be"):
+        freq.sif_probabilities(np.ones(4), np.arange(4), weight=weight)
+
+
 @pytest.mark.skipif(not (SHARED / "vocab" / "wordfreq_small_en.tsv").is_file(), reason="shared data not present")
 def test_real_wordfreq_list_on_the_minilm_tokenizer():
     from distill_helpers import minilm_folder

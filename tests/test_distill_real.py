@@ -31,7 +31,7 @@ def teacher():
 @pytest.fixture(scope="module")
 def subset_model(teacher):
     plan = _prepare(teacher, pca_dims=None, sif_coefficient=None, vocabulary=WORDS, token_frequencies=None,
-                    device="cpu", batch_size=4096, pooling="mean", dtype="float32", contrast=0.0)
+                    frequency_weight=None, device="cpu", batch_size=4096, pooling="mean", dtype="float32", contrast=0.0)
     assert len(plan.base_ids) == 30522 - 999  # 994 [unusedN] + 5 special tokens dropped
     plan.base_ids = plan.base_ids[1000:2500]  # a slice of the real vocabulary, same code path
     return _run(plan, show_progress_bar=False)
