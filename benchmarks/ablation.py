@@ -10,8 +10,8 @@ one vocabulary pass per pooling and are post-processed with distill's own functi
 - no PCA (teacher dims), no SIF weighting, neither
 - input embeddings: the teacher's embedding-layer rows instead of the forward pass, same post-processing
 - token pooling: the token's own position instead of the mean over the template
-- real frequencies: SIF from wordfreq frequencies (``<data>/vocab/wordfreq_large_en.tsv``) instead of Zipf ranks,
-  at a=1e-4 and a=1e-3
+- real frequencies: SIF from wordfreq frequencies (``<data>/vocab/wordfreq_large_en.tsv``) alone instead of Zipf
+  ranks, at a=1e-4 and a=1e-3, and pooled with Zipf over ids (distill's default frequency weight) at a=3e-4
 - corpus frequencies: SIF from token counts of a corpus (``<data>/corpus_general/sentences.txt``) alone at a=1e-4,
   3e-4 and 1e-3 (a larger ``a`` flattens the weights; real frequencies are steeper than Zipf over id ranks), and
   pooled with Zipf over ids as ``distill.distill`` does by default (frequency weight 0.25) at a=1e-4 and 3e-4;
@@ -62,6 +62,9 @@ def variants(freq_file: Path | None, corpus_file: Path | None = None) -> list[Va
                            "SIF from wordfreq frequencies alone, a=1e-3", {"token_frequencies": str(freq_file),
                                                                           "sif_coefficient": 1e-3,
                                                                           "frequency_weight": 1.0}))
+        out.append(Variant("real_frequencies_pooled_a3e-4", "real frequencies pooled with Zipf, a=3e-4",
+                           "p ~ Zipf over ids^0.75 x wordfreq frequencies^0.25 (distill's default frequency weight), "
+                           "a=3e-4", {"token_frequencies": str(freq_file), "sif_coefficient": 3e-4}))
     for label, source in (("corpus", corpus_file), ("wordfreq", freq_file)):
         if source is not None and Path(source).is_file():
             out.append(Variant(f"zipf_{label}_ranks", f"Zipf over {label} ranks",
