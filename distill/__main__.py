@@ -81,6 +81,10 @@ def distill_main(argv: list[str]) -> int:
     from distill.resolve import TeacherNotFoundError
     from distill.teacher import TeacherError
 
+    if args.quiet:  # transformers draws its own bar while it loads the weights
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     start = time.perf_counter()
     try:
         vocabulary = None

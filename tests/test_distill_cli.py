@@ -110,6 +110,8 @@ def test_cli_runs_as_a_module(wp_dir, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "explained variance" in proc.stdout
+    # --quiet: no bar, neither the vocabulary pass's nor transformers' while it loads the weights
+    assert "%|" not in proc.stderr and "Loading weights" not in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "distill", "compare", str(out), str(wp_dir), "--texts",
                            str(_texts_file(tmp_path)), "--json"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -192,3 +194,4 @@ def test_cli_refine_writes_a_refined_model(wp_dir, tmp_path, capsys):
     assert main([str(wp_dir), "--output", str(tmp_path / "none"), "--refine", str(tmp_path / "missing.txt")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "none").exists()
+
