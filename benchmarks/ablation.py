@@ -180,6 +180,10 @@ class _Prepared:
         from distill.vocab_pass import student_max_length
         from static_model import StaticModel
 
+        from distill.frequencies import DEFAULT_FREQUENCY_WEIGHT
+
+        if token_frequencies is not None and not frequency_ranks and frequency_weight is None:
+            frequency_weight = DEFAULT_FREQUENCY_WEIGHT  # as distill.distill resolves it
         vectors, explained = pca(raw, pca_dims)
         probs, freq_source = self.probabilities(token_frequencies, frequency_ranks, frequency_weight)
         vectors = vectors * sif_weights(probs, sif_coefficient)[:, None]
@@ -191,7 +195,7 @@ class _Prepared:
                   "normalize": bool(t.normalize), "pooling": source, "teacher": t.name,
                   "distill": {"parameters": {"teacher": t.name, "pca_dims": pca_dims, "sif_coefficient": sif_coefficient,
                                              "source": source, "token_frequencies": freq_source,
-                                             "frequency_weight": frequency_weight if token_frequencies else None},
+                                             "frequency_weight": frequency_weight},
                               "explained_variance": round(float(explained), 6), "built_by": "benchmarks.ablation"}}
         emb = table.astype(np.float16) if dtype == "float16" else table
         return StaticModel(emb, self.out_tok, config=config, normalize=bool(t.normalize),

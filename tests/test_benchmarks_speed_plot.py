@@ -188,3 +188,24 @@ def test_ablation_frequency_grid(tmp_path):
                                                    "frequency_weight": 0.25}
     with pytest.raises(ValueError, match="needs a frequency corpus"):
         run_ablation("unused", [], work_dir=tmp_path, corpus_file=tmp_path / "missing.txt", grid=True)
+
+
+def test_ablation_shared_pass_matches_distill_for_pooled_frequencies(tmp_path):
+    """A frequency variant built from the shared pass is the model distill.distill builds (--exact), the default
+    frequency weight resolved the same way and recorded."""
+    from distill_helpers import make_wordpiece_teacher
+
+    from benchmarks.ablation import Variant, build_variants
+    from static_model import StaticModel
+
+    teacher = make_wordpiece_teacher(tmp_path / "teacher")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat\nthe dog is playing\n")
+    v = Variant("pooled", "pooled", "", {"token_frequencies": str(corpus), "sif_coefficient": 3e-4, "pca_dims": 8})
+    shared, _ = build_variants(str(teacher), [v], tmp_path / "shared", progress=False)
+    exact, _ = build_variants(str(teacher), [v], tmp_path / "exact", exact=True, progress=False)
+    a, b = StaticModel.from_pretrained(shared[0]), StaticModel.from_pretrained(exact[0])
+    # rows are ~0.03 here; frequency weight 1 instead of 0.25 moves them by up to 0.018
+    np.testing.assert_allclose(a.embedding_matrix(), b.embedding_matrix(), atol=2e-4)
+    for m in (a, b):
+        assert m.config["distill"]["parameters"]["frequency_weight"] == 0.25
