@@ -21,7 +21,8 @@ one vocabulary pass per pooling and are post-processed with distill's own functi
   under ``--exact``, since ``distill.distill`` has no such option
 - added vocabulary: the most frequent words of the wordfreq list (30,000 and 100,000; those that are not one
   teacher token already become new tokens, embedded by the teacher over their word pieces), with Zipf over ids and
-  with corpus frequencies at a=3e-4; always built with ``distill.distill`` (the shared pass has no added words)
+  with corpus frequencies at a=3e-4, alone and pooled with Zipf; always built with ``distill.distill`` (the shared
+  pass has no added words)
 """
 
 from __future__ import annotations
@@ -91,6 +92,11 @@ def variants(freq_file: Path | None, corpus_file: Path | None = None) -> list[Va
                                    f"the same, SIF from token counts of {Path(corpus_file).name} alone, a=3e-4",
                                    {"vocabulary": str(freq_file), "token_frequencies": str(corpus_file),
                                     "sif_coefficient": 3e-4, "frequency_weight": 1.0}, vocabulary_size=size))
+                out.append(Variant(f"vocabulary_{key}_corpus_pooled", f"vocabulary {key}, corpus frequencies pooled",
+                                   f"the same, counts of {Path(corpus_file).name} pooled with Zipf over ids (distill's "
+                                   "default frequency weight), a=3e-4",
+                                   {"vocabulary": str(freq_file), "token_frequencies": str(corpus_file),
+                                    "sif_coefficient": 3e-4}, vocabulary_size=size))
     return out
 
 

@@ -131,6 +131,8 @@ def test_ablation_vocabulary_variant_adds_the_first_words_of_the_list(tmp_path):
     by_key = {v.key: v for v in variants(words, corpus)}
     assert by_key["vocabulary_100k"].vocabulary_size == 100_000
     assert by_key["vocabulary_30k_corpus_frequencies"].kwargs["token_frequencies"] == str(corpus)
+    assert by_key["vocabulary_30k_corpus_frequencies"].kwargs["frequency_weight"] == 1.0
+    assert "frequency_weight" not in by_key["vocabulary_30k_corpus_pooled"].kwargs  # distill's default
     teacher = make_wordpiece_teacher(tmp_path / "teacher")
     v = Variant("vocab3", "vocabulary 3", "first 3 words", {"vocabulary": str(words), "pca_dims": 8},
                 vocabulary_size=3)
