@@ -57,7 +57,8 @@ def variants(freq_file: Path | None, corpus_file: Path | None = None) -> list[Va
         Variant("token_pooling", "token pooling", "token position instead of mean pooling", {"pooling": "token"}),
     ]
     if freq_file is not None and Path(freq_file).is_file():
-        out.append(Variant("real_frequencies", "real frequencies", "SIF from wordfreq frequencies alone instead of Zipf ranks",
+        out.append(Variant("real_frequencies", "real frequencies",
+                           "SIF from wordfreq frequencies alone instead of Zipf ranks",
                            {"token_frequencies": str(freq_file), "frequency_weight": 1.0}))
         out.append(Variant("real_frequencies_a1e-3", "real frequencies, a=1e-3",
                            "SIF from wordfreq frequencies alone, a=1e-3", {"token_frequencies": str(freq_file),
@@ -174,7 +175,7 @@ class _Prepared:
             rank = np.empty_like(order)
             rank[order] = np.arange(order.size)
             return zipf_probabilities(self.kept.size)[rank], f"zipf-rank:{token_frequencies}"
-        weight = freq.DEFAULT_FREQUENCY_WEIGHT if frequency_weight is None else frequency_weight
+        weight = freq.resolve_frequency_weight(frequency_weight, True)
         return freq.sif_probabilities(counts, self.kept, weight=weight), str(token_frequencies)
 
     def assemble(self, raw: np.ndarray, *, pca_dims: int | None = 256, sif_coefficient: float | None = 1e-4,
@@ -186,10 +187,9 @@ class _Prepared:
         from distill.vocab_pass import student_max_length
         from static_model import StaticModel
 
-        from distill.frequencies import DEFAULT_FREQUENCY_WEIGHT
+        from distill.frequencies import resolve_frequency_weight
 
-        if token_frequencies is not None and not frequency_ranks and frequency_weight is None:
-            frequency_weight = DEFAULT_FREQUENCY_WEIGHT  # as distill.distill resolves it
+        frequency_weight = resolve_frequency_weight(frequency_weight, token_frequencies is not None and not frequency_ranks)
         vectors, explained = pca(raw, pca_dims)
         probs, freq_source = self.probabilities(token_frequencies, frequency_ranks, frequency_weight)
         vectors = vectors * sif_weights(probs, sif_coefficient)[:, None]

@@ -251,12 +251,7 @@ def _prepare(teacher, *, pca_dims, sif_coefficient, vocabulary, token_frequencie
     """All checks and the cheap preparation: nothing here loads the teacher weights."""
     t_start = time.perf_counter()
     _check_args(pca_dims, sif_coefficient, pooling, dtype, batch_size, contrast)
-    if frequency_weight is not None:
-        if token_frequencies is None:
-            raise ValueError("frequency_weight applies to token_frequencies: pass a frequency source, or leave it None.")
-        freq.check_frequency_weight(frequency_weight)
-    elif token_frequencies is not None:
-        frequency_weight = freq.DEFAULT_FREQUENCY_WEIGHT
+    frequency_weight = freq.resolve_frequency_weight(frequency_weight, token_frequencies is not None)
     own = not isinstance(teacher, Teacher)
     t = Teacher(teacher, device=device) if own else teacher
     tokenizer = t.tokenizer
@@ -307,7 +302,7 @@ def _prepare(teacher, *, pca_dims, sif_coefficient, vocabulary, token_frequencie
         "sif_coefficient": sif_coefficient,
         "vocabulary": n_vocab_words,
         "token_frequencies": freq_source,
-        "frequency_weight": None if frequency_weight is None else float(frequency_weight),
+        "frequency_weight": frequency_weight,
         "device": t.device,
         "batch_size": batch_size,
         "pooling": pooling,

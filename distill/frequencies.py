@@ -193,15 +193,27 @@ def check_frequency_weight(weight) -> None:
         raise ValueError(f"frequency_weight must be in (0, 1], got {weight!r}.")
 
 
+def resolve_frequency_weight(weight, has_source: bool) -> float | None:
+    """The frequency weight ``distill`` uses: ``None`` without a frequency source (a weight without one is an
+    error), ``DEFAULT_FREQUENCY_WEIGHT`` for ``None`` with one."""
+    if weight is None:
+        return DEFAULT_FREQUENCY_WEIGHT if has_source else None
+    if not has_source:
+        raise ValueError("frequency_weight applies to token_frequencies: pass a frequency source, or leave it None.")
+    check_frequency_weight(weight)
+    return float(weight)
+
+
 def sif_probabilities(counts: np.ndarray | None, kept_ids: np.ndarray, *,
                       weight: float | None = DEFAULT_FREQUENCY_WEIGHT) -> np.ndarray:
     """``p`` for the SIF weights of ``kept_ids`` (in table order), float64, summing to 1.
 
     ``counts=None``: Zipf's law over the order of ``kept_ids`` (``zipf_probabilities``, Model2Vec's choice).
     Otherwise ``p`` is proportional to ``zipf ** (1 - weight) * q ** weight``, ``q`` the counts' probabilities over the
-    kept ids (``probabilities``): ``weight=1`` takes the counts alone (``weight`` is not read without counts). The pooled estimate keeps what the id order
-    knows (BERT's single characters and punctuation come first) and moves frequent words down as the counts say,
-    without the counts' full steepness ('the' would weigh 0.002 of a rare word at a=1e-4).
+    kept ids (``probabilities``): ``weight=1`` takes the counts alone (``weight`` is not read without counts). The
+    pooled estimate keeps what the id order knows (BERT's single characters and punctuation come first) and moves
+    frequent words down as the counts say, without the counts' full steepness ('the' would weigh 0.002 of a rare
+    word at a=1e-4).
     """
     kept_ids = np.asarray(kept_ids, dtype=np.int64)
     zipf = zipf_probabilities(kept_ids.size)
