@@ -134,6 +134,7 @@ class _Prepared:
         n_teacher = tok.get_vocab_size(with_added_tokens=True)
         self.base_ids = [i for i in range(n_teacher) if i not in drop and tok.id_to_token(i) is not None]
         self.kept = np.asarray(self.base_ids, dtype=np.int64)
+        self._counts: dict[str, np.ndarray] = {}  # token counts per frequency source: one read of each corpus
 
     def forward_pass(self, pooling: str, cache_file: Path | None = None, progress: bool = True) -> np.ndarray:
         """The vocabulary pass of ``distill.distill`` (each token in the teacher's single-sequence template)."""
@@ -166,7 +167,10 @@ class _Prepared:
 
         if token_frequencies is None:
             return freq.sif_probabilities(None, self.kept), "zipf-id-rank"
-        counts = freq.token_counts(token_frequencies, self.out_tok)
+        key = str(token_frequencies)
+        if key not in self._counts:
+            self._counts[key] = freq.token_counts(token_frequencies, self.out_tok)
+        counts = self._counts[key]
         if frequency_ranks:
             kept_counts = np.zeros(self.kept.size)
             inside = self.kept < counts.shape[0]

@@ -211,3 +211,24 @@ def test_ablation_shared_pass_matches_distill_for_pooled_frequencies(tmp_path):
     np.testing.assert_allclose(a.embedding_matrix(), b.embedding_matrix(), atol=2e-4)
     for m in (a, b):
         assert m.config["distill"]["parameters"]["frequency_weight"] == 0.25
+
+
+def test_ablation_counts_each_frequency_source_once(tmp_path, monkeypatch):
+    """Every frequency variant of one source reuses one count of it (a corpus read takes ~15 s on the shared one)."""
+    from distill_helpers import make_wordpiece_teacher
+
+    from benchmarks.ablation import _Prepared
+    from distill import frequencies as freq
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat\n")
+    calls = []
+    real = freq.token_counts
+    monkeypatch.setattr(freq, "token_counts", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    prep = _Prepared(str(make_wordpiece_teacher(tmp_path / "teacher")))
+    alone, _ = prep.probabilities(str(corpus), frequency_weight=1.0)
+    pooled, _ = prep.probabilities(str(corpus))
+    prep.probabilities(str(corpus), frequency_ranks=True)
+    assert calls == [str(corpus)]
+    np.testing.assert_allclose(pooled, freq.sif_probabilities(real(str(corpus), prep.out_tok), prep.kept, weight=0.25))
+    assert not np.allclose(alone, pooled)
