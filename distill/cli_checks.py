@@ -43,6 +43,10 @@ def run_cli(main: Callable[[], int], *, expected: tuple[type[BaseException], ...
     except (UsageError, *expected) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr, flush=True)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader went away (``| head``): nothing to report
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+        return EXIT_FAILED
     except OSError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr, flush=True)
         return EXIT_FAILED
