@@ -142,4 +142,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from distill.cli_checks import exit_process
+
+    exit_process(main())

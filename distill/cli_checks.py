@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -50,6 +51,24 @@ def run_cli(main: Callable[[], int], *, expected: tuple[type[BaseException], ...
     except OSError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr, flush=True)
         return EXIT_FAILED
+
+
+def exit_process(status: int) -> NoReturn:
+    """End a command-line process with ``status``, as ``sys.exit`` does; after a Ctrl-C with exactly 130.
+
+    CPython remembers a ``KeyboardInterrupt`` that passed through ``exec`` of a string (what ``dataclasses`` and
+    ``namedtuple`` run while a module imports) even when ``run_cli`` caught it, and then ends the process by
+    SIGINT instead of with the status given; so an interrupted run flushes its streams and leaves with
+    ``os._exit`` (every ``finally`` has already run while the interrupt unwound).
+    """
+    if status == EXIT_INTERRUPTED:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(status)
+    sys.exit(status)
 
 
 def is_model_folder(path: Path) -> bool:

@@ -178,13 +178,13 @@ def compare(
 
 def _lines(path: Path):
     """``(line number, line)`` of a UTF-8 text file; a ``ValueError`` naming the file and line otherwise."""
-    lineno = 0
-    try:
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                yield lineno, line
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path} is not UTF-8 text (near line {lineno + 1}: {exc.reason}); save it as UTF-8.") from None
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"{path} is not UTF-8 text (line {lineno}: {exc.reason}); save it as UTF-8.") from None
+            yield lineno, line
 
 
 def _json_row(path: Path, lineno: int, line: str) -> dict:
@@ -320,20 +320,33 @@ def format_report(result: dict, *, static_name: str, teacher_name: str, source: 
     return "\n".join(lines)
 
 
-def check_args(args: argparse.Namespace) -> None:
-    """Every check that needs no model loaded (usage errors name the argument or file)."""
-    from distill.cli_checks import (
-        UsageError,
-        check_device_option,
-        check_positive_int,
-        check_utf8_text,
-    )
+def read_input(args: argparse.Namespace) -> tuple[list[str] | None, list[tuple[str, str]] | None, list[float] | None]:
+    """``(texts, pairs, scores)`` from ``--texts`` or ``--pairs``, checked (usage errors name the option and file)."""
+    from distill.cli_checks import UsageError, check_positive_int, check_utf8_text
 
     check_positive_int(args.limit, "--limit")
     check_positive_int(args.k, "--k")
     check_positive_int(args.batch_size, "--batch-size")
     option, path = ("--texts", args.texts) if args.texts else ("--pairs", args.pairs)
     check_utf8_text(path, option)
+    try:
+        if args.texts:
+            texts = read_texts(path, args.limit)
+            if len(set(texts)) < 2:
+                raise ValueError(f"{path} holds {len(set(texts))} distinct text(s); at least two are needed.")
+            return texts, None, None
+        pairs, scores = read_pairs(path, args.limit)
+        if not pairs:
+            raise ValueError(f"{path} holds no pairs.")
+        return None, pairs, scores
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def check_model_args(args: argparse.Namespace) -> None:
+    """The static model folder and ``--device``, checked before anything loads."""
+    from distill.cli_checks import UsageError, check_device_option
+
     folder = Path(args.static_model).expanduser()
     if not folder.exists():
         raise UsageError(f"STATIC_MODEL {args.static_model}: the folder does not exist")
@@ -345,22 +358,10 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def _main(argv: list[str] | None, prog: str) -> int:
-    from distill.cli_checks import UsageError
-
     args = build_parser(prog).parse_args(argv)
-    check_args(args)
-    option, path = ("--texts", args.texts) if args.texts else ("--pairs", args.pairs)
-    try:
-        if args.texts:
-            texts, pairs, scores = read_texts(args.texts, args.limit), None, None
-            if len(set(texts)) < 2:
-                raise ValueError(f"{path} holds {len(set(texts))} distinct text(s); at least two are needed.")
-        else:
-            texts, (pairs, scores) = None, read_pairs(args.pairs, args.limit)
-            if not pairs:
-                raise ValueError(f"{path} holds no pairs.")
-    except ValueError as exc:
-        raise UsageError(f"{option}: {exc}") from None
+    texts, pairs, scores = read_input(args)
+    check_model_args(args)
+    path = args.texts or args.pairs
     from static_model import StaticModel
 
     static = StaticModel.from_pretrained(args.static_model)

@@ -69,20 +69,20 @@ def read_vocabulary_file(path: str | os.PathLike, limit: int | None = None) -> l
     if not path.is_file():
         raise ValueError(f"Vocabulary file {path} does not exist.")
     words: list[str] = []
-    lineno = 0
-    try:
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                cols = line.rstrip("\r\n").split("\t")
-                if lineno == 1 and len(cols) >= 2 and not freq._is_number(cols[1]):
-                    continue  # header, e.g. word<TAB>frequency<TAB>zipf
-                if cols[0].strip():
-                    words.append(cols[0].strip())
-                if limit is not None and len(words) >= limit:
-                    break
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"Vocabulary file {path} is not UTF-8 text (near line {lineno + 1}: {exc.reason}); "
-                         "save it as UTF-8.") from None
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"Vocabulary file {path} is not UTF-8 text (line {lineno}: {exc.reason}); "
+                                 "save it as UTF-8.") from None
+            cols = line.rstrip("\r\n").split("\t")
+            if lineno == 1 and len(cols) >= 2 and not freq._is_number(cols[1]):
+                continue  # header, e.g. word<TAB>frequency<TAB>zipf
+            if cols[0].strip():
+                words.append(cols[0].strip())
+            if limit is not None and len(words) >= limit:
+                break
     return words
 
 
@@ -306,7 +306,8 @@ def _prepare(teacher, *, pca_dims, sif_coefficient, vocabulary, token_frequencie
     counts = None
     if token_frequencies is not None:
         counts = freq.token_counts(token_frequencies, out_tok)
-        freq_source = "mapping" if isinstance(token_frequencies, Mapping) else str(token_frequencies)
+        # the file's name, not its path: a shared model records no private directory layout
+        freq_source = "mapping" if isinstance(token_frequencies, Mapping) else Path(token_frequencies).name
     else:
         freq_source = "zipf-id-rank"
     params = {

@@ -442,4 +442,6 @@ def _main(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from distill.cli_checks import exit_process
+
+    exit_process(main())
