@@ -101,6 +101,18 @@ def check_output_folder(path: str | os.PathLike, *, overwrite: bool, option: str
     return out
 
 
+def check_model_folder(path: str | os.PathLike, label: str) -> Path:
+    """A static model folder to read: it exists, is a folder and holds a config.json."""
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise UsageError(f"{label} {path}: the folder does not exist")
+    if not folder.is_dir():
+        raise UsageError(f"{label} {path}: not a folder (pass the folder of a static model)")
+    if not (folder / "config.json").is_file():
+        raise UsageError(f"{label} {path}: holds no config.json, so it is not a static model folder")
+    return folder
+
+
 def check_input_file(path: str | os.PathLike, option: str, *, folder_ok: bool = False) -> Path:
     """An input file that exists and is readable (a folder only when ``folder_ok``)."""
     p = Path(path).expanduser()

@@ -345,15 +345,9 @@ def read_input(args: argparse.Namespace) -> tuple[list[str] | None, list[tuple[s
 
 def check_model_args(args: argparse.Namespace) -> None:
     """The static model folder and ``--device``, checked before anything loads."""
-    from distill.cli_checks import UsageError, check_device_option
+    from distill.cli_checks import check_device_option, check_model_folder
 
-    folder = Path(args.static_model).expanduser()
-    if not folder.exists():
-        raise UsageError(f"STATIC_MODEL {args.static_model}: the folder does not exist")
-    if not folder.is_dir():
-        raise UsageError(f"STATIC_MODEL {args.static_model}: not a folder (pass the folder of a static model)")
-    if not (folder / "config.json").is_file():
-        raise UsageError(f"STATIC_MODEL {args.static_model}: holds no config.json, so it is not a static model folder")
+    check_model_folder(args.static_model, "STATIC_MODEL")
     check_device_option(args.device)
 
 

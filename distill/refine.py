@@ -38,7 +38,6 @@ import argparse
 import datetime as _dt
 import logging
 import os
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -403,15 +402,12 @@ def check_args(args: argparse.Namespace) -> Path:
     from distill.cli_checks import (
         check_device_option,
         check_input_file,
+        check_model_folder,
         check_output_folder,
     )
 
     out = check_output_folder(args.output, overwrite=args.overwrite)
-    check_input_file(args.model, "MODEL", folder_ok=True)
-    if not Path(args.model).expanduser().is_dir():
-        from distill.cli_checks import UsageError
-
-        raise UsageError(f"MODEL {args.model}: not a folder (pass the folder of a static model)")
+    check_model_folder(args.model, "MODEL")
     if args.corpus is not None:
         check_input_file(args.corpus, "--corpus")
     check_refine_options(args)
