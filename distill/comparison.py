@@ -303,8 +303,8 @@ def format_report(result: dict, *, static_name: str, teacher_name: str, source: 
         f"Spearman correlation between the static model's and the teacher's similarities over {over}: "
         f"{result['spearman']:.3f}",
         "  (1 = the static model ranks the pairs exactly as the teacher does, 0 = no relation)",
-        f"Neighbour overlap@{k}: on average {overlap:.1%} of each text's {k} nearest neighbours are the same in "
-        f"both models: {overlap:.3f}",
+        f"Neighbour overlap@{k}: {overlap:.3f}",
+        f"  (on average {overlap:.1%} of each text's {k} nearest neighbours by cosine are the same in both models)",
     ]
     if "spearman_static_vs_gold" in result:
         lines.append(f"Spearman correlation with the gold pair scores: static model "
@@ -312,7 +312,7 @@ def format_report(result: dict, *, static_name: str, teacher_name: str, source: 
     lines += [
         f"Speed, both timed here on the same {n_texts:,} texts: static model "
         f"{result['static_texts_per_s']:,.0f} texts/s, teacher {result['teacher_texts_per_s']:,.0f} texts/s "
-        f"(on {result.get('teacher_device', '?')}):",
+        f"(teacher on {result.get('teacher_device', '?')})",
         f"  the static model is {result['speed_ratio']:,.0f}x faster than the teacher"
         if result["speed_ratio"] >= 10 else
         f"  the static model is {result['speed_ratio']:,.2f}x as fast as the teacher",
