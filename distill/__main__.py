@@ -77,7 +77,7 @@ def check_args(args: argparse.Namespace) -> Path:
         check_positive_int,
         check_utf8_text,
     )
-    from distill.refine import check_refine_options
+    from distill.refine import check_corpus_option, check_refine_options
 
     out = check_output_folder(args.output, overwrite=args.overwrite)
     check_positive_int(args.pca_dims, "--pca-dims")
@@ -95,9 +95,8 @@ def check_args(args: argparse.Namespace) -> Path:
             check_source(args.token_frequencies)
         except FrequencyFileError as exc:
             raise UsageError(f"--token-frequencies {args.token_frequencies}: {exc}") from None
-    if args.refine not in (None, "default"):
-        check_input_file(args.refine, "--refine")
     if args.refine is not None:
+        check_corpus_option(args.refine, "--refine")
         check_refine_options(args, prefix="refine-")
     if args.teacher_name is not None:
         from distill.resolve import check_public_name

@@ -362,6 +362,17 @@ def refine_kwargs(args: argparse.Namespace, prefix: str = "") -> dict:
     return {n: getattr(args, pre + n) for n in names}
 
 
+def check_corpus_option(corpus: str | None, option: str) -> None:
+    """The corpus file of ``option`` (``None`` or ``"default"``: ``DEFAULT_CORPUS``, which must be there)."""
+    from distill.cli_checks import UsageError, check_input_file
+
+    if corpus in (None, "default"):
+        if not DEFAULT_CORPUS.is_file():
+            raise UsageError(f"{option}: the default corpus {DEFAULT_CORPUS} does not exist; pass a corpus file")
+        return
+    check_input_file(corpus, option)
+
+
 def check_refine_options(args: argparse.Namespace, prefix: str = "") -> None:
     """Check the ``add_refine_options`` values before any work; ``UsageError`` names the option."""
     from distill.cli_checks import UsageError
@@ -401,15 +412,13 @@ def check_args(args: argparse.Namespace) -> Path:
     """Every check that needs neither the model nor the teacher loaded; returns the output folder."""
     from distill.cli_checks import (
         check_device_option,
-        check_input_file,
         check_model_folder,
         check_output_folder,
     )
 
     out = check_output_folder(args.output, overwrite=args.overwrite)
     check_model_folder(args.model, "MODEL")
-    if args.corpus is not None:
-        check_input_file(args.corpus, "--corpus")
+    check_corpus_option(args.corpus, "--corpus")
     check_refine_options(args)
     check_device_option(args.device)
     return out

@@ -84,7 +84,7 @@ def _distill_cases(tmp: Path) -> list[tuple[str, list[str], tuple[str, ...]]]:
         ("token frequencies not UTF-8", ["--token-frequencies", str(latin)], ("--token-frequencies", "UTF-8")),
         ("unknown device", ["--device", "tpu9"], ("--device tpu9", "unknown device")),
         ("refine corpus missing", ["--refine", str(tmp / "none.txt")], ("--refine", "does not exist")),
-        ("refine epochs 0", ["--refine", "default", "--refine-epochs", "0"], ("--refine-epochs",)),
+        ("refine epochs 0", ["--refine", str(words), "--refine-epochs", "0"], ("--refine-epochs",)),
         ("pca dims 0", ["--pca-dims", "0"], ("--pca-dims",)),
         ("teacher name is a path", ["--teacher-name", "../models/mine"], ("--teacher-name", "not a path")),
     ]
@@ -317,13 +317,17 @@ def test_refine_cli_checks_before_loading(static_dir, tmp_path, capsys):
 
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(SENTENCES))
     cases = [
         ([str(static_dir), "-o", str(a_file), "--overwrite"], ("--output", "existing file")),
         ([str(tmp_path / "no-model"), "-o", str(tmp_path / "out")], ("MODEL", "does not exist")),
         ([str(static_dir), "-o", str(tmp_path / "out"), "--corpus", str(tmp_path / "none.txt")],
          ("--corpus", "does not exist")),
-        ([str(static_dir), "-o", str(tmp_path / "out"), "--epochs", "0"], ("--epochs", "at least 1")),
-        ([str(static_dir), "-o", str(tmp_path / "out"), "--device", "tpu9"], ("--device tpu9",)),
+        ([str(static_dir), "-o", str(tmp_path / "out"), "--corpus", str(corpus), "--epochs", "0"],
+         ("--epochs", "at least 1")),
+        ([str(static_dir), "-o", str(tmp_path / "out"), "--corpus", str(corpus), "--device", "tpu9"],
+         ("--device tpu9",)),
     ]
     for argv, needles in cases:
         assert main(argv) == 2, argv
