@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-USAGE_HINT = "python -m distill compare STATIC_MODEL [TEACHER] (--texts FILE | --pairs FILE)"
+USAGE_HINT = "python -m distill compare STATIC_MODEL [TEACHER] [--texts FILE | --pairs FILE]"
 
 
 def _int_or_none(value: str) -> int | None:

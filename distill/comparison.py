@@ -8,7 +8,7 @@
 - ``speed_ratio``: static texts/s divided by teacher texts/s, both timed here on the same texts;
 - with gold pair scores: each model's Spearman correlation with the gold scores.
 
-Command line: ``python -m distill compare STATIC [TEACHER] (--texts FILE | --pairs FILE) [--json]``: a report
+Command line: ``python -m distill compare STATIC [TEACHER] [--texts FILE | --pairs FILE] [--json]``: a report
 that says what was compared with what and each number in words (``format_report``), or the dict as JSON.
 """
 
@@ -251,6 +251,8 @@ def read_pairs(path: str | os.PathLike, limit: int | None = None) -> tuple[list[
     return pairs, (scores if len(scores) == len(pairs) else None)
 
 
+SAMPLE_SENTENCES = Path(__file__).parent / "data" / "sample_sentences.txt"  # shipped as package data: public domain
+
 METRICS_HELP = """what the report says:
   Spearman correlation   between the static model's and the teacher's cosine similarities: over every pair
                          of the --texts, or over the --pairs; 1 = the static model ranks the pairs exactly as
@@ -271,8 +273,9 @@ def build_parser(prog: str = "python -m distill compare") -> argparse.ArgumentPa
     p.add_argument("static_model", help="folder of the static model")
     p.add_argument("teacher", nargs="?", default=None,
                    help="teacher name or folder (default: the teacher named in the model's config.json)")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--texts", help=".txt (one text a line) or .jsonl (text / sentence1, sentence2)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--texts", help=".txt (one text a line) or .jsonl (text / sentence1, sentence2); default: the "
+                     "2,000 public-domain sentences shipped with the package (distill/data/sample_sentences.txt)")
     src.add_argument("--pairs", help=".jsonl with sentence1, sentence2[, score] or a TSV")
     p.add_argument("--limit", type=int, default=2000, help="at most this many texts / pairs (default 2000)")
     p.add_argument("--k", type=int, default=10, help="neighbours for the overlap (default 10)")
@@ -327,6 +330,8 @@ def read_input(args: argparse.Namespace) -> tuple[list[str] | None, list[tuple[s
     check_positive_int(args.limit, "--limit")
     check_positive_int(args.k, "--k")
     check_positive_int(args.batch_size, "--batch-size")
+    if not args.texts and not args.pairs:
+        args.texts = str(SAMPLE_SENTENCES)
     option, path = ("--texts", args.texts) if args.texts else ("--pairs", args.pairs)
     check_utf8_text(path, option)
     try:

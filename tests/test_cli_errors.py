@@ -465,3 +465,14 @@ def test_benchmarks_help_still_exits_0(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 0 and "usage" in capsys.readouterr().out
+
+
+def test_compare_without_a_file_uses_the_shipped_public_domain_sentences(static_dir, wp_dir, capsys):
+    """The README's main job needs no data folder: with neither --texts nor --pairs the package's sample is used."""
+    from distill.comparison import SAMPLE_SENTENCES, main
+
+    assert main([str(static_dir), str(wp_dir), "--limit", "300"]) == 0
+    report = capsys.readouterr().out
+    assert f"on 300 distinct texts from {SAMPLE_SENTENCES}" in report
+    lines = SAMPLE_SENTENCES.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(set(lines)) == 2000 and (SAMPLE_SENTENCES.parent / "NOTICE.md").is_file()
