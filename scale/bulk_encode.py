@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -20,12 +19,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from scale.engine import check_address, connect, import_engine, progress_bar
 from scale.inputs import Partition, plan_partitions, read_partition
 from static_model import StaticModel
 
 MANIFEST = "_manifest.json"
 DEFAULT_PARTITION_ROWS = 100_000
-_INSTALL_HINT = 'bulk encoding needs Ray and pyarrow: pip install "static-embeddings[scale]"'
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ def encode_files(
     with ``workers`` CPUs (default: all). An ``output`` folder from an earlier, interrupted run with the same inputs
     and model is resumed; ``overwrite=True`` starts over. The vectors equal ``model.encode(texts)``.
     """
-    ray, pq, pa = _import_engine()
+    ray, pq, pa = import_engine()
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers must be a positive integer; got {workers!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -77,7 +76,7 @@ def encode_files(
     started = time.perf_counter()
     rows = 0
     if todo:
-        owns_cluster = _connect(ray, address, workers)
+        owns_cluster = connect(ray, address, workers)
         try:
             rows = _run(ray, model, todo, out, column, batch_size, workers, progress)
         finally:
@@ -89,7 +88,7 @@ def encode_files(
 
 def read_vectors(output: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """``(ids, vectors)`` of a finished output folder, in id order (reads it all: for checks and small outputs)."""
-    _, pq, _ = _import_engine()
+    _, pq, _ = import_engine()
     files = sorted(Path(output).glob("part-*.parquet"))
     if not files:
         raise FileNotFoundError(f"{output}: no part-*.parquet files")
@@ -98,32 +97,6 @@ def read_vectors(output: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     vectors = np.concatenate([_vectors_of(t) for t in tables])
     order = np.argsort(ids, kind="stable")
     return ids[order], vectors[order]
-
-
-def check_address(address: str) -> None:
-    """A ConnectionError naming ``address`` unless something listens there (``auto`` is left to Ray)."""
-    if not isinstance(address, str) or not address.strip():
-        raise ValueError(f"address must be HOST:PORT, auto or ray://HOST:PORT; got {address!r}")
-    if address == "auto":
-        return
-    hostport = address.removeprefix("ray://")
-    host, sep, port = hostport.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ValueError(f"address must be HOST:PORT, auto or ray://HOST:PORT; got {address!r}")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
-    except OSError as exc:
-        raise ConnectionError(f"no Ray cluster answers at {address}: {exc.strerror or exc}") from exc
-
-
-def _import_engine() -> tuple[Any, Any, Any]:
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-        import ray
-    except ImportError as exc:
-        raise ImportError(_INSTALL_HINT) from exc
-    return ray, pq, pa
 
 
 def _manifest(partitions: list[Partition], column: str, partition_rows: int, model: StaticModel) -> dict[str, Any]:
@@ -171,18 +144,6 @@ def _prepare_output(out: Path, manifest: dict[str, Any], overwrite: bool) -> Non
         os.replace(tmp, manifest_file)
 
 
-def _connect(ray: Any, address: str | None, workers: int | None) -> bool:
-    """Join ``address``, or start a local cluster; True when this call started it (and must shut it down)."""
-    if ray.is_initialized():
-        return False
-    quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": "error"}
-    if address is None:
-        ray.init(num_cpus=workers or os.cpu_count(), _node_ip_address="127.0.0.1", **quiet)
-    else:
-        ray.init(address=address, **quiet)
-    return True
-
-
 class _Encoder:
     """A Ray actor body: one model per worker process, encoding partitions into their files."""
 
@@ -214,7 +175,7 @@ def _run(ray: Any, model: StaticModel, todo: list[Partition], out: Path, column:
     actor = ray.remote(num_cpus=1, max_restarts=3, max_task_retries=3)(_Encoder)
     model_ref = ray.put(model)
     pool = ActorPool([actor.remote(model_ref, str(out), column, batch_size) for _ in range(n_workers)])
-    bar = _progress_bar(progress, sum(p.n_rows for p in todo))
+    bar = progress_bar(progress, sum(p.n_rows for p in todo))
     rows = 0
     try:
         for n in pool.map_unordered(lambda a, p: a.encode.remote(p), todo):
@@ -225,16 +186,6 @@ def _run(ray: Any, model: StaticModel, todo: list[Partition], out: Path, column:
         if bar is not None:
             bar.close()
     return rows
-
-
-def _progress_bar(show: bool, total: int) -> Any:
-    if not show:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="text", desc="Encoding")
 
 
 def _vector_column(vectors: np.ndarray) -> Any:

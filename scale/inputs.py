@@ -56,7 +56,9 @@ def file_kind(path: Path) -> str:
     )
 
 
-def plan_partitions(inputs: Sequence[str | Path], *, column: str = "text", partition_rows: int = 100_000) -> list[Partition]:
+def plan_partitions(
+    inputs: Sequence[str | Path] | str | Path, *, column: str = "text", partition_rows: int = 100_000
+) -> list[Partition]:
     """Split the inputs into partitions of at most ``partition_rows`` rows; checks every file and its column first."""
     if isinstance(partition_rows, bool) or not isinstance(partition_rows, int) or partition_rows < 1:
         raise ValueError(f"partition_rows must be a positive integer; got {partition_rows!r}")
@@ -78,7 +80,8 @@ def plan_partitions(inputs: Sequence[str | Path], *, column: str = "text", parti
                 _check_first_json_line(path, column)
             ranges = _line_ranges(path, partition_rows)
         for start, n, byte_start, byte_end in ranges:
-            partitions.append(Partition(len(partitions), str(path.resolve()), kind, start, n, next_id, byte_start, byte_end))
+            index = len(partitions)
+            partitions.append(Partition(index, str(path.resolve()), kind, start, n, next_id, byte_start, byte_end))
             next_id += n
     return partitions
 

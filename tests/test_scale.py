@@ -193,3 +193,35 @@ def test_bad_arguments_fail_before_any_work(model, tmp_path):
     with pytest.raises(InputError, match="no input files"):
         encode_files(model, [], tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_featurize_on_ray_fills_refines_cache_and_resumes(cluster, tmp_path, monkeypatch):
+    """The chunks the workers write are the ones single-process featurize writes; refine then encodes nothing."""
+    import torch
+
+    from distill import Teacher
+    from distill import refine_featurize as rf
+    from distill_helpers import make_wordpiece_teacher
+    from scale import featurize_on_ray
+
+    torch.set_num_threads(1)
+    teacher_dir = make_wordpiece_teacher(tmp_path / "teacher")
+    corpus = texts(600, seed=3)
+    report = featurize_on_ray(str(teacher_dir), corpus, cache_dir=tmp_path / "cache", chunk_size=64, workers=2,
+                              progress=False)
+    assert (report.chunks, report.skipped, report.encoded, report.passages) == (10, 0, 10, 600)
+    teacher = Teacher(str(teacher_dir), device="cpu")
+    expected = rf.featurize(teacher, corpus, cache_dir=tmp_path / "single", chunk_size=64, show_progress_bar=False)
+    calls: list[int] = []
+    real = rf.encode_chunk
+    monkeypatch.setattr(rf, "encode_chunk", lambda t, chunk, **kw: calls.append(len(chunk)) or real(t, chunk, **kw))
+    cached = rf.featurize(teacher, corpus, cache_dir=tmp_path / "cache", chunk_size=64, show_progress_bar=False)
+    assert calls == []
+    np.testing.assert_allclose(cached, expected, atol=1e-5)
+    for victim in sorted((tmp_path / "cache").glob("chunk-*.npy"))[2:5]:
+        victim.unlink()
+    again = featurize_on_ray(str(teacher_dir), corpus, cache_dir=tmp_path / "cache", chunk_size=64, progress=False)
+    assert (again.skipped, again.encoded) == (7, 3)
+    np.testing.assert_allclose(rf.featurize(teacher, corpus, cache_dir=tmp_path / "cache", chunk_size=64,
+                                            show_progress_bar=False), expected, atol=1e-5)
+    assert calls == []
