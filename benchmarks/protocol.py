@@ -18,14 +18,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from . import metrics
 from .data import ClassificationData, ClusteringData, RetrievalData
-from .paired_bootstrap import PAIR_TASKS, item_cosines, metric, pair_items, resampled_differences, summarize
+from .paired_bootstrap import (
+    PAIR_TASKS,
+    item_cosines,
+    metric,
+    pair_items,
+    resampled_differences,
+    summarize,
+)
 from .tasks import TaskConfig, encode_unique
 
 SPLITS = ("all", "dev", "test")
@@ -138,8 +145,8 @@ def markdown(name_a: str, name_b: str, result: dict, resamples: int, splits: dic
             f"[{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}] | {v['result']} |" for k, v in result["datasets"].items()]
     s = result["summary"]
     lines = [f"## Selection protocol: {name_a} (A) against {name_b} (B)", "",
-             f"Paired bootstrap over each dataset's items ({resamples} resamples, the same for A and B); "
-             "tie = the 95% interval contains 0.", "",
+             (f"Paired bootstrap over each dataset's items ({resamples} resamples, the same for A and B); "
+              "tie = the 95% interval contains 0."), "",
              "| dataset | task | split | n | A | B | A - B | 95% interval | result |",
              "|---|---|---|---:|---:|---:|---:|---:|---|", *rows, "",
              f"- **{s['wins']} wins, {s['losses']} losses, {s['ties']} ties** of A over {s['datasets']} datasets",

@@ -7,11 +7,11 @@ import warnings
 
 import numpy as np
 import pytest
+from test_benchmarks_data import write_tiny_data
+from test_benchmarks_tasks import perfect_encode, random_encode
 
 from benchmarks import data, protocol, tasks
 from benchmarks.encoders import FunctionEncoder
-from test_benchmarks_data import write_tiny_data
-from test_benchmarks_tasks import perfect_encode, random_encode
 
 
 @pytest.fixture
