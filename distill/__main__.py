@@ -53,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     refine = p.add_argument_group("corpus refinement (python -m distill TEACHER --output DIR --refine CORPUS)")
     refine.add_argument("--refine", metavar="CORPUS", default=None,
-                        help="after the vocabulary pass, refine on CORPUS (one passage a line; 'default' for "
-                        "../shared/data/corpus_general/sentences.txt): see python -m distill.refine --help")
+                        help="after the vocabulary pass, refine on CORPUS: a text file (one passage a line), "
+                        ".jsonl/.parquet (--refine-text-field) or hf:NAME (online): see python -m distill.refine --help")
     add_refine_options(refine, prefix="refine-")
     return p
 
@@ -69,9 +69,12 @@ def distill_main(argv: list[str]) -> int:
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
         print(f"error: output {out} exists and is not empty (use --overwrite to replace it)", file=sys.stderr)
         return 2
-    if args.refine not in (None, "default") and not Path(args.refine).is_file():
-        print(f"error: --refine: corpus file {args.refine} does not exist", file=sys.stderr)
-        return 2
+    if args.refine is not None:
+        from distill.refine_corpus import corpus_spec_error
+
+        if corpus_spec_error(args.refine):
+            print(f"error: --refine: {corpus_spec_error(args.refine)}", file=sys.stderr)
+            return 2
     if args.vocabulary_size is not None and not args.vocabulary:
         print("error: --vocabulary-size needs --vocabulary", file=sys.stderr)
         return 2
@@ -109,7 +112,7 @@ def distill_main(argv: list[str]) -> int:
         if args.refine is not None:
             from distill.refine import refine, refine_kwargs
 
-            model = refine(model, args.teacher, None if args.refine == "default" else args.refine,
+            model = refine(model, args.teacher, args.refine,
                            device=args.device, dtype=args.dtype, show_progress_bar=not args.quiet,
                            **refine_kwargs(args, prefix="refine-"))
     except (TeacherNotFoundError, TeacherError, FrequencyFileError, ValueError, TypeError) as exc:
