@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="model SPEC, as for benchmarks quality (exactly two: A, the candidate, then B)")
     p.add_argument("--datasets", default="all", choices=SPLITS,
                    help="all (default): every development and test split; dev or test: one half")
+    p.add_argument("--tasks", default=None, help="comma list of task types to keep (default: all of them)")
     p.add_argument("--resamples", type=int, default=1000)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--train-cap", type=int, default=None, help="classification train cap (default the suite's)")
@@ -198,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--resamples must be at least 1")
     if args.train_cap is not None and args.train_cap < 1:
         p.error("--train-cap must be at least 1")
+    from .data import TASK_TYPES
+
+    keep = set(args.tasks.split(",")) if args.tasks else set()
+    if keep - set(TASK_TYPES):
+        p.error(f"--tasks: unknown {sorted(keep - set(TASK_TYPES))}; choose from {', '.join(TASK_TYPES)}")
     for spec in args.model:
         from .encoders import check_spec
 
@@ -217,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
 
     root = resolve_data_dir(args.data)
     datasets = load_split(root, args.datasets)
+    if keep:
+        datasets = [d for d in datasets if d.task in keep]
     if not datasets:
         raise SystemExit(f"no dataset under {root} (layout: MANIFEST.md)")
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()

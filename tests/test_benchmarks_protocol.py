@@ -108,18 +108,22 @@ def test_cli_on_two_static_folders(tiny, tmp_path, tiny_model, capsys):
         warnings.simplefilter("ignore")
         rc = protocol.main(["-m", f"sharp=static:{sharp}", "-m", f"plain=static:{plain}", "--data", str(root),
                             "--datasets", "dev", "--resamples", "20", "--out", str(out)])
+        assert protocol.main(["-m", f"static:{sharp}", "-m", f"static:{plain}", "--data", str(root), "--datasets",
+                              "dev", "--tasks", "retrieval", "--resamples", "5", "--out", str(tmp_path / "r")]) == 0
     assert rc == 0
     md = (tmp_path / "res" / "protocol.md").read_text()
     assert "sharp (A) against plain (B)" in md and "leaving one dataset out" in md and "Command:" in md
     rep = json.loads((tmp_path / "res" / "protocol.json").read_text())
     assert set(rep["datasets"]) == {"TREC-heldout", "Banking77-heldout", "Banking77-train", "SciFact-train"}
     assert set(rep["splits"].values()) == {"dev"} and rep["summary"]["datasets"] == 4
+    assert list(json.loads((tmp_path / "r.json").read_text())["datasets"]) == ["SciFact-train"]
 
 
 @pytest.mark.parametrize("argv, message", [
     (["-m", "static:x"], "exactly two"),
     (["-m", "a", "-m", "b", "--resamples", "0"], "--resamples"),
     (["-m", "static:/nonexistent/a", "-m", "static:/nonexistent/b"], "does not exist"),
+    (["-m", "a", "-m", "b", "--tasks", "sts,poetry", "--data", "."], "unknown"),
 ])
 def test_cli_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
