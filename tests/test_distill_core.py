@@ -226,9 +226,9 @@ def test_config_records_parameters_teacher_and_version(wp_dir, tmp_path):
         "teacher": str(wp_dir), "pca_dims": 16, "sif_coefficient": 1e-4, "vocabulary": None,
         "token_frequencies": "zipf-id-rank", "frequency_weight": None, "device": "cpu", "batch_size": 256,
         "pooling": "mean",
-        "dtype": "float16", "contrast": 1.0,
+        "dtype": "float16", "contrast": 0.0,
     }
-    assert cfg["contrast"] == 1.0 and StaticModel.from_pretrained(tmp_path / "out").contrast == 1.0
+    assert cfg["contrast"] == 0.0 and StaticModel.from_pretrained(tmp_path / "out").contrast == 0.0
     assert info["toolkit_version"] and info["teacher_pooling"] == "mean" and info["teacher_normalize"] is True
     assert {"torch", "transformers", "tokenizers"} <= set(info["versions"])
     loaded = StaticModel.from_pretrained(tmp_path / "out")
