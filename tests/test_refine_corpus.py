@@ -11,10 +11,15 @@ import types
 from pathlib import Path
 
 import pytest
+from distill_helpers import SENTENCES, make_wordpiece_teacher
 
 from distill import refine_corpus
-from distill.refine_corpus import HF_PREFIX, NoDefaultCorpusError, corpus_spec_error, read_corpus
-from distill_helpers import SENTENCES, make_wordpiece_teacher
+from distill.refine_corpus import (
+    HF_PREFIX,
+    NoDefaultCorpusError,
+    corpus_spec_error,
+    read_corpus,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 LINES = ["first passage", "", "second passage", "  third passage  "]
@@ -178,10 +183,11 @@ def test_refine_from_an_installed_wheel_outside_the_repository(tmp_path):
     run = subprocess.run([str(py), "-m", "distill", str(teacher), "--output", str(work / "refined"),
                           "--pca-dims", "8", "--quiet", "--refine", str(corpus), "--refine-text-field", "passage",
                           "--refine-epochs", "2", "--refine-cache-dir", str(work / "cache")],
-                         cwd=work, env=env, capture_output=True, text=True)
+                         cwd=work, env=env, capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
     cfg = json.loads((work / "refined" / "config.json").read_text())
     assert cfg["refine"]["passages"] == len(SENTENCES) * 20 and cfg["refine"]["text_field"] == "passage"
     default = subprocess.run([str(py), "-m", "distill", str(teacher), "--output", str(work / "none"),
-                              "--refine", "default"], cwd=work, env=env, capture_output=True, text=True)
+                              "--refine", "default"], cwd=work, env=env, capture_output=True, text=True,
+                             check=False)
     assert default.returncode == 2 and "no default refinement corpus" in default.stderr
