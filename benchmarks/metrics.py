@@ -50,6 +50,13 @@ def cosine_average_precision(cos: np.ndarray, labels: np.ndarray) -> float:
 def classification_accuracy(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, *,
                             max_iter: int = 1000, seed: int = SEED) -> float:
     """Logistic regression on the embeddings (train split), accuracy on the test split, ×100."""
+    pred = classification_predictions(x_train, y_train, x_test, max_iter=max_iter, seed=seed)
+    return 100.0 * float(np.mean(pred == np.asarray(y_test)))
+
+
+def classification_predictions(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *,
+                               max_iter: int = 1000, seed: int = SEED) -> np.ndarray:
+    """The test labels predicted by ``classification_accuracy``'s logistic regression (per item, for resampling)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
@@ -57,7 +64,7 @@ def classification_accuracy(x_train: np.ndarray, y_train: np.ndarray, x_test: np
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(np.asarray(x_train, dtype=np.float32), np.asarray(y_train))
-    return 100.0 * float(np.mean(clf.predict(np.asarray(x_test, dtype=np.float32)) == np.asarray(y_test)))
+    return clf.predict(np.asarray(x_test, dtype=np.float32))
 
 
 def subsample_train(n: int, labels: np.ndarray, cap: int | None, seed: int = SEED) -> np.ndarray:
@@ -72,15 +79,21 @@ def clustering_v_measure(emb: np.ndarray, labels: np.ndarray, *, batch_size: int
                          runs: int = 5) -> float:
     """MiniBatchKMeans with k = number of distinct labels on the embeddings, V-measure against the labels, ×100,
     averaged over ``runs`` seeds (``seed``, ``seed + 1``, ...): one run moves by several points with the seed."""
-    from sklearn.cluster import MiniBatchKMeans
     from sklearn.metrics import v_measure_score
 
     labels = np.asarray(labels)
-    k = len(np.unique(labels))
+    runs_pred = kmeans_assignments(emb, len(np.unique(labels)), batch_size=batch_size, seed=seed, runs=runs)
+    return 100.0 * float(np.mean([v_measure_score(labels, pred) for pred in runs_pred]))
+
+
+def kmeans_assignments(emb: np.ndarray, k: int, *, batch_size: int = 500, seed: int = SEED,
+                       runs: int = 5) -> np.ndarray:
+    """The (runs, n) cluster of each item in each of ``clustering_v_measure``'s MiniBatchKMeans runs."""
+    from sklearn.cluster import MiniBatchKMeans
+
     x = np.asarray(emb, dtype=np.float32)
-    scores = [v_measure_score(labels, MiniBatchKMeans(n_clusters=k, batch_size=batch_size, n_init="auto",
-                                                      random_state=seed + r).fit_predict(x)) for r in range(runs)]
-    return 100.0 * float(np.mean(scores))
+    return np.stack([MiniBatchKMeans(n_clusters=k, batch_size=batch_size, n_init="auto",
+                                     random_state=seed + r).fit_predict(x) for r in range(runs)])
 
 
 def ndcg_at_k(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: list[str], doc_ids: list[str],
@@ -89,6 +102,13 @@ def ndcg_at_k(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: list[str], 
 
     Queries without a positive judgement are left out.
     """
+    scores = ndcg_per_query(query_emb, doc_emb, query_ids, doc_ids, qrels, k, chunk=chunk)
+    return 100.0 * float(np.mean(scores)) if scores.size else 0.0
+
+
+def ndcg_per_query(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: list[str], doc_ids: list[str],
+                   qrels: dict[str, dict[str, int]], k: int = 10, *, chunk: int = 256) -> np.ndarray:
+    """``ndcg_at_k``'s nDCG@k (0-1) of each query with a positive judgement, in query order."""
     q, d = l2_normalize(query_emb), l2_normalize(doc_emb)
     doc_ids = np.asarray(doc_ids, dtype=object)
     k = min(k, len(doc_ids))
@@ -108,4 +128,4 @@ def ndcg_at_k(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: list[str], 
             dcg = float(np.sum(gains * discounts[: len(gains)]))
             idcg = float(np.sum(ideal * discounts[: len(ideal)]))
             scores.append(dcg / idcg if idcg > 0 else 0.0)
-    return 100.0 * float(np.mean(scores)) if scores else 0.0
+    return np.asarray(scores, dtype=np.float64)

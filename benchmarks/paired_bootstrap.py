@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 import numpy as np
 
 PAIR_TASKS = ("sts", "pair_classification", "word_similarity")
 
 
-def _items(ds):
+def pair_items(ds):
+    """(left texts, right texts, gold) of a pair-scored dataset."""
     from .data import PairData, STSData, WordSimData
 
     if isinstance(ds, (STSData, PairData)):
@@ -51,13 +53,21 @@ def bootstrap_differences(task: str, cos_a: np.ndarray, cos_b: np.ndarray, gold:
     """A's metric minus B's on ``resamples`` shared resamples of the items."""
     if cos_a.shape != cos_b.shape or cos_a.shape != gold.shape:
         raise ValueError(f"cosines {cos_a.shape}, {cos_b.shape} and gold {gold.shape} must have one shape")
+    return resampled_differences(lambda idx: metric(task, cos_a[idx], gold[idx]),
+                                 lambda idx: metric(task, cos_b[idx], gold[idx]), gold.size,
+                                 resamples=resamples, seed=seed)
+
+
+def resampled_differences(score_a: Callable[[np.ndarray], float], score_b: Callable[[np.ndarray], float], n: int, *,
+                          resamples: int, seed: int) -> np.ndarray:
+    """``score_a(idx) - score_b(idx)`` on ``resamples`` shared resamples ``idx`` (with replacement) of ``n`` items."""
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
     rng = np.random.default_rng(seed)
     out = np.empty(resamples)
     for r in range(resamples):
-        idx = rng.integers(0, gold.size, gold.size)
-        out[r] = metric(task, cos_a[idx], gold[idx]) - metric(task, cos_b[idx], gold[idx])
+        idx = rng.integers(0, n, n)
+        out[r] = score_a(idx) - score_b(idx)
     return out
 
 
@@ -70,7 +80,7 @@ def compare(enc_a, enc_b, datasets: list, *, resamples: int = 2000, seed: int = 
     """Per-dataset and per-task-type bootstrap summaries of A - B."""
     per_dataset, by_task = {}, {}
     for ds in datasets:
-        left, right, gold = _items(ds)
+        left, right, gold = pair_items(ds)
         ca, cb = item_cosines(enc_a, left, right), item_cosines(enc_b, left, right)
         a, b = metric(ds.task, ca, gold), metric(ds.task, cb, gold)
         diffs = bootstrap_differences(ds.task, ca, cb, gold, resamples=resamples, seed=seed)

@@ -57,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     refine = p.add_argument_group("corpus refinement (python -m distill TEACHER --output DIR --refine CORPUS)")
     refine.add_argument("--refine", metavar="CORPUS", default=None,
-                        help="after the vocabulary pass, refine on CORPUS (one passage a line; 'default' for "
-                        "../shared/data/corpus_general/sentences.txt): see python -m distill.refine --help")
+                        help="after the vocabulary pass, refine on CORPUS: a text file (one passage a line), "
+                        ".jsonl/.parquet (--refine-text-field) or hf:NAME (online): see python -m distill.refine --help")
     add_refine_options(refine, prefix="refine-")
     return p
 
@@ -147,7 +147,7 @@ def distill_main(argv: list[str]) -> int:
     if args.refine is not None:
         from distill.refine import refine, refine_kwargs
 
-        model = refine(model, args.teacher, None if args.refine == "default" else args.refine,
+        model = refine(model, args.teacher, args.refine,
                        device=args.device, dtype=args.dtype, show_progress_bar=not args.quiet,
                        **refine_kwargs(args, prefix="refine-"))
     # save_pretrained is atomic: an interrupted run leaves no half-written folder.

@@ -32,7 +32,6 @@ from distill.vocab_pass import (
     dropped_token_ids,
     embed_sequences,
     single_template,
-    student_max_length,
     token_sequences,
     word_sequences,
 )
@@ -40,11 +39,19 @@ from distill.vocab_pass import (
 logger = logging.getLogger(__name__)
 
 DTYPES = ("float32", "float16", "int8")
-# The pooling contrast written into distilled models (0 = plain mean), chosen on the development splits
-# (benchmarks/results/contrast_dev.md: plain and refined all-MiniLM-L6-v2, plain all-mpnet-base-v2): 1.0 and 1.5 are
-# within 0.3 of each other on all three, 1.0 is the smaller change from the plain mean (it costs STS and
-# classification less on mpnet).
-DEFAULT_CONTRAST = 1.0
+# The pooling contrast written into distilled models: 0, the plain mean, which is also what Model2Vec and
+# sentence-transformers compute on the same folder. Contrast pooling (c = 1) is opt-in (--contrast 1): under the
+# selection protocol on all 20 dev+test splits it won broadly for MiniLM (9 wins, 0 losses) but not for mpnet
+# (4 wins, 2 losses on STS Benchmark, 14 ties; the wins are SciFact, TREC and StackOverflow), on a separate
+# held-out evaluation it added +0.09 on average with -3.3 on one STS set, and it costs 17-40% of encode throughput
+# (benchmarks/results/defaults.md).
+DEFAULT_CONTRAST = 0.0
+# Tokens a distilled model reads of a text (written as config.json's max_length; per call: encode(max_length=...)):
+# 512, whatever the teacher's window. A static model's cost is linear in its input and it has no position limit,
+# so the teacher's window is no reason to cut; 512 keeps a bound on one text's cost. On every dev and test split
+# 512 against the teacher's 254 is 0 wins, 0 losses, 20 ties (only SciFact's documents are longer), on the
+# held-out movie-review set it read +5.0 (benchmarks/results/defaults.md).
+DEFAULT_MAX_LENGTH = 512
 
 
 def toolkit_version() -> str:
@@ -219,8 +226,8 @@ def distill(
 ):
     """Distill ``teacher`` into a ``static_model.StaticModel``.
 
-    The model reads at most as many tokens as the teacher (its ``max_seq_length`` less the special tokens);
-    set ``model.max_length`` to change that.
+    The model reads at most ``DEFAULT_MAX_LENGTH`` (512) tokens of a text, whatever the teacher's window; set
+    ``model.max_length`` (``None``: every token) or pass ``encode(max_length=...)`` to change that.
 
     :param teacher: a local folder, a teacher with an offline package, a hub id, or a ``Teacher``.
     :param pca_dims: output dimensions (PCA fit in float64); ``None`` keeps the teacher's dims, no PCA.
@@ -239,9 +246,10 @@ def distill(
     :param pooling: ``"mean"`` over the template (default), ``"token"``: the token's own position(s),
         ``"cls"``: position 0.
     :param dtype: storage dtype of the returned model: ``"float16"`` (default), ``"float32"``, ``"int8"``.
-    :param contrast: the model's pooling at encode time (``StaticModel.contrast``): ``0`` is Model2Vec's plain
-        mean; the default ``DEFAULT_CONTRAST`` weights each token row by ``exp(-contrast * cos(row, the text's
-        mean row))``, chosen on the benchmark's development splits (``benchmarks/results/contrast_dev.md``).
+    :param contrast: the model's pooling at encode time (``StaticModel.contrast``): ``0`` (the default,
+        ``DEFAULT_CONTRAST``) is Model2Vec's plain mean; ``c > 0`` weights each token row by
+        ``exp(-c * cos(row, the text's mean row))`` (retrieval and question-type sets gain; see
+        ``benchmarks/results/defaults.md``).
     :param teacher_name: the teacher's public name to record in the model's config (a hub id such as
         ``org/name``; a path is refused). Default: ``Teacher.public_name`` (a known teacher's hub id, the hub id of
         a hub snapshot, else the folder's base name): a shared model never records a local path.
@@ -398,7 +406,7 @@ def _run(plan: _Plan, *, show_progress_bar: bool = True):
     dtype = p["dtype"]
     embeddings = table.astype(np.float16) if dtype == "float16" else table
     model = StaticModel(embeddings, plan.tokenizer, config=config, normalize=bool(t.normalize),
-                        max_length=student_max_length(t), contrast=p["contrast"])
+                        max_length=DEFAULT_MAX_LENGTH, contrast=p["contrast"])
     if dtype == "int8":
         model = model.quantize("int8")
     return model

@@ -3,14 +3,15 @@
 >>> from distill import distill
 >>> from distill.refine import refine
 >>> base = distill("all-MiniLM-L6-v2", pca_dims=256)
->>> model = refine(base, "all-MiniLM-L6-v2", "../shared/data/corpus_general/sentences.txt", max_sentences=30_000)
+>>> model = refine(base, "all-MiniLM-L6-v2", "passages.txt", max_sentences=30_000)
 >>> model.save_pretrained("minilm-refined")
 
 Stages:
 
-0. **corpus** (``distill.refine_corpus.read_corpus``): a text file or an iterable; the default is
-   ``corpus_general/sentences.txt`` with its Wikipedia lines taken first (``DEFAULT_PREFER_SOURCES``), up to
-   ``max_sentences``.
+0. **corpus** (``distill.refine_corpus.read_corpus``): a text, JSONL or Parquet file, ``hf:NAME`` (a Hugging Face
+   dataset, streamed) or an iterable, up to ``max_sentences`` passages; there is no default corpus. A text file
+   with a source sidecar naming ``DEFAULT_PREFER_SOURCES`` (the benchmark data's ``corpus_general/sentences.txt``)
+   has those lines taken first.
 1. **featurize** (``distill.refine_featurize``): the teacher encodes every passage (length-sorted
    batches, GPU when present); the targets are cached on disk in chunks with atomic renames, so an
    interrupted run resumes where it stopped.
@@ -45,11 +46,17 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from distill.refine_corpus import DEFAULT_CORPUS, DEFAULT_PREFER_SOURCES, read_corpus
+from distill.refine_corpus import (
+    CORPUS_OPTIONS,
+    DEFAULT_PREFER_SOURCES,
+    DEFAULT_TEXT_FIELD,
+    read_corpus,
+    resolve_prefer_sources,
+)
 from distill.refine_featurize import DEFAULT_CHUNK_SIZE, default_cache_dir, featurize
 from distill.refine_train import LOSSES, TrainConfig, TrainResult, train_table
 
-__all__ = ["DEFAULT_CORPUS", "DEFAULT_PREFER_SOURCES", "TrainConfig", "TrainResult", "extend_vocabulary",
+__all__ = ["DEFAULT_PREFER_SOURCES", "TrainConfig", "TrainResult", "extend_vocabulary",
            "frequent_new_words", "read_corpus", "refine", "train_table"]
 
 logger = logging.getLogger(__name__)
@@ -138,6 +145,7 @@ def refine(
     *,
     max_sentences: int | None = DEFAULT_MAX_SENTENCES,
     prefer_sources: Sequence[str] | None = None,
+    text_field: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     teacher_batch_size: int = 64,
@@ -164,14 +172,16 @@ def refine(
 
     :param model: a ``StaticModel`` or its folder (e.g. the output of ``distill.distill``).
     :param teacher: a name, folder or ``distill.Teacher``; default the teacher recorded in the model's config.
-    :param corpus: a text file (one passage a line) or an iterable of strings; default
-        ``../shared/data/corpus_general/sentences.txt``.
+    :param corpus: a text file (one passage a line), a ``.jsonl`` or ``.parquet`` file (the passage in
+        ``text_field``), ``hf:NAME[:CONFIG][@SPLIT]`` (a Hugging Face dataset, streamed; needs a network) or an
+        iterable of strings. Required: no corpus ships with the package (``None`` raises, naming the options).
     :param max_sentences: use N passages for featurizing and training, the first ones of the corpus or, with
         ``prefer_sources``, those sources' first (default 100,000: about 12 minutes with MiniLM on a 2-core CPU);
         ``None``: all of them.
     :param prefer_sources: source names (from the corpus file's ``<stem>.source.txt`` sidecar) whose passages are
         taken first, the others filling up to ``max_sentences`` (see ``read_corpus``). ``None`` (default):
-        ``DEFAULT_PREFER_SOURCES`` for the default corpus, none for any other; ``()``: none.
+        ``DEFAULT_PREFER_SOURCES`` when the file's sidecar names them, none otherwise; ``()``: none.
+    :param text_field: the JSONL field, Parquet column or dataset field holding the passage (default ``"text"``).
     :param cache_dir: where the featurized chunks go (default ``.cache/refine/<teacher fingerprint>``, shared by all corpora).
     :param vocabulary_size: add the corpus's N most frequent whole words that the tokenizer splits as new
         tokens (their rows start as the mean of their pieces, then are trained). 0: no new words.
@@ -209,11 +219,8 @@ def refine(
     from static_model.model import check_contrast
 
     contrast = model.contrast if contrast is None else check_contrast(contrast)
-    if prefer_sources is None:
-        prefer_sources = DEFAULT_PREFER_SOURCES if corpus is None else ()
-    prefer_sources = (prefer_sources,) if isinstance(prefer_sources, str) else tuple(prefer_sources)
-    corpus = DEFAULT_CORPUS if corpus is None else corpus
-    texts = read_corpus(corpus, max_sentences, prefer_sources)
+    prefer_sources = resolve_prefer_sources(corpus, prefer_sources)
+    texts = read_corpus(corpus, max_sentences, prefer_sources, text_field=text_field)
 
     # ---- featurize
     feat_s = 0.0
@@ -260,7 +267,7 @@ def refine(
     freq_source = None
     if sif_coefficient is not None:
         if frequency_corpus is None:
-            freq_texts = read_corpus(corpus) if isinstance(corpus, (str, os.PathLike)) else texts
+            freq_texts = read_corpus(corpus, text_field=text_field) if isinstance(corpus, (str, os.PathLike)) else texts
             freq_source = str(corpus) if isinstance(corpus, (str, os.PathLike)) else "passages"
         else:
             freq_texts = read_corpus(frequency_corpus)
@@ -274,6 +281,7 @@ def refine(
         "corpus": str(corpus) if isinstance(corpus, (str, os.PathLike)) else "iterable",
         "passages": len(texts),
         "prefer_sources": list(prefer_sources),
+        "text_field": text_field,
         "cache_dir": None if cache_used is None else str(cache_used),
         "target_pca_explained_variance": round(float(explained), 6),
         "targets_centered": bool(center_targets),
@@ -316,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="static model folder (e.g. written by python -m distill)")
     p.add_argument("--output", "-o", required=True, help="folder for the refined model (written atomically)")
     p.add_argument("--teacher", default=None, help="teacher name/folder (default: the one in the model's config)")
-    p.add_argument("--corpus", default=None, help=f"text file, one passage a line (default {DEFAULT_CORPUS})")
+    p.add_argument("--corpus", default=None, help=f"the corpus (required): {CORPUS_OPTIONS}")
     add_refine_options(p)
     p.add_argument("--contrast", type=float, default=None,
                    help="pooling contrast of the refined model (0: plain mean; default: the input model's)")
@@ -335,7 +343,9 @@ def add_refine_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument(f"--{prefix}prefer-sources", default=None,
                    type=lambda v: () if v.lower() in ("none", "") else tuple(x for x in v.split(",") if x),
                    help="comma list of source names (the corpus's <stem>.source.txt sidecar) taken first, or 'none' "
-                   f"(default: {','.join(DEFAULT_PREFER_SOURCES)} for the default corpus, none for another)")
+                   f"(default: {','.join(DEFAULT_PREFER_SOURCES)} when the sidecar names it, else none)")
+    p.add_argument(f"--{prefix}text-field", default=None,
+                   help=f"JSONL field / Parquet column / dataset field with the passage (default {DEFAULT_TEXT_FIELD!r})")
     p.add_argument(f"--{prefix}cache-dir", default=None, help="featurize cache (default .cache/refine/<teacher fingerprint>)")
     p.add_argument(f"--{prefix}vocabulary-size", type=int, default=0, help="add the N most frequent split words")
     train = TrainConfig()  # one place for the training defaults
@@ -357,20 +367,21 @@ def add_refine_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
 def refine_kwargs(args: argparse.Namespace, prefix: str = "") -> dict:
     """``refine`` keyword arguments from parsed ``add_refine_options`` options."""
     pre = prefix.replace("-", "_")
-    names = ("max_sentences", "prefer_sources", "cache_dir", "vocabulary_size", "loss", "epochs", "batch_size",
+    names = ("max_sentences", "prefer_sources", "text_field", "cache_dir", "vocabulary_size", "loss", "epochs", "batch_size",
              "learning_rate", "weight_learning_rate", "center_targets", "patience", "sif_coefficient", "seed")
     return {n: getattr(args, pre + n) for n in names}
 
 
 def check_corpus_option(corpus: str | None, option: str) -> None:
-    """The corpus file of ``option`` (``None`` or ``"default"``: ``DEFAULT_CORPUS``, which must be there)."""
+    """The corpus of ``option``: a readable file or ``hf:NAME`` (``refine_corpus.corpus_spec_error``)."""
     from distill.cli_checks import UsageError, check_input_file
+    from distill.refine_corpus import corpus_kind, corpus_spec_error
 
-    if corpus in (None, "default"):
-        if not DEFAULT_CORPUS.is_file():
-            raise UsageError(f"{option}: the default corpus {DEFAULT_CORPUS} does not exist; pass a corpus file")
-        return
-    check_input_file(corpus, option)
+    problem = corpus_spec_error(corpus)
+    if problem:
+        raise UsageError(f"{option}: {problem}")
+    if corpus_kind(corpus) != "hf":
+        check_input_file(corpus, option)
 
 
 def check_refine_options(args: argparse.Namespace, prefix: str = "") -> None:

@@ -1,37 +1,106 @@
-"""The refinement corpus: passages from a text file or an iterable, optionally some sources first."""
+"""The refinement corpus: passages from a text, JSONL or Parquet file, a Hugging Face dataset, or an iterable.
+
+A corpus is named explicitly; nothing is looked up beside the installed package. ``corpus_spec_error`` checks a
+name cheaply before any model loads; ``read_corpus`` reads it:
+
+- ``PATH`` (any other suffix): a text file, one passage a line;
+- ``PATH.jsonl``: one JSON object a line, the passage in ``text_field`` (default ``"text"``);
+- ``PATH.parquet``: the column ``text_field`` (needs ``pyarrow``: the ``parquet`` extra);
+- ``hf:NAME[:CONFIG][@SPLIT]``: a Hugging Face dataset, streamed (needs ``datasets``, the ``hf`` extra, and a
+  network), at most ``max_sentences`` passages (``HF_LINE_CAP`` when that is ``None``), the field ``text_field``.
+
+No PyPI package was found that ships an English text corpus to use as a default, so ``default`` (or no corpus)
+is an error that names these options (``NoDefaultCorpusError``).
+"""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
-DEFAULT_CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "corpus_general" / "sentences.txt"
-# The default corpus's encyclopedic lines come first (then the rest, in file order): SciFact nDCG@10 +1.8 on its
-# test claims, +2.2 on its train claims, the suite average +0.3 (benchmarks/results/refine_sources.md).
+# Used when a corpus file has a source sidecar naming them (as corpus_general/sentences.txt of the benchmark data
+# does): those lines come first, then the rest, in file order: SciFact nDCG@10 +1.8 on its test claims, +2.2 on its
+# train claims, the suite average +0.3 (benchmarks/results/refine_sources.md).
 DEFAULT_PREFER_SOURCES = ("wikipedia_en_2015",)
+DEFAULT_TEXT_FIELD = "text"
+HF_PREFIX = "hf:"
+HF_LINE_CAP = 100_000  # a streamed dataset is read at most this far when no max_sentences is given
+CORPUS_OPTIONS = ("a text file (one passage a line), a .jsonl file (passage in the text field, default 'text'), "
+                  "a .parquet file (the text field's column; pip install 'static-embeddings[parquet]'), or "
+                  "hf:NAME[:CONFIG][@SPLIT] for a Hugging Face dataset streamed when online "
+                  "(pip install 'static-embeddings[hf]'), e.g. hf:wikitext:wikitext-103-raw-v1@train")
 
 
-def read_corpus(corpus: str | os.PathLike | Iterable[str], max_sentences: int | None = None,
-                prefer_sources: Sequence[str] = ()) -> list[str]:
-    """Passages from a text file (one a line) or an iterable of strings; blank ones are skipped.
+class NoDefaultCorpusError(ValueError):
+    """No corpus was named and none ships with the package."""
 
-    ``prefer_sources``: names from the file's source sidecar (``<stem>.source.txt``: one source name a line,
+    def __init__(self) -> None:
+        super().__init__(f"no default refinement corpus ships with this package; name one: {CORPUS_OPTIONS}")
+
+
+def corpus_kind(corpus: str | os.PathLike) -> str:
+    """``"hf"``, ``"jsonl"``, ``"parquet"`` or ``"text"``: how ``read_corpus`` reads the name ``corpus``."""
+    s = os.fspath(corpus)
+    if s.startswith(HF_PREFIX):
+        return "hf"
+    suffix = Path(s).suffix.lower()
+    return {".jsonl": "jsonl", ".parquet": "parquet"}.get(suffix, "text")
+
+
+def corpus_spec_error(corpus: str | os.PathLike | None) -> str | None:
+    """Why ``corpus`` cannot be read (a missing file, ``default``, an empty dataset name), else ``None``. Cheap:
+    it reads nothing and loads no optional package."""
+    if corpus is None or os.fspath(corpus) == "default":
+        return str(NoDefaultCorpusError())
+    kind = corpus_kind(corpus)
+    if kind == "hf":
+        name = os.fspath(corpus)[len(HF_PREFIX):]
+        return None if parse_hf_name(name)[0] else f"corpus {corpus!r}: no dataset name after {HF_PREFIX!r}"
+    path = Path(corpus).expanduser()
+    if not path.is_file():
+        return f"corpus file {path} does not exist (a corpus is {CORPUS_OPTIONS})"
+    return None
+
+
+def parse_hf_name(name: str) -> tuple[str, str | None, str]:
+    """``NAME[:CONFIG][@SPLIT]`` -> (name, config or None, split, default ``train``)."""
+    name, _, split = name.partition("@")
+    name, _, config = name.partition(":")
+    return name.strip(), (config.strip() or None), (split.strip() or "train")
+
+
+def read_corpus(corpus: str | os.PathLike | Iterable[str] | None, max_sentences: int | None = None,
+                prefer_sources: Sequence[str] | None = (), *, text_field: str | None = None) -> list[str]:
+    """Passages from a corpus name (see the module docstring) or an iterable of strings; blank ones are skipped.
+
+    ``prefer_sources``: names from a text file's source sidecar (``<stem>.source.txt``: one source name a line,
     line for line with the corpus, as ``corpus_general/sentences.source.txt``): every passage of those sources
-    is taken first, then the others fill up to ``max_sentences``; the result keeps the file's order.
+    is taken first, then the others fill up to ``max_sentences``; the result keeps the file's order. ``None``:
+    ``DEFAULT_PREFER_SOURCES`` when the file has a sidecar that names them, else none.
     """
     if max_sentences is not None and max_sentences < 1:
         raise ValueError(f"max_sentences must be positive, got {max_sentences}")
     if isinstance(prefer_sources, str):
         prefer_sources = (prefer_sources,)
+    if corpus is None or (isinstance(corpus, str) and corpus == "default"):
+        raise NoDefaultCorpusError()
     if isinstance(corpus, (str, os.PathLike)):
-        path = Path(corpus).expanduser()
-        if not path.is_file():
-            raise ValueError(f"Corpus file {path} does not exist.")
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = _clean(f, None if prefer_sources else max_sentences)
-        if prefer_sources:
-            lines = _preferred_first(path, lines, set(prefer_sources), max_sentences)
+        problem = corpus_spec_error(corpus)
+        if problem:
+            raise ValueError(problem)
+        kind = corpus_kind(corpus)
+        prefer_sources = resolve_prefer_sources(corpus, prefer_sources)
+        if prefer_sources and kind != "text":
+            raise ValueError(f"prefer_sources needs a text corpus file with a source sidecar, not a {kind} corpus")
+        if kind == "text":
+            lines = _read_text(Path(corpus).expanduser(), max_sentences, tuple(prefer_sources))
+        else:
+            field = text_field or DEFAULT_TEXT_FIELD
+            source = {"jsonl": _jsonl_texts, "parquet": _parquet_texts, "hf": _hf_texts}[kind]
+            cap = max_sentences if max_sentences is not None or kind != "hf" else HF_LINE_CAP
+            lines = _clean(source(os.fspath(corpus), field), cap)
     else:
         if isinstance(corpus, (bytes, bytearray)):
             raise TypeError("corpus must be a path or an iterable of str")
@@ -40,8 +109,103 @@ def read_corpus(corpus: str | os.PathLike | Iterable[str], max_sentences: int | 
         lines = _clean(corpus, max_sentences)
     out = [line for _, line in lines]
     if not out:
-        raise ValueError("The corpus holds no non-empty passage.")
+        name = f" {os.fspath(corpus)}" if isinstance(corpus, (str, os.PathLike)) else ""
+        raise ValueError(f"The corpus{name} holds no non-empty passage.")
     return out
+
+
+def resolve_prefer_sources(corpus, prefer_sources: Sequence[str] | str | None) -> tuple[str, ...]:
+    """The sources ``read_corpus`` takes first: ``prefer_sources`` itself, or for ``None`` the
+    ``DEFAULT_PREFER_SOURCES`` that a text corpus file's sidecar names (none for anything else)."""
+    if prefer_sources is None:
+        is_file = isinstance(corpus, (str, os.PathLike)) and corpus_spec_error(corpus) is None
+        return default_prefer_sources(Path(corpus)) if is_file and corpus_kind(corpus) == "text" else ()
+    return (prefer_sources,) if isinstance(prefer_sources, str) else tuple(prefer_sources)
+
+
+def default_prefer_sources(path: Path) -> tuple[str, ...]:
+    """``DEFAULT_PREFER_SOURCES`` if ``path``'s source sidecar names any of them, else ``()``."""
+    side = source_sidecar(Path(path).expanduser())
+    if not side.is_file():
+        return ()
+    wanted = set(DEFAULT_PREFER_SOURCES)
+    with open(side, encoding="utf-8") as f:
+        found = {line.strip() for line in f} & wanted
+    return tuple(s for s in DEFAULT_PREFER_SOURCES if s in found)
+
+
+def _read_text(path: Path, max_sentences: int | None, prefer_sources: tuple[str, ...]) -> list[tuple[int, str]]:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = _clean(f, None if prefer_sources else max_sentences)
+    if prefer_sources:
+        lines = _preferred_first(path, lines, set(prefer_sources), max_sentences)
+    return lines
+
+
+def _jsonl_texts(path: str, field: str) -> Iterator[str]:
+    with open(Path(path).expanduser(), encoding="utf-8", errors="replace") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path} line {i}: not JSON ({exc.msg})") from None
+            yield _field(row, field, f"{path} line {i}")
+
+
+def _field(row, field: str, where: str) -> str:
+    if not isinstance(row, dict):
+        raise ValueError(f"{where}: a JSON object was expected, got {type(row).__name__}")  # noqa: TRY004 - bad data
+    if field not in row:
+        raise ValueError(f"{where}: no field {field!r} (fields: {', '.join(map(str, row)) or 'none'}); "
+                         "choose one with the text field option")
+    value = row[field]
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: field {field!r} is {type(value).__name__}, not text")  # noqa: TRY004 - bad data
+    return value
+
+
+def _parquet_texts(path: str, field: str) -> Iterator[str]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ValueError(f"reading {path} needs pyarrow: pip install 'static-embeddings[parquet]'") from None
+    try:
+        pf = pq.ParquetFile(Path(path).expanduser())
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises its own types for a file that is not Parquet
+        raise ValueError(f"{path}: not a Parquet file ({type(exc).__name__}: {exc})") from None
+    names = pf.schema_arrow.names
+    if field not in names:
+        raise ValueError(f"{path}: no column {field!r} (columns: {', '.join(names)}); choose one with the text field option")
+    for batch in pf.iter_batches(columns=[field], batch_size=8192):
+        for value in batch.column(0).to_pylist():
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{path}: column {field!r} holds {type(value).__name__}, not text")
+            yield value or ""
+
+
+def _hf_texts(spec: str, field: str) -> Iterator[str]:
+    name, config, split = parse_hf_name(spec[len(HF_PREFIX):])
+    try:
+        import datasets
+    except ImportError:
+        raise ValueError(f"corpus {spec!r} needs the datasets package: pip install 'static-embeddings[hf]'") from None
+    try:
+        ds = datasets.load_dataset(name, config, split=split, streaming=True)
+        rows = iter(ds)
+        first = next(rows, None)
+    except Exception as exc:  # noqa: BLE001 - offline, unknown name, bad config: datasets raises many types
+        raise ValueError(f"corpus {spec!r}: could not stream the Hugging Face dataset {name!r} (config {config}, "
+                         f"split {split}): {type(exc).__name__}: {exc}. Offline? Pass a local file instead: "
+                         f"{CORPUS_OPTIONS}") from None
+    if first is None:
+        return
+    yield _field(first, field, f"{spec} row 0")
+    for i, row in enumerate(rows, 1):
+        yield _field(row, field, f"{spec} row {i}")
 
 
 def _clean(source: Iterable[str], max_sentences: int | None) -> list[tuple[int, str]]:

@@ -79,8 +79,8 @@ def test_cli_contrast_option(wp_dir, tmp_path, capsys):
     assert "pooling             mean" in capsys.readouterr().out
     assert StaticModel.from_pretrained(tmp_path / "plain").contrast == 0.0
     assert main([str(wp_dir), "-o", str(tmp_path / "default"), "--pca-dims", "8", "--quiet"]) == 0
-    assert "pooling             contrast 1" in capsys.readouterr().out
-    assert StaticModel.from_pretrained(tmp_path / "default").contrast == 1.0
+    assert "pooling             mean" in capsys.readouterr().out  # plain mean by default (defaults.md)
+    assert StaticModel.from_pretrained(tmp_path / "default").contrast == 0.0
 
 
 def test_cli_overwrite_and_pca_none(wp_dir, tmp_path):

@@ -227,9 +227,9 @@ def test_config_records_parameters_teacher_and_version(wp_dir, tmp_path):
         "teacher": wp_dir.name, "pca_dims": 16, "sif_coefficient": 1e-4, "vocabulary": None,
         "token_frequencies": "zipf-id-rank", "frequency_weight": None, "device": "cpu", "batch_size": 256,
         "pooling": "mean",
-        "dtype": "float16", "contrast": 1.0,
+        "dtype": "float16", "contrast": 0.0,
     }
-    assert cfg["contrast"] == 1.0 and StaticModel.from_pretrained(tmp_path / "out").contrast == 1.0
+    assert cfg["contrast"] == 0.0 and StaticModel.from_pretrained(tmp_path / "out").contrast == 0.0
     assert info["toolkit_version"] and info["teacher_pooling"] == "mean" and info["teacher_normalize"] is True
     assert {"torch", "transformers", "tokenizers"} <= set(info["versions"])
     loaded = StaticModel.from_pretrained(tmp_path / "out")
@@ -237,15 +237,18 @@ def test_config_records_parameters_teacher_and_version(wp_dir, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["wordpiece", "bpe"])
-def test_model_reads_as_many_tokens_as_the_teacher(kind, wp_dir, bpe_dir, tmp_path):
+def test_model_reads_512_tokens_whatever_the_teacher_window(kind, wp_dir, bpe_dir, tmp_path):
+    from distill.core import DEFAULT_MAX_LENGTH
+
     folder = {"wordpiece": wp_dir, "bpe": bpe_dir}[kind]
     model = distill(str(folder), pca_dims=8, show_progress_bar=False)
     teacher = Teacher(folder)
-    assert teacher.max_length == 64 and model.max_length == 62  # two special tokens per sequence
-    long_text = " ".join(["cat dog sat on the mat"] * 40)
-    assert len(model.tokenize(long_text)[0]) == 62 == len(teacher.tokenize([long_text])[0]) - 2
+    assert teacher.max_length == 64 and model.max_length == DEFAULT_MAX_LENGTH == 512
+    long_text = " ".join(["cat dog sat on the mat"] * 200)  # 1200 words
+    assert len(model.tokenize(long_text)[0]) == 512 and len(teacher.tokenize([long_text])[0]) == 64
+    assert len(model.tokenize(long_text, max_length=62)[0]) == 62  # the limit stays per call
     model.save_pretrained(tmp_path / kind)
-    assert StaticModel.from_pretrained(tmp_path / kind).max_length == 62
+    assert StaticModel.from_pretrained(tmp_path / kind).max_length == 512
 
 
 def test_int8_dtype(wp_dir):

@@ -1,0 +1,76 @@
+"""Which texts a token limit touches: ``python -m benchmarks.token_lengths MODEL [--limits 254 512]``.
+
+For every development and test split (as ``benchmarks.protocol --datasets all``), the number of texts the static
+model's tokenizer splits into more than each limit (no limit applied), and the longest. A limit can only change the
+score of a dataset with texts above it; a comparison between two limits is decided by those datasets alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+
+def token_counts(model, texts: list[str]) -> np.ndarray:
+    """Tokens the model reads of each text when nothing cuts it (``max_length=None`` in a call means the model's
+    own limit, so the limit is lifted on the model for the count and put back)."""
+    limit = model.max_length
+    model.max_length = None
+    try:
+        return np.asarray([len(ids) for ids in model.tokenize(texts)], dtype=np.int64)
+    finally:
+        model.max_length = limit
+
+
+def length_table(model, datasets: list, limits: list[int]) -> dict:
+    """Per dataset: texts, texts above each limit, longest text (tokens)."""
+    from .tasks import texts_of
+
+    out = {}
+    for ds in datasets:
+        counts = token_counts(model, sorted(set(texts_of(ds))))
+        out[ds.name] = {"task": ds.task, "texts": int(counts.size), "max_tokens": int(counts.max(initial=0)),
+                        "above": {str(k): int((counts > k).sum()) for k in limits}}
+    return out
+
+
+def markdown(name: str, table: dict, limits: list[int]) -> str:
+    head = "| dataset | task | distinct texts | longest (tokens) | " + " | ".join(f"> {k} tokens" for k in limits) + " |"
+    rows = [f"| {k} | {v['task']} | {v['texts']} | {v['max_tokens']} | "
+            + " | ".join(str(v["above"][str(x)]) for x in limits) + " |" for k, v in table.items()]
+    return (f"## Texts above each token limit ({name}'s tokenizer, nothing cut)\n\n" + head + "\n|---|---|---:|---:|"
+            + "---:|" * len(limits) + "\n" + "\n".join(rows) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.token_lengths", description=__doc__.splitlines()[0])
+    p.add_argument("model", help="static model folder")
+    p.add_argument("--limits", type=int, nargs="+", default=[254, 512])
+    p.add_argument("--data", default=None, help="evaluation data folder (default ../shared/data)")
+    p.add_argument("--out", default=None, help="write OUT.md and OUT.json")
+    args = p.parse_args(argv)
+    if any(k < 1 for k in args.limits):
+        p.error("--limits must be positive")
+    from pathlib import Path
+
+    from static_model import StaticModel
+
+    from .data import resolve_data_dir
+    from .protocol import load_split
+    from .report import emit, provenance, provenance_markdown
+
+    if not Path(args.model).is_dir():
+        p.error(f"model folder {args.model} does not exist")
+    model = StaticModel.from_pretrained(args.model)
+    root = resolve_data_dir(args.data)
+    table = length_table(model, load_split(root, "all"), args.limits)
+    meta = provenance(["python", "-m", "benchmarks.token_lengths", *(sys.argv[1:] if argv is None else argv)])
+    emit(markdown(Path(args.model).name, table, args.limits) + "\n" + provenance_markdown(meta),
+         {"model": args.model, "limits": args.limits, "datasets": table, "meta": meta}, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

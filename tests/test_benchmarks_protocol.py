@@ -1,0 +1,131 @@
+"""The selection protocol (benchmarks.protocol) on the tiny data folder of test_benchmarks_data."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from test_benchmarks_data import write_tiny_data
+from test_benchmarks_tasks import perfect_encode, random_encode
+
+from benchmarks import data, protocol, tasks
+from benchmarks.encoders import FunctionEncoder
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    root = write_tiny_data(tmp_path / "data")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the development splits the tiny folder lacks are skipped
+        return root, protocol.load_split(root, "all")
+
+
+def test_every_task_type_scores_as_the_suite_does(tiny):
+    _, datasets = tiny
+    assert {d.task for d in datasets} == set(data.TASK_TYPES)
+    for enc in (FunctionEncoder("perfect", perfect_encode), FunctionEncoder("random", random_encode)):
+        for ds in datasets:
+            got = protocol.item_scores(enc, ds)
+            assert got.score == pytest.approx(tasks.evaluate(enc, ds).score, abs=1e-9), ds.name
+            assert got.on(np.arange(got.n)) == pytest.approx(got.score)
+
+
+def test_load_split_halves(tiny):
+    root, both = tiny
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        test, dev = protocol.load_split(root, "test"), protocol.load_split(root, "dev")
+    assert [d.name for d in test] == [s.name for s in data.REGISTRY]
+    assert {d.name for d in dev} == {"TREC-heldout", "Banking77-heldout", "Banking77-train", "SciFact-train"}
+    assert {d.name for d in both} == {d.name for d in test} | {d.name for d in dev}
+    assert {protocol.split_of(d.name) for d in dev} == {"dev"} and protocol.split_of("SST-2") == "test"
+    with pytest.raises(ValueError, match="datasets must be one of"):
+        protocol.load_split(root, "train")
+
+
+def test_a_model_against_itself_ties_everywhere(tiny):
+    _, datasets = tiny
+    perfect = FunctionEncoder("perfect", perfect_encode)
+    out = protocol.run(perfect, perfect, datasets, resamples=30)
+    for v in out["datasets"].values():
+        assert v["diff"] == 0 and v["ci95"] == [0.0, 0.0] and v["result"] == "tie"
+    s = out["summary"]
+    assert (s["wins"], s["losses"], s["ties"]) == (0, 0, len(datasets))
+    assert s["mean_diff"] == 0 and s["lodo"]["min"] == 0 and s["lodo"]["max"] == 0
+
+
+def test_perfect_beats_random_and_the_order_flips_the_verdict(tiny):
+    _, datasets = tiny
+    perfect, rand = FunctionEncoder("perfect", perfect_encode), FunctionEncoder("random", random_encode)
+    sts = [d for d in datasets if d.name == "STSBenchmark"]
+    win = protocol.run(perfect, rand, sts, resamples=200)["datasets"]["STSBenchmark"]
+    loss = protocol.run(rand, perfect, sts, resamples=200)["datasets"]["STSBenchmark"]
+    assert win["a"] == pytest.approx(100.0) and win["diff"] > 0
+    assert win["ci95"][0] <= win["diff"] <= win["ci95"][1]
+    assert loss["diff"] == pytest.approx(-win["diff"])
+    assert {win["result"], loss["result"]} <= {"win", "loss", "tie"}
+    assert (win["result"], loss["result"]) in (("win", "loss"), ("tie", "tie"))
+
+
+def test_verdict_and_leave_one_out_by_hand():
+    assert protocol.verdict([0.1, 2.0]) == "win"
+    assert protocol.verdict([-2.0, -0.1]) == "loss"
+    assert protocol.verdict([-0.1, 0.1]) == "tie" and protocol.verdict([0.0, 1.0]) == "tie"
+    per = {"a": {"task": "sts", "diff": 3.0, "result": "win"},
+           "b": {"task": "sts", "diff": 1.0, "result": "tie"},
+           "c": {"task": "retrieval", "diff": -4.0, "result": "loss"}}
+    s = protocol.leave_one_out(per)
+    assert (s["wins"], s["losses"], s["ties"]) == (1, 1, 1)
+    assert s["mean_diff"] == pytest.approx(0.0)
+    # without a: (1 - 4) / 2 = -1.5; without b: -0.5; without c: 2.0
+    assert s["lodo"] == {"min": -1.5, "min_without": "a", "max": 2.0, "max_without": "c"}
+    # task-type means: sts 2.0, retrieval -4.0 -> -1.0; without c only sts remains (2.0); without a: (1-4)/2
+    assert s["task_type_mean_diff"] == pytest.approx(-1.0)
+    assert s["lodo_task_type"]["max"] == pytest.approx(2.0) and s["lodo_task_type"]["max_without"] == "c"
+    assert s["lodo_task_type"]["min"] == pytest.approx(-1.5)
+    assert "lodo" not in protocol.leave_one_out({"a": per["a"]})
+
+
+def test_mismatched_items_are_refused():
+    a = protocol.ItemScores("sts", 3, 1.0, lambda idx: 1.0)
+    b = protocol.ItemScores("sts", 4, 1.0, lambda idx: 1.0)
+    with pytest.raises(ValueError, match="different items"):
+        protocol.compare_dataset(a, b, resamples=5, seed=0)
+    with pytest.raises(ValueError, match="resamples"):
+        protocol.run(None, None, [], resamples=0)
+
+
+def test_cli_on_two_static_folders(tiny, tmp_path, tiny_model, capsys):
+    root, _ = tiny
+    plain, sharp = tmp_path / "plain", tmp_path / "sharp"
+    tiny_model.save_pretrained(plain)
+    tiny_model.contrast = 1.0
+    tiny_model.save_pretrained(sharp)
+    out = tmp_path / "res" / "protocol"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = protocol.main(["-m", f"sharp=static:{sharp}", "-m", f"plain=static:{plain}", "--data", str(root),
+                            "--datasets", "dev", "--resamples", "20", "--out", str(out)])
+        assert protocol.main(["-m", f"static:{sharp}", "-m", f"static:{plain}", "--data", str(root), "--datasets",
+                              "dev", "--tasks", "retrieval", "--resamples", "5", "--out", str(tmp_path / "r")]) == 0
+    assert rc == 0
+    md = (tmp_path / "res" / "protocol.md").read_text()
+    assert "sharp (A) against plain (B)" in md and "leaving one dataset out" in md and "Command:" in md
+    rep = json.loads((tmp_path / "res" / "protocol.json").read_text())
+    assert set(rep["datasets"]) == {"TREC-heldout", "Banking77-heldout", "Banking77-train", "SciFact-train"}
+    assert set(rep["splits"].values()) == {"dev"} and rep["summary"]["datasets"] == 4
+    assert list(json.loads((tmp_path / "r.json").read_text())["datasets"]) == ["SciFact-train"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-m", "static:x"], "exactly two"),
+    (["-m", "a", "-m", "b", "--resamples", "0"], "--resamples"),
+    (["-m", "static:/nonexistent/a", "-m", "static:/nonexistent/b"], "does not exist"),
+    (["-m", "a", "-m", "b", "--tasks", "sts,poetry", "--data", "."], "unknown"),
+])
+def test_cli_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        protocol.main(argv)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
