@@ -38,10 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
         "same corpus options and it trains at once. Re-running resumes per chunk.",
     )
     feat.add_argument("teacher", help="the teacher: a name or folder every worker can resolve")
-    feat.add_argument("corpus", help="text file, one passage a line (as refine's --corpus)")
-    feat.add_argument("--max-sentences", type=int, default=None, help="the first N passages (as refine's option)")
-    feat.add_argument("--prefer-sources", default="",
-                      help="comma-separated source names taken first (as refine's option; default none)")
+    feat.add_argument("corpus", help="the corpus as refine's --corpus names it (text, .jsonl, .parquet, hf:NAME)")
+    feat.add_argument("--max-sentences", default=None,
+                      help="the first N passages, or 'all' (as refine's option, with its default)")
+    feat.add_argument("--prefer-sources", default=None,
+                      type=lambda v: () if v.lower() in ("none", "") else tuple(x for x in v.split(",") if x),
+                      help="source names taken first, or 'none' (as refine's option, with its default)")
+    feat.add_argument("--text-field", default=None, help="JSONL field / Parquet column (as refine's option)")
     feat.add_argument("--cache-dir", default=None, help="default: refine's own, .cache/refine/<teacher fingerprint>")
     feat.add_argument("--chunk-size", type=int, default=None, help="passages per chunk (default: refine's)")
     feat.add_argument("--batch-size", type=int, default=64, help="passages per teacher forward")
@@ -67,8 +70,13 @@ def _featurize(args: argparse.Namespace) -> str:
     from distill.refine_corpus import read_corpus
     from scale.featurize import featurize_on_ray
 
-    sources = tuple(s for s in args.prefer_sources.split(",") if s)
-    texts = read_corpus(args.corpus, args.max_sentences, sources)
+    from distill.refine import DEFAULT_MAX_SENTENCES
+
+    given = args.max_sentences
+    if given is not None and given.lower() not in ("all", "none") and not given.isdigit():
+        raise ValueError(f"--max-sentences must be a whole number or 'all'; got {given!r}")
+    limit = DEFAULT_MAX_SENTENCES if given is None else None if given.lower() in ("all", "none") else int(given)
+    texts = read_corpus(args.corpus, limit, args.prefer_sources, text_field=args.text_field)
     report = featurize_on_ray(
         args.teacher, texts, cache_dir=args.cache_dir, chunk_size=args.chunk_size, batch_size=args.batch_size,
         address=args.address, workers=args.workers, progress=not args.quiet,
