@@ -13,6 +13,7 @@ from tokenizers import Tokenizer
 from static_model import persistence
 from static_model.pooling import pool, rows_as_float32
 from static_model.quantization import check_dtype, effective_rows, quantize
+from static_model.chunk_cache import CacheInfo
 from static_model.tokenization import TextEncoder
 from static_model.version import __version__
 
@@ -102,6 +103,27 @@ class StaticModel:
     def tokenizer(self) -> Tokenizer:
         """The tokenizer, with padding and truncation switched off."""
         return self._encoder.tokenizer
+
+    @property
+    def cache_bytes(self) -> int:
+        """Byte budget of the chunk cache that makes repeated words free (default 64 MiB; 0: no cache).
+
+        The cache keeps two generations, each up to half the budget; when the newer one fills up, the older one is
+        dropped. Calls in flight keep what they already read, so a full cache never fails or blocks a call.
+        """
+        return self._encoder.cache_bytes
+
+    @cache_bytes.setter
+    def cache_bytes(self, value: int) -> None:
+        self._encoder.cache_bytes = value
+
+    def cache_info(self) -> CacheInfo:
+        """Entries and estimated bytes in the chunk cache, its budget, and hits / misses since the last clear."""
+        return self._encoder.cache_info()
+
+    def clear_cache(self) -> None:
+        """Empty the chunk cache (vectors do not change; the next calls tokenize their words again)."""
+        self._encoder.clear_cache()
 
     @property
     def embeddings(self) -> np.ndarray:
@@ -232,10 +254,12 @@ class StaticModel:
     # ------------------------------------------------------------------ disk
     @classmethod
     def from_pretrained(
-        cls, path: str | os.PathLike, *, dims: int | None = None, dtype: str | None = None
+        cls, path: str | os.PathLike, *, dims: int | None = None, dtype: str | None = None,
+        cache_bytes: int | None = None,
     ) -> StaticModel:
         """Load a folder written by :meth:`save_pretrained`, by Model2Vec, or by sentence-transformers'
-        ``StaticEmbedding``; optionally keep only the first ``dims`` dimensions and re-store as ``dtype``."""
+        ``StaticEmbedding``; optionally keep only the first ``dims`` dimensions, re-store as ``dtype``, and set the
+        chunk cache's byte budget (see :attr:`cache_bytes`)."""
         if dtype is not None:
             check_dtype(dtype)
         contents = persistence.read_folder(path)
@@ -245,6 +269,8 @@ class StaticModel:
             model = model.truncate_dims(dims)
         if dtype is not None and dtype != model.dtype:
             model = model.quantize(dtype)
+        if cache_bytes is not None:
+            model.cache_bytes = cache_bytes
         return model
 
     def save_pretrained(self, path: str | os.PathLike, *, dtype: str | None = None) -> None:
@@ -252,6 +278,21 @@ class StaticModel:
         model = self if dtype is None or check_dtype(dtype) == self.dtype else self.quantize(dtype)
         contents = persistence.FolderContents(model._embeddings, model._weights, model.tokenizer, model.config)
         persistence.write_folder(path, contents)
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        """The table, weights, tokenizer (as JSON, via the encoder) and settings; never the chunk cache, the
+        row norms or the all-ones weights, which are rebuilt."""
+        state = dict(self.__dict__)
+        state["_row_norms"] = None
+        if self._weights is None:
+            state["_pool_weights"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self._pool_weights is None:
+            self._pool_weights = np.ones(len(self._embeddings), dtype=np.float32)
 
     def __repr__(self) -> str:
         return (
