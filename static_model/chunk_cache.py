@@ -29,6 +29,9 @@ DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 MAX_CACHED_CHUNK_CHARS = 256  # longer chunks (rare; mostly junk) are tokenized every time, never cached
 _ENTRY_OVERHEAD = 112  # bytes per entry besides the text and the ids: str header, dict slot, starts
 _MISS = -(1 << 30)
+# Each generation fills up to this share of the budget: two of them, plus the spare capacity of their id arrays
+# (counted in their bytes), stay within it.
+_GENERATION_SHARE = 0.4
 
 Resolver = Callable[[list[str]], tuple[np.ndarray, np.ndarray]]
 
@@ -183,26 +186,39 @@ class ChunkCache:
         return np.concatenate(arrays).astype(np.int32, copy=False), offsets, len(new)
 
     def _merge(self, chunks: list[str], ids: np.ndarray, offsets: np.ndarray, *, hits: int, misses: int) -> None:
-        """Add this call's resolved chunks to the current generation (swapping generations when it is full)."""
+        """Add this call's resolved chunks to the current generation, as many as fit; when it is full it becomes
+        the previous generation and the rest go to a new one (what does not fit there either is not cached)."""
         with self._lock:
             self._hits += hits
             self._misses += misses
-            if self._max_bytes == 0:
-                return
+            share = int(self._max_bytes * _GENERATION_SHARE)
             current, previous = self._state
             keep = np.fromiter((len(c) <= MAX_CACHED_CHUNK_CHARS and c not in current.index for c in chunks),
                                dtype=bool, count=len(chunks))
-            if not keep.any():
+            if share == 0 or not keep.any():
                 return
+            lengths = np.diff(offsets)
             if not keep.all():
-                lengths = np.diff(offsets)
                 ids = ids[np.repeat(keep, lengths)]
-                offsets = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
-                np.cumsum(lengths[keep], out=offsets[1:])
+                lengths = lengths[keep]
                 chunks = [c for c, k in zip(chunks, keep) if k]
-            current.append(chunks, ids, offsets)
-            if current.nbytes > self._max_bytes // 2:
-                self._state = (Generation(), current)
+            costs = np.cumsum(lengths * 12 + np.fromiter(map(len, chunks), dtype=np.int64, count=len(chunks))
+                              + _ENTRY_OVERHEAD)
+            offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            done = 0
+            for _ in range(2):
+                fits = done + int(np.searchsorted(costs[done:] - (costs[done - 1] if done else 0),
+                                                  share - current.nbytes, side="right"))
+                if fits > done:
+                    current.append(chunks[done:fits], ids, offsets[done : fits + 1])
+                    done = fits
+                if done == len(chunks) and current.nbytes <= share:
+                    return
+                current = Generation()
+                self._state = (current, self._state[0])
+                if done == len(chunks):
+                    return
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()

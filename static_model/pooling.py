@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 import numba
 import numpy as np
 from numba import types
@@ -105,6 +108,20 @@ def _pool_parallel(table, lut, weights, norms, ids, offsets, rows, normalize, co
 
 # Below this many tokens, waking numba's thread pool costs more than the work.
 PARALLEL_MIN_TOKENS = 50_000
+# One call at a time uses numba's thread pool; a concurrent call pools serially instead of waiting (the callers'
+# own threads already use the cores, and numba's "workqueue" layer must not be entered twice at once).
+_PARALLEL = threading.Lock()
+_forked = False  # in a forked child the parent's OpenMP pool is not usable: pool serially
+
+
+def _after_fork_in_child() -> None:
+    global _PARALLEL, _forked
+    _PARALLEL = threading.Lock()
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def pool(
@@ -133,9 +150,16 @@ def pool(
         raise ValueError("contrast pooling needs the rows' norms")
     is_half = table.dtype == np.float16
     data = table.view(np.uint16) if is_half else table
-    kernel = _pool_parallel if len(ids) >= PARALLEL_MIN_TOKENS else _pool_serial
-    kernel(data, HALF_TO_FLOAT if is_half else _NO_LUT, weights, _NO_LUT if norms is None else norms, ids, offsets,
-           rows, normalize, float(contrast), out)
+    args = (data, HALF_TO_FLOAT if is_half else _NO_LUT, weights, _NO_LUT if norms is None else norms, ids, offsets,
+            rows, normalize, float(contrast), out)
+    lock = _PARALLEL
+    if len(ids) >= PARALLEL_MIN_TOKENS and not _forked and lock.acquire(blocking=False):
+        try:
+            _pool_parallel(*args)
+        finally:
+            lock.release()
+    else:
+        _pool_serial(*args)
 
 
 def rows_as_float32(table: np.ndarray, weights: np.ndarray, ids: np.ndarray) -> np.ndarray:
