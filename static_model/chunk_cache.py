@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from itertools import repeat
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,7 +27,6 @@ SEPARATOR = "\x00"  # the chunk between texts; it maps to -1 in every generation
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 MAX_CACHED_CHUNK_CHARS = 256  # longer chunks (rare; mostly junk) are tokenized every time, never cached
 _ENTRY_OVERHEAD = 112  # bytes per entry besides the text and the ids: str header, dict slot, starts
-_MISS = -(1 << 30)
 # Each generation fills up to this share of the budget: two of them, plus the spare capacity of their id arrays
 # (counted in their bytes), stay within it.
 _GENERATION_SHARE = 0.4
@@ -157,14 +155,14 @@ class ChunkCache:
             return Lookup(entries, pieces, starts, _EMPTY_IDS, _EMPTY_OFFSETS)
         except KeyError:
             pass
-        missing = list(set(chunks).difference(index))
-        entries = np.fromiter(map(index.get, chunks, repeat(_MISS)), dtype=np.int32, count=len(chunks))
-        pieces, starts = current.arrays
+        distinct = set(chunks)
+        missing = list(distinct.difference(index))
+        found = list(distinct.difference(missing))
+        view = dict(zip(found, map(index.__getitem__, found)))  # this call's entries: cached ones...
+        pieces, starts = current.arrays  # read after the look-ups: it covers every entry found
         local_ids, local_offsets, tokenized = self._resolve_missing(missing, previous)
-        local = dict(zip(missing, range(-2, -2 - len(missing), -1)))
-        where = np.flatnonzero(entries == _MISS)
-        entries[where] = np.fromiter(map(local.__getitem__, [chunks[i] for i in where]), dtype=np.int32,
-                                     count=len(where))
+        view.update(zip(missing, range(-2, -2 - len(missing), -1)))  # ...and its own (entry -2 - k)
+        entries = np.fromiter(map(view.__getitem__, chunks), dtype=np.int32, count=len(chunks))
         self._merge(missing, local_ids, local_offsets, hits=len(chunks) - tokenized, misses=tokenized)
         return Lookup(entries, pieces, starts, local_ids, local_offsets)
 

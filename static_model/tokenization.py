@@ -133,7 +133,7 @@ class ChunkTokenizer:
         self._wordpiece = AsciiWordPiece(model) if model.get("type") == "WordPiece" else None
         self._lowercase = lowercase
         added = added_token_forms(tokenizer, spec)["chunk"]
-        self._added = StringTable(sorted(added), list(range(len(added)))) if added else None
+        self._added = StringTable([a.encode() for a in sorted(added)], list(range(len(added)))) if added else None
 
     def __call__(self, chunks: list[str]) -> tuple[np.ndarray, np.ndarray]:
         if self._wordpiece is None:
@@ -163,6 +163,7 @@ class ChunkTokenizer:
         rest = np.flatnonzero(~handled)
         rest_ids, rest_offsets = self._by_tokenizer([chunks[i] for i in rest])
         lengths = np.diff(offsets)
+        ids = ids[np.repeat(handled, lengths)]  # a chunk with an added token has WordPiece ids to drop
         lengths[rest] = np.diff(rest_offsets)
         merged_offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
         np.cumsum(lengths, out=merged_offsets[1:])
