@@ -31,7 +31,8 @@ _ENTRY_OVERHEAD = 112  # bytes per entry besides the text and the ids: str heade
 # (counted in their bytes), stay within it.
 _GENERATION_SHARE = 0.4
 
-Resolver = Callable[[list[str]], tuple[np.ndarray, np.ndarray]]
+# chunks → (the same chunks in the order of the results, flat ids, offsets)
+Resolver = Callable[[list[str]], tuple[list[str], np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class ChunkCache:
         self._state = (Generation(), Generation())  # (current, previous), replaced as one
         self._hits = 0
         self._misses = 0
+        self._merges = 0  # merges so far: a call that saw the same count at look-up time can skip its filter
         _CACHES.add(self)
 
     @property
@@ -145,6 +147,7 @@ class ChunkCache:
 
     def lookup(self, chunks: list[str]) -> Lookup:
         """Entries for ``chunks`` (the separator is -1); chunks not held are resolved for this call and merged."""
+        merges = self._merges  # before any look-up: if it is the same at merge time, nothing was added since
         current, previous = self._state
         index = current.index
         try:
@@ -160,43 +163,53 @@ class ChunkCache:
         found = list(distinct.difference(missing))
         view = dict(zip(found, map(index.__getitem__, found)))  # this call's entries: cached ones...
         pieces, starts = current.arrays  # read after the look-ups: it covers every entry found
-        local_ids, local_offsets, tokenized = self._resolve_missing(missing, previous)
+        missing, local_ids, local_offsets, tokenized = self._resolve_missing(missing, previous)
         view.update(zip(missing, range(-2, -2 - len(missing), -1)))  # ...and its own (entry -2 - k)
         entries = np.fromiter(map(view.__getitem__, chunks), dtype=np.int32, count=len(chunks))
-        self._merge(missing, local_ids, local_offsets, hits=len(chunks) - tokenized, misses=tokenized)
+        self._merge(missing, local_ids, local_offsets, hits=len(chunks) - tokenized, misses=tokenized,
+                    seen=(merges, current))
         return Lookup(entries, pieces, starts, local_ids, local_offsets)
 
-    def _resolve_missing(self, missing: list[str], previous: Generation) -> tuple[np.ndarray, np.ndarray, int]:
-        """Ids for ``missing``: copied from the previous generation where it has them, else tokenized; and how
-        many were tokenized."""
-        found = [previous.ids_of(c) for c in missing] if previous.n_entries else [None] * len(missing)
+    def _resolve_missing(
+        self, missing: list[str], previous: Generation
+    ) -> tuple[list[str], np.ndarray, np.ndarray, int]:
+        """Ids for ``missing`` (in the order returned): copied from the previous generation where it has them,
+        else tokenized; and how many were tokenized."""
+        if not previous.n_entries:
+            return (*self._resolve(missing), len(missing)) if missing else ([], _EMPTY_IDS, _EMPTY_OFFSETS, 0)
+        found = [previous.ids_of(c) for c in missing]
         new = [c for c, ids in zip(missing, found) if ids is None]
-        new_ids, new_offsets = self._resolve(new) if new else (_EMPTY_IDS, _EMPTY_OFFSETS)
-        if len(new) == len(missing):
-            return new_ids, new_offsets, len(new)
-        arrays, k = [], 0
-        for ids in found:
-            if ids is None:
-                ids, k = new_ids[new_offsets[k] : new_offsets[k + 1]], k + 1
-            arrays.append(ids)
+        old = [(c, ids) for c, ids in zip(missing, found) if ids is not None]
+        new, new_ids, new_offsets = self._resolve(new) if new else ([], _EMPTY_IDS, _EMPTY_OFFSETS)
+        arrays = [new_ids] + [ids for _, ids in old]
+        lengths = np.concatenate([np.diff(new_offsets), np.fromiter((len(ids) for _, ids in old), dtype=np.int64,
+                                                                    count=len(old))])
         offsets = np.zeros(len(missing) + 1, dtype=np.int64)
-        np.cumsum(np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays)), out=offsets[1:])
-        return np.concatenate(arrays).astype(np.int32, copy=False), offsets, len(new)
+        np.cumsum(lengths, out=offsets[1:])
+        return new + [c for c, _ in old], np.concatenate(arrays).astype(np.int32, copy=False), offsets, len(new)
 
-    def _merge(self, chunks: list[str], ids: np.ndarray, offsets: np.ndarray, *, hits: int, misses: int) -> None:
+    def _merge(self, chunks: list[str], ids: np.ndarray, offsets: np.ndarray, *, hits: int, misses: int,
+               seen: tuple[int, Generation]) -> None:
         """Add this call's resolved chunks to the current generation, as many as fit; when it is full it becomes
-        the previous generation and the rest go to a new one (what does not fit there either is not cached)."""
+        the previous generation and the rest go to a new one (what does not fit there either is not cached).
+        ``seen``: the merge count and current generation when the call looked up; if both are still the same,
+        none of ``chunks`` can be there yet."""
         with self._lock:
             self._hits += hits
             self._misses += misses
             share = int(self._max_bytes * _GENERATION_SHARE)
+            if share == 0 or not chunks:
+                return
             current, previous = self._state
-            keep = np.fromiter((len(c) <= MAX_CACHED_CHUNK_CHARS and c not in current.index for c in chunks),
-                               dtype=bool, count=len(chunks))
-            if share == 0 or not keep.any():
+            unchanged = seen == (self._merges, current) and max(map(len, chunks)) <= MAX_CACHED_CHUNK_CHARS
+            keep = None if unchanged else np.fromiter(
+                (len(c) <= MAX_CACHED_CHUNK_CHARS and c not in current.index for c in chunks), dtype=bool,
+                count=len(chunks))
+            self._merges += 1
+            if keep is not None and not keep.any():
                 return
             lengths = np.diff(offsets)
-            if not keep.all():
+            if keep is not None and not keep.all():
                 ids = ids[np.repeat(keep, lengths)]
                 lengths = lengths[keep]
                 chunks = [c for c, k in zip(chunks, keep) if k]

@@ -14,8 +14,10 @@ on a real corpus and on fuzzed text.
 from __future__ import annotations
 
 import json
+import operator
 import re
 import sys
+from itertools import compress
 from typing import Sequence
 
 import numba
@@ -135,21 +137,19 @@ class ChunkTokenizer:
         added = added_token_forms(tokenizer, spec)["chunk"]
         self._added = StringTable([a.encode() for a in sorted(added)], list(range(len(added)))) if added else None
 
-    def __call__(self, chunks: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, chunks: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The chunks in the order of the results (ASCII ones first), their flat ids and offsets."""
         if self._wordpiece is None:
-            return self._by_tokenizer(chunks)
-        ascii_chunks = [c for c in chunks if c.isascii()]
-        if len(ascii_chunks) < len(chunks):  # put the ASCII ones first, keep the order inside each group
-            order = [c for c in chunks if not c.isascii()]
-            ids, offsets = self._ascii(ascii_chunks)
-            other_ids, other_offsets = self._by_tokenizer(order)
-            positions = {c: k for k, c in enumerate(ascii_chunks + order)}
-            return _reorder(
-                np.concatenate([ids, other_ids]),
-                np.concatenate([offsets, other_offsets[1:] + offsets[-1]]),
-                np.fromiter(map(positions.__getitem__, chunks), dtype=np.int64, count=len(chunks)),
-            )
-        return self._ascii(chunks)
+            return (chunks, *self._by_tokenizer(chunks))
+        if "".join(chunks).isascii():
+            return (chunks, *self._ascii(chunks))
+        flags = list(map(str.isascii, chunks))
+        ascii_chunks = list(compress(chunks, flags))
+        other = list(compress(chunks, map(operator.not_, flags)))
+        ids, offsets = self._ascii(ascii_chunks)
+        other_ids, other_offsets = self._by_tokenizer(other)
+        return (ascii_chunks + other, np.concatenate([ids, other_ids]),
+                np.concatenate([offsets, other_offsets[1:] + offsets[-1]]))
 
     def _ascii(self, chunks: list[str]) -> tuple[np.ndarray, np.ndarray]:
         buf, chunk_offsets = ascii_buffer(chunks)
@@ -298,6 +298,8 @@ class TextEncoder:
         # Text far past this point cannot give one of the first max_length tokens of ordinary text: cut there (at
         # whitespace), and encode again whole the rare text whose kept part gives fewer than max_length tokens.
         cut = _CHARS_PER_TOKEN * limit
+        if not texts or max(map(len, texts)) <= cut:
+            return self._encode_parts(texts, limit)
         cuts = [i for i, t in enumerate(texts) if len(t) > cut]
         if not cuts:
             return self._encode_parts(texts, limit)
@@ -358,7 +360,7 @@ class TextEncoder:
         self.__init__(Tokenizer.from_str(state["tokenizer"]), cache_bytes=state.get("cache_bytes", DEFAULT_CACHE_BYTES))
 
 
-def _no_resolve(chunks: list[str]) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - never called
+def _no_resolve(chunks: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:  # pragma: no cover - never called
     raise RuntimeError("this tokenizer has no chunk path")
 
 
