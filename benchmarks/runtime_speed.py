@@ -10,6 +10,7 @@ gives medians. Scenarios:
 * default: load; RSS after load; a one-text warm-up call (compiles/loads kernels); **first call** on A; **new
   texts**: B (our chunk cache holds only A's words); **warm**: best of 3 calls on A; batch-1 latency (median over
   500 texts of A); RSS at the end.
+* workers=2: ours with ``encode(..., workers=2)`` (batches on two threads of the call).
 * one thread: the same first/new/warm with ``NUMBA_NUM_THREADS=1`` and ``TOKENIZERS_PARALLELISM=false`` (and
   Model2Vec's ``use_multiprocessing=False``), against the default's two.
 * 4 threads: one freshly loaded model shared by ``ThreadPoolExecutor(4).map(encode, 200-text chunks)``, first call
@@ -51,7 +52,7 @@ if which == "ours":
     model = StaticModel.from_pretrained(folder)
     if sys.argv[8] != "config":
         model.contrast = float(sys.argv[8])
-    encode = model.encode
+    encode = (lambda x: model.encode(x, workers=2)) if scenario == "workers=2" else model.encode
 else:
     from model2vec import StaticModel
     model = StaticModel.from_pretrained(folder)
@@ -64,7 +65,7 @@ encode(["warm up the compiled kernels and thread pools"])
 def timed(fn, *args):
     t = time.perf_counter(); result = fn(*args); return result, time.perf_counter() - t
 
-if scenario in ("default", "one thread"):
+if scenario in ("default", "one thread", "workers=2"):
     vectors, t = timed(encode, a); out["first_per_s"] = len(a) / t
     _, t = timed(encode, b); out["new_per_s"] = len(b) / t
     out["warm_per_s"] = len(a) / min(timed(encode, a)[1] for _ in range(3))
@@ -89,7 +90,7 @@ out["rss_end_mb"] = rss()
 print("RESULT " + json.dumps(out))
 """
 
-SCENARIOS = ("default", "one thread", "4 threads", "long words")
+SCENARIOS = ("default", "one thread", "workers=2", "4 threads", "long words")
 
 
 def load_texts(data: Path, n: int, seed: int = 42) -> tuple[list[str], list[str]]:
@@ -128,14 +129,15 @@ def _one(which: str, scenario: str, folder: Path, texts_file: Path, vectors_file
 def run(folder: Path, a: list[str], b: list[str], repeats: int = 3, long_words: int = 20_000,
         contrast: str = "0") -> dict:
     """Every scenario for both libraries, ``repeats`` times: medians, every run, and the vectors' max difference."""
-    runs: dict = {which: {s: [] for s in SCENARIOS} for which in ("ours", "model2vec")}
+    runs: dict = {which: {s: [] for s in SCENARIOS if which == "ours" or s != "workers=2"}
+                  for which in ("ours", "model2vec")}
     with tempfile.TemporaryDirectory() as tmp:
         texts_file = Path(tmp) / "texts.txt"
         texts_file.write_text("\n".join(a + b), encoding="utf-8")
         vectors = {}
         for _ in range(repeats):
             for scenario in SCENARIOS:
-                for which in ("ours", "model2vec"):
+                for which in ("ours", "model2vec") if scenario != "workers=2" else ("ours",):
                     vectors_file = Path(tmp) / f"{which}.npy"
                     runs[which][scenario].append(_one(which, scenario, folder, texts_file, vectors_file, long_words, contrast))
                     if scenario == "default":
@@ -177,6 +179,7 @@ def to_markdown(result: dict, *, folder: Path, n: int, repeats: int, command: st
     for name, row in (
         ("ours: encode (2 threads)", ours["default"]),
         ("ours: encode, 1 thread", ours["one thread"]),
+        ("ours: encode(workers=2)", ours["workers=2"]),
         ("Model2Vec 0.10: encode (default)", m2v["default"]),
         ("Model2Vec 0.10: encode(use_multiprocessing=False), 1 thread", m2v["one thread"]),
     ):

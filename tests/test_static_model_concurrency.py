@@ -186,3 +186,14 @@ def test_model_works_after_fork_while_other_threads_use_it(minilm_parts, corpus_
         _FORK_MODEL = None
     np.testing.assert_array_equal(got[0], expected)
     np.testing.assert_array_equal(got[1][:100], expected[:100])
+
+
+def test_workers_give_the_same_vectors(minilm_parts, corpus_lines):
+    texts = corpus_lines[:3001]
+    expected = fresh_model(minilm_parts).encode(texts)
+    model = fresh_model(minilm_parts)
+    np.testing.assert_array_equal(model.encode(texts, workers=3, batch_size=500), expected)
+    np.testing.assert_array_equal(model.encode(texts, workers=2), expected)  # warm
+    assert model.encode("one text", workers=4).shape == (16,)
+    with pytest.raises(ValueError, match="workers"):
+        model.encode(texts, workers=0)
