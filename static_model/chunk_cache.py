@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -51,7 +51,7 @@ class Generation:
     """One generation: a dict from chunk to entry number and append-only id arrays. Writers hold the cache's
     lock; readers do their dict look-ups first and read :attr:`arrays` after."""
 
-    __slots__ = ("index", "arrays", "n_entries", "n_pieces", "text_bytes")
+    __slots__ = ("arrays", "index", "n_entries", "n_pieces", "text_bytes")
 
     def __init__(self) -> None:
         self.index: dict[str, int] = {SEPARATOR: -1}
@@ -103,7 +103,7 @@ class Lookup:
     local_offsets: np.ndarray
 
 
-_CACHES: "weakref.WeakSet[ChunkCache]" = weakref.WeakSet()
+_CACHES: weakref.WeakSet[ChunkCache] = weakref.WeakSet()
 
 
 class ChunkCache:
@@ -200,7 +200,7 @@ class ChunkCache:
             share = int(self._max_bytes * _GENERATION_SHARE)
             if share == 0 or not chunks:
                 return
-            current, previous = self._state
+            current = self._state[0]
             unchanged = seen == (self._merges, current) and max(map(len, chunks)) <= MAX_CACHED_CHUNK_CHARS
             keep = None if unchanged else np.fromiter(
                 (len(c) <= MAX_CACHED_CHUNK_CHARS and c not in current.index for c in chunks), dtype=bool,

@@ -264,10 +264,12 @@ class StaticModel:
 
     def _replace(self, embeddings: np.ndarray, weights: np.ndarray | None) -> StaticModel:
         config = {k: v for k, v in self.config.items() if k not in ("dim", "dtype")}
-        return StaticModel(
+        model = StaticModel(
             embeddings, self.tokenizer, weights=weights, config=config, normalize=self.normalize,
             max_length=self.max_length, contrast=self.contrast,
         )
+        model.cache_bytes = self.cache_bytes  # its own (empty) cache, with the same budget
+        return model
 
     # ------------------------------------------------------------------ disk
     @classmethod

@@ -10,12 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from test_static_model_tokenization import TRICKY, reference_ids
 from tokenizers import Tokenizer
 
 from static_model import StaticModel
 from static_model.chunk_cache import Generation
-
-from test_static_model_tokenization import TRICKY, reference_ids
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
 from static_model.tokenization import TextEncoder, prepare_tokenizer, unknown_token_id
@@ -79,10 +82,9 @@ def test_non_bert_tokenizers_use_the_tokenizer_itself():
 
 
 def test_cased_bert_tokenizer_keeps_case_on_the_fast_path():
+    from conftest import make_wordpiece_tokenizer
     from tokenizers import normalizers
     from tokenizers.models import WordPiece
-
-    from conftest import make_wordpiece_tokenizer
 
     cased = make_wordpiece_tokenizer(["Hello", "hello", "World", "##s", "cat", "Cat", "CAT", "the", "The"], pad_to=None)
     cased.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
@@ -95,12 +97,6 @@ def test_cased_bert_tokenizer_keeps_case_on_the_fast_path():
 
 
 # ----------------------------------------------------------------------------------------------- long texts
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-import pytest
-
-
 @pytest.fixture(scope="module")
 def minilm_tokenizer(minilm_folder) -> Tokenizer:
     return Tokenizer.from_file(str(minilm_folder / "tokenizer.json"))
