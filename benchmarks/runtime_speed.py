@@ -150,7 +150,7 @@ def run(folder: Path, a: list[str], b: list[str], repeats: int = 3, long_words: 
     return {"max_abs_diff": diff, "long_words": long_words, "contrast": contrast, "median": medians, "runs": runs}
 
 
-def to_markdown(result: dict, *, folder: Path, n: int, repeats: int, command: str) -> str:
+def to_markdown(result: dict, *, folder: Path, n: int, repeats: int, command: str, date: str | None = None) -> str:
     ours, m2v = result["median"]["ours"], result["median"]["model2vec"]
     base = m2v["default"]
 
@@ -161,7 +161,7 @@ def to_markdown(result: dict, *, folder: Path, n: int, repeats: int, command: st
         "# Runtime speed: StaticModel vs Model2Vec 0.10, same folder, same texts, one run",
         "",
         f"- Command: `{command}`",
-        f"- Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}",
+        f"- Date: {date or f'{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}'}",
         f"- Machine: {_cpu_name()}, {_cores()} cores (shared with other jobs: noisy), Python "
         f"{platform.python_version()}, {_versions()}",
         f"- Model folder: `{folder}`; texts: {n:,} (sample A) + {n:,} disjoint (sample B) distinct texts from "
@@ -187,6 +187,14 @@ def to_markdown(result: dict, *, folder: Path, n: int, repeats: int, command: st
             f"| {name} | {row['first_per_s']:,.0f} | {row['new_per_s']:,.0f} | {row['warm_per_s']:,.0f} | "
             + " / ".join(ratio(row[k], k) for k in ("first_per_s", "new_per_s", "warm_per_s")) + " |"
         )
+    pairs = list(zip(result["runs"]["ours"]["default"], result["runs"]["model2vec"]["default"]))
+    lines += [
+        "",
+        "Per repeat (ours default / Model2Vec default of the same repeat; the spread is the shared machine's noise): "
+        + "first call " + ", ".join(f"{o['first_per_s'] / m['first_per_s']:.2f}x" for o, m in pairs)
+        + "; new texts " + ", ".join(f"{o['new_per_s'] / m['new_per_s']:.2f}x" for o, m in pairs)
+        + "; warm " + ", ".join(f"{o['warm_per_s'] / m['warm_per_s']:.2f}x" for o, m in pairs) + ".",
+    ]
     lines += [
         "",
         "4 threads sharing one freshly loaded model (`ThreadPoolExecutor(4).map(encode, 200-text chunks)`; "
@@ -264,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     a, b = load_texts(data, args.n)
     result = run(args.folder, a, b, args.repeats, contrast=args.contrast)
     command = "python -m benchmarks.runtime_speed " + " ".join(argv if argv is not None else sys.argv[1:])
-    table = to_markdown(result, folder=args.folder, n=args.n, repeats=args.repeats, command=command)
+    result["date"] = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}"
+    table = to_markdown(result, folder=args.folder, n=args.n, repeats=args.repeats, command=command,
+                        date=result["date"])
     print(table)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
