@@ -134,8 +134,10 @@ class ChunkTokenizer:
         model = spec.get("model") or {}
         self._wordpiece = AsciiWordPiece(model) if model.get("type") == "WordPiece" else None
         self._lowercase = lowercase
-        added = added_token_forms(tokenizer, spec)["chunk"]
-        self._added = StringTable([a.encode() for a in sorted(added)], list(range(len(added)))) if added else None
+        forms = added_token_forms(tokenizer, spec)
+        split, flagged = forms["split"], sorted(forms["chunk"])
+        self._split = StringTable([f.encode() for f in split], list(split.values())) if split else None
+        self._added = StringTable([f.encode() for f in flagged], list(range(len(flagged)))) if flagged else None
 
     def __call__(self, chunks: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
         """The chunks in the order of the results (ASCII ones first), their flat ids and offsets."""
@@ -155,7 +157,7 @@ class ChunkTokenizer:
         buf, chunk_offsets = ascii_buffer(chunks)
         if self._lowercase:
             buf = lower_ascii(buf)
-        ids, offsets, handled = self._wordpiece.encode(buf, chunk_offsets)
+        ids, offsets, handled = self._wordpiece.encode(buf, chunk_offsets, self._split)
         if self._added is not None:
             handled &= ~find_added(buf, chunk_offsets, self._added.arrays, self._added.max_len)
         if handled.all():
@@ -191,11 +193,14 @@ def _reorder(ids: np.ndarray, offsets: np.ndarray, order: np.ndarray) -> tuple[n
     return ids[index], new_offsets
 
 
-def added_token_forms(tokenizer: Tokenizer, spec: dict) -> dict[str, set[str]]:
-    """The added tokens, as the chunk path must see them: ``"chunk"``: the normalized, whitespace-free, ASCII
-    forms of normalized tokens (a chunk holding one goes to the tokenizer); ``"text"``: strings that send a whole
-    text to the tokenizer (tokens matched before normalization, raw and lower-cased, and normalized tokens that
-    hold whitespace)."""
+def added_token_forms(tokenizer: Tokenizer, spec: dict) -> dict:
+    """The added tokens, as the chunk path must see them. ``"split"``: normalized form → id of the plain normalized
+    tokens that ``tokenizer.add_tokens(["word"])`` makes (matched anywhere in normalized text, no stripping; the
+    compiled WordPiece splits them out itself); ``"chunk"``: normalized forms of the other normalized tokens (a
+    chunk holding one goes to the tokenizer); ``"text"``: strings that send a whole text to the tokenizer (tokens
+    matched before normalization, raw and lower-cased, and normalized tokens that hold whitespace). Only
+    whitespace-free ASCII forms are in ``"split"`` and ``"chunk"`` (other forms cannot occur in an ASCII chunk)."""
+    split: dict[str, int] = {}
     chunk: set[str] = set()
     text: set[str] = set()
     normalizer = tokenizer.normalizer
@@ -209,9 +214,13 @@ def added_token_forms(tokenizer: Tokenizer, spec: dict) -> dict[str, set[str]]:
         form = normalizer.normalize_str(content) if normalizer is not None else content
         if any(c in _PY_WHITESPACE or c.isspace() for c in form + content):
             text.update((content, content.lower(), form))
-        elif form.isascii() and form:
+        elif not form or not form.isascii():
+            continue
+        elif token.get("special") or token.get("single_word") or token.get("lstrip") or token.get("rstrip"):
             chunk.add(form)
-    return {"chunk": chunk, "text": text}
+        else:
+            split.setdefault(form, int(token["id"]))
+    return {"split": {f: i for f, i in split.items() if f not in chunk}, "chunk": chunk, "text": text}
 
 
 def trie_pattern(strings: set[str]) -> str:

@@ -97,53 +97,85 @@ def _find(table, prefix, buf, start, end):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def wordpiece_chunks(buf, offsets, table, max_len, prefix, max_chars, byte_class):  # pragma: no cover - compiled
+def _segment(buf, i, end, out, pos, table, max_len, prefix, max_chars, byte_class):  # pragma: no cover - compiled
+    """Pre-tokenize ``buf[i:end]`` (runs of letters/digits, single punctuation characters) and WordPiece each
+    piece into ``out[pos:]``; the new ``pos``, or -1 at a byte this path does not cover."""
+    no_prefix = prefix[:0]
+    while i < end:
+        kind = byte_class[buf[i]]
+        if kind == 0:
+            return -1
+        if kind == 2:
+            token = _find(table, no_prefix, buf, i, i + 1)
+            if token >= 0:
+                out[pos] = token
+                pos += 1
+            i += 1
+            continue
+        word_end = i + 1
+        while word_end < end and byte_class[buf[word_end]] == 1:
+            word_end += 1
+        if word_end - i <= max_chars:
+            word_pos = pos
+            start = i
+            while start < word_end:
+                stop = min(word_end, start + max_len)
+                token = -1
+                while stop > start:
+                    token = _find(table, prefix if start > i else no_prefix, buf, start, stop)
+                    if token >= 0:
+                        break
+                    stop -= 1
+                if token < 0:  # a piece not in the vocabulary: the whole word is the unknown token
+                    pos = word_pos
+                    break
+                out[pos] = token
+                pos += 1
+                start = stop
+        i = word_end
+    return pos
+
+
+@numba.njit(cache=True, nogil=True)
+def wordpiece_chunks(buf, offsets, table, max_len, prefix, max_chars, byte_class, added, added_max_len):  # pragma: no cover
     """Token ids of each ASCII chunk ``buf[offsets[k]:offsets[k + 1]]`` (unknown token left out): flat ids,
-    per-chunk offsets, and ``handled[k]`` (False: a byte this path does not cover; its ids are empty)."""
+    per-chunk offsets, and ``handled[k]`` (False: a byte this path does not cover; its ids are empty).
+
+    ``added`` (used when ``added_max_len > 0``): added tokens as the tokenizer matches them in normalized text
+    (anywhere, not only at word boundaries, no stripping): leftmost-longest matches split the chunk, each is its
+    own id, and the pieces between them are pre-tokenized and WordPiece'd on their own, as the tokenizer does."""
     n = offsets.shape[0] - 1
     out = np.empty(buf.shape[0], dtype=np.int32)
     out_offsets = np.zeros(n + 1, dtype=np.int64)
     handled = np.ones(n, dtype=np.bool_)
-    no_prefix = prefix[:0]
+    empty = buf[:0]
     pos = 0
     for k in range(n):
         chunk_start = pos
-        i = offsets[k]
         end = offsets[k + 1]
-        while i < end:
-            kind = byte_class[buf[i]]
-            if kind == 0:
-                handled[k] = False
-                pos = chunk_start
-                break
-            if kind == 2:
-                token = _find(table, no_prefix, buf, i, i + 1)
+        segment = offsets[k]
+        i = segment
+        while added_max_len > 0 and i < end and pos >= 0:
+            token = -1
+            stop = min(end, i + added_max_len)
+            while stop > i:
+                token = _find(added, empty, buf, i, stop)
                 if token >= 0:
-                    out[pos] = token
-                    pos += 1
+                    break
+                stop -= 1
+            if token < 0:
                 i += 1
                 continue
-            word_end = i + 1
-            while word_end < end and byte_class[buf[word_end]] == 1:
-                word_end += 1
-            if word_end - i <= max_chars:
-                word_pos = pos
-                start = i
-                while start < word_end:
-                    stop = min(word_end, start + max_len)
-                    token = -1
-                    while stop > start:
-                        token = _find(table, prefix if start > i else no_prefix, buf, start, stop)
-                        if token >= 0:
-                            break
-                        stop -= 1
-                    if token < 0:  # a piece not in the vocabulary: the whole word is the unknown token
-                        pos = word_pos
-                        break
-                    out[pos] = token
-                    pos += 1
-                    start = stop
-            i = word_end
+            pos = _segment(buf, segment, i, out, pos, table, max_len, prefix, max_chars, byte_class)
+            if pos >= 0:
+                out[pos] = token
+                pos += 1
+            i = segment = stop
+        if pos >= 0:
+            pos = _segment(buf, segment, end, out, pos, table, max_len, prefix, max_chars, byte_class)
+        if pos < 0:
+            handled[k] = False
+            pos = chunk_start
         out_offsets[k + 1] = pos
     return out[:pos], out_offsets, handled
 
@@ -186,11 +218,17 @@ class AsciiWordPiece:
         self.prefix = np.frombuffer(model.get("continuing_subword_prefix", "##").encode("utf-8"), dtype=np.uint8).copy()
         self.max_chars = int(model.get("max_input_chars_per_word", 100))
 
-    def encode(self, buf: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """ids, offsets and ``handled`` for the chunks in ``buf`` (already lower-cased for an uncased model; see
-        :func:`wordpiece_chunks`)."""
+    def encode(
+        self, buf: np.ndarray, offsets: np.ndarray, added: StringTable | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """ids, offsets and ``handled`` for the chunks in ``buf`` (already lower-cased for an uncased model),
+        splitting out the ``added`` tokens' normalized forms (see :func:`wordpiece_chunks`)."""
+        added_arrays = (added or _NO_ADDED).arrays
         return wordpiece_chunks(buf, offsets, self.table.arrays, self.table.max_len, self.prefix, self.max_chars,
-                                BYTE_CLASS)
+                                BYTE_CLASS, added_arrays, 0 if added is None else added.max_len)
+
+
+_NO_ADDED = StringTable([], [])
 
 
 def ascii_buffer(chunks: list[str]) -> tuple[np.ndarray, np.ndarray]:

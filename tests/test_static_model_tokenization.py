@@ -179,8 +179,23 @@ def test_thirty_thousand_added_words(minilm_tokenizer, corpus_lines):
     rng = np.random.default_rng(0)
     letters = list("abcdefghijklmnopqrstuvwxyz")
     words = sorted({"".join(rng.choice(letters, rng.integers(4, 12))) for _ in range(30_000)})
-    tokenizer = with_added_tokens(minilm_tokenizer, words + ["shipping", "weather"])
+    tokenizer = with_added_tokens(minilm_tokenizer, words + ["shipping", "weather", "an", "tion", "re"])
     encoder = TextEncoder(tokenizer)
     texts = corpus_lines[:3000]
     assert ours(encoder, texts) == reference_ids(tokenizer, texts)
     assert not encoder._trouble.search(" ".join(texts[:100]).lower())
+
+
+@pytest.fixture(scope="module")
+def overlapping_added(minilm_tokenizer) -> tuple[Tokenizer, TextEncoder]:
+    tokenizer = with_added_tokens(minilm_tokenizer, ["ab", "abc", "bcd", "c", "de", "x1", "##", "-", "an", "tion"])
+    return tokenizer, TextEncoder(tokenizer)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_ASCII_SOUP, min_size=1, max_size=6))
+def test_overlapping_added_words_split_like_the_tokenizer(overlapping_added, texts):
+    """Added words matched anywhere inside words, overlapping each other: leftmost-longest, as the tokenizer does."""
+    tokenizer, encoder = overlapping_added
+    encoder.clear_cache()
+    assert ours(encoder, texts) == reference_ids(tokenizer, texts)
