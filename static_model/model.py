@@ -12,9 +12,9 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from static_model import persistence
+from static_model.chunk_cache import CacheInfo
 from static_model.pooling import pool, rows_as_float32
 from static_model.quantization import check_dtype, effective_rows, quantize
-from static_model.chunk_cache import CacheInfo
 from static_model.tokenization import TextEncoder
 from static_model.version import __version__
 
@@ -109,8 +109,8 @@ class StaticModel:
     def cache_bytes(self) -> int:
         """Byte budget of the chunk cache that makes repeated words free (default 64 MiB; 0: no cache).
 
-        The cache keeps two generations, each up to half the budget; when the newer one fills up, the older one is
-        dropped. Calls in flight keep what they already read, so a full cache never fails or blocks a call.
+        The cache keeps two generations, each filled up to 40% of the budget (the rest is the spare capacity of their
+        arrays); when the newer one fills up, the older one is dropped. Calls in flight keep what they already read, so a full cache never fails or blocks a call.
         """
         return self._encoder.cache_bytes
 
