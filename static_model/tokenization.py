@@ -141,23 +141,24 @@ class ChunkTokenizer:
 
     def __call__(self, chunks: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
         """The chunks in the order of the results (ASCII ones first), their flat ids and offsets."""
-        if self._wordpiece is None:
+        wordpiece = self._wordpiece
+        if wordpiece is None:
             return (chunks, *self._by_tokenizer(chunks))
         if "".join(chunks).isascii():
-            return (chunks, *self._ascii(chunks))
+            return (chunks, *self._ascii(wordpiece, chunks))
         flags = list(map(str.isascii, chunks))
         ascii_chunks = list(compress(chunks, flags))
         other = list(compress(chunks, map(operator.not_, flags)))
-        ids, offsets = self._ascii(ascii_chunks)
+        ids, offsets = self._ascii(wordpiece, ascii_chunks)
         other_ids, other_offsets = self._by_tokenizer(other)
         return (ascii_chunks + other, np.concatenate([ids, other_ids]),
                 np.concatenate([offsets, other_offsets[1:] + offsets[-1]]))
 
-    def _ascii(self, chunks: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _ascii(self, wordpiece: AsciiWordPiece, chunks: list[str]) -> tuple[np.ndarray, np.ndarray]:
         buf, chunk_offsets = ascii_buffer(chunks)
         if self._lowercase:
             buf = lower_ascii(buf)
-        ids, offsets, handled = self._wordpiece.encode(buf, chunk_offsets, self._split)
+        ids, offsets, handled = wordpiece.encode(buf, chunk_offsets, self._split)
         if self._added is not None:
             handled &= ~find_added(buf, chunk_offsets, self._added.arrays, self._added.max_len)
         if handled.all():
