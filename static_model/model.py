@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 import numpy as np
 from tokenizers import Tokenizer
 
 from static_model import persistence
+from static_model.chunk_cache import CacheInfo
 from static_model.pooling import pool, rows_as_float32
 from static_model.quantization import check_dtype, effective_rows, quantize
 from static_model.tokenization import TextEncoder
@@ -104,6 +106,27 @@ class StaticModel:
         return self._encoder.tokenizer
 
     @property
+    def cache_bytes(self) -> int:
+        """Byte budget of the chunk cache that makes repeated words free (default 64 MiB; 0: no cache).
+
+        The cache keeps two generations, each filled up to 40% of the budget (the rest is the spare capacity of their
+        arrays); when the newer one fills up, the older one is dropped. Calls in flight keep what they already read, so a full cache never fails or blocks a call.
+        """
+        return self._encoder.cache_bytes
+
+    @cache_bytes.setter
+    def cache_bytes(self, value: int) -> None:
+        self._encoder.cache_bytes = value
+
+    def cache_info(self) -> CacheInfo:
+        """Entries and estimated bytes in the chunk cache, its budget, and hits / misses since the last clear."""
+        return self._encoder.cache_info()
+
+    def clear_cache(self) -> None:
+        """Empty the chunk cache (vectors do not change; the next calls tokenize their words again)."""
+        self._encoder.clear_cache()
+
+    @property
     def embeddings(self) -> np.ndarray:
         """The stored table (see :meth:`embedding_matrix` for the float32 rows the model averages)."""
         return self._embeddings
@@ -143,6 +166,7 @@ class StaticModel:
         max_length: int | None = None,
         contrast: float | None = None,
         show_progress_bar: bool = False,
+        workers: int = 1,
     ) -> np.ndarray:
         """Float32 vectors, ``(n, dim)`` for a list of texts and ``(dim,)`` for one ``str``.
 
@@ -150,18 +174,34 @@ class StaticModel:
         ``max_length`` tokens, default the model's), weighted by ``exp(-contrast * cos(row, plain mean))`` when
         ``contrast`` (default the model's) is above 0, and L2-normalized when ``normalize`` (default the model's).
         A text without known tokens gives a zero vector.
+
+        ``workers > 1`` encodes batches on that many threads of this call (the compiled parts release the GIL);
+        nothing outside the call changes. The vectors are the same for any ``workers`` and ``batch_size``.
         """
         single, texts = _as_texts(texts)
         batch_size = _check_positive_int(batch_size, "batch_size")
         normalize = self.normalize if normalize is None else bool(normalize)
         max_length = self.max_length if max_length is None else _check_max_length(max_length)
         contrast = self.contrast if contrast is None else check_contrast(contrast)
+        workers = _check_positive_int(workers, "workers")
         norms = self._norms() if contrast > 0 else None
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in _progress(range(0, len(texts), batch_size), show_progress_bar, batch_size, len(texts)):
+        if workers > 1 and len(texts) > 1:  # at least two batches per worker, so that they share the work
+            batch_size = max(1, min(batch_size, -(-len(texts) // (2 * workers))))
+
+        def encode_batch(start: int) -> None:
             for positions, ids, offsets in self._encoder.encode_parts(texts[start : start + batch_size], max_length):
                 pool(self._embeddings, self._pool_weights, ids, offsets, out, positions + start, normalize=normalize,
                      contrast=contrast, norms=norms)
+
+        starts = _progress(range(0, len(texts), batch_size), show_progress_bar, batch_size, len(texts))
+        if workers == 1 or len(texts) <= 1:
+            for start in starts:
+                encode_batch(start)
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="static_model.encode") as executor:
+                for _ in executor.map(encode_batch, starts):
+                    pass
         return out[0] if single else out
 
     def _norms(self) -> np.ndarray:
@@ -224,18 +264,22 @@ class StaticModel:
 
     def _replace(self, embeddings: np.ndarray, weights: np.ndarray | None) -> StaticModel:
         config = {k: v for k, v in self.config.items() if k not in ("dim", "dtype")}
-        return StaticModel(
+        model = StaticModel(
             embeddings, self.tokenizer, weights=weights, config=config, normalize=self.normalize,
             max_length=self.max_length, contrast=self.contrast,
         )
+        model.cache_bytes = self.cache_bytes  # its own (empty) cache, with the same budget
+        return model
 
     # ------------------------------------------------------------------ disk
     @classmethod
     def from_pretrained(
-        cls, path: str | os.PathLike, *, dims: int | None = None, dtype: str | None = None
+        cls, path: str | os.PathLike, *, dims: int | None = None, dtype: str | None = None,
+        cache_bytes: int | None = None,
     ) -> StaticModel:
         """Load a folder written by :meth:`save_pretrained`, by Model2Vec, or by sentence-transformers'
-        ``StaticEmbedding``; optionally keep only the first ``dims`` dimensions and re-store as ``dtype``."""
+        ``StaticEmbedding``; optionally keep only the first ``dims`` dimensions, re-store as ``dtype``, and set the
+        chunk cache's byte budget (see :attr:`cache_bytes`)."""
         if dtype is not None:
             check_dtype(dtype)
         contents = persistence.read_folder(path)
@@ -245,6 +289,8 @@ class StaticModel:
             model = model.truncate_dims(dims)
         if dtype is not None and dtype != model.dtype:
             model = model.quantize(dtype)
+        if cache_bytes is not None:
+            model.cache_bytes = cache_bytes
         return model
 
     def save_pretrained(self, path: str | os.PathLike, *, dtype: str | None = None) -> None:
@@ -252,6 +298,21 @@ class StaticModel:
         model = self if dtype is None or check_dtype(dtype) == self.dtype else self.quantize(dtype)
         contents = persistence.FolderContents(model._embeddings, model._weights, model.tokenizer, model.config)
         persistence.write_folder(path, contents)
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        """The table, weights, tokenizer (as JSON, via the encoder) and settings; never the chunk cache, the
+        row norms or the all-ones weights, which are rebuilt."""
+        state = dict(self.__dict__)
+        state["_row_norms"] = None
+        if self._weights is None:
+            state["_pool_weights"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self._pool_weights is None:
+            self._pool_weights = np.ones(len(self._embeddings), dtype=np.float32)
 
     def __repr__(self) -> str:
         return (

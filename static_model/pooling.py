@@ -3,14 +3,29 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
-# float16 has no numba CPU type: a float16 table is viewed as uint16 and decoded through this table.
+# float16 has no numba CPU type: a float16 table is viewed as uint16 and decoded with integer operations (which
+# vectorize; a look-up table does not). ``lut`` arguments are kept for callers that pass one; they are unused.
 HALF_TO_FLOAT = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32)
 _NO_LUT = np.zeros(1, dtype=np.float32)
+_HALF_SCALE = np.float32(2.0**112)  # float16 exponent bias 15 → float32 bias 127
+
+
+@intrinsic
+def _bits_as_float32(typingctx, bits):
+    """Reinterpret uint32 bits as a float32."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.uint32), codegen
 
 
 def _decode(lut, value):  # pragma: no cover - replaced by the overload below inside compiled code
@@ -21,7 +36,10 @@ def _decode(lut, value):  # pragma: no cover - replaced by the overload below in
 def _decode_impl(lut, value):
     """A stored value as float32: uint16 is a float16 bit pattern, anything else converts directly."""
     if isinstance(value, types.Integer) and value.bitwidth == 16 and not value.signed:
-        return lambda lut, value: lut[value]
+        # exact for every finite float16 (subnormals too: the float32 product renormalizes them)
+        return lambda lut, value: _bits_as_float32(
+            (np.uint32(value & 0x7FFF) << np.uint32(13)) | (np.uint32(value & 0x8000) << np.uint32(16))
+        ) * _HALF_SCALE
     return lambda lut, value: np.float32(value)
 
 
@@ -105,6 +123,20 @@ def _pool_parallel(table, lut, weights, norms, ids, offsets, rows, normalize, co
 
 # Below this many tokens, waking numba's thread pool costs more than the work.
 PARALLEL_MIN_TOKENS = 50_000
+# One call at a time uses numba's thread pool; a concurrent call pools serially instead of waiting (the callers'
+# own threads already use the cores, and numba's "workqueue" layer must not be entered twice at once).
+_PARALLEL = threading.Lock()
+_forked = False  # in a forked child the parent's OpenMP pool is not usable: pool serially
+
+
+def _after_fork_in_child() -> None:
+    global _PARALLEL, _forked
+    _PARALLEL = threading.Lock()
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def pool(
@@ -133,9 +165,16 @@ def pool(
         raise ValueError("contrast pooling needs the rows' norms")
     is_half = table.dtype == np.float16
     data = table.view(np.uint16) if is_half else table
-    kernel = _pool_parallel if len(ids) >= PARALLEL_MIN_TOKENS else _pool_serial
-    kernel(data, HALF_TO_FLOAT if is_half else _NO_LUT, weights, _NO_LUT if norms is None else norms, ids, offsets,
-           rows, normalize, float(contrast), out)
+    args = (data, HALF_TO_FLOAT if is_half else _NO_LUT, weights, _NO_LUT if norms is None else norms, ids, offsets,
+            rows, normalize, float(contrast), out)
+    lock = _PARALLEL
+    if len(ids) >= PARALLEL_MIN_TOKENS and not _forked and lock.acquire(blocking=False):
+        try:
+            _pool_parallel(*args)
+        finally:
+            lock.release()
+    else:
+        _pool_serial(*args)
 
 
 def rows_as_float32(table: np.ndarray, weights: np.ndarray, ids: np.ndarray) -> np.ndarray:

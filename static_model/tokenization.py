@@ -2,32 +2,39 @@
 
 Tokenization is the whole cost of a static model, so BERT-style tokenizers (BertNormalizer, BertPreTokenizer) get
 a fast path. Their output for a text is the concatenation of their outputs for its whitespace-separated chunks,
-so a batch is one ``str.split`` and one dictionary look-up per chunk; each distinct chunk is tokenized once, by
-the real tokenizer (batched), and cached. Texts where Python's notion of whitespace differs from BERT's, or that
-contain an added token such as ``[MASK]``, go through the Hugging Face tokenizer whole, as does every text of
-other tokenizer families. Both paths give the same ids; a test checks it on a real corpus.
+so a batch is one ``str.split`` and one dictionary look-up per chunk in a bounded, thread-safe chunk cache
+(:mod:`static_model.chunk_cache`). Chunks not in the cache are tokenized in one batch: plain-ASCII chunks of a
+WordPiece model by a compiled WordPiece (:mod:`static_model.wordpiece`), all others by the real tokenizer. Texts
+where Python's notion of whitespace differs from BERT's, or that contain an added token the chunk path cannot
+place (one matched before normalization, such as ``[MASK]``, or one holding whitespace), go through the Hugging
+Face tokenizer whole, as does every text of other tokenizer families. Both paths give the same ids; tests check it
+on a real corpus and on fuzzed text.
 """
 
 from __future__ import annotations
 
 import json
+import operator
 import re
-import string
 import sys
+from itertools import compress
 from typing import Sequence
 
 import numba
 import numpy as np
-from tokenizers import Tokenizer, normalizers, pre_tokenizers
+from tokenizers import Tokenizer
 
-_SEPARATOR = "\x00"  # a chunk of its own between texts; texts holding \x00 take the slow path
-_JOINER = f" {_SEPARATOR} "
-_MAX_CACHED_CHUNKS = 1_000_000
-_PY_WHITESPACE = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
-# BertPreTokenizer splits at every punctuation character, so a chunk's ids are the concatenation of the ids of
-# its pieces split there. Only ASCII punctuation is used (unambiguous in every Unicode version); a chunk with other
-# punctuation is tokenized whole.
-_ASCII_PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
+from static_model.chunk_cache import DEFAULT_CACHE_BYTES, SEPARATOR, CacheInfo, ChunkCache
+from static_model.wordpiece import AsciiWordPiece, StringTable, ascii_buffer, find_added, lower_ascii
+
+_JOINER = f" {SEPARATOR} "
+_PY_WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+# A cut text ends just before one of these: BERT and Python both split there, so the ids of the kept part are a
+# prefix of the ids of the whole text.
+_CUT_AT = re.compile("[ \t\n\r]")
+# Characters per token below which a text's first max_length tokens may lie beyond the cut (then it is re-encoded
+# whole): 32 is far above ordinary text's ~4-6.
+_CHARS_PER_TOKEN = 32
 
 Part = tuple[np.ndarray, np.ndarray, np.ndarray]  # (text positions, flat ids, offsets)
 
@@ -50,46 +57,54 @@ def encode_batch(tokenizer: Tokenizer, texts: Sequence[str]) -> list:
         return tokenizer.encode_batch_fast(texts, add_special_tokens=False)
 
 
-def unknown_token_id(tokenizer: Tokenizer) -> int | None:
-    """The id of the model's unknown token, or ``None`` when it has none."""
-    model = json.loads(tokenizer.to_str())["model"]
+def unknown_token_id(tokenizer: Tokenizer, spec: dict | None = None) -> int | None:
+    """The id of the model's unknown token, or ``None`` when it has none (``spec``: the tokenizer's JSON, if
+    already parsed)."""
+    model = (spec or json.loads(tokenizer.to_str()))["model"]
     unk = model.get("unk_token")
     if unk is None and model.get("type") == "Unigram" and model.get("unk_id") is not None:
         return int(model["unk_id"])
     return tokenizer.token_to_id(unk) if isinstance(unk, str) else None
 
 
-@numba.njit(cache=True)
-def _expand_words(word_ids, piece_offsets, pieces, n_texts, max_length):  # pragma: no cover - compiled
-    """Word indices (with -1 between texts) → flat token ids and per-text offsets, truncated to max_length."""
+@numba.njit(cache=True, nogil=True)
+def _expand_words(entries, pieces, starts, local_ids, local_offsets, n_texts, max_length):  # pragma: no cover
+    """Chunk entries (-1 between texts, >= 0 cached, <= -2 this call's own) → flat token ids and per-text
+    offsets, each text truncated to max_length."""
     offsets = np.zeros(n_texts + 1, dtype=np.int64)
     text = 0
     count = 0
-    for w in word_ids:
-        if w < 0:
+    for w in entries:
+        if w == -1:
             offsets[text + 1] = offsets[text] + count
             text += 1
             count = 0
+        elif w >= 0:
+            count = min(max_length, count + starts[w + 1] - starts[w])
         else:
-            count = min(max_length, count + piece_offsets[w + 1] - piece_offsets[w])
+            count = min(max_length, count + local_offsets[-1 - w] - local_offsets[-2 - w])
     offsets[text + 1] = offsets[text] + count
     ids = np.empty(offsets[n_texts], dtype=np.int32)
     text = 0
     pos = offsets[0]
-    for w in word_ids:
-        if w < 0:
+    for w in entries:
+        if w == -1:
             text += 1
             pos = offsets[text]
+            continue
+        if w >= 0:
+            source, lo, hi = pieces, starts[w], starts[w + 1]
         else:
-            for p in range(piece_offsets[w], piece_offsets[w + 1]):
-                if pos >= offsets[text + 1]:
-                    break
-                ids[pos] = pieces[p]
-                pos += 1
+            source, lo, hi = local_ids, local_offsets[-2 - w], local_offsets[-1 - w]
+        for p in range(lo, hi):
+            if pos >= offsets[text + 1]:
+                break
+            ids[pos] = source[p]
+            pos += 1
     return ids, offsets
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _drop_and_truncate(ids, lengths, unk_id, max_length):  # pragma: no cover - compiled
     """Per-text ids (concatenated, with lengths) without ``unk_id``, each cut to ``max_length``."""
     out = np.empty(ids.shape[0], dtype=np.int32)
@@ -108,71 +123,139 @@ def _drop_and_truncate(ids, lengths, unk_id, max_length):  # pragma: no cover - 
     return out[:pos], offsets
 
 
-class ChunkCache:
-    """Whitespace-free chunk → its token ids (unknown token removed), filled in batches by the real tokenizer."""
+class ChunkTokenizer:
+    """Token ids (unknown token dropped) of whitespace-free chunks of a BERT-style tokenizer, in one batch:
+    plain-ASCII chunks of a WordPiece model that hold no added token by :class:`AsciiWordPiece`, the rest by the
+    tokenizer itself (chunk by chunk, which is exact: BERT's ids for a text are its chunks' ids in order)."""
 
-    def __init__(self, tokenizer: Tokenizer, unk_id: int | None, *, lowercase: bool = True) -> None:
+    def __init__(self, tokenizer: Tokenizer, spec: dict, unk_id: int | None, *, lowercase: bool) -> None:
         self._tokenizer = tokenizer
-        # Plain ASCII letters and digits (already lower-cased when the tokenizer lower-cases) are left as they are
-        # by BertNormalizer and BertPreTokenizer, so they skip both: the normalizer is most of a new word's cost.
-        self._bare = Tokenizer.from_str(tokenizer.to_str())
-        self._bare.normalizer = normalizers.Sequence([])
-        self._bare.pre_tokenizer = pre_tokenizers.Sequence([])
-        self._plain = re.compile("[a-z0-9]+" if lowercase else "[A-Za-z0-9]+")
-        self._unk_id = unk_id
-        self.clear()
+        self._unk_id = -1 if unk_id is None else unk_id
+        model = spec.get("model") or {}
+        self._wordpiece = AsciiWordPiece(model) if model.get("type") == "WordPiece" else None
+        self._lowercase = lowercase
+        forms = added_token_forms(tokenizer, spec)
+        split, flagged = forms["split"], sorted(forms["chunk"])
+        self._split = StringTable([f.encode() for f in split], list(split.values())) if split else None
+        self._added = StringTable([f.encode() for f in flagged], list(range(len(flagged)))) if flagged else None
 
-    def clear(self) -> None:
-        self.index: dict[str, int] = {_SEPARATOR: -1}
-        self._pieces: list[int] = []
-        self._starts: list[int] = [0]
-        self.pieces = np.zeros(0, dtype=np.int32)
-        self.piece_offsets = np.zeros(1, dtype=np.int64)
+    def __call__(self, chunks: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The chunks in the order of the results (ASCII ones first), their flat ids and offsets."""
+        wordpiece = self._wordpiece
+        if wordpiece is None:
+            return (chunks, *self._by_tokenizer(chunks))
+        if "".join(chunks).isascii():
+            return (chunks, *self._ascii(wordpiece, chunks))
+        flags = list(map(str.isascii, chunks))
+        ascii_chunks = list(compress(chunks, flags))
+        other = list(compress(chunks, map(operator.not_, flags)))
+        ids, offsets = self._ascii(wordpiece, ascii_chunks)
+        other_ids, other_offsets = self._by_tokenizer(other)
+        return (ascii_chunks + other, np.concatenate([ids, other_ids]),
+                np.concatenate([offsets, other_offsets[1:] + offsets[-1]]))
 
-    def add(self, chunks: list[str]) -> None:
-        """Cache ``chunks``: each is split at ASCII punctuation, the parts never seen are tokenized (batched), and
-        the chunk's ids are its parts' ids in order ("dog," = "dog" + ","), so a new spelling of a known word
-        costs no tokenizer call."""
-        if len(self.index) + 2 * len(chunks) > _MAX_CACHED_CHUNKS:
-            self.clear()
-        split = [[p for p in _ASCII_PUNCTUATION.split(c) if p] for c in chunks]
-        new_parts = {p for parts in split for p in parts if p not in self.index}
-        plain = [p for p in new_parts if self._plain.fullmatch(p)]
-        other = list(new_parts.difference(plain))
-        for tokenizer, parts in ((self._bare, plain), (self._tokenizer, other)):
-            for part, encoding in zip(parts, encode_batch(tokenizer, parts)):
-                self._append(part, [i for i in encoding.ids if i != self._unk_id])
-        for chunk, parts in zip(chunks, split):
-            if chunk not in self.index:
-                self._append(chunk, [i for p in parts for i in self._pieces_of(p)])
-        self.pieces = np.asarray(self._pieces, dtype=np.int32)
-        self.piece_offsets = np.asarray(self._starts, dtype=np.int64)
+    def _ascii(self, wordpiece: AsciiWordPiece, chunks: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        buf, chunk_offsets = ascii_buffer(chunks)
+        if self._lowercase:
+            buf = lower_ascii(buf)
+        ids, offsets, handled = wordpiece.encode(buf, chunk_offsets, self._split)
+        if self._added is not None:
+            handled &= ~find_added(buf, chunk_offsets, self._added.arrays, self._added.max_len)
+        if handled.all():
+            return ids, offsets
+        rest = np.flatnonzero(~handled)
+        rest_ids, rest_offsets = self._by_tokenizer([chunks[i] for i in rest])
+        lengths = np.diff(offsets)
+        ids = ids[np.repeat(handled, lengths)]  # a chunk with an added token has WordPiece ids to drop
+        lengths[rest] = np.diff(rest_offsets)
+        merged_offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=merged_offsets[1:])
+        merged = np.empty(merged_offsets[-1], dtype=np.int32)
+        keep = np.repeat(handled, lengths)
+        merged[keep] = ids
+        merged[~keep] = rest_ids
+        return merged, merged_offsets
 
-    def _append(self, chunk: str, ids: list[int]) -> None:
-        self.index[chunk] = len(self._starts) - 1
-        self._pieces.extend(ids)
-        self._starts.append(len(self._pieces))
+    def _by_tokenizer(self, chunks: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        if not chunks:
+            return np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64)
+        encodings = encode_batch(self._tokenizer, chunks)
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        flat = np.fromiter((i for e in encodings for i in e.ids), dtype=np.int32, count=int(lengths.sum()))
+        return _drop_and_truncate(flat, lengths, self._unk_id, np.iinfo(np.int64).max)
 
-    def _pieces_of(self, chunk: str) -> list[int]:
-        k = self.index[chunk]
-        return self._pieces[self._starts[k] : self._starts[k + 1]]
 
-    def lookup(self, chunks: list[str]) -> np.ndarray:
-        """Cache indices of ``chunks`` (-1 for the text separator), adding the ones not seen before."""
-        try:
-            return np.fromiter(map(self.index.__getitem__, chunks), dtype=np.int32, count=len(chunks))
-        except KeyError:
-            self.add(list(set(chunks).difference(self.index)))
-            return np.fromiter(map(self.index.__getitem__, chunks), dtype=np.int32, count=len(chunks))
+def _reorder(ids: np.ndarray, offsets: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Segments ``order[0], order[1], ...`` of (ids, offsets) as a new (ids, offsets)."""
+    lengths = np.diff(offsets)[order]
+    new_offsets = np.zeros(len(order) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=new_offsets[1:])
+    index = np.arange(new_offsets[-1], dtype=np.int64) + np.repeat(offsets[order] - new_offsets[:-1], lengths)
+    return ids[index], new_offsets
+
+
+def added_token_forms(tokenizer: Tokenizer, spec: dict) -> dict:
+    """The added tokens, as the chunk path must see them. ``"split"``: normalized form → id of the plain normalized
+    tokens that ``tokenizer.add_tokens(["word"])`` makes (matched anywhere in normalized text, no stripping; the
+    compiled WordPiece splits them out itself); ``"chunk"``: normalized forms of the other normalized tokens (a
+    chunk holding one goes to the tokenizer); ``"text"``: strings that send a whole text to the tokenizer (tokens
+    matched before normalization, raw and lower-cased, and normalized tokens that hold whitespace). Only
+    whitespace-free ASCII forms are in ``"split"`` and ``"chunk"`` (other forms cannot occur in an ASCII chunk)."""
+    split: dict[str, int] = {}
+    chunk: set[str] = set()
+    text: set[str] = set()
+    normalizer = tokenizer.normalizer
+    for token in spec.get("added_tokens", []):
+        content = token["content"]
+        if not content:
+            continue
+        if not token.get("normalized", False):
+            text.update((content, content.lower()))
+            continue
+        form = normalizer.normalize_str(content) if normalizer is not None else content
+        if any(c in _PY_WHITESPACE or c.isspace() for c in form + content):
+            text.update((content, content.lower(), form))
+        elif not form or not form.isascii():
+            continue
+        elif token.get("special") or token.get("single_word") or token.get("lstrip") or token.get("rstrip"):
+            chunk.add(form)
+        else:
+            split.setdefault(form, int(token["id"]))
+    return {"split": {f: i for f, i in split.items() if f not in chunk}, "chunk": chunk, "text": text}
+
+
+def trie_pattern(strings: set[str]) -> str:
+    """A regular expression matching any of ``strings``, shaped as a trie (shared prefixes are matched once, so
+    the scan costs about the same for 30,000 strings as for 30)."""
+    trie: dict = {}
+    for s in strings:
+        node = trie
+        for c in s:
+            node = node.setdefault(c, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:
+        branches = [re.escape(c) + build(child) for c, child in sorted(node.items()) if c]
+        if "" in node:
+            branches.append("")
+        if len(branches) == 1:
+            return branches[0]
+        return "(?:" + "|".join(branches) + ")"
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    return build(trie) if trie else "(?!)"
 
 
 class TextEncoder:
-    """Turns texts into flat token ids and offsets: no special tokens, unknown token dropped, truncated."""
+    """Turns texts into flat token ids and offsets: no special tokens, unknown token dropped, truncated.
 
-    def __init__(self, tokenizer: Tokenizer) -> None:
+    Safe to share between threads: the chunk cache takes no lock to read (see :mod:`static_model.chunk_cache`).
+    """
+
+    def __init__(self, tokenizer: Tokenizer, *, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.tokenizer = prepare_tokenizer(tokenizer)
-        self.unk_id = unknown_token_id(self.tokenizer)
         spec = json.loads(self.tokenizer.to_str())
+        self.unk_id = unknown_token_id(self.tokenizer, spec)
         normalizer = spec.get("normalizer") or {}
         pre_tokenizer = spec.get("pre_tokenizer") or {}
         self.fast = (
@@ -181,38 +264,71 @@ class TextEncoder:
             and pre_tokenizer.get("type") == "BertPreTokenizer"
         )
         self._lowercase = bool(normalizer.get("lowercase", True))
-        self._cache = ChunkCache(self.tokenizer, self.unk_id, lowercase=self._lowercase) if self.fast else None
+        self._cache = ChunkCache(
+            ChunkTokenizer(self.tokenizer, spec, self.unk_id, lowercase=self._lowercase) if self.fast else _no_resolve,
+            cache_bytes,
+        )
         self._trouble = self._slow_path_pattern(spec) if self.fast else None
+
+    @property
+    def cache_bytes(self) -> int:
+        """The chunk cache's byte budget (0: no cache)."""
+        return self._cache.max_bytes
+
+    @cache_bytes.setter
+    def cache_bytes(self, value: int) -> None:
+        self._cache.max_bytes = value
+
+    def cache_info(self) -> CacheInfo:
+        return self._cache.info()
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
 
     def _slow_path_pattern(self, spec: dict) -> re.Pattern:
         """What sends a text through the tokenizer whole: whitespace that BERT does not split on (it deletes some
-        control characters that Python splits on), and added tokens (raw, lowered by us, or in any case where
-        the tokenizer matches them after normalization)."""
+        control characters that Python splits on), and the added tokens of ``added_token_forms(...)["text"]``."""
         reference = self.tokenizer.encode("a b", add_special_tokens=False).ids
-        odd = [c for c in _PY_WHITESPACE if self.tokenizer.encode(f"a{c}b", add_special_tokens=False).ids != reference]
-        alternatives = [re.escape(c) for c in odd]
-        for token in sorted(spec.get("added_tokens", []), key=lambda t: len(t["content"]), reverse=True):
-            content = token["content"]
-            if token.get("normalized", False):
-                alternatives.append(f"(?i:{re.escape(content)})")
-            else:
-                alternatives += [re.escape(content), re.escape(content.lower())]
-        return re.compile("|".join(alternatives) or "(?!)")
+        odd = {c for c in _PY_WHITESPACE if self.tokenizer.encode(f"a{c}b", add_special_tokens=False).ids != reference}
+        texts = added_token_forms(self.tokenizer, spec)["text"]
+        return re.compile(trie_pattern(odd | texts))
 
     def encode(self, texts: Sequence[str], max_length: int | None) -> tuple[np.ndarray, np.ndarray]:
         """Flat int32 ids and int64 offsets (``len(texts) + 1``) for already validated texts."""
         parts = self.encode_parts(texts, max_length)
-        if len(parts) == 1:
+        if len(parts) == 1 and np.array_equal(parts[0][0], np.arange(len(texts))):
             return parts[0][1], parts[0][2]
         return _merge(len(texts), parts)
 
     def encode_parts(self, texts: Sequence[str], max_length: int | None) -> list[Part]:
         """Like :meth:`encode`, as ``(positions, ids, offsets)`` parts that together cover every text once."""
-        limit = np.iinfo(np.int64).max if max_length is None else int(max_length)
-        if max_length is not None:
-            # Characters past this point cannot give one of the first max_length tokens of ordinary text.
-            cut = 32 * limit
-            texts = [t if len(t) <= cut else t[:cut] for t in texts]
+        if max_length is None:
+            return self._encode_parts(texts, np.iinfo(np.int64).max)
+        limit = int(max_length)
+        # Text far past this point cannot give one of the first max_length tokens of ordinary text: cut there (at
+        # whitespace), and encode again whole the rare text whose kept part gives fewer than max_length tokens.
+        cut = _CHARS_PER_TOKEN * limit
+        if not texts or max(map(len, texts)) <= cut:
+            return self._encode_parts(texts, limit)
+        cuts = [i for i, t in enumerate(texts) if len(t) > cut]
+        if not cuts:
+            return self._encode_parts(texts, limit)
+        texts = list(texts)
+        originals = {i: texts[i] for i in cuts}
+        for i in cuts:
+            m = _CUT_AT.search(texts[i], cut)
+            texts[i] = texts[i] if m is None else texts[i][: m.start()]
+        ids, offsets = _merge(len(texts), self._encode_parts(texts, limit))
+        counts = np.diff(offsets)
+        short = [i for i in cuts if counts[i] < limit and len(texts[i]) < len(originals[i])]
+        if not short:
+            return [(np.arange(len(texts), dtype=np.int64), ids, offsets)]
+        rest = np.setdiff1d(np.arange(len(texts)), short)
+        short_positions = np.asarray(short, dtype=np.int64)
+        redo = _merge(len(short), self._encode_parts([originals[i] for i in short], limit))
+        return [(rest, *_reorder(ids, offsets, rest)), (short_positions, *redo)]
+
+    def _encode_parts(self, texts: Sequence[str], limit: int) -> list[Part]:
         if not self.fast:
             return [(np.arange(len(texts), dtype=np.int64), *self._encode_slow(texts, limit))]
         originals = texts
@@ -220,8 +336,8 @@ class TextEncoder:
             texts = [t.lower() if t.isascii() else t for t in texts]
         joined = _JOINER.join(texts)
         hits = [m.start() for m in self._trouble.finditer(joined)]
-        if joined.count(_SEPARATOR) != len(texts) - 1:  # some text holds the separator itself
-            hits += [m.start() for m in re.finditer(_SEPARATOR, joined)]
+        if joined.count(SEPARATOR) != len(texts) - 1:  # some text holds the separator itself
+            hits += [m.start() for m in re.finditer(SEPARATOR, joined)]
         if not hits:
             return [(np.arange(len(texts), dtype=np.int64), *self._encode_fast(joined, len(texts), limit))]
         starts = np.cumsum([0] + [len(t) + len(_JOINER) for t in texts[:-1]])
@@ -234,8 +350,9 @@ class TextEncoder:
         return parts
 
     def _encode_fast(self, joined: str, n_texts: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
-        chunk_ids = self._cache.lookup(joined.split())
-        return _expand_words(chunk_ids, self._cache.piece_offsets, self._cache.pieces, n_texts, limit)
+        found = self._cache.lookup(joined.split())
+        return _expand_words(found.entries, found.pieces, found.starts, found.local_ids, found.local_offsets,
+                             n_texts, limit)
 
     def _encode_slow(self, texts: Sequence[str], limit: int) -> tuple[np.ndarray, np.ndarray]:
         if not len(texts):
@@ -247,10 +364,14 @@ class TextEncoder:
         return _drop_and_truncate(flat, lengths, unk, limit)
 
     def __getstate__(self) -> dict:
-        return {"tokenizer": self.tokenizer.to_str()}
+        return {"tokenizer": self.tokenizer.to_str(), "cache_bytes": self.cache_bytes}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(Tokenizer.from_str(state["tokenizer"]))
+        self.__init__(Tokenizer.from_str(state["tokenizer"]), cache_bytes=state.get("cache_bytes", DEFAULT_CACHE_BYTES))
+
+
+def _no_resolve(chunks: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:  # pragma: no cover - never called
+    raise RuntimeError("this tokenizer has no chunk path")
 
 
 def _merge(n: int, parts: list[Part]) -> tuple[np.ndarray, np.ndarray]:

@@ -149,15 +149,17 @@ def test_runtime_speed_head_to_head_on_a_tiny_folder(static_folder):
     pytest.importorskip("model2vec")
     from benchmarks import runtime_speed
 
-    sentences = [f"the cat sat on the mat {i % 7}" for i in range(40)] + [f"hello world {i % 5}" for i in range(40)]
-    result = runtime_speed.run(static_folder, sentences)
+    a = [f"the cat sat on the mat {i}" for i in range(40)]
+    b = [f"hello world {i}" for i in range(40)]
+    result = runtime_speed.run(static_folder, a, b, repeats=1, long_words=3)
     assert result["max_abs_diff"] < 1e-3  # both libraries read the same folder into the same vectors
-    for which, modes in (("ours", ["default"]), ("model2vec", ["default", "one thread"])):
-        for mode in modes:
-            speeds = result[which]["modes"][mode]
-            assert min(speeds["cold_per_s"], speeds["new_texts_per_s"], speeds["warm_per_s"]) > 0
-    md = runtime_speed.to_markdown(result, folder=static_folder, n=40, command="python -m benchmarks.runtime_speed x")
-    assert "| ours: StaticModel.encode |" in md and "new texts" in md
+    for which in ("ours", "model2vec"):
+        for scenario in ("default", "one thread", "4 threads"):
+            speeds = result["median"][which][scenario]
+            assert min(speeds["first_per_s"], speeds["new_per_s"]) > 0
+        assert result["median"][which]["long words"]["rss_end_mb"] > 0
+    md = runtime_speed.to_markdown(result, folder=static_folder, n=40, repeats=1, command="python -m benchmarks.runtime_speed x")
+    assert "| ours: encode (2 threads) |" in md and "new texts" in md and "4 threads" in md
 
 
 def test_distill_speed_report_ratio_and_the_command_as_run():

@@ -5,6 +5,9 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
 from static_model.tokenization import TextEncoder, prepare_tokenizer, unknown_token_id
@@ -79,10 +82,9 @@ def test_non_bert_tokenizers_use_the_tokenizer_itself():
 
 
 def test_cased_bert_tokenizer_keeps_case_on_the_fast_path():
+    from conftest import make_wordpiece_tokenizer
     from tokenizers import normalizers
     from tokenizers.models import WordPiece
-
-    from conftest import make_wordpiece_tokenizer
 
     cased = make_wordpiece_tokenizer(["Hello", "hello", "World", "##s", "cat", "Cat", "CAT", "the", "The"], pad_to=None)
     cased.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
@@ -92,3 +94,108 @@ def test_cased_bert_tokenizer_keeps_case_on_the_fast_path():
     texts = ["Hello hello HELLO", "The cat, the Cat. CAT!", "Worlds worlds Héllo", "cat's Cats"] + TRICKY
     assert ours(encoder, texts) == reference_ids(cased, texts)
     assert ours(encoder, texts[::-1]) == reference_ids(cased, texts[::-1])  # served from the cache
+
+
+# ----------------------------------------------------------------------------------------------- long texts
+@pytest.fixture(scope="module")
+def minilm_tokenizer(minilm_folder) -> Tokenizer:
+    return Tokenizer.from_file(str(minilm_folder / "tokenizer.json"))
+
+
+@pytest.fixture(scope="module")
+def minilm_encoder(minilm_tokenizer) -> TextEncoder:
+    return TextEncoder(minilm_tokenizer)
+
+
+def test_long_runs_before_the_words_do_not_hide_them(minilm_tokenizer, minilm_encoder):
+    """The character cut never drops a token the Hugging Face tokenizer keeps within max_length."""
+    texts = ["\n" * 9000 + "hello world", " " * 9000 + "hello world", "☃ " * 4100 + "hello world",
+             "\x01" * 20000 + " hello", "a " * 8000 + "tail", "x" * 20000 + " hello"]
+    got = ours(minilm_encoder, texts, 512)
+    assert got == reference_ids(minilm_tokenizer, texts, 512)
+    assert all(got[:5])
+
+
+_RUN = st.sampled_from([" ", "\n", "\t", "☃", "☃ ", "\x01", "\u3000", "\xa0", "\ufffd", ",", "zzzzzzzzzzzzzzzzzzzzzzzzzz"])
+_WORD = st.sampled_from(["hello", "world", "cat", "Dog,", "naïve", "日本", "unbelievable", "x@y.z", "[MASK]"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(_RUN, st.integers(0, 300), st.lists(_WORD, max_size=4)), min_size=1, max_size=6),
+       st.integers(1, 6))
+def test_cut_keeps_the_first_max_length_ids(minilm_tokenizer, minilm_encoder, pieces, max_length):
+    text = "".join(run * n + " " + " ".join(words) + " " for run, n, words in pieces)
+    assert ours(minilm_encoder, [text], max_length) == reference_ids(minilm_tokenizer, [text], max_length)
+
+
+# ----------------------------------------------------------------------------------------------- fuzz
+_ASCII_SOUP = st.lists(st.sampled_from(list("abcdeXYZ019 ,.-'!#\x01\x7f\t\n") + ["ing", "un", "##", "a" * 60]),
+                       max_size=40).map("".join)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.text(max_size=40), _ASCII_SOUP), min_size=1, max_size=8))
+def test_random_text_matches_the_hugging_face_tokenizer(minilm_tokenizer, minilm_encoder, texts):
+    """Random Unicode and ASCII soup (letters, digits, punctuation, control characters, long words): the compiled
+    WordPiece, the chunk cache and the fallbacks give exactly the Hugging Face ids, from a cold cache (new chunks
+    go through the chunk tokenizer) and from a warm one."""
+    minilm_encoder.clear_cache()
+    expected = reference_ids(minilm_tokenizer, texts)
+    assert ours(minilm_encoder, texts) == expected
+    assert ours(minilm_encoder, texts) == expected
+
+
+def test_long_ascii_words_and_cased_models_match(minilm_tokenizer):
+    words = ["a" * 100, "a" * 101, "supercalifragilisticexpialidocious" * 3, "x1" * 50 + "!", "Ab" * 51]
+    assert ours(TextEncoder(minilm_tokenizer), words) == reference_ids(minilm_tokenizer, words)
+
+
+# ----------------------------------------------------------------------------------------------- added tokens
+def with_added_tokens(tokenizer: Tokenizer, words: list, specials: list | None = None) -> Tokenizer:
+    copy = Tokenizer.from_str(tokenizer.to_str())
+    copy.add_tokens(words)
+    if specials:
+        copy.add_special_tokens(specials)
+    return copy
+
+
+def test_added_tokens_give_the_hugging_face_ids(minilm_tokenizer, corpus_lines):
+    from tokenizers import AddedToken
+
+    words = ["catnip", "ing", "zorblax", "e.g.", "Naïve", "new york", "COVID-19", "qu'il",
+             AddedToken("FooBar", normalized=False), AddedToken("solo", single_word=True),
+             AddedToken("lefty", lstrip=True, rstrip=True)]
+    tokenizer = with_added_tokens(minilm_tokenizer, words, ["<extra>"])
+    encoder = TextEncoder(tokenizer)
+    texts = TRICKY + corpus_lines[:2000] + [
+        "I love catnip and singing; e.g. Zorblax or NEW YORK or New  York", "foobar FooBar FOOBAR", "solo solos",
+        "  lefty  ", "naive naïve NAÏVE", "covid-19 COVID-19x", "<extra>x", "qu'il", "ing" * 5]
+    assert ours(encoder, texts) == reference_ids(tokenizer, texts)
+    assert ours(encoder, texts[::-1]) == reference_ids(tokenizer, texts[::-1])  # from the cache
+
+
+def test_thirty_thousand_added_words(minilm_tokenizer, corpus_lines):
+    """Many added words (as `tokenizer.add_tokens` makes them): ids still exact, and texts take the chunk path."""
+    rng = np.random.default_rng(0)
+    letters = list("abcdefghijklmnopqrstuvwxyz")
+    words = sorted({"".join(rng.choice(letters, rng.integers(4, 12))) for _ in range(30_000)})
+    tokenizer = with_added_tokens(minilm_tokenizer, words + ["shipping", "weather", "an", "tion", "re"])
+    encoder = TextEncoder(tokenizer)
+    texts = corpus_lines[:3000]
+    assert ours(encoder, texts) == reference_ids(tokenizer, texts)
+    assert not encoder._trouble.search(" ".join(texts[:100]).lower())
+
+
+@pytest.fixture(scope="module")
+def overlapping_added(minilm_tokenizer) -> tuple[Tokenizer, TextEncoder]:
+    tokenizer = with_added_tokens(minilm_tokenizer, ["ab", "abc", "bcd", "c", "de", "x1", "##", "-", "an", "tion"])
+    return tokenizer, TextEncoder(tokenizer)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_ASCII_SOUP, min_size=1, max_size=6))
+def test_overlapping_added_words_split_like_the_tokenizer(overlapping_added, texts):
+    """Added words matched anywhere inside words, overlapping each other: leftmost-longest, as the tokenizer does."""
+    tokenizer, encoder = overlapping_added
+    encoder.clear_cache()
+    assert ours(encoder, texts) == reference_ids(tokenizer, texts)

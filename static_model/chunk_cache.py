@@ -1,0 +1,248 @@
+"""A bounded, thread-safe cache from whitespace-free chunks to their token ids.
+
+Design (readers take no lock, and no call depends on anything eviction can take away):
+
+* A *generation* holds a dict ``chunk -> entry`` and append-only arrays (``pieces``, ``starts``) with spare
+  capacity. A writer first writes an entry's ids into the arrays (growing means: copy into bigger arrays, then
+  publish the new pair as one attribute), and only then publishes the dict entries. So any entry a reader finds
+  is already in the arrays the reader fetches after its look-ups. Entries are never changed or removed.
+* The cache holds two generations: *current* and *previous*, swapped as one tuple. When current passes half the
+  byte budget it becomes previous and a new, empty current starts; the old previous is dropped. A call holds
+  references to the generation it read, so a swap never takes anything away from a call in flight.
+* A call resolves the chunks it does not find (from previous, or by tokenizing them, outside any lock) into
+  ids of its own, uses those for itself, and then merges them into current under a short lock (appends only).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+SEPARATOR = "\x00"  # the chunk between texts; it maps to -1 in every generation
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+MAX_CACHED_CHUNK_CHARS = 256  # longer chunks (rare; mostly junk) are tokenized every time, never cached
+_ENTRY_OVERHEAD = 112  # bytes per entry besides the text and the ids: str header, dict slot, starts
+# Each generation fills up to this share of the budget: two of them, plus the spare capacity of their id arrays
+# (counted in their bytes), stay within it.
+_GENERATION_SHARE = 0.4
+
+# chunks → (the same chunks in the order of the results, flat ids, offsets)
+Resolver = Callable[[list[str]], tuple[list[str], np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """What :meth:`ChunkCache.info` reports: entries and estimated bytes held, the budget, chunk look-ups served
+    from the cache (hits) and distinct chunks tokenized (misses) since the last clear."""
+
+    entries: int
+    bytes: int
+    max_bytes: int
+    hits: int
+    misses: int
+
+
+class Generation:
+    """One generation: a dict from chunk to entry number and append-only id arrays. Writers hold the cache's
+    lock; readers do their dict look-ups first and read :attr:`arrays` after."""
+
+    __slots__ = ("arrays", "index", "n_entries", "n_pieces", "text_bytes")
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {SEPARATOR: -1}
+        self.arrays = (np.empty(1024, dtype=np.int32), np.zeros(1024, dtype=np.int64))  # pieces, starts
+        self.n_entries = 0
+        self.n_pieces = 0
+        self.text_bytes = 0
+
+    @property
+    def nbytes(self) -> int:
+        pieces, starts = self.arrays
+        return pieces.nbytes + starts.nbytes + self.text_bytes + _ENTRY_OVERHEAD * self.n_entries
+
+    def ids_of(self, chunk: str) -> np.ndarray | None:
+        entry = self.index.get(chunk)
+        if entry is None:
+            return None
+        pieces, starts = self.arrays  # read after the look-up
+        return pieces[starts[entry] : starts[entry + 1]]
+
+    def append(self, chunks: list[str], ids: np.ndarray, offsets: np.ndarray) -> None:
+        """Add entries (ids of chunk k: ``ids[offsets[k]:offsets[k + 1]]``); amortised O(total size)."""
+        pieces, starts = self.arrays
+        n, total = len(chunks), int(offsets[-1] - offsets[0])
+        if self.n_pieces + total > len(pieces) or self.n_entries + n + 1 > len(starts):
+            grown_pieces = np.empty(max(2 * len(pieces), self.n_pieces + total), dtype=np.int32)
+            grown_pieces[: self.n_pieces] = pieces[: self.n_pieces]
+            grown_starts = np.zeros(max(2 * len(starts), self.n_entries + n + 1), dtype=np.int64)
+            grown_starts[: self.n_entries + 1] = starts[: self.n_entries + 1]
+            pieces, starts = grown_pieces, grown_starts
+        pieces[self.n_pieces : self.n_pieces + total] = ids[offsets[0] : offsets[-1]]
+        starts[self.n_entries + 1 : self.n_entries + n + 1] = offsets[1:] - offsets[0] + self.n_pieces
+        self.arrays = (pieces, starts)  # published before the entries that point into it
+        self.index.update(zip(chunks, range(self.n_entries, self.n_entries + n)))
+        self.n_entries += n
+        self.n_pieces += total
+        self.text_bytes += sum(map(len, chunks))
+
+
+@dataclass
+class Lookup:
+    """One call's view: chunk entries (-1: separator; ``>= 0``: in ``pieces``/``starts``; ``<= -2``: entry
+    ``-2 - e`` of the call's own ``local_ids``/``local_offsets``)."""
+
+    entries: np.ndarray
+    pieces: np.ndarray
+    starts: np.ndarray
+    local_ids: np.ndarray
+    local_offsets: np.ndarray
+
+
+_CACHES: weakref.WeakSet[ChunkCache] = weakref.WeakSet()
+
+
+class ChunkCache:
+    """Chunk → token ids, bounded by ``max_bytes``; ``resolve`` tokenizes the chunks it does not hold."""
+
+    def __init__(self, resolve: Resolver, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self._resolve = resolve
+        self._lock = threading.Lock()
+        self.max_bytes = max_bytes
+        self._state = (Generation(), Generation())  # (current, previous), replaced as one
+        self._hits = 0
+        self._misses = 0
+        self._merges = 0  # merges so far: a call that saw the same count at look-up time can skip its filter
+        _CACHES.add(self)
+
+    @property
+    def max_bytes(self) -> int:
+        return self._max_bytes
+
+    @max_bytes.setter
+    def max_bytes(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"cache_bytes must be a non-negative integer; got {value!r}")
+        self._max_bytes = int(value)
+
+    def clear(self) -> None:
+        """Drop every entry and reset the counters (calls in flight keep what they already read)."""
+        with self._lock:
+            self._state = (Generation(), Generation())
+            self._hits = self._misses = 0
+
+    def info(self) -> CacheInfo:
+        current, previous = self._state
+        return CacheInfo(
+            entries=current.n_entries + previous.n_entries,
+            bytes=current.nbytes + previous.nbytes,
+            max_bytes=self._max_bytes,
+            hits=self._hits,
+            misses=self._misses,
+        )
+
+    def lookup(self, chunks: list[str]) -> Lookup:
+        """Entries for ``chunks`` (the separator is -1); chunks not held are resolved for this call and merged."""
+        merges = self._merges  # before any look-up: if it is the same at merge time, nothing was added since
+        current, previous = self._state
+        index = current.index
+        try:
+            entries = np.fromiter(map(index.__getitem__, chunks), dtype=np.int32, count=len(chunks))
+            pieces, starts = current.arrays  # read after the look-ups: it covers every entry found
+            with self._lock:
+                self._hits += len(chunks)
+            return Lookup(entries, pieces, starts, _EMPTY_IDS, _EMPTY_OFFSETS)
+        except KeyError:
+            pass
+        distinct = set(chunks)
+        missing = list(distinct.difference(index))
+        found = list(distinct.difference(missing))
+        view = dict(zip(found, map(index.__getitem__, found)))  # this call's entries: cached ones...
+        pieces, starts = current.arrays  # read after the look-ups: it covers every entry found
+        missing, local_ids, local_offsets, tokenized = self._resolve_missing(missing, previous)
+        view.update(zip(missing, range(-2, -2 - len(missing), -1)))  # ...and its own (entry -2 - k)
+        entries = np.fromiter(map(view.__getitem__, chunks), dtype=np.int32, count=len(chunks))
+        self._merge(missing, local_ids, local_offsets, hits=len(chunks) - tokenized, misses=tokenized,
+                    seen=(merges, current))
+        return Lookup(entries, pieces, starts, local_ids, local_offsets)
+
+    def _resolve_missing(
+        self, missing: list[str], previous: Generation
+    ) -> tuple[list[str], np.ndarray, np.ndarray, int]:
+        """Ids for ``missing`` (in the order returned): copied from the previous generation where it has them,
+        else tokenized; and how many were tokenized."""
+        if not previous.n_entries:
+            return (*self._resolve(missing), len(missing)) if missing else ([], _EMPTY_IDS, _EMPTY_OFFSETS, 0)
+        found = [previous.ids_of(c) for c in missing]
+        new = [c for c, ids in zip(missing, found) if ids is None]
+        old = [(c, ids) for c, ids in zip(missing, found) if ids is not None]
+        new, new_ids, new_offsets = self._resolve(new) if new else ([], _EMPTY_IDS, _EMPTY_OFFSETS)
+        arrays = [new_ids] + [ids for _, ids in old]
+        lengths = np.concatenate([np.diff(new_offsets), np.fromiter((len(ids) for _, ids in old), dtype=np.int64,
+                                                                    count=len(old))])
+        offsets = np.zeros(len(missing) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return new + [c for c, _ in old], np.concatenate(arrays).astype(np.int32, copy=False), offsets, len(new)
+
+    def _merge(self, chunks: list[str], ids: np.ndarray, offsets: np.ndarray, *, hits: int, misses: int,
+               seen: tuple[int, Generation]) -> None:
+        """Add this call's resolved chunks to the current generation, as many as fit; when it is full it becomes
+        the previous generation and the rest go to a new one (what does not fit there either is not cached).
+        ``seen``: the merge count and current generation when the call looked up; if both are still the same,
+        none of ``chunks`` can be there yet."""
+        with self._lock:
+            self._hits += hits
+            self._misses += misses
+            share = int(self._max_bytes * _GENERATION_SHARE)
+            if share == 0 or not chunks:
+                return
+            current = self._state[0]
+            unchanged = seen == (self._merges, current) and max(map(len, chunks)) <= MAX_CACHED_CHUNK_CHARS
+            keep = None if unchanged else np.fromiter(
+                (len(c) <= MAX_CACHED_CHUNK_CHARS and c not in current.index for c in chunks), dtype=bool,
+                count=len(chunks))
+            self._merges += 1
+            if keep is not None and not keep.any():
+                return
+            lengths = np.diff(offsets)
+            if keep is not None and not keep.all():
+                ids = ids[np.repeat(keep, lengths)]
+                lengths = lengths[keep]
+                chunks = [c for c, k in zip(chunks, keep) if k]
+            costs = np.cumsum(lengths * 12 + np.fromiter(map(len, chunks), dtype=np.int64, count=len(chunks))
+                              + _ENTRY_OVERHEAD)
+            offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            done = 0
+            for _ in range(2):
+                fits = done + int(np.searchsorted(costs[done:] - (costs[done - 1] if done else 0),
+                                                  share - current.nbytes, side="right"))
+                if fits > done:
+                    current.append(chunks[done:fits], ids, offsets[done : fits + 1])
+                    done = fits
+                if done == len(chunks) and current.nbytes <= share:
+                    return
+                current = Generation()
+                self._state = (current, self._state[0])
+                if done == len(chunks):
+                    return
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+
+
+_EMPTY_IDS = np.zeros(0, dtype=np.int32)
+_EMPTY_OFFSETS = np.zeros(1, dtype=np.int64)
+
+
+def _reset_locks_in_child() -> None:
+    for cache in list(_CACHES):
+        cache._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_locks_in_child)
