@@ -116,7 +116,7 @@ def distill_main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     # save_pretrained is atomic: an interrupted run leaves no half-written folder.
-    model.save_pretrained(out)
+    model.save_pretrained(out, overwrite=args.overwrite)
     elapsed = time.perf_counter() - start
     info = model.config.get("distill", {})
     added = info.get("added_words", {}).get("added", 0)

@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     except (TeacherNotFoundError, TeacherError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    model.save_pretrained(out)
+    model.save_pretrained(out, overwrite=args.overwrite)
     print_summary(model, out)
     return 0
 
