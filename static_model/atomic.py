@@ -24,13 +24,12 @@ import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 TMP_TAG = "tmp"
 OLD_TAG = "old"
 _ACTIVE: set[Path] = set()  # staging folders of saves running in this process (never cleaned as stale)
 _ACTIVE_LOCK = threading.Lock()
-_FORCE_RENAME_PAIR = os.environ.get("STATIC_MODEL_RENAME_PAIR") == "1"  # lets the tests exercise the fallback
 
 
 def resolve_target(path: str | os.PathLike) -> Path:
@@ -140,7 +139,7 @@ def _swap_in(new: Path, target: Path) -> None:
     if not os.path.lexists(target):
         os.rename(new, target)
         return
-    if not _FORCE_RENAME_PAIR and exchange(new, target):
+    if os.environ.get("STATIC_MODEL_RENAME_PAIR") != "1" and exchange(new, target):  # the variable: to test the pair
         return
     old = _staging(target, OLD_TAG)
     with _ACTIVE_LOCK:

@@ -1,0 +1,133 @@
+"""kill -9 at random instants of a save: the target always loads as the old or the new model, and the next save
+removes what the killed one left (issue 20, items 1 and 3)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from static_model import StaticModel
+
+# A zygote process imports the package once and forks one saver per trial; the test kills the saver with SIGKILL.
+ZYGOTE = textwrap.dedent(
+    """
+    import os, sys
+    import numpy as np
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from static_model import StaticModel
+
+    target, rows = sys.argv[1], int(sys.argv[2])
+    tokenizer = Tokenizer(WordLevel({f"w{i}": i for i in range(rows)}, unk_token="w0"))
+    table = np.random.default_rng(0).normal(size=(rows, 64)).astype(np.float32)
+    models = [StaticModel(table, tokenizer, contrast=0.0), StaticModel(table * 2, tokenizer, contrast=1.0)]
+    print("ready", flush=True)
+    for line in sys.stdin:
+        mode = line.strip()
+        pid = os.fork()
+        if pid == 0:
+            if mode == "pair":
+                os.environ["STATIC_MODEL_RENAME_PAIR"] = "1"
+            i = 0
+            while True:
+                models[i % 2].save_pretrained(target, overwrite=True)
+                i += 1
+        print(pid, flush=True)
+        os.waitpid(pid, 0)
+        print("reaped", flush=True)
+    """
+)
+ROWS = 4000
+TRIALS = 25  # per swap method
+
+
+def _expected(table_scale: float) -> float:
+    return {1.0: 0.0, 2.0: 1.0}[table_scale]
+
+
+@pytest.mark.parametrize("mode", ["exchange", "pair"])
+def test_kill_9_at_any_instant_leaves_old_or_new_model(tmp_path, mode):
+    target = tmp_path / "m"
+    zygote = subprocess.Popen([sys.executable, "-c", ZYGOTE, str(target), str(ROWS)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert zygote.stdout.readline().strip() == "ready"
+        table = np.random.default_rng(0).normal(size=(ROWS, 64)).astype(np.float32)
+        rng = random.Random(mode)
+        seen = {"old or new": 0, "leftovers before the next save": 0, "no model yet": 0}
+        for trial in range(TRIALS):
+            zygote.stdin.write(("pair" if mode == "pair" else "exchange") + "\n")
+            zygote.stdin.flush()
+            pid = int(zygote.stdout.readline())
+            # the first trials kill early (often before or during the first save), later ones anywhere in the loop
+            signal_delay = rng.uniform(0, 0.05 if trial < 5 else 0.4)
+            _sleep(signal_delay)
+            os.kill(pid, signal.SIGKILL)
+            assert zygote.stdout.readline().strip() == "reaped"
+            if not target.exists() and not any(p.name.startswith(".m.old-") for p in tmp_path.iterdir()):
+                seen["no model yet"] += 1  # killed before the very first save finished: nothing was promised
+                continue
+            model = StaticModel.from_pretrained(target)
+            scale = float(model.embedding_matrix()[0, 0] / table[0, 0])
+            assert scale in (1.0, 2.0), f"trial {trial}: a table that is neither the old nor the new one"
+            np.testing.assert_array_equal(model.embedding_matrix(), table * scale)
+            assert model.contrast == _expected(scale), f"trial {trial}: config of one model, table of the other"
+            seen["old or new"] += 1
+            if len(list(tmp_path.iterdir())) > 1:
+                seen["leftovers before the next save"] += 1
+        # the next save (here, in this process) removes every leftover of the killed savers
+        StaticModel(table, model.tokenizer).save_pretrained(target, overwrite=True)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+        print(mode, seen)  # measured: 20-24 of 25 trials load old/new, ~all of those with a killed save's leftovers
+        assert seen["old or new"] >= TRIALS - 5
+    finally:
+        zygote.stdin.close()
+        zygote.wait(timeout=60)
+
+
+def _sleep(seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)
+
+
+def test_crash_between_the_two_renames_is_recovered(tiny_model, tmp_path):
+    """The state a save killed between its renames leaves (target gone, old moved aside, maybe a partial new one):
+    a load reads the old model without changing the disk, and the next save puts it back before replacing it."""
+    target = tmp_path / "m"
+    tiny_model.save_pretrained(target)
+    os.rename(target, tmp_path / ".m.old-999999999-abc")  # a pid that no process has
+    (tmp_path / ".m.tmp-999999999-def").mkdir()
+    (tmp_path / ".m.tmp-999999999-def" / "model.safetensors").write_bytes(b"half")
+    loaded = StaticModel.from_pretrained(target)
+    np.testing.assert_array_equal(loaded.embedding_matrix(), tiny_model.embedding_matrix())
+    assert not target.exists()  # loading changed nothing
+    with pytest.raises(FileExistsError, match="overwrite=True"):  # the recovered folder is a model: explicit replace
+        tiny_model.quantize("float16").save_pretrained(target)
+    assert sorted(p.name for p in tmp_path.iterdir())[-1] == "m" and target.is_dir()
+    tiny_model.quantize("float16").save_pretrained(target, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    assert StaticModel.from_pretrained(target).dtype == "float16"
+
+
+def test_leftovers_of_a_running_save_are_kept(tiny_model, tmp_path):
+    """Only leftovers whose process is gone are removed: a concurrent save's temporary folder survives."""
+    busy = tmp_path / f".m.tmp-{os.getppid()}-abc"  # our parent process is alive
+    busy.mkdir()
+    tiny_model.save_pretrained(tmp_path / "m")
+    assert busy.exists()
+
+
+def test_old_style_leftovers_are_cleaned(tiny_model, tmp_path):
+    """Leftovers of the earlier naming (``.NAME.tmp-HEX``, issue 20 item 3's 571 MB folder) go at the next save."""
+    (tmp_path / ".m.tmp-0123456789ab").mkdir()
+    tiny_model.save_pretrained(tmp_path / "m")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
