@@ -145,7 +145,9 @@ def read_tokenizer(path: Path, folder: Path, rows: int, table: Path) -> tuple[To
         raise ValueError(f"{path} has token ids up to {max_id} ({len(ids)} ids) but {table} has only {rows} rows")
     try:
         tokenizer = Tokenizer.from_str(data.decode("utf-8"))
-    except Exception as exc:  # tokenizers raises a bare Exception for bad JSON or unknown components
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a bare Exception for bad JSON; a pyo3 PanicException (a BaseException) for worse
         raise ValueError(f"{path} is corrupt or not a tokenizers JSON file: {exc}") from None
     return tokenizer, max_id, len(ids)
 
