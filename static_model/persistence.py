@@ -230,9 +230,9 @@ def check_values(embeddings: np.ndarray, weights: np.ndarray | None, where: str 
     largest = 0.0
     step = max(1, 2**22 // max(1, embeddings.shape[1]))  # row blocks of ~4M values: no full float32 copy
     for lo in range(0, embeddings.shape[0], step):
-        peak = np.abs(embeddings[lo : lo + step].astype(np.float32)).max(axis=1)
+        peak = np.abs(embeddings[lo : lo + step].astype(np.float32)).max(axis=1).astype(np.float64)
         if weights is not None:
-            peak = peak * np.abs(weights[lo : lo + step].astype(np.float32))
+            peak = peak * np.abs(weights[lo : lo + step].astype(np.float64))
         largest = max(largest, float(peak.max()))
     if largest > MAX_ABS_VALUE:
         raise ValueError(f"{where}a table value times its weight reaches {largest:.3g}; at most {MAX_ABS_VALUE:g} is "
