@@ -22,9 +22,9 @@ import shutil
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Iterator
 
 TMP_TAG = "tmp"
 OLD_TAG = "old"
@@ -137,8 +137,12 @@ def atomic_folder(target: Path) -> Iterator[Path]:
 def _swap_in(new: Path, target: Path) -> None:
     """Make ``new`` the ``target``; afterwards ``new``'s path holds the old version (or nothing)."""
     if not os.path.lexists(target):
-        os.rename(new, target)
-        return
+        try:
+            os.rename(new, target)
+            return
+        except OSError as exc:  # another save created the target meanwhile: swap with it instead
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
     if os.environ.get("STATIC_MODEL_RENAME_PAIR") != "1" and exchange(new, target):  # the variable: to test the pair
         return
     old = _staging(target, OLD_TAG)

@@ -17,7 +17,13 @@ from safetensors.numpy import save_file
 from tokenizers import Tokenizer
 
 from static_model import atomic
-from static_model.safe_read import MAX_TOKENIZER_BYTES, parse_json, read_bytes, read_json, read_safetensors
+from static_model.safe_read import (
+    MAX_TOKENIZER_BYTES,
+    parse_json,
+    read_bytes,
+    read_json,
+    read_safetensors,
+)
 from static_model.validation import check_bool, check_contrast, check_max_length
 
 MODEL_FILE = "model.safetensors"

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from static_model.atomic import atomic_folder
 from static_model.persistence import check_save_target, write_tensors, write_text
 from static_model.safe_read import read_json, read_safetensors
@@ -62,7 +64,7 @@ class StaticPipeline:
 
     def __init__(
         self,
-        model: "StaticModel",
+        model: StaticModel,
         layers: Sequence[tuple[np.ndarray, np.ndarray]],
         *,
         labels: Sequence[Any],
@@ -177,7 +179,7 @@ class StaticPipeline:
         return target
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike) -> "StaticPipeline":
+    def from_pretrained(cls, path: str | os.PathLike) -> StaticPipeline:
         from static_model import StaticModel
 
         folder = Path(os.path.expanduser(os.fspath(path)))

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,4 +129,27 @@ def test_old_style_leftovers_are_cleaned(tiny_model, tmp_path):
     """Leftovers of the earlier naming (``.NAME.tmp-HEX``, issue 20 item 3's 571 MB folder) go at the next save."""
     (tmp_path / ".m.tmp-0123456789ab").mkdir()
     tiny_model.save_pretrained(tmp_path / "m")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_concurrent_saves_to_one_new_target_all_succeed(tiny_model, tmp_path):
+    """Threads saving the same new folder at once: each save succeeds, the folder ends up as one of them, whole."""
+    import threading
+
+    models = [tiny_model.quantize(d) for d in ("float32", "float16", "int8")] * 2
+    errors = []
+
+    def save(model):
+        try:
+            model.save_pretrained(tmp_path / "m", overwrite=True)
+        except Exception as exc:  # collected, asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(m,)) for m in models]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert StaticModel.from_pretrained(tmp_path / "m").dtype in ("float32", "float16", "int8")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
