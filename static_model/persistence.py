@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,9 @@ def check_config(config: dict[str, Any], path: Path) -> dict[str, Any]:
     config = dict(config)
     if "normalize" in config and config["normalize"] is None:  # null: the default
         del config["normalize"]
-    checks = {"normalize": check_bool, "max_length": check_max_length, "contrast": check_contrast}
+    checks: dict[str, Callable[[Any, str], Any]] = {
+        "normalize": check_bool, "max_length": check_max_length, "contrast": check_contrast,
+    }
     for key, check in checks.items():
         if key in config:
             try:
@@ -144,7 +147,7 @@ def read_tokenizer(path: Path, folder: Path, rows: int, table: Path) -> tuple[To
     data = read_bytes(path, folder, MAX_TOKENIZER_BYTES)
     spec = parse_json(data, path)
     if not isinstance(spec, dict):
-        raise ValueError(f"{path} is corrupt or not a tokenizers JSON file: not a JSON object")
+        raise ValueError(f"{path} is corrupt or not a tokenizers JSON file: not a JSON object")  # noqa: TRY004 (file content)
     ids = token_ids(spec, path)
     max_id = max(ids, default=-1)
     if max_id >= rows:
@@ -153,7 +156,7 @@ def read_tokenizer(path: Path, folder: Path, rows: int, table: Path) -> tuple[To
         tokenizer = Tokenizer.from_str(data.decode("utf-8"))
     except (KeyboardInterrupt, SystemExit):
         raise
-    except BaseException as exc:  # noqa: BLE001 - a bare Exception for bad JSON; a pyo3 PanicException (a BaseException) for worse
+    except BaseException as exc:  # noqa: BLE001 (a pyo3 PanicException too)
         raise ValueError(f"{path} is corrupt or not a tokenizers JSON file: {exc}") from None
     return tokenizer, max_id, len(ids)
 
@@ -169,7 +172,7 @@ def token_ids(spec: dict[str, Any], path: Path) -> set[int]:
         ids.extend(range(len(vocab)))
     added = spec.get("added_tokens") or []
     if not isinstance(added, list):
-        raise ValueError(f"{path}: added_tokens must be a list")
+        raise ValueError(f"{path}: added_tokens must be a list")  # noqa: TRY004 (file content)
     ids.extend(token.get("id") for token in added if isinstance(token, dict))
     ids.extend(_post_processor_ids(spec.get("post_processor")))
     for value in ids:

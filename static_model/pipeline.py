@@ -194,7 +194,7 @@ class StaticPipeline:
         if config.get("format") != FORMAT_NAME or not isinstance(version, int) or version > FORMAT_VERSION:
             raise ValueError(f"{config_path} is not a supported {FORMAT_NAME} v{FORMAT_VERSION} config.")
         if not isinstance(config.get("layers"), list) or not isinstance(config.get("labels"), list):
-            raise ValueError(f"{config_path} needs 'layers' and 'labels' lists.")
+            raise ValueError(f"{config_path} needs 'layers' and 'labels' lists.")  # noqa: TRY004 (file content)
         tensors = read_safetensors(head_path, folder)
         n_layers = len(config["layers"])
         try:

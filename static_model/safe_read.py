@@ -127,7 +127,7 @@ def read_json(path: Path, folder: Path, kind: type = dict, cap: int = MAX_JSON_B
     """A JSON object (or list) file of at most ``cap`` bytes."""
     value = parse_json(read_bytes(path, folder, cap), path)
     if not isinstance(value, kind):
-        raise ValueError(f"{path} must hold a JSON {'object' if kind is dict else 'list'}, not {type(value).__name__}")
+        raise ValueError(f"{path} must hold a JSON {'object' if kind is dict else 'list'}, not {type(value).__name__}")  # noqa: TRY004 (file content)
     return value
 
 
@@ -144,7 +144,7 @@ def read_safetensors(path: Path, folder: Path, names: set[str] | None = None) ->
             array = np.empty(shape, dtype=np.dtype(dtype).newbyteorder("="))
             if end > begin:
                 handle.seek(start + begin)
-                if handle.readinto(memoryview(array.reshape(-1).view(np.uint8))) != end - begin:
+                if handle.readinto(array.reshape(-1).view(np.uint8).data) != end - begin:
                     raise ValueError(f"{path} is corrupt: tensor {name!r} is cut short")
             out[name] = array
     return out
@@ -173,7 +173,7 @@ def _read_header(handle: Any, size: int, path: Path) -> dict[str, tuple[str, tup
         raise ValueError(f"{bad}: its header claims {length:,} bytes (the file has {size:,})")
     header = parse_json(_read_exact(handle, 8, length, path), path)
     if not isinstance(header, dict):
-        raise ValueError(f"{bad}: the header is not a JSON object")
+        raise ValueError(f"{bad}: the header is not a JSON object")  # noqa: TRY004 (file content)
     data_size = size - 8 - length
     entries = {}
     for name, info in header.items():
