@@ -43,17 +43,14 @@ def check_regular_file(path: Path, folder: Path) -> os.stat_result:
         raise FileNotFoundError(f"{path} is missing") from None
     except PermissionError:
         raise PermissionError(f"{path} cannot be read: permission denied on its folder") from None
-    if stat.S_ISLNK(link.st_mode):
-        real = Path(os.path.realpath(path))
-        roots = _allowed_roots(folder)
-        if not any(real == root or root in real.parents for root in roots):
-            raise ValueError(f"{path} is a symbolic link to {real}, outside the model folder; refusing to read it")
-        try:
-            info = os.stat(path)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{path} is a broken symbolic link (to {real})") from None
-    else:
-        info = link
+    real = Path(os.path.realpath(path))  # a linked file, or a file in a linked subfolder (0_StaticEmbedding)
+    if not any(real == root or root in real.parents for root in _allowed_roots(folder)):
+        how = "is a symbolic link to" if stat.S_ISLNK(link.st_mode) else "lies, through a linked folder, in"
+        raise ValueError(f"{path} {how} {real}, outside the model folder; refusing to read it")
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is a broken symbolic link (to {real})") from None
     if not stat.S_ISREG(info.st_mode):
         raise ValueError(f"{path} is not a regular file (it is {_kind(info.st_mode)}); refusing to read it")
     return info

@@ -148,6 +148,23 @@ def test_a_symlink_outside_the_folder_is_refused_inside_it_is_followed(saved, tm
     assert StaticModel.from_pretrained(saved).normalize
 
 
+def test_a_linked_subfolder_outside_the_folder_is_refused(tiny_model, tmp_path):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import StaticEmbedding
+
+    module = StaticEmbedding(tiny_model.tokenizer, embedding_weights=tiny_model.embedding_matrix())
+    SentenceTransformer(modules=[module], device="cpu").save(str(tmp_path / "st"), create_model_card=False)
+    nested = tmp_path / "st" / "0_StaticEmbedding"
+    if not nested.is_dir():  # this sentence-transformers writes the module's files at the top: nest them
+        nested.mkdir()
+        for name in ("model.safetensors", "tokenizer.json"):
+            (tmp_path / "st" / name).rename(nested / name)
+    nested.rename(tmp_path / "outside")
+    nested.symlink_to(tmp_path / "outside")
+    with pytest.raises(ValueError, match="model.safetensors lies, through a linked folder, in .*outside"):
+        StaticModel.from_pretrained(tmp_path / "st")
+
+
 def test_a_hugging_face_cache_snapshot_loads(saved, tmp_path):
     """The Hub cache links snapshots/REV/FILE to ../../blobs/HASH: outside the snapshot, inside the repository."""
     repo = tmp_path / "models--org--name"
