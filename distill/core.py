@@ -23,7 +23,7 @@ from tokenizers import AddedToken, Tokenizer
 
 from distill import frequencies as freq
 from distill.postprocess import pca, sif_weights
-from distill.resolve import DEFAULT_TEACHER
+from distill.resolve import DEFAULT_TEACHER, check_public_name
 from distill.teacher import Teacher
 from distill.vocab_pass import (
     DEFAULT_BATCH_SIZE,
@@ -61,14 +61,21 @@ def toolkit_version() -> str:
 
 def read_vocabulary_file(path: str | os.PathLike, limit: int | None = None) -> list[str]:
     """Words from a file: one per line, or the first column of a TSV (a header row is skipped)."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise ValueError(f"limit must be a positive int or None, got {limit!r}.")
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"Vocabulary file {path} is a folder; pass a word list (one word a line, or a TSV).")
     if not path.is_file():
         raise ValueError(f"Vocabulary file {path} does not exist.")
     words: list[str] = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"Vocabulary file {path} is not UTF-8 text (line {lineno}: {exc.reason}); "
+                                 "save it as UTF-8.") from None
             cols = line.rstrip("\r\n").split("\t")
             if lineno == 1 and len(cols) >= 2 and not freq._is_number(cols[1]):
                 continue  # header, e.g. word<TAB>frequency<TAB>zipf
@@ -207,6 +214,7 @@ def distill(
     pooling: str = "mean",
     dtype: str = "float16",
     contrast: float = DEFAULT_CONTRAST,
+    teacher_name: str | None = None,
     show_progress_bar: bool = True,
 ):
     """Distill ``teacher`` into a ``static_model.StaticModel``.
@@ -234,6 +242,9 @@ def distill(
     :param contrast: the model's pooling at encode time (``StaticModel.contrast``): ``0`` is Model2Vec's plain
         mean; the default ``DEFAULT_CONTRAST`` weights each token row by ``exp(-contrast * cos(row, the text's
         mean row))``, chosen on the benchmark's development splits (``benchmarks/results/contrast_dev.md``).
+    :param teacher_name: the teacher's public name to record in the model's config (a hub id such as
+        ``org/name``; a path is refused). Default: ``Teacher.public_name`` (a known teacher's hub id, the hub id of
+        a hub snapshot, else the folder's base name): a shared model never records a local path.
     :param show_progress_bar: progress bar over the vocabulary pass.
     :raises TeacherNotFoundError, TeacherError, FrequencyFileError, ValueError: on bad input, before
         the teacher weights load.
@@ -241,16 +252,18 @@ def distill(
     plan = _prepare(
         teacher, pca_dims=pca_dims, sif_coefficient=sif_coefficient, vocabulary=vocabulary,
         token_frequencies=token_frequencies, frequency_weight=frequency_weight, device=device, batch_size=batch_size,
-        pooling=pooling, dtype=dtype, contrast=contrast,
+        pooling=pooling, dtype=dtype, contrast=contrast, teacher_name=teacher_name,
     )
     return _run(plan, show_progress_bar=show_progress_bar)
 
 
 def _prepare(teacher, *, pca_dims, sif_coefficient, vocabulary, token_frequencies, frequency_weight, device,
-             batch_size, pooling, dtype, contrast) -> _Plan:
+             batch_size, pooling, dtype, contrast, teacher_name=None) -> _Plan:
     """All checks and the cheap preparation: nothing here loads the teacher weights."""
     t_start = time.perf_counter()
     _check_args(pca_dims, sif_coefficient, pooling, dtype, batch_size, contrast)
+    if teacher_name is not None:
+        teacher_name = check_public_name(teacher_name)
     frequency_weight = freq.resolve_frequency_weight(frequency_weight, token_frequencies is not None)
     own = not isinstance(teacher, Teacher)
     t = Teacher(teacher, device=device) if own else teacher
@@ -293,11 +306,12 @@ def _prepare(teacher, *, pca_dims, sif_coefficient, vocabulary, token_frequencie
     counts = None
     if token_frequencies is not None:
         counts = freq.token_counts(token_frequencies, out_tok)
-        freq_source = "mapping" if isinstance(token_frequencies, Mapping) else str(token_frequencies)
+        # the file's name, not its path: a shared model records no private directory layout
+        freq_source = "mapping" if isinstance(token_frequencies, Mapping) else Path(token_frequencies).name
     else:
         freq_source = "zipf-id-rank"
     params = {
-        "teacher": t.name,
+        "teacher": teacher_name or t.public_name,
         "pca_dims": pca_dims,
         "sif_coefficient": sif_coefficient,
         "vocabulary": n_vocab_words,
@@ -346,8 +360,7 @@ def _run(plan: _Plan, *, show_progress_bar: bool = True):
     distill_info = {
         "parameters": p,
         "toolkit_version": toolkit_version(),
-        "teacher": t.name,
-        "teacher_path": str(t.path),
+        "teacher": p["teacher"],
         "teacher_pooling": t.pooling,
         "teacher_normalize": t.normalize,
         "teacher_max_seq_length": t.spec.max_seq_length,
@@ -372,8 +385,8 @@ def _run(plan: _Plan, *, show_progress_bar: bool = True):
     }
     # StaticModel adds model_type, dim, vocab_size, dtype, normalize, max_length and the producer.
     config = {
-        "teacher": t.name,
-        "tokenizer_name": t.name,
+        "teacher": p["teacher"],
+        "tokenizer_name": p["teacher"],
         "apply_pca": p["pca_dims"],
         "sif_coefficient": p["sif_coefficient"],
         "pooling": p["pooling"],
