@@ -234,14 +234,15 @@ def check_values(embeddings: np.ndarray, weights: np.ndarray | None, where: str 
     """Finite weights and rows, and ``|value * weight| <= MAX_ABS_VALUE``, so that pooling cannot overflow."""
     if weights is not None and not np.isfinite(weights).all():
         raise ValueError(f"{where}weights holds NaN or infinite values")
-    if embeddings.dtype != np.int8 and not np.isfinite(embeddings).all():
-        raise ValueError(f"{where}embeddings hold NaN or infinite values")
     largest = 0.0
     step = max(1, 2**22 // max(1, embeddings.shape[1]))  # row blocks of ~4M values: no full float32 copy
     for lo in range(0, embeddings.shape[0], step):
-        peak = np.abs(embeddings[lo : lo + step].astype(np.float32)).max(axis=1).astype(np.float64)
+        block = embeddings[lo : lo + step]
+        peak = np.abs(block.astype(np.float32) if block.dtype == np.int8 else block).max(axis=1).astype(np.float64)
+        if not np.isfinite(peak).all():  # one pass: a NaN or infinity is its row's maximum
+            raise ValueError(f"{where}embeddings hold NaN or infinite values")
         if weights is not None:
-            peak = peak * np.abs(weights[lo : lo + step].astype(np.float64))
+            peak *= np.abs(weights[lo : lo + step].astype(np.float64))
         largest = max(largest, float(peak.max()))
     if largest > MAX_ABS_VALUE:
         raise ValueError(f"{where}a table value times its weight reaches {largest:.3g}; at most {MAX_ABS_VALUE:g} is "
