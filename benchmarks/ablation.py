@@ -267,7 +267,7 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
             raw = prep.forward_pass(pooling, root / f"raw-{pooling}.npy", progress)
             model = prep.assemble(raw, source=pooling, frequency_ranks=v.frequency_ranks, **kw)
         out.parent.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(out)
+        model.save_pretrained(out, overwrite=True)
         seconds[v.key] = round(time.perf_counter() - t0, 2)
     return folders, seconds
 

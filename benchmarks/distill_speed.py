@@ -68,8 +68,8 @@ def worker(tool: str, folder: str, save_to: str | None = None) -> None:
     end = time.perf_counter()
     ru = resource.getrusage(resource.RUSAGE_SELF)
     rss, hwm = _peak_rss_mib()
-    if save_to:
-        model.save_pretrained(save_to)
+    if save_to:  # ours replaces a model saved by an earlier run only when asked
+        model.save_pretrained(save_to, **({"overwrite": True} if tool == "distill" else {}))
     import torch
 
     print(json.dumps({

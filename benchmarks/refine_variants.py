@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"training {info['train_seconds']} s")
         print(notes[-1], file=sys.stderr, flush=True)
         folder = work / "".join(c if c.isalnum() else "_" for c in label)
-        model.save_pretrained(folder)
+        model.save_pretrained(folder, overwrite=True)
         specs.append(f"{label}=static:{folder}")
     root = resolve_data_dir(args.data)
     command = ["python", "-m", "benchmarks.refine_variants", *(sys.argv[1:] if argv is None else argv)]

@@ -144,7 +144,7 @@ t = time.perf_counter()
 if kind == "ours":
     import distill
     m = distill.distill(teacher)
-    m.save_pretrained(out)
+    m.save_pretrained(out, overwrite=True)
 else:
     from distill import resolve_teacher
     from model2vec.distill import distill as m2v_distill

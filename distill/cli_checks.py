@@ -91,6 +91,12 @@ def check_output_folder(path: str | os.PathLike, *, overwrite: bool, option: str
         if not is_model_folder(out):
             raise UsageError(f"{option} {path}: the folder holds files but no model (no config.json and "
                              "*.safetensors); --overwrite only replaces a model folder, so nothing is deleted")
+    from static_model.persistence import check_save_target
+
+    try:  # the rules save_pretrained applies at the end (the current folder, foreign files beside a model), up front
+        check_save_target(out, overwrite=overwrite)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{option} {path}: {exc}") from None
     parent = out.absolute().parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent

@@ -16,10 +16,14 @@ from static_model.chunk_cache import CacheInfo
 from static_model.pooling import pool, rows_as_float32
 from static_model.quantization import check_dtype, effective_rows, quantize
 from static_model.tokenization import TextEncoder
+from static_model.validation import MAX_CONTRAST, check_bool, check_contrast
+from static_model.validation import check_max_length as _check_max_length
+from static_model.validation import check_positive_int as _check_positive_int
 from static_model.version import __version__
 
+__all__ = ["DEFAULT_MAX_LENGTH", "MAX_CONTRAST", "StaticModel", "check_contrast"]
+
 DEFAULT_MAX_LENGTH = 512
-MAX_CONTRAST = 50.0  # exp(50) is far from float overflow; larger values weight one token alone anyway
 _FROM_CONFIG: Any = object()
 # Keys other tools write that would contradict ours once the model is changed and saved.
 _STALE_KEYS = ("hidden_dim", "embedding_dtype", "vocabulary_quantization", "seq_length", "architectures")
@@ -57,18 +61,29 @@ class StaticModel:
         if weights is not None:
             weights = np.asarray(weights, dtype=np.float32)
         config = dict(config or {})
+        if config.get("normalize") is not None:
+            check_bool(config["normalize"], "config['normalize']")
         persistence.check_consistency(embeddings, weights, tokenizer, config)
         self._embeddings = np.ascontiguousarray(embeddings)
         self._weights = weights
         self._encoder = TextEncoder(tokenizer)
         self._extra = {k: v for k, v in config.items() if k not in _STALE_KEYS}
-        self.normalize = bool(config.get("normalize", False)) if normalize is None else bool(normalize)
+        self.normalize = bool(config.get("normalize") or False) if normalize is None else normalize
         self.max_length = config.get("max_length", DEFAULT_MAX_LENGTH) if max_length is _FROM_CONFIG else max_length
         self.contrast = config.get("contrast", 0.0) if contrast is None else contrast
         self._row_norms: np.ndarray | None = None
         self._pool_weights = weights if weights is not None else np.ones(len(embeddings), dtype=np.float32)
 
     # ------------------------------------------------------------------ properties
+    @property
+    def normalize(self) -> bool:
+        """Whether :meth:`encode` L2-normalizes by default."""
+        return self._normalize
+
+    @normalize.setter
+    def normalize(self, value: bool) -> None:
+        self._normalize = check_bool(value, "normalize")
+
     @property
     def max_length(self) -> int | None:
         """Tokens kept per text (``None``: all)."""
@@ -180,7 +195,7 @@ class StaticModel:
         """
         single, texts = _as_texts(texts)
         batch_size = _check_positive_int(batch_size, "batch_size")
-        normalize = self.normalize if normalize is None else bool(normalize)
+        normalize = self.normalize if normalize is None else check_bool(normalize, "normalize")
         max_length = self.max_length if max_length is None else _check_max_length(max_length)
         contrast = self.contrast if contrast is None else check_contrast(contrast)
         workers = _check_positive_int(workers, "workers")
@@ -293,11 +308,18 @@ class StaticModel:
             model.cache_bytes = cache_bytes
         return model
 
-    def save_pretrained(self, path: str | os.PathLike, *, dtype: str | None = None) -> None:
-        """Write the folder atomically: a failed save leaves any model already at ``path`` as it was."""
+    def save_pretrained(self, path: str | os.PathLike, *, dtype: str | None = None, overwrite: bool = False) -> None:
+        """Write the folder ``path`` (``~`` expanded) atomically: it holds the old model or the new one, never a mix,
+        even if the process is killed at any instant; a failed save leaves it as it was.
+
+        A missing or empty folder is written; a folder holding a model is replaced only with ``overwrite=True``; a
+        folder holding anything else is never replaced (``FileExistsError`` names it). The current folder (``"."``)
+        cannot be replaced as a whole: give a new folder's path.
+        """
+        target = persistence.check_save_target(path, overwrite=overwrite)  # before any work: fail fast
         model = self if dtype is None or check_dtype(dtype) == self.dtype else self.quantize(dtype)
         contents = persistence.FolderContents(model._embeddings, model._weights, model.tokenizer, model.config)
-        persistence.write_folder(path, contents)
+        persistence.write_folder(target, contents, overwrite=overwrite)
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
@@ -322,7 +344,14 @@ class StaticModel:
 
 
 def _as_texts(texts: Any) -> tuple[bool, Sequence[str]]:
-    """(was a single str, the texts as a list) — or a TypeError naming the first item that is not a str."""
+    """(was a single str, the texts as a list) — or a TypeError naming the first item that is not a str.
+
+    A 0-d numpy array holding a str (``np.array("a text")``) is that one str, as numpy's own scalars are.
+    """
+    if isinstance(texts, np.ndarray) and texts.ndim == 0:
+        if not isinstance(texts.item(), str):
+            raise TypeError(f"texts is a 0-d array of {texts.dtype}, not a str")
+        texts = texts.item()
     if isinstance(texts, str):
         return True, [texts]
     if isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Iterable):
@@ -333,26 +362,6 @@ def _as_texts(texts: Any) -> tuple[bool, Sequence[str]]:
             if not isinstance(text, str):
                 raise TypeError(f"texts[{index}] is {type(text).__name__}, not str")
     return False, texts
-
-
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
-def _check_max_length(value: Any) -> int | None:
-    return None if value is None else _check_positive_int(value, "max_length")
-
-
-def check_contrast(value: Any) -> float:
-    """``value`` as a float in ``[0, MAX_CONTRAST]``, or a TypeError / ValueError that names it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"contrast must be a number; got {type(value).__name__}")
-    value = float(value)
-    if not 0.0 <= value <= MAX_CONTRAST:  # also rejects NaN
-        raise ValueError(f"contrast must be between 0 and {MAX_CONTRAST:g}; got {value!r}")
-    return value
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:

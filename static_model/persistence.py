@@ -1,20 +1,31 @@
-"""The model folder on disk: read it (ours, Model2Vec's, sentence-transformers' StaticEmbedding) and write it atomically."""
+"""The model folder on disk: read it (ours, Model2Vec's, sentence-transformers' StaticEmbedding) and write it atomically.
+
+Reading treats the folder as untrusted input (see :mod:`static_model.safe_read`); writing never replaces a folder that
+is not a model and swaps the new folder in atomically (see :mod:`static_model.atomic`).
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import uuid
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
-from safetensors import safe_open
 from safetensors.numpy import save_file
 from tokenizers import Tokenizer
+
+from static_model import atomic
+from static_model.safe_read import (
+    MAX_TOKENIZER_BYTES,
+    parse_json,
+    read_bytes,
+    read_json,
+    read_safetensors,
+)
+from static_model.validation import check_bool, check_contrast, check_max_length
 
 MODEL_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
@@ -23,6 +34,16 @@ MODULES_FILE = "modules.json"
 ST_CONFIG_FILE = "config_sentence_transformers.json"  # marks a folder that sentence-transformers itself wrote
 NORMALIZE_DIR = "1_Normalize"
 ST_NESTED_DIR = "0_StaticEmbedding"
+# What a model folder may hold (ours, a classifier pipeline's, Model2Vec's, sentence-transformers'): a folder holding
+# anything else is never replaced by a save, not even with overwrite=True.
+MODEL_ENTRIES = frozenset({
+    MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE, MODULES_FILE, ST_CONFIG_FILE, NORMALIZE_DIR, ST_NESTED_DIR, "README.md",
+    "head.safetensors", "head_config.json", "sentence_bert_config.json", "tokenizer_config.json",
+    "special_tokens_map.json", "vocab.txt",
+})
+MAX_ABS_VALUE = 1e6  # |table value * weight| bound: pooled sums and squared norms stay far from float32 overflow
+MAX_TOKEN_ID = 2**31 - 2  # ids are int32 in the pooling kernel
+_TENSOR_NAMES = {"embeddings", "embedding.weight", "weights", "mapping"}
 
 
 @dataclass
@@ -35,33 +56,148 @@ class FolderContents:
     config: dict[str, Any]
 
 
+# --------------------------------------------------------------------------- reading
+
+
 def read_folder(path: str | os.PathLike) -> FolderContents:
     """Read a static model folder; every problem is an error naming the file and what is wrong."""
-    folder = Path(path)
+    folder = atomic.readable_path(Path(os.path.expanduser(os.fspath(path))))
     if not folder.is_dir():
         raise FileNotFoundError(f"No model folder at {folder}")
     nested = folder / ST_NESTED_DIR
-    files = nested if not (folder / MODEL_FILE).exists() and (nested / MODEL_FILE).exists() else folder
-    has_modules = (folder / MODULES_FILE).exists()
-    if not (folder / CONFIG_FILE).exists() and not (folder / ST_CONFIG_FILE).exists():
+    files = nested if not os.path.lexists(folder / MODEL_FILE) and os.path.lexists(nested / MODEL_FILE) else folder
+    has_config = os.path.lexists(folder / CONFIG_FILE)
+    if not has_config and not os.path.lexists(folder / ST_CONFIG_FILE):
         raise FileNotFoundError(f"{folder / CONFIG_FILE} is missing")
-    config = _read_config(folder / CONFIG_FILE) if (folder / CONFIG_FILE).exists() else {}
-    if "normalize" not in config and has_modules:  # a sentence-transformers folder: normalized if it says so
-        modules = _read_config(folder / MODULES_FILE, kind=list)
+    config = check_config(read_json(folder / CONFIG_FILE, folder), folder / CONFIG_FILE) if has_config else {}
+    if "normalize" not in config and os.path.lexists(folder / MODULES_FILE):  # sentence-transformers: if it says so
+        modules = read_json(folder / MODULES_FILE, folder, kind=list)
         config["normalize"] = any(str(m.get("type", "")).endswith("Normalize") for m in modules if isinstance(m, dict))
-    tensors = _read_tensors(files / MODEL_FILE)
-    tokenizer = _read_tokenizer(files / TOKENIZER_FILE)
+    model_file = files / MODEL_FILE
+    tensors = read_safetensors(model_file, folder, _TENSOR_NAMES)
+    is_st = "embeddings" not in tensors and "embedding.weight" in tensors
     embeddings = tensors.get("embeddings", tensors.get("embedding.weight"))
     if embeddings is None:
-        raise ValueError(f"{files / MODEL_FILE} has no 'embeddings' tensor (found: {', '.join(tensors) or 'none'})")
-    weights = tensors.get("weights")
-    if "mapping" in tensors:  # Model2Vec vocabulary quantization: token id → row; materialize one row per token
-        mapping = tensors["mapping"]
-        if mapping.ndim != 1 or mapping.size and (mapping.min() < 0 or mapping.max() >= len(embeddings)):
-            raise ValueError(f"{files / MODEL_FILE}: 'mapping' must be 1-D row indices below {len(embeddings)}")
+        raise ValueError(f"{model_file} has no 'embeddings' tensor (found: {', '.join(tensors) or 'none'})")
+    if embeddings.ndim != 2:
+        raise ValueError(f"{model_file}: embeddings must be a 2-D (vocab, dim) table; got shape {embeddings.shape}")
+    config = _model2vec_keys(config, embeddings, folder / CONFIG_FILE)
+    if embeddings.dtype == np.float64:  # Model2Vec can store float64; we compute in float32
+        embeddings = embeddings.astype(np.float32)
+    mapping = tensors.get("mapping")
+    rows = len(embeddings) if mapping is None else _check_mapping(mapping, len(embeddings), model_file)
+    tokenizer, max_id, n_ids = read_tokenizer(files / TOKENIZER_FILE, folder, rows, model_file)
+    if mapping is not None:  # Model2Vec vocabulary quantization: token id → row; one row per token id, after checks
+        if len(mapping) != max_id + 1 or len(mapping) > 2 * n_ids:
+            raise ValueError(f"{model_file}: 'mapping' has {len(mapping)} entries but {files / TOKENIZER_FILE} has "
+                             f"{n_ids} token ids up to {max_id}")
         embeddings = embeddings[mapping]
-    check_consistency(embeddings, weights, tokenizer, config, source=files)
-    return FolderContents(embeddings, weights, tokenizer, config)
+    elif is_st and len(embeddings) > max_id + 1:  # sentence-transformers tables may carry rows no token reaches
+        embeddings = embeddings[: max_id + 1]
+    check_consistency(embeddings, tensors.get("weights"), tokenizer, config, source=files)
+    return FolderContents(embeddings, tensors.get("weights"), tokenizer, config)
+
+
+def check_config(config: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The runtime settings of ``config.json`` in their types and ranges; an error names the file and the key."""
+    config = dict(config)
+    if "normalize" in config and config["normalize"] is None:  # null: the default
+        del config["normalize"]
+    checks: dict[str, Callable[[Any, str], Any]] = {
+        "normalize": check_bool, "max_length": check_max_length, "contrast": check_contrast,
+    }
+    for key, check in checks.items():
+        if key in config:
+            try:
+                config[key] = check(config[key], key)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{path}: {exc}") from None
+    for key in ("dim", "vocab_size"):
+        if key in config and (isinstance(config[key], bool) or not isinstance(config[key], int)):
+            raise ValueError(f"{path}: {key} must be an integer; got {config[key]!r}")
+    for key in ("dtype", "embedding_dtype"):
+        if key in config and not isinstance(config[key], str):
+            raise ValueError(f"{path}: {key} must be a string; got {config[key]!r}")
+    return config
+
+
+def _model2vec_keys(config: dict[str, Any], embeddings: np.ndarray, path: Path) -> dict[str, Any]:
+    """A folder Model2Vec wrote last has ``embedding_dtype``; it keeps our ``dtype``/``dim`` keys but not up to date."""
+    if "embedding_dtype" not in config:
+        return config
+    if config["embedding_dtype"] != embeddings.dtype.name:
+        raise ValueError(f"{path} says embedding_dtype={config['embedding_dtype']} but the embeddings are "
+                         f"{embeddings.dtype.name}")
+    return {k: v for k, v in config.items() if k not in ("dtype", "dim")}
+
+
+def _check_mapping(mapping: np.ndarray, rows: int, path: Path) -> int:
+    """Model2Vec's token → row mapping: 1-D integers below ``rows``; returns its length."""
+    if mapping.dtype.kind not in "iu" or mapping.ndim != 1 or mapping.size == 0:
+        raise ValueError(f"{path}: 'mapping' must be a non-empty 1-D integer array; got {mapping.dtype} "
+                         f"of shape {mapping.shape}")
+    low, high = int(mapping.min()), int(mapping.max())
+    if low < 0 or high >= rows:
+        raise ValueError(f"{path}: 'mapping' holds row {low if low < 0 else high}, outside the table's {rows} rows")
+    return len(mapping)
+
+
+def read_tokenizer(path: Path, folder: Path, rows: int, table: Path) -> tuple[Tokenizer, int, int]:
+    """The tokenizer, its largest id and its number of ids; every id is checked against ``rows`` before parsing."""
+    data = read_bytes(path, folder, MAX_TOKENIZER_BYTES)
+    spec = parse_json(data, path)
+    if not isinstance(spec, dict):
+        raise ValueError(f"{path} is corrupt or not a tokenizers JSON file: not a JSON object")  # noqa: TRY004 (file content)
+    ids = token_ids(spec, path)
+    max_id = max(ids, default=-1)
+    if max_id >= rows:
+        raise ValueError(f"{path} has token ids up to {max_id} ({len(ids)} ids) but {table} has only {rows} rows")
+    try:
+        tokenizer = Tokenizer.from_str(data.decode("utf-8"))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 (a pyo3 PanicException too)
+        raise ValueError(f"{path} is corrupt or not a tokenizers JSON file: {exc}") from None
+    return tokenizer, max_id, len(ids)
+
+
+def token_ids(spec: dict[str, Any], path: Path) -> set[int]:
+    """Every token id ``tokenizer.json`` names (vocabulary, added tokens, post-processor), each a valid int32."""
+    ids: list[Any] = []
+    model = spec.get("model")
+    vocab = model.get("vocab") if isinstance(model, dict) else None
+    if isinstance(vocab, dict):  # WordPiece, BPE, WordLevel: token → id
+        ids.extend(vocab.values())
+    elif isinstance(vocab, list):  # Unigram: the position is the id
+        ids.extend(range(len(vocab)))
+    added = spec.get("added_tokens") or []
+    if not isinstance(added, list):
+        raise ValueError(f"{path}: added_tokens must be a list")  # noqa: TRY004 (file content)
+    ids.extend(token.get("id") for token in added if isinstance(token, dict))
+    ids.extend(_post_processor_ids(spec.get("post_processor")))
+    for value in ids:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKEN_ID:
+            raise ValueError(f"{path} holds the token id {value!r}; ids must be integers from 0 to {MAX_TOKEN_ID}")
+    return set(ids)
+
+
+def _post_processor_ids(node: Any) -> list[Any]:
+    """Ids a post-processor adds (TemplateProcessing's ``ids``, Bert/Roberta's ``cls``/``sep``), nested or not."""
+    out: list[Any] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key == "ids" and isinstance(value, list):
+                    out.extend(value)
+                elif key in ("cls", "sep") and isinstance(value, list) and len(value) == 2:
+                    out.append(value[1])
+                else:
+                    stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)
+    return out
 
 
 def check_consistency(
@@ -71,7 +207,7 @@ def check_consistency(
     config: dict[str, Any],
     source: Path | None = None,
 ) -> None:
-    """Shapes, dtypes and config must agree, and every token id must have a row."""
+    """Shapes, dtypes, values and config must agree, and the tokenizer's ids must be exactly the table's rows."""
     where = f"{source / MODEL_FILE}: " if source else ""
     if embeddings.ndim != 2 or embeddings.shape[0] == 0 or embeddings.shape[1] == 0:
         raise ValueError(f"{where}embeddings must be a non-empty 2-D (vocab, dim) table; got shape {embeddings.shape}")
@@ -79,110 +215,108 @@ def check_consistency(
         raise ValueError(f"{where}embeddings dtype must be float32, float16 or int8; got {embeddings.dtype}")
     if weights is not None and weights.shape != (embeddings.shape[0],):
         raise ValueError(f"{where}weights has shape {weights.shape}; expected ({embeddings.shape[0]},), one per row")
-    if weights is not None and not np.isfinite(weights).all():
-        raise ValueError(f"{where}weights holds NaN or infinite values")
-    if embeddings.dtype != np.int8 and not np.isfinite(embeddings).all():
-        raise ValueError(f"{where}embeddings hold NaN or infinite values")
+    check_values(embeddings, weights, where)
     cfg = f"{source / CONFIG_FILE}" if source else "config"
     for key, actual in (("dim", embeddings.shape[1]), ("vocab_size", embeddings.shape[0])):
         if key in config and config[key] != actual:
             raise ValueError(f"{cfg} says {key}={config[key]} but the embeddings have {actual}")
     if "dtype" in config and config["dtype"] != embeddings.dtype.name:
         raise ValueError(f"{cfg} says dtype={config['dtype']} but the embeddings are {embeddings.dtype.name}")
-    n_ids = tokenizer.get_vocab_size(with_added_tokens=True)
-    if n_ids > embeddings.shape[0]:
+    vocab = tokenizer.get_vocab(with_added_tokens=True)
+    id_space = max(vocab.values()) + 1 if vocab else 0
+    if id_space != embeddings.shape[0]:
         tok = f"{source / TOKENIZER_FILE}" if source else "the tokenizer"
-        raise ValueError(f"{tok} has {n_ids} token ids but the embeddings have only {embeddings.shape[0]} rows")
+        raise ValueError(f"{tok} has {len(vocab)} token ids (0 to {id_space - 1}) but the embeddings have "
+                         f"{embeddings.shape[0]} rows; they must match (is it another model's tokenizer?)")
 
 
-def _read_config(path: Path, kind: type = dict) -> Any:
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(config, kind):
-        raise ValueError(f"{path} must hold a JSON {'object' if kind is dict else 'list'}, not {type(config).__name__}")
-    return config
+def check_values(embeddings: np.ndarray, weights: np.ndarray | None, where: str = "") -> None:
+    """Finite weights and rows, and ``|value * weight| <= MAX_ABS_VALUE``, so that pooling cannot overflow."""
+    if weights is not None and not np.isfinite(weights).all():
+        raise ValueError(f"{where}weights holds NaN or infinite values")
+    largest = 0.0
+    step = max(1, 2**22 // max(1, embeddings.shape[1]))  # row blocks of ~4M values: no full float32 copy
+    for lo in range(0, embeddings.shape[0], step):
+        block = embeddings[lo : lo + step]
+        peak = np.abs(block.astype(np.float32) if block.dtype == np.int8 else block).max(axis=1).astype(np.float64)
+        if not np.isfinite(peak).all():  # one pass: a NaN or infinity is its row's maximum
+            raise ValueError(f"{where}embeddings hold NaN or infinite values")
+        if weights is not None:
+            peak *= np.abs(weights[lo : lo + step].astype(np.float64))
+        largest = max(largest, float(peak.max()))
+    if largest > MAX_ABS_VALUE:
+        raise ValueError(f"{where}a table value times its weight reaches {largest:.3g}; at most {MAX_ABS_VALUE:g} is "
+                         "allowed, so that pooling cannot overflow")
 
 
-def _read_tensors(path: Path) -> dict[str, np.ndarray]:
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing")
-    try:
-        with safe_open(str(path), framework="numpy") as handle:
-            return {name: handle.get_tensor(name) for name in handle.keys()}
-    except Exception as exc:  # safetensors raises its own error types for truncated or garbled files
-        raise ValueError(f"{path} is corrupt or not a safetensors file: {exc}") from exc
+# --------------------------------------------------------------------------- writing
 
 
-def _read_tokenizer(path: Path) -> Tokenizer:
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing")
-    try:
-        return Tokenizer.from_file(str(path))
-    except Exception as exc:  # tokenizers raises a bare Exception for bad JSON or unknown components
-        raise ValueError(f"{path} is corrupt or not a tokenizers JSON file: {exc}") from exc
+def check_save_target(path: str | os.PathLike, *, overwrite: bool) -> Path:
+    """The resolved folder to save to, or an error: a folder that is not a model is never replaced, a model only
+    with ``overwrite=True``; a missing or empty folder is always fine."""
+    overwrite = check_bool(overwrite, "overwrite")
+    target = atomic.resolve_target(path)
+    atomic.recover(target)
+    if not os.path.lexists(target):
+        return target
+    if not target.is_dir():
+        raise NotADirectoryError(f"{target} exists and is not a folder; a model is saved as a folder")
+    entries = sorted(os.listdir(target))
+    if not entries:
+        return target
+    foreign = [name for name in entries if name not in MODEL_ENTRIES]
+    if foreign or not {MODEL_FILE, CONFIG_FILE, ST_NESTED_DIR} & set(entries):
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "") if foreign else ", ".join(entries)
+        raise FileExistsError(f"{target} is not empty and is not a model folder (it holds {shown}); a save never "
+                              "replaces such a folder, not even with overwrite=True: choose a new or empty folder")
+    if not overwrite:
+        raise FileExistsError(f"{target} already holds a model; pass overwrite=True to replace it")
+    return target
 
 
-def write_folder(path: str | os.PathLike, contents: FolderContents) -> Path:
-    """Write the folder atomically (see :func:`atomic_folder`): ours, readable by Model2Vec and sentence-transformers."""
-    with atomic_folder(path) as tmp:
-        tensors = {"embeddings": np.ascontiguousarray(contents.embeddings)}
-        if contents.weights is not None:
-            tensors["weights"] = np.ascontiguousarray(contents.weights, dtype=np.float32)
-        save_file(tensors, str(tmp / MODEL_FILE), metadata={"format": "np"})
-        _write_text(tmp / TOKENIZER_FILE, contents.tokenizer.to_str())
-        _write_text(tmp / CONFIG_FILE, json.dumps(contents.config, indent=2, sort_keys=True))
-        modules = [{"idx": 0, "name": "0", "path": ".", "type": "sentence_transformers.models.StaticEmbedding"}]
-        if contents.config.get("normalize"):
-            modules.append({"idx": 1, "name": "1", "path": NORMALIZE_DIR, "type": "sentence_transformers.models.Normalize"})
-            (tmp / NORMALIZE_DIR).mkdir()
-        _write_text(tmp / MODULES_FILE, json.dumps(modules, indent=2))
-    return Path(path)
+def write_folder(path: str | os.PathLike, contents: FolderContents, *, overwrite: bool = False) -> Path:
+    """Write the folder atomically: ours, readable by Model2Vec and sentence-transformers (see :func:`check_save_target`)."""
+    target = check_save_target(path, overwrite=overwrite)
+    with atomic.atomic_folder(target) as tmp:
+        write_model_files(tmp, contents)
+    return target
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_model_files(folder: Path, contents: FolderContents) -> None:
+    """The model's files in an existing empty ``folder`` (no swap: callers use :func:`atomic.atomic_folder`)."""
+    tensors = {"embeddings": np.ascontiguousarray(contents.embeddings)}
+    if contents.weights is not None:
+        tensors["weights"] = np.ascontiguousarray(contents.weights, dtype=np.float32)
+    write_tensors(folder / MODEL_FILE, tensors, {"format": "np"})
+    write_text(folder / TOKENIZER_FILE, contents.tokenizer.to_str())
+    write_text(folder / CONFIG_FILE, json.dumps(contents.config, indent=2, sort_keys=True))
+    modules = [{"idx": 0, "name": "0", "path": ".", "type": "sentence_transformers.models.StaticEmbedding"}]
+    if contents.config.get("normalize"):
+        modules.append({"idx": 1, "name": "1", "path": NORMALIZE_DIR, "type": "sentence_transformers.models.Normalize"})
+        (folder / NORMALIZE_DIR).mkdir()
+    write_text(folder / MODULES_FILE, json.dumps(modules, indent=2))
+
+
+def write_tensors(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
+    """A safetensors file with the umask's permissions (``save_file`` alone makes it 0600), flushed to disk."""
+    with open(path, "wb"):  # created the ordinary way: its mode is what the umask gives any new file
+        pass
+    mode = os.stat(path).st_mode & 0o777
+    save_file(tensors, str(path), metadata=metadata)
+    os.chmod(path, mode)
+    _fsync(path)
+
+
+def write_text(path: Path, text: str) -> None:
+    """A UTF-8 text file, flushed to disk."""
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
 
 
-@contextmanager
-def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield an empty temporary folder beside ``path``; on success it replaces ``path`` in one rename.
-
-    If the body raises, the temporary folder is removed and whatever was at ``path`` is untouched. An existing
-    folder is first moved aside and deleted only after the new one is in place.
-    """
-    target = Path(path)
-    if target.exists() and not target.is_dir():
-        raise NotADirectoryError(f"{target} exists and is not a folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # plain mkdir (not tempfile.mkdtemp, which makes it 0700): the folder gets the umask's permissions, like any other
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:12]}"
-    tmp.mkdir()
-    try:
-        yield tmp
-        _fsync_dir(tmp)
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(target, old)
-            try:
-                os.rename(tmp, target)
-            except BaseException:
-                os.rename(old, target)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, target)
-        _fsync_dir(target.parent)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

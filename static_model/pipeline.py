@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
 
-from static_model.persistence import atomic_folder
+from static_model.atomic import atomic_folder
+from static_model.persistence import check_save_target, write_tensors, write_text
+from static_model.safe_read import read_json, read_safetensors
 
 if TYPE_CHECKING:  # pragma: no cover
     from static_model import StaticModel
@@ -62,7 +64,7 @@ class StaticPipeline:
 
     def __init__(
         self,
-        model: "StaticModel",
+        model: StaticModel,
         layers: Sequence[tuple[np.ndarray, np.ndarray]],
         *,
         labels: Sequence[Any],
@@ -155,9 +157,13 @@ class StaticPipeline:
             "layers": [[int(w.shape[1]), int(w.shape[0])] for w, _ in self.layers],  # [in, out] per layer
         }
 
-    def save_pretrained(self, path: str | os.PathLike, *, dtype: str | None = None) -> Path:
-        """Write the folder atomically: build it beside ``path``, then swap it in. A failure leaves ``path`` as it was."""
-        target = Path(path)
+    def save_pretrained(self, path: str | os.PathLike, *, dtype: str | None = None, overwrite: bool = False) -> Path:
+        """Write the folder atomically: build it beside ``path``, then swap it in. A failure leaves ``path`` as it was.
+
+        The same rules as :meth:`StaticModel.save_pretrained`: a model folder is replaced only with ``overwrite=True``,
+        a folder holding anything else never.
+        """
+        target = check_save_target(path, overwrite=overwrite)
         with atomic_folder(target) as staging:
             # the static model writes itself into the staging folder (its own atomic save swaps the empty folder)
             if dtype is None:
@@ -168,30 +174,35 @@ class StaticPipeline:
             for i, (w, b) in enumerate(self.layers):
                 tensors[f"layers.{i}.weight"] = w
                 tensors[f"layers.{i}.bias"] = b
-            save_file(tensors, str(staging / HEAD_FILE), metadata={"format": FORMAT_NAME})
-            (staging / HEAD_CONFIG_FILE).write_text(json.dumps(self.head_config(), indent=2, ensure_ascii=False))
+            write_tensors(staging / HEAD_FILE, tensors, {"format": FORMAT_NAME})
+            write_text(staging / HEAD_CONFIG_FILE, json.dumps(self.head_config(), indent=2, ensure_ascii=False))
         return target
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike) -> "StaticPipeline":
+    def from_pretrained(cls, path: str | os.PathLike) -> StaticPipeline:
         from static_model import StaticModel
 
-        folder = Path(path)
+        folder = Path(os.path.expanduser(os.fspath(path)))
         config_path, head_path = folder / HEAD_CONFIG_FILE, folder / HEAD_FILE
-        if not config_path.is_file() or not head_path.is_file():
+        if not os.path.lexists(config_path) or not os.path.lexists(head_path):
             raise FileNotFoundError(
                 f"{folder} is not a classifier pipeline folder: it needs {HEAD_CONFIG_FILE} and {HEAD_FILE} "
                 "(a plain static model folder has neither)."
             )
-        config = json.loads(config_path.read_text())
-        if config.get("format") != FORMAT_NAME or int(config.get("version", 0)) > FORMAT_VERSION:
+        config = read_json(config_path, folder)
+        version = config.get("version", 0)
+        if config.get("format") != FORMAT_NAME or not isinstance(version, int) or version > FORMAT_VERSION:
             raise ValueError(f"{config_path} is not a supported {FORMAT_NAME} v{FORMAT_VERSION} config.")
-        tensors = load_file(str(head_path))
+        if not isinstance(config.get("layers"), list) or not isinstance(config.get("labels"), list):
+            raise ValueError(f"{config_path} needs 'layers' and 'labels' lists.")  # noqa: TRY004 (file content)
+        tensors = read_safetensors(head_path, folder)
         n_layers = len(config["layers"])
         try:
             layers = [(tensors[f"layers.{i}.weight"], tensors[f"layers.{i}.bias"]) for i in range(n_layers)]
         except KeyError as exc:
             raise ValueError(f"{head_path} lacks tensor {exc.args[0]!r}.") from None
+        if not all(isinstance(s, list) and len(s) == 2 for s in config["layers"]):
+            raise ValueError(f"{config_path}: 'layers' must hold one [in, out] pair per layer.")
         for i, ((w, _), (d_in, d_out)) in enumerate(zip(layers, config["layers"])):
             if tuple(w.shape) != (d_out, d_in):
                 raise ValueError(f"{head_path}: layer {i} has shape {tuple(w.shape)}, config says {(d_out, d_in)}.")
@@ -200,7 +211,7 @@ class StaticPipeline:
             model,
             layers,
             labels=config["labels"],
-            multilabel=config["multilabel"],
+            multilabel=config.get("multilabel", False),
             threshold=config.get("threshold", 0.5),
             activation=config.get("activation", "relu"),
             normalize=config.get("normalize", True),

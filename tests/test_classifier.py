@@ -291,19 +291,19 @@ def test_pipeline_save_is_atomic(fitted, topic_data, tmp_path, monkeypatch):
     fitted.save_pretrained(folder)
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     pipeline = fitted.to_pipeline()
-    import static_model.pipeline as module
+    import static_model.persistence as module
 
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
     monkeypatch.setattr(module, "save_file", broken)
     with pytest.raises(OSError, match="disk full"):
-        pipeline.save_pretrained(folder)
+        pipeline.save_pretrained(folder, overwrite=True)
     after = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     assert after == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]  # no temp folder left behind
     monkeypatch.undo()
-    pipeline.save_pretrained(folder)  # overwriting a pipeline folder works
+    pipeline.save_pretrained(folder, overwrite=True)  # overwriting a pipeline folder works
     assert np.array_equal(StaticPipeline.from_pretrained(folder).predict(X_test), fitted.predict(X_test))
 
 

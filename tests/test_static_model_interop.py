@@ -71,3 +71,47 @@ def test_real_sized_model_in_both_directions(minilm_input_model, tmp_path):
     np.testing.assert_allclose(np.asarray(m2v.encode(REAL_TEXTS), dtype=np.float32), expected, atol=1e-3)
     m2v.save_pretrained(str(tmp_path / "back"))
     np.testing.assert_allclose(StaticModel.from_pretrained(tmp_path / "back").encode(REAL_TEXTS), expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("quantize_to", ["int8", "float16", "float32", "float64"])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_we_load_every_dtype_model2vec_writes(tiny_model, tmp_path, quantize_to, normalize):
+    """Issue 20 item 9: Model2Vec re-saving our folder keeps our ``dtype`` key and adds ``embedding_dtype``."""
+    from model2vec import StaticModel as Model2VecModel
+
+    tiny_model.normalize = normalize
+    tiny_model.save_pretrained(tmp_path / "ours")
+    theirs = Model2VecModel.from_pretrained(tmp_path / "ours", quantize_to=quantize_to, normalize=normalize)
+    theirs.save_pretrained(str(tmp_path / "m2v"))
+    ours = StaticModel.from_pretrained(tmp_path / "m2v")
+    expected = np.asarray(theirs.encode(TEXTS), dtype=np.float32)
+    np.testing.assert_allclose(ours.encode(TEXTS), expected, atol=1e-5 if quantize_to != "float16" else 2e-3)
+    assert ours.dtype == {"float64": "float32"}.get(quantize_to, quantize_to)
+
+
+@pytest.mark.parametrize("quantize_to", [None, "int8", "float16"])
+def test_we_load_model2vec_vocabulary_quantization(minilm_input_model, tmp_path, quantize_to):
+    """Model2Vec's ``vocabulary_quantization`` stores cluster rows, per-token weights and a token → row mapping."""
+    from model2vec import StaticModel as Model2VecModel
+
+    small = minilm_input_model.truncate_dims(32)
+    small.save_pretrained(tmp_path / "ours")
+    theirs = Model2VecModel.from_pretrained(tmp_path / "ours", vocabulary_quantization=64, quantize_to=quantize_to)
+    theirs.save_pretrained(str(tmp_path / "m2v"))
+    assert theirs.token_mapping is not None and len(theirs.embedding) == 64
+    ours = StaticModel.from_pretrained(tmp_path / "m2v")
+    assert ours.vocab_size == small.vocab_size
+    expected = np.asarray(theirs.encode(REAL_TEXTS), dtype=np.float32)
+    np.testing.assert_allclose(ours.encode(REAL_TEXTS), expected, atol=1e-5 if quantize_to != "float16" else 2e-3)
+
+
+def test_we_load_model2vec_dimensionality_reduction(tiny_model, tmp_path):
+    """Model2Vec keeps our ``dim`` key when it cuts dimensions; its ``embedding_dtype`` marks the folder as its own."""
+    from model2vec import StaticModel as Model2VecModel
+
+    tiny_model.save_pretrained(tmp_path / "ours")
+    theirs = Model2VecModel.from_pretrained(tmp_path / "ours", dimensionality=4)
+    theirs.save_pretrained(str(tmp_path / "m2v"))
+    ours = StaticModel.from_pretrained(tmp_path / "m2v")
+    assert ours.dim == 4
+    np.testing.assert_allclose(ours.encode(TEXTS), np.asarray(theirs.encode(TEXTS), dtype=np.float32), atol=1e-5)

@@ -1,0 +1,195 @@
+"""Replace a folder so that it always holds a complete version, the old one or the new one, even under ``kill -9``.
+
+The new folder is written beside the target as ``.NAME.tmp-PID-RANDOM`` and then swapped in:
+
+* on Linux with one ``renameat2(RENAME_EXCHANGE)``: the target and the new folder trade places in one atomic step,
+  so at every instant the target is the old folder or the new one; the old one then sits under the temporary name
+  and is deleted;
+* elsewhere (or on a file system without the exchange) with two renames, target → ``.NAME.old-PID-RANDOM`` and new →
+  target. A crash between the two leaves no target; :func:`recover` (run by every save, and :func:`readable_path` for
+  every load) finds the old folder and puts it back (a load reads it where it is and changes nothing on disk).
+
+Leftovers of a killed save (``.NAME.tmp-*``, ``.NAME.old-*`` whose process is gone) are removed by the next save of
+the same target.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import shutil
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+TMP_TAG = "tmp"
+OLD_TAG = "old"
+_ACTIVE: set[Path] = set()  # staging folders of saves running in this process (never cleaned as stale)
+_ACTIVE_LOCK = threading.Lock()
+
+
+def resolve_target(path: str | os.PathLike) -> Path:
+    """``path`` with ``~`` expanded and symbolic links resolved; the current folder (or one holding it) is refused.
+
+    Replacing a folder means renaming it; the folder a process runs in cannot be swapped out from under it.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
+    target = Path(os.path.realpath(os.path.expanduser(os.fspath(path))))
+    cwd = Path(os.path.realpath(os.getcwd()))
+    if target == cwd or target in cwd.parents:
+        raise ValueError(
+            f"cannot save a model as {os.fspath(path)!r}: it is the current folder ({target}) or holds it, and a "
+            "save replaces the whole folder; give the path of a new folder, e.g. 'my-model'"
+        )
+    return target
+
+
+def leftovers(target: Path, tag: str) -> list[Path]:
+    """The ``.NAME.<tag>-*`` folders beside ``target`` (temporaries or moved-aside old versions)."""
+    prefix = f".{target.name}.{tag}-"
+    try:
+        names = os.listdir(target.parent)
+    except FileNotFoundError:
+        return []
+    return [target.parent / name for name in names if name.startswith(prefix)]
+
+
+def readable_path(target: Path) -> Path:
+    """Where to read ``target`` from: itself, or the old version that a save killed between its renames moved aside."""
+    if os.path.lexists(target):
+        return target
+    olds = [p for p in leftovers(target, OLD_TAG) if p.is_dir()]
+    return max(olds, key=lambda p: p.stat().st_mtime_ns) if olds else target
+
+
+def recover(target: Path) -> None:
+    """Put back the old version if a save was killed between its two renames (the target is then missing)."""
+    old = readable_path(target)
+    if old != target:
+        os.rename(old, target)
+
+
+def clean_stale(target: Path) -> None:
+    """Remove the temporaries and old versions beside ``target`` that no running save owns."""
+    for path in leftovers(target, TMP_TAG) + leftovers(target, OLD_TAG):
+        with _ACTIVE_LOCK:
+            active = path in _ACTIVE
+        if not active and not _owner_alive(path):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _owner_alive(path: Path) -> bool:
+    """Whether the process named in ``.NAME.tag-PID-RANDOM`` still runs (unknown owners count as gone)."""
+    pid_text = path.name.rsplit("-", 2)[-2] if path.name.count("-") >= 2 else ""
+    if not pid_text.isdigit():
+        return False  # written by an older version without a pid: a leftover
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False  # ours but not active: a save of this process that failed to clean up
+    if os.name == "nt":  # pragma: no cover - os.kill(pid, 0) would end the process on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _staging(target: Path, tag: str) -> Path:
+    return target.parent / f".{target.name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+
+
+@contextmanager
+def atomic_folder(target: Path) -> Iterator[Path]:
+    """Yield an empty folder beside ``target`` (already resolved and checked); on success it becomes ``target``.
+
+    If the body raises, the folder is removed and ``target`` is untouched.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    recover(target)
+    clean_stale(target)
+    # plain mkdir (not tempfile.mkdtemp, which makes it 0700): the folder gets the umask's permissions
+    tmp = _staging(target, TMP_TAG)
+    with _ACTIVE_LOCK:
+        _ACTIVE.add(tmp)
+    try:
+        tmp.mkdir()
+        yield tmp
+        fsync_dir(tmp)
+        _swap_in(tmp, target)
+        fsync_dir(target.parent)
+    finally:
+        try:
+            if os.path.lexists(tmp):  # the failed new folder, or the old version the exchange left there
+                shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            with _ACTIVE_LOCK:
+                _ACTIVE.discard(tmp)
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    """Make ``new`` the ``target``; afterwards ``new``'s path holds the old version (or nothing)."""
+    if not os.path.lexists(target):
+        try:
+            os.rename(new, target)
+            return
+        except OSError as exc:  # another save created the target meanwhile: swap with it instead
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+    if os.environ.get("STATIC_MODEL_RENAME_PAIR") != "1" and exchange(new, target):  # the variable: to test the pair
+        return
+    old = _staging(target, OLD_TAG)
+    with _ACTIVE_LOCK:
+        _ACTIVE.add(old)
+    try:
+        os.rename(target, old)
+        try:
+            os.rename(new, target)
+        except BaseException:
+            os.rename(old, target)
+            raise
+        os.rename(old, new)  # so that the caller deletes it with the rest
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE.discard(old)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux ``renameat2``); ``False`` where that is not supported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except AttributeError:  # a C library older than glibc 2.28
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(a), None, str(b))
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries to disk (where the platform allows opening a folder)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - Windows cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

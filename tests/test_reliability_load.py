@@ -1,0 +1,282 @@
+"""A model folder is untrusted input, and settings have strict types (issue 20, items 7, 8 and 11): every bad file
+gives an error naming it and the problem, never a hang, a crash or a silent wrong answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from static_model import StaticModel
+
+
+@pytest.fixture
+def saved(tiny_model, tmp_path):
+    tiny_model.save_pretrained(tmp_path / "m")
+    return tmp_path / "m"
+
+
+def _edit_json(path, **changes):
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data))
+
+
+def _edit_tensors(folder, **tensors):
+    current = load_file(str(folder / "model.safetensors"))
+    current.update(tensors)
+    save_file({k: v for k, v in current.items() if v is not None}, str(folder / "model.safetensors"))
+
+
+# --------------------------------------------------------------------------- strict types
+
+
+def test_normalize_must_be_a_bool(tiny_table, wordpiece_tokenizer, tiny_model):
+    for value in ("no", "false", 0, 1.0):
+        with pytest.raises(TypeError, match="normalize must be True or False"):
+            StaticModel(tiny_table, wordpiece_tokenizer, normalize=value)
+        with pytest.raises(TypeError, match="normalize must be True or False"):
+            tiny_model.encode("cat", normalize=value)
+    with pytest.raises(TypeError, match=r"config\['normalize'\] must be True or False"):
+        StaticModel(tiny_table, wordpiece_tokenizer, config={"normalize": "false"})
+    with pytest.raises(TypeError, match="normalize must be True or False"):
+        tiny_model.normalize = "no"
+    assert StaticModel(tiny_table, wordpiece_tokenizer, normalize=np.bool_(False)).normalize is False
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("normalize", "false", "normalize must be True or False"),
+        ("normalize", 1, "normalize must be True or False"),
+        ("max_length", "512", "max_length must be a positive integer"),
+        ("max_length", 12.5, "max_length must be a positive integer"),
+        ("max_length", 0, "max_length must be a positive integer"),
+        ("max_length", 2**63, "max_length must be at most 2147483647"),
+        ("contrast", "high", "contrast must be a number"),
+        ("contrast", -1, "contrast must be between 0 and 50"),
+        ("contrast", 1e300, "contrast must be between 0 and 50"),
+        ("dim", "8", "dim must be an integer"),
+        ("dtype", 5, "dtype must be a string"),
+    ],
+)
+def test_config_values_of_the_wrong_type_or_range_name_the_file(saved, key, value, problem):
+    _edit_json(saved / "config.json", **{key: value})
+    with pytest.raises(ValueError, match=rf"config.json: {problem}"):
+        StaticModel.from_pretrained(saved)
+
+
+def test_a_0d_array_is_one_text(tiny_model):
+    vector = tiny_model.encode(np.array("the cat sat"))
+    assert vector.shape == (tiny_model.dim,)
+    np.testing.assert_array_equal(vector, tiny_model.encode("the cat sat"))
+    with pytest.raises(TypeError, match="0-d array of int64, not a str"):
+        tiny_model.encode(np.array(5))
+
+
+def test_a_tokenizer_with_fewer_ids_than_rows_is_an_error(tiny_table, saved):
+    from conftest import make_wordpiece_tokenizer
+
+    tokenizer = make_wordpiece_tokenizer(["the", "a", "cat", "dog", "sat", "mat"], pad_to=None)  # another model's
+    with pytest.raises(ValueError, match=r"the tokenizer has 11 token ids \(0 to 10\) but the embeddings have 49 rows"):
+        StaticModel(tiny_table, tokenizer)
+    (saved / "tokenizer.json").write_text(tokenizer.to_str())
+    with pytest.raises(ValueError, match=r"tokenizer.json has 11 token ids \(0 to 10\) but the embeddings have 49 rows"):
+        StaticModel.from_pretrained(saved)
+
+
+def test_a_sentence_transformers_table_may_have_rows_no_token_reaches(tiny_model, tmp_path):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import StaticEmbedding
+
+    padded = np.vstack([tiny_model.embedding_matrix(), np.ones((15, tiny_model.dim), dtype=np.float32)])
+    module = StaticEmbedding(tiny_model.tokenizer, embedding_weights=padded)
+    SentenceTransformer(modules=[module], device="cpu").save(str(tmp_path / "st"))
+    ours = StaticModel.from_pretrained(tmp_path / "st")
+    assert ours.vocab_size == tiny_model.vocab_size
+    np.testing.assert_allclose(ours.encode(["cat dog"], normalize=False), tiny_model.encode(["cat dog"], normalize=False),
+                               atol=1e-6)
+
+
+# --------------------------------------------------------------------------- hostile tokenizers
+
+
+@pytest.mark.parametrize("bad_id", [100_000_000, 2**31 - 2, 2**31, 2**32 - 1, -1, 1.5, "7", True])
+def test_token_ids_are_checked_before_the_tokenizer_is_built(saved, bad_id):
+    spec = json.loads((saved / "tokenizer.json").read_text())
+    spec["model"]["vocab"]["hello"] = bad_id  # the count of ids stays below the rows; the largest id does not
+    (saved / "tokenizer.json").write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match=r"tokenizer.json (has token ids up to|holds the token id)"):
+        StaticModel.from_pretrained(saved)
+
+
+def test_added_and_post_processor_ids_are_checked(saved):
+    spec = json.loads((saved / "tokenizer.json").read_text())
+    spec["post_processor"]["special_tokens"]["[CLS]"]["ids"] = [4_000_000_000]
+    (saved / "tokenizer.json").write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match="tokenizer.json holds the token id 4000000000"):
+        StaticModel.from_pretrained(saved)
+
+
+# --------------------------------------------------------------------------- hostile files
+
+
+@pytest.mark.parametrize("name", ["config.json", "tokenizer.json", "model.safetensors", "modules.json"])
+def test_a_symlink_to_a_device_is_refused(saved, name):
+    (saved / name).unlink()
+    (saved / name).symlink_to("/dev/zero")
+    if name == "modules.json":
+        _edit_json(saved / "config.json", normalize=None)  # modules.json is read only without config's normalize
+    with pytest.raises(ValueError, match=rf"{name} is a symbolic link to /dev/zero, outside the model folder"):
+        StaticModel.from_pretrained(saved)
+
+
+def test_a_symlink_outside_the_folder_is_refused_inside_it_is_followed(saved, tmp_path):
+    (saved / "config.json").rename(tmp_path / "elsewhere.json")
+    (saved / "config.json").symlink_to(tmp_path / "elsewhere.json")
+    with pytest.raises(ValueError, match="config.json is a symbolic link to .*elsewhere.json, outside the model folder"):
+        StaticModel.from_pretrained(saved)
+    (saved / "config.json").unlink()
+    (tmp_path / "elsewhere.json").rename(saved / "real-config.json")
+    (saved / "config.json").symlink_to("real-config.json")
+    assert StaticModel.from_pretrained(saved).normalize
+
+
+def test_a_linked_subfolder_outside_the_folder_is_refused(tiny_model, tmp_path):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import StaticEmbedding
+
+    module = StaticEmbedding(tiny_model.tokenizer, embedding_weights=tiny_model.embedding_matrix())
+    SentenceTransformer(modules=[module], device="cpu").save(str(tmp_path / "st"), create_model_card=False)
+    nested = tmp_path / "st" / "0_StaticEmbedding"
+    if not nested.is_dir():  # this sentence-transformers writes the module's files at the top: nest them
+        nested.mkdir()
+        for name in ("model.safetensors", "tokenizer.json"):
+            (tmp_path / "st" / name).rename(nested / name)
+    nested.rename(tmp_path / "outside")
+    nested.symlink_to(tmp_path / "outside")
+    with pytest.raises(ValueError, match="model.safetensors lies, through a linked folder, in .*outside"):
+        StaticModel.from_pretrained(tmp_path / "st")
+
+
+def test_a_hugging_face_cache_snapshot_loads(saved, tmp_path):
+    """The Hub cache links snapshots/REV/FILE to ../../blobs/HASH: outside the snapshot, inside the repository."""
+    repo = tmp_path / "models--org--name"
+    (repo / "blobs").mkdir(parents=True)
+    snapshot = repo / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    for i, path in enumerate(p for p in saved.iterdir() if p.is_file()):
+        path.rename(repo / "blobs" / f"hash{i}")
+        (snapshot / path.name).symlink_to(f"../../blobs/hash{i}")
+    assert StaticModel.from_pretrained(snapshot).vocab_size == 49
+
+
+FIFO_SCRIPT = textwrap.dedent(
+    """
+    import json, os, shutil, sys
+    from static_model import StaticModel
+    folder, results = sys.argv[1], {}
+    for name in ("config.json", "modules.json", "tokenizer.json", "model.safetensors"):
+        work = folder + "-" + name
+        shutil.copytree(folder, work)
+        os.unlink(os.path.join(work, name))
+        os.mkfifo(os.path.join(work, name))
+        if name == "modules.json":
+            config = json.load(open(os.path.join(work, "config.json")))
+            config.pop("normalize")
+            json.dump(config, open(os.path.join(work, "config.json"), "w"))
+        try:
+            StaticModel.from_pretrained(work)
+            results[name] = "loaded"
+        except Exception as exc:
+            results[name] = f"{type(exc).__name__}: {exc}"
+    print(json.dumps(results))
+    """
+)
+
+
+def test_a_fifo_never_hangs_the_load(saved):
+    proc = subprocess.run([sys.executable, "-c", FIFO_SCRIPT, str(saved)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    for name, result in results.items():
+        assert result.startswith("ValueError: ") and f"{name} is not a regular file (it is a FIFO)" in result, result
+
+
+def test_size_caps_come_before_reading(saved):
+    os.truncate(saved / "config.json", 17 * 2**20)  # sparse: costs nothing on disk
+    with pytest.raises(ValueError, match=r"config.json is 17,825,792 bytes, more than the 16,777,216"):
+        StaticModel.from_pretrained(saved)
+
+
+def test_deeply_nested_json_names_the_file(saved):
+    (saved / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="config.json is nested too deeply"):
+        StaticModel.from_pretrained(saved)
+    (saved / "config.json").write_text('{"normalize": true}')
+    (saved / "tokenizer.json").write_text('{"a":' * 100_000 + "1" + "}" * 100_000)
+    with pytest.raises(ValueError, match="tokenizer.json is nested too deeply"):
+        StaticModel.from_pretrained(saved)
+
+
+@pytest.mark.parametrize(
+    ("header", "problem"),
+    [
+        (b"\xff" * 8, "its header claims"),
+        (b"\x02\x00\x00\x00\x00\x00\x00\x00[]", "the header is not a JSON object"),
+        (json.dumps({"embeddings": {"dtype": "BF16", "shape": [1, 1], "data_offsets": [0, 2]}}).encode(), "unsupported dtype"),
+        (json.dumps({"embeddings": {"dtype": "F32", "shape": [1, -1], "data_offsets": [0, 4]}}).encode(), "invalid shape"),
+        (json.dumps({"embeddings": {"dtype": "F32", "shape": [2**40, 2**40], "data_offsets": [0, 4]}}).encode(), "does not fill"),
+        (json.dumps({"embeddings": {"dtype": "F32", "shape": [1, 1], "data_offsets": [0, 4000]}}).encode(), "outside the"),
+    ],
+)
+def test_safetensors_headers_are_checked_before_reading(saved, header, problem):
+    data = header if len(header) == 8 or header.startswith(b"\x02") else len(header).to_bytes(8, "little") + header
+    (saved / "model.safetensors").write_bytes(data + b"\0" * 8)
+    with pytest.raises(ValueError, match=rf"model.safetensors is corrupt or not a safetensors file: .*{problem}"):
+        StaticModel.from_pretrained(saved)
+
+
+# --------------------------------------------------------------------------- hostile values
+
+
+@pytest.mark.parametrize(
+    ("mapping", "problem"),
+    [
+        (np.arange(49, dtype=np.float32), "'mapping' must be a non-empty 1-D integer array; got float32"),
+        (np.zeros((7, 7), dtype=np.int64), "'mapping' must be a non-empty 1-D integer array; got int64 of shape"),
+        (np.full(49, 10, dtype=np.int64), "'mapping' holds row 10, outside the table's 10 rows"),
+        (np.full(49, -1, dtype=np.int32), "'mapping' holds row -1"),
+        (np.zeros(5_000_000, dtype=np.int32), "'mapping' has 5000000 entries but .*tokenizer.json has 49 token ids"),
+    ],
+)
+def test_a_mapping_is_checked_before_it_is_expanded(saved, tiny_table, mapping, problem):
+    _edit_tensors(saved, embeddings=tiny_table[:10], mapping=mapping)
+    config = json.loads((saved / "config.json").read_text())
+    config.pop("vocab_size")
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=rf"model.safetensors: {problem}"):
+        StaticModel.from_pretrained(saved)
+
+
+@pytest.mark.parametrize(("scale", "weight"), [(1e19, None), (1.0, 1e19), (1e4, 1e3), (1e7, None)])
+def test_huge_values_cannot_overflow_the_pooling(saved, tiny_table, scale, weight):
+    weights = None if weight is None else np.full(len(tiny_table), weight, dtype=np.float32)
+    _edit_tensors(saved, embeddings=(tiny_table * scale).astype(np.float32), weights=weights)
+    with pytest.raises(ValueError, match=r"model.safetensors: a table value times its weight reaches .* at most 1e\+06"):
+        StaticModel.from_pretrained(saved)
+
+
+def test_values_up_to_the_bound_load_and_pool_finitely(saved, tiny_table):
+    rows = tiny_table / np.abs(tiny_table).max() * 1e3
+    _edit_tensors(saved, embeddings=rows.astype(np.float32), weights=np.full(len(rows), 999.0, dtype=np.float32))
+    model = StaticModel.from_pretrained(saved)
+    text = " ".join(["cat dog the mat"] * 200)
+    for contrast in (0.0, 50.0):
+        assert np.isfinite(model.encode([text], contrast=contrast, normalize=False)).all()
