@@ -21,9 +21,9 @@ def _float_or_none(value: str) -> float | None:
 
 def build_parser() -> argparse.ArgumentParser:
     from distill.refine import add_refine_options
-    from distill.core import DEFAULT_CONTRAST
+    from distill.assemble import DEFAULT_CONTRAST
     from distill.frequencies import DEFAULT_FREQUENCY_WEIGHT
-    from distill.vocab_pass import DEFAULT_BATCH_SIZE
+    from distill.embed import DEFAULT_BATCH_SIZE
 
     p = argparse.ArgumentParser(
         prog="python -m distill",
@@ -76,7 +76,7 @@ def distill_main(argv: list[str]) -> int:
         print("error: --vocabulary-size needs --vocabulary", file=sys.stderr)
         return 2
 
-    from distill.core import distill, read_vocabulary_file
+    from distill import distill, read_vocabulary_file
     from distill.frequencies import FrequencyFileError
     from distill.resolve import TeacherNotFoundError
     from distill.teacher import TeacherError

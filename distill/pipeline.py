@@ -1,0 +1,78 @@
+"""``distill``: teacher -> static token-embedding model, in three public stages.
+
+1. ``prepare`` (``distill.plan``): every argument, the teacher folder, its tokenizer, the added vocabulary and the
+   frequency source are checked first (cheap); the output tokenizer, the kept ids and the token counts are built.
+2. ``embed_vocabulary`` (``distill.embed``): the teacher weights load and the vocabulary pass runs (the whole cost).
+3. ``assemble`` (``distill.assemble``): PCA, SIF weights and the ``StaticModel``.
+
+A study that varies the post-processing runs stage 2 once and ``assemble`` for each variant (``benchmarks.ablation``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Sequence
+
+from distill.assemble import DEFAULT_CONTRAST, assemble, check_assembly
+from distill.embed import DEFAULT_BATCH_SIZE, check_embedding, embed_vocabulary
+from distill.frequencies import resolve_frequency_weight
+from distill.plan import prepare
+from distill.resolve import DEFAULT_TEACHER
+from distill.teacher import Teacher
+from static_model import StaticModel
+
+
+def distill(
+    teacher: str | os.PathLike | Teacher = DEFAULT_TEACHER,
+    *,
+    pca_dims: int | None = 256,
+    sif_coefficient: float | None = 1e-4,
+    vocabulary: Sequence[str] | str | os.PathLike | None = None,
+    token_frequencies: str | os.PathLike | Mapping[str, float] | None = None,
+    frequency_weight: float | None = None,
+    device: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    pooling: str = "mean",
+    dtype: str = "float16",
+    contrast: float = DEFAULT_CONTRAST,
+    show_progress_bar: bool = True,
+) -> StaticModel:
+    """Distill ``teacher`` into a ``static_model.StaticModel``.
+
+    The model reads at most as many tokens as the teacher (its ``max_seq_length`` less the special tokens);
+    set ``model.max_length`` to change that.
+
+    :param teacher: a local folder, a teacher with an offline package, a hub id, or a ``Teacher``.
+    :param pca_dims: output dimensions (PCA fit in float64); ``None`` keeps the teacher's dims, no PCA.
+    :param sif_coefficient: ``a`` in the SIF weight ``a / (a + p)``; ``None``: no weighting.
+    :param vocabulary: whole words to add as tokens (a list, or a file: one word a line or the first
+        column of a TSV); each word's vector is the teacher run over its word pieces.
+    :param token_frequencies: where ``p`` comes from: a word-frequency TSV (``word<TAB>frequency``),
+        a folder holding one, a plain-text corpus, or a ``{word: count}`` mapping. ``None``: Zipf's
+        law over the token id order (what Model2Vec does).
+    :param frequency_weight: with ``token_frequencies``, how far the counts move ``p`` from Zipf over ids:
+        ``p ∝ zipf ** (1 - w) * counts ** w`` (``distill.frequencies.sif_probabilities``); ``None`` is
+        ``DEFAULT_FREQUENCY_WEIGHT`` (0.25, chosen on the development splits), ``1.0`` takes the counts alone.
+        Measured best with ``sif_coefficient=3e-4`` (``benchmarks/results/frequency_weight_dev.md``).
+    :param device: torch device; default CUDA when available (float16), else CPU (float32).
+    :param batch_size: sequences per forward in the vocabulary pass.
+    :param pooling: ``"mean"`` over the template (default), ``"token"``: the token's own position(s),
+        ``"cls"``: position 0.
+    :param dtype: storage dtype of the returned model: ``"float16"`` (default), ``"float32"``, ``"int8"``.
+    :param contrast: the model's pooling at encode time (``StaticModel.contrast``): ``0`` is Model2Vec's plain
+        mean; the default ``DEFAULT_CONTRAST`` weights each token row by ``exp(-contrast * cos(row, the text's
+        mean row))``, chosen on the benchmark's development splits (``benchmarks/results/contrast_dev.md``).
+    :param show_progress_bar: progress bar over the vocabulary pass.
+    :raises TeacherNotFoundError, TeacherError, FrequencyFileError, ValueError: on bad input, before
+        the teacher weights load.
+    """
+    check_embedding(pooling=pooling, batch_size=batch_size)
+    check_assembly(pca_dims=pca_dims, sif_coefficient=sif_coefficient, dtype=dtype, contrast=contrast)
+    resolve_frequency_weight(frequency_weight, token_frequencies is not None)
+    plan = prepare(teacher, vocabulary=vocabulary, token_frequencies=token_frequencies, device=device)
+    plan.check_pca_dims(pca_dims)  # all checked: nothing above loads the teacher weights
+    vectors = embed_vocabulary(plan, pooling=pooling, batch_size=batch_size, unload=plan.owns_teacher,
+                               show_progress_bar=show_progress_bar)
+    return assemble(plan, vectors, pca_dims=pca_dims, sif_coefficient=sif_coefficient,
+                    frequency_weight=frequency_weight, dtype=dtype, contrast=contrast)
