@@ -7,7 +7,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -27,13 +27,16 @@ class DistillPlan:
 
     teacher: Teacher
     owns_teacher: bool  # prepare built the teacher from a name or folder (distill frees its weights after the pass)
-    tokenizer: Tokenizer  # the output tokenizer: the teacher's (padding and truncation off) plus the added words
-    base_ids: tuple[int, ...]  # teacher token ids that get a forward pass (``kept_token_ids``, in id order)
+    # the output tokenizer: the teacher's (padding and truncation off) plus the added words
+    tokenizer: Tokenizer = field(repr=False)
+    # teacher token ids that get a forward pass (``kept_token_ids``, in id order)
+    base_ids: tuple[int, ...] = field(repr=False)
     added_words: tuple[str, ...]  # the added words as fed to the teacher
-    added_ids: tuple[int, ...]  # their ids in ``tokenizer``
+    added_ids: tuple[int, ...] = field(repr=False)  # their ids in ``tokenizer``
     vocabulary_stats: dict[str, int]  # build_output_tokenizer's counts: requested, added, already_single_token, ...
     vocabulary_words: int | None  # how many words were passed as ``vocabulary`` (None: none)
-    counts: np.ndarray | None  # per-id token counts of ``token_frequencies`` under ``tokenizer``; None: Zipf
+    # per-id token counts of ``token_frequencies`` under ``tokenizer``; None: Zipf over ids
+    counts: np.ndarray | None = field(repr=False)
     frequency_source: str  # the token_frequencies path, "mapping", or "zipf-id-rank" without one
     started: float  # time.perf_counter() when prepare began
 
