@@ -38,7 +38,9 @@ def _load_datasets(args):
     specs = select(root, tasks=tasks, names=names, discover_extra=args.discover)
     datasets = load_available(specs, root)
     if not datasets:
-        sys.exit(f"no dataset found under {root} (layout: MANIFEST.md)")
+        from distill.cli_checks import UsageError
+
+        raise UsageError(f"no dataset found under {root} (layout: MANIFEST.md)")
     print(f"data: {root} ({len(datasets)} datasets: {', '.join(d.name for d in datasets)})", file=sys.stderr)
     return datasets
 
@@ -106,11 +108,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_args(args) -> None:
+    """Checks that need no model or data loaded: every -m SPEC, --device, --data (usage errors name them)."""
+    from distill.cli_checks import UsageError, check_device_option
+
+    from .encoders import SpecError, check_spec
+
+    specs = getattr(args, "model", None)
+    if isinstance(specs, list):  # classify's --model is one folder, checked by its own command
+        for spec in specs:
+            try:
+                check_spec(spec)
+            except SpecError as exc:
+                raise UsageError(f"-m: {exc}") from None
+    check_device_option(getattr(args, "device", None))
+    data = getattr(args, "data", None)
+    if data is not None and not Path(data).expanduser().is_dir():
+        raise UsageError(f"--data {data}: the folder does not exist")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    """``python -m benchmarks ...``: usage errors exit 2 with one ``error:`` line, Ctrl-C exits 130."""
+    from distill.cli_checks import run_cli
+
+    from .encoders import SpecError
+
+    def run() -> int:
+        args = build_parser().parse_args(argv)
+        check_args(args)
+        return int(args.func(args) or 0)
+
+    return run_cli(run, expected=(SpecError,))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from distill.cli_checks import exit_process
+
+    exit_process(main())

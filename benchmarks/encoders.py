@@ -277,32 +277,45 @@ def static_options(target: str) -> tuple[str, dict]:
     for item in filter(None, query.split("&")) if sep else ():
         key, _, value = item.partition("=")
         if key != "contrast":
-            raise ValueError(f"unknown static model option {key!r} in {target!r} (known: contrast)")
+            raise SpecError(f"unknown static model option {key!r} in {target!r} (known: contrast)")
         try:
             opts[key] = float(value)
         except ValueError:
-            raise ValueError(f"static model option {item!r} in {target!r}: not a number") from None
+            raise SpecError(f"static model option {item!r} in {target!r}: not a number") from None
     return path, opts
 
 
+class SpecError(ValueError):
+    """A model SPEC that names no usable model; the message names the spec."""
+
+
 def check_spec(spec: str) -> None:
-    """Raise ``ValueError`` now, before any model runs, when ``spec`` names a folder or teacher that is not there."""
+    """Raise ``SpecError`` now, before any model runs, when ``spec`` names a folder or teacher that is not there."""
     label, kind, target = parse_spec(spec)
     if kind == "static":
         target, opts = static_options(target)
         if "contrast" in opts:
             from static_model.model import check_contrast
 
-            check_contrast(opts["contrast"])
-    if kind in ("static", "model2vec") and not Path(target).expanduser().is_dir():
-        raise ValueError(f"model spec {spec!r}: {kind} folder {target!r} does not exist")
+            try:
+                check_contrast(opts["contrast"])
+            except ValueError as exc:
+                raise SpecError(f"model spec {spec!r}: {exc}") from None
+    folder = Path(target).expanduser()
+    if kind in ("static", "model2vec"):
+        if not folder.exists():
+            raise SpecError(f"model spec {spec!r}: {kind} folder {target!r} does not exist")
+        if not folder.is_dir():
+            raise SpecError(f"model spec {spec!r}: {target!r} is a file, not a model folder")
+        if not (folder / "config.json").is_file() and not any(folder.glob("*.safetensors")):
+            raise SpecError(f"model spec {spec!r}: folder {target!r} holds no model (no config.json, no *.safetensors)")
     if kind == "teacher":
         from distill.resolve import resolve_teacher
 
         try:
             resolve_teacher(target)
         except Exception as exc:  # noqa: BLE001 - TeacherNotFoundError and whatever resolution raised
-            raise ValueError(f"model spec {spec!r}: {exc}") from exc
+            raise SpecError(f"model spec {spec!r}: {exc}") from exc
 
 
 def load_encoder(spec: str, *, device: str | None = None) -> Encoder:

@@ -132,7 +132,7 @@ def run_subprocess(args: list[str], timeout: float | None = None) -> tuple[dict 
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):]), proc.stderr
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]  # the exception's message, not its traceback
     return None, " | ".join(tail) or f"exit code {proc.returncode}"
 
 
@@ -208,11 +208,21 @@ def run_speed(specs: list[str], *, sentences_file: Path, n: int = DEFAULT_N, see
 
 
 def cmd_speed(args) -> int:
+    from distill.cli_checks import EXIT_FAILED, UsageError, check_utf8_text
+
     from .report import emit, speed_markdown
 
-    sfile = Path(args.sentences) if args.sentences else default_sentences_file()
-    if sfile is None or not sfile.is_file():
-        sys.exit("no sentences file: pass --sentences FILE (default: <data>/corpus_general/sentences.txt)")
+    if not args.model and not args.distill_teacher:
+        raise UsageError("nothing to measure: pass -m SPEC (repeatable) or --distill-teacher NAME")
+    if args.sentences:
+        sfile = check_utf8_text(args.sentences, "--sentences")
+    else:
+        sfile = default_sentences_file()
+        if sfile is None:
+            raise UsageError("no sentences file: pass --sentences FILE (default: <data>/corpus_general/sentences.txt)")
+    for option in ("n", "slow_n", "repeats", "latency_calls"):
+        if getattr(args, option) < 1:
+            raise UsageError(f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}")
     report = run_speed(args.model or [], sentences_file=sfile, n=args.n, seed=args.seed, repeats=args.repeats,
                        latency_calls=args.latency_calls, slow_n=args.slow_n, anchor=args.anchor, device=args.device,
                        progress=not args.no_progress)
@@ -221,6 +231,12 @@ def cmd_speed(args) -> int:
         report["distill"] = []
         for t in args.distill_teacher:
             report["distill"] += time_distill(t, out_dir)
+    failed = [m["spec"] for m in report["models"] if "error" in m]
+    failed += [r["name"] for r in report.get("distill", []) if "error" in r]
+    if failed:  # a table with a failed model is not a result: nothing is written
+        print(f"error: {len(failed)} measurement(s) failed ({', '.join(failed)}); "
+              f"{'nothing written to ' + args.out if args.out else 'no table printed'}", file=sys.stderr)
+        return EXIT_FAILED
     emit(speed_markdown(report, title=args.title or "Speed"), report, args.out)
     return 0
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-USAGE_HINT = "python -m distill compare STATIC_MODEL [TEACHER] (--texts FILE | --pairs FILE)"
+USAGE_HINT = "python -m distill compare STATIC_MODEL [TEACHER] [--texts FILE | --pairs FILE]"
 
 
 def _int_or_none(value: str) -> int | None:
@@ -20,10 +20,10 @@ def _float_or_none(value: str) -> float | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from distill.refine import add_refine_options
     from distill.assemble import DEFAULT_CONTRAST
-    from distill.frequencies import DEFAULT_FREQUENCY_WEIGHT
     from distill.embed import DEFAULT_BATCH_SIZE
+    from distill.frequencies import DEFAULT_FREQUENCY_WEIGHT
+    from distill.refine import add_refine_options
 
     p = argparse.ArgumentParser(
         prog="python -m distill",
@@ -49,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--contrast", type=float, default=DEFAULT_CONTRAST,
                    help="pooling contrast written into the model: 0 for Model2Vec's plain mean; c > 0 weights each "
                    f"token row by exp(-c * cos(row, the text's mean row)) (default {DEFAULT_CONTRAST})")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty output folder")
+    p.add_argument("--teacher-name", default=None,
+                   help="the teacher's public name recorded in the model's config.json, e.g. a hub id 'org/name' "
+                   "(default: a known teacher's hub id, else the teacher folder's base name; never a local path)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the model in an existing output folder (a folder holding other files is refused)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     refine = p.add_argument_group("corpus refinement (python -m distill TEACHER --output DIR --refine CORPUS)")
     refine.add_argument("--refine", metavar="CORPUS", default=None,
@@ -63,65 +67,96 @@ def _folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
+def check_args(args: argparse.Namespace) -> Path:
+    """Every check that needs no teacher (usage errors name the option); returns the output folder."""
+    from distill.cli_checks import (
+        UsageError,
+        check_device_option,
+        check_input_file,
+        check_output_folder,
+        check_positive_int,
+        check_utf8_text,
+    )
+    from distill.refine import check_corpus_option, check_refine_options
+
+    out = check_output_folder(args.output, overwrite=args.overwrite)
+    check_positive_int(args.pca_dims, "--pca-dims")
+    check_positive_int(args.batch_size, "--batch-size")
+    check_positive_int(args.vocabulary_size, "--vocabulary-size")
+    if args.vocabulary_size is not None and not args.vocabulary:
+        raise UsageError("--vocabulary-size needs --vocabulary")
+    if args.vocabulary:
+        check_utf8_text(args.vocabulary, "--vocabulary")
+    if args.token_frequencies:
+        from distill.frequencies import FrequencyFileError, check_source
+
+        check_input_file(args.token_frequencies, "--token-frequencies", folder_ok=True)
+        try:
+            check_source(args.token_frequencies)
+        except FrequencyFileError as exc:
+            raise UsageError(f"--token-frequencies {args.token_frequencies}: {exc}") from None
+    if args.refine is not None:
+        check_corpus_option(args.refine, "--refine")
+        check_refine_options(args, prefix="refine-")
+    if args.teacher_name is not None:
+        from distill.resolve import check_public_name
+
+        try:
+            check_public_name(args.teacher_name)
+        except ValueError as exc:
+            raise UsageError(f"--teacher-name: {exc}") from None
+    check_device_option(args.device)
+    return out
+
+
 def distill_main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    out = Path(args.output)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
-        print(f"error: output {out} exists and is not empty (use --overwrite to replace it)", file=sys.stderr)
-        return 2
-    if args.refine not in (None, "default") and not Path(args.refine).is_file():
-        print(f"error: --refine: corpus file {args.refine} does not exist", file=sys.stderr)
-        return 2
-    if args.vocabulary_size is not None and not args.vocabulary:
-        print("error: --vocabulary-size needs --vocabulary", file=sys.stderr)
-        return 2
+    out = check_args(args)
 
     from distill import distill, read_vocabulary_file
-    from distill.frequencies import FrequencyFileError
-    from distill.resolve import TeacherNotFoundError
-    from distill.teacher import TeacherError
+    from distill.cli_checks import UsageError, save_model
 
     if args.quiet:  # transformers draws its own bar while it loads the weights
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
     start = time.perf_counter()
-    try:
-        vocabulary = None
-        if args.vocabulary:
+    vocabulary = None
+    if args.vocabulary:
+        try:
             vocabulary = read_vocabulary_file(args.vocabulary, args.vocabulary_size)
-            if not vocabulary:
-                raise ValueError(f"The vocabulary file {args.vocabulary} holds no words.")
-        model = distill(
-            args.teacher,
-            pca_dims=args.pca_dims,
-            sif_coefficient=args.sif_coefficient,
-            vocabulary=vocabulary,
-            token_frequencies=args.token_frequencies,
-            frequency_weight=args.frequency_weight,
-            device=args.device,
-            batch_size=args.batch_size,
-            pooling=args.pooling,
-            dtype=args.dtype,
-            contrast=args.contrast,
-            show_progress_bar=not args.quiet,
-        )
-        if args.refine is not None:
-            from distill.refine import refine, refine_kwargs
+        except ValueError as exc:
+            raise UsageError(f"--vocabulary: {exc}") from None
+        if not vocabulary:
+            raise UsageError(f"--vocabulary {args.vocabulary}: the file holds no words")
+    model = distill(
+        args.teacher,
+        pca_dims=args.pca_dims,
+        sif_coefficient=args.sif_coefficient,
+        vocabulary=vocabulary,
+        token_frequencies=args.token_frequencies,
+        frequency_weight=args.frequency_weight,
+        device=args.device,
+        batch_size=args.batch_size,
+        pooling=args.pooling,
+        dtype=args.dtype,
+        contrast=args.contrast,
+        teacher_name=args.teacher_name,
+        show_progress_bar=not args.quiet,
+    )
+    if args.refine is not None:
+        from distill.refine import refine, refine_kwargs
 
-            model = refine(model, args.teacher, None if args.refine == "default" else args.refine,
-                           device=args.device, dtype=args.dtype, show_progress_bar=not args.quiet,
-                           **refine_kwargs(args, prefix="refine-"))
-    except (TeacherNotFoundError, TeacherError, FrequencyFileError, ValueError, TypeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        model = refine(model, args.teacher, None if args.refine == "default" else args.refine,
+                       device=args.device, dtype=args.dtype, show_progress_bar=not args.quiet,
+                       **refine_kwargs(args, prefix="refine-"))
     # save_pretrained is atomic: an interrupted run leaves no half-written folder.
-    model.save_pretrained(out)
+    save_model(model, out, overwrite=args.overwrite)
     elapsed = time.perf_counter() - start
     info = model.config.get("distill", {})
     added = info.get("added_words", {}).get("added", 0)
     print(f"Saved {out}")
-    print(f"  teacher             {info.get('teacher')} ({info.get('teacher_path')})")
+    print(f"  teacher             {info.get('teacher')} (given as {args.teacher})")
     print(f"  vocabulary          {info.get('vocab_size')} ids, {info.get('embedded_tokens')} embedded"
           f" ({added} added words, {info.get('zero_rows')} zero rows)")
     print(f"  dims                {model.dim} (teacher {info.get('teacher_hidden_size')})")
@@ -149,14 +184,23 @@ def distill_main(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m distill ...``: usage errors exit 2 with one ``error:`` line, Ctrl-C exits 130."""
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if argv and argv[0] == "compare":
         from distill.comparison import main as compare_main
 
         return compare_main(argv[1:])
-    return distill_main(argv)
+    from distill.cli_checks import run_cli
+    from distill.frequencies import FrequencyFileError
+    from distill.resolve import TeacherNotFoundError
+    from distill.teacher import TeacherError
+
+    return run_cli(lambda: distill_main(argv),
+                   expected=(TeacherNotFoundError, TeacherError, FrequencyFileError, ValueError, TypeError))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from distill.cli_checks import exit_process
+
+    exit_process(main())

@@ -100,7 +100,7 @@ def assemble(
     import transformers
 
     params = {
-        "teacher": t.name,
+        "teacher": plan.teacher_name,
         "pca_dims": pca_dims,
         "sif_coefficient": sif_coefficient,
         "vocabulary": plan.vocabulary_words,
@@ -115,8 +115,7 @@ def assemble(
     distill_info = {
         "parameters": params,
         "toolkit_version": toolkit_version(),
-        "teacher": t.name,
-        "teacher_path": str(t.path),
+        "teacher": plan.teacher_name,
         "teacher_pooling": t.pooling,
         "teacher_normalize": t.normalize,
         "teacher_max_seq_length": t.spec.max_seq_length,
@@ -141,8 +140,8 @@ def assemble(
     }
     # StaticModel adds model_type, dim, vocab_size, dtype, normalize, max_length and the producer.
     config = {
-        "teacher": t.name,
-        "tokenizer_name": t.name,
+        "teacher": plan.teacher_name,
+        "tokenizer_name": plan.teacher_name,
         "apply_pca": pca_dims,
         "sif_coefficient": sif_coefficient,
         "pooling": vectors.pooling,

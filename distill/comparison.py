@@ -1,12 +1,15 @@
 """How close is a static model to its teacher? Measured on the same texts in the same run.
 
-- ``spearman``: Spearman correlation between the two models' similarities: over all pairs of texts
-  (``texts``), or over the given sentence pairs (``pairs``);
-- ``neighbour_overlap@k``: mean overlap of each text's top-k neighbours (self excluded) in both models;
+- ``spearman``: Spearman correlation between the two models' cosine similarities: over all pairs of texts
+  (``texts``), or over the given sentence pairs (``pairs``); 1 means the static model ranks every pair exactly as
+  the teacher does;
+- ``neighbour_overlap@k``: for each text, the share of its k nearest neighbours (cosine, self excluded) that are
+  the same in both models, averaged over the texts;
 - ``speed_ratio``: static texts/s divided by teacher texts/s, both timed here on the same texts;
 - with gold pair scores: each model's Spearman correlation with the gold scores.
 
-Command line: ``python -m distill compare STATIC [TEACHER] (--texts FILE | --pairs FILE)``.
+Command line: ``python -m distill compare STATIC [TEACHER] [--texts FILE | --pairs FILE] [--json]``: a report
+that says what was compared with what and each number in words (``format_report``), or the dict as JSON.
 """
 
 from __future__ import annotations
@@ -83,7 +86,16 @@ def _load_models(static_model, teacher, device):
     if teacher is None:
         teacher = (getattr(static_model, "config", None) or {}).get("teacher")
         if not teacher:
-            raise ValueError("No teacher given and the static model's config names none.")
+            raise ValueError("No teacher given and the static model's config names none; pass the teacher.")
+        if isinstance(teacher, str):
+            from distill.resolve import TeacherNotFoundError, resolve_teacher
+
+            try:
+                resolve_teacher(teacher)
+            except TeacherNotFoundError as exc:
+                raise TeacherNotFoundError(
+                    f"The static model's config names the teacher {teacher!r} (its public name), which is not "
+                    f"found here; pass the teacher folder or name. ({exc})") from None
     if isinstance(teacher, (str, os.PathLike)):
         from distill.teacher import Teacher
 
@@ -114,16 +126,20 @@ def compare(
     """
     if (texts is None) == (pairs is None):
         raise ValueError("Pass exactly one of texts= or pairs=.")
-    static_model, teacher = _load_models(static_model, teacher, device)
-    if pairs is not None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}.")
+    if pairs is not None:  # the input is checked before any model loads
         pairs = [(str(a), str(b)) for a, b in pairs]
         if not pairs:
             raise ValueError("pairs is empty.")
         uniq = list(dict.fromkeys(s for p in pairs for s in p))
+        if scores is not None and len(scores) != len(pairs):
+            raise ValueError(f"scores must have one value per pair ({len(scores)} scores, {len(pairs)} pairs).")
     else:
         uniq = list(dict.fromkeys(str(t) for t in texts))
         if len(uniq) < 2:
-            raise ValueError("Need at least two distinct texts.")
+            raise ValueError(f"Need at least two distinct texts, got {len(uniq)}.")
+    static_model, teacher = _load_models(static_model, teacher, device)
     e_static, s_time = _timed_encode(static_model, uniq, batch_size)
     e_teacher, t_time = _timed_encode(teacher, uniq, batch_size)
     us, ut = _unit(e_static), _unit(e_teacher)
@@ -160,25 +176,47 @@ def compare(
 # --------------------------------------------------------------------------- CLI
 
 
+def _lines(path: Path):
+    """``(line number, line)`` of a UTF-8 text file; a ``ValueError`` naming the file and line otherwise."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"{path} is not UTF-8 text (line {lineno}: {exc.reason}); save it as UTF-8.") from None
+            yield lineno, line
+
+
+def _json_row(path: Path, lineno: int, line: str) -> dict:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} line {lineno}: not a JSON object ({exc.msg}).") from None
+    if not isinstance(row, dict):
+        raise ValueError(f"{path} line {lineno}: expected a JSON object, got {type(row).__name__}.")
+    return row
+
+
 def read_texts(path: str | os.PathLike, limit: int | None = None) -> list[str]:
     """Texts from a .txt (one a line) or .jsonl (key ``text``, or ``sentence1``/``sentence2``) file."""
     path = Path(path)
     out: list[str] = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            if path.suffix == ".jsonl":
-                row = json.loads(line)
-                if "text" in row:
-                    out.append(str(row["text"]))
-                else:
-                    out.extend(str(row[key]) for key in ("sentence1", "sentence2") if key in row)
+    for lineno, line in _lines(path):
+        line = line.strip()
+        if not line:
+            continue
+        if path.suffix == ".jsonl":
+            row = _json_row(path, lineno, line)
+            if "text" in row:
+                out.append(str(row["text"]))
+            elif "sentence1" in row or "sentence2" in row:
+                out.extend(str(row[key]) for key in ("sentence1", "sentence2") if key in row)
             else:
-                out.append(line)
-            if limit is not None and len(out) >= limit:
-                break
+                raise ValueError(f"{path} line {lineno}: a .jsonl text needs a 'text' or 'sentence1' key.")
+        else:
+            out.append(line)
+        if limit is not None and len(out) >= limit:
+            break
     return out[:limit] if limit is not None else out
 
 
@@ -187,57 +225,160 @@ def read_pairs(path: str | os.PathLike, limit: int | None = None) -> tuple[list[
     path = Path(path)
     pairs: list[tuple[str, str]] = []
     scores: list[float] = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            if path.suffix == ".jsonl":
-                row = json.loads(line)
-                pairs.append((str(row["sentence1"]), str(row["sentence2"])))
-                if "score" in row:
-                    scores.append(float(row["score"]))
-            else:
-                cols = line.split("\t")
-                if len(cols) < 2:
-                    raise ValueError(f"{path}: expected 'sentence1<TAB>sentence2[<TAB>score]' lines.")
-                pairs.append((cols[0], cols[1]))
-                if len(cols) > 2:
-                    scores.append(float(cols[2]))
-            if limit is not None and len(pairs) >= limit:
-                break
+    for lineno, line in _lines(path):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        if path.suffix == ".jsonl":
+            row = _json_row(path, lineno, line)
+            if "sentence1" not in row or "sentence2" not in row:
+                raise ValueError(f"{path} line {lineno}: a pair needs the keys 'sentence1' and 'sentence2'.")
+            pairs.append((str(row["sentence1"]), str(row["sentence2"])))
+            score = row.get("score")
+        else:
+            cols = line.split("\t")
+            if len(cols) < 2:
+                raise ValueError(f"{path} line {lineno}: expected 'sentence1<TAB>sentence2[<TAB>score]'.")
+            pairs.append((cols[0], cols[1]))
+            score = cols[2] if len(cols) > 2 else None
+        if score is not None:
+            try:
+                scores.append(float(score))
+            except (TypeError, ValueError):
+                raise ValueError(f"{path} line {lineno}: the score {score!r} is not a number.") from None
+        if limit is not None and len(pairs) >= limit:
+            break
     return pairs, (scores if len(scores) == len(pairs) else None)
 
 
+SAMPLE_SENTENCES = Path(__file__).parent / "data" / "sample_sentences.txt"  # shipped as package data: public domain
+
+METRICS_HELP = """what the report says:
+  Spearman correlation   between the static model's and the teacher's cosine similarities: over every pair
+                         of the --texts, or over the --pairs; 1 = the static model ranks the pairs exactly as
+                         the teacher does, 0 = no relation
+  neighbour overlap@k    for each text, the share of its k nearest neighbours (cosine, itself excluded) that
+                         both models agree on, averaged over the texts (1 = the same neighbours)
+  gold scores            with scored --pairs: each model's Spearman correlation with the gold scores
+  speed                  texts per second of each model, both timed here on the same texts after a warm-up
+                         (the teacher on --device); the ratio is how many times faster the static model is
+--json prints the same numbers as one JSON object (the keys spearman, neighbour_overlap@k, speed_ratio, ...)."""
+
+
 def build_parser(prog: str = "python -m distill compare") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Compare a static model with its teacher.")
+    p = argparse.ArgumentParser(
+        prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=METRICS_HELP,
+        description="Compare a static model with its teacher: encode the same texts with both and measure how "
+        "closely the static model reproduces the teacher's similarities, and how much faster it is.")
     p.add_argument("static_model", help="folder of the static model")
-    p.add_argument("teacher", nargs="?", default=None, help="teacher (default: the one in the model's config)")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--texts", help=".txt (one text a line) or .jsonl (text / sentence1, sentence2)")
+    p.add_argument("teacher", nargs="?", default=None,
+                   help="teacher name or folder (default: the teacher named in the model's config.json)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--texts", help=".txt (one text a line) or .jsonl (text / sentence1, sentence2); default: the "
+                     "2,000 public-domain sentences shipped with the package (distill/data/sample_sentences.txt)")
     src.add_argument("--pairs", help=".jsonl with sentence1, sentence2[, score] or a TSV")
     p.add_argument("--limit", type=int, default=2000, help="at most this many texts / pairs (default 2000)")
     p.add_argument("--k", type=int, default=10, help="neighbours for the overlap (default 10)")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--device", default=None)
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--device", default=None, help="torch device for the teacher (default: cuda if available)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     return p
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m distill compare") -> int:
-    args = build_parser(prog).parse_args(argv)
-    if args.texts:
-        texts, pairs, scores = read_texts(args.texts, args.limit), None, None
+def format_report(result: dict, *, static_name: str, teacher_name: str, source: str, kind: str) -> str:
+    """The ``compare`` result in words: what was compared with what, on what, and what each number means.
+
+    :param kind: ``"texts"`` or ``"pairs"`` (what ``source`` holds).
+    """
+    k = next((key.split("@", 1)[1] for key in result if key.startswith("neighbour_overlap@")), "10")
+    overlap = result.get(f"neighbour_overlap@{k}", float("nan"))
+    n_texts, n_pairs = result["n_texts"], result["n_pairs"]
+    if kind == "pairs":
+        data = f"{n_pairs:,} sentence pairs from {source} ({n_texts:,} distinct sentences)"
+        over = f"the {n_pairs:,} given pairs"
     else:
-        texts, (pairs, scores) = None, read_pairs(args.pairs, args.limit)
-    res = compare(
-        args.static_model, args.teacher, texts=texts, pairs=pairs, scores=scores,
-        k=args.k, batch_size=args.batch_size, device=args.device,
-    )
+        data = f"{n_texts:,} distinct texts from {source} (all {n_pairs:,} pairs of them)"
+        over = f"all {n_pairs:,} pairs of texts"
+    lines = [
+        f"Static model {static_name} compared with its teacher {teacher_name}",
+        f"on {data}.",
+        "",
+        f"Spearman correlation between the static model's and the teacher's similarities over {over}: "
+        f"{result['spearman']:.3f}",
+        "  (1 = the static model ranks the pairs exactly as the teacher does, 0 = no relation)",
+        f"Neighbour overlap@{k}: {overlap:.3f}",
+        f"  (on average {overlap:.1%} of each text's {k} nearest neighbours by cosine are the same in both models)",
+    ]
+    if "spearman_static_vs_gold" in result:
+        lines.append(f"Spearman correlation with the gold pair scores: static model "
+                     f"{result['spearman_static_vs_gold']:.3f}, teacher {result['spearman_teacher_vs_gold']:.3f}")
+    lines += [
+        f"Speed, both timed here on the same {n_texts:,} texts: static model "
+        f"{result['static_texts_per_s']:,.0f} texts/s, teacher {result['teacher_texts_per_s']:,.0f} texts/s "
+        f"(teacher on {result.get('teacher_device', '?')})",
+        f"  the static model is {result['speed_ratio']:,.0f}x faster than the teacher"
+        if result["speed_ratio"] >= 10 else
+        f"  the static model is {result['speed_ratio']:,.2f}x as fast as the teacher",
+    ]
+    return "\n".join(lines)
+
+
+def read_input(args: argparse.Namespace) -> tuple[list[str] | None, list[tuple[str, str]] | None, list[float] | None]:
+    """``(texts, pairs, scores)`` from ``--texts`` or ``--pairs``, checked (usage errors name the option and file)."""
+    from distill.cli_checks import UsageError, check_positive_int, check_utf8_text
+
+    check_positive_int(args.limit, "--limit")
+    check_positive_int(args.k, "--k")
+    check_positive_int(args.batch_size, "--batch-size")
+    if not args.texts and not args.pairs:
+        args.texts = str(SAMPLE_SENTENCES)
+    option, path = ("--texts", args.texts) if args.texts else ("--pairs", args.pairs)
+    check_utf8_text(path, option)
+    try:
+        if args.texts:
+            texts = read_texts(path, args.limit)
+            if len(set(texts)) < 2:
+                raise ValueError(f"{path} holds {len(set(texts))} distinct text(s); at least two are needed.")
+            return texts, None, None
+        pairs, scores = read_pairs(path, args.limit)
+        if not pairs:
+            raise ValueError(f"{path} holds no pairs.")
+        return None, pairs, scores
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def check_model_args(args: argparse.Namespace) -> None:
+    """The static model folder and ``--device``, checked before anything loads."""
+    from distill.cli_checks import check_device_option, check_model_folder
+
+    check_model_folder(args.static_model, "STATIC_MODEL")
+    check_device_option(args.device)
+
+
+def _main(argv: list[str] | None, prog: str) -> int:
+    args = build_parser(prog).parse_args(argv)
+    texts, pairs, scores = read_input(args)
+    check_model_args(args)
+    path = args.texts or args.pairs
+    from static_model import StaticModel
+
+    static = StaticModel.from_pretrained(args.static_model)
+    res = compare(static, args.teacher, texts=texts, pairs=pairs, scores=scores,
+                  k=args.k, batch_size=args.batch_size, device=args.device)
     if args.json:
         print(json.dumps(res, indent=2))
     else:
-        for key, val in res.items():
-            print(f"{key:>28}: {val:.4f}" if isinstance(val, float) else f"{key:>28}: {val}")
+        teacher = args.teacher or (static.config or {}).get("teacher")
+        print(format_report(res, static_name=args.static_model, teacher_name=str(teacher), source=path,
+                            kind="texts" if args.texts else "pairs"))
     return 0
 
+
+def main(argv: list[str] | None = None, prog: str = "python -m distill compare") -> int:
+    """``python -m distill compare``: usage errors exit 2 with one ``error:`` line, Ctrl-C exits 130."""
+    from distill.cli_checks import run_cli
+    from distill.resolve import TeacherNotFoundError
+    from distill.teacher import TeacherError
+
+    return run_cli(lambda: _main(argv, prog), expected=(TeacherNotFoundError, TeacherError, ValueError, TypeError))

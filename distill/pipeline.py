@@ -36,6 +36,7 @@ def distill(
     pooling: str = "mean",
     dtype: str = "float16",
     contrast: float = DEFAULT_CONTRAST,
+    teacher_name: str | None = None,
     show_progress_bar: bool = True,
 ) -> StaticModel:
     """Distill ``teacher`` into a ``static_model.StaticModel``.
@@ -63,6 +64,9 @@ def distill(
     :param contrast: the model's pooling at encode time (``StaticModel.contrast``): ``0`` is Model2Vec's plain
         mean; the default ``DEFAULT_CONTRAST`` weights each token row by ``exp(-contrast * cos(row, the text's
         mean row))``, chosen on the benchmark's development splits (``benchmarks/results/contrast_dev.md``).
+    :param teacher_name: the teacher's public name to record in the model's config (a hub id such as
+        ``org/name``; a path is refused). Default: ``Teacher.public_name`` (a known teacher's hub id, the hub id of
+        a hub snapshot, else the folder's base name): a shared model never records a local path.
     :param show_progress_bar: progress bar over the vocabulary pass.
     :raises TeacherNotFoundError, TeacherError, FrequencyFileError, ValueError: on bad input, before
         the teacher weights load.
@@ -70,7 +74,8 @@ def distill(
     check_embedding(pooling=pooling, batch_size=batch_size)
     check_assembly(pca_dims=pca_dims, sif_coefficient=sif_coefficient, dtype=dtype, contrast=contrast)
     resolve_frequency_weight(frequency_weight, token_frequencies is not None)
-    plan = prepare(teacher, vocabulary=vocabulary, token_frequencies=token_frequencies, device=device)
+    plan = prepare(teacher, vocabulary=vocabulary, token_frequencies=token_frequencies, device=device,
+                   teacher_name=teacher_name)
     plan.check_pca_dims(pca_dims)  # all checked: nothing above loads the teacher weights
     vectors = embed_vocabulary(plan, pooling=pooling, batch_size=batch_size, unload=plan.owns_teacher,
                                show_progress_bar=show_progress_bar)

@@ -8,13 +8,14 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from tokenizers import Tokenizer
 
 from distill import frequencies as freq
-from distill.resolve import DEFAULT_TEACHER
+from distill.resolve import DEFAULT_TEACHER, check_public_name
 from distill.teacher import Teacher
 from distill.vocabulary import build_output_tokenizer, check_words, kept_token_ids, output_vocab_size
 
@@ -26,6 +27,7 @@ class DistillPlan:
     """What the vocabulary pass embeds and what the assembly weighs, from ``prepare``."""
 
     teacher: Teacher
+    teacher_name: str  # the public name the model's config records (never a local path)
     owns_teacher: bool  # prepare built the teacher from a name or folder (distill frees its weights after the pass)
     # the output tokenizer: the teacher's (padding and truncation off) plus the added words
     tokenizer: Tokenizer = field(repr=False)
@@ -37,7 +39,7 @@ class DistillPlan:
     vocabulary_words: int | None  # how many words were passed as ``vocabulary`` (None: none)
     # per-id token counts of ``token_frequencies`` under ``tokenizer``; None: Zipf over ids
     counts: np.ndarray | None = field(repr=False)
-    frequency_source: str  # the token_frequencies path, "mapping", or "zipf-id-rank" without one
+    frequency_source: str  # the token_frequencies file's name, "mapping", or "zipf-id-rank" without one
     started: float  # time.perf_counter() when prepare began
 
     @property
@@ -67,6 +69,7 @@ def prepare(
     vocabulary: Sequence[str] | str | os.PathLike | None = None,
     token_frequencies: str | os.PathLike | Mapping[str, float] | None = None,
     device: str | None = None,
+    teacher_name: str | None = None,
 ) -> DistillPlan:
     """Check the teacher, the added vocabulary and the frequency source, and build the output tokenizer, the kept ids
     and the token counts (the arguments are those of ``distill.distill``). Nothing here loads the teacher's weights.
@@ -74,6 +77,8 @@ def prepare(
     :raises TeacherNotFoundError, TeacherError, FrequencyFileError, TypeError, ValueError: on bad input.
     """
     t_start = time.perf_counter()
+    if teacher_name is not None:
+        teacher_name = check_public_name(teacher_name)
     own = not isinstance(teacher, Teacher)
     t = Teacher(teacher, device=device) if own else teacher
     tokenizer = t.tokenizer
@@ -98,8 +103,9 @@ def prepare(
     counts = None
     if token_frequencies is not None:
         counts = freq.token_counts(token_frequencies, out_tok)
-        freq_source = "mapping" if isinstance(token_frequencies, Mapping) else str(token_frequencies)
+        # the file's name, not its path: a shared model records no private directory layout
+        freq_source = "mapping" if isinstance(token_frequencies, Mapping) else Path(token_frequencies).name
     else:
         freq_source = "zipf-id-rank"
-    return DistillPlan(t, own, out_tok, tuple(base_ids), tuple(added_words), tuple(added_ids), vocab_stats,
+    return DistillPlan(t, teacher_name or t.public_name, own, out_tok, tuple(base_ids), tuple(added_words), tuple(added_ids), vocab_stats,
                        n_vocab_words, counts, freq_source, t_start)

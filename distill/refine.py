@@ -38,7 +38,6 @@ import argparse
 import datetime as _dt
 import logging
 import os
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -229,7 +228,7 @@ def refine(
             if not teacher:
                 raise ValueError("No teacher given and the model's config records none.")
         t = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=device)
-        teacher_name = t.name
+        teacher_name = t.public_name  # a hub id or base name, never a local path
         cache_used = Path(cache_dir) if cache_dir is not None else default_cache_dir(t)
         t_feat = time.perf_counter()
         targets = featurize(t, texts, cache_dir=cache_used, chunk_size=chunk_size, batch_size=teacher_batch_size,
@@ -364,6 +363,41 @@ def refine_kwargs(args: argparse.Namespace, prefix: str = "") -> dict:
     return {n: getattr(args, pre + n) for n in names}
 
 
+def check_corpus_option(corpus: str | None, option: str) -> None:
+    """The corpus file of ``option`` (``None`` or ``"default"``: ``DEFAULT_CORPUS``, which must be there)."""
+    from distill.cli_checks import UsageError, check_input_file
+
+    if corpus in (None, "default"):
+        if not DEFAULT_CORPUS.is_file():
+            raise UsageError(f"{option}: the default corpus {DEFAULT_CORPUS} does not exist; pass a corpus file")
+        return
+    check_input_file(corpus, option)
+
+
+def check_refine_options(args: argparse.Namespace, prefix: str = "") -> None:
+    """Check the ``add_refine_options`` values before any work; ``UsageError`` names the option."""
+    from distill.cli_checks import UsageError
+
+    pre = prefix.replace("-", "_")
+
+    def value(name: str):
+        return getattr(args, pre + name.replace("-", "_"))
+
+    for name in ("max-sentences", "epochs", "batch-size", "patience"):
+        v = value(name)
+        if v is not None and v < 1:
+            raise UsageError(f"--{prefix}{name} must be at least 1, got {v}")
+    if value("vocabulary-size") < 0:
+        raise UsageError(f"--{prefix}vocabulary-size must be 0 or more, got {value('vocabulary-size')}")
+    for name in ("learning-rate", "weight-learning-rate"):
+        v = value(name)
+        if v is not None and not v > 0:
+            raise UsageError(f"--{prefix}{name} must be positive, got {v}")
+    sif = value("sif-coefficient")
+    if sif is not None and not 0 < sif < 1:
+        raise UsageError(f"--{prefix}sif-coefficient must be in (0, 1) or 'none', got {sif}")
+
+
 def print_summary(model, out: Path) -> None:
     info = model.config.get("refine", {})
     print(f"Saved {out}")
@@ -375,27 +409,45 @@ def print_summary(model, out: Path) -> None:
           f" total {info.get('seconds')} s")
 
 
+def check_args(args: argparse.Namespace) -> Path:
+    """Every check that needs neither the model nor the teacher loaded; returns the output folder."""
+    from distill.cli_checks import (
+        check_device_option,
+        check_model_folder,
+        check_output_folder,
+    )
+
+    out = check_output_folder(args.output, overwrite=args.overwrite)
+    check_model_folder(args.model, "MODEL")
+    check_corpus_option(args.corpus, "--corpus")
+    check_refine_options(args)
+    check_device_option(args.device)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if not args.quiet else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    out = Path(args.output)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
-        print(f"error: output {out} exists and is not empty (use --overwrite to replace it)", file=sys.stderr)
-        return 2
+    from distill.cli_checks import run_cli
     from distill.resolve import TeacherNotFoundError
     from distill.teacher import TeacherError
 
-    try:
-        model = refine(args.model, args.teacher, args.corpus, device=args.device, dtype=args.dtype,
-                       contrast=args.contrast, show_progress_bar=not args.quiet, **refine_kwargs(args))
-    except (TeacherNotFoundError, TeacherError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    model.save_pretrained(out)
+    return run_cli(lambda: _main(argv), expected=(TeacherNotFoundError, TeacherError, ValueError))
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if not args.quiet else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    out = check_args(args)
+    from distill.cli_checks import save_model
+
+    model = refine(args.model, args.teacher, args.corpus, device=args.device, dtype=args.dtype,
+                   contrast=args.contrast, show_progress_bar=not args.quiet, **refine_kwargs(args))
+    save_model(model, out, overwrite=args.overwrite)
     print_summary(model, out)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from distill.cli_checks import exit_process
+
+    exit_process(main())

@@ -62,7 +62,45 @@ def default_cache_dir(teacher, root: str | os.PathLike = ".cache/refine") -> Pat
     return Path(root) / teacher_fingerprint(teacher)
 
 
-def _encode_chunk(teacher, texts: Sequence[str], *, batch_size: int, bar=None) -> np.ndarray:
+def chunk_file(folder: Path, index: int, texts: Sequence[str]) -> Path:
+    """Where chunk ``index`` of these passages is cached: named by its index and the hash of its passages."""
+    return Path(folder) / f"chunk-{index:05d}-{texts_hash(texts)}.npy"
+
+
+def load_chunk(path: Path, rows: int, dim: int) -> np.ndarray | None:
+    """The cached chunk at ``path`` when it is whole (``(rows, dim)`` float32), else ``None``."""
+    if not path.is_file():
+        return None
+    try:
+        arr = np.load(path)
+    except (OSError, ValueError):
+        logger.warning("Ignoring unreadable cache chunk %s", path)
+        return None
+    if arr.shape == (rows, dim) and arr.dtype == np.float32:
+        return arr
+    logger.warning("Ignoring unreadable cache chunk %s", path)
+    return None
+
+
+def save_chunk(path: Path, array: np.ndarray) -> None:
+    """Write a chunk beside ``path`` and rename it into place, so a chunk file that exists is whole."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
+def write_meta(folder: Path, teacher) -> None:
+    """``meta.json``: which teacher (and fingerprint) the chunks in ``folder`` come from."""
+    meta = {"teacher": str(teacher.name), "fingerprint": teacher_fingerprint(teacher), "dim": int(teacher.dim),
+            "version": CACHE_VERSION}
+    meta_file = Path(folder) / "meta.json"
+    if not meta_file.is_file():
+        tmp = meta_file.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(meta, indent=1))
+        os.replace(tmp, meta_file)
+
+
+def encode_chunk(teacher, texts: Sequence[str], *, batch_size: int, bar=None) -> np.ndarray:
     """Teacher sentence embeddings of ``texts`` (float32), length-sorted batches, no grad."""
     import torch
 
@@ -113,13 +151,7 @@ def featurize(
     texts = list(texts)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir(teacher)
     folder.mkdir(parents=True, exist_ok=True)
-    meta = {"teacher": str(teacher.name), "fingerprint": teacher_fingerprint(teacher), "dim": int(teacher.dim),
-            "version": CACHE_VERSION}
-    meta_file = folder / "meta.json"
-    if not meta_file.is_file():
-        tmp = meta_file.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(meta, indent=1))
-        os.replace(tmp, meta_file)
+    write_meta(folder, teacher)
 
     n_chunks = (len(texts) + chunk_size - 1) // chunk_size
     parts: list[np.ndarray | None] = [None] * n_chunks
@@ -127,18 +159,10 @@ def featurize(
     todo = []
     for c in range(n_chunks):
         chunk = texts[c * chunk_size : (c + 1) * chunk_size]
-        name = folder / f"chunk-{c:05d}-{texts_hash(chunk)}.npy"
-        names.append(name)
-        if name.is_file():
-            try:
-                arr = np.load(name)
-                if arr.shape == (len(chunk), teacher.dim) and arr.dtype == np.float32:
-                    parts[c] = arr
-                    continue
-            except (OSError, ValueError):
-                pass
-            logger.warning("Ignoring unreadable cache chunk %s", name)
-        todo.append(c)
+        names.append(chunk_file(folder, c, chunk))
+        parts[c] = load_chunk(names[c], len(chunk), teacher.dim)
+        if parts[c] is None:
+            todo.append(c)
     n_todo = sum(min(chunk_size, len(texts) - c * chunk_size) for c in todo)
     logger.info("featurize: %d passages, %d cached, %d to encode (%s)", len(texts), len(texts) - n_todo, n_todo, folder)
     bar = None
@@ -153,10 +177,8 @@ def featurize(
             if max_new_chunks is not None and done_new >= max_new_chunks:
                 raise InterruptedError(f"Stopped after {done_new} new chunks (max_new_chunks).")
             chunk = texts[c * chunk_size : (c + 1) * chunk_size]
-            arr = _encode_chunk(teacher, chunk, batch_size=batch_size, bar=bar)
-            tmp = names[c].with_name(names[c].name + f".tmp{os.getpid()}.npy")
-            np.save(tmp, arr)
-            os.replace(tmp, names[c])
+            arr = encode_chunk(teacher, chunk, batch_size=batch_size, bar=bar)
+            save_chunk(names[c], arr)
             parts[c] = arr
             done_new += 1
     finally:

@@ -19,8 +19,10 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata as md
 import io
+import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -133,6 +135,82 @@ def resolve_teacher(name: str | os.PathLike, *, allow_download: bool = True) -> 
         f"package ({known}), and it could not be fetched from the Hugging Face Hub ({hub_error}). "
         "Pass a local sentence-transformers folder, or a hub id while online."
     )
+
+
+# --------------------------------------------------------------------------- public names
+
+# A hub id (``name`` or ``org/name``): what a published model may record about its teacher. No path.
+_PUBLIC_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
+
+
+def is_public_name(name: str) -> bool:
+    """``name`` is a hub id or a bare model name (``org/name`` or ``name``), not a file system path."""
+    return isinstance(name, str) and bool(_PUBLIC_NAME_RE.match(name)) and ".." not in name
+
+
+def check_public_name(name: str) -> str:
+    """``name`` if it can be recorded as a teacher's public name; ``ValueError`` for a path or an odd string."""
+    if not isinstance(name, str) or not is_public_name(name.strip()):
+        raise ValueError(f"teacher_name must be a public model name such as a hub id ('org/name'), "
+                         f"not a path, got {name!r}")
+    return name.strip()
+
+
+def _offline_hub_id(path: Path) -> str | None:
+    """The hub id of a known teacher when ``path`` is its offline package folder (or the unpacked cache)."""
+    path = path.resolve()
+    files = _dist_files(_MINILM_PACKAGE)
+    for rel, file in files or []:
+        if rel.replace("\\", "/").endswith("/model/modules.json") and file.parent.resolve() == path:
+            return _OFFLINE_TEACHERS["all-minilm-l6-v2"].hub_id
+    teachers = (cache_dir() / "teachers").resolve()
+    if path == teachers or teachers in path.parents:
+        first = path.relative_to(teachers).parts[0] if path != teachers else ""
+        if first.startswith("all-mpnet-base-v2-"):
+            return _OFFLINE_TEACHERS["all-mpnet-base-v2"].hub_id
+    return None
+
+
+def _hub_cache_id(path: Path) -> str | None:
+    """``org/name`` when ``path`` is a snapshot in the Hugging Face hub cache (``models--org--name/snapshots/rev``)."""
+    for part in path.resolve().parts:
+        if part.startswith("models--"):
+            hub_id = part[len("models--") :].replace("--", "/", 1)
+            return hub_id if is_public_name(hub_id) else None
+    return None
+
+
+def public_teacher_name(name: str | os.PathLike, path: str | os.PathLike) -> str:
+    """What a distilled model records as its teacher: a name a reader can resolve, never a local path.
+
+    ``name`` is the teacher as the caller gave it, ``path`` the folder it resolved to (``resolve_teacher``).
+    In order: a known teacher with an offline package (by name or by its folder) gives its hub id
+    (``sentence-transformers/all-MiniLM-L6-v2``); a hub cache snapshot gives its hub id; a name that was not a local
+    folder is a hub id as given; a plain Hugging Face folder gives the hub id in its ``config.json``
+    (``_name_or_path``) when that is one; otherwise the folder's base name. A sentence-transformers folder's
+    ``config.json`` names the transformer it was fine-tuned from, not the teacher, so it is not used.
+    """
+    raw = os.fspath(name).strip()
+    folder = Path(path)
+    key = _known_key(raw) if not Path(raw).expanduser().exists() else None
+    if key is not None:
+        return _OFFLINE_TEACHERS[key].hub_id
+    found = _offline_hub_id(folder) or _hub_cache_id(folder)
+    if found:
+        return found
+    if not Path(raw).expanduser().exists() and is_public_name(raw):
+        return raw
+    if not (folder / "modules.json").is_file():
+        try:
+            with open(folder / "config.json", encoding="utf-8") as f:
+                recorded = json.load(f).get("_name_or_path")
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        if isinstance(recorded, str) and "/" in recorded and is_public_name(recorded) \
+                and not Path(recorded).expanduser().exists():
+            return recorded
+    base = folder.resolve().name
+    return base if is_public_name(base) else "local-teacher"
 
 
 # --------------------------------------------------------------------------- offline packages

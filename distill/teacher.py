@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from tokenizers import Tokenizer
 
-from distill.resolve import DEFAULT_TEACHER, resolve_teacher
+from distill.resolve import DEFAULT_TEACHER, public_teacher_name, resolve_teacher
 
 logger = logging.getLogger(__name__)
 
@@ -189,11 +189,42 @@ def single_template(tokenizer: Tokenizer) -> tuple[list[int], list[int]]:
     return [], []
 
 
+DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
+
+
+def check_device(device: str) -> str:
+    """Return ``device`` when torch can run on it here; raise ``ValueError`` saying why not.
+
+    Checks the string (``cpu``, ``cuda``, ``cuda:1``, ``mps``, ``xpu``) and that the machine has the device, so a
+    wrong ``--device`` fails before a teacher loads instead of deep inside torch.
+    """
+    import torch
+
+    try:
+        parsed = torch.device(str(device))
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"unknown device {device!r}; use one of {', '.join(DEVICE_TYPES)} "
+                         "(with an index, e.g. cuda:1)") from None
+    if parsed.type not in DEVICE_TYPES:
+        raise ValueError(f"unsupported device type {parsed.type!r}; use one of {', '.join(DEVICE_TYPES)}")
+    if parsed.type == "cpu":
+        return str(device)
+    backend = torch.backends.mps if parsed.type == "mps" else getattr(torch, parsed.type, None)
+    if backend is None or not backend.is_available():
+        raise ValueError(f"{parsed.type} is not available on this machine (torch {torch.__version__}); use cpu")
+    if parsed.index is not None and parsed.type in ("cuda", "xpu"):
+        count = getattr(torch, parsed.type).device_count()
+        if parsed.index >= count:
+            raise ValueError(f"{device!r} does not exist: this machine has {count} {parsed.type} device(s)")
+    return str(device)
+
+
 def pick_device(device: str | None) -> str:
+    """``device`` checked (``check_device``), or the default: cuda when available, else cpu."""
     import torch
 
     if device:
-        return str(device)
+        return check_device(device)
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -213,6 +244,7 @@ class Teacher:
         max_length: int | None = None,
         dtype: str | None = None,
     ):
+        self._device = pick_device(device) if device is not None else None  # a bad device fails first
         self.name = os.fspath(name_or_path)
         self.path = resolve_teacher(name_or_path)
         self.spec = read_teacher_spec(self.path)
@@ -220,7 +252,6 @@ class Teacher:
         self.max_length = int(max_length or self.spec.max_seq_length or 512)
         self.pooling = self.spec.pooling
         self.normalize = self.spec.normalize
-        self._device = device
         self._dtype = dtype
         self._model = None
         self._trunc_tok: Tokenizer | None = None
@@ -230,6 +261,12 @@ class Teacher:
     # ------------------------------------------------------------------ properties
     def __repr__(self) -> str:
         return f"Teacher({self.name!r}, pooling={self.pooling!r}, normalize={self.normalize}, dim={self.dim})"
+
+    @property
+    def public_name(self) -> str:
+        """The teacher's name for a published model: a hub id or a folder's base name, never a local path
+        (``distill.resolve.public_teacher_name``)."""
+        return public_teacher_name(self.name, self.path)
 
     @property
     def dim(self) -> int:

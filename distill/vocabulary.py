@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 from tokenizers import AddedToken, Tokenizer
 
 from distill.frequencies import is_number
@@ -23,14 +24,21 @@ DEFAULT_DROP_PATTERN = r"\[unused\d+\]|<unused\d+>|\[UNUSED_?\d+\]"
 
 def read_vocabulary_file(path: str | os.PathLike, limit: int | None = None) -> list[str]:
     """Words from a file: one per line, or the first column of a TSV (a header row is skipped)."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise ValueError(f"limit must be a positive int or None, got {limit!r}.")
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"Vocabulary file {path} is a folder; pass a word list (one word a line, or a TSV).")
     if not path.is_file():
         raise ValueError(f"Vocabulary file {path} does not exist.")
     words: list[str] = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"Vocabulary file {path} is not UTF-8 text (line {lineno}: {exc.reason}); "
+                                 "save it as UTF-8.") from None
             cols = line.rstrip("\r\n").split("\t")
             if lineno == 1 and len(cols) >= 2 and not is_number(cols[1]):
                 continue  # header, e.g. word<TAB>frequency<TAB>zipf

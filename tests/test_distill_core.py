@@ -221,9 +221,10 @@ def test_config_records_parameters_teacher_and_version(wp_dir, tmp_path):
     model.save_pretrained(tmp_path / "out")
     cfg = json.loads((tmp_path / "out" / "config.json").read_text())
     info = cfg["distill"]
-    assert cfg["teacher"] == str(wp_dir)
+    assert cfg["teacher"] == cfg["tokenizer_name"] == wp_dir.name  # a local teacher: its base name, not its path
+    assert "teacher_path" not in info and str(wp_dir) not in json.dumps(cfg)
     assert info["parameters"] == {
-        "teacher": str(wp_dir), "pca_dims": 16, "sif_coefficient": 1e-4, "vocabulary": None,
+        "teacher": wp_dir.name, "pca_dims": 16, "sif_coefficient": 1e-4, "vocabulary": None,
         "token_frequencies": "zipf-id-rank", "frequency_weight": None, "device": "cpu", "batch_size": 256,
         "pooling": "mean",
         "dtype": "float16", "contrast": 1.0,

@@ -114,7 +114,7 @@ def test_assemble_with_variants_equals_distill_with_the_same_settings(wp_dir, sh
 def test_assemble_with_token_frequencies_equals_distill(wp_dir, shared, corpus):
     teacher, _, vectors = shared
     plan = prepare(teacher, token_frequencies=corpus)
-    assert plan.counts is not None and plan.frequency_source == str(corpus)
+    assert plan.counts is not None and plan.frequency_source == corpus.name
     for weight in (None, 1.0):
         staged = assemble(plan, vectors, pca_dims=8, sif_coefficient=3e-4, frequency_weight=weight)
         whole = distill(teacher, pca_dims=8, sif_coefficient=3e-4, token_frequencies=corpus, frequency_weight=weight,

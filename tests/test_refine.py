@@ -130,13 +130,13 @@ def test_featurize_resumes_after_interruption(teacher, tmp_path, monkeypatch):
     np.testing.assert_allclose(full, teacher.encode(texts), atol=1e-5)
 
     calls = []
-    real = rf._encode_chunk
+    real = rf.encode_chunk
 
     def counting(t, chunk, **kw):
         calls.append(len(chunk))
         return real(t, chunk, **kw)
 
-    monkeypatch.setattr(rf, "_encode_chunk", counting)
+    monkeypatch.setattr(rf, "encode_chunk", counting)
     cache = tmp_path / "cache"
     with pytest.raises(InterruptedError):
         rf.featurize(teacher, texts, cache_dir=cache, chunk_size=64, max_new_chunks=2, show_progress_bar=False)
@@ -171,8 +171,8 @@ def test_default_cache_is_one_folder_a_teacher_and_a_longer_corpus_reuses_its_st
     assert a.parts[:2] == (".cache", "refine")
     assert a.name == rf.teacher_fingerprint(teacher)
     calls = []
-    real = rf._encode_chunk
-    monkeypatch.setattr(rf, "_encode_chunk", lambda t, chunk, **kw: calls.append(len(chunk)) or real(t, chunk, **kw))
+    real = rf.encode_chunk
+    monkeypatch.setattr(rf, "encode_chunk", lambda t, chunk, **kw: calls.append(len(chunk)) or real(t, chunk, **kw))
     texts = _corpus(200)
     rf.featurize(teacher, texts[:128], cache_dir=tmp_path, chunk_size=64, show_progress_bar=False)
     calls.clear()

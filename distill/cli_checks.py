@@ -1,0 +1,184 @@
+"""Argument checks and the error handler shared by the command lines (``python -m distill``, ``distill compare``,
+``distill.refine``, ``benchmarks``).
+
+Every check here is cheap and runs before a teacher loads or any work starts. A failed check raises
+``UsageError``; ``run_cli`` turns it into one ``error: ...`` line on stderr and exit status 2, and Ctrl-C into one
+``interrupted`` line and status 130. Unexpected exceptions (bugs) still show their traceback.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C
+
+
+class UsageError(ValueError):
+    """A command-line argument or input file that cannot be used; the message names it."""
+
+
+def one_line(message: object) -> str:
+    """``message`` as a single line (multi-line exception texts joined with ' | ')."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    return " | ".join(lines) or type(message).__name__
+
+
+def run_cli(main: Callable[[], int], *, expected: tuple[type[BaseException], ...] = ()) -> int:
+    """Run ``main`` and map the failures a user can cause to one stderr line and an exit status.
+
+    ``UsageError`` and the ``expected`` exception types (bad input found while working, such as a teacher
+    that does not resolve) exit 2; ``OSError`` (disk full, permission denied) exits 1; Ctrl-C exits 130.
+    """
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except (UsageError, *expected) as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    except BrokenPipeError:  # the reader went away (``| head``): nothing to report
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+        return EXIT_FAILED
+    except OSError as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+
+
+def exit_process(status: int) -> NoReturn:
+    """End a command-line process with ``status``, as ``sys.exit`` does; after a Ctrl-C with exactly 130.
+
+    CPython remembers a ``KeyboardInterrupt`` that passed through ``exec`` of a string (what ``dataclasses`` and
+    ``namedtuple`` run while a module imports) even when ``run_cli`` caught it, and then ends the process by
+    SIGINT instead of with the status given; so an interrupted run flushes its streams and leaves with
+    ``os._exit`` (every ``finally`` has already run while the interrupt unwound).
+    """
+    if status == EXIT_INTERRUPTED:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(status)
+    sys.exit(status)
+
+
+def is_model_folder(path: Path) -> bool:
+    """A folder that holds a saved static model (what ``--overwrite`` may replace)."""
+    return (path / "config.json").is_file() and any(path.glob("*.safetensors"))
+
+
+def check_output_folder(path: str | os.PathLike, *, overwrite: bool, option: str = "--output") -> Path:
+    """The output folder: it may not exist yet, or be empty, or (with ``overwrite``) hold a model to replace.
+
+    An existing file is never a valid output folder, with or without ``--overwrite``; a non-empty folder that
+    holds no model is never replaced (its files would be lost).
+    """
+    out = Path(path).expanduser()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{option} {path}: this is an existing file, not a folder; pass a folder path")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise UsageError(f"{option} {path}: the folder exists and is not empty (use --overwrite to replace it)")
+        if not is_model_folder(out):
+            raise UsageError(f"{option} {path}: the folder holds files but no model (no config.json and "
+                             "*.safetensors); --overwrite only replaces a model folder, so nothing is deleted")
+    parent = out.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: {parent} is a file, so no folder can be created under it")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{option} {path}: no permission to write in {parent}")
+    return out
+
+
+def check_model_folder(path: str | os.PathLike, label: str) -> Path:
+    """A static model folder to read: it exists, is a folder and holds a config.json."""
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise UsageError(f"{label} {path}: the folder does not exist")
+    if not folder.is_dir():
+        raise UsageError(f"{label} {path}: not a folder (pass the folder of a static model)")
+    if not (folder / "config.json").is_file():
+        raise UsageError(f"{label} {path}: holds no config.json, so it is not a static model folder")
+    return folder
+
+
+def check_input_file(path: str | os.PathLike, option: str, *, folder_ok: bool = False) -> Path:
+    """An input file that exists and is readable (a folder only when ``folder_ok``)."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UsageError(f"{option} {path}: the file does not exist")
+    if p.is_dir():
+        if folder_ok:
+            return p
+        raise UsageError(f"{option} {path}: this is a folder, not a file")
+    if not p.is_file():
+        raise UsageError(f"{option} {path}: not a regular file")
+    try:
+        with open(p, "rb") as f:
+            f.read(1)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot be read ({exc.strerror or exc})") from None
+    return p
+
+
+def check_utf8_text(path: str | os.PathLike, option: str, *, nonempty: bool = True) -> Path:
+    """An input text file: exists, readable, all of it valid UTF-8, and (``nonempty``) some non-blank text."""
+    p = check_input_file(path, option)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, seen_text = 1, False
+    with open(p, "rb") as f:
+        while True:
+            block = f.read(1 << 20)
+            try:
+                text = decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                bad_line = line + exc.object[: exc.start].count(b"\n")
+                raise UsageError(f"{option} {path}: not UTF-8 text (line {bad_line}: {exc.reason} "
+                                 f"at byte {exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8") from None
+            line += text.count("\n")
+            seen_text = seen_text or bool(text.strip())
+            if not block:
+                break
+    if nonempty and not seen_text:
+        raise UsageError(f"{option} {path}: the file is empty")
+    return p
+
+
+def check_positive_int(value: int | None, option: str) -> None:
+    """``value`` is None or an int >= 1."""
+    if value is not None and value < 1:
+        raise UsageError(f"{option} must be at least 1, got {value}")
+
+
+def check_device_option(device: str | None, option: str = "--device") -> None:
+    """A torch device string that names a device this machine has (``None``: the default choice)."""
+    if device is None:
+        return
+    from distill.teacher import check_device
+
+    try:
+        check_device(device)
+    except ValueError as exc:
+        raise UsageError(f"{option} {device}: {exc}") from None
+
+
+def save_model(model, out: Path, *, overwrite: bool) -> None:
+    """``model.save_pretrained(out)``, atomic; ``overwrite`` is passed on where ``save_pretrained`` takes it
+    (replacing an existing model is explicit there; ``check_output_folder`` already refused anything else)."""
+    import inspect
+
+    if "overwrite" in inspect.signature(model.save_pretrained).parameters:
+        model.save_pretrained(out, overwrite=overwrite)
+    else:
+        model.save_pretrained(out)

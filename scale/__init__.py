@@ -1,0 +1,16 @@
+"""Past one machine: bulk encoding with a static model on a Ray cluster (a local one by default).
+
+``scale.encode_files`` reads texts from text, JSONL or Parquet files, encodes them on every worker and streams
+``(id, embedding)`` rows to Parquet partitions, resumable per partition; ``scale.featurize_on_ray`` runs
+refinement's teacher pass in a pool of teacher workers and fills refine's featurize cache. Needs the ``scale`` extra
+(``pip install "static-embeddings[scale]"``); ``static_model`` itself never imports Ray.
+"""
+
+from scale.bulk_encode import EncodeReport, encode_files, read_vectors
+from scale.featurize import FeaturizeReport, featurize_on_ray
+from scale.inputs import InputError, Partition, plan_partitions
+
+__all__ = [
+    "EncodeReport", "FeaturizeReport", "InputError", "Partition", "encode_files", "featurize_on_ray",
+    "plan_partitions", "read_vectors",
+]

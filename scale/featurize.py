@@ -1,0 +1,120 @@
+"""Refinement's featurization on Ray: the teacher in a pool of worker actors, chunks written to refine's cache.
+
+Each missing chunk of the corpus (``distill.refine_featurize``'s chunking and names) is encoded by a worker that
+holds the teacher once and written there with an atomic rename, so ``refine`` (or this function run again) finds
+it cached: a run resumes per chunk, and the targets are the ones single-process featurization writes. Workers take
+one GPU each where the cluster has GPUs, else one CPU each.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from scale.engine import check_address, connect, import_engine, progress_bar
+
+
+@dataclass(frozen=True)
+class FeaturizeReport:
+    """Chunks found cached, chunks and passages encoded now, where they are, and the time."""
+
+    cache_dir: Path
+    chunks: int
+    skipped: int
+    encoded: int
+    passages: int
+    seconds: float
+
+
+def featurize_on_ray(
+    teacher: str | os.PathLike,
+    texts: Sequence[str],
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    chunk_size: int | None = None,
+    batch_size: int = 64,
+    address: str | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> FeaturizeReport:
+    """Fill refine's featurize cache for ``texts`` with ``teacher``'s embeddings, on Ray workers.
+
+    ``teacher`` is a name or folder every worker can resolve. ``cache_dir`` defaults to refine's own
+    (``.cache/refine/<teacher fingerprint>``), so a later ``refine`` with the same corpus trains at once.
+    """
+    from distill.refine_featurize import DEFAULT_CHUNK_SIZE, chunk_file, default_cache_dir, load_chunk, write_meta
+    from distill.teacher import Teacher
+
+    ray, _, _ = import_engine()
+    chunk_size = DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
+    for name, value in (("chunk_size", chunk_size), ("batch_size", batch_size), ("workers", workers)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    if address is not None:
+        check_address(address)
+    texts = list(texts)
+    local = Teacher(teacher, device="cpu")  # reads the teacher's files only: the weights load in the workers
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir(local)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_meta(folder, local)
+    chunks = [texts[start : start + chunk_size] for start in range(0, len(texts), chunk_size)]
+    todo = []
+    for index, chunk in enumerate(chunks):
+        path = chunk_file(folder, index, chunk)
+        if not path.is_file() or load_chunk(path, len(chunk), local.dim) is None:
+            todo.append((str(path), chunk))
+    started = time.perf_counter()
+    if todo:
+        owns_cluster = connect(ray, address, workers)
+        try:
+            _run(ray, os.fspath(teacher), todo, batch_size, workers, progress)
+        finally:
+            if owns_cluster:
+                ray.shutdown()
+    return FeaturizeReport(folder, len(chunks), len(chunks) - len(todo), len(todo), sum(len(c) for _, c in todo),
+                           time.perf_counter() - started)
+
+
+class _Featurizer:
+    """A Ray actor body: the teacher loaded once per worker, encoding whole chunks into their cache files."""
+
+    def __init__(self, teacher: str, device: str, threads: int) -> None:
+        import torch
+
+        from distill.teacher import Teacher
+
+        if device == "cpu":
+            torch.set_num_threads(threads)  # this worker process only
+        self.teacher = Teacher(teacher, device=device)
+
+    def encode(self, path: str, texts: list[str], batch_size: int) -> int:
+        from distill.refine_featurize import encode_chunk, save_chunk
+
+        save_chunk(Path(path), encode_chunk(self.teacher, texts, batch_size=batch_size))
+        return len(texts)
+
+
+def _run(ray: Any, teacher: str, todo: list[tuple[str, list[str]]], batch_size: int, workers: int | None,
+         progress: bool) -> None:
+    from ray.util import ActorPool
+
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    slots = gpus if gpus else int(resources.get("CPU", 1))
+    n_workers = max(1, min(len(todo), workers or slots))
+    threads = max(1, int(resources.get("CPU", 1)) // n_workers)
+    options: dict[str, Any] = {"num_gpus": 1} if gpus else {"num_cpus": threads}
+    actor = ray.remote(max_restarts=3, max_task_retries=3, **options)(_Featurizer)
+    device = "cuda" if gpus else "cpu"
+    pool = ActorPool([actor.remote(teacher, device, threads) for _ in range(n_workers)])
+    bar = progress_bar(progress, sum(len(c) for _, c in todo), "Featurize")
+    try:
+        for n in pool.map_unordered(lambda a, job: a.encode.remote(job[0], job[1], batch_size), todo):
+            if bar is not None:
+                bar.update(n)
+    finally:
+        if bar is not None:
+            bar.close()
