@@ -1,11 +1,11 @@
 """``python -m benchmarks ablation --teacher NAME``: re-measure the seed's ablation on our suite.
 
 Variants of our distill, each saved once under the cache (a rerun reuses them). By default the variants share
-one vocabulary pass per pooling and are post-processed with distill's own functions, exactly as
-``distill.distill`` does (``--exact`` calls ``distill.distill`` for each instead):
+one vocabulary pass per pooling (``distill.embed_vocabulary``) and each is ``distill.assemble``d from it, the stages
+``distill.distill`` runs (``--exact`` calls ``distill.distill`` for each instead):
 
 - default: PCA to 256 dims, SIF weights a=1e-4 from Zipf ranks, output (forward-pass) vectors, mean pooling in the
-  vocabulary pass, contrast pooling (``distill.core.DEFAULT_CONTRAST``) at encode time
+  vocabulary pass, contrast pooling (``distill.assemble.DEFAULT_CONTRAST``) at encode time
 - plain mean: the same table encoded with contrast 0 (Model2Vec's pooling); every other variant keeps the default's
 - no PCA (teacher dims), no SIF weighting, neither
 - input embeddings: the teacher's embedding-layer rows instead of the forward pass, same post-processing
@@ -30,8 +30,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from distill import DistillPlan, VocabularyVectors
 
 
 @dataclass(frozen=True)
@@ -118,108 +122,86 @@ def frequency_grid(corpus_file: Path) -> list[Variant]:
     return out
 
 
-class _Prepared:
-    """The parts of ``distill.distill`` that every variant shares: teacher, output tokenizer, kept token ids."""
+class SharedPasses:
+    """What the shared-pass variants share, from ``distill``'s own stages: one teacher, one ``distill.prepare`` plan
+    per frequency source (each source counted once) and one ``distill.embed_vocabulary`` per pooling."""
 
     def __init__(self, teacher, device: str | None = "cpu"):
         from distill import Teacher
-        from distill.core import build_output_tokenizer
-        from distill.vocab_pass import DEFAULT_DROP_PATTERN, dropped_token_ids
 
-        self.t = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=device)
-        tok = self.t.tokenizer
-        self.out_tok, _, _, _ = build_output_tokenizer(tok, None)
-        self.n_out = self.out_tok.get_vocab_size(with_added_tokens=True)
-        drop = dropped_token_ids(tok, DEFAULT_DROP_PATTERN)
-        n_teacher = tok.get_vocab_size(with_added_tokens=True)
-        self.base_ids = [i for i in range(n_teacher) if i not in drop and tok.id_to_token(i) is not None]
-        self.kept = np.asarray(self.base_ids, dtype=np.int64)
-        self._counts: dict[str, np.ndarray] = {}  # token counts per frequency source: one read of each corpus
+        self.teacher = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=device)
+        self._plans: dict[str | None, DistillPlan] = {}
+        self._vectors: dict[str, VocabularyVectors] = {}
 
-    def forward_pass(self, pooling: str, cache_file: Path | None = None, progress: bool = True) -> np.ndarray:
-        """The vocabulary pass of ``distill.distill`` (each token in the teacher's single-sequence template)."""
+    def plan(self, token_frequencies=None) -> DistillPlan:
+        """``distill.prepare`` of the teacher with ``token_frequencies`` (no added words), made once per source."""
+        from distill import prepare
+
+        key = None if token_frequencies is None else str(token_frequencies)
+        if key not in self._plans:
+            self._plans[key] = prepare(self.teacher, token_frequencies=token_frequencies)
+        return self._plans[key]
+
+    def vectors(self, pooling: str, cache_file: Path | None = None, progress: bool = True) -> VocabularyVectors:
+        """``distill.embed_vocabulary`` with ``pooling`` (saved to and read from ``cache_file``)."""
+        if pooling in self._vectors:
+            return self._vectors[pooling]
+        from distill import VocabularyVectors, embed_vocabulary
+
         if cache_file is not None and cache_file.is_file():
-            return np.load(cache_file)
-        from distill.vocab_pass import embed_sequences, single_template, token_sequences
+            vectors = VocabularyVectors(np.load(cache_file), pooling)
+        else:
+            vectors = embed_vocabulary(self.plan(), pooling=pooling, show_progress_bar=progress)
+            if cache_file is not None:
+                cache_file.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache_file.with_suffix(".tmp.npy")
+                np.save(tmp, vectors.vectors)
+                tmp.replace(cache_file)
+        self._vectors[pooling] = vectors
+        return vectors
 
-        prefix, suffix = single_template(self.t.tokenizer)
-        seqs = token_sequences(self.base_ids, prefix, suffix)
-        raw = embed_sequences(self.t, seqs, pooling=pooling, show_progress_bar=progress,
-                              desc=f"vocabulary pass ({pooling})")
-        if cache_file is not None:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(".tmp.npy")
-            np.save(tmp, raw)
-            tmp.replace(cache_file)
-        return raw
+    def input_embeddings(self) -> VocabularyVectors:
+        """The teacher's embedding-layer rows of the plan's kept ids, in place of the vocabulary pass."""
+        return input_embedding_vectors(self.plan())
 
-    def input_embeddings(self) -> np.ndarray:
-        weight = self.t.model.get_input_embeddings().weight.detach().float().cpu().numpy()
-        self.kept = self.kept[self.kept < weight.shape[0]]
-        return weight[self.kept]
 
-    def probabilities(self, token_frequencies=None, frequency_ranks: bool = False,
-                      frequency_weight: float | None = None) -> tuple[np.ndarray, str]:
-        """``p`` of the SIF weights as ``distill.distill`` computes it (``frequency_weight=None``: distill's
-        default), or Zipf's law over the counts' rank order (``frequency_ranks``, benchmark-only)."""
-        from distill import frequencies as freq
-        from distill.postprocess import zipf_probabilities
+def input_embedding_vectors(plan: DistillPlan) -> VocabularyVectors:
+    """The teacher's input (embedding-layer) rows of ``plan.kept_ids``, as ``assemble`` takes the vocabulary pass."""
+    from distill import VocabularyVectors
 
-        if token_frequencies is None:
-            return freq.sif_probabilities(None, self.kept), "zipf-id-rank"
-        key = str(token_frequencies)
-        if key not in self._counts:
-            self._counts[key] = freq.token_counts(token_frequencies, self.out_tok)
-        counts = self._counts[key]
-        if frequency_ranks:
-            kept_counts = np.zeros(self.kept.size)
-            inside = self.kept < counts.shape[0]
-            kept_counts[inside] = counts[self.kept[inside]]
-            order = np.lexsort((np.arange(self.kept.size), -kept_counts))  # most frequent first, ties by id
-            rank = np.empty_like(order)
-            rank[order] = np.arange(order.size)
-            return zipf_probabilities(self.kept.size)[rank], f"zipf-rank:{token_frequencies}"
-        weight = freq.resolve_frequency_weight(frequency_weight, True)
-        return freq.sif_probabilities(counts, self.kept, weight=weight), str(token_frequencies)
+    weight = plan.teacher.model.get_input_embeddings().weight.detach().float().cpu().numpy()
+    kept = plan.kept_ids
+    if kept.size and kept.max() >= weight.shape[0]:
+        raise ValueError(f"The teacher has {weight.shape[0]} input embeddings; the plan keeps ids up to {kept.max()}.")
+    return VocabularyVectors(weight[kept], "input_embeddings")
 
-    def assemble(self, raw: np.ndarray, *, pca_dims: int | None = 256, sif_coefficient: float | None = 1e-4,
-                 token_frequencies=None, frequency_ranks: bool = False, frequency_weight: float | None = None,
-                 source: str = "mean", dtype: str = "float16", contrast: float | None = None):
-        """PCA, SIF weights and the StaticModel, as ``distill.distill`` post-processes its vocabulary pass."""
-        from distill.core import DEFAULT_CONTRAST
-        from distill.postprocess import pca, sif_weights
-        from distill.vocab_pass import student_max_length
-        from static_model import StaticModel
 
-        from distill.frequencies import resolve_frequency_weight
+def frequency_rank_probabilities(plan: DistillPlan) -> np.ndarray:
+    """Zipf's law over the kept tokens' rank in the plan's counts (most frequent first; ties and unseen tokens keep
+    their id order) instead of their id order: the ``p`` of the Zipf-over-frequency-ranks variants."""
+    from distill.frequencies import zipf_probabilities
 
-        frequency_weight = resolve_frequency_weight(frequency_weight, token_frequencies is not None and not frequency_ranks)
-        vectors, explained = pca(raw, pca_dims)
-        probs, freq_source = self.probabilities(token_frequencies, frequency_ranks, frequency_weight)
-        vectors = vectors * sif_weights(probs, sif_coefficient)[:, None]
-        table = np.zeros((self.n_out, vectors.shape[1]), dtype=np.float32)
-        table[self.kept] = vectors
-        t = self.t
-        config = {"model_type": "model2vec", "architectures": ["StaticModel"], "tokenizer_name": t.name,
-                  "apply_pca": pca_dims, "sif_coefficient": sif_coefficient, "hidden_dim": int(vectors.shape[1]),
-                  "normalize": bool(t.normalize), "pooling": source, "teacher": t.name,
-                  "distill": {"parameters": {"teacher": t.name, "pca_dims": pca_dims, "sif_coefficient": sif_coefficient,
-                                             "source": source, "token_frequencies": freq_source,
-                                             "frequency_weight": frequency_weight},
-                              "explained_variance": round(float(explained), 6), "built_by": "benchmarks.ablation"}}
-        emb = table.astype(np.float16) if dtype == "float16" else table
-        return StaticModel(emb, self.out_tok, config=config, normalize=bool(t.normalize),
-                           max_length=student_max_length(t),
-                           contrast=DEFAULT_CONTRAST if contrast is None else contrast)
+    if plan.counts is None:
+        raise ValueError("Zipf over frequency ranks needs a plan with token_frequencies.")
+    kept, counts = plan.kept_ids, plan.counts
+    kept_counts = np.zeros(kept.size)
+    inside = kept < counts.shape[0]
+    kept_counts[inside] = counts[kept[inside]]
+    order = np.lexsort((np.arange(kept.size), -kept_counts))  # most frequent first, ties by id
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return zipf_probabilities(kept.size)[rank]
 
 
 def input_embedding_model(teacher, *, pca_dims: int | None = 256, sif_coefficient: float | None = 1e-4,
                           dtype: str = "float16"):
-    """A StaticModel from the teacher's input (embedding-layer) matrix, post-processed like ``distill.distill``:
+    """A StaticModel from the teacher's input (embedding-layer) matrix, post-processed by ``distill.assemble``:
     the same kept tokens, PCA, Zipf-rank SIF weights and output tokenizer."""
-    prep = _Prepared(teacher)
-    return prep.assemble(prep.input_embeddings(), pca_dims=pca_dims, sif_coefficient=sif_coefficient,
-                         source="input_embeddings", dtype=dtype)
+    from distill import assemble
+
+    shared = SharedPasses(teacher)
+    return assemble(shared.plan(), shared.input_embeddings(), pca_dims=pca_dims, sif_coefficient=sif_coefficient,
+                    dtype=dtype)
 
 
 def _built_by_distill(v: Variant, exact: bool) -> bool:
@@ -228,17 +210,35 @@ def _built_by_distill(v: Variant, exact: bool) -> bool:
     return bool(v.vocabulary_size) or (exact and not (v.input_embeddings or v.frequency_ranks))
 
 
+def build_shared_variant(shared: SharedPasses, v: Variant, cache_root: Path | None = None, progress: bool = True):
+    """``v`` from the shared passes: ``distill.assemble`` of the plan for its frequency source and the vocabulary pass
+    for its pooling (cached as ``cache_root/raw-<pooling>.npy``), or of the input embeddings."""
+    from distill import assemble
+
+    kw = dict(v.kwargs)
+    pooling = kw.pop("pooling", "mean")
+    plan = shared.plan(kw.pop("token_frequencies", None))
+    if v.input_embeddings:
+        vectors = shared.input_embeddings()
+    else:
+        vectors = shared.vectors(pooling, None if cache_root is None else cache_root / f"raw-{pooling}.npy", progress)
+    if v.frequency_ranks:
+        return assemble(plan, vectors, probabilities=frequency_rank_probabilities(plan),
+                        probabilities_source=f"zipf-rank:{plan.frequency_source}", **kw)
+    return assemble(plan, vectors, **kw)
+
+
 def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool = False,
                    progress: bool = True) -> tuple[list[Path], dict]:
     """Build (or reuse) every variant under ``root/<key>``.
 
-    Default: one vocabulary pass per pooling (mean, token) shared by all variants, post-processed with distill's
-    own functions (``distill.postprocess``, ``distill.frequencies``) exactly as ``distill.distill`` does.
+    Default: one vocabulary pass per pooling (mean, token) shared by all variants, each assembled by
+    ``distill.assemble`` (``build_shared_variant``), the stage ``distill.distill`` ends with.
     ``exact=True``: call ``distill.distill(teacher, **kwargs)`` for each variant instead (slower, one pass each).
     """
     folders, seconds = [], {}
     todo = [v for v in vs if not ((root / v.key / "model.safetensors").is_file() and (root / v.key / "config.json").is_file())]
-    prep = _Prepared(teacher) if any(not _built_by_distill(v, exact) for v in todo) else None
+    shared = SharedPasses(teacher) if any(not _built_by_distill(v, exact) for v in todo) else None
     it = vs
     if progress:
         from tqdm.auto import tqdm
@@ -253,19 +253,14 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
         t0 = time.perf_counter()
         if _built_by_distill(v, exact):
             import distill
-            from distill.core import read_vocabulary_file
+            from distill import read_vocabulary_file
 
             kw = dict(v.kwargs)
             if v.vocabulary_size:
                 kw["vocabulary"] = read_vocabulary_file(kw["vocabulary"], v.vocabulary_size)
             model = distill.distill(teacher, show_progress_bar=progress, **kw)
-        elif v.input_embeddings:
-            model = prep.assemble(prep.input_embeddings(), source="input_embeddings")
         else:
-            kw = dict(v.kwargs)
-            pooling = kw.pop("pooling", "mean")
-            raw = prep.forward_pass(pooling, root / f"raw-{pooling}.npy", progress)
-            model = prep.assemble(raw, source=pooling, frequency_ranks=v.frequency_ranks, **kw)
+            model = build_shared_variant(shared, v, root, progress)
         out.parent.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(out, overwrite=True)
         seconds[v.key] = round(time.perf_counter() - t0, 2)
@@ -303,8 +298,9 @@ def run_ablation(teacher: str, datasets: list, *, work_dir: Path, config=None, c
             m["variant"] = "teacher"
             m["description"] = "the transformer teacher"
     report["baseline"] = "default"
-    report["build"] = "distill.distill per variant" if exact else ("one vocabulary pass per pooling, post-processed "
-                                                                   "with distill's PCA/SIF/frequency functions")
+    report["build"] = "distill.distill per variant" if exact else ("one vocabulary pass per pooling "
+                                                                   "(distill.embed_vocabulary), each variant "
+                                                                   "made by distill.assemble")
     if not exact and any(v.vocabulary_size for v in vs):
         report["build"] += "; the added-vocabulary variants with distill.distill"
     report["teacher"] = teacher

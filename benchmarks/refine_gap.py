@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.data import resolve_data_dir
     from benchmarks.report import emit, provenance, provenance_markdown
-    from distill.postprocess import pca_basis, project
+    from distill.pca import pca_basis, project
     from distill.refine import read_corpus
     from distill.refine_featurize import default_cache_dir, featurize
     from distill.teacher import Teacher

@@ -5,22 +5,37 @@
 >>> model.save_pretrained("minilm-static")
 >>> words = read_vocabulary_file("../shared/data/vocab/wordfreq_large_en.tsv", limit=30_000)
 >>> with_words = distill("all-MiniLM-L6-v2", vocabulary=words)   # + whole-word tokens
+
+``distill`` is three public stages, for studies that share the vocabulary pass between variants:
+
+>>> plan = prepare("all-MiniLM-L6-v2")            # teacher, output tokenizer, kept ids, counts (no weights loaded)
+>>> vectors = embed_vocabulary(plan)               # the teacher pass over every kept token
+>>> no_pca = assemble(plan, vectors, pca_dims=None)
 """
 
+from distill.assemble import assemble, toolkit_version
 from distill.comparison import compare
-from distill.core import distill, read_vocabulary_file, toolkit_version
+from distill.embed import VocabularyVectors, embed_vocabulary
 from distill.frequencies import FrequencyFileError
+from distill.pipeline import distill
+from distill.plan import DistillPlan, prepare
 from distill.resolve import DEFAULT_TEACHER, TeacherNotFoundError, resolve_teacher
 from distill.teacher import Teacher, TeacherError
+from distill.vocabulary import read_vocabulary_file
 
 __all__ = [
     "DEFAULT_TEACHER",
+    "DistillPlan",
     "FrequencyFileError",
     "Teacher",
     "TeacherError",
     "TeacherNotFoundError",
+    "VocabularyVectors",
+    "assemble",
     "compare",
     "distill",
+    "embed_vocabulary",
+    "prepare",
     "read_vocabulary_file",
     "resolve_teacher",
     "toolkit_version",

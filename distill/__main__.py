@@ -20,10 +20,10 @@ def _float_or_none(value: str) -> float | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from distill.core import DEFAULT_CONTRAST
+    from distill.assemble import DEFAULT_CONTRAST
+    from distill.embed import DEFAULT_BATCH_SIZE
     from distill.frequencies import DEFAULT_FREQUENCY_WEIGHT
     from distill.refine import add_refine_options
-    from distill.vocab_pass import DEFAULT_BATCH_SIZE
 
     p = argparse.ArgumentParser(
         prog="python -m distill",
@@ -113,8 +113,8 @@ def distill_main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     out = check_args(args)
 
+    from distill import distill, read_vocabulary_file
     from distill.cli_checks import UsageError, save_model
-    from distill.core import distill, read_vocabulary_file
 
     if args.quiet:  # transformers draws its own bar while it loads the weights
         from transformers.utils import logging as hf_logging

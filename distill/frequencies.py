@@ -1,6 +1,7 @@
-"""Token frequencies for SIF weighting, from a word-frequency list or a raw text corpus.
+"""SIF weighting: the weights ``a / (a + p)`` (``sif_weights``) and where ``p`` comes from: Zipf's law over the token
+ids (``zipf_probabilities``), token frequencies from a word-frequency list or a raw text corpus, or both pooled.
 
-Both are tokenized with the *output* tokenizer (the teacher's, plus any added whole words), so the
+Frequency sources are tokenized with the *output* tokenizer (the teacher's, plus any added whole words), so the
 counts are those of the tokens the static model will see:
 
 - a word-frequency list (TSV ``word<TAB>frequency[<TAB>...]``, optional header, e.g.
@@ -25,8 +26,6 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from distill.postprocess import zipf_probabilities
-
 # How far real token counts move p away from Zipf over ids (log-linear pooling, see ``sif_probabilities``),
 # chosen on the benchmark's development splits (benchmarks/results/frequency_weight_dev.md).
 DEFAULT_FREQUENCY_WEIGHT = 0.25
@@ -50,7 +49,8 @@ def _pick_file(path: Path) -> Path:
     return path
 
 
-def _is_number(s: str) -> bool:
+def is_number(s: str) -> bool:
+    """Whether ``s`` parses as a finite float."""
     try:
         v = float(s)
     except ValueError:
@@ -85,12 +85,12 @@ def sniff(path: str | os.PathLike) -> tuple[str, Path]:
 
 def _is_header(line: str) -> bool:
     parts = line.split("\t")
-    return len(parts) < 2 or not _is_number(parts[1])
+    return len(parts) < 2 or not is_number(parts[1])
 
 
 def _looks_like_row(line: str) -> bool:
     parts = line.split("\t")
-    return len(parts) >= 2 and bool(parts[0]) and _is_number(parts[1]) and float(parts[1]) >= 0
+    return len(parts) >= 2 and bool(parts[0]) and is_number(parts[1]) and float(parts[1]) >= 0
 
 
 def read_word_frequencies(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
@@ -104,7 +104,7 @@ def read_word_frequencies(path: str | os.PathLike) -> tuple[list[str], np.ndarra
             if not line.strip():
                 continue
             parts = line.split("\t")
-            if len(parts) >= 2 and parts[0] and _is_number(parts[1]) and float(parts[1]) >= 0:
+            if len(parts) >= 2 and parts[0] and is_number(parts[1]) and float(parts[1]) >= 0:
                 words.append(parts[0])
                 freqs.append(float(parts[1]))
             elif lineno == 1 and _is_header(line):
@@ -124,7 +124,7 @@ def check_source(source) -> None:
     if isinstance(source, Mapping):
         if not source:
             raise FrequencyFileError("The token-frequency mapping is empty.")
-        bad = [k for k, v in source.items() if not isinstance(k, str) or not _is_number(str(v)) or float(v) < 0]
+        bad = [k for k, v in source.items() if not isinstance(k, str) or not is_number(str(v)) or float(v) < 0]
         if bad:
             raise FrequencyFileError(f"Token-frequency mapping has bad entries, e.g. {bad[:3]!r}.")
         return
@@ -229,3 +229,17 @@ def sif_probabilities(counts: np.ndarray | None, kept_ids: np.ndarray, *,
         return q
     pooled = np.exp((1.0 - weight) * np.log(zipf) + weight * np.log(q))
     return pooled / pooled.sum()
+
+
+def zipf_probabilities(n: int) -> np.ndarray:
+    """Zipf's law over rank (rank 0 = most frequent): p_r proportional to 1 / (r + 2), as Model2Vec."""
+    inv = 1.0 / np.arange(2, n + 2, dtype=np.float64)
+    return inv / inv.sum()
+
+
+def sif_weights(probabilities: np.ndarray, a: float | None) -> np.ndarray:
+    """SIF weights ``a / (a + p)``; ``a=None`` gives all ones."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    if a is None:
+        return np.ones_like(p, dtype=np.float32)
+    return (a / (a + p)).astype(np.float32)

@@ -15,7 +15,7 @@ Stages:
 1. **featurize** (``distill.refine_featurize``): the teacher encodes every passage (length-sorted
    batches, GPU when present); the targets are cached on disk in chunks with atomic renames, so an
    interrupted run resumes where it stopped.
-2. **PCA** of the targets to the static model's dims (float64, ``distill.postprocess.pca``'s basis), the
+2. **PCA** of the targets to the static model's dims (float64, ``distill.pca.pca``'s basis), the
    targets' mean kept (``x @ components``), so the student learns the teacher's own uncentred cosines;
    ``center_targets=True`` projects ``x - mean`` instead (``benchmarks/results/refine_variants_center.md``).
 3. **initialisation**: the static table lives in its own PCA basis (the vocabulary pass), the targets in
@@ -94,7 +94,7 @@ def frequent_new_words(model, texts: Sequence[str], n: int, *, min_count: int = 
 def extend_vocabulary(model, words: Sequence[str]):
     """A copy of ``model`` whose tokenizer also has ``words`` as whole tokens; each new row is the mean of the
     word's old pieces (what the model gave the word before). Returns ``(model, added ids)``."""
-    from distill.core import build_output_tokenizer, output_vocab_size
+    from distill.vocabulary import build_output_tokenizer, output_vocab_size
     from static_model import StaticModel
 
     if not words:
@@ -201,7 +201,8 @@ def refine(
         refined table in ``benchmarks/results/contrast_dev.md``).
     :param targets: precomputed teacher embeddings of the passages (skips featurizing; experiments).
     """
-    from distill.postprocess import pca, sif_weights
+    from distill.frequencies import sif_weights
+    from distill.pca import pca
     from static_model import StaticModel
 
     t_start = time.perf_counter()
@@ -241,7 +242,7 @@ def refine(
                             show_progress_bar=show_progress_bar)
         feat_s = time.perf_counter() - t_feat
         if not isinstance(teacher, Teacher):
-            t._model = None
+            t.unload()
     else:
         targets = np.asarray(targets, dtype=np.float32)
         teacher_name = getattr(teacher, "name", teacher)

@@ -176,6 +176,19 @@ def load_fast_tokenizer(folder: Path) -> Tokenizer:
     return tok
 
 
+def single_template(tokenizer: Tokenizer) -> tuple[list[int], list[int]]:
+    """Ids the tokenizer's post-processor puts before and after a single sequence."""
+    for probe in ("a", "the", "hello", "x", "1", "."):
+        bare = tokenizer.encode(probe, add_special_tokens=False).ids
+        full = tokenizer.encode(probe, add_special_tokens=True).ids
+        if not bare:
+            continue
+        for i in range(len(full) - len(bare) + 1):
+            if full[i : i + len(bare)] == bare:
+                return full[:i], full[i + len(bare) :]
+    return [], []
+
+
 DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
 
 
@@ -272,6 +285,35 @@ class Teacher:
         if self._dtype is None:
             return torch.float16 if self.device.startswith("cuda") else torch.float32
         return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[self._dtype]
+
+    @property
+    def template(self) -> tuple[list[int], list[int]]:
+        """Ids the tokenizer puts before and after a single sequence (``[CLS]``/``[SEP]``, ``<s>``/``</s>``)."""
+        return single_template(self.tokenizer)
+
+    @property
+    def student_max_length(self) -> int:
+        """Tokens a static model should read so that it sees what this teacher sees: its ``max_seq_length`` less the
+        special tokens of its single-sequence template (``static_model``'s default when it states none).
+
+        Reading 512 instead costs SciFact nDCG@10 1.7 points (refined MiniLM) and 2.1 (plain distill), because the
+        teacher's targets and its own scores only ever saw the first 256 tokens (``benchmarks/results/refine.md``)."""
+        limit = self.spec.max_seq_length
+        if not limit:
+            from static_model.model import DEFAULT_MAX_LENGTH
+
+            return DEFAULT_MAX_LENGTH
+        prefix, suffix = self.template
+        return max(1, int(limit) - len(prefix) - len(suffix))
+
+    def unload(self) -> None:
+        """Free the transformer weights (they load again on the next use of ``model``)."""
+        self._model = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the transformer weights are in memory (``model`` was used and not ``unload``ed since)."""
+        return self._model is not None
 
     @property
     def model(self):

@@ -98,20 +98,21 @@ def test_ablation_input_embedding_variant(minilm_folder, tmp_path):
 
 def test_ablation_zipf_over_frequency_ranks(minilm_folder, tmp_path):
     """The frequency-rank variant keeps Zipf's probabilities but orders them by the corpus counts."""
-    from benchmarks.ablation import _Prepared, variants
-    from distill.postprocess import zipf_probabilities
+    from benchmarks.ablation import SharedPasses, frequency_rank_probabilities, variants
+    from distill.frequencies import zipf_probabilities
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("zebra zebra zebra quantum quantum the\n" * 3)
     by_key = {v.key: v for v in variants(None, corpus)}
     assert by_key["zipf_corpus_ranks"].frequency_ranks
-    prep = _Prepared(str(minilm_folder))
-    probs, source = prep.probabilities(str(corpus), frequency_ranks=True)
-    zipf = zipf_probabilities(prep.kept.size)
-    assert source.startswith("zipf-rank:") and np.allclose(np.sort(probs), np.sort(zipf))
-    pos = {w: int(np.searchsorted(prep.kept, prep.out_tok.token_to_id(w))) for w in ("zebra", "quantum", "the")}
+    plan = SharedPasses(str(minilm_folder)).plan(str(corpus))
+    probs = frequency_rank_probabilities(plan)
+    kept = plan.kept_ids
+    zipf = zipf_probabilities(kept.size)
+    assert np.allclose(np.sort(probs), np.sort(zipf))
+    pos = {w: int(np.searchsorted(kept, plan.tokenizer.token_to_id(w))) for w in ("zebra", "quantum", "the")}
     assert [probs[pos[w]] for w in ("zebra", "quantum", "the")] == list(zipf[:3])
-    unseen = np.ones(prep.kept.size, dtype=bool)
+    unseen = np.ones(kept.size, dtype=bool)
     unseen[list(pos.values())] = False
     assert np.all(np.diff(probs[unseen]) < 0)  # the rest keep their id order
 
@@ -195,8 +196,8 @@ def test_ablation_frequency_grid(tmp_path):
 
 
 def test_ablation_shared_pass_matches_distill_for_pooled_frequencies(tmp_path):
-    """A frequency variant built from the shared pass is the model distill.distill builds (--exact), the default
-    frequency weight resolved the same way and recorded."""
+    """A frequency variant built from the shared pass is the model distill.distill builds (--exact), bit for bit, the
+    default frequency weight resolved the same way and recorded."""
     from distill_helpers import make_wordpiece_teacher
 
     from benchmarks.ablation import Variant, build_variants
@@ -209,8 +210,8 @@ def test_ablation_shared_pass_matches_distill_for_pooled_frequencies(tmp_path):
     shared, _ = build_variants(str(teacher), [v], tmp_path / "shared", progress=False)
     exact, _ = build_variants(str(teacher), [v], tmp_path / "exact", exact=True, progress=False)
     a, b = StaticModel.from_pretrained(shared[0]), StaticModel.from_pretrained(exact[0])
-    # rows are ~0.03 here; frequency weight 1 instead of 0.25 moves them by up to 0.018
-    np.testing.assert_allclose(a.embedding_matrix(), b.embedding_matrix(), atol=2e-4)
+    # the same stages (distill.prepare, embed_vocabulary, assemble) on the same device: the same bytes
+    np.testing.assert_array_equal(a.embedding_matrix(), b.embedding_matrix())
     for m in (a, b):
         assert m.config["distill"]["parameters"]["frequency_weight"] == 0.25
 
@@ -219,7 +220,7 @@ def test_ablation_counts_each_frequency_source_once(tmp_path, monkeypatch):
     """Every frequency variant of one source reuses one count of it (a corpus read takes ~15 s on the shared one)."""
     from distill_helpers import make_wordpiece_teacher
 
-    from benchmarks.ablation import _Prepared
+    from benchmarks.ablation import SharedPasses, Variant, build_shared_variant
     from distill import frequencies as freq
 
     corpus = tmp_path / "corpus.txt"
@@ -227,10 +228,14 @@ def test_ablation_counts_each_frequency_source_once(tmp_path, monkeypatch):
     calls = []
     real = freq.token_counts
     monkeypatch.setattr(freq, "token_counts", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
-    prep = _Prepared(str(make_wordpiece_teacher(tmp_path / "teacher")))
-    alone, _ = prep.probabilities(str(corpus), frequency_weight=1.0)
-    pooled, _ = prep.probabilities(str(corpus))
-    prep.probabilities(str(corpus), frequency_ranks=True)
+    shared = SharedPasses(str(make_wordpiece_teacher(tmp_path / "teacher")))
+    source = {"token_frequencies": str(corpus), "pca_dims": 8}
+    alone, pooled, ranks = (build_shared_variant(shared, Variant(k, k, "", {**source, **kw}, frequency_ranks=r),
+                                                 progress=False)
+                            for k, kw, r in (("alone", {"frequency_weight": 1.0}, False), ("pooled", {}, False),
+                                             ("ranks", {}, True)))
     assert calls == [str(corpus)]
-    np.testing.assert_allclose(pooled, freq.sif_probabilities(real(str(corpus), prep.out_tok), prep.kept, weight=0.25))
-    assert not np.allclose(alone, pooled)
+    assert pooled.config["distill"]["parameters"]["frequency_weight"] == 0.25
+    assert ranks.config["distill"]["parameters"]["token_frequencies"] == f"zipf-rank:{corpus.name}"
+    for other in (alone, ranks):
+        assert not np.allclose(other.embedding_matrix(), pooled.embedding_matrix())

@@ -238,7 +238,7 @@ def test_config_records_parameters_teacher_and_version(wp_dir, tmp_path):
 
 @pytest.mark.parametrize("kind", ["wordpiece", "bpe"])
 def test_model_reads_512_tokens_whatever_the_teacher_window(kind, wp_dir, bpe_dir, tmp_path):
-    from distill.core import DEFAULT_MAX_LENGTH
+    from distill.assemble import DEFAULT_MAX_LENGTH
 
     folder = {"wordpiece": wp_dir, "bpe": bpe_dir}[kind]
     model = distill(str(folder), pca_dims=8, show_progress_bar=False)
@@ -262,7 +262,7 @@ def test_int8_dtype(wp_dir):
 def test_a_teacher_object_is_accepted_and_kept(wp_dir):
     teacher = Teacher(wp_dir)
     model = distill(teacher, pca_dims=8, show_progress_bar=False)
-    assert model.dim == 8 and teacher._model is not None
+    assert model.dim == 8 and teacher.loaded  # a teacher passed in is not unloaded
 
 
 # --------------------------------------------------------------------------- bad input, before heavy work
@@ -339,7 +339,7 @@ def test_teacher_without_fast_tokenizer_fails_fast(wp_dir, tmp_path, no_heavy_wo
 def test_pca_keep_mean_keeps_the_inputs_cosines():
     """``keep_mean=True`` projects ``x`` itself (not ``x - mean``): with every dim kept, the cosines between the
     outputs are the inputs' (a rotation); plain PCA centres them."""
-    from distill.postprocess import pca
+    from distill.pca import pca
 
     rng = np.random.default_rng(0)
     x = (rng.normal(size=(200, 6)) + 3.0).astype(np.float32)

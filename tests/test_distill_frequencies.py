@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from distill import frequencies as freq
-from distill.core import build_output_tokenizer
+from distill.vocabulary import build_output_tokenizer
 from distill.frequencies import FrequencyFileError
 from distill_helpers import wordpiece_tokenizer
 

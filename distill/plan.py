@@ -1,0 +1,111 @@
+"""The first stage of a distill (``prepare``): the teacher, the output vocabulary and the token counts, checked and
+built before any heavy work (nothing here loads the teacher's weights)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from distill import frequencies as freq
+from distill.resolve import DEFAULT_TEACHER, check_public_name
+from distill.teacher import Teacher
+from distill.vocabulary import build_output_tokenizer, check_words, kept_token_ids, output_vocab_size
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class DistillPlan:
+    """What the vocabulary pass embeds and what the assembly weighs, from ``prepare``."""
+
+    teacher: Teacher
+    teacher_name: str  # the public name the model's config records (never a local path)
+    owns_teacher: bool  # prepare built the teacher from a name or folder (distill frees its weights after the pass)
+    # the output tokenizer: the teacher's (padding and truncation off) plus the added words
+    tokenizer: Tokenizer = field(repr=False)
+    # teacher token ids that get a forward pass (``kept_token_ids``, in id order)
+    base_ids: tuple[int, ...] = field(repr=False)
+    added_words: tuple[str, ...]  # the added words as fed to the teacher
+    added_ids: tuple[int, ...] = field(repr=False)  # their ids in ``tokenizer``
+    vocabulary_stats: dict[str, int]  # build_output_tokenizer's counts: requested, added, already_single_token, ...
+    vocabulary_words: int | None  # how many words were passed as ``vocabulary`` (None: none)
+    # per-id token counts of ``token_frequencies`` under ``tokenizer``; None: Zipf over ids
+    counts: np.ndarray | None = field(repr=False)
+    frequency_source: str  # the token_frequencies file's name, "mapping", or "zipf-id-rank" without one
+    started: float  # time.perf_counter() when prepare began
+
+    @property
+    def kept_ids(self) -> np.ndarray:
+        """The ids that get a row (teacher tokens, then added words): the order of the vocabulary pass's rows."""
+        return np.asarray(self.base_ids + self.added_ids, dtype=np.int64)
+
+    @property
+    def vocab_size(self) -> int:
+        """Rows of the output table (``output_vocab_size``: max id + 1; holes get zero rows)."""
+        return output_vocab_size(self.tokenizer)
+
+    def check_pca_dims(self, pca_dims: int | None) -> None:
+        """A ``ValueError`` if ``pca_dims`` is larger than the teacher's hidden size or the kept tokens."""
+        if pca_dims is None:
+            return
+        n_kept = len(self.base_ids) + len(self.added_ids)
+        if pca_dims > self.teacher.dim:
+            raise ValueError(f"pca_dims={pca_dims} is larger than the teacher's hidden size ({self.teacher.dim}).")
+        if pca_dims > n_kept:
+            raise ValueError(f"pca_dims={pca_dims} is larger than the vocabulary ({n_kept} tokens).")
+
+
+def prepare(
+    teacher: str | os.PathLike | Teacher = DEFAULT_TEACHER,
+    *,
+    vocabulary: Sequence[str] | str | os.PathLike | None = None,
+    token_frequencies: str | os.PathLike | Mapping[str, float] | None = None,
+    device: str | None = None,
+    teacher_name: str | None = None,
+) -> DistillPlan:
+    """Check the teacher, the added vocabulary and the frequency source, and build the output tokenizer, the kept ids
+    and the token counts (the arguments are those of ``distill.distill``). Nothing here loads the teacher's weights.
+
+    :raises TeacherNotFoundError, TeacherError, FrequencyFileError, TypeError, ValueError: on bad input.
+    """
+    t_start = time.perf_counter()
+    if teacher_name is not None:
+        teacher_name = check_public_name(teacher_name)
+    own = not isinstance(teacher, Teacher)
+    t = Teacher(teacher, device=device) if own else teacher
+    tokenizer = t.tokenizer
+    n_vocab_words = None
+    if vocabulary is not None:
+        vocabulary = check_words(vocabulary)
+        n_vocab_words = len(vocabulary)
+    if token_frequencies is not None:
+        freq.check_source(token_frequencies)
+
+    out_tok, added_words, added_ids, vocab_stats = build_output_tokenizer(tokenizer, vocabulary)
+    if vocabulary and not added_words:
+        logger.warning("None of the %d vocabulary words was added (all are single tokens already or split).",
+                       len(vocabulary))
+    base_ids = kept_token_ids(tokenizer)
+    if t.spec.vocab_size and base_ids and max(base_ids) >= t.spec.vocab_size:
+        raise ValueError(
+            f"The teacher tokenizer has ids up to {max(base_ids)} but the model only {t.spec.vocab_size} embeddings."
+        )
+    if len(base_ids) + len(added_ids) == 0:
+        raise ValueError("The vocabulary is empty after dropping special and [unusedN] tokens.")
+    counts = None
+    if token_frequencies is not None:
+        counts = freq.token_counts(token_frequencies, out_tok)
+        # the file's name, not its path: a shared model records no private directory layout
+        freq_source = "mapping" if isinstance(token_frequencies, Mapping) else Path(token_frequencies).name
+    else:
+        freq_source = "zipf-id-rank"
+    return DistillPlan(t, teacher_name or t.public_name, own, out_tok, tuple(base_ids), tuple(added_words), tuple(added_ids), vocab_stats,
+                       n_vocab_words, counts, freq_source, t_start)

@@ -1,0 +1,162 @@
+"""The output vocabulary: which teacher tokens get a row, the static model's tokenizer and the added whole words.
+
+- ``kept_token_ids``: every id of the teacher's vocabulary (the set of ids, so a tokenizer with holes in its ids keeps
+  its top ids) less its special tokens and ``[unusedN]``-style placeholders;
+- ``build_output_tokenizer``: the teacher's tokenizer (padding and truncation off) plus whole words;
+- ``read_vocabulary_file`` / ``check_words``: the words to add, from a file or a list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tokenizers import AddedToken, Tokenizer
+
+from distill.frequencies import is_number
+
+DEFAULT_DROP_PATTERN = r"\[unused\d+\]|<unused\d+>|\[UNUSED_?\d+\]"
+
+
+def read_vocabulary_file(path: str | os.PathLike, limit: int | None = None) -> list[str]:
+    """Words from a file: one per line, or the first column of a TSV (a header row is skipped)."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise ValueError(f"limit must be a positive int or None, got {limit!r}.")
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"Vocabulary file {path} is a folder; pass a word list (one word a line, or a TSV).")
+    if not path.is_file():
+        raise ValueError(f"Vocabulary file {path} does not exist.")
+    words: list[str] = []
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"Vocabulary file {path} is not UTF-8 text (line {lineno}: {exc.reason}); "
+                                 "save it as UTF-8.") from None
+            cols = line.rstrip("\r\n").split("\t")
+            if lineno == 1 and len(cols) >= 2 and not is_number(cols[1]):
+                continue  # header, e.g. word<TAB>frequency<TAB>zipf
+            if cols[0].strip():
+                words.append(cols[0].strip())
+            if limit is not None and len(words) >= limit:
+                break
+    return words
+
+
+def check_words(vocabulary: Sequence[str] | str | os.PathLike) -> list[str]:
+    """The words to add, from a list or a file (``read_vocabulary_file``), blank ones left out; a ``TypeError`` or
+    ``ValueError`` naming the item on bad input."""
+    if isinstance(vocabulary, (str, os.PathLike)):
+        vocabulary = read_vocabulary_file(vocabulary)
+    if isinstance(vocabulary, (bytes, bytearray)):
+        raise TypeError("vocabulary must be a list of words or a file path, not bytes.")
+    words = list(vocabulary)
+    for i, w in enumerate(words):
+        if not isinstance(w, str):
+            raise TypeError(f"vocabulary item {i} is {type(w).__name__}, not str.")
+    vocabulary = [w for w in words if w.strip()]
+    if not vocabulary:
+        raise ValueError("The vocabulary is empty: pass None to use the teacher's tokens only, or some words.")
+    return vocabulary
+
+
+def special_token_ids(tokenizer: Tokenizer) -> set[int]:
+    """Ids of the tokenizer's special added tokens."""
+    return {tid for tid, tok in tokenizer.get_added_tokens_decoder().items() if tok.special}
+
+
+def dropped_token_ids(tokenizer: Tokenizer, pattern: str | None = DEFAULT_DROP_PATTERN) -> set[int]:
+    """Special tokens and ``[unusedN]``-style placeholders: they get a zero row, no forward pass."""
+    drop = set(special_token_ids(tokenizer))
+    if pattern:
+        regex = re.compile(pattern)
+        drop.update(tid for tok, tid in tokenizer.get_vocab(with_added_tokens=True).items() if regex.fullmatch(tok))
+    return drop
+
+
+def kept_token_ids(tokenizer: Tokenizer, pattern: str | None = DEFAULT_DROP_PATTERN) -> list[int]:
+    """The teacher token ids that get a row from the vocabulary pass, in id order: the set of the vocabulary's ids
+    (with added tokens) less ``dropped_token_ids``."""
+    return sorted(set(tokenizer.get_vocab(with_added_tokens=True).values()) - dropped_token_ids(tokenizer, pattern))
+
+
+def _byte_level_no_prefix(tok_json: dict) -> bool:
+    def walk(pt):
+        if not isinstance(pt, dict):
+            return False
+        if pt.get("type") == "ByteLevel":
+            return not pt.get("add_prefix_space", False)
+        return any(walk(p) for p in pt.get("pretokenizers", []) or [])
+
+    return walk(tok_json.get("pre_tokenizer"))
+
+
+def build_output_tokenizer(
+    teacher_tokenizer: Tokenizer, words: Sequence[str] | None
+) -> tuple[Tokenizer, list[str], list[int], dict]:
+    """The static model's tokenizer: the teacher's (padding and truncation off) plus ``words``.
+
+    WordPiece: each new word is appended to the vocabulary with a new id (greedy longest match then
+    emits it whole). BPE / Unigram / other models: each word becomes an added token
+    (``single_word=True, normalized=True, lstrip=True``). Words the pre-tokenizer would split
+    (spaces, punctuation) or that already are one token are skipped.
+    Returns ``(tokenizer, added words as fed to the teacher, their ids, stats)``.
+    """
+    tok_json = json.loads(teacher_tokenizer.to_str())
+    tok_json["padding"] = None
+    tok_json["truncation"] = None
+    model_type = tok_json.get("model", {}).get("type")
+    probe = Tokenizer.from_str(json.dumps(tok_json))
+    stats = {"requested": 0, "added": 0, "already_single_token": 0, "split_by_pretokenizer": 0, "duplicate": 0}
+    if not words:
+        return probe, [], [], stats
+    prefix_space = _byte_level_no_prefix(tok_json)
+    seen: set[str] = set()
+    new_words: list[str] = []
+    for raw in words:
+        stats["requested"] += 1
+        w = raw.strip()
+        if probe.normalizer is not None:
+            w = probe.normalizer.normalize_str(w).strip()
+        if not w:
+            stats["split_by_pretokenizer"] += 1
+            continue
+        if w in seen:
+            stats["duplicate"] += 1
+            continue
+        seen.add(w)
+        text = (" " + w) if prefix_space else w
+        if probe.pre_tokenizer is not None and len(probe.pre_tokenizer.pre_tokenize_str(text)) != 1:
+            stats["split_by_pretokenizer"] += 1
+            continue
+        if len(probe.encode(text, add_special_tokens=False).ids) <= 1:
+            stats["already_single_token"] += 1
+            continue
+        new_words.append(w)
+    if model_type == "WordPiece":
+        vocab = tok_json["model"]["vocab"]
+        next_id = max([*vocab.values(), *(t["id"] for t in tok_json.get("added_tokens", []))]) + 1
+        for w in new_words:
+            vocab[w] = next_id
+            next_id += 1
+        out = Tokenizer.from_str(json.dumps(tok_json))
+    else:
+        out = probe
+        out.add_tokens([AddedToken(w, single_word=True, normalized=True, lstrip=True) for w in new_words])
+    ids = [out.token_to_id(w) for w in new_words]
+    if any(i is None for i in ids):
+        raise RuntimeError("Internal error: an added vocabulary word has no id.")
+    stats["added"] = len(new_words)
+    fed = [(" " + w) if prefix_space else w for w in new_words]
+    return out, fed, ids, stats
+
+
+def output_vocab_size(tokenizer: Tokenizer) -> int:
+    """Rows of the embedding table: max id + 1 (ids may have holes; a hole gets a zero row)."""
+    return max(tokenizer.get_vocab(with_added_tokens=True).values()) + 1
