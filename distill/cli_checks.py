@@ -180,11 +180,6 @@ def check_device_option(device: str | None, option: str = "--device") -> None:
 
 
 def save_model(model, out: Path, *, overwrite: bool) -> None:
-    """``model.save_pretrained(out)``, atomic; ``overwrite`` is passed on where ``save_pretrained`` takes it
-    (replacing an existing model is explicit there; ``check_output_folder`` already refused anything else)."""
-    import inspect
-
-    if "overwrite" in inspect.signature(model.save_pretrained).parameters:
-        model.save_pretrained(out, overwrite=overwrite)
-    else:
-        model.save_pretrained(out)
+    """``model.save_pretrained(out, overwrite=overwrite)``: atomic, and a model is replaced only with ``overwrite``
+    (``check_output_folder`` already refused anything else before the work started)."""
+    model.save_pretrained(out, overwrite=overwrite)

@@ -18,6 +18,7 @@ from safetensors.numpy import save_file
 from tokenizers import Tokenizer
 
 from static_model import atomic
+from static_model.model_card import CARD_FILE, render_model_card
 from static_model.safe_read import (
     MAX_TOKENIZER_BYTES,
     parse_json,
@@ -284,7 +285,8 @@ def write_folder(path: str | os.PathLike, contents: FolderContents, *, overwrite
 
 
 def write_model_files(folder: Path, contents: FolderContents) -> None:
-    """The model's files in an existing empty ``folder`` (no swap: callers use :func:`atomic.atomic_folder`)."""
+    """The model's files in an existing empty ``folder`` (no swap: callers use :func:`atomic.atomic_folder`),
+    with a ``README.md`` model card."""
     tensors = {"embeddings": np.ascontiguousarray(contents.embeddings)}
     if contents.weights is not None:
         tensors["weights"] = np.ascontiguousarray(contents.weights, dtype=np.float32)
@@ -296,6 +298,8 @@ def write_model_files(folder: Path, contents: FolderContents) -> None:
         modules.append({"idx": 1, "name": "1", "path": NORMALIZE_DIR, "type": "sentence_transformers.models.Normalize"})
         (folder / NORMALIZE_DIR).mkdir()
     write_text(folder / MODULES_FILE, json.dumps(modules, indent=2))
+    size = (folder / MODEL_FILE).stat().st_size
+    write_text(folder / CARD_FILE, render_model_card(contents.config, size_bytes=size))
 
 
 def write_tensors(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> None:

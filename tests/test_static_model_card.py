@@ -25,3 +25,12 @@ def test_card_for_a_bare_model_says_only_what_it_knows():
     assert "# Static embedding model\n" in card and "| teacher |" not in card and "base_model" not in card
     assert "| pooling | plain mean |" in card and "average plainly" not in card and "## Scores" not in card
     assert "base_model" not in render_model_card({"teacher": "all-MiniLM-L6-v2"})  # not a hub id: no link
+
+
+def test_every_saved_folder_carries_its_card(tiny_model, tmp_path):
+    tiny_model.contrast = 1.0
+    tiny_model.save_pretrained(tmp_path / "m")
+    card = (tmp_path / "m" / "README.md").read_text(encoding="utf-8")
+    assert "| pooling | contrast 1 |" in card and "average plainly" in card
+    assert f"| dimensions | {tiny_model.dim} |" in card
+    tiny_model.save_pretrained(tmp_path / "m", overwrite=True)  # a folder with its card is still a model folder
