@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.refine_gap", description=__doc__.splitlines()[0])
     p.add_argument("model", help="refined static model folder (its config names teacher, corpus and passages)")
     p.add_argument("--texts-per-set", type=int, default=300)
+    p.add_argument("--corpus", default=None,
+                   help="the corpus file the model was refined on (its config records only the file's name; "
+                   "default: that name in the data folder's corpus_general/)")
     p.add_argument("--data", default=None, help="evaluation data folder (default ../shared/data)")
     p.add_argument("--out", default=None, help="write OUT.md and OUT.json")
     args = p.parse_args(argv)
@@ -54,15 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     info = model.config.get("refine")
     if not info:
         raise SystemExit(f"{args.model} is not a refined model (no 'refine' entry in its config.json)")
-    if not Path(str(info.get("corpus"))).is_file():
-        raise SystemExit(f"{args.model} was refined on {info.get('corpus')!r}, not a corpus file found here: "
-                         "its held-out lines cannot be read")
+    corpus = Path(args.corpus) if args.corpus else resolve_data_dir(args.data) / "corpus_general" / str(info.get("corpus"))
+    if not corpus.is_file():
+        raise SystemExit(f"{args.model} was refined on {info.get('corpus')!r}; no such corpus file at {corpus}: "
+                         "pass --corpus PATH")
     teacher = Teacher(model.config["teacher"])
     n_train = int(info["passages"])
-    trained = read_corpus(info["corpus"], n_train, info.get("prefer_sources", ()))  # the passages refine used
+    trained = read_corpus(corpus, n_train, info.get("prefer_sources", ()))  # the passages refine used
     seen = set(trained)
-    held_out = [t for t in read_corpus(info["corpus"], None) if t not in seen]
-    targets = featurize(teacher, trained, cache_dir=info.get("cache_dir") or default_cache_dir(teacher),
+    held_out = [t for t in read_corpus(corpus, None) if t not in seen]
+    targets = featurize(teacher, trained, cache_dir=default_cache_dir(teacher),
                         show_progress_bar=False)
     mean, comps, _ = pca_basis(targets, model.dim)  # the basis refine projected its targets on
     keep_mean = not info.get("targets_centered", True)

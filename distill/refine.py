@@ -138,6 +138,12 @@ def _token_probabilities(model, texts: Sequence[str], size: int) -> np.ndarray:
     return probabilities(counts, np.ones(size, dtype=bool))
 
 
+def _public_name(corpus: str | os.PathLike) -> str:
+    """What a shared model records of its corpus: a file's name (never a local path) or the ``hf:`` name."""
+    text = os.fspath(corpus)
+    return text if text.startswith("hf:") else Path(text).name
+
+
 def refine(
     model,
     teacher=None,
@@ -269,21 +275,21 @@ def refine(
     if sif_coefficient is not None:
         if frequency_corpus is None:
             freq_texts = read_corpus(corpus, text_field=text_field) if isinstance(corpus, (str, os.PathLike)) else texts
-            freq_source = str(corpus) if isinstance(corpus, (str, os.PathLike)) else "passages"
+            freq_source = _public_name(corpus) if isinstance(corpus, (str, os.PathLike)) else "passages"
         else:
             freq_texts = read_corpus(frequency_corpus)
-            freq_source = str(frequency_corpus) if isinstance(frequency_corpus, (str, os.PathLike)) else "iterable"
+            freq_source = (_public_name(frequency_corpus) if isinstance(frequency_corpus, (str, os.PathLike))
+                           else "iterable")
         probs = _token_probabilities(model, freq_texts, table.shape[0])
         table = table * sif_weights(probs, sif_coefficient)[:, None]
 
     info = {
         "teacher": str(teacher_name) if teacher_name is not None else None,
         "teacher_fingerprint": None if cache_used is None else cache_used.parent.name,
-        "corpus": str(corpus) if isinstance(corpus, (str, os.PathLike)) else "iterable",
+        "corpus": _public_name(corpus) if isinstance(corpus, (str, os.PathLike)) else "iterable",
         "passages": len(texts),
         "prefer_sources": list(prefer_sources),
         "text_field": text_field,
-        "cache_dir": None if cache_used is None else str(cache_used),
         "target_pca_explained_variance": round(float(explained), 6),
         "targets_centered": bool(center_targets),
         "added_words": len(added),
