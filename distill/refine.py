@@ -53,7 +53,7 @@ from distill.refine_corpus import (
     read_corpus,
     resolve_prefer_sources,
 )
-from distill.refine_featurize import DEFAULT_CHUNK_SIZE, default_cache_dir, featurize
+from distill.refine_featurize import DEFAULT_CHUNK_SIZE, default_cache_dir, featurize, teacher_fingerprint
 from distill.refine_train import LOSSES, TrainConfig, TrainResult, train_table
 
 __all__ = ["DEFAULT_PREFER_SOURCES", "TrainConfig", "TrainResult", "extend_vocabulary",
@@ -233,6 +233,7 @@ def refine(
     feat_s = 0.0
     teacher_name = None
     cache_used = None
+    fingerprint = None
     if targets is None:
         from distill.teacher import Teacher
 
@@ -242,6 +243,7 @@ def refine(
                 raise ValueError("No teacher given and the model's config records none.")
         t = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=device)
         teacher_name = t.public_name  # a hub id or base name, never a local path
+        fingerprint = teacher_fingerprint(t)
         cache_used = Path(cache_dir) if cache_dir is not None else default_cache_dir(t)
         t_feat = time.perf_counter()
         targets = featurize(t, texts, cache_dir=cache_used, chunk_size=chunk_size, batch_size=teacher_batch_size,
@@ -285,7 +287,7 @@ def refine(
 
     info = {
         "teacher": str(teacher_name) if teacher_name is not None else None,
-        "teacher_fingerprint": None if cache_used is None else cache_used.parent.name,
+        "teacher_fingerprint": fingerprint,
         "corpus": _public_name(corpus) if isinstance(corpus, (str, os.PathLike)) else "iterable",
         "passages": len(texts),
         "prefer_sources": list(prefer_sources),

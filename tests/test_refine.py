@@ -263,6 +263,9 @@ def test_refine_records_the_preferred_sources(base_model, teacher, tmp_path):
     assert info["prefer_sources"] == ["odd"] and info["passages"] == 200
     # a shared model records its corpus by file name, never a local path (issue #20, item 10)
     assert info["corpus"] == "c.txt" and str(tmp_path) not in json.dumps(model.config)
+    from distill.refine_featurize import teacher_fingerprint
+
+    assert info["teacher_fingerprint"] == teacher_fingerprint(teacher)
     plain = refine(base_model, teacher, corpus, max_sentences=200, epochs=1, cache_dir=tmp_path / "cache",
                    show_progress_bar=False)
     assert plain.config["refine"]["prefer_sources"] == []  # another corpus than the default: no preference
