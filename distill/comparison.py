@@ -364,6 +364,9 @@ def _main(argv: list[str] | None, prog: str) -> int:
     from static_model import StaticModel
 
     static = StaticModel.from_pretrained(args.static_model)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the report is the output: no weight-loading bar in front of it
     res = compare(static, args.teacher, texts=texts, pairs=pairs, scores=scores,
                   k=args.k, batch_size=args.batch_size, device=args.device)
     if args.json:
