@@ -120,7 +120,7 @@ def _one(which: str, scenario: str, folder: Path, texts_file: Path, vectors_file
          str(long_words), contrast],
         capture_output=True, text=True, check=False, env=env,
     )
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
         raise RuntimeError(f"{which} / {scenario} worker failed: {proc.stderr[-2000:]}")
     return json.loads(line[len("RESULT "):])

@@ -73,7 +73,7 @@ def embed_sequences(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(seqs), desc=desc, unit=" tokens")
-    teacher.model  # load outside the timed loop
+    _ = teacher.model  # load outside the timed loop
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]

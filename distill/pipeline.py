@@ -11,8 +11,7 @@ A study that varies the post-processing runs stage 2 once and ``assemble`` for e
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Sequence
+from collections.abc import Mapping, Sequence
 
 from distill.assemble import DEFAULT_CONTRAST, assemble, check_assembly
 from distill.embed import DEFAULT_BATCH_SIZE, check_embedding, embed_vocabulary

@@ -40,9 +40,9 @@ import datetime as _dt
 import logging
 import os
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 

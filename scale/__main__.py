@@ -67,10 +67,9 @@ def _encode(args: argparse.Namespace) -> str:
 
 
 def _featurize(args: argparse.Namespace) -> str:
+    from distill.refine import DEFAULT_MAX_SENTENCES
     from distill.refine_corpus import read_corpus
     from scale.featurize import featurize_on_ray
-
-    from distill.refine import DEFAULT_MAX_SENTENCES
 
     given = args.max_sentences
     if given is not None and given.lower() not in ("all", "none") and not given.isdigit():

@@ -17,8 +17,8 @@ import json
 import operator
 import re
 import sys
+from collections.abc import Sequence
 from itertools import compress
-from typing import Sequence
 
 import numba
 import numpy as np

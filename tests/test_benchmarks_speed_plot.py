@@ -3,7 +3,6 @@ ranks, added vocabulary)."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

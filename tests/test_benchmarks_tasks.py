@@ -9,11 +9,11 @@ import re
 
 import numpy as np
 import pytest
+from test_benchmarks_data import write_tiny_data
 
 from benchmarks import data, tasks
 from benchmarks.cache import EmbeddingCache
 from benchmarks.encoders import CachedEncoder, FunctionEncoder, detect_kind, parse_spec
-from test_benchmarks_data import write_tiny_data
 
 DIM = 16
 

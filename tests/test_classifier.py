@@ -147,7 +147,7 @@ def test_early_stopping_restores_best(tiny_static_model, topic_data):
     y = [label if i % 4 else "food" for i, label in enumerate(y)]  # label noise: the network overfits, then stops
     clf = _quick(tiny_static_model, max_epochs=40, early_stopping_patience=2, learning_rate=5e-2).fit(X, y)
     history = clf.history_
-    keys = [(a, -l) for a, l in zip(history["val_accuracy"], history["val_loss"])]
+    keys = [(acc, -loss) for acc, loss in zip(history["val_accuracy"], history["val_loss"])]
     assert clf.best_epoch_ == int(np.argmax([k == max(keys) for k in keys])) + 1
     assert clf.n_epochs_ < 40 and history["stopped_early"]
     # The restored network scores exactly what the best epoch scored on the validation split.

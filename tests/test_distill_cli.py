@@ -8,11 +8,11 @@ import sys
 
 import numpy as np
 import pytest
+from distill_helpers import SENTENCES, make_wordpiece_teacher
 
 from distill import Teacher, compare, distill
 from distill.__main__ import main
 from distill.comparison import neighbour_overlap, rankdata, read_pairs, spearman
-from distill_helpers import SENTENCES, make_wordpiece_teacher
 from static_model import StaticModel
 
 

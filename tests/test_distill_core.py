@@ -8,10 +8,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from distill_helpers import SENTENCES, make_bpe_teacher, make_unigram_teacher, make_wordpiece_teacher
 
 from distill import FrequencyFileError, Teacher, TeacherError, TeacherNotFoundError, distill
 from distill import teacher as teacher_mod
-from distill_helpers import SENTENCES, make_bpe_teacher, make_unigram_teacher, make_wordpiece_teacher
 from static_model import StaticModel
 
 RAW = dict(pca_dims=None, sif_coefficient=None, dtype="float32", show_progress_bar=False)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from distill_helpers import wordpiece_tokenizer
 
 from distill import frequencies as freq
-from distill.vocabulary import build_output_tokenizer
 from distill.frequencies import FrequencyFileError
-from distill_helpers import wordpiece_tokenizer
+from distill.vocabulary import build_output_tokenizer
 
 SHARED = Path(os.environ.get("STATIC_EMBEDDINGS_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

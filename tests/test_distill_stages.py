@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from distill_helpers import SENTENCES, make_wordpiece_teacher
 
 from distill import (
     DistillPlan,
@@ -17,7 +18,6 @@ from distill import (
     prepare,
 )
 from distill import teacher as teacher_mod
-from distill_helpers import SENTENCES, make_wordpiece_teacher
 
 
 @pytest.fixture(scope="module")

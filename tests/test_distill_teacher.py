@@ -7,9 +7,9 @@ import shutil
 
 import numpy as np
 import pytest
+from distill_helpers import SENTENCES, make_bpe_teacher, make_wordpiece_teacher, minilm_folder
 
 from distill import Teacher, TeacherError
-from distill_helpers import SENTENCES, make_bpe_teacher, make_wordpiece_teacher, minilm_folder
 
 
 @pytest.fixture(scope="module")

@@ -326,8 +326,9 @@ def test_refine_variants_benchmark_parses_its_variants():
 
 
 def test_refine_variants_benchmark_end_to_end(base_model, teacher_dir, tmp_path, capsys):
-    from benchmarks.refine_variants import main
     from test_benchmarks_data import write_tiny_data
+
+    from benchmarks.refine_variants import main
 
     data = write_tiny_data(tmp_path / "data")
     base = tmp_path / "base"

@@ -169,7 +169,7 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
     def _tokenize(self, static: Any, texts: list[str]) -> TokenizedTexts:
         return TokenizedTexts(static.tokenize(texts, max_length=self.max_length))
 
-    def fit(self, X: Any, y: Any) -> "StaticModelClassifier":
+    def fit(self, X: Any, y: Any) -> StaticModelClassifier:
         """Train on texts ``X`` and labels ``y``; returns ``self``."""
         self._check_params()
         texts = check_texts(X, allow_empty_texts=False)
