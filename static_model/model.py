@@ -64,6 +64,11 @@ class StaticModel:
         if config.get("normalize") is not None:
             check_bool(config["normalize"], "config['normalize']")
         persistence.check_consistency(embeddings, weights, tokenizer, config)
+        self._set_up(embeddings, tokenizer, weights, config, normalize, max_length, contrast)
+
+    def _set_up(self, embeddings: np.ndarray, tokenizer: Tokenizer, weights: np.ndarray | None,
+                config: dict[str, Any], normalize: bool | None, max_length: Any, contrast: float | None) -> None:
+        """The constructor after its checks (``from_pretrained`` comes here directly: ``read_folder`` checked)."""
         self._embeddings = np.ascontiguousarray(embeddings)
         self._weights = weights
         self._encoder = TextEncoder(tokenizer)
@@ -299,7 +304,9 @@ class StaticModel:
             check_dtype(dtype)
         contents = persistence.read_folder(path)
         config = {k: v for k, v in contents.config.items() if k not in ("dim", "vocab_size", "dtype")}
-        model = cls(contents.embeddings, contents.tokenizer, weights=contents.weights, config=config)
+        model = cls.__new__(cls)  # read_folder ran every check of the constructor, naming the files
+        weights = None if contents.weights is None else np.asarray(contents.weights, dtype=np.float32)
+        model._set_up(contents.embeddings, contents.tokenizer, weights, config, None, _FROM_CONFIG, None)
         if dims is not None:
             model = model.truncate_dims(dims)
         if dtype is not None and dtype != model.dtype:

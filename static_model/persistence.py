@@ -239,7 +239,8 @@ def check_values(embeddings: np.ndarray, weights: np.ndarray | None, where: str 
     step = max(1, 2**22 // max(1, embeddings.shape[1]))  # row blocks of ~4M values: no full float32 copy
     for lo in range(0, embeddings.shape[0], step):
         block = embeddings[lo : lo + step]
-        peak = np.abs(block.astype(np.float32) if block.dtype == np.int8 else block).max(axis=1).astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are reported just below
+            peak = np.abs(block.astype(np.float32) if block.dtype == np.int8 else block).max(axis=1).astype(np.float64)
         if not np.isfinite(peak).all():  # one pass: a NaN or infinity is its row's maximum
             raise ValueError(f"{where}embeddings hold NaN or infinite values")
         if weights is not None:
