@@ -68,11 +68,11 @@ def chunk_file(folder: Path, index: int, texts: Sequence[str]) -> Path:
 
 
 def load_chunk(path: Path, rows: int, dim: int) -> np.ndarray | None:
-    """The cached chunk at ``path`` when it is whole (``(rows, dim)`` float32), else ``None``."""
+    """The cached chunk at ``path`` (memory-mapped) when it is whole (``(rows, dim)`` float32), else ``None``."""
     if not path.is_file():
         return None
     try:
-        arr = np.load(path)
+        arr = np.load(path, mmap_mode="r")  # the header is checked without reading the data
     except (OSError, ValueError):
         logger.warning("Ignoring unreadable cache chunk %s", path)
         return None
