@@ -8,6 +8,7 @@ same inputs always give the same partitions and global row ids (rows numbered ac
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,12 +58,12 @@ def file_kind(path: Path) -> str:
 
 
 def plan_partitions(
-    inputs: Sequence[str | Path] | str | Path, *, column: str = "text", partition_rows: int = 100_000
+    inputs: Sequence[str | os.PathLike] | str | os.PathLike, *, column: str = "text", partition_rows: int = 100_000
 ) -> list[Partition]:
     """Split the inputs into partitions of at most ``partition_rows`` rows; checks every file and its column first."""
     if isinstance(partition_rows, bool) or not isinstance(partition_rows, int) or partition_rows < 1:
         raise ValueError(f"partition_rows must be a positive integer; got {partition_rows!r}")
-    if isinstance(inputs, (str, Path)):
+    if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     if not inputs:
         raise InputError("no input files given")

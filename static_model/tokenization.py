@@ -335,7 +335,10 @@ class TextEncoder:
         if self._lowercase:  # exact for ASCII, and it makes the cache case-blind
             texts = [t.lower() if t.isascii() else t for t in texts]
         joined = _JOINER.join(texts)
-        hits = [m.start() for m in self._trouble.finditer(joined)]
+        trouble = self._trouble
+        if trouble is None:  # pragma: no cover - set whenever self.fast
+            raise RuntimeError("the fast path has no slow-path pattern")
+        hits = [m.start() for m in trouble.finditer(joined)]
         if joined.count(SEPARATOR) != len(texts) - 1:  # some text holds the separator itself
             hits += [m.start() for m in re.finditer(SEPARATOR, joined)]
         if not hits:
@@ -344,9 +347,10 @@ class TextEncoder:
         flagged = np.zeros(len(texts), dtype=bool)
         flagged[np.searchsorted(starts, hits, side="right") - 1] = True
         fast, slow = np.flatnonzero(~flagged), np.flatnonzero(flagged)
-        parts = [(slow, *self._encode_slow([originals[i] for i in slow], limit))]
+        parts = [(slow, *self._encode_slow([originals[i] for i in slow.tolist()], limit))]
         if len(fast):
-            parts.append((fast, *self._encode_fast(_JOINER.join([texts[i] for i in fast]), len(fast), limit)))
+            joined_fast = _JOINER.join([texts[i] for i in fast.tolist()])
+            parts.append((fast, *self._encode_fast(joined_fast, len(fast), limit)))
         return parts
 
     def _encode_fast(self, joined: str, n_texts: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
@@ -367,7 +371,8 @@ class TextEncoder:
         return {"tokenizer": self.tokenizer.to_str(), "cache_bytes": self.cache_bytes}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(Tokenizer.from_str(state["tokenizer"]), cache_bytes=state.get("cache_bytes", DEFAULT_CACHE_BYTES))
+        TextEncoder.__init__(self, Tokenizer.from_str(state["tokenizer"]),
+                             cache_bytes=state.get("cache_bytes", DEFAULT_CACHE_BYTES))
 
 
 def _no_resolve(chunks: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:  # pragma: no cover - never called
