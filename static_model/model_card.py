@@ -44,6 +44,7 @@ def render_model_card(config: Mapping[str, Any], *, name: str | None = None, siz
         ("tokens read per text", config.get("max_length") or "all"),
         ("pooling", f"contrast {contrast:g}" if contrast > 0 else "plain mean"),
         ("PCA dims", parameters.get("pca_dims")),
+        ("vocabulary pass pooling", parameters.get("pooling")),
         ("SIF coefficient", parameters.get("sif_coefficient")),
         ("token frequencies", parameters.get("token_frequencies")),
         ("made by", f"static-embeddings {config.get('producer', {}).get('version', __version__)}"
