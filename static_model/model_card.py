@@ -17,8 +17,10 @@ def render_model_card(config: Mapping[str, Any], *, name: str | None = None, siz
     (and that Model2Vec and sentence-transformers average plainly when ``contrast`` > 0), how to load the folder
     with this toolkit, Model2Vec and sentence-transformers, and the scores recorded under ``config["scores"]``.
     """
-    distill = config.get("distill") if isinstance(config.get("distill"), Mapping) else {}
-    parameters = distill.get("parameters") if isinstance(distill.get("parameters"), Mapping) else {}
+    found = config.get("distill")
+    distill: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    found = distill.get("parameters")
+    parameters: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     teacher = config.get("teacher") or distill.get("teacher")
     title = name or (f"Static embeddings distilled from {teacher}" if teacher else "Static embedding model")
     contrast = float(config.get("contrast", 0.0) or 0.0)
