@@ -138,7 +138,10 @@ def read_teacher_spec(path: Path) -> TeacherSpec:
         raise TeacherError(f"Teacher folder {spec.transformer_path} has no config.json (Hugging Face model config).")
     cfg = _read_json_object(config_file)
     spec.model_type = str(cfg.get("model_type", ""))
-    spec.hidden_size = int(cfg.get("hidden_size") or cfg.get("d_model") or cfg.get("dim") or 0)
+    # GPT-2 style configs store the width as n_embd, T5/BART as d_model, DistilBERT as dim
+    spec.hidden_size = int(next((cfg[k] for k in ("hidden_size", "d_model", "n_embd", "dim") if cfg.get(k)), 0))
+    if spec.hidden_size < 1:
+        raise TeacherError(f"{config_file} states no hidden size (hidden_size, d_model, n_embd or dim).")
     spec.pad_token_id = cfg.get("pad_token_id")
     spec.vocab_size = cfg.get("vocab_size")
     if spec.max_seq_length is None:
@@ -350,7 +353,10 @@ class Teacher:
             self._missing_keys = frozenset(info.get("missing_keys", ()))
             import inspect
 
-            self._takes_token_types = "token_type_ids" in inspect.signature(model.forward).parameters
+            # token type ids (all 0) only for a model with a token-type table (BERT-style): GPT-2 style decoders take
+            # the argument but look it up in the word embeddings, so zeros there would add token 0's row everywhere
+            self._takes_token_types = ("token_type_ids" in inspect.signature(model.forward).parameters
+                                       and bool(getattr(model.config, "type_vocab_size", None)))
         return self._model
 
     def check_pooler(self) -> None:

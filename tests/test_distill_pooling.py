@@ -5,12 +5,13 @@ and transformers; ``pooling=`` overrides it; ``pooler`` needs a trained pooler."
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from distill_helpers import make_wordpiece_teacher, wordpiece_tokenizer
+from distill_helpers import SENTENCES, make_wordpiece_teacher, wordpiece_tokenizer
 
 from distill import TeacherError, distill, embed_vocabulary, prepare
 from distill.__main__ import main
@@ -151,3 +152,66 @@ def test_cli_pooling_option(teachers, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main([str(teachers["mean"]), "-o", str(tmp_path / "x"), "--pooling", "median"])
     assert exc.value.code == 2 and "--pooling" in capsys.readouterr().err
+
+
+def make_decoder_teacher(folder: Path) -> Path:
+    """A tiny GPT-2 style decoder embedder: byte-level BPE that appends ``<|endoftext|>``, last-token pooling."""
+    from tokenizers import Tokenizer, decoders, pre_tokenizers, processors
+    from tokenizers.models import BPE
+    from tokenizers.trainers import BpeTrainer
+    from transformers import GPT2Config, GPT2Model
+
+    folder.mkdir(parents=True)
+    tok = Tokenizer(BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"], show_progress=False,
+                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(SENTENCES, trainer)
+    eos = tok.token_to_id("<|endoftext|>")
+    tok.post_processor = processors.TemplateProcessing(single="$A <|endoftext|>", special_tokens=[("<|endoftext|>", eos)])
+    tok.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"}))
+    torch.manual_seed(0)
+    cfg = GPT2Config(vocab_size=tok.get_vocab_size(), n_embd=32, n_layer=2, n_head=2, n_positions=64,
+                     bos_token_id=eos, eos_token_id=eos)
+    GPT2Model(cfg).eval().save_pretrained(folder)
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": 32, "pooling_mode_lasttoken": True}))
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": False}))
+    return folder
+
+
+def test_decoder_teacher_distills_with_its_last_token(tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    folder = make_decoder_teacher(tmp_path / "gpt")
+    words = ["playingtogether", "sleepingrain"]  # several BPE pieces each: padded batches
+    model = distill(str(folder), vocabulary=words, **RAW)
+    assert model.config["pooling"] == "last" and model.config["distill"]["teacher_pooling"] == "lasttoken"
+    st = SentenceTransformer(str(folder), device="cpu")
+    vocab = model.tokenizer.get_vocab()
+    eos = vocab["<|endoftext|>"]
+    tokens = [t for t in vocab if t != "<|endoftext|>"][:20]
+    fed = prepare(str(folder), vocabulary=words).added_words  # as the teacher reads them (byte-level: " word")
+    sequences = [[vocab[t], eos] for t in tokens] + [st.tokenizer(w)["input_ids"] for w in fed]
+    assert all(s[-1] == eos for s in sequences) and all(len(s) > 3 for s in sequences[len(tokens):])
+    with torch.inference_mode():  # sentence-transformers' own pipeline, one input at a time, as its tokenizer gives it
+        ref = np.stack([st.forward({"input_ids": torch.tensor([s]), "attention_mask": torch.ones(1, len(s),
+                                    dtype=torch.long)})["sentence_embedding"][0].numpy() for s in sequences])
+    np.testing.assert_allclose(model.embedding_matrix()[[vocab[t] for t in tokens + words]], ref, atol=2e-5)
+
+
+def test_config_without_a_hidden_size_is_named(tmp_path, teachers):
+    folder = tmp_path / "nodim"
+    shutil.copytree(teachers["mean"], folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    del cfg["hidden_size"]
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(TeacherError, match=r"config.json states no hidden size"):
+        distill(str(folder), **RAW)
