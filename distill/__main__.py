@@ -11,17 +11,31 @@ from pathlib import Path
 USAGE_HINT = "python -m distill compare STATIC_MODEL [TEACHER] [--texts FILE | --pairs FILE]"
 
 
-def _int_or_none(value: str) -> int | None:
-    return None if value.lower() in ("none", "null", "off") else int(value)
-
-
 def _float_or_none(value: str) -> float | None:
     return None if value.lower() in ("none", "null", "off") else float(value)
 
 
+def _pca_dims(value: str) -> int | float | str | None:
+    """``--pca-dims``: ``none``/``off``, ``auto``, an int, or a float (checked by ``check_args``)."""
+    word = value.strip().lower()
+    if word in ("none", "null", "off"):
+        return None
+    if word == "auto":
+        return "auto"
+    try:
+        return int(word)
+    except ValueError:
+        pass
+    try:
+        return float(word)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an int (dims), a float in (0, 1) (variance to keep), auto or none; got {value!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from distill.assemble import DEFAULT_CONTRAST
-    from distill.embed import DEFAULT_BATCH_SIZE
+    from distill.embed import AUTO_POOLING, DEFAULT_BATCH_SIZE, POOLING_ALIASES, POOLING_CHOICES
     from distill.frequencies import DEFAULT_FREQUENCY_WEIGHT
     from distill.refine import add_refine_options
 
@@ -32,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("teacher", help="local folder, all-MiniLM-L6-v2 / all-mpnet-base-v2 (offline packages), or hub id")
     p.add_argument("--output", "-o", required=True, help="folder to write the static model to (written atomically)")
-    p.add_argument("--pca-dims", type=_int_or_none, default=256, help="output dims, or 'none' to keep the teacher's (default 256)")
+    p.add_argument("--pca-dims", type=_pca_dims, default=256, metavar="{N,F,auto,none}",
+                   help="PCA output dims: an int N; a float F in (0, 1): the fewest dims explaining that fraction of "
+                   "the variance; auto: all the teacher's dims, rotated (no reduction); none: no PCA (default 256)")
     p.add_argument("--sif-coefficient", type=_float_or_none, default=1e-4, help="SIF a, or 'none' (default 1e-4)")
     p.add_argument("--vocabulary", help="words to add as whole tokens: one a line, or a word<TAB>frequency TSV")
     p.add_argument("--vocabulary-size", type=int, default=None, help="use only the first N words of --vocabulary")
@@ -44,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                    help=f"sequences per forward in the vocabulary pass (default {DEFAULT_BATCH_SIZE})")
-    p.add_argument("--pooling", choices=("mean", "token", "cls"), default="mean")
+    p.add_argument("--pooling", choices=(*POOLING_CHOICES, *POOLING_ALIASES), default=AUTO_POOLING,
+                   help="how the vocabulary pass pools a token's teacher forward: auto = the teacher's own pooling "
+                   "(mean -> mean, cls -> first, lasttoken -> last, max -> max); mean over the template; first: "
+                   "position 0 (CLS; 'cls' is an alias); last: the last position; pooler: the transformer's pooler "
+                   "output; max; token: the token's own position (default auto)")
     p.add_argument("--dtype", choices=("float16", "float32", "int8"), default="float16")
     p.add_argument("--contrast", type=float, default=DEFAULT_CONTRAST,
                    help="pooling contrast written into the model: 0 for Model2Vec's plain mean; c > 0 weights each "
@@ -77,10 +97,14 @@ def check_args(args: argparse.Namespace) -> Path:
         check_positive_int,
         check_utf8_text,
     )
+    from distill.pca import check_pca_dims
     from distill.refine import check_corpus_option, check_refine_options
 
     out = check_output_folder(args.output, overwrite=args.overwrite)
-    check_positive_int(args.pca_dims, "--pca-dims")
+    try:
+        check_pca_dims(args.pca_dims)
+    except ValueError as exc:
+        raise UsageError(f"--pca-dims: {exc}") from None
     check_positive_int(args.batch_size, "--batch-size")
     check_positive_int(args.vocabulary_size, "--vocabulary-size")
     if args.vocabulary_size is not None and not args.vocabulary:
@@ -164,6 +188,7 @@ def distill_main(argv: list[str]) -> int:
           " with its special tokens)")
     print(f"  explained variance  {info.get('explained_variance', 1.0):.3f}")
     params = info.get("parameters", {})
+    print(f"  vocabulary pooling  {params.get('pooling')} (the teacher pools with {info.get('teacher_pooling')})")
     if params.get("sif_coefficient") is None:
         sif = "off"
     elif params.get("token_frequencies") == "zipf-id-rank":

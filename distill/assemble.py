@@ -11,7 +11,7 @@ import numpy as np
 
 from distill import frequencies as freq
 from distill.embed import VocabularyVectors
-from distill.pca import pca
+from distill.pca import PCADims, check_pca_dims, pca
 from distill.plan import DistillPlan
 from distill.vocabulary import DEFAULT_DROP_PATTERN
 from static_model import StaticModel
@@ -42,13 +42,12 @@ def toolkit_version() -> str:
         return "0.1.0"
 
 
-def check_assembly(*, pca_dims: int | None, sif_coefficient: float | None, dtype: str, contrast: float) -> None:
+def check_assembly(*, pca_dims: PCADims, sif_coefficient: float | None, dtype: str, contrast: float) -> None:
     """A ``ValueError`` (or ``TypeError``) naming the argument unless each is one ``assemble`` takes."""
     from static_model.model import check_contrast
 
     check_contrast(contrast)
-    if pca_dims is not None and (isinstance(pca_dims, bool) or not isinstance(pca_dims, (int, np.integer)) or pca_dims < 1):
-        raise ValueError(f"pca_dims must be a positive int or None, got {pca_dims!r}.")
+    check_pca_dims(pca_dims)
     if sif_coefficient is not None and not (0 < float(sif_coefficient) < 1):
         raise ValueError(f"sif_coefficient must be in (0, 1) or None, got {sif_coefficient!r}.")
     if dtype not in DTYPES:
@@ -59,7 +58,7 @@ def assemble(
     plan: DistillPlan,
     vectors: VocabularyVectors,
     *,
-    pca_dims: int | None = 256,
+    pca_dims: PCADims = 256,
     sif_coefficient: float | None = 1e-4,
     frequency_weight: float | None = None,
     dtype: str = "float16",
@@ -67,7 +66,8 @@ def assemble(
     probabilities: np.ndarray | None = None,
     probabilities_source: str = "given probabilities",
 ) -> StaticModel:
-    """PCA of ``vectors`` (``pca_dims``), SIF weights ``a / (a + p)`` (``sif_coefficient``), the table (a zero row for
+    """PCA of ``vectors`` (``pca_dims``: an int, a float in (0, 1) for a fraction of the variance, ``"auto"`` for all
+    dims rotated, ``None`` for none; ``distill.pca``), SIF weights ``a / (a + p)`` (``sif_coefficient``), the table (a zero row for
     every id the plan does not keep) and the ``StaticModel`` (``dtype``, ``contrast``); ``vectors`` is not changed,
     so one vocabulary pass can be assembled many ways (the arguments are those of ``distill.distill``).
 
@@ -135,6 +135,7 @@ def assemble(
         "zero_rows": int(n_out - kept_ids.size),
         "added_words": plan.vocabulary_stats,
         "explained_variance": round(float(explained), 6),
+        "pca_components": None if pca_dims is None else int(dim),
         "vocab_pass_seconds": None if vectors.seconds is None else round(vectors.seconds, 2),
         "seconds": round(time.perf_counter() - plan.started, 2),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

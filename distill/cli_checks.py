@@ -13,7 +13,10 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from static_model import StaticModel
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -36,12 +39,13 @@ def run_cli(main: Callable[[], int], *, expected: tuple[type[BaseException], ...
     ``UsageError`` and the ``expected`` exception types (bad input found while working, such as a teacher
     that does not resolve) exit 2; ``OSError`` (disk full, permission denied) exits 1; Ctrl-C exits 130.
     """
+    handled: tuple[type[BaseException], ...] = (UsageError, *expected)
     try:
         return main()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
-    except (UsageError, *expected) as exc:
+    except handled as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr, flush=True)
         return EXIT_USAGE
     except BrokenPipeError:  # the reader went away (``| head``): nothing to report
@@ -179,7 +183,7 @@ def check_device_option(device: str | None, option: str = "--device") -> None:
         raise UsageError(f"{option} {device}: {exc}") from None
 
 
-def save_model(model, out: Path, *, overwrite: bool) -> None:
+def save_model(model: StaticModel, out: Path, *, overwrite: bool) -> None:
     """``model.save_pretrained(out, overwrite=overwrite)``: atomic, and a model is replaced only with ``overwrite``
     (``check_output_folder`` already refused anything else before the work started)."""
     model.save_pretrained(out, overwrite=overwrite)

@@ -18,7 +18,7 @@ import argparse
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +136,7 @@ def compare(
         if scores is not None and len(scores) != len(pairs):
             raise ValueError(f"scores must have one value per pair ({len(scores)} scores, {len(pairs)} pairs).")
     else:
+        assert texts is not None  # exactly one of texts and pairs (checked above)
         uniq = list(dict.fromkeys(str(t) for t in texts))
         if len(uniq) < 2:
             raise ValueError(f"Need at least two distinct texts, got {len(uniq)}.")
@@ -176,7 +177,7 @@ def compare(
 # --------------------------------------------------------------------------- CLI
 
 
-def _lines(path: Path):
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
     """``(line number, line)`` of a UTF-8 text file; a ``ValueError`` naming the file and line otherwise."""
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):

@@ -10,13 +10,28 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tokenizers import Tokenizer
 
 from distill.plan import DistillPlan
 
-VOCAB_POOLING = ("mean", "token", "cls")
+if TYPE_CHECKING:
+    from distill.teacher import Teacher
+
+# How the vocabulary pass turns one teacher forward into a token's vector (Model2Vec's names, plus ``token`` and
+# ``max``): ``mean`` over the whole template, ``first`` position 0 ([CLS]), ``last`` the last non-pad position,
+# ``pooler`` the transformer's pooler output, ``max`` the per-dimension maximum over the template, ``token`` the
+# token's own position (a word's pieces averaged).
+VOCAB_POOLING = ("mean", "first", "last", "pooler", "max", "token")
+AUTO_POOLING = "auto"  # the teacher's own pooling (``pooling_for_teacher``)
+POOLING_CHOICES = (AUTO_POOLING, *VOCAB_POOLING)
+POOLING_ALIASES = {"cls": "first"}  # the name this option had before "first" (kept working)
+# The vocabulary pooling that gives what a sentence-transformers pooling mode gives on a single-token input.
+# ``mean_sqrt_len`` divides the sum by sqrt(length) instead of length: for every single token the same factor of the
+# mean, so the plain mean (the direction is what the table keeps).
+TEACHER_POOLING = {"mean": "mean", "mean_sqrt_len": "mean", "cls": "first", "lasttoken": "last", "max": "max"}
 # sequences per forward: on 2 CPU cores all-mpnet-base-v2 ran 3,072 tokens in 11.4 s at 256, 12.1 s at 1,024 and
 # 13.4 s at 4,096 (one process, interleaved; the wide batches' activations fall out of cache)
 DEFAULT_BATCH_SIZE = 256
@@ -49,7 +64,7 @@ def word_sequences(tokenizer: Tokenizer, words: list[str]) -> list[Sequence]:
 
 
 def embed_sequences(
-    teacher,
+    teacher: Teacher,
     seqs: list[Sequence],
     *,
     pooling: str = "mean",
@@ -57,9 +72,11 @@ def embed_sequences(
     show_progress_bar: bool = True,
     desc: str = "Vocabulary pass",
 ) -> np.ndarray:
-    """Teacher vectors (float32, ``(len(seqs), dim)``) for the sequences, pooled per ``pooling``:
-    ``mean`` over the whole sequence (special tokens included, as sentence-transformers mean pooling
-    does), ``token``: the token's own position (the mean over a word's pieces), ``cls``: position 0."""
+    """Teacher vectors (float32, ``(len(seqs), dim)``) for the sequences, pooled per ``pooling`` (one of
+    ``VOCAB_POOLING``): ``mean`` over the whole sequence (special tokens included, as sentence-transformers mean
+    pooling does), ``first``: position 0, ``last``: the last position (sequences are padded right), ``pooler``: the
+    model's pooler output, ``max``: the maximum over the sequence, ``token``: the token's own position (the mean over
+    a word's pieces)."""
     import torch
 
     if pooling not in VOCAB_POOLING:
@@ -67,6 +84,8 @@ def embed_sequences(
     out = np.zeros((len(seqs), teacher.dim), dtype=np.float32)
     if not seqs:
         return out
+    if pooling == "pooler":
+        teacher.check_pooler()  # loads the weights
     order = np.argsort([len(s.ids) for s in seqs], kind="stable")
     bar = None
     if show_progress_bar:
@@ -78,11 +97,17 @@ def embed_sequences(
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             batch = [seqs[i] for i in idx]
-            hidden, mask = teacher.forward_ids([s.ids for s in batch])
-            if pooling == "cls":
+            hidden, mask, pooler = teacher.forward([s.ids for s in batch])
+            if pooling == "first":
                 pooled = hidden[:, 0]
-            elif pooling == "mean":
-                pooled = teacher.pool(hidden, mask, "mean")
+            elif pooling in ("mean", "max"):
+                pooled = teacher.pool(hidden, mask, pooling)
+            elif pooling == "last":
+                pooled = teacher.pool(hidden, mask, "lasttoken")
+            elif pooling == "pooler":
+                if pooler is None:
+                    raise ValueError(f"pooling='pooler': the teacher {teacher.name!r} returns no pooler output.")
+                pooled = pooler
             else:
                 sel = torch.zeros(mask.shape, dtype=hidden.dtype, device=hidden.device)
                 for row, s in enumerate(batch):
@@ -108,11 +133,36 @@ class VocabularyVectors:
     seconds: float | None = None  # the pass's wall time
 
 
+def pooling_for_teacher(teacher_pooling: str) -> str:
+    """The vocabulary pooling (``VOCAB_POOLING``) for a teacher whose sentence-transformers pooling mode is
+    ``teacher_pooling`` (``Teacher.pooling``): ``cls`` -> ``first``, ``lasttoken`` -> ``last``, ``mean`` and
+    ``mean_sqrt_len`` -> ``mean``, ``max`` -> ``max`` (``TEACHER_POOLING``)."""
+    try:
+        return TEACHER_POOLING[teacher_pooling]
+    except KeyError:
+        raise ValueError(f"No vocabulary pooling for the teacher pooling {teacher_pooling!r}; "
+                         f"known: {sorted(TEACHER_POOLING)}.") from None
+
+
+def check_pooling(pooling: str) -> str:
+    """``pooling`` as ``embed_vocabulary`` reads it: one of ``POOLING_CHOICES`` (an alias such as ``cls`` gives its
+    name); a ``ValueError`` naming the argument otherwise."""
+    if not isinstance(pooling, str) or POOLING_ALIASES.get(pooling, pooling) not in POOLING_CHOICES:
+        raise ValueError(f"pooling must be one of {POOLING_CHOICES}, got {pooling!r}.")
+    return POOLING_ALIASES.get(pooling, pooling)
+
+
+def resolve_pooling(pooling: str, teacher: Teacher) -> str:
+    """The vocabulary pooling (one of ``VOCAB_POOLING``) that ``pooling`` names for ``teacher``: ``auto`` is the
+    teacher's own (``pooling_for_teacher``), any other is checked (``check_pooling``)."""
+    pooling = check_pooling(pooling)
+    return pooling_for_teacher(teacher.pooling) if pooling == AUTO_POOLING else pooling
+
+
 def check_embedding(*, pooling: str, batch_size: int) -> None:
-    """A ``ValueError`` naming the argument unless ``pooling`` is one of ``VOCAB_POOLING`` and ``batch_size`` a
-    positive int."""
-    if pooling not in VOCAB_POOLING:
-        raise ValueError(f"pooling must be one of {VOCAB_POOLING}, got {pooling!r}.")
+    """A ``ValueError`` naming the argument unless ``pooling`` is one of ``POOLING_CHOICES`` (or an alias) and
+    ``batch_size`` a positive int."""
+    check_pooling(pooling)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
 
@@ -120,7 +170,7 @@ def check_embedding(*, pooling: str, batch_size: int) -> None:
 def embed_vocabulary(
     plan: DistillPlan,
     *,
-    pooling: str = "mean",
+    pooling: str = AUTO_POOLING,
     batch_size: int = DEFAULT_BATCH_SIZE,
     unload: bool = False,
     show_progress_bar: bool = True,
@@ -128,10 +178,15 @@ def embed_vocabulary(
     """The teacher's vector of every kept token (each alone in the single-sequence template) and of every added word
     (its pieces), pooled per ``pooling`` (see ``embed_sequences``): the whole cost of a distill.
 
+    :param pooling: ``"auto"`` (default): the pooling the teacher's own config names (``pooling_for_teacher``: a
+        mean-pooled teacher such as all-MiniLM-L6-v2 gets ``mean``, a CLS-pooled one ``first``, a last-token one
+        ``last``), or one of ``VOCAB_POOLING`` (``cls`` is read as ``first``). The vectors record the one used.
+
     :param unload: free the teacher's weights afterwards (``distill`` does when it built the teacher itself).
     """
     check_embedding(pooling=pooling, batch_size=batch_size)
     t = plan.teacher
+    pooling = resolve_pooling(pooling, t)
     prefix, suffix = t.template
     seqs = token_sequences(list(plan.base_ids), prefix, suffix) + word_sequences(t.tokenizer, list(plan.added_words))
     t_pass = time.perf_counter()

@@ -119,7 +119,7 @@ def read_word_frequencies(path: str | os.PathLike) -> tuple[list[str], np.ndarra
     return words, np.asarray(freqs, dtype=np.float64)
 
 
-def check_source(source) -> None:
+def check_source(source: str | os.PathLike[str] | Mapping[str, float]) -> None:
     """Validate a token-frequency source cheaply (before any heavy work)."""
     if isinstance(source, Mapping):
         if not source:
@@ -133,7 +133,7 @@ def check_source(source) -> None:
         read_word_frequencies(path)
 
 
-def token_counts(source, tokenizer: Tokenizer, *, chunk_lines: int = 20000) -> np.ndarray:
+def token_counts(source: str | os.PathLike[str] | Mapping[str, float], tokenizer: Tokenizer, *, chunk_lines: int = 20000) -> np.ndarray:
     """Per-token-id (float64) counts of ``source`` under ``tokenizer`` (with added tokens)."""
     size = max(tokenizer.get_vocab(with_added_tokens=True).values()) + 1
     counts = np.zeros(size, dtype=np.float64)
@@ -185,23 +185,23 @@ def probabilities(counts: np.ndarray, kept: np.ndarray) -> np.ndarray:
     return p / p.sum()
 
 
-def check_frequency_weight(weight) -> None:
-    """``weight`` must be a number in (0, 1]."""
+def check_frequency_weight(weight: object) -> float:
+    """``weight`` as a float; a ``TypeError`` or ``ValueError`` naming it unless it is a number in (0, 1]."""
     if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)):
         raise TypeError(f"frequency_weight must be a number in (0, 1], got {type(weight).__name__}.")
     if not 0 < float(weight) <= 1:
         raise ValueError(f"frequency_weight must be in (0, 1], got {weight!r}.")
+    return float(weight)
 
 
-def resolve_frequency_weight(weight, has_source: bool) -> float | None:
+def resolve_frequency_weight(weight: object, has_source: bool) -> float | None:
     """The frequency weight ``distill`` uses: ``None`` without a frequency source (a weight without one is an
     error), ``DEFAULT_FREQUENCY_WEIGHT`` for ``None`` with one."""
     if weight is None:
         return DEFAULT_FREQUENCY_WEIGHT if has_source else None
     if not has_source:
         raise ValueError("frequency_weight applies to token_frequencies: pass a frequency source, or leave it None.")
-    check_frequency_weight(weight)
-    return float(weight)
+    return check_frequency_weight(weight)
 
 
 def sif_probabilities(counts: np.ndarray | None, kept_ids: np.ndarray, *,
@@ -219,13 +219,13 @@ def sif_probabilities(counts: np.ndarray | None, kept_ids: np.ndarray, *,
     zipf = zipf_probabilities(kept_ids.size)
     if counts is None:
         return zipf
-    check_frequency_weight(weight)
+    weight = check_frequency_weight(weight)
     mask = np.zeros(max(int(kept_ids.max(initial=-1)) + 1, counts.shape[0]), dtype=bool)
     mask[kept_ids] = True
     padded = np.zeros(mask.shape[0], dtype=np.float64)
     padded[: counts.shape[0]] = counts
     q = probabilities(padded, mask)[kept_ids]
-    if float(weight) == 1.0:
+    if weight == 1.0:
         return q
     pooled = np.exp((1.0 - weight) * np.log(zipf) + weight * np.log(q))
     return pooled / pooled.sum()

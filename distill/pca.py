@@ -1,20 +1,49 @@
-"""PCA of the raw token vectors (fit in float64, deterministic signs) and projection on its basis."""
+"""PCA of the raw token vectors (fit in float64, deterministic signs) and projection on its basis.
+
+``pca_dims`` (``PCADims``), as Model2Vec reads it: an int keeps that many components, a float in (0, 1) the fewest
+components that explain at least that fraction of the variance, ``"auto"`` all of them (a rotation onto the
+principal axes, no reduction), ``None`` no PCA at all.
+"""
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import numpy as np
 
+AUTO_DIMS = "auto"
+PCADims: TypeAlias = int | float | str | None  # str: only AUTO_DIMS
 
-def pca_basis(x: np.ndarray, dims: int, *, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray, float]:
-    """``(mean, components (d, dims), explained variance ratio)`` of ``x`` (n, d), fit in float64.
+
+def check_pca_dims(pca_dims: PCADims) -> None:
+    """A ``ValueError`` naming ``pca_dims`` unless it is a positive int, a float in (0, 1), ``"auto"`` or ``None``."""
+    if pca_dims is None or pca_dims == AUTO_DIMS:
+        return
+    if isinstance(pca_dims, (int, np.integer)) and not isinstance(pca_dims, bool):
+        if pca_dims >= 1:
+            return
+    elif isinstance(pca_dims, (float, np.floating)):
+        if 0.0 < pca_dims < 1.0:
+            return
+        raise ValueError(f"pca_dims={pca_dims!r}: a float is the fraction of variance to keep and must be in (0, 1); "
+                         "pass an int for a number of dimensions.")
+    raise ValueError(f"pca_dims must be a positive int, a float in (0, 1), 'auto' or None, got {pca_dims!r}.")
+
+
+def pca_basis(x: np.ndarray, dims: int | float, *, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(mean, components (d, k), explained variance ratio)`` of ``x`` (n, d), fit in float64: ``k = dims`` for an
+    int, for a float in (0, 1) the fewest components whose explained variance ratio is at least ``dims``.
 
     Each component's sign is fixed so that its largest-magnitude score on ``x`` is positive (deterministic
     output). The covariance and the scores are accumulated over row chunks: no float64 copy of ``x`` is held.
     """
     n, d = x.shape
-    if not 1 <= dims <= d:
+    if isinstance(dims, (float, np.floating)):
+        if not 0.0 < dims < 1.0:
+            raise ValueError(f"pca_dims={dims} must be in (0, 1) as a float (a fraction of the variance).")
+    elif not 1 <= dims <= d:
         raise ValueError(f"pca_dims={dims} must be between 1 and the teacher's hidden size {d}.")
-    if dims > n:
+    elif dims > n:
         raise ValueError(f"pca_dims={dims} is larger than the number of vectors ({n}).")
     mean = x.mean(axis=0, dtype=np.float64)
     cov = np.zeros((d, d), dtype=np.float64)
@@ -24,28 +53,43 @@ def pca_basis(x: np.ndarray, dims: int, *, chunk: int = 4096) -> tuple[np.ndarra
     cov /= max(n - 1, 1)
     eigvals, eigvecs = np.linalg.eigh(cov)  # ascending
     eigvals = np.clip(eigvals[::-1], 0.0, None)
-    comps = np.ascontiguousarray(eigvecs[:, ::-1][:, :dims])
     total = float(eigvals.sum())
-    ratio = float(eigvals[:dims].sum() / total) if total > 0 else 1.0
-    extreme = np.zeros(dims)  # per component, the score of largest magnitude (the first one on ties)
+    k = int(dims) if not isinstance(dims, (float, np.floating)) else components_for_variance(eigvals, float(dims), n)
+    comps = np.ascontiguousarray(eigvecs[:, ::-1][:, :k])
+    ratio = float(eigvals[:k].sum() / total) if total > 0 else 1.0
+    extreme = np.zeros(k)  # per component, the score of largest magnitude (the first one on ties)
     for start in range(0, n, chunk):
         scores = (x[start : start + chunk].astype(np.float64) - mean) @ comps
-        top = scores[np.argmax(np.abs(scores), axis=0), np.arange(dims)]
+        top = scores[np.argmax(np.abs(scores), axis=0), np.arange(k)]
         extreme = np.where(np.abs(top) > np.abs(extreme), top, extreme)
     signs = np.sign(extreme)
     signs[signs == 0] = 1.0
     return mean, comps * signs, ratio
 
 
-def pca(x: np.ndarray, dims: int | None, *, chunk: int = 4096, keep_mean: bool = False) -> tuple[np.ndarray, float]:
-    """Project ``x`` (n, d) on its first ``dims`` principal components (``pca_basis``): ``(x - mean) @
-    components``, float32 (n, dims), and the explained variance ratio of the kept components. ``dims=None``
-    returns ``x`` unchanged (ratio 1.0). ``keep_mean=True`` adds the projection of the data's mean back
+def components_for_variance(eigvals: np.ndarray, fraction: float, n: int) -> int:
+    """The fewest leading components (``eigvals`` descending) whose share of the total is at least ``fraction``
+    (what Model2Vec keeps for a float ``pca_dims``), at most ``min(len(eigvals), n)``."""
+    limit = max(1, min(eigvals.size, n))
+    total = float(eigvals.sum())
+    if total <= 0:
+        return 1
+    cumulative = np.cumsum(eigvals) / total
+    return min(int(np.searchsorted(cumulative, fraction)) + 1, limit)
+
+
+def pca(x: np.ndarray, dims: PCADims, *, chunk: int = 4096, keep_mean: bool = False) -> tuple[np.ndarray, float]:
+    """Project ``x`` (n, d) on its leading principal components (``pca_basis``; ``dims`` as ``check_pca_dims``
+    takes it, ``"auto"`` all ``d``): ``(x - mean) @ components``, float32 (n, k), and the explained variance ratio of
+    the kept components. ``dims=None`` returns ``x`` unchanged (ratio 1.0). ``keep_mean=True`` adds the projection of the data's mean back
     (``x @ components``): the outputs keep the data's common offset, so cosines between them approximate the
     cosines of the inputs (refinement targets: the teacher's own similarity geometry).
     """
+    check_pca_dims(dims)
     if dims is None:
         return np.asarray(x, dtype=np.float32), 1.0
+    if isinstance(dims, str):  # "auto" (check_pca_dims): every component
+        dims = int(x.shape[1])
     mean, comps, ratio = pca_basis(x, dims, chunk=chunk)
     return project(x, mean, comps, keep_mean=keep_mean, chunk=chunk), ratio
 

@@ -14,8 +14,9 @@ import os
 from collections.abc import Mapping, Sequence
 
 from distill.assemble import DEFAULT_CONTRAST, assemble, check_assembly
-from distill.embed import DEFAULT_BATCH_SIZE, check_embedding, embed_vocabulary
+from distill.embed import AUTO_POOLING, DEFAULT_BATCH_SIZE, check_embedding, embed_vocabulary
 from distill.frequencies import resolve_frequency_weight
+from distill.pca import PCADims
 from distill.plan import prepare
 from distill.resolve import DEFAULT_TEACHER
 from distill.teacher import Teacher
@@ -25,14 +26,14 @@ from static_model import StaticModel
 def distill(
     teacher: str | os.PathLike | Teacher = DEFAULT_TEACHER,
     *,
-    pca_dims: int | None = 256,
+    pca_dims: PCADims = 256,
     sif_coefficient: float | None = 1e-4,
     vocabulary: Sequence[str] | str | os.PathLike | None = None,
     token_frequencies: str | os.PathLike | Mapping[str, float] | None = None,
     frequency_weight: float | None = None,
     device: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    pooling: str = "mean",
+    pooling: str = AUTO_POOLING,
     dtype: str = "float16",
     contrast: float = DEFAULT_CONTRAST,
     teacher_name: str | None = None,
@@ -44,7 +45,9 @@ def distill(
     ``model.max_length`` (``None``: every token) or pass ``encode(max_length=...)`` to change that.
 
     :param teacher: a local folder, a teacher with an offline package, a hub id, or a ``Teacher``.
-    :param pca_dims: output dimensions (PCA fit in float64); ``None`` keeps the teacher's dims, no PCA.
+    :param pca_dims: output dimensions (PCA fit in float64): an int; a float in (0, 1): the fewest components that
+        explain at least that fraction of the variance; ``"auto"``: all the teacher's dims, rotated onto the principal
+        axes (Model2Vec's ``"auto"``); ``None``: the teacher's dims, no PCA.
     :param sif_coefficient: ``a`` in the SIF weight ``a / (a + p)``; ``None``: no weighting.
     :param vocabulary: whole words to add as tokens (a list, or a file: one word a line or the first
         column of a TSV); each word's vector is the teacher run over its word pieces.
@@ -57,8 +60,11 @@ def distill(
         Measured best with ``sif_coefficient=3e-4`` (``benchmarks/results/frequency_weight_dev.md``).
     :param device: torch device; default CUDA when available (float16), else CPU (float32).
     :param batch_size: sequences per forward in the vocabulary pass.
-    :param pooling: ``"mean"`` over the template (default), ``"token"``: the token's own position(s),
-        ``"cls"``: position 0.
+    :param pooling: how the vocabulary pass pools each token's teacher forward: ``"auto"`` (default) the pooling the
+        teacher's own config names (mean -> ``"mean"``, cls -> ``"first"``, lasttoken -> ``"last"``, max -> ``"max"``);
+        ``"mean"`` over the template, ``"first"`` position 0 (CLS; ``"cls"`` is read as ``"first"``), ``"last"`` the last
+        position, ``"pooler"`` the transformer's pooler output (a ``TeacherError`` when it has no trained pooler),
+        ``"max"``, or ``"token"``: the token's own position(s). The config records the one used.
     :param dtype: storage dtype of the returned model: ``"float16"`` (default), ``"float32"``, ``"int8"``.
     :param contrast: the model's pooling at encode time (``StaticModel.contrast``): ``0`` (the default,
         ``DEFAULT_CONTRAST``) is Model2Vec's plain mean; ``c > 0`` weights each token row by

@@ -14,6 +14,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from distill import frequencies as freq
+from distill.pca import PCADims, check_pca_dims
 from distill.resolve import DEFAULT_TEACHER, check_public_name
 from distill.teacher import Teacher
 from distill.vocabulary import build_output_tokenizer, check_words, kept_token_ids, output_vocab_size
@@ -51,11 +52,18 @@ class DistillPlan:
         """Rows of the output table (``output_vocab_size``: max id + 1; holes get zero rows)."""
         return output_vocab_size(self.tokenizer)
 
-    def check_pca_dims(self, pca_dims: int | None) -> None:
-        """A ``ValueError`` if ``pca_dims`` is larger than the teacher's hidden size or the kept tokens."""
-        if pca_dims is None:
+    def check_pca_dims(self, pca_dims: PCADims) -> None:
+        """A ``ValueError`` naming ``pca_dims`` unless it is one ``distill.pca.check_pca_dims`` takes and its number of
+        components (an int, or all of them for ``"auto"``) fits the teacher's hidden size and the kept tokens."""
+        check_pca_dims(pca_dims)
+        if pca_dims is None or isinstance(pca_dims, (float, np.floating)):
             return
         n_kept = len(self.base_ids) + len(self.added_ids)
+        if isinstance(pca_dims, str):  # AUTO_DIMS (check_pca_dims)
+            if self.teacher.dim > n_kept:
+                raise ValueError(f"pca_dims='auto' keeps all {self.teacher.dim} dims of the teacher, more than the "
+                                 f"vocabulary ({n_kept} tokens); pass an int or a float, or None for no PCA.")
+            return
         if pca_dims > self.teacher.dim:
             raise ValueError(f"pca_dims={pca_dims} is larger than the teacher's hidden size ({self.teacher.dim}).")
         if pca_dims > n_kept:
@@ -79,7 +87,7 @@ def prepare(
     if teacher_name is not None:
         teacher_name = check_public_name(teacher_name)
     own = not isinstance(teacher, Teacher)
-    t = Teacher(teacher, device=device) if own else teacher
+    t = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=device)
     tokenizer = t.tokenizer
     n_vocab_words = None
     if vocabulary is not None:
@@ -106,5 +114,5 @@ def prepare(
         freq_source = "mapping" if isinstance(token_frequencies, Mapping) else Path(token_frequencies).name
     else:
         freq_source = "zipf-id-rank"
-    return DistillPlan(t, teacher_name or t.public_name, own, out_tok, tuple(base_ids), tuple(added_words), tuple(added_ids), vocab_stats,
-                       n_vocab_words, counts, freq_source, t_start)
+    return DistillPlan(t, teacher_name or t.public_name, own, out_tok, tuple(base_ids), tuple(added_words),
+                       tuple(added_ids), vocab_stats, n_vocab_words, counts, freq_source, t_start)

@@ -221,7 +221,7 @@ def _dist_files(package: str) -> list[tuple[str, Path]] | None:
         dist = md.distribution(package)
     except md.PackageNotFoundError:
         return None
-    return [(str(f), Path(dist.locate_file(f))) for f in (dist.files or [])]
+    return [(str(f), Path(str(dist.locate_file(f)))) for f in (dist.files or [])]
 
 
 def _resolve_offline_package(key: str) -> Path | None:
@@ -302,7 +302,7 @@ class _ConcatReader(io.RawIOBase):
         self._pos = pos
         return pos
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         view = memoryview(buffer).cast("B")
         done = 0
         while done < len(view) and self._pos < self._size:

@@ -16,11 +16,15 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tokenizers import Tokenizer
 
 from distill.resolve import DEFAULT_TEACHER, public_teacher_name, resolve_teacher
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ class TeacherSpec:
     vocab_size: int | None = None
 
 
-def _read_json(path: Path) -> dict | list:
+def _read_json(path: Path) -> Any:
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
@@ -56,7 +60,15 @@ def _read_json(path: Path) -> dict | list:
         raise TeacherError(f"Cannot read {path}: {exc}") from exc
 
 
-def _pooling_from_config(cfg: dict, where: Path) -> str:
+def _read_json_object(path: Path) -> dict[str, Any]:
+    """``path``'s JSON, which must be an object (a config file)."""
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise TeacherError(f"{path} is not a JSON object.")
+    return data
+
+
+def _pooling_from_config(cfg: dict[str, Any], where: Path) -> str:
     if isinstance(cfg.get("pooling_mode"), str):  # newer sentence-transformers spelling
         mode = cfg["pooling_mode"].lower().replace("-", "_")
         aliases = {"mean_tokens": "mean", "cls_token": "cls", "max_tokens": "max", "last_token": "lasttoken"}
@@ -100,7 +112,7 @@ def read_teacher_spec(path: Path) -> TeacherSpec:
                 seen_transformer = True
             elif kind == "Pooling":
                 cfg_file = mod_path / "config.json"
-                spec.pooling = _pooling_from_config(_read_json(cfg_file) if cfg_file.is_file() else {}, cfg_file)
+                spec.pooling = _pooling_from_config(_read_json_object(cfg_file) if cfg_file.is_file() else {}, cfg_file)
                 seen_pooling = True
             elif kind == "Normalize":
                 spec.normalize = True
@@ -117,16 +129,19 @@ def read_teacher_spec(path: Path) -> TeacherSpec:
         for folder in (spec.transformer_path, path):
             f = folder / name
             if f.is_file():
-                cfg = _read_json(f)
-                spec.max_seq_length = cfg.get("max_seq_length") or None
-                spec.do_lower_case = bool(cfg.get("do_lower_case", False))
+                st_cfg = _read_json_object(f)
+                spec.max_seq_length = st_cfg.get("max_seq_length") or None
+                spec.do_lower_case = bool(st_cfg.get("do_lower_case", False))
                 break
     config_file = spec.transformer_path / "config.json"
     if not config_file.is_file():
         raise TeacherError(f"Teacher folder {spec.transformer_path} has no config.json (Hugging Face model config).")
-    cfg = _read_json(config_file)
+    cfg = _read_json_object(config_file)
     spec.model_type = str(cfg.get("model_type", ""))
-    spec.hidden_size = int(cfg.get("hidden_size") or cfg.get("d_model") or cfg.get("dim") or 0)
+    # GPT-2 style configs store the width as n_embd, T5/BART as d_model, DistilBERT as dim
+    spec.hidden_size = int(next((cfg[k] for k in ("hidden_size", "d_model", "n_embd", "dim") if cfg.get(k)), 0))
+    if spec.hidden_size < 1:
+        raise TeacherError(f"{config_file} states no hidden size (hidden_size, d_model, n_embd or dim).")
     spec.pad_token_id = cfg.get("pad_token_id")
     spec.vocab_size = cfg.get("vocab_size")
     if spec.max_seq_length is None:
@@ -243,7 +258,7 @@ class Teacher:
         *,
         max_length: int | None = None,
         dtype: str | None = None,
-    ):
+    ) -> None:
         self._device = pick_device(device) if device is not None else None  # a bad device fails first
         self.name = os.fspath(name_or_path)
         self.path = resolve_teacher(name_or_path)
@@ -253,7 +268,9 @@ class Teacher:
         self.pooling = self.spec.pooling
         self.normalize = self.spec.normalize
         self._dtype = dtype
-        self._model = None
+        self._model: Any = None
+        self._missing_keys: frozenset[str] = frozenset()
+        self._takes_token_types = False
         self._trunc_tok: Tokenizer | None = None
         self._trunc_len: int | None = None
         self.pad_token_id = self._find_pad_id()
@@ -270,16 +287,19 @@ class Teacher:
 
     @property
     def dim(self) -> int:
+        """The transformer's hidden size."""
         return self.spec.hidden_size
 
     @property
     def device(self) -> str:
+        """The torch device the weights run on (``pick_device``'s default until one is given)."""
         if self._device is None:
             self._device = pick_device(None)
         return str(self._device)
 
     @property
-    def torch_dtype(self):
+    def torch_dtype(self) -> torch.dtype:
+        """The weights' dtype: the ``dtype`` given, else float16 on CUDA and float32 elsewhere."""
         import torch
 
         if self._dtype is None:
@@ -316,23 +336,45 @@ class Teacher:
         return self._model is not None
 
     @property
-    def model(self):
+    def model(self) -> Any:
         """The transformer (loaded on first use, in eval mode, on ``self.device``)."""
         if self._model is None:
             from transformers import AutoModel
 
             try:
-                model = AutoModel.from_pretrained(str(self.spec.transformer_path), dtype=self.torch_dtype)
+                model, info = AutoModel.from_pretrained(str(self.spec.transformer_path), dtype=self.torch_dtype,
+                                                        output_loading_info=True)
             except Exception as exc:
                 raise TeacherError(f"Cannot load the teacher model from {self.spec.transformer_path}: {exc}") from exc
             model.eval().to(self.device)
             for p in model.parameters():
                 p.requires_grad_(False)
             self._model = model
+            self._missing_keys = frozenset(info.get("missing_keys", ()))
             import inspect
 
-            self._takes_token_types = "token_type_ids" in inspect.signature(model.forward).parameters
+            # token type ids (all 0) only for a model with a token-type table (BERT-style): GPT-2 style decoders take
+            # the argument but look it up in the word embeddings, so zeros there would add token 0's row everywhere
+            self._takes_token_types = ("token_type_ids" in inspect.signature(model.forward).parameters
+                                       and bool(getattr(model.config, "type_vocab_size", None)))
         return self._model
+
+    def check_pooler(self) -> None:
+        """A ``TeacherError`` unless the transformer has a pooler layer with trained weights (``pooling="pooler"``
+        of the vocabulary pass); the weights load here. A checkpoint without pooler weights would get a randomly
+        initialised one from ``transformers``: refused rather than silently used."""
+        model = self.model
+        if getattr(model, "pooler", None) is None:
+            raise TeacherError(
+                f"pooling='pooler': the teacher {self.name!r} ({self.spec.model_type or type(model).__name__}) "
+                "has no pooler layer; use first, last, mean or token."
+            )
+        missing = sorted(k for k in self._missing_keys if "pooler" in k.split("."))
+        if missing:
+            raise TeacherError(
+                f"pooling='pooler': the checkpoint in {self.spec.transformer_path} has no trained pooler weights "
+                f"({', '.join(missing)}); transformers would initialise them at random. Use first, last, mean or token."
+            )
 
     def _find_pad_id(self) -> int:
         if isinstance(self.spec.pad_token_id, int):
@@ -344,8 +386,9 @@ class Teacher:
         return 0
 
     # ------------------------------------------------------------------ forward
-    def forward_ids(self, batch: Sequence[Sequence[int]]):
-        """Run the transformer on token id lists (padded right); return ``(hidden, mask)`` torch tensors."""
+    def forward(self, batch: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Run the transformer on token id lists (padded right); return ``(hidden, mask, pooler)`` torch tensors,
+        ``pooler`` the model's ``pooler_output`` (``None`` when it has none)."""
         import torch
 
         model = self.model
@@ -361,11 +404,19 @@ class Teacher:
         if self._takes_token_types:
             inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
         out = model(**inputs)
-        hidden = out[0] if isinstance(out, tuple) else out.last_hidden_state
+        if isinstance(out, tuple):
+            return out[0], mask, out[1] if len(out) > 1 else None
+        return out.last_hidden_state, mask, getattr(out, "pooler_output", None)
+
+    def forward_ids(self, batch: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the transformer on token id lists (padded right); return ``(hidden, mask)`` torch tensors."""
+        hidden, mask, _ = self.forward(batch)
         return hidden, mask
 
     @staticmethod
-    def pool(hidden, mask, mode: str):
+    def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
+        """``hidden`` (batch, length, dim) pooled over the positions ``mask`` marks, per the sentence-transformers
+        ``mode`` (one of ``POOLING_MODES``); ``lasttoken`` takes the last marked position (right padding)."""
         import torch
 
         m = mask.to(hidden.dtype).unsqueeze(-1)
@@ -410,7 +461,7 @@ class Teacher:
         import torch
 
         single = isinstance(texts, str)
-        batch_texts = [texts] if single else list(texts)
+        batch_texts: list[str] = [texts] if isinstance(texts, str) else list(texts)
         if any(not isinstance(t, str) for t in batch_texts):
             raise TypeError("texts must be a str or a sequence of str")
         normalize = self.normalize if normalize is None else bool(normalize)

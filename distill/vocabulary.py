@@ -87,7 +87,7 @@ def kept_token_ids(tokenizer: Tokenizer, pattern: str | None = DEFAULT_DROP_PATT
 
 
 def _byte_level_no_prefix(tok_json: dict) -> bool:
-    def walk(pt):
+    def walk(pt: object) -> bool:
         if not isinstance(pt, dict):
             return False
         if pt.get("type") == "ByteLevel":
@@ -99,7 +99,7 @@ def _byte_level_no_prefix(tok_json: dict) -> bool:
 
 def build_output_tokenizer(
     teacher_tokenizer: Tokenizer, words: Sequence[str] | None
-) -> tuple[Tokenizer, list[str], list[int], dict]:
+) -> tuple[Tokenizer, list[str], list[int], dict[str, int]]:
     """The static model's tokenizer: the teacher's (padding and truncation off) plus ``words``.
 
     WordPiece: each new word is appended to the vocabulary with a new id (greedy longest match then
@@ -149,9 +149,12 @@ def build_output_tokenizer(
     else:
         out = probe
         out.add_tokens([AddedToken(w, single_word=True, normalized=True, lstrip=True) for w in new_words])
-    ids = [out.token_to_id(w) for w in new_words]
-    if any(i is None for i in ids):
-        raise RuntimeError("Internal error: an added vocabulary word has no id.")
+    ids: list[int] = []
+    for w in new_words:
+        i = out.token_to_id(w)
+        if i is None:
+            raise RuntimeError(f"Internal error: the added vocabulary word {w!r} has no id.")
+        ids.append(i)
     stats["added"] = len(new_words)
     fed = [(" " + w) if prefix_space else w for w in new_words]
     return out, fed, ids, stats

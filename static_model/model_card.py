@@ -18,9 +18,9 @@ def render_model_card(config: Mapping[str, Any], *, name: str | None = None, siz
     with this toolkit, Model2Vec and sentence-transformers, and the scores recorded under ``config["scores"]``.
     """
     found = config.get("distill")
-    distill: Mapping = found if isinstance(found, Mapping) else {}
+    distill: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     found = distill.get("parameters")
-    parameters: Mapping = found if isinstance(found, Mapping) else {}
+    parameters: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     teacher = config.get("teacher") or distill.get("teacher")
     title = name or (f"Static embeddings distilled from {teacher}" if teacher else "Static embedding model")
     contrast = float(config.get("contrast", 0.0) or 0.0)
@@ -46,6 +46,7 @@ def render_model_card(config: Mapping[str, Any], *, name: str | None = None, siz
         ("tokens read per text", config.get("max_length") or "all"),
         ("pooling", f"contrast {contrast:g}" if contrast > 0 else "plain mean"),
         ("PCA dims", parameters.get("pca_dims")),
+        ("vocabulary pass pooling", parameters.get("pooling")),
         ("SIF coefficient", parameters.get("sif_coefficient")),
         ("token frequencies", parameters.get("token_frequencies")),
         ("made by", f"static-embeddings {config.get('producer', {}).get('version', __version__)}"

@@ -60,14 +60,14 @@ def test_rows_are_the_teacher_over_the_token_template(wp_dir):
     assert model.config["distill"]["zero_rows"] == 7
 
 
-@pytest.mark.parametrize("pooling", ["token", "cls"])
-def test_pooling_modes(wp_dir, pooling):
+@pytest.mark.parametrize("pooling,recorded", [("token", "token"), ("cls", "first"), ("first", "first")])
+def test_pooling_modes(wp_dir, pooling, recorded):
     model = distill(str(wp_dir), pooling=pooling, **RAW)
     vocab = model.tokenizer.get_vocab()
     hidden = _forward(wp_dir, [vocab["[CLS]"], vocab["dog"], vocab["[SEP]"]])
     ref = hidden[1] if pooling == "token" else hidden[0]
     np.testing.assert_allclose(model.embedding_matrix()[vocab["dog"]], ref.numpy(), atol=1e-5)
-    assert model.config["pooling"] == pooling
+    assert model.config["pooling"] == recorded
 
 
 def test_padded_and_unpadded_tokenizers_give_the_same_vectors(wp_dir, tmp_path):
@@ -282,7 +282,9 @@ def no_heavy_work(monkeypatch):
         (dict(pca_dims=33), ValueError, "hidden size"),
         (dict(pca_dims=0), ValueError, "pca_dims"),
         (dict(sif_coefficient=1.5), ValueError, "sif_coefficient"),
-        (dict(pooling="max"), ValueError, "pooling"),
+        (dict(pooling="median"), ValueError, "pooling"),
+        (dict(pca_dims=1.5), ValueError, "pca_dims"),
+        (dict(pca_dims="all"), ValueError, "pca_dims"),
         (dict(dtype="bfloat16"), ValueError, "dtype"),
         (dict(vocabulary=[]), ValueError, "vocabulary is empty"),
         (dict(vocabulary=["  ", ""]), ValueError, "vocabulary is empty"),

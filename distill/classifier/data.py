@@ -73,7 +73,7 @@ def to_python(label: Any) -> Any:
 
 
 def _check_one_kind(labels: Sequence[Any], name: str) -> None:
-    kinds = {}
+    kinds: dict[str, Any] = {}
     for label in labels:
         kinds.setdefault(_kind(label), label)
     if "float" in kinds and "int" in kinds and len(kinds) == 2:
