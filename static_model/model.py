@@ -90,7 +90,7 @@ class StaticModel:
         self.max_length = config.get("max_length", DEFAULT_MAX_LENGTH) if max_length is _FROM_CONFIG else max_length
         self.contrast = config.get("contrast", 0.0) if contrast is None else contrast
         self._row_norms: np.ndarray | None = None
-        self._pool_weights = weights if weights is not None else np.ones(len(embeddings), dtype=np.float32)
+        self._pool_weights = weights if weights is not None else np.ones(len(self._embeddings), dtype=np.float32)
 
     # ------------------------------------------------------------------ properties
     @property
