@@ -300,3 +300,28 @@ def test_any_mapping_and_weights_load_right_or_fail_clearly(quantized_folder, ma
         expected = expected * weights[:, None]
     np.testing.assert_array_equal(model.embedding_matrix(), expected)
     np.testing.assert_allclose(model.encode(TEXTS), _manual_encode(model, TEXTS), atol=1e-5)
+
+
+# --------------------------------------------------------------------------- the distill command
+
+
+def test_distill_cli_writes_a_quantized_folder(tmp_path, capsys):
+    from distill_helpers import make_wordpiece_teacher
+
+    from distill.__main__ import main
+
+    teacher = make_wordpiece_teacher(tmp_path / "teacher")
+    out = tmp_path / "model"
+    rc = main([str(teacher), "--output", str(out), "--pca-dims", "8", "--vocabulary-clusters", "5", "--dtype",
+               "float32", "--quiet"])
+    assert rc == 0 and "vocabulary clusters 5 rows for" in capsys.readouterr().out
+    model = StaticModel.from_pretrained(out)
+    assert len(model.embeddings) == 5 and model.token_mapping is not None and model.dim == 8
+    assert json.loads((out / "config.json").read_text())["vocabulary_clusters"]["clusters"] == 5
+    assert "| vocabulary clusters | 5 rows" in (out / "README.md").read_text()
+    for value, problem in (("0", "--vocabulary-clusters must be at least 1"),
+                           ("100000", "--vocabulary-clusters 100000: n_clusters=100000 is more than")):
+        rc = main([str(teacher), "--output", str(tmp_path / f"bad{value}"), "--pca-dims", "8",
+                   "--vocabulary-clusters", value, "--quiet"])
+        assert rc == 2 and problem in capsys.readouterr().err
+        assert not (tmp_path / f"bad{value}").exists()

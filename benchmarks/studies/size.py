@@ -279,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-combos", action="store_true", help="leave out the int8 + clusters combinations")
     p.add_argument("--tools", default="ours,model2vec", help="comma list of ours, model2vec")
     p.add_argument("--build-only", action="store_true")
+    p.add_argument("--no-build", action="store_true", help="run the suite on the variants already built")
+    p.add_argument("--skip", default="", help="comma list of variant names to leave out (e.g. model2vec-float32-256d)")
     p.add_argument("--report-only", action="store_true", help="write the report from what the work folder has")
     p.add_argument("--note", action="append", default=[], help="a line for the report's notes (repeatable)")
     args = p.parse_args(argv)
@@ -290,12 +292,13 @@ def main(argv: list[str] | None = None) -> int:
     ours = [v for v in default_variants(args.clusters, args.dims, not args.no_combos) if v.tool == "ours"]
     m2v_clusters = args.clusters if args.model2vec_clusters is None else args.model2vec_clusters
     m2v = [v for v in default_variants(m2v_clusters, args.dims, not args.no_combos) if v.tool == "model2vec"]
-    variants = [v for v in ours + m2v if v.tool in tools]
+    skip = set(args.skip.split(","))
+    variants = [v for v in ours + m2v if v.tool in tools and v.name not in skip]
     log_file = work / "build_log.json"
     log = json.loads(log_file.read_text()) if log_file.exists() else {}
     started = dt.datetime.now(dt.timezone.utc)
     load = os.getloadavg()
-    if not args.report_only:
+    if not (args.report_only or args.no_build):
         if "ours" in tools:
             build_ours(variants, work, args.teacher, log)
             _save_log(work, log)
