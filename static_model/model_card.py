@@ -17,8 +17,8 @@ def render_model_card(config: Mapping[str, Any], *, name: str | None = None, siz
     (and that Model2Vec and sentence-transformers average plainly when ``contrast`` > 0), how to load the folder
     with this toolkit, Model2Vec and sentence-transformers, and the scores recorded under ``config["scores"]``.
     """
-    distill = config.get("distill") if isinstance(config.get("distill"), Mapping) else {}
-    parameters = distill.get("parameters") if isinstance(distill.get("parameters"), Mapping) else {}
+    distill = _mapping(config.get("distill"))
+    parameters = _mapping(distill.get("parameters"))
     teacher = config.get("teacher") or distill.get("teacher")
     title = name or (f"Static embeddings distilled from {teacher}" if teacher else "Static embedding model")
     contrast = float(config.get("contrast", 0.0) or 0.0)
@@ -100,3 +100,8 @@ def _clusters(config: Mapping[str, Any]) -> str | None:
         how = (f"; k-means, seed {record.get('seed')}, mean cosine of a token to its centre "
                f"{record['mean_cosine_to_centre']:.3f}")
     return f"{rows:,} rows shared by the tokens (token → row mapping, per-token weights{how})"
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a mapping, else an empty one."""
+    return value if isinstance(value, Mapping) else {}
