@@ -218,6 +218,7 @@ def plot(rows: list[dict[str, Any]], front: set[str], path: Path, title: str) ->
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(9, 6), dpi=120)
     for tool, color in (("ours", "tab:green"), ("model2vec", "tab:blue")):
@@ -230,9 +231,10 @@ def plot(rows: list[dict[str, Any]], front: set[str], path: Path, title: str) ->
         ax.plot([r["folder_bytes"] / 1e6 for r in own], [r["average"] for r in own], color=color, alpha=0.6)
         for r in mine:
             short = r["label"].split(": ", 1)[1].replace(" dims", "d").replace(" clusters", "")
-            ax.annotate(short, (r["folder_bytes"] / 1e6, r["average"]), fontsize=6, xytext=(3, 3),
-                        textcoords="offset points", color=color)
+            ax.annotate(short, (r["folder_bytes"] / 1e6, r["average"]), fontsize=6,
+                        xytext=(3, 3) if tool == "ours" else (3, -9), textcoords="offset points", color=color)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
     ax.set_xlabel("size on disk (MB, log scale)")
     ax.set_ylabel("suite average (mean of 6 task types)")
     ax.set_title(title, fontsize=10)
