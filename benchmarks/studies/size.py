@@ -235,6 +235,7 @@ def plot(rows: list[dict[str, Any]], front: set[str], path: Path, title: str) ->
                         xytext=(3, 3) if tool == "ours" else (3, -9), textcoords="offset points", color=color)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
     ax.set_xlabel("size on disk (MB, log scale)")
     ax.set_ylabel("suite average (mean of 6 task types)")
     ax.set_title(title, fontsize=10)
@@ -261,6 +262,18 @@ def versions() -> str:
     except OSError:
         pass
     return ", ".join(parts)
+
+
+def _without_notes(argv: list[str] | None) -> list[str]:
+    """The command's arguments less ``--note TEXT`` (the report lists the notes themselves)."""
+    args, out = list(sys.argv[1:] if argv is None else argv), []
+    skip = False
+    for arg in args:
+        if skip or arg == "--note" or arg.startswith("--note="):
+            skip = arg == "--note"
+            continue
+        out.append(arg)
+    return out
 
 
 def _ints(text: str) -> list[int]:
@@ -322,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"suite {v.name}: {rows[-1]['average']:.2f} ({time.perf_counter() - start:.0f} s)", flush=True)
     meta = {
         "title": f"Size on disk vs quality: {args.teacher}, ours vs Model2Vec 0.10 (dtypes, dims, vocabulary clusters)",
-        "command": "python -m benchmarks.studies.size " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "command": "python -m benchmarks.studies.size " + " ".join(shlex.quote(a) for a in _without_notes(argv)),
         "date": started.strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with other jobs "
                    f"(noisy), load average at start {[round(x, 2) for x in load]}",
