@@ -11,6 +11,8 @@
 >>> plan = prepare("all-MiniLM-L6-v2")            # teacher, output tokenizer, kept ids, counts (no weights loaded)
 >>> vectors = embed_vocabulary(plan)               # the teacher pass over every kept token
 >>> no_pca = assemble(plan, vectors, pca_dims=None)
+
+>>> small = quantize_vocabulary(model, 8000)       # k-means the token rows: 8,000 rows + a token mapping
 """
 
 from distill.assemble import assemble, toolkit_version
@@ -22,6 +24,7 @@ from distill.plan import DistillPlan, prepare
 from distill.resolve import DEFAULT_TEACHER, TeacherNotFoundError, resolve_teacher
 from distill.teacher import Teacher, TeacherError
 from distill.vocabulary import read_vocabulary_file
+from distill.vocabulary_quantization import quantize_vocabulary
 
 __all__ = [
     "DEFAULT_TEACHER",
@@ -36,6 +39,7 @@ __all__ = [
     "distill",
     "embed_vocabulary",
     "prepare",
+    "quantize_vocabulary",
     "read_vocabulary_file",
     "resolve_teacher",
     "toolkit_version",

@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "position 0 (CLS; 'cls' is an alias); last: the last position; pooler: the transformer's pooler "
                    "output; max; token: the token's own position (default auto)")
     p.add_argument("--dtype", choices=("float16", "float32", "int8"), default="float16")
+    p.add_argument("--vocabulary-clusters", type=int, default=None, metavar="N",
+                   help="vocabulary quantization after PCA/SIF: k-means the token rows into N rows and store a token "
+                   "→ row mapping and per-token weights (a smaller folder; see distill.quantize_vocabulary)")
     p.add_argument("--contrast", type=float, default=DEFAULT_CONTRAST,
                    help="pooling contrast written into the model: 0 for Model2Vec's plain mean; c > 0 weights each "
                    f"token row by exp(-c * cos(row, the text's mean row)) (default {DEFAULT_CONTRAST})")
@@ -107,6 +110,7 @@ def check_args(args: argparse.Namespace) -> Path:
         raise UsageError(f"--pca-dims: {exc}") from None
     check_positive_int(args.batch_size, "--batch-size")
     check_positive_int(args.vocabulary_size, "--vocabulary-size")
+    check_positive_int(args.vocabulary_clusters, "--vocabulary-clusters")
     if args.vocabulary_size is not None and not args.vocabulary:
         raise UsageError("--vocabulary-size needs --vocabulary")
     if args.vocabulary:
@@ -174,6 +178,13 @@ def distill_main(argv: list[str]) -> int:
         model = refine(model, args.teacher, args.refine,
                        device=args.device, dtype=args.dtype, show_progress_bar=not args.quiet,
                        **refine_kwargs(args, prefix="refine-"))
+    if args.vocabulary_clusters is not None:
+        from distill.vocabulary_quantization import quantize_vocabulary
+
+        try:
+            model = quantize_vocabulary(model, args.vocabulary_clusters)
+        except ValueError as exc:
+            raise UsageError(f"--vocabulary-clusters {args.vocabulary_clusters}: {exc}") from None
     # save_pretrained is atomic: an interrupted run leaves no half-written folder.
     save_model(model, out, overwrite=args.overwrite)
     elapsed = time.perf_counter() - start
@@ -204,6 +215,9 @@ def distill_main(argv: list[str]) -> int:
         print(f"  refined             {r.get('passages')} passages, held-out cosine "
               f"{r['val_cosine']['initial']:.4f} -> {r['val_cosine']['best']:.4f} (featurize "
               f"{r.get('featurize_seconds')} s, train {r.get('train_seconds')} s)")
+    if model.token_mapping is not None:
+        print(f"  vocabulary clusters {len(model.embeddings)} rows for {model.vocab_size} token ids (mean cosine to "
+              f"the centre {model.config['vocabulary_clusters']['mean_cosine_to_centre']:.3f})")
     print(f"  size                {_folder_size(out) / 2**20:.1f} MiB ({args.dtype})")
     return 0
 

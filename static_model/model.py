@@ -27,6 +27,8 @@ DEFAULT_MAX_LENGTH = 512
 _FROM_CONFIG: Any = object()
 # Keys other tools write that would contradict ours once the model is changed and saved.
 _STALE_KEYS = ("hidden_dim", "embedding_dtype", "vocabulary_quantization", "seq_length", "architectures")
+# The record of how a token mapping was made (``distill.quantize_vocabulary``); dropped with the mapping.
+CLUSTERS_KEY = "vocabulary_clusters"
 
 
 class StaticModel:
@@ -34,6 +36,10 @@ class StaticModel:
 
     Build one from a table and a ``tokenizers.Tokenizer``, or load a folder with :meth:`from_pretrained`.
     ``weights`` optionally scales each token's row (int8 tables keep their per-row scale there).
+    ``token_mapping`` (vocabulary quantization, Model2Vec's layout): token id ``t`` uses the row
+    ``embeddings[token_mapping[t]]`` times ``weights[t]``; ``embeddings`` then holds one row per cluster and
+    ``weights`` one value per token id. The rows are expanded to one per token id in memory (the pooling kernels stay
+    as they are); a save stores the clusters, the mapping and the weights.
     ``contrast`` (default from the config, else 0) chooses the pooling: 0 is the plain mean of the rows (Model2Vec's);
     ``c > 0`` weights each row by ``exp(-c * cos(row, the text's plain mean))``, so the tokens that set a text apart
     from what its tokens share count more (see ``static_model.pooling.pool``).
@@ -49,6 +55,7 @@ class StaticModel:
         normalize: bool | None = None,
         max_length: int | None = _FROM_CONFIG,
         contrast: float | None = None,
+        token_mapping: np.ndarray | None = None,
     ) -> None:
         if not isinstance(tokenizer, Tokenizer):
             raise TypeError(f"tokenizer must be a tokenizers.Tokenizer, not {type(tokenizer).__name__}")
@@ -60,24 +67,30 @@ class StaticModel:
             embeddings = embeddings.astype(np.float32)
         if weights is not None:
             weights = np.asarray(weights, dtype=np.float32)
+        if token_mapping is not None and not isinstance(token_mapping, np.ndarray):
+            raise TypeError(f"token_mapping must be a numpy array, not {type(token_mapping).__name__}")
         config = dict(config or {})
         if config.get("normalize") is not None:
             check_bool(config["normalize"], "config['normalize']")
-        persistence.check_consistency(embeddings, weights, tokenizer, config)
-        self._set_up(embeddings, tokenizer, weights, config, normalize, max_length, contrast)
+        persistence.check_consistency(embeddings, weights, tokenizer, config, mapping=token_mapping)
+        self._set_up(embeddings, tokenizer, weights, config, normalize, max_length, contrast, token_mapping)
 
     def _set_up(self, embeddings: np.ndarray, tokenizer: Tokenizer, weights: np.ndarray | None,
-                config: dict[str, Any], normalize: bool | None, max_length: Any, contrast: float | None) -> None:
+                config: dict[str, Any], normalize: bool | None, max_length: Any, contrast: float | None,
+                token_mapping: np.ndarray | None = None) -> None:
         """The constructor after its checks (``from_pretrained`` comes here directly: ``read_folder`` checked)."""
-        self._embeddings = np.ascontiguousarray(embeddings)
+        self._mapping = None if token_mapping is None else np.ascontiguousarray(token_mapping, dtype=np.int32)
+        self._centres = None if token_mapping is None else np.ascontiguousarray(embeddings)
+        self._embeddings = np.ascontiguousarray(embeddings if token_mapping is None else embeddings[self._mapping])
         self._weights = weights
         self._encoder = TextEncoder(tokenizer)
-        self._extra = {k: v for k, v in config.items() if k not in _STALE_KEYS}
+        stale = _STALE_KEYS if token_mapping is not None else (*_STALE_KEYS, CLUSTERS_KEY)
+        self._extra = {k: v for k, v in config.items() if k not in stale}
         self.normalize = bool(config.get("normalize") or False) if normalize is None else normalize
         self.max_length = config.get("max_length", DEFAULT_MAX_LENGTH) if max_length is _FROM_CONFIG else max_length
         self.contrast = config.get("contrast", 0.0) if contrast is None else contrast
         self._row_norms: np.ndarray | None = None
-        self._pool_weights = weights if weights is not None else np.ones(len(embeddings), dtype=np.float32)
+        self._pool_weights = weights if weights is not None else np.ones(len(self._embeddings), dtype=np.float32)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -148,12 +161,18 @@ class StaticModel:
 
     @property
     def embeddings(self) -> np.ndarray:
-        """The stored table (see :meth:`embedding_matrix` for the float32 rows the model averages)."""
-        return self._embeddings
+        """The stored table: one row per token id, or per cluster when :attr:`token_mapping` is set (see
+        :meth:`embedding_matrix` for the float32 rows the model averages, one per token id)."""
+        return self._embeddings if self._centres is None else self._centres
+
+    @property
+    def token_mapping(self) -> np.ndarray | None:
+        """Vocabulary quantization: the row of :attr:`embeddings` each token id uses (int32), or ``None``."""
+        return self._mapping
 
     @property
     def weights(self) -> np.ndarray | None:
-        """Per-token multipliers of the stored rows, or ``None``."""
+        """Per-token-id multipliers of the stored rows, or ``None``."""
         return self._weights
 
     @property
@@ -170,6 +189,8 @@ class StaticModel:
             max_length=self.max_length,
             contrast=self.contrast,
         )
+        if self._centres is not None:  # Model2Vec's key: the number of cluster rows
+            config["vocabulary_quantization"] = len(self._centres)
         return config
 
     def embedding_matrix(self) -> np.ndarray:
@@ -272,7 +293,7 @@ class StaticModel:
     # ------------------------------------------------------------------ variants
     def quantize(self, dtype: str) -> StaticModel:
         """A copy stored as ``dtype`` (``float32``, ``float16`` or ``int8`` with per-row scale)."""
-        embeddings, weights = quantize(self._embeddings, self._weights, dtype)
+        embeddings, weights = quantize(self.embeddings, self._weights, dtype, mapping=self._mapping)
         return self._replace(embeddings, weights)
 
     def truncate_dims(self, dims: int) -> StaticModel:
@@ -280,13 +301,14 @@ class StaticModel:
         dims = _check_positive_int(dims, "dims")
         if dims > self.dim:
             raise ValueError(f"dims={dims} is more than the model's {self.dim} dimensions")
-        return self._replace(np.ascontiguousarray(self._embeddings[:, :dims]), self._weights)
+        return self._replace(np.ascontiguousarray(self.embeddings[:, :dims]), self._weights)
 
     def _replace(self, embeddings: np.ndarray, weights: np.ndarray | None) -> StaticModel:
+        """A copy with another stored table and weights (same token mapping, tokenizer and settings)."""
         config = {k: v for k, v in self.config.items() if k not in ("dim", "dtype")}
         model = StaticModel(
             embeddings, self.tokenizer, weights=weights, config=config, normalize=self.normalize,
-            max_length=self.max_length, contrast=self.contrast,
+            max_length=self.max_length, contrast=self.contrast, token_mapping=self._mapping,
         )
         model.cache_bytes = self.cache_bytes  # its own (empty) cache, with the same budget
         return model
@@ -306,7 +328,8 @@ class StaticModel:
         config = {k: v for k, v in contents.config.items() if k not in ("dim", "vocab_size", "dtype")}
         model = cls.__new__(cls)  # read_folder ran every check of the constructor, naming the files
         weights = None if contents.weights is None else np.asarray(contents.weights, dtype=np.float32)
-        model._set_up(contents.embeddings, contents.tokenizer, weights, config, None, _FROM_CONFIG, None)
+        model._set_up(contents.embeddings, contents.tokenizer, weights, config, None, _FROM_CONFIG, None,
+                      contents.mapping)
         if dims is not None:
             model = model.truncate_dims(dims)
         if dtype is not None and dtype != model.dtype:
@@ -325,27 +348,35 @@ class StaticModel:
         """
         target = persistence.check_save_target(path, overwrite=overwrite)  # before any work: fail fast
         model = self if dtype is None or check_dtype(dtype) == self.dtype else self.quantize(dtype)
-        contents = persistence.FolderContents(model._embeddings, model._weights, model.tokenizer, model.config)
+        contents = persistence.FolderContents(model.embeddings, model._weights, model.tokenizer, model.config,
+                                              mapping=model._mapping)
         persistence.write_folder(target, contents, overwrite=overwrite)
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
-        """The table, weights, tokenizer (as JSON, via the encoder) and settings; never the chunk cache, the
-        row norms or the all-ones weights, which are rebuilt."""
+        """The table, weights, mapping, tokenizer (as JSON, via the encoder) and settings; never the chunk cache,
+        the row norms, the all-ones weights or the rows expanded through the mapping, which are rebuilt."""
         state = dict(self.__dict__)
         state["_row_norms"] = None
         if self._weights is None:
             state["_pool_weights"] = None
+        if self._centres is not None:
+            state["_embeddings"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("_mapping", None)  # pickled before vocabulary quantization existed
+        state.setdefault("_centres", None)
         self.__dict__.update(state)
+        if self._centres is not None and self._mapping is not None:
+            self._embeddings = np.ascontiguousarray(self._centres[self._mapping])
         if self._pool_weights is None:
             self._pool_weights = np.ones(len(self._embeddings), dtype=np.float32)
 
     def __repr__(self) -> str:
+        clusters = "" if self._centres is None else f", clusters={len(self._centres)}"
         return (
-            f"StaticModel(vocab_size={self.vocab_size}, dim={self.dim}, dtype={self.dtype}, "
+            f"StaticModel(vocab_size={self.vocab_size}, dim={self.dim}, dtype={self.dtype}{clusters}, "
             f"normalize={self.normalize}, max_length={self.max_length}, contrast={self.contrast})"
         )
 

@@ -17,10 +17,8 @@ def render_model_card(config: Mapping[str, Any], *, name: str | None = None, siz
     (and that Model2Vec and sentence-transformers average plainly when ``contrast`` > 0), how to load the folder
     with this toolkit, Model2Vec and sentence-transformers, and the scores recorded under ``config["scores"]``.
     """
-    found = config.get("distill")
-    distill: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
-    found = distill.get("parameters")
-    parameters: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    distill = _mapping(config.get("distill"))
+    parameters = _mapping(distill.get("parameters"))
     teacher = config.get("teacher") or distill.get("teacher")
     title = name or (f"Static embeddings distilled from {teacher}" if teacher else "Static embedding model")
     contrast = float(config.get("contrast", 0.0) or 0.0)
@@ -41,6 +39,7 @@ def render_model_card(config: Mapping[str, Any], *, name: str | None = None, siz
         ("dimensions", config.get("dim")),
         ("vocabulary", f"{config['vocab_size']:,} tokens" if isinstance(config.get("vocab_size"), int) else None),
         ("stored as", config.get("dtype")),
+        ("vocabulary clusters", _clusters(config)),
         ("size", f"{size_bytes / 2**20:.1f} MiB" if size_bytes else None),
         ("normalized", config.get("normalize")),
         ("tokens read per text", config.get("max_length") or "all"),
@@ -67,6 +66,15 @@ def render_model_card(config: Mapping[str, Any], *, name: str | None = None, siz
         "The folder is in Model2Vec's layout, so `model2vec.StaticModel.from_pretrained(\"PATH\")` and "
         "`sentence_transformers.SentenceTransformer(\"PATH\")` load it too.",
     ]
+    if _clusters(config):
+        lines += [
+            "",
+            "**Vocabulary quantization.** The tokens share "
+            f"{config['vocabulary_quantization']:,} rows: `model.safetensors` holds the rows (`embeddings`), each "
+            "token's row (`mapping`) and each token's weight (`weights`, its original norm), and a token's vector is "
+            "`weights[t] * embeddings[mapping[t]]`. Model2Vec (0.10) and sentence-transformers (checked with 6.3) "
+            "apply the mapping; a reader that ignores `mapping` would index past the table.",
+        ]
     if contrast > 0:
         lines += [
             "",
@@ -80,3 +88,21 @@ def render_model_card(config: Mapping[str, Any], *, name: str | None = None, siz
         lines += ["", "## Scores", "", "| benchmark | score |", "|---|---:|"]
         lines += [f"| {k} | {v:.2f} |" if isinstance(v, (int, float)) else f"| {k} | {v} |" for k, v in scores.items()]
     return "\n".join(lines) + "\n"
+
+
+def _clusters(config: Mapping[str, Any]) -> str | None:
+    """The vocabulary-quantization line: rows, and how they were made when ``vocabulary_clusters`` records it."""
+    rows = config.get("vocabulary_quantization")
+    if isinstance(rows, bool) or not isinstance(rows, int):
+        return None
+    record = config.get("vocabulary_clusters")
+    how = ""
+    if isinstance(record, Mapping) and isinstance(record.get("mean_cosine_to_centre"), (int, float)):
+        how = (f"; k-means, seed {record.get('seed')}, mean cosine of a token to its centre "
+               f"{record['mean_cosine_to_centre']:.3f}")
+    return f"{rows:,} rows shared by the tokens (token → row mapping, per-token weights{how})"
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a mapping, else an empty one."""
+    return value if isinstance(value, Mapping) else {}

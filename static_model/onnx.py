@@ -3,7 +3,8 @@
 The graph takes what any tokenizer front end gives: ``input_ids`` and ``attention_mask`` (int64, batch x
 sequence, padded), with or without special tokens. It applies the runtime's own rules, so ONNX Runtime,
 Transformers.js or FastEmbed get :meth:`StaticModel.encode`'s vectors: special and unknown tokens are left out, at
-most ``max_length`` of the remaining tokens count, their rows (``embeddings * weights``, as float32) are averaged,
+most ``max_length`` of the remaining tokens count, their rows (``embeddings * weights``, as float32; through the
+token mapping of a vocabulary-quantized model, whose shared rows stay shared in the graph) are averaged,
 plain or contrast-weighted (the model's ``contrast``), and L2-normalized when the model normalizes. Outputs:
 ``sentence_embedding`` for a model; ``logits``, ``probabilities`` and, single-label, ``label_index`` for a
 pipeline (labels in ``labels.json``). The tokenizer is written beside the graph. One case differs from the
@@ -103,12 +104,12 @@ def _excluded_ids(model: StaticModel) -> list[int]:
 
 def _pooling_nodes(model: StaticModel, helper: Any, numpy_helper: Any) -> tuple[list, list, str]:
     """Nodes and initializers from (input_ids, attention_mask) to the pooled vector ``pooled`` (batch, dim)."""
-    rows = model.embedding_matrix()
     keep = np.ones(model.vocab_size, dtype=np.float32)
     keep[_excluded_ids(model)] = 0.0
     max_length = model.max_length if model.max_length is not None else np.iinfo(np.int32).max
+    row_nodes, row_inits, row_norms = _token_row_nodes(model, helper, numpy_helper)
     inits = [
-        numpy_helper.from_array(rows, "rows"),
+        *row_inits,
         numpy_helper.from_array(keep, "keep"),
         numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
         numpy_helper.from_array(np.array(1, dtype=np.int64), "scalar_axis1"),
@@ -126,13 +127,13 @@ def _pooling_nodes(model: StaticModel, helper: Any, numpy_helper: Any) -> tuple[
         n("Cast", ["within"], ["within_f"], to=1),
         n("Mul", ["kept", "within_f"], ["weight"]),  # (B, L)
         n("Unsqueeze", ["weight", "axis2"], ["weight3"]),
-        n("Gather", ["rows", "input_ids"], ["token_rows"]),  # (B, L, D)
+        *row_nodes,  # token_rows (B, L, D)
         n("Mul", ["token_rows", "weight3"], ["masked_rows"]),
         n("ReduceSum", ["masked_rows", "axis1"], ["row_sum"], keepdims=0),  # (B, D)
     ]
     inits.append(numpy_helper.from_array(np.array([2], dtype=np.int64), "axis2"))
     if model.contrast > 0:
-        inits += [numpy_helper.from_array(np.linalg.norm(rows, axis=1).astype(np.float32), "row_norms"),
+        inits += [numpy_helper.from_array(row_norms, "row_norms"),
                   numpy_helper.from_array(np.array(-model.contrast, dtype=np.float32), "minus_contrast")]
         # weight each row by exp(-c * cos(row, the text's summed rows)); a zero sum or a zero row gives cos 0
         nodes += [
@@ -157,6 +158,30 @@ def _pooling_nodes(model: StaticModel, helper: Any, numpy_helper: Any) -> tuple[
         nodes += [n("Identity", ["row_sum"], ["pooled_sum"]), n("ReduceSum", ["weight", "axis1"], ["total"], keepdims=1)]
     nodes += [n("Max", ["total", "tiny"], ["total_safe"]), n("Div", ["pooled_sum", "total_safe"], ["pooled"])]
     return nodes, inits, "pooled"
+
+
+def _token_row_nodes(model: StaticModel, helper: Any, numpy_helper: Any) -> tuple[list, list, np.ndarray]:
+    """Nodes giving ``token_rows`` (B, L, D), the float32 rows of ``input_ids``, their initializers, and each token
+    id's row norm. A vocabulary-quantized model keeps its shared rows: ``weights[id] * rows[mapping[id]]``."""
+    n = helper.make_node
+    if model.token_mapping is None:
+        rows = model.embedding_matrix()
+        return ([n("Gather", ["rows", "input_ids"], ["token_rows"])], [numpy_helper.from_array(rows, "rows")],
+                np.linalg.norm(rows, axis=1).astype(np.float32))
+    shared = model.embeddings.astype(np.float32)
+    weights = np.ones(model.vocab_size, np.float32) if model.weights is None else model.weights.astype(np.float32)
+    inits = [numpy_helper.from_array(shared, "shared_rows"),
+             numpy_helper.from_array(model.token_mapping.astype(np.int64), "token_mapping"),
+             numpy_helper.from_array(weights, "token_weights")]
+    nodes = [
+        n("Gather", ["token_mapping", "input_ids"], ["row_ids"]),
+        n("Gather", ["shared_rows", "row_ids"], ["shared_token_rows"]),  # (B, L, D)
+        n("Gather", ["token_weights", "input_ids"], ["token_w"]),
+        n("Unsqueeze", ["token_w", "axis2"], ["token_w3"]),
+        n("Mul", ["shared_token_rows", "token_w3"], ["token_rows"]),
+    ]
+    norms = (np.linalg.norm(shared, axis=1)[model.token_mapping] * np.abs(weights)).astype(np.float32)
+    return nodes, inits, norms
 
 
 def _normalize_nodes(source: str, target: str, helper: Any) -> list:

@@ -49,12 +49,14 @@ _TENSOR_NAMES = {"embeddings", "embedding.weight", "weights", "mapping"}
 
 @dataclass
 class FolderContents:
-    """What a model folder holds, read and checked."""
+    """What a model folder holds, read and checked. With a ``mapping`` (vocabulary quantization: token id → row of
+    ``embeddings``), ``weights`` has one value per token id."""
 
     embeddings: np.ndarray
     weights: np.ndarray | None
     tokenizer: Tokenizer
     config: dict[str, Any]
+    mapping: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------- reading
@@ -88,15 +90,15 @@ def read_folder(path: str | os.PathLike) -> FolderContents:
     mapping = tensors.get("mapping")
     rows = len(embeddings) if mapping is None else _check_mapping(mapping, len(embeddings), model_file)
     tokenizer, max_id, n_ids = read_tokenizer(files / TOKENIZER_FILE, folder, rows, model_file)
-    if mapping is not None:  # Model2Vec vocabulary quantization: token id → row; one row per token id, after checks
+    if mapping is not None:  # vocabulary quantization: token id → row, one entry per token id
         if len(mapping) != max_id + 1 or len(mapping) > 2 * n_ids:
             raise ValueError(f"{model_file}: 'mapping' has {len(mapping)} entries but {files / TOKENIZER_FILE} has "
                              f"{n_ids} token ids up to {max_id}")
-        embeddings = embeddings[mapping]
+        mapping = mapping.astype(np.int32)  # every value is a row below len(embeddings): checked above
     elif is_st and len(embeddings) > max_id + 1:  # sentence-transformers tables may carry rows no token reaches
         embeddings = embeddings[: max_id + 1]
-    check_consistency(embeddings, tensors.get("weights"), tokenizer, config, source=files)
-    return FolderContents(embeddings, tensors.get("weights"), tokenizer, config)
+    check_consistency(embeddings, tensors.get("weights"), tokenizer, config, source=files, mapping=mapping)
+    return FolderContents(embeddings, tensors.get("weights"), tokenizer, config, mapping)
 
 
 def check_config(config: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -132,11 +134,12 @@ def _model2vec_keys(config: dict[str, Any], embeddings: np.ndarray, path: Path) 
     return {k: v for k, v in config.items() if k not in ("dtype", "dim")}
 
 
-def _check_mapping(mapping: np.ndarray, rows: int, path: Path) -> int:
-    """Model2Vec's token → row mapping: 1-D integers below ``rows``; returns its length."""
-    if mapping.dtype.kind not in "iu" or mapping.ndim != 1 or mapping.size == 0:
-        raise ValueError(f"{path}: 'mapping' must be a non-empty 1-D integer array; got {mapping.dtype} "
-                         f"of shape {mapping.shape}")
+def _check_mapping(mapping: np.ndarray, rows: int, path: Path | str) -> int:
+    """The token → row mapping (Model2Vec's vocabulary quantization): 1-D integers below ``rows``; returns its
+    length."""
+    if not isinstance(mapping, np.ndarray) or mapping.dtype.kind not in "iu" or mapping.ndim != 1 or mapping.size == 0:
+        got = f"{mapping.dtype} of shape {mapping.shape}" if isinstance(mapping, np.ndarray) else type(mapping).__name__
+        raise ValueError(f"{path}: 'mapping' must be a non-empty 1-D integer array; got {got}")
     low, high = int(mapping.min()), int(mapping.max())
     if low < 0 or high >= rows:
         raise ValueError(f"{path}: 'mapping' holds row {low if low < 0 else high}, outside the table's {rows} rows")
@@ -207,13 +210,18 @@ def check_consistency(
     tokenizer: Tokenizer,
     config: dict[str, Any],
     source: Path | None = None,
+    mapping: np.ndarray | None = None,
 ) -> None:
-    """Shapes, dtypes, values and config must agree, and the tokenizer's ids must be exactly the table's rows."""
+    """Shapes, dtypes, values and config must agree, and the tokenizer's ids must be exactly the table's rows (or,
+    with a token ``mapping``, the mapping's entries, each a row of the table)."""
     where = f"{source / MODEL_FILE}: " if source else ""
     if embeddings.ndim != 2 or embeddings.shape[0] == 0 or embeddings.shape[1] == 0:
         raise ValueError(f"{where}embeddings must be a non-empty 2-D (vocab, dim) table; got shape {embeddings.shape}")
     if embeddings.dtype not in (np.float32, np.float16, np.int8):
         raise ValueError(f"{where}embeddings dtype must be float32, float16 or int8; got {embeddings.dtype}")
+    if mapping is not None:  # checked as the table it stands for: one row per token id
+        _check_mapping(mapping, embeddings.shape[0], source / MODEL_FILE if source else "token_mapping")
+        embeddings = embeddings[mapping]
     if weights is not None and weights.shape != (embeddings.shape[0],):
         raise ValueError(f"{where}weights has shape {weights.shape}; expected ({embeddings.shape[0]},), one per row")
     check_values(embeddings, weights, where)
@@ -291,6 +299,8 @@ def write_model_files(folder: Path, contents: FolderContents) -> None:
     tensors = {"embeddings": np.ascontiguousarray(contents.embeddings)}
     if contents.weights is not None:
         tensors["weights"] = np.ascontiguousarray(contents.weights, dtype=np.float32)
+    if contents.mapping is not None:  # Model2Vec's name; sentence-transformers >= 6.3 folds it in too
+        tensors["mapping"] = np.ascontiguousarray(contents.mapping, dtype=np.int32)
     write_tensors(folder / MODEL_FILE, tensors, {"format": "np"})
     write_text(folder / TOKENIZER_FILE, contents.tokenizer.to_str())
     write_text(folder / CONFIG_FILE, json.dumps(contents.config, indent=2, sort_keys=True))

@@ -1,0 +1,350 @@
+"""Size study: size on disk against the quality suite for storage dtypes, dimensions and vocabulary clusters,
+ours (``distill`` + ``StaticModel.quantize`` / ``truncate_dims`` / ``distill.quantize_vocabulary``) side by side with
+Model2Vec's own distill and ``quantize_model`` (its ``vocabulary_quantization``) on the same teacher.
+
+``python -m benchmarks.studies.size --data ../shared/data --out benchmarks/results/size`` builds every variant under
+``--work`` (kept: a rerun reuses the folders and the per-model suite results), runs the quality suite on each
+(``python -m benchmarks quality``, one model a process, in one study run) and writes ``OUT.md``, ``OUT.json`` and
+``OUT_pareto.png`` (size on disk against the suite average, the Pareto front of each tool drawn as a line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+TASK_TYPES = ("sts", "classification", "pair_classification", "clustering", "retrieval", "word_similarity")
+TOOLS = ("ours", "model2vec")
+
+
+@dataclass
+class Variant:
+    """One model of the study: how it is made from its tool's float32 distill."""
+
+    tool: str
+    dtype: str = "float16"
+    dims: int = 256
+    clusters: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The folder name, e.g. ``ours-float16-256d-8000c``."""
+        return f"{self.tool}-{self.dtype}-{self.dims}d" + (f"-{self.clusters}c" if self.clusters else "")
+
+    @property
+    def label(self) -> str:
+        """The table's label, e.g. ``Model2Vec 0.10: int8, 128 dims, 8k clusters``."""
+        tool = "ours" if self.tool == "ours" else "Model2Vec 0.10"
+        clusters = f", {self.clusters // 1000}k clusters" if self.clusters else ""
+        return f"{tool}: {self.dtype}, {self.dims} dims{clusters}"
+
+
+def default_variants(clusters: list[int], dims: list[int], combos: bool = True) -> list[Variant]:
+    """Per tool: float32/float16/int8 at 256 dims; float16 at each of ``dims``; float16 at 256 dims with each of
+    ``clusters``; and (``combos``) int8 with the smallest and largest cluster counts, at 256 and 128 dims."""
+    out = []
+    for tool in TOOLS:
+        out += [Variant(tool, dtype) for dtype in ("float32", "float16", "int8")]
+        out += [Variant(tool, "float16", d) for d in dims if d != 256]
+        out += [Variant(tool, "float16", 256, k) for k in clusters]
+        if combos and clusters:
+            out += [Variant(tool, "int8", 256, min(clusters)), Variant(tool, "int8", 128, min(clusters))]
+            if max(clusters) != min(clusters):
+                out.append(Variant(tool, "int8", 256, max(clusters)))
+    return out
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_ours(variants: list[Variant], work: Path, teacher: str, log: dict[str, Any]) -> None:
+    """Our float32 distill once (``distill.distill`` defaults: PCA 256, SIF 1e-4), then each variant saved."""
+    from distill import distill
+    from distill.vocabulary_quantization import quantize_vocabulary
+    from static_model import StaticModel
+
+    todo = [v for v in variants if v.tool == "ours" and not (work / v.name / "config.json").exists()]
+    if not todo:
+        return
+    base_dir = work / "ours-base-float32"
+    if not (base_dir / "config.json").exists():
+        start = time.perf_counter()
+        model = distill(teacher, dtype="float32", show_progress_bar=False)
+        log["ours_distill_seconds"] = round(time.perf_counter() - start, 1)
+        model.save_pretrained(base_dir, overwrite=True)
+    base = StaticModel.from_pretrained(base_dir)
+    clustered: dict[int, Any] = {}
+    for v in todo:
+        model = base
+        if v.clusters:
+            if v.clusters not in clustered:
+                start = time.perf_counter()
+                clustered[v.clusters] = quantize_vocabulary(base, v.clusters)
+                log.setdefault("ours_kmeans_seconds", {})[str(v.clusters)] = round(time.perf_counter() - start, 1)
+                _save_log(work, log)
+            model = clustered[v.clusters]
+        if v.dims != model.dim:
+            model = model.truncate_dims(v.dims)
+        model.save_pretrained(work / v.name, dtype=v.dtype, overwrite=True)
+        print(f"built {v.name}", flush=True)
+
+
+def build_model2vec(variants: list[Variant], work: Path, teacher: str, log: dict[str, Any]) -> None:
+    """Model2Vec 0.10's float32 distill once (its defaults: PCA 256, SIF 1e-4), then ``quantize_model`` per variant
+    (its ``vocabulary_quantization``: scikit-learn KMeans, random init, its default inits)."""
+    from model2vec import StaticModel as Model2VecModel
+    from model2vec.distill import distill as m2v_distill
+    from model2vec.model import quantize_model
+
+    from distill.resolve import resolve_teacher
+
+    todo = [v for v in variants if v.tool == "model2vec" and not (work / v.name / "config.json").exists()]
+    if not todo:
+        return
+    base_dir = work / "model2vec-base-float32"
+    if not (base_dir / "config.json").exists():
+        start = time.perf_counter()
+        model = m2v_distill(model_name=str(resolve_teacher(teacher)), pca_dims=256, quantize_to="float32")
+        log["model2vec_distill_seconds"] = round(time.perf_counter() - start, 1)
+        model.save_pretrained(str(base_dir))
+    base = Model2VecModel.from_pretrained(str(base_dir))
+    clustered: dict[int, Any] = {}
+    for v in todo:
+        model = base
+        if v.clusters:
+            if v.clusters not in clustered:
+                start = time.perf_counter()
+                clustered[v.clusters] = quantize_model(base, vocabulary_quantization=v.clusters)
+                log.setdefault("model2vec_kmeans_seconds", {})[str(v.clusters)] = round(time.perf_counter() - start, 1)
+                _save_log(work, log)
+            model = clustered[v.clusters]
+        model = quantize_model(model, quantize_to=v.dtype, dimensionality=v.dims if v.dims != model.dim else None)
+        model.save_pretrained(str(work / v.name))
+        print(f"built {v.name}", flush=True)
+
+
+def _save_log(work: Path, log: dict[str, Any]) -> None:
+    (work / "build_log.json").write_text(json.dumps(log, indent=2))
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def folder_bytes(path: Path) -> tuple[int, int]:
+    """(every file of the folder, its ``model.safetensors``) in bytes."""
+    total = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return total, (path / "model.safetensors").stat().st_size
+
+
+def run_suite(v: Variant, work: Path, data: str) -> dict[str, Any]:
+    """The quality suite on one variant, in its own process; its JSON report (reused when already there)."""
+    out = work / "suite" / v.name
+    if not out.with_suffix(".json").exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        kind = "static" if v.tool == "ours" else "model2vec"
+        cmd = [sys.executable, "-m", "benchmarks", "quality", "-m", f"{v.label}={kind}:{work / v.name}",
+               "--data", data, "--no-progress", "--cache", "none", "--out", str(out)]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    report = json.loads(out.with_suffix(".json").read_text())
+    return report["models"][0]
+
+
+def row_of(v: Variant, work: Path, suite: dict[str, Any]) -> dict[str, Any]:
+    """A variant's line: how it was made, its sizes, the suite's average and task-type means."""
+    total, weights = folder_bytes(work / v.name)
+    summary = suite["summary"]
+    by_type = summary.get("by_task") or summary.get("task_averages") or {}
+    return {**asdict(v), "name": v.name, "label": v.label, "folder_bytes": total, "weights_bytes": weights,
+            "average": summary["average"], "task_types": {t: by_type.get(t) for t in TASK_TYPES},
+            "datasets": {r["dataset"]: r["score"] for r in suite["results"]}}
+
+
+def pareto(rows: list[dict[str, Any]]) -> set[str]:
+    """Names of the rows no other row beats on both size (smaller) and average (higher)."""
+    front = set()
+    for r in rows:
+        if not any(o["folder_bytes"] <= r["folder_bytes"] and o["average"] >= r["average"]
+                   and (o["folder_bytes"], o["average"]) != (r["folder_bytes"], r["average"]) for o in rows):
+            front.add(r["name"])
+    return front
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def write_report(rows: list[dict[str, Any]], out: Path, meta: dict[str, Any]) -> None:
+    """``OUT.md``, ``OUT.json`` and ``OUT_pareto.png``."""
+    front = pareto(rows)
+    fronts = {tool: pareto([r for r in rows if r["tool"] == tool]) for tool in TOOLS}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"rows": rows, "pareto": sorted(front), "meta": meta}, indent=2))
+    head = ["model", "size on disk", "model.safetensors", "average", "STS", "Class.", "Pair", "Clust.", "Retr.",
+            "WordSim", "Pareto"]
+    lines = [f"## {meta['title']}", "", "| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
+    for r in sorted(rows, key=lambda r: (r["tool"] != "ours", -r["folder_bytes"])):
+        types = [r["task_types"].get(t) for t in TASK_TYPES]
+        mark = "**all**" if r["name"] in front else ("own tool" if r["name"] in fronts[r["tool"]] else "")
+        lines.append("| " + " | ".join([
+            r["label"], f"{r['folder_bytes'] / 1e6:.1f} MB", f"{r['weights_bytes'] / 1e6:.2f} MB",
+            f"**{r['average']:.2f}**", *(f"{t:.1f}" if isinstance(t, (int, float)) else "" for t in types), mark,
+        ]) + " |")
+    lines += ["", "Size on disk: every file of the saved folder (weights, tokenizer.json, config, model card); the "
+              "tokenizer alone is about 0.7 MB. Average: mean of the six task-type means (README \"Benchmarks\"). "
+              "Pareto: no other model is both smaller and better (**all**: among every model; own tool: among that "
+              "tool's). Clusters: vocabulary quantization (k-means over the token rows, one row per cluster, a "
+              "token → row mapping and per-token weights); 30k = the unquantized table (30,522 token rows).", ""]
+    lines += [f"- {note}" for note in meta.get("notes", [])]
+    lines += [f"- Command: `{meta['command']}`", f"- Date: {meta['date']}", f"- Machine: {meta['machine']}",
+              f"- Versions: {meta['versions']}", f"- Build times (s, this loaded machine): {json.dumps(meta['build'])}",
+              f"- Plot: `{out.name}_pareto.png`"]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    plot(rows, front, out.parent / f"{out.name}_pareto.png", meta["title"])
+
+
+def plot(rows: list[dict[str, Any]], front: set[str], path: Path, title: str) -> None:
+    """Size on disk (log x) against the suite average; each tool's Pareto front as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, ax = plt.subplots(figsize=(9, 6), dpi=120)
+    for tool, color in (("ours", "tab:green"), ("model2vec", "tab:blue")):
+        mine = [r for r in rows if r["tool"] == tool]
+        if not mine:
+            continue
+        ax.scatter([r["folder_bytes"] / 1e6 for r in mine], [r["average"] for r in mine], color=color, alpha=0.7,
+                   edgecolors="black", linewidths=0.5, label="ours" if tool == "ours" else "Model2Vec 0.10")
+        own = sorted((r for r in mine if r["name"] in pareto(mine)), key=lambda r: r["folder_bytes"])
+        ax.plot([r["folder_bytes"] / 1e6 for r in own], [r["average"] for r in own], color=color, alpha=0.6)
+        for r in mine:
+            short = r["label"].split(": ", 1)[1].replace(" dims", "d").replace(" clusters", "")
+            ax.annotate(short, (r["folder_bytes"] / 1e6, r["average"]), fontsize=6,
+                        xytext=(3, 3) if tool == "ours" else (3, -9), textcoords="offset points", color=color)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.set_xlabel("size on disk (MB, log scale)")
+    ax.set_ylabel("suite average (mean of 6 task types)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def versions() -> str:
+    """The library versions that matter here."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = [f"python {platform.python_version()}"]
+    for name in ("numpy", "scikit-learn", "torch", "transformers", "tokenizers", "sentence-transformers", "model2vec"):
+        try:
+            parts.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            continue
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        parts.append(f"git_commit {commit}")
+    except OSError:
+        pass
+    return ", ".join(parts)
+
+
+def _without_notes(argv: list[str] | None) -> list[str]:
+    """The command's arguments less ``--note TEXT`` (the report lists the notes themselves)."""
+    args, out = list(sys.argv[1:] if argv is None else argv), []
+    skip = False
+    for arg in args:
+        if skip or arg == "--note" or arg.startswith("--note="):
+            skip = arg == "--note"
+            continue
+        out.append(arg)
+    return out
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.studies.size``: build, measure, report."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks.studies.size", description=__doc__.splitlines()[0])
+    p.add_argument("--teacher", default="all-MiniLM-L6-v2")
+    p.add_argument("--data", default="../shared/data", help="evaluation data folder (default ../shared/data)")
+    p.add_argument("--work", default=".cache/size_study", help="folder for the built models and per-model results")
+    p.add_argument("--out", default="benchmarks/results/size", help="writes OUT.md, OUT.json and OUT_pareto.png")
+    p.add_argument("--clusters", type=_ints, default=[4000, 8000, 16000], help="cluster counts for ours")
+    p.add_argument("--model2vec-clusters", type=_ints, default=None,
+                   help="cluster counts for Model2Vec (default: --clusters; its k-means runs 10 inits)")
+    p.add_argument("--dims", type=_ints, default=[256, 128, 64])
+    p.add_argument("--no-combos", action="store_true", help="leave out the int8 + clusters combinations")
+    p.add_argument("--tools", default="ours,model2vec", help="comma list of ours, model2vec")
+    p.add_argument("--build-only", action="store_true")
+    p.add_argument("--no-build", action="store_true", help="run the suite on the variants already built")
+    p.add_argument("--skip", default="", help="comma list of variant names to leave out (e.g. model2vec-float32-256d)")
+    p.add_argument("--report-only", action="store_true", help="write the report from what the work folder has")
+    p.add_argument("--note", action="append", default=[], help="a line for the report's notes (repeatable)")
+    args = p.parse_args(argv)
+    if not Path(args.data).is_dir():
+        p.error(f"--data {args.data}: no such folder")
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    tools = [t for t in args.tools.split(",") if t]
+    ours = [v for v in default_variants(args.clusters, args.dims, not args.no_combos) if v.tool == "ours"]
+    m2v_clusters = args.clusters if args.model2vec_clusters is None else args.model2vec_clusters
+    m2v = [v for v in default_variants(m2v_clusters, args.dims, not args.no_combos) if v.tool == "model2vec"]
+    skip = set(args.skip.split(","))
+    variants = [v for v in ours + m2v if v.tool in tools and v.name not in skip]
+    log_file = work / "build_log.json"
+    log = json.loads(log_file.read_text()) if log_file.exists() else {}
+    started = dt.datetime.now(dt.timezone.utc)
+    load = os.getloadavg()
+    if not (args.report_only or args.no_build):
+        if "ours" in tools:
+            build_ours(variants, work, args.teacher, log)
+            _save_log(work, log)
+        if "model2vec" in tools:
+            build_model2vec(variants, work, args.teacher, log)
+            _save_log(work, log)
+    if args.build_only:
+        return 0
+    rows = []
+    for v in variants:
+        if not (work / v.name / "config.json").exists():
+            print(f"skipped {v.name}: not built", flush=True)
+            continue
+        if args.report_only and not (work / "suite" / f"{v.name}.json").exists():
+            print(f"skipped {v.name}: no suite result", flush=True)
+            continue
+        start = time.perf_counter()
+        rows.append(row_of(v, work, run_suite(v, work, args.data)))
+        print(f"suite {v.name}: {rows[-1]['average']:.2f} ({time.perf_counter() - start:.0f} s)", flush=True)
+    meta = {
+        "title": f"Size on disk vs quality: {args.teacher}, ours vs Model2Vec 0.10 (dtypes, dims, vocabulary clusters)",
+        "command": "python -m benchmarks.studies.size " + " ".join(shlex.quote(a) for a in _without_notes(argv)),
+        "date": started.strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with other jobs "
+                   f"(noisy), load average at start {[round(x, 2) for x in load]}",
+        "versions": versions(), "build": log, "notes": args.note,
+    }
+    write_report(rows, Path(args.out), meta)
+    print(f"wrote {args.out}.md, {args.out}.json and {Path(args.out).name}_pareto.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
