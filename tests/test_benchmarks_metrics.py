@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks import metrics
+from benchmarks.quality import metrics
 
 RNG = np.random.default_rng(0)
 
@@ -106,7 +106,7 @@ def test_ndcg_perfect_known_and_random():
 
 
 def test_cluster_seeds_first_runs_are_the_suites_score():
-    from benchmarks.cluster_seeds import seed_scores
+    from benchmarks.studies.cluster_seeds import seed_scores
 
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(4), 30)

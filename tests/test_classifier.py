@@ -346,9 +346,7 @@ def test_bad_input_errors(tiny_static_model, topic_data):
 
 # ---------------------------------------------------------------- benchmark command
 def test_classify_benchmark_smoke(tiny_static_folder, topic_data, tmp_path):
-    import argparse
-
-    from benchmarks import classify
+    from benchmarks.__main__ import main
 
     (X, y), (X_test, y_test) = topic_data
     folder = tmp_path / "data" / "classification" / "sst2"
@@ -357,14 +355,12 @@ def test_classify_benchmark_smoke(tiny_static_folder, topic_data, tmp_path):
     for split, texts, labels in (("train", X, y), ("test", X_test, y_test)):
         rows = [json.dumps({"text": t, "label": names.index(v), "label_text": v}) for t, v in zip(texts, labels)]
         (folder / f"{split}.jsonl").write_text("\n".join(rows) + "\n")
-    parser = argparse.ArgumentParser()
-    classify.add_parser(parser.add_subparsers(dest="command"))
     out = tmp_path / "classify.md"
-    args = parser.parse_args(
-        ["classify", "--model", str(tiny_static_folder), "--data", str(tmp_path / "data"), "--datasets", "sst2",
-         "--methods", "tfidf", "static-lr", "finetune", "--train-sizes", "60", "full", "--speed-texts", "200",
-         "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
-    )
-    assert args.func(args) == 0
+    assert main(["classify", "--model", str(tiny_static_folder), "--data", str(tmp_path / "data"), "--datasets", "sst2",
+                 "--methods", "tfidf", "static-lr", "finetune", "--train-sizes", "60", "full", "--speed-texts", "200",
+                 "--out", str(out), "--cache-dir", str(tmp_path / "cache")]) == 0
     text = out.read_text()
     assert "| SST-2 | 60 |" in text and "| SST-2 | 150 |" in text and "static fine-tune" in text
+    rows = json.loads((tmp_path / "classify.json").read_text())  # the report's JSON lands beside it
+    assert sorted((r["train_size"], r["method"]) for r in rows) == sorted(
+        (size, method) for size in ("60", "full") for method in ("tfidf", "static-lr", "finetune"))

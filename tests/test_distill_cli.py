@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from distill_helpers import SENTENCES, make_wordpiece_teacher
+from helpers.teachers import SENTENCES, make_wordpiece_teacher
 
 from distill import Teacher, compare, distill
 from distill.__main__ import main

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from distill_helpers import SENTENCES, minilm_folder
+from helpers.teachers import SENTENCES, minilm_folder
 from tokenizers import Tokenizer
 
 from distill import Teacher, assemble, compare, distill, embed_vocabulary, prepare
@@ -73,7 +73,7 @@ def test_added_words_ignore_the_packaged_128_padding(teacher, subset_model):
 
 
 def test_full_real_distill_is_close_to_the_teacher(teacher, tmp_path):
-    from conftest import SHARED_DATA
+    from helpers.paths import SHARED_DATA
 
     from distill.comparison import read_pairs
 

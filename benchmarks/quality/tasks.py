@@ -172,8 +172,9 @@ def run_quality(model_specs: list, datasets: list, *, config: TaskConfig | None 
     import gc
     from dataclasses import asdict
 
+    from benchmarks.provenance import provenance
+
     from .encoders import CachedEncoder, check_spec, load_encoder
-    from .report import provenance
 
     cfg = config or TaskConfig()
     for spec in model_specs:  # a typo in the last spec must not cost the first model's whole run

@@ -23,6 +23,9 @@ from pathlib import Path
 import numpy as np
 
 KINDS = ("static", "teacher", "model2vec", "st")
+SPEC_HELP = ("model SPEC, repeatable: static:PATH (ours; static:PATH?contrast=C overrides its pooling contrast), "
+             "teacher:NAME_OR_PATH (distill.Teacher), model2vec:PATH, "
+             "st:NAME (sentence-transformers), or a bare PATH/NAME (auto-detected); prefix LABEL= to name the column")
 # A label: anything up to the "=" before a KIND: prefix (so a label may hold "=", as in "a=3e-4=static:PATH"), else
 # up to the first "=" before a bare target, with no "?" (static options) in it.
 _KIND_LABEL_RE = re.compile(rf"^(.+?)=((?:{'|'.join(KINDS)}):.+)$")
@@ -333,7 +336,7 @@ def load_encoder(spec: str, *, device: str | None = None) -> Encoder:
 
 
 class CachedEncoder:
-    """Wrap an encoder with the on-disk cache (``benchmarks.cache``); same ``encode`` interface."""
+    """Wrap an encoder with the on-disk cache (``benchmarks.quality.cache``); same ``encode`` interface."""
 
     def __init__(self, encoder: Encoder, cache_dir: str | os.PathLike | None, *, enabled: bool | None = None,
                  progress: bool = True, chunk_size: int = 512):

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.provenance import SOURCE_ROOT
+
 TASK_TYPES = ("sts", "classification", "pair_classification", "clustering", "retrieval", "word_similarity")
 TASK_LABELS = {
     "sts": "STS",
@@ -148,7 +150,7 @@ def default_data_dir() -> Path | None:
     repository checkout; None if none exists."""
     env = os.environ.get("STATIC_EMBEDDINGS_DATA")
     candidates = [Path(env)] if env else []
-    candidates += [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[2] / "shared" / "data"]
+    candidates += [Path.cwd().parent / "shared" / "data", SOURCE_ROOT.parent / "shared" / "data"]
     for c in candidates:
         if c.is_dir():
             return c

@@ -1,0 +1,2 @@
+"""Studies, one question each: the distill ablation, the selection protocol and paired bootstraps, k-means seed
+noise, token lengths, refinement variants and gap, and the classification fine-tune table."""
