@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.benchmark_data import CLS_TEST, CLS_TRAIN, STS_ROWS, write_jsonl, write_tiny_data
-from helpers.paths import REPO, SHARED_DATA
+from helpers.paths import SHARED_DATA
 
 from benchmarks.quality import data
 
