@@ -55,3 +55,25 @@ def test_help_of_a_command_as_a_user_runs_it(command):
     proc = subprocess.run([sys.executable, "-m", "benchmarks", command, "--help"], capture_output=True, text=True,
                           cwd=REPO)
     assert proc.returncode == 0 and proc.stdout.startswith(f"usage: python -m benchmarks {command}")
+
+
+def test_the_wheel_ships_the_runtime_and_distill_but_not_benchmarks(tmp_path):
+    """benchmarks/ is a tool of the checkout, deliberately left out of the wheel (see pyproject's packages.find)."""
+    import os
+    import shutil
+    import zipfile
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "static_model", "distill", "scale", "benchmarks"):
+        f = REPO / name
+        if f.is_dir():
+            shutil.copytree(f, src / name, ignore=shutil.ignore_patterns("__pycache__", "results"))
+        else:
+            shutil.copy(f, src / name)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path / "wheels"), str(src)], check=True, env=env, capture_output=True)
+    (wheel,) = (tmp_path / "wheels").glob("*.whl")
+    tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist() if "/" in name}
+    assert {"static_model", "distill", "scale"} <= tops and "benchmarks" not in tops

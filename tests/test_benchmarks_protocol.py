@@ -1,4 +1,4 @@
-"""The selection protocol (benchmarks.protocol) on the tiny data folder of test_benchmarks_data."""
+"""The selection protocol (benchmarks.studies.protocol) on the tiny data folder of helpers.benchmark_data."""
 
 from __future__ import annotations
 

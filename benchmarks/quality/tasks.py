@@ -1,4 +1,4 @@
-"""Evaluate an encoder on loaded datasets (``benchmarks.data``) with the metrics of ``benchmarks.metrics``.
+"""Evaluate an encoder on loaded datasets (``benchmarks.quality.data``) with the metrics of ``benchmarks.quality.metrics``.
 
 Protocol (scores ×100):
 
