@@ -23,26 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def rankdata(x: np.ndarray) -> np.ndarray:
-    """Ranks with ties averaged (as scipy.stats.rankdata)."""
-    x = np.asarray(x, dtype=np.float64).ravel()
-    order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    boundaries = np.concatenate(([True], xs[1:] != xs[:-1], [True]))
-    idx = np.flatnonzero(boundaries)
-    avg = (idx[:-1] + idx[1:] - 1) / 2.0 + 1.0
-    ranks = np.empty_like(x)
-    ranks[order] = np.repeat(avg, np.diff(idx))
-    return ranks
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = rankdata(a), rankdata(b)
-    ra -= ra.mean()
-    rb -= rb.mean()
-    den = np.sqrt((ra * ra).sum() * (rb * rb).sum())
-    return float((ra * rb).sum() / den) if den > 0 else float("nan")
+from distill.correlation import spearman
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

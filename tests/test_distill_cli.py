@@ -12,7 +12,7 @@ from helpers.teachers import SENTENCES, make_wordpiece_teacher
 
 from distill import Teacher, compare, distill
 from distill.__main__ import main
-from distill.comparison import neighbour_overlap, rankdata, read_pairs, spearman
+from distill.comparison import neighbour_overlap, read_pairs
 from static_model import StaticModel
 
 
@@ -126,16 +126,6 @@ def _texts_file(tmp_path):
 
 
 # --------------------------------------------------------------------------- compare
-
-
-def test_rank_statistics():
-    assert list(rankdata([10, 20, 20, 5])) == [2.0, 3.5, 3.5, 1.0]
-    x = np.random.default_rng(0).normal(size=50)
-    assert spearman(x, x**3) == pytest.approx(1.0)
-    assert spearman(x, -x) == pytest.approx(-1.0)
-    scipy_stats = pytest.importorskip("scipy.stats")
-    y = np.random.default_rng(1).normal(size=50)
-    assert spearman(x, y) == pytest.approx(scipy_stats.spearmanr(x, y)[0])
 
 
 def test_neighbour_overlap():

@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 
+from distill.correlation import spearman
+
 SEED = 42
 
 
@@ -19,15 +21,6 @@ def paired_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise cosine similarity of two (n, d) arrays (0 for a zero vector)."""
     a, b = l2_normalize(a), l2_normalize(b)
     return np.einsum("ij,ij->i", a, b).astype(np.float64)
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
-        return 0.0
-    return float(spearmanr(x, y).statistic)
 
 
 def sts_spearman(emb1: np.ndarray, emb2: np.ndarray, gold: np.ndarray) -> float:

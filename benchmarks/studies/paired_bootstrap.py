@@ -48,7 +48,8 @@ def item_cosines(encoder, left: list[str], right: list[str]) -> np.ndarray:
 
 def metric(task: str, cos: np.ndarray, gold: np.ndarray) -> float:
     """The suite's metric (×100) from per-item cosines: Spearman, or average precision for pair classification."""
-    from benchmarks.quality.metrics import cosine_average_precision, spearman
+    from benchmarks.quality.metrics import cosine_average_precision
+    from distill.correlation import spearman
 
     return cosine_average_precision(cos, gold) if task == "pair_classification" else 100.0 * spearman(cos, gold)
 
