@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     from distill.embed import DEFAULT_BATCH_SIZE
     from distill.frequencies import DEFAULT_FREQUENCY_WEIGHT
     from distill.refine import add_refine_options
+    from static_model.quantization import DTYPES
 
     p = argparse.ArgumentParser(
         prog="python -m distill",
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                    help=f"sequences per forward in the vocabulary pass (default {DEFAULT_BATCH_SIZE})")
     p.add_argument("--pooling", choices=("mean", "token", "cls"), default="mean")
-    p.add_argument("--dtype", choices=("float16", "float32", "int8"), default="float16")
+    p.add_argument("--dtype", choices=DTYPES, default="float16")
     p.add_argument("--contrast", type=float, default=DEFAULT_CONTRAST,
                    help="pooling contrast written into the model: 0 for Model2Vec's plain mean; c > 0 weights each "
                    f"token row by exp(-c * cos(row, the text's mean row)) (default {DEFAULT_CONTRAST})")

@@ -24,11 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from distill.correlation import spearman
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+from static_model.pooling import l2_normalize
 
 
 def neighbour_overlap(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
@@ -38,7 +34,7 @@ def neighbour_overlap(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
         return float("nan")
     k = min(k, n - 1)
     total = 0.0
-    ua, ub = _unit(a), _unit(b)
+    ua, ub = l2_normalize(np.asarray(a, dtype=np.float32)), l2_normalize(np.asarray(b, dtype=np.float32))
     for start in range(0, n, 1024):
         sa = ua[start : start + 1024] @ ua.T
         sb = ub[start : start + 1024] @ ub.T
@@ -123,7 +119,7 @@ def compare(
     static_model, teacher = _load_models(static_model, teacher, device)
     e_static, s_time = _timed_encode(static_model, uniq, batch_size)
     e_teacher, t_time = _timed_encode(teacher, uniq, batch_size)
-    us, ut = _unit(e_static), _unit(e_teacher)
+    us, ut = l2_normalize(np.asarray(e_static, dtype=np.float32)), l2_normalize(np.asarray(e_teacher, dtype=np.float32))
     result: dict = {"n_texts": len(uniq)}
     if pairs is not None:
         pos = {s: i for i, s in enumerate(uniq)}

@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from distill.refine_featurize import default_cache_dir, featurize
     from distill.teacher import Teacher
     from static_model import StaticModel
+    from static_model.pooling import l2_normalize
 
     model = StaticModel.from_pretrained(args.model)
     info = model.config.get("refine")
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     for name, texts in text_sets(held_out, resolve_data_dir(args.data), args.texts_per_set).items():
         y = project(teacher.encode(texts, batch_size=32), mean, comps, keep_mean=keep_mean).astype(np.float64)
         s = model.encode(texts, normalize=False).astype(np.float64)
-        cos = (s * y).sum(1) / np.linalg.norm(s, axis=1).clip(1e-12) / np.linalg.norm(y, axis=1).clip(1e-12)
+        cos = (l2_normalize(s) * l2_normalize(y)).sum(1)
         rows.append((name, float(cos.mean()), float(np.mean([len(t.split()) for t in texts]))))
     md = [f"## Refined model against its teacher, per kind of text: {args.model}", "",
           f"Teacher {teacher.name}; targets: the {n_train:,} passages refine took from {info['corpus']} "
