@@ -11,6 +11,23 @@ from helpers.tokenizers import SPECIAL, WORDS, make_wordpiece_tokenizer
 from tokenizers import Tokenizer
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="also run the tests marked slow (minutes each)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: minutes of work; skipped (and listed as skipped) unless --run-slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow (minutes): run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def wordpiece_tokenizer() -> Tokenizer:
     return make_wordpiece_tokenizer()
