@@ -18,8 +18,8 @@ def collect_points(quality: dict | list[dict], speed: dict | list[dict]) -> list
     qs = quality if isinstance(quality, list) else [quality]
     ss = speed if isinstance(speed, list) else [speed]
     speed_by: dict[str, dict] = {}
-    for s in ss:
-        for m in s["models"]:
+    for report in ss:
+        for m in report["models"]:
             if not m.get("error"):
                 speed_by[_norm(m["name"])] = m
                 speed_by[_norm(m.get("spec", ""))] = m

@@ -25,7 +25,7 @@ def default_cache_dir() -> Path:
 
 
 class EmbeddingCache:
-    def __init__(self, root: str | Path, fingerprint: str):
+    def __init__(self, root: str | os.PathLike, fingerprint: str):
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in fingerprint)
         self.dir = Path(root) / safe
         self._index: dict[bytes, tuple[Path, int]] | None = None

@@ -165,10 +165,10 @@ def resolve_data_dir(arg: str | os.PathLike | None) -> Path:
         if not p.is_dir():
             sys.exit(f"--data {arg}: not a folder")
         return p
-    p = default_data_dir()
-    if p is None:
+    found = default_data_dir()
+    if found is None:
         sys.exit("no --data given and ../shared/data does not exist; pass --data DIR (layout: MANIFEST.md)")
-    return p
+    return found
 
 
 # --------------------------------------------------------------------------------------------- readers

@@ -129,6 +129,7 @@ class Model2VecEncoder(Encoder):
         from model2vec import StaticModel as M2V
 
         super().__init__(name or Path(path).name, str(path))
+        self.folder = Path(path)
         self.model = M2V.from_pretrained(path)
         self.dim = int(self.model.dim)
         self.num_parameters = int(np.prod(self.model.embedding.shape))
@@ -137,7 +138,7 @@ class Model2VecEncoder(Encoder):
 
     @property
     def fingerprint(self) -> str:
-        return f"model2vec-{Path(self.path).name}-{self._fp}"
+        return f"model2vec-{self.folder.name}-{self._fp}"
 
     def _encode(self, texts):
         return self.model.encode(texts, show_progress_bar=False)

@@ -98,8 +98,8 @@ def ndcg_per_query(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: list[s
                    qrels: dict[str, dict[str, int]], k: int = 10, *, chunk: int = 256) -> np.ndarray:
     """``ndcg_at_k``'s nDCG@k (0-1) of each query with a positive judgement, in query order."""
     q, d = l2_normalize(np.asarray(query_emb, dtype=np.float32)), l2_normalize(np.asarray(doc_emb, dtype=np.float32))
-    doc_ids = np.asarray(doc_ids, dtype=object)
-    k = min(k, len(doc_ids))
+    docs = np.asarray(doc_ids, dtype=object)
+    k = min(k, len(docs))
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     scores = []
     for start in range(0, len(query_ids), chunk):
@@ -111,7 +111,7 @@ def ndcg_per_query(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: list[s
                 continue
             cand = top[row]
             cand = cand[np.argsort(-sims[row, cand], kind="stable")]
-            gains = np.asarray([rel.get(doc, 0) for doc in doc_ids[cand]], dtype=np.float64)
+            gains = np.asarray([rel.get(doc, 0) for doc in docs[cand]], dtype=np.float64)
             ideal = np.sort(np.asarray(list(rel.values()), dtype=np.float64))[::-1][:k]
             dcg = float(np.sum(gains * discounts[: len(gains)]))
             idcg = float(np.sum(ideal * discounts[: len(ideal)]))

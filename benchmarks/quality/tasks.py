@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -180,7 +181,7 @@ def run_quality(model_specs: list, datasets: list, *, config: TaskConfig | None 
     for spec in model_specs:  # a typo in the last spec must not cost the first model's whole run
         if isinstance(spec, str):
             check_spec(spec)
-    models = []
+    models: list[dict[str, Any]] = []
     for spec in model_specs:
         enc = load_encoder(spec, device=device) if isinstance(spec, str) else spec
         enabled = {"auto": None, "all": True, "none": False}[cache_mode]

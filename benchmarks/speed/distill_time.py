@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks.provenance import command_line, cpu_name, machine_info, subprocess_env, versions
 from benchmarks.report import write
@@ -53,6 +54,7 @@ def worker(tool: str, folder: str, save_to: str | None = None, *, started: float
     import resource
 
     start = time.perf_counter()
+    model: Any
     if tool == "distill":
         from distill import distill
 

@@ -186,12 +186,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.model:
         raise UsageError("nothing to measure: pass -m SPEC (repeatable); distill time: python -m benchmarks "
                          "distill-speed")
-    if args.sentences:
-        sfile = check_utf8_text(args.sentences, "--sentences")
-    else:
-        sfile = default_sentences_file()
-        if sfile is None:
-            raise UsageError("no sentences file: pass --sentences FILE (default: <data>/corpus_general/sentences.txt)")
+    found = Path(check_utf8_text(args.sentences, "--sentences")) if args.sentences else default_sentences_file()
+    if found is None:
+        raise UsageError("no sentences file: pass --sentences FILE (default: <data>/corpus_general/sentences.txt)")
+    sfile = found
     for option in ("n", "slow_n", "repeats", "latency_calls"):
         if getattr(args, option) < 1:
             raise UsageError(f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}")

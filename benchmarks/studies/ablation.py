@@ -242,7 +242,8 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
     ``distill.assemble`` (``build_shared_variant``), the stage ``distill.distill`` ends with.
     ``exact=True``: call ``distill.distill(teacher, **kwargs)`` for each variant instead (slower, one pass each).
     """
-    folders, seconds = [], {}
+    folders: list[Path] = []
+    seconds: dict[str, float | None] = {}
     todo = [v for v in vs if not ((root / v.key / "model.safetensors").is_file() and (root / v.key / "config.json").is_file())]
     shared = SharedPasses(teacher) if any(not _built_by_distill(v, exact) for v in todo) else None
     it = vs
@@ -266,6 +267,7 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
                 kw["vocabulary"] = read_vocabulary_file(kw["vocabulary"], v.vocabulary_size)
             model = distill.distill(teacher, show_progress_bar=progress, **kw)
         else:
+            assert shared is not None  # made above for every variant not built by distill.distill
             model = build_shared_variant(shared, v, root, progress)
         out.parent.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(out, overwrite=True)
@@ -284,7 +286,7 @@ def run_ablation(teacher: str, datasets: list, *, work_dir: Path, config=None, c
 
     if grid and not (corpus_file is not None and Path(corpus_file).is_file()):
         raise ValueError(f"--frequency-grid needs a frequency corpus; {corpus_file} is not a file.")
-    vs = frequency_grid(corpus_file) if grid else variants(freq_file, corpus_file)
+    vs = frequency_grid(Path(corpus_file)) if grid and corpus_file is not None else variants(freq_file, corpus_file)
     if only:
         vs = [v for v in vs if v.key in only or v.key == "default"]
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(str(teacher)).name or str(teacher))
