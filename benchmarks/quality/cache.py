@@ -16,15 +16,18 @@ import numpy as np
 
 
 def text_hash(text: str) -> str:
+    """The sha1 hex digest of ``text`` (UTF-8): its key in the cache."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 def default_cache_dir() -> Path:
+    """``$BENCHMARKS_CACHE``, else ``.cache/benchmarks`` in the working directory."""
     env = os.environ.get("BENCHMARKS_CACHE")
     return Path(env) if env else Path.cwd() / ".cache" / "benchmarks"
 
 
 class EmbeddingCache:
+    """One model's embeddings on disk under ``root/<fingerprint>``, by text hash (see the module docstring)."""
     def __init__(self, root: str | os.PathLike, fingerprint: str):
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in fingerprint)
         self.dir = Path(root) / safe

@@ -90,6 +90,7 @@ HELDOUT_SEED = 0
 # --------------------------------------------------------------------------------------------- containers
 @dataclass
 class STSData:
+    """Sentence pairs with a gold similarity score."""
     name: str
     sentences1: list[str]
     sentences2: list[str]
@@ -99,6 +100,7 @@ class STSData:
 
 @dataclass
 class PairData:
+    """Sentence pairs with a 0/1 label (paraphrase or not)."""
     name: str
     sentences1: list[str]
     sentences2: list[str]
@@ -108,6 +110,7 @@ class PairData:
 
 @dataclass
 class ClassificationData:
+    """Labelled train and test texts."""
     name: str
     train_texts: list[str]
     train_labels: np.ndarray
@@ -118,6 +121,7 @@ class ClassificationData:
 
 @dataclass
 class ClusteringData:
+    """Texts with a cluster label."""
     name: str
     texts: list[str]
     labels: np.ndarray
@@ -126,6 +130,7 @@ class ClusteringData:
 
 @dataclass
 class RetrievalData:
+    """A BEIR-style corpus, queries and graded relevance judgements (qrels)."""
     name: str
     corpus_ids: list[str]
     corpus_texts: list[str]
@@ -137,6 +142,7 @@ class RetrievalData:
 
 @dataclass
 class WordSimData:
+    """Word pairs with a gold similarity score."""
     name: str
     words1: list[str]
     words2: list[str]
@@ -173,6 +179,7 @@ def resolve_data_dir(arg: str | os.PathLike | None) -> Path:
 
 # --------------------------------------------------------------------------------------------- readers
 def read_jsonl(path: Path) -> Iterator[dict]:
+    """The objects of a JSON-lines file, blank lines skipped."""
     with open(path, encoding="utf-8") as f:
         for line in f:
             line = line.strip()
@@ -195,18 +202,21 @@ def _split_file(folder: Path, split: str) -> Path | None:
 
 
 def load_sts(folder: Path, name: str, split: str = "test") -> STSData:
+    """An STS dataset's ``split`` (``sentence1``, ``sentence2``, ``score``)."""
     rows = list(read_jsonl(_require(_split_file(folder, split), folder, split)))
     return STSData(name, [r["sentence1"] for r in rows], [r["sentence2"] for r in rows],
                    np.asarray([float(r["score"]) for r in rows], dtype=np.float64))
 
 
 def load_pairs(folder: Path, name: str, split: str = "test") -> PairData:
+    """A pair-classification dataset's ``split`` (``sentence1``, ``sentence2``, ``label``)."""
     rows = list(read_jsonl(_require(_split_file(folder, split), folder, split)))
     return PairData(name, [r["sentence1"] for r in rows], [r["sentence2"] for r in rows],
                     np.asarray([int(r["label"]) for r in rows], dtype=np.int64))
 
 
 def load_classification(folder: Path, name: str, split: str = "test", train_split: str | None = "train") -> ClassificationData:
+    """A classification dataset: ``train_split`` to fit on, ``split`` to score (``heldout``: a fixed fifth of train)."""
     train = list(read_jsonl(_require(_split_file(folder, train_split or "train"), folder, train_split or "train")))
     if split == HELDOUT_SPLIT:
         train, test = _hold_out(train)
@@ -230,12 +240,14 @@ def _hold_out(rows: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def load_clustering(folder: Path, name: str, split: str = "test") -> ClusteringData:
+    """A clustering dataset's ``split`` (or its ``all`` file)."""
     p = _split_file(folder, split) or _split_file(folder, "all")
     rows = list(read_jsonl(_require(p, folder, split)))
     return ClusteringData(name, [r["text"] for r in rows], np.asarray([int(r["label"]) for r in rows], dtype=np.int64))
 
 
 def load_retrieval(folder: Path, name: str, split: str = "test") -> RetrievalData:
+    """A BEIR folder: the corpus (title + text), the queries judged in ``qrels/<split>.tsv`` and the judgements."""
     corpus_p, queries_p, qrels_p = folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"
     for p in (corpus_p, queries_p, qrels_p):
         if not p.is_file():
@@ -259,6 +271,7 @@ def load_retrieval(folder: Path, name: str, split: str = "test") -> RetrievalDat
 
 
 def load_word_similarity(path: Path, name: str) -> WordSimData:
+    """A word-similarity TSV with the header ``word1 word2 score``."""
     if not path.is_file():
         raise FileNotFoundError(path)
     rows = _read_tsv(path)
@@ -273,6 +286,7 @@ def _require(p: Path | None, folder: Path, split: str) -> Path:
 
 
 def load(spec: DatasetSpec, root: Path):
+    """The dataset ``spec`` names, read from under ``root`` by its task's loader."""
     path = Path(root) / spec.path
     if spec.task == "sts":
         return load_sts(path, spec.name, spec.split)

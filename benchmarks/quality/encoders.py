@@ -95,6 +95,7 @@ class FunctionEncoder(Encoder):
 
 
 class StaticEncoder(Encoder):
+    """Our ``static_model.StaticModel`` folder (``static:PATH``), optionally with its pooling contrast overridden."""
     kind = "static"
 
     def __init__(self, path: str, name: str | None = None, model=None, contrast: float | None = None):
@@ -123,6 +124,7 @@ class StaticEncoder(Encoder):
 
 
 class Model2VecEncoder(Encoder):
+    """A Model2Vec folder through ``model2vec.StaticModel`` (``model2vec:PATH``)."""
     kind = "model2vec"
 
     def __init__(self, path: str, name: str | None = None):
@@ -221,6 +223,7 @@ def _teacher_label(name: str, path: Path) -> str:
 
 # ------------------------------------------------------------------------------ spec parsing
 def split_label(spec: str) -> tuple[str | None, str]:
+    """(the ``LABEL=`` prefix or None, the rest of the spec)."""
     m = _KIND_LABEL_RE.match(spec) or _LABEL_RE.match(spec)
     if m and not os.path.exists(spec):
         return m.group(1).strip(), m.group(2).strip()
@@ -323,6 +326,7 @@ def check_spec(spec: str) -> None:
 
 
 def load_encoder(spec: str, *, device: str | None = None) -> Encoder:
+    """The encoder a model SPEC names (see the module docstring), loaded."""
     label, kind, target = parse_spec(spec)
     if kind == "static":
         path, opts = static_options(target)

@@ -29,6 +29,7 @@ DEFAULT_TRAIN_CAP = 4_000
 
 @dataclass
 class TaskConfig:
+    """The suite's protocol settings (the defaults are the published protocol)."""
     train_cap: int | None = DEFAULT_TRAIN_CAP
     max_iter: int = 1000
     seed: int = metrics.SEED
@@ -39,6 +40,7 @@ class TaskConfig:
 
 @dataclass
 class Result:
+    """One model's score on one dataset, with its metric and item count."""
     task: str
     dataset: str
     score: float
@@ -91,6 +93,7 @@ def texts_of(ds) -> list[str]:
 
 
 def evaluate(encoder, ds, config: TaskConfig | None = None) -> Result:
+    """``encoder``'s score on ``ds`` with its task's metric (the protocol in the module docstring)."""
     cfg = config or TaskConfig()
     t0 = time.perf_counter()
     desc = f"{getattr(encoder, 'name', 'model')}:{ds.name}"
@@ -137,6 +140,7 @@ def evaluate(encoder, ds, config: TaskConfig | None = None) -> Result:
 
 
 def evaluate_all(encoder, datasets: list, config: TaskConfig | None = None, *, progress: bool = True) -> list[Result]:
+    """``evaluate`` on every dataset, in order."""
     out = []
     it = datasets
     bar = None

@@ -143,6 +143,8 @@ def speed_markdown(report: dict, *, title: str = "Speed") -> str:
 def run_speed(specs: list[str], *, sentences_file: Path, n: int = DEFAULT_N, seed: int = 42, repeats: int = 3,
               latency_calls: int = 300, slow_n: int = DEFAULT_SLOW_N, anchor: str | None = None,
               device: str | None = None, progress: bool = True, argv: list[str] | None = None) -> dict:
+    """Each spec measured in its own fresh subprocess on one fixed-seed sample; the report with the anchor (an index
+    or name; default the first Model2Vec model, else the first) the ratios are against."""
     sentences = sample_sentences(sentences_file, n, seed)
     models = []
     with tempfile.TemporaryDirectory() as tmp:

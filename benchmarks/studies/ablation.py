@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Variant:
+    """One ablation variant: its key, label, description and how it is built from the default."""
     key: str
     name: str
     description: str
@@ -56,6 +57,7 @@ class Variant:
 
 
 def variants(freq_file: Path | None, corpus_file: Path | None = None) -> list[Variant]:
+    """The ablation's variants (those whose frequency file or corpus exists), the default first."""
     out = [
         Variant("default", "default", "PCA 256, SIF (Zipf), output vectors, mean pooling, contrast pooling"),
         Variant("plain_mean", "plain mean", "contrast 0 at encode time (Model2Vec's pooling)", {"contrast": 0.0}),

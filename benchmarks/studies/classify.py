@@ -90,6 +90,7 @@ def throughput(fn: Callable[[list[str]], Any], texts: list[str], min_texts: int,
 # ----------------------------------------------------------------------------------------------- methods
 @dataclass
 class Outcome:
+    """One method on one dataset and training size: accuracy, throughput, fit time, notes."""
     dataset: str
     train_size: str
     method: str
@@ -127,6 +128,7 @@ def fit_logreg(x: Any, y: np.ndarray, seed: int) -> Any:
 
 
 class Runner:
+    """The methods of the table, sharing one static model and one teacher (loaded once, on first use)."""
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.seed = args.seed
@@ -231,6 +233,7 @@ class Runner:
 
 
 def run_benchmark(args: argparse.Namespace, on_result: Callable[[list[Outcome]], None] | None = None) -> list[Outcome]:
+    """Every method on every dataset and training size; ``on_result`` gets the outcomes so far after each one."""
     data_dir = find_data_dir(args.data)
     runner = Runner(args)
     outcomes: list[Outcome] = []

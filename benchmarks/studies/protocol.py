@@ -145,6 +145,7 @@ def compare(enc_a, enc_b, datasets: list, *, config: TaskConfig | None = None, r
 
 
 def markdown(name_a: str, name_b: str, result: dict, resamples: int, splits: dict[str, str] | None = None) -> str:
+    """The protocol's per-dataset table and its summary lines."""
     splits = splits or {}
     rows = [f"| {k} | {v['task']} | {splits.get(k, '')} | {v['n']} | {v['a']:.2f} | {v['b']:.2f} | {v['diff']:+.2f} | "
             f"[{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}] | {v['result']} |" for k, v in result["datasets"].items()]
@@ -179,6 +180,7 @@ def load_split(root, which: str) -> list:
 
 
 def split_of(name: str) -> str:
+    """``dev`` for a development split, ``test`` for a suite dataset."""
     from benchmarks.quality.data import DEV_SPLITS
 
     return "dev" if name in {s.name for s in DEV_SPLITS} else "test"

@@ -37,6 +37,7 @@ def length_table(model, datasets: list, limits: list[int]) -> dict:
 
 
 def markdown(name: str, table: dict, limits: list[int]) -> str:
+    """The per-dataset table of texts above each limit."""
     head = "| dataset | task | distinct texts | longest (tokens) | " + " | ".join(f"> {k} tokens" for k in limits) + " |"
     rows = [f"| {k} | {v['task']} | {v['texts']} | {v['max_tokens']} | "
             + " | ".join(str(v["above"][str(x)]) for x in limits) + " |" for k, v in table.items()]
