@@ -1,15 +1,15 @@
-"""Benchmark suite: quality (STS, classification, pair classification, clustering, retrieval, word similarity),
-speed, ablation and plots for static models, their teachers and Model2Vec.
+"""Benchmarks for static models, their teachers and Model2Vec, grouped by job.
 
-CLI: ``python -m benchmarks {quality,speed,ablation,plot} --help``. Library use::
+- ``benchmarks.quality``: the task suite (data, tasks, metrics, encoders, the embedding cache) and ``quality``.
+- ``benchmarks.speed``: ``speed`` (the speed table), ``runtime-speed``, ``distill-speed``, ``scale-speed``.
+- ``benchmarks.studies``: one question each (``ablation``, ``protocol``, ``paired-bootstrap``, ``cluster-seeds``,
+  ``token-lengths``, ``refine-variants``, ``refine-gap``, ``classify``).
+- ``benchmarks.report`` writes every report (Markdown + JSON); ``benchmarks.provenance`` records the command,
+  machine, date and versions; ``benchmarks.plot`` draws quality against speed.
 
-    from benchmarks import data, tasks
+CLI: ``python -m benchmarks COMMAND --help`` (the commands are listed once, in ``benchmarks.__main__``). Library use::
+
+    from benchmarks.quality import data, tasks
     datasets = data.load_available(data.select(root), root)
     results = tasks.evaluate_all(encoder, datasets)   # encoder: anything with encode(list[str]) -> (n, d)
 """
-
-from .data import REGISTRY, DatasetSpec, default_data_dir, load_available, select
-from .tasks import TaskConfig, evaluate, evaluate_all, run_quality, summarize
-
-__all__ = ["REGISTRY", "DatasetSpec", "TaskConfig", "default_data_dir", "evaluate", "evaluate_all",
-           "load_available", "run_quality", "select", "summarize"]

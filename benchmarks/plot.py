@@ -3,6 +3,7 @@ by parameter count, from our own quality and speed JSON reports."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -16,9 +17,9 @@ def collect_points(quality: dict | list[dict], speed: dict | list[dict]) -> list
     """Join quality and speed reports by model name (then by spec); models missing in either are left out."""
     qs = quality if isinstance(quality, list) else [quality]
     ss = speed if isinstance(speed, list) else [speed]
-    speed_by = {}
-    for s in ss:
-        for m in s["models"]:
+    speed_by: dict[str, dict] = {}
+    for report in ss:
+        for m in report["models"]:
             if not m.get("error"):
                 speed_by[_norm(m["name"])] = m
                 speed_by[_norm(m.get("spec", ""))] = m
@@ -39,6 +40,7 @@ _COLORS = {"teacher": "tab:red", "st": "tab:red", "model2vec": "tab:blue", "stat
 
 
 def plot_points(points: list[dict], out: str | Path, *, title: str = "Quality vs speed (CPU)") -> Path:
+    """Draw ``collect_points``' points (log-x sentences/s, y average, marker area ~ parameters) into ``out``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -86,7 +88,8 @@ def plot_points(points: list[dict], out: str | Path, *, title: str = "Quality vs
     return out
 
 
-def cmd_plot(args) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Join the reports, draw the PNG, list the points on stderr."""
     quality = [json.loads(Path(p).read_text()) for p in args.quality]
     speed = [json.loads(Path(p).read_text()) for p in args.speed]
     points = collect_points(quality, speed)
@@ -100,10 +103,11 @@ def cmd_plot(args) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("plot", help="PNG of average score vs sentences/s from quality and speed JSON reports")
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``plot``."""
+    p = subparsers.add_parser("plot", help="PNG of average score vs sentences/s from quality and speed JSON reports")
     p.add_argument("--quality", action="append", required=True, help="quality JSON (repeatable)")
     p.add_argument("--speed", action="append", required=True, help="speed JSON (repeatable)")
     p.add_argument("--out", default="benchmarks/results/quality_vs_speed.png")
     p.add_argument("--title", default=None)
-    p.set_defaults(func=cmd_plot)
+    return p

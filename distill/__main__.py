@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     from distill.embed import AUTO_POOLING, DEFAULT_BATCH_SIZE, POOLING_ALIASES, POOLING_CHOICES
     from distill.frequencies import DEFAULT_FREQUENCY_WEIGHT
     from distill.refine import add_refine_options
+    from static_model.quantization import DTYPES
 
     p = argparse.ArgumentParser(
         prog="python -m distill",
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(mean -> mean, cls -> first, lasttoken -> last, max -> max); mean over the template; first: "
                    "position 0 (CLS; 'cls' is an alias); last: the last position; pooler: the transformer's pooler "
                    "output; max; token: the token's own position (default auto)")
-    p.add_argument("--dtype", choices=("float16", "float32", "int8"), default="float16")
+    p.add_argument("--dtype", choices=DTYPES, default="float16")
     p.add_argument("--vocabulary-clusters", type=int, default=None, metavar="N",
                    help="vocabulary quantization after PCA/SIF: k-means the token rows into N rows and store a token "
                    "→ row mapping and per-token weights (a smaller folder; see distill.quantize_vocabulary)")

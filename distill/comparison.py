@@ -23,31 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-
-def rankdata(x: np.ndarray) -> np.ndarray:
-    """Ranks with ties averaged (as scipy.stats.rankdata)."""
-    x = np.asarray(x, dtype=np.float64).ravel()
-    order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    boundaries = np.concatenate(([True], xs[1:] != xs[:-1], [True]))
-    idx = np.flatnonzero(boundaries)
-    avg = (idx[:-1] + idx[1:] - 1) / 2.0 + 1.0
-    ranks = np.empty_like(x)
-    ranks[order] = np.repeat(avg, np.diff(idx))
-    return ranks
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = rankdata(a), rankdata(b)
-    ra -= ra.mean()
-    rb -= rb.mean()
-    den = np.sqrt((ra * ra).sum() * (rb * rb).sum())
-    return float((ra * rb).sum() / den) if den > 0 else float("nan")
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+from distill.correlation import spearman
+from static_model.pooling import l2_normalize
 
 
 def neighbour_overlap(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
@@ -57,7 +34,7 @@ def neighbour_overlap(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
         return float("nan")
     k = min(k, n - 1)
     total = 0.0
-    ua, ub = _unit(a), _unit(b)
+    ua, ub = l2_normalize(np.asarray(a, dtype=np.float32)), l2_normalize(np.asarray(b, dtype=np.float32))
     for start in range(0, n, 1024):
         sa = ua[start : start + 1024] @ ua.T
         sb = ub[start : start + 1024] @ ub.T
@@ -143,7 +120,7 @@ def compare(
     static_model, teacher = _load_models(static_model, teacher, device)
     e_static, s_time = _timed_encode(static_model, uniq, batch_size)
     e_teacher, t_time = _timed_encode(teacher, uniq, batch_size)
-    us, ut = _unit(e_static), _unit(e_teacher)
+    us, ut = l2_normalize(np.asarray(e_static, dtype=np.float32)), l2_normalize(np.asarray(e_teacher, dtype=np.float32))
     result: dict = {"n_texts": len(uniq)}
     if pairs is not None:
         pos = {s: i for i, s in enumerate(uniq)}

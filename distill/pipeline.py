@@ -5,7 +5,7 @@
 2. ``embed_vocabulary`` (``distill.embed``): the teacher weights load and the vocabulary pass runs (the whole cost).
 3. ``assemble`` (``distill.assemble``): PCA, SIF weights and the ``StaticModel``.
 
-A study that varies the post-processing runs stage 2 once and ``assemble`` for each variant (``benchmarks.ablation``).
+A study that varies the post-processing runs stage 2 once and ``assemble`` for each variant (``benchmarks.studies.ablation``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from tokenizers import Tokenizer
 
 from static_model import persistence
 from static_model.chunk_cache import CacheInfo
-from static_model.pooling import pool, rows_as_float32
+from static_model.pooling import l2_normalize, pool, rows_as_float32
 from static_model.quantization import check_dtype, effective_rows, quantize
 from static_model.tokenization import TextEncoder
 from static_model.validation import MAX_CONTRAST, check_bool, check_contrast
@@ -277,7 +277,7 @@ class StaticModel:
         left, right = self._as_matrix(a, "a"), self._as_matrix(b, "b")
         if left.shape[1] != right.shape[1]:
             raise ValueError(f"a has {left.shape[1]} dims but b has {right.shape[1]}")
-        return _unit_rows(left) @ _unit_rows(right).T
+        return l2_normalize(left) @ l2_normalize(right).T
 
     def _as_matrix(self, value: Any, name: str) -> np.ndarray:
         if isinstance(value, np.ndarray) and value.dtype.kind in "fiu":
@@ -400,11 +400,6 @@ def _as_texts(texts: Any) -> tuple[bool, Sequence[str]]:
             if not isinstance(text, str):
                 raise TypeError(f"texts[{index}] is {type(text).__name__}, not str")
     return False, texts
-
-
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
 
 
 def _progress(batches: range, show: bool, batch_size: int, total: int) -> Iterable[int]:

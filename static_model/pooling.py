@@ -1,5 +1,5 @@
 """Numba kernels: pool token rows per text (plain or contrast-weighted mean), straight from the stored table
-(float32, float16 or int8)."""
+(float32, float16 or int8); and ``l2_normalize``, the project's one L2 normalisation of vectors."""
 
 from __future__ import annotations
 
@@ -180,3 +180,13 @@ def pool(
 def rows_as_float32(table: np.ndarray, weights: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """The float32 rows ``table[ids] * weights[ids]`` (one per token), for sequence outputs."""
     return table[ids].astype(np.float32) * weights[ids, None]
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` divided by their L2 norm along the last axis, a zero vector left zero (never NaN), in the input's
+    dtype; a new array. The one normalisation of the project (similarity, distill compare, the benchmarks' cosines)."""
+    vectors = np.asarray(vectors)
+    if not np.issubdtype(vectors.dtype, np.floating):
+        vectors = vectors.astype(np.float64)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)

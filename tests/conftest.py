@@ -2,39 +2,30 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
-from tokenizers.models import WordPiece
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("STATIC_EMBEDDINGS_DATA", REPO.parent / "shared" / "data"))
-
-SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-WORDS = [
-    "the", "a", "cat", "dog", "sat", "on", "mat", "runs", "fast", "slow", "bank", "river", "money", "tax", "law",
-    "un", "##believ", "##able", "play", "##ing", "##s", "##ed", ".", ",", "!", "?", "'", "-", "(", ")", "[", "]",
-    "hello", "world", "caf", "##e", "é", "日", "本", "😀", "1", "2", "3", "##0",
-]
+from helpers.paths import SHARED_DATA
+from helpers.tokenizers import SPECIAL, WORDS, make_wordpiece_tokenizer
+from tokenizers import Tokenizer
 
 
-def make_wordpiece_tokenizer(words: list[str] = WORDS, *, pad_to: int | None = 16) -> Tokenizer:
-    """A BERT-style uncased WordPiece tokenizer; padded and truncating like all-MiniLM-L6-v2's tokenizer.json."""
-    vocab = {token: i for i, token in enumerate(SPECIAL + words)}
-    tokenizer = Tokenizer(WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-    )
-    tokenizer.add_special_tokens(SPECIAL)
-    if pad_to:
-        tokenizer.enable_padding(length=pad_to, pad_id=0, pad_token="[PAD]")
-        tokenizer.enable_truncation(max_length=pad_to)
-    return tokenizer
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="also run the tests marked slow (minutes each)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: minutes of work; skipped (and listed as skipped) unless --run-slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow (minutes): run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture

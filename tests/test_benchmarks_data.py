@@ -2,59 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.benchmark_data import CLS_TEST, CLS_TRAIN, STS_ROWS, write_jsonl, write_tiny_data
+from helpers.paths import SHARED_DATA
 
-from benchmarks import data
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-
-
-# Tiny datasets. Each text names its "meaning" so a hand-made perfect encoder can be written (see
-# test_benchmarks_tasks.py): STS pairs are "sts-a <k>" / "sts-b <k>" with gold score k; classes are "cls <label> <i>".
-STS_ROWS = [{"sentence1": f"sts-a {k}", "sentence2": f"sts-b {k}", "score": float(k), "genre": "x"} for k in range(6)]
-CLS_TRAIN = [{"text": f"cls {lab} train {i}", "label": lab, "label_text": f"L{lab}"} for lab in range(3) for i in range(5)]
-CLS_TEST = [{"text": f"cls {lab} test {i}", "label": lab, "label_text": f"L{lab}"} for lab in range(3) for i in range(3)]
-PAIR_ROWS = [{"sentence1": f"pair {i}", "sentence2": f"pair {i} {'same' if i % 2 == 0 else 'other'}",
-              "label": int(i % 2 == 0), "id1": str(i), "id2": str(i)} for i in range(8)]
-CLU_ROWS = [{"text": f"clu {lab} {i}", "label": lab + 1} for lab in range(3) for i in range(6)]
-CORPUS = [{"_id": f"d{i}", "title": f"doc {i}", "text": f"body {i}"} for i in range(5)]
-QUERIES = [{"_id": f"q{i}", "text": f"query {i}"} for i in range(4)]
-QRELS_TEST = [("q0", "d0", 1), ("q1", "d1", 1), ("q1", "d2", 1)]
-QRELS_TRAIN = [("q3", "d3", 1)]
-WORDS = [("w1", "w2", 3.0), ("w3", "w4", 1.0), ("w5", "w6", 2.0), ("w7", "w8", 0.5)]
-
-
-def write_tiny_data(root: Path) -> Path:
-    """A data folder in the manifest's formats with one tiny dataset per registry entry."""
-    _jsonl(root / "sts/stsbenchmark/test.jsonl", STS_ROWS)
-    _jsonl(root / "sts/stsbenchmark/train.jsonl", STS_ROWS[:2])
-    _jsonl(root / "sts/sickr/test.jsonl", STS_ROWS[::-1])
-    for name in ("sst2", "trec", "emotion", "banking77"):
-        _jsonl(root / f"classification/{name}/train.jsonl", CLS_TRAIN)
-        _jsonl(root / f"classification/{name}/test.jsonl", CLS_TEST)
-    _jsonl(root / "pair_classification/mrpc/test.jsonl", PAIR_ROWS)
-    _jsonl(root / "clustering/stackoverflow_stc2/test.jsonl", CLU_ROWS)
-    _jsonl(root / "retrieval/scifact/corpus.jsonl", CORPUS)
-    _jsonl(root / "retrieval/scifact/queries.jsonl", QUERIES)
-    (root / "retrieval/scifact/qrels").mkdir(parents=True, exist_ok=True)
-    for split, rows in (("test", QRELS_TEST), ("train", QRELS_TRAIN)):
-        (root / f"retrieval/scifact/qrels/{split}.tsv").write_text(
-            "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in rows))
-    (root / "word_similarity").mkdir(parents=True, exist_ok=True)
-    for name in ("EN-WS-353-ALL", "EN-SIMLEX-999"):
-        (root / f"word_similarity/{name}.tsv").write_text(
-            "word1\tword2\tscore\n" + "".join(f"{a}\t{b}\t{s}\n" for a, b, s in WORDS))
-    return root
+from benchmarks.quality import data
 
 
 @pytest.fixture
@@ -101,9 +57,9 @@ def test_missing_datasets_are_skipped_with_a_warning(tiny_data):
 
 
 def test_select_filters_and_discovers_extra_datasets(tiny_data):
-    _jsonl(tiny_data / "sts/my_sts/test.jsonl", STS_ROWS)
-    _jsonl(tiny_data / "classification/mine/train.jsonl", CLS_TRAIN)
-    _jsonl(tiny_data / "classification/mine/validation.jsonl", CLS_TEST)  # no test split: not picked up
+    write_jsonl(tiny_data / "sts/my_sts/test.jsonl", STS_ROWS)
+    write_jsonl(tiny_data / "classification/mine/train.jsonl", CLS_TRAIN)
+    write_jsonl(tiny_data / "classification/mine/validation.jsonl", CLS_TEST)  # no test split: not picked up
     (tiny_data / "word_similarity/EN-RG-65.tsv").write_text("word1\tword2\tscore\na\tb\t1\nc\td\t2\n")
     assert [s.name for s in data.select(tiny_data, tasks=["sts"])] == ["STSBenchmark", "SICK-R"]
     assert [s.name for s in data.select(tiny_data, names=["sick-r"])] == ["SICK-R"]
@@ -139,7 +95,7 @@ def test_heldout_split_scores_a_fixed_fifth_of_train_and_trains_on_the_rest(tiny
     assert a.test_texts == sorted(a.test_texts, key=order.index)  # file order kept
     for r, lab in zip(a.test_texts, a.test_labels):
         assert r.startswith(f"cls {lab} ")
-    _jsonl(tiny_data / "classification/one/train.jsonl", CLS_TRAIN[:1])
+    write_jsonl(tiny_data / "classification/one/train.jsonl", CLS_TRAIN[:1])
     with pytest.raises(ValueError, match="at least 2 train rows"):
         data.load_classification(tiny_data / "classification/one", "x", data.HELDOUT_SPLIT, "train")
     specs = {s.name: s for s in data.select(tiny_data, names=["dev"])}
@@ -149,11 +105,11 @@ def test_heldout_split_scores_a_fixed_fifth_of_train_and_trains_on_the_rest(tiny
 
 
 def test_dev_alias_and_unknown_keys(tmp_path):
-    _jsonl(tmp_path / "d/validation.jsonl", STS_ROWS)
+    write_jsonl(tmp_path / "d/validation.jsonl", STS_ROWS)
     assert len(data.load_sts(tmp_path / "d", "x", "dev").scores) == 6
 
 
-SHARED = REPO.parent / "shared" / "data"
+SHARED = SHARED_DATA
 
 
 @pytest.mark.skipif(not (SHARED / "MANIFEST.md").is_file(), reason="shared data folder not present")
@@ -181,7 +137,7 @@ def test_real_shared_data_counts():
 
 
 def test_resolve_data_dir_one_rule_for_every_tool(tmp_path, monkeypatch):
-    from benchmarks.data import default_data_dir, resolve_data_dir
+    from benchmarks.quality.data import default_data_dir, resolve_data_dir
 
     assert resolve_data_dir(str(tmp_path)) == tmp_path
     with pytest.raises(SystemExit, match="not a folder"):

@@ -1,4 +1,4 @@
-"""The selection protocol (benchmarks.protocol) on the tiny data folder of test_benchmarks_data."""
+"""The selection protocol (benchmarks.studies.protocol) on the tiny data folder of helpers.benchmark_data."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import warnings
 
 import numpy as np
 import pytest
-from test_benchmarks_data import write_tiny_data
-from test_benchmarks_tasks import perfect_encode, random_encode
+from helpers.benchmark_data import perfect_encode, random_encode, write_tiny_data
 
-from benchmarks import data, protocol, tasks
-from benchmarks.encoders import FunctionEncoder
+from benchmarks.__main__ import main
+from benchmarks.quality import data, tasks
+from benchmarks.quality.encoders import FunctionEncoder
+from benchmarks.studies import protocol
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_load_split_halves(tiny):
 def test_a_model_against_itself_ties_everywhere(tiny):
     _, datasets = tiny
     perfect = FunctionEncoder("perfect", perfect_encode)
-    out = protocol.run(perfect, perfect, datasets, resamples=30)
+    out = protocol.compare(perfect, perfect, datasets, resamples=30)
     for v in out["datasets"].values():
         assert v["diff"] == 0 and v["ci95"] == [0.0, 0.0] and v["result"] == "tie"
     s = out["summary"]
@@ -60,8 +61,8 @@ def test_perfect_beats_random_and_the_order_flips_the_verdict(tiny):
     _, datasets = tiny
     perfect, rand = FunctionEncoder("perfect", perfect_encode), FunctionEncoder("random", random_encode)
     sts = [d for d in datasets if d.name == "STSBenchmark"]
-    win = protocol.run(perfect, rand, sts, resamples=200)["datasets"]["STSBenchmark"]
-    loss = protocol.run(rand, perfect, sts, resamples=200)["datasets"]["STSBenchmark"]
+    win = protocol.compare(perfect, rand, sts, resamples=200)["datasets"]["STSBenchmark"]
+    loss = protocol.compare(rand, perfect, sts, resamples=200)["datasets"]["STSBenchmark"]
     assert win["a"] == pytest.approx(100.0) and win["diff"] > 0
     assert win["ci95"][0] <= win["diff"] <= win["ci95"][1]
     assert loss["diff"] == pytest.approx(-win["diff"])
@@ -94,7 +95,7 @@ def test_mismatched_items_are_refused():
     with pytest.raises(ValueError, match="different items"):
         protocol.compare_dataset(a, b, resamples=5, seed=0)
     with pytest.raises(ValueError, match="resamples"):
-        protocol.run(None, None, [], resamples=0)
+        protocol.compare(None, None, [], resamples=0)
 
 
 def test_cli_on_two_static_folders(tiny, tmp_path, tiny_model, capsys):
@@ -106,13 +107,14 @@ def test_cli_on_two_static_folders(tiny, tmp_path, tiny_model, capsys):
     out = tmp_path / "res" / "protocol"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rc = protocol.main(["-m", f"sharp=static:{sharp}", "-m", f"plain=static:{plain}", "--data", str(root),
-                            "--datasets", "dev", "--resamples", "20", "--out", str(out)])
-        assert protocol.main(["-m", f"static:{sharp}", "-m", f"static:{plain}", "--data", str(root), "--datasets",
-                              "dev", "--tasks", "retrieval", "--resamples", "5", "--out", str(tmp_path / "r")]) == 0
+        rc = main(["protocol", "-m", f"sharp=static:{sharp}", "-m", f"plain=static:{plain}", "--data", str(root),
+                   "--datasets", "dev", "--resamples", "20", "--out", str(out)])
+        assert main(["protocol", "-m", f"static:{sharp}", "-m", f"static:{plain}", "--data", str(root),
+                     "--datasets", "dev", "--tasks", "retrieval", "--resamples", "5", "--out", str(tmp_path / "r")]) == 0
     assert rc == 0
     md = (tmp_path / "res" / "protocol.md").read_text()
-    assert "sharp (A) against plain (B)" in md and "leaving one dataset out" in md and "Command:" in md
+    assert "sharp (A) against plain (B)" in md and "leaving one dataset out" in md
+    assert "- Command: `python -m benchmarks protocol -m sharp=static:" in md
     rep = json.loads((tmp_path / "res" / "protocol.json").read_text())
     assert set(rep["datasets"]) == {"TREC-heldout", "Banking77-heldout", "Banking77-train", "SciFact-train"}
     assert set(rep["splits"].values()) == {"dev"} and rep["summary"]["datasets"] == 4
@@ -120,12 +122,16 @@ def test_cli_on_two_static_folders(tiny, tmp_path, tiny_model, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["-m", "static:x"], "exactly two"),
-    (["-m", "a", "-m", "b", "--resamples", "0"], "--resamples"),
-    (["-m", "static:/nonexistent/a", "-m", "static:/nonexistent/b"], "does not exist"),
-    (["-m", "a", "-m", "b", "--tasks", "sts,poetry", "--data", "."], "unknown"),
+    (["-m", "static:A"], "exactly two"),
+    (["-m", "static:A", "-m", "static:A", "--resamples", "0"], "--resamples"),
+    (["-m", "static:A", "-m", "static:A", "--train-cap", "0"], "--train-cap"),
+    (["-m", "static:/nonexistent/a", "-m", "static:A"], "/nonexistent/a"),
+    (["-m", "static:A", "-m", "static:A", "--tasks", "sts,poetry", "--data", "."], "unknown ['poetry']"),
 ])
-def test_cli_bad_arguments(argv, message, capsys):
-    with pytest.raises(SystemExit) as exc:
-        protocol.main(argv)
-    assert exc.value.code == 2 and message in capsys.readouterr().err
+def test_cli_bad_arguments(argv, message, tmp_path, tiny_model, capsys):
+    """Each bad argument exits 2 with one error line naming it, before any model or dataset is loaded."""
+    tiny_model.save_pretrained(tmp_path / "A")
+    argv = [a.replace("static:A", f"static:{tmp_path / 'A'}") for a in argv]
+    assert main(["protocol", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]

@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks import speed
 from benchmarks.plot import collect_points, plot_points
-from benchmarks.report import ablation_markdown, speed_markdown
+from benchmarks.speed import models as speed
+from benchmarks.speed import workers
+from benchmarks.speed.models import speed_markdown
+from benchmarks.studies.ablation import ablation_markdown
 
 
 @pytest.fixture
@@ -21,13 +23,13 @@ def static_folder(tmp_path, tiny_model):
 def test_sample_sentences_is_fixed(tmp_path):
     f = tmp_path / "s.txt"
     f.write_text("\n".join(f"line {i}" for i in range(100)) + "\n\n")
-    a, b = speed.sample_sentences(f, 10, seed=1), speed.sample_sentences(f, 10, seed=1)
+    a, b = workers.sample_sentences(f, 10, seed=1), workers.sample_sentences(f, 10, seed=1)
     assert a == b and len(set(a)) == 10
-    assert len(speed.sample_sentences(f, 1000)) == 100
+    assert len(workers.sample_sentences(f, 1000)) == 100
 
 
 def test_read_status_kb():
-    assert speed.read_status_kb("VmRSS") > 1000
+    assert workers.read_status_kb("VmRSS") > 1000
 
 
 def test_measure_in_process(static_folder):
@@ -78,7 +80,7 @@ def test_ablation_markdown():
 
 def test_ablation_input_embedding_variant(minilm_folder, tmp_path):
     """The input-embedding variant: MiniLM's embedding-layer rows, PCA + SIF like distill, as a StaticModel."""
-    from benchmarks.ablation import input_embedding_model, variants
+    from benchmarks.studies.ablation import input_embedding_model, variants
 
     assert {v.key for v in variants(None)} >= {"default", "no_pca", "no_sif", "input_embeddings", "token_pooling"}
     corpus = tmp_path / "corpus.txt"
@@ -97,7 +99,7 @@ def test_ablation_input_embedding_variant(minilm_folder, tmp_path):
 
 def test_ablation_zipf_over_frequency_ranks(minilm_folder, tmp_path):
     """The frequency-rank variant keeps Zipf's probabilities but orders them by the corpus counts."""
-    from benchmarks.ablation import SharedPasses, frequency_rank_probabilities, variants
+    from benchmarks.studies.ablation import SharedPasses, frequency_rank_probabilities, variants
     from distill.frequencies import zipf_probabilities
 
     corpus = tmp_path / "corpus.txt"
@@ -118,9 +120,9 @@ def test_ablation_zipf_over_frequency_ranks(minilm_folder, tmp_path):
 
 def test_ablation_vocabulary_variant_adds_the_first_words_of_the_list(tmp_path):
     """A vocabulary variant adds the first N words of the list that are not teacher tokens yet, via distill."""
-    from distill_helpers import make_wordpiece_teacher
+    from helpers.teachers import make_wordpiece_teacher
 
-    from benchmarks.ablation import Variant, build_variants, variants
+    from benchmarks.studies.ablation import Variant, build_variants, variants
     from static_model import StaticModel
 
     words = tmp_path / "words.tsv"
@@ -147,40 +149,42 @@ def test_ablation_vocabulary_variant_adds_the_first_words_of_the_list(tmp_path):
 
 def test_runtime_speed_head_to_head_on_a_tiny_folder(static_folder):
     pytest.importorskip("model2vec")
-    from benchmarks import runtime_speed
+    from benchmarks.speed import runtime as runtime_speed
 
     a = [f"the cat sat on the mat {i}" for i in range(40)]
     b = [f"hello world {i}" for i in range(40)]
-    result = runtime_speed.run(static_folder, a, b, repeats=1, long_words=3)
+    result = runtime_speed.run_scenarios(static_folder, a, b, repeats=1, long_words=3)
     assert result["max_abs_diff"] < 1e-3  # both libraries read the same folder into the same vectors
     for which in ("ours", "model2vec"):
         for scenario in ("default", "one thread", "4 threads"):
             speeds = result["median"][which][scenario]
             assert min(speeds["first_per_s"], speeds["new_per_s"]) > 0
         assert result["median"][which]["long words"]["rss_end_mb"] > 0
-    md = runtime_speed.to_markdown(result, folder=static_folder, n=40, repeats=1, command="python -m benchmarks.runtime_speed x")
+    md = runtime_speed.to_markdown(result, folder=static_folder, n=40, repeats=1, command="python -m benchmarks runtime-speed x")
     assert "| ours: encode (2 threads) |" in md and "new texts" in md and "4 threads" in md
 
 
 def test_distill_speed_report_ratio_and_the_command_as_run():
     import datetime as dt
-    import importlib.util
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "distill_speed.py"
-    spec = importlib.util.spec_from_file_location("distill_speed", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from benchmarks.speed.distill_time import distill_speed_markdown
+
     rows = [{"repeat": r, "teacher": "t", "tool": tool, "wall_s": wall, "cpu_s": 1.0, "peak_rss_mib": 100.0,
              "load1": 0.5} for r, (tool, wall) in enumerate([("distill", 10.0), ("model2vec", 20.0)])]
-    md = mod._report(rows, {"t": "folder"}, dt.datetime(2026, 1, 1), [(0.1,), (0.2,)], ["--output", "a b.md"])
-    assert "- Command: `python benchmarks/distill_speed.py --output 'a b.md'`" in md
+    md = distill_speed_markdown(rows, {"t": "folder"}, dt.datetime(2026, 1, 1), [(0.1,), (0.2,)],
+                                ["python", "-m", "benchmarks", "distill-speed", "--output", "a b.md"])
+    assert "- Command: `python -m benchmarks distill-speed --output 'a b.md'`" in md
     assert "| t | distill | 1 | 10.0 | 10.0 | 1.0 | 100 | 0.50x |" in md
 
 
 def test_ablation_frequency_grid(tmp_path):
     """--frequency-grid: the default and every (frequency weight, a) pair, each passed to distill's own arguments."""
-    from benchmarks.ablation import FREQUENCY_GRID_COEFFICIENTS, FREQUENCY_GRID_WEIGHTS, frequency_grid, run_ablation
+    from benchmarks.studies.ablation import (
+        FREQUENCY_GRID_COEFFICIENTS,
+        FREQUENCY_GRID_WEIGHTS,
+        frequency_grid,
+        run_ablation,
+    )
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("a line\n")
@@ -197,9 +201,9 @@ def test_ablation_frequency_grid(tmp_path):
 def test_ablation_shared_pass_matches_distill_for_pooled_frequencies(tmp_path):
     """A frequency variant built from the shared pass is the model distill.distill builds (--exact), bit for bit, the
     default frequency weight resolved the same way and recorded."""
-    from distill_helpers import make_wordpiece_teacher
+    from helpers.teachers import make_wordpiece_teacher
 
-    from benchmarks.ablation import Variant, build_variants
+    from benchmarks.studies.ablation import Variant, build_variants
     from static_model import StaticModel
 
     teacher = make_wordpiece_teacher(tmp_path / "teacher")
@@ -217,9 +221,9 @@ def test_ablation_shared_pass_matches_distill_for_pooled_frequencies(tmp_path):
 
 def test_ablation_counts_each_frequency_source_once(tmp_path, monkeypatch):
     """Every frequency variant of one source reuses one count of it (a corpus read takes ~15 s on the shared one)."""
-    from distill_helpers import make_wordpiece_teacher
+    from helpers.teachers import make_wordpiece_teacher
 
-    from benchmarks.ablation import SharedPasses, Variant, build_shared_variant
+    from benchmarks.studies.ablation import SharedPasses, Variant, build_shared_variant
     from distill import frequencies as freq
 
     corpus = tmp_path / "corpus.txt"

@@ -2,71 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import re
 
 import numpy as np
 import pytest
-from test_benchmarks_data import write_tiny_data
+from helpers.benchmark_data import DIM, noise_vector, perfect_encode, random_encode, write_tiny_data
 
-from benchmarks import data, tasks
-from benchmarks.cache import EmbeddingCache
-from benchmarks.encoders import CachedEncoder, FunctionEncoder, detect_kind, parse_spec
-
-DIM = 16
-
-
-def _unit(i: int) -> np.ndarray:
-    v = np.zeros(DIM, dtype=np.float32)
-    v[i] = 1.0
-    return v
-
-
-def _angle(c: float) -> np.ndarray:
-    v = np.zeros(DIM, dtype=np.float32)
-    v[0], v[1] = c, math.sqrt(max(0.0, 1 - c * c))
-    return v
-
-
-def _noise(text: str, scale: float) -> np.ndarray:
-    seed = int(hashlib.sha1(text.encode()).hexdigest()[:8], 16)
-    return scale * np.random.default_rng(seed).normal(size=DIM).astype(np.float32)
-
-
-WORD_SCORES = {"w2": 3.0, "w4": 1.0, "w6": 2.0, "w8": 0.5}
-
-
-def perfect_vector(text: str) -> np.ndarray:
-    """Hand-made embeddings that solve every tiny dataset of test_benchmarks_data exactly."""
-    parts = text.split()
-    if parts[0] == "sts-a":
-        return _unit(0)
-    if parts[0] == "sts-b":
-        return _angle(0.1 + 0.15 * int(parts[1]))  # cosine increases with the gold score k
-    if parts[0] == "cls":
-        return 5 * _unit(2 + int(parts[1])) + _noise(text, 0.05)
-    if parts[0] == "pair":
-        return _unit(0) if len(parts) == 2 or parts[2] == "same" else _unit(1)
-    if parts[0] == "clu":
-        return 10 * _unit(6 + int(parts[1])) + _noise(text, 0.05)
-    if parts[0] == "query":
-        return _unit(10 + int(parts[1]))
-    if parts[0] == "doc":
-        i = int(parts[1])
-        return 0.9 * _unit(11) + 0.1 * _unit(12) if i == 2 else _unit(10 + i)
-    if re.fullmatch(r"w\d+", text):
-        return _unit(0) if text in ("w1", "w3", "w5", "w7") else _angle(WORD_SCORES[text] / 4)
-    raise AssertionError(text)
-
-
-def perfect_encode(texts):
-    return np.stack([perfect_vector(t) for t in texts])
-
-
-def random_encode(texts):
-    return np.stack([_noise(t, 1.0) for t in texts])
+from benchmarks.quality import data, tasks
+from benchmarks.quality.cache import EmbeddingCache
+from benchmarks.quality.encoders import CachedEncoder, FunctionEncoder, detect_kind, parse_spec
 
 
 @pytest.fixture
@@ -108,7 +52,7 @@ def test_cache_second_run_is_free_and_interrupted_run_resumes(tmp_path):
 
     def enc(batch):
         calls.append(len(batch))
-        return np.stack([_noise(t, 1.0) for t in batch])
+        return np.stack([noise_vector(t, 1.0) for t in batch])
 
     cache = EmbeddingCache(tmp_path, "teacher-x")
     first = cache.get_or_encode(texts, enc, chunk_size=16, progress=False)
@@ -132,7 +76,7 @@ def test_cache_second_run_is_free_and_interrupted_run_resumes(tmp_path):
     calls.clear()
     resumed = EmbeddingCache(tmp_path, "teacher-y").get_or_encode(more, enc, chunk_size=10, progress=False)
     assert sum(calls) == 20  # only the two chunks that never finished
-    assert np.allclose(resumed, np.stack([_noise(t, 1.0) for t in more]))
+    assert np.allclose(resumed, np.stack([noise_vector(t, 1.0) for t in more]))
     # a truncated chunk file (killed while writing) is ignored, not fatal
     (tmp_path / "teacher-y" / "chunk-broken.npz").write_bytes(b"PK\x03\x04garbage")
     assert len(EmbeddingCache(tmp_path, "teacher-y")) == 40
@@ -173,7 +117,8 @@ def test_parse_spec_and_detect_kind(tmp_path):
 
 
 def test_run_quality_report_markdown_and_json(tiny, tmp_path):
-    from benchmarks.report import quality_markdown, write_json
+    from benchmarks.quality.suite import quality_markdown
+    from benchmarks.report import write_json
 
     _, datasets = tiny
     report = tasks.run_quality([FunctionEncoder("perfect", perfect_encode), FunctionEncoder("random", random_encode)],
@@ -212,7 +157,7 @@ def test_cli_quality_on_a_static_model_folder(tiny, tmp_path, tiny_model, capsys
 
 
 def test_static_spec_can_override_the_pooling_contrast(tmp_path, tiny_model):
-    from benchmarks.encoders import check_spec, load_encoder, static_options
+    from benchmarks.quality.encoders import check_spec, load_encoder, static_options
 
     folder = tmp_path / "m"
     tiny_model.save_pretrained(folder)
@@ -243,7 +188,7 @@ def test_run_quality_checks_every_spec_before_running_any(tiny, tmp_path):
 
 
 def test_paired_bootstrap_tells_a_real_gap_from_none(tiny):
-    from benchmarks import paired_bootstrap
+    from benchmarks.studies import paired_bootstrap
 
     _, datasets = tiny
     pair_scored = [d for d in datasets if d.task in paired_bootstrap.PAIR_TASKS]
@@ -261,7 +206,7 @@ def test_paired_bootstrap_tells_a_real_gap_from_none(tiny):
 
 
 def test_paired_bootstrap_rejects_mismatched_items_and_other_tasks(tiny):
-    from benchmarks import paired_bootstrap
+    from benchmarks.studies import paired_bootstrap
 
     with pytest.raises(ValueError, match="one shape"):
         paired_bootstrap.bootstrap_differences("sts", np.zeros(3), np.zeros(4), np.zeros(3), resamples=5, seed=0)

@@ -128,8 +128,13 @@ def test_clone_and_grid_search(tiny_static_model, topic_data):
     assert copy.get_params()["hidden_dim"] == 32 and not hasattr(copy, "classes_")
     search = GridSearchCV(clf, {"hidden_dim": [8, 16], "n_layers": [0, 1]}, cv=2)
     search.fit(X[:60], y[:60])
-    assert search.best_params_["hidden_dim"] in (8, 16)
     assert len(search.cv_results_["mean_test_score"]) == 4
+    # the chosen parameters reached the refitted network: its head has the grid point's shape (16-dim table, 3 classes)
+    best = search.best_params_
+    shapes = [w.shape for w, _ in search.best_estimator_.network_.export()[1]]
+    hidden = best["hidden_dim"]
+    assert shapes == ([(3, 16)] if best["n_layers"] == 0 else [(hidden, 16)] + [(hidden, hidden)] * (best["n_layers"] - 1)
+                      + [(3, hidden)])
     assert search.best_estimator_.predict(X[:3]).shape == (3,)
 
 
@@ -169,10 +174,25 @@ def test_freeze_embeddings_and_fine_tune(tiny_static_model, topic_data):
 
 
 def test_class_weight(tiny_static_model, topic_data):
-    (X, y), _ = topic_data
+    """The weights are sklearn's 'balanced' formula and reach the loss: down-weighting the most frequent class
+    ('balanced' here: food has 37 of 103 texts) makes the model predict it less, weighting it up (x3) more."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from distill.classifier.data import check_class_weight, encode_targets
+
+    (X, y), (X_test, _) = topic_data
     X, y = X[:100] + X[100:103], y[:100] + ["food"] * 3
-    _quick(tiny_static_model, max_epochs=2, class_weight="balanced").fit(X, y)
-    _quick(tiny_static_model, max_epochs=2, class_weight={"food": 3.0}).fit(X, y)
+    targets = encode_targets(y, len(y))
+    np.testing.assert_allclose(check_class_weight("balanced", targets),
+                               compute_class_weight("balanced", classes=targets.classes, y=np.asarray(y)), rtol=1e-6)
+    assert check_class_weight({"food": 3.0}, targets).tolist() == [3.0, 1.0, 1.0]
+
+    def food_predictions(class_weight) -> int:
+        clf = _quick(tiny_static_model, max_epochs=2, class_weight=class_weight).fit(X, y)
+        return int(np.sum(clf.predict(X_test) == "food"))
+
+    # measured: 15 (balanced) < 24 (unweighted) < 60 (food x3) of 60 test texts
+    assert food_predictions("balanced") < food_predictions(None) < food_predictions({"food": 3.0})
     with pytest.raises(ValueError, match="not in y"):
         _quick(tiny_static_model, class_weight={"drinks": 2.0}).fit(X, y)
 
@@ -346,9 +366,7 @@ def test_bad_input_errors(tiny_static_model, topic_data):
 
 # ---------------------------------------------------------------- benchmark command
 def test_classify_benchmark_smoke(tiny_static_folder, topic_data, tmp_path):
-    import argparse
-
-    from benchmarks import classify
+    from benchmarks.__main__ import main
 
     (X, y), (X_test, y_test) = topic_data
     folder = tmp_path / "data" / "classification" / "sst2"
@@ -357,14 +375,12 @@ def test_classify_benchmark_smoke(tiny_static_folder, topic_data, tmp_path):
     for split, texts, labels in (("train", X, y), ("test", X_test, y_test)):
         rows = [json.dumps({"text": t, "label": names.index(v), "label_text": v}) for t, v in zip(texts, labels)]
         (folder / f"{split}.jsonl").write_text("\n".join(rows) + "\n")
-    parser = argparse.ArgumentParser()
-    classify.add_parser(parser.add_subparsers(dest="command"))
     out = tmp_path / "classify.md"
-    args = parser.parse_args(
-        ["classify", "--model", str(tiny_static_folder), "--data", str(tmp_path / "data"), "--datasets", "sst2",
-         "--methods", "tfidf", "static-lr", "finetune", "--train-sizes", "60", "full", "--speed-texts", "200",
-         "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
-    )
-    assert args.func(args) == 0
+    assert main(["classify", "--model", str(tiny_static_folder), "--data", str(tmp_path / "data"), "--datasets", "sst2",
+                 "--methods", "tfidf", "static-lr", "finetune", "--train-sizes", "60", "full", "--speed-texts", "200",
+                 "--out", str(out), "--cache-dir", str(tmp_path / "cache")]) == 0
     text = out.read_text()
     assert "| SST-2 | 60 |" in text and "| SST-2 | 150 |" in text and "static fine-tune" in text
+    rows = json.loads((tmp_path / "classify.json").read_text())  # the report's JSON lands beside it
+    assert sorted((r["train_size"], r["method"]) for r in rows) == sorted(
+        (size, method) for size in ("60", "full") for method in ("tfidf", "static-lr", "finetune"))

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from distill_helpers import SENTENCES, make_wordpiece_teacher
+from helpers.teachers import SENTENCES, make_wordpiece_teacher
 
 REPO = Path(__file__).resolve().parent.parent
 LATIN1 = "café\tnaïve\n".encode("latin-1")  # not UTF-8
@@ -418,7 +418,7 @@ def test_teacher_name_option_of_the_api(wp_dir):
 
 
 def test_public_teacher_name_rules(tmp_path, monkeypatch):
-    from distill_helpers import minilm_folder
+    from helpers.teachers import minilm_folder
 
     from distill.resolve import public_teacher_name
 
@@ -452,9 +452,9 @@ def test_public_teacher_name_rules(tmp_path, monkeypatch):
 
 def test_speed_worker_error_is_its_message(tmp_path):
     """The error recorded for a failed worker is the exception's message, not traceback lines."""
-    from benchmarks.speed import run_subprocess
+    from benchmarks.speed.workers import run_worker
 
-    res, err = run_subprocess(["-c", "raise ValueError('the model folder is broken')"])
+    res, err = run_worker(["-c", "raise ValueError('the model folder is broken')"])
     assert res is None and err == "ValueError: the model folder is broken"
 
 

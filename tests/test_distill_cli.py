@@ -8,11 +8,11 @@ import sys
 
 import numpy as np
 import pytest
-from distill_helpers import SENTENCES, make_wordpiece_teacher
+from helpers.teachers import SENTENCES, make_wordpiece_teacher
 
 from distill import Teacher, compare, distill
 from distill.__main__ import main
-from distill.comparison import neighbour_overlap, rankdata, read_pairs, spearman
+from distill.comparison import neighbour_overlap, read_pairs
 from static_model import StaticModel
 
 
@@ -116,7 +116,7 @@ def test_cli_runs_as_a_module(wp_dir, tmp_path):
                            str(_texts_file(tmp_path)), "--json"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout)
-    assert -1 <= res["spearman"] <= 1 and "speed_ratio" in res
+    assert res["spearman"] > 0.4 and res["speed_ratio"] > 0  # measured 0.54 (PCA 8 of the tiny teacher); chance: 0
 
 
 def _texts_file(tmp_path):
@@ -126,16 +126,6 @@ def _texts_file(tmp_path):
 
 
 # --------------------------------------------------------------------------- compare
-
-
-def test_rank_statistics():
-    assert list(rankdata([10, 20, 20, 5])) == [2.0, 3.5, 3.5, 1.0]
-    x = np.random.default_rng(0).normal(size=50)
-    assert spearman(x, x**3) == pytest.approx(1.0)
-    assert spearman(x, -x) == pytest.approx(-1.0)
-    scipy_stats = pytest.importorskip("scipy.stats")
-    y = np.random.default_rng(1).normal(size=50)
-    assert spearman(x, y) == pytest.approx(scipy_stats.spearmanr(x, y)[0])
 
 
 def test_neighbour_overlap():
@@ -149,7 +139,8 @@ def test_compare_texts_and_pairs(wp_dir):
     teacher = Teacher(wp_dir)
     res = compare(model, teacher, texts=SENTENCES)
     assert res["n_texts"] == len(SENTENCES) and res["n_pairs"] == len(SENTENCES) * (len(SENTENCES) - 1) // 2
-    assert -1 <= res["spearman"] <= 1 and 0 <= res["neighbour_overlap@10"] <= 1
+    # measured 0.76 and 0.89; chance would be 0 and 10/14 (ten neighbours of fourteen)
+    assert res["spearman"] > 0.6 and res["neighbour_overlap@10"] > 0.8
     assert res["speed_ratio"] > 0 and res["static_texts_per_s"] > 0
     pairs = list(zip(SENTENCES[:-1], SENTENCES[1:]))
     res = compare(model, teacher, pairs=pairs, scores=list(range(len(pairs))))

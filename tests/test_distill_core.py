@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from distill_helpers import SENTENCES, make_bpe_teacher, make_unigram_teacher, make_wordpiece_teacher
+from helpers.teachers import SENTENCES, make_bpe_teacher, make_unigram_teacher, make_wordpiece_teacher
 
 from distill import FrequencyFileError, Teacher, TeacherError, TeacherNotFoundError, distill
 from distill import teacher as teacher_mod

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from distill_helpers import wordpiece_tokenizer
+from helpers.teachers import wordpiece_tokenizer
 
 from distill import frequencies as freq
 from distill.frequencies import FrequencyFileError
@@ -144,7 +144,7 @@ def test_frequency_weight_out_of_range_is_an_error(weight, error):
 
 @pytest.mark.skipif(not (SHARED / "vocab" / "wordfreq_small_en.tsv").is_file(), reason="shared data not present")
 def test_real_wordfreq_list_on_the_minilm_tokenizer():
-    from distill_helpers import minilm_folder
+    from helpers.teachers import minilm_folder
 
     folder = minilm_folder()
     if folder is None:

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from distill_helpers import make_wordpiece_teacher
+from helpers.teachers import make_wordpiece_teacher
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from distill_helpers import SENTENCES, make_wordpiece_teacher, wordpiece_tokenizer
+from helpers.teachers import SENTENCES, make_wordpiece_teacher, wordpiece_tokenizer
 
 from distill import TeacherError, distill, embed_vocabulary, prepare
 from distill.__main__ import main

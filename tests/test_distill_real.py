@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from distill_helpers import SENTENCES, minilm_folder
+from helpers.teachers import SENTENCES, minilm_folder
 from tokenizers import Tokenizer
 
 from distill import Teacher, assemble, compare, distill, embed_vocabulary, prepare
@@ -73,7 +73,7 @@ def test_added_words_ignore_the_packaged_128_padding(teacher, subset_model):
 
 
 def test_full_real_distill_is_close_to_the_teacher(teacher, tmp_path):
-    from conftest import SHARED_DATA
+    from helpers.paths import SHARED_DATA
 
     from distill.comparison import read_pairs
 
@@ -81,11 +81,12 @@ def test_full_real_distill_is_close_to_the_teacher(teacher, tmp_path):
     assert (model.vocab_size, model.dim, model.dtype) == (30522, 256, "float16")
     assert 0.9 < model.config["distill"]["explained_variance"] < 1.0
     sts = SHARED_DATA / "sts" / "stsbenchmark" / "test.jsonl"
-    if sts.is_file():
-        pairs, scores = read_pairs(sts, limit=200)
-        res = compare(model, teacher, pairs=pairs, scores=scores)
-        # measured: 0.87 static-vs-teacher and 0.84 static-vs-gold on the first 300 pairs
-        assert res["spearman"] > 0.75 and res["spearman_static_vs_gold"] > 0.7
+    assert sts.is_file(), f"{sts} is missing: the real distill's quality check needs the shared data (../shared/data)"
+    pairs, scores = read_pairs(sts, limit=200)
+    res = compare(model, teacher, pairs=pairs, scores=scores)
+    # measured on these 200 pairs: 0.86 static-vs-teacher and 0.83 static-vs-gold
+    assert res["spearman"] > 0.75 and res["spearman_static_vs_gold"] > 0.7
     res = compare(model, teacher, texts=SENTENCES)
-    assert -1 <= res["spearman"] <= 1 and 0 <= res["neighbour_overlap@10"] <= 1
+    # measured 0.39 and 0.79 over the 15 sentences' 105 pairs; chance would be 0 and 10/14
+    assert res["spearman"] > 0.25 and res["neighbour_overlap@10"] > 0.74
     model.save_pretrained(tmp_path / "m")

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from distill_helpers import SENTENCES, make_wordpiece_teacher
+from helpers.teachers import SENTENCES, make_wordpiece_teacher
 
 from distill import (
     DistillPlan,

@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from distill_helpers import SENTENCES, make_bpe_teacher, make_wordpiece_teacher, minilm_folder
+from helpers.teachers import SENTENCES, make_bpe_teacher, make_wordpiece_teacher, minilm_folder
 
 from distill import Teacher, TeacherError
 

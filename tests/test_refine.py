@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from distill_helpers import SENTENCES, make_wordpiece_teacher  # noqa: E402
+from helpers.teachers import SENTENCES, make_wordpiece_teacher  # noqa: E402
 
 WORDS = ["the", "cat", "dog", "sat", "on", "mat", "playing", "played", "hello", "world", "is", "a", "in", "park",
          "man", "horse", "music", "people", "walk", "rain", "book", "river", "plays", "walked", "rivers", "books"]
@@ -317,7 +317,7 @@ def test_sif_reweighting_is_off_by_default_and_scales_rows_when_asked(base_model
 def test_refine_variants_benchmark_parses_its_variants():
     import argparse
 
-    from benchmarks.refine_variants import parse_variant
+    from benchmarks.studies.refine_variants import parse_variant
 
     assert parse_variant('mse, no SIF={"loss": "mse"}') == ("mse, no SIF", {"loss": "mse"})
     for bad in ("no-equals", 'x=[1, 2]', "x={not json"):
@@ -326,9 +326,9 @@ def test_refine_variants_benchmark_parses_its_variants():
 
 
 def test_refine_variants_benchmark_end_to_end(base_model, teacher_dir, tmp_path, capsys):
-    from test_benchmarks_data import write_tiny_data
+    from helpers.benchmark_data import write_tiny_data
 
-    from benchmarks.refine_variants import main
+    from benchmarks.__main__ import main
 
     data = write_tiny_data(tmp_path / "data")
     base = tmp_path / "base"
@@ -336,13 +336,13 @@ def test_refine_variants_benchmark_end_to_end(base_model, teacher_dir, tmp_path,
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(_corpus()) + "\n")
     out = tmp_path / "variants"
-    rc = main(["--base", str(base), "--teacher", str(teacher_dir), "--corpus", str(corpus), "--max-sentences", "200",
+    rc = main(["refine-variants", "--base", str(base), "--teacher", str(teacher_dir), "--corpus", str(corpus), "--max-sentences", "200",
                "--variant", 'mse={"loss": "mse", "epochs": 2}', "--variant", 'cosine={"loss": "cosine", "epochs": 2}',
                "--work-dir", str(tmp_path / "work"), "--data", str(data), "--out", str(out)])
     assert rc == 0
     report = json.loads(out.with_suffix(".json").read_text())
     assert [m["name"] for m in report["models"]] == ["mse", "cosine"]
-    assert "benchmarks.refine_variants" in report["meta"]["command"]
+    assert report["meta"]["command"].startswith("python -m benchmarks refine-variants --base")
     assert "--variant 'mse={\"loss\": \"mse\", \"epochs\": 2}'" in report["meta"]["command"]  # quoted once
     assert "| mse | cosine |" in out.with_suffix(".md").read_text()
 
@@ -375,19 +375,19 @@ def test_pca_basis_projects_new_vectors_as_pca_did(keep_mean):
 
 
 def test_refine_gap_refuses_a_model_without_a_corpus_file(base_model, teacher, tmp_path):
-    from benchmarks.refine_gap import main
+    from benchmarks.__main__ import main
 
     model = _refine(base_model, teacher, tmp_path, epochs=1)
     model.save_pretrained(tmp_path / "refined")
     with pytest.raises(SystemExit, match="no such corpus file at .*pass --corpus PATH"):  # refined on an iterable
-        main([str(tmp_path / "refined"), "--data", str(tmp_path)])
+        main(["refine-gap", str(tmp_path / "refined"), "--data", str(tmp_path)])
     base_model.save_pretrained(tmp_path / "plain")
     with pytest.raises(SystemExit, match="not a refined model"):
-        main([str(tmp_path / "plain")])
+        main(["refine-gap", str(tmp_path / "plain")])
 
 
 def test_refine_gap_text_sets_use_only_held_out_lines(tmp_path):
-    from benchmarks.refine_gap import text_sets
+    from benchmarks.studies.refine_gap import text_sets
 
     sci = tmp_path / "retrieval" / "scifact"
     sci.mkdir(parents=True)

@@ -11,7 +11,7 @@ import types
 from pathlib import Path
 
 import pytest
-from distill_helpers import SENTENCES, make_wordpiece_teacher
+from helpers.teachers import SENTENCES, make_wordpiece_teacher
 
 from distill import refine_corpus
 from distill.refine_corpus import (

@@ -22,7 +22,7 @@ EXPECTED = (ValueError, FileNotFoundError, PermissionError)
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory):
-    from conftest import make_wordpiece_tokenizer
+    from helpers.tokenizers import make_wordpiece_tokenizer
 
     tokenizer = make_wordpiece_tokenizer()
     table = np.random.default_rng(0).normal(size=(tokenizer.get_vocab_size(), 8)).astype(np.float32)
@@ -89,7 +89,7 @@ def test_corrupted_file_loads_or_fails_with_a_clear_error(pristine, name, change
                               max_size=3),
        tail=st.binary(max_size=64))
 def test_any_safetensors_header_loads_or_fails_clearly(header, tail):
-    from conftest import make_wordpiece_tokenizer
+    from helpers.tokenizers import make_wordpiece_tokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "m"

@@ -81,7 +81,7 @@ def test_a_0d_array_is_one_text(tiny_model):
 
 
 def test_a_tokenizer_with_fewer_ids_than_rows_is_an_error(tiny_table, saved):
-    from conftest import make_wordpiece_tokenizer
+    from helpers.tokenizers import make_wordpiece_tokenizer
 
     tokenizer = make_wordpiece_tokenizer(["the", "a", "cat", "dog", "sat", "mat"], pad_to=None)  # another model's
     with pytest.raises(ValueError, match=r"the tokenizer has 11 token ids \(0 to 10\) but the embeddings have 49 rows"):

@@ -198,7 +198,7 @@ def test_bad_arguments_fail_before_any_work(model, tmp_path):
 def test_featurize_on_ray_fills_refines_cache_and_resumes(cluster, tmp_path, monkeypatch):
     """The chunks the workers write are the ones single-process featurize writes; refine then encodes nothing."""
     import torch
-    from distill_helpers import make_wordpiece_teacher
+    from helpers.teachers import make_wordpiece_teacher
 
     from distill import Teacher
     from distill import refine_featurize as rf

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import REPO
+from helpers.paths import REPO
 
 HEAVY = ("torch", "transformers", "sentence_transformers", "sklearn", "distill")
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from test_static_model_tokenization import TRICKY, reference_ids
+from helpers.tokenizers import TRICKY, reference_ids
 from tokenizers import Tokenizer
 
 from static_model import StaticModel

@@ -6,31 +6,12 @@ import itertools
 
 import numpy as np
 import pytest
+from helpers.tokenizers import TRICKY, reference_ids
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
 from static_model.tokenization import TextEncoder, prepare_tokenizer, unknown_token_id
-
-TRICKY = [
-    "Hello, World! The CAT's mat (unbelievable) playing-cats.", "a\tb\nc\rd  e", "[MASK] the [cls] cat [SEP]x",
-    "café Café CAFÉ e\u0301", "日本 cat", "\x00cat\x00dog", "cat\x0bdog\x0cmat\x1crun\x85fast", "a\xa0b\u3000c\u2028d",
-    "zzz-qqq!!", "", " ", "x" * 150, "cat😀dog", "\u200bcat\u200d", "ABC123 1,000.50 $40", "lone \ud83d surrogate",
-    # chunks split at ASCII punctuation in the cache: known words with new punctuation, long words, unknown pieces
-    "cat, cat. (cat) cat's cat-dog e.g. x@y.com ... --- \"'\" '", "日本,cat;mat",
-    "Ünïcödé—dash “quoted”, cat…", ",,,,", "cat,😀,dog",
-]
-
-
-def reference_ids(tokenizer: Tokenizer, texts: list[str], max_length: int | None = None) -> list[list[int]]:
-    plain = prepare_tokenizer(tokenizer)
-    unk = unknown_token_id(plain)
-    out = []
-    for text in texts:
-        safe = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-        ids = [i for i in plain.encode(safe, add_special_tokens=False).ids if i != unk]
-        out.append(ids[:max_length] if max_length else ids)
-    return out
 
 
 def ours(encoder: TextEncoder, texts: list[str], max_length: int | None = None) -> list[list[int]]:
@@ -56,8 +37,12 @@ def test_real_tokenizer_tricky_texts(minilm_folder):
     assert ours(encoder, long_words) == reference_ids(tokenizer, long_words)
 
 
-def test_every_corpus_line_matches_the_hugging_face_tokenizer(minilm_folder, corpus_lines):
-    """Token ids identical to the Hugging Face tokenizer's on every line of corpus_general/sentences.txt."""
+@pytest.mark.parametrize("step", [pytest.param(1, marks=pytest.mark.slow, id="every-line"),
+                                  pytest.param(25, id="every-25th-line")])
+def test_every_corpus_line_matches_the_hugging_face_tokenizer(minilm_folder, corpus_lines, step):
+    """Token ids identical to the Hugging Face tokenizer's on corpus_general/sentences.txt: every 25th line always
+    (23k lines, seconds), all 573k lines with --run-slow (about a minute on a quiet machine)."""
+    corpus_lines = corpus_lines[::step]
     tokenizer = Tokenizer.from_file(str(minilm_folder / "tokenizer.json"))
     plain = prepare_tokenizer(tokenizer)
     unk = unknown_token_id(plain)
@@ -82,7 +67,7 @@ def test_non_bert_tokenizers_use_the_tokenizer_itself():
 
 
 def test_cased_bert_tokenizer_keeps_case_on_the_fast_path():
-    from conftest import make_wordpiece_tokenizer
+    from helpers.tokenizers import make_wordpiece_tokenizer
     from tokenizers import normalizers
     from tokenizers.models import WordPiece
 

@@ -253,7 +253,7 @@ def test_onnx_runtime_gives_encode(real_quantized, tmp_path, dtype, contrast):
 
 @pytest.fixture(scope="module")
 def quantized_folder(tmp_path_factory):
-    from conftest import make_wordpiece_tokenizer
+    from helpers.tokenizers import make_wordpiece_tokenizer
 
     tokenizer = make_wordpiece_tokenizer()
     table = np.random.default_rng(1).normal(size=(tokenizer.get_vocab_size(), 8)).astype(np.float32)
@@ -306,7 +306,7 @@ def test_any_mapping_and_weights_load_right_or_fail_clearly(quantized_folder, ma
 
 
 def test_distill_cli_writes_a_quantized_folder(tmp_path, capsys):
-    from distill_helpers import make_wordpiece_teacher
+    from helpers.teachers import make_wordpiece_teacher
 
     from distill.__main__ import main
 

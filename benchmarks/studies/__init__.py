@@ -1,1 +1,3 @@
-"""Studies that build model variants and measure them with the quality suite (e.g. ``benchmarks.studies.size``)."""
+"""Studies, one question each: the distill ablation, the selection protocol and paired bootstraps, k-means seed
+noise, token lengths, refinement variants and gap, the classification fine-tune table, and model size against
+quality (``size``)."""

@@ -6,7 +6,10 @@ local teacher folder with the same settings (PCA 256, SIF 1e-4, float16, mean po
 interleaved (tool order alternates per repeat) so that load from other processes hits both alike. CPU
 seconds (user + system) are reported beside wall time because the machine may be shared.
 
-    python benchmarks/distill_speed.py --repeats 2 --output benchmarks/results/distill_speed.md
+    python -m benchmarks distill-speed --repeats 2 --output benchmarks/results/distill_speed.md
+
+(Until the benchmarks were grouped by job this was ``python benchmarks/distill_speed.py``, the command the committed
+results record.)
 """
 
 from __future__ import annotations
@@ -15,44 +18,43 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
-import shlex
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-_T0 = time.perf_counter()  # before any heavy import: the worker's time includes torch/transformers imports
+from benchmarks.provenance import command_line, cpu_name, machine_info, subprocess_env, versions
+from benchmarks.report import write
+from benchmarks.speed.workers import read_status_kb
+
+# The worker's clock starts before anything else is imported, so its time includes torch/transformers imports.
+WORKER = ("import time; started = time.perf_counter(); import sys; from benchmarks.speed.distill_time import worker; "
+          "worker(*sys.argv[1:], started=started)")
 
 TEACHERS = {
     "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
     "all-mpnet-base-v2": "sentence-transformers/all-mpnet-base-v2",
 }
 TOOLS = ("distill", "model2vec")
+DISTILL_PACKAGES = ("torch", "transformers", "tokenizers", "numpy", "model2vec", "static-embeddings")
 
 
 def _peak_rss_mib() -> tuple[float, float]:
     import resource
 
     ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    hwm = 0.0
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    hwm = int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return ru, hwm
+    return ru, (read_status_kb("VmHWM") or 0) / 1024
 
 
-def worker(tool: str, folder: str, save_to: str | None = None) -> None:
-    """One distillation in this process; prints one JSON line. ``save_to``: also save the model there
-    (after the clock stops, so saving is not timed)."""
+def worker(tool: str, folder: str, save_to: str | None = None, *, started: float) -> None:
+    """One distillation in this process; prints one JSON line. ``started``: the ``perf_counter`` at the process's
+    start; ``save_to``: also save the model there (after the clock stops, so saving is not timed)."""
     import resource
 
     start = time.perf_counter()
+    model: Any
     if tool == "distill":
         from distill import distill
 
@@ -74,7 +76,7 @@ def worker(tool: str, folder: str, save_to: str | None = None) -> None:
 
     print(json.dumps({
         "tool": tool,
-        "wall_s": end - _T0,
+        "wall_s": end - started,
         "distill_s": end - start,
         "cpu_s": ru.ru_utime + ru.ru_stime,
         "peak_rss_mib": rss,
@@ -85,67 +87,40 @@ def worker(tool: str, folder: str, save_to: str | None = None) -> None:
     }), flush=True)
 
 
-def _versions() -> dict:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for pkg in ("torch", "transformers", "tokenizers", "numpy", "model2vec", "static-embeddings"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = "not installed (run from the source tree)" if pkg == "static-embeddings" else "-"
-    return out
-
-
 def _machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem = "?"
-    try:
-        with open("/proc/meminfo") as f:
-            mem = f"{int(f.readline().split()[1]) / 2**20:.0f} GiB"
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical CPUs visible, {mem} RAM, {platform.system()} {platform.release()}"
+    m = machine_info()
+    return f"{cpu_name()}, {os.cpu_count()} logical CPUs visible, {m['memory_gib'] or '?'} GiB RAM, {m['platform']}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--worker", nargs="+", metavar="TOOL FOLDER [SAVE_TO]", help=argparse.SUPPRESS)
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``distill-speed``."""
+    p = subparsers.add_parser("distill-speed", help="distill time and peak memory against Model2Vec 0.10's distill",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--teachers", nargs="+", default=list(TEACHERS), choices=list(TEACHERS))
     p.add_argument("--tools", nargs="+", default=list(TOOLS), choices=list(TOOLS))
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--output", default="benchmarks/results/distill_speed.md")
     p.add_argument("--save-dir", default=None,
                    help="also save each tool's first model as SAVE_DIR/<tool>-<teacher> (saving is not timed)")
-    args = p.parse_args(argv)
-    if args.worker:
-        worker(*args.worker)
-        return 0
+    return p
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from the source tree too
+
+def run(args: argparse.Namespace) -> int:
+    """Every teacher with every tool, ``--repeats`` times interleaved; the report is rewritten after each run."""
     from distill.resolve import resolve_teacher
 
     folders = {name: str(resolve_teacher(hub)) for name, hub in TEACHERS.items() if name in args.teachers}
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONPATH=os.pathsep.join(
-        [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]))
+    env = subprocess_env(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     rows: list[dict] = []
     loads = [os.getloadavg()]
     out = Path(args.output)
-    argv = argv if argv is not None else sys.argv[1:]
+    argv = args.command_line
     started = dt.datetime.now(dt.timezone.utc)
     for rep in range(args.repeats):
         for name, folder in folders.items():
             tools = list(args.tools) if rep % 2 == 0 else list(reversed(args.tools))
             for tool in tools:
-                cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", tool, folder]
+                cmd = [sys.executable, "-c", WORKER, tool, folder]
                 if args.save_dir and rep == 0:
                     cmd.append(str(Path(args.save_dir) / f"{tool}-{name}"))
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -163,23 +138,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write(out: Path, rows, folders, started, loads, argv) -> str:
-    report = _report(rows, folders, started, loads, argv)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report)
-    out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    report = distill_speed_markdown(rows, folders, started, loads, argv)
+    write(report, rows, out)
     return report
 
 
-def _report(rows, folders, started, loads, argv) -> str:
+def distill_speed_markdown(rows: list[dict], folders: dict[str, str], started: dt.datetime,
+                           loads: list[tuple[float, ...]], argv: list[str]) -> str:
+    """The medians table and every run, with the header (``argv``: the command as run, e.g. ``["python", "-m",
+    "benchmarks", "distill-speed", ...]``; ``loads``: the load averages at the start and the end)."""
     med = statistics.median
     lines = [
         "# Distillation speed and memory: `distill` vs Model2Vec 0.10",
         "",
-        f"- Command: `{' '.join(['python', 'benchmarks/distill_speed.py', *map(shlex.quote, argv)])}`",
+        f"- Command: `{command_line(argv)}`",
         f"- Date: {started.isoformat(timespec='seconds')}",
         f"- Machine: {_machine()}; CPU only; the machine may be shared (1-min load average "
         f"{loads[0][0]:.1f} at the start, {loads[-1][0]:.1f} at the end; per-run load below)",
-        f"- Versions: {', '.join(f'{k} {v}' for k, v in _versions().items())}",
+        f"- Versions: {', '.join(f'{k} {v}' for k, v in versions(DISTILL_PACKAGES).items())}",
         "- Settings, both tools: the teacher's own vocabulary, PCA 256, SIF 1e-4, float16, mean pooling, CPU, "
         "default torch threads; each run a fresh subprocess; time = process start to model returned "
         "(imports, loading, vocabulary pass, post-processing; no saving).",
@@ -207,6 +183,3 @@ def _report(rows, folders, started, loads, argv) -> str:
                      f"{r['peak_rss_mib']:.0f} | {r['load1']:.1f} |")
     return "\n".join(lines) + "\n"
 
-
-if __name__ == "__main__":
-    sys.exit(main())

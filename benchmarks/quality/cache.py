@@ -16,16 +16,19 @@ import numpy as np
 
 
 def text_hash(text: str) -> str:
+    """The sha1 hex digest of ``text`` (UTF-8): its key in the cache."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 def default_cache_dir() -> Path:
+    """``$BENCHMARKS_CACHE``, else ``.cache/benchmarks`` in the working directory."""
     env = os.environ.get("BENCHMARKS_CACHE")
     return Path(env) if env else Path.cwd() / ".cache" / "benchmarks"
 
 
 class EmbeddingCache:
-    def __init__(self, root: str | Path, fingerprint: str):
+    """One model's embeddings on disk under ``root/<fingerprint>``, by text hash (see the module docstring)."""
+    def __init__(self, root: str | os.PathLike, fingerprint: str):
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in fingerprint)
         self.dir = Path(root) / safe
         self._index: dict[bytes, tuple[Path, int]] | None = None

@@ -1,6 +1,9 @@
 """Head-to-head: our StaticModel against Model2Vec 0.10 on the same folder and the same texts, in one run.
 
-    python -m benchmarks.runtime_speed MODEL_FOLDER [--n 10000] [--repeats 3] [--output benchmarks/results/runtime_speed.md]
+    python -m benchmarks runtime-speed MODEL_FOLDER [--n 10000] [--repeats 3] [--output benchmarks/results/runtime_speed.md]
+
+(Until the benchmarks were grouped by job this was ``python -m benchmarks.runtime_speed``, the command the committed
+results record.)
 
 Texts: sentences of ``corpus_general`` and the texts of the classification sets under the shared data folder,
 shuffled (seed 42): sample A (``--n`` texts) and a disjoint sample B of the same size. Every measurement runs in a
@@ -22,25 +25,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import statistics
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.speed import default_sentences_file
+from benchmarks.provenance import SOURCE_ROOT, command_line, cpu_name, subprocess_env, usable_cores, utc_now, versions
+from benchmarks.report import emit
+from benchmarks.speed.workers import RESULT, default_sentences_file
 
 _WORKER = r"""
 import json, os, sys, time
 import numpy as np
 sys.path.insert(0, sys.argv[5])
-from benchmarks.speed import read_status_kb
+from benchmarks.speed.workers import read_status_kb
 which, scenario, folder, texts_file, _, vectors_file, long_words = sys.argv[1:8]
 lines = open(texts_file, encoding="utf-8").read().split("\n")
 a, b = lines[: len(lines) // 2], lines[len(lines) // 2 :]
@@ -91,6 +93,7 @@ print("RESULT " + json.dumps(out))
 """
 
 SCENARIOS = ("default", "one thread", "workers=2", "4 threads", "long words")
+RUNTIME_PACKAGES = ("numpy", "numba", "tokenizers", "model2vec")
 
 
 def load_texts(data: Path, n: int, seed: int = 42) -> tuple[list[str], list[str]]:
@@ -111,22 +114,20 @@ def load_texts(data: Path, n: int, seed: int = 42) -> tuple[list[str], list[str]
 
 def _one(which: str, scenario: str, folder: Path, texts_file: Path, vectors_file: Path, long_words: int,
          contrast: str) -> dict:
-    repo = Path(__file__).resolve().parents[1]
-    env = dict(os.environ)
-    if scenario == "one thread":
-        env.update(NUMBA_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", RAYON_NUM_THREADS="1")
+    one_thread = {"NUMBA_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "RAYON_NUM_THREADS": "1"}
+    env = subprocess_env(**(one_thread if scenario == "one thread" else {}))
     proc = subprocess.run(
-        [sys.executable, "-c", _WORKER, which, scenario, str(folder), str(texts_file), str(repo), str(vectors_file),
-         str(long_words), contrast],
+        [sys.executable, "-c", _WORKER, which, scenario, str(folder), str(texts_file), str(SOURCE_ROOT),
+         str(vectors_file), str(long_words), contrast],
         capture_output=True, text=True, check=False, env=env,
     )
-    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith(RESULT)), None)
     if line is None:
         raise RuntimeError(f"{which} / {scenario} worker failed: {proc.stderr[-2000:]}")
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len(RESULT):])
 
 
-def run(folder: Path, a: list[str], b: list[str], repeats: int = 3, long_words: int = 20_000,
+def run_scenarios(folder: Path, a: list[str], b: list[str], repeats: int = 3, long_words: int = 20_000,
         contrast: str = "0") -> dict:
     """Every scenario for both libraries, ``repeats`` times: medians, every run, and the vectors' max difference."""
     runs: dict = {which: {s: [] for s in SCENARIOS if which == "ours" or s != "workers=2"}
@@ -151,6 +152,7 @@ def run(folder: Path, a: list[str], b: list[str], repeats: int = 3, long_words: 
 
 
 def to_markdown(result: dict, *, folder: Path, n: int, repeats: int, command: str, date: str | None = None) -> str:
+    """The three tables (throughput, 4 threads, latency and memory) with the run's header."""
     ours, m2v = result["median"]["ours"], result["median"]["model2vec"]
     base = m2v["default"]
 
@@ -161,9 +163,9 @@ def to_markdown(result: dict, *, folder: Path, n: int, repeats: int, command: st
         "# Runtime speed: StaticModel vs Model2Vec 0.10, same folder, same texts, one run",
         "",
         f"- Command: `{command}`",
-        f"- Date: {date or f'{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}'}",
-        f"- Machine: {_cpu_name()}, {_cores()} cores (shared with other jobs: noisy), Python "
-        f"{platform.python_version()}, {_versions()}",
+        f"- Date: {date or utc_now()}",
+        f"- Machine: {cpu_name()}, {usable_cores()} cores (shared with other jobs: noisy), "
+        + ", ".join(f"{k} {v}" for k, v in versions(RUNTIME_PACKAGES).items()),
         f"- Model folder: `{folder}`; texts: {n:,} (sample A) + {n:,} disjoint (sample B) distinct texts from "
         "`corpus_general/sentences.txt` and the classification sets, shuffled with seed 42",
         f"- Every cell is the median of {repeats} fresh subprocesses (the libraries alternating); ratios are "
@@ -227,34 +229,10 @@ def to_markdown(result: dict, *, folder: Path, n: int, repeats: int, command: st
     return "\n".join(lines) + "\n"
 
 
-def _versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    parts = []
-    for name in ("numpy", "numba", "tokenizers", "model2vec"):
-        try:
-            parts.append(f"{name} {version(name)}")
-        except PackageNotFoundError:
-            pass
-    return ", ".join(parts)
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.runtime_speed", description=__doc__.splitlines()[0])
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``runtime-speed``."""
+    parser = subparsers.add_parser("runtime-speed", help="our runtime against Model2Vec 0.10 on one folder, "
+                                   "scenario by scenario", description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="a static model folder that both libraries can read")
     parser.add_argument("--data", type=Path, default=None, help="the shared data folder (default: next to the repo)")
     parser.add_argument("--n", type=int, default=10_000, help="texts per sample")
@@ -262,26 +240,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contrast", default="0",
                         help="our pooling's contrast: 0 (default) is Model2Vec's plain mean; 'config' keeps the folder's")
     parser.add_argument("--output", type=Path, default=None, help="write the markdown table here (and .json)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Every scenario, both libraries; print (and with ``--output`` write) the tables."""
+    from distill.cli_checks import UsageError
+
     data = args.data
     if data is None:
         sentences = default_sentences_file()
         if sentences is None:
-            parser.error("no --data folder and no shared data folder found")
+            raise UsageError("no --data folder and no shared data folder found")
         data = Path(sentences).parents[1]
     a, b = load_texts(data, args.n)
-    result = run(args.folder, a, b, args.repeats, contrast=args.contrast)
-    command = "python -m benchmarks.runtime_speed " + " ".join(argv if argv is not None else sys.argv[1:])
-    result["date"] = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}"
-    table = to_markdown(result, folder=args.folder, n=args.n, repeats=args.repeats, command=command,
-                        date=result["date"])
-    print(table)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(table, encoding="utf-8")
-        args.output.with_suffix(".json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    result = run_scenarios(args.folder, a, b, args.repeats, contrast=args.contrast)
+    result["date"] = utc_now()
+    table = to_markdown(result, folder=args.folder, n=args.n, repeats=args.repeats,
+                        command=command_line(args.command_line), date=result["date"])
+    emit(table, result, args.output)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,6 +1,9 @@
 """Bulk encoding and featurization at scale, measured side by side in one run (``benchmarks/results/scale.md``).
 
-    python -m benchmarks.scale_speed MODEL_FOLDER [--lines 1000000] [--featurize 4000] [--output ...]
+    python -m benchmarks scale-speed MODEL_FOLDER [--lines 1000000] [--featurize 4000] [--output ...]
+
+(Until the benchmarks were grouped by job this was ``python -m benchmarks.scale_speed``, the command the committed
+results record.)
 
 Each mode runs in a fresh subprocess on the same input: ``StaticModel.encode`` on every line in one process,
 Model2Vec 0.10's default ``encode`` (it uses its multiprocessing path above 10,000 texts) on the same folder, and
@@ -14,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
+
+from benchmarks.provenance import command_line, cpu_name, subprocess_env, usable_cores, utc_now, versions
+from benchmarks.report import emit
+from benchmarks.speed.workers import RESULT
 
 _WORKER = r"""
 import json, os, sys, threading, time
@@ -105,13 +109,14 @@ print("RESULT " + json.dumps(out))
 
 
 def run_mode(mode: str, folder: str, lines_file: Path, tmp: Path) -> dict:
+    """One mode (``ours``, ``model2vec``, ``ray1``, ``ray2``, or ``KIND:N`` featurization) in a fresh subprocess."""
     out_dir = tmp / mode.replace(":", "_")
     proc = subprocess.run([sys.executable, "-c", _WORKER, mode, folder, str(lines_file), str(out_dir), ""],
-                          capture_output=True, text=True, check=False)
-    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+                          capture_output=True, text=True, check=False, env=subprocess_env())
+    line = next((x for x in proc.stdout.splitlines() if x.startswith(RESULT)), None)
     if line is None:
         raise RuntimeError(f"mode {mode} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len(RESULT):])
 
 
 def write_lines(source: Path, n: int, target: Path) -> None:
@@ -123,15 +128,16 @@ def write_lines(source: Path, n: int, target: Path) -> None:
 
 
 def to_markdown(results: list[dict], *, command: str, lines: int, source: Path) -> str:
+    """The bulk-encoding table (ratios against Model2Vec) and the featurization table, with the run's header."""
     by_mode = {r["mode"]: r for r in results}
     base = by_mode["model2vec"]["texts"] / by_mode["model2vec"]["encode_s"]
     rows = [
         "# Scale: bulk encoding and featurization, one run",
         "",
         f"- Command: `{command}`",
-        f"- Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}",
-        f"- Machine: {platform.machine()}, {os.cpu_count()} CPU cores (shared machine: compare within this run), "
-        f"Python {platform.python_version()}",
+        f"- Date: {utc_now()}",
+        f"- Machine: {cpu_name()}, {usable_cores()} CPU cores (shared machine: compare within this run), "
+        + ", ".join(f"{k} {v}" for k, v in versions(("numpy", "numba", "tokenizers", "model2vec", "ray")).items()),
         f"- Input: {lines:,} lines, `{source}` repeated in order",
         "",
         "## Bulk encoding",
@@ -166,17 +172,25 @@ def to_markdown(results: list[dict], *, command: str, lines: int, source: Path) 
     return "\n".join(rows) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.scale_speed", description=__doc__.splitlines()[0])
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``scale-speed``."""
+    parser = subparsers.add_parser("scale-speed", help="bulk encoding (one process, Model2Vec, Ray) and "
+                                   "featurization at scale", description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="a static model folder that both libraries can read")
     parser.add_argument("--source", type=Path, default=Path("../shared/data/corpus_general/sentences.txt"))
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--featurize", type=int, default=4000, help="passages to featurize per mode (0: skip)")
     parser.add_argument("--teacher", default="all-MiniLM-L6-v2")
     parser.add_argument("--output", type=Path, default=None)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Every mode on the same ``--lines`` lines; print (and with ``--output`` write) the tables."""
+    from distill.cli_checks import UsageError
+
     if not args.source.is_file():
-        parser.error(f"--source {args.source} does not exist")
+        raise UsageError(f"--source {args.source} does not exist")
     results = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -189,14 +203,6 @@ def main(argv: list[str] | None = None) -> int:
             for kind in ("single", "ray1", "ray2"):
                 results.append(run_mode(f"{kind}:{args.featurize}", args.teacher, lines_file, tmp))
                 print(json.dumps(results[-1]), flush=True)
-    command = "python -m benchmarks.scale_speed " + " ".join(argv if argv is not None else sys.argv[1:])
-    table = to_markdown(results, command=command, lines=args.lines, source=args.source)
-    print(table)
-    if args.output:
-        args.output.write_text(table, encoding="utf-8")
-        args.output.with_suffix(".json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    table = to_markdown(results, command=command_line(args.command_line), lines=args.lines, source=args.source)
+    emit(table, results, args.output)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -23,6 +23,9 @@ from pathlib import Path
 import numpy as np
 
 KINDS = ("static", "teacher", "model2vec", "st")
+SPEC_HELP = ("model SPEC, repeatable: static:PATH (ours; static:PATH?contrast=C overrides its pooling contrast), "
+             "teacher:NAME_OR_PATH (distill.Teacher), model2vec:PATH, "
+             "st:NAME (sentence-transformers), or a bare PATH/NAME (auto-detected); prefix LABEL= to name the column")
 # A label: anything up to the "=" before a KIND: prefix (so a label may hold "=", as in "a=3e-4=static:PATH"), else
 # up to the first "=" before a bare target, with no "?" (static options) in it.
 _KIND_LABEL_RE = re.compile(rf"^(.+?)=((?:{'|'.join(KINDS)}):.+)$")
@@ -92,6 +95,7 @@ class FunctionEncoder(Encoder):
 
 
 class StaticEncoder(Encoder):
+    """Our ``static_model.StaticModel`` folder (``static:PATH``), optionally with its pooling contrast overridden."""
     kind = "static"
 
     def __init__(self, path: str, name: str | None = None, model=None, contrast: float | None = None):
@@ -120,12 +124,14 @@ class StaticEncoder(Encoder):
 
 
 class Model2VecEncoder(Encoder):
+    """A Model2Vec folder through ``model2vec.StaticModel`` (``model2vec:PATH``)."""
     kind = "model2vec"
 
     def __init__(self, path: str, name: str | None = None):
         from model2vec import StaticModel as M2V
 
         super().__init__(name or Path(path).name, str(path))
+        self.folder = Path(path)
         self.model = M2V.from_pretrained(path)
         self.dim = int(self.model.dim)
         self.num_parameters = int(np.prod(self.model.embedding.shape))
@@ -134,7 +140,7 @@ class Model2VecEncoder(Encoder):
 
     @property
     def fingerprint(self) -> str:
-        return f"model2vec-{Path(self.path).name}-{self._fp}"
+        return f"model2vec-{self.folder.name}-{self._fp}"
 
     def _encode(self, texts):
         return self.model.encode(texts, show_progress_bar=False)
@@ -217,6 +223,7 @@ def _teacher_label(name: str, path: Path) -> str:
 
 # ------------------------------------------------------------------------------ spec parsing
 def split_label(spec: str) -> tuple[str | None, str]:
+    """(the ``LABEL=`` prefix or None, the rest of the spec)."""
     m = _KIND_LABEL_RE.match(spec) or _LABEL_RE.match(spec)
     if m and not os.path.exists(spec):
         return m.group(1).strip(), m.group(2).strip()
@@ -319,6 +326,7 @@ def check_spec(spec: str) -> None:
 
 
 def load_encoder(spec: str, *, device: str | None = None) -> Encoder:
+    """The encoder a model SPEC names (see the module docstring), loaded."""
     label, kind, target = parse_spec(spec)
     if kind == "static":
         path, opts = static_options(target)
@@ -333,7 +341,7 @@ def load_encoder(spec: str, *, device: str | None = None) -> Encoder:
 
 
 class CachedEncoder:
-    """Wrap an encoder with the on-disk cache (``benchmarks.cache``); same ``encode`` interface."""
+    """Wrap an encoder with the on-disk cache (``benchmarks.quality.cache``); same ``encode`` interface."""
 
     def __init__(self, encoder: Encoder, cache_dir: str | os.PathLike | None, *, enabled: bool | None = None,
                  progress: bool = True, chunk_size: int = 512):

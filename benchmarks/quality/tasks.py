@@ -1,4 +1,4 @@
-"""Evaluate an encoder on loaded datasets (``benchmarks.data``) with the metrics of ``benchmarks.metrics``.
+"""Evaluate an encoder on loaded datasets (``benchmarks.quality.data``) with the metrics of ``benchmarks.quality.metrics``.
 
 Protocol (scores ×100):
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,7 @@ DEFAULT_TRAIN_CAP = 4_000
 
 @dataclass
 class TaskConfig:
+    """The suite's protocol settings (the defaults are the published protocol)."""
     train_cap: int | None = DEFAULT_TRAIN_CAP
     max_iter: int = 1000
     seed: int = metrics.SEED
@@ -38,6 +40,7 @@ class TaskConfig:
 
 @dataclass
 class Result:
+    """One model's score on one dataset, with its metric and item count."""
     task: str
     dataset: str
     score: float
@@ -90,6 +93,7 @@ def texts_of(ds) -> list[str]:
 
 
 def evaluate(encoder, ds, config: TaskConfig | None = None) -> Result:
+    """``encoder``'s score on ``ds`` with its task's metric (the protocol in the module docstring)."""
     cfg = config or TaskConfig()
     t0 = time.perf_counter()
     desc = f"{getattr(encoder, 'name', 'model')}:{ds.name}"
@@ -136,6 +140,7 @@ def evaluate(encoder, ds, config: TaskConfig | None = None) -> Result:
 
 
 def evaluate_all(encoder, datasets: list, config: TaskConfig | None = None, *, progress: bool = True) -> list[Result]:
+    """``evaluate`` on every dataset, in order."""
     out = []
     it = datasets
     bar = None
@@ -172,14 +177,15 @@ def run_quality(model_specs: list, datasets: list, *, config: TaskConfig | None 
     import gc
     from dataclasses import asdict
 
+    from benchmarks.provenance import provenance
+
     from .encoders import CachedEncoder, check_spec, load_encoder
-    from .report import provenance
 
     cfg = config or TaskConfig()
     for spec in model_specs:  # a typo in the last spec must not cost the first model's whole run
         if isinstance(spec, str):
             check_spec(spec)
-    models = []
+    models: list[dict[str, Any]] = []
     for spec in model_specs:
         enc = load_encoder(spec, device=device) if isinstance(spec, str) else spec
         enabled = {"auto": None, "all": True, "none": False}[cache_mode]

@@ -1,5 +1,6 @@
-"""``python -m benchmarks speed``: throughput, batch-of-1 latency, resident memory and size on disk, per model,
-each measured in a fresh subprocess on the same sentences; ratios against an anchor; optionally distill time.
+"""``python -m benchmarks speed``: the speed table. Throughput, batch-of-1 latency, resident memory and size on
+disk, per model, each measured in a fresh subprocess on the same sentences; ratios against an anchor. (Distill time:
+``python -m benchmarks distill-speed``.)
 
 Throughput: best of ``--repeats`` single ``encode`` calls on the sentence sample after a warm-up call.
 Slow models (teachers) use the first ``--slow-n`` sentences of the same sample and one repeat by default, so a
@@ -11,10 +12,7 @@ Memory: VmRSS from /proc/self/status, right after loading the model (no psutil).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,40 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.provenance import provenance, provenance_markdown
+from benchmarks.quality.encoders import SPEC_HELP
+from benchmarks.report import emit, fmt, human_bytes, markdown_table
+from benchmarks.speed.workers import (
+    default_sentences_file,
+    print_result,
+    read_status_kb,
+    run_worker,
+    sample_sentences,
+)
+
 DEFAULT_N = 20_000
 DEFAULT_SLOW_N = 2_000
-
-
-def read_status_kb(field: str = "VmRSS") -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def sample_sentences(path: str | os.PathLike, n: int, seed: int = 42) -> list[str]:
-    """A fixed-seed sample of ``n`` non-empty lines of ``path`` (reservoir-free: reads all lines once)."""
-    with open(path, encoding="utf-8") as f:
-        lines = [line.strip() for line in f]
-    lines = [line for line in lines if line]
-    rng = random.Random(seed)
-    if n < len(lines):
-        lines = rng.sample(lines, n)
-    return lines
-
-
-def default_sentences_file() -> Path | None:
-    from .data import default_data_dir
-
-    root = default_data_dir()
-    if root is None:
-        return None
-    p = root / "corpus_general" / "sentences.txt"
-    return p if p.is_file() else None
 
 
 # ------------------------------------------------------------------------------------------- worker
@@ -64,7 +41,7 @@ def measure(spec: str, sentences: list[str], *, repeats: int = 3, latency_calls:
     """Load ``spec`` in this process and measure it (meant to run in a fresh subprocess)."""
     rss0 = read_status_kb("VmRSS")
     t0 = time.perf_counter()
-    from .encoders import load_encoder
+    from benchmarks.quality.encoders import load_encoder
 
     enc = load_encoder(spec, device=device)
     load_s = time.perf_counter() - t0
@@ -106,7 +83,12 @@ def measure(spec: str, sentences: list[str], *, repeats: int = 3, latency_calls:
     }
 
 
-def _worker_main(argv: list[str]) -> int:
+WORKER = ("import sys; from benchmarks.speed.models import worker_main; "
+          "sys.exit(worker_main(sys.argv[1:]))")
+
+
+def worker_main(argv: list[str]) -> int:
+    """The fresh subprocess of one model's measurement: ``measure`` it and print the ``RESULT`` line."""
     p = argparse.ArgumentParser()
     p.add_argument("--worker", required=True)
     p.add_argument("--sentences-file", required=True)
@@ -120,58 +102,49 @@ def _worker_main(argv: list[str]) -> int:
     sentences = Path(a.sentences_file).read_text(encoding="utf-8").split("\n")
     res = measure(a.worker, sentences, repeats=a.repeats, latency_calls=a.latency_calls, slow_n=a.slow_n,
                   slow_repeats=a.slow_repeats, slow_latency_calls=a.slow_latency_calls, device=a.device)
-    print("RESULT " + json.dumps(res), flush=True)
+    print_result(res)
     return 0
 
 
-def run_subprocess(args: list[str], timeout: float | None = None) -> tuple[dict | None, str]:
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=timeout)
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):]), proc.stderr
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]  # the exception's message, not its traceback
-    return None, " | ".join(tail) or f"exit code {proc.returncode}"
-
-
-# ------------------------------------------------------------------------------------------- distill timing
-_DISTILL_SNIPPET = r"""
-import json, sys, time
-kind, teacher, out = sys.argv[1], sys.argv[2], sys.argv[3]
-t = time.perf_counter()
-if kind == "ours":
-    import distill
-    m = distill.distill(teacher)
-    m.save_pretrained(out, overwrite=True)
-else:
-    from distill import resolve_teacher
-    from model2vec.distill import distill as m2v_distill
-    m = m2v_distill(str(resolve_teacher(teacher)), pca_dims=256)
-    m.save_pretrained(out)
-print("RESULT " + json.dumps({"seconds": time.perf_counter() - t}))
-"""
-
-
-def time_distill(teacher: str, out_dir: Path, which: tuple[str, ...] = ("ours", "model2vec")) -> list[dict]:
+def speed_markdown(report: dict, *, title: str = "Speed") -> str:
+    """Models × throughput, batch-1 latency, memory and size, with ratios against the anchor."""
     rows = []
-    for kind in which:
-        out = out_dir / f"{kind}-{Path(teacher).name}"
-        print(f"timing {kind} distill of {teacher} -> {out}", file=sys.stderr)
-        res, err = run_subprocess(["-c", _DISTILL_SNIPPET, kind, teacher, str(out)])
-        name = f"{'ours (distill.distill)' if kind == 'ours' else 'Model2Vec 0.10 distill(pca_dims=256)'}: {teacher}"
-        rows.append({"name": name, "seconds": res["seconds"] if res else None, "output": str(out),
-                     **({} if res else {"error": err})})
-    return rows
+    anchor = report.get("anchor")
+    models = report["models"]
+    a = next((m for m in models if m["name"] == anchor), None)
+    for m in models:
+        if m.get("error"):
+            rows.append([m["name"], m.get("kind", ""), f"error: {m['error']}"] + [""] * 7)
+            continue
+        ratio = (f"{m['sentences_per_second'] / a['sentences_per_second']:.2f}×"
+                 if a and a.get("sentences_per_second") else "–")
+        lat_ratio = (f"{m['latency_ms_median'] / a['latency_ms_median']:.2f}×"
+                     if a and a.get("latency_ms_median") else "–")
+        rss_ratio = (f"{m['rss_after_load_mb'] / a['rss_after_load_mb']:.2f}×"
+                     if a and a.get("rss_after_load_mb") else "–")
+        rows.append([m["name"], m.get("kind", ""), f"{m['sentences_per_second']:,.0f}", ratio,
+                     fmt(m.get("latency_ms_median"), 3), lat_ratio, fmt(m.get("rss_after_load_mb"), 0),
+                     fmt(m.get("rss_model_mb"), 0), rss_ratio, human_bytes(m.get("size_on_disk"))])
+    header = ["Model", "kind", "sentences/s", f"× {anchor}" if anchor else "ratio", "batch-1 latency ms (median)",
+              "latency ratio", "RSS after load MB", "RSS of model MB", "RSS ratio", "size on disk"]
+    out = [f"## {title}", "", markdown_table(header, rows, ["---", "---"] + ["---:"] * 8), ""]
+    s = report.get("settings", {})
+    out += [f"{s.get('n_sentences')} sentences from `{s.get('sentences_file')}` (seed {s.get('seed')}), "
+            f"throughput = best of {s.get('repeats')} single `encode` calls after a warm-up; latency = median of "
+            f"{s.get('latency_calls')} batch-of-1 calls. RSS (VmRSS) read in a fresh subprocess per model after "
+            f"loading it; 'RSS of model' = after load minus before load (same process, imports included). "
+            f"Threads: {s.get('threads', 'default')}.", ""]
+    if report.get("meta"):
+        out.append(provenance_markdown(report["meta"]))
+    return "\n".join(out)
 
 
 # ------------------------------------------------------------------------------------------- CLI
 def run_speed(specs: list[str], *, sentences_file: Path, n: int = DEFAULT_N, seed: int = 42, repeats: int = 3,
               latency_calls: int = 300, slow_n: int = DEFAULT_SLOW_N, anchor: str | None = None,
-              device: str | None = None, progress: bool = True) -> dict:
-    from .report import provenance
-
+              device: str | None = None, progress: bool = True, argv: list[str] | None = None) -> dict:
+    """Each spec measured in its own fresh subprocess on one fixed-seed sample; the report with the anchor (an index
+    or name; default the first Model2Vec model, else the first) the ratios are against."""
     sentences = sample_sentences(sentences_file, n, seed)
     models = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -183,11 +156,11 @@ def run_speed(specs: list[str], *, sentences_file: Path, n: int = DEFAULT_N, see
 
             it = tqdm(specs, desc="speed", unit="model")
         for spec in it:
-            args = ["-m", "benchmarks.speed", "--worker", spec, "--sentences-file", str(sfile), "--repeats",
+            args = ["-c", WORKER, "--worker", spec, "--sentences-file", str(sfile), "--repeats",
                     str(repeats), "--latency-calls", str(latency_calls), "--slow-n", str(slow_n)]
             if device:
                 args += ["--device", device]
-            res, err = run_subprocess(args)
+            res, err = run_worker(args)
             if res is None:
                 print(f"speed: {spec} failed: {err}", file=sys.stderr)
                 res = {"name": spec, "spec": spec, "error": err}
@@ -204,35 +177,28 @@ def run_speed(specs: list[str], *, sentences_file: Path, n: int = DEFAULT_N, see
             "settings": {"sentences_file": str(sentences_file), "n_sentences": len(sentences), "seed": seed,
                          "repeats": repeats, "latency_calls": latency_calls, "slow_n": slow_n,
                          "threads": f"{os.cpu_count()} cores, library defaults"},
-            "meta": provenance()}
+            "meta": provenance(argv)}
 
 
-def cmd_speed(args) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Measure every ``-m`` model; print and write the table, or exit 1
+    writing nothing when a measurement failed."""
     from distill.cli_checks import EXIT_FAILED, UsageError, check_utf8_text
 
-    from .report import emit, speed_markdown
-
-    if not args.model and not args.distill_teacher:
-        raise UsageError("nothing to measure: pass -m SPEC (repeatable) or --distill-teacher NAME")
-    if args.sentences:
-        sfile = check_utf8_text(args.sentences, "--sentences")
-    else:
-        sfile = default_sentences_file()
-        if sfile is None:
-            raise UsageError("no sentences file: pass --sentences FILE (default: <data>/corpus_general/sentences.txt)")
+    if not args.model:
+        raise UsageError("nothing to measure: pass -m SPEC (repeatable); distill time: python -m benchmarks "
+                         "distill-speed")
+    found = Path(check_utf8_text(args.sentences, "--sentences")) if args.sentences else default_sentences_file()
+    if found is None:
+        raise UsageError("no sentences file: pass --sentences FILE (default: <data>/corpus_general/sentences.txt)")
+    sfile = found
     for option in ("n", "slow_n", "repeats", "latency_calls"):
         if getattr(args, option) < 1:
             raise UsageError(f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}")
     report = run_speed(args.model or [], sentences_file=sfile, n=args.n, seed=args.seed, repeats=args.repeats,
                        latency_calls=args.latency_calls, slow_n=args.slow_n, anchor=args.anchor, device=args.device,
-                       progress=not args.no_progress)
-    if args.distill_teacher:
-        out_dir = Path(args.distill_out) if args.distill_out else Path(".cache/benchmarks/distill")
-        report["distill"] = []
-        for t in args.distill_teacher:
-            report["distill"] += time_distill(t, out_dir)
+                       progress=not args.no_progress, argv=args.command_line)
     failed = [m["spec"] for m in report["models"] if "error" in m]
-    failed += [r["name"] for r in report.get("distill", []) if "error" in r]
     if failed:  # a table with a failed model is not a result: nothing is written
         print(f"error: {len(failed)} measurement(s) failed ({', '.join(failed)}); "
               f"{'nothing written to ' + args.out if args.out else 'no table printed'}", file=sys.stderr)
@@ -241,10 +207,9 @@ def cmd_speed(args) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
-    from .__main__ import SPEC_HELP
-
-    p = sub.add_parser("speed", help="throughput, latency, memory and size of models (and distill time)")
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``speed``."""
+    p = subparsers.add_parser("speed", help="throughput, latency, memory and size of models")
     p.add_argument("--model", "-m", action="append", help=SPEC_HELP)
     p.add_argument("--sentences", default=None, help="one sentence a line (default: <data>/corpus_general/sentences.txt)")
     p.add_argument("--n", type=int, default=DEFAULT_N, help=f"sentences in the sample (default {DEFAULT_N})")
@@ -254,15 +219,8 @@ def add_parser(sub) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--latency-calls", type=int, default=300)
     p.add_argument("--anchor", default=None, help="model name (or index) for the ratios (default: the first Model2Vec)")
-    p.add_argument("--distill-teacher", action="append", default=None,
-                   help="also time our distill and Model2Vec's distill of this teacher (repeatable)")
-    p.add_argument("--distill-out", default=None, help="where timed distills are saved (default .cache/benchmarks/distill)")
     p.add_argument("--device", default=None)
     p.add_argument("--out", default=None, help="write OUT.md and OUT.json")
     p.add_argument("--title", default=None)
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=cmd_speed)
-
-
-if __name__ == "__main__":
-    sys.exit(_worker_main(sys.argv[1:]))
+    return p

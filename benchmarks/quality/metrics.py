@@ -6,28 +6,16 @@ import warnings
 
 import numpy as np
 
+from distill.correlation import spearman
+from static_model.pooling import l2_normalize
+
 SEED = 42
-
-
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    n = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(n, 1e-12)
 
 
 def paired_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise cosine similarity of two (n, d) arrays (0 for a zero vector)."""
-    a, b = l2_normalize(a), l2_normalize(b)
+    a, b = l2_normalize(np.asarray(a, dtype=np.float32)), l2_normalize(np.asarray(b, dtype=np.float32))
     return np.einsum("ij,ij->i", a, b).astype(np.float64)
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
-        return 0.0
-    return float(spearmanr(x, y).statistic)
 
 
 def sts_spearman(emb1: np.ndarray, emb2: np.ndarray, gold: np.ndarray) -> float:
@@ -109,9 +97,9 @@ def ndcg_at_k(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: list[str], 
 def ndcg_per_query(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: list[str], doc_ids: list[str],
                    qrels: dict[str, dict[str, int]], k: int = 10, *, chunk: int = 256) -> np.ndarray:
     """``ndcg_at_k``'s nDCG@k (0-1) of each query with a positive judgement, in query order."""
-    q, d = l2_normalize(query_emb), l2_normalize(doc_emb)
-    doc_ids = np.asarray(doc_ids, dtype=object)
-    k = min(k, len(doc_ids))
+    q, d = l2_normalize(np.asarray(query_emb, dtype=np.float32)), l2_normalize(np.asarray(doc_emb, dtype=np.float32))
+    docs = np.asarray(doc_ids, dtype=object)
+    k = min(k, len(docs))
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     scores = []
     for start in range(0, len(query_ids), chunk):
@@ -123,7 +111,7 @@ def ndcg_per_query(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: list[s
                 continue
             cand = top[row]
             cand = cand[np.argsort(-sims[row, cand], kind="stable")]
-            gains = np.asarray([rel.get(doc, 0) for doc in doc_ids[cand]], dtype=np.float64)
+            gains = np.asarray([rel.get(doc, 0) for doc in docs[cand]], dtype=np.float64)
             ideal = np.sort(np.asarray(list(rel.values()), dtype=np.float64))[::-1][:k]
             dcg = float(np.sum(gains * discounts[: len(gains)]))
             idcg = float(np.sum(ideal * discounts[: len(ideal)]))

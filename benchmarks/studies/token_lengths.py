@@ -1,6 +1,7 @@
-"""Which texts a token limit touches: ``python -m benchmarks.token_lengths MODEL [--limits 254 512]``.
+"""Which texts a token limit touches: ``python -m benchmarks token-lengths MODEL [--limits 254 512]``.
 
-For every development and test split (as ``benchmarks.protocol --datasets all``), the number of texts the static
+(Until the benchmarks were grouped by job this was ``python -m benchmarks.token_lengths``, the command the committed
+results record.) For every development and test split (as ``benchmarks protocol --datasets all``), the number of texts the static
 model's tokenizer splits into more than each limit (no limit applied), and the longest. A limit can only change the
 score of a dataset with texts above it; a comparison between two limits is decided by those datasets alone.
 """
@@ -8,7 +9,6 @@ score of a dataset with texts above it; a comparison between two limits is decid
 from __future__ import annotations
 
 import argparse
-import sys
 
 import numpy as np
 
@@ -26,7 +26,7 @@ def token_counts(model, texts: list[str]) -> np.ndarray:
 
 def length_table(model, datasets: list, limits: list[int]) -> dict:
     """Per dataset: texts, texts above each limit, longest text (tokens)."""
-    from .tasks import texts_of
+    from benchmarks.quality.tasks import texts_of
 
     out = {}
     for ds in datasets:
@@ -37,6 +37,7 @@ def length_table(model, datasets: list, limits: list[int]) -> dict:
 
 
 def markdown(name: str, table: dict, limits: list[int]) -> str:
+    """The per-dataset table of texts above each limit."""
     head = "| dataset | task | distinct texts | longest (tokens) | " + " | ".join(f"> {k} tokens" for k in limits) + " |"
     rows = [f"| {k} | {v['task']} | {v['texts']} | {v['max_tokens']} | "
             + " | ".join(str(v["above"][str(x)]) for x in limits) + " |" for k, v in table.items()]
@@ -44,33 +45,38 @@ def markdown(name: str, table: dict, limits: list[int]) -> str:
             + "---:|" * len(limits) + "\n" + "\n".join(rows) + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.token_lengths", description=__doc__.splitlines()[0])
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``token-lengths``."""
+    p = subparsers.add_parser("token-lengths", help="how many texts of each dataset exceed each token limit",
+                              description=__doc__.splitlines()[0])
     p.add_argument("model", help="static model folder")
     p.add_argument("--limits", type=int, nargs="+", default=[254, 512])
     p.add_argument("--data", default=None, help="evaluation data folder (default ../shared/data)")
     p.add_argument("--out", default=None, help="write OUT.md and OUT.json")
-    args = p.parse_args(argv)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Count the texts above each limit; print (and with ``--out`` write) the table."""
+    from distill.cli_checks import UsageError
+
     if any(k < 1 for k in args.limits):
-        p.error("--limits must be positive")
+        raise UsageError("--limits must be positive")
     from pathlib import Path
 
+    from benchmarks.provenance import provenance, provenance_markdown
+    from benchmarks.quality.data import resolve_data_dir
+    from benchmarks.report import emit
+    from benchmarks.studies.protocol import load_split
     from static_model import StaticModel
 
-    from .data import resolve_data_dir
-    from .protocol import load_split
-    from .report import emit, provenance, provenance_markdown
-
     if not Path(args.model).is_dir():
-        p.error(f"model folder {args.model} does not exist")
+        raise UsageError(f"model folder {args.model} does not exist")
     model = StaticModel.from_pretrained(args.model)
     root = resolve_data_dir(args.data)
     table = length_table(model, load_split(root, "all"), args.limits)
-    meta = provenance(["python", "-m", "benchmarks.token_lengths", *(sys.argv[1:] if argv is None else argv)])
+    meta = provenance(args.command_line)
     emit(markdown(Path(args.model).name, table, args.limits) + "\n" + provenance_markdown(meta),
          {"model": args.model, "limits": args.limits, "datasets": table, "meta": meta}, args.out)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

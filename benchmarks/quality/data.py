@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.provenance import SOURCE_ROOT
+
 TASK_TYPES = ("sts", "classification", "pair_classification", "clustering", "retrieval", "word_similarity")
 TASK_LABELS = {
     "sts": "STS",
@@ -88,6 +90,7 @@ HELDOUT_SEED = 0
 # --------------------------------------------------------------------------------------------- containers
 @dataclass
 class STSData:
+    """Sentence pairs with a gold similarity score."""
     name: str
     sentences1: list[str]
     sentences2: list[str]
@@ -97,6 +100,7 @@ class STSData:
 
 @dataclass
 class PairData:
+    """Sentence pairs with a 0/1 label (paraphrase or not)."""
     name: str
     sentences1: list[str]
     sentences2: list[str]
@@ -106,6 +110,7 @@ class PairData:
 
 @dataclass
 class ClassificationData:
+    """Labelled train and test texts."""
     name: str
     train_texts: list[str]
     train_labels: np.ndarray
@@ -116,6 +121,7 @@ class ClassificationData:
 
 @dataclass
 class ClusteringData:
+    """Texts with a cluster label."""
     name: str
     texts: list[str]
     labels: np.ndarray
@@ -124,6 +130,7 @@ class ClusteringData:
 
 @dataclass
 class RetrievalData:
+    """A BEIR-style corpus, queries and graded relevance judgements (qrels)."""
     name: str
     corpus_ids: list[str]
     corpus_texts: list[str]
@@ -135,6 +142,7 @@ class RetrievalData:
 
 @dataclass
 class WordSimData:
+    """Word pairs with a gold similarity score."""
     name: str
     words1: list[str]
     words2: list[str]
@@ -148,7 +156,7 @@ def default_data_dir() -> Path | None:
     repository checkout; None if none exists."""
     env = os.environ.get("STATIC_EMBEDDINGS_DATA")
     candidates = [Path(env)] if env else []
-    candidates += [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[2] / "shared" / "data"]
+    candidates += [Path.cwd().parent / "shared" / "data", SOURCE_ROOT.parent / "shared" / "data"]
     for c in candidates:
         if c.is_dir():
             return c
@@ -163,14 +171,15 @@ def resolve_data_dir(arg: str | os.PathLike | None) -> Path:
         if not p.is_dir():
             sys.exit(f"--data {arg}: not a folder")
         return p
-    p = default_data_dir()
-    if p is None:
+    found = default_data_dir()
+    if found is None:
         sys.exit("no --data given and ../shared/data does not exist; pass --data DIR (layout: MANIFEST.md)")
-    return p
+    return found
 
 
 # --------------------------------------------------------------------------------------------- readers
 def read_jsonl(path: Path) -> Iterator[dict]:
+    """The objects of a JSON-lines file, blank lines skipped."""
     with open(path, encoding="utf-8") as f:
         for line in f:
             line = line.strip()
@@ -193,18 +202,21 @@ def _split_file(folder: Path, split: str) -> Path | None:
 
 
 def load_sts(folder: Path, name: str, split: str = "test") -> STSData:
+    """An STS dataset's ``split`` (``sentence1``, ``sentence2``, ``score``)."""
     rows = list(read_jsonl(_require(_split_file(folder, split), folder, split)))
     return STSData(name, [r["sentence1"] for r in rows], [r["sentence2"] for r in rows],
                    np.asarray([float(r["score"]) for r in rows], dtype=np.float64))
 
 
 def load_pairs(folder: Path, name: str, split: str = "test") -> PairData:
+    """A pair-classification dataset's ``split`` (``sentence1``, ``sentence2``, ``label``)."""
     rows = list(read_jsonl(_require(_split_file(folder, split), folder, split)))
     return PairData(name, [r["sentence1"] for r in rows], [r["sentence2"] for r in rows],
                     np.asarray([int(r["label"]) for r in rows], dtype=np.int64))
 
 
 def load_classification(folder: Path, name: str, split: str = "test", train_split: str | None = "train") -> ClassificationData:
+    """A classification dataset: ``train_split`` to fit on, ``split`` to score (``heldout``: a fixed fifth of train)."""
     train = list(read_jsonl(_require(_split_file(folder, train_split or "train"), folder, train_split or "train")))
     if split == HELDOUT_SPLIT:
         train, test = _hold_out(train)
@@ -228,12 +240,14 @@ def _hold_out(rows: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def load_clustering(folder: Path, name: str, split: str = "test") -> ClusteringData:
+    """A clustering dataset's ``split`` (or its ``all`` file)."""
     p = _split_file(folder, split) or _split_file(folder, "all")
     rows = list(read_jsonl(_require(p, folder, split)))
     return ClusteringData(name, [r["text"] for r in rows], np.asarray([int(r["label"]) for r in rows], dtype=np.int64))
 
 
 def load_retrieval(folder: Path, name: str, split: str = "test") -> RetrievalData:
+    """A BEIR folder: the corpus (title + text), the queries judged in ``qrels/<split>.tsv`` and the judgements."""
     corpus_p, queries_p, qrels_p = folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"
     for p in (corpus_p, queries_p, qrels_p):
         if not p.is_file():
@@ -257,6 +271,7 @@ def load_retrieval(folder: Path, name: str, split: str = "test") -> RetrievalDat
 
 
 def load_word_similarity(path: Path, name: str) -> WordSimData:
+    """A word-similarity TSV with the header ``word1 word2 score``."""
     if not path.is_file():
         raise FileNotFoundError(path)
     rows = _read_tsv(path)
@@ -271,6 +286,7 @@ def _require(p: Path | None, folder: Path, split: str) -> Path:
 
 
 def load(spec: DatasetSpec, root: Path):
+    """The dataset ``spec`` names, read from under ``root`` by its task's loader."""
     path = Path(root) / spec.path
     if spec.task == "sts":
         return load_sts(path, spec.name, spec.split)

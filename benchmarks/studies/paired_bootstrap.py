@@ -1,4 +1,7 @@
-"""Is a small gap between two models real? ``python -m benchmarks.paired_bootstrap -m SPEC_A -m SPEC_B``.
+"""Is a small gap between two models real? ``python -m benchmarks paired-bootstrap -m SPEC_A -m SPEC_B``.
+
+(Until the benchmarks were grouped by job this was ``python -m benchmarks.paired_bootstrap``, the command the
+committed results record.)
 
 For the pair-scored task types (STS, pair classification, word similarity) each model's cosine per item is computed
 once; then the items are resampled with replacement ``--resamples`` times, the same resample for both models, and
@@ -10,17 +13,19 @@ which A scores at least B. A difference whose interval straddles 0 is not one th
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 
 import numpy as np
+
+from benchmarks.provenance import provenance, provenance_markdown
+from benchmarks.report import emit
 
 PAIR_TASKS = ("sts", "pair_classification", "word_similarity")
 
 
 def pair_items(ds):
     """(left texts, right texts, gold) of a pair-scored dataset."""
-    from .data import PairData, STSData, WordSimData
+    from benchmarks.quality.data import PairData, STSData, WordSimData
 
     if isinstance(ds, (STSData, PairData)):
         left, right = list(ds.sentences1), list(ds.sentences2)
@@ -34,8 +39,8 @@ def pair_items(ds):
 
 def item_cosines(encoder, left: list[str], right: list[str]) -> np.ndarray:
     """The cosine of each item's two texts, as the suite computes it."""
-    from .metrics import paired_cosine
-    from .tasks import encode_unique
+    from benchmarks.quality.metrics import paired_cosine
+    from benchmarks.quality.tasks import encode_unique
 
     emb = encode_unique(encoder, left + right)
     return paired_cosine(emb[: len(left)], emb[len(left):])
@@ -43,7 +48,8 @@ def item_cosines(encoder, left: list[str], right: list[str]) -> np.ndarray:
 
 def metric(task: str, cos: np.ndarray, gold: np.ndarray) -> float:
     """The suite's metric (×100) from per-item cosines: Spearman, or average precision for pair classification."""
-    from .metrics import cosine_average_precision, spearman
+    from benchmarks.quality.metrics import cosine_average_precision
+    from distill.correlation import spearman
 
     return cosine_average_precision(cos, gold) if task == "pair_classification" else 100.0 * spearman(cos, gold)
 
@@ -72,13 +78,15 @@ def resampled_differences(score_a: Callable[[np.ndarray], float], score_b: Calla
 
 
 def summarize(a: float, b: float, diffs: np.ndarray) -> dict:
+    """A, B, A - B, the 95% percentile interval of the resampled differences and the share with A >= B."""
     lo, hi = np.percentile(diffs, [2.5, 97.5])
     return {"a": a, "b": b, "diff": a - b, "ci95": [float(lo), float(hi)], "share_a_at_least_b": float(np.mean(diffs >= 0))}
 
 
 def compare(enc_a, enc_b, datasets: list, *, resamples: int = 2000, seed: int = 42) -> dict:
     """Per-dataset and per-task-type bootstrap summaries of A - B."""
-    per_dataset, by_task = {}, {}
+    per_dataset: dict[str, dict] = {}
+    by_task: dict[str, list[tuple[float, float, np.ndarray]]] = {}
     for ds in datasets:
         left, right, gold = pair_items(ds)
         ca, cb = item_cosines(enc_a, left, right), item_cosines(enc_b, left, right)
@@ -95,6 +103,7 @@ def compare(enc_a, enc_b, datasets: list, *, resamples: int = 2000, seed: int = 
 
 
 def markdown(name_a: str, name_b: str, result: dict, resamples: int) -> str:
+    """The per-dataset and per-task-type table of ``compare``'s result."""
     head = (f"| | n | {name_a} (A) | {name_b} (B) | A - B | 95% interval | share of resamples A >= B |\n"
             "|---|---:|---:|---:|---:|---:|---:|")
     rows = [f"| {k} ({v['task']}) | {v['n']} | {v['a']:.2f} | {v['b']:.2f} | {v['diff']:+.2f} | "
@@ -107,8 +116,10 @@ def markdown(name_a: str, name_b: str, result: dict, resamples: int) -> str:
             + head + "\n" + "\n".join(rows) + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.paired_bootstrap", description=__doc__.splitlines()[0])
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``paired-bootstrap``."""
+    p = subparsers.add_parser("paired-bootstrap", help="is a small gap between two models real? (pair-scored tasks)",
+                              description=__doc__.splitlines()[0])
     p.add_argument("--model", "-m", action="append", required=True, help="model SPEC, as for benchmarks quality (two)")
     p.add_argument("--tasks", nargs="+", default=list(PAIR_TASKS), choices=PAIR_TASKS)
     p.add_argument("--datasets", nargs="+", default=None, help="dataset names (default: every one of --tasks)")
@@ -116,30 +127,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--data", default=None, help="evaluation data folder (default ../shared/data)")
     p.add_argument("--out", default=None, help="write OUT.md and OUT.json")
-    args = p.parse_args(argv)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Bootstrap A - B on every selected dataset; print (and with ``--out`` write) the table."""
+    from benchmarks.quality.data import load_available, resolve_data_dir, select
+    from benchmarks.quality.encoders import load_encoder
+    from distill.cli_checks import UsageError
+
     if len(args.model) != 2:
-        p.error(f"give exactly two models (-m A -m B), got {len(args.model)}")
+        raise UsageError(f"give exactly two models (-m A -m B), got {len(args.model)}")
     if args.resamples < 1:
-        p.error("--resamples must be at least 1")
-    command = ["python", "-m", "benchmarks.paired_bootstrap", *(sys.argv[1:] if argv is None else argv)]
-
-    from .data import load_available, resolve_data_dir, select
-    from .encoders import load_encoder
-    from .report import emit, provenance, provenance_markdown
-
+        raise UsageError("--resamples must be at least 1")
     root = resolve_data_dir(args.data)
     datasets = load_available(select(root, tasks=args.tasks, names=args.datasets), root)
     if not datasets:
-        raise SystemExit(f"no {'/'.join(args.tasks)} dataset under {root}")
+        raise UsageError(f"no {'/'.join(args.tasks)} dataset under {root}")
     enc_a, enc_b = (load_encoder(s) for s in args.model)
-    meta = provenance(command)
+    meta = provenance(args.command_line)
     result = compare(enc_a, enc_b, datasets, resamples=args.resamples, seed=args.seed)
     md = markdown(enc_a.name, enc_b.name, result, args.resamples)
     emit(md + "\n" + provenance_markdown(meta),
          {"a": enc_a.name, "b": enc_b.name, "resamples": args.resamples, "seed": args.seed, **result, "meta": meta},
          args.out)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,7 @@
-"""How far a refined model is from its teacher, per kind of text: ``python -m benchmarks.refine_gap MODEL``.
+"""How far a refined model is from its teacher, per kind of text: ``python -m benchmarks refine-gap MODEL``.
+
+(Until the benchmarks were grouped by job this was ``python -m benchmarks.refine_gap``, the command the committed
+results record.)
 
 The cosine between the static model's sentence vector and its training target (the teacher's embedding projected
 as ``distill.refine`` projects it: principal components of the featurized corpus, mean kept unless the model was
@@ -10,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +35,10 @@ def text_sets(held_out: list[str], data: Path, n: int, seed: int = 0) -> dict[st
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.refine_gap", description=__doc__.splitlines()[0])
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``refine-gap``."""
+    p = subparsers.add_parser("refine-gap", help="a refined model's cosine to its teacher's targets, per kind of text",
+                              description=__doc__.splitlines()[0])
     p.add_argument("model", help="refined static model folder (its config names teacher, corpus and passages)")
     p.add_argument("--texts-per-set", type=int, default=300)
     p.add_argument("--corpus", default=None,
@@ -42,16 +46,20 @@ def main(argv: list[str] | None = None) -> int:
                    "default: that name in the data folder's corpus_general/)")
     p.add_argument("--data", default=None, help="evaluation data folder (default ../shared/data)")
     p.add_argument("--out", default=None, help="write OUT.md and OUT.json")
-    args = p.parse_args(argv)
-    command = ["python", "-m", "benchmarks.refine_gap", *(sys.argv[1:] if argv is None else argv)]
+    return p
 
-    from benchmarks.data import resolve_data_dir
-    from benchmarks.report import emit, provenance, provenance_markdown
+
+def run(args: argparse.Namespace) -> int:
+    """The cosine per text set; print (and with ``--out`` write) the table."""
+    from benchmarks.provenance import provenance, provenance_markdown
+    from benchmarks.quality.data import resolve_data_dir
+    from benchmarks.report import emit
     from distill.pca import pca_basis, project
     from distill.refine import read_corpus
     from distill.refine_featurize import default_cache_dir, featurize
     from distill.teacher import Teacher
     from static_model import StaticModel
+    from static_model.pooling import l2_normalize
 
     model = StaticModel.from_pretrained(args.model)
     info = model.config.get("refine")
@@ -70,12 +78,12 @@ def main(argv: list[str] | None = None) -> int:
                         show_progress_bar=False)
     mean, comps, _ = pca_basis(targets, model.dim)  # the basis refine projected its targets on
     keep_mean = not info.get("targets_centered", True)
-    meta = provenance(command)
+    meta = provenance(args.command_line)
     rows = []
     for name, texts in text_sets(held_out, resolve_data_dir(args.data), args.texts_per_set).items():
         y = project(teacher.encode(texts, batch_size=32), mean, comps, keep_mean=keep_mean).astype(np.float64)
         s = model.encode(texts, normalize=False).astype(np.float64)
-        cos = (s * y).sum(1) / np.linalg.norm(s, axis=1).clip(1e-12) / np.linalg.norm(y, axis=1).clip(1e-12)
+        cos = (l2_normalize(s) * l2_normalize(y)).sum(1)
         rows.append((name, float(cos.mean()), float(np.mean([len(t.split()) for t in texts]))))
     md = [f"## Refined model against its teacher, per kind of text: {args.model}", "",
           f"Teacher {teacher.name}; targets: the {n_train:,} passages refine took from {info['corpus']} "
@@ -88,6 +96,3 @@ def main(argv: list[str] | None = None) -> int:
                                                                    for n, c, w in rows], "meta": meta}, args.out)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

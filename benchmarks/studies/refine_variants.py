@@ -1,12 +1,13 @@
 """Refinement variants side by side on the quality suite (how the defaults of ``distill.refine`` were chosen).
 
-    python -m benchmarks.refine_variants --base .cache/models/distill-all-MiniLM-L6-v2 \
+    python -m benchmarks refine-variants --base .cache/models/distill-all-MiniLM-L6-v2 \
         --variant 'cosine, no SIF={"loss": "cosine"}' --variant 'mse, no SIF={"loss": "mse"}' \
         --out benchmarks/results/refine_variants
 
 Each variant is ``LABEL=JSON``: keyword arguments for ``distill.refine.refine`` on top of the shared ones
 (``--teacher``, ``--max-sentences``). The featurized targets are cached, so after the first variant each one costs
-its training and its (static, fast) evaluation only.
+its training and its (static, fast) evaluation only. (Until the benchmarks were grouped by job this was
+``python -m benchmarks.refine_variants``, the command the committed results record.)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
+    """``LABEL=JSON`` -> (label, the refine() keyword arguments); an argparse error naming the variant otherwise."""
     label, sep, kwargs = text.partition("=")
     if not sep or not label.strip():
         raise argparse.ArgumentTypeError(f"--variant wants LABEL=JSON, got {text!r}")
@@ -30,8 +32,10 @@ def parse_variant(text: str) -> tuple[str, dict]:
     return label.strip(), parsed
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.refine_variants", description=__doc__.splitlines()[0])
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``refine-variants``."""
+    p = subparsers.add_parser("refine-variants", help="refinement variants side by side on the suite",
+                              description=__doc__.splitlines()[0])
     p.add_argument("--base", required=True, help="static model folder to refine (e.g. from python -m distill)")
     p.add_argument("--teacher", default=None, help="teacher (default: the one in the base model's config)")
     p.add_argument("--corpus", default=None, help="corpus file (default: refine's default corpus)")
@@ -40,11 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work-dir", default=".cache/refine_variants", help="where the variant models are saved")
     p.add_argument("--data", default=None, help="evaluation data folder (default ../shared/data)")
     p.add_argument("--out", default=None, help="write OUT.md and OUT.json")
-    args = p.parse_args(argv)
+    return p
 
-    from benchmarks.data import load_available, resolve_data_dir, select
-    from benchmarks.report import emit, quality_markdown
-    from benchmarks.tasks import run_quality
+
+def run(args: argparse.Namespace) -> int:
+    """Refine the base model once per variant, score them all on the suite; print (and write) the table."""
+    from benchmarks.quality.data import load_available, resolve_data_dir, select
+    from benchmarks.quality.suite import quality_markdown
+    from benchmarks.quality.tasks import run_quality
+    from benchmarks.report import emit
     from distill.refine import refine
 
     work = Path(args.work_dir)
@@ -61,14 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         model.save_pretrained(folder, overwrite=True)
         specs.append(f"{label}=static:{folder}")
     root = resolve_data_dir(args.data)
-    command = ["python", "-m", "benchmarks.refine_variants", *(sys.argv[1:] if argv is None else argv)]
     report = run_quality(specs, load_available(select(root), root), cache_dir=None, cache_mode="none",
-                         progress=False, argv=command)
+                         progress=False, argv=args.command_line)
     report["variants"] = notes
     md = quality_markdown(report, title=f"Refinement variants of {args.base} ({args.max_sentences:,} passages)")
     emit(md + "\nVariants:\n\n" + "\n".join(notes) + "\n", report, args.out)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

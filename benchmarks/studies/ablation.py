@@ -27,6 +27,7 @@ one vocabulary pass per pooling (``distill.embed_vocabulary``) and each is ``dis
 
 from __future__ import annotations
 
+import argparse
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +35,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from benchmarks.provenance import provenance, provenance_markdown
+from benchmarks.quality.data import TASK_LABELS, TASK_TYPES
+from benchmarks.quality.suite import add_suite_options, cache_dir, load_datasets, task_config
+from benchmarks.report import emit, fmt, markdown_table
+
 if TYPE_CHECKING:
     from distill import DistillPlan, VocabularyVectors
 
 
 @dataclass(frozen=True)
 class Variant:
+    """One ablation variant: its key, label, description and how it is built from the default."""
     key: str
     name: str
     description: str
@@ -50,6 +57,7 @@ class Variant:
 
 
 def variants(freq_file: Path | None, corpus_file: Path | None = None) -> list[Variant]:
+    """The ablation's variants (those whose frequency file or corpus exists), the default first."""
     out = [
         Variant("default", "default", "PCA 256, SIF (Zipf), output vectors, mean pooling, contrast pooling"),
         Variant("plain_mean", "plain mean", "contrast 0 at encode time (Model2Vec's pooling)", {"contrast": 0.0}),
@@ -236,7 +244,8 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
     ``distill.assemble`` (``build_shared_variant``), the stage ``distill.distill`` ends with.
     ``exact=True``: call ``distill.distill(teacher, **kwargs)`` for each variant instead (slower, one pass each).
     """
-    folders, seconds = [], {}
+    folders: list[Path] = []
+    seconds: dict[str, float | None] = {}
     todo = [v for v in vs if not ((root / v.key / "model.safetensors").is_file() and (root / v.key / "config.json").is_file())]
     shared = SharedPasses(teacher) if any(not _built_by_distill(v, exact) for v in todo) else None
     it = vs
@@ -260,6 +269,7 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
                 kw["vocabulary"] = read_vocabulary_file(kw["vocabulary"], v.vocabulary_size)
             model = distill.distill(teacher, show_progress_bar=progress, **kw)
         else:
+            assert shared is not None  # made above for every variant not built by distill.distill
             model = build_shared_variant(shared, v, root, progress)
         out.parent.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(out, overwrite=True)
@@ -270,14 +280,15 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
 def run_ablation(teacher: str, datasets: list, *, work_dir: Path, config=None, cache_dir=None,
                  include_teacher: bool = False, only: list[str] | None = None, freq_file: Path | None = None,
                  corpus_file: Path | None = None, exact: bool = False, grid: bool = False,
-                 progress: bool = True) -> dict:
-    from .encoders import StaticEncoder
-    from .report import provenance
-    from .tasks import run_quality
+                 progress: bool = True, argv: list[str] | None = None) -> dict:
+    """Every variant (or the ``grid``) built under ``work_dir`` and scored on ``datasets``: the report dict;
+    ``argv``: the command recorded in its ``meta`` (default this process's)."""
+    from benchmarks.quality.encoders import StaticEncoder
+    from benchmarks.quality.tasks import run_quality
 
     if grid and not (corpus_file is not None and Path(corpus_file).is_file()):
         raise ValueError(f"--frequency-grid needs a frequency corpus; {corpus_file} is not a file.")
-    vs = frequency_grid(corpus_file) if grid else variants(freq_file, corpus_file)
+    vs = frequency_grid(Path(corpus_file)) if grid and corpus_file is not None else variants(freq_file, corpus_file)
     if only:
         vs = [v for v in vs if v.key in only or v.key == "default"]
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(str(teacher)).name or str(teacher))
@@ -304,15 +315,36 @@ def run_ablation(teacher: str, datasets: list, *, work_dir: Path, config=None, c
     if not exact and any(v.vocabulary_size for v in vs):
         report["build"] += "; the added-vocabulary variants with distill.distill"
     report["teacher"] = teacher
-    report["meta"] = provenance()
+    report["meta"] = provenance(argv)
     return report
 
 
-def add_parser(sub, add_common, load_datasets, task_config, cache_dir) -> None:
-    p = sub.add_parser("ablation", help="distill variants (PCA, SIF, input embeddings, pooling, frequencies, "
-                                        "added vocabulary) evaluated on the suite")
+def ablation_markdown(report: dict, *, title: str = "Ablation") -> str:
+    """Variants × task-type averages, the average and its difference from the default."""
+    models = report["models"]
+    tasks_present = [t for t in TASK_TYPES if any(t in m["summary"]["task_averages"] for m in models)]
+    base = next((m for m in models if m.get("variant") == report.get("baseline")), models[0] if models else None)
+    rows = []
+    for m in models:
+        ta = m["summary"]["task_averages"]
+        delta = m["summary"]["average"] - base["summary"]["average"] if base else float("nan")
+        rows.append([m["name"], m.get("description", "")] + [fmt(ta.get(t)) for t in tasks_present]
+                    + [f"**{fmt(m['summary']['average'])}**", ("±0.0" if m is base else f"{delta:+.1f}")])
+    header = ["Variant", "what changes"] + [TASK_LABELS[t] for t in tasks_present] + ["Average", "Δ vs default"]
+    out = [f"## {title}", "", markdown_table(header, rows, ["---", "---"] + ["---:"] * (len(header) - 2)), ""]
+    if report.get("build"):
+        out += [f"Variants built with: {report['build']}. Average = mean of the task-type averages.", ""]
+    if report.get("meta"):
+        out.append(provenance_markdown(report["meta"]))
+    return "\n".join(out)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``ablation``."""
+    p = subparsers.add_parser("ablation", help="distill variants (PCA, SIF, input embeddings, pooling, frequencies, "
+                                               "added vocabulary) evaluated on the suite")
     p.add_argument("--teacher", required=True, help="teacher name or folder (as for distill)")
-    add_common(p)
+    add_suite_options(p)
     p.add_argument("--work-dir", default=None, help="where variant models are saved (default <cache-dir>/ablation)")
     p.add_argument("--include-teacher", action="store_true", help="also evaluate the teacher itself")
     p.add_argument("--only", default=None, help="comma list of variant keys (default: all; 'default' is always in)")
@@ -328,22 +360,23 @@ def add_parser(sub, add_common, load_datasets, task_config, cache_dir) -> None:
                         "with the frequency corpus (how distill's default frequency weight was chosen)")
     p.add_argument("--out", default=None, help="write OUT.md and OUT.json")
     p.add_argument("--title", default=None)
+    return p
 
-    def cmd(args) -> int:
-        from .data import resolve_data_dir
-        from .report import ablation_markdown, emit
 
-        datasets = load_datasets(args)
-        cdir = cache_dir(args)
-        data = resolve_data_dir(args.data)
-        freq_file = Path(args.frequencies) if args.frequencies else data / "vocab" / "wordfreq_large_en.tsv"
-        corpus_file = (Path(args.frequency_corpus) if args.frequency_corpus
-                       else data / "corpus_general" / "sentences.txt")
-        report = run_ablation(args.teacher, datasets, work_dir=Path(args.work_dir) if args.work_dir else cdir / "ablation",
-                              config=task_config(args), cache_dir=cdir, include_teacher=args.include_teacher,
-                              only=args.only.split(",") if args.only else None, freq_file=freq_file, corpus_file=corpus_file,
-                              exact=args.exact, grid=args.frequency_grid, progress=not args.no_progress)
-        emit(ablation_markdown(report, title=args.title or f"Ablation ({args.teacher})"), report, args.out)
-        return 0
+def run(args: argparse.Namespace) -> int:
+    """Build (or reuse) the variants, score them on the suite; print (and with ``--out`` write) the table."""
+    from benchmarks.quality.data import resolve_data_dir
 
-    p.set_defaults(func=cmd)
+    datasets = load_datasets(args)
+    cdir = cache_dir(args)
+    data = resolve_data_dir(args.data)
+    freq_file = Path(args.frequencies) if args.frequencies else data / "vocab" / "wordfreq_large_en.tsv"
+    corpus_file = (Path(args.frequency_corpus) if args.frequency_corpus
+                   else data / "corpus_general" / "sentences.txt")
+    report = run_ablation(args.teacher, datasets, work_dir=Path(args.work_dir) if args.work_dir else cdir / "ablation",
+                          config=task_config(args), cache_dir=cdir, include_teacher=args.include_teacher,
+                          only=args.only.split(",") if args.only else None, freq_file=freq_file, corpus_file=corpus_file,
+                          exact=args.exact, grid=args.frequency_grid, progress=not args.no_progress,
+                          argv=args.command_line)
+    emit(ablation_markdown(report, title=args.title or f"Ablation ({args.teacher})"), report, args.out)
+    return 0

@@ -6,7 +6,9 @@ For each dataset and training-set size (at most N stratified training texts, or 
 every method on the training split, scores accuracy on the test split, and times ``predict`` on the test texts
 (CPU, the whole machine, after a warm-up; static methods on the test set repeated to at least
 ``--speed-texts`` texts). The fine-tuned model is timed through its numpy :class:`StaticPipeline` (the serving
-path), and its predictions are checked against the torch model's. Results go to a Markdown file.
+path), and its predictions are checked against the torch model's. Results go to ``--out`` (Markdown) and the same
+name with ``.json`` (every result, rewritten after each one; ``--from-json`` merges such files into one report).
+(Before the benchmarks were grouped by job the JSON needed ``--json PATH``, as the committed result's command shows.)
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.data import resolve_data_dir
+from benchmarks.provenance import SOURCE_ROOT, provenance, provenance_markdown
+from benchmarks.quality.data import load_classification, resolve_data_dir
+from benchmarks.report import write
 
 DATASETS = {  # key: (folder under <data>/classification, display name)
     "trec": ("trec", "TREC"),
@@ -39,26 +41,17 @@ METHODS = {
     "finetune": "static fine-tune",
     "teacher-lr": "teacher + LR",
 }
-REPO = Path(__file__).resolve().parents[1]
 
 
 # ----------------------------------------------------------------------------------------------- data
 def find_data_dir(explicit: str | None = None) -> Path:
+    """The data folder (``--data`` or the default); a usage error when it has no ``classification/``."""
+    from distill.cli_checks import UsageError
+
     root = resolve_data_dir(explicit)
     if not (root / "classification").is_dir():
-        raise SystemExit(f"{root} has no classification/ folder: pass --data DIR (see shared/data/MANIFEST.md).")
+        raise UsageError(f"{root} has no classification/ folder: pass --data DIR (see shared/data/MANIFEST.md).")
     return root
-
-
-def read_split(folder: Path, split: str) -> tuple[list[str], np.ndarray]:
-    texts, labels = [], []
-    with open(folder / f"{split}.jsonl", encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                row = json.loads(line)
-                texts.append(row["text"])
-                labels.append(row["label"])
-    return texts, np.asarray(labels)
 
 
 def subsample(labels: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
@@ -75,6 +68,7 @@ def subsample(labels: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
 
 
 def drop_empty(texts: list[str], labels: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The texts that are not blank, with their labels."""
     keep = [i for i, t in enumerate(texts) if t.strip()]
     return [texts[i] for i in keep], labels[keep]
 
@@ -96,6 +90,7 @@ def throughput(fn: Callable[[list[str]], Any], texts: list[str], min_texts: int,
 # ----------------------------------------------------------------------------------------------- methods
 @dataclass
 class Outcome:
+    """One method on one dataset and training size: accuracy, throughput, fit time, notes."""
     dataset: str
     train_size: str
     method: str
@@ -133,6 +128,7 @@ def fit_logreg(x: Any, y: np.ndarray, seed: int) -> Any:
 
 
 class Runner:
+    """The methods of the table, sharing one static model and one teacher (loaded once, on first use)."""
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.seed = args.seed
@@ -237,14 +233,15 @@ class Runner:
 
 
 def run_benchmark(args: argparse.Namespace, on_result: Callable[[list[Outcome]], None] | None = None) -> list[Outcome]:
+    """Every method on every dataset and training size; ``on_result`` gets the outcomes so far after each one."""
     data_dir = find_data_dir(args.data)
     runner = Runner(args)
     outcomes: list[Outcome] = []
     sizes = [None if s == "full" else int(s) for s in args.train_sizes]
     splits = {}
     for key in args.datasets:
-        folder = data_dir / "classification" / DATASETS[key][0]
-        splits[key] = (drop_empty(*read_split(folder, "train")), drop_empty(*read_split(folder, "test")))
+        ds = load_classification(data_dir / "classification" / DATASETS[key][0], DATASETS[key][1])
+        splits[key] = (drop_empty(ds.train_texts, ds.train_labels), drop_empty(ds.test_texts, ds.test_labels))
     # The small size first, then method by method: the slow teacher runs on the full sets come last.
     for cap in sizes:
         for method in args.methods:
@@ -265,9 +262,6 @@ def run_benchmark(args: argparse.Namespace, on_result: Callable[[list[Outcome]],
                 print(f"[classify]   acc={acc:.4f} samples/s={speed or float('nan'):.0f} fit={fit_s:.1f}s {notes}",
                       file=sys.stderr, flush=True)
                 outcomes.append(outcome)
-                if args.json:
-                    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-                    Path(args.json).write_text(json.dumps([asdict(o) for o in outcomes], indent=1))
                 if on_result is not None:
                     on_result(outcomes)
     return outcomes
@@ -280,14 +274,13 @@ def _fmt_speed(v: float | None) -> str:
     return f"{v / 1000:.1f}k" if v >= 1000 else f"{v:.0f}"
 
 
-def to_markdown(outcomes: list[Outcome], args: argparse.Namespace, header: dict[str, str]) -> str:
+def to_markdown(outcomes: list[Outcome], header: str) -> str:
+    """Accuracy per training size, predict throughput and fit time, under ``header`` (Markdown lines)."""
     methods = [m for m in METHODS if any(o.method == m for o in outcomes)]
     datasets = list(dict.fromkeys(o.dataset for o in outcomes))
     sizes = list(dict.fromkeys(o.train_size for o in outcomes))
     get = {(o.dataset, o.train_size, o.method): o for o in outcomes}
-    lines = ["# Classification: static fine-tune vs. baselines", ""]
-    lines += [f"- **{k}**: {v}" for k, v in header.items()]
-    lines.append("")
+    lines = ["# Classification: static fine-tune vs. baselines", "", header]
     for size in sizes:
         title = "full training set" if size == "full" else f"at most {size} training examples (stratified sample)"
         lines += [f"## Accuracy, {title}", "", "| dataset | n train | " + " | ".join(METHODS[m] for m in methods)
@@ -326,54 +319,56 @@ def to_markdown(outcomes: list[Outcome], args: argparse.Namespace, header: dict[
 
 
 def merge_json(paths: list[str]) -> list[Outcome]:
-    """Results of several runs (``--json`` files); a later file wins for the same dataset, size and method."""
+    """Results of several runs (their JSON files); a later file wins for the same dataset, size and method."""
     merged: dict[tuple[str, str, str], Outcome] = {}
     for path in paths:
-        for row in json.loads(Path(path).read_text()):
+        for row in json.loads(Path(path).read_text(encoding="utf-8")):
             outcome = Outcome(**row)
             merged[(outcome.dataset, outcome.train_size, outcome.method)] = outcome
     return list(merged.values())
 
 
 def run(args: argparse.Namespace) -> int:
+    """Fit and score every method on every dataset and size (or merge ``--from-json`` files); the report is
+    rewritten to ``--out`` and its JSON after every result."""
+    from distill.cli_checks import UsageError
+
+    meta = provenance(args.command_line)
     if args.from_json:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        md = report(merge_json(args.from_json), args, args.date or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-        out.write_text(md, encoding="utf-8")
+        if args.date:
+            meta["date"] = args.date
+        outcomes = merge_json(args.from_json)
+        md = report(outcomes, args, meta)
+        write(md, [asdict(o) for o in outcomes], args.out)
         print(md)
         return 0
     bad = [d for d in args.datasets if d not in DATASETS] + [m for m in args.methods if m not in METHODS]
     if bad:
-        raise SystemExit(f"Unknown dataset/method: {bad}; datasets {list(DATASETS)}, methods {list(METHODS)}.")
+        raise UsageError(f"unknown dataset/method: {bad}; datasets {list(DATASETS)}, methods {list(METHODS)}")
     if args.threads:
         import torch
         from threadpoolctl import threadpool_limits
 
         torch.set_num_threads(args.threads)
         threadpool_limits(args.threads)  # BLAS/OpenMP in numpy and scikit-learn too
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write = lambda outcomes: out.write_text(report(outcomes, args, started), encoding="utf-8")  # noqa: E731
-    outcomes = run_benchmark(args, on_result=write)  # the report is rewritten after every result
-    md = report(outcomes, args, started)
-    out.write_text(md, encoding="utf-8")
-    print(md)
-    print(f"[classify] wrote {out}", file=sys.stderr)
+
+    def save(outcomes: list[Outcome]) -> None:
+        write(report(outcomes, args, meta), [asdict(o) for o in outcomes], args.out)
+
+    outcomes = run_benchmark(args, on_result=save)  # the report is rewritten after every result
+    save(outcomes)
+    print(report(outcomes, args, meta))
+    print(f"[classify] wrote {args.out} and its .json", file=sys.stderr)
     return 0
 
 
-def report(outcomes: list[Outcome], args: argparse.Namespace, started: str) -> str:
+def report(outcomes: list[Outcome], args: argparse.Namespace, meta: dict) -> str:
+    """The tables of ``outcomes`` under the run's header (``meta``: ``benchmarks.provenance.provenance``)."""
     runner_teacher = next((o.notes.get("teacher") for o in outcomes if o.method == "teacher-lr"), None)
     header = {
-        "command": "`python -m benchmarks classify " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["classify"]
-                                                                 else sys.argv[1:]) + "`",
-        "date": started,
-        "static model": f"`{args.model}`",
-        "teacher": f"`{args.teacher}` via {runner_teacher}" if runner_teacher else "not run",
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), Python {platform.python_version()}",
-        "protocol": "LR = scikit-learn LogisticRegression, C in {0.1, 1, 10} by 3-fold CV (one 10% held-out split "
+        "Static model": f"`{args.model}`",
+        "Teacher": f"`{args.teacher}` via {runner_teacher}" if runner_teacher else "not run",
+        "Protocol": "LR = scikit-learn LogisticRegression, C in {0.1, 1, 10} by 3-fold CV (one 10% held-out split "
                     "above 5,000 texts); TF-IDF = word 1-2 grams, "
                     "sublinear tf; fine-tune = `StaticModelClassifier` defaults (MLP 512 hidden, full table trained, "
                     "early stopping on a stratified 10% split), scored and timed through the numpy `StaticPipeline`; "
@@ -381,55 +376,41 @@ def report(outcomes: list[Outcome], args: argparse.Namespace, started: str) -> s
                     f"{args.speed_texts:,} texts (teacher: {args.teacher_speed_texts} texts, one run)",
     }
     if args.note:
-        header["note"] = args.note
+        header["Note"] = args.note
     if args.threads:
-        header["threads"] = (f"`--threads {args.threads}`: torch and BLAS limited to {args.threads} thread(s) "
+        header["Threads"] = (f"`--threads {args.threads}`: torch and BLAS limited to {args.threads} thread(s) "
                              "(the static model's numba pooling keeps its own threads)")
-    return to_markdown(outcomes, args, header)
+    return to_markdown(outcomes, provenance_markdown(meta) + "".join(f"- {k}: {v}\n" for k, v in header.items()))
 
 
 def _default_model() -> str:
-    for c in (REPO / ".cache" / "models" / "minilm-static", REPO / ".cache" / "models" / "m2v-minilm"):
+    models = SOURCE_ROOT / ".cache" / "models"
+    for c in (models / "minilm-static", models / "m2v-minilm"):
         if (c / "model.safetensors").exists():
             return str(c)
-    return str(REPO / ".cache" / "models" / "minilm-static")
+    return str(models / "minilm-static")
 
 
-def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``classify``."""
+    p = subparsers.add_parser("classify", help="classification table: fine-tune vs. LR baselines",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=_default_model(), help="static model folder (default: %(default)s)")
     p.add_argument("--teacher", default="sentence-transformers/all-MiniLM-L6-v2")
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), help=f"from {list(DATASETS)}")
     p.add_argument("--methods", nargs="+", default=list(METHODS), help=f"from {list(METHODS)}")
     p.add_argument("--train-sizes", nargs="+", default=["1000", "full"], help="caps on training texts, or 'full'")
     p.add_argument("--data", default=None, help="data folder holding classification/ (default: ../shared/data)")
-    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "classify.md"))
-    p.add_argument("--json", default=None, help="also write raw results as JSON here")
-    p.add_argument("--cache-dir", default=str(REPO / ".cache" / "classify"))
+    p.add_argument("--out", default=str(SOURCE_ROOT / "benchmarks" / "results" / "classify.md"),
+                   help="the Markdown report; its JSON goes beside it (.json)")
+    p.add_argument("--cache-dir", default=str(SOURCE_ROOT / ".cache" / "classify"))
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--speed-texts", type=int, default=20_000)
     p.add_argument("--teacher-speed-texts", type=int, default=500)
     p.add_argument("--threads", type=int, default=None, help="torch threads for training (default: torch's)")
     p.add_argument("--progress", action="store_true", help="progress bars while fine-tuning")
     p.add_argument("--from-json", nargs="+", default=None, metavar="JSON",
-                   help="no run: write the report from --json files of earlier runs (merged, later files win)")
+                   help="no run: write the report from the JSON of earlier runs (merged, later files win)")
     p.add_argument("--date", default=None, help="date line of a --from-json report")
     p.add_argument("--note", default=None, help="a line of notes for the report header")
-    p.set_defaults(func=run)
     return p
-
-
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``classify`` on the ``python -m benchmarks`` command line."""
-    p = subparsers.add_parser("classify", help="classification table: fine-tune vs. LR baselines",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    return configure(p)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = configure(argparse.ArgumentParser(prog="python -m benchmarks.classify", description=__doc__,
-                                               formatter_class=argparse.RawDescriptionHelpFormatter))
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,8 +1,11 @@
-"""Does B -> A help broadly, dataset by dataset? ``python -m benchmarks.protocol -m SPEC_A -m SPEC_B``.
+"""Does B -> A help broadly, dataset by dataset? ``python -m benchmarks protocol -m SPEC_A -m SPEC_B``.
+
+(Until the benchmarks were grouped by job this was ``python -m benchmarks.protocol``, the command the committed
+results record.)
 
 The selection protocol for a default: every development and test split we have is treated as development data
 (``--datasets all``; ``dev`` or ``test`` for one half). For each dataset both models are scored with the suite's own
-metric (``benchmarks.tasks``'s protocol, the same numbers ``benchmarks quality`` prints), from per-item pieces that
+metric (``benchmarks.quality.tasks``'s protocol, the same numbers ``benchmarks quality`` prints), from per-item pieces that
 can be resampled: the cosine of each pair (STS, pair classification, word similarity), whether each test text is
 classified right (the suite's logistic regression), each query's nDCG@10 (retrieval), each text's cluster in each
 k-means run (clustering, V-measure recomputed on the resampled texts). The items are resampled with replacement
@@ -17,15 +20,18 @@ the same for the suite's average (mean of task-type means).
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from . import metrics
-from .data import ClassificationData, ClusteringData, RetrievalData
-from .paired_bootstrap import (
+from benchmarks.provenance import provenance, provenance_markdown
+from benchmarks.quality import metrics
+from benchmarks.quality.data import ClassificationData, ClusteringData, RetrievalData
+from benchmarks.quality.tasks import TaskConfig, encode_unique
+from benchmarks.report import emit
+from benchmarks.studies.paired_bootstrap import (
     PAIR_TASKS,
     item_cosines,
     metric,
@@ -33,7 +39,6 @@ from .paired_bootstrap import (
     resampled_differences,
     summarize,
 )
-from .tasks import TaskConfig, encode_unique
 
 SPLITS = ("all", "dev", "test")
 
@@ -49,7 +54,7 @@ class ItemScores:
 
 
 def item_scores(encoder, ds, config: TaskConfig | None = None) -> ItemScores:
-    """The suite's score of ``encoder`` on ``ds`` (as ``benchmarks.tasks.evaluate`` computes it), resamplable."""
+    """The suite's score of ``encoder`` on ``ds`` (as ``benchmarks.quality.tasks.evaluate`` computes it), resamplable."""
     cfg = config or TaskConfig()
     if ds.task in PAIR_TASKS:
         left, right, gold = pair_items(ds)
@@ -127,7 +132,7 @@ def leave_one_out(per_dataset: dict[str, dict]) -> dict:
     return out
 
 
-def run(enc_a, enc_b, datasets: list, *, config: TaskConfig | None = None, resamples: int = 1000,
+def compare(enc_a, enc_b, datasets: list, *, config: TaskConfig | None = None, resamples: int = 1000,
         seed: int = 42) -> dict:
     """The protocol's report of A against B on ``datasets``."""
     if resamples < 1:
@@ -140,6 +145,7 @@ def run(enc_a, enc_b, datasets: list, *, config: TaskConfig | None = None, resam
 
 
 def markdown(name_a: str, name_b: str, result: dict, resamples: int, splits: dict[str, str] | None = None) -> str:
+    """The protocol's per-dataset table and its summary lines."""
     splits = splits or {}
     rows = [f"| {k} | {v['task']} | {splits.get(k, '')} | {v['n']} | {v['a']:.2f} | {v['b']:.2f} | {v['diff']:+.2f} | "
             f"[{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}] | {v['result']} |" for k, v in result["datasets"].items()]
@@ -165,7 +171,7 @@ def _range(lodo: dict | None) -> str:
 
 def load_split(root, which: str) -> list:
     """The loaded datasets of ``which``: ``test`` (the suite), ``dev`` (its development splits) or ``all``."""
-    from .data import DEV_NAME, REGISTRY, load_available, select
+    from benchmarks.quality.data import DEV_NAME, REGISTRY, load_available, select
 
     if which not in SPLITS:
         raise ValueError(f"datasets must be one of {SPLITS}, got {which!r}")
@@ -174,13 +180,16 @@ def load_split(root, which: str) -> list:
 
 
 def split_of(name: str) -> str:
-    from .data import DEV_SPLITS
+    """``dev`` for a development split, ``test`` for a suite dataset."""
+    from benchmarks.quality.data import DEV_SPLITS
 
     return "dev" if name in {s.name for s in DEV_SPLITS} else "test"
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.protocol", description=__doc__.splitlines()[0])
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``protocol``."""
+    p = subparsers.add_parser("protocol", help="A against B dataset by dataset, paired bootstrap per dataset",
+                              description=__doc__.splitlines()[0])
     p.add_argument("--model", "-m", action="append", required=True,
                    help="model SPEC, as for benchmarks quality (exactly two: A, the candidate, then B)")
     p.add_argument("--datasets", default="all", choices=SPLITS,
@@ -192,53 +201,40 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default=None, help="evaluation data folder (default ../shared/data)")
     p.add_argument("--cache-dir", default=None, help="embedding cache for slow encoders (default .cache/benchmarks)")
     p.add_argument("--out", default=None, help="write OUT.md and OUT.json")
-    args = p.parse_args(argv)
-    if len(args.model) != 2:
-        p.error(f"give exactly two models (-m A -m B), got {len(args.model)}")
-    if args.resamples < 1:
-        p.error("--resamples must be at least 1")
-    if args.train_cap is not None and args.train_cap < 1:
-        p.error("--train-cap must be at least 1")
-    from .data import TASK_TYPES
+    return p
 
+
+def run(args: argparse.Namespace) -> int:
+    """Score both models on every selected dataset; print (and with ``--out`` write) the protocol's report."""
+    from benchmarks.quality.cache import default_cache_dir
+    from benchmarks.quality.data import TASK_TYPES, resolve_data_dir
+    from benchmarks.quality.encoders import CachedEncoder, load_encoder
+    from benchmarks.quality.tasks import DEFAULT_TRAIN_CAP
+    from distill.cli_checks import UsageError
+
+    if len(args.model) != 2:
+        raise UsageError(f"give exactly two models (-m A -m B), got {len(args.model)}")
+    if args.resamples < 1:
+        raise UsageError("--resamples must be at least 1")
+    if args.train_cap is not None and args.train_cap < 1:
+        raise UsageError("--train-cap must be at least 1")
     keep = set(args.tasks.split(",")) if args.tasks else set()
     if keep - set(TASK_TYPES):
-        p.error(f"--tasks: unknown {sorted(keep - set(TASK_TYPES))}; choose from {', '.join(TASK_TYPES)}")
-    for spec in args.model:
-        from .encoders import check_spec
-
-        try:
-            check_spec(spec)
-        except ValueError as exc:
-            p.error(str(exc))
-    command = ["python", "-m", "benchmarks.protocol", *(sys.argv[1:] if argv is None else argv)]
-
-    from pathlib import Path
-
-    from .cache import default_cache_dir
-    from .data import resolve_data_dir
-    from .encoders import CachedEncoder, load_encoder
-    from .report import emit, provenance, provenance_markdown
-    from .tasks import DEFAULT_TRAIN_CAP
-
+        raise UsageError(f"--tasks: unknown {sorted(keep - set(TASK_TYPES))}; choose from {', '.join(TASK_TYPES)}")
     root = resolve_data_dir(args.data)
     datasets = load_split(root, args.datasets)
     if keep:
         datasets = [d for d in datasets if d.task in keep]
     if not datasets:
-        raise SystemExit(f"no dataset under {root} (layout: MANIFEST.md)")
+        raise UsageError(f"no dataset under {root} (layout: MANIFEST.md)")
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     enc_a, enc_b = (CachedEncoder(load_encoder(s), cache, progress=False) for s in args.model)
     cfg = TaskConfig(train_cap=args.train_cap if args.train_cap is not None else DEFAULT_TRAIN_CAP)
-    meta = provenance(command)
-    result = run(enc_a, enc_b, datasets, config=cfg, resamples=args.resamples, seed=args.seed)
+    meta = provenance(args.command_line)
+    result = compare(enc_a, enc_b, datasets, config=cfg, resamples=args.resamples, seed=args.seed)
     splits = {d.name: split_of(d.name) for d in datasets}
     md = markdown(enc_a.name, enc_b.name, result, args.resamples, splits)
     emit(md + "\n" + provenance_markdown(meta),
          {"a": enc_a.name, "b": enc_b.name, "specs": args.model, "resamples": args.resamples, "seed": args.seed,
           "splits": splits, **result, "meta": meta}, args.out)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

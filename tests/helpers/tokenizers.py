@@ -1,0 +1,54 @@
+"""A tiny BERT-style WordPiece tokenizer built in memory."""
+
+from __future__ import annotations
+
+from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+from tokenizers.models import WordPiece
+
+from static_model.tokenization import prepare_tokenizer, unknown_token_id
+
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+WORDS = [
+    "the", "a", "cat", "dog", "sat", "on", "mat", "runs", "fast", "slow", "bank", "river", "money", "tax", "law",
+    "un", "##believ", "##able", "play", "##ing", "##s", "##ed", ".", ",", "!", "?", "'", "-", "(", ")", "[", "]",
+    "hello", "world", "caf", "##e", "é", "日", "本", "😀", "1", "2", "3", "##0",
+]
+
+
+def make_wordpiece_tokenizer(words: list[str] = WORDS, *, pad_to: int | None = 16) -> Tokenizer:
+    """A BERT-style uncased WordPiece tokenizer; padded and truncating like all-MiniLM-L6-v2's tokenizer.json."""
+    vocab = {token: i for i, token in enumerate(SPECIAL + words)}
+    tokenizer = Tokenizer(WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    tokenizer.add_special_tokens(SPECIAL)
+    if pad_to:
+        tokenizer.enable_padding(length=pad_to, pad_id=0, pad_token="[PAD]")
+        tokenizer.enable_truncation(max_length=pad_to)
+    return tokenizer
+
+
+# Texts that stress the fast tokenization path.
+TRICKY = [
+    "Hello, World! The CAT's mat (unbelievable) playing-cats.", "a\tb\nc\rd  e", "[MASK] the [cls] cat [SEP]x",
+    "café Café CAFÉ e\u0301", "日本 cat", "\x00cat\x00dog", "cat\x0bdog\x0cmat\x1crun\x85fast", "a\xa0b\u3000c\u2028d",
+    "zzz-qqq!!", "", " ", "x" * 150, "cat😀dog", "\u200bcat\u200d", "ABC123 1,000.50 $40", "lone \ud83d surrogate",
+    # chunks split at ASCII punctuation in the cache: known words with new punctuation, long words, unknown pieces
+    "cat, cat. (cat) cat's cat-dog e.g. x@y.com ... --- \"'\" '", "日本,cat;mat",
+    "Ünïcödé—dash “quoted”, cat…", ",,,,", "cat,😀,dog",
+]
+
+
+def reference_ids(tokenizer: Tokenizer, texts: list[str], max_length: int | None = None) -> list[list[int]]:
+    """The Hugging Face tokenizer's ids of ``texts`` without specials and unknowns: what the fast path must give."""
+    plain = prepare_tokenizer(tokenizer)
+    unk = unknown_token_id(plain)
+    out = []
+    for text in texts:
+        safe = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        ids = [i for i in plain.encode(safe, add_special_tokens=False).ids if i != unk]
+        out.append(ids[:max_length] if max_length else ids)
+    return out
