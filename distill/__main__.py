@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     from distill.assemble import DEFAULT_CONTRAST
     from distill.embed import AUTO_POOLING, DEFAULT_BATCH_SIZE, POOLING_ALIASES, POOLING_CHOICES
     from distill.frequencies import DEFAULT_FREQUENCY_WEIGHT
+    from distill.pca import DEFAULT_PCA_DIMS
     from distill.refine import add_refine_options
     from static_model.quantization import DTYPES
 
@@ -47,9 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("teacher", help="local folder, all-MiniLM-L6-v2 / all-mpnet-base-v2 (offline packages), or hub id")
     p.add_argument("--output", "-o", required=True, help="folder to write the static model to (written atomically)")
-    p.add_argument("--pca-dims", type=_pca_dims, default=256, metavar="{N,F,auto,none}",
-                   help="PCA output dims: an int N; a float F in (0, 1): the fewest dims explaining that fraction of "
-                   "the variance; auto: all the teacher's dims, rotated (no reduction); none: no PCA (default 256)")
+    p.add_argument("--pca-dims", type=_pca_dims, default=DEFAULT_PCA_DIMS, metavar="{N,F,auto,none}",
+                   help="PCA output dims: an int N (256 = Model2Vec's default size); a float F in (0, 1): the fewest "
+                   "dims explaining that fraction of the variance; auto: all the teacher's dims, rotated (no "
+                   "reduction); none: no PCA (default auto: benchmarks/results/defaults.md, section 3)")
     p.add_argument("--sif-coefficient", type=_float_or_none, default=1e-4, help="SIF a, or 'none' (default 1e-4)")
     p.add_argument("--vocabulary", help="words to add as whole tokens: one a line, or a word<TAB>frequency TSV")
     p.add_argument("--vocabulary-size", type=int, default=None, help="use only the first N words of --vocabulary")

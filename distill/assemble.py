@@ -11,7 +11,7 @@ import numpy as np
 
 from distill import frequencies as freq
 from distill.embed import VocabularyVectors
-from distill.pca import PCADims, check_pca_dims, pca
+from distill.pca import DEFAULT_PCA_DIMS, PCADims, check_pca_dims, pca
 from distill.plan import DistillPlan
 from distill.vocabulary import DEFAULT_DROP_PATTERN
 from static_model import StaticModel
@@ -58,7 +58,7 @@ def assemble(
     plan: DistillPlan,
     vectors: VocabularyVectors,
     *,
-    pca_dims: PCADims = 256,
+    pca_dims: PCADims = DEFAULT_PCA_DIMS,
     sif_coefficient: float | None = 1e-4,
     frequency_weight: float | None = None,
     dtype: str = "float16",

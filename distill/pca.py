@@ -13,6 +13,9 @@ import numpy as np
 
 AUTO_DIMS = "auto"
 PCADims: TypeAlias = int | float | str | None  # str: only AUTO_DIMS
+# every dimension, rotated: dropping components lost on 2 and 4 of 20 development datasets and gained on 11 for
+# MiniLM and mpnet (benchmarks/results/defaults.md, section 3); a smaller model is an explicit choice
+DEFAULT_PCA_DIMS: PCADims = AUTO_DIMS
 
 
 def check_pca_dims(pca_dims: PCADims) -> None:

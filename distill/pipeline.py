@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from distill.assemble import DEFAULT_CONTRAST, assemble, check_assembly
 from distill.embed import AUTO_POOLING, DEFAULT_BATCH_SIZE, check_embedding, embed_vocabulary
 from distill.frequencies import resolve_frequency_weight
-from distill.pca import PCADims
+from distill.pca import DEFAULT_PCA_DIMS, PCADims
 from distill.plan import prepare
 from distill.resolve import DEFAULT_TEACHER
 from distill.teacher import Teacher
@@ -26,7 +26,7 @@ from static_model import StaticModel
 def distill(
     teacher: str | os.PathLike | Teacher = DEFAULT_TEACHER,
     *,
-    pca_dims: PCADims = 256,
+    pca_dims: PCADims = DEFAULT_PCA_DIMS,
     sif_coefficient: float | None = 1e-4,
     vocabulary: Sequence[str] | str | os.PathLike | None = None,
     token_frequencies: str | os.PathLike | Mapping[str, float] | None = None,
