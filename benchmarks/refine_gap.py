@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.data import resolve_data_dir
     from benchmarks.report import emit, provenance, provenance_markdown
     from distill.pca import pca_basis, project
-    from distill.refine import read_corpus
-    from distill.refine_featurize import default_cache_dir, featurize
+    from distill.refine.corpus import read_corpus
+    from distill.refine.featurize import default_cache_dir, featurize
     from distill.teacher import Teacher
     from static_model import StaticModel
 

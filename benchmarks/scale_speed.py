@@ -75,12 +75,12 @@ elif mode.startswith("ray") and ":" not in mode:
     stop.set(); ray.shutdown()
 else:  # featurize
     kind, n = mode.split(":")
-    from distill.refine_corpus import read_corpus
+    from distill.refine.corpus import read_corpus
     texts = read_corpus(lines_file, int(n))
     if kind == "single":
         import torch
         from distill import Teacher
-        from distill.refine_featurize import featurize
+        from distill.refine.featurize import featurize
         teacher = Teacher(folder, device="cpu")
         t1 = time.perf_counter()
         featurize(teacher, texts, cache_dir=out_dir, chunk_size=1000, show_progress_bar=False)

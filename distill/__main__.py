@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     from distill.assemble import DEFAULT_CONTRAST
     from distill.embed import DEFAULT_BATCH_SIZE
     from distill.frequencies import DEFAULT_FREQUENCY_WEIGHT
-    from distill.refine import add_refine_options
+    from distill.refine.cli import add_refine_options
 
     p = argparse.ArgumentParser(
         prog="python -m distill",
@@ -77,7 +77,7 @@ def check_args(args: argparse.Namespace) -> Path:
         check_positive_int,
         check_utf8_text,
     )
-    from distill.refine import check_corpus_option, check_refine_options
+    from distill.refine.cli import check_corpus_option, check_refine_options
 
     out = check_output_folder(args.output, overwrite=args.overwrite)
     check_positive_int(args.pca_dims, "--pca-dims")
@@ -145,11 +145,12 @@ def distill_main(argv: list[str]) -> int:
         show_progress_bar=not args.quiet,
     )
     if args.refine is not None:
-        from distill.refine import refine, refine_kwargs
+        from distill.refine import refine
+        from distill.refine.cli import cache_dir_from_args, config_from_args
 
-        model = refine(model, args.teacher, args.refine,
-                       device=args.device, dtype=args.dtype, show_progress_bar=not args.quiet,
-                       **refine_kwargs(args, prefix="refine-"))
+        config = config_from_args(args, prefix="refine-", device=args.device, dtype=args.dtype)
+        model = refine(model, args.teacher, args.refine, config, cache_dir=cache_dir_from_args(args, prefix="refine-"),
+                       show_progress_bar=not args.quiet)
     # save_pretrained is atomic: an interrupted run leaves no half-written folder.
     save_model(model, out, overwrite=args.overwrite)
     elapsed = time.perf_counter() - start

@@ -26,8 +26,10 @@ def _corpus(n: int = 240, seed: int = 0) -> list[str]:
 
 @pytest.fixture(scope="module")
 def teacher_dir(tmp_path_factory):
-    torch.set_num_threads(1)
-    return make_wordpiece_teacher(tmp_path_factory.mktemp("refine_teacher") / "teacher")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: one thread is fastest, and seeded runs stay bit-identical
+    yield make_wordpiece_teacher(tmp_path_factory.mktemp("refine_teacher") / "teacher")
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +46,19 @@ def teacher(teacher_dir):
     return Teacher(str(teacher_dir), device="cpu")
 
 
-def _refine(base_model, teacher, tmp_path, **kw):
+def _config(**options):
+    from distill.refine import RefineConfig
+
+    options = {"epochs": 8, "batch_size": 32, "learning_rate": 1e-2, "patience": 8, "chunk_size": 64,
+               "device": "cpu", **options}
+    return RefineConfig.from_options(**options)
+
+
+def _refine(base_model, teacher, tmp_path, corpus=None, targets=None, **options):
     from distill.refine import refine
 
-    kw.setdefault("epochs", 8)
-    kw.setdefault("batch_size", 32)
-    kw.setdefault("learning_rate", 1e-2)
-    kw.setdefault("patience", 8)
-    return refine(base_model, teacher, kw.pop("corpus", _corpus()), cache_dir=tmp_path / "cache", chunk_size=64,
-                  device="cpu", show_progress_bar=False, **kw)
+    return refine(base_model, teacher, _corpus() if corpus is None else corpus, _config(**options),
+                  cache_dir=tmp_path / "cache", targets=targets, show_progress_bar=False)
 
 
 def test_refine_loss_goes_down_and_output_loads(base_model, teacher, tmp_path):
@@ -123,7 +129,7 @@ def test_seeded_runs_are_identical(base_model, teacher, tmp_path):
 
 
 def test_featurize_resumes_after_interruption(teacher, tmp_path, monkeypatch):
-    from distill import refine_featurize as rf
+    from distill.refine import featurize as rf
 
     texts = _corpus(200)
     full = rf.featurize(teacher, texts, cache_dir=tmp_path / "ref", chunk_size=1000, show_progress_bar=False)
@@ -165,7 +171,7 @@ def test_featurize_resumes_after_interruption(teacher, tmp_path, monkeypatch):
 
 
 def test_default_cache_is_one_folder_a_teacher_and_a_longer_corpus_reuses_its_start(teacher, tmp_path, monkeypatch):
-    from distill import refine_featurize as rf
+    from distill.refine import featurize as rf
 
     a = rf.default_cache_dir(teacher)
     assert a.parts[:2] == (".cache", "refine")
@@ -184,8 +190,9 @@ def test_default_cache_is_one_folder_a_teacher_and_a_longer_corpus_reuses_its_st
 def test_cache_key_is_the_teacher_content_not_its_name(teacher_dir, tmp_path):
     import shutil
 
-    from distill import Teacher
     from distill.refine_featurize import teacher_fingerprint
+
+    from distill import Teacher
 
     copy = tmp_path / "same-teacher-elsewhere"
     shutil.copytree(teacher_dir, copy)
@@ -210,7 +217,8 @@ def test_vocabulary_extension(base_model, teacher, tmp_path):
 
 
 def test_iterable_corpus_and_errors(base_model, teacher, tmp_path):
-    from distill.refine import read_corpus, refine
+    from distill.refine import refine
+    from distill.refine.corpus import read_corpus
 
     assert read_corpus(iter(["a", " ", "b\n"])) == ["a", "b"]
     assert read_corpus(["a", "b", "c"], max_sentences=2) == ["a", "b"]
@@ -218,18 +226,51 @@ def test_iterable_corpus_and_errors(base_model, teacher, tmp_path):
         read_corpus(["", "  "])
     with pytest.raises(ValueError):
         read_corpus(tmp_path / "missing.txt")
-    with pytest.raises(ValueError, match="loss"):
-        refine(base_model, teacher, _corpus(), loss="l1")
-    with pytest.raises(ValueError, match="weight_learning_rate"):
-        refine(base_model, teacher, _corpus(), weight_learning_rate=0.0)
     with pytest.raises(ValueError, match="at least"):
         refine(base_model, teacher, ["the cat"] * 4, cache_dir=tmp_path / "c", show_progress_bar=False)
     with pytest.raises(ValueError, match="targets"):
         refine(base_model, teacher, _corpus(), targets=np.zeros((3, 32), np.float32))
+    with pytest.raises(TypeError, match="config must be a RefineConfig"):
+        refine(base_model, teacher, _corpus(), {"loss": "mse"})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("options", "field"), [
+    ({"loss": "l1"}, "loss"),
+    ({"weight_learning_rate": 0.0}, "weight_learning_rate"),
+    ({"epochs": 0}, "epochs"),
+    ({"max_sentences": 0}, "corpus.max_sentences"),
+    ({"chunk_size": 0}, "featurize.chunk_size"),
+    ({"teacher_batch_size": -1}, "featurize.batch_size"),
+    ({"dtype": "bfloat16"}, "output.dtype"),
+    ({"sif_coefficient": 1.5}, "output.sif_coefficient"),
+    ({"contrast": -2}, "output.contrast"),
+    ({"vocabulary_size": -1}, "vocabulary_size"),
+])
+def test_a_bad_setting_names_its_field(options, field):
+    from distill.refine import RefineConfig
+
+    with pytest.raises(ValueError, match=field):
+        RefineConfig.from_options(**options)
+
+
+def test_config_is_frozen_and_grouped():
+    import dataclasses
+
+    from distill.refine import CorpusConfig, RefineConfig, TrainConfig
+
+    config = RefineConfig.from_options(loss="cosine", max_sentences=500, prefer_sources="wiki", teacher_batch_size=8)
+    assert config.train == TrainConfig(loss="cosine") and config.corpus == CorpusConfig(500, ("wiki",))
+    assert config.featurize.batch_size == 8
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.train.epochs = 3  # type: ignore[misc]
+    with pytest.raises(TypeError, match="unknown refine option.*learning_rat;"):
+        RefineConfig.from_options(learning_rat=0.1)
+    with pytest.raises(TypeError, match="RefineConfig.train must be a TrainConfig"):
+        RefineConfig(train={"loss": "mse"})  # type: ignore[arg-type]
 
 
 def test_prefer_sources_takes_those_passages_first_and_keeps_file_order(tmp_path):
-    from distill.refine import read_corpus
+    from distill.refine.corpus import read_corpus
 
     corpus = tmp_path / "lines.txt"
     corpus.write_text("a1\nb1\n\nb2\na2\nc1\n", encoding="utf-8")
@@ -257,25 +298,26 @@ def test_refine_records_the_preferred_sources(base_model, teacher, tmp_path):
     texts = _corpus()
     corpus.write_text("\n".join(texts) + "\n", encoding="utf-8")
     (tmp_path / "c.source.txt").write_text("\n".join("odd" if i % 2 else "even" for i in range(len(texts))) + "\n")
-    model = refine(base_model, teacher, corpus, max_sentences=200, prefer_sources=("odd",), epochs=1,
+    model = refine(base_model, teacher, corpus, _config(max_sentences=200, prefer_sources=("odd",), epochs=1),
                    cache_dir=tmp_path / "cache", show_progress_bar=False)
     info = model.config["refine"]
     assert info["prefer_sources"] == ["odd"] and info["passages"] == 200
     # a shared model records its corpus by file name, never a local path (issue #20, item 10)
     assert info["corpus"] == "c.txt" and str(tmp_path) not in json.dumps(model.config)
-    from distill.refine_featurize import teacher_fingerprint
+    from distill.refine.featurize import teacher_fingerprint
 
     assert info["teacher_fingerprint"] == teacher_fingerprint(teacher)
-    plain = refine(base_model, teacher, corpus, max_sentences=200, epochs=1, cache_dir=tmp_path / "cache",
+    plain = refine(base_model, teacher, corpus, _config(max_sentences=200, epochs=1), cache_dir=tmp_path / "cache",
                    show_progress_bar=False)
     assert plain.config["refine"]["prefer_sources"] == []  # another corpus than the default: no preference
 
 
 def test_prefer_sources_option():
-    from distill.refine import DEFAULT_PREFER_SOURCES, build_parser, refine_kwargs
+    from distill.refine.cli import build_parser, config_from_args
+    from distill.refine.corpus import DEFAULT_PREFER_SOURCES
 
     def parsed(*extra):
-        return refine_kwargs(build_parser().parse_args(["model", "-o", "out", *extra]))["prefer_sources"]
+        return config_from_args(build_parser().parse_args(["model", "-o", "out", *extra])).corpus.prefer_sources
 
     assert parsed() is None and DEFAULT_PREFER_SOURCES == ("wikipedia_en_2015",)
     assert parsed("--prefer-sources", "a,b") == ("a", "b")
@@ -283,7 +325,7 @@ def test_prefer_sources_option():
 
 
 def test_cli(base_model, teacher_dir, tmp_path, capsys):
-    from distill.refine import main
+    from distill.refine.cli import main
 
     base_model.save_pretrained(tmp_path / "base")
     corpus = tmp_path / "corpus.txt"
@@ -325,10 +367,12 @@ def test_refine_variants_benchmark_parses_its_variants():
             parse_variant(bad)
 
 
-def test_refine_variants_benchmark_end_to_end(base_model, teacher_dir, tmp_path, capsys):
+def test_refine_variants_benchmark_end_to_end(base_model, teacher_dir, tmp_path, monkeypatch):
     from test_benchmarks_data import write_tiny_data
 
     from benchmarks.refine_variants import main
+
+    monkeypatch.chdir(tmp_path)  # the benchmark featurizes into the default .cache/refine of the working folder
 
     data = write_tiny_data(tmp_path / "data")
     base = tmp_path / "base"
@@ -347,16 +391,16 @@ def test_refine_variants_benchmark_end_to_end(base_model, teacher_dir, tmp_path,
     assert "| mse | cosine |" in out.with_suffix(".md").read_text()
 
 
-def test_refine_defaults_are_train_config_defaults():
-    import inspect
-    from dataclasses import fields
+def test_cli_defaults_are_the_config_defaults():
+    from distill.refine import RefineConfig
+    from distill.refine.cli import build_parser, config_from_args
 
-    from distill.refine import TrainConfig, refine
-
-    params = inspect.signature(refine).parameters
-    shared = [f.name for f in fields(TrainConfig) if f.name in params]
-    assert {"loss", "epochs", "learning_rate", "weight_learning_rate", "patience", "seed"} <= set(shared)
-    assert {n: params[n].default for n in shared} == {n: getattr(TrainConfig(), n) for n in shared}
+    args = build_parser().parse_args(["model", "-o", "out"])
+    assert config_from_args(args) == RefineConfig()
+    args = build_parser().parse_args(["model", "-o", "out", "--loss", "cosine", "--max-sentences", "all"])
+    config = config_from_args(args, device="cpu", dtype="int8", contrast=0.5)
+    assert (config.train.loss, config.train.device, config.corpus.max_sentences) == ("cosine", "cpu", None)
+    assert (config.output.dtype, config.output.contrast) == ("int8", 0.5)
 
 
 @pytest.mark.parametrize("keep_mean", [True, False])

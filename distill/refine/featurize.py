@@ -1,4 +1,4 @@
-"""Featurize a corpus with the teacher, cached on disk in chunks (the first stage of ``distill.refine``).
+"""Featurize a corpus with the teacher, cached on disk in chunks (stage 1 of ``distill.refine``).
 
 Each chunk of ``chunk_size`` passages is encoded (tokenized by the teacher, sorted by length, batched)
 and saved as ``chunk-<index>-<content hash>.npy`` through a temporary file and an atomic rename, so an
@@ -187,6 +187,7 @@ def featurize(
     if n_todo:
         dt = time.perf_counter() - t0
         logger.info("featurize: encoded %d passages in %.1f s (%.1f /s)", n_todo, dt, n_todo / max(dt, 1e-9))
-    if not parts:
+    done = [p for p in parts if p is not None]  # every chunk, cached or encoded now
+    if not done:
         return np.zeros((0, teacher.dim), dtype=np.float32)
-    return np.concatenate(parts, axis=0)
+    return np.concatenate(done, axis=0)

@@ -1,19 +1,28 @@
-"""Refinement training (torch): fit a static table and per-token weights so that the mean of a passage's
-weighted rows matches the teacher's (PCA'd) vector of that passage."""
+"""Refinement training (torch, stage 4 of ``distill.refine``): fit a static table and per-token weights so that the
+mean of a passage's weighted rows matches the teacher's (PCA'd) vector of that passage.
+
+A new loss goes in two places: its name in ``LOSSES`` and its formula in ``loss_function``."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-LOSSES = ("cosine", "mse")
+if TYPE_CHECKING:
+    import torch
+
+LOSSES = ("cosine", "mse")  # the names loss_function knows
 INITS = ("linear-map", "table")
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
+    """Settings of ``train_table``; checked when built (a bad value raises naming its field)."""
+
     loss: str = "mse"
     init: str = "linear-map"
     epochs: int = 30
@@ -29,7 +38,11 @@ class TrainConfig:
     device: str | None = None
     max_length: int | None = None  # tokens read of each passage; None: the model's own max_length
 
+    def __post_init__(self) -> None:
+        self.check()
+
     def check(self) -> None:
+        """Raise ``ValueError`` naming the first bad field."""
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.init not in INITS:
@@ -48,6 +61,8 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
+    """What ``train_table`` fitted, and how the held-out loss and cosine went."""
+
     table: np.ndarray  # (vocab, dim) float32, per-token weights folded in
     weights: np.ndarray  # (vocab,) the learned per-token weights
     history: list[dict] = field(default_factory=list)
@@ -61,12 +76,15 @@ class TrainResult:
     n_val: int = 0
 
 
-def _loss_fn(kind: str):
+def loss_function(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The training loss ``(predictions, targets) -> scalar`` named ``kind`` (one of ``LOSSES``)."""
     import torch
 
     if kind == "cosine":
         return lambda p, y: (1.0 - torch.nn.functional.cosine_similarity(p, y, dim=-1)).mean()
-    return lambda p, y: ((p - y) ** 2).sum(-1).mean()
+    if kind == "mse":
+        return lambda p, y: ((p - y) ** 2).sum(-1).mean()
+    raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
 
 
 def linear_map(x: np.ndarray, y: np.ndarray, ridge: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
@@ -126,7 +144,7 @@ def train_table(
     # sparse row gradients (SparseAdam) for the table: a step costs the rows of the batch, not the vocabulary
     opt_rows = torch.optim.SparseAdam([emb], lr=cfg.learning_rate)
     opt_wts = torch.optim.Adam([wts], lr=wlr)
-    loss_fn = _loss_fn(cfg.loss)
+    loss_fn = loss_function(cfg.loss)
     y_all = torch.from_numpy(targets).to(device)
 
     def batch_tensors(idx):
