@@ -445,3 +445,120 @@ def test_refine_gap_text_sets_use_only_held_out_lines(tmp_path):
     assert sets["SciFact claims"] == ["claim 0", "claim 1", "claim 2", "claim 3"]
     with pytest.raises(ValueError, match="held out"):
         text_sets(held[:2], tmp_path, 4)
+
+
+# --------------------------------------------------------------------------- training streams its targets (#23)
+# The PCA is fit in passes over the memory-mapped featurize chunks; training holds buffer_passages target rows.
+
+
+def _refine_600(base_model, teacher, cache, **options):
+    from distill.refine import refine
+
+    return refine(base_model, teacher, _corpus(600, seed=2), _config(epochs=6, **options), cache_dir=cache,
+                  show_progress_bar=False)
+
+
+def test_a_buffer_of_one_chunk_trains_as_well_as_the_whole_split(base_model, teacher, tmp_path, monkeypatch):
+    from distill.refine.targets import TargetShards
+
+    whole = _refine_600(base_model, teacher, tmp_path / "cache")  # 540 training passages fit the default buffer
+    reads: list[int] = []
+    real = TargetShards.read
+
+    def spy(self, rows):
+        reads.append(len(rows))
+        return real(self, rows)
+
+    monkeypatch.setattr(TargetShards, "read", spy)
+    streamed = _refine_600(base_model, teacher, tmp_path / "cache", buffer_passages=64)  # 10 chunks of 64 passages
+    assert max(reads) <= 64 and sum(reads) > 6 * 500  # every epoch read the split again, a buffer at a time
+    a, b = whole.config["refine"], streamed.config["refine"]
+    assert (a["n_train"], a["n_val"]) == (b["n_train"], b["n_val"])
+    assert a["val_cosine"]["initial"] == pytest.approx(b["val_cosine"]["initial"], abs=1e-6)  # same init, same split
+    assert b["val_cosine"]["best"] > b["val_cosine"]["initial"] + 0.02
+    assert abs(a["val_cosine"]["best"] - b["val_cosine"]["best"]) < 0.01
+    texts = _corpus(80, seed=9)
+    cos = np.sum(whole.encode(texts) * streamed.encode(texts), axis=1)  # both normalize
+    assert cos.mean() > 0.97
+
+
+def test_small_buffer_runs_are_seeded(base_model, teacher, tmp_path):
+    a = _refine_600(base_model, teacher, tmp_path / "cache", buffer_passages=100)
+    b = _refine_600(base_model, teacher, tmp_path / "cache", buffer_passages=100)
+    np.testing.assert_array_equal(a.embedding_matrix(), b.embedding_matrix())
+    c = _refine_600(base_model, teacher, tmp_path / "cache", buffer_passages=100, seed=1)
+    assert not np.array_equal(a.embedding_matrix(), c.embedding_matrix())
+
+
+def test_featurize_hands_training_the_memory_mapped_chunks(teacher, tmp_path):
+    from distill.refine.featurize import featurize, featurize_shards
+
+    texts = _corpus(200)
+    shards = featurize_shards(teacher, texts, cache_dir=tmp_path, chunk_size=64, show_progress_bar=False)
+    assert [len(c) for c in shards.chunks] == [64, 64, 64, 8]
+    assert all(isinstance(c, np.memmap) for c in shards.chunks)  # just encoded: saved, then mapped back
+    again = featurize_shards(teacher, texts, cache_dir=tmp_path, chunk_size=64, show_progress_bar=False)
+    assert all(isinstance(c, np.memmap) for c in again.chunks)  # from the cache: mapped, not loaded
+    array = featurize(teacher, texts, cache_dir=tmp_path, chunk_size=64, show_progress_bar=False)
+    np.testing.assert_array_equal(again.to_array(), array)
+    rows = np.array([150, 3, 64, 199, 3])
+    np.testing.assert_array_equal(again.read(rows), array[rows])
+
+
+def test_training_from_memory_mapped_shards_equals_training_from_the_array(base_model, teacher, tmp_path):
+    from distill.refine.featurize import featurize_shards
+    from distill.refine.train import TrainConfig, train_table
+
+    texts = _corpus(300)
+    shards = featurize_shards(teacher, texts, cache_dir=tmp_path, chunk_size=64, show_progress_bar=False)
+    y = shards.to_array()[:, : base_model.dim]
+    ids = base_model.tokenize(texts)
+    config = TrainConfig(epochs=2, batch_size=32, device="cpu")
+    from_array = train_table(base_model.embedding_matrix(), ids, y, config, show_progress_bar=False)
+    from distill.refine.targets import TargetShards
+
+    mapped = TargetShards([c[:, : base_model.dim] for c in shards.chunks])
+    from_disk = train_table(base_model.embedding_matrix(), ids, mapped, config, show_progress_bar=False)
+    np.testing.assert_array_equal(from_array.table, from_disk.table)
+
+
+def test_streaming_pca_is_the_in_memory_pca():
+    from distill.pca import pca, pca_basis
+    from distill.refine.targets import TargetShards, fit_pca
+
+    rng = np.random.default_rng(4)
+    x = (rng.normal(size=(5000, 24)) * rng.uniform(0.1, 3, 24) + 0.7).astype(np.float32)
+    shards = TargetShards([x[:700], x[700:701], x[701:4500], x[4500:]])  # blocks cross the chunk borders
+    mean, comps, ratio = fit_pca(shards, 6)
+    expected = pca_basis(x, 6)
+    np.testing.assert_array_equal(mean, expected[0])
+    np.testing.assert_array_equal(comps, expected[1])
+    assert ratio == expected[2]
+    for keep_mean in (True, False):
+        projected = shards.projected(mean, comps, keep_mean=keep_mean)
+        np.testing.assert_allclose(projected.to_array(), pca(x, 6, keep_mean=keep_mean)[0], rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="larger than the number of targets"):
+        fit_pca(TargetShards([x[:3]]), 6)
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, None])
+def test_a_bad_buffer_setting_is_a_clear_error(bad):
+    from distill.refine import RefineConfig, TrainConfig
+
+    with pytest.raises(ValueError, match="buffer_passages must be a positive int"):
+        TrainConfig(buffer_passages=bad)
+    with pytest.raises(ValueError, match="buffer_passages"):
+        RefineConfig.from_options(buffer_passages=bad)
+
+
+def test_the_cli_rejects_a_bad_buffer_before_loading(tmp_path, capsys):
+    from distill.refine.cli import main
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a passage\n")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    assert main([str(tmp_path / "model"), "-o", str(tmp_path / "out"), "--corpus", str(corpus),
+                 "--buffer-passages", "0"]) == 2
+    assert "--buffer-passages must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

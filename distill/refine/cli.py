@@ -15,7 +15,8 @@ from static_model import StaticModel
 
 # the options add_refine_options adds, as RefineConfig.from_options names (cache-dir is a location, not a setting)
 OPTION_NAMES = ("max_sentences", "prefer_sources", "text_field", "vocabulary_size", "loss", "epochs", "batch_size",
-                "learning_rate", "weight_learning_rate", "center_targets", "patience", "sif_coefficient", "seed")
+                "learning_rate", "weight_learning_rate", "center_targets", "patience", "sif_coefficient", "seed",
+                "buffer_passages")
 
 
 class OptionTarget(Protocol):
@@ -73,6 +74,9 @@ def add_refine_options(p: OptionTarget, prefix: str = "") -> None:
                    default=None, help="SIF a for a corpus re-weighting after training (default none: the trained "
                    "per-token weights do that job)")
     p.add_argument(f"--{prefix}seed", type=int, default=train.seed)
+    p.add_argument(f"--{prefix}buffer-passages", type=int, default=train.buffer_passages,
+                   help="target rows held in memory while training (memory ~ N x (teacher dim + dims) x 8 bytes, "
+                   f"whatever the corpus size; default {train.buffer_passages:,})")
 
 
 def config_from_args(args: argparse.Namespace, prefix: str = "", *, device: str | None = None,
@@ -111,7 +115,7 @@ def check_refine_options(args: argparse.Namespace, prefix: str = "") -> None:
     def value(name: str) -> Any:
         return getattr(args, pre + name.replace("-", "_"))
 
-    for name in ("max-sentences", "epochs", "batch-size", "patience"):
+    for name in ("max-sentences", "epochs", "batch-size", "patience", "buffer-passages"):
         v = value(name)
         if v is not None and v < 1:
             raise UsageError(f"--{prefix}{name} must be at least 1, got {v}")

@@ -15,8 +15,11 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from distill.refine.targets import TargetShards
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +131,7 @@ def encode_chunk(teacher, texts: Sequence[str], *, batch_size: int, bar=None) ->
     return out
 
 
-def featurize(
+def featurize_shards(
     teacher,
     texts: Sequence[str],
     *,
@@ -137,8 +140,10 @@ def featurize(
     batch_size: int = 64,
     show_progress_bar: bool = True,
     max_new_chunks: int | None = None,
-) -> np.ndarray:
-    """Teacher embeddings ``(len(texts), teacher.dim)`` float32, chunk-cached under ``cache_dir``.
+) -> TargetShards:
+    """Teacher embeddings ``(len(texts), teacher.dim)`` float32, chunk-cached under ``cache_dir``, as the
+    memory-mapped cache chunks (``TargetShards``): a chunk encoded now is saved and mapped back, so memory holds
+    one chunk's targets at most, whatever the corpus size.
 
     :param teacher: a ``distill.Teacher``.
     :param cache_dir: folder for the chunks (default ``.cache/refine/<teacher fingerprint>``); ``False``-y
@@ -179,7 +184,7 @@ def featurize(
             chunk = texts[c * chunk_size : (c + 1) * chunk_size]
             arr = encode_chunk(teacher, chunk, batch_size=batch_size, bar=bar)
             save_chunk(names[c], arr)
-            parts[c] = arr
+            parts[c] = load_chunk(names[c], len(chunk), teacher.dim)
             done_new += 1
     finally:
         if bar is not None:
@@ -188,6 +193,11 @@ def featurize(
         dt = time.perf_counter() - t0
         logger.info("featurize: encoded %d passages in %.1f s (%.1f /s)", n_todo, dt, n_todo / max(dt, 1e-9))
     done = [p for p in parts if p is not None]  # every chunk, cached or encoded now
-    if not done:
-        return np.zeros((0, teacher.dim), dtype=np.float32)
-    return np.concatenate(done, axis=0)
+    if len(done) != n_chunks:
+        raise OSError(f"featurize: a chunk written to {folder} could not be read back")
+    return TargetShards(done) if done else TargetShards([np.zeros((0, teacher.dim), dtype=np.float32)])
+
+
+def featurize(teacher, texts: Sequence[str], **options: Any) -> np.ndarray:
+    """``featurize_shards`` (same options) read into one in-memory array ``(len(texts), teacher.dim)``."""
+    return featurize_shards(teacher, texts, **options).to_array()

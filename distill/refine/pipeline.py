@@ -15,7 +15,8 @@ Stages:
 1. **featurize** (``distill.refine.featurize``): the teacher encodes every passage (length-sorted
    batches, GPU when present); the targets are cached on disk in chunks with atomic renames, so an
    interrupted run resumes where it stopped.
-2. **PCA** of the targets to the static model's dims (float64, ``distill.pca.pca``'s basis), the
+2. **PCA** of the targets to the static model's dims (float64, ``distill.pca.pca``'s basis, fit in passes over
+   the memory-mapped chunks: ``distill.refine.targets.fit_pca``), the
    targets' mean kept (``x @ components``), so the student learns the teacher's own uncentred cosines;
    ``center_targets=True`` projects ``x - mean`` instead (``benchmarks/results/refine_variants_center.md``).
 3. **initialisation**: the static table lives in its own PCA basis (the vocabulary pass), the targets in
@@ -25,7 +26,8 @@ Stages:
    ``init="table"`` uses the table as it is (only meaningful when the bases already agree).
 4. **training** (``distill.refine.train``, torch): the sentence vector is ``sum_t w_t E_t / n`` (the runtime's
    mean of rows with a per-token weight), trained against the PCA'd targets with an MSE (default) or cosine loss, Adam,
-   mini-batches; early stopping on a held-out split restores the best epoch. Seeded.
+   mini-batches; early stopping on a held-out split restores the best epoch. Seeded. The targets are read from
+   the cache a buffer at a time (``train.buffer_passages``, shuffled by chunk piece, then within the buffer).
 5. **SIF re-weighting** with the real token frequencies of the corpus (``a / (a + p)``), optional and off by
    default: the trained per-token weights already learn how much each token counts, and re-weighting on top
    lowered the MiniLM suite average (see ``benchmarks/results/refine_variants_loss_sif.md``).
@@ -47,7 +49,8 @@ import numpy as np
 
 from distill.refine.config import RefineConfig
 from distill.refine.corpus import read_corpus, resolve_prefer_sources
-from distill.refine.featurize import default_cache_dir, featurize, teacher_fingerprint
+from distill.refine.featurize import default_cache_dir, featurize_shards, teacher_fingerprint
+from distill.refine.targets import TargetShards, fit_pca
 from distill.refine.train import train_table
 from distill.refine.vocabulary import extend_vocabulary, frequent_new_words
 from static_model import StaticModel
@@ -78,6 +81,10 @@ def refine(
     :param cache_dir: where the featurized chunks go (default ``.cache/refine/<teacher fingerprint>``, shared by
         all corpora).
     :param targets: precomputed teacher embeddings of the passages (skips featurizing; experiments).
+
+    Memory: the targets stay in the featurize cache, memory-mapped; their PCA is fit in passes over the chunks and
+    training holds ``config.train.buffer_passages`` target rows at a time (the passages' text and token ids are
+    held whole: a small fraction of the targets' size).
     :param show_progress_bar: tqdm bars for featurizing and training.
 
     The settings, measured: ``train.loss`` ``"mse"`` (default) or ``"cosine"``: on the MiniLM suite (100k passages,
@@ -90,7 +97,6 @@ def refine(
     refined model's pooling contrast (default the input model's); training always fits the plain mean.
     """
     from distill.frequencies import sif_weights
-    from distill.pca import pca
 
     t_start = time.perf_counter()
     cfg = RefineConfig() if config is None else config
@@ -119,7 +125,7 @@ def refine(
         fingerprint = teacher_fingerprint(t)
         cache_used = Path(cache_dir) if cache_dir is not None else default_cache_dir(t)
         t_feat = time.perf_counter()
-        targets = featurize(t, texts, cache_dir=cache_used, chunk_size=cfg.featurize.chunk_size,
+        shards = featurize_shards(t, texts, cache_dir=cache_used, chunk_size=cfg.featurize.chunk_size,
                             batch_size=cfg.featurize.batch_size, show_progress_bar=show_progress_bar)
         feat_s = time.perf_counter() - t_feat
         if not isinstance(teacher, Teacher):
@@ -129,6 +135,7 @@ def refine(
         teacher_name = getattr(teacher, "name", teacher)
         if targets.ndim != 2 or len(targets) != len(texts):
             raise ValueError(f"targets must be ({len(texts)}, d), got {targets.shape}")
+        shards = TargetShards.from_array(targets)
     if len(texts) < model.dim + 1:
         raise ValueError(f"The corpus has {len(texts)} passages; at least dims + 1 = {model.dim + 1} are needed "
                          "to fit the PCA of the targets.")
@@ -140,7 +147,8 @@ def refine(
         model, added = extend_vocabulary(model, words)
 
     # ---- PCA of the targets, tokenize, train
-    y, explained = pca(targets, model.dim, keep_mean=not cfg.center_targets)
+    mean, comps, explained = fit_pca(shards, model.dim)
+    y = shards.projected(mean, comps, keep_mean=not cfg.center_targets)
     ids = model.tokenize(texts, max_length=train_cfg.max_length)
     result = train_table(model.embedding_matrix(), ids, y, train_cfg, show_progress_bar=show_progress_bar)
     table = result.table
