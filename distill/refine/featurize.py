@@ -15,7 +15,6 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -198,6 +197,16 @@ def featurize_shards(
     return TargetShards(done) if done else TargetShards([np.zeros((0, teacher.dim), dtype=np.float32)])
 
 
-def featurize(teacher, texts: Sequence[str], **options: Any) -> np.ndarray:
-    """``featurize_shards`` (same options) read into one in-memory array ``(len(texts), teacher.dim)``."""
-    return featurize_shards(teacher, texts, **options).to_array()
+def featurize(
+    teacher,
+    texts: Sequence[str],
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    batch_size: int = 64,
+    show_progress_bar: bool = True,
+    max_new_chunks: int | None = None,
+) -> np.ndarray:
+    """``featurize_shards`` read into one in-memory array ``(len(texts), teacher.dim)`` (small corpora, tools)."""
+    return featurize_shards(teacher, texts, cache_dir=cache_dir, chunk_size=chunk_size, batch_size=batch_size,
+                            show_progress_bar=show_progress_bar, max_new_chunks=max_new_chunks).to_array()

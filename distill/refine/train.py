@@ -221,7 +221,7 @@ def train_table(
     init_loss, init_cos = evaluate()
     best = (init_loss, init_cos, 0, emb.detach().clone(), wts.detach().clone())
     history: list[dict] = [{"epoch": 0, "val_loss": init_loss, "val_cosine": init_cos}]
-    steps_per_epoch = (len(train_idx) + cfg.batch_size - 1) // cfg.batch_size  # one more a buffer at most
+    steps_per_epoch = (len(train_idx) + cfg.batch_size - 1) // cfg.batch_size  # +1 a buffer at most
     bar = None
     if show_progress_bar:
         from tqdm.auto import tqdm
