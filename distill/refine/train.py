@@ -158,8 +158,10 @@ def train_table(
     table = np.asarray(table, dtype=np.float32)
     if cfg.init == "linear-map":
         def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-            for rows in pieces:
-                if len(rows):
+            # 4096 passages a block: their token rows (passages x tokens x dim) are the largest array held here
+            for piece in pieces:
+                for s in range(0, len(piece), 4096):
+                    rows = piece[s : s + 4096]
                     flat, off = _flat([ids[i] for i in rows])
                     yield np.add.reduceat(table[flat], off[:-1], axis=0) / np.diff(off)[:, None], shards.read(rows)
 
