@@ -1,9 +1,9 @@
 """Corpus refinement of a distilled static model: ``refine(model, teacher, corpus, RefineConfig(...))``.
 
 Stages, one module each: ``corpus`` (read the passages) -> ``featurize`` (teacher targets, cached in chunks) ->
-``train`` (fit the table and per-token weights) -> ``pipeline`` (``refine``: the stages, PCA of the targets, new
-words from ``vocabulary``, SIF); ``config`` holds the settings and ``cli`` the command line
-(``python -m distill.refine``).
+``targets`` (the chunks memory-mapped, their PCA fit in passes) -> ``train`` (fit the table and per-token weights,
+a buffer of targets at a time) -> ``pipeline`` (``refine``: the stages in order, new words from ``vocabulary``,
+SIF); ``config`` holds the settings and ``cli`` the command line (``python -m distill.refine``).
 """
 
 from distill.refine.config import CorpusConfig, FeaturizeConfig, OutputConfig, RefineConfig
