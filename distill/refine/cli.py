@@ -75,8 +75,8 @@ def add_refine_options(p: OptionTarget, prefix: str = "") -> None:
                    "per-token weights do that job)")
     p.add_argument(f"--{prefix}seed", type=int, default=train.seed)
     p.add_argument(f"--{prefix}buffer-passages", type=int, default=train.buffer_passages,
-                   help="target rows held in memory while training (memory ~ N x (teacher dim + dims) x 8 bytes, "
-                   f"whatever the corpus size; default {train.buffer_passages:,})")
+                   help="target rows held in memory while training, whatever the corpus size (the training "
+                   f"memory bound; default {train.buffer_passages:,})")
 
 
 def config_from_args(args: argparse.Namespace, prefix: str = "", *, device: str | None = None,

@@ -39,9 +39,8 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None
     max_length: int | None = None  # tokens read of each passage; None: the model's own max_length
-    # target rows (passages) in memory at once while training: the memory bound of training is about
-    # buffer_passages * (teacher dim + dims) * 8 bytes, whatever the corpus size; a training split that fits one
-    # buffer is shuffled as a whole
+    # target rows (passages) in memory at once while training (raw and projected float32 rows), whatever the
+    # corpus size; a training split that fits one buffer is read once and shuffled as a whole
     buffer_passages: int = 100_000
 
     def __post_init__(self) -> None:
