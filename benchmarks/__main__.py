@@ -22,13 +22,14 @@ from benchmarks.studies import (
     paired_bootstrap,
     protocol,
     refine_gap,
+    refine_streaming,
     refine_variants,
     token_lengths,
 )
 
 COMMANDS: tuple[ModuleType, ...] = (
     suite, models, ablation, plot, classify,  # quality, speed, ablation, plot, classify
-    protocol, paired_bootstrap, cluster_seeds, token_lengths, refine_variants, refine_gap,
+    protocol, paired_bootstrap, cluster_seeds, token_lengths, refine_variants, refine_gap, refine_streaming,
     runtime, distill_time, bulk,
 )
 

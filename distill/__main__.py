@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     from distill.embed import AUTO_POOLING, DEFAULT_BATCH_SIZE, POOLING_ALIASES, POOLING_CHOICES
     from distill.frequencies import DEFAULT_FREQUENCY_WEIGHT
     from distill.pca import DEFAULT_PCA_DIMS
-    from distill.refine import add_refine_options
+    from distill.refine.cli import add_refine_options
     from static_model.quantization import DTYPES
 
     p = argparse.ArgumentParser(
@@ -104,7 +104,7 @@ def check_args(args: argparse.Namespace) -> Path:
         check_utf8_text,
     )
     from distill.pca import check_pca_dims
-    from distill.refine import check_corpus_option, check_refine_options
+    from distill.refine.cli import check_corpus_option, check_refine_options
 
     out = check_output_folder(args.output, overwrite=args.overwrite)
     try:
@@ -176,11 +176,12 @@ def distill_main(argv: list[str]) -> int:
         show_progress_bar=not args.quiet,
     )
     if args.refine is not None:
-        from distill.refine import refine, refine_kwargs
+        from distill.refine import refine
+        from distill.refine.cli import cache_dir_from_args, config_from_args
 
-        model = refine(model, args.teacher, args.refine,
-                       device=args.device, dtype=args.dtype, show_progress_bar=not args.quiet,
-                       **refine_kwargs(args, prefix="refine-"))
+        config = config_from_args(args, prefix="refine-", device=args.device, dtype=args.dtype)
+        model = refine(model, args.teacher, args.refine, config, cache_dir=cache_dir_from_args(args, prefix="refine-"),
+                       show_progress_bar=not args.quiet)
     if args.vocabulary_clusters is not None:
         from distill.vocabulary_quantization import quantize_vocabulary
 

@@ -67,8 +67,7 @@ def _encode(args: argparse.Namespace) -> str:
 
 
 def _featurize(args: argparse.Namespace) -> str:
-    from distill.refine import DEFAULT_MAX_SENTENCES
-    from distill.refine_corpus import read_corpus
+    from distill.refine.corpus import DEFAULT_MAX_SENTENCES, read_corpus
     from scale.featurize import featurize_on_ray
 
     given = args.max_sentences

@@ -1,6 +1,6 @@
 """Refinement's featurization on Ray: the teacher in a pool of worker actors, chunks written to refine's cache.
 
-Each missing chunk of the corpus (``distill.refine_featurize``'s chunking and names) is encoded by a worker that
+Each missing chunk of the corpus (``distill.refine.featurize``'s chunking and names) is encoded by a worker that
 holds the teacher once and written there with an atomic rename, so ``refine`` (or this function run again) finds
 it cached: a run resumes per chunk, and the targets are the ones single-process featurization writes. Workers take
 one GPU each where the cluster has GPUs, else one CPU each.
@@ -46,7 +46,7 @@ def featurize_on_ray(
     ``teacher`` is a name or folder every worker can resolve. ``cache_dir`` defaults to refine's own
     (``.cache/refine/<teacher fingerprint>``), so a later ``refine`` with the same corpus trains at once.
     """
-    from distill.refine_featurize import DEFAULT_CHUNK_SIZE, chunk_file, default_cache_dir, load_chunk, write_meta
+    from distill.refine.featurize import DEFAULT_CHUNK_SIZE, chunk_file, default_cache_dir, load_chunk, write_meta
     from distill.teacher import Teacher
 
     ray, _, _ = import_engine()
@@ -92,7 +92,7 @@ class _Featurizer:
         self.teacher = Teacher(teacher, device=device)
 
     def encode(self, path: str, texts: list[str], batch_size: int) -> int:
-        from distill.refine_featurize import encode_chunk, save_chunk
+        from distill.refine.featurize import encode_chunk, save_chunk
 
         save_chunk(Path(path), encode_chunk(self.teacher, texts, batch_size=batch_size))
         return len(texts)

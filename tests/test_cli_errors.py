@@ -313,7 +313,7 @@ def test_compare_checks_its_input_before_loading_models(tmp_path):
 
 
 def test_refine_cli_checks_before_loading(static_dir, tmp_path, capsys):
-    from distill.refine import main
+    from distill.refine.cli import main
 
     a_file = tmp_path / "a-file"
     a_file.write_text("x")

@@ -26,8 +26,10 @@ def _corpus(n: int = 240, seed: int = 0) -> list[str]:
 
 @pytest.fixture(scope="module")
 def teacher_dir(tmp_path_factory):
-    torch.set_num_threads(1)
-    return make_wordpiece_teacher(tmp_path_factory.mktemp("refine_teacher") / "teacher")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: one thread is fastest, and seeded runs stay bit-identical
+    yield make_wordpiece_teacher(tmp_path_factory.mktemp("refine_teacher") / "teacher")
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +46,19 @@ def teacher(teacher_dir):
     return Teacher(str(teacher_dir), device="cpu")
 
 
-def _refine(base_model, teacher, tmp_path, **kw):
+def _config(**options):
+    from distill.refine import RefineConfig
+
+    options = {"epochs": 8, "batch_size": 32, "learning_rate": 1e-2, "patience": 8, "chunk_size": 64,
+               "device": "cpu", **options}
+    return RefineConfig.from_options(**options)
+
+
+def _refine(base_model, teacher, tmp_path, corpus=None, targets=None, **options):
     from distill.refine import refine
 
-    kw.setdefault("epochs", 8)
-    kw.setdefault("batch_size", 32)
-    kw.setdefault("learning_rate", 1e-2)
-    kw.setdefault("patience", 8)
-    return refine(base_model, teacher, kw.pop("corpus", _corpus()), cache_dir=tmp_path / "cache", chunk_size=64,
-                  device="cpu", show_progress_bar=False, **kw)
+    return refine(base_model, teacher, _corpus() if corpus is None else corpus, _config(**options),
+                  cache_dir=tmp_path / "cache", targets=targets, show_progress_bar=False)
 
 
 def test_refine_loss_goes_down_and_output_loads(base_model, teacher, tmp_path):
@@ -123,7 +129,7 @@ def test_seeded_runs_are_identical(base_model, teacher, tmp_path):
 
 
 def test_featurize_resumes_after_interruption(teacher, tmp_path, monkeypatch):
-    from distill import refine_featurize as rf
+    from distill.refine import featurize as rf
 
     texts = _corpus(200)
     full = rf.featurize(teacher, texts, cache_dir=tmp_path / "ref", chunk_size=1000, show_progress_bar=False)
@@ -165,7 +171,7 @@ def test_featurize_resumes_after_interruption(teacher, tmp_path, monkeypatch):
 
 
 def test_default_cache_is_one_folder_a_teacher_and_a_longer_corpus_reuses_its_start(teacher, tmp_path, monkeypatch):
-    from distill import refine_featurize as rf
+    from distill.refine import featurize as rf
 
     a = rf.default_cache_dir(teacher)
     assert a.parts[:2] == (".cache", "refine")
@@ -185,7 +191,7 @@ def test_cache_key_is_the_teacher_content_not_its_name(teacher_dir, tmp_path):
     import shutil
 
     from distill import Teacher
-    from distill.refine_featurize import teacher_fingerprint
+    from distill.refine.featurize import teacher_fingerprint
 
     copy = tmp_path / "same-teacher-elsewhere"
     shutil.copytree(teacher_dir, copy)
@@ -210,7 +216,8 @@ def test_vocabulary_extension(base_model, teacher, tmp_path):
 
 
 def test_iterable_corpus_and_errors(base_model, teacher, tmp_path):
-    from distill.refine import read_corpus, refine
+    from distill.refine import refine
+    from distill.refine.corpus import read_corpus
 
     assert read_corpus(iter(["a", " ", "b\n"])) == ["a", "b"]
     assert read_corpus(["a", "b", "c"], max_sentences=2) == ["a", "b"]
@@ -218,18 +225,51 @@ def test_iterable_corpus_and_errors(base_model, teacher, tmp_path):
         read_corpus(["", "  "])
     with pytest.raises(ValueError):
         read_corpus(tmp_path / "missing.txt")
-    with pytest.raises(ValueError, match="loss"):
-        refine(base_model, teacher, _corpus(), loss="l1")
-    with pytest.raises(ValueError, match="weight_learning_rate"):
-        refine(base_model, teacher, _corpus(), weight_learning_rate=0.0)
     with pytest.raises(ValueError, match="at least"):
         refine(base_model, teacher, ["the cat"] * 4, cache_dir=tmp_path / "c", show_progress_bar=False)
     with pytest.raises(ValueError, match="targets"):
         refine(base_model, teacher, _corpus(), targets=np.zeros((3, 32), np.float32))
+    with pytest.raises(TypeError, match="config must be a RefineConfig"):
+        refine(base_model, teacher, _corpus(), {"loss": "mse"})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("options", "field"), [
+    ({"loss": "l1"}, "loss"),
+    ({"weight_learning_rate": 0.0}, "weight_learning_rate"),
+    ({"epochs": 0}, "epochs"),
+    ({"max_sentences": 0}, "corpus.max_sentences"),
+    ({"chunk_size": 0}, "featurize.chunk_size"),
+    ({"teacher_batch_size": -1}, "featurize.batch_size"),
+    ({"dtype": "bfloat16"}, "output.dtype"),
+    ({"sif_coefficient": 1.5}, "output.sif_coefficient"),
+    ({"contrast": -2}, "output.contrast"),
+    ({"vocabulary_size": -1}, "vocabulary_size"),
+])
+def test_a_bad_setting_names_its_field(options, field):
+    from distill.refine import RefineConfig
+
+    with pytest.raises(ValueError, match=field):
+        RefineConfig.from_options(**options)
+
+
+def test_config_is_frozen_and_grouped():
+    import dataclasses
+
+    from distill.refine import CorpusConfig, RefineConfig, TrainConfig
+
+    config = RefineConfig.from_options(loss="cosine", max_sentences=500, prefer_sources="wiki", teacher_batch_size=8)
+    assert config.train == TrainConfig(loss="cosine") and config.corpus == CorpusConfig(500, ("wiki",))
+    assert config.featurize.batch_size == 8
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.train.epochs = 3  # type: ignore[misc]
+    with pytest.raises(TypeError, match="unknown refine option.*learning_rat;"):
+        RefineConfig.from_options(learning_rat=0.1)
+    with pytest.raises(TypeError, match="RefineConfig.train must be a TrainConfig"):
+        RefineConfig(train={"loss": "mse"})  # type: ignore[arg-type]
 
 
 def test_prefer_sources_takes_those_passages_first_and_keeps_file_order(tmp_path):
-    from distill.refine import read_corpus
+    from distill.refine.corpus import read_corpus
 
     corpus = tmp_path / "lines.txt"
     corpus.write_text("a1\nb1\n\nb2\na2\nc1\n", encoding="utf-8")
@@ -257,25 +297,26 @@ def test_refine_records_the_preferred_sources(base_model, teacher, tmp_path):
     texts = _corpus()
     corpus.write_text("\n".join(texts) + "\n", encoding="utf-8")
     (tmp_path / "c.source.txt").write_text("\n".join("odd" if i % 2 else "even" for i in range(len(texts))) + "\n")
-    model = refine(base_model, teacher, corpus, max_sentences=200, prefer_sources=("odd",), epochs=1,
+    model = refine(base_model, teacher, corpus, _config(max_sentences=200, prefer_sources=("odd",), epochs=1),
                    cache_dir=tmp_path / "cache", show_progress_bar=False)
     info = model.config["refine"]
     assert info["prefer_sources"] == ["odd"] and info["passages"] == 200
     # a shared model records its corpus by file name, never a local path (issue #20, item 10)
     assert info["corpus"] == "c.txt" and str(tmp_path) not in json.dumps(model.config)
-    from distill.refine_featurize import teacher_fingerprint
+    from distill.refine.featurize import teacher_fingerprint
 
     assert info["teacher_fingerprint"] == teacher_fingerprint(teacher)
-    plain = refine(base_model, teacher, corpus, max_sentences=200, epochs=1, cache_dir=tmp_path / "cache",
+    plain = refine(base_model, teacher, corpus, _config(max_sentences=200, epochs=1), cache_dir=tmp_path / "cache",
                    show_progress_bar=False)
     assert plain.config["refine"]["prefer_sources"] == []  # another corpus than the default: no preference
 
 
 def test_prefer_sources_option():
-    from distill.refine import DEFAULT_PREFER_SOURCES, build_parser, refine_kwargs
+    from distill.refine.cli import build_parser, config_from_args
+    from distill.refine.corpus import DEFAULT_PREFER_SOURCES
 
     def parsed(*extra):
-        return refine_kwargs(build_parser().parse_args(["model", "-o", "out", *extra]))["prefer_sources"]
+        return config_from_args(build_parser().parse_args(["model", "-o", "out", *extra])).corpus.prefer_sources
 
     assert parsed() is None and DEFAULT_PREFER_SOURCES == ("wikipedia_en_2015",)
     assert parsed("--prefer-sources", "a,b") == ("a", "b")
@@ -283,7 +324,7 @@ def test_prefer_sources_option():
 
 
 def test_cli(base_model, teacher_dir, tmp_path, capsys):
-    from distill.refine import main
+    from distill.refine.cli import main
 
     base_model.save_pretrained(tmp_path / "base")
     corpus = tmp_path / "corpus.txt"
@@ -325,10 +366,12 @@ def test_refine_variants_benchmark_parses_its_variants():
             parse_variant(bad)
 
 
-def test_refine_variants_benchmark_end_to_end(base_model, teacher_dir, tmp_path, capsys):
+def test_refine_variants_benchmark_end_to_end(base_model, teacher_dir, tmp_path, capsys, monkeypatch):
     from helpers.benchmark_data import write_tiny_data
 
     from benchmarks.__main__ import main
+
+    monkeypatch.chdir(tmp_path)  # the benchmark featurizes into the default .cache/refine of the working folder
 
     data = write_tiny_data(tmp_path / "data")
     base = tmp_path / "base"
@@ -347,16 +390,16 @@ def test_refine_variants_benchmark_end_to_end(base_model, teacher_dir, tmp_path,
     assert "| mse | cosine |" in out.with_suffix(".md").read_text()
 
 
-def test_refine_defaults_are_train_config_defaults():
-    import inspect
-    from dataclasses import fields
+def test_cli_defaults_are_the_config_defaults():
+    from distill.refine import RefineConfig
+    from distill.refine.cli import build_parser, config_from_args
 
-    from distill.refine import TrainConfig, refine
-
-    params = inspect.signature(refine).parameters
-    shared = [f.name for f in fields(TrainConfig) if f.name in params]
-    assert {"loss", "epochs", "learning_rate", "weight_learning_rate", "patience", "seed"} <= set(shared)
-    assert {n: params[n].default for n in shared} == {n: getattr(TrainConfig(), n) for n in shared}
+    args = build_parser().parse_args(["model", "-o", "out"])
+    assert config_from_args(args) == RefineConfig()
+    args = build_parser().parse_args(["model", "-o", "out", "--loss", "cosine", "--max-sentences", "all"])
+    config = config_from_args(args, device="cpu", dtype="int8", contrast=0.5)
+    assert (config.train.loss, config.train.device, config.corpus.max_sentences) == ("cosine", "cpu", None)
+    assert (config.output.dtype, config.output.contrast) == ("int8", 0.5)
 
 
 @pytest.mark.parametrize("keep_mean", [True, False])
@@ -401,3 +444,120 @@ def test_refine_gap_text_sets_use_only_held_out_lines(tmp_path):
     assert sets["SciFact claims"] == ["claim 0", "claim 1", "claim 2", "claim 3"]
     with pytest.raises(ValueError, match="held out"):
         text_sets(held[:2], tmp_path, 4)
+
+
+# --------------------------------------------------------------------------- training streams its targets (#23)
+# The PCA is fit in passes over the memory-mapped featurize chunks; training holds buffer_passages target rows.
+
+
+def _refine_600(base_model, teacher, cache, **options):
+    from distill.refine import refine
+
+    return refine(base_model, teacher, _corpus(600, seed=2), _config(epochs=6, **options), cache_dir=cache,
+                  show_progress_bar=False)
+
+
+def test_a_buffer_of_one_chunk_trains_as_well_as_the_whole_split(base_model, teacher, tmp_path, monkeypatch):
+    from distill.refine.targets import TargetShards
+
+    whole = _refine_600(base_model, teacher, tmp_path / "cache")  # 540 training passages fit the default buffer
+    reads: list[int] = []
+    real = TargetShards.read
+
+    def spy(self, rows):
+        reads.append(len(rows))
+        return real(self, rows)
+
+    monkeypatch.setattr(TargetShards, "read", spy)
+    streamed = _refine_600(base_model, teacher, tmp_path / "cache", buffer_passages=64)  # 10 chunks of 64 passages
+    assert max(reads) <= 64 and sum(reads) > 6 * 500  # every epoch read the split again, a buffer at a time
+    a, b = whole.config["refine"], streamed.config["refine"]
+    assert (a["n_train"], a["n_val"]) == (b["n_train"], b["n_val"])
+    assert a["val_cosine"]["initial"] == pytest.approx(b["val_cosine"]["initial"], abs=1e-6)  # same init, same split
+    assert b["val_cosine"]["best"] > b["val_cosine"]["initial"] + 0.02
+    assert abs(a["val_cosine"]["best"] - b["val_cosine"]["best"]) < 0.01
+    texts = _corpus(80, seed=9)
+    cos = np.sum(whole.encode(texts) * streamed.encode(texts), axis=1)  # both normalize
+    assert cos.mean() > 0.97
+
+
+def test_small_buffer_runs_are_seeded(base_model, teacher, tmp_path):
+    a = _refine_600(base_model, teacher, tmp_path / "cache", buffer_passages=100)
+    b = _refine_600(base_model, teacher, tmp_path / "cache", buffer_passages=100)
+    np.testing.assert_array_equal(a.embedding_matrix(), b.embedding_matrix())
+    c = _refine_600(base_model, teacher, tmp_path / "cache", buffer_passages=100, seed=1)
+    assert not np.array_equal(a.embedding_matrix(), c.embedding_matrix())
+
+
+def test_featurize_hands_training_the_memory_mapped_chunks(teacher, tmp_path):
+    from distill.refine.featurize import featurize, featurize_shards
+
+    texts = _corpus(200)
+    shards = featurize_shards(teacher, texts, cache_dir=tmp_path, chunk_size=64, show_progress_bar=False)
+    assert [len(c) for c in shards.chunks] == [64, 64, 64, 8]
+    assert all(isinstance(c, np.memmap) for c in shards.chunks)  # just encoded: saved, then mapped back
+    again = featurize_shards(teacher, texts, cache_dir=tmp_path, chunk_size=64, show_progress_bar=False)
+    assert all(isinstance(c, np.memmap) for c in again.chunks)  # from the cache: mapped, not loaded
+    array = featurize(teacher, texts, cache_dir=tmp_path, chunk_size=64, show_progress_bar=False)
+    np.testing.assert_array_equal(again.to_array(), array)
+    rows = np.array([150, 3, 64, 199, 3])
+    np.testing.assert_array_equal(again.read(rows), array[rows])
+
+
+def test_training_from_memory_mapped_shards_equals_training_from_the_array(base_model, teacher, tmp_path):
+    from distill.refine.featurize import featurize_shards
+    from distill.refine.train import TrainConfig, train_table
+
+    texts = _corpus(300)
+    shards = featurize_shards(teacher, texts, cache_dir=tmp_path, chunk_size=64, show_progress_bar=False)
+    y = shards.to_array()[:, : base_model.dim]
+    ids = base_model.tokenize(texts)
+    config = TrainConfig(epochs=2, batch_size=32, device="cpu")
+    from_array = train_table(base_model.embedding_matrix(), ids, y, config, show_progress_bar=False)
+    from distill.refine.targets import TargetShards
+
+    mapped = TargetShards([c[:, : base_model.dim] for c in shards.chunks])
+    from_disk = train_table(base_model.embedding_matrix(), ids, mapped, config, show_progress_bar=False)
+    np.testing.assert_array_equal(from_array.table, from_disk.table)
+
+
+def test_streaming_pca_is_the_in_memory_pca():
+    from distill.pca import pca, pca_basis
+    from distill.refine.targets import TargetShards, fit_pca
+
+    rng = np.random.default_rng(4)
+    x = (rng.normal(size=(5000, 24)) * rng.uniform(0.1, 3, 24) + 0.7).astype(np.float32)
+    shards = TargetShards([x[:700], x[700:701], x[701:4500], x[4500:]])  # blocks cross the chunk borders
+    mean, comps, ratio = fit_pca(shards, 6)
+    expected = pca_basis(x, 6)
+    np.testing.assert_array_equal(mean, expected[0])
+    np.testing.assert_array_equal(comps, expected[1])
+    assert ratio == expected[2]
+    for keep_mean in (True, False):
+        projected = shards.projected(mean, comps, keep_mean=keep_mean)
+        np.testing.assert_allclose(projected.to_array(), pca(x, 6, keep_mean=keep_mean)[0], rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="larger than the number of targets"):
+        fit_pca(TargetShards([x[:3]]), 6)
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, None])
+def test_a_bad_buffer_setting_is_a_clear_error(bad):
+    from distill.refine import RefineConfig, TrainConfig
+
+    with pytest.raises(ValueError, match="buffer_passages must be a positive int"):
+        TrainConfig(buffer_passages=bad)
+    with pytest.raises(ValueError, match="buffer_passages"):
+        RefineConfig.from_options(buffer_passages=bad)
+
+
+def test_the_cli_rejects_a_bad_buffer_before_loading(tmp_path, capsys):
+    from distill.refine.cli import main
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a passage\n")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    assert main([str(tmp_path / "model"), "-o", str(tmp_path / "out"), "--corpus", str(corpus),
+                 "--buffer-passages", "0"]) == 2
+    assert "--buffer-passages must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

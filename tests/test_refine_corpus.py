@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from helpers.teachers import SENTENCES, make_wordpiece_teacher
 
-from distill import refine_corpus
-from distill.refine_corpus import (
+from distill.refine import corpus as refine_corpus
+from distill.refine.corpus import (
     HF_PREFIX,
     NoDefaultCorpusError,
     corpus_spec_error,

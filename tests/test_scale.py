@@ -201,7 +201,7 @@ def test_featurize_on_ray_fills_refines_cache_and_resumes(cluster, tmp_path, mon
     from helpers.teachers import make_wordpiece_teacher
 
     from distill import Teacher
-    from distill import refine_featurize as rf
+    from distill.refine import featurize as rf
     from scale import featurize_on_ray
 
     torch.set_num_threads(1)

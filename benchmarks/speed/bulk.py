@@ -10,7 +10,7 @@ Model2Vec 0.10's default ``encode`` (it uses its multiprocessing path above 10,0
 ``scale.encode_files`` on a local Ray cluster with 1 and 2 workers (cluster start included in the wall time and
 reported apart). Peak memory: the process's VmHWM; Ray workers' peak resident memory is sampled from /proc every
 0.2 s. Featurization: ``scale.featurize_on_ray`` with 1 and 2 teacher workers against single-process
-``refine_featurize.featurize``, all-MiniLM-L6-v2 on the first passages of the corpus.
+``distill.refine.featurize.featurize``, all-MiniLM-L6-v2 on the first passages of the corpus.
 """
 
 from __future__ import annotations
@@ -79,12 +79,12 @@ elif mode.startswith("ray") and ":" not in mode:
     stop.set(); ray.shutdown()
 else:  # featurize
     kind, n = mode.split(":")
-    from distill.refine_corpus import read_corpus
+    from distill.refine.corpus import read_corpus
     texts = read_corpus(lines_file, int(n))
     if kind == "single":
         import torch
         from distill import Teacher
-        from distill.refine_featurize import featurize
+        from distill.refine.featurize import featurize
         teacher = Teacher(folder, device="cpu")
         t1 = time.perf_counter()
         featurize(teacher, texts, cache_dir=out_dir, chunk_size=1000, show_progress_bar=False)
@@ -164,7 +164,7 @@ def to_markdown(results: list[dict], *, command: str, lines: int, source: Path) 
                  "| mode | passages/s | vs one process | worker peak RSS (MB) |", "|---|---:|---:|---:|"]
         for r in feats:
             speed = r["texts"] / r["encode_s"]
-            label = {"single": f"refine_featurize.featurize, one process ({single.get('torch_threads')} torch threads)",
+            label = {"single": f"distill.refine featurize, one process ({single.get('torch_threads')} torch threads)",
                      "ray1": "scale.featurize_on_ray, 1 teacher worker (2 threads)",
                      "ray2": "scale.featurize_on_ray, 2 teacher workers (1 thread each)"}[r["mode"].split(":")[0]]
             workers = ", ".join(f"{x:.0f}" for x in r["worker_peak_rss_mb"]) or "-"

@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from benchmarks.quality.data import resolve_data_dir
     from benchmarks.report import emit
     from distill.pca import pca_basis, project
-    from distill.refine import read_corpus
-    from distill.refine_featurize import default_cache_dir, featurize
+    from distill.refine.corpus import read_corpus
+    from distill.refine.featurize import default_cache_dir, featurize
     from distill.teacher import Teacher
     from static_model import StaticModel
     from static_model.pooling import l2_normalize

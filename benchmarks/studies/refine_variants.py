@@ -4,7 +4,7 @@
         --variant 'cosine, no SIF={"loss": "cosine"}' --variant 'mse, no SIF={"loss": "mse"}' \
         --out benchmarks/results/refine_variants
 
-Each variant is ``LABEL=JSON``: keyword arguments for ``distill.refine.refine`` on top of the shared ones
+Each variant is ``LABEL=JSON``: ``RefineConfig.from_options`` names (``distill.refine``) on top of the shared ones
 (``--teacher``, ``--max-sentences``). The featurized targets are cached, so after the first variant each one costs
 its training and its (static, fast) evaluation only. (Until the benchmarks were grouped by job this was
 ``python -m benchmarks.refine_variants``, the command the committed results record.)
@@ -53,13 +53,13 @@ def run(args: argparse.Namespace) -> int:
     from benchmarks.quality.suite import quality_markdown
     from benchmarks.quality.tasks import run_quality
     from benchmarks.report import emit
-    from distill.refine import refine
+    from distill.refine import RefineConfig, refine
 
     work = Path(args.work_dir)
     specs, notes = [], []
     for label, kwargs in args.variant:
-        model = refine(args.base, args.teacher, args.corpus, max_sentences=args.max_sentences,
-                       show_progress_bar=False, **kwargs)
+        config = RefineConfig.from_options(**{"max_sentences": args.max_sentences, **kwargs})
+        model = refine(args.base, args.teacher, args.corpus, config, show_progress_bar=False)
         info = model.config["refine"]
         notes.append(f"- {label}: `{json.dumps(kwargs)}`; best epoch {info['best_epoch']}, held-out cosine "
                      f"{info['val_cosine']['initial']:.4f} -> {info['val_cosine']['best']:.4f}, "

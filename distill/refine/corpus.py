@@ -1,4 +1,4 @@
-"""The refinement corpus: passages from a text, JSONL or Parquet file, a Hugging Face dataset, or an iterable.
+"""The refinement corpus (stage 0 of ``distill.refine``): passages from a text, JSONL or Parquet file, a Hugging Face dataset, or an iterable.
 
 A corpus is named explicitly; nothing is looked up beside the installed package. ``corpus_spec_error`` checks a
 name cheaply before any model loads; ``read_corpus`` reads it:
@@ -25,6 +25,8 @@ from pathlib import Path
 # train claims, the suite average +0.3 (benchmarks/results/refine_sources.md).
 DEFAULT_PREFER_SOURCES = ("wikipedia_en_2015",)
 DEFAULT_TEXT_FIELD = "text"
+# MiniLM on a 2-core CPU: featurize ~140 passages/s (Wikipedia-first lines), train 62 s: a default run within ~20 min
+DEFAULT_MAX_SENTENCES = 100_000
 HF_PREFIX = "hf:"
 HF_LINE_CAP = 100_000  # a streamed dataset is read at most this far when no max_sentences is given
 CORPUS_OPTIONS = ("a text file (one passage a line), a .jsonl file (passage in the text field, default 'text'), "

@@ -1,4 +1,4 @@
-"""Featurize a corpus with the teacher, cached on disk in chunks (the first stage of ``distill.refine``).
+"""Featurize a corpus with the teacher, cached on disk in chunks (stage 1 of ``distill.refine``).
 
 Each chunk of ``chunk_size`` passages is encoded (tokenized by the teacher, sorted by length, batched)
 and saved as ``chunk-<index>-<content hash>.npy`` through a temporary file and an atomic rename, so an
@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from distill.refine.targets import TargetShards
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +130,7 @@ def encode_chunk(teacher, texts: Sequence[str], *, batch_size: int, bar=None) ->
     return out
 
 
-def featurize(
+def featurize_shards(
     teacher,
     texts: Sequence[str],
     *,
@@ -137,8 +139,10 @@ def featurize(
     batch_size: int = 64,
     show_progress_bar: bool = True,
     max_new_chunks: int | None = None,
-) -> np.ndarray:
-    """Teacher embeddings ``(len(texts), teacher.dim)`` float32, chunk-cached under ``cache_dir``.
+) -> TargetShards:
+    """Teacher embeddings ``(len(texts), teacher.dim)`` float32, chunk-cached under ``cache_dir``, as the
+    memory-mapped cache chunks (``TargetShards``): a chunk encoded now is saved and mapped back, so memory holds
+    one chunk's targets at most, whatever the corpus size.
 
     :param teacher: a ``distill.Teacher``.
     :param cache_dir: folder for the chunks (default ``.cache/refine/<teacher fingerprint>``); ``False``-y
@@ -179,7 +183,7 @@ def featurize(
             chunk = texts[c * chunk_size : (c + 1) * chunk_size]
             arr = encode_chunk(teacher, chunk, batch_size=batch_size, bar=bar)
             save_chunk(names[c], arr)
-            parts[c] = arr
+            parts[c] = load_chunk(names[c], len(chunk), teacher.dim)
             done_new += 1
     finally:
         if bar is not None:
@@ -187,6 +191,22 @@ def featurize(
     if n_todo:
         dt = time.perf_counter() - t0
         logger.info("featurize: encoded %d passages in %.1f s (%.1f /s)", n_todo, dt, n_todo / max(dt, 1e-9))
-    if not parts:
-        return np.zeros((0, teacher.dim), dtype=np.float32)
-    return np.concatenate(parts, axis=0)
+    done = [p for p in parts if p is not None]  # every chunk, cached or encoded now
+    if len(done) != n_chunks:
+        raise OSError(f"featurize: a chunk written to {folder} could not be read back")
+    return TargetShards(done) if done else TargetShards([np.zeros((0, teacher.dim), dtype=np.float32)])
+
+
+def featurize(
+    teacher,
+    texts: Sequence[str],
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    batch_size: int = 64,
+    show_progress_bar: bool = True,
+    max_new_chunks: int | None = None,
+) -> np.ndarray:
+    """``featurize_shards`` read into one in-memory array ``(len(texts), teacher.dim)`` (small corpora, tools)."""
+    return featurize_shards(teacher, texts, cache_dir=cache_dir, chunk_size=chunk_size, batch_size=batch_size,
+                            show_progress_bar=show_progress_bar, max_new_chunks=max_new_chunks).to_array()

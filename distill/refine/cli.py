@@ -1,0 +1,179 @@
+"""``python -m distill.refine``: the command line of ``refine``, and the refine options ``python -m distill
+--refine CORPUS`` shares (``add_refine_options`` / ``config_from_args`` with ``prefix="refine-"``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any, Protocol
+
+from distill.refine.config import RefineConfig
+from distill.refine.corpus import CORPUS_OPTIONS, DEFAULT_MAX_SENTENCES, DEFAULT_PREFER_SOURCES, DEFAULT_TEXT_FIELD
+from distill.refine.train import LOSSES, TrainConfig
+from static_model import StaticModel
+
+# the options add_refine_options adds, as RefineConfig.from_options names (cache-dir is a location, not a setting)
+OPTION_NAMES = ("max_sentences", "prefer_sources", "text_field", "vocabulary_size", "loss", "epochs", "batch_size",
+                "learning_rate", "weight_learning_rate", "center_targets", "patience", "sif_coefficient", "seed",
+                "buffer_passages")
+
+
+class OptionTarget(Protocol):
+    """An ``argparse`` parser or argument group: what ``add_refine_options`` adds its options to."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> Any:
+        """Add one option (``argparse.ArgumentParser.add_argument``)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m distill.refine``."""
+    p = argparse.ArgumentParser(
+        prog="python -m distill.refine",
+        description="Refine a distilled static model on a corpus: featurize with the teacher, train the table "
+        "and per-token weights against the teacher's (PCA'd) sentence embeddings, re-weight with corpus SIF.",
+    )
+    p.add_argument("model", help="static model folder (e.g. written by python -m distill)")
+    p.add_argument("--output", "-o", required=True, help="folder for the refined model (written atomically)")
+    p.add_argument("--teacher", default=None, help="teacher name/folder (default: the one in the model's config)")
+    p.add_argument("--corpus", default=None, help=f"the corpus (required): {CORPUS_OPTIONS}")
+    add_refine_options(p)
+    p.add_argument("--contrast", type=float, default=None,
+                   help="pooling contrast of the refined model (0: plain mean; default: the input model's)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--dtype", choices=("float16", "float32", "int8"), default="float16")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def add_refine_options(p: OptionTarget, prefix: str = "") -> None:
+    """The refinement options (``prefix="refine-"`` for ``python -m distill ... --refine CORPUS``)."""
+    p.add_argument(f"--{prefix}max-sentences", type=lambda v: None if v.lower() in ("all", "none") else int(v),
+                   default=DEFAULT_MAX_SENTENCES,
+                   help=f"use the first N passages, or 'all' (default {DEFAULT_MAX_SENTENCES:,})")
+    p.add_argument(f"--{prefix}prefer-sources", default=None,
+                   type=lambda v: () if v.lower() in ("none", "") else tuple(x for x in v.split(",") if x),
+                   help="comma list of source names (the corpus's <stem>.source.txt sidecar) taken first, or 'none' "
+                   f"(default: {','.join(DEFAULT_PREFER_SOURCES)} when the sidecar names it, else none)")
+    p.add_argument(f"--{prefix}text-field", default=None,
+                   help=f"JSONL field / Parquet column / dataset field with the passage (default {DEFAULT_TEXT_FIELD!r})")
+    p.add_argument(f"--{prefix}cache-dir", default=None, help="featurize cache (default .cache/refine/<teacher fingerprint>)")
+    p.add_argument(f"--{prefix}vocabulary-size", type=int, default=0, help="add the N most frequent split words")
+    train = TrainConfig()  # one place for the training defaults
+    p.add_argument(f"--{prefix}loss", choices=LOSSES, default=train.loss)
+    p.add_argument(f"--{prefix}epochs", type=int, default=train.epochs)
+    p.add_argument(f"--{prefix}batch-size", type=int, default=train.batch_size)
+    p.add_argument(f"--{prefix}learning-rate", type=float, default=train.learning_rate)
+    p.add_argument(f"--{prefix}weight-learning-rate", type=float, default=train.weight_learning_rate,
+                   help="Adam learning rate of the per-token weights (default: the learning rate / 10)")
+    p.add_argument(f"--{prefix}patience", type=int, default=train.patience)
+    p.add_argument(f"--{prefix}center-targets", action="store_true",
+                   help="remove the targets' mean before their PCA (default: keep it, the teacher's own cosines)")
+    p.add_argument(f"--{prefix}sif-coefficient", type=lambda v: None if v.lower() in ("none", "off") else float(v),
+                   default=None, help="SIF a for a corpus re-weighting after training (default none: the trained "
+                   "per-token weights do that job)")
+    p.add_argument(f"--{prefix}seed", type=int, default=train.seed)
+    p.add_argument(f"--{prefix}buffer-passages", type=int, default=train.buffer_passages,
+                   help="target rows held in memory while training, whatever the corpus size (the training "
+                   f"memory bound; default {train.buffer_passages:,})")
+
+
+def config_from_args(args: argparse.Namespace, prefix: str = "", *, device: str | None = None,
+                     dtype: str = "float16", contrast: float | None = None) -> RefineConfig:
+    """The ``RefineConfig`` of parsed ``add_refine_options`` options (run ``check_refine_options`` first)."""
+    pre = prefix.replace("-", "_")
+    options = {n: getattr(args, pre + n) for n in OPTION_NAMES}
+    return RefineConfig.from_options(device=device, dtype=dtype, contrast=contrast, **options)
+
+
+def cache_dir_from_args(args: argparse.Namespace, prefix: str = "") -> str | None:
+    """The ``--cache-dir`` value of parsed ``add_refine_options`` options."""
+    value = getattr(args, prefix.replace("-", "_") + "cache_dir")
+    return None if value is None else str(value)
+
+
+def check_corpus_option(corpus: str | None, option: str) -> None:
+    """The corpus of ``option``: a readable file or ``hf:NAME`` (``corpus.corpus_spec_error``)."""
+    from distill.cli_checks import UsageError, check_input_file
+    from distill.refine.corpus import corpus_kind, corpus_spec_error
+
+    problem = corpus_spec_error(corpus)
+    if problem:
+        raise UsageError(f"{option}: {problem}")
+    assert corpus is not None  # corpus_spec_error names a missing corpus
+    if corpus_kind(corpus) != "hf":
+        check_input_file(corpus, option)
+
+
+def check_refine_options(args: argparse.Namespace, prefix: str = "") -> None:
+    """Check the ``add_refine_options`` values before any work; ``UsageError`` names the option."""
+    from distill.cli_checks import UsageError
+
+    pre = prefix.replace("-", "_")
+
+    def value(name: str) -> Any:
+        return getattr(args, pre + name.replace("-", "_"))
+
+    for name in ("max-sentences", "epochs", "batch-size", "patience", "buffer-passages"):
+        v = value(name)
+        if v is not None and v < 1:
+            raise UsageError(f"--{prefix}{name} must be at least 1, got {v}")
+    if value("vocabulary-size") < 0:
+        raise UsageError(f"--{prefix}vocabulary-size must be 0 or more, got {value('vocabulary-size')}")
+    for name in ("learning-rate", "weight-learning-rate"):
+        v = value(name)
+        if v is not None and not v > 0:
+            raise UsageError(f"--{prefix}{name} must be positive, got {v}")
+    sif = value("sif-coefficient")
+    if sif is not None and not 0 < sif < 1:
+        raise UsageError(f"--{prefix}sif-coefficient must be in (0, 1) or 'none', got {sif}")
+
+
+def print_summary(model: StaticModel, out: Path) -> None:
+    """What the run did, from the model's ``"refine"`` record."""
+    info = model.config.get("refine", {})
+    print(f"Saved {out}")
+    print(f"  passages            {info.get('passages')} ({info.get('n_train')} train / {info.get('n_val')} held out)")
+    print(f"  held-out cosine     {info['val_cosine']['initial']:.4f} -> {info['val_cosine']['best']:.4f}"
+          f" (best epoch {info.get('best_epoch')}, loss {info['train']['loss']})")
+    print(f"  added words         {info.get('added_words')}")
+    print(f"  time                featurize {info.get('featurize_seconds')} s, train {info.get('train_seconds')} s,"
+          f" total {info.get('seconds')} s")
+
+
+def check_args(args: argparse.Namespace) -> Path:
+    """Every check that needs neither the model nor the teacher loaded; returns the output folder."""
+    from distill.cli_checks import check_device_option, check_model_folder, check_output_folder
+
+    out = check_output_folder(args.output, overwrite=args.overwrite)
+    check_model_folder(args.model, "MODEL")
+    check_corpus_option(args.corpus, "--corpus")
+    check_refine_options(args)
+    check_device_option(args.device)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; 0 on success, 2 for a usage error, 130 on Ctrl-C (``distill.cli_checks.run_cli``)."""
+    from distill.cli_checks import run_cli
+    from distill.resolve import TeacherNotFoundError
+    from distill.teacher import TeacherError
+
+    return run_cli(lambda: _main(argv), expected=(TeacherNotFoundError, TeacherError, ValueError))
+
+
+def _main(argv: list[str] | None) -> int:
+    from distill.cli_checks import save_model
+    from distill.refine.pipeline import refine
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if not args.quiet else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    out = check_args(args)
+    config = config_from_args(args, device=args.device, dtype=args.dtype, contrast=args.contrast)
+    model = refine(args.model, args.teacher, args.corpus, config, cache_dir=cache_dir_from_args(args),
+                   show_progress_bar=not args.quiet)
+    save_model(model, out, overwrite=args.overwrite)
+    print_summary(model, out)
+    return 0

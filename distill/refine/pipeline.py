@@ -1,0 +1,229 @@
+"""Corpus refinement of a distilled static model (Model2Vec's tokenlearn step, inside the toolkit).
+
+>>> from distill import distill
+>>> from distill.refine import RefineConfig, refine
+>>> base = distill("all-MiniLM-L6-v2", pca_dims=256)
+>>> model = refine(base, "all-MiniLM-L6-v2", "passages.txt", RefineConfig.from_options(max_sentences=30_000))
+>>> model.save_pretrained("minilm-refined")
+
+Stages:
+
+0. **corpus** (``distill.refine.corpus.read_corpus``): a text, JSONL or Parquet file, ``hf:NAME`` (a Hugging Face
+   dataset, streamed) or an iterable, up to ``corpus.max_sentences`` passages; there is no default corpus. A text file
+   with a source sidecar naming ``DEFAULT_PREFER_SOURCES`` (the benchmark data's ``corpus_general/sentences.txt``)
+   has those lines taken first.
+1. **featurize** (``distill.refine.featurize``): the teacher encodes every passage (length-sorted
+   batches, GPU when present); the targets are cached on disk in chunks with atomic renames, so an
+   interrupted run resumes where it stopped.
+2. **PCA** of the targets to the static model's dims (float64, ``distill.pca.pca``'s basis, fit in passes over
+   the memory-mapped chunks: ``distill.refine.targets.fit_pca``), the
+   targets' mean kept (``x @ components``), so the student learns the teacher's own uncentred cosines;
+   ``center_targets=True`` projects ``x - mean`` instead (``benchmarks/results/refine_variants_center.md``).
+3. **initialisation**: the static table lives in its own PCA basis (the vocabulary pass), the targets in
+   theirs. ``init="linear-map"`` (default) fits, in closed form on the training split, the affine map
+   ``mean-of-rows @ W + b ~ target`` and applies it to every row (the mean is linear, so mapping rows
+   maps sentence means): tokens the corpus never shows still land in the target space.
+   ``init="table"`` uses the table as it is (only meaningful when the bases already agree).
+4. **training** (``distill.refine.train``, torch): the sentence vector is ``sum_t w_t E_t / n`` (the runtime's
+   mean of rows with a per-token weight), trained against the PCA'd targets with an MSE (default) or cosine loss, Adam,
+   mini-batches; early stopping on a held-out split restores the best epoch. Seeded. The targets are read from
+   the cache a buffer at a time (``train.buffer_passages``, shuffled by chunk piece, then within the buffer).
+5. **SIF re-weighting** with the real token frequencies of the corpus (``a / (a + p)``), optional and off by
+   default: the trained per-token weights already learn how much each token counts, and re-weighting on top
+   lowered the MiniLM suite average (see ``benchmarks/results/refine_variants_loss_sif.md``).
+
+Every setting is a field of ``RefineConfig`` (``distill.refine.config``). The result is an ordinary ``StaticModel`` (float16 table by default) with a ``"refine"`` record in its config.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distill.refine.config import RefineConfig
+from distill.refine.corpus import read_corpus, resolve_prefer_sources
+from distill.refine.featurize import default_cache_dir, featurize_shards, teacher_fingerprint
+from distill.refine.targets import TargetShards, fit_pca
+from distill.refine.train import train_table
+from distill.refine.vocabulary import extend_vocabulary, frequent_new_words
+from static_model import StaticModel
+
+Corpus = str | os.PathLike[str] | Iterable[str]
+
+
+def refine(
+    model: StaticModel | str | os.PathLike[str],
+    teacher: Any = None,
+    corpus: Corpus | None = None,
+    config: RefineConfig | None = None,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    targets: np.ndarray | None = None,
+    show_progress_bar: bool = True,
+) -> StaticModel:
+    """Refine a distilled static model on a corpus; returns a new ``static_model.StaticModel``.
+
+    :param model: a ``StaticModel`` or its folder (e.g. the output of ``distill.distill``).
+    :param teacher: a name, folder or ``distill.Teacher``; default the teacher recorded in the model's config.
+    :param corpus: a text file (one passage a line), a ``.jsonl`` or ``.parquet`` file (the passage in
+        ``config.corpus.text_field``), ``hf:NAME[:CONFIG][@SPLIT]`` (a Hugging Face dataset, streamed; needs a
+        network) or an iterable of strings. Required: no corpus ships with the package (``None`` raises, naming
+        the options).
+    :param config: every setting (``RefineConfig``; default ``RefineConfig()``: 100,000 passages, MSE, linear-map
+        init, no new words, no SIF, a float16 table).
+    :param cache_dir: where the featurized chunks go (default ``.cache/refine/<teacher fingerprint>``, shared by
+        all corpora).
+    :param targets: precomputed teacher embeddings of the passages (skips featurizing; experiments).
+
+    Memory: the targets stay in the featurize cache, memory-mapped; their PCA is fit in passes over the chunks and
+    training holds ``config.train.buffer_passages`` target rows at a time (the passages' text and token ids are
+    held whole: a small fraction of the targets' size).
+    :param show_progress_bar: tqdm bars for featurizing and training.
+
+    The settings, measured: ``train.loss`` ``"mse"`` (default) or ``"cosine"``: on the MiniLM suite (100k passages,
+    ``benchmarks/results/refine_variants.md``) MSE 69.1, cosine 68.6 on average, MSE higher on STS,
+    classification, pair classification, clustering and retrieval. ``train.weight_learning_rate`` (default
+    ``learning_rate / 10``). ``center_targets`` (``benchmarks/results/refine_variants_center.md``).
+    ``corpus.prefer_sources`` (``benchmarks/results/refine_sources.md``). ``output.sif_coefficient``: ``None``
+    (default) or ``a``: after training, rows are scaled by ``a / (a + p)`` with ``p`` the token's frequency in
+    ``output.frequency_corpus`` (default: the whole corpus file, or the passages used). ``output.contrast``: the
+    refined model's pooling contrast (default the input model's); training always fits the plain mean.
+    """
+    from distill.frequencies import sif_weights
+
+    t_start = time.perf_counter()
+    cfg = RefineConfig() if config is None else config
+    if not isinstance(cfg, RefineConfig):
+        raise TypeError(f"config must be a RefineConfig or None, not {type(cfg).__name__}")
+    train_cfg = cfg.train
+    model = _load_model(model)
+    contrast = model.contrast if cfg.output.contrast is None else cfg.output.contrast
+    prefer_sources = resolve_prefer_sources(corpus, cfg.corpus.prefer_sources)
+    text_field = cfg.corpus.text_field
+    texts = read_corpus(corpus, cfg.corpus.max_sentences, prefer_sources, text_field=text_field)
+
+    # ---- featurize
+    feat_s = 0.0
+    teacher_name = None
+    fingerprint = None
+    if targets is None:
+        from distill.teacher import Teacher
+
+        if teacher is None:
+            teacher = model.config.get("teacher")
+            if not teacher:
+                raise ValueError("No teacher given and the model's config records none.")
+        t = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=train_cfg.device)
+        teacher_name = t.public_name  # a hub id or base name, never a local path
+        fingerprint = teacher_fingerprint(t)
+        cache_used = Path(cache_dir) if cache_dir is not None else default_cache_dir(t)
+        t_feat = time.perf_counter()
+        shards = featurize_shards(t, texts, cache_dir=cache_used, chunk_size=cfg.featurize.chunk_size,
+                            batch_size=cfg.featurize.batch_size, show_progress_bar=show_progress_bar)
+        feat_s = time.perf_counter() - t_feat
+        if not isinstance(teacher, Teacher):
+            t.unload()
+    else:
+        targets = np.asarray(targets, dtype=np.float32)
+        teacher_name = getattr(teacher, "name", teacher)
+        if targets.ndim != 2 or len(targets) != len(texts):
+            raise ValueError(f"targets must be ({len(texts)}, d), got {targets.shape}")
+        shards = TargetShards.from_array(targets)
+    if len(texts) < model.dim + 1:
+        raise ValueError(f"The corpus has {len(texts)} passages; at least dims + 1 = {model.dim + 1} are needed "
+                         "to fit the PCA of the targets.")
+
+    # ---- optional new words
+    added: list[int] = []
+    if cfg.vocabulary_size:
+        words = frequent_new_words(model, texts, cfg.vocabulary_size)
+        model, added = extend_vocabulary(model, words)
+
+    # ---- PCA of the targets, tokenize, train
+    mean, comps, explained = fit_pca(shards, model.dim)
+    y = shards.projected(mean, comps, keep_mean=not cfg.center_targets)
+    ids = model.tokenize(texts, max_length=train_cfg.max_length)
+    result = train_table(model.embedding_matrix(), ids, y, train_cfg, show_progress_bar=show_progress_bar)
+    table = result.table
+
+    # ---- SIF with the corpus's real token frequencies
+    sif_coefficient = cfg.output.sif_coefficient
+    frequency_corpus = cfg.output.frequency_corpus
+    freq_source = None
+    if sif_coefficient is not None:
+        if frequency_corpus is None:
+            freq_texts = read_corpus(corpus, text_field=text_field) if isinstance(corpus, (str, os.PathLike)) else texts
+            freq_source = _public_name(corpus) if isinstance(corpus, (str, os.PathLike)) else "passages"
+        else:
+            freq_texts = read_corpus(frequency_corpus)
+            freq_source = _public_name(frequency_corpus)
+        probs = _token_probabilities(model, freq_texts, table.shape[0])
+        table = table * sif_weights(probs, sif_coefficient)[:, None]
+
+    info = {
+        "teacher": str(teacher_name) if teacher_name is not None else None,
+        "teacher_fingerprint": fingerprint,
+        "corpus": _public_name(corpus) if isinstance(corpus, (str, os.PathLike)) else "iterable",
+        "passages": len(texts),
+        "prefer_sources": list(prefer_sources),
+        "text_field": text_field,
+        "target_pca_explained_variance": round(float(explained), 6),
+        "targets_centered": bool(cfg.center_targets),
+        "added_words": len(added),
+        "sif_coefficient": sif_coefficient,
+        "frequency_source": freq_source,
+        "train": dict(asdict(train_cfg).items()),
+        "n_train": result.n_train,
+        "n_val": result.n_val,
+        "best_epoch": result.best_epoch,
+        "val_loss": {"initial": round(result.initial_val_loss, 6), "best": round(result.best_val_loss, 6)},
+        "val_cosine": {"initial": round(result.initial_val_cosine, 6), "best": round(result.best_val_cosine, 6)},
+        "history": [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in h.items()} for h in result.history],
+        "featurize_seconds": round(feat_s, 2),
+        "train_seconds": round(result.train_seconds, 2),
+        "seconds": round(time.perf_counter() - t_start, 2),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    config_out = {k: v for k, v in model.config.items() if k not in ("dim", "dtype", "vocab_size")}
+    config_out["refine"] = info
+    config_out["sif_coefficient"] = sif_coefficient
+    dtype = cfg.output.dtype
+    embeddings = table.astype(np.float16) if dtype == "float16" else table.astype(np.float32)
+    out = StaticModel(embeddings, model.tokenizer, config=config_out, normalize=model.normalize,
+                      max_length=model.max_length, contrast=contrast)
+    if dtype == "int8":
+        out = out.quantize("int8")
+    return out
+
+
+def _load_model(model: StaticModel | str | os.PathLike[str]) -> StaticModel:
+    if isinstance(model, StaticModel):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return StaticModel.from_pretrained(model)
+    raise TypeError(f"model must be a StaticModel or a folder, not {type(model).__name__}")
+
+
+def _token_probabilities(model: StaticModel, texts: Sequence[str], size: int) -> np.ndarray:
+    """Per-id probabilities of the model's tokens in ``texts`` (unseen ids: half the smallest observed)."""
+    from distill.frequencies import probabilities
+
+    counts = np.zeros(size, dtype=np.float64)
+    for s in range(0, len(texts), 20_000):
+        ids = model.tokenize(texts[s : s + 20_000], max_length=None)
+        flat = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+        counts += np.bincount(flat.astype(np.int64), minlength=size)[:size]
+    return probabilities(counts, np.ones(size, dtype=bool))
+
+
+def _public_name(corpus: str | os.PathLike[str]) -> str:
+    """What a shared model records of its corpus: a file's name (never a local path) or the ``hf:`` name."""
+    text = os.fspath(corpus)
+    return text if text.startswith("hf:") else Path(text).name
