@@ -130,16 +130,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def run(args: argparse.Namespace) -> int:
-    """Bootstrap A - B on every selected dataset; print (and with ``--out`` write) the table."""
-    from benchmarks.quality.data import load_available, resolve_data_dir, select
-    from benchmarks.quality.encoders import load_encoder
+def check_pair_options(args: argparse.Namespace) -> None:
+    """The options every A-against-B study shares: exactly two ``-m`` models and at least one resample."""
     from distill.cli_checks import UsageError
 
     if len(args.model) != 2:
         raise UsageError(f"give exactly two models (-m A -m B), got {len(args.model)}")
     if args.resamples < 1:
         raise UsageError("--resamples must be at least 1")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Bootstrap A - B on every selected dataset; print (and with ``--out`` write) the table."""
+    from benchmarks.quality.data import load_available, resolve_data_dir, select
+    from benchmarks.quality.encoders import load_encoder
+    from distill.cli_checks import UsageError
+
+    check_pair_options(args)
     root = resolve_data_dir(args.data)
     datasets = load_available(select(root, tasks=args.tasks, names=args.datasets), root)
     if not datasets:

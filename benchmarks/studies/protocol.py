@@ -33,6 +33,7 @@ from benchmarks.quality.tasks import TaskConfig, encode_unique
 from benchmarks.report import emit
 from benchmarks.studies.paired_bootstrap import (
     PAIR_TASKS,
+    check_pair_options,
     item_cosines,
     metric,
     pair_items,
@@ -212,10 +213,7 @@ def run(args: argparse.Namespace) -> int:
     from benchmarks.quality.tasks import DEFAULT_TRAIN_CAP
     from distill.cli_checks import UsageError
 
-    if len(args.model) != 2:
-        raise UsageError(f"give exactly two models (-m A -m B), got {len(args.model)}")
-    if args.resamples < 1:
-        raise UsageError("--resamples must be at least 1")
+    check_pair_options(args)
     if args.train_cap is not None and args.train_cap < 1:
         raise UsageError("--train-cap must be at least 1")
     keep = set(args.tasks.split(",")) if args.tasks else set()
