@@ -23,12 +23,13 @@ from benchmarks.studies import (
     protocol,
     refine_gap,
     refine_variants,
+    size,
     token_lengths,
 )
 
 COMMANDS: tuple[ModuleType, ...] = (
     suite, models, ablation, plot, classify,  # quality, speed, ablation, plot, classify
-    protocol, paired_bootstrap, cluster_seeds, token_lengths, refine_variants, refine_gap,
+    protocol, paired_bootstrap, cluster_seeds, token_lengths, refine_variants, refine_gap, size,
     runtime, distill_time, bulk,
 )
 
