@@ -24,12 +24,13 @@ from benchmarks.studies import (
     refine_gap,
     refine_streaming,
     refine_variants,
+    size,
     token_lengths,
 )
 
 COMMANDS: tuple[ModuleType, ...] = (
     suite, models, ablation, plot, classify,  # quality, speed, ablation, plot, classify
-    protocol, paired_bootstrap, cluster_seeds, token_lengths, refine_variants, refine_gap, refine_streaming,
+    protocol, paired_bootstrap, cluster_seeds, token_lengths, refine_variants, refine_gap, refine_streaming, size,
     runtime, distill_time, bulk,
 )
 

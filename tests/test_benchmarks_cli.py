@@ -57,11 +57,11 @@ def test_one_registry_and_every_command_in_it():
         command.add_parser(recorder)
     build_parser()  # and argparse accepts them all (no name twice)
     assert recorder.names == ["quality", "speed", "ablation", "plot", "classify", "protocol", "paired-bootstrap",
-                     "cluster-seeds", "token-lengths", "refine-variants", "refine-gap", "runtime-speed",
+                     "cluster-seeds", "token-lengths", "refine-variants", "refine-gap", "refine-streaming", "size", "runtime-speed",
                      "distill-speed", "scale-speed"]
 
 
-@pytest.mark.parametrize("command", ["quality", "ablation", "protocol", "runtime-speed", "distill-speed"])
+@pytest.mark.parametrize("command", ["quality", "ablation", "protocol", "size", "runtime-speed", "distill-speed"])
 def test_help_of_a_command_as_a_user_runs_it(command):
     proc = subprocess.run([sys.executable, "-m", "benchmarks", command, "--help"], capture_output=True, text=True,
                           cwd=REPO)

@@ -2,26 +2,28 @@
 ours (``distill`` + ``StaticModel.quantize`` / ``truncate_dims`` / ``distill.quantize_vocabulary``) side by side with
 Model2Vec's own distill and ``quantize_model`` (its ``vocabulary_quantization``) on the same teacher.
 
-``python -m benchmarks.studies.size --data ../shared/data --out benchmarks/results/size`` builds every variant under
+``python -m benchmarks size --data ../shared/data --out benchmarks/results/size`` builds every variant under
 ``--work`` (kept: a rerun reuses the folders and the per-model suite results), runs the quality suite on each
 (``python -m benchmarks quality``, one model a process, in one study run) and writes ``OUT.md``, ``OUT.json`` and
 ``OUT_pareto.png`` (size on disk against the suite average, the Pareto front of each tool drawn as a line).
+
+(Until it joined the ``python -m benchmarks`` registry this was ``python -m benchmarks.studies.size``, with the same
+options: the command the committed results record.)
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
-import shlex
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from benchmarks.provenance import provenance, provenance_markdown
+from benchmarks.report import write, write_json
 
 TASK_TYPES = ("sts", "classification", "pair_classification", "clustering", "retrieval", "word_similarity")
 TOOLS = ("ours", "model2vec")
@@ -69,7 +71,7 @@ def default_variants(clusters: list[int], dims: list[int], combos: bool = True) 
 
 
 def build_ours(variants: list[Variant], work: Path, teacher: str, log: dict[str, Any]) -> None:
-    """Our float32 distill once (``distill.distill`` defaults: PCA 256, SIF 1e-4), then each variant saved."""
+    """Our float32 distill once (PCA 256 as Model2Vec's default, SIF 1e-4), then each variant saved."""
     from distill import distill
     from distill.vocabulary_quantization import quantize_vocabulary
     from static_model import StaticModel
@@ -80,7 +82,7 @@ def build_ours(variants: list[Variant], work: Path, teacher: str, log: dict[str,
     base_dir = work / "ours-base-float32"
     if not (base_dir / "config.json").exists():
         start = time.perf_counter()
-        model = distill(teacher, dtype="float32", show_progress_bar=False)
+        model = distill(teacher, pca_dims=256, dtype="float32", show_progress_bar=False)  # Model2Vec's size
         log["ours_distill_seconds"] = round(time.perf_counter() - start, 1)
         model.save_pretrained(base_dir, overwrite=True)
     base = StaticModel.from_pretrained(base_dir)
@@ -135,7 +137,7 @@ def build_model2vec(variants: list[Variant], work: Path, teacher: str, log: dict
 
 
 def _save_log(work: Path, log: dict[str, Any]) -> None:
-    (work / "build_log.json").write_text(json.dumps(log, indent=2))
+    write_json(log, work / "build_log.json")
 
 
 # --------------------------------------------------------------------------- measuring
@@ -183,12 +185,10 @@ def pareto(rows: list[dict[str, Any]]) -> set[str]:
 # --------------------------------------------------------------------------- reporting
 
 
-def write_report(rows: list[dict[str, Any]], out: Path, meta: dict[str, Any]) -> None:
-    """``OUT.md``, ``OUT.json`` and ``OUT_pareto.png``."""
+def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], plot_name: str) -> str:
+    """The report: one line per variant (Pareto marks), the notes, the run's provenance, build times and the plot."""
     front = pareto(rows)
     fronts = {tool: pareto([r for r in rows if r["tool"] == tool]) for tool in TOOLS}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"rows": rows, "pareto": sorted(front), "meta": meta}, indent=2))
     head = ["model", "size on disk", "model.safetensors", "average", "STS", "Class.", "Pair", "Clust.", "Retr.",
             "WordSim", "Pareto"]
     lines = [f"## {meta['title']}", "", "| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
@@ -205,11 +205,21 @@ def write_report(rows: list[dict[str, Any]], out: Path, meta: dict[str, Any]) ->
               "tool's). Clusters: vocabulary quantization (k-means over the token rows, one row per cluster, a "
               "token → row mapping and per-token weights); 30k = the unquantized table (30,522 token rows).", ""]
     lines += [f"- {note}" for note in meta.get("notes", [])]
-    lines += [f"- Command: `{meta['command']}`", f"- Date: {meta['date']}", f"- Machine: {meta['machine']}",
-              f"- Versions: {meta['versions']}", f"- Build times (s, this loaded machine): {json.dumps(meta['build'])}",
-              f"- Plot: `{out.name}_pareto.png`"]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    plot(rows, front, out.parent / f"{out.name}_pareto.png", meta["title"])
+    return ("\n".join(lines) + "\n" + provenance_markdown(meta)
+            + f"- Build times (s, this loaded machine): {json.dumps(meta['build'])}\n- Plot: `{plot_name}`\n")
+
+
+def write_report(rows: list[dict[str, Any]], out: str | Path, meta: dict[str, Any]) -> list[Path]:
+    """``OUT.md``, ``OUT.json`` (``rows``, ``pareto``, ``meta``) and ``OUT_pareto.png``; returns the three paths."""
+    stem = Path(out)
+    if stem.suffix.lower() in (".md", ".json"):
+        stem = stem.with_suffix("")
+    png = stem.parent / f"{stem.name}_pareto.png"
+    front = pareto(rows)
+    md_path, json_path = write(markdown(rows, meta, png.name), {"rows": rows, "pareto": sorted(front), "meta": meta},
+                               stem)
+    plot(rows, front, png, meta["title"])
+    return [md_path, json_path, png]
 
 
 def plot(rows: list[dict[str, Any]], front: set[str], path: Path, title: str) -> None:
@@ -246,29 +256,11 @@ def plot(rows: list[dict[str, Any]], front: set[str], path: Path, title: str) ->
     plt.close(fig)
 
 
-def versions() -> str:
-    """The library versions that matter here."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    parts = [f"python {platform.python_version()}"]
-    for name in ("numpy", "scikit-learn", "torch", "transformers", "tokenizers", "sentence-transformers", "model2vec"):
-        try:
-            parts.append(f"{name} {version(name)}")
-        except PackageNotFoundError:
-            continue
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-        parts.append(f"git_commit {commit}")
-    except OSError:
-        pass
-    return ", ".join(parts)
-
-
-def _without_notes(argv: list[str] | None) -> list[str]:
-    """The command's arguments less ``--note TEXT`` (the report lists the notes themselves)."""
-    args, out = list(sys.argv[1:] if argv is None else argv), []
+def _without_notes(argv: list[str]) -> list[str]:
+    """The command line less ``--note TEXT`` (the report lists the notes themselves)."""
+    out: list[str] = []
     skip = False
-    for arg in args:
+    for arg in argv:
         if skip or arg == "--note" or arg.startswith("--note="):
             skip = arg == "--note"
             continue
@@ -277,14 +269,22 @@ def _without_notes(argv: list[str] | None) -> list[str]:
 
 
 def _ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x.strip()]
+    """A comma list of positive integers (``--clusters``, ``--dims``)."""
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma list of integers") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: every value must be positive")
+    return values
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmarks.studies.size``: build, measure, report."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks.studies.size", description=__doc__.splitlines()[0])
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``size``."""
+    p = subparsers.add_parser("size", help="size on disk vs quality: dtypes, dims, vocabulary clusters, ours and "
+                              "Model2Vec", description=(__doc__ or "").splitlines()[0])
     p.add_argument("--teacher", default="all-MiniLM-L6-v2")
-    p.add_argument("--data", default="../shared/data", help="evaluation data folder (default ../shared/data)")
+    p.add_argument("--data", default=None, help="evaluation data folder (default ../shared/data)")
     p.add_argument("--work", default=".cache/size_study", help="folder for the built models and per-model results")
     p.add_argument("--out", default="benchmarks/results/size", help="writes OUT.md, OUT.json and OUT_pareto.png")
     p.add_argument("--clusters", type=_ints, default=[4000, 8000, 16000], help="cluster counts for ours")
@@ -298,12 +298,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip", default="", help="comma list of variant names to leave out (e.g. model2vec-float32-256d)")
     p.add_argument("--report-only", action="store_true", help="write the report from what the work folder has")
     p.add_argument("--note", action="append", default=[], help="a line for the report's notes (repeatable)")
-    args = p.parse_args(argv)
-    if not Path(args.data).is_dir():
-        p.error(f"--data {args.data}: no such folder")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the variants, run the suite on each, write the report and the plot."""
+    from benchmarks.quality.data import resolve_data_dir
+    from distill.cli_checks import UsageError
+
+    tools = [t for t in args.tools.split(",") if t]
+    unknown = sorted(set(tools) - set(TOOLS))
+    if unknown or not tools:
+        raise UsageError(f"--tools {args.tools}: choose from {', '.join(TOOLS)}")
+    data = None if args.build_only else str(resolve_data_dir(args.data))
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    tools = [t for t in args.tools.split(",") if t]
     ours = [v for v in default_variants(args.clusters, args.dims, not args.no_combos) if v.tool == "ours"]
     m2v_clusters = args.clusters if args.model2vec_clusters is None else args.model2vec_clusters
     m2v = [v for v in default_variants(m2v_clusters, args.dims, not args.no_combos) if v.tool == "model2vec"]
@@ -311,8 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     variants = [v for v in ours + m2v if v.tool in tools and v.name not in skip]
     log_file = work / "build_log.json"
     log = json.loads(log_file.read_text()) if log_file.exists() else {}
-    started = dt.datetime.now(dt.timezone.utc)
-    load = os.getloadavg()
+    meta = provenance(_without_notes(getattr(args, "command_line", None) or ["python", "-m", "benchmarks", "size"]))
     if not (args.report_only or args.no_build):
         if "ours" in tools:
             build_ours(variants, work, args.teacher, log)
@@ -320,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         if "model2vec" in tools:
             build_model2vec(variants, work, args.teacher, log)
             _save_log(work, log)
-    if args.build_only:
+    if data is None:
         return 0
     rows = []
     for v in variants:
@@ -331,20 +339,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipped {v.name}: no suite result", flush=True)
             continue
         start = time.perf_counter()
-        rows.append(row_of(v, work, run_suite(v, work, args.data)))
+        rows.append(row_of(v, work, run_suite(v, work, data)))
         print(f"suite {v.name}: {rows[-1]['average']:.2f} ({time.perf_counter() - start:.0f} s)", flush=True)
-    meta = {
-        "title": f"Size on disk vs quality: {args.teacher}, ours vs Model2Vec 0.10 (dtypes, dims, vocabulary clusters)",
-        "command": "python -m benchmarks.studies.size " + " ".join(shlex.quote(a) for a in _without_notes(argv)),
-        "date": started.strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with other jobs "
-                   f"(noisy), load average at start {[round(x, 2) for x in load]}",
-        "versions": versions(), "build": log, "notes": args.note,
-    }
-    write_report(rows, Path(args.out), meta)
-    print(f"wrote {args.out}.md, {args.out}.json and {Path(args.out).name}_pareto.png")
+    meta = {"title": f"Size on disk vs quality: {args.teacher}, ours vs Model2Vec 0.10 (dtypes, dims, vocabulary "
+                     "clusters)", **meta, "build": log, "notes": args.note}
+    paths = write_report(rows, args.out, meta)
+    print("wrote " + ", ".join(map(str, paths)))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
