@@ -34,6 +34,7 @@ def _pca_dims(value: str) -> int | float | str | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m distill``."""
     from distill.assemble import DEFAULT_CONTRAST
     from distill.embed import AUTO_POOLING, DEFAULT_BATCH_SIZE, POOLING_ALIASES, POOLING_CHOICES
     from distill.frequencies import DEFAULT_FREQUENCY_WEIGHT
@@ -141,6 +142,7 @@ def check_args(args: argparse.Namespace) -> Path:
 
 
 def distill_main(argv: list[str]) -> int:
+    """Distill (and optionally refine and cluster) as ``argv`` asks, save the model and print a summary; returns 0."""
     args = build_parser().parse_args(argv)
     out = check_args(args)
 

@@ -244,6 +244,7 @@ METRICS_HELP = """what the report says:
 
 
 def build_parser(prog: str = "python -m distill compare") -> argparse.ArgumentParser:
+    """The argument parser of ``python -m distill compare``."""
     p = argparse.ArgumentParser(
         prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=METRICS_HELP,
         description="Compare a static model with its teacher: encode the same texts with both and measure how "

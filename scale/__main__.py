@@ -9,6 +9,7 @@ from scale.bulk_encode import DEFAULT_PARTITION_ROWS
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m scale`` (its ``encode`` and ``featurize`` jobs)."""
     parser = argparse.ArgumentParser(prog="python -m scale", description="Run static-model jobs on a Ray cluster.")
     jobs = parser.add_subparsers(dest="job", required=True)
     enc = jobs.add_parser(
@@ -84,6 +85,7 @@ def _featurize(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m scale ...``: bad input exits 2 with one ``error:`` line, Ctrl-C exits 130."""
     args = build_parser().parse_args(argv)
     from scale.inputs import InputError
 

@@ -62,10 +62,12 @@ class Generation:
 
     @property
     def nbytes(self) -> int:
+        """Estimated bytes held: the id arrays, the chunk texts and a per-entry overhead."""
         pieces, starts = self.arrays
         return pieces.nbytes + starts.nbytes + self.text_bytes + _ENTRY_OVERHEAD * self.n_entries
 
     def ids_of(self, chunk: str) -> np.ndarray | None:
+        """The token ids of ``chunk``, or None when it is not held."""
         entry = self.index.get(chunk)
         if entry is None:
             return None
@@ -121,6 +123,7 @@ class ChunkCache:
 
     @property
     def max_bytes(self) -> int:
+        """The memory budget in bytes (0 turns the cache off); setting it checks the value."""
         return self._max_bytes
 
     @max_bytes.setter
@@ -136,6 +139,7 @@ class ChunkCache:
             self._hits = self._misses = 0
 
     def info(self) -> CacheInfo:
+        """Entries, bytes, budget, hits and misses now."""
         current, previous = self._state
         return CacheInfo(
             entries=current.n_entries + previous.n_entries,

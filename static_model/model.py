@@ -122,10 +122,12 @@ class StaticModel:
 
     @property
     def dim(self) -> int:
+        """The embedding dimension."""
         return int(self._embeddings.shape[1])
 
     @property
     def vocab_size(self) -> int:
+        """The number of token ids the model maps."""
         return int(self._embeddings.shape[0])
 
     @property

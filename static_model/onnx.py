@@ -252,6 +252,7 @@ def _model_proto(graph: Any, helper: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m static_model.onnx MODEL OUTPUT``: bad input exits 2 with one ``error:`` line."""
     parser = argparse.ArgumentParser(prog="python -m static_model.onnx", description=__doc__.splitlines()[0])
     parser.add_argument("model", help="a static model folder, or a classifier pipeline folder (head.safetensors)")
     parser.add_argument("output", help="folder for model.onnx and tokenizer.json")

@@ -108,6 +108,7 @@ class StaticPipeline:
 
     @property
     def classes_(self) -> np.ndarray:
+        """The labels as a numpy array (scikit-learn's name)."""
         return np.array(self.labels)
 
     # ------------------------------------------------------------------ inference
@@ -134,6 +135,7 @@ class StaticPipeline:
         return _sigmoid(logits) if self.multilabel else _softmax(logits)
 
     def predict(self, texts: Sequence[str], *, threshold: float | None = None) -> Any:
+        """Predicted labels: one a text, or for multi-label the labels above ``threshold``."""
         if not self.multilabel:
             return self.classes_[self.decision_function(texts).argmax(axis=1)]
         threshold = self.threshold if threshold is None else float(threshold)
@@ -145,6 +147,7 @@ class StaticPipeline:
 
     # ------------------------------------------------------------------ persistence
     def head_config(self) -> dict[str, Any]:
+        """The head's config.json content: format, labels, options and layer shapes."""
         return {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
@@ -180,6 +183,7 @@ class StaticPipeline:
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> StaticPipeline:
+        """Load a classifier pipeline folder written by :meth:`save_pretrained`."""
         from static_model import StaticModel
 
         folder = Path(os.path.expanduser(os.fspath(path)))

@@ -280,9 +280,11 @@ class TextEncoder:
         self._cache.max_bytes = value
 
     def cache_info(self) -> CacheInfo:
+        """The chunk cache's counters: entries, bytes, budget, hits and misses."""
         return self._cache.info()
 
     def clear_cache(self) -> None:
+        """Empty the chunk cache and reset its counters."""
         self._cache.clear()
 
     def _slow_path_pattern(self, spec: dict) -> re.Pattern:

@@ -44,6 +44,7 @@ class StringTable:
 
     @property
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The table's arrays ``(slots, data, offsets, ids)``, for compiled code."""
         return self.slots, self.data, self.offsets, self.ids
 
 

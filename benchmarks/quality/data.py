@@ -44,6 +44,7 @@ class DatasetSpec:
 
     @property
     def key(self) -> str:
+        """The dataset's registry key (its name)."""
         return self.name
 
 

@@ -66,9 +66,11 @@ class Encoder:
 
     @property
     def fingerprint(self) -> str:
+        """The embedding-cache key of this encoder."""
         return f"{self.kind}-{self.name}"
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        """Encode ``texts`` to a float32 array, one row a text."""
         if len(texts) == 0:
             return np.zeros((0, getattr(self, "dim", 0) or 0), dtype=np.float32)
         return np.asarray(self._encode(list(texts)), dtype=np.float32)
@@ -77,6 +79,7 @@ class Encoder:
         raise NotImplementedError
 
     def info(self) -> dict:
+        """Name, kind, path, parameter count, size on disk and fingerprint, as a dict."""
         return {"name": self.name, "kind": self.kind, "path": self.path, "num_parameters": self.num_parameters,
                 "size_on_disk": self.size_on_disk, "fingerprint": self.fingerprint}
 
@@ -117,6 +120,7 @@ class StaticEncoder(Encoder):
 
     @property
     def fingerprint(self) -> str:  # independent of the display label, so a relabelled run hits the cache
+        """The embedding-cache key: the model folder, its file hash and the contrast."""
         return f"static-{Path(self.path).name if self.path else self.name}-{self._fp}-c{self.model.contrast:g}"
 
     def _encode(self, texts):
@@ -140,6 +144,7 @@ class Model2VecEncoder(Encoder):
 
     @property
     def fingerprint(self) -> str:
+        """The embedding-cache key: the model folder and its file hash."""
         return f"model2vec-{self.folder.name}-{self._fp}"
 
     def _encode(self, texts):
@@ -174,6 +179,7 @@ class TeacherEncoder(Encoder):
 
     @property
     def fingerprint(self) -> str:  # the teacher (resolved folder contents), not the display label
+        """The embedding-cache key: the teacher and its file hash."""
         return f"teacher-{self._base}-{self._fp}"
 
     def _encode(self, texts):
@@ -206,6 +212,7 @@ class SentenceTransformerEncoder(Encoder):
 
     @property
     def fingerprint(self) -> str:
+        """The embedding-cache key: the model and its file hash."""
         return f"st-{self._base}-{self._fp}"
 
     def _encode(self, texts):
@@ -358,6 +365,7 @@ class CachedEncoder:
         return getattr(self.encoder, item)
 
     def encode(self, texts: list[str], desc: str | None = None) -> np.ndarray:
+        """Encode ``texts``, through the on-disk cache when it is enabled."""
         if self.cache is None:
             return self.encoder.encode(list(texts))
         return self.cache.get_or_encode(list(texts), self.encoder.encode, chunk_size=self.chunk_size,

@@ -50,6 +50,7 @@ class Result:
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """The result as a JSON-ready dict (``extra`` only when set)."""
         return {"task": self.task, "dataset": self.dataset, "score": self.score, "metric": self.metric,
                 "n": self.n, "seconds": self.seconds, **({"extra": self.extra} if self.extra else {})}
 

@@ -98,6 +98,7 @@ class Targets:
 
     @property
     def n_classes(self) -> int:
+        """The number of classes."""
         return len(self.classes)
 
 

@@ -53,15 +53,18 @@ class BagOfTokensClassifier(nn.Module):
         self.head = nn.Sequential(*layers)
 
     def pool(self, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """The mean of each text's token rows, L2-normalized when ``normalize``."""
         pooled = self.embedding(ids, offsets)
         if self.normalize:
             pooled = nn.functional.normalize(pooled, dim=1)
         return pooled
 
     def forward(self, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Logits for the texts given as flat ``ids`` and their ``offsets``."""
         return self.head(self.pool(ids, offsets))
 
     def linear_layers(self) -> list[nn.Linear]:
+        """The head's linear layers, in order."""
         return [m for m in self.head if isinstance(m, nn.Linear)]
 
     def export(self) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:

@@ -16,6 +16,7 @@ from distill.classifier.model import BagOfTokensClassifier
 
 @dataclass
 class History:
+    """Per-epoch losses and accuracy of a training run, and the epoch kept."""
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
@@ -23,6 +24,7 @@ class History:
     stopped_early: bool = False
 
     def as_dict(self) -> dict:
+        """The history as a JSON-ready dict."""
         return {
             "train_loss": self.train_loss,
             "val_loss": self.val_loss,
@@ -38,6 +40,7 @@ def auto_batch_size(n_train: int) -> int:
 
 
 def make_loss(multilabel: bool, class_weights: np.ndarray | None) -> nn.Module:
+    """BCE-with-logits for multi-label, cross-entropy otherwise, optionally class-weighted."""
     weight = None if class_weights is None else torch.from_numpy(np.asarray(class_weights, dtype=np.float32))
     if multilabel:
         return nn.BCEWithLogitsLoss(pos_weight=weight)
@@ -51,6 +54,7 @@ def _batch_tensors(tokens: TokenizedTexts, rows: np.ndarray) -> tuple[torch.Tens
 
 @torch.no_grad()
 def predict_logits(module: BagOfTokensClassifier, tokens: TokenizedTexts, batch_size: int = 4096) -> np.ndarray:
+    """Logits for every text, in eval mode and batches of ``batch_size``; the training mode is restored."""
     was_training = module.training
     module.eval()
     out = []

@@ -50,6 +50,7 @@ def teacher_fingerprint(teacher) -> str:
 
 
 def texts_hash(texts: Sequence[str]) -> str:
+    """A short SHA-1 hex digest of the texts, in order."""
     h = hashlib.sha1()
     for t in texts:
         h.update(t.encode("utf-8", "surrogatepass"))
