@@ -561,3 +561,19 @@ def test_the_cli_rejects_a_bad_buffer_before_loading(tmp_path, capsys):
                  "--buffer-passages", "0"]) == 2
     assert "--buffer-passages must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_training_reads_only_the_tokens_the_teacher_saw(base_model, teacher, tmp_path):
+    # passages longer than the tiny teacher's window (max_seq_length 64: 62 tokens between [CLS] and [SEP])
+    sentences = _corpus(1200, seed=1)
+    long_corpus = [" ".join(sentences[i : i + 12]) for i in range(0, len(sentences), 12)] + _corpus(100)
+    assert teacher.student_max_length == 62
+    assert max(len(ids) for ids in base_model.tokenize(long_corpus)) > 62
+    default = _refine(base_model, teacher, tmp_path, corpus=long_corpus)
+    assert default.config["refine"]["train_max_length"] == 62
+    assert default.max_length == base_model.max_length  # encoding still reads the model's own limit
+    windowed = _refine(base_model, teacher, tmp_path, corpus=long_corpus, max_length=62)
+    np.testing.assert_array_equal(default.embedding_matrix(), windowed.embedding_matrix())
+    reading_all = _refine(base_model, teacher, tmp_path, corpus=long_corpus, max_length=512)
+    assert reading_all.config["refine"]["train_max_length"] == 512
+    assert not np.array_equal(default.embedding_matrix(), reading_all.embedding_matrix())

@@ -113,6 +113,7 @@ def refine(
     feat_s = 0.0
     teacher_name = None
     fingerprint = None
+    teacher_window = None  # tokens of a passage the teacher's target depends on
     if targets is None:
         from distill.teacher import Teacher
 
@@ -123,6 +124,7 @@ def refine(
         t = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=train_cfg.device)
         teacher_name = t.public_name  # a hub id or base name, never a local path
         fingerprint = teacher_fingerprint(t)
+        teacher_window = t.student_max_length
         cache_used = Path(cache_dir) if cache_dir is not None else default_cache_dir(t)
         t_feat = time.perf_counter()
         shards = featurize_shards(t, texts, cache_dir=cache_used, chunk_size=cfg.featurize.chunk_size,
@@ -149,7 +151,8 @@ def refine(
     # ---- PCA of the targets, tokenize, train
     mean, comps, explained = fit_pca(shards, model.dim)
     y = shards.projected(mean, comps, keep_mean=not cfg.center_targets)
-    ids = model.tokenize(texts, max_length=train_cfg.max_length)
+    max_length = training_max_length(model, train_cfg.max_length, teacher_window)
+    ids = model.tokenize(texts, max_length=max_length)
     result = train_table(model.embedding_matrix(), ids, y, train_cfg, show_progress_bar=show_progress_bar)
     table = result.table
 
@@ -180,6 +183,7 @@ def refine(
         "sif_coefficient": sif_coefficient,
         "frequency_source": freq_source,
         "train": dict(asdict(train_cfg).items()),
+        "train_max_length": max_length,
         "n_train": result.n_train,
         "n_val": result.n_val,
         "best_epoch": result.best_epoch,
@@ -201,6 +205,19 @@ def refine(
     if dtype == "int8":
         out = out.quantize("int8")
     return out
+
+
+def training_max_length(model: StaticModel, configured: int | None, teacher_window: int | None) -> int | None:
+    """Tokens of each passage the student reads while training: ``configured`` when set, else the model's own
+    limit capped at the teacher's window (``Teacher.student_max_length``), because the teacher's target only saw that
+    many tokens: matching it from tokens it never read would teach the table noise. At encode time the model still
+    reads up to its own ``max_length``."""
+    if configured is not None:
+        return configured
+    own = model.max_length
+    if teacher_window is None:
+        return own
+    return teacher_window if own is None else min(own, teacher_window)
 
 
 def _load_model(model: StaticModel | str | os.PathLike[str]) -> StaticModel:

@@ -38,7 +38,7 @@ class TrainConfig:
     max_validation: int = 5_000
     seed: int = 0
     device: str | None = None
-    max_length: int | None = None  # tokens read of each passage; None: the model's own max_length
+    max_length: int | None = None  # tokens read of each passage; None: the model's, capped at the teacher's window
     # target rows (passages) in memory at once while training (raw and projected float32 rows), whatever the
     # corpus size; a training split that fits one buffer is read once and shuffled as a whole
     buffer_passages: int = 100_000
