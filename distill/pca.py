@@ -84,9 +84,9 @@ def components_for_variance(eigvals: np.ndarray, fraction: float, n: int) -> int
 def pca(x: np.ndarray, dims: PCADims, *, chunk: int = 4096, keep_mean: bool = False) -> tuple[np.ndarray, float]:
     """Project ``x`` (n, d) on its leading principal components (``pca_basis``; ``dims`` as ``check_pca_dims``
     takes it, ``"auto"`` all ``d``): ``(x - mean) @ components``, float32 (n, k), and the explained variance ratio of
-    the kept components. ``dims=None`` returns ``x`` unchanged (ratio 1.0). ``keep_mean=True`` adds the projection of the data's mean back
-    (``x @ components``): the outputs keep the data's common offset, so cosines between them approximate the
-    cosines of the inputs (refinement targets: the teacher's own similarity geometry).
+    the kept components. ``dims=None`` returns ``x`` unchanged (ratio 1.0). ``keep_mean=True`` adds the projection
+    of the data's mean back (``x @ components``): the outputs keep the data's common offset, so cosines between them
+    approximate the cosines of the inputs (refinement targets: the teacher's own similarity geometry).
     """
     check_pca_dims(dims)
     if dims is None:

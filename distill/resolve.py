@@ -368,7 +368,8 @@ _HUB_IGNORE = ["onnx/*", "openvino/*", "*.onnx", "*.h5", "*.msgpack", "*.ot", "*
 
 def _resolve_hub(hub_id: str, *, allow_download: bool) -> Path | str:
     """Path to a hub snapshot, or a short reason string why it is not available."""
-    if hub_id.count("/") > 1 or not hub_id.replace("/", "").replace("-", "").replace("_", "").replace(".", "").isalnum():
+    bare = hub_id.replace("/", "").replace("-", "").replace("_", "").replace(".", "")
+    if hub_id.count("/") > 1 or not bare.isalnum():
         return "not a valid hub id"
     try:
         from huggingface_hub import snapshot_download

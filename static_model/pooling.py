@@ -74,7 +74,9 @@ def _contrast_pass(table, lut, weights, norms, ids, start, end, contrast, out, r
 
 
 @numba.njit(nogil=True, cache=True)
-def _pool_segment(table, lut, weights, norms, ids, start, end, normalize, contrast, out, row, centroid):  # pragma: no cover
+def _pool_segment(  # pragma: no cover
+    table, lut, weights, norms, ids, start, end, normalize, contrast, out, row, centroid
+):
     dim = table.shape[1]
     for j in range(dim):
         out[row, j] = 0.0

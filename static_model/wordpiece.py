@@ -138,7 +138,9 @@ def _segment(buf, i, end, out, pos, table, max_len, prefix, max_chars, byte_clas
 
 
 @numba.njit(cache=True, nogil=True)
-def wordpiece_chunks(buf, offsets, table, max_len, prefix, max_chars, byte_class, added, added_max_len):  # pragma: no cover
+def wordpiece_chunks(  # pragma: no cover
+    buf, offsets, table, max_len, prefix, max_chars, byte_class, added, added_max_len
+):
     """Token ids of each ASCII chunk ``buf[offsets[k]:offsets[k + 1]]`` (unknown token left out): flat ids,
     per-chunk offsets, and ``handled[k]`` (False: a byte this path does not cover; its ids are empty).
 

@@ -101,7 +101,8 @@ def test_long_runs_before_the_words_do_not_hide_them(minilm_tokenizer, minilm_en
     assert all(got[:5])
 
 
-_RUN = st.sampled_from([" ", "\n", "\t", "☃", "☃ ", "\x01", "\u3000", "\xa0", "\ufffd", ",", "zzzzzzzzzzzzzzzzzzzzzzzzzz"])
+_RUN = st.sampled_from([" ", "\n", "\t", "☃", "☃ ", "\x01", "\u3000", "\xa0", "\ufffd", ",",
+                        "zzzzzzzzzzzzzzzzzzzzzzzzzz"])
 _WORD = st.sampled_from(["hello", "world", "cat", "Dog,", "naïve", "日本", "unbelievable", "x@y.z", "[MASK]"])
 
 

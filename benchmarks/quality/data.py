@@ -216,7 +216,9 @@ def load_pairs(folder: Path, name: str, split: str = "test") -> PairData:
                     np.asarray([int(r["label"]) for r in rows], dtype=np.int64))
 
 
-def load_classification(folder: Path, name: str, split: str = "test", train_split: str | None = "train") -> ClassificationData:
+def load_classification(
+    folder: Path, name: str, split: str = "test", train_split: str | None = "train"
+) -> ClassificationData:
     """A classification dataset: ``train_split`` to fit on, ``split`` to score (``heldout``: a fixed fifth of train)."""
     train = list(read_jsonl(_require(_split_file(folder, train_split or "train"), folder, train_split or "train")))
     if split == HELDOUT_SPLIT:

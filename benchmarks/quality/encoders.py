@@ -116,7 +116,8 @@ class StaticEncoder(Encoder):
         vocab = getattr(model, "vocab_size", None)
         self.num_parameters = int(vocab) * self.dim if vocab else None
         self.size_on_disk = folder_size(path) if path and Path(path).exists() else None
-        self._fp = _hash_files(Path(path), ("model.safetensors", "config.json", "tokenizer.json")) if path and Path(path).is_dir() else None
+        files = ("model.safetensors", "config.json", "tokenizer.json")
+        self._fp = _hash_files(Path(path), files) if path and Path(path).is_dir() else None
 
     @property
     def fingerprint(self) -> str:  # independent of the display label, so a relabelled run hits the cache
@@ -140,7 +141,8 @@ class Model2VecEncoder(Encoder):
         self.dim = int(self.model.dim)
         self.num_parameters = int(np.prod(self.model.embedding.shape))
         self.size_on_disk = folder_size(path) if Path(path).exists() else None
-        self._fp = _hash_files(Path(path), ("model.safetensors", "config.json", "tokenizer.json")) if Path(path).is_dir() else path
+        files = ("model.safetensors", "config.json", "tokenizer.json")
+        self._fp = _hash_files(Path(path), files) if Path(path).is_dir() else path
 
     @property
     def fingerprint(self) -> str:
@@ -172,7 +174,9 @@ class TeacherEncoder(Encoder):
         self.model = Teacher(str(path), device=device)
         self.batch_size = batch_size
         inner = getattr(self.model, "model", None)
-        self.num_parameters = getattr(self.model, "num_parameters", None) or (_torch_param_count(inner) if inner is not None else None)
+        self.num_parameters = getattr(self.model, "num_parameters", None) or (
+            _torch_param_count(inner) if inner is not None else None
+        )
         self.size_on_disk = folder_size(path)
         self._fp = _hash_files(path, ("config.json", "model.safetensors", "pytorch_model.bin"))[:12]
         self._base = _teacher_label(name_or_path, path)

@@ -1,4 +1,5 @@
-"""Evaluate an encoder on loaded datasets (``benchmarks.quality.data``) with the metrics of ``benchmarks.quality.metrics``.
+"""Evaluate an encoder on loaded datasets (``benchmarks.quality.data``) with the metrics of
+``benchmarks.quality.metrics``.
 
 Protocol (scores ×100):
 

@@ -246,7 +246,8 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
     """
     folders: list[Path] = []
     seconds: dict[str, float | None] = {}
-    todo = [v for v in vs if not ((root / v.key / "model.safetensors").is_file() and (root / v.key / "config.json").is_file())]
+    todo = [v for v in vs
+            if not ((root / v.key / "model.safetensors").is_file() and (root / v.key / "config.json").is_file())]
     shared = SharedPasses(teacher) if any(not _built_by_distill(v, exact) for v in todo) else None
     it = vs
     if progress:
@@ -375,7 +376,8 @@ def run(args: argparse.Namespace) -> int:
                    else data / "corpus_general" / "sentences.txt")
     report = run_ablation(args.teacher, datasets, work_dir=Path(args.work_dir) if args.work_dir else cdir / "ablation",
                           config=task_config(args), cache_dir=cdir, include_teacher=args.include_teacher,
-                          only=args.only.split(",") if args.only else None, freq_file=freq_file, corpus_file=corpus_file,
+                          only=args.only.split(",") if args.only else None, freq_file=freq_file,
+                          corpus_file=corpus_file,
                           exact=args.exact, grid=args.frequency_grid, progress=not args.no_progress,
                           argv=args.command_line)
     emit(ablation_markdown(report, title=args.title or f"Ablation ({args.teacher})"), report, args.out)

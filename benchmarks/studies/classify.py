@@ -294,8 +294,8 @@ def to_markdown(outcomes: list[Outcome], header: str) -> str:
         for ds in datasets:
             row = [get.get((ds, size, m)) for m in methods]
             n_train = next((o.n_train for o in row if o), 0)
-            lines.append(f"| {ds} | {f'{n_train:,}' if n_train else '–'} | " + " | ".join(f"{o.accuracy * 100:.2f}" if o else "–" for o in row)
-                         + " |")
+            cells = " | ".join(f"{o.accuracy * 100:.2f}" if o else "–" for o in row)
+            lines.append(f"| {ds} | {f'{n_train:,}' if n_train else '–'} | " + cells + " |")
         means = []
         for m in methods:
             vals = [get[(ds, size, m)].accuracy for ds in datasets if (ds, size, m) in get]
@@ -310,7 +310,8 @@ def to_markdown(outcomes: list[Outcome], header: str) -> str:
             lines.append(f"| {ds} | {size} | " + " | ".join(_fmt_speed(o.samples_per_s) if o else "–" for o in row)
                          + " |")
     lines += ["", "## Fit time (s) and fine-tune details", "",
-              "| dataset | train | " + " | ".join(METHODS[m] for m in methods) + " | fine-tune epochs (best) | numpy = torch |",
+              "| dataset | train | " + " | ".join(METHODS[m] for m in methods)
+              + " | fine-tune epochs (best) | numpy = torch |",
               "|---|---|" + "---:|" * len(methods) + "---:|---:|"]
     for size in sizes:
         for ds in datasets:

@@ -80,7 +80,8 @@ def resampled_differences(score_a: Callable[[np.ndarray], float], score_b: Calla
 def summarize(a: float, b: float, diffs: np.ndarray) -> dict:
     """A, B, A - B, the 95% percentile interval of the resampled differences and the share with A >= B."""
     lo, hi = np.percentile(diffs, [2.5, 97.5])
-    return {"a": a, "b": b, "diff": a - b, "ci95": [float(lo), float(hi)], "share_a_at_least_b": float(np.mean(diffs >= 0))}
+    return {"a": a, "b": b, "diff": a - b, "ci95": [float(lo), float(hi)],
+            "share_a_at_least_b": float(np.mean(diffs >= 0))}
 
 
 def compare(enc_a, enc_b, datasets: list, *, resamples: int = 2000, seed: int = 42) -> dict:

@@ -5,8 +5,8 @@ results record.)
 
 The selection protocol for a default: every development and test split we have is treated as development data
 (``--datasets all``; ``dev`` or ``test`` for one half). For each dataset both models are scored with the suite's own
-metric (``benchmarks.quality.tasks``'s protocol, the same numbers ``benchmarks quality`` prints), from per-item pieces that
-can be resampled: the cosine of each pair (STS, pair classification, word similarity), whether each test text is
+metric (``benchmarks.quality.tasks``'s protocol, the same numbers ``benchmarks quality`` prints), from per-item pieces
+that can be resampled: the cosine of each pair (STS, pair classification, word similarity), whether each test text is
 classified right (the suite's logistic regression), each query's nDCG@10 (retrieval), each text's cluster in each
 k-means run (clustering, V-measure recomputed on the resampled texts). The items are resampled with replacement
 ``--resamples`` times, the same resample for both models, giving the 95% percentile interval of A - B.
@@ -55,7 +55,8 @@ class ItemScores:
 
 
 def item_scores(encoder, ds, config: TaskConfig | None = None) -> ItemScores:
-    """The suite's score of ``encoder`` on ``ds`` (as ``benchmarks.quality.tasks.evaluate`` computes it), resamplable."""
+    """The suite's score of ``encoder`` on ``ds`` (as ``benchmarks.quality.tasks.evaluate`` computes it),
+    resamplable."""
     cfg = config or TaskConfig()
     if ds.task in PAIR_TASKS:
         left, right, gold = pair_items(ds)

@@ -135,7 +135,8 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         if self.model is None:
-            raise ValueError("StaticModelClassifier needs a static model: StaticModelClassifier(model=folder_or_model).")
+            raise ValueError(
+                "StaticModelClassifier needs a static model: StaticModelClassifier(model=folder_or_model).")
         checks = [
             ("hidden_dim", isinstance(self.hidden_dim, (int, np.integer)) and self.hidden_dim >= 1, "an int >= 1"),
             ("n_layers", isinstance(self.n_layers, (int, np.integer)) and self.n_layers >= 0, "an int >= 0"),
@@ -184,7 +185,10 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
 
         static = _load_static_model(self.model)
         tokens = self._tokenize(static, texts)
-        seed = int(self.random_state) if self.random_state is not None else int(np.random.SeedSequence().entropy % 2**31)
+        if self.random_state is not None:
+            seed = int(self.random_state)
+        else:
+            seed = int(np.random.SeedSequence().entropy % 2**31)
         train_rows, val_rows = validation_split(targets, self.validation_fraction, seed)
         batch_size = int(self.batch_size) if self.batch_size else auto_batch_size(len(train_rows))
         started = time.perf_counter()

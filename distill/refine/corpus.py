@@ -1,4 +1,5 @@
-"""The refinement corpus (stage 0 of ``distill.refine``): passages from a text, JSONL or Parquet file, a Hugging Face dataset, or an iterable.
+"""The refinement corpus (stage 0 of ``distill.refine``): passages from a text, JSONL or Parquet file, a Hugging Face
+dataset, or an iterable.
 
 A corpus is named explicitly; nothing is looked up beside the installed package. ``corpus_spec_error`` checks a
 name cheaply before any model loads; ``read_corpus`` reads it:
@@ -181,7 +182,8 @@ def _parquet_texts(path: str, field: str) -> Iterator[str]:
         raise ValueError(f"{path}: not a Parquet file ({type(exc).__name__}: {exc})") from None
     names = pf.schema_arrow.names
     if field not in names:
-        raise ValueError(f"{path}: no column {field!r} (columns: {', '.join(names)}); choose one with the text field option")
+        raise ValueError(
+            f"{path}: no column {field!r} (columns: {', '.join(names)}); choose one with the text field option")
     for batch in pf.iter_batches(columns=[field], batch_size=8192):
         for value in batch.column(0).to_pylist():
             if value is not None and not isinstance(value, str):
