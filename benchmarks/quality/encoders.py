@@ -18,9 +18,16 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from static_model import StaticModel
 
 KINDS = ("static", "teacher", "model2vec", "st")
 SPEC_HELP = ("model SPEC, repeatable: static:PATH (ours; static:PATH?contrast=C overrides its pooling contrast), "
@@ -87,13 +94,14 @@ class Encoder:
 class FunctionEncoder(Encoder):
     """Wrap any callable ``texts -> array`` (tests, notebooks)."""
 
-    def __init__(self, name: str, fn, *, slow: bool = False, num_parameters: int | None = None):
+    def __init__(self, name: str, fn: Callable[[list[str]], np.ndarray], *, slow: bool = False,
+                 num_parameters: int | None = None):
         super().__init__(name)
         self._fn = fn
         self.slow = slow
         self.num_parameters = num_parameters
 
-    def _encode(self, texts):
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self._fn(texts)
 
 
@@ -101,7 +109,8 @@ class StaticEncoder(Encoder):
     """Our ``static_model.StaticModel`` folder (``static:PATH``), optionally with its pooling contrast overridden."""
     kind = "static"
 
-    def __init__(self, path: str, name: str | None = None, model=None, contrast: float | None = None):
+    def __init__(self, path: str, name: str | None = None, model: StaticModel | None = None,
+                 contrast: float | None = None):
         super().__init__(name or Path(path).name, str(path))
         if contrast is not None and model is not None:
             model = model.truncate_dims(model.dim)  # a copy: the caller's model keeps its pooling
@@ -124,7 +133,7 @@ class StaticEncoder(Encoder):
         """The embedding-cache key: the model folder, its file hash and the contrast."""
         return f"static-{Path(self.path).name if self.path else self.name}-{self._fp}-c{self.model.contrast:g}"
 
-    def _encode(self, texts):
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts)
 
 
@@ -149,11 +158,11 @@ class Model2VecEncoder(Encoder):
         """The embedding-cache key: the model folder and its file hash."""
         return f"model2vec-{self.folder.name}-{self._fp}"
 
-    def _encode(self, texts):
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, show_progress_bar=False)
 
 
-def _torch_param_count(module) -> int | None:
+def _torch_param_count(module: torch.nn.Module) -> int | None:
     try:
         return int(sum(p.numel() for p in module.parameters()))
     except Exception:
@@ -186,7 +195,7 @@ class TeacherEncoder(Encoder):
         """The embedding-cache key: the teacher and its file hash."""
         return f"teacher-{self._base}-{self._fp}"
 
-    def _encode(self, texts):
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, batch_size=self.batch_size)
 
 
@@ -219,7 +228,7 @@ class SentenceTransformerEncoder(Encoder):
         """The embedding-cache key: the model and its file hash."""
         return f"st-{self._base}-{self._fp}"
 
-    def _encode(self, texts):
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
 
 
@@ -365,7 +374,7 @@ class CachedEncoder:
         use = encoder.slow if enabled is None else enabled
         self.cache = EmbeddingCache(cache_dir, encoder.fingerprint) if (use and cache_dir is not None) else None
 
-    def __getattr__(self, item):
+    def __getattr__(self, item: str) -> Any:  # whatever the wrapped encoder holds
         return getattr(self.encoder, item)
 
     def encode(self, texts: list[str], desc: str | None = None) -> np.ndarray:

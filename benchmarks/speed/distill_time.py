@@ -137,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(out: Path, rows, folders, started, loads, argv) -> str:
+def _write(out: Path, rows: list[dict], folders: dict[str, str], started: dt.datetime,
+           loads: list[tuple[float, ...]], argv: list[str]) -> str:
     report = distill_speed_markdown(rows, folders, started, loads, argv)
     write(report, rows, out)
     return report

@@ -28,8 +28,8 @@ import numpy as np
 
 from benchmarks.provenance import provenance, provenance_markdown
 from benchmarks.quality import metrics
-from benchmarks.quality.data import ClassificationData, ClusteringData, RetrievalData
-from benchmarks.quality.tasks import TaskConfig, encode_unique
+from benchmarks.quality.data import ClassificationData, ClusteringData, Dataset, RetrievalData
+from benchmarks.quality.tasks import TaskConfig, TextEncoder, encode_unique
 from benchmarks.report import emit
 from benchmarks.studies.paired_bootstrap import (
     PAIR_TASKS,
@@ -54,7 +54,7 @@ class ItemScores:
     on: Callable[[np.ndarray], float]  # item indices -> the metric on those items (×100)
 
 
-def item_scores(encoder, ds, config: TaskConfig | None = None) -> ItemScores:
+def item_scores(encoder: TextEncoder, ds: Dataset, config: TaskConfig | None = None) -> ItemScores:
     """The suite's score of ``encoder`` on ``ds`` (as ``benchmarks.quality.tasks.evaluate`` computes it),
     resamplable."""
     cfg = config or TaskConfig()
@@ -134,8 +134,8 @@ def leave_one_out(per_dataset: dict[str, dict]) -> dict:
     return out
 
 
-def compare(enc_a, enc_b, datasets: list, *, config: TaskConfig | None = None, resamples: int = 1000,
-        seed: int = 42) -> dict:
+def compare(enc_a: TextEncoder, enc_b: TextEncoder, datasets: list[Dataset], *, config: TaskConfig | None = None,
+            resamples: int = 1000, seed: int = 42) -> dict:
     """The protocol's report of A against B on ``datasets``."""
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
@@ -171,7 +171,7 @@ def _range(lodo: dict | None) -> str:
             f"{lodo['max']:+.2f} (without {lodo['max_without']})")
 
 
-def load_split(root, which: str) -> list:
+def load_split(root: Path, which: str) -> list[Dataset]:
     """The loaded datasets of ``which``: ``test`` (the suite), ``dev`` (its development splits) or ``all``."""
     from benchmarks.quality.data import DEV_NAME, REGISTRY, load_available, select
 

@@ -10,11 +10,16 @@ alone.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from benchmarks.quality.data import Dataset
+    from static_model import StaticModel
 
-def token_counts(model, texts: list[str]) -> np.ndarray:
+
+def token_counts(model: StaticModel, texts: list[str]) -> np.ndarray:
     """Tokens the model reads of each text when nothing cuts it (``max_length=None`` in a call means the model's
     own limit, so the limit is lifted on the model for the count and put back)."""
     limit = model.max_length
@@ -25,7 +30,7 @@ def token_counts(model, texts: list[str]) -> np.ndarray:
         model.max_length = limit
 
 
-def length_table(model, datasets: list, limits: list[int]) -> dict:
+def length_table(model: StaticModel, datasets: list[Dataset], limits: list[int]) -> dict:
     """Per dataset: texts, texts above each limit, longest text (tokens)."""
     from benchmarks.quality.tasks import texts_of
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -19,6 +20,13 @@ from distill.classifier.data import (
     encode_targets,
     validation_split,
 )
+
+if TYPE_CHECKING:
+    from sklearn.utils import Tags
+
+    from distill.classifier.data import Targets
+    from distill.classifier.model import BagOfTokensClassifier
+    from distill.classifier.training import History
 
 
 def _load_static_model(model: Any) -> Any:
@@ -124,7 +132,7 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ scikit-learn plumbing
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True
@@ -212,7 +220,9 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         self.fit_time_ = time.perf_counter() - started
         return self
 
-    def _train(self, torch, static, tokens, targets, class_weights, train_rows, val_rows, batch_size, seed):
+    def _train(self, torch: ModuleType, static: Any, tokens: TokenizedTexts, targets: Targets,
+               class_weights: np.ndarray | None, train_rows: np.ndarray, val_rows: np.ndarray | None, batch_size: int,
+               seed: int) -> tuple[BagOfTokensClassifier, History]:
         from distill.classifier.model import BagOfTokensClassifier
         from distill.classifier.training import train
 

@@ -117,12 +117,15 @@ def read_corpus(corpus: str | os.PathLike | Iterable[str] | None, max_sentences:
     return out
 
 
-def resolve_prefer_sources(corpus, prefer_sources: Sequence[str] | str | None) -> tuple[str, ...]:
+def resolve_prefer_sources(
+    corpus: str | os.PathLike | Iterable[str] | None, prefer_sources: Sequence[str] | str | None
+) -> tuple[str, ...]:
     """The sources ``read_corpus`` takes first: ``prefer_sources`` itself, or for ``None`` the
     ``DEFAULT_PREFER_SOURCES`` that a text corpus file's sidecar names (none for anything else)."""
     if prefer_sources is None:
-        is_file = isinstance(corpus, (str, os.PathLike)) and corpus_spec_error(corpus) is None
-        return default_prefer_sources(Path(corpus)) if is_file and corpus_kind(corpus) == "text" else ()
+        if not isinstance(corpus, (str, os.PathLike)) or corpus_spec_error(corpus) is not None:
+            return ()
+        return default_prefer_sources(Path(corpus)) if corpus_kind(corpus) == "text" else ()
     return (prefer_sources,) if isinstance(prefer_sources, str) else tuple(prefer_sources)
 
 
@@ -157,7 +160,7 @@ def _jsonl_texts(path: str, field: str) -> Iterator[str]:
             yield _field(row, field, f"{path} line {i}")
 
 
-def _field(row, field: str, where: str) -> str:
+def _field(row: object, field: str, where: str) -> str:
     if not isinstance(row, dict):
         raise ValueError(f"{where}: a JSON object was expected, got {type(row).__name__}")  # noqa: TRY004 - bad data
     if field not in row:
