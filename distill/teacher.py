@@ -148,7 +148,8 @@ def read_teacher_spec(path: Path) -> TeacherSpec:
         mpe = cfg.get("max_position_embeddings")
         if isinstance(mpe, int):
             # RoBERTa-style models reserve padding_idx + 1 positions.
-            spec.max_seq_length = mpe - 2 if spec.model_type in ("roberta", "xlm-roberta", "mpnet", "camembert") else mpe
+            roberta_style = spec.model_type in ("roberta", "xlm-roberta", "mpnet", "camembert")
+            spec.max_seq_length = mpe - 2 if roberta_style else mpe
     return spec
 
 

@@ -72,9 +72,9 @@ def test_tokenizer_padding_and_truncation_are_off(wp_dir):
 
 def test_teacher_weights_load_lazily(wp_dir):
     teacher = Teacher(wp_dir, device="cpu")
-    assert teacher._model is None
+    assert not teacher.loaded
     teacher.encode("hello")
-    assert teacher._model is not None
+    assert teacher.loaded
 
 
 def test_no_fast_tokenizer_is_a_clear_error(tmp_path, wp_dir):

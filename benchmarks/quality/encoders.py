@@ -18,9 +18,16 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from static_model import StaticModel
 
 KINDS = ("static", "teacher", "model2vec", "st")
 SPEC_HELP = ("model SPEC, repeatable: static:PATH (ours; static:PATH?contrast=C overrides its pooling contrast), "
@@ -87,13 +94,14 @@ class Encoder:
 class FunctionEncoder(Encoder):
     """Wrap any callable ``texts -> array`` (tests, notebooks)."""
 
-    def __init__(self, name: str, fn, *, slow: bool = False, num_parameters: int | None = None):
+    def __init__(self, name: str, fn: Callable[[list[str]], np.ndarray], *, slow: bool = False,
+                 num_parameters: int | None = None):
         super().__init__(name)
         self._fn = fn
         self.slow = slow
         self.num_parameters = num_parameters
 
-    def _encode(self, texts):
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self._fn(texts)
 
 
@@ -101,7 +109,8 @@ class StaticEncoder(Encoder):
     """Our ``static_model.StaticModel`` folder (``static:PATH``), optionally with its pooling contrast overridden."""
     kind = "static"
 
-    def __init__(self, path: str, name: str | None = None, model=None, contrast: float | None = None):
+    def __init__(self, path: str, name: str | None = None, model: StaticModel | None = None,
+                 contrast: float | None = None):
         super().__init__(name or Path(path).name, str(path))
         if contrast is not None and model is not None:
             model = model.truncate_dims(model.dim)  # a copy: the caller's model keeps its pooling
@@ -116,14 +125,15 @@ class StaticEncoder(Encoder):
         vocab = getattr(model, "vocab_size", None)
         self.num_parameters = int(vocab) * self.dim if vocab else None
         self.size_on_disk = folder_size(path) if path and Path(path).exists() else None
-        self._fp = _hash_files(Path(path), ("model.safetensors", "config.json", "tokenizer.json")) if path and Path(path).is_dir() else None
+        files = ("model.safetensors", "config.json", "tokenizer.json")
+        self._fp = _hash_files(Path(path), files) if path and Path(path).is_dir() else None
 
     @property
     def fingerprint(self) -> str:  # independent of the display label, so a relabelled run hits the cache
         """The embedding-cache key: the model folder, its file hash and the contrast."""
         return f"static-{Path(self.path).name if self.path else self.name}-{self._fp}-c{self.model.contrast:g}"
 
-    def _encode(self, texts):
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts)
 
 
@@ -140,18 +150,19 @@ class Model2VecEncoder(Encoder):
         self.dim = int(self.model.dim)
         self.num_parameters = int(np.prod(self.model.embedding.shape))
         self.size_on_disk = folder_size(path) if Path(path).exists() else None
-        self._fp = _hash_files(Path(path), ("model.safetensors", "config.json", "tokenizer.json")) if Path(path).is_dir() else path
+        files = ("model.safetensors", "config.json", "tokenizer.json")
+        self._fp = _hash_files(Path(path), files) if Path(path).is_dir() else path
 
     @property
     def fingerprint(self) -> str:
         """The embedding-cache key: the model folder and its file hash."""
         return f"model2vec-{self.folder.name}-{self._fp}"
 
-    def _encode(self, texts):
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, show_progress_bar=False)
 
 
-def _torch_param_count(module) -> int | None:
+def _torch_param_count(module: torch.nn.Module) -> int | None:
     try:
         return int(sum(p.numel() for p in module.parameters()))
     except Exception:
@@ -172,7 +183,9 @@ class TeacherEncoder(Encoder):
         self.model = Teacher(str(path), device=device)
         self.batch_size = batch_size
         inner = getattr(self.model, "model", None)
-        self.num_parameters = getattr(self.model, "num_parameters", None) or (_torch_param_count(inner) if inner is not None else None)
+        self.num_parameters = getattr(self.model, "num_parameters", None) or (
+            _torch_param_count(inner) if inner is not None else None
+        )
         self.size_on_disk = folder_size(path)
         self._fp = _hash_files(path, ("config.json", "model.safetensors", "pytorch_model.bin"))[:12]
         self._base = _teacher_label(name_or_path, path)
@@ -182,7 +195,7 @@ class TeacherEncoder(Encoder):
         """The embedding-cache key: the teacher and its file hash."""
         return f"teacher-{self._base}-{self._fp}"
 
-    def _encode(self, texts):
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, batch_size=self.batch_size)
 
 
@@ -215,7 +228,7 @@ class SentenceTransformerEncoder(Encoder):
         """The embedding-cache key: the model and its file hash."""
         return f"st-{self._base}-{self._fp}"
 
-    def _encode(self, texts):
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
 
 
@@ -361,7 +374,7 @@ class CachedEncoder:
         use = encoder.slow if enabled is None else enabled
         self.cache = EmbeddingCache(cache_dir, encoder.fingerprint) if (use and cache_dir is not None) else None
 
-    def __getattr__(self, item):
+    def __getattr__(self, item: str) -> Any:  # whatever the wrapped encoder holds
         return getattr(self.encoder, item)
 
     def encode(self, texts: list[str], desc: str | None = None) -> np.ndarray:
