@@ -189,6 +189,7 @@ def embed_vocabulary(
     pooling = resolve_pooling(pooling, t)
     prefix, suffix = t.template
     seqs = token_sequences(list(plan.base_ids), prefix, suffix) + word_sequences(t.tokenizer, list(plan.added_words))
+    t.check_token_ids(i for s in seqs for i in s.ids)  # every id fed, before the pass (and the weights) start
     t_pass = time.perf_counter()
     raw = embed_sequences(t, seqs, pooling=pooling, batch_size=batch_size, show_progress_bar=show_progress_bar)
     seconds = time.perf_counter() - t_pass
