@@ -381,7 +381,10 @@ class Teacher:
         """Rows of the transformer's input-embedding table: the loaded model's, else ``vocab_size`` in its config.json
         (no weights load); ``None`` when neither is known."""
         if self._model is not None:
-            table = self._model.get_input_embeddings()
+            try:
+                table = self._model.get_input_embeddings()
+            except (AttributeError, NotImplementedError):  # a model class that does not say: its config does
+                table = None
             if table is not None and hasattr(table, "num_embeddings"):
                 return int(table.num_embeddings)
         size = self.spec.vocab_size

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.paths import SHARED_DATA
 from helpers.teachers import SENTENCES, make_wordpiece_teacher
 
 from static_model.interrupts import is_command_line, started_module
@@ -100,8 +99,8 @@ def command(name: str, assets: dict[str, Path], out: Path) -> list[str]:
     if name == "scale":
         return ["scale", "encode", str(assets["model"]), str(assets["corpus"]), "-o", str(out), "--workers", "1",
                 "--partition-rows", "100"]
-    return ["benchmarks", "quality", "-m", f"static:{assets['model']}", "--data", str(SHARED_DATA),
-            "--cache", "none", "--no-progress", "--out", str(out)]
+    return ["benchmarks", "speed", "-m", f"static:{assets['model']}", "--sentences", str(assets["corpus"]),
+            "--repeats", "50", "--no-progress", "--out", str(out)]
 
 
 @pytest.mark.parametrize("name", ["distill", "distill.refine", "scale", "benchmarks"])
