@@ -185,6 +185,31 @@ def test_a_resume_with_other_inputs_is_refused(cluster, model, tmp_path):
     assert report.rows == 2 and read_vectors(tmp_path / "out")[1].shape == (2, model.dim)
 
 
+def test_a_resume_with_a_model_that_differs_only_in_its_mapping_is_refused(cluster, tiny_table, wordpiece_tokenizer,
+                                                                          tmp_path):
+    """Two vocabulary-quantized models with the same cluster rows and weights but another token mapping give other
+    vectors: an interrupted run of one is not resumed with the other (the old manifest hashed no mapping)."""
+    n = len(tiny_table)
+
+    def mapped(shift: int) -> StaticModel:
+        return StaticModel(tiny_table[:4].copy(), wordpiece_tokenizer, weights=np.ones(n, dtype=np.float32),
+                           token_mapping=((np.arange(n) + shift) % 4).astype(np.int32), config={"normalize": True})
+
+    a, b = mapped(0), mapped(1)
+    rows = texts(40)
+    (tmp_path / "in.txt").write_text("".join(r + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out"
+    encode_files(a, [tmp_path / "in.txt"], out, partition_rows=10, progress=False)
+    parts = sorted(out.glob("part-*.parquet"))
+    assert len(parts) == 4
+    parts[1].unlink()  # as if the run had been interrupted before that partition
+    with pytest.raises(FileExistsError, match="made from other model"):
+        encode_files(b, [tmp_path / "in.txt"], out, partition_rows=10, progress=False)
+    report = encode_files(b, [tmp_path / "in.txt"], out, partition_rows=10, overwrite=True, progress=False)
+    assert report.encoded == 4
+    np.testing.assert_array_equal(read_vectors(out)[1], b.encode(rows))
+
+
 def test_bad_arguments_fail_before_any_work(model, tmp_path):
     (tmp_path / "a.txt").write_text("a cat\n", encoding="utf-8")
     with pytest.raises(ValueError, match="partition_rows"):

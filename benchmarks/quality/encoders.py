@@ -47,6 +47,13 @@ def folder_size(path: str | os.PathLike) -> int:
     return sum(f.stat().st_size for f in p.rglob("*") if f.is_file() and f.name != "desktop.ini")
 
 
+def stored_parameters(table: np.ndarray, weights: np.ndarray | None = None,
+                      token_mapping: np.ndarray | None = None) -> int:
+    """Numbers a static model stores: its table (one row per cluster under vocabulary quantization), its per-token
+    weights and its token -> row mapping, not the table expanded to one row per token id."""
+    return int(sum(np.asarray(a).size for a in (table, weights, token_mapping) if a is not None))
+
+
 def _hash_files(folder: Path, names: tuple[str, ...]) -> str:
     h = hashlib.sha1()
     for n in names:
@@ -68,7 +75,9 @@ class Encoder:
     def __init__(self, name: str, path: str | None = None):
         self.name = name
         self.path = path
-        self.num_parameters: int | None = None
+        self.num_parameters: int | None = None  # what is stored (``stored_parameters`` for a static model)
+        # a vocabulary-quantized static model's rows expanded to one per token id (token ids x dim): what it averages
+        self.expanded_parameters: int | None = None
         self.size_on_disk: int | None = None
 
     @property
@@ -88,7 +97,8 @@ class Encoder:
     def info(self) -> dict:
         """Name, kind, path, parameter count, size on disk and fingerprint, as a dict."""
         return {"name": self.name, "kind": self.kind, "path": self.path, "num_parameters": self.num_parameters,
-                "size_on_disk": self.size_on_disk, "fingerprint": self.fingerprint}
+                "expanded_parameters": self.expanded_parameters, "size_on_disk": self.size_on_disk,
+                "fingerprint": self.fingerprint}
 
 
 class FunctionEncoder(Encoder):
@@ -122,8 +132,9 @@ class StaticEncoder(Encoder):
             model.contrast = contrast
         self.model = model
         self.dim = int(model.dim)
-        vocab = getattr(model, "vocab_size", None)
-        self.num_parameters = int(vocab) * self.dim if vocab else None
+        self.num_parameters = stored_parameters(model.embeddings, model.weights, model.token_mapping)
+        if model.token_mapping is not None:
+            self.expanded_parameters = int(model.vocab_size) * self.dim
         self.size_on_disk = folder_size(path) if path and Path(path).exists() else None
         files = ("model.safetensors", "config.json", "tokenizer.json")
         self._fp = _hash_files(Path(path), files) if path and Path(path).is_dir() else None
@@ -148,7 +159,10 @@ class Model2VecEncoder(Encoder):
         self.folder = Path(path)
         self.model = M2V.from_pretrained(path)
         self.dim = int(self.model.dim)
-        self.num_parameters = int(np.prod(self.model.embedding.shape))
+        mapping = getattr(self.model, "token_mapping", None)
+        self.num_parameters = stored_parameters(self.model.embedding, getattr(self.model, "weights", None), mapping)
+        if mapping is not None:
+            self.expanded_parameters = len(mapping) * self.dim
         self.size_on_disk = folder_size(path) if Path(path).exists() else None
         files = ("model.safetensors", "config.json", "tokenizer.json")
         self._fp = _hash_files(Path(path), files) if Path(path).is_dir() else path
