@@ -28,7 +28,8 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="ne
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory) -> dict[str, Path]:
-    """A tiny teacher, its static model, a vocabulary of 1,000 new words (a long pass at batch size 1), a corpus."""
+    """A tiny teacher, its static model, a vocabulary of 10,000 new words (a pass of many seconds at batch size 1,
+    so a loaded machine cannot finish it between the first output line and the signal), a corpus."""
     from distill import distill
 
     root = tmp_path_factory.mktemp("interrupt")
@@ -36,7 +37,9 @@ def assets(tmp_path_factory) -> dict[str, Path]:
     model = root / "tiny-static"
     distill(str(teacher), pca_dims=8, show_progress_bar=False).save_pretrained(model)
     words = root / "words.txt"
-    words.write_text("\n".join(f"{a}{b}{c}word" for a in "abcdefghij" for b in "klmnopqrst" for c in "uvwxyzabcd"))
+    letters = ("abcdefghij", "klmnopqrst", "uvwxyzabcd", "efghijklmn")  # 10,000 words: a pass of many seconds
+    words.write_text("\n".join(f"{a}{b}{c}{d}word" for a in letters[0] for b in letters[1] for c in letters[2]
+                                for d in letters[3]))
     corpus = root / "corpus.txt"
     corpus.write_text("\n".join(SENTENCES * 200))
     return {"teacher": teacher, "model": model, "words": words, "corpus": corpus}
