@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from helpers.benchmark_data import hide_distribution
 
-from benchmarks.quality import data, metrics
+from benchmarks.quality import data, metrics, tasks
+from benchmarks.quality.encoders import FunctionEncoder
 from benchmarks.studies import protocol
 
 DOCS = ["First document about the budget.", "Second one costs \u00a3400 million.", "Third: a storm.", "Fourth."]
@@ -118,3 +119,15 @@ def test_sts_pearson_next_to_spearman():
     assert metrics.sts_pearson(e1, e2, gold) < 99.9
     assert metrics.sts_pearson(e1, e2, 2 * np.cos(angles) + 1) == pytest.approx(100.0)
     assert metrics.sts_pearson(e1, e1, gold) == 0.0  # constant cosines: no association
+
+
+def test_sts_results_carry_pearson(site, tmp_path):
+    fake_gensim(site)
+    (lp50,) = data.load_available(data.select(tmp_path, names=["LP50"]), tmp_path)
+    vectors = {d: np.random.default_rng(k).normal(size=8) for k, d in enumerate(DOCS)}
+    enc = FunctionEncoder("noise", lambda texts: np.stack([vectors[t] for t in texts]))
+    res = tasks.evaluate(enc, lp50)
+    emb1, emb2 = enc.encode(lp50.sentences1), enc.encode(lp50.sentences2)
+    assert (res.metric, res.n) == ("spearman", 6)
+    assert res.score == pytest.approx(metrics.sts_spearman(emb1, emb2, lp50.scores))
+    assert res.extra["pearson"] == pytest.approx(metrics.sts_pearson(emb1, emb2, lp50.scores), abs=1e-4)
