@@ -12,6 +12,10 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from static_model.interrupts import exit_on_interrupt_while_starting
+
+exit_on_interrupt_while_starting()  # first: a Ctrl-C in the seconds of imports below is one line and status 130
+
 from benchmarks import plot
 from benchmarks.quality import suite
 from benchmarks.speed import bulk, distill_time, models, runtime

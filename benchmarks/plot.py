@@ -71,7 +71,8 @@ def plot_points(points: list[dict], out: str | Path, *, title: str = "Quality vs
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], marker="o", linestyle="", color=c, label=k, markersize=8, alpha=0.6)
-               for k, c in (("teacher (transformer)", "tab:red"), ("Model2Vec 0.10", "tab:blue"), ("ours (static_model)", "tab:green"))
+               for k, c in (("teacher (transformer)", "tab:red"), ("Model2Vec 0.10", "tab:blue"),
+                            ("ours (static_model)", "tab:green"))
                if any(_COLORS.get(p["kind"]) == c for p in points)]
     if handles:
         ax.legend(handles=handles, loc="lower left", fontsize=8, title="marker area ~ parameters", title_fontsize=8)

@@ -91,7 +91,8 @@ def utc_now() -> str:
 
 def provenance(argv: list[str] | None = None) -> dict:
     """The run's command (``argv``, e.g. ``["python", "-m", "benchmarks", "quality", ...]``; default this process's
-    ``sys.argv``), date, machine and versions: the ``meta`` of every JSON report and the header of every Markdown one."""
+    ``sys.argv``), date, machine and versions: the ``meta`` of every JSON report and the header of every Markdown
+    one."""
     argv = list(sys.argv if argv is None else argv)
     if argv and argv[0].endswith("__main__.py"):
         argv = ["python", "-m", "benchmarks", *argv[1:]]

@@ -15,6 +15,10 @@
 >>> small = quantize_vocabulary(model, 8000)       # k-means the token rows: 8,000 rows + a token mapping
 """
 
+from static_model.interrupts import exit_on_interrupt_while_starting
+
+exit_on_interrupt_while_starting()  # first: a Ctrl-C in the seconds of imports below is one line and status 130
+
 from distill.assemble import assemble, toolkit_version
 from distill.comparison import compare
 from distill.embed import VocabularyVectors, embed_vocabulary

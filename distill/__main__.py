@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sif-coefficient", type=_float_or_none, default=1e-4, help="SIF a, or 'none' (default 1e-4)")
     p.add_argument("--vocabulary", help="words to add as whole tokens: one a line, or a word<TAB>frequency TSV")
     p.add_argument("--vocabulary-size", type=int, default=None, help="use only the first N words of --vocabulary")
-    p.add_argument("--token-frequencies", help="word<TAB>frequency list, a folder with one, or a text corpus (default: Zipf over token ids)")
+    p.add_argument("--token-frequencies",
+                   help="word<TAB>frequency list, a folder with one, or a text corpus (default: Zipf over token ids)")
     p.add_argument("--frequency-weight", type=float, default=None,
                    help="with --token-frequencies: how far the counts move p from Zipf over ids, in (0, 1] "
                    f"(p ~ zipf^(1-w) * counts^w; default {DEFAULT_FREQUENCY_WEIGHT}, 1 = the counts alone); "
@@ -85,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     refine = p.add_argument_group("corpus refinement (python -m distill TEACHER --output DIR --refine CORPUS)")
     refine.add_argument("--refine", metavar="CORPUS", default=None,
                         help="after the vocabulary pass, refine on CORPUS: a text file (one passage a line), "
-                        ".jsonl/.parquet (--refine-text-field) or hf:NAME (online): see python -m distill.refine --help")
+                        ".jsonl/.parquet (--refine-text-field) or hf:NAME (online): "
+                        "see python -m distill.refine --help")
     add_refine_options(refine, prefix="refine-")
     return p
 
@@ -201,8 +203,8 @@ def distill_main(argv: list[str]) -> int:
     print(f"  vocabulary          {info.get('vocab_size')} ids, {info.get('embedded_tokens')} embedded"
           f" ({added} added words, {info.get('zero_rows')} zero rows)")
     print(f"  dims                {model.dim} (teacher {info.get('teacher_hidden_size')})")
-    print(f"  reads               at most {model.max_length} tokens a text (teacher {info.get('teacher_max_seq_length')}"
-          " with its special tokens)")
+    print(f"  reads               at most {model.max_length} tokens a text"
+          f" (teacher {info.get('teacher_max_seq_length')} with its special tokens)")
     print(f"  explained variance  {info.get('explained_variance', 1.0):.3f}")
     params = info.get("parameters", {})
     print(f"  vocabulary pooling  {params.get('pooling')} (the teacher pools with {info.get('teacher_pooling')})")
@@ -215,7 +217,8 @@ def distill_main(argv: list[str]) -> int:
                f"(frequency weight {params.get('frequency_weight'):g})")
     print(f"  SIF weights         {sif}")
     print(f"  pooling             {'mean' if model.contrast == 0 else f'contrast {model.contrast:g}'}")
-    print(f"  time                {elapsed:.1f} s (vocabulary pass {info.get('vocab_pass_seconds')} s on {info.get('parameters', {}).get('device')})")
+    print(f"  time                {elapsed:.1f} s (vocabulary pass {info.get('vocab_pass_seconds')} s"
+          f" on {params.get('device')})")
     if "refine" in model.config:
         r = model.config["refine"]
         print(f"  refined             {r.get('passages')} passages, held-out cosine "

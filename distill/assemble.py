@@ -67,9 +67,9 @@ def assemble(
     probabilities_source: str = "given probabilities",
 ) -> StaticModel:
     """PCA of ``vectors`` (``pca_dims``: an int, a float in (0, 1) for a fraction of the variance, ``"auto"`` for all
-    dims rotated, ``None`` for none; ``distill.pca``), SIF weights ``a / (a + p)`` (``sif_coefficient``), the table (a zero row for
-    every id the plan does not keep) and the ``StaticModel`` (``dtype``, ``contrast``); ``vectors`` is not changed,
-    so one vocabulary pass can be assembled many ways (the arguments are those of ``distill.distill``).
+    dims rotated, ``None`` for none; ``distill.pca``), SIF weights ``a / (a + p)`` (``sif_coefficient``), the table (a
+    zero row for every id the plan does not keep) and the ``StaticModel`` (``dtype``, ``contrast``); ``vectors`` is not
+    changed, so one vocabulary pass can be assembled many ways (the arguments are those of ``distill.distill``).
 
     ``p`` is ``distill.frequencies.sif_probabilities`` of the plan's counts with ``frequency_weight`` (resolved by
     ``resolve_frequency_weight``), or ``probabilities`` over ``plan.kept_ids`` when given (recorded as

@@ -13,14 +13,18 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
+
+# the command lines' Ctrl-C status and exit path live with the start-up guard (static_model.interrupts)
+from static_model.interrupts import EXIT_INTERRUPTED as EXIT_INTERRUPTED
+from static_model.interrupts import exit_process as exit_process
+from static_model.interrupts import raise_on_interrupt
 
 if TYPE_CHECKING:
     from static_model import StaticModel
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C
 
 
 class UsageError(ValueError):
@@ -41,6 +45,7 @@ def run_cli(main: Callable[[], int], *, expected: tuple[type[BaseException], ...
     """
     handled: tuple[type[BaseException], ...] = (UsageError, *expected)
     try:
+        raise_on_interrupt()  # from here on Ctrl-C unwinds through every finally (static_model.interrupts)
         return main()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr, flush=True)
@@ -55,24 +60,6 @@ def run_cli(main: Callable[[], int], *, expected: tuple[type[BaseException], ...
     except OSError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr, flush=True)
         return EXIT_FAILED
-
-
-def exit_process(status: int) -> NoReturn:
-    """End a command-line process with ``status``, as ``sys.exit`` does; after a Ctrl-C with exactly 130.
-
-    CPython remembers a ``KeyboardInterrupt`` that passed through ``exec`` of a string (what ``dataclasses`` and
-    ``namedtuple`` run while a module imports) even when ``run_cli`` caught it, and then ends the process by
-    SIGINT instead of with the status given; so an interrupted run flushes its streams and leaves with
-    ``os._exit`` (every ``finally`` has already run while the interrupt unwound).
-    """
-    if status == EXIT_INTERRUPTED:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(status)
-    sys.exit(status)
 
 
 def is_model_folder(path: Path) -> bool:

@@ -20,11 +20,21 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from distill.correlation import spearman
 from static_model.pooling import l2_normalize
+
+
+class BatchEncoder(Protocol):
+    """What ``compare`` times: ``encode(texts, batch_size=...)``, one row a text (a ``StaticModel``, a
+    ``Teacher``, or any object with that method)."""
+
+    def encode(self, texts: list[str], /, *, batch_size: int) -> np.ndarray:
+        """One row a text."""
+        ...
 
 
 def neighbour_overlap(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
@@ -48,14 +58,16 @@ def neighbour_overlap(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
     return total / (n * k)
 
 
-def _timed_encode(model, texts: list[str], batch_size: int) -> tuple[np.ndarray, float]:
+def _timed_encode(model: BatchEncoder, texts: list[str], batch_size: int) -> tuple[np.ndarray, float]:
     model.encode(texts[: min(len(texts), 8)], batch_size=batch_size)  # warm-up (lazy loads, jit)
     start = time.perf_counter()
     emb = model.encode(texts, batch_size=batch_size)
     return np.asarray(emb, dtype=np.float32), time.perf_counter() - start
 
 
-def _load_models(static_model, teacher, device):
+def _load_models(
+    static_model: BatchEncoder | str | os.PathLike, teacher: BatchEncoder | str | os.PathLike | None, device: str | None
+) -> tuple[BatchEncoder, BatchEncoder]:
     if isinstance(static_model, (str, os.PathLike)):
         from static_model import StaticModel
 
@@ -81,8 +93,8 @@ def _load_models(static_model, teacher, device):
 
 
 def compare(
-    static_model,
-    teacher=None,
+    static_model: BatchEncoder | str | os.PathLike,
+    teacher: BatchEncoder | str | os.PathLike | None = None,
     texts: Sequence[str] | None = None,
     pairs: Sequence[tuple[str, str]] | None = None,
     *,

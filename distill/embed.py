@@ -8,6 +8,7 @@ padding at all; the model runs under ``torch.inference_mode`` in float16 on a GP
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -87,13 +88,14 @@ def embed_sequences(
     if pooling == "pooler":
         teacher.check_pooler()  # loads the weights
     order = np.argsort([len(s.ids) for s in seqs], kind="stable")
+    _ = teacher.model  # load outside the timed loop (and before the bar shows)
     bar = None
     if show_progress_bar:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(seqs), desc=desc, unit=" tokens")
-    _ = teacher.model  # load outside the timed loop
-    with torch.inference_mode():
+    # the bar as a context: it ends also on Ctrl-C, before the command's "interrupted" line
+    with torch.inference_mode(), (bar if bar is not None else contextlib.nullcontext()):
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             batch = [seqs[i] for i in idx]
@@ -116,8 +118,6 @@ def embed_sequences(
             out[idx] = pooled.float().cpu().numpy()
             if bar is not None:
                 bar.update(len(idx))
-    if bar is not None:
-        bar.close()
     np.nan_to_num(out, copy=False)
     return out
 
@@ -189,6 +189,7 @@ def embed_vocabulary(
     pooling = resolve_pooling(pooling, t)
     prefix, suffix = t.template
     seqs = token_sequences(list(plan.base_ids), prefix, suffix) + word_sequences(t.tokenizer, list(plan.added_words))
+    t.check_token_ids(i for s in seqs for i in s.ids)  # every id fed, before the pass (and the weights) start
     t_pass = time.perf_counter()
     raw = embed_sequences(t, seqs, pooling=pooling, batch_size=batch_size, show_progress_bar=show_progress_bar)
     seconds = time.perf_counter() - t_pass

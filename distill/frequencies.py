@@ -133,7 +133,9 @@ def check_source(source: str | os.PathLike[str] | Mapping[str, float]) -> None:
         read_word_frequencies(path)
 
 
-def token_counts(source: str | os.PathLike[str] | Mapping[str, float], tokenizer: Tokenizer, *, chunk_lines: int = 20000) -> np.ndarray:
+def token_counts(
+    source: str | os.PathLike[str] | Mapping[str, float], tokenizer: Tokenizer, *, chunk_lines: int = 20000
+) -> np.ndarray:
     """Per-token-id (float64) counts of ``source`` under ``tokenizer`` (with added tokens)."""
     size = max(tokenizer.get_vocab(with_added_tokens=True).values()) + 1
     counts = np.zeros(size, dtype=np.float64)

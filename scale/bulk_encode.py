@@ -8,7 +8,6 @@ made from; a re-run with other inputs, column or model is refused rather than mi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -23,6 +22,7 @@ import numpy as np
 from scale.engine import check_address, connect, import_engine, progress_bar
 from scale.inputs import Partition, plan_partitions, read_partition
 from static_model import StaticModel
+from static_model.fingerprint import model_fingerprint
 
 MANIFEST = "_manifest.json"
 DEFAULT_PARTITION_ROWS = 100_000
@@ -102,11 +102,6 @@ def read_vectors(output: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
 def _manifest(partitions: list[Partition], column: str, partition_rows: int, model: StaticModel) -> dict[str, Any]:
     inputs = sorted({p.path for p in partitions}, key=[p.path for p in partitions].index)
-    table = hashlib.sha256()
-    table.update(np.ascontiguousarray(model.embeddings).view(np.uint8).data)
-    if model.weights is not None:
-        table.update(np.ascontiguousarray(model.weights).view(np.uint8).data)
-    table.update(model.tokenizer.to_str().encode("utf-8"))
     settings = {k: model.config.get(k) for k in ("normalize", "max_length", "contrast")}
     return {
         "format": 1,
@@ -115,7 +110,8 @@ def _manifest(partitions: list[Partition], column: str, partition_rows: int, mod
         "partition_rows": partition_rows,
         "partitions": len(partitions),
         "rows": sum(p.n_rows for p in partitions),
-        "model": {"sha256": table.hexdigest(), "dim": model.dim, **settings},
+        # the fingerprint covers the table, mapping, weights, tokenizer and settings; the rest is for people to read
+        "model": {"sha256": model_fingerprint(model), "dim": model.dim, "dtype": model.dtype, **settings},
     }
 
 

@@ -145,7 +145,8 @@ class StaticModel:
         """Byte budget of the chunk cache that makes repeated words free (default 64 MiB; 0: no cache).
 
         The cache keeps two generations, each filled up to 40% of the budget (the rest is the spare capacity of their
-        arrays); when the newer one fills up, the older one is dropped. Calls in flight keep what they already read, so a full cache never fails or blocks a call.
+        arrays); when the newer one fills up, the older one is dropped. Calls in flight keep what they already read, so
+        a full cache never fails or blocks a call.
         """
         return self._encoder.cache_bytes
 
@@ -253,7 +254,8 @@ class StaticModel:
             norms = np.empty(self.vocab_size, dtype=np.float32)
             for lo in range(0, self.vocab_size, 4096):
                 weights = None if self._weights is None else self._weights[lo : lo + 4096]
-                norms[lo : lo + 4096] = np.linalg.norm(effective_rows(self._embeddings[lo : lo + 4096], weights), axis=1)
+                rows = effective_rows(self._embeddings[lo : lo + 4096], weights)
+                norms[lo : lo + 4096] = np.linalg.norm(rows, axis=1)
             self._row_norms = norms
         return self._row_norms
 

@@ -155,7 +155,8 @@ def _pooling_nodes(model: StaticModel, helper: Any, numpy_helper: Any) -> tuple[
             n("ReduceSum", ["pool_w", "axis1"], ["total"], keepdims=1),
         ]
     else:
-        nodes += [n("Identity", ["row_sum"], ["pooled_sum"]), n("ReduceSum", ["weight", "axis1"], ["total"], keepdims=1)]
+        nodes += [n("Identity", ["row_sum"], ["pooled_sum"]),
+                  n("ReduceSum", ["weight", "axis1"], ["total"], keepdims=1)]
     nodes += [n("Max", ["total", "tiny"], ["total_safe"]), n("Div", ["pooled_sum", "total_safe"], ["pooled"])]
     return nodes, inits, "pooled"
 
@@ -262,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         source = Path(args.model)
-        model = StaticPipeline.from_pretrained(source) if (source / HEAD_FILE).is_file() else StaticModel.from_pretrained(source)
+        loader = StaticPipeline if (source / HEAD_FILE).is_file() else StaticModel
+        model = loader.from_pretrained(source)
         folder = export_onnx(model, args.output, overwrite=args.overwrite)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)

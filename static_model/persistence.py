@@ -1,4 +1,5 @@
-"""The model folder on disk: read it (ours, Model2Vec's, sentence-transformers' StaticEmbedding) and write it atomically.
+"""The model folder on disk: read it (ours, Model2Vec's, sentence-transformers' StaticEmbedding) and write it
+atomically.
 
 Reading treats the folder as untrusted input (see :mod:`static_model.safe_read`); writing never replaces a folder that
 is not a model and swaps the new folder in atomically (see :mod:`static_model.atomic`).
@@ -286,7 +287,8 @@ def check_save_target(path: str | os.PathLike, *, overwrite: bool) -> Path:
 
 
 def write_folder(path: str | os.PathLike, contents: FolderContents, *, overwrite: bool = False) -> Path:
-    """Write the folder atomically: ours, readable by Model2Vec and sentence-transformers (see :func:`check_save_target`)."""
+    """Write the folder atomically: ours, readable by Model2Vec and sentence-transformers (see
+    :func:`check_save_target`)."""
     target = check_save_target(path, overwrite=overwrite)
     with atomic.atomic_folder(target) as tmp:
         write_model_files(tmp, contents)

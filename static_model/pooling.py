@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core.typing.templates import Signature
 from numba.extending import intrinsic, overload
 
 # float16 has no numba CPU type: a float16 table is viewed as uint16 and decoded with integer operations (which
@@ -20,20 +23,21 @@ _HALF_SCALE = np.float32(2.0**112)  # float16 exponent bias 15 → float32 bias 
 
 
 @intrinsic
-def _bits_as_float32(typingctx, bits):
+def _bits_as_float32(typingctx: Any, bits: types.Type) -> tuple[Signature, Callable[..., ir.Value]]:
     """Reinterpret uint32 bits as a float32."""
-    def codegen(context, builder, signature, args):
+    def codegen(context: Any, builder: ir.IRBuilder, signature: Signature, args: Sequence[ir.Value]) -> ir.Value:
         return builder.bitcast(args[0], ir.FloatType())
 
     return types.float32(types.uint32), codegen
 
 
-def _decode(lut, value):  # pragma: no cover - replaced by the overload below inside compiled code
+def _decode(lut: np.ndarray, value: np.generic) -> np.float32:  # pragma: no cover - the overload below compiles it
     raise NotImplementedError
 
 
+# numba compares this signature with the returned lambdas' (annotations included), and lambdas take none
 @overload(_decode, inline="always")
-def _decode_impl(lut, value):
+def _decode_impl(lut, value):  # noqa: ANN001, ANN202
     """A stored value as float32: uint16 is a float16 bit pattern, anything else converts directly."""
     if isinstance(value, types.Integer) and value.bitwidth == 16 and not value.signed:
         # exact for every finite float16 (subnormals too: the float32 product renormalizes them)
@@ -44,7 +48,10 @@ def _decode_impl(lut, value):
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True)
-def _contrast_pass(table, lut, weights, norms, ids, start, end, contrast, out, row, centroid):  # pragma: no cover
+def _contrast_pass(  # pragma: no cover
+    table: np.ndarray, lut: np.ndarray, weights: np.ndarray, norms: np.ndarray, ids: np.ndarray, start: int, end: int,
+    contrast: float, out: np.ndarray, row: int, centroid: np.ndarray,
+) -> float:
     """Re-pool ``out[row]`` (the segment's summed rows) with each row weighted by ``exp(-contrast * cos(row,
     sum))``; return the sum of the weights (the plain count when the rows cancel out)."""
     dim = table.shape[1]
@@ -74,7 +81,10 @@ def _contrast_pass(table, lut, weights, norms, ids, start, end, contrast, out, r
 
 
 @numba.njit(nogil=True, cache=True)
-def _pool_segment(table, lut, weights, norms, ids, start, end, normalize, contrast, out, row, centroid):  # pragma: no cover
+def _pool_segment(  # pragma: no cover
+    table: np.ndarray, lut: np.ndarray, weights: np.ndarray, norms: np.ndarray, ids: np.ndarray, start: int, end: int,
+    normalize: bool, contrast: float, out: np.ndarray, row: int, centroid: np.ndarray,
+) -> None:
     dim = table.shape[1]
     for j in range(dim):
         out[row, j] = 0.0
@@ -100,7 +110,10 @@ def _pool_segment(table, lut, weights, norms, ids, start, end, normalize, contra
 
 
 @numba.njit(nogil=True, cache=True)
-def _pool_range(table, lut, weights, norms, ids, offsets, rows, normalize, contrast, out, lo, hi):  # pragma: no cover
+def _pool_range(  # pragma: no cover
+    table: np.ndarray, lut: np.ndarray, weights: np.ndarray, norms: np.ndarray, ids: np.ndarray, offsets: np.ndarray,
+    rows: np.ndarray, normalize: bool, contrast: float, out: np.ndarray, lo: int, hi: int,
+) -> None:
     centroid = np.empty(table.shape[1], dtype=np.float32)  # scratch, one per range
     for seg in range(lo, hi):
         _pool_segment(table, lut, weights, norms, ids, offsets[seg], offsets[seg + 1], normalize, contrast, out,
@@ -108,12 +121,18 @@ def _pool_range(table, lut, weights, norms, ids, offsets, rows, normalize, contr
 
 
 @numba.njit(nogil=True, cache=True)
-def _pool_serial(table, lut, weights, norms, ids, offsets, rows, normalize, contrast, out):  # pragma: no cover
+def _pool_serial(  # pragma: no cover
+    table: np.ndarray, lut: np.ndarray, weights: np.ndarray, norms: np.ndarray, ids: np.ndarray, offsets: np.ndarray,
+    rows: np.ndarray, normalize: bool, contrast: float, out: np.ndarray,
+) -> None:
     _pool_range(table, lut, weights, norms, ids, offsets, rows, normalize, contrast, out, 0, offsets.shape[0] - 1)
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
-def _pool_parallel(table, lut, weights, norms, ids, offsets, rows, normalize, contrast, out):  # pragma: no cover
+def _pool_parallel(  # pragma: no cover
+    table: np.ndarray, lut: np.ndarray, weights: np.ndarray, norms: np.ndarray, ids: np.ndarray, offsets: np.ndarray,
+    rows: np.ndarray, normalize: bool, contrast: float, out: np.ndarray,
+) -> None:
     n = offsets.shape[0] - 1
     blocks = min(n, 256)
     for b in numba.prange(blocks):

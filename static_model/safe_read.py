@@ -187,7 +187,8 @@ def _read_header(handle: Any, size: int, path: Path) -> dict[str, tuple[str, tup
             raise ValueError(f"{bad}: tensor {name!r} has offsets {offsets!r} outside the {data_size:,} data bytes")
         dtype = _SAFETENSORS_DTYPES[info["dtype"]]
         if math.prod(shape) * np.dtype(dtype).itemsize != offsets[1] - offsets[0]:
-            raise ValueError(f"{bad}: tensor {name!r} of shape {shape} does not fill its {offsets[1] - offsets[0]:,} bytes")
+            raise ValueError(
+                f"{bad}: tensor {name!r} of shape {shape} does not fill its {offsets[1] - offsets[0]:,} bytes")
         entries[name] = (dtype, tuple(shape), offsets[0], offsets[1])
     return entries
 

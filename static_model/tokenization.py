@@ -68,7 +68,10 @@ def unknown_token_id(tokenizer: Tokenizer, spec: dict | None = None) -> int | No
 
 
 @numba.njit(cache=True, nogil=True)
-def _expand_words(entries, pieces, starts, local_ids, local_offsets, n_texts, max_length):  # pragma: no cover
+def _expand_words(  # pragma: no cover - compiled
+    entries: np.ndarray, pieces: np.ndarray, starts: np.ndarray, local_ids: np.ndarray, local_offsets: np.ndarray,
+    n_texts: int, max_length: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Chunk entries (-1 between texts, >= 0 cached, <= -2 this call's own) → flat token ids and per-text
     offsets, each text truncated to max_length."""
     offsets = np.zeros(n_texts + 1, dtype=np.int64)
@@ -105,7 +108,9 @@ def _expand_words(entries, pieces, starts, local_ids, local_offsets, n_texts, ma
 
 
 @numba.njit(cache=True, nogil=True)
-def _drop_and_truncate(ids, lengths, unk_id, max_length):  # pragma: no cover - compiled
+def _drop_and_truncate(  # pragma: no cover - compiled
+    ids: np.ndarray, lengths: np.ndarray, unk_id: int, max_length: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-text ids (concatenated, with lengths) without ``unk_id``, each cut to ``max_length``."""
     out = np.empty(ids.shape[0], dtype=np.int32)
     offsets = np.zeros(lengths.shape[0] + 1, dtype=np.int64)

@@ -20,6 +20,9 @@ import numpy as np
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 
+# A ``StringTable`` as compiled code takes it: ``(slots, data, offsets, ids)``.
+TableArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
 # byte classes: 1 letter/digit, 2 punctuation, 0 anything else (control characters)
 BYTE_CLASS = np.zeros(256, dtype=np.uint8)
 for _c in string.ascii_letters + string.digits:
@@ -43,13 +46,13 @@ class StringTable:
         _fill(self.slots, self.data, self.offsets)
 
     @property
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def arrays(self) -> TableArrays:
         """The table's arrays ``(slots, data, offsets, ids)``, for compiled code."""
         return self.slots, self.data, self.offsets, self.ids
 
 
 @numba.njit(cache=True, nogil=True)
-def _hash(prefix, buf, start, end):  # pragma: no cover - compiled
+def _hash(prefix: np.ndarray, buf: np.ndarray, start: int, end: int) -> np.uint64:  # pragma: no cover - compiled
     h = _FNV_OFFSET
     for i in range(prefix.shape[0]):
         h = (h ^ np.uint64(prefix[i])) * _FNV_PRIME
@@ -59,7 +62,7 @@ def _hash(prefix, buf, start, end):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _fill(slots, data, offsets):  # pragma: no cover - compiled
+def _fill(slots: np.ndarray, data: np.ndarray, offsets: np.ndarray) -> None:  # pragma: no cover - compiled
     mask = np.uint64(slots.shape[0] - 1)
     empty = data[:0]
     for k in range(offsets.shape[0] - 1):
@@ -70,7 +73,9 @@ def _fill(slots, data, offsets):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _find(table, prefix, buf, start, end):  # pragma: no cover - compiled
+def _find(  # pragma: no cover - compiled
+    table: TableArrays, prefix: np.ndarray, buf: np.ndarray, start: int, end: int
+) -> int:
     """The id of ``prefix + buf[start:end]`` in the table, or -1."""
     slots, data, offsets, ids = table
     size = slots.shape[0]
@@ -98,7 +103,10 @@ def _find(table, prefix, buf, start, end):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _segment(buf, i, end, out, pos, table, max_len, prefix, max_chars, byte_class):  # pragma: no cover - compiled
+def _segment(  # pragma: no cover - compiled
+    buf: np.ndarray, i: int, end: int, out: np.ndarray, pos: int, table: TableArrays, max_len: int,
+    prefix: np.ndarray, max_chars: int, byte_class: np.ndarray,
+) -> int:
     """Pre-tokenize ``buf[i:end]`` (runs of letters/digits, single punctuation characters) and WordPiece each
     piece into ``out[pos:]``; the new ``pos``, or -1 at a byte this path does not cover."""
     no_prefix = prefix[:0]
@@ -138,7 +146,10 @@ def _segment(buf, i, end, out, pos, table, max_len, prefix, max_chars, byte_clas
 
 
 @numba.njit(cache=True, nogil=True)
-def wordpiece_chunks(buf, offsets, table, max_len, prefix, max_chars, byte_class, added, added_max_len):  # pragma: no cover
+def wordpiece_chunks(  # pragma: no cover
+    buf: np.ndarray, offsets: np.ndarray, table: TableArrays, max_len: int, prefix: np.ndarray, max_chars: int,
+    byte_class: np.ndarray, added: TableArrays, added_max_len: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Token ids of each ASCII chunk ``buf[offsets[k]:offsets[k + 1]]`` (unknown token left out): flat ids,
     per-chunk offsets, and ``handled[k]`` (False: a byte this path does not cover; its ids are empty).
 
@@ -182,7 +193,9 @@ def wordpiece_chunks(buf, offsets, table, max_len, prefix, max_chars, byte_class
 
 
 @numba.njit(cache=True, nogil=True)
-def find_added(buf, offsets, table, max_len):  # pragma: no cover - compiled
+def find_added(  # pragma: no cover - compiled
+    buf: np.ndarray, offsets: np.ndarray, table: TableArrays, max_len: int
+) -> np.ndarray:
     """For each chunk ``buf[offsets[k]:offsets[k + 1]]``: does it contain one of the table's strings?"""
     n = offsets.shape[0] - 1
     hits = np.zeros(n, dtype=np.bool_)
@@ -200,7 +213,7 @@ def find_added(buf, offsets, table, max_len):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def lower_ascii(buf):  # pragma: no cover - compiled
+def lower_ascii(buf: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """A copy of the ASCII bytes with A-Z lower-cased."""
     out = buf.copy()
     for i in range(out.shape[0]):

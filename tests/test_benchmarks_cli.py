@@ -57,8 +57,8 @@ def test_one_registry_and_every_command_in_it():
         command.add_parser(recorder)
     build_parser()  # and argparse accepts them all (no name twice)
     assert recorder.names == ["quality", "speed", "ablation", "plot", "classify", "protocol", "paired-bootstrap",
-                     "cluster-seeds", "token-lengths", "refine-variants", "refine-gap", "refine-streaming", "size", "runtime-speed",
-                     "distill-speed", "scale-speed"]
+                              "cluster-seeds", "token-lengths", "refine-variants", "refine-gap", "refine-streaming",
+                              "size", "runtime-speed", "distill-speed", "scale-speed"]
 
 
 @pytest.mark.parametrize("command", ["quality", "ablation", "protocol", "size", "runtime-speed", "distill-speed"])

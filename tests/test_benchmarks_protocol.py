@@ -111,7 +111,8 @@ def test_cli_on_two_static_folders(tiny, tmp_path, tiny_model, capsys):
         rc = main(["protocol", "-m", f"sharp=static:{sharp}", "-m", f"plain=static:{plain}", "--data", str(root),
                    "--datasets", "dev", "--resamples", "20", "--out", str(out)])
         assert main(["protocol", "-m", f"static:{sharp}", "-m", f"static:{plain}", "--data", str(root),
-                     "--datasets", "dev", "--tasks", "retrieval", "--resamples", "5", "--out", str(tmp_path / "r")]) == 0
+                     "--datasets", "dev", "--tasks", "retrieval", "--resamples", "5",
+                     "--out", str(tmp_path / "r")]) == 0
     assert rc == 0
     md = (tmp_path / "res" / "protocol.md").read_text()
     assert "sharp (A) against plain (B)" in md and "leaving one dataset out" in md

@@ -160,7 +160,8 @@ def test_runtime_speed_head_to_head_on_a_tiny_folder(static_folder):
             speeds = result["median"][which][scenario]
             assert min(speeds["first_per_s"], speeds["new_per_s"]) > 0
         assert result["median"][which]["long words"]["rss_end_mb"] > 0
-    md = runtime_speed.to_markdown(result, folder=static_folder, n=40, repeats=1, command="python -m benchmarks runtime-speed x")
+    md = runtime_speed.to_markdown(result, folder=static_folder, n=40, repeats=1,
+                                   command="python -m benchmarks runtime-speed x")
     assert "| ours: encode (2 threads) |" in md and "new texts" in md and "4 threads" in md
 
 

@@ -169,7 +169,8 @@ def test_static_spec_can_override_the_pooling_contrast(tmp_path, tiny_model):
     texts = ["the cat sat on the mat", "money tax law"]
     np.testing.assert_allclose(sharp.encode(texts), tiny_model.encode(texts, contrast=1.5), atol=1e-6)
     for bad, match in ((f"static:{folder}?contrast=-1", "contrast"), (f"static:{folder}?temperature=1", "unknown"),
-                       (f"static:{folder}?contrast=x", "not a number"), (f"static:{tmp_path}/none?contrast=1", "exist")):
+                       (f"static:{folder}?contrast=x", "not a number"),
+                       (f"static:{tmp_path}/none?contrast=1", "exist")):
         with pytest.raises(ValueError, match=match):
             check_spec(bad)
 

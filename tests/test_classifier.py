@@ -133,8 +133,10 @@ def test_clone_and_grid_search(tiny_static_model, topic_data):
     best = search.best_params_
     shapes = [w.shape for w, _ in search.best_estimator_.network_.export()[1]]
     hidden = best["hidden_dim"]
-    assert shapes == ([(3, 16)] if best["n_layers"] == 0 else [(hidden, 16)] + [(hidden, hidden)] * (best["n_layers"] - 1)
-                      + [(3, hidden)])
+    if best["n_layers"] == 0:
+        assert shapes == [(3, 16)]
+    else:
+        assert shapes == [(hidden, 16)] + [(hidden, hidden)] * (best["n_layers"] - 1) + [(3, hidden)]
     assert search.best_estimator_.predict(X[:3]).shape == (3,)
 
 

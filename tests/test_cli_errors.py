@@ -272,7 +272,8 @@ def test_compare_report_says_what_is_compared_in_words(static_dir, wp_dir, tmp_p
     n = len(SENTENCES) - 1
     assert f"Static model {static_dir} compared with its teacher {wp_dir}" in report
     assert f"on {n} sentence pairs from {pairs} ({len(SENTENCES)} distinct sentences)" in report
-    assert f"Spearman correlation between the static model's and the teacher's similarities over the {n} given pairs: " in report
+    assert ("Spearman correlation between the static model's and the teacher's similarities over the "
+            f"{n} given pairs: ") in report
     assert "Neighbour overlap@10: 0." in report or "Neighbour overlap@10: 1.000" in report
     assert "nearest neighbours by cosine are the same in both models" in report
     assert "Spearman correlation with the gold pair scores: static model" in report

@@ -162,7 +162,8 @@ def test_compare_finds_the_teacher_in_the_config(wp_dir, tmp_path, monkeypatch):
 
 def test_read_pairs_jsonl_and_tsv(tmp_path):
     j = tmp_path / "p.jsonl"
-    j.write_text('{"sentence1": "a", "sentence2": "b", "score": 1.5}\n{"sentence1": "c", "sentence2": "d", "score": 2}\n')
+    j.write_text('{"sentence1": "a", "sentence2": "b", "score": 1.5}\n'
+                 '{"sentence1": "c", "sentence2": "d", "score": 2}\n')
     assert read_pairs(j) == ([("a", "b"), ("c", "d")], [1.5, 2.0])
     t = tmp_path / "p.tsv"
     t.write_text("a\tb\nc\td\n")

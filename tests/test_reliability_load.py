@@ -87,7 +87,8 @@ def test_a_tokenizer_with_fewer_ids_than_rows_is_an_error(tiny_table, saved):
     with pytest.raises(ValueError, match=r"the tokenizer has 11 token ids \(0 to 10\) but the embeddings have 49 rows"):
         StaticModel(tiny_table, tokenizer)
     (saved / "tokenizer.json").write_text(tokenizer.to_str())
-    with pytest.raises(ValueError, match=r"tokenizer.json has 11 token ids \(0 to 10\) but the embeddings have 49 rows"):
+    with pytest.raises(ValueError,
+                       match=r"tokenizer.json has 11 token ids \(0 to 10\) but the embeddings have 49 rows"):
         StaticModel.from_pretrained(saved)
 
 
@@ -100,8 +101,8 @@ def test_a_sentence_transformers_table_may_have_rows_no_token_reaches(tiny_model
     SentenceTransformer(modules=[module], device="cpu").save(str(tmp_path / "st"))
     ours = StaticModel.from_pretrained(tmp_path / "st")
     assert ours.vocab_size == tiny_model.vocab_size
-    np.testing.assert_allclose(ours.encode(["cat dog"], normalize=False), tiny_model.encode(["cat dog"], normalize=False),
-                               atol=1e-6)
+    np.testing.assert_allclose(ours.encode(["cat dog"], normalize=False),
+                               tiny_model.encode(["cat dog"], normalize=False), atol=1e-6)
 
 
 # --------------------------------------------------------------------------- hostile tokenizers
@@ -140,7 +141,8 @@ def test_a_symlink_to_a_device_is_refused(saved, name):
 def test_a_symlink_outside_the_folder_is_refused_inside_it_is_followed(saved, tmp_path):
     (saved / "config.json").rename(tmp_path / "elsewhere.json")
     (saved / "config.json").symlink_to(tmp_path / "elsewhere.json")
-    with pytest.raises(ValueError, match="config.json is a symbolic link to .*elsewhere.json, outside the model folder"):
+    with pytest.raises(ValueError,
+                       match="config.json is a symbolic link to .*elsewhere.json, outside the model folder"):
         StaticModel.from_pretrained(saved)
     (saved / "config.json").unlink()
     (tmp_path / "elsewhere.json").rename(saved / "real-config.json")
@@ -225,15 +227,20 @@ def test_deeply_nested_json_names_the_file(saved):
         StaticModel.from_pretrained(saved)
 
 
+def _one_tensor_header(dtype: str, shape: list[int], offsets: list[int]) -> bytes:
+    """A safetensors JSON header (no length prefix) naming one ``embeddings`` tensor."""
+    return json.dumps({"embeddings": {"dtype": dtype, "shape": shape, "data_offsets": offsets}}).encode()
+
+
 @pytest.mark.parametrize(
     ("header", "problem"),
     [
         (b"\xff" * 8, "its header claims"),
         (b"\x02\x00\x00\x00\x00\x00\x00\x00[]", "the header is not a JSON object"),
-        (json.dumps({"embeddings": {"dtype": "BF16", "shape": [1, 1], "data_offsets": [0, 2]}}).encode(), "unsupported dtype"),
-        (json.dumps({"embeddings": {"dtype": "F32", "shape": [1, -1], "data_offsets": [0, 4]}}).encode(), "invalid shape"),
-        (json.dumps({"embeddings": {"dtype": "F32", "shape": [2**40, 2**40], "data_offsets": [0, 4]}}).encode(), "does not fill"),
-        (json.dumps({"embeddings": {"dtype": "F32", "shape": [1, 1], "data_offsets": [0, 4000]}}).encode(), "outside the"),
+        (_one_tensor_header("BF16", [1, 1], [0, 2]), "unsupported dtype"),
+        (_one_tensor_header("F32", [1, -1], [0, 4]), "invalid shape"),
+        (_one_tensor_header("F32", [2**40, 2**40], [0, 4]), "does not fill"),
+        (_one_tensor_header("F32", [1, 1], [0, 4000]), "outside the"),
     ],
 )
 def test_safetensors_headers_are_checked_before_reading(saved, header, problem):
@@ -269,7 +276,8 @@ def test_a_mapping_is_checked_before_it_is_expanded(saved, tiny_table, mapping, 
 def test_huge_values_cannot_overflow_the_pooling(saved, tiny_table, scale, weight):
     weights = None if weight is None else np.full(len(tiny_table), weight, dtype=np.float32)
     _edit_tensors(saved, embeddings=(tiny_table * scale).astype(np.float32), weights=weights)
-    with pytest.raises(ValueError, match=r"model.safetensors: a table value times its weight reaches .* at most 1e\+06"):
+    with pytest.raises(ValueError,
+                       match=r"model.safetensors: a table value times its weight reaches .* at most 1e\+06"):
         StaticModel.from_pretrained(saved)
 
 

@@ -16,7 +16,8 @@ def test_a_folder_that_is_not_a_model_is_never_emptied(tiny_model, tmp_path):
     folder.mkdir()
     (folder / "important.txt").write_text("keep me")
     for overwrite in (False, True):
-        with pytest.raises(FileExistsError, match=r"d is not empty and is not a model folder \(it holds important.txt\)"):
+        with pytest.raises(FileExistsError,
+                           match=r"d is not empty and is not a model folder \(it holds important.txt\)"):
             tiny_model.save_pretrained(folder, overwrite=overwrite)
     assert (folder / "important.txt").read_text() == "keep me" and os.listdir(folder) == ["important.txt"]
 
@@ -101,7 +102,8 @@ def test_the_classifier_head_gets_the_umasks_mode(tiny_model, tmp_path, umask_02
     pipeline.save_pretrained(tmp_path / "p")
     modes = _modes(tmp_path / "p")
     assert modes["head.safetensors"] == umask_027 and set(modes.values()) == {umask_027}, modes
-    assert StaticPipeline.from_pretrained(tmp_path / "p").predict(["cat"]).tolist() == pipeline.predict(["cat"]).tolist()
+    reloaded = StaticPipeline.from_pretrained(tmp_path / "p")
+    assert reloaded.predict(["cat"]).tolist() == pipeline.predict(["cat"]).tolist()
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("x")
     with pytest.raises(FileExistsError, match="not a model folder"):

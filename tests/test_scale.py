@@ -58,7 +58,8 @@ def test_vectors_and_ids_equal_single_process_encode(cluster, model, tmp_path):
     rows = texts(1000)
     inputs = write_inputs(tmp_path, rows)
     report = encode_files(model, inputs, tmp_path / "out", partition_rows=64, workers=2, progress=False)
-    assert (report.partitions, report.skipped, report.rows) == (len(plan_partitions(inputs, partition_rows=64)), 0, 1000)
+    n_partitions = len(plan_partitions(inputs, partition_rows=64))
+    assert (report.partitions, report.skipped, report.rows) == (n_partitions, 0, 1000)
     ids, vectors = read_vectors(tmp_path / "out")
     np.testing.assert_array_equal(ids, np.arange(1000))
     np.testing.assert_array_equal(vectors, model.encode(rows))
@@ -182,6 +183,31 @@ def test_a_resume_with_other_inputs_is_refused(cluster, model, tmp_path):
         encode_files(model, [tmp_path / "b.txt"], tmp_path / "out", progress=False)
     report = encode_files(model, [tmp_path / "b.txt"], tmp_path / "out", overwrite=True, progress=False)
     assert report.rows == 2 and read_vectors(tmp_path / "out")[1].shape == (2, model.dim)
+
+
+def test_a_resume_with_a_model_that_differs_only_in_its_mapping_is_refused(cluster, tiny_table, wordpiece_tokenizer,
+                                                                          tmp_path):
+    """Two vocabulary-quantized models with the same cluster rows and weights but another token mapping give other
+    vectors: an interrupted run of one is not resumed with the other (the old manifest hashed no mapping)."""
+    n = len(tiny_table)
+
+    def mapped(shift: int) -> StaticModel:
+        return StaticModel(tiny_table[:4].copy(), wordpiece_tokenizer, weights=np.ones(n, dtype=np.float32),
+                           token_mapping=((np.arange(n) + shift) % 4).astype(np.int32), config={"normalize": True})
+
+    a, b = mapped(0), mapped(1)
+    rows = texts(40)
+    (tmp_path / "in.txt").write_text("".join(r + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out"
+    encode_files(a, [tmp_path / "in.txt"], out, partition_rows=10, progress=False)
+    parts = sorted(out.glob("part-*.parquet"))
+    assert len(parts) == 4
+    parts[1].unlink()  # as if the run had been interrupted before that partition
+    with pytest.raises(FileExistsError, match="made from other model"):
+        encode_files(b, [tmp_path / "in.txt"], out, partition_rows=10, progress=False)
+    report = encode_files(b, [tmp_path / "in.txt"], out, partition_rows=10, overwrite=True, progress=False)
+    assert report.encoded == 4
+    np.testing.assert_array_equal(read_vectors(out)[1], b.encode(rows))
 
 
 def test_bad_arguments_fail_before_any_work(model, tmp_path):

@@ -8,7 +8,8 @@ from static_model.model_card import render_model_card
 def test_card_names_teacher_parameters_and_loaders():
     config = {"teacher": "sentence-transformers/all-MiniLM-L6-v2", "dim": 256, "vocab_size": 29524, "dtype": "float16",
               "normalize": True, "max_length": 512, "contrast": 1.0, "producer": {"version": "0.1.0"},
-              "distill": {"parameters": {"pca_dims": 256, "sif_coefficient": 1e-4, "token_frequencies": "zipf-id-rank"}},
+              "distill": {"parameters": {"pca_dims": 256, "sif_coefficient": 1e-4,
+                                         "token_frequencies": "zipf-id-rank"}},
               "scores": {"STS-B (Spearman x 100)": 77.1}}
     card = render_model_card(config, size_bytes=15 * 2**20)
     assert card.startswith("---\nlibrary_name: static-embeddings")

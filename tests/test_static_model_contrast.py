@@ -12,7 +12,8 @@ from static_model import StaticModel, pooling
 
 def contrast_weights(rows: np.ndarray, contrast: float) -> np.ndarray:
     """The per-token weights that contrast pooling gives one text's rows ``(n, dim)``: ``exp(-contrast * cos(r_t,
-    mean))`` (the numpy definition the kernel is tested against; all ones for one row, a zero mean or ``contrast=0``)."""
+    mean))`` (the numpy definition the kernel is tested against; all ones for one row, a zero mean or
+    ``contrast=0``)."""
     rows = np.asarray(rows, dtype=np.float64)
     mean = rows.mean(0) if len(rows) else np.zeros(rows.shape[1])
     m_norm, r_norm = np.linalg.norm(mean), np.linalg.norm(rows, axis=1)

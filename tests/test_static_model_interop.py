@@ -55,7 +55,8 @@ def test_we_load_sentence_transformers_static_embedding(tiny_model, tmp_path):
     module = StaticEmbedding(tiny_model.tokenizer, embedding_weights=tiny_model.embedding_matrix())
     SentenceTransformer(modules=[module], device="cpu").save(str(tmp_path / "st"))
     ours = StaticModel.from_pretrained(tmp_path / "st")
-    np.testing.assert_allclose(ours.encode(TEXTS, normalize=False), tiny_model.encode(TEXTS, normalize=False), atol=1e-6)
+    np.testing.assert_allclose(ours.encode(TEXTS, normalize=False), tiny_model.encode(TEXTS, normalize=False),
+                               atol=1e-6)
 
 
 def test_real_sized_model_in_both_directions(minilm_input_model, tmp_path):

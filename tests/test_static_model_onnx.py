@@ -15,8 +15,8 @@ from static_model.onnx import export_onnx
 from static_model.pipeline import StaticPipeline
 
 TEXTS = [
-    "The cat sat on the mat.", "", "zzzqqq xylophone!", "hello world " * 40, "free text, café and 日本 (with punctuation)",
-    "a dog runs fast", "😀",
+    "The cat sat on the mat.", "", "zzzqqq xylophone!", "hello world " * 40,
+    "free text, café and 日本 (with punctuation)", "a dog runs fast", "😀",
 ]
 
 

@@ -145,7 +145,8 @@ def test_tokenizer_ids_beyond_the_table(saved):
     config = json.loads((saved / "config.json").read_text())
     config.pop("vocab_size")
     (saved / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match=r"tokenizer.json has token ids up to 48 \(49 ids\) but .*model.safetensors has only 20 rows"):
+    with pytest.raises(ValueError, match=r"tokenizer.json has token ids up to 48 \(49 ids\) "
+                       r"but .*model.safetensors has only 20 rows"):
         StaticModel.from_pretrained(saved)
 
 

@@ -217,6 +217,30 @@ def test_model2vec_and_sentence_transformers_read_the_same_vectors(quantized, tm
     np.testing.assert_allclose(StaticModel.from_pretrained(tmp_path / "m2v").encode(TEXTS[:4]), ours, atol=1e-6)
 
 
+def test_benchmark_encoders_count_what_is_stored(model, quantized, tmp_path):
+    """The benchmarks' parameter count of a quantized folder, ours and Model2Vec's: the cluster rows, the per-token
+    weights and the mapping (before: the table expanded to one row per token id, or Model2Vec's cluster rows alone);
+    the expanded size is reported beside it, and in the suite's table."""
+    from benchmarks.quality.encoders import Model2VecEncoder, StaticEncoder
+    from benchmarks.quality.suite import quality_markdown
+
+    quantized.save_pretrained(tmp_path / "q")
+    model.save_pretrained(tmp_path / "plain")
+    n, dim = model.vocab_size, model.dim
+    stored = 12 * dim + n + n  # centres, weights, mapping
+    for encoder in (StaticEncoder(str(tmp_path / "q")), Model2VecEncoder(str(tmp_path / "q"))):
+        assert (encoder.num_parameters, encoder.expanded_parameters) == (stored, n * dim), type(encoder).__name__
+        assert encoder.info()["num_parameters"] == stored and encoder.info()["expanded_parameters"] == n * dim
+    plain = StaticEncoder(str(tmp_path / "plain"))
+    assert (plain.num_parameters, plain.expanded_parameters) == (n * dim, None)
+    summary = {"average": 50.0, "task_averages": {}}
+    report = {"models": [{"name": name, "info": enc.info(), "summary": summary, "results": []}
+                         for name, enc in (("q", StaticEncoder(str(tmp_path / "q"))), ("plain", plain))]}
+    lines = quality_markdown(report).splitlines()
+    assert f"| Parameters | {stored} | {n * dim} |" in lines
+    assert f"| Parameters, expanded (token ids × dim) | {n * dim} | – |" in lines
+
+
 def test_real_tokenizer_in_every_reader(real_quantized, tmp_path):
     from model2vec import StaticModel as Model2VecModel
     from sentence_transformers import SentenceTransformer

@@ -175,6 +175,10 @@ class WordSimData:
     task: str = "word_similarity"
 
 
+# A loaded dataset of any task type (what ``load`` returns).
+Dataset = STSData | PairData | ClassificationData | ClusteringData | RetrievalData | WordSimData
+
+
 # --------------------------------------------------------------------------------------------- data root
 def default_data_dir() -> Path | None:
     """``$STATIC_EMBEDDINGS_DATA`` if set, else ``../shared/data`` from the working directory, else beside the
@@ -240,7 +244,9 @@ def load_pairs(folder: Path, name: str, split: str = "test") -> PairData:
                     np.asarray([int(r["label"]) for r in rows], dtype=np.int64))
 
 
-def load_classification(folder: Path, name: str, split: str = "test", train_split: str | None = "train") -> ClassificationData:
+def load_classification(
+    folder: Path, name: str, split: str = "test", train_split: str | None = "train"
+) -> ClassificationData:
     """A classification dataset: ``train_split`` to fit on, ``split`` to score (``heldout``: a fixed fifth of train)."""
     train = list(read_jsonl(_require(_split_file(folder, train_split or "train"), folder, train_split or "train")))
     if split == HELDOUT_SPLIT:
@@ -386,7 +392,7 @@ def _require(p: Path | None, folder: Path, split: str) -> Path:
     return p
 
 
-def load(spec: DatasetSpec, root: Path):
+def load(spec: DatasetSpec, root: Path) -> Dataset:
     """The dataset ``spec`` names, read from under ``root`` by its task's loader (a package dataset from its
     distribution)."""
     if spec.source is not None:
@@ -458,9 +464,9 @@ def select(root: Path, *, tasks: list[str] | None = None, names: list[str] | Non
     return specs
 
 
-def load_available(specs: list[DatasetSpec], root: Path) -> list:
+def load_available(specs: list[DatasetSpec], root: Path) -> list[Dataset]:
     """Load every dataset that exists; warn about and skip the rest."""
-    out = []
+    out: list[Dataset] = []
     for spec in specs:
         try:
             out.append(load(spec, root))

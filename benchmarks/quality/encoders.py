@@ -18,9 +18,16 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from static_model import StaticModel
 
 KINDS = ("static", "teacher", "model2vec", "st")
 SPEC_HELP = ("model SPEC, repeatable: static:PATH (ours; static:PATH?contrast=C overrides its pooling contrast), "
@@ -38,6 +45,13 @@ def folder_size(path: str | os.PathLike) -> int:
     if p.is_file():
         return p.stat().st_size
     return sum(f.stat().st_size for f in p.rglob("*") if f.is_file() and f.name != "desktop.ini")
+
+
+def stored_parameters(table: np.ndarray, weights: np.ndarray | None = None,
+                      token_mapping: np.ndarray | None = None) -> int:
+    """Numbers a static model stores: its table (one row per cluster under vocabulary quantization), its per-token
+    weights and its token -> row mapping, not the table expanded to one row per token id."""
+    return int(sum(np.asarray(a).size for a in (table, weights, token_mapping) if a is not None))
 
 
 def _hash_files(folder: Path, names: tuple[str, ...]) -> str:
@@ -61,7 +75,9 @@ class Encoder:
     def __init__(self, name: str, path: str | None = None):
         self.name = name
         self.path = path
-        self.num_parameters: int | None = None
+        self.num_parameters: int | None = None  # what is stored (``stored_parameters`` for a static model)
+        # a vocabulary-quantized static model's rows expanded to one per token id (token ids x dim): what it averages
+        self.expanded_parameters: int | None = None
         self.size_on_disk: int | None = None
 
     @property
@@ -81,19 +97,21 @@ class Encoder:
     def info(self) -> dict:
         """Name, kind, path, parameter count, size on disk and fingerprint, as a dict."""
         return {"name": self.name, "kind": self.kind, "path": self.path, "num_parameters": self.num_parameters,
-                "size_on_disk": self.size_on_disk, "fingerprint": self.fingerprint}
+                "expanded_parameters": self.expanded_parameters, "size_on_disk": self.size_on_disk,
+                "fingerprint": self.fingerprint}
 
 
 class FunctionEncoder(Encoder):
     """Wrap any callable ``texts -> array`` (tests, notebooks)."""
 
-    def __init__(self, name: str, fn, *, slow: bool = False, num_parameters: int | None = None):
+    def __init__(self, name: str, fn: Callable[[list[str]], np.ndarray], *, slow: bool = False,
+                 num_parameters: int | None = None):
         super().__init__(name)
         self._fn = fn
         self.slow = slow
         self.num_parameters = num_parameters
 
-    def _encode(self, texts):
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self._fn(texts)
 
 
@@ -101,7 +119,8 @@ class StaticEncoder(Encoder):
     """Our ``static_model.StaticModel`` folder (``static:PATH``), optionally with its pooling contrast overridden."""
     kind = "static"
 
-    def __init__(self, path: str, name: str | None = None, model=None, contrast: float | None = None):
+    def __init__(self, path: str, name: str | None = None, model: StaticModel | None = None,
+                 contrast: float | None = None):
         super().__init__(name or Path(path).name, str(path))
         if contrast is not None and model is not None:
             model = model.truncate_dims(model.dim)  # a copy: the caller's model keeps its pooling
@@ -113,17 +132,19 @@ class StaticEncoder(Encoder):
             model.contrast = contrast
         self.model = model
         self.dim = int(model.dim)
-        vocab = getattr(model, "vocab_size", None)
-        self.num_parameters = int(vocab) * self.dim if vocab else None
+        self.num_parameters = stored_parameters(model.embeddings, model.weights, model.token_mapping)
+        if model.token_mapping is not None:
+            self.expanded_parameters = int(model.vocab_size) * self.dim
         self.size_on_disk = folder_size(path) if path and Path(path).exists() else None
-        self._fp = _hash_files(Path(path), ("model.safetensors", "config.json", "tokenizer.json")) if path and Path(path).is_dir() else None
+        files = ("model.safetensors", "config.json", "tokenizer.json")
+        self._fp = _hash_files(Path(path), files) if path and Path(path).is_dir() else None
 
     @property
     def fingerprint(self) -> str:  # independent of the display label, so a relabelled run hits the cache
         """The embedding-cache key: the model folder, its file hash and the contrast."""
         return f"static-{Path(self.path).name if self.path else self.name}-{self._fp}-c{self.model.contrast:g}"
 
-    def _encode(self, texts):
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts)
 
 
@@ -138,20 +159,24 @@ class Model2VecEncoder(Encoder):
         self.folder = Path(path)
         self.model = M2V.from_pretrained(path)
         self.dim = int(self.model.dim)
-        self.num_parameters = int(np.prod(self.model.embedding.shape))
+        mapping = getattr(self.model, "token_mapping", None)
+        self.num_parameters = stored_parameters(self.model.embedding, getattr(self.model, "weights", None), mapping)
+        if mapping is not None:
+            self.expanded_parameters = len(mapping) * self.dim
         self.size_on_disk = folder_size(path) if Path(path).exists() else None
-        self._fp = _hash_files(Path(path), ("model.safetensors", "config.json", "tokenizer.json")) if Path(path).is_dir() else path
+        files = ("model.safetensors", "config.json", "tokenizer.json")
+        self._fp = _hash_files(Path(path), files) if Path(path).is_dir() else path
 
     @property
     def fingerprint(self) -> str:
         """The embedding-cache key: the model folder and its file hash."""
         return f"model2vec-{self.folder.name}-{self._fp}"
 
-    def _encode(self, texts):
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, show_progress_bar=False)
 
 
-def _torch_param_count(module) -> int | None:
+def _torch_param_count(module: torch.nn.Module) -> int | None:
     try:
         return int(sum(p.numel() for p in module.parameters()))
     except Exception:
@@ -172,7 +197,9 @@ class TeacherEncoder(Encoder):
         self.model = Teacher(str(path), device=device)
         self.batch_size = batch_size
         inner = getattr(self.model, "model", None)
-        self.num_parameters = getattr(self.model, "num_parameters", None) or (_torch_param_count(inner) if inner is not None else None)
+        self.num_parameters = getattr(self.model, "num_parameters", None) or (
+            _torch_param_count(inner) if inner is not None else None
+        )
         self.size_on_disk = folder_size(path)
         self._fp = _hash_files(path, ("config.json", "model.safetensors", "pytorch_model.bin"))[:12]
         self._base = _teacher_label(name_or_path, path)
@@ -182,7 +209,7 @@ class TeacherEncoder(Encoder):
         """The embedding-cache key: the teacher and its file hash."""
         return f"teacher-{self._base}-{self._fp}"
 
-    def _encode(self, texts):
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, batch_size=self.batch_size)
 
 
@@ -215,7 +242,7 @@ class SentenceTransformerEncoder(Encoder):
         """The embedding-cache key: the model and its file hash."""
         return f"st-{self._base}-{self._fp}"
 
-    def _encode(self, texts):
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
 
 
@@ -361,7 +388,7 @@ class CachedEncoder:
         use = encoder.slow if enabled is None else enabled
         self.cache = EmbeddingCache(cache_dir, encoder.fingerprint) if (use and cache_dir is not None) else None
 
-    def __getattr__(self, item):
+    def __getattr__(self, item: str) -> Any:  # whatever the wrapped encoder holds
         return getattr(self.encoder, item)
 
     def encode(self, texts: list[str], desc: str | None = None) -> np.ndarray:

@@ -113,7 +113,10 @@ def ndcg_per_query(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: list[s
     scores = []
     for start in range(0, len(query_ids), chunk):
         sims = q[start:start + chunk] @ d.T
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.tile(np.arange(sims.shape[1]), (len(sims), 1))
+        if k < sims.shape[1]:
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        else:
+            top = np.tile(np.arange(sims.shape[1]), (len(sims), 1))
         for row, qid in enumerate(query_ids[start:start + chunk]):
             rel = {doc: r for doc, r in qrels.get(qid, {}).items() if r > 0}
             if not rel:

@@ -93,6 +93,9 @@ def quality_markdown(report: dict, *, title: str = "Quality") -> str:
     info_rows = []
     if any(m.get("info", {}).get("num_parameters") for m in models):
         info_rows.append(["Parameters"] + [human_count(m.get("info", {}).get("num_parameters")) for m in models])
+    if any(m.get("info", {}).get("expanded_parameters") for m in models):  # vocabulary-quantized models
+        info_rows.append(["Parameters, expanded (token ids × dim)"]
+                         + [human_count(m.get("info", {}).get("expanded_parameters")) for m in models])
     if any(m.get("info", {}).get("size_on_disk") for m in models):
         info_rows.append(["Size on disk"] + [human_bytes(m.get("info", {}).get("size_on_disk")) for m in models])
     out = [f"## {title}", "", markdown_table(["Dataset (metric ×100)"] + names, rows + info_rows), ""]

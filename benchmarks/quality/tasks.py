@@ -1,4 +1,5 @@
-"""Evaluate an encoder on loaded datasets (``benchmarks.quality.data``) with the metrics of ``benchmarks.quality.metrics``.
+"""Evaluate an encoder on loaded datasets (``benchmarks.quality.data``) with the metrics of
+``benchmarks.quality.metrics``.
 
 Protocol (scores ×100):
 
@@ -15,14 +16,29 @@ Protocol (scores ×100):
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 import numpy as np
 
 from . import metrics
-from .data import ClassificationData, ClusteringData, PairData, RetrievalData, STSData, WordSimData
+from .data import ClassificationData, ClusteringData, Dataset, PairData, RetrievalData, STSData, WordSimData
+
+if TYPE_CHECKING:
+    from .encoders import CachedEncoder, Encoder
+
+
+class TextEncoder(Protocol):
+    """What the suite scores: anything with ``encode(texts) -> (n, dim) array`` (an ``Encoder``, a
+    ``CachedEncoder``, a user's own object)."""
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """One row a text."""
+        ...
+
 
 DEFAULT_TRAIN_CAP = 4_000
 
@@ -55,7 +71,7 @@ class Result:
                 "n": self.n, "seconds": self.seconds, **({"extra": self.extra} if self.extra else {})}
 
 
-def encode_unique(encoder, texts: list[str], desc: str | None = None) -> np.ndarray:
+def encode_unique(encoder: TextEncoder, texts: list[str], desc: str | None = None) -> np.ndarray:
     """Encode each distinct text once and scatter the rows back."""
     uniq: dict[str, int] = {}
     idx = np.empty(len(texts), dtype=np.int64)
@@ -72,13 +88,13 @@ def encode_unique(encoder, texts: list[str], desc: str | None = None) -> np.ndar
     return emb[idx]
 
 
-def _accepts_desc(encoder) -> bool:
+def _accepts_desc(encoder: TextEncoder) -> TypeGuard[CachedEncoder]:
     from .encoders import CachedEncoder
 
     return isinstance(encoder, CachedEncoder)
 
 
-def texts_of(ds) -> list[str]:
+def texts_of(ds: Dataset) -> list[str]:
     """Every text a dataset needs encoded (for cache warm-up and counting)."""
     if isinstance(ds, (STSData, PairData)):
         return list(ds.sentences1) + list(ds.sentences2)
@@ -93,7 +109,7 @@ def texts_of(ds) -> list[str]:
     raise TypeError(type(ds))
 
 
-def evaluate(encoder, ds, config: TaskConfig | None = None) -> Result:
+def evaluate(encoder: TextEncoder, ds: Dataset, config: TaskConfig | None = None) -> Result:
     """``encoder``'s score on ``ds`` with its task's metric (the protocol in the module docstring)."""
     cfg = config or TaskConfig()
     t0 = time.perf_counter()
@@ -141,7 +157,8 @@ def evaluate(encoder, ds, config: TaskConfig | None = None) -> Result:
     return res
 
 
-def evaluate_all(encoder, datasets: list, config: TaskConfig | None = None, *, progress: bool = True) -> list[Result]:
+def evaluate_all(encoder: TextEncoder, datasets: list[Dataset], config: TaskConfig | None = None, *,
+                 progress: bool = True) -> list[Result]:
     """``evaluate`` on every dataset, in order."""
     out = []
     it = datasets
@@ -169,8 +186,8 @@ def summarize(results: list[Result]) -> dict:
             "mean_of_datasets": float(np.mean([r.score for r in results])) if results else float("nan")}
 
 
-def run_quality(model_specs: list, datasets: list, *, config: TaskConfig | None = None,
-                cache_dir=None, cache_mode: str = "auto", reference: str | None = None,
+def run_quality(model_specs: Sequence[str | Encoder], datasets: list[Dataset], *, config: TaskConfig | None = None,
+                cache_dir: str | os.PathLike | None = None, cache_mode: str = "auto", reference: str | None = None,
                 progress: bool = True, device: str | None = None, argv: list[str] | None = None) -> dict:
     """Evaluate each model (a SPEC string or an encoder object) on the loaded datasets; return the report dict.
 

@@ -142,7 +142,8 @@ def to_markdown(results: list[dict], *, command: str, lines: int, source: Path) 
         "",
         "## Bulk encoding",
         "",
-        "| mode | texts/s (encode) | vs Model2Vec | wall (s) | cluster start (s) | driver peak RSS (MB) | worker peak RSS (MB) |",
+        "| mode | texts/s (encode) | vs Model2Vec | wall (s) | cluster start (s) | driver peak RSS (MB) "
+        "| worker peak RSS (MB) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     names = {"ours": "StaticModel.encode, one process (all vectors in memory)",
@@ -168,7 +169,8 @@ def to_markdown(results: list[dict], *, command: str, lines: int, source: Path) 
                      "ray1": "scale.featurize_on_ray, 1 teacher worker (2 threads)",
                      "ray2": "scale.featurize_on_ray, 2 teacher workers (1 thread each)"}[r["mode"].split(":")[0]]
             workers = ", ".join(f"{x:.0f}" for x in r["worker_peak_rss_mb"]) or "-"
-            rows.append(f"| {label} | {speed:,.1f} | {speed / (single['texts'] / single['encode_s']):.2f}x | {workers} |")
+            ratio = speed / (single["texts"] / single["encode_s"])
+            rows.append(f"| {label} | {speed:,.1f} | {ratio:.2f}x | {workers} |")
     return "\n".join(rows) + "\n"
 
 

@@ -137,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(out: Path, rows, folders, started, loads, argv) -> str:
+def _write(out: Path, rows: list[dict], folders: dict[str, str], started: dt.datetime,
+           loads: list[tuple[float, ...]], argv: list[str]) -> str:
     report = distill_speed_markdown(rows, folders, started, loads, argv)
     write(report, rows, out)
     return report
@@ -161,7 +162,8 @@ def distill_speed_markdown(rows: list[dict], folders: dict[str, str], started: d
         "(imports, loading, vocabulary pass, post-processing; no saving).",
         "- Peak memory = `resource.getrusage(RUSAGE_SELF).ru_maxrss` of the run's process.",
         "",
-        "| teacher | tool | runs | wall s (median) | wall s (min) | CPU s (median) | peak RSS MiB (max) | vs Model2Vec (wall, median) |",
+        "| teacher | tool | runs | wall s (median) | wall s (min) | CPU s (median) | peak RSS MiB (max) "
+        "| vs Model2Vec (wall, median) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name in folders:
@@ -176,7 +178,8 @@ def distill_speed_markdown(rows: list[dict], folders: dict[str, str], started: d
                 f"| {name} | {tool} | {len(rs)} | {med(wall):.1f} | {min(wall):.1f} | "
                 f"{med([r['cpu_s'] for r in rs]):.1f} | {max(r['peak_rss_mib'] for r in rs):.0f} | {ratio} |"
             )
-    lines += ["", "All runs (in order):", "", "| repeat | teacher | tool | wall s | CPU s | peak RSS MiB | load1 after |",
+    lines += ["", "All runs (in order):", "",
+              "| repeat | teacher | tool | wall s | CPU s | peak RSS MiB | load1 after |",
               "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['repeat']} | {r['teacher']} | {r['tool']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | "

@@ -166,7 +166,8 @@ def run_speed(specs: list[str], *, sentences_file: Path, n: int = DEFAULT_N, see
                 res = {"name": spec, "spec": spec, "error": err}
             else:
                 print(f"speed: {res['name']}: {res['sentences_per_second']:,.0f} sentences/s, "
-                      f"{res['latency_ms_median']:.3f} ms batch-1, {res['rss_after_load_mb']:.0f} MB RSS", file=sys.stderr)
+                      f"{res['latency_ms_median']:.3f} ms batch-1, {res['rss_after_load_mb']:.0f} MB RSS",
+                      file=sys.stderr)
             models.append(res)
     names = [m["name"] for m in models]
     if anchor is not None and anchor.isdigit():
@@ -211,7 +212,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Register ``speed``."""
     p = subparsers.add_parser("speed", help="throughput, latency, memory and size of models")
     p.add_argument("--model", "-m", action="append", help=SPEC_HELP)
-    p.add_argument("--sentences", default=None, help="one sentence a line (default: <data>/corpus_general/sentences.txt)")
+    p.add_argument("--sentences", default=None,
+                   help="one sentence a line (default: <data>/corpus_general/sentences.txt)")
     p.add_argument("--n", type=int, default=DEFAULT_N, help=f"sentences in the sample (default {DEFAULT_N})")
     p.add_argument("--slow-n", type=int, default=DEFAULT_SLOW_N,
                    help=f"sentences for slow models (teachers), first of the same sample (default {DEFAULT_SLOW_N})")

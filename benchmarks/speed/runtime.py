@@ -1,6 +1,7 @@
 """Head-to-head: our StaticModel against Model2Vec 0.10 on the same folder and the same texts, in one run.
 
-    python -m benchmarks runtime-speed MODEL_FOLDER [--n 10000] [--repeats 3] [--output benchmarks/results/runtime_speed.md]
+    python -m benchmarks runtime-speed MODEL_FOLDER [--n 10000] [--repeats 3]
+        [--output benchmarks/results/runtime_speed.md]
 
 (Until the benchmarks were grouped by job this was ``python -m benchmarks.runtime_speed``, the command the committed
 results record.)
@@ -140,7 +141,8 @@ def run_scenarios(folder: Path, a: list[str], b: list[str], repeats: int = 3, lo
             for scenario in SCENARIOS:
                 for which in ("ours", "model2vec") if scenario != "workers=2" else ("ours",):
                     vectors_file = Path(tmp) / f"{which}.npy"
-                    runs[which][scenario].append(_one(which, scenario, folder, texts_file, vectors_file, long_words, contrast))
+                    run = _one(which, scenario, folder, texts_file, vectors_file, long_words, contrast)
+                    runs[which][scenario].append(run)
                     if scenario == "default":
                         vectors[which] = np.load(vectors_file)
     medians = {
@@ -159,6 +161,7 @@ def to_markdown(result: dict, *, folder: Path, n: int, repeats: int, command: st
     def ratio(value: float, key: str) -> str:
         return f"{value / base[key]:.2f}x"
 
+    pooling = "the plain mean, what Model2Vec computes" if result["contrast"] in ("0", "0.0") else "as set"
     lines = [
         "# Runtime speed: StaticModel vs Model2Vec 0.10, same folder, same texts, one run",
         "",
@@ -170,7 +173,7 @@ def to_markdown(result: dict, *, folder: Path, n: int, repeats: int, command: st
         "`corpus_general/sentences.txt` and the classification sets, shuffled with seed 42",
         f"- Every cell is the median of {repeats} fresh subprocesses (the libraries alternating); ratios are "
         "against Model2Vec's default `encode` measured in the same run",
-        f"- Our pooling: contrast {result['contrast']} ({'the plain mean, what Model2Vec computes' if result['contrast'] in ('0', '0.0') else 'as set'}); "
+        f"- Our pooling: contrast {result['contrast']} ({pooling}); "
         f"max abs difference between our vectors and Model2Vec's on sample A: {result['max_abs_diff']:.2e}",
         "- first call = the first `encode` on sample A in a freshly loaded process (after a one-text warm-up); "
         "new texts = then sample B (our chunk cache holds only A's words); warm = best of 3 more calls on A",
@@ -238,7 +241,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--n", type=int, default=10_000, help="texts per sample")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--contrast", default="0",
-                        help="our pooling's contrast: 0 (default) is Model2Vec's plain mean; 'config' keeps the folder's")
+                        help="our pooling's contrast: 0 (default) is Model2Vec's plain mean; "
+                        "'config' keeps the folder's")
     parser.add_argument("--output", type=Path, default=None, help="write the markdown table here (and .json)")
     return parser
 

@@ -28,6 +28,7 @@ one vocabulary pass per pooling (``distill.embed_vocabulary``) and each is ``dis
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,10 @@ from benchmarks.quality.suite import add_suite_options, cache_dir, load_datasets
 from benchmarks.report import emit, fmt, markdown_table
 
 if TYPE_CHECKING:
-    from distill import DistillPlan, VocabularyVectors
+    from benchmarks.quality.data import Dataset
+    from benchmarks.quality.tasks import TaskConfig
+    from distill import DistillPlan, Teacher, VocabularyVectors
+    from static_model import StaticModel
 
 
 @dataclass(frozen=True)
@@ -134,14 +138,14 @@ class SharedPasses:
     """What the shared-pass variants share, from ``distill``'s own stages: one teacher, one ``distill.prepare`` plan
     per frequency source (each source counted once) and one ``distill.embed_vocabulary`` per pooling."""
 
-    def __init__(self, teacher, device: str | None = "cpu"):
+    def __init__(self, teacher: str | os.PathLike | Teacher, device: str | None = "cpu"):
         from distill import Teacher
 
         self.teacher = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=device)
         self._plans: dict[str | None, DistillPlan] = {}
         self._vectors: dict[str, VocabularyVectors] = {}
 
-    def plan(self, token_frequencies=None) -> DistillPlan:
+    def plan(self, token_frequencies: str | os.PathLike | None = None) -> DistillPlan:
         """``distill.prepare`` of the teacher with ``token_frequencies`` (no added words), made once per source."""
         from distill import prepare
 
@@ -201,8 +205,8 @@ def frequency_rank_probabilities(plan: DistillPlan) -> np.ndarray:
     return zipf_probabilities(kept.size)[rank]
 
 
-def input_embedding_model(teacher, *, pca_dims: int | None = 256, sif_coefficient: float | None = 1e-4,
-                          dtype: str = "float16"):
+def input_embedding_model(teacher: str | os.PathLike | Teacher, *, pca_dims: int | None = 256,
+                          sif_coefficient: float | None = 1e-4, dtype: str = "float16") -> StaticModel:
     """A StaticModel from the teacher's input (embedding-layer) matrix, post-processed by ``distill.assemble``:
     the same kept tokens, PCA, Zipf-rank SIF weights and output tokenizer."""
     from distill import assemble
@@ -218,7 +222,8 @@ def _built_by_distill(v: Variant, exact: bool) -> bool:
     return bool(v.vocabulary_size) or (exact and not (v.input_embeddings or v.frequency_ranks))
 
 
-def build_shared_variant(shared: SharedPasses, v: Variant, cache_root: Path | None = None, progress: bool = True):
+def build_shared_variant(shared: SharedPasses, v: Variant, cache_root: Path | None = None,
+                         progress: bool = True) -> StaticModel:
     """``v`` from the shared passes: ``distill.assemble`` of the plan for its frequency source and the vocabulary pass
     for its pooling (cached as ``cache_root/raw-<pooling>.npy``), or of the input embeddings."""
     from distill import assemble
@@ -246,7 +251,8 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
     """
     folders: list[Path] = []
     seconds: dict[str, float | None] = {}
-    todo = [v for v in vs if not ((root / v.key / "model.safetensors").is_file() and (root / v.key / "config.json").is_file())]
+    todo = [v for v in vs
+            if not ((root / v.key / "model.safetensors").is_file() and (root / v.key / "config.json").is_file())]
     shared = SharedPasses(teacher) if any(not _built_by_distill(v, exact) for v in todo) else None
     it = vs
     if progress:
@@ -277,7 +283,8 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
     return folders, seconds
 
 
-def run_ablation(teacher: str, datasets: list, *, work_dir: Path, config=None, cache_dir=None,
+def run_ablation(teacher: str, datasets: list[Dataset], *, work_dir: Path, config: TaskConfig | None = None,
+                 cache_dir: str | os.PathLike | None = None,
                  include_teacher: bool = False, only: list[str] | None = None, freq_file: Path | None = None,
                  corpus_file: Path | None = None, exact: bool = False, grid: bool = False,
                  progress: bool = True, argv: list[str] | None = None) -> dict:
@@ -375,7 +382,8 @@ def run(args: argparse.Namespace) -> int:
                    else data / "corpus_general" / "sentences.txt")
     report = run_ablation(args.teacher, datasets, work_dir=Path(args.work_dir) if args.work_dir else cdir / "ablation",
                           config=task_config(args), cache_dir=cdir, include_teacher=args.include_teacher,
-                          only=args.only.split(",") if args.only else None, freq_file=freq_file, corpus_file=corpus_file,
+                          only=args.only.split(",") if args.only else None, freq_file=freq_file,
+                          corpus_file=corpus_file,
                           exact=args.exact, grid=args.frequency_grid, progress=not args.no_progress,
                           argv=args.command_line)
     emit(ablation_markdown(report, title=args.title or f"Ablation ({args.teacher})"), report, args.out)

@@ -21,13 +21,23 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from benchmarks.provenance import SOURCE_ROOT, provenance, provenance_markdown
 from benchmarks.quality.data import load_classification, resolve_data_dir
 from benchmarks.report import write
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+    from sklearn.linear_model import LogisticRegression
+
+    from distill import Teacher
+    from static_model import StaticModel
+
+# What each method of the table returns: accuracy, texts/s (None: not measured), fit seconds and notes.
+MethodResult = tuple[float, float | None, float, dict]
 
 DATASETS = {  # key: (folder under <data>/classification, display name)
     "trec": ("trec", "TREC"),
@@ -102,7 +112,7 @@ class Outcome:
     notes: dict = field(default_factory=dict)
 
 
-def _logreg(seed: int, c: float):
+def _logreg(seed: int, c: float) -> LogisticRegression:
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=c, max_iter=2000, random_state=seed)
@@ -133,13 +143,13 @@ class Runner:
         self.args = args
         self.seed = args.seed
         self.cache = Path(args.cache_dir)
-        self._static = None
-        self._teacher = None
-        self.teacher_impl = None
+        self._static: StaticModel | None = None
+        self._teacher: Teacher | SentenceTransformer | None = None
+        self.teacher_impl: str | None = None
 
     # -- shared models
     @property
-    def static(self):
+    def static(self) -> StaticModel:
         """The static model of ``--model``, loaded on first use."""
         if self._static is None:
             from static_model import StaticModel
@@ -148,7 +158,7 @@ class Runner:
         return self._static
 
     @property
-    def teacher(self):
+    def teacher(self) -> Teacher | SentenceTransformer:
         """The teacher of ``--teacher`` on CPU, loaded on first use."""
         if self._teacher is None:
             try:
@@ -180,7 +190,7 @@ class Runner:
         return emb
 
     # -- methods
-    def tfidf(self, X, y, X_test, y_test) -> tuple[float, float | None, float, dict]:
+    def tfidf(self, X: list[str], y: np.ndarray, X_test: list[str], y_test: np.ndarray) -> MethodResult:
         """TF-IDF + logistic regression: accuracy, texts/s, fit seconds and notes."""
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.pipeline import make_pipeline
@@ -195,7 +205,7 @@ class Runner:
         speed = throughput(pipe.predict, X_test, self.args.speed_texts)
         return acc, speed, fit_s, {"C": lr.C}
 
-    def static_lr(self, X, y, X_test, y_test):
+    def static_lr(self, X: list[str], y: np.ndarray, X_test: list[str], y_test: np.ndarray) -> MethodResult:
         """Logistic regression on static embeddings: accuracy, texts/s, fit seconds and notes."""
         start = time.perf_counter()
         lr = fit_logreg(self.static.encode(X), y, self.seed)
@@ -205,7 +215,7 @@ class Runner:
         speed = throughput(predict, X_test, self.args.speed_texts)
         return acc, speed, fit_s, {"C": lr.C}
 
-    def finetune(self, X, y, X_test, y_test):
+    def finetune(self, X: list[str], y: np.ndarray, X_test: list[str], y_test: np.ndarray) -> MethodResult:
         """A fine-tuned StaticModelClassifier: accuracy, texts/s, fit seconds and notes."""
         from distill.classifier import StaticModelClassifier
 
@@ -222,7 +232,8 @@ class Runner:
                  "numpy_vs_torch_agreement": agree}
         return acc, speed, fit_s, notes
 
-    def teacher_lr(self, X, y, X_test, y_test, tag: str):
+    def teacher_lr(self, X: list[str], y: np.ndarray, X_test: list[str], y_test: np.ndarray,
+                   tag: str) -> MethodResult:
         """Logistic regression on teacher embeddings: accuracy, texts/s (or None), fit seconds and notes."""
         start = time.perf_counter()
         train_emb = self.teacher_encode(X, tag)
@@ -294,8 +305,8 @@ def to_markdown(outcomes: list[Outcome], header: str) -> str:
         for ds in datasets:
             row = [get.get((ds, size, m)) for m in methods]
             n_train = next((o.n_train for o in row if o), 0)
-            lines.append(f"| {ds} | {f'{n_train:,}' if n_train else '–'} | " + " | ".join(f"{o.accuracy * 100:.2f}" if o else "–" for o in row)
-                         + " |")
+            cells = " | ".join(f"{o.accuracy * 100:.2f}" if o else "–" for o in row)
+            lines.append(f"| {ds} | {f'{n_train:,}' if n_train else '–'} | " + cells + " |")
         means = []
         for m in methods:
             vals = [get[(ds, size, m)].accuracy for ds in datasets if (ds, size, m) in get]
@@ -310,7 +321,8 @@ def to_markdown(outcomes: list[Outcome], header: str) -> str:
             lines.append(f"| {ds} | {size} | " + " | ".join(_fmt_speed(o.samples_per_s) if o else "–" for o in row)
                          + " |")
     lines += ["", "## Fit time (s) and fine-tune details", "",
-              "| dataset | train | " + " | ".join(METHODS[m] for m in methods) + " | fine-tune epochs (best) | numpy = torch |",
+              "| dataset | train | " + " | ".join(METHODS[m] for m in methods)
+              + " | fine-tune epochs (best) | numpy = torch |",
               "|---|---|" + "---:|" * len(methods) + "---:|---:|"]
     for size in sizes:
         for ds in datasets:

@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Each model's V-measure over ``--seeds`` seeds; print (and with ``--out`` write) the table."""
-    from benchmarks.quality.data import load_available, resolve_data_dir, select
+    from benchmarks.quality.data import ClusteringData, load_available, resolve_data_dir, select
     from benchmarks.quality.encoders import load_encoder
     from benchmarks.quality.tasks import TaskConfig
     from distill.cli_checks import UsageError
@@ -49,9 +49,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--seeds must be at least 2")
     root = resolve_data_dir(args.data)
     datasets = load_available(select(root, tasks=["clustering"], names=[args.dataset]), root)
-    if not datasets:
+    ds = datasets[0] if datasets else None
+    if not isinstance(ds, ClusteringData):
         raise UsageError(f"no clustering dataset {args.dataset!r} under {root}")
-    ds = datasets[0]
     cfg = TaskConfig()
     meta = provenance(args.command_line)
     rows = []

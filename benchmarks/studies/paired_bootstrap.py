@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from benchmarks.provenance import provenance, provenance_markdown
 from benchmarks.report import emit
 
+if TYPE_CHECKING:
+    from benchmarks.quality.data import Dataset
+    from benchmarks.quality.tasks import TextEncoder
+
 PAIR_TASKS = ("sts", "pair_classification", "word_similarity")
 
 
-def pair_items(ds):
+def pair_items(ds: Dataset) -> tuple[list[str], list[str], np.ndarray]:
     """(left texts, right texts, gold) of a pair-scored dataset."""
     from benchmarks.quality.data import PairData, STSData, WordSimData
 
@@ -37,7 +42,7 @@ def pair_items(ds):
     return left, right, np.asarray(gold)
 
 
-def item_cosines(encoder, left: list[str], right: list[str]) -> np.ndarray:
+def item_cosines(encoder: TextEncoder, left: list[str], right: list[str]) -> np.ndarray:
     """The cosine of each item's two texts, as the suite computes it."""
     from benchmarks.quality.metrics import paired_cosine
     from benchmarks.quality.tasks import encode_unique
@@ -80,10 +85,12 @@ def resampled_differences(score_a: Callable[[np.ndarray], float], score_b: Calla
 def summarize(a: float, b: float, diffs: np.ndarray) -> dict:
     """A, B, A - B, the 95% percentile interval of the resampled differences and the share with A >= B."""
     lo, hi = np.percentile(diffs, [2.5, 97.5])
-    return {"a": a, "b": b, "diff": a - b, "ci95": [float(lo), float(hi)], "share_a_at_least_b": float(np.mean(diffs >= 0))}
+    return {"a": a, "b": b, "diff": a - b, "ci95": [float(lo), float(hi)],
+            "share_a_at_least_b": float(np.mean(diffs >= 0))}
 
 
-def compare(enc_a, enc_b, datasets: list, *, resamples: int = 2000, seed: int = 42) -> dict:
+def compare(enc_a: TextEncoder, enc_b: TextEncoder, datasets: list[Dataset], *, resamples: int = 2000,
+            seed: int = 42) -> dict:
     """Per-dataset and per-task-type bootstrap summaries of A - B."""
     per_dataset: dict[str, dict] = {}
     by_task: dict[str, list[tuple[float, float, np.ndarray]]] = {}

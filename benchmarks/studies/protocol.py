@@ -5,8 +5,8 @@ results record.)
 
 The selection protocol for a default: every development and test split we have is treated as development data
 (``--datasets all``; ``dev`` or ``test`` for one half). For each dataset both models are scored with the suite's own
-metric (``benchmarks.quality.tasks``'s protocol, the same numbers ``benchmarks quality`` prints), from per-item pieces that
-can be resampled: the cosine of each pair (STS, pair classification, word similarity), whether each test text is
+metric (``benchmarks.quality.tasks``'s protocol, the same numbers ``benchmarks quality`` prints), from per-item pieces
+that can be resampled: the cosine of each pair (STS, pair classification, word similarity), whether each test text is
 classified right (the suite's logistic regression), each query's nDCG@10 (retrieval), each text's cluster in each
 k-means run (clustering, V-measure recomputed on the resampled texts). The items are resampled with replacement
 ``--resamples`` times, the same resample for both models, giving the 95% percentile interval of A - B.
@@ -28,8 +28,8 @@ import numpy as np
 
 from benchmarks.provenance import provenance, provenance_markdown
 from benchmarks.quality import metrics
-from benchmarks.quality.data import ClassificationData, ClusteringData, RetrievalData
-from benchmarks.quality.tasks import TaskConfig, encode_unique
+from benchmarks.quality.data import ClassificationData, ClusteringData, Dataset, RetrievalData
+from benchmarks.quality.tasks import TaskConfig, TextEncoder, encode_unique
 from benchmarks.report import emit
 from benchmarks.studies.paired_bootstrap import (
     PAIR_TASKS,
@@ -54,8 +54,9 @@ class ItemScores:
     on: Callable[[np.ndarray], float]  # item indices -> the metric on those items (×100)
 
 
-def item_scores(encoder, ds, config: TaskConfig | None = None) -> ItemScores:
-    """The suite's score of ``encoder`` on ``ds`` (as ``benchmarks.quality.tasks.evaluate`` computes it), resamplable."""
+def item_scores(encoder: TextEncoder, ds: Dataset, config: TaskConfig | None = None) -> ItemScores:
+    """The suite's score of ``encoder`` on ``ds`` (as ``benchmarks.quality.tasks.evaluate`` computes it),
+    resamplable."""
     cfg = config or TaskConfig()
     if ds.task in PAIR_TASKS:
         left, right, gold = pair_items(ds)
@@ -133,8 +134,8 @@ def leave_one_out(per_dataset: dict[str, dict]) -> dict:
     return out
 
 
-def compare(enc_a, enc_b, datasets: list, *, config: TaskConfig | None = None, resamples: int = 1000,
-        seed: int = 42) -> dict:
+def compare(enc_a: TextEncoder, enc_b: TextEncoder, datasets: list[Dataset], *, config: TaskConfig | None = None,
+            resamples: int = 1000, seed: int = 42) -> dict:
     """The protocol's report of A against B on ``datasets``."""
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
@@ -170,7 +171,7 @@ def _range(lodo: dict | None) -> str:
             f"{lodo['max']:+.2f} (without {lodo['max_without']})")
 
 
-def load_split(root, which: str) -> list:
+def load_split(root: Path, which: str) -> list[Dataset]:
     """The loaded datasets of ``which``: ``test`` (the suite), ``dev`` (its development splits) or ``all``."""
     from benchmarks.quality.data import DEV_NAME, REGISTRY, load_available, select
 

@@ -65,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
     info = model.config.get("refine")
     if not info:
         raise SystemExit(f"{args.model} is not a refined model (no 'refine' entry in its config.json)")
-    corpus = Path(args.corpus) if args.corpus else resolve_data_dir(args.data) / "corpus_general" / str(info.get("corpus"))
+    if args.corpus:
+        corpus = Path(args.corpus)
+    else:
+        corpus = resolve_data_dir(args.data) / "corpus_general" / str(info.get("corpus"))
     if not corpus.is_file():
         raise SystemExit(f"{args.model} was refined on {info.get('corpus')!r}; no such corpus file at {corpus}: "
                          "pass --corpus PATH")

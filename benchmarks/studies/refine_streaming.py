@@ -52,7 +52,8 @@ seconds = time.perf_counter() - t0
 if spec["save"]:
     model.save_pretrained(spec["save"], overwrite=True)
 info = model.config["refine"]
-print(json.dumps({"rss_before_mib": before / 1024, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"rss_before_mib": before / 1024, "peak_rss_mib": peak_rss_mib,
                   "val_cosine": info["val_cosine"], "best_epoch": info["best_epoch"], "n_train": info["n_train"],
                   "train_seconds": info["train_seconds"], "seconds": round(seconds, 1)}))
 """

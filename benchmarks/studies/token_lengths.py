@@ -1,19 +1,25 @@
 """Which texts a token limit touches: ``python -m benchmarks token-lengths MODEL [--limits 254 512]``.
 
 (Until the benchmarks were grouped by job this was ``python -m benchmarks.token_lengths``, the command the committed
-results record.) For every development and test split (as ``benchmarks protocol --datasets all``), the number of texts the static
-model's tokenizer splits into more than each limit (no limit applied), and the longest. A limit can only change the
-score of a dataset with texts above it; a comparison between two limits is decided by those datasets alone.
+results record.) For every development and test split (as ``benchmarks protocol --datasets all``), the number of
+texts the static model's tokenizer splits into more than each limit (no limit applied), and the longest. A limit can
+only change the score of a dataset with texts above it; a comparison between two limits is decided by those datasets
+alone.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from benchmarks.quality.data import Dataset
+    from static_model import StaticModel
 
-def token_counts(model, texts: list[str]) -> np.ndarray:
+
+def token_counts(model: StaticModel, texts: list[str]) -> np.ndarray:
     """Tokens the model reads of each text when nothing cuts it (``max_length=None`` in a call means the model's
     own limit, so the limit is lifted on the model for the count and put back)."""
     limit = model.max_length
@@ -24,7 +30,7 @@ def token_counts(model, texts: list[str]) -> np.ndarray:
         model.max_length = limit
 
 
-def length_table(model, datasets: list, limits: list[int]) -> dict:
+def length_table(model: StaticModel, datasets: list[Dataset], limits: list[int]) -> dict:
     """Per dataset: texts, texts above each limit, longest text (tokens)."""
     from benchmarks.quality.tasks import texts_of
 
@@ -38,7 +44,8 @@ def length_table(model, datasets: list, limits: list[int]) -> dict:
 
 def markdown(name: str, table: dict, limits: list[int]) -> str:
     """The per-dataset table of texts above each limit."""
-    head = "| dataset | task | distinct texts | longest (tokens) | " + " | ".join(f"> {k} tokens" for k in limits) + " |"
+    head = ("| dataset | task | distinct texts | longest (tokens) | "
+            + " | ".join(f"> {k} tokens" for k in limits) + " |")
     rows = [f"| {k} | {v['task']} | {v['texts']} | {v['max_tokens']} | "
             + " | ".join(str(v["above"][str(x)]) for x in limits) + " |" for k, v in table.items()]
     return (f"## Texts above each token limit ({name}'s tokenizer, nothing cut)\n\n" + head + "\n|---|---|---:|---:|"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -19,6 +20,13 @@ from distill.classifier.data import (
     encode_targets,
     validation_split,
 )
+
+if TYPE_CHECKING:
+    from sklearn.utils import Tags
+
+    from distill.classifier.data import Targets
+    from distill.classifier.model import BagOfTokensClassifier
+    from distill.classifier.training import History
 
 
 def _load_static_model(model: Any) -> Any:
@@ -124,7 +132,7 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ scikit-learn plumbing
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True
@@ -135,7 +143,8 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         if self.model is None:
-            raise ValueError("StaticModelClassifier needs a static model: StaticModelClassifier(model=folder_or_model).")
+            raise ValueError(
+                "StaticModelClassifier needs a static model: StaticModelClassifier(model=folder_or_model).")
         checks = [
             ("hidden_dim", isinstance(self.hidden_dim, (int, np.integer)) and self.hidden_dim >= 1, "an int >= 1"),
             ("n_layers", isinstance(self.n_layers, (int, np.integer)) and self.n_layers >= 0, "an int >= 0"),
@@ -184,7 +193,10 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
 
         static = _load_static_model(self.model)
         tokens = self._tokenize(static, texts)
-        seed = int(self.random_state) if self.random_state is not None else int(np.random.SeedSequence().entropy % 2**31)
+        if self.random_state is not None:
+            seed = int(self.random_state)
+        else:
+            seed = int(np.random.SeedSequence().entropy % 2**31)
         train_rows, val_rows = validation_split(targets, self.validation_fraction, seed)
         batch_size = int(self.batch_size) if self.batch_size else auto_batch_size(len(train_rows))
         started = time.perf_counter()
@@ -208,7 +220,9 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         self.fit_time_ = time.perf_counter() - started
         return self
 
-    def _train(self, torch, static, tokens, targets, class_weights, train_rows, val_rows, batch_size, seed):
+    def _train(self, torch: ModuleType, static: Any, tokens: TokenizedTexts, targets: Targets,
+               class_weights: np.ndarray | None, train_rows: np.ndarray, val_rows: np.ndarray | None, batch_size: int,
+               seed: int) -> tuple[BagOfTokensClassifier, History]:
         from distill.classifier.model import BagOfTokensClassifier
         from distill.classifier.training import train
 

@@ -57,8 +57,10 @@ def add_refine_options(p: OptionTarget, prefix: str = "") -> None:
                    help="comma list of source names (the corpus's <stem>.source.txt sidecar) taken first, or 'none' "
                    f"(default: {','.join(DEFAULT_PREFER_SOURCES)} when the sidecar names it, else none)")
     p.add_argument(f"--{prefix}text-field", default=None,
-                   help=f"JSONL field / Parquet column / dataset field with the passage (default {DEFAULT_TEXT_FIELD!r})")
-    p.add_argument(f"--{prefix}cache-dir", default=None, help="featurize cache (default .cache/refine/<teacher fingerprint>)")
+                   help="JSONL field / Parquet column / dataset field with the passage "
+                   f"(default {DEFAULT_TEXT_FIELD!r})")
+    p.add_argument(f"--{prefix}cache-dir", default=None,
+                   help="featurize cache (default .cache/refine/<teacher fingerprint>)")
     p.add_argument(f"--{prefix}vocabulary-size", type=int, default=0, help="add the N most frequent split words")
     train = TrainConfig()  # one place for the training defaults
     p.add_argument(f"--{prefix}loss", choices=LOSSES, default=train.loss)

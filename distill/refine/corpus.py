@@ -1,4 +1,5 @@
-"""The refinement corpus (stage 0 of ``distill.refine``): passages from a text, JSONL or Parquet file, a Hugging Face dataset, or an iterable.
+"""The refinement corpus (stage 0 of ``distill.refine``): passages from a text, JSONL or Parquet file, a Hugging Face
+dataset, or an iterable.
 
 A corpus is named explicitly; nothing is looked up beside the installed package. ``corpus_spec_error`` checks a
 name cheaply before any model loads; ``read_corpus`` reads it:
@@ -116,12 +117,15 @@ def read_corpus(corpus: str | os.PathLike | Iterable[str] | None, max_sentences:
     return out
 
 
-def resolve_prefer_sources(corpus, prefer_sources: Sequence[str] | str | None) -> tuple[str, ...]:
+def resolve_prefer_sources(
+    corpus: str | os.PathLike | Iterable[str] | None, prefer_sources: Sequence[str] | str | None
+) -> tuple[str, ...]:
     """The sources ``read_corpus`` takes first: ``prefer_sources`` itself, or for ``None`` the
     ``DEFAULT_PREFER_SOURCES`` that a text corpus file's sidecar names (none for anything else)."""
     if prefer_sources is None:
-        is_file = isinstance(corpus, (str, os.PathLike)) and corpus_spec_error(corpus) is None
-        return default_prefer_sources(Path(corpus)) if is_file and corpus_kind(corpus) == "text" else ()
+        if not isinstance(corpus, (str, os.PathLike)) or corpus_spec_error(corpus) is not None:
+            return ()
+        return default_prefer_sources(Path(corpus)) if corpus_kind(corpus) == "text" else ()
     return (prefer_sources,) if isinstance(prefer_sources, str) else tuple(prefer_sources)
 
 
@@ -156,7 +160,7 @@ def _jsonl_texts(path: str, field: str) -> Iterator[str]:
             yield _field(row, field, f"{path} line {i}")
 
 
-def _field(row, field: str, where: str) -> str:
+def _field(row: object, field: str, where: str) -> str:
     if not isinstance(row, dict):
         raise ValueError(f"{where}: a JSON object was expected, got {type(row).__name__}")  # noqa: TRY004 - bad data
     if field not in row:
@@ -181,7 +185,8 @@ def _parquet_texts(path: str, field: str) -> Iterator[str]:
         raise ValueError(f"{path}: not a Parquet file ({type(exc).__name__}: {exc})") from None
     names = pf.schema_arrow.names
     if field not in names:
-        raise ValueError(f"{path}: no column {field!r} (columns: {', '.join(names)}); choose one with the text field option")
+        raise ValueError(
+            f"{path}: no column {field!r} (columns: {', '.join(names)}); choose one with the text field option")
     for batch in pf.iter_batches(columns=[field], batch_size=8192):
         for value in batch.column(0).to_pylist():
             if value is not None and not isinstance(value, str):

@@ -15,10 +15,16 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from distill.refine.targets import TargetShards
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from distill.teacher import Teacher
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +32,7 @@ DEFAULT_CHUNK_SIZE = 10_000
 CACHE_VERSION = 1
 
 
-def teacher_fingerprint(teacher) -> str:
+def teacher_fingerprint(teacher: Teacher) -> str:
     """A short id of the teacher's content: its configs, tokenizer, pooling/normalize/max length and its weights
     (size, and the first and last MiB, so a 400 MB file is not read whole). The name it was loaded by is not part
     of it: ``all-MiniLM-L6-v2``, its hub id and its folder share one cache."""
@@ -58,7 +64,7 @@ def texts_hash(texts: Sequence[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def default_cache_dir(teacher, root: str | os.PathLike = ".cache/refine") -> Path:
+def default_cache_dir(teacher: Teacher, root: str | os.PathLike = ".cache/refine") -> Path:
     """``.cache/refine/<teacher fingerprint>``: one folder a teacher. Chunks are named by their index and the hash
     of their passages, so corpora that start alike share their first chunks: ``--max-sentences all`` after a
     100,000-passage run encodes only the passages after the first 100,000."""
@@ -92,7 +98,7 @@ def save_chunk(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def write_meta(folder: Path, teacher) -> None:
+def write_meta(folder: Path, teacher: Teacher) -> None:
     """``meta.json``: which teacher (and fingerprint) the chunks in ``folder`` come from."""
     meta = {"teacher": str(teacher.name), "fingerprint": teacher_fingerprint(teacher), "dim": int(teacher.dim),
             "version": CACHE_VERSION}
@@ -103,7 +109,7 @@ def write_meta(folder: Path, teacher) -> None:
         os.replace(tmp, meta_file)
 
 
-def encode_chunk(teacher, texts: Sequence[str], *, batch_size: int, bar=None) -> np.ndarray:
+def encode_chunk(teacher: Teacher, texts: Sequence[str], *, batch_size: int, bar: tqdm | None = None) -> np.ndarray:
     """Teacher sentence embeddings of ``texts`` (float32), length-sorted batches, no grad."""
     import torch
 
@@ -132,7 +138,7 @@ def encode_chunk(teacher, texts: Sequence[str], *, batch_size: int, bar=None) ->
 
 
 def featurize_shards(
-    teacher,
+    teacher: Teacher,
     texts: Sequence[str],
     *,
     cache_dir: str | os.PathLike | None = None,
@@ -199,7 +205,7 @@ def featurize_shards(
 
 
 def featurize(
-    teacher,
+    teacher: Teacher,
     texts: Sequence[str],
     *,
     cache_dir: str | os.PathLike | None = None,

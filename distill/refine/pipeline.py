@@ -32,7 +32,8 @@ Stages:
    default: the trained per-token weights already learn how much each token counts, and re-weighting on top
    lowered the MiniLM suite average (see ``benchmarks/results/refine_variants_loss_sif.md``).
 
-Every setting is a field of ``RefineConfig`` (``distill.refine.config``). The result is an ordinary ``StaticModel`` (float16 table by default) with a ``"refine"`` record in its config.
+Every setting is a field of ``RefineConfig`` (``distill.refine.config``). The result is an ordinary ``StaticModel``
+(float16 table by default) with a ``"refine"`` record in its config.
 """
 
 from __future__ import annotations

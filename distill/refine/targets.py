@@ -1,8 +1,8 @@
 """The teacher's targets as row chunks (memory-mapped cache files, or views of an array), read a few rows at a time.
 
 Refinement never needs every target in memory: the PCA of the targets is fit in passes over the chunks
-(``fit_pca``: the float64 mean, then the centred covariance ``X^T X`` over 4096-row blocks, the same arithmetic as
-``distill.pca.pca_basis`` on the whole array), and training reads the rows of one buffer at a time
+(``fit_pca``: the float64 mean, then ``distill.pca.pca_basis_from_blocks`` over 4096-row blocks, the PCA that
+``distill.pca.pca_basis`` runs on a whole array), and training reads the rows of one buffer at a time
 (``TargetShards.read``), projected on that basis.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from distill.pca import project
+from distill.pca import pca_basis_from_blocks, project
 
 PCA_BLOCK = 4096  # rows a float64 block of the PCA passes (distill.pca's chunk)
 
@@ -97,8 +97,8 @@ class TargetShards:
 
 def fit_pca(targets: TargetShards, dims: int) -> tuple[np.ndarray, np.ndarray, float]:
     """``(mean, components (d, dims), explained variance ratio)`` of the raw targets, as
-    ``distill.pca.pca_basis`` computes them on the whole array, in three passes over ``PCA_BLOCK``-row blocks
-    (float64 mean; centred covariance; sign of each component: its largest-magnitude score positive)."""
+    ``distill.pca.pca_basis`` computes them on the whole array, in three passes over ``PCA_BLOCK``-row blocks: the
+    float64 mean here, then ``distill.pca.pca_basis_from_blocks`` (centred covariance; signs)."""
     n, d = len(targets), targets.raw_dim
     if not 1 <= dims <= d:
         raise ValueError(f"pca dims={dims} must be between 1 and the targets' width {d}.")
@@ -109,21 +109,5 @@ def fit_pca(targets: TargetShards, dims: int) -> tuple[np.ndarray, np.ndarray, f
         # one sequential float64 sum over all rows, as numpy's x.mean(axis=0, dtype=float64) adds them
         total = np.add.reduce(np.concatenate([total[None], block.astype(np.float64)]), axis=0)
     mean = total / n
-    cov = np.zeros((d, d), dtype=np.float64)
-    for block in targets.blocks():
-        xc = block.astype(np.float64) - mean
-        cov += xc.T @ xc
-    cov /= max(n - 1, 1)
-    eigvals, eigvecs = np.linalg.eigh(cov)  # ascending
-    eigvals = np.clip(eigvals[::-1], 0.0, None)
-    comps = np.ascontiguousarray(eigvecs[:, ::-1][:, :dims])
-    variance = float(eigvals.sum())
-    ratio = float(eigvals[:dims].sum() / variance) if variance > 0 else 1.0
-    extreme = np.zeros(dims)
-    for block in targets.blocks():
-        scores = (block.astype(np.float64) - mean) @ comps
-        top = scores[np.argmax(np.abs(scores), axis=0), np.arange(dims)]
-        extreme = np.where(np.abs(top) > np.abs(extreme), top, extreme)
-    signs = np.sign(extreme)
-    signs[signs == 0] = 1.0
-    return mean, comps * signs, ratio
+    comps, ratio = pca_basis_from_blocks(targets.blocks, n, mean, dims)
+    return mean, comps, ratio

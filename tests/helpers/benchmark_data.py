@@ -20,8 +20,10 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 # Tiny datasets. Each text names its "meaning" so a hand-made perfect encoder can be written (see
 # perfect_vector below): STS pairs are "sts-a <k>" / "sts-b <k>" with gold score k; classes are "cls <label> <i>".
 STS_ROWS = [{"sentence1": f"sts-a {k}", "sentence2": f"sts-b {k}", "score": float(k), "genre": "x"} for k in range(6)]
-CLS_TRAIN = [{"text": f"cls {lab} train {i}", "label": lab, "label_text": f"L{lab}"} for lab in range(3) for i in range(5)]
-CLS_TEST = [{"text": f"cls {lab} test {i}", "label": lab, "label_text": f"L{lab}"} for lab in range(3) for i in range(3)]
+CLS_TRAIN = [{"text": f"cls {lab} train {i}", "label": lab, "label_text": f"L{lab}"}
+             for lab in range(3) for i in range(5)]
+CLS_TEST = [{"text": f"cls {lab} test {i}", "label": lab, "label_text": f"L{lab}"}
+            for lab in range(3) for i in range(3)]
 PAIR_ROWS = [{"sentence1": f"pair {i}", "sentence2": f"pair {i} {'same' if i % 2 == 0 else 'other'}",
               "label": int(i % 2 == 0), "id1": str(i), "id2": str(i)} for i in range(8)]
 CLU_ROWS = [{"text": f"clu {lab} {i}", "label": lab + 1} for lab in range(3) for i in range(6)]

