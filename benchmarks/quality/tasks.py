@@ -3,7 +3,7 @@
 
 Protocol (scores ×100):
 
-- STS: Spearman of cosine vs gold score.
+- STS: Spearman of cosine vs gold score (Pearson in the result's ``extra``).
 - Classification: logistic regression (lbfgs, ``max_iter=1000``, seed 42) on the embeddings of at most
   ``train_cap`` training examples (a fixed-seed random sample), accuracy on the test split.
 - Pair classification: average precision of the cosine with the paraphrase label.
@@ -117,7 +117,8 @@ def evaluate(encoder: TextEncoder, ds: Dataset, config: TaskConfig | None = None
     if isinstance(ds, STSData):
         n = len(ds.scores)
         emb = encode_unique(encoder, list(ds.sentences1) + list(ds.sentences2), desc)
-        res = Result("sts", ds.name, metrics.sts_spearman(emb[:n], emb[n:], ds.scores), "spearman", n)
+        res = Result("sts", ds.name, metrics.sts_spearman(emb[:n], emb[n:], ds.scores), "spearman", n,
+                     extra={"pearson": round(metrics.sts_pearson(emb[:n], emb[n:], ds.scores), 4)})
     elif isinstance(ds, PairData):
         n = len(ds.labels)
         emb = encode_unique(encoder, list(ds.sentences1) + list(ds.sentences2), desc)

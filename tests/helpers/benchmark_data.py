@@ -109,3 +109,18 @@ def perfect_encode(texts):
 
 def random_encode(texts):
     return np.stack([noise_vector(t, 1.0) for t in texts])
+
+
+def hide_distribution(monkeypatch, name: str) -> None:
+    """Make ``importlib.metadata`` report the distribution ``name`` as not installed (others as they are), so a
+    package dataset read from it is unavailable whatever this environment has installed."""
+    from importlib import metadata
+
+    real = metadata.distribution
+
+    def distribution(dist_name: str):
+        if dist_name.lower() == name.lower():
+            raise metadata.PackageNotFoundError(dist_name)
+        return real(dist_name)
+
+    monkeypatch.setattr(metadata, "distribution", distribution)
