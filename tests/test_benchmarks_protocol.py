@@ -137,3 +137,61 @@ def test_cli_bad_arguments(argv, message, tmp_path, tiny_model, capsys):
     assert main(["protocol", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+
+
+def test_an_all_pairs_dataset_resamples_its_texts():
+    from benchmarks.studies.paired_bootstrap import all_pairs_design, text_resampler
+
+    docs = [f"document {i}" for i in range(6)]
+    left, right = zip(*[(docs[i], docs[j]) for i in range(6) for j in range(i + 1, 6)])
+    pairs = all_pairs_design(list(left), list(right))
+    assert pairs is not None and pairs.shape == (15, 2)
+    assert all_pairs_design(["a", "b", "c"], ["b", "c", "d"]) is None  # STS-like: pairs of different texts
+    assert all_pairs_design(list(left[:-1]), list(right[:-1])) is None  # one pair missing
+    draw = text_resampler(pairs)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        assert set(np.unique(draw(rng))) <= set(range(15))
+    # every text drawn once: every pair exactly once
+    class EveryTextOnce:
+        def integers(self, low, high, size):
+            return np.arange(high)
+
+    np.testing.assert_array_equal(draw(EveryTextOnce()), np.arange(15))
+
+    class FirstTextTwice:
+        def integers(self, low, high, size):
+            return np.array([0, 0, 1, 2, 3, 4])  # text 5 left out, text 0 twice
+
+    idx = draw(FirstTextTwice())
+    counts = np.bincount(idx, minlength=15)
+    for k, (i, j) in enumerate(pairs):
+        expected = 0 if 5 in (i, j) else (2 if 0 in (i, j) else 1)
+        assert counts[k] == expected, (i, j)
+
+
+def test_an_all_pairs_dataset_gets_a_wider_interval_than_resampling_its_pairs():
+    from benchmarks.studies.paired_bootstrap import resampled_differences
+
+    rng = np.random.default_rng(0)
+    n_docs = 30
+    pairs = [(i, j) for i in range(n_docs) for j in range(i + 1, n_docs)]
+    doc_noise = rng.normal(size=n_docs)  # model A is off on some documents: every pair of those moves together
+    gold = rng.random(len(pairs))
+    a = np.array([g + 0.5 * (doc_noise[i] + doc_noise[j]) for g, (i, j) in zip(gold, pairs)])
+    b = gold + rng.normal(scale=0.5, size=len(pairs))
+    docs = [f"d{i}" for i in range(n_docs)]
+    left, right = [docs[i] for i, _ in pairs], [docs[j] for _, j in pairs]
+    def score_a(idx):
+        return float(np.corrcoef(a[idx], gold[idx])[0, 1])
+
+    def score_b(idx):
+        return float(np.corrcoef(b[idx], gold[idx])[0, 1])
+
+    from benchmarks.studies.paired_bootstrap import all_pairs_design, text_resampler
+
+    design = all_pairs_design(left, right)
+    assert design is not None
+    by_pairs = resampled_differences(score_a, score_b, len(gold), resamples=300, seed=0)
+    by_texts = resampled_differences(score_a, score_b, len(gold), resamples=300, seed=0, draw=text_resampler(design))
+    assert np.std(by_texts) > 1.5 * np.std(by_pairs)

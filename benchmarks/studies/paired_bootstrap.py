@@ -69,17 +69,52 @@ def bootstrap_differences(task: str, cos_a: np.ndarray, cos_b: np.ndarray, gold:
                                  resamples=resamples, seed=seed)
 
 
+Draw = Callable[[np.random.Generator], np.ndarray]  # one bootstrap resample: item indices, with repeats
+
+
 def resampled_differences(score_a: Callable[[np.ndarray], float], score_b: Callable[[np.ndarray], float], n: int, *,
-                          resamples: int, seed: int) -> np.ndarray:
-    """``score_a(idx) - score_b(idx)`` on ``resamples`` shared resamples ``idx`` (with replacement) of ``n`` items."""
+                          resamples: int, seed: int, draw: Draw | None = None) -> np.ndarray:
+    """``score_a(idx) - score_b(idx)`` on ``resamples`` shared resamples ``idx``: of the ``n`` items with replacement,
+    or what ``draw`` returns (``text_resampler``: the items of resampled texts)."""
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
     rng = np.random.default_rng(seed)
     out = np.empty(resamples)
     for r in range(resamples):
-        idx = rng.integers(0, n, n)
+        idx = rng.integers(0, n, n) if draw is None else draw(rng)
         out[r] = score_a(idx) - score_b(idx)
     return out
+
+
+def all_pairs_design(left: list[str], right: list[str]) -> np.ndarray | None:
+    """The ``(pairs, 2)`` text indices when the items are every pair of one set of texts (LP50: all 1,225 pairs of
+    50 documents), else None.
+
+    There the independent units are the texts, not the pairs (each document is in 49 pairs), so resampling pairs
+    would give intervals far too narrow; ``text_resampler`` resamples the texts instead."""
+    texts = sorted(set(left) | set(right))
+    n = len(texts)
+    if n < 3 or len(left) != n * (n - 1) // 2:
+        return None
+    where = {t: i for i, t in enumerate(texts)}
+    pairs = np.array([[where[a], where[b]] for a, b in zip(left, right)], dtype=np.int64)
+    lo, hi = pairs.min(axis=1), pairs.max(axis=1)
+    if np.any(lo == hi) or len(np.unique(lo * n + hi)) != len(pairs):
+        return None
+    return pairs
+
+
+def text_resampler(pairs: np.ndarray) -> Draw:
+    """Bootstrap draws for an all-pairs design: ``n`` texts drawn with replacement; every pair of two drawn texts is
+    kept as often as both were drawn (``count_i * count_j`` times; a text paired with itself has no item)."""
+    n_texts = int(pairs.max()) + 1
+    items = np.arange(len(pairs))
+
+    def draw(rng: np.random.Generator) -> np.ndarray:
+        counts = np.bincount(rng.integers(0, n_texts, n_texts), minlength=n_texts)
+        return np.repeat(items, counts[pairs[:, 0]] * counts[pairs[:, 1]])
+
+    return draw
 
 
 def summarize(a: float, b: float, diffs: np.ndarray) -> dict:

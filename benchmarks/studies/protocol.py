@@ -33,12 +33,15 @@ from benchmarks.quality.tasks import TaskConfig, TextEncoder, encode_unique
 from benchmarks.report import emit
 from benchmarks.studies.paired_bootstrap import (
     PAIR_TASKS,
+    Draw,
+    all_pairs_design,
     check_pair_options,
     item_cosines,
     metric,
     pair_items,
     resampled_differences,
     summarize,
+    text_resampler,
 )
 
 SPLITS = ("all", "dev", "test")
@@ -52,6 +55,8 @@ class ItemScores:
     n: int
     score: float
     on: Callable[[np.ndarray], float]  # item indices -> the metric on those items (×100)
+    draw: Draw | None = None  # how a resample picks items; None: the items themselves, with replacement
+    unit: str = "items"  # what is resampled: "items", or "texts" for an all-pairs design (LP50)
 
 
 def item_scores(encoder: TextEncoder, ds: Dataset, config: TaskConfig | None = None) -> ItemScores:
@@ -61,7 +66,11 @@ def item_scores(encoder: TextEncoder, ds: Dataset, config: TaskConfig | None = N
     if ds.task in PAIR_TASKS:
         left, right, gold = pair_items(ds)
         cos = item_cosines(encoder, left, right)
-        return _scores(ds.task, len(gold), lambda idx: metric(ds.task, cos[idx], gold[idx]))
+        scores = _scores(ds.task, len(gold), lambda idx: metric(ds.task, cos[idx], gold[idx]))
+        design = all_pairs_design(left, right)
+        if design is not None:
+            scores.draw, scores.unit = text_resampler(design), "texts"
+        return scores
     if isinstance(ds, ClassificationData):
         sel = metrics.subsample_train(len(ds.train_texts), ds.train_labels, cfg.train_cap, cfg.seed)
         train = [ds.train_texts[i] for i in sel]
@@ -103,8 +112,8 @@ def compare_dataset(a: ItemScores, b: ItemScores, *, resamples: int, seed: int) 
     """A, B, A - B, the paired-bootstrap 95% interval and the verdict on one dataset."""
     if a.n != b.n or a.task != b.task:
         raise ValueError(f"the two models were scored on different items ({a.task} {a.n}, {b.task} {b.n})")
-    diffs = resampled_differences(a.on, b.on, a.n, resamples=resamples, seed=seed)
-    out = {"task": a.task, "n": a.n, **summarize(a.score, b.score, diffs)}
+    diffs = resampled_differences(a.on, b.on, a.n, resamples=resamples, seed=seed, draw=a.draw)
+    out = {"task": a.task, "n": a.n, "resampled": a.unit, **summarize(a.score, b.score, diffs)}
     out["result"] = verdict(out["ci95"])
     return out
 
@@ -149,12 +158,16 @@ def compare(enc_a: TextEncoder, enc_b: TextEncoder, datasets: list[Dataset], *, 
 def markdown(name_a: str, name_b: str, result: dict, resamples: int, splits: dict[str, str] | None = None) -> str:
     """The protocol's per-dataset table and its summary lines."""
     splits = splits or {}
-    rows = [f"| {k} | {v['task']} | {splits.get(k, '')} | {v['n']} | {v['a']:.2f} | {v['b']:.2f} | {v['diff']:+.2f} | "
+    rows = [f"| {k}{'*' if v.get('resampled') == 'texts' else ''} | {v['task']} | {splits.get(k, '')} | "
+            f"{v['n']} | {v['a']:.2f} | {v['b']:.2f} | {v['diff']:+.2f} | "
             f"[{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}] | {v['result']} |" for k, v in result["datasets"].items()]
     s = result["summary"]
     lines = [f"## Selection protocol: {name_a} (A) against {name_b} (B)", "",
              (f"Paired bootstrap over each dataset's items ({resamples} resamples, the same for A and B); "
-              "tie = the 95% interval contains 0."), "",
+              "tie = the 95% interval contains 0."
+              + (" Marked *: every pair of one set of texts, so the texts are resampled (each text is in many "
+                 "pairs; resampling pairs would make the interval too narrow)."
+                 if any(v.get("resampled") == "texts" for v in result["datasets"].values()) else "")), "",
              "| dataset | task | split | n | A | B | A - B | 95% interval | result |",
              "|---|---|---|---:|---:|---:|---:|---:|---|", *rows, "",
              f"- **{s['wins']} wins, {s['losses']} losses, {s['ties']} ties** of A over {s['datasets']} datasets",
