@@ -15,8 +15,9 @@ def _float_or_none(value: str) -> float | None:
     return None if value.lower() in ("none", "null", "off") else float(value)
 
 
-def _pca_dims(value: str) -> int | float | str | None:
-    """``--pca-dims``: ``none``/``off``, ``auto``, an int, or a float (checked by ``check_args``)."""
+def parse_pca_dims(value: str) -> int | float | str | None:
+    """``--pca-dims``: ``none``/``off``, ``auto``, an int, or a float (checked by ``check_args``; the benchmarks'
+    ablation takes the same option)."""
     word = value.strip().lower()
     if word in ("none", "null", "off"):
         return None
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("teacher", help="local folder, all-MiniLM-L6-v2 / all-mpnet-base-v2 (offline packages), or hub id")
     p.add_argument("--output", "-o", required=True, help="folder to write the static model to (written atomically)")
-    p.add_argument("--pca-dims", type=_pca_dims, default=DEFAULT_PCA_DIMS, metavar="{N,F,auto,none}",
+    p.add_argument("--pca-dims", type=parse_pca_dims, default=DEFAULT_PCA_DIMS, metavar="{N,F,auto,none}",
                    help="PCA output dims: an int N (256 = Model2Vec's default size); a float F in (0, 1): the fewest "
                    "dims explaining that fraction of the variance; auto: all the teacher's dims, rotated (no "
                    "reduction); none: no PCA (default auto: benchmarks/results/defaults.md, section 3)")

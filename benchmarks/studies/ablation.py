@@ -4,8 +4,10 @@ Variants of our distill, each saved once under the cache (a rerun reuses them). 
 one vocabulary pass per pooling (``distill.embed_vocabulary``) and each is ``distill.assemble``d from it, the stages
 ``distill.distill`` runs (``--exact`` calls ``distill.distill`` for each instead):
 
-- default: PCA to 256 dims, SIF weights a=1e-4 from Zipf ranks, output (forward-pass) vectors, mean pooling in the
-  vocabulary pass, contrast pooling (``distill.assemble.DEFAULT_CONTRAST``) at encode time
+- default: distill's defaults (PCA ``distill.pca.DEFAULT_PCA_DIMS``, SIF weights a=1e-4 from Zipf ranks, output
+  (forward-pass) vectors, mean pooling in the vocabulary pass, ``distill.assemble.DEFAULT_CONTRAST`` at encode time,
+  ``DEFAULT_MAX_LENGTH`` tokens), or the settings ``--pca-dims``, ``--contrast`` and ``--max-length`` pin for every
+  variant (e.g. the earlier tables' 256 dims, contrast 1 and MiniLM's 254 tokens), each variant changing its own
 - plain mean: the same table encoded with contrast 0 (Model2Vec's pooling); every other variant keeps the default's
 - no PCA (teacher dims), no SIF weighting, neither
 - input embeddings: the teacher's embedding-layer rows instead of the forward pass, same post-processing
@@ -28,6 +30,7 @@ one vocabulary pass per pooling (``distill.embed_vocabulary``) and each is ``dis
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -60,10 +63,30 @@ class Variant:
     vocabulary_size: int | None = None  # add the first N words of kwargs["vocabulary"] (a word list) as tokens
 
 
-def variants(freq_file: Path | None, corpus_file: Path | None = None) -> list[Variant]:
-    """The ablation's variants (those whose frequency file or corpus exists), the default first."""
+def settings_description(settings: dict | None = None) -> str:
+    """The default row's "what changes" text for the shared ``settings`` (``pca_dims``, ``contrast``, ``max_length``;
+    distill's defaults for those absent), e.g. "PCA 256, SIF (Zipf), output vectors, mean pooling, contrast pooling"."""
+    from distill.assemble import DEFAULT_CONTRAST, DEFAULT_MAX_LENGTH
+    from distill.pca import DEFAULT_PCA_DIMS
+
+    settings = settings or {}
+    dims = settings.get("pca_dims", DEFAULT_PCA_DIMS)
+    contrast = float(settings.get("contrast", DEFAULT_CONTRAST))
+    max_length = settings.get("max_length", DEFAULT_MAX_LENGTH)
+    pca_text = ("no PCA" if dims is None else "PCA to all teacher dims" if dims == "auto"
+                else f"PCA to {dims:g} of the variance" if isinstance(dims, float) else f"PCA {dims}")
+    pooling = ("plain mean (contrast 0)" if contrast == 0 else "contrast pooling" if contrast == 1
+               else f"contrast pooling {contrast:g}")
+    text = f"{pca_text}, SIF (Zipf), output vectors, mean pooling, {pooling}"
+    return text if max_length == DEFAULT_MAX_LENGTH else f"{text}, {max_length or 'all'} tokens"
+
+
+def variants(freq_file: Path | None, corpus_file: Path | None = None,
+             settings: dict | None = None) -> list[Variant]:
+    """The ablation's variants (those whose frequency file or corpus exists), the default first (described with the
+    shared ``settings``, see ``settings_description``)."""
     out = [
-        Variant("default", "default", "PCA 256, SIF (Zipf), output vectors, mean pooling, contrast pooling"),
+        Variant("default", "default", settings_description(settings)),
         Variant("plain_mean", "plain mean", "contrast 0 at encode time (Model2Vec's pooling)", {"contrast": 0.0}),
         Variant("no_pca", "− PCA", "teacher dims, no PCA", {"pca_dims": None}),
         Variant("no_sif", "− SIF weighting", "no Zipf/SIF weights", {"sif_coefficient": None}),
@@ -121,11 +144,11 @@ FREQUENCY_GRID_WEIGHTS = (0.125, 0.25, 0.375, 0.5, 1.0)
 FREQUENCY_GRID_COEFFICIENTS = (1e-4, 2e-4, 3e-4)
 
 
-def frequency_grid(corpus_file: Path) -> list[Variant]:
+def frequency_grid(corpus_file: Path, settings: dict | None = None) -> list[Variant]:
     """The default and every (frequency weight, SIF a) pair of the grid with ``corpus_file``'s token counts: how
     ``DEFAULT_FREQUENCY_WEIGHT`` was chosen (``--frequency-grid``, on the development splits)."""
-    out = [Variant("default", "default", "PCA 256, SIF (Zipf over ids, a=1e-4), output vectors, mean pooling, "
-                                         "contrast pooling")]
+    out = [Variant("default", "default", settings_description(settings).replace("SIF (Zipf)",
+                                                                                 "SIF (Zipf over ids, a=1e-4)"))]
     for w in FREQUENCY_GRID_WEIGHTS:
         for a in FREQUENCY_GRID_COEFFICIENTS:
             out.append(Variant(f"grid_w{w:g}_a{a:g}", f"w={w:g}, a={a:g}",
@@ -222,13 +245,36 @@ def _built_by_distill(v: Variant, exact: bool) -> bool:
     return bool(v.vocabulary_size) or (exact and not (v.input_embeddings or v.frequency_ranks))
 
 
-def build_shared_variant(shared: SharedPasses, v: Variant, cache_root: Path | None = None,
-                         progress: bool = True) -> StaticModel:
+def variant_arguments(v: Variant, settings: dict | None = None) -> dict:
+    """``v``'s arguments for ``distill.distill`` / ``distill.assemble`` over the shared ``settings`` (its own win),
+    ``max_length`` included (set on the built model: neither function takes it)."""
+    return {**(settings or {}), **v.kwargs}
+
+
+def reusable_folder(folder: Path, arguments: dict) -> bool:
+    """Whether ``folder`` holds a built model whose config records ``arguments``' PCA dims, contrast and token limit
+    (those given): a model built with other shared settings is rebuilt, not silently reused."""
+    config_file = folder / "config.json"
+    if not ((folder / "model.safetensors").is_file() and config_file.is_file()):
+        return False
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        recorded = {"pca_dims": config["distill"]["parameters"]["pca_dims"], "contrast": config["contrast"],
+                    "max_length": config["max_length"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return all(recorded[k] == arguments[k] for k in recorded if k in arguments)
+
+
+def build_shared_variant(shared: SharedPasses, v: Variant, cache_root: Path | None = None, progress: bool = True,
+                         settings: dict | None = None) -> StaticModel:
     """``v`` from the shared passes: ``distill.assemble`` of the plan for its frequency source and the vocabulary pass
-    for its pooling (cached as ``cache_root/raw-<pooling>.npy``), or of the input embeddings."""
+    for its pooling (cached as ``cache_root/raw-<pooling>.npy``), or of the input embeddings; ``settings`` as
+    ``variant_arguments`` takes them."""
     from distill import assemble
 
-    kw = dict(v.kwargs)
+    kw = variant_arguments(v, settings)
+    kw.pop("max_length", None)  # set by the caller on the built model
     pooling = kw.pop("pooling", "mean")
     plan = shared.plan(kw.pop("token_frequencies", None))
     if v.input_embeddings:
@@ -242,17 +288,18 @@ def build_shared_variant(shared: SharedPasses, v: Variant, cache_root: Path | No
 
 
 def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool = False,
-                   progress: bool = True) -> tuple[list[Path], dict]:
+                   progress: bool = True, settings: dict | None = None) -> tuple[list[Path], dict]:
     """Build (or reuse) every variant under ``root/<key>``.
 
     Default: one vocabulary pass per pooling (mean, token) shared by all variants, each assembled by
     ``distill.assemble`` (``build_shared_variant``), the stage ``distill.distill`` ends with.
     ``exact=True``: call ``distill.distill(teacher, **kwargs)`` for each variant instead (slower, one pass each).
+    ``settings``: ``pca_dims``, ``contrast`` and ``max_length`` shared by every variant that does not change them
+    (distill's defaults for those absent); a saved variant is reused only if its config records them.
     """
     folders: list[Path] = []
     seconds: dict[str, float | None] = {}
-    todo = [v for v in vs
-            if not ((root / v.key / "model.safetensors").is_file() and (root / v.key / "config.json").is_file())]
+    todo = [v for v in vs if not reusable_folder(root / v.key, variant_arguments(v, settings))]
     shared = SharedPasses(teacher) if any(not _built_by_distill(v, exact) for v in todo) else None
     it = vs
     if progress:
@@ -270,13 +317,16 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
             import distill
             from distill import read_vocabulary_file
 
-            kw = dict(v.kwargs)
+            kw = variant_arguments(v, settings)
+            kw.pop("max_length", None)
             if v.vocabulary_size:
                 kw["vocabulary"] = read_vocabulary_file(kw["vocabulary"], v.vocabulary_size)
             model = distill.distill(teacher, show_progress_bar=progress, **kw)
         else:
             assert shared is not None  # made above for every variant not built by distill.distill
-            model = build_shared_variant(shared, v, root, progress)
+            model = build_shared_variant(shared, v, root, progress, settings)
+        if settings and "max_length" in settings:
+            model.max_length = settings["max_length"]
         out.parent.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(out, overwrite=True)
         seconds[v.key] = round(time.perf_counter() - t0, 2)
@@ -287,19 +337,22 @@ def run_ablation(teacher: str, datasets: list[Dataset], *, work_dir: Path, confi
                  cache_dir: str | os.PathLike | None = None,
                  include_teacher: bool = False, only: list[str] | None = None, freq_file: Path | None = None,
                  corpus_file: Path | None = None, exact: bool = False, grid: bool = False,
-                 progress: bool = True, argv: list[str] | None = None) -> dict:
+                 progress: bool = True, argv: list[str] | None = None, settings: dict | None = None) -> dict:
     """Every variant (or the ``grid``) built under ``work_dir`` and scored on ``datasets``: the report dict;
-    ``argv``: the command recorded in its ``meta`` (default this process's)."""
+    ``argv``: the command recorded in its ``meta`` (default this process's); ``settings``: the ``pca_dims``,
+    ``contrast`` and ``max_length`` every variant shares unless it changes them (distill's defaults if absent)."""
     from benchmarks.quality.encoders import StaticEncoder
     from benchmarks.quality.tasks import run_quality
 
     if grid and not (corpus_file is not None and Path(corpus_file).is_file()):
         raise ValueError(f"--frequency-grid needs a frequency corpus; {corpus_file} is not a file.")
-    vs = frequency_grid(Path(corpus_file)) if grid and corpus_file is not None else variants(freq_file, corpus_file)
+    vs = (frequency_grid(Path(corpus_file), settings) if grid and corpus_file is not None
+          else variants(freq_file, corpus_file, settings))
     if only:
         vs = [v for v in vs if v.key in only or v.key == "default"]
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(str(teacher)).name or str(teacher))
-    folders, build_seconds = build_variants(teacher, vs, work_dir / safe, exact=exact, progress=progress)
+    folders, build_seconds = build_variants(teacher, vs, work_dir / safe, exact=exact, progress=progress,
+                                            settings=settings)
     encoders = [StaticEncoder(str(f), name=v.name) for v, f in zip(vs, folders)]
     specs: list = list(encoders)
     if include_teacher:
@@ -322,6 +375,7 @@ def run_ablation(teacher: str, datasets: list[Dataset], *, work_dir: Path, confi
     if not exact and any(v.vocabulary_size for v in vs):
         report["build"] += "; the added-vocabulary variants with distill.distill"
     report["teacher"] = teacher
+    report["settings"] = dict(settings or {})
     report["meta"] = provenance(argv)
     return report
 
@@ -346,11 +400,35 @@ def ablation_markdown(report: dict, *, title: str = "Ablation") -> str:
     return "\n".join(out)
 
 
+def _max_length(value: str) -> int | None:
+    """``--max-length``: a positive int, or ``none`` for every token."""
+    if value.strip().lower() in ("none", "all"):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive int or none; got {value!r}") from None
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``ablation``."""
+    from distill.__main__ import parse_pca_dims
+    from distill.assemble import DEFAULT_CONTRAST, DEFAULT_MAX_LENGTH
+    from distill.pca import DEFAULT_PCA_DIMS
+
     p = subparsers.add_parser("ablation", help="distill variants (PCA, SIF, input embeddings, pooling, frequencies, "
                                                "added vocabulary) evaluated on the suite")
     p.add_argument("--teacher", required=True, help="teacher name or folder (as for distill)")
+    p.add_argument("--pca-dims", type=parse_pca_dims, default=DEFAULT_PCA_DIMS, metavar="{N,F,auto,none}",
+                   help="PCA of every variant that does not change it, as distill's --pca-dims "
+                        f"(default {DEFAULT_PCA_DIMS}; the tables before 2026-12-03 used 256)")
+    p.add_argument("--contrast", type=float, default=DEFAULT_CONTRAST,
+                   help="pooling contrast of every variant but 'plain mean', as distill's --contrast "
+                        f"(default {DEFAULT_CONTRAST}; the tables before 2026-12-03 used 1)")
+    p.add_argument("--max-length", type=_max_length, default=DEFAULT_MAX_LENGTH, metavar="{N,none}",
+                   help="tokens each variant reads of a text (config.json's max_length; none: all) "
+                        f"(default {DEFAULT_MAX_LENGTH}; the tables before 2026-12-03 used the teacher's window, "
+                        "254 for all-MiniLM-L6-v2)")
     add_suite_options(p)
     p.add_argument("--work-dir", default=None, help="where variant models are saved (default <cache-dir>/ablation)")
     p.add_argument("--include-teacher", action="store_true", help="also evaluate the teacher itself")
@@ -373,7 +451,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Build (or reuse) the variants, score them on the suite; print (and with ``--out`` write) the table."""
     from benchmarks.quality.data import resolve_data_dir
+    from distill.cli_checks import UsageError
+    from distill.pca import check_pca_dims
+    from static_model.validation import check_contrast, check_max_length
 
+    for option, check, value in (("--pca-dims", check_pca_dims, args.pca_dims),
+                                 ("--contrast", check_contrast, args.contrast),
+                                 ("--max-length", check_max_length, args.max_length)):
+        try:
+            check(value)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"{option}: {exc}") from None
+    settings = {"pca_dims": args.pca_dims, "contrast": args.contrast, "max_length": args.max_length}
     datasets = load_datasets(args)
     cdir = cache_dir(args)
     data = resolve_data_dir(args.data)
@@ -385,6 +474,6 @@ def run(args: argparse.Namespace) -> int:
                           only=args.only.split(",") if args.only else None, freq_file=freq_file,
                           corpus_file=corpus_file,
                           exact=args.exact, grid=args.frequency_grid, progress=not args.no_progress,
-                          argv=args.command_line)
+                          argv=args.command_line, settings=settings)
     emit(ablation_markdown(report, title=args.title or f"Ablation ({args.teacher})"), report, args.out)
     return 0

@@ -1,0 +1,68 @@
+"""The ablation's shared settings (--pca-dims, --contrast, --max-length): every variant gets them unless it changes
+them itself, a saved variant built with other settings is rebuilt, bad values are one usage error."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers.teachers import make_wordpiece_teacher
+
+from benchmarks.__main__ import build_parser, main
+from benchmarks.studies.ablation import Variant, build_variants, reusable_folder, settings_description
+from distill.assemble import DEFAULT_CONTRAST, DEFAULT_MAX_LENGTH
+from distill.pca import DEFAULT_PCA_DIMS
+from static_model import StaticModel
+
+
+def test_defaults_are_distills_and_old_settings_parse():
+    args = build_parser().parse_args(["ablation", "--teacher", "t"])
+    assert (args.pca_dims, args.contrast, args.max_length) == (DEFAULT_PCA_DIMS, DEFAULT_CONTRAST,
+                                                                DEFAULT_MAX_LENGTH)
+    args = build_parser().parse_args(["ablation", "--teacher", "t", "--pca-dims", "256", "--contrast", "1",
+                                      "--max-length", "254"])
+    assert (args.pca_dims, args.contrast, args.max_length) == (256, 1.0, 254)
+    assert build_parser().parse_args(["ablation", "--teacher", "t", "--pca-dims", "none",
+                                      "--max-length", "none"]).max_length is None
+
+
+def test_default_row_names_the_settings():
+    assert settings_description({"pca_dims": 256, "contrast": 1.0, "max_length": DEFAULT_MAX_LENGTH}) == (
+        "PCA 256, SIF (Zipf), output vectors, mean pooling, contrast pooling")
+    text = settings_description({"pca_dims": "auto", "contrast": 0.0, "max_length": 254})
+    assert text.startswith("PCA to all teacher dims") and "plain mean" in text and text.endswith("254 tokens")
+
+
+@pytest.mark.parametrize("option, value", [("--contrast", "-1"), ("--max-length", "0"), ("--pca-dims", "0")])
+def test_bad_setting_is_one_usage_error(tmp_path, capsys, option, value):
+    assert main(["ablation", "--teacher", "t", option, value, "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and option in err[0]
+
+
+def test_settings_reach_every_variant_and_a_changed_setting_rebuilds(tmp_path):
+    teacher = str(make_wordpiece_teacher(tmp_path / "teacher"))
+    vs = [Variant("default", "default", "d"), Variant("plain_mean", "plain mean", "c0", {"contrast": 0.0}),
+          Variant("no_pca", "− PCA", "none", {"pca_dims": None})]
+    root = tmp_path / "variants"
+    old = {"pca_dims": 8, "contrast": 1.0, "max_length": 20}
+    folders, seconds = build_variants(teacher, vs, root, progress=False, settings=old)
+    models = {v.key: StaticModel.from_pretrained(f) for v, f in zip(vs, folders)}
+    assert models["default"].dim == 8 and models["default"].contrast == 1.0
+    assert models["plain_mean"].dim == 8 and models["plain_mean"].contrast == 0.0  # the variant's own wins
+    assert models["no_pca"].dim == 32 and models["no_pca"].contrast == 1.0
+    assert all(m.max_length == 20 for m in models.values())
+    assert json.loads((folders[0] / "config.json").read_text())["max_length"] == 20
+    assert all(s is not None for s in seconds.values())
+
+    _, again = build_variants(teacher, vs, root, progress=False, settings=old)
+    assert all(s is None for s in again.values())  # same settings: reused
+
+    new = {**old, "contrast": 0.0, "max_length": None}
+    _, rebuilt = build_variants(teacher, vs, root, progress=False, settings=new)
+    assert rebuilt["default"] is not None and rebuilt["no_pca"] is not None
+    assert rebuilt["plain_mean"] is not None  # its contrast matches, but not its token limit
+    model = StaticModel.from_pretrained(folders[0])
+    assert model.contrast == 0.0 and model.max_length is None
+    assert reusable_folder(folders[0], {**new, **vs[0].kwargs})
+    assert not reusable_folder(folders[0], old) and not reusable_folder(tmp_path / "missing", old)
