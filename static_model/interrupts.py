@@ -6,20 +6,26 @@ Such a command spends seconds importing numpy, numba and torch before its ``main
 window end the process at once: nothing has been written yet, so there is nothing to clean up. The command's error
 handler calls ``raise_on_interrupt`` inside its ``try``, which gives Ctrl-C back to Python's ``KeyboardInterrupt``,
 so an interrupt during the work unwinds through every ``finally`` (saves are atomic and remove their temporaries).
-A library import (tests, notebooks, another program) changes nothing: the handler is only set in a process started as
+A Ctrl-C that lands while Python runs a ``__del__`` or a weakref callback (garbage collection, at any moment) would be
+swallowed there, printed as "Exception ignored" and the work would go on; ``redeliver_swallowed_interrupt``, the
+command's ``sys.unraisablehook``, signals it again so it reaches the work. A library import (tests, notebooks, another
+program) changes nothing: the handler is only set in a process started as
 ``python -m`` one of ``COMMANDS``. Only a Ctrl-C inside the interpreter's own start-up, before any of this code runs,
 keeps CPython's own behaviour.
 """
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal
 import sys
+import threading
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C
+REDELIVERY_DELAY_S = 0.01  # how long after a swallowed Ctrl-C it is signalled again
 COMMANDS = ("distill", "scale", "benchmarks", "static_model")  # the packages whose ``python -m`` is a command line
 
 
@@ -81,10 +87,26 @@ def exit_on_interrupt_while_starting() -> None:
 
 
 def raise_on_interrupt() -> None:
-    """Give Ctrl-C back to Python (``KeyboardInterrupt``) once the command's error handler is in place; a no-op when
-    ``exit_on_interrupt_while_starting`` set nothing."""
+    """Give Ctrl-C back to Python (``KeyboardInterrupt``) once the command's error handler is in place, and make sure
+    none is swallowed (``redeliver_swallowed_interrupt``); a no-op when ``exit_on_interrupt_while_starting`` set
+    nothing."""
     if signal.getsignal(signal.SIGINT) is _exit_interrupted:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        sys.unraisablehook = redeliver_swallowed_interrupt
+
+
+def redeliver_swallowed_interrupt(unraisable: Any) -> None:
+    """A ``sys.unraisablehook``: a ``KeyboardInterrupt`` raised where Python cannot propagate it (a ``__del__``, a
+    weakref callback) is signalled again, so it reaches the code that was running, silently; any other unraisable
+    exception goes to the default hook."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        # signalled from another thread a moment later, once the main thread has left this hook: signalled from
+        # here, the handler would run inside the hook, where its exception is swallowed again
+        timer = threading.Timer(REDELIVERY_DELAY_S, _thread.interrupt_main, (signal.SIGINT,))
+        timer.daemon = True
+        timer.start()
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def exit_process(status: int) -> NoReturn:

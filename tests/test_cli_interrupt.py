@@ -142,3 +142,34 @@ def test_only_a_command_line_process_sets_the_start_up_handler():
     import scale  # noqa: F401
 
     assert not is_command_line() and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+SWALLOWED = """
+import sys, time
+from static_model.interrupts import redeliver_swallowed_interrupt
+sys.unraisablehook = redeliver_swallowed_interrupt
+class Finalizer:
+    def __init__(self, error):
+        self.error = error
+    def __del__(self):
+        raise self.error  # what a Ctrl-C landing in garbage collection looks like
+Finalizer(ValueError("other"))  # any other exception: reported as ever, and the work goes on
+try:
+    Finalizer(KeyboardInterrupt())
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        pass
+    print("went on")
+except KeyboardInterrupt:
+    print("interrupted the work")
+"""
+
+
+def test_a_ctrl_c_swallowed_by_a_finalizer_still_stops_the_work(tmp_path):
+    # before: "Exception ignored in ... KeyboardInterrupt" and the distill ran to the end with status 0
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    done = subprocess.run([sys.executable, "-c", SWALLOWED], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=120)
+    assert done.stdout.strip() == "interrupted the work", done
+    assert "ValueError: other" in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
