@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--contrast", type=float, default=DEFAULT_CONTRAST,
                    help="pooling contrast written into the model: 0 for Model2Vec's plain mean; c > 0 weights each "
                    f"token row by exp(-c * cos(row, the text's mean row)) (default {DEFAULT_CONTRAST})")
+    p.add_argument("--keep-common-component", action="store_true",
+                   help="keep the rows as PCA and SIF leave them (Model2Vec's recipe); by default SIF's common "
+                   "component (the mean sentence direction under the SIF frequency model) is projected out")
     p.add_argument("--teacher-name", default=None,
                    help="the teacher's public name recorded in the model's config.json, e.g. a hub id 'org/name' "
                    "(default: a known teacher's hub id, else the teacher folder's base name; never a local path)")
@@ -177,6 +180,7 @@ def distill_main(argv: list[str]) -> int:
         pooling=args.pooling,
         dtype=args.dtype,
         contrast=args.contrast,
+        remove_common_component=not args.keep_common_component,
         teacher_name=args.teacher_name,
         show_progress_bar=not args.quiet,
     )
@@ -217,6 +221,8 @@ def distill_main(argv: list[str]) -> int:
         sif = (f"a={params['sif_coefficient']:g}, p from {params.get('token_frequencies')} pooled with Zipf over ids "
                f"(frequency weight {params.get('frequency_weight'):g})")
     print(f"  SIF weights         {sif}")
+    removed = params.get("remove_common_component")
+    print(f"  common component    {'removed (SIF step 2)' if removed else 'kept'}")
     print(f"  pooling             {'mean' if model.contrast == 0 else f'contrast {model.contrast:g}'}")
     print(f"  time                {elapsed:.1f} s (vocabulary pass {info.get('vocab_pass_seconds')} s"
           f" on {params.get('device')})")

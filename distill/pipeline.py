@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from distill.assemble import DEFAULT_CONTRAST, assemble, check_assembly
+from distill.assemble import DEFAULT_CONTRAST, DEFAULT_REMOVE_COMMON_COMPONENT, assemble, check_assembly
 from distill.embed import AUTO_POOLING, DEFAULT_BATCH_SIZE, check_embedding, embed_vocabulary
 from distill.frequencies import resolve_frequency_weight
 from distill.pca import DEFAULT_PCA_DIMS, PCADims
@@ -37,6 +37,7 @@ def distill(
     pooling: str = AUTO_POOLING,
     dtype: str = "float16",
     contrast: float = DEFAULT_CONTRAST,
+    remove_common_component: bool = DEFAULT_REMOVE_COMMON_COMPONENT,
     teacher_name: str | None = None,
     show_progress_bar: bool = True,
 ) -> StaticModel:
@@ -71,6 +72,9 @@ def distill(
         ``DEFAULT_CONTRAST``) is Model2Vec's plain mean; ``c > 0`` weights each token row by
         ``exp(-c * cos(row, the text's mean row))`` (retrieval and question-type sets gain; see
         ``benchmarks/results/defaults.md``).
+    :param remove_common_component: SIF's second step (``distill.common_component``): project the direction of the
+        mean sentence vector (under the SIF weights' frequency model) out of every row; on by default. ``False``
+        keeps the rows as PCA and SIF leave them (Model2Vec's recipe).
     :param teacher_name: the teacher's public name to record in the model's config (a hub id such as
         ``org/name``; a path is refused). Default: ``Teacher.public_name`` (a known teacher's hub id, the hub id of
         a hub snapshot, else the folder's base name): a shared model never records a local path.
@@ -79,7 +83,8 @@ def distill(
         the teacher weights load.
     """
     check_embedding(pooling=pooling, batch_size=batch_size)
-    check_assembly(pca_dims=pca_dims, sif_coefficient=sif_coefficient, dtype=dtype, contrast=contrast)
+    check_assembly(pca_dims=pca_dims, sif_coefficient=sif_coefficient, dtype=dtype, contrast=contrast,
+                   remove_common_component=remove_common_component)
     resolve_frequency_weight(frequency_weight, token_frequencies is not None)
     plan = prepare(teacher, vocabulary=vocabulary, token_frequencies=token_frequencies, device=device,
                    teacher_name=teacher_name)
@@ -87,4 +92,5 @@ def distill(
     vectors = embed_vocabulary(plan, pooling=pooling, batch_size=batch_size, unload=plan.owns_teacher,
                                show_progress_bar=show_progress_bar)
     return assemble(plan, vectors, pca_dims=pca_dims, sif_coefficient=sif_coefficient,
-                    frequency_weight=frequency_weight, dtype=dtype, contrast=contrast)
+                    frequency_weight=frequency_weight, dtype=dtype, contrast=contrast,
+                    remove_common_component=remove_common_component)

@@ -48,6 +48,7 @@ def render_model_card(config: Mapping[str, Any], *, name: str | None = None, siz
         ("vocabulary pass pooling", parameters.get("pooling")),
         ("SIF coefficient", parameters.get("sif_coefficient")),
         ("token frequencies", parameters.get("token_frequencies")),
+        ("SIF common component", _common_component(parameters.get("remove_common_component"))),
         ("made by", f"static-embeddings {config.get('producer', {}).get('version', __version__)}"
          if isinstance(config.get("producer"), Mapping) else None),
     ]
@@ -106,3 +107,10 @@ def _clusters(config: Mapping[str, Any]) -> str | None:
 def _mapping(value: Any) -> Mapping[str, Any]:
     """``value`` when it is a mapping, else an empty one."""
     return value if isinstance(value, Mapping) else {}
+
+
+def _common_component(removed: object) -> str | None:
+    """What the card says of SIF's common component: ``None`` (no line) when the config does not record it."""
+    if removed is None:
+        return None
+    return "removed" if removed else "kept"

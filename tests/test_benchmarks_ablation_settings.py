@@ -24,11 +24,14 @@ def test_defaults_are_distills_and_old_settings_parse():
     assert (args.pca_dims, args.contrast, args.max_length) == (256, 1.0, 254)
     assert build_parser().parse_args(["ablation", "--teacher", "t", "--pca-dims", "none",
                                       "--max-length", "none"]).max_length is None
+    assert build_parser().parse_args(["ablation", "--teacher", "t", "--keep-common-component"]).keep_common_component
 
 
 def test_default_row_names_the_settings():
-    assert settings_description({"pca_dims": 256, "contrast": 1.0, "max_length": DEFAULT_MAX_LENGTH}) == (
+    assert settings_description({"pca_dims": 256, "contrast": 1.0, "max_length": DEFAULT_MAX_LENGTH,
+                                 "remove_common_component": False}) == (
         "PCA 256, SIF (Zipf), output vectors, mean pooling, contrast pooling")
+    assert "common component removed" in settings_description({"pca_dims": 256})
     text = settings_description({"pca_dims": "auto", "contrast": 0.0, "max_length": 254})
     assert text.startswith("PCA to all teacher dims") and "plain mean" in text and text.endswith("254 tokens")
 
@@ -66,3 +69,22 @@ def test_settings_reach_every_variant_and_a_changed_setting_rebuilds(tmp_path):
     assert model.contrast == 0.0 and model.max_length is None
     assert reusable_folder(folders[0], {**new, **vs[0].kwargs})
     assert not reusable_folder(folders[0], old) and not reusable_folder(tmp_path / "missing", old)
+
+
+def test_common_component_setting_reaches_the_variants_and_old_folders_count_as_kept(tmp_path):
+    teacher = str(make_wordpiece_teacher(tmp_path / "teacher"))
+    vs = [Variant("default", "default", "d"),
+          Variant("common_component_kept", "common component kept", "k", {"remove_common_component": False})]
+    settings = {"pca_dims": 8, "contrast": 0.0, "max_length": 20, "remove_common_component": True}
+    folders, _ = build_variants(teacher, vs, tmp_path / "v", progress=False, settings=settings)
+    recorded = [json.loads((f / "config.json").read_text())["distill"]["parameters"]["remove_common_component"]
+                for f in folders]
+    assert recorded == [True, False]
+    assert reusable_folder(folders[1], {**settings, "remove_common_component": False})
+    assert not reusable_folder(folders[1], settings)
+    # a folder written before the setting existed records nothing: it kept the component
+    config_file = folders[1] / "config.json"
+    config = json.loads(config_file.read_text())
+    del config["distill"]["parameters"]["remove_common_component"]
+    config_file.write_text(json.dumps(config))
+    assert reusable_folder(folders[1], {**settings, "remove_common_component": False})

@@ -14,7 +14,8 @@ from distill import FrequencyFileError, Teacher, TeacherError, TeacherNotFoundEr
 from distill import teacher as teacher_mod
 from static_model import StaticModel
 
-RAW = dict(pca_dims=None, sif_coefficient=None, dtype="float32", show_progress_bar=False)
+RAW = dict(pca_dims=None, sif_coefficient=None, remove_common_component=False, dtype="float32",
+           show_progress_bar=False)
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +139,8 @@ def test_bpe_template_is_s_token_slash_s(bpe_dir):
 
 def test_pca_and_explained_variance(wp_dir):
     raw = distill(str(wp_dir), **RAW)
-    model = distill(str(wp_dir), pca_dims=8, sif_coefficient=None, dtype="float32", show_progress_bar=False)
+    model = distill(str(wp_dir), pca_dims=8, sif_coefficient=None, dtype="float32", remove_common_component=False,
+                    show_progress_bar=False)
     info = model.config["distill"]
     assert model.dim == 8 and 0 < info["explained_variance"] < 1
     kept = np.abs(raw.embedding_matrix()).sum(1) > 0
@@ -159,6 +161,7 @@ def test_sif_weights_from_token_frequencies(wp_dir):
     counts = {"the": 1000.0, "cat": 10.0, "playing": 5.0}
     a = 1e-2
     weighted = distill(str(wp_dir), pca_dims=None, sif_coefficient=a, token_frequencies=counts, frequency_weight=1.0,
+                       remove_common_component=False,
                        dtype="float32", show_progress_bar=False)
     vocab = raw.tokenizer.get_vocab()
     kept = np.abs(raw.embedding_matrix()).sum(1) > 0
@@ -181,6 +184,7 @@ def test_token_frequencies_are_pooled_with_zipf_by_default(wp_dir):
     counts = {"the": 1000.0, "cat": 10.0, "playing": 5.0}
     a = 1e-2
     pooled = distill(str(wp_dir), pca_dims=None, sif_coefficient=a, token_frequencies=counts, dtype="float32",
+                     remove_common_component=False,
                      show_progress_bar=False)
     kept = np.flatnonzero(np.abs(raw.embedding_matrix()).sum(1) > 0)
     vocab = raw.tokenizer.get_vocab()
@@ -203,7 +207,8 @@ def test_token_frequencies_are_pooled_with_zipf_by_default(wp_dir):
 
 def test_default_sif_is_zipf_over_id_rank(wp_dir):
     raw = distill(str(wp_dir), **RAW)
-    model = distill(str(wp_dir), pca_dims=None, sif_coefficient=1e-3, dtype="float32", show_progress_bar=False)
+    model = distill(str(wp_dir), pca_dims=None, sif_coefficient=1e-3, dtype="float32", remove_common_component=False,
+                    show_progress_bar=False)
     kept = np.flatnonzero(np.abs(raw.embedding_matrix()).sum(1) > 0)
     inv = 1.0 / np.arange(2, kept.size + 2)
     p = inv / inv.sum()
@@ -227,7 +232,7 @@ def test_config_records_parameters_teacher_and_version(wp_dir, tmp_path):
         "teacher": wp_dir.name, "pca_dims": 16, "sif_coefficient": 1e-4, "vocabulary": None,
         "token_frequencies": "zipf-id-rank", "frequency_weight": None, "device": "cpu", "batch_size": 256,
         "pooling": "mean",
-        "dtype": "float16", "contrast": 0.0,
+        "dtype": "float16", "contrast": 0.0, "remove_common_component": True,
     }
     assert cfg["contrast"] == 0.0 and StaticModel.from_pretrained(tmp_path / "out").contrast == 0.0
     assert info["toolkit_version"] and info["teacher_pooling"] == "mean" and info["teacher_normalize"] is True

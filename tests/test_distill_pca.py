@@ -16,7 +16,7 @@ from distill import distill
 from distill.__main__ import main
 from distill.pca import check_pca_dims, components_for_variance, pca, pca_basis, pca_basis_from_blocks
 
-RAW = dict(sif_coefficient=None, dtype="float32", show_progress_bar=False)
+RAW = dict(sif_coefficient=None, remove_common_component=False, dtype="float32", show_progress_bar=False)
 
 
 @pytest.fixture(scope="module")

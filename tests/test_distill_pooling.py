@@ -16,7 +16,8 @@ from helpers.teachers import SENTENCES, make_wordpiece_teacher, wordpiece_tokeni
 from distill import TeacherError, distill, embed_vocabulary, prepare
 from distill.__main__ import main
 
-RAW = dict(pca_dims=None, sif_coefficient=None, dtype="float32", show_progress_bar=False)
+RAW = dict(pca_dims=None, sif_coefficient=None, remove_common_component=False, dtype="float32",
+           show_progress_bar=False)
 WORDS = ["catdog", "horses", "playing", "rainbook"]  # several word pieces each, of different lengths
 # sentence-transformers pooling mode in the teacher's 1_Pooling/config.json -> the vocabulary pooling it implies
 TEACHER_MODES = {"mean": "mean", "cls": "first", "lasttoken": "last", "max": "max"}

@@ -35,7 +35,8 @@ def subset_model(teacher):
     assert len(plan.base_ids) == 30522 - 999  # 994 [unusedN] + 5 special tokens dropped
     plan = dataclasses.replace(plan, base_ids=plan.base_ids[1000:2500])  # a slice of the real vocabulary
     vectors = embed_vocabulary(plan, batch_size=4096, show_progress_bar=False)
-    return assemble(plan, vectors, pca_dims=None, sif_coefficient=None, dtype="float32", contrast=0.0)
+    return assemble(plan, vectors, pca_dims=None, sif_coefficient=None, dtype="float32", contrast=0.0,
+                    remove_common_component=False)
 
 
 def _reference(teacher, ids):

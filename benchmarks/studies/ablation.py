@@ -6,10 +6,11 @@ one vocabulary pass per pooling (``distill.embed_vocabulary``) and each is ``dis
 
 - default: distill's defaults (PCA ``distill.pca.DEFAULT_PCA_DIMS``, SIF weights a=1e-4 from Zipf ranks, output
   (forward-pass) vectors, mean pooling in the vocabulary pass, ``distill.assemble.DEFAULT_CONTRAST`` at encode time,
-  ``DEFAULT_MAX_LENGTH`` tokens), or the settings ``--pca-dims``, ``--contrast`` and ``--max-length`` pin for every
-  variant (e.g. the earlier tables' 256 dims, contrast 1 and MiniLM's 254 tokens), each variant changing its own
+  ``DEFAULT_MAX_LENGTH`` tokens, SIF's common component removed), or the settings ``--pca-dims``, ``--contrast``,
+  ``--max-length`` and ``--keep-common-component`` pin for every variant (e.g. the earlier tables' 256 dims, contrast
+  1, MiniLM's 254 tokens and the component kept), each variant changing its own
 - plain mean: the same table encoded with contrast 0 (Model2Vec's pooling); every other variant keeps the default's
-- no PCA (teacher dims), no SIF weighting, neither
+- no PCA (teacher dims), no SIF weighting, neither; the common component kept (``distill.common_component``)
 - input embeddings: the teacher's embedding-layer rows instead of the forward pass, same post-processing
 - token pooling: the token's own position instead of the mean over the template
 - real frequencies: SIF from wordfreq frequencies (``<data>/vocab/wordfreq_large_en.tsv``) alone instead of Zipf
@@ -64,9 +65,10 @@ class Variant:
 
 
 def settings_description(settings: dict | None = None) -> str:
-    """The default row's "what changes" text for the shared ``settings`` (``pca_dims``, ``contrast``, ``max_length``;
-    distill's defaults for those absent), e.g. "PCA 256, SIF (Zipf), output vectors, mean pooling, contrast pooling"."""
-    from distill.assemble import DEFAULT_CONTRAST, DEFAULT_MAX_LENGTH
+    """The default row's "what changes" text for the shared ``settings`` (``pca_dims``, ``contrast``, ``max_length``,
+    ``remove_common_component``; distill's defaults for those absent), e.g. "PCA 256, SIF (Zipf), output vectors, mean
+    pooling, contrast pooling"."""
+    from distill.assemble import DEFAULT_CONTRAST, DEFAULT_MAX_LENGTH, DEFAULT_REMOVE_COMMON_COMPONENT
     from distill.pca import DEFAULT_PCA_DIMS
 
     settings = settings or {}
@@ -78,6 +80,8 @@ def settings_description(settings: dict | None = None) -> str:
     pooling = ("plain mean (contrast 0)" if contrast == 0 else "contrast pooling" if contrast == 1
                else f"contrast pooling {contrast:g}")
     text = f"{pca_text}, SIF (Zipf), output vectors, mean pooling, {pooling}"
+    if settings.get("remove_common_component", DEFAULT_REMOVE_COMMON_COMPONENT):
+        text = text.replace("SIF (Zipf)", "SIF (Zipf) and its common component removed")
     return text if max_length == DEFAULT_MAX_LENGTH else f"{text}, {max_length or 'all'} tokens"
 
 
@@ -89,6 +93,8 @@ def variants(freq_file: Path | None, corpus_file: Path | None = None,
         Variant("default", "default", settings_description(settings)),
         Variant("plain_mean", "plain mean", "contrast 0 at encode time (Model2Vec's pooling)", {"contrast": 0.0}),
         Variant("no_pca", "− PCA", "teacher dims, no PCA", {"pca_dims": None}),
+        Variant("common_component_kept", "common component kept", "SIF's common component not removed "
+                "(Model2Vec's recipe)", {"remove_common_component": False}),
         Variant("no_sif", "− SIF weighting", "no Zipf/SIF weights", {"sif_coefficient": None}),
         Variant("no_pca_no_sif", "− PCA − SIF", "neither PCA nor SIF", {"pca_dims": None, "sif_coefficient": None}),
         Variant("input_embeddings", "input embeddings", "embedding-layer rows instead of the forward pass",
@@ -252,15 +258,18 @@ def variant_arguments(v: Variant, settings: dict | None = None) -> dict:
 
 
 def reusable_folder(folder: Path, arguments: dict) -> bool:
-    """Whether ``folder`` holds a built model whose config records ``arguments``' PCA dims, contrast and token limit
-    (those given): a model built with other shared settings is rebuilt, not silently reused."""
+    """Whether ``folder`` holds a built model whose config records ``arguments``' PCA dims, contrast, token limit and
+    common-component setting (those given): a model built with other shared settings is rebuilt, not silently reused."""
     config_file = folder / "config.json"
     if not ((folder / "model.safetensors").is_file() and config_file.is_file()):
         return False
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
-        recorded = {"pca_dims": config["distill"]["parameters"]["pca_dims"], "contrast": config["contrast"],
-                    "max_length": config["max_length"]}
+        parameters = config["distill"]["parameters"]
+        recorded = {"pca_dims": parameters["pca_dims"], "contrast": config["contrast"],
+                    "max_length": config["max_length"],
+                    # folders from before the setting existed kept the component
+                    "remove_common_component": parameters.get("remove_common_component", False)}
     except (OSError, ValueError, KeyError, TypeError):
         return False
     return all(recorded[k] == arguments[k] for k in recorded if k in arguments)
@@ -294,8 +303,9 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
     Default: one vocabulary pass per pooling (mean, token) shared by all variants, each assembled by
     ``distill.assemble`` (``build_shared_variant``), the stage ``distill.distill`` ends with.
     ``exact=True``: call ``distill.distill(teacher, **kwargs)`` for each variant instead (slower, one pass each).
-    ``settings``: ``pca_dims``, ``contrast`` and ``max_length`` shared by every variant that does not change them
-    (distill's defaults for those absent); a saved variant is reused only if its config records them.
+    ``settings``: ``pca_dims``, ``contrast``, ``max_length`` and ``remove_common_component`` shared by every variant
+    that does not change them (distill's defaults for those absent); a saved variant is reused only if its config
+    records them.
     """
     folders: list[Path] = []
     seconds: dict[str, float | None] = {}
@@ -340,7 +350,8 @@ def run_ablation(teacher: str, datasets: list[Dataset], *, work_dir: Path, confi
                  progress: bool = True, argv: list[str] | None = None, settings: dict | None = None) -> dict:
     """Every variant (or the ``grid``) built under ``work_dir`` and scored on ``datasets``: the report dict;
     ``argv``: the command recorded in its ``meta`` (default this process's); ``settings``: the ``pca_dims``,
-    ``contrast`` and ``max_length`` every variant shares unless it changes them (distill's defaults if absent)."""
+    ``contrast``, ``max_length`` and ``remove_common_component`` every variant shares unless it changes them
+    (distill's defaults if absent)."""
     from benchmarks.quality.encoders import StaticEncoder
     from benchmarks.quality.tasks import run_quality
 
@@ -429,6 +440,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="tokens each variant reads of a text (config.json's max_length; none: all) "
                         f"(default {DEFAULT_MAX_LENGTH}; the tables before 2026-12-03 used the teacher's window, "
                         "254 for all-MiniLM-L6-v2)")
+    p.add_argument("--keep-common-component", action="store_true",
+                   help="every variant keeps SIF's common component, as distill's --keep-common-component (the "
+                        "tables made before the removal became distill's default, 2026-12-03, kept it)")
     add_suite_options(p)
     p.add_argument("--work-dir", default=None, help="where variant models are saved (default <cache-dir>/ablation)")
     p.add_argument("--include-teacher", action="store_true", help="also evaluate the teacher itself")
@@ -462,7 +476,8 @@ def run(args: argparse.Namespace) -> int:
             check(value)
         except (TypeError, ValueError) as exc:
             raise UsageError(f"{option}: {exc}") from None
-    settings = {"pca_dims": args.pca_dims, "contrast": args.contrast, "max_length": args.max_length}
+    settings = {"pca_dims": args.pca_dims, "contrast": args.contrast, "max_length": args.max_length,
+                "remove_common_component": not args.keep_common_component}
     datasets = load_datasets(args)
     cdir = cache_dir(args)
     data = resolve_data_dir(args.data)

@@ -1,0 +1,38 @@
+"""SIF's common-component removal (Arora, Liang & Ma 2017, step 2), folded into the static table.
+
+Sentence vectors of a static model share one direction: the mean sentence vector (for the MiniLM distill, 30% of
+the variance of 5,000 corpus sentences lies along it; their mean pairwise cosine is 0.28). SIF removes the
+projection of every sentence vector on that direction. A projection is linear and the runtime pools a mean of rows,
+so removing it from every row removes it from every pooled vector, exactly, at no cost when encoding and in every
+loader of the folder (Model2Vec's and sentence-transformers' means too).
+
+The direction is estimated without text: the mean row under the frequency model the SIF weights already use
+(``p``: Zipf's law over token ids, or the counts given with ``token_frequencies``), i.e. the expected token row of a
+sentence. Measured under the selection protocol (``benchmarks/results/defaults.md``, section 8).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def common_direction(rows: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """The unit direction of ``probabilities @ rows`` (float64, ``(dim,)``): the mean row when tokens are drawn with
+    ``probabilities`` (one per row); all zeros when that mean is zero (nothing to remove)."""
+    rows = np.asarray(rows)
+    p = np.asarray(probabilities, dtype=np.float64)
+    if rows.ndim != 2 or p.shape != (rows.shape[0],):
+        raise ValueError(f"probabilities has shape {p.shape}; rows has shape {rows.shape} (one probability a row).")
+    mean = p @ rows.astype(np.float64)
+    norm = float(np.linalg.norm(mean))
+    return mean / norm if norm > 0 else np.zeros_like(mean)
+
+
+def remove_component(rows: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """``rows`` with their projection on the unit ``direction`` removed (``rows @ (I - u u^T)``), in ``rows``' dtype."""
+    rows = np.asarray(rows)
+    u = np.asarray(direction, dtype=np.float64)
+    if u.shape != (rows.shape[1],):
+        raise ValueError(f"direction has shape {u.shape}; the rows have {rows.shape[1]} dims.")
+    r64 = rows.astype(np.float64)
+    return (r64 - np.outer(r64 @ u, u)).astype(rows.dtype)
