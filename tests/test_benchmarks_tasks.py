@@ -166,6 +166,11 @@ def test_static_spec_can_override_the_pooling_contrast(tmp_path, tiny_model):
     plain, sharp = load_encoder(f"static:{folder}"), load_encoder(f"c=static:{folder}?contrast=1.5")
     assert (plain.model.contrast, sharp.model.contrast, sharp.name) == (0.0, 1.5, "c")
     assert plain.fingerprint != sharp.fingerprint  # cached embeddings never mix the two poolings
+    # the key follows the model, not only the folder's files: a model held in memory gets its own
+    from benchmarks.quality.encoders import StaticEncoder
+
+    assert StaticEncoder(str(folder), model=tiny_model).fingerprint == plain.fingerprint
+    assert StaticEncoder(str(folder), model=tiny_model.truncate_dims(4)).fingerprint != plain.fingerprint
     texts = ["the cat sat on the mat", "money tax law"]
     np.testing.assert_allclose(sharp.encode(texts), tiny_model.encode(texts, contrast=1.5), atol=1e-6)
     for bad, match in ((f"static:{folder}?contrast=-1", "contrast"), (f"static:{folder}?temperature=1", "unknown"),

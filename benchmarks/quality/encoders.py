@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from static_model.fingerprint import model_fingerprint
+
 if TYPE_CHECKING:
     import torch
 
@@ -136,13 +138,14 @@ class StaticEncoder(Encoder):
         if model.token_mapping is not None:
             self.expanded_parameters = int(model.vocab_size) * self.dim
         self.size_on_disk = folder_size(path) if path and Path(path).exists() else None
-        files = ("model.safetensors", "config.json", "tokenizer.json")
-        self._fp = _hash_files(Path(path), files) if path and Path(path).is_dir() else None
+        # everything the vectors depend on (table, mapping, weights, tokenizer, limit, contrast), whether the model
+        # came from the folder or from memory
+        self._fp = model_fingerprint(model)[:16]
 
     @property
     def fingerprint(self) -> str:  # independent of the display label, so a relabelled run hits the cache
-        """The embedding-cache key: the model folder, its file hash and the contrast."""
-        return f"static-{Path(self.path).name if self.path else self.name}-{self._fp}-c{self.model.contrast:g}"
+        """The embedding-cache key: the model folder's name and ``static_model.fingerprint.model_fingerprint``."""
+        return f"static-{Path(self.path).name if self.path else self.name}-{self._fp}"
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts)
