@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     from distill.frequencies import DEFAULT_FREQUENCY_WEIGHT
     from distill.pca import DEFAULT_PCA_DIMS
     from distill.refine.cli import add_refine_options
+    from distill.refine.config import DEFAULT_REFINED_CONTRAST
     from static_model.quantization import DTYPES
 
     p = argparse.ArgumentParser(
@@ -75,9 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocabulary-clusters", type=int, default=None, metavar="N",
                    help="vocabulary quantization after PCA/SIF: k-means the token rows into N rows and store a token "
                    "→ row mapping and per-token weights (a smaller folder; see distill.quantize_vocabulary)")
-    p.add_argument("--contrast", type=float, default=DEFAULT_CONTRAST,
+    p.add_argument("--contrast", type=float, default=None,
                    help="pooling contrast written into the model: 0 for Model2Vec's plain mean; c > 0 weights each "
-                   f"token row by exp(-c * cos(row, the text's mean row)) (default {DEFAULT_CONTRAST})")
+                   f"token row by exp(-c * cos(row, the text's mean row)) (default {DEFAULT_CONTRAST:g} for a "
+                   f"distilled model, {DEFAULT_REFINED_CONTRAST:g} for a refined one, --refine)")
     p.add_argument("--keep-common-component", action="store_true",
                    help="keep the rows as PCA and SIF leave them (Model2Vec's recipe); by default SIF's common "
                    "component (the mean sentence direction under the SIF frequency model) is projected out")
@@ -153,6 +155,7 @@ def distill_main(argv: list[str]) -> int:
     out = check_args(args)
 
     from distill import distill, read_vocabulary_file
+    from distill.assemble import DEFAULT_CONTRAST
     from distill.cli_checks import UsageError, save_model
 
     if args.quiet:  # transformers draws its own bar while it loads the weights
@@ -179,7 +182,7 @@ def distill_main(argv: list[str]) -> int:
         batch_size=args.batch_size,
         pooling=args.pooling,
         dtype=args.dtype,
-        contrast=args.contrast,
+        contrast=DEFAULT_CONTRAST if args.contrast is None else args.contrast,
         remove_common_component=not args.keep_common_component,
         teacher_name=args.teacher_name,
         show_progress_bar=not args.quiet,
@@ -188,7 +191,8 @@ def distill_main(argv: list[str]) -> int:
         from distill.refine import refine
         from distill.refine.cli import cache_dir_from_args, config_from_args
 
-        config = config_from_args(args, prefix="refine-", device=args.device, dtype=args.dtype)
+        config = config_from_args(args, prefix="refine-", device=args.device, dtype=args.dtype,
+                                  contrast=args.contrast)
         model = refine(model, args.teacher, args.refine, config, cache_dir=cache_dir_from_args(args, prefix="refine-"),
                        show_progress_bar=not args.quiet)
     if args.vocabulary_clusters is not None:

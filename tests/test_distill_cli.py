@@ -183,6 +183,11 @@ def test_cli_refine_writes_a_refined_model(wp_dir, tmp_path, capsys):
     assert cfg["refine"]["passages"] == len(SENTENCES) * 20
     assert cfg["refine"]["train"]["epochs"] == 2
     assert StaticModel.from_pretrained(out).encode("a sentence").shape == (8,)
+    assert cfg["contrast"] == 1.0  # a refined model pools with contrast unless told otherwise
+    plain = tmp_path / "refined-plain"
+    assert main([str(wp_dir), "--output", str(plain), "--pca-dims", "8", "--quiet", "--contrast", "0",
+                 "--refine", str(corpus), "--refine-epochs", "1", "--refine-cache-dir", str(tmp_path / "cache")]) == 0
+    assert StaticModel.from_pretrained(plain).contrast == 0.0
     # a missing corpus fails before anything is written
     assert main([str(wp_dir), "--output", str(tmp_path / "none"), "--refine", str(tmp_path / "missing.txt")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -12,6 +12,8 @@ torch = pytest.importorskip("torch")
 
 from helpers.teachers import SENTENCES, make_wordpiece_teacher  # noqa: E402
 
+from distill.refine.config import DEFAULT_REFINED_CONTRAST  # noqa: E402
+
 WORDS = ["the", "cat", "dog", "sat", "on", "mat", "playing", "played", "hello", "world", "is", "a", "in", "park",
          "man", "horse", "music", "people", "walk", "rain", "book", "river", "plays", "walked", "rivers", "books"]
 
@@ -80,11 +82,12 @@ def test_refine_loss_goes_down_and_output_loads(base_model, teacher, tmp_path):
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-3)
 
 
-def test_refined_model_keeps_or_sets_the_pooling_contrast(base_model, teacher, tmp_path):
+def test_refined_model_pools_with_contrast_unless_told(base_model, teacher, tmp_path):
     base = base_model.truncate_dims(base_model.dim)
-    base.contrast = 0.7
-    assert _refine(base, teacher, tmp_path, epochs=1).contrast == 0.7
+    base.contrast = 0.0
+    assert _refine(base, teacher, tmp_path, epochs=1).contrast == DEFAULT_REFINED_CONTRAST == 1.0
     assert _refine(base, teacher, tmp_path, epochs=1, contrast=0).contrast == 0.0
+    assert _refine(base, teacher, tmp_path, epochs=1, contrast=0.7).contrast == 0.7
     with pytest.raises(ValueError, match="contrast"):
         _refine(base, teacher, tmp_path, epochs=1, contrast=-2)
 

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any, Protocol
 
-from distill.refine.config import RefineConfig
+from distill.refine.config import DEFAULT_REFINED_CONTRAST, RefineConfig
 from distill.refine.corpus import CORPUS_OPTIONS, DEFAULT_MAX_SENTENCES, DEFAULT_PREFER_SOURCES, DEFAULT_TEXT_FIELD
 from distill.refine.train import LOSSES, TrainConfig
 from static_model import StaticModel
@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", default=None, help=f"the corpus (required): {CORPUS_OPTIONS}")
     add_refine_options(p)
     p.add_argument("--contrast", type=float, default=None,
-                   help="pooling contrast of the refined model (0: plain mean; default: the input model's)")
+                   help="pooling contrast of the refined model (0: plain mean, what Model2Vec's loader computes; "
+                   f"default {DEFAULT_REFINED_CONTRAST:g}: contrast pooling, measured better on refined models)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--dtype", choices=("float16", "float32", "int8"), default="float16")
     p.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty output folder")

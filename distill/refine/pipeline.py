@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from distill.refine.config import RefineConfig
+from distill.refine.config import DEFAULT_REFINED_CONTRAST, RefineConfig
 from distill.refine.corpus import read_corpus, resolve_prefer_sources
 from distill.refine.featurize import default_cache_dir, featurize_shards, teacher_fingerprint
 from distill.refine.targets import TargetShards, fit_pca
@@ -95,7 +95,8 @@ def refine(
     ``corpus.prefer_sources`` (``benchmarks/results/refine_sources.md``). ``output.sif_coefficient``: ``None``
     (default) or ``a``: after training, rows are scaled by ``a / (a + p)`` with ``p`` the token's frequency in
     ``output.frequency_corpus`` (default: the whole corpus file, or the passages used). ``output.contrast``: the
-    refined model's pooling contrast (default the input model's); training always fits the plain mean.
+    refined model's pooling contrast (default ``DEFAULT_REFINED_CONTRAST``, 1.0: contrast pooling, whatever the input
+    model's); training always fits the plain mean.
     """
     from distill.frequencies import sif_weights
 
@@ -105,7 +106,7 @@ def refine(
         raise TypeError(f"config must be a RefineConfig or None, not {type(cfg).__name__}")
     train_cfg = cfg.train
     model = _load_model(model)
-    contrast = model.contrast if cfg.output.contrast is None else cfg.output.contrast
+    contrast = DEFAULT_REFINED_CONTRAST if cfg.output.contrast is None else cfg.output.contrast
     prefer_sources = resolve_prefer_sources(corpus, cfg.corpus.prefer_sources)
     text_field = cfg.corpus.text_field
     texts = read_corpus(corpus, cfg.corpus.max_sentences, prefer_sources, text_field=text_field)
