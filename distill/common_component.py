@@ -1,10 +1,10 @@
 """SIF's common-component removal (Arora, Liang & Ma 2017, step 2), folded into the static table.
 
 Sentence vectors of a static model share one direction: the mean sentence vector (for the MiniLM distill, 30% of
-the variance of 5,000 corpus sentences lies along it; their mean pairwise cosine is 0.28). SIF removes the
-projection of every sentence vector on that direction. A projection is linear and the runtime pools a mean of rows,
-so removing it from every row removes it from every pooled vector, exactly, at no cost when encoding and in every
-loader of the folder (Model2Vec's and sentence-transformers' means too).
+the uncentred second moment of 5,000 normalized corpus sentence vectors lies along it; their mean pairwise cosine is
+0.28). SIF removes the projection of every sentence vector on that direction. A projection is linear and the
+runtime pools a mean of rows, so removing it from every row removes it from every pooled vector, exactly, at no
+cost when encoding and in every loader of the folder (Model2Vec's and sentence-transformers' means too).
 
 The direction is estimated without text: the mean row under the frequency model the SIF weights already use
 (``p``: Zipf's law over token ids, or the counts given with ``token_frequencies``), i.e. the expected token row of a
