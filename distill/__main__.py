@@ -34,6 +34,19 @@ def parse_pca_dims(value: str) -> int | float | str | None:
             f"expected an int (dims), a float in (0, 1) (variance to keep), auto or none; got {value!r}") from None
 
 
+def parse_drop_components(value: str) -> int | str:
+    """``--drop-components``: ``auto`` or an int >= 0."""
+    if value == "auto":
+        return value
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or an int >= 0, got {value!r}") from None
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"expected auto or an int >= 0, got {value!r}")
+    return count
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m distill``."""
     from distill.assemble import DEFAULT_CONTRAST
@@ -83,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-common-component", action="store_true",
                    help="keep the rows as PCA and SIF leave them (Model2Vec's recipe); by default SIF's common "
                    "component (the mean sentence direction under the SIF frequency model) is projected out")
+    p.add_argument("--drop-components", type=parse_drop_components, default="auto", metavar="{N,auto}",
+                   help="all-but-the-top: drop the N top principal directions of the token vectors before the SIF "
+                   "weights; auto (default) = round(dims / 100), 4 for 384 dims; 0 = none (Model2Vec's recipe). "
+                   "With --refine neither removal is applied: the refinement starts from the table as PCA and SIF "
+                   "leave it")
     p.add_argument("--teacher-name", default=None,
                    help="the teacher's public name recorded in the model's config.json, e.g. a hub id 'org/name' "
                    "(default: a known teacher's hub id, else the teacher folder's base name; never a local path)")
@@ -183,7 +201,10 @@ def distill_main(argv: list[str]) -> int:
         pooling=args.pooling,
         dtype=args.dtype,
         contrast=DEFAULT_CONTRAST if args.contrast is None else args.contrast,
-        remove_common_component=not args.keep_common_component,
+        # a refinement re-fits every row and starts best from the table as PCA and SIF leave it: from a base with the
+        # top components dropped it lost 5 of 21 datasets and won none (benchmarks/results/defaults.md, section 8b)
+        remove_common_component=not args.keep_common_component and args.refine is None,
+        drop_components=args.drop_components if args.refine is None else 0,
         teacher_name=args.teacher_name,
         show_progress_bar=not args.quiet,
     )
@@ -227,6 +248,7 @@ def distill_main(argv: list[str]) -> int:
     print(f"  SIF weights         {sif}")
     removed = params.get("remove_common_component")
     print(f"  common component    {'removed (SIF step 2)' if removed else 'kept'}")
+    print(f"  top components      {params.get('dropped_components', 0)} dropped (all-but-the-top)")
     print(f"  pooling             {'mean' if model.contrast == 0 else f'contrast {model.contrast:g}'}")
     print(f"  time                {elapsed:.1f} s (vocabulary pass {info.get('vocab_pass_seconds')} s"
           f" on {params.get('device')})")

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from distill import frequencies as freq
-from distill.common_component import common_direction, remove_component
+from distill.common_component import common_direction, drop_top_components, remove_component, top_components_rule
 from distill.embed import VocabularyVectors
 from distill.pca import DEFAULT_PCA_DIMS, PCADims, check_pca_dims, pca
 from distill.plan import DistillPlan
@@ -36,6 +36,11 @@ DEFAULT_MAX_LENGTH = 512
 # splits): 11 wins, 0 losses, 10 ties for MiniLM, 3 / 1 / 17 for mpnet; free at encode time and the same vectors in
 # every loader (benchmarks/results/defaults.md, section 8).
 DEFAULT_REMOVE_COMMON_COMPONENT = True
+# All-but-the-top (distill.common_component.drop_top_components): the top principal directions of the token vectors
+# dropped before the SIF weights, as many as the published rule says ("auto": round(dims / 100), 4 for MiniLM, 8 for
+# mpnet). On top of the removal above: 10 wins, 0 losses, 11 ties for MiniLM, 11 / 1 / 9 for mpnet
+# (benchmarks/results/defaults.md, section 8).
+DEFAULT_DROP_COMPONENTS = "auto"
 
 
 def toolkit_version() -> str:
@@ -49,13 +54,17 @@ def toolkit_version() -> str:
 
 
 def check_assembly(*, pca_dims: PCADims, sif_coefficient: float | None, dtype: str, contrast: float,
-                   remove_common_component: bool = DEFAULT_REMOVE_COMMON_COMPONENT) -> None:
+                   remove_common_component: bool = DEFAULT_REMOVE_COMMON_COMPONENT,
+                   drop_components: int | str = DEFAULT_DROP_COMPONENTS) -> None:
     """A ``ValueError`` (or ``TypeError``) naming the argument unless each is one ``assemble`` takes."""
     from static_model.model import check_contrast
 
     check_contrast(contrast)
     if not isinstance(remove_common_component, (bool, np.bool_)):
         raise TypeError(f"remove_common_component must be True or False, got {remove_common_component!r}.")
+    if drop_components != "auto" and (not isinstance(drop_components, (int, np.integer))
+                                      or isinstance(drop_components, bool) or drop_components < 0):
+        raise ValueError(f"drop_components must be 'auto' or an int >= 0, got {drop_components!r}.")
     check_pca_dims(pca_dims)
     if sif_coefficient is not None and not (0 < float(sif_coefficient) < 1):
         raise ValueError(f"sif_coefficient must be in (0, 1) or None, got {sif_coefficient!r}.")
@@ -73,11 +82,14 @@ def assemble(
     dtype: str = "float16",
     contrast: float = DEFAULT_CONTRAST,
     remove_common_component: bool = DEFAULT_REMOVE_COMMON_COMPONENT,
+    drop_components: int | str = DEFAULT_DROP_COMPONENTS,
     probabilities: np.ndarray | None = None,
     probabilities_source: str = "given probabilities",
 ) -> StaticModel:
     """PCA of ``vectors`` (``pca_dims``: an int, a float in (0, 1) for a fraction of the variance, ``"auto"`` for all
-    dims rotated, ``None`` for none; ``distill.pca``), SIF weights ``a / (a + p)`` (``sif_coefficient``), SIF's
+    dims rotated, ``None`` for none; ``distill.pca``), all-but-the-top (``drop_components``: the top principal
+    directions dropped, ``"auto"`` for ``round(dims / 100)``, 0 for none), SIF weights ``a / (a + p)``
+    (``sif_coefficient``), SIF's
     common-component removal with the same ``p`` (``remove_common_component``; ``distill.common_component``), the
     table (a zero row for every id the plan does not keep) and the ``StaticModel`` (``dtype``, ``contrast``);
     ``vectors`` is not changed, so one vocabulary pass can be assembled many ways (the arguments are those of
@@ -88,7 +100,7 @@ def assemble(
     ``probabilities_source``; studies such as the ablation's Zipf over frequency ranks).
     """
     check_assembly(pca_dims=pca_dims, sif_coefficient=sif_coefficient, dtype=dtype, contrast=contrast,
-                   remove_common_component=remove_common_component)
+                   remove_common_component=remove_common_component, drop_components=drop_components)
     plan.check_pca_dims(pca_dims)
     t = plan.teacher
     kept_ids = plan.kept_ids
@@ -111,6 +123,10 @@ def assemble(
 
     # ---- post-processing
     projected, explained = pca(raw, pca_dims)
+    dropped = top_components_rule(projected.shape[1]) if drop_components == "auto" else int(drop_components)
+    if dropped > projected.shape[1]:
+        raise ValueError(f"drop_components={dropped} is more than the model's {projected.shape[1]} dims.")
+    projected = drop_top_components(projected, dropped)
     projected = projected * freq.sif_weights(probs, sif_coefficient)[:, None]
     if remove_common_component:
         projected = remove_component(projected, common_direction(projected, probs))
@@ -135,6 +151,8 @@ def assemble(
         "dtype": dtype,
         "contrast": float(contrast),
         "remove_common_component": bool(remove_common_component),
+        "drop_components": drop_components,
+        "dropped_components": dropped,
     }
     distill_info = {
         "parameters": params,

@@ -14,7 +14,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from distill.assemble import DEFAULT_CONTRAST, DEFAULT_REMOVE_COMMON_COMPONENT, assemble, check_assembly
+from distill.assemble import (
+    DEFAULT_CONTRAST,
+    DEFAULT_DROP_COMPONENTS,
+    DEFAULT_REMOVE_COMMON_COMPONENT,
+    assemble,
+    check_assembly,
+)
 from distill.embed import AUTO_POOLING, DEFAULT_BATCH_SIZE, check_embedding, embed_vocabulary
 from distill.frequencies import resolve_frequency_weight
 from distill.pca import DEFAULT_PCA_DIMS, PCADims
@@ -38,6 +44,7 @@ def distill(
     dtype: str = "float16",
     contrast: float = DEFAULT_CONTRAST,
     remove_common_component: bool = DEFAULT_REMOVE_COMMON_COMPONENT,
+    drop_components: int | str = DEFAULT_DROP_COMPONENTS,
     teacher_name: str | None = None,
     show_progress_bar: bool = True,
 ) -> StaticModel:
@@ -75,6 +82,9 @@ def distill(
     :param remove_common_component: SIF's second step (``distill.common_component``): project the direction of the
         mean sentence vector (under the SIF weights' frequency model) out of every row; on by default. ``False``
         keeps the rows as PCA and SIF leave them (Model2Vec's recipe).
+    :param drop_components: all-but-the-top (``distill.common_component.drop_top_components``): how many top principal
+        directions of the token vectors to drop before the SIF weights; ``"auto"`` (default) is the published rule
+        ``round(dims / 100)``, ``0`` drops none (Model2Vec's recipe).
     :param teacher_name: the teacher's public name to record in the model's config (a hub id such as
         ``org/name``; a path is refused). Default: ``Teacher.public_name`` (a known teacher's hub id, the hub id of
         a hub snapshot, else the folder's base name): a shared model never records a local path.
@@ -84,7 +94,7 @@ def distill(
     """
     check_embedding(pooling=pooling, batch_size=batch_size)
     check_assembly(pca_dims=pca_dims, sif_coefficient=sif_coefficient, dtype=dtype, contrast=contrast,
-                   remove_common_component=remove_common_component)
+                   remove_common_component=remove_common_component, drop_components=drop_components)
     resolve_frequency_weight(frequency_weight, token_frequencies is not None)
     plan = prepare(teacher, vocabulary=vocabulary, token_frequencies=token_frequencies, device=device,
                    teacher_name=teacher_name)
@@ -93,4 +103,4 @@ def distill(
                                show_progress_bar=show_progress_bar)
     return assemble(plan, vectors, pca_dims=pca_dims, sif_coefficient=sif_coefficient,
                     frequency_weight=frequency_weight, dtype=dtype, contrast=contrast,
-                    remove_common_component=remove_common_component)
+                    remove_common_component=remove_common_component, drop_components=drop_components)

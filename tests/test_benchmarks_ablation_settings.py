@@ -25,13 +25,15 @@ def test_defaults_are_distills_and_old_settings_parse():
     assert build_parser().parse_args(["ablation", "--teacher", "t", "--pca-dims", "none",
                                       "--max-length", "none"]).max_length is None
     assert build_parser().parse_args(["ablation", "--teacher", "t", "--keep-common-component"]).keep_common_component
+    assert build_parser().parse_args(["ablation", "--teacher", "t", "--drop-components", "0"]).drop_components == 0
 
 
 def test_default_row_names_the_settings():
     assert settings_description({"pca_dims": 256, "contrast": 1.0, "max_length": DEFAULT_MAX_LENGTH,
-                                 "remove_common_component": False}) == (
+                                 "remove_common_component": False, "drop_components": 0}) == (
         "PCA 256, SIF (Zipf), output vectors, mean pooling, contrast pooling")
-    assert "common component removed" in settings_description({"pca_dims": 256})
+    text = settings_description({"pca_dims": 256})
+    assert "common component removed" in text and "top dims/100 principal components dropped" in text
     text = settings_description({"pca_dims": "auto", "contrast": 0.0, "max_length": 254})
     assert text.startswith("PCA to all teacher dims") and "plain mean" in text and text.endswith("254 tokens")
 

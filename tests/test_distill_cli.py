@@ -184,6 +184,9 @@ def test_cli_refine_writes_a_refined_model(wp_dir, tmp_path, capsys):
     assert cfg["refine"]["train"]["epochs"] == 2
     assert StaticModel.from_pretrained(out).encode("a sentence").shape == (8,)
     assert cfg["contrast"] == 1.0  # a refined model pools with contrast unless told otherwise
+    # the refinement starts from the table as PCA and SIF leave it
+    assert cfg["distill"]["parameters"]["remove_common_component"] is False
+    assert cfg["distill"]["parameters"]["drop_components"] == 0
     plain = tmp_path / "refined-plain"
     assert main([str(wp_dir), "--output", str(plain), "--pca-dims", "8", "--quiet", "--contrast", "0",
                  "--refine", str(corpus), "--refine-epochs", "1", "--refine-cache-dir", str(tmp_path / "cache")]) == 0

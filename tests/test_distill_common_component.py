@@ -97,3 +97,41 @@ def test_distill_and_its_cli_take_the_setting(wp_dir, tmp_path, capsys):
         assert cfg["distill"]["parameters"]["remove_common_component"] is recorded
     kept = StaticModel.from_pretrained(tmp_path / "kept")
     assert np.array_equal(kept.embedding_matrix(), whole.embedding_matrix())
+
+
+def test_all_but_the_top_drops_the_leading_principal_axes():
+    from distill.common_component import drop_top_components, top_components_rule
+    from distill.pca import pca
+
+    assert (top_components_rule(384), top_components_rule(768), top_components_rule(32)) == (4, 8, 0)
+    rng = np.random.default_rng(1)
+    rows, _ = pca(rng.normal(size=(300, 12)) * np.linspace(6, 1, 12), "auto")
+    dropped = drop_top_components(rows, 3)
+    assert np.abs(dropped[:, :3]).max() < 1e-5  # rows on their principal axes: the first columns go
+    assert np.allclose(dropped[:, 3:], rows[:, 3:], atol=1e-5)
+    assert drop_top_components(rows, 0) is rows
+    for bad in (-1, 13, 1.5, True):
+        with pytest.raises(ValueError, match="count must be"):
+            drop_top_components(rows, bad)
+
+
+def test_assemble_drops_top_components_as_asked(shared, wp_dir, tmp_path, capsys):
+    plan, vectors = shared
+    none = assemble(plan, vectors, pca_dims=16, dtype="float32", drop_components=0, remove_common_component=False)
+    two = assemble(plan, vectors, pca_dims=16, dtype="float32", drop_components=2, remove_common_component=False)
+    auto = assemble(plan, vectors, pca_dims=16, dtype="float32", remove_common_component=False)
+    kept = plan.kept_ids
+    a, b = none.embedding_matrix()[kept], two.embedding_matrix()[kept]
+    assert np.abs(b[:, :2]).max() < 1e-6 < np.abs(a[:, :2]).max()  # after SIF scaling, still the first two axes
+    assert np.allclose(a[:, 2:], b[:, 2:], atol=1e-6)
+    assert two.config["distill"]["parameters"]["dropped_components"] == 2
+    assert auto.config["distill"]["parameters"]["dropped_components"] == 0  # round(16 / 100)
+    assert np.array_equal(auto.embedding_matrix(), none.embedding_matrix())
+    with pytest.raises(ValueError, match="more than the model's 16 dims"):
+        assemble(plan, vectors, pca_dims=16, drop_components=17)
+    with pytest.raises(ValueError, match="drop_components"):
+        assemble(plan, vectors, pca_dims=16, drop_components="all")  # type: ignore[arg-type]
+    assert main([str(wp_dir), "-o", str(tmp_path / "m"), "--pca-dims", "8", "--drop-components", "2", "--quiet"]) == 0
+    assert "2 dropped" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([str(wp_dir), "-o", str(tmp_path / "bad"), "--drop-components", "-1"])

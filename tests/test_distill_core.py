@@ -232,7 +232,8 @@ def test_config_records_parameters_teacher_and_version(wp_dir, tmp_path):
         "teacher": wp_dir.name, "pca_dims": 16, "sif_coefficient": 1e-4, "vocabulary": None,
         "token_frequencies": "zipf-id-rank", "frequency_weight": None, "device": "cpu", "batch_size": 256,
         "pooling": "mean",
-        "dtype": "float16", "contrast": 0.0, "remove_common_component": True,
+        "dtype": "float16", "contrast": 0.0, "remove_common_component": True, "drop_components": "auto",
+        "dropped_components": 0,
     }
     assert cfg["contrast"] == 0.0 and StaticModel.from_pretrained(tmp_path / "out").contrast == 0.0
     assert info["toolkit_version"] and info["teacher_pooling"] == "mean" and info["teacher_normalize"] is True

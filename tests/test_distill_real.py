@@ -36,7 +36,7 @@ def subset_model(teacher):
     plan = dataclasses.replace(plan, base_ids=plan.base_ids[1000:2500])  # a slice of the real vocabulary
     vectors = embed_vocabulary(plan, batch_size=4096, show_progress_bar=False)
     return assemble(plan, vectors, pca_dims=None, sif_coefficient=None, dtype="float32", contrast=0.0,
-                    remove_common_component=False)
+                    remove_common_component=False, drop_components=0)
 
 
 def _reference(teacher, ids):

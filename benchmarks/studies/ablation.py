@@ -68,7 +68,12 @@ def settings_description(settings: dict | None = None) -> str:
     """The default row's "what changes" text for the shared ``settings`` (``pca_dims``, ``contrast``, ``max_length``,
     ``remove_common_component``; distill's defaults for those absent), e.g. "PCA 256, SIF (Zipf), output vectors, mean
     pooling, contrast pooling"."""
-    from distill.assemble import DEFAULT_CONTRAST, DEFAULT_MAX_LENGTH, DEFAULT_REMOVE_COMMON_COMPONENT
+    from distill.assemble import (
+        DEFAULT_CONTRAST,
+        DEFAULT_DROP_COMPONENTS,
+        DEFAULT_MAX_LENGTH,
+        DEFAULT_REMOVE_COMMON_COMPONENT,
+    )
     from distill.pca import DEFAULT_PCA_DIMS
 
     settings = settings or {}
@@ -82,6 +87,9 @@ def settings_description(settings: dict | None = None) -> str:
     text = f"{pca_text}, SIF (Zipf), output vectors, mean pooling, {pooling}"
     if settings.get("remove_common_component", DEFAULT_REMOVE_COMMON_COMPONENT):
         text = text.replace("SIF (Zipf)", "SIF (Zipf) and its common component removed")
+    drop = settings.get("drop_components", DEFAULT_DROP_COMPONENTS)
+    if drop != 0:
+        text += f", top {'dims/100' if drop == 'auto' else drop} principal components dropped"
     return text if max_length == DEFAULT_MAX_LENGTH else f"{text}, {max_length or 'all'} tokens"
 
 
@@ -95,6 +103,8 @@ def variants(freq_file: Path | None, corpus_file: Path | None = None,
         Variant("no_pca", "− PCA", "teacher dims, no PCA", {"pca_dims": None}),
         Variant("common_component_kept", "common component kept", "SIF's common component not removed "
                 "(Model2Vec's recipe)", {"remove_common_component": False}),
+        Variant("top_components_kept", "top components kept", "no all-but-the-top (Model2Vec's recipe)",
+                {"drop_components": 0}),
         Variant("no_sif", "− SIF weighting", "no Zipf/SIF weights", {"sif_coefficient": None}),
         Variant("no_pca_no_sif", "− PCA − SIF", "neither PCA nor SIF", {"pca_dims": None, "sif_coefficient": None}),
         Variant("input_embeddings", "input embeddings", "embedding-layer rows instead of the forward pass",
@@ -269,7 +279,8 @@ def reusable_folder(folder: Path, arguments: dict) -> bool:
         recorded = {"pca_dims": parameters["pca_dims"], "contrast": config["contrast"],
                     "max_length": config["max_length"],
                     # folders from before the setting existed kept the component
-                    "remove_common_component": parameters.get("remove_common_component", False)}
+                    "remove_common_component": parameters.get("remove_common_component", False),
+                    "drop_components": parameters.get("drop_components", 0)}
     except (OSError, ValueError, KeyError, TypeError):
         return False
     return all(recorded[k] == arguments[k] for k in recorded if k in arguments)
@@ -423,7 +434,7 @@ def _max_length(value: str) -> int | None:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``ablation``."""
-    from distill.__main__ import parse_pca_dims
+    from distill.__main__ import parse_drop_components, parse_pca_dims
     from distill.assemble import DEFAULT_CONTRAST, DEFAULT_MAX_LENGTH
     from distill.pca import DEFAULT_PCA_DIMS
 
@@ -443,6 +454,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--keep-common-component", action="store_true",
                    help="every variant keeps SIF's common component, as distill's --keep-common-component (the "
                         "tables made before the removal became distill's default, 2026-12-03, kept it)")
+    p.add_argument("--drop-components", type=parse_drop_components, default="auto", metavar="{N,auto}",
+                   help="all-but-the-top for every variant, as distill's --drop-components (default auto; the tables "
+                        "made before 2026-12-03 17:30 UTC dropped none: 0)")
     add_suite_options(p)
     p.add_argument("--work-dir", default=None, help="where variant models are saved (default <cache-dir>/ablation)")
     p.add_argument("--include-teacher", action="store_true", help="also evaluate the teacher itself")
@@ -477,7 +491,7 @@ def run(args: argparse.Namespace) -> int:
         except (TypeError, ValueError) as exc:
             raise UsageError(f"{option}: {exc}") from None
     settings = {"pca_dims": args.pca_dims, "contrast": args.contrast, "max_length": args.max_length,
-                "remove_common_component": not args.keep_common_component}
+                "remove_common_component": not args.keep_common_component, "drop_components": args.drop_components}
     datasets = load_datasets(args)
     cdir = cache_dir(args)
     data = resolve_data_dir(args.data)

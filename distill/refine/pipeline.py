@@ -71,7 +71,10 @@ def refine(
 ) -> StaticModel:
     """Refine a distilled static model on a corpus; returns a new ``static_model.StaticModel``.
 
-    :param model: a ``StaticModel`` or its folder (e.g. the output of ``distill.distill``).
+    :param model: a ``StaticModel`` or its folder (e.g. the output of ``distill.distill``). Refinement re-fits every
+        row; it starts best from the table as PCA and SIF leave it (``distill(..., remove_common_component=False,
+        drop_components=0)``, what ``python -m distill --refine`` does): from a base with the top components dropped
+        it lost 5 of 21 datasets and won none (``benchmarks/results/defaults.md``, section 8b).
     :param teacher: a name, folder or ``distill.Teacher``; default the teacher recorded in the model's config.
     :param corpus: a text file (one passage a line), a ``.jsonl`` or ``.parquet`` file (the passage in
         ``config.corpus.text_field``), ``hf:NAME[:CONFIG][@SPLIT]`` (a Hugging Face dataset, streamed; needs a
