@@ -99,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-components", type=parse_drop_components, default="auto", metavar="{N,auto}",
                    help="all-but-the-top: drop the N top principal directions of the token vectors before the SIF "
                    "weights; auto (default) = round(dims / 100), 4 for 384 dims; 0 = none (Model2Vec's recipe). "
-                   "With --refine neither removal is applied: the refinement starts from the table as PCA and SIF "
-                   "leave it")
+                   "With --refine, auto means 0 and the common component is kept: the refinement starts from the "
+                   "table as PCA and SIF leave it")
     p.add_argument("--teacher-name", default=None,
                    help="the teacher's public name recorded in the model's config.json, e.g. a hub id 'org/name' "
                    "(default: a known teacher's hub id, else the teacher folder's base name; never a local path)")
@@ -202,9 +202,10 @@ def distill_main(argv: list[str]) -> int:
         dtype=args.dtype,
         contrast=DEFAULT_CONTRAST if args.contrast is None else args.contrast,
         # a refinement re-fits every row and starts best from the table as PCA and SIF leave it: from a base with the
-        # top components dropped it lost 5 of 21 datasets and won none (benchmarks/results/defaults.md, section 8b)
+        # top components dropped it lost 5 of 21 datasets and won none (benchmarks/results/defaults.md, section 8b);
+        # an explicit --drop-components N is still honoured, and the summary prints what was done
         remove_common_component=not args.keep_common_component and args.refine is None,
-        drop_components=args.drop_components if args.refine is None else 0,
+        drop_components=0 if args.refine is not None and args.drop_components == "auto" else args.drop_components,
         teacher_name=args.teacher_name,
         show_progress_bar=not args.quiet,
     )

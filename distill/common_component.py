@@ -62,4 +62,3 @@ def drop_top_components(rows: np.ndarray, count: int) -> np.ndarray:
     _, vecs = np.linalg.eigh(centred.T @ centred)
     top = vecs[:, ::-1][:, :count]
     return (r64 - (r64 @ top) @ top.T).astype(rows.dtype)
-

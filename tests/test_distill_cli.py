@@ -191,6 +191,11 @@ def test_cli_refine_writes_a_refined_model(wp_dir, tmp_path, capsys):
     assert main([str(wp_dir), "--output", str(plain), "--pca-dims", "8", "--quiet", "--contrast", "0",
                  "--refine", str(corpus), "--refine-epochs", "1", "--refine-cache-dir", str(tmp_path / "cache")]) == 0
     assert StaticModel.from_pretrained(plain).contrast == 0.0
+    # an explicit count is honoured with --refine too
+    told = tmp_path / "refined-told"
+    assert main([str(wp_dir), "--output", str(told), "--pca-dims", "8", "--quiet", "--drop-components", "2",
+                 "--refine", str(corpus), "--refine-epochs", "1", "--refine-cache-dir", str(tmp_path / "cache")]) == 0
+    assert json.loads((told / "config.json").read_text())["distill"]["parameters"]["dropped_components"] == 2
     # a missing corpus fails before anything is written
     assert main([str(wp_dir), "--output", str(tmp_path / "none"), "--refine", str(tmp_path / "missing.txt")]) == 2
     assert "does not exist" in capsys.readouterr().err
