@@ -48,18 +48,43 @@ def _decode_impl(lut, value):  # noqa: ANN001, ANN202
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True)
+def _token_weight(  # pragma: no cover
+    table: np.ndarray, lut: np.ndarray, token: int, centroid: np.ndarray, scale: float, contrast: float,
+) -> float:
+    """``exp(-contrast * scale * (table[token] . centroid))``, the dot product vectorized (fastmath may reorder the
+    sum). The loop only reads, so the compiler has no overlap to check at run time and takes the same code path, hence
+    the same rounding, for every call, whatever the arrays' addresses."""
+    dot = np.float32(0.0)
+    for j in range(table.shape[1]):
+        dot += _decode(lut, table[token, j]) * centroid[j]
+    return np.exp(-contrast * (dot * scale))
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _norm(vector: np.ndarray) -> float:  # pragma: no cover
+    """``|vector|`` in float32, vectorized like ``_token_weight`` (a loop that only reads)."""
+    total = np.float32(0.0)
+    for j in range(vector.shape[0]):
+        total += vector[j] * vector[j]
+    return np.sqrt(total)
+
+
+@numba.njit(nogil=True, cache=True)
 def _contrast_pass(  # pragma: no cover
     table: np.ndarray, lut: np.ndarray, weights: np.ndarray, norms: np.ndarray, ids: np.ndarray, start: int, end: int,
     contrast: float, out: np.ndarray, row: int, centroid: np.ndarray,
 ) -> float:
     """Re-pool ``out[row]`` (the segment's summed rows) with each row weighted by ``exp(-contrast * cos(row,
-    sum))``; return the sum of the weights (the plain count when the rows cancel out)."""
+    sum))``; return the sum of the weights (the plain count when the rows cancel out).
+
+    No fastmath here: a fastmath loop that copied ``out[row]`` while summing it was vectorized behind a run-time
+    overlap check, and a scratch buffer allocated next to ``out`` took the scalar path, so a vector's last bit
+    depended on where memory was allocated (seen under load, 8 threads on one model). Only ``_norm`` and
+    ``_token_weight``, which write nothing, are fastmath."""
     dim = table.shape[1]
-    c_norm = np.float32(0.0)
     for j in range(dim):
         centroid[j] = out[row, j]
-        c_norm += centroid[j] * centroid[j]
-    c_norm = np.sqrt(c_norm)
+    c_norm = _norm(centroid)
     if c_norm == 0.0:
         return np.float64(end - start)
     for j in range(dim):
@@ -68,11 +93,8 @@ def _contrast_pass(  # pragma: no cover
     for k in range(start, end):
         token = ids[k]
         w = weights[token]
-        dot = np.float32(0.0)
-        for j in range(dim):
-            dot += _decode(lut, table[token, j]) * centroid[j]
-        cos = dot * w / (norms[token] * c_norm) if norms[token] > 0.0 else np.float32(0.0)
-        e = np.exp(-contrast * cos)
+        e = _token_weight(table, lut, token, centroid, w / (norms[token] * c_norm), contrast) if norms[token] > 0.0 \
+            else 1.0
         total += e
         we = np.float32(w * e)
         for j in range(dim):

@@ -111,3 +111,25 @@ def test_pool_needs_norms_for_contrast(tiny_table):
     ids, offsets = np.array([5, 6], dtype=np.int32), np.array([0, 2], dtype=np.int64)
     with pytest.raises(ValueError, match="norms"):
         pooling.pool(tiny_table, np.ones(len(tiny_table), np.float32), ids, offsets, out, normalize=True, contrast=1.0)
+
+
+@pytest.mark.parametrize("dim", [16, 100, 384])
+def test_a_vector_does_not_depend_on_where_the_scratch_buffer_lies(dim):
+    """The kernel's scratch row right after ``out``'s row in memory, or far from it: the same bits. (A fastmath loop
+    that copied ``out`` into the scratch while summing it was vectorized behind a run-time overlap check; adjacent
+    buffers took the scalar path and rounded differently: 64 of 600 of these segments, and under load 8 threads
+    on one model got vectors that differed from a single thread's in the last bit.)"""
+    rng = np.random.default_rng(dim)
+    table = rng.standard_normal((3000, dim)).astype(np.float32)
+    weights = np.ones(len(table), np.float32)
+    norms = np.linalg.norm(table, axis=1).astype(np.float32)
+    lut = np.zeros(1, np.float32)
+    for _ in range(200):
+        n = int(rng.integers(2, 40))
+        ids = rng.integers(0, len(table), n).astype(np.int32)
+        memory = np.zeros(2 * dim, np.float32)
+        out, scratch = memory[:dim].reshape(1, dim), memory[dim:]  # the scratch starts where out's row ends
+        far_out, far_scratch = np.zeros((1, dim), np.float32), np.zeros(dim, np.float32)
+        for o, s in ((out, scratch), (far_out, far_scratch)):
+            pooling._pool_segment(table, lut, weights, norms, ids, 0, n, True, 1.0, o, 0, s)
+        np.testing.assert_array_equal(out, far_out)
