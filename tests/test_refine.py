@@ -582,3 +582,17 @@ def test_training_reads_only_the_tokens_the_teacher_saw(base_model, teacher, tmp
     reading_all = _refine(base_model, teacher, tmp_path, corpus=long_corpus, max_length=512)
     assert reading_all.config["refine"]["train_max_length"] == 512
     assert not np.array_equal(default.embedding_matrix(), reading_all.embedding_matrix())
+
+
+def test_refining_a_base_with_its_top_directions_dropped_warns(teacher_dir, teacher, base_model, tmp_path):
+    import warnings
+
+    from distill import distill
+
+    dropped = distill(str(teacher_dir), pca_dims=8, batch_size=64, dtype="float32", drop_components=2,
+                      show_progress_bar=False)
+    with pytest.warns(UserWarning, match=r"top 2 principal directions dropped.*drop_components=0"):
+        _refine(dropped, teacher, tmp_path, epochs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        _refine(base_model, teacher, tmp_path, epochs=1)  # nothing dropped: no warning

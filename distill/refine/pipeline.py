@@ -2,7 +2,7 @@
 
 >>> from distill import distill
 >>> from distill.refine import RefineConfig, refine
->>> base = distill("all-MiniLM-L6-v2", pca_dims=256)
+>>> base = distill("all-MiniLM-L6-v2", remove_common_component=False, drop_components=0)  # what --refine uses
 >>> model = refine(base, "all-MiniLM-L6-v2", "passages.txt", RefineConfig.from_options(max_sentences=30_000))
 >>> model.save_pretrained("minilm-refined")
 
@@ -109,6 +109,7 @@ def refine(
         raise TypeError(f"config must be a RefineConfig or None, not {type(cfg).__name__}")
     train_cfg = cfg.train
     model = _load_model(model)
+    _warn_if_top_components_dropped(model)
     contrast = DEFAULT_REFINED_CONTRAST if cfg.output.contrast is None else cfg.output.contrast
     prefer_sources = resolve_prefer_sources(corpus, cfg.corpus.prefer_sources)
     text_field = cfg.corpus.text_field
@@ -231,6 +232,21 @@ def _load_model(model: StaticModel | str | os.PathLike[str]) -> StaticModel:
     if isinstance(model, (str, os.PathLike)):
         return StaticModel.from_pretrained(model)
     raise TypeError(f"model must be a StaticModel or a folder, not {type(model).__name__}")
+
+
+def _warn_if_top_components_dropped(model: StaticModel) -> None:
+    """A ``UserWarning`` when the base had its top principal directions dropped (``distill``'s default): refinement
+    from such a base lost 5 of 21 datasets and won none (``benchmarks/results/defaults.md``, section 8b)."""
+    import warnings
+
+    distill_info = model.config.get("distill")
+    params = distill_info.get("parameters") if isinstance(distill_info, dict) else None
+    dropped = params.get("dropped_components") if isinstance(params, dict) else None
+    if isinstance(dropped, int) and dropped > 0:
+        warnings.warn(f"refining a model distilled with its top {dropped} principal directions dropped; refinement "
+                      "starts better from distill(..., remove_common_component=False, drop_components=0), what "
+                      "python -m distill --refine uses (0 wins / 5 losses on 21 datasets otherwise)", UserWarning,
+                      stacklevel=3)
 
 
 def _token_probabilities(model: StaticModel, texts: Sequence[str], size: int) -> np.ndarray:
