@@ -210,13 +210,18 @@ def distill_main(argv: list[str]) -> int:
         show_progress_bar=not args.quiet,
     )
     if args.refine is not None:
+        import warnings
+
         from distill.refine import refine
         from distill.refine.cli import cache_dir_from_args, config_from_args
+        from distill.refine.pipeline import TopComponentsDroppedWarning
 
         config = config_from_args(args, prefix="refine-", device=args.device, dtype=args.dtype,
                                   contrast=args.contrast)
-        model = refine(model, args.teacher, args.refine, config, cache_dir=cache_dir_from_args(args, prefix="refine-"),
-                       show_progress_bar=not args.quiet)
+        with warnings.catch_warnings():  # only an explicit --drop-components N gets here: the user's choice
+            warnings.simplefilter("ignore", TopComponentsDroppedWarning)
+            model = refine(model, args.teacher, args.refine, config,
+                           cache_dir=cache_dir_from_args(args, prefix="refine-"), show_progress_bar=not args.quiet)
     if args.vocabulary_clusters is not None:
         from distill.vocabulary_quantization import quantize_vocabulary
 

@@ -591,7 +591,9 @@ def test_refining_a_base_with_its_top_directions_dropped_warns(teacher_dir, teac
 
     dropped = distill(str(teacher_dir), pca_dims=8, batch_size=64, dtype="float32", drop_components=2,
                       show_progress_bar=False)
-    with pytest.warns(UserWarning, match=r"top 2 principal directions dropped.*drop_components=0"):
+    from distill.refine.pipeline import TopComponentsDroppedWarning
+
+    with pytest.warns(TopComponentsDroppedWarning, match=r"top 2 principal directions dropped.*drop_components=0"):
         _refine(dropped, teacher, tmp_path, epochs=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)

@@ -234,9 +234,13 @@ def _load_model(model: StaticModel | str | os.PathLike[str]) -> StaticModel:
     raise TypeError(f"model must be a StaticModel or a folder, not {type(model).__name__}")
 
 
+class TopComponentsDroppedWarning(UserWarning):
+    """``refine`` was given a base whose top principal directions were dropped (it refines worse from there)."""
+
+
 def _warn_if_top_components_dropped(model: StaticModel) -> None:
-    """A ``UserWarning`` when the base had its top principal directions dropped (``distill``'s default): refinement
-    from such a base lost 5 of 21 datasets and won none (``benchmarks/results/defaults.md``, section 8b)."""
+    """A ``TopComponentsDroppedWarning`` when the base had its top principal directions dropped (``distill``'s
+    default): refinement from such a base lost 5 of 21 datasets and won none (``defaults.md``, section 8b)."""
     import warnings
 
     distill_info = model.config.get("distill")
@@ -245,8 +249,8 @@ def _warn_if_top_components_dropped(model: StaticModel) -> None:
     if isinstance(dropped, int) and dropped > 0:
         warnings.warn(f"refining a model distilled with its top {dropped} principal directions dropped; refinement "
                       "starts better from distill(..., remove_common_component=False, drop_components=0), what "
-                      "python -m distill --refine uses (0 wins / 5 losses on 21 datasets otherwise)", UserWarning,
-                      stacklevel=3)
+                      "python -m distill --refine uses (0 wins / 5 losses on 21 datasets otherwise)",
+                      TopComponentsDroppedWarning, stacklevel=3)
 
 
 def _token_probabilities(model: StaticModel, texts: Sequence[str], size: int) -> np.ndarray:
