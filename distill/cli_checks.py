@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -93,8 +94,13 @@ def check_output_folder(path: str | os.PathLike, *, overwrite: bool, option: str
         parent = parent.parent
     if not parent.is_dir():
         raise UsageError(f"{option} {path}: {parent} is a file, so no folder can be created under it")
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"{option} {path}: no permission to write in {parent}")
+    try:  # a real file, not os.access: root on a pseudo or root-squashed network filesystem passes access() and
+        # then fails to write, after the whole vocabulary pass
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write in {parent} ({exc.strerror or exc})") from None
     return out
 
 

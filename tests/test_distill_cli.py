@@ -74,6 +74,19 @@ def test_cli_refuses_a_non_empty_output_and_bad_input(wp_dir, tmp_path, capsys):
     assert not (tmp_path / "c").exists()
 
 
+def test_cli_refuses_an_output_it_cannot_write_before_any_work(wp_dir, monkeypatch, capsys):
+    """/proc refuses new files even to root, whom access() lets through: the check writes a real file."""
+    import distill.teacher
+
+    def no_teacher(*args, **kwargs):
+        raise AssertionError("the teacher was loaded before the output folder was checked")
+
+    monkeypatch.setattr(distill.teacher.Teacher, "__init__", no_teacher)
+    for output in ("/proc/static-embeddings-test", "/proc/static-embeddings-test/deeper/model"):
+        assert main([str(wp_dir), "--output", output, "--quiet"]) == 2
+        assert f"error: --output {output}: cannot write in /proc" in capsys.readouterr().err
+
+
 def test_cli_contrast_option(wp_dir, tmp_path, capsys):
     assert main([str(wp_dir), "-o", str(tmp_path / "plain"), "--pca-dims", "8", "--contrast", "0", "--quiet"]) == 0
     assert "pooling             mean" in capsys.readouterr().out
