@@ -66,8 +66,9 @@ def texts_hash(texts: Sequence[str]) -> str:
 
 def default_cache_dir(teacher: Teacher, root: str | os.PathLike = ".cache/refine") -> Path:
     """``.cache/refine/<teacher fingerprint>``: one folder a teacher. Chunks are named by their index and the hash
-    of their passages, so corpora that start alike share their first chunks: ``--max-sentences all`` after a
-    100,000-passage run encodes only the passages after the first 100,000."""
+    of their passages, so corpora that start alike share their first chunks: on a plain file ``--max-sentences all``
+    after a 100,000-passage run encodes only the passages after the first 100,000. A sample that prefers sources
+    (``corpus.prefer_sources``) keeps the file's order, so another cap is another sample and shares few chunks."""
     return Path(root) / teacher_fingerprint(teacher)
 
 
