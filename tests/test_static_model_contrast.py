@@ -113,16 +113,20 @@ def test_pool_needs_norms_for_contrast(tiny_table):
         pooling.pool(tiny_table, np.ones(len(tiny_table), np.float32), ids, offsets, out, normalize=True, contrast=1.0)
 
 
+@pytest.mark.parametrize("stored", ["float32", "float16", "int8"])
 @pytest.mark.parametrize("dim", [16, 100, 384])
-def test_a_vector_does_not_depend_on_where_the_scratch_buffer_lies(dim):
+def test_a_vector_does_not_depend_on_where_the_scratch_buffer_lies(dim, stored):
     """The kernel's scratch row right after ``out``'s row in memory, or far from it: the same bits. (A fastmath loop
     that copied ``out`` into the scratch while summing it was vectorized behind a run-time overlap check; adjacent
     buffers took the scalar path and rounded differently: 64 of 600 of these segments, and under load 8 threads
     on one model got vectors that differed from a single thread's in the last bit.)"""
     rng = np.random.default_rng(dim)
-    table = rng.standard_normal((3000, dim)).astype(np.float32)
-    weights = np.ones(len(table), np.float32)
-    norms = np.linalg.norm(table, axis=1).astype(np.float32)
+    values = rng.standard_normal((3000, dim)).astype(np.float32)
+    weights = rng.uniform(0.5, 2.0, len(values)).astype(np.float32)
+    table = (values * 40).astype(np.int8) if stored == "int8" else values.astype(stored)
+    norms = np.linalg.norm(table.astype(np.float32) * weights[:, None], axis=1).astype(np.float32)
+    if stored == "float16":
+        table = table.view(np.uint16)  # how pool() hands a float16 table to the kernel
     lut = np.zeros(1, np.float32)
     for _ in range(200):
         n = int(rng.integers(2, 40))
