@@ -22,6 +22,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from distill.resolve import DEFAULT_TEACHER, public_teacher_name, resolve_teacher
+from static_model.validation import as_texts
 
 if TYPE_CHECKING:
     import torch
@@ -491,10 +492,7 @@ class Teacher:
         """Sentence embeddings as the sentence-transformers teacher computes them (float32 numpy)."""
         import torch
 
-        single = isinstance(texts, str)
-        batch_texts: list[str] = [texts] if isinstance(texts, str) else list(texts)
-        if any(not isinstance(t, str) for t in batch_texts):
-            raise TypeError("texts must be a str or a sequence of str")
+        single, batch_texts = as_texts(texts)  # the static model's rules: same texts, same errors
         normalize = self.normalize if normalize is None else bool(normalize)
         out = np.zeros((len(batch_texts), self.dim), dtype=np.float32)
         if batch_texts:

@@ -4,7 +4,7 @@ tokens' rows."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -16,7 +16,7 @@ from static_model.chunk_cache import CacheInfo
 from static_model.pooling import l2_normalize, pool, rows_as_float32
 from static_model.quantization import check_dtype, effective_rows, quantize
 from static_model.tokenization import TextEncoder
-from static_model.validation import MAX_CONTRAST, check_bool, check_contrast
+from static_model.validation import MAX_CONTRAST, as_texts, check_bool, check_contrast
 from static_model.validation import check_max_length as _check_max_length
 from static_model.validation import check_positive_int as _check_positive_int
 from static_model.version import __version__
@@ -222,7 +222,7 @@ class StaticModel:
         ``workers > 1`` encodes batches on that many threads of this call (the compiled parts release the GIL);
         nothing outside the call changes. The vectors are the same for any ``workers`` and ``batch_size``.
         """
-        single, texts = _as_texts(texts)
+        single, texts = as_texts(texts)
         batch_size = _check_positive_int(batch_size, "batch_size")
         normalize = self.normalize if normalize is None else check_bool(normalize, "normalize")
         max_length = self.max_length if max_length is None else _check_max_length(max_length)
@@ -264,7 +264,7 @@ class StaticModel:
         self, texts: str | Iterable[str], *, max_length: int | None = None
     ) -> np.ndarray | list[np.ndarray]:
         """Each text's token vectors, ``(n_tokens, dim)`` float32 (one array for one ``str``)."""
-        single, texts = _as_texts(texts)
+        single, texts = as_texts(texts)
         ids, offsets = self._encoder.encode(texts, self._resolve_max_length(max_length))
         rows = rows_as_float32(self._embeddings, self._pool_weights, ids)
         sequences = [rows[offsets[i] : offsets[i + 1]] for i in range(len(texts))]
@@ -272,7 +272,7 @@ class StaticModel:
 
     def tokenize(self, texts: str | Iterable[str], *, max_length: int | None = None) -> list[np.ndarray]:
         """The int32 token ids that :meth:`encode` averages, one array per text."""
-        _, texts = _as_texts(texts)
+        _, texts = as_texts(texts)
         ids, offsets = self._encoder.encode(texts, self._resolve_max_length(max_length))
         return [ids[offsets[i] : offsets[i + 1]] for i in range(len(texts))]
 
@@ -383,27 +383,6 @@ class StaticModel:
             f"StaticModel(vocab_size={self.vocab_size}, dim={self.dim}, dtype={self.dtype}{clusters}, "
             f"normalize={self.normalize}, max_length={self.max_length}, contrast={self.contrast})"
         )
-
-
-def _as_texts(texts: Any) -> tuple[bool, Sequence[str]]:
-    """(was a single str, the texts as a list) — or a TypeError naming the first item that is not a str.
-
-    A 0-d numpy array holding a str (``np.array("a text")``) is that one str, as numpy's own scalars are.
-    """
-    if isinstance(texts, np.ndarray) and texts.ndim == 0:
-        if not isinstance(texts.item(), str):
-            raise TypeError(f"texts is a 0-d array of {texts.dtype}, not a str")
-        texts = texts.item()
-    if isinstance(texts, str):
-        return True, [texts]
-    if isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Iterable):
-        raise TypeError(f"texts must be a str or an iterable of str, not {type(texts).__name__}")
-    texts = texts.tolist() if isinstance(texts, np.ndarray) else list(texts)
-    if not all(type(t) is str for t in texts):
-        for index, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"texts[{index}] is {type(text).__name__}, not str")
-    return False, texts
 
 
 def _progress(batches: range, show: bool, batch_size: int, total: int) -> Iterable[int]:

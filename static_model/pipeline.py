@@ -116,7 +116,7 @@ class StaticPipeline:
         """The pooled vectors the head sees: mean of token rows, L2-normalized when ``normalize``."""
         if isinstance(texts, str):
             raise TypeError("Pass a list of texts, not a single string.")
-        return np.asarray(self.model.encode(list(texts), normalize=self.normalize), dtype=np.float32)
+        return np.asarray(self.model.encode(texts, normalize=self.normalize), dtype=np.float32)
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """Raw logits, shape (n, n_labels)."""

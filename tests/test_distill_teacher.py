@@ -50,8 +50,12 @@ def test_encode_conventions(wp_dir):
     raw = teacher.encode(["the cat sat"], normalize=False)[0]
     assert not np.isclose(np.linalg.norm(raw), 1.0)
     np.testing.assert_allclose(raw / np.linalg.norm(raw), one, atol=1e-6)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"texts\[0\] is int"):
         teacher.encode([1, 2])
+    # the static model's rules for texts: a set or dict has no row order to return vectors in
+    for unordered in ({"a dog", "the cat"}, {"the cat": 1}):
+        with pytest.raises(TypeError, match="pass a list"):
+            teacher.encode(unordered)
 
 
 def test_max_length_from_sentence_bert_config(wp_dir):

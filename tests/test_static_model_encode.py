@@ -89,6 +89,15 @@ def test_non_text_input_raises_type_error(tiny_model, bad):
         tiny_model.encode(bad)
 
 
+@pytest.mark.parametrize("texts", [{"b text", "a text"}, frozenset({"a text"}), {"a text": 1}, {"k": "a text"}])
+def test_dicts_and_sets_raise_type_error_instead_of_encoding_in_an_arbitrary_order(tiny_model, texts):
+    # a set's iteration order changes with PYTHONHASHSEED, a dict would encode its keys: no row order to trust
+    with pytest.raises(TypeError, match=rf"texts is a {type(texts).__name__}.*pass a list"):
+        tiny_model.encode(texts)
+    with pytest.raises(TypeError, match="pass a list"):
+        tiny_model.tokenize(texts)
+
+
 @pytest.mark.parametrize("kwargs", [{"batch_size": 0}, {"batch_size": "8"}, {"max_length": 0}, {"max_length": -5}])
 def test_bad_parameters_raise_value_error(tiny_model, kwargs):
     with pytest.raises(ValueError):
