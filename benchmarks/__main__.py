@@ -23,6 +23,7 @@ from benchmarks.studies import (
     ablation,
     classify,
     cluster_seeds,
+    fidelity,
     paired_bootstrap,
     protocol,
     refine_gap,
@@ -34,7 +35,8 @@ from benchmarks.studies import (
 
 COMMANDS: tuple[ModuleType, ...] = (
     suite, models, ablation, plot, classify,  # quality, speed, ablation, plot, classify
-    protocol, paired_bootstrap, cluster_seeds, token_lengths, refine_variants, refine_gap, refine_streaming, size,
+    protocol, fidelity, paired_bootstrap, cluster_seeds, token_lengths, refine_variants, refine_gap, refine_streaming,
+    size,
     runtime, distill_time, bulk,
 )
 

@@ -56,9 +56,9 @@ def test_one_registry_and_every_command_in_it():
     for command in COMMANDS:
         command.add_parser(recorder)
     build_parser()  # and argparse accepts them all (no name twice)
-    assert recorder.names == ["quality", "speed", "ablation", "plot", "classify", "protocol", "paired-bootstrap",
-                              "cluster-seeds", "token-lengths", "refine-variants", "refine-gap", "refine-streaming",
-                              "size", "runtime-speed", "distill-speed", "scale-speed"]
+    assert recorder.names == ["quality", "speed", "ablation", "plot", "classify", "protocol", "fidelity",
+                              "paired-bootstrap", "cluster-seeds", "token-lengths", "refine-variants", "refine-gap",
+                              "refine-streaming", "size", "runtime-speed", "distill-speed", "scale-speed"]
 
 
 @pytest.mark.parametrize("command", ["quality", "ablation", "protocol", "size", "runtime-speed", "distill-speed"])
