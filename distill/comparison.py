@@ -39,11 +39,18 @@ class BatchEncoder(Protocol):
 
 def neighbour_overlap(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
     """Mean |top-k(a) & top-k(b)| / k over rows; cosine neighbours, self excluded."""
+    per_row = neighbour_overlaps(a, b, k)
+    return float(per_row.mean()) if per_row.size else float("nan")
+
+
+def neighbour_overlaps(a: np.ndarray, b: np.ndarray, k: int = 10) -> np.ndarray:
+    """|top-k(a) & top-k(b)| / k for each row (cosine neighbours, self excluded; k capped at rows - 1); empty for
+    fewer than 2 rows."""
     n = a.shape[0]
     if n < 2:
-        return float("nan")
+        return np.zeros(0)
     k = min(k, n - 1)
-    total = 0.0
+    out = np.empty(n)
     ua, ub = l2_normalize(np.asarray(a, dtype=np.float32)), l2_normalize(np.asarray(b, dtype=np.float32))
     for start in range(0, n, 1024):
         sa = ua[start : start + 1024] @ ua.T
@@ -53,9 +60,9 @@ def neighbour_overlap(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
         sb[rows, rows + start] = -np.inf
         ta = np.argpartition(-sa, k - 1, axis=1)[:, :k]
         tb = np.argpartition(-sb, k - 1, axis=1)[:, :k]
-        for x, y in zip(ta, tb):
-            total += len(np.intersect1d(x, y, assume_unique=True))
-    return total / (n * k)
+        for i, (x, y) in enumerate(zip(ta, tb)):
+            out[start + i] = len(np.intersect1d(x, y, assume_unique=True)) / k
+    return out
 
 
 def _timed_encode(model: BatchEncoder, texts: list[str], batch_size: int) -> tuple[np.ndarray, float]:

@@ -80,6 +80,22 @@ def test_a_model_closer_to_the_teacher_wins_every_set():
     assert out["summary"]["wins"] == 3 and out["summary"]["mean_diff"] > 0
     same = fidelity.compare(close, close, teacher, sets, resamples=20)
     assert same["summary"]["ties"] == 3 and same["summary"]["mean_diff"] == 0
+    by_neighbours = fidelity.compare(close, far, teacher, sets, resamples=50, metric="neighbours")
+    assert by_neighbours["summary"]["mean_diff"] > 0
+    assert all(0 <= v["a"] <= 100 and v["n"] == 25 for v in by_neighbours["datasets"].values())
+    with pytest.raises(ValueError, match="metric must be one of"):
+        fidelity.compare(close, far, teacher, sets, metric="pearson")
+
+
+def test_neighbour_scores_are_100_for_the_teacher_and_resample_texts():
+    rng = np.random.default_rng(2)
+    teacher = rng.normal(size=(30, 8))
+    same = fidelity.neighbour_scores(teacher * 2.0, teacher)
+    assert same.score == 100.0 and same.n == 30 and same.draw is None
+    noisy = fidelity.neighbour_scores(teacher + rng.normal(size=teacher.shape), teacher)
+    assert 0 < noisy.score < 100 and noisy.on(np.arange(30)) == pytest.approx(noisy.score)
+    with pytest.raises(ValueError, match="more than k=10"):
+        fidelity.neighbour_scores(teacher[:10], teacher[:10])
 
 
 def test_the_command_on_a_tiny_teacher_and_data_folder(tmp_path):
@@ -104,4 +120,4 @@ def test_the_command_on_a_tiny_teacher_and_data_folder(tmp_path):
     report = json.loads(out.with_suffix(".json").read_text())
     assert set(report["datasets"]) == {"news", "chat", "books, 12-word passages"}
     assert all(-100 <= v["a"] <= 100 and v["n"] == 15 for v in report["datasets"].values())
-    assert "## Fidelity to" in out.with_suffix(".md").read_text()
+    assert "## Fidelity to" in out.with_suffix(".md").read_text() and report["metric"] == "spearman"

@@ -12,7 +12,7 @@ from helpers.teachers import SENTENCES, make_wordpiece_teacher
 
 from distill import Teacher, compare, distill
 from distill.__main__ import main
-from distill.comparison import neighbour_overlap, read_pairs
+from distill.comparison import neighbour_overlap, neighbour_overlaps, read_pairs
 from static_model import StaticModel
 
 
@@ -144,7 +144,13 @@ def _texts_file(tmp_path):
 def test_neighbour_overlap():
     x = np.random.default_rng(0).normal(size=(40, 8))
     assert neighbour_overlap(x, x, 10) == 1.0
-    assert neighbour_overlap(x, np.random.default_rng(1).normal(size=(40, 8)), 10) < 0.6
+    y = np.random.default_rng(1).normal(size=(40, 8))
+    assert neighbour_overlap(x, y, 10) < 0.6
+    per_row = neighbour_overlaps(x, y, 10)
+    assert per_row.shape == (40,) and per_row.mean() == neighbour_overlap(x, y, 10)
+    assert set(np.round(per_row * 10, 6)) <= set(range(11))  # whole neighbours of ten
+    assert neighbour_overlaps(x[:1], y[:1]).size == 0 and np.isnan(neighbour_overlap(x[:1], y[:1]))
+    assert neighbour_overlaps(x[:3], x[:3], 10).tolist() == [1.0, 1.0, 1.0]  # k capped at rows - 1
 
 
 def test_compare_texts_and_pairs(wp_dir):

@@ -9,12 +9,15 @@ sources a refinement sample takes whole, Wikipedia, are left out),
 and as many passages of ``--passage-words`` consecutive words of the public-domain books and speeches of
 ``corpus/public_domain_english.txt`` (long, coherent documents).
 
-Per set, each model's score is the Spearman correlation (x100) between its cosines and the teacher's over every pair
-of the set's texts: 100 ranks every pair as the teacher does. A - B gets the selection protocol's treatment
-(``benchmarks.studies.protocol``): a paired bootstrap over the set's texts (every pair of two drawn texts kept, the
-all-pairs design of ``paired_bootstrap.text_resampler``), win / loss / tie, the mean over sets and its
-leave-one-set-out range. The teacher's vectors are cached (``--cache-dir``); the teacher is the one A's config names
-unless ``--teacher`` says otherwise.
+Per set, each model's score (``--metric``) is either ``spearman``: the Spearman correlation (x100) between its cosines
+and the teacher's over every pair of the set's texts (100 ranks every pair as the teacher does; most pairs are of
+unrelated texts, so it weighs the bulk of the ranking), or ``neighbours``: the share (x100) of each text's 10 nearest
+neighbours under the teacher that are among its 10 nearest under the model (the top of the ranking, what retrieval
+and clustering use). A - B gets the selection protocol's treatment (``benchmarks.studies.protocol``): a paired
+bootstrap over the set's texts (for ``spearman`` every pair of two drawn texts kept, the all-pairs design of
+``paired_bootstrap.text_resampler``), win / loss / tie, the mean over sets and its leave-one-set-out range. The
+teacher's vectors are cached (``--cache-dir``); the teacher is the one A's config names unless ``--teacher`` says
+otherwise.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from distill.correlation import spearman
 from static_model.pooling import l2_normalize
 
 TASK = "fidelity"
+METRICS = ("spearman", "neighbours")
+NEIGHBOURS = 10
 
 
 def source_sets(corpus: Path, per_set: int, skip: int, seed: int = 0,
@@ -99,13 +104,32 @@ def fidelity_scores(model_emb: np.ndarray, teacher_emb: np.ndarray) -> ItemScore
     return ItemScores(TASK, len(pairs), on(np.arange(len(pairs))), on, text_resampler(pairs), "texts")
 
 
+def neighbour_scores(model_emb: np.ndarray, teacher_emb: np.ndarray, k: int = NEIGHBOURS) -> ItemScores:
+    """The share (x100) of each text's ``k`` nearest neighbours under the teacher that are among its ``k`` nearest
+    under the model, averaged; resampled by text."""
+    from distill.comparison import neighbour_overlaps
+
+    if len(model_emb) != len(teacher_emb) or len(model_emb) <= k:
+        raise ValueError(f"need the same texts from both, more than k={k}; got {len(model_emb)} and {len(teacher_emb)}")
+    per_text = neighbour_overlaps(model_emb, teacher_emb, k)
+
+    def on(idx: np.ndarray) -> float:
+        return 100.0 * float(np.mean(per_text[idx]))
+
+    return ItemScores(TASK, len(per_text), on(np.arange(len(per_text))), on, None, "texts")
+
+
 def compare(enc_a: TextEncoder, enc_b: TextEncoder, teacher: TextEncoder, sets: dict[str, list[str]], *,
-            resamples: int = 500, seed: int = 42) -> dict:
-    """The protocol's report of A against B, one "dataset" a text set, scored by fidelity to ``teacher``."""
+            resamples: int = 500, seed: int = 42, metric: str = "spearman") -> dict:
+    """The protocol's report of A against B, one "dataset" a text set, scored by fidelity to ``teacher``
+    (``metric``: one of ``METRICS``)."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    score = fidelity_scores if metric == "spearman" else neighbour_scores
     per_set = {}
     for name, texts in sets.items():
         t = teacher.encode(texts)
-        a, b = fidelity_scores(enc_a.encode(texts), t), fidelity_scores(enc_b.encode(texts), t)
+        a, b = score(enc_a.encode(texts), t), score(enc_b.encode(texts), t)
         per_set[name] = compare_dataset(a, b, resamples=resamples, seed=seed)
     return {"datasets": per_set, "summary": leave_one_out(per_set)}
 
@@ -117,6 +141,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--model", "-m", action="append", required=True,
                    help="model SPEC, as for benchmarks quality (exactly two: A, the candidate, then B)")
     p.add_argument("--teacher", default=None, help="the teacher (default: the one A's config names)")
+    p.add_argument("--metric", default="spearman", choices=METRICS,
+                   help="spearman: of all pair cosines (default); neighbours: overlap of each text's 10 nearest")
     p.add_argument("--texts-per-set", type=int, default=250)
     p.add_argument("--skip", type=int, default=300_000, help="corpus lines not drawn from (refinement samples)")
     p.add_argument("--passage-words", type=int, default=200)
@@ -162,12 +188,12 @@ def run(args: argparse.Namespace) -> int:
     sets[f"books, {args.passage_words}-word passages"] = passages(books, args.texts_per_set, args.passage_words,
                                                                   args.seed)
     meta = provenance(args.command_line)
-    result = compare(enc_a, enc_b, teacher, sets, resamples=args.resamples, seed=args.seed)
+    result = compare(enc_a, enc_b, teacher, sets, resamples=args.resamples, seed=args.seed, metric=args.metric)
     md = protocol_markdown(enc_a.name, enc_b.name, result, args.resamples)
-    md = md.replace("## Selection protocol:", f"## Fidelity to {teacher_name}:", 1)
+    md = md.replace("## Selection protocol:", f"## Fidelity to {teacher_name} ({args.metric}):", 1)
     md = "\n".join(x for x in md.split("\n") if not x.startswith("- A - B on the suite's average")) + "\n"
     emit(md + "\n" + provenance_markdown(meta),
-         {"a": enc_a.name, "b": enc_b.name, "specs": args.model, "teacher": teacher_name,
+         {"a": enc_a.name, "b": enc_b.name, "specs": args.model, "teacher": teacher_name, "metric": args.metric,
           "texts_per_set": args.texts_per_set, "skip": args.skip, "passage_words": args.passage_words,
           "resamples": args.resamples, "seed": args.seed, **result, "meta": meta}, args.out)
     return 0
