@@ -91,7 +91,7 @@ def test_neighbour_scores_are_100_for_the_teacher_and_resample_texts():
     rng = np.random.default_rng(2)
     teacher = rng.normal(size=(30, 8))
     same = fidelity.neighbour_scores(teacher * 2.0, teacher)
-    assert same.score == 100.0 and same.n == 30 and same.draw is None
+    assert same.score == 100.0 and same.n == 30 and same.draw is None and same.unit == "items"
     noisy = fidelity.neighbour_scores(teacher + rng.normal(size=teacher.shape), teacher)
     assert 0 < noisy.score < 100 and noisy.on(np.arange(30)) == pytest.approx(noisy.score)
     with pytest.raises(ValueError, match="more than k=10"):
@@ -121,3 +121,10 @@ def test_the_command_on_a_tiny_teacher_and_data_folder(tmp_path):
     assert set(report["datasets"]) == {"news", "chat", "books, 12-word passages"}
     assert all(-100 <= v["a"] <= 100 and v["n"] == 15 for v in report["datasets"].values())
     assert "## Fidelity to" in out.with_suffix(".md").read_text() and report["metric"] == "spearman"
+
+
+def test_too_few_texts_for_ten_neighbours_is_a_usage_error(tmp_path, capsys, tiny_model):
+    tiny_model.save_pretrained(tmp_path / "a")
+    code = main(["fidelity", "--metric", "neighbours", "--texts-per-set", "10", "-m", f"static:{tmp_path / 'a'}",
+                 "-m", f"static:{tmp_path / 'a'}", "--data", str(tmp_path)])
+    assert code == 2 and "--texts-per-set must exceed 10" in capsys.readouterr().err

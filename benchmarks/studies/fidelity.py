@@ -116,7 +116,7 @@ def neighbour_scores(model_emb: np.ndarray, teacher_emb: np.ndarray, k: int = NE
     def on(idx: np.ndarray) -> float:
         return 100.0 * float(np.mean(per_text[idx]))
 
-    return ItemScores(TASK, len(per_text), on(np.arange(len(per_text))), on, None, "texts")
+    return ItemScores(TASK, len(per_text), on(np.arange(len(per_text))), on)  # the items are the texts
 
 
 def compare(enc_a: TextEncoder, enc_b: TextEncoder, teacher: TextEncoder, sets: dict[str, list[str]], *,
@@ -169,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
     for name in ("texts_per_set", "passage_words", "resamples"):
         if getattr(args, name) < 3:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 3")
+    if args.metric == "neighbours" and args.texts_per_set <= NEIGHBOURS:
+        raise UsageError(f"--texts-per-set must exceed {NEIGHBOURS} for --metric neighbours")
     if args.skip < 0:
         raise UsageError("--skip must be 0 or more")
     root = resolve_data_dir(args.data)
