@@ -24,6 +24,7 @@ import numpy as np
 from static_model.atomic import atomic_folder
 from static_model.persistence import check_save_target, write_tensors, write_text
 from static_model.safe_read import read_json, read_safetensors
+from static_model.validation import as_texts
 
 if TYPE_CHECKING:  # pragma: no cover
     from static_model import StaticModel
@@ -114,9 +115,10 @@ class StaticPipeline:
     # ------------------------------------------------------------------ inference
     def features(self, texts: Sequence[str]) -> np.ndarray:
         """The pooled vectors the head sees: mean of token rows, L2-normalized when ``normalize``."""
-        if isinstance(texts, str):
+        single, batch = as_texts(texts)
+        if single:
             raise TypeError("Pass a list of texts, not a single string.")
-        return np.asarray(self.model.encode(texts, normalize=self.normalize), dtype=np.float32)
+        return np.asarray(self.model.encode(batch, normalize=self.normalize), dtype=np.float32)
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """Raw logits, shape (n, n_labels)."""

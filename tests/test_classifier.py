@@ -273,6 +273,13 @@ def test_pipeline_matches_torch_model(fitted, topic_data, tmp_path):
     # The folder is a plain static model too: its vectors are exactly what the head sees.
     static = StaticModel.from_pretrained(folder)
     np.testing.assert_allclose(static.encode(X_test), pipeline.features(X_test), atol=1e-6)
+    # the static model's rules for texts, and one text is not a batch: a str, or a 0-d array of one, is refused
+    for one in (X_test[0], np.array(X_test[0])):
+        with pytest.raises(TypeError, match="not a single string"):
+            pipeline.predict(one)
+    with pytest.raises(TypeError, match="pass a list"):
+        pipeline.predict(set(X_test))
+    assert np.array_equal(pipeline.predict(iter(X_test)), fitted.predict(X_test))  # any iterable of str
 
 
 def test_pipeline_pools_as_the_network_did_when_the_base_model_uses_contrast(tiny_static_model, topic_data, tmp_path):
