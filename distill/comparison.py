@@ -65,6 +65,12 @@ def neighbour_overlaps(a: np.ndarray, b: np.ndarray, k: int = 10) -> np.ndarray:
     return out
 
 
+def pair_cosines(emb: np.ndarray) -> np.ndarray:
+    """The cosine of every pair ``i < j`` of the rows, in ``np.triu_indices(n, 1)`` order."""
+    unit = l2_normalize(np.asarray(emb, dtype=np.float32))
+    return (unit @ unit.T)[np.triu_indices(len(unit), 1)]
+
+
 def _timed_encode(model: BatchEncoder, texts: list[str], batch_size: int) -> tuple[np.ndarray, float]:
     model.encode(texts[: min(len(texts), 8)], batch_size=batch_size)  # warm-up (lazy loads, jit)
     start = time.perf_counter()
@@ -155,10 +161,8 @@ def compare(
             result["spearman_static_vs_gold"] = spearman(sim_s, gold)
             result["spearman_teacher_vs_gold"] = spearman(sim_t, gold)
     else:
-        iu = np.triu_indices(len(uniq), k=1)
-        sim_s = (us @ us.T)[iu]
-        sim_t = (ut @ ut.T)[iu]
-        result["n_pairs"] = int(iu[0].size)
+        sim_s, sim_t = pair_cosines(us), pair_cosines(ut)
+        result["n_pairs"] = int(sim_s.size)
     result["spearman"] = spearman(sim_s, sim_t)
     result[f"neighbour_overlap@{k}"] = neighbour_overlap(e_static, e_teacher, k)
     result["static_seconds"] = s_time

@@ -32,8 +32,8 @@ from benchmarks.quality.tasks import TextEncoder
 from benchmarks.studies.paired_bootstrap import text_resampler
 from benchmarks.studies.protocol import ItemScores, compare_dataset, leave_one_out
 from benchmarks.studies.protocol import markdown as protocol_markdown
+from distill.comparison import pair_cosines
 from distill.correlation import spearman
-from static_model.pooling import l2_normalize
 
 TASK = "fidelity"
 METRICS = ("spearman", "neighbours")
@@ -84,18 +84,12 @@ def passages(path: Path, n: int, words: int, seed: int = 0) -> list[str]:
     return out
 
 
-def pair_cosines(emb: np.ndarray) -> np.ndarray:
-    """The cosine of every pair ``i < j`` of the rows, in ``np.triu_indices(n, 1)`` order."""
-    unit = l2_normalize(np.asarray(emb, dtype=np.float32))
-    return (unit @ unit.T)[np.triu_indices(len(unit), 1)].astype(np.float64)
-
-
 def fidelity_scores(model_emb: np.ndarray, teacher_emb: np.ndarray) -> ItemScores:
     """The model's fidelity on one set of texts (Spearman of its pair cosines with the teacher's, x100), with the
     all-pairs resampler of its texts."""
     if len(model_emb) != len(teacher_emb) or len(model_emb) < 3:
         raise ValueError(f"need the same 3 or more texts from both, got {len(model_emb)} and {len(teacher_emb)}")
-    mine, theirs = pair_cosines(model_emb), pair_cosines(teacher_emb)
+    mine, theirs = pair_cosines(model_emb), pair_cosines(teacher_emb)  # float32; spearman ranks in float64
     pairs = np.stack(np.triu_indices(len(model_emb), 1), axis=1)
 
     def on(idx: np.ndarray) -> float:
