@@ -128,3 +128,9 @@ def test_too_few_texts_for_ten_neighbours_is_a_usage_error(tmp_path, capsys, tin
     code = main(["fidelity", "--metric", "neighbours", "--texts-per-set", "10", "-m", f"static:{tmp_path / 'a'}",
                  "-m", f"static:{tmp_path / 'a'}", "--data", str(tmp_path)])
     assert code == 2 and "--texts-per-set must exceed 10" in capsys.readouterr().err
+
+
+def test_one_model_is_a_usage_error_naming_the_option(tmp_path, capsys, tiny_model):
+    tiny_model.save_pretrained(tmp_path / "a")
+    code = main(["fidelity", "-m", f"static:{tmp_path / 'a'}", "--data", str(tmp_path)])
+    assert code == 2 and "give exactly two models (-m A -m B), got 1" in capsys.readouterr().err

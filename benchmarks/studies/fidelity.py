@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.quality.tasks import TextEncoder
-from benchmarks.studies.paired_bootstrap import text_resampler
+from benchmarks.studies.paired_bootstrap import check_pair_options, text_resampler
 from benchmarks.studies.protocol import ItemScores, compare_dataset, leave_one_out
 from benchmarks.studies.protocol import markdown as protocol_markdown
 from distill.comparison import pair_cosines
@@ -158,8 +158,7 @@ def run(args: argparse.Namespace) -> int:
     from distill.cli_checks import UsageError
     from distill.refine.corpus import DEFAULT_PREFER_SOURCES
 
-    if len(args.model) != 2:
-        raise UsageError(f"-m: give exactly two models (A, then B), got {len(args.model)}")
+    check_pair_options(args)
     for name in ("texts_per_set", "passage_words", "resamples"):
         if getattr(args, name) < 3:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 3")
