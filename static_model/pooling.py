@@ -15,6 +15,8 @@ from numba import types
 from numba.core.typing.templates import Signature
 from numba.extending import intrinsic, overload
 
+from static_model.jit import njit
+
 # float16 has no numba CPU type: a float16 table is viewed as uint16 and decoded with integer operations (which
 # vectorize; a look-up table does not). ``lut`` arguments are kept for callers that pass one; they are unused.
 HALF_TO_FLOAT = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32)
@@ -47,7 +49,7 @@ def _decode_impl(lut, value):  # noqa: ANN001, ANN202
     return lambda lut, value: np.float32(value)
 
 
-@numba.njit(nogil=True, cache=True, fastmath=True)
+@njit(nogil=True, fastmath=True)
 def _token_weight(  # pragma: no cover
     table: np.ndarray, lut: np.ndarray, token: int, centroid: np.ndarray, scale: float, contrast: float,
 ) -> float:
@@ -60,7 +62,7 @@ def _token_weight(  # pragma: no cover
     return np.exp(-contrast * (dot * scale))
 
 
-@numba.njit(nogil=True, cache=True, fastmath=True)
+@njit(nogil=True, fastmath=True)
 def _norm(vector: np.ndarray) -> float:  # pragma: no cover
     """``|vector|`` in float32, vectorized like ``_token_weight`` (a loop that only reads)."""
     total = np.float32(0.0)
@@ -69,7 +71,7 @@ def _norm(vector: np.ndarray) -> float:  # pragma: no cover
     return np.sqrt(total)
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _contrast_pass(  # pragma: no cover
     table: np.ndarray, lut: np.ndarray, weights: np.ndarray, norms: np.ndarray, ids: np.ndarray, start: int, end: int,
     contrast: float, out: np.ndarray, row: int, centroid: np.ndarray,
@@ -102,7 +104,7 @@ def _contrast_pass(  # pragma: no cover
     return total
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _pool_segment(  # pragma: no cover
     table: np.ndarray, lut: np.ndarray, weights: np.ndarray, norms: np.ndarray, ids: np.ndarray, start: int, end: int,
     normalize: bool, contrast: float, out: np.ndarray, row: int, centroid: np.ndarray,
@@ -131,7 +133,7 @@ def _pool_segment(  # pragma: no cover
         out[row, j] *= scale
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _pool_range(  # pragma: no cover
     table: np.ndarray, lut: np.ndarray, weights: np.ndarray, norms: np.ndarray, ids: np.ndarray, offsets: np.ndarray,
     rows: np.ndarray, normalize: bool, contrast: float, out: np.ndarray, lo: int, hi: int,
@@ -142,7 +144,7 @@ def _pool_range(  # pragma: no cover
                       rows[seg], centroid)
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _pool_serial(  # pragma: no cover
     table: np.ndarray, lut: np.ndarray, weights: np.ndarray, norms: np.ndarray, ids: np.ndarray, offsets: np.ndarray,
     rows: np.ndarray, normalize: bool, contrast: float, out: np.ndarray,
@@ -150,7 +152,7 @@ def _pool_serial(  # pragma: no cover
     _pool_range(table, lut, weights, norms, ids, offsets, rows, normalize, contrast, out, 0, offsets.shape[0] - 1)
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
+@njit(parallel=True, nogil=True)
 def _pool_parallel(  # pragma: no cover
     table: np.ndarray, lut: np.ndarray, weights: np.ndarray, norms: np.ndarray, ids: np.ndarray, offsets: np.ndarray,
     rows: np.ndarray, normalize: bool, contrast: float, out: np.ndarray,

@@ -20,11 +20,11 @@ import sys
 from collections.abc import Sequence
 from itertools import compress
 
-import numba
 import numpy as np
 from tokenizers import Tokenizer
 
 from static_model.chunk_cache import DEFAULT_CACHE_BYTES, SEPARATOR, CacheInfo, ChunkCache
+from static_model.jit import njit
 from static_model.wordpiece import AsciiWordPiece, StringTable, ascii_buffer, find_added, lower_ascii
 
 _JOINER = f" {SEPARATOR} "
@@ -67,7 +67,7 @@ def unknown_token_id(tokenizer: Tokenizer, spec: dict | None = None) -> int | No
     return tokenizer.token_to_id(unk) if isinstance(unk, str) else None
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _expand_words(  # pragma: no cover - compiled
     entries: np.ndarray, pieces: np.ndarray, starts: np.ndarray, local_ids: np.ndarray, local_offsets: np.ndarray,
     n_texts: int, max_length: int,
@@ -107,7 +107,7 @@ def _expand_words(  # pragma: no cover - compiled
     return ids, offsets
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _drop_and_truncate(  # pragma: no cover - compiled
     ids: np.ndarray, lengths: np.ndarray, unk_id: int, max_length: int
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import string
 
-import numba
 import numpy as np
+
+from static_model.jit import njit
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
@@ -51,7 +52,7 @@ class StringTable:
         return self.slots, self.data, self.offsets, self.ids
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _hash(prefix: np.ndarray, buf: np.ndarray, start: int, end: int) -> np.uint64:  # pragma: no cover - compiled
     h = _FNV_OFFSET
     for i in range(prefix.shape[0]):
@@ -61,7 +62,7 @@ def _hash(prefix: np.ndarray, buf: np.ndarray, start: int, end: int) -> np.uint6
     return h
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _fill(slots: np.ndarray, data: np.ndarray, offsets: np.ndarray) -> None:  # pragma: no cover - compiled
     mask = np.uint64(slots.shape[0] - 1)
     empty = data[:0]
@@ -72,7 +73,7 @@ def _fill(slots: np.ndarray, data: np.ndarray, offsets: np.ndarray) -> None:  # 
         slots[s] = k
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _find(  # pragma: no cover - compiled
     table: TableArrays, prefix: np.ndarray, buf: np.ndarray, start: int, end: int
 ) -> int:
@@ -102,7 +103,7 @@ def _find(  # pragma: no cover - compiled
     return -1
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _segment(  # pragma: no cover - compiled
     buf: np.ndarray, i: int, end: int, out: np.ndarray, pos: int, table: TableArrays, max_len: int,
     prefix: np.ndarray, max_chars: int, byte_class: np.ndarray,
@@ -145,7 +146,7 @@ def _segment(  # pragma: no cover - compiled
     return pos
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def wordpiece_chunks(  # pragma: no cover
     buf: np.ndarray, offsets: np.ndarray, table: TableArrays, max_len: int, prefix: np.ndarray, max_chars: int,
     byte_class: np.ndarray, added: TableArrays, added_max_len: int,
@@ -192,7 +193,7 @@ def wordpiece_chunks(  # pragma: no cover
     return out[:pos], out_offsets, handled
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def find_added(  # pragma: no cover - compiled
     buf: np.ndarray, offsets: np.ndarray, table: TableArrays, max_len: int
 ) -> np.ndarray:
@@ -212,7 +213,7 @@ def find_added(  # pragma: no cover - compiled
     return hits
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def lower_ascii(buf: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """A copy of the ASCII bytes with A-Z lower-cased."""
     out = buf.copy()

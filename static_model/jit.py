@@ -1,0 +1,40 @@
+"""``njit``: ``numba.njit`` whose compiled code is cached on disk where numba can write a cache, else kept in
+memory, so that a read-only install (a container as a user without a home, a serverless runtime) still imports.
+
+numba caches next to the source (``__pycache__``) or in a user folder (``NUMBA_CACHE_DIR``, else the user's cache
+directory); with neither writable, ``numba.njit(cache=True)`` raises at import. Then each process compiles the
+kernels on first use (seconds) and one ``RuntimeWarning`` says how to keep them."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numba
+
+_warned = False
+
+
+def njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``numba.njit(cache=True, **options)``, or without the cache where numba finds no folder to write it."""
+    def decorate(func: Callable[..., Any]) -> Any:
+        try:
+            return numba.njit(cache=True, **options)(func)
+        except RuntimeError as exc:
+            if "no locator available" not in str(exc):
+                raise
+            _warn_once(func)
+            return numba.njit(cache=False, **options)(func)
+
+    return decorate
+
+
+def _warn_once(func: Callable[..., Any]) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        warnings.warn(f"static_model: numba has no writable folder to cache its compiled kernels (next to "
+                      f"{func.__code__.co_filename} or in the user's cache directory), so each process compiles "
+                      "them on first use; set NUMBA_CACHE_DIR to a writable folder to keep them",
+                      RuntimeWarning, stacklevel=4)
