@@ -22,7 +22,7 @@ import shutil
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,6 +30,19 @@ TMP_TAG = "tmp"
 OLD_TAG = "old"
 _ACTIVE: set[Path] = set()  # staging folders of saves running in this process (never cleaned as stale)
 _ACTIVE_LOCK = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A fork while another thread held the lock would leave it held in the child, whose saves would then hang; the
+    child's own saves start with none running (the parent's staging folders belong to a live process, so they are
+    not cleaned either)."""
+    global _ACTIVE_LOCK
+    _ACTIVE_LOCK = threading.Lock()
+    _ACTIVE.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def resolve_target(path: str | os.PathLike) -> Path:
@@ -63,8 +76,16 @@ def readable_path(target: Path) -> Path:
     """Where to read ``target`` from: itself, or the old version that a save killed between its renames moved aside."""
     if os.path.lexists(target):
         return target
-    olds = [p for p in leftovers(target, OLD_TAG) if p.is_dir()]
-    return max(olds, key=lambda p: p.stat().st_mtime_ns) if olds else target
+    olds = [(_mtime(p), p) for p in leftovers(target, OLD_TAG) if p.is_dir()]
+    olds = [(mtime, p) for mtime, p in olds if mtime is not None]  # one a save just put back is gone
+    return max(olds)[1] if olds else target
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def recover(target: Path) -> None:
@@ -107,10 +128,11 @@ def _staging(target: Path, tag: str) -> Path:
 
 
 @contextmanager
-def atomic_folder(target: Path) -> Iterator[Path]:
+def atomic_folder(target: Path, check: Callable[[Path], object] | None = None) -> Iterator[Path]:
     """Yield an empty folder beside ``target`` (already resolved and checked); on success it becomes ``target``.
 
-    If the body raises, the folder is removed and ``target`` is untouched.
+    If the body raises, the folder is removed and ``target`` is untouched. ``check(target)`` runs again just before
+    the swap (the body may take minutes): if it raises, the same.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     recover(target)
@@ -123,6 +145,8 @@ def atomic_folder(target: Path) -> Iterator[Path]:
         tmp.mkdir()
         yield tmp
         fsync_dir(tmp)
+        if check is not None:
+            check(target)
         _swap_in(tmp, target)
         fsync_dir(target.parent)
     finally:

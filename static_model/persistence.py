@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from safetensors.numpy import save_file
@@ -46,6 +47,11 @@ MODEL_ENTRIES = frozenset({
 MAX_ABS_VALUE = 1e6  # |table value * weight| bound: pooled sums and squared norms stay far from float32 overflow
 MAX_TOKEN_ID = 2**31 - 2  # ids are int32 in the pooling kernel
 _TENSOR_NAMES = {"embeddings", "embedding.weight", "weights", "mapping"}
+# Known and unknown ASCII words: a tokenizer that fails on these fails on most texts (not only on rare characters a
+# vocabulary without an unknown token may lack).
+_PROBE_TEXTS = ["a b the qzxqv"]
+_READ_ATTEMPTS = 5  # reads of a folder that saves keep replacing, before giving up
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -65,7 +71,45 @@ class FolderContents:
 
 def read_folder(path: str | os.PathLike) -> FolderContents:
     """Read a static model folder; every problem is an error naming the file and what is wrong."""
-    folder = atomic.readable_path(Path(os.path.expanduser(os.fspath(path))))
+    return read_consistently(path, _read_folder)
+
+
+def read_consistently(path: str | os.PathLike, read: Callable[[Path], _T]) -> _T:
+    """``read(folder)`` for the folder at ``path`` (``~`` expanded), read again when a save swapped another version
+    in meanwhile: the files are read one by one, and the result must never mix two versions of the folder."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
+    given = Path(os.path.expanduser(os.fspath(path)))
+    for _ in range(_READ_ATTEMPTS):
+        folder = atomic.readable_path(given)
+        before = _identity(folder)
+        try:
+            result = read(folder)
+        except Exception:
+            if _unchanged(given, folder, before):  # the error is about the folder's files, not a swap
+                raise
+            continue
+        if _unchanged(given, folder, before):
+            return result
+    raise ValueError(f"{given} was replaced by a save each of the {_READ_ATTEMPTS} times it was read; try again")
+
+
+def _unchanged(given: Path, folder: Path, before: tuple[int, int, int] | None) -> bool:
+    """Whether ``given`` is still read from ``folder``, and ``folder`` is still the folder it was."""
+    return atomic.readable_path(given) == folder and _identity(folder) == before
+
+
+def _identity(folder: Path) -> tuple[int, int, int] | None:
+    """What changes when a save swaps another folder in at ``folder`` (``None``: nothing there)."""
+    try:
+        info = os.stat(folder)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino, info.st_ctime_ns
+
+
+def _read_folder(folder: Path) -> FolderContents:
+    """:func:`read_folder` for the folder at ``folder`` as it is now."""
     if not folder.is_dir():
         raise FileNotFoundError(f"No model folder at {folder}")
     nested = folder / ST_NESTED_DIR
@@ -159,6 +203,11 @@ def read_tokenizer(path: Path, folder: Path, rows: int, table: Path) -> tuple[To
         raise ValueError(f"{path} has token ids up to {max_id} ({len(ids)} ids) but {table} has only {rows} rows")
     try:
         tokenizer = Tokenizer.from_str(data.decode("utf-8"))
+        tokenizer.no_padding()  # as the runtime uses it (``prepare_tokenizer``)
+        tokenizer.no_truncation()
+        # a tokenizer that parses but cannot encode (a WordPiece vocabulary without its unknown token) fails here,
+        # naming the file, rather than inside the first encode
+        tokenizer.encode_batch_fast(_PROBE_TEXTS, add_special_tokens=False)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 (a pyo3 PanicException too)
@@ -229,7 +278,7 @@ def check_consistency(
     cfg = f"{source / CONFIG_FILE}" if source else "config"
     for key, actual in (("dim", embeddings.shape[1]), ("vocab_size", embeddings.shape[0])):
         if key in config and config[key] != actual:
-            raise ValueError(f"{cfg} says {key}={config[key]} but the embeddings have {actual}")
+            raise ValueError(f"{cfg} says {key}={config[key]!r} but the embeddings have {actual}")
     if "dtype" in config and config["dtype"] != embeddings.dtype.name:
         raise ValueError(f"{cfg} says dtype={config['dtype']} but the embeddings are {embeddings.dtype.name}")
     vocab = tokenizer.get_vocab(with_added_tokens=True)
@@ -269,28 +318,49 @@ def check_save_target(path: str | os.PathLike, *, overwrite: bool) -> Path:
     overwrite = check_bool(overwrite, "overwrite")
     target = atomic.resolve_target(path)
     atomic.recover(target)
+    if check_replaceable(target) and not overwrite:
+        raise FileExistsError(f"{target} already holds a model; pass overwrite=True to replace it")
+    _check_writable(target)
+    return target
+
+
+def _check_writable(target: Path) -> None:
+    """A save writes beside ``target`` and swaps the old folder out to delete it: a PermissionError now, naming the
+    folder, rather than one naming a hidden staging folder later, or a write-protected model replaced anyway and its
+    files left behind in a hidden folder that cannot be deleted."""
+    if target.parent.is_dir() and not os.access(target.parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot save {target}: no permission to write in {target.parent}")
+    if target.is_dir() and not os.access(target, os.W_OK | os.X_OK):
+        mode = stat.filemode(os.stat(target).st_mode)
+        raise PermissionError(f"{target} is write-protected (mode {mode}) and a save replaces it as a whole: make it "
+                              "writable or choose another folder")
+
+
+def check_replaceable(target: Path) -> bool:
+    """Whether ``target`` holds a model (``False``: it is missing or empty); an error if it holds anything else.
+
+    Run before a save starts and again just before its swap, so that a folder something else filled meanwhile is
+    not replaced either."""
     if not os.path.lexists(target):
-        return target
+        return False
     if not target.is_dir():
         raise NotADirectoryError(f"{target} exists and is not a folder; a model is saved as a folder")
     entries = sorted(os.listdir(target))
     if not entries:
-        return target
+        return False
     foreign = [name for name in entries if name not in MODEL_ENTRIES]
     if foreign or not {MODEL_FILE, CONFIG_FILE, ST_NESTED_DIR} & set(entries):
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "") if foreign else ", ".join(entries)
         raise FileExistsError(f"{target} is not empty and is not a model folder (it holds {shown}); a save never "
                               "replaces such a folder, not even with overwrite=True: choose a new or empty folder")
-    if not overwrite:
-        raise FileExistsError(f"{target} already holds a model; pass overwrite=True to replace it")
-    return target
+    return True
 
 
 def write_folder(path: str | os.PathLike, contents: FolderContents, *, overwrite: bool = False) -> Path:
     """Write the folder atomically: ours, readable by Model2Vec and sentence-transformers (see
     :func:`check_save_target`)."""
     target = check_save_target(path, overwrite=overwrite)
-    with atomic.atomic_folder(target) as tmp:
+    with atomic.atomic_folder(target, check=check_replaceable) as tmp:
         write_model_files(tmp, contents)
     return target
 
@@ -305,7 +375,7 @@ def write_model_files(folder: Path, contents: FolderContents) -> None:
         tensors["mapping"] = np.ascontiguousarray(contents.mapping, dtype=np.int32)
     write_tensors(folder / MODEL_FILE, tensors, {"format": "np"})
     write_text(folder / TOKENIZER_FILE, contents.tokenizer.to_str())
-    write_text(folder / CONFIG_FILE, json.dumps(contents.config, indent=2, sort_keys=True))
+    write_text(folder / CONFIG_FILE, json.dumps(contents.config, indent=2, sort_keys=True, default=json_value))
     modules = [{"idx": 0, "name": "0", "path": ".", "type": "sentence_transformers.models.StaticEmbedding"}]
     if contents.config.get("normalize"):
         modules.append({"idx": 1, "name": "1", "path": NORMALIZE_DIR, "type": "sentence_transformers.models.Normalize"})
@@ -313,6 +383,14 @@ def write_model_files(folder: Path, contents: FolderContents) -> None:
     write_text(folder / MODULES_FILE, json.dumps(modules, indent=2))
     size = (folder / MODEL_FILE).stat().st_size
     write_text(folder / CARD_FILE, render_model_card(contents.config, size_bytes=size))
+
+
+def json_value(value: Any) -> Any:
+    """``json.dumps``'s ``default``: numpy scalars and arrays as Python values (``np.int64(3)`` is 3); anything else
+    that JSON cannot hold is a TypeError naming its type."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"a value of type {type(value).__name__} ({value!r:.80}) cannot be written as JSON")
 
 
 def write_tensors(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> None:

@@ -22,9 +22,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from static_model.atomic import atomic_folder
-from static_model.persistence import check_save_target, write_tensors, write_text
+from static_model.persistence import (
+    check_replaceable,
+    check_save_target,
+    json_value,
+    read_consistently,
+    write_tensors,
+    write_text,
+)
 from static_model.safe_read import read_json, read_safetensors
-from static_model.validation import as_texts
+from static_model.validation import as_texts, check_bool
 
 if TYPE_CHECKING:  # pragma: no cover
     from static_model import StaticModel
@@ -35,6 +42,15 @@ FORMAT_NAME = "static-pipeline"
 FORMAT_VERSION = 1
 ACTIVATIONS = ("relu", "tanh")
 LABEL_FORMATS = ("single", "sets", "indicator")
+
+
+def check_threshold(value: Any) -> float:
+    """A multi-label threshold: a probability strictly between 0 and 1 (at 0 or 1 every label, or none, passes)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"threshold must be a number; got {value!r} ({type(value).__name__})")
+    if not 0.0 < float(value) < 1.0:  # also rejects NaN
+        raise ValueError(f"threshold must be between 0 and 1 (both excluded); got {value!r}")
+    return float(value)
 
 
 def _activate(x: np.ndarray, activation: str) -> np.ndarray:
@@ -75,6 +91,7 @@ class StaticPipeline:
         normalize: bool = True,
         label_format: str | None = None,
     ) -> None:
+        multilabel = check_bool(multilabel, "multilabel")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}.")
         label_format = label_format or ("sets" if multilabel else "single")
@@ -86,11 +103,11 @@ class StaticPipeline:
         self.layers = [
             (np.ascontiguousarray(w, dtype=np.float32), np.ascontiguousarray(b, dtype=np.float32)) for w, b in layers
         ]
-        self.labels = list(labels)
-        self.multilabel = bool(multilabel)
-        self.threshold = float(threshold)
+        self.labels = [label.item() if isinstance(label, np.generic) else label for label in labels]  # JSON-ready
+        self.multilabel = multilabel
+        self.threshold = check_threshold(threshold)
         self.activation = activation
-        self.normalize = bool(normalize)
+        self.normalize = check_bool(normalize, "normalize")
         self.label_format = label_format
         self._check_shapes()
         # Transposed copies, so that the forward pass is one contiguous matmul per layer.
@@ -101,6 +118,8 @@ class StaticPipeline:
         for i, (w, b) in enumerate(self.layers):
             if w.ndim != 2 or b.shape != (w.shape[0],):
                 raise ValueError(f"Head layer {i}: weight {w.shape} and bias {b.shape} do not fit together.")
+            if not (np.isfinite(w).all() and np.isfinite(b).all()):
+                raise ValueError(f"Head layer {i} holds NaN or infinite values.")
             if w.shape[1] != expected_in:
                 raise ValueError(f"Head layer {i} expects {w.shape[1]} inputs, but gets {expected_in}.")
             expected_in = w.shape[0]
@@ -140,7 +159,7 @@ class StaticPipeline:
         """Predicted labels: one a text, or for multi-label the labels above ``threshold``."""
         if not self.multilabel:
             return self.classes_[self.decision_function(texts).argmax(axis=1)]
-        threshold = self.threshold if threshold is None else float(threshold)
+        threshold = self.threshold if threshold is None else check_threshold(threshold)
         # sigmoid(z) > t  <=>  z > logit(t), the rule StaticModelClassifier.predict uses too.
         hits = self.decision_function(texts) > np.log(threshold / (1.0 - threshold))
         if self.label_format == "indicator":
@@ -169,7 +188,7 @@ class StaticPipeline:
         a folder holding anything else never.
         """
         target = check_save_target(path, overwrite=overwrite)
-        with atomic_folder(target) as staging:
+        with atomic_folder(target, check=check_replaceable) as staging:
             # the static model writes itself into the staging folder (its own atomic save swaps the empty folder)
             if dtype is None:
                 self.model.save_pretrained(staging)
@@ -180,15 +199,20 @@ class StaticPipeline:
                 tensors[f"layers.{i}.weight"] = w
                 tensors[f"layers.{i}.bias"] = b
             write_tensors(staging / HEAD_FILE, tensors, {"format": FORMAT_NAME})
-            write_text(staging / HEAD_CONFIG_FILE, json.dumps(self.head_config(), indent=2, ensure_ascii=False))
+            write_text(staging / HEAD_CONFIG_FILE,
+                       json.dumps(self.head_config(), indent=2, ensure_ascii=False, default=json_value))
         return target
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> StaticPipeline:
-        """Load a classifier pipeline folder written by :meth:`save_pretrained`."""
+        """Load a classifier pipeline folder written by :meth:`save_pretrained` (read again if a save replaces it
+        meanwhile: the head and the model always come from the same version)."""
+        return read_consistently(path, cls._read_folder)
+
+    @classmethod
+    def _read_folder(cls, folder: Path) -> StaticPipeline:
         from static_model import StaticModel
 
-        folder = Path(os.path.expanduser(os.fspath(path)))
         config_path, head_path = folder / HEAD_CONFIG_FILE, folder / HEAD_FILE
         if not os.path.lexists(config_path) or not os.path.lexists(head_path):
             raise FileNotFoundError(
@@ -213,16 +237,19 @@ class StaticPipeline:
             if tuple(w.shape) != (d_out, d_in):
                 raise ValueError(f"{head_path}: layer {i} has shape {tuple(w.shape)}, config says {(d_out, d_in)}.")
         model = StaticModel.from_pretrained(folder)
-        return cls(
-            model,
-            layers,
-            labels=config["labels"],
-            multilabel=config.get("multilabel", False),
-            threshold=config.get("threshold", 0.5),
-            activation=config.get("activation", "relu"),
-            normalize=config.get("normalize", True),
-            label_format=config.get("label_format"),
-        )
+        try:
+            return cls(
+                model,
+                layers,
+                labels=config["labels"],
+                multilabel=config.get("multilabel", False),
+                threshold=config.get("threshold", 0.5),
+                activation=config.get("activation", "relu"),
+                normalize=config.get("normalize", True),
+                label_format=config.get("label_format"),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{config_path} with {head_path}: {exc}") from None
 
     def __repr__(self) -> str:
         shapes = " → ".join(str(w.shape[1]) for w, _ in self.layers) + f" → {self.layers[-1][0].shape[0]}"

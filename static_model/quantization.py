@@ -9,7 +9,10 @@ DTYPES = ("float32", "float16", "int8")
 
 def check_dtype(dtype: str) -> str:
     """``dtype`` as one of :data:`DTYPES`, or a ``ValueError`` naming the choices."""
-    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    try:
+        name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    except TypeError:  # not a dtype at all (3, "x"): numpy's message would not name the argument
+        name = None
     if name not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
     return name

@@ -72,6 +72,16 @@ def test_config_values_of_the_wrong_type_or_range_name_the_file(saved, key, valu
         StaticModel.from_pretrained(saved)
 
 
+def test_a_dtype_that_is_not_one_names_the_argument(tiny_model, saved, tiny_table, wordpiece_tokenizer):
+    for bad in (3, "x", [1]):  # 3 was numpy's "Cannot interpret '3' as a data type"
+        with pytest.raises(ValueError, match="dtype must be one of float32, float16, int8"):
+            tiny_model.quantize(bad)
+        with pytest.raises(ValueError, match="dtype must be one of float32, float16, int8"):
+            StaticModel.from_pretrained(saved, dtype=bad)
+    with pytest.raises(ValueError, match="config says dim='8' but the embeddings have 8"):  # was "dim=8 ... have 8"
+        StaticModel(tiny_table, wordpiece_tokenizer, config={"dim": "8"})
+
+
 def test_a_0d_array_is_one_text(tiny_model):
     vector = tiny_model.encode(np.array("the cat sat"))
     assert vector.shape == (tiny_model.dim,)
@@ -123,6 +133,15 @@ def test_added_and_post_processor_ids_are_checked(saved):
     (saved / "tokenizer.json").write_text(json.dumps(spec))
     with pytest.raises(ValueError, match="tokenizer.json holds the token id 4000000000"):
         StaticModel.from_pretrained(saved)
+
+
+def test_a_tokenizer_that_parses_but_cannot_encode_names_the_file(saved):
+    spec = json.loads((saved / "tokenizer.json").read_text())
+    spec["model"]["unk_token"] = "<unk>"  # not in the vocabulary: every unknown word is an error in the tokenizer
+    (saved / "tokenizer.json").write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match=r"tokenizer.json is corrupt.*Missing \[UNK\] token") as error:
+        StaticModel.from_pretrained(saved)  # was a bare Exception from inside the tokenizer, naming no file
+    assert str(saved / "tokenizer.json") in str(error.value)
 
 
 # --------------------------------------------------------------------------- hostile files

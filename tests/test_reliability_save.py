@@ -8,7 +8,8 @@ import stat
 import numpy as np
 import pytest
 
-from static_model import StaticModel, safe_read
+from static_model import StaticModel, persistence, safe_read
+from static_model.pipeline import StaticPipeline
 
 
 def test_a_folder_that_is_not_a_model_is_never_emptied(tiny_model, tmp_path):
@@ -29,6 +30,26 @@ def test_a_model_folder_with_foreign_files_is_never_replaced(tiny_model, tmp_pat
     with pytest.raises(FileExistsError, match=r"it holds \.git"):
         tiny_model.save_pretrained(tmp_path / "m", overwrite=True)
     assert (tmp_path / "m" / ".git").is_dir()
+
+
+@pytest.mark.parametrize("existed", [True, False])  # a model folder, or none yet, when the save started
+def test_a_folder_filled_with_other_files_while_the_save_writes_is_not_replaced(tiny_model, tmp_path, monkeypatch,
+                                                                                 existed):
+    target = tmp_path / "m"
+    if existed:
+        tiny_model.save_pretrained(target)
+    write = persistence.write_model_files
+
+    def slow_write(folder, contents):  # a big model takes minutes: meanwhile someone puts their notes there
+        write(folder, contents)
+        target.mkdir(exist_ok=True)
+        (target / "notes.txt").write_text("keep me")
+
+    monkeypatch.setattr(persistence, "write_model_files", slow_write)
+    with pytest.raises(FileExistsError, match=r"m is not empty and is not a model folder \(it holds notes.txt\)"):
+        tiny_model.save_pretrained(target, overwrite=True)
+    assert (target / "notes.txt").read_text() == "keep me"  # was swapped out and deleted with the old folder
+    assert sorted(os.listdir(tmp_path)) == ["m"]  # no staging folder left behind
 
 
 def test_replacing_a_model_is_explicit(tiny_model, tiny_table, wordpiece_tokenizer, tmp_path):
@@ -94,8 +115,6 @@ def test_every_file_gets_the_umasks_mode(tiny_model, tmp_path, umask_027):
 
 
 def test_the_classifier_head_gets_the_umasks_mode(tiny_model, tmp_path, umask_027):
-    from static_model.pipeline import StaticPipeline
-
     rng = np.random.default_rng(0)
     layers = [(rng.normal(size=(3, tiny_model.dim)), rng.normal(size=3))]
     pipeline = StaticPipeline(tiny_model, layers, labels=["a", "b", "c"])
@@ -133,3 +152,61 @@ def test_missing_and_corrupt_weights_say_so(tiny_model, tmp_path):
     (tmp_path / "m" / "model.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match=r"model.safetensors is missing"):
         StaticModel.from_pretrained(tmp_path / "m")
+
+
+def test_numpy_values_in_the_config_and_labels_are_saved_as_json(tiny_table, wordpiece_tokenizer, tmp_path):
+    """Settings computed with numpy (``np.int64``, ``np.float32``, arrays) used to fail the save at its very end."""
+    config = {"teacher_dim": np.int64(384), "score": np.float32(0.5), "kept": np.arange(3)}
+    model = StaticModel(tiny_table, wordpiece_tokenizer, config=config)
+    model.save_pretrained(tmp_path / "m")
+    loaded = StaticModel.from_pretrained(tmp_path / "m").config
+    assert (loaded["teacher_dim"], loaded["score"], loaded["kept"]) == (384, 0.5, [0, 1, 2])
+    layers = [(np.ones((3, model.dim)), np.arange(3.0))]
+    pipeline = StaticPipeline(model, layers, labels=np.array([3, 5, 7]))  # e.g. np.unique(y)
+    pipeline.save_pretrained(tmp_path / "p")
+    assert StaticPipeline.from_pretrained(tmp_path / "p").labels == [3, 5, 7]
+
+
+def test_a_config_value_json_cannot_hold_names_its_type_and_harms_nothing(tiny_table, wordpiece_tokenizer, tiny_model,
+                                                                          tmp_path):
+    tiny_model.save_pretrained(tmp_path / "m")
+    model = StaticModel(tiny_table, wordpiece_tokenizer, config={"seen": {"a", "b"}})
+    with pytest.raises(TypeError, match=r"a value of type set \(.*\) cannot be written as JSON"):
+        model.save_pretrained(tmp_path / "m", overwrite=True)
+    assert StaticModel.from_pretrained(tmp_path / "m").config == tiny_model.config
+    assert sorted(os.listdir(tmp_path)) == ["m"]
+
+
+@pytest.fixture
+def as_ordinary_user(monkeypatch):
+    """Permissions as an ordinary user meets them (root may write anywhere): ``os.access`` follows the owner's bits."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return
+    real = os.access
+
+    def access(path, mode, **kwargs):
+        if mode & os.W_OK and not os.stat(path).st_mode & stat.S_IWUSR:
+            return False
+        return real(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+
+
+@pytest.mark.parametrize("protected", ["the model folder", "its parent"])
+def test_a_write_protected_folder_is_neither_replaced_nor_written_beside(tiny_model, tmp_path, as_ordinary_user,
+                                                                          protected):
+    """A ``chmod a-w`` model folder was swapped out anyway and its files, which could not be deleted, stayed behind
+    in a hidden ``.m.tmp-*`` folder; a protected parent gave an error naming that hidden folder."""
+    parent = tmp_path / "models"
+    tiny_model.save_pretrained(parent / "m")
+    folder = parent / "m" if protected == "the model folder" else parent
+    before = sorted(os.listdir(parent))
+    folder.chmod(0o555)
+    try:
+        problem = "is write-protected" if protected == "the model folder" else "no permission to write in"
+        with pytest.raises(PermissionError, match=problem):
+            tiny_model.quantize("int8").save_pretrained(parent / "m", overwrite=True)
+    finally:
+        folder.chmod(0o755)
+    assert sorted(os.listdir(parent)) == before
+    assert StaticModel.from_pretrained(parent / "m").dtype == "float32"

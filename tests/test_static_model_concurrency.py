@@ -200,3 +200,24 @@ def test_workers_give_the_same_vectors(minilm_parts, corpus_lines):
     assert model.encode("one text", workers=4).shape == (16,)
     with pytest.raises(ValueError, match="workers"):
         model.encode(texts, workers=0)
+
+
+def _save_in_child(model: StaticModel, folder: str) -> None:
+    model.save_pretrained(folder)
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork on this platform")
+def test_a_child_forked_while_a_save_holds_its_lock_can_save(tiny_model, tmp_path):
+    """A thread of the parent saving at the instant of the fork held the saves' lock: the child's saves hung."""
+    from static_model import atomic
+
+    with atomic._ACTIVE_LOCK:  # as a save in another thread holds it for a moment
+        child = multiprocessing.get_context("fork").Process(target=_save_in_child,
+                                                            args=(tiny_model, str(tmp_path / "m")))
+        child.start()
+    child.join(120)  # a hang guard, not a timing check: the save takes well under a second
+    if child.is_alive():
+        child.kill()
+        child.join()
+    assert child.exitcode == 0
+    np.testing.assert_array_equal(StaticModel.from_pretrained(tmp_path / "m").embeddings, tiny_model.embeddings)

@@ -1,0 +1,67 @@
+"""A classifier pipeline folder is untrusted input too: its head's settings have strict types and ranges and its
+weights are finite, or the load fails naming the file; never a pipeline that silently predicts something else."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from static_model.pipeline import HEAD_CONFIG_FILE, HEAD_FILE, StaticPipeline
+
+
+@pytest.fixture
+def pipeline(tiny_model) -> StaticPipeline:
+    rng = np.random.default_rng(0)
+    return StaticPipeline(tiny_model, [(rng.normal(size=(2, tiny_model.dim)), rng.normal(size=2))],
+                          labels=["cat", "dog"], multilabel=True)
+
+
+@pytest.fixture
+def saved(pipeline, tmp_path):
+    return pipeline.save_pretrained(tmp_path / "classifier")
+
+
+@pytest.mark.parametrize(("key", "value", "problem"), [
+    ("normalize", "false", "normalize must be True or False"),  # was read as True
+    ("multilabel", 0, "multilabel must be True or False"),
+    ("threshold", float("nan"), "threshold must be between 0 and 1"),  # no label ever passed
+    ("threshold", 1.0, "threshold must be between 0 and 1"),
+    ("threshold", "0.5", "threshold must be a number"),
+])
+def test_head_settings_of_the_wrong_type_or_range_name_the_file(saved, key, value, problem):
+    config = json.loads((saved / HEAD_CONFIG_FILE).read_text())
+    config[key] = value
+    (saved / HEAD_CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=problem) as error:
+        StaticPipeline.from_pretrained(saved)
+    assert str(saved / HEAD_CONFIG_FILE) in str(error.value)
+
+
+@pytest.mark.parametrize("tensor", ["layers.0.weight", "layers.0.bias"])
+def test_non_finite_head_weights_name_the_file(saved, tensor):
+    tensors = load_file(str(saved / HEAD_FILE))
+    tensors[tensor].reshape(-1)[0] = np.nan  # every probability was NaN and every prediction the first label
+    save_file(tensors, str(saved / HEAD_FILE))
+    with pytest.raises(ValueError, match="NaN or infinite") as error:
+        StaticPipeline.from_pretrained(saved)
+    assert str(saved / HEAD_FILE) in str(error.value)
+
+
+def test_arguments_are_checked_as_strictly(pipeline, tiny_model):
+    layers = pipeline.layers
+    with pytest.raises(TypeError, match="normalize must be True or False"):
+        StaticPipeline(tiny_model, layers, labels=["cat", "dog"], normalize="no")
+    with pytest.raises(ValueError, match="threshold must be between 0 and 1"):
+        StaticPipeline(tiny_model, layers, labels=["cat", "dog"], multilabel=True, threshold=0.0)
+    with pytest.raises(ValueError, match="threshold must be between 0 and 1"):
+        pipeline.predict(["the cat"], threshold=float("nan"))
+    assert pipeline.predict(["the cat"], threshold=0.5) == pipeline.predict(["the cat"])
+
+
+def test_a_good_folder_still_loads(saved, pipeline, tmp_path):
+    copy = shutil.copytree(saved, tmp_path / "copy")
+    assert StaticPipeline.from_pretrained(copy).predict(["the cat", "a dog"]) == pipeline.predict(["the cat", "a dog"])
