@@ -33,7 +33,7 @@ def model_fingerprint(model: StaticModel) -> str:
                         ("weights", model.weights)):
         for part in _array_parts(name, array):
             h.update(part)
-    h.update(model.tokenizer.to_str().encode("utf-8"))
+    h.update(model._encoder.tokenizer.to_str().encode("utf-8"))  # the one it encodes with (not a changed copy)
     settings = {"normalize": model.normalize, "max_length": model.max_length, "contrast": float(model.contrast)}
     h.update(json.dumps(settings, sort_keys=True).encode("utf-8"))
     return h.hexdigest()

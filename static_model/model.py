@@ -15,7 +15,7 @@ from static_model import persistence
 from static_model.chunk_cache import CacheInfo
 from static_model.pooling import l2_normalize, pool, rows_as_float32
 from static_model.quantization import check_dtype, effective_rows, quantize
-from static_model.tokenization import TextEncoder
+from static_model.tokenization import TextEncoder, prepare_tokenizer
 from static_model.validation import MAX_CONTRAST, as_texts, check_bool, check_contrast
 from static_model.validation import check_max_length as _check_max_length
 from static_model.validation import check_positive_int as _check_positive_int
@@ -84,6 +84,7 @@ class StaticModel:
         self._embeddings = np.ascontiguousarray(embeddings if token_mapping is None else embeddings[self._mapping])
         self._weights = weights
         self._encoder = TextEncoder(tokenizer)
+        self._public_tokenizer: Tokenizer | None = None
         stale = _STALE_KEYS if token_mapping is not None else (*_STALE_KEYS, CLUSTERS_KEY)
         self._extra = {k: v for k, v in config.items() if k not in stale}
         self.normalize = bool(config.get("normalize") or False) if normalize is None else normalize
@@ -137,8 +138,13 @@ class StaticModel:
 
     @property
     def tokenizer(self) -> Tokenizer:
-        """The tokenizer, with padding and truncation switched off."""
-        return self._encoder.tokenizer
+        """The tokenizer, with padding and truncation switched off: a copy of the one the model encodes with (made
+        on first access, then the same object), so changing it (``add_tokens``, ``enable_padding``) cannot change
+        the model, whose table has one row per token id it was built with."""
+        public = self._public_tokenizer
+        if public is None:
+            public = self._public_tokenizer = prepare_tokenizer(self._encoder.tokenizer)
+        return public
 
     @property
     def cache_bytes(self) -> int:
@@ -311,7 +317,7 @@ class StaticModel:
         """A copy with another stored table and weights (same token mapping, tokenizer and settings)."""
         config = {k: v for k, v in self.config.items() if k not in ("dim", "dtype")}
         model = StaticModel(
-            embeddings, self.tokenizer, weights=weights, config=config, normalize=self.normalize,
+            embeddings, self._encoder.tokenizer, weights=weights, config=config, normalize=self.normalize,
             max_length=self.max_length, contrast=self.contrast, token_mapping=self._mapping,
         )
         model.cache_bytes = self.cache_bytes  # its own (empty) cache, with the same budget
@@ -352,7 +358,7 @@ class StaticModel:
         """
         target = persistence.check_save_target(path, overwrite=overwrite)  # before any work: fail fast
         model = self if dtype is None or check_dtype(dtype) == self.dtype else self.quantize(dtype)
-        contents = persistence.FolderContents(model.embeddings, model._weights, model.tokenizer, model.config,
+        contents = persistence.FolderContents(model.embeddings, model._weights, model._encoder.tokenizer, model.config,
                                               mapping=model._mapping)
         persistence.write_folder(target, contents, overwrite=overwrite)
 
@@ -362,6 +368,7 @@ class StaticModel:
         the row norms, the all-ones weights or the rows expanded through the mapping, which are rebuilt."""
         state = dict(self.__dict__)
         state["_row_norms"] = None
+        state["_public_tokenizer"] = None
         if self._weights is None:
             state["_pool_weights"] = None
         if self._centres is not None:
@@ -371,6 +378,7 @@ class StaticModel:
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("_mapping", None)  # pickled before vocabulary quantization existed
         state.setdefault("_centres", None)
+        state.setdefault("_public_tokenizer", None)
         self.__dict__.update(state)
         if self._centres is not None and self._mapping is not None:
             self._embeddings = np.ascontiguousarray(self._centres[self._mapping])

@@ -94,7 +94,7 @@ def _excluded_ids(model: StaticModel) -> list[int]:
     """Token ids the runtime never averages: the unknown token and the tokenizer's special tokens."""
     from static_model.tokenization import unknown_token_id
 
-    tokenizer = model.tokenizer
+    tokenizer = model._encoder.tokenizer  # the one it encodes with
     ids = {i for i, token in tokenizer.get_added_tokens_decoder().items() if token.special}
     unk = unknown_token_id(tokenizer)
     if unk is not None:

@@ -32,6 +32,10 @@ _PY_WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.iss
 # A cut text ends just before one of these: BERT and Python both split there, so the ids of the kept part are a
 # prefix of the ids of the whole text.
 _CUT_AT = re.compile("[ \t\n\r]")
+# Text without whitespace (Chinese, Japanese) may also be cut before an ideograph, where BertNormalizer puts spaces
+# (``handle_chinese_chars``), when no added token can match across it (see ``TextEncoder._may_cut_at_ideographs``).
+_IDEOGRAPH = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002b81f\U0002f800-\U0002fa1f"
+_CUT_AT_OR_BEFORE_IDEOGRAPH = re.compile(f"[ \t\n\r{_IDEOGRAPH}]")
 # Characters per token below which a text's first max_length tokens may lie beyond the cut (then it is re-encoded
 # whole): 32 is far above ordinary text's ~4-6.
 _CHARS_PER_TOKEN = 32
@@ -204,11 +208,13 @@ def added_token_forms(tokenizer: Tokenizer, spec: dict) -> dict:
     tokens that ``tokenizer.add_tokens(["word"])`` makes (matched anywhere in normalized text, no stripping; the
     compiled WordPiece splits them out itself); ``"chunk"``: normalized forms of the other normalized tokens (a
     chunk holding one goes to the tokenizer); ``"text"``: strings that send a whole text to the tokenizer (tokens
-    matched before normalization, raw and lower-cased, and normalized tokens that hold whitespace). Only
+    matched before normalization, raw and lower-cased, and normalized tokens that hold whitespace); ``"spaced"``:
+    the normalized forms of those last ones (a text whose normalized form holds one goes to the tokenizer too). Only
     whitespace-free ASCII forms are in ``"split"`` and ``"chunk"`` (other forms cannot occur in an ASCII chunk)."""
     split: dict[str, int] = {}
     chunk: set[str] = set()
     text: set[str] = set()
+    spaced: set[str] = set()
     normalizer = tokenizer.normalizer
     for token in spec.get("added_tokens", []):
         content = token["content"]
@@ -220,13 +226,15 @@ def added_token_forms(tokenizer: Tokenizer, spec: dict) -> dict:
         form = normalizer.normalize_str(content) if normalizer is not None else content
         if any(c in _PY_WHITESPACE or c.isspace() for c in form + content):
             text.update((content, content.lower(), form))
+            spaced.add(form)
         elif not form or not form.isascii():
             continue
         elif token.get("special") or token.get("single_word") or token.get("lstrip") or token.get("rstrip"):
             chunk.add(form)
         else:
             split.setdefault(form, int(token["id"]))
-    return {"split": {f: i for f, i in split.items() if f not in chunk}, "chunk": chunk, "text": text}
+    return {"split": {f: i for f, i in split.items() if f not in chunk}, "chunk": chunk, "text": text,
+            "spaced": spaced}
 
 
 def trie_pattern(strings: set[str]) -> str:
@@ -273,7 +281,12 @@ class TextEncoder:
             ChunkTokenizer(self.tokenizer, spec, self.unk_id, lowercase=self._lowercase) if self.fast else _no_resolve,
             cache_bytes,
         )
-        self._trouble = self._slow_path_pattern(spec) if self.fast else None
+        forms = added_token_forms(self.tokenizer, spec) if self.fast else {"text": set(), "spaced": set()}
+        self._trouble = self._slow_path_pattern(forms["text"]) if self.fast else None
+        # "new york" (added, normalized) matches "New York" in a text that is not plain ASCII (not lower-cased here),
+        # "NÉW YORK", "new\x01 york": found in the normalized text
+        self._spaced = re.compile(trie_pattern(forms["spaced"])) if forms["spaced"] else None
+        self._cut_at = _CUT_AT_OR_BEFORE_IDEOGRAPH if self.fast and self._may_cut_at_ideographs(spec) else _CUT_AT
 
     @property
     def cache_bytes(self) -> int:
@@ -292,13 +305,38 @@ class TextEncoder:
         """Empty the chunk cache and reset its counters."""
         self._cache.clear()
 
-    def _slow_path_pattern(self, spec: dict) -> re.Pattern:
+    def _slow_path_pattern(self, texts: set[str]) -> re.Pattern:
         """What sends a text through the tokenizer whole: whitespace that BERT does not split on (it deletes some
         control characters that Python splits on), and the added tokens of ``added_token_forms(...)["text"]``."""
         reference = self.tokenizer.encode("a b", add_special_tokens=False).ids
         odd = {c for c in _PY_WHITESPACE if self.tokenizer.encode(f"a{c}b", add_special_tokens=False).ids != reference}
-        texts = added_token_forms(self.tokenizer, spec)["text"]
         return re.compile(trie_pattern(odd | texts))
+
+    def _may_cut_at_ideographs(self, spec: dict) -> bool:
+        """Whether the ids of a text cut just before a CJK ideograph are a prefix of the whole text's: the normalizer
+        puts spaces around each ideograph (the pre-tokenizer then splits there), and every added token is matched
+        before normalization and holds no ideograph (so no match can reach across the cut)."""
+        normalizer = self.tokenizer.normalizer
+        if normalizer is None or any(normalizer.normalize_str(c) != f" {c} " for c in "\u3400\u4e00\u9fff\U00020000"):
+            return False
+        ideograph = re.compile(f"[{_IDEOGRAPH}]")
+        return not any(token.get("normalized", False) or ideograph.search(token["content"])
+                       for token in spec.get("added_tokens", []))
+
+    def _holding_spaced_tokens(self, texts: Sequence[str]) -> list[int]:
+        """The texts whose normalized form holds an added token with whitespace (none without such tokens)."""
+        spaced, normalizer = self._spaced, self.tokenizer.normalizer
+        if spaced is None or normalizer is None:
+            return []
+        found = []
+        for i, text in enumerate(texts):
+            try:
+                normalized = normalizer.normalize_str(text)
+            except (TypeError, UnicodeEncodeError):  # lone surrogates, as encode_batch handles them
+                normalized = normalizer.normalize_str(text.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
+            if spaced.search(normalized):
+                found.append(i)
+        return found
 
     def encode(self, texts: Sequence[str], max_length: int | None) -> tuple[np.ndarray, np.ndarray]:
         """Flat int32 ids and int64 offsets (``len(texts) + 1``) for already validated texts."""
@@ -323,7 +361,7 @@ class TextEncoder:
         texts = list(texts)
         originals = {i: texts[i] for i in cuts}
         for i in cuts:
-            m = _CUT_AT.search(texts[i], cut)
+            m = self._cut_at.search(texts[i], cut)
             texts[i] = texts[i] if m is None else texts[i][: m.start()]
         ids, offsets = _merge(len(texts), self._encode_parts(texts, limit))
         counts = np.diff(offsets)
@@ -346,13 +384,15 @@ class TextEncoder:
         if trouble is None:  # pragma: no cover - set whenever self.fast
             raise RuntimeError("the fast path has no slow-path pattern")
         hits = [m.start() for m in trouble.finditer(joined)]
-        if joined.count(SEPARATOR) != len(texts) - 1:  # some text holds the separator itself
-            hits += [m.start() for m in re.finditer(SEPARATOR, joined)]
-        if not hits:
+        # texts that hold the separator themselves (not the separators between texts, which would flag them all)
+        holding = [i for i, t in enumerate(texts) if SEPARATOR in t] if joined.count(SEPARATOR) >= len(texts) else []
+        holding += self._holding_spaced_tokens(originals)
+        if not hits and not holding:
             return [(np.arange(len(texts), dtype=np.int64), *self._encode_fast(joined, len(texts), limit))]
         starts = np.cumsum([0] + [len(t) + len(_JOINER) for t in texts[:-1]])
         flagged = np.zeros(len(texts), dtype=bool)
-        flagged[np.searchsorted(starts, hits, side="right") - 1] = True
+        flagged[np.searchsorted(starts, np.asarray(hits, dtype=np.int64), side="right") - 1] = True
+        flagged[holding] = True
         fast, slow = np.flatnonzero(~flagged), np.flatnonzero(flagged)
         parts = [(slow, *self._encode_slow([originals[i] for i in slow.tolist()], limit))]
         if len(fast):

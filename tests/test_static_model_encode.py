@@ -143,3 +143,16 @@ def test_weights_scale_rows(tiny_table, wordpiece_tokenizer):
     ids = [wordpiece_tokenizer.token_to_id(t) for t in ["cat", "dog"]]
     expected = (tiny_table[ids] * weights[ids, None]).mean(axis=0)
     np.testing.assert_allclose(model.encode("cat dog", normalize=False), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("change", [
+    lambda tokenizer: tokenizer.add_tokens(["zebra", "giraffe"]),  # ids past the table: were read out of bounds
+    lambda tokenizer: tokenizer.enable_padding(length=16),  # [PAD] rows were averaged into non-ASCII texts
+])
+def test_changing_model_tokenizer_cannot_change_the_model(tiny_model, change):
+    texts = ["zebra é giraffe", "日本 the cat", "a\x1czebra dog", "the cat"]
+    before = tiny_model.encode(texts)
+    change(tiny_model.tokenizer)
+    assert tiny_model.tokenizer is tiny_model.tokenizer  # one copy, kept: the change stays visible to its author
+    np.testing.assert_array_equal(tiny_model.encode(texts), before)
+    assert all(ids.max(initial=0) < tiny_model.vocab_size for ids in tiny_model.tokenize(texts))

@@ -189,3 +189,60 @@ def test_overlapping_added_words_split_like_the_tokenizer(overlapping_added, tex
     tokenizer, encoder = overlapping_added
     encoder.clear_cache()
     assert ours(encoder, texts) == reference_ids(tokenizer, texts)
+
+
+def test_a_nul_character_sends_only_its_own_text_to_the_tokenizer(wordpiece_tokenizer, monkeypatch):
+    """NUL separates texts inside a batch; a text holding one is tokenized whole, and only that text (every text of
+    its batch went along, about 3x slower per batch)."""
+    encoder = TextEncoder(wordpiece_tokenizer)
+    slow_texts = []
+    encode_slow = encoder._encode_slow
+
+    def record(texts, limit):
+        slow_texts.extend(texts)
+        return encode_slow(texts, limit)
+
+    monkeypatch.setattr(encoder, "_encode_slow", record)
+    texts = ["the cat", "a\x00dog", "the mat", "fast", "[MASK] river"]
+    assert ours(encoder, texts) == reference_ids(wordpiece_tokenizer, texts)
+    assert sorted(slow_texts) == ["[MASK] river", "a\x00dog"]
+
+
+def test_an_added_token_with_a_space_is_found_after_normalization(minilm_tokenizer):
+    """"new york" (added, normalized) matches wherever BERT's normalizer makes that text: upper case in a text that is
+    not plain ASCII, accents, deleted control characters. Those texts took the chunk path: "new", "york"."""
+    tokenizer = with_added_tokens(minilm_tokenizer, ["new york"])
+    encoder = TextEncoder(tokenizer)
+    texts = ["“America/New York”", "NÉW YORK", "new\x01 york", "in New York", "new  york", "Zürich, not New York"]
+    assert ours(encoder, texts) == reference_ids(tokenizer, texts)
+    assert [tokenizer.token_to_id("new york") in ids for ids in ours(encoder, texts)] == [True] * 4 + [False, True]
+
+
+_CJK = st.sampled_from(["日", "本", "語", "文", "章", "の", "です", "。", "、", "a", "Dog", " ", "\u0301", "\u4e00",
+                        "\U00020001", "\uf900", "[MASK]", "\x01", "ー", "！", "x" * 30])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_CJK, max_size=400).map("".join), st.integers(1, 6))
+def test_a_cut_before_an_ideograph_keeps_the_first_max_length_ids(minilm_tokenizer, minilm_encoder, text,
+                                                                  max_length):
+    assert ours(minilm_encoder, [text], max_length) == reference_ids(minilm_tokenizer, [text], max_length)
+
+
+def test_a_huge_text_without_spaces_is_cut_too(minilm_tokenizer, monkeypatch):
+    """Chinese or Japanese text has no whitespace to cut at: it was tokenized whole (2 million characters: 6 s and
+    about 1 GB, for 512 tokens); it is cut before an ideograph, unless an added token could match across that cut."""
+    text = "日本語の文章です。" * 20_000
+    for tokenizer, cut in ((minilm_tokenizer, True), (with_added_tokens(minilm_tokenizer, ["本語"]), False)):
+        encoder = TextEncoder(tokenizer)
+        lengths = []
+        encode_parts = encoder._encode_parts
+
+        def record(texts, limit, encode_parts=encode_parts, lengths=lengths):
+            lengths.extend(map(len, texts))
+            return encode_parts(texts, limit)
+
+        monkeypatch.setattr(encoder, "_encode_parts", record)
+        head = text[:20_000]  # the reference: the Hugging Face tokenizer on the whole text would take seconds
+        assert ours(encoder, [text], 64) == reference_ids(tokenizer, [head], 64)
+        assert (max(lengths) <= 32 * 64 + 1) == cut
