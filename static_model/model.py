@@ -63,16 +63,26 @@ class StaticModel:
             raise TypeError(f"embeddings must be a numpy array, not {type(embeddings).__name__}")
         if config is not None and not isinstance(config, dict):
             raise TypeError(f"config must be a dict, not {type(config).__name__}")
-        if embeddings.dtype.kind == "f" and embeddings.dtype not in (np.float32, np.float16):
-            embeddings = embeddings.astype(np.float32)
+        if embeddings.dtype.kind == "f" and embeddings.dtype not in (np.float32, np.float16, np.float64):
+            embeddings = embeddings.astype(np.float64)  # checked as float64, then cast to float32
         if weights is not None:
-            weights = np.asarray(weights, dtype=np.float32)
+            weights = np.asarray(weights)
+            if weights.dtype.kind not in "biuf":  # numbers as they are (checked before the cast), or numpy's error
+                weights = weights.astype(np.float32)
         if token_mapping is not None and not isinstance(token_mapping, np.ndarray):
             raise TypeError(f"token_mapping must be a numpy array, not {type(token_mapping).__name__}")
         config = dict(config or {})
         if config.get("normalize") is not None:
             check_bool(config["normalize"], "config['normalize']")
+        # a tokenizer that cannot encode fails here, naming the argument, not on the first encode (or inside the
+        # text encoder's set-up) with the tokenizers library's bare Exception; a folder's gets the same probe
+        persistence.check_tokenizer_argument(tokenizer, "tokenizer")
+        # float64 values and weights are checked before the cast: one float32 cannot hold is an error saying so
         persistence.check_consistency(embeddings, weights, tokenizer, config, mapping=token_mapping)
+        if embeddings.dtype == np.float64:
+            embeddings = embeddings.astype(np.float32)
+        if weights is not None:
+            weights = weights.astype(np.float32, copy=False)
         self._set_up(embeddings, tokenizer, weights, config, normalize, max_length, contrast, token_mapping)
 
     def _set_up(self, embeddings: np.ndarray, tokenizer: Tokenizer, weights: np.ndarray | None,

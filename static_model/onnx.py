@@ -18,14 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from tokenizers import Tokenizer
 
+from static_model import atomic, persistence
 from static_model.model import StaticModel
+from static_model.safe_read import MAX_TOKENIZER_BYTES, read_bytes
+from static_model.validation import check_bool
 
 if TYPE_CHECKING:  # pragma: no cover
     from static_model.pipeline import StaticPipeline
@@ -38,56 +42,189 @@ _INSTALL_HINT = 'ONNX export needs onnx: pip install "static-embeddings[onnx]"'
 
 
 def export_onnx(model: StaticModel | StaticPipeline, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Write ``model.onnx`` and ``tokenizer.json`` (and ``labels.json`` for a pipeline) into the folder ``path``.
+    """Write the folder ``path`` (``~`` expanded) holding ``model.onnx`` and ``tokenizer.json`` (and ``labels.json``
+    for a pipeline), with the guarantees of :meth:`StaticModel.save_pretrained`: the new folder is written beside
+    ``path`` and swapped in atomically, so ``path`` holds the old folder or the new one, never a mix, even if the
+    process is killed at any instant; a failed export leaves it as it was.
 
-    An existing folder that holds other files is refused unless ``overwrite``; each file is written beside its
-    name and renamed into place.
+    A missing or empty folder is written; an earlier export is replaced only with ``overwrite=True``. With
+    ``overwrite=True`` the folder of this very model (the static model or pipeline folder it was loaded from:
+    ``python -m static_model.onnx MODEL MODEL --overwrite``) gets the export beside its files, which stay as they
+    are (its ``tokenizer.json`` is the graph's); a folder holding another model is refused (its files and the graph
+    would disagree), and a folder holding anything else is never replaced, not even with ``overwrite=True``.
     """
     from static_model.pipeline import StaticPipeline
 
-    helper, numpy_helper, checker, onnx = _import_onnx()
-    if isinstance(model, StaticPipeline):
-        graph_model, outputs = _pipeline_graph(model, helper, numpy_helper)
-        encoder = model.model
-    elif isinstance(model, StaticModel):
-        graph_model, outputs = _encoder_graph(model, helper, numpy_helper), None
-        encoder = model
-    else:
+    if not isinstance(model, (StaticModel, StaticPipeline)):
         raise TypeError(f"model must be a StaticModel or a StaticPipeline, not {type(model).__name__}")
-    checker.check_model(graph_model)
-    folder = Path(path).expanduser()
-    ours = {MODEL_FILE, TOKENIZER_FILE, LABELS_FILE}
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"{folder} exists and is not a folder")
-    if folder.is_dir() and not overwrite and any(f.name not in ours for f in folder.iterdir()):
-        raise FileExistsError(f"{folder} holds other files; pass overwrite=True (--overwrite) to write there anyway")
-    folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / MODEL_FILE, onnx.save_model, graph_model)
-    _write_atomic(folder / TOKENIZER_FILE, lambda text, f: Path(f).write_text(text, encoding="utf-8"),
-                  encoder.tokenizer.to_str())
-    if outputs is not None:
-        _write_atomic(folder / LABELS_FILE, lambda text, f: Path(f).write_text(text, encoding="utf-8"),
-                      json.dumps(outputs, indent=2, ensure_ascii=False))
-    return folder
+    overwrite = check_bool(overwrite, "overwrite")
+    target = atomic.resolve_target(path)
+    atomic.recover(target)
+    kind = _target_kind(target, overwrite)  # before any work: fail fast
+    persistence.check_writable(target)
+    helper, numpy_helper, checker = _import_onnx()
+    files = _export_files(model, helper, numpy_helper, check=checker.check_model)
+    snapshot = None
+    if kind == _MODEL_FOLDER:
+        snapshot = _snapshot(target)  # before it is read: a save from now on is seen at the swap
+        _check_same_model(target, files, helper, numpy_helper)
+
+    def check(folder: Path) -> None:  # again just before the swap: the folder may have changed meanwhile
+        now = _target_kind(folder, overwrite)
+        if kind == _MODEL_FOLDER and (now != _MODEL_FOLDER or _snapshot(folder) != snapshot):
+            raise FileExistsError(f"{folder} changed while the export was written; it was left as it is: export again")
+        if kind != _MODEL_FOLDER and now == _MODEL_FOLDER:
+            raise FileExistsError(f"{folder} got a model while the export was written; it was left as it is")
+
+    with atomic.atomic_folder(target, check=check) as staging:
+        if kind == _MODEL_FOLDER:  # the model's own files, as they are (hard links where the file system allows)
+            _copy_entries(target, staging, skip=EXPORT_FILES - {TOKENIZER_FILE})
+        for name, data in files.items():
+            if not (staging / name).exists():
+                _write_file(staging / name, data)
+    return target
 
 
-def _import_onnx() -> tuple[Any, Any, Any, Any]:
+_NEW, _EXPORT, _MODEL_FOLDER = "new", "export", "model"
+EXPORT_FILES = frozenset({MODEL_FILE, TOKENIZER_FILE, LABELS_FILE})
+
+
+def _target_kind(target: Path, overwrite: bool) -> str:
+    """What the folder ``target`` holds: nothing (``"new"``), an earlier export, or a model folder (perhaps with
+    its export); an error if it is not to be written (see :func:`export_onnx`)."""
+    if not os.path.lexists(target):
+        return _NEW
+    if not target.is_dir():
+        raise NotADirectoryError(f"{target} exists and is not a folder")
+    entries = sorted(os.listdir(target))
+    if not entries:
+        return _NEW
+    if set(entries) <= EXPORT_FILES:
+        if not overwrite:
+            raise FileExistsError(f"{target} already holds an ONNX export; pass overwrite=True (--overwrite) to "
+                                  "replace it")
+        return _EXPORT
+    foreign = [name for name in entries if name not in persistence.MODEL_ENTRIES | EXPORT_FILES]
+    markers = {persistence.MODEL_FILE, persistence.CONFIG_FILE, persistence.ST_NESTED_DIR}
+    if foreign or not markers & set(entries):
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "") if foreign else ", ".join(entries)
+        raise FileExistsError(
+            f"{target} holds other files than a model's or an ONNX export's ({shown}); an export replaces the folder "
+            "as a whole, so it never writes there, not even with overwrite=True: choose a new or empty folder"
+        )
+    if not overwrite:
+        raise FileExistsError(f"{target} holds a model; pass overwrite=True (--overwrite) to add the export beside "
+                              "its files (only the export of that same model)")
+    return _MODEL_FOLDER
+
+
+def _export_files(model: StaticModel | StaticPipeline, helper: Any, numpy_helper: Any, *,
+                  check: Any = None) -> dict[str, bytes]:
+    """The export's files (name → bytes): the graph (checked by ``check`` when given), the tokenizer and, for a
+    pipeline, the labels."""
+    from static_model.pipeline import StaticPipeline
+
+    if isinstance(model, StaticPipeline):
+        graph_model, labels = _pipeline_graph(model, helper, numpy_helper)
+        encoder = model.model
+    else:
+        graph_model, labels = _encoder_graph(model, helper, numpy_helper), None
+        encoder = model
+    if check is not None:
+        check(graph_model)
+    files = {MODEL_FILE: graph_model.SerializeToString(), TOKENIZER_FILE: encoder.tokenizer.to_str().encode("utf-8")}
+    if labels is not None:
+        files[LABELS_FILE] = json.dumps(labels, indent=2, ensure_ascii=False).encode("utf-8")
+    return files
+
+
+def _check_same_model(target: Path, files: dict[str, bytes], helper: Any, numpy_helper: Any) -> None:
+    """The model folder ``target`` must hold the exported model itself (as the export sees it: the same graph,
+    tokenizer and labels as ``files``), and its ``tokenizer.json`` (kept, and the graph's) that model's tokenizer,
+    else its files and the export beside them would disagree."""
+    from static_model.pipeline import HEAD_FILE, StaticPipeline
+    from static_model.tokenization import prepare_tokenizer
+
+    loader = StaticPipeline if (target / HEAD_FILE).is_file() else StaticModel
     try:
-        import onnx
+        saved = loader.from_pretrained(target)
+    except (ValueError, TypeError, OSError) as exc:
+        raise FileExistsError(f"{target} holds a model folder that cannot be read ({exc}); the export is written "
+                              "beside a model's files only for that same model: choose a new or empty folder") from None
+    theirs = _export_files(saved, helper, numpy_helper)  # built only to be compared
+    if any(theirs.get(name) != files.get(name) for name in EXPORT_FILES):
+        raise FileExistsError(
+            f"{target} holds another model than the one exported (its {type(saved).__name__} would give another "
+            "graph, tokenizer or labels); exporting there would mix two models' files: choose a new or empty folder, "
+            "or export the model loaded from that folder"
+        )
+    if os.path.lexists(target / TOKENIZER_FILE):  # the one kept (a sentence-transformers folder may nest its own)
+        try:  # read as a load reads it: only a regular file in the folder, its size capped
+            data = read_bytes(target / TOKENIZER_FILE, target, MAX_TOKENIZER_BYTES).decode("utf-8")
+            kept = prepare_tokenizer(Tokenizer.from_str(data)).to_str().encode("utf-8")
+        except Exception:  # noqa: BLE001 (any error reading or parsing it: it is not the model's tokenizer)
+            kept = b""
+        if kept != files[TOKENIZER_FILE]:
+            raise FileExistsError(f"{target / TOKENIZER_FILE} is not the tokenizer of the model in {target}; the "
+                                  "export would use it: choose a new or empty folder")
+
+
+def _snapshot(folder: Path) -> tuple:
+    """What changes when something replaces or rewrites the folder or anything in it."""
+    info = os.stat(folder)
+    entries = []
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(dirs + names):
+            path = os.path.join(root, name)
+            entry = os.lstat(path)
+            entries.append((os.path.relpath(path, folder), entry.st_ino, entry.st_size, entry.st_mtime_ns))
+    return info.st_dev, info.st_ino, tuple(entries)
+
+
+def _copy_entries(source: Path, destination: Path, skip: frozenset[str]) -> None:
+    """``source``'s entries (but ``skip``) into ``destination``: files hard-linked (a model's files are never changed
+    in place; a save swaps a new folder in) or, where that fails, copied and flushed to disk; links stay links."""
+    for name in sorted(os.listdir(source)):
+        if name in skip:
+            continue
+        src, dst = source / name, destination / name
+        if src.is_dir() and not src.is_symlink():
+            shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy)
+        elif src.is_symlink():
+            os.symlink(os.readlink(src), dst)
+        else:
+            _link_or_copy(str(src), str(dst))
+
+
+def _link_or_copy(src: str, dst: str) -> str:
+    """A hard link ``dst`` to the regular file ``src`` or, where the file system refuses, a copy flushed to disk."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+        fd = os.open(dst, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return dst
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """A new file with the umask's permissions, flushed to disk."""
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _import_onnx() -> tuple[Any, Any, Any]:
+    try:
         from onnx import checker, helper, numpy_helper
     except ImportError as exc:
         raise ImportError(_INSTALL_HINT) from exc
-    return helper, numpy_helper, checker, onnx
-
-
-def _write_atomic(target: Path, write: Any, value: Any) -> None:
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        write(value, str(tmp))
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    return helper, numpy_helper, checker
 
 
 def _excluded_ids(model: StaticModel) -> list[int]:
@@ -256,8 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m static_model.onnx MODEL OUTPUT``: bad input exits 2 with one ``error:`` line."""
     parser = argparse.ArgumentParser(prog="python -m static_model.onnx", description=__doc__.splitlines()[0])
     parser.add_argument("model", help="a static model folder, or a classifier pipeline folder (head.safetensors)")
-    parser.add_argument("output", help="folder for model.onnx and tokenizer.json")
-    parser.add_argument("--overwrite", action="store_true", help="write into a folder that holds other files")
+    parser.add_argument("output", help="folder for model.onnx and tokenizer.json (new, empty, or see --overwrite)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an earlier export, or add the export to the folder of this same model")
     args = parser.parse_args(argv)
     from static_model.pipeline import HEAD_FILE, StaticPipeline
 
@@ -266,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         loader = StaticPipeline if (source / HEAD_FILE).is_file() else StaticModel
         model = loader.from_pretrained(source)
         folder = export_onnx(model, args.output, overwrite=args.overwrite)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError, ImportError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
+            ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {folder / MODEL_FILE} ({(folder / MODEL_FILE).stat().st_size / 2**20:.1f} MiB) and {TOKENIZER_FILE}")

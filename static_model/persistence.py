@@ -45,6 +45,11 @@ MODEL_ENTRIES = frozenset({
     "special_tokens_map.json", "vocab.txt",
 })
 MAX_ABS_VALUE = 1e6  # |table value * weight| bound: pooled sums and squared norms stay far from float32 overflow
+# The smallest nonzero largest |table value * weight| of a row: squared norms stay far from float32 underflow (a row
+# of 1e-25 pools to a zero vector once normalized)
+MIN_ABS_VALUE = 1e-15
+_FLOAT32_MAX = float(np.finfo(np.float32).max)  # 3.4e38
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # 1.18e-38, the smallest normal value
 MAX_TOKEN_ID = 2**31 - 2  # ids are int32 in the pooling kernel
 _TENSOR_NAMES = {"embeddings", "embedding.weight", "weights", "mapping"}
 # Known and unknown ASCII words: a tokenizer that fails on these fails on most texts (not only on rare characters a
@@ -130,8 +135,6 @@ def _read_folder(folder: Path) -> FolderContents:
     if embeddings.ndim != 2:
         raise ValueError(f"{model_file}: embeddings must be a 2-D (vocab, dim) table; got shape {embeddings.shape}")
     config = _model2vec_keys(config, embeddings, folder / CONFIG_FILE)
-    if embeddings.dtype == np.float64:  # Model2Vec can store float64; we compute in float32
-        embeddings = embeddings.astype(np.float32)
     mapping = tensors.get("mapping")
     rows = len(embeddings) if mapping is None else _check_mapping(mapping, len(embeddings), model_file)
     tokenizer, max_id, n_ids = read_tokenizer(files / TOKENIZER_FILE, folder, rows, model_file)
@@ -143,6 +146,8 @@ def _read_folder(folder: Path) -> FolderContents:
     elif is_st and len(embeddings) > max_id + 1:  # sentence-transformers tables may carry rows no token reaches
         embeddings = embeddings[: max_id + 1]
     check_consistency(embeddings, tensors.get("weights"), tokenizer, config, source=files, mapping=mapping)
+    if embeddings.dtype == np.float64:  # Model2Vec can store float64; we compute in float32 (checked: it fits)
+        embeddings = embeddings.astype(np.float32)
     return FolderContents(embeddings, tensors.get("weights"), tokenizer, config, mapping)
 
 
@@ -207,12 +212,36 @@ def read_tokenizer(path: Path, folder: Path, rows: int, table: Path) -> tuple[To
         tokenizer.no_truncation()
         # a tokenizer that parses but cannot encode (a WordPiece vocabulary without its unknown token) fails here,
         # naming the file, rather than inside the first encode
-        tokenizer.encode_batch_fast(_PROBE_TEXTS, add_special_tokens=False)
+        probe_tokenizer(tokenizer)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 (a pyo3 PanicException too)
         raise ValueError(f"{path} is corrupt or not a tokenizers JSON file: {exc}") from None
     return tokenizer, max_id, len(ids)
+
+
+def probe_tokenizer(tokenizer: Tokenizer) -> None:
+    """Encode a few ordinary words (known and unknown) as the runtime does: a tokenizer that cannot (a WordPiece or
+    WordLevel vocabulary without its unknown token) raises here, whatever the tokenizers library raises (callers turn
+    it into an error naming the file or the argument)."""
+    tokenizer.encode_batch_fast(_PROBE_TEXTS, add_special_tokens=False)
+
+
+def check_tokenizer_argument(tokenizer: Tokenizer, name: str = "tokenizer") -> None:
+    """:func:`probe_tokenizer` for a tokenizer given in memory: a ``ValueError`` naming the argument ``name``, the
+    tokenizers library's own message and the usual cause, instead of that library's bare ``Exception`` on the first
+    encode (a folder's ``tokenizer.json`` gets the same probe when it is read)."""
+    from static_model.tokenization import prepare_tokenizer  # no cycle at import time
+
+    try:
+        probe_tokenizer(prepare_tokenizer(tokenizer))  # as the runtime uses it: without padding and truncation
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 (a pyo3 PanicException too)
+        raise ValueError(
+            f"{name} cannot encode text: encoding {_PROBE_TEXTS[0]!r} failed with {type(exc).__name__}: {exc}. A "
+            "tokenizer must encode any text; is its unknown token (unk_token) missing from its vocabulary?"
+        ) from None
 
 
 def token_ids(spec: dict[str, Any], path: Path) -> set[int]:
@@ -263,11 +292,13 @@ def check_consistency(
     mapping: np.ndarray | None = None,
 ) -> None:
     """Shapes, dtypes, values and config must agree, and the tokenizer's ids must be exactly the table's rows (or,
-    with a token ``mapping``, the mapping's entries, each a row of the table)."""
+    with a token ``mapping``, the mapping's entries, each a row of the table). A float64 table (and weights of any
+    numeric dtype) are checked as they are, before the caller casts them to float32: a value float32 cannot hold is
+    an error saying so (not a NaN or a zero row after the cast)."""
     where = f"{source / MODEL_FILE}: " if source else ""
     if embeddings.ndim != 2 or embeddings.shape[0] == 0 or embeddings.shape[1] == 0:
         raise ValueError(f"{where}embeddings must be a non-empty 2-D (vocab, dim) table; got shape {embeddings.shape}")
-    if embeddings.dtype not in (np.float32, np.float16, np.int8):
+    if embeddings.dtype not in (np.float32, np.float16, np.int8, np.float64):
         raise ValueError(f"{where}embeddings dtype must be float32, float16 or int8; got {embeddings.dtype}")
     if mapping is not None:  # checked as the table it stands for: one row per token id
         _check_mapping(mapping, embeddings.shape[0], source / MODEL_FILE if source else "token_mapping")
@@ -279,8 +310,9 @@ def check_consistency(
     for key, actual in (("dim", embeddings.shape[1]), ("vocab_size", embeddings.shape[0])):
         if key in config and config[key] != actual:
             raise ValueError(f"{cfg} says {key}={config[key]!r} but the embeddings have {actual}")
-    if "dtype" in config and config["dtype"] != embeddings.dtype.name:
-        raise ValueError(f"{cfg} says dtype={config['dtype']} but the embeddings are {embeddings.dtype.name}")
+    stored = "float32" if embeddings.dtype == np.float64 else embeddings.dtype.name  # float64 is cast once checked
+    if "dtype" in config and config["dtype"] != stored:
+        raise ValueError(f"{cfg} says dtype={config['dtype']} but the embeddings are {stored}")
     vocab = tokenizer.get_vocab(with_added_tokens=True)
     id_space = max(vocab.values()) + 1 if vocab else 0
     if id_space != embeddings.shape[0]:
@@ -290,10 +322,14 @@ def check_consistency(
 
 
 def check_values(embeddings: np.ndarray, weights: np.ndarray | None, where: str = "") -> None:
-    """Finite weights and rows, and ``|value * weight| <= MAX_ABS_VALUE``, so that pooling cannot overflow."""
-    if weights is not None and not np.isfinite(weights).all():
-        raise ValueError(f"{where}weights holds NaN or infinite values")
-    largest = 0.0
+    """Values the runtime can pool in float32 without overflow or silent zeros: finite weights and rows that float32
+    holds (so a float64 table or weights can be cast), and for every row its largest ``|value * weight|`` either 0 or
+    in ``[MIN_ABS_VALUE, MAX_ABS_VALUE]``. Each error names the tensor, the value and what to do."""
+    if weights is not None:
+        if not np.isfinite(weights).all():
+            raise ValueError(f"{where}weights holds NaN or infinite values")
+        _check_weights_range(weights, where)
+    largest, smallest, smallest_row = 0.0, np.inf, -1
     step = max(1, 2**22 // max(1, embeddings.shape[1]))  # row blocks of ~4M values: no full float32 copy
     for lo in range(0, embeddings.shape[0], step):
         block = embeddings[lo : lo + step]
@@ -301,12 +337,71 @@ def check_values(embeddings: np.ndarray, weights: np.ndarray | None, where: str 
             peak = np.abs(block.astype(np.float32) if block.dtype == np.int8 else block).max(axis=1).astype(np.float64)
         if not np.isfinite(peak).all():  # one pass: a NaN or infinity is its row's maximum
             raise ValueError(f"{where}embeddings hold NaN or infinite values")
+        _check_table_range(peak, lo, embeddings.dtype, where)
         if weights is not None:
             peak *= np.abs(weights[lo : lo + step].astype(np.float64))
         largest = max(largest, float(peak.max()))
+        nonzero = np.flatnonzero(peak)
+        if nonzero.size and float(peak[nonzero].min()) < smallest:
+            smallest_row = lo + int(nonzero[np.argmin(peak[nonzero])])
+            smallest = float(peak[smallest_row - lo])
     if largest > MAX_ABS_VALUE:
         raise ValueError(f"{where}a table value times its weight reaches {largest:.3g}; at most {MAX_ABS_VALUE:g} is "
                          "allowed, so that pooling cannot overflow")
+    if smallest < MIN_ABS_VALUE:
+        i = smallest_row
+        if weights is not None and np.abs(embeddings[i].astype(np.float64)).max() >= MIN_ABS_VALUE:
+            culprit = f"weights[{i}] = {float(weights[i]):.3g} shrinks row {i} to a nonzero but tiny size"
+        else:
+            culprit = f"row {i} of embeddings is nonzero but tiny"
+        raise ValueError(
+            f"{where}{culprit}: its largest value (times its weight) is {smallest:.3g}, below {MIN_ABS_VALUE:g}; "
+            "pooled in float32 its squares underflow and texts get zero vectors. Scale the weights (or the table) up "
+            "by a common factor (normalized vectors do not change), or make such rows 0"
+        )
+
+
+def _check_weights_range(weights: np.ndarray, where: str) -> None:
+    """Nonzero weights within float32's normal range: a float64 weight beyond it would become infinite (a NaN
+    vector), one below it 0 (a zero vector) or lose its precision, once cast to the float32 the runtime uses."""
+    magnitudes = np.abs(weights.astype(np.float64))
+    if magnitudes.size and float(magnitudes.max()) > _FLOAT32_MAX:
+        i = int(np.argmax(magnitudes))
+        raise ValueError(
+            f"{where}weights holds values out of float32's range (±{_FLOAT32_MAX:.3g}), which the runtime computes "
+            f"in: the largest magnitude is {magnitudes[i]:.3g} (weights[{i}]). Scale the weights down (and the table "
+            "up by the same factor), or drop them"
+        )
+    nonzero = np.flatnonzero(magnitudes)
+    if nonzero.size and float(magnitudes[nonzero].min()) < _FLOAT32_TINY:
+        i = int(nonzero[np.argmin(magnitudes[nonzero])])
+        raise ValueError(
+            f"{where}weights holds values too small for float32, which the runtime computes in: weights[{i}] = "
+            f"{float(weights[i]):.3g} is nonzero but below float32's smallest normal value ({_FLOAT32_TINY:.3g}), "
+            "so its token would get a zero vector (or lose its precision). Scale the weights up by a common factor "
+            "(normalized vectors do not change), or set such weights to 0"
+        )
+
+
+def _check_table_range(peak: np.ndarray, lo: int, dtype: np.dtype, where: str) -> None:
+    """Rows (their largest magnitudes ``peak``, from row ``lo``) that float32 holds: a float64 table is cast to it."""
+    if dtype.itemsize <= 4:  # float32, float16, int8: in range by their type
+        return
+    high = int(np.argmax(peak))
+    if peak[high] > _FLOAT32_MAX:
+        raise ValueError(
+            f"{where}embeddings hold values out of float32's range (±{_FLOAT32_MAX:.3g}), which the runtime stores "
+            f"and computes in: the largest magnitude is {peak[high]:.3g} (row {lo + high}). Scale the table down (and "
+            "its weights up by the same factor)"
+        )
+    nonzero = np.flatnonzero(peak)
+    if nonzero.size and float(peak[nonzero].min()) < _FLOAT32_TINY:
+        i = int(nonzero[np.argmin(peak[nonzero])])
+        raise ValueError(
+            f"{where}row {lo + i} of embeddings is nonzero but its largest magnitude, {peak[i]:.3g}, is below "
+            f"float32's smallest normal value ({_FLOAT32_TINY:.3g}), which the runtime stores and computes in: the row "
+            "would become 0. Scale the table up (and its weights down by the same factor), or make such rows 0"
+        )
 
 
 # --------------------------------------------------------------------------- writing
@@ -320,11 +415,11 @@ def check_save_target(path: str | os.PathLike, *, overwrite: bool) -> Path:
     atomic.recover(target)
     if check_replaceable(target) and not overwrite:
         raise FileExistsError(f"{target} already holds a model; pass overwrite=True to replace it")
-    _check_writable(target)
+    check_writable(target)
     return target
 
 
-def _check_writable(target: Path) -> None:
+def check_writable(target: Path) -> None:
     """A save writes beside ``target`` and swaps the old folder out to delete it: a PermissionError now, naming the
     folder, rather than one naming a hidden staging folder later, or a write-protected model replaced anyway and its
     files left behind in a hidden folder that cannot be deleted."""

@@ -37,8 +37,53 @@ def quantize(
         table = np.clip(np.rint(rows / scale[:, None]), -127, 127).astype(np.int8)
         return table, scale.astype(np.float32)
     if embeddings.dtype == np.int8:  # int8 rows only mean something with their scale: fold it in
-        return effective_rows(embeddings, weights).astype(dtype), None
-    return embeddings.astype(dtype), weights
+        return cast_table(effective_rows(embeddings, weights), dtype, folded=True), None
+    return cast_table(embeddings, dtype), weights
+
+
+def cast_table(table: np.ndarray, dtype: str, *, folded: bool = False) -> np.ndarray:
+    """The 2-D ``table`` as the float ``dtype``, or a ``ValueError`` saying what does not fit: a value beyond the
+    dtype's range (float16: ±65504) would become infinite, and a nonzero row whose values all lie below its smallest
+    value would become a zero row (its token silently a zero vector). ``folded``: the rows hold their weights."""
+    target = np.dtype(dtype)
+    if table.dtype == target or target.kind != "f":
+        return table.astype(target)
+    info = np.finfo(target)
+    what = "the table times its weights (int8 rows hold their scale there)" if folded else "the table"
+    if folded:
+        advice = "keep the model int8 or store it as float32"
+    else:
+        advice = "use 'int8' (which keeps each row's scale in its weight) or keep float32"
+    peaks = _row_peaks(table)
+    if peaks.size and float(peaks.max()) > float(info.max):  # NaN compares False: reported by the model's own checks
+        raise ValueError(
+            f"cannot store {what} as dtype={target.name!r}: it holds values out of {target.name}'s range "
+            f"(±{float(info.max):.6g}); the largest magnitude found is {float(peaks.max()):.6g}. "
+            f"{advice.capitalize()}, or scale the table down and its weights up by the same factor"
+        )
+    with np.errstate(under="ignore"):
+        out = table.astype(target)
+    lost = np.flatnonzero((peaks > 0) & (_row_peaks(out) == 0))
+    if lost.size:
+        i = int(lost[0])
+        raise ValueError(
+            f"cannot store {what} as dtype={target.name!r}: row {i} is nonzero but its largest magnitude, "
+            f"{peaks[i]:.3g}, is below {target.name}'s smallest value ({float(info.smallest_subnormal):.3g}), so it "
+            f"would become a zero row ({lost.size} such rows). {advice.capitalize()}, or scale the table up and its "
+            "weights down by the same factor"
+        )
+    return out
+
+
+def _row_peaks(table: np.ndarray) -> np.ndarray:
+    """Each row's largest magnitude as float64, in row blocks (no full float64 copy of the table)."""
+    peaks = np.zeros(len(table), dtype=np.float64)
+    step = max(1, 2**22 // max(1, table.shape[1]))
+    for lo in range(0, len(table), step):
+        block = table[lo : lo + step]
+        if block.size:
+            peaks[lo : lo + step] = np.abs(block.astype(np.float64)).max(axis=1)
+    return peaks
 
 
 def effective_rows(embeddings: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
@@ -58,7 +103,7 @@ def quantize_mapped(
     dtype = check_dtype(dtype)
     token_weights = np.ones(len(mapping), dtype=np.float32) if weights is None else weights.astype(np.float32)
     if dtype != "int8" or embeddings.dtype == np.int8:
-        return embeddings.astype(dtype), token_weights
+        return cast_table(embeddings, dtype), token_weights
     rows = embeddings.astype(np.float32)
     scale = np.abs(rows).max(axis=1) / 127.0
     scale[scale == 0] = 1.0

@@ -307,3 +307,100 @@ def test_values_up_to_the_bound_load_and_pool_finitely(saved, tiny_table):
     text = " ".join(["cat dog the mat"] * 200)
     for contrast in (0.0, 50.0):
         assert np.isfinite(model.encode([text], contrast=contrast, normalize=False)).all()
+
+
+# --------------------------------------------------------------------------- values float32 / float16 cannot hold
+
+
+def test_float16_out_of_range_says_so_with_the_largest_value(tiny_table, wordpiece_tokenizer, tmp_path):
+    """Was 'embeddings hold NaN or infinite values' (the cast to float16 made them infinite)."""
+    big = StaticModel(tiny_table / np.abs(tiny_table).max() * 70000.0, wordpiece_tokenizer,
+                      weights=np.full(len(tiny_table), 1e-2))
+    problem = r"dtype='float16'.*out of float16's range \(±65504\); the largest magnitude found is 70000\..*'int8'"
+    with pytest.raises(ValueError, match=problem):
+        big.quantize("float16")
+    with pytest.raises(ValueError, match=problem):
+        big.save_pretrained(tmp_path / "m", dtype="float16")
+    assert not (tmp_path / "m").exists()
+    rows = tiny_table / np.abs(tiny_table).max() * 1e4
+    folded = StaticModel(rows, wordpiece_tokenizer, weights=np.full(len(rows), 90.0)).quantize("int8")  # up to 9e5
+    with pytest.raises(ValueError, match=r"times its weights .* out of float16.s range.*Keep the model int8"):
+        folded.quantize("float16")  # int8 rows times their scale, folded in
+    assert big.quantize("int8").dtype == "int8"  # the advice works
+
+
+def test_float16_never_turns_a_row_into_zeros(tiny_table, wordpiece_tokenizer):
+    tiny_rows = StaticModel(tiny_table * 1e-9, wordpiece_tokenizer, weights=np.full(len(tiny_table), 1e4))
+    with pytest.raises(ValueError, match=r"dtype='float16': row 0 is nonzero .* would become a zero row"):
+        tiny_rows.quantize("float16")
+
+
+def test_float64_beyond_float32_says_so(tiny_table, wordpiece_tokenizer, saved):
+    """Was 'NaN or infinite values' (the cast to float32 made them infinite)."""
+    huge = tiny_table.astype(np.float64) * 1e39
+    with pytest.raises(ValueError, match=r"^embeddings hold values out of float32's range.*largest magnitude is "
+                                         r"[0-9.]+e\+39"):
+        StaticModel(huge, wordpiece_tokenizer, weights=np.full(len(huge), 1e-34))
+    with pytest.raises(ValueError, match=r"^weights holds values out of float32's range.*1e\+40 \(weights\[0\]\)"):
+        StaticModel(tiny_table * 1e-35, wordpiece_tokenizer, weights=np.full(len(tiny_table), 1e40))
+    _edit_tensors(saved, embeddings=huge, weights=np.full(len(huge), 1e-34, dtype=np.float32))
+    with pytest.raises(ValueError, match=r"model.safetensors: embeddings hold values out of float32's range"):
+        StaticModel.from_pretrained(saved)
+
+
+@pytest.mark.parametrize("weight", [1e-300, 1e-40])
+def test_float64_weights_that_float32_rounds_away_are_refused(tiny_table, wordpiece_tokenizer, saved, weight):
+    """Were accepted, became 0 in float32, and every text got a zero vector."""
+    weights = np.full(len(tiny_table), weight, dtype=np.float64)
+    with pytest.raises(ValueError, match=rf"^weights holds values too small for float32.*weights\[0\] = {weight:.3g}"):
+        StaticModel(tiny_table, wordpiece_tokenizer, weights=weights)
+    with pytest.raises(ValueError, match=r"weights holds values too small"):  # the float64 table too
+        StaticModel(tiny_table.astype(np.float64) * 1e20, wordpiece_tokenizer, weights=weights * 1e-20)
+    _edit_tensors(saved, weights=weights)
+    with pytest.raises(ValueError, match=r"model.safetensors: weights holds values too small for float32"):
+        StaticModel.from_pretrained(saved)
+
+
+def test_rows_too_small_to_pool_are_refused_and_small_ones_pool(tiny_table, wordpiece_tokenizer):
+    """A row of 1e-25 (float32 weights, or a float64 table of 1e-300) gave zero vectors once normalized."""
+    with pytest.raises(ValueError, match=r"^weights\[\d+\] = 1e-25 shrinks row \d+ to a nonzero but tiny .*1e-15"):
+        StaticModel(tiny_table, wordpiece_tokenizer, weights=np.full(len(tiny_table), 1e-25, dtype=np.float32))
+    with pytest.raises(ValueError, match=r"^row 0 of embeddings is nonzero but .*1e-300.*would become 0"):
+        StaticModel(np.full(tiny_table.shape, 1e-300), wordpiece_tokenizer)
+    with pytest.raises(ValueError, match=r"^row 0 of embeddings is nonzero but tiny"):
+        StaticModel(np.full(tiny_table.shape, 1e-20, dtype=np.float32), wordpiece_tokenizer)
+    small = StaticModel(tiny_table, wordpiece_tokenizer, weights=np.full(len(tiny_table), 1e-14), normalize=True)
+    zeros = StaticModel(tiny_table, wordpiece_tokenizer, weights=np.zeros(len(tiny_table)))  # zero rows: allowed
+    for contrast in (0.0, 1.0):
+        np.testing.assert_allclose(np.linalg.norm(small.encode(["the cat", "dog"], contrast=contrast), axis=1), 1.0,
+                                   rtol=1e-5)
+    assert not zeros.encode("the cat").any()
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_nan_and_infinity_are_still_called_so(tiny_table, wordpiece_tokenizer, value):
+    table = tiny_table.astype(np.float64)
+    table[3, 2] = value
+    with pytest.raises(ValueError, match="^embeddings hold NaN or infinite values"):
+        StaticModel(table, wordpiece_tokenizer)
+    with pytest.raises(ValueError, match="^weights holds NaN or infinite values"):
+        StaticModel(tiny_table, wordpiece_tokenizer, weights=np.full(len(tiny_table), value))
+
+
+# --------------------------------------------------------------------------- a tokenizer given in memory
+
+
+@pytest.mark.parametrize("bert_style", [True, False])
+def test_a_tokenizer_argument_that_cannot_encode_names_the_argument(tiny_table, bert_style):
+    """Was the tokenizers library's bare Exception, on the first encode (or, BERT-style, inside the constructor)."""
+    from helpers.tokenizers import SPECIAL, WORDS
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers
+    from tokenizers.models import WordPiece
+
+    vocab = {token: i for i, token in enumerate(SPECIAL + WORDS)}
+    tokenizer = Tokenizer(WordPiece(vocab, unk_token="<unk>"))  # its unknown token is not in its vocabulary
+    if bert_style:
+        tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    with pytest.raises(ValueError, match=r"^tokenizer cannot encode text: .*Missing \[UNK\] token.*unk_token"):
+        StaticModel(tiny_table, tokenizer).encode("the qzxqv")

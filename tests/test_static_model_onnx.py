@@ -85,3 +85,193 @@ def test_graph_on_corpus_lines(minilm_input_model, corpus_lines, tmp_path):
     export_onnx(model, tmp_path / "onnx")
     got = run_graph(tmp_path / "onnx", texts)["sentence_embedding"]
     np.testing.assert_allclose(got, model.encode(texts), atol=2e-5, rtol=1e-4)
+
+
+# --------------------------------------------------------------------------- the save guarantees
+
+
+def _files(folder):
+    """name → bytes of every file in ``folder`` (subfolders included)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _other_model(tiny_model):
+    """A model with the same tokenizer (so the same number of rows) and another table."""
+    table = np.random.default_rng(1).normal(size=(tiny_model.vocab_size, tiny_model.dim)).astype(np.float32)
+    return StaticModel(table, tiny_model.tokenizer, config={"normalize": True})
+
+
+def test_exporting_another_model_into_a_model_folder_is_refused(tiny_model, tmp_path):
+    """The export once wrote its tokenizer.json over the model's: the folder then loaded a table with another
+    model's tokenizer (same size, no error)."""
+    from helpers.tokenizers import WORDS, make_wordpiece_tokenizer
+
+    tiny_model.save_pretrained(tmp_path / "m")
+    before = _files(tmp_path / "m")
+    other_tokenizer = make_wordpiece_tokenizer([*WORDS[:-1], "zz"])  # as many ids, another vocabulary
+    for other in (_other_model(tiny_model), StaticModel(tiny_model.embeddings, other_tokenizer)):
+        with pytest.raises(FileExistsError, match="holds another model"):
+            export_onnx(other, tmp_path / "m", overwrite=True)
+        assert _files(tmp_path / "m") == before
+    with pytest.raises(FileExistsError, match="holds a model; pass overwrite=True"):
+        export_onnx(tiny_model, tmp_path / "m")
+    assert _files(tmp_path / "m") == before
+
+
+def test_a_models_own_folder_gets_its_export_beside_its_files(tiny_model, tmp_path):
+    tiny_model.save_pretrained(tmp_path / "m")
+    before = _files(tmp_path / "m")
+    done = subprocess.run([sys.executable, "-m", "static_model.onnx", str(tmp_path / "m"), str(tmp_path / "m"),
+                           "--overwrite"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    after = _files(tmp_path / "m")
+    assert {name: after[name] for name in before} == before  # the model's files as they were
+    assert set(after) - set(before) == {"model.onnx"}
+    loaded = StaticModel.from_pretrained(tmp_path / "m")
+    got = run_graph(tmp_path / "m", TEXTS)["sentence_embedding"]
+    np.testing.assert_allclose(got, loaded.encode(TEXTS), atol=2e-5, rtol=1e-4)
+    export_onnx(loaded, tmp_path / "m", overwrite=True)  # again: the export is replaced, the model stays
+    assert _files(tmp_path / "m") == after
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_a_pipelines_own_folder_gets_its_export_and_another_model_is_refused(tiny_model, tmp_path):
+    rng = np.random.default_rng(0)
+    layers = [(rng.normal(size=(3, tiny_model.dim)).astype(np.float32), rng.normal(size=3).astype(np.float32))]
+    StaticPipeline(tiny_model, layers, labels=["a", "b", "c"]).save_pretrained(tmp_path / "p")
+    before = _files(tmp_path / "p")
+    with pytest.raises(FileExistsError, match="holds another model"):  # its encoder alone is another graph
+        export_onnx(StaticModel.from_pretrained(tmp_path / "p"), tmp_path / "p", overwrite=True)
+    assert _files(tmp_path / "p") == before
+    pipeline = StaticPipeline.from_pretrained(tmp_path / "p")
+    export_onnx(pipeline, tmp_path / "p", overwrite=True)
+    after = _files(tmp_path / "p")
+    assert set(after) - set(before) == {"model.onnx", "labels.json"}
+    assert [pipeline.labels[i] for i in run_graph(tmp_path / "p", TEXTS)["label_index"]] == list(
+        pipeline.predict(TEXTS))
+
+
+def test_an_earlier_export_is_replaced_only_with_overwrite(tiny_model, tmp_path):
+    export_onnx(tiny_model, tmp_path / "onnx")
+    first = _files(tmp_path / "onnx")
+    other = _other_model(tiny_model)
+    with pytest.raises(FileExistsError, match="already holds an ONNX export; pass overwrite=True"):
+        export_onnx(other, tmp_path / "onnx")
+    assert _files(tmp_path / "onnx") == first
+    export_onnx(other, tmp_path / "onnx", overwrite=True)
+    np.testing.assert_allclose(run_graph(tmp_path / "onnx", TEXTS)["sentence_embedding"], other.encode(TEXTS),
+                               atol=2e-5)
+    (tmp_path / "empty").mkdir()
+    export_onnx(tiny_model, tmp_path / "empty")  # an empty folder needs no overwrite
+    assert sorted(_files(tmp_path / "empty")) == ["model.onnx", "tokenizer.json"]
+
+
+def test_a_folder_holding_other_files_is_never_written_even_with_overwrite(tiny_model, tmp_path):
+    export_onnx(tiny_model, tmp_path / "onnx")
+    (tmp_path / "onnx" / "notes.txt").write_text("keep", encoding="utf-8")
+    tiny_model.save_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "notes.txt").write_text("keep", encoding="utf-8")
+    for folder in (tmp_path / "onnx", tmp_path / "m"):
+        before = _files(folder)
+        with pytest.raises(FileExistsError, match=r"holds other files .*\(notes.txt\).*not even with overwrite=True"):
+            export_onnx(_other_model(tiny_model), folder, overwrite=True)
+        assert _files(folder) == before
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    with pytest.raises(NotADirectoryError):
+        export_onnx(tiny_model, tmp_path / "file", overwrite=True)
+    done = subprocess.run([sys.executable, "-m", "static_model.onnx", str(tmp_path / "m"), str(tmp_path / "onnx"),
+                           "--overwrite"], capture_output=True, text=True)
+    assert done.returncode == 2 and "holds other files" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_failed_export_leaves_the_folder_as_it_was(tiny_model, tmp_path, monkeypatch):
+    """The files were replaced one by one: a failure after model.onnx left the new graph with the old tokenizer."""
+    export_onnx(tiny_model, tmp_path / "onnx")
+    before = _files(tmp_path / "onnx")
+    other = _other_model(tiny_model)
+
+    class Unwritable:
+        def to_str(self):
+            raise OSError("disk full")
+
+    monkeypatch.setattr(StaticModel, "tokenizer", property(lambda self: Unwritable()))
+    with pytest.raises(OSError, match="disk full"):
+        export_onnx(other, tmp_path / "onnx", overwrite=True)
+    assert _files(tmp_path / "onnx") == before
+
+
+CRASHING_EXPORT = """
+import builtins, io, os, signal, sys
+sys.path.insert(0, sys.argv[2])
+import numpy as np
+from helpers.tokenizers import SPECIAL, WORDS, make_wordpiece_tokenizer
+from static_model import StaticModel
+from static_model.onnx import export_onnx
+
+table = np.random.default_rng(1).normal(size=(len(SPECIAL) + len(WORDS), 8)).astype(np.float32)
+model = StaticModel(table, make_wordpiece_tokenizer(), config={"normalize": True})
+real_open = builtins.open
+
+def open_or_die(file, *args, **kwargs):  # kill -9 as the export starts writing its tokenizer.json
+    if "tokenizer.json" in os.fspath(file) and "w" in (args[0] if args else kwargs.get("mode", "r")):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_open(file, *args, **kwargs)
+
+builtins.open = io.open = open_or_die  # io.open: what pathlib's write_text calls
+export_onnx(model, sys.argv[1], overwrite=True)
+"""
+
+
+def test_kill_9_during_an_export_leaves_the_old_export(tiny_model, tmp_path):
+    from helpers.paths import REPO
+
+    export_onnx(tiny_model, tmp_path / "onnx")
+    before = _files(tmp_path / "onnx")
+    killed = subprocess.run([sys.executable, "-c", CRASHING_EXPORT, str(tmp_path / "onnx"), str(REPO / "tests")],
+                            capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    assert _files(tmp_path / "onnx") == before  # the old export, whole
+    other = _other_model(tiny_model)
+    export_onnx(other, tmp_path / "onnx", overwrite=True)  # the next export removes what the killed one left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx"]
+    np.testing.assert_allclose(run_graph(tmp_path / "onnx", TEXTS)["sentence_embedding"], other.encode(TEXTS),
+                               atol=2e-5)
+
+
+def test_a_model_folder_changed_during_the_export_is_left_as_it_is(tiny_model, tmp_path, monkeypatch):
+    import static_model.onnx as onnx_export
+
+    tiny_model.save_pretrained(tmp_path / "m")
+    copy = onnx_export._copy_entries
+
+    def copy_then_save_another(source, destination, skip):
+        copy(source, destination, skip)
+        _other_model(tiny_model).save_pretrained(tmp_path / "m", overwrite=True)  # a save meanwhile
+
+    monkeypatch.setattr(onnx_export, "_copy_entries", copy_then_save_another)
+    with pytest.raises(FileExistsError, match="changed while the export was written"):
+        export_onnx(tiny_model, tmp_path / "m", overwrite=True)
+    saved = StaticModel.from_pretrained(tmp_path / "m")
+    np.testing.assert_array_equal(saved.embeddings, _other_model(tiny_model).embeddings)
+    assert not (tmp_path / "m" / "model.onnx").exists()
+
+
+def test_a_nested_model_folder_gets_the_tokenizer_and_a_stray_one_is_refused(tiny_model, tmp_path):
+    """sentence-transformers' layout keeps the model in 0_StaticEmbedding/; a top-level tokenizer.json is the
+    export's, so it must be the model's."""
+    from helpers.tokenizers import WORDS, make_wordpiece_tokenizer
+
+    tiny_model.save_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "0_StaticEmbedding").mkdir()
+    for name in ("model.safetensors", "tokenizer.json"):
+        (tmp_path / "m" / name).rename(tmp_path / "m" / "0_StaticEmbedding" / name)
+    model = StaticModel.from_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "tokenizer.json").write_text(make_wordpiece_tokenizer([*WORDS[:-1], "zz"]).to_str())
+    before = _files(tmp_path / "m")
+    with pytest.raises(FileExistsError, match="tokenizer.json is not the tokenizer of the model"):
+        export_onnx(model, tmp_path / "m", overwrite=True)
+    assert _files(tmp_path / "m") == before
+    (tmp_path / "m" / "tokenizer.json").unlink()
+    export_onnx(model, tmp_path / "m", overwrite=True)
+    assert set(_files(tmp_path / "m")) - set(before) == {"model.onnx"}  # and tokenizer.json, now the model's
+    np.testing.assert_allclose(run_graph(tmp_path / "m", TEXTS)["sentence_embedding"], model.encode(TEXTS), atol=2e-5)
