@@ -127,6 +127,7 @@ def check_args(args: argparse.Namespace) -> Path:
         check_device_option,
         check_input_file,
         check_output_folder,
+        check_output_is_not_input,
         check_positive_int,
         check_utf8_text,
     )
@@ -134,6 +135,7 @@ def check_args(args: argparse.Namespace) -> Path:
     from distill.refine.cli import check_corpus_option, check_refine_options
 
     out = check_output_folder(args.output, overwrite=args.overwrite)
+    check_output_is_not_input(out, args.teacher, "teacher's")
     try:
         check_pca_dims(args.pca_dims)
     except ValueError as exc:
@@ -146,16 +148,19 @@ def check_args(args: argparse.Namespace) -> Path:
     if args.vocabulary:
         check_utf8_text(args.vocabulary, "--vocabulary")
     if args.token_frequencies:
-        from distill.frequencies import FrequencyFileError, check_source
+        from distill.frequencies import FrequencyFileError, check_source, sniff
 
         check_input_file(args.token_frequencies, "--token-frequencies", folder_ok=True)
         try:
             check_source(args.token_frequencies)
+            kind, source_file = sniff(args.token_frequencies)
         except FrequencyFileError as exc:
             raise UsageError(f"--token-frequencies {args.token_frequencies}: {exc}") from None
+        if kind == "corpus":  # a word list is read whole by check_source; a corpus past its first lines only here
+            check_utf8_text(source_file, "--token-frequencies")
     if args.refine is not None:
-        check_corpus_option(args.refine, "--refine")
-        check_refine_options(args, prefix="refine-")
+        check_corpus_option(args.refine, "--refine", args.refine_text_field, "--refine-text-field")
+        check_refine_options(args, prefix="refine-", corpus=args.refine)
     if args.teacher_name is not None:
         from distill.resolve import check_public_name
 

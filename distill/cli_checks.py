@@ -104,6 +104,18 @@ def check_output_folder(path: str | os.PathLike, *, overwrite: bool, option: str
     return out
 
 
+def check_output_is_not_input(out: Path, source: str | os.PathLike | None, what: str,
+                              option: str = "--output") -> None:
+    """``out`` is not the folder ``source`` names (the teacher, the model read): with ``--overwrite`` the save would
+    replace it (a plain Hugging Face folder, ``config.json`` beside ``*.safetensors``, looks like a model)."""
+    if source is None:
+        return
+    src = Path(source).expanduser()
+    if src.is_dir() and out.exists() and os.path.samefile(src, out):
+        raise UsageError(f"{option} {out}: this is the {what} folder, which the run reads; the save would replace it. "
+                         "Pass another output folder")
+
+
 def check_model_folder(path: str | os.PathLike, label: str) -> Path:
     """A static model folder to read: it exists, is a folder and holds a config.json."""
     folder = Path(path).expanduser()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -145,15 +146,19 @@ def compare(
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}.")
     if pairs is not None:  # the input is checked before any model loads
-        pairs = [(str(a), str(b)) for a, b in pairs]
+        pairs = _check_pairs(pairs)
         if not pairs:
             raise ValueError("pairs is empty.")
         uniq = list(dict.fromkeys(s for p in pairs for s in p))
-        if scores is not None and len(scores) != len(pairs):
-            raise ValueError(f"scores must have one value per pair ({len(scores)} scores, {len(pairs)} pairs).")
+        if scores is not None:
+            scores = _check_scores(scores)
+            if len(scores) != len(pairs):
+                raise ValueError(f"scores must have one value per pair ({len(scores)} scores, {len(pairs)} pairs).")
     else:
         assert texts is not None  # exactly one of texts and pairs (checked above)
-        uniq = list(dict.fromkeys(str(t) for t in texts))
+        if isinstance(texts, (str, bytes)):
+            raise TypeError("texts must be a list of str, not a single str (its characters would be compared).")
+        uniq = list(dict.fromkeys(_check_text(t, f"texts[{i}]") for i, t in enumerate(texts)))
         if len(uniq) < 2:
             raise ValueError(f"Need at least two distinct texts, got {len(uniq)}.")
     static_model, teacher = _load_models(static_model, teacher, device)
@@ -188,6 +193,47 @@ def compare(
     return result
 
 
+def _check_text(value: object, where: str) -> str:
+    """``value`` when it is a ``str``; else a ``TypeError`` naming ``where`` (no ``None`` compared as "None")."""
+    if not isinstance(value, str):
+        raise TypeError(f"{where} is {type(value).__name__}, not str.")
+    return value
+
+
+def _check_pairs(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``pairs`` as a list of ``(str, str)``; a ``TypeError`` naming the first bad pair."""
+    if isinstance(pairs, (str, bytes)):
+        raise TypeError("pairs must be a list of (text, text) pairs, not a str.")
+    out = []
+    for i, pair in enumerate(pairs):
+        if isinstance(pair, (str, bytes)) or len(pair) != 2:
+            raise TypeError(f"pairs[{i}] must be a pair of two texts, got {pair!r}.")
+        out.append((_check_text(pair[0], f"pairs[{i}][0]"), _check_text(pair[1], f"pairs[{i}][1]")))
+    return out
+
+
+def _check_scores(scores: Sequence[float]) -> list[float]:
+    """``scores`` as finite floats; a ``ValueError`` naming the first NaN, infinite or non-number score."""
+    out = []
+    for i, score in enumerate(scores):
+        number = _finite_score(score)
+        if number is None:
+            raise ValueError(f"scores[{i}] is {score!r}, not a finite number.")
+        out.append(number)
+    return out
+
+
+def _finite_score(score: object) -> float | None:
+    """``score`` as a finite float (a number or a numeric string, never a bool), else ``None``."""
+    if isinstance(score, (bool, np.bool_)):
+        return None
+    try:
+        number = float(score)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -212,6 +258,14 @@ def _json_row(path: Path, lineno: int, line: str) -> dict:
     return row
 
 
+def _json_text(path: Path, lineno: int, row: dict, key: str) -> str:
+    """``row[key]`` when it is a string; else a ``ValueError`` naming the file, line and key."""
+    value = row[key]
+    if not isinstance(value, str):
+        raise ValueError(f"{path} line {lineno}: {key!r} is {type(value).__name__}, not text.")  # noqa: TRY004
+    return value
+
+
 def read_texts(path: str | os.PathLike, limit: int | None = None) -> list[str]:
     """Texts from a .txt (one a line) or .jsonl (key ``text``, or ``sentence1``/``sentence2``) file."""
     path = Path(path)
@@ -223,9 +277,9 @@ def read_texts(path: str | os.PathLike, limit: int | None = None) -> list[str]:
         if path.suffix == ".jsonl":
             row = _json_row(path, lineno, line)
             if "text" in row:
-                out.append(str(row["text"]))
+                out.append(_json_text(path, lineno, row, "text"))
             elif "sentence1" in row or "sentence2" in row:
-                out.extend(str(row[key]) for key in ("sentence1", "sentence2") if key in row)
+                out.extend(_json_text(path, lineno, row, key) for key in ("sentence1", "sentence2") if key in row)
             else:
                 raise ValueError(f"{path} line {lineno}: a .jsonl text needs a 'text' or 'sentence1' key.")
         else:
@@ -240,6 +294,7 @@ def read_pairs(path: str | os.PathLike, limit: int | None = None) -> tuple[list[
     path = Path(path)
     pairs: list[tuple[str, str]] = []
     scores: list[float] = []
+    unscored: int | None = None  # the first line of a pair without a score
     for lineno, line in _lines(path):
         line = line.rstrip("\r\n")
         if not line.strip():
@@ -248,7 +303,7 @@ def read_pairs(path: str | os.PathLike, limit: int | None = None) -> tuple[list[
             row = _json_row(path, lineno, line)
             if "sentence1" not in row or "sentence2" not in row:
                 raise ValueError(f"{path} line {lineno}: a pair needs the keys 'sentence1' and 'sentence2'.")
-            pairs.append((str(row["sentence1"]), str(row["sentence2"])))
+            pairs.append((_json_text(path, lineno, row, "sentence1"), _json_text(path, lineno, row, "sentence2")))
             score = row.get("score")
         else:
             cols = line.split("\t")
@@ -257,13 +312,18 @@ def read_pairs(path: str | os.PathLike, limit: int | None = None) -> tuple[list[
             pairs.append((cols[0], cols[1]))
             score = cols[2] if len(cols) > 2 else None
         if score is not None:
-            try:
-                scores.append(float(score))
-            except (TypeError, ValueError):
-                raise ValueError(f"{path} line {lineno}: the score {score!r} is not a number.") from None
+            number = _finite_score(score)
+            if number is None:
+                raise ValueError(f"{path} line {lineno}: the score {score!r} is not a finite number.")
+            scores.append(number)
+        elif unscored is None:
+            unscored = lineno
+        if scores and unscored is not None:
+            raise ValueError(f"{path} line {unscored}: a pair without a score, while other pairs have one; score "
+                             "every pair or none.")
         if limit is not None and len(pairs) >= limit:
             break
-    return pairs, (scores if len(scores) == len(pairs) else None)
+    return pairs, (scores if scores else None)
 
 
 SAMPLE_SENTENCES = Path(__file__).parent / "data" / "sample_sentences.txt"  # shipped as package data: public domain

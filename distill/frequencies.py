@@ -65,7 +65,10 @@ def sniff(path: str | os.PathLike) -> tuple[str, Path]:
         with open(path, encoding="utf-8") as f:
             head = [line.rstrip("\r\n") for _, line in zip(range(5), f)]
     except UnicodeDecodeError as exc:
-        raise FrequencyFileError(f"{path} is not UTF-8 text ({exc}).") from exc
+        from distill.refine.corpus import first_bad_utf8_line
+
+        raise FrequencyFileError(f"{path} is not UTF-8 text (line {first_bad_utf8_line(path)}: {exc.reason}); "
+                                 "save it as UTF-8.") from None
     head_nonempty = [h for h in head if h.strip()]
     if not head_nonempty:
         raise FrequencyFileError(f"Token-frequency file {path} is empty.")
@@ -153,16 +156,22 @@ def token_counts(
             ids = np.fromiter((i for e in encs for i in e.ids), dtype=np.int64, count=int(lens.sum()))
             np.add.at(counts, ids, np.repeat(freqs[start : start + chunk_lines], lens))
         return counts
-    with open(path, encoding="utf-8", errors="replace") as f:
-        batch: list[str] = []
-        for line in f:
-            if line.strip():
-                batch.append(line.rstrip("\r\n"))
-            if len(batch) >= chunk_lines:
+    try:
+        with open(path, encoding="utf-8") as f:
+            batch: list[str] = []
+            for line in f:
+                if line.strip():
+                    batch.append(line.rstrip("\r\n"))
+                if len(batch) >= chunk_lines:
+                    counts += _count_batch(tokenizer, batch, size)
+                    batch = []
+            if batch:
                 counts += _count_batch(tokenizer, batch, size)
-                batch = []
-        if batch:
-            counts += _count_batch(tokenizer, batch, size)
+    except UnicodeDecodeError as exc:  # never counted with replacement characters
+        from distill.refine.corpus import first_bad_utf8_line
+
+        raise FrequencyFileError(f"{path} is not UTF-8 text (line {first_bad_utf8_line(path)}: {exc.reason}); "
+                                 "save it as UTF-8.") from None
     if counts.sum() <= 0:
         raise FrequencyFileError(f"Corpus {path} holds no tokens.")
     return counts

@@ -113,7 +113,10 @@ def read_teacher_spec(path: Path) -> TeacherSpec:
                 seen_transformer = True
             elif kind == "Pooling":
                 cfg_file = mod_path / "config.json"
-                spec.pooling = _pooling_from_config(_read_json_object(cfg_file) if cfg_file.is_file() else {}, cfg_file)
+                if not cfg_file.is_file():
+                    raise TeacherError(f"{cfg_file} is missing: {modules_file} names a Pooling module there, and its "
+                                       "config says how the teacher pools (copy the teacher's folder whole).")
+                spec.pooling = _pooling_from_config(_read_json_object(cfg_file), cfg_file)
                 seen_pooling = True
             elif kind == "Normalize":
                 spec.normalize = True
@@ -164,11 +167,13 @@ def load_fast_tokenizer(folder: Path) -> Tokenizer:
         except Exception as exc:
             raise TeacherError(f"Cannot load the fast tokenizer {tok_file}: {exc}") from exc
     else:
-        files = ("vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model",
-                 "tokenizer.model", "tokenizer_config.json")
+        # a vocabulary to build one from: tokenizer_config.json alone gives (transformers 5) a tokenizer of only its
+        # special tokens, which once surfaced as "the vocabulary is empty after dropping special tokens"
+        files = ("vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
         if not any((folder / f).is_file() for f in files):
             raise TeacherError(
-                f"Teacher {folder} has no fast tokenizer: no tokenizer.json and no tokenizer files to build one from."
+                f"Teacher {folder} has no fast tokenizer: no tokenizer.json and no vocabulary file to build one from "
+                f"({', '.join(files)}); copy the teacher's folder whole."
             )
         try:
             from transformers import AutoTokenizer

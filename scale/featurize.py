@@ -46,7 +46,14 @@ def featurize_on_ray(
     ``teacher`` is a name or folder every worker can resolve. ``cache_dir`` defaults to refine's own
     (``.cache/refine/<teacher fingerprint>``), so a later ``refine`` with the same corpus trains at once.
     """
-    from distill.refine.featurize import DEFAULT_CHUNK_SIZE, chunk_file, default_cache_dir, load_chunk, write_meta
+    from distill.refine.featurize import (
+        DEFAULT_CHUNK_SIZE,
+        chunk_file,
+        default_cache_dir,
+        load_chunk,
+        teacher_fingerprint,
+        write_meta,
+    )
     from distill.teacher import Teacher
 
     ray, _, _ = import_engine()
@@ -71,7 +78,7 @@ def featurize_on_ray(
     if todo:
         owns_cluster = connect(ray, address, workers)
         try:
-            _run(ray, os.fspath(teacher), todo, batch_size, workers, progress)
+            _run(ray, os.fspath(teacher), teacher_fingerprint(local), todo, batch_size, workers, progress)
         finally:
             if owns_cluster:
                 ray.shutdown()
@@ -80,26 +87,38 @@ def featurize_on_ray(
 
 
 class _Featurizer:
-    """A Ray actor body: the teacher loaded once per worker, encoding whole chunks into their cache files."""
+    """A Ray actor body: the teacher loaded once per worker, encoding whole chunks into their cache files. A worker
+    whose ``teacher`` resolves to other files than the driver's (another package version or folder on its node) is
+    refused: its chunks would go into the driver's teacher's cache under the same names."""
 
-    def __init__(self, teacher: str, device: str, threads: int) -> None:
+    def __init__(self, teacher: str, device: str, threads: int, fingerprint: str) -> None:
+        import socket
+
         import torch
 
+        from distill.refine.featurize import teacher_fingerprint
         from distill.teacher import Teacher
 
         if device == "cpu":
             torch.set_num_threads(threads)  # this worker process only
         self.teacher = Teacher(teacher, device=device)
+        found = teacher_fingerprint(self.teacher)
+        if found != fingerprint:
+            raise ValueError(f"teacher {teacher!r} resolves on worker {socket.gethostname()} to other files "
+                             f"(fingerprint {found}) than on the driver ({fingerprint}); install the same teacher on "
+                             "every node or pass a folder they all read")
 
     def encode(self, path: str, texts: list[str], batch_size: int) -> int:
-        from distill.refine.featurize import encode_chunk, save_chunk
+        from distill.refine.featurize import check_finite_targets, encode_chunk, save_chunk
 
-        save_chunk(Path(path), encode_chunk(self.teacher, texts, batch_size=batch_size))
+        arr = encode_chunk(self.teacher, texts, batch_size=batch_size)
+        check_finite_targets(arr, self.teacher, where=f"the chunk {Path(path).name}")
+        save_chunk(Path(path), arr)
         return len(texts)
 
 
-def _run(ray: Any, teacher: str, todo: list[tuple[str, list[str]]], batch_size: int, workers: int | None,
-         progress: bool) -> None:
+def _run(ray: Any, teacher: str, fingerprint: str, todo: list[tuple[str, list[str]]], batch_size: int,
+         workers: int | None, progress: bool) -> None:
     from ray.util import ActorPool
 
     resources = ray.cluster_resources()
@@ -110,7 +129,7 @@ def _run(ray: Any, teacher: str, todo: list[tuple[str, list[str]]], batch_size: 
     options: dict[str, Any] = {"num_gpus": 1} if gpus else {"num_cpus": threads}
     actor = ray.remote(max_restarts=3, max_task_retries=3, **options)(_Featurizer)
     device = "cuda" if gpus else "cpu"
-    pool = ActorPool([actor.remote(teacher, device, threads) for _ in range(n_workers)])
+    pool = ActorPool([actor.remote(teacher, device, threads, fingerprint) for _ in range(n_workers)])
     bar = progress_bar(progress, sum(len(c) for _, c in todo), "Featurize")
     try:
         for n in pool.map_unordered(lambda a, job: a.encode.remote(job[0], job[1], batch_size), todo):

@@ -373,6 +373,16 @@ def test_bad_input_errors(tiny_static_model, topic_data):
         clf.to_pipeline()
 
 
+@pytest.mark.parametrize(("name", "value"), [("learning_rate", float("inf")), ("learning_rate", float("nan")),
+                                             ("learning_rate", "fast"), ("weight_decay", float("inf")),
+                                             ("weight_decay", True)])
+def test_a_non_finite_rate_is_refused_not_trained_into_nan_weights(tiny_static_model, topic_data, name, value):
+    """learning_rate=inf once trained a network of NaN weights whose every probability was NaN, silently."""
+    (X, y), _ = topic_data
+    with pytest.raises(ValueError, match=rf"{name} must be a finite number"):
+        _quick(tiny_static_model, max_epochs=1, **{name: value}).fit(X[:30], y[:30])
+
+
 # ---------------------------------------------------------------- benchmark command
 def test_classify_benchmark_smoke(tiny_static_folder, topic_data, tmp_path):
     from benchmarks.__main__ import main

@@ -65,6 +65,8 @@ def _distill_cases(tmp: Path) -> list[tuple[str, list[str], tuple[str, ...]]]:
     words.write_text("catdog\nhorses\n")
     latin = tmp / "latin1.txt"
     latin.write_bytes(LATIN1)
+    docs = tmp / "docs.jsonl"
+    docs.write_text('{"body": "a passage", "id": 1}\n', encoding="utf-8")
     a_file = tmp / "a-file"
     a_file.write_text("precious")
     other = tmp / "other"
@@ -85,6 +87,19 @@ def _distill_cases(tmp: Path) -> list[tuple[str, list[str], tuple[str, ...]]]:
         ("unknown device", ["--device", "tpu9"], ("--device tpu9", "unknown device")),
         ("refine corpus missing", ["--refine", str(tmp / "none.txt")], ("--refine", "does not exist")),
         ("refine epochs 0", ["--refine", str(words), "--refine-epochs", "0"], ("--refine-epochs",)),
+        ("refine learning rate inf", ["--refine", str(words), "--refine-learning-rate", "inf"],
+         ("--refine-learning-rate", "finite")),
+        ("refine seed -1", ["--refine", str(words), "--refine-seed", "-1"], ("--refine-seed", "-1")),
+        ("refine corpus not UTF-8", ["--refine", str(latin)], ("--refine", str(latin), "UTF-8", "line 1")),
+        ("refine prefers sources of a corpus without a sidecar",
+         ["--refine", str(words), "--refine-prefer-sources", "wikipedia"],
+         ("--refine-prefer-sources", "words.source.txt", "does not exist")),
+        ("refine cache dir is a file", ["--refine", str(words), "--refine-cache-dir", str(a_file)],
+         ("--refine-cache-dir", "existing file")),
+        ("refine jsonl without the text field", ["--refine", str(docs)],
+         ("--refine", "--refine-text-field text", "no field 'text' (fields: body, id)")),
+        ("refine jsonl text field misspelt", ["--refine", str(docs), "--refine-text-field", "bdy"],
+         ("--refine", "no field 'bdy'")),
         ("pca dims 0", ["--pca-dims", "0"], ("--pca-dims",)),
         ("teacher name is a path", ["--teacher-name", "../models/mine"], ("--teacher-name", "not a path")),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -72,6 +73,33 @@ def test_cli_refuses_a_non_empty_output_and_bad_input(wp_dir, tmp_path, capsys):
     assert main([str(wp_dir), "--output", str(tmp_path / "c"), "--contrast", "-1"]) == 2
     assert "contrast must be between 0 and" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+
+
+def test_the_output_is_never_the_teacher_folder_it_reads(wp_dir, tmp_path, capsys):
+    """A plain Hugging Face folder (config.json beside model.safetensors) passes for a model folder: with --overwrite,
+    --output naming the teacher itself once replaced the teacher's weights with the static model."""
+    import shutil
+
+    from distill.refine.cli import main as refine_main
+
+    teacher = tmp_path / "hf-teacher"
+    teacher.mkdir()
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        shutil.copy(wp_dir / name, teacher / name)
+    before = {p.name: p.read_bytes() for p in teacher.iterdir()}
+    for argv in ([str(teacher), "--output", str(teacher), "--overwrite", "--pca-dims", "8", "--quiet"],
+                 [str(tmp_path / ".." / tmp_path.name / "hf-teacher"), "-o", str(teacher), "--overwrite"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --output {teacher}") and "teacher's folder" in err, err
+    model = tmp_path / "model"
+    distill(str(wp_dir), pca_dims=8, show_progress_bar=False).save_pretrained(model)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(SENTENCES), encoding="utf-8")
+    assert refine_main([str(model), "-o", str(teacher), "--overwrite", "--teacher", str(teacher), "--corpus",
+                        str(corpus), "--quiet"]) == 2
+    assert "teacher's folder" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in teacher.iterdir()} == before
 
 
 def test_cli_refuses_an_output_it_cannot_write_before_any_work(wp_dir, monkeypatch, capsys):
@@ -187,6 +215,43 @@ def test_read_pairs_jsonl_and_tsv(tmp_path):
     t = tmp_path / "p.tsv"
     t.write_text("a\tb\nc\td\n")
     assert read_pairs(t, limit=1) == ([("a", "b")], None)
+
+
+@pytest.mark.parametrize(("name", "content", "needle"), [
+    ("null.jsonl", '{"sentence1": "a b", "sentence2": null}\n', "line 1: 'sentence2' is NoneType, not text"),
+    ("number.jsonl", '{"sentence1": "a", "sentence2": 3}\n', "line 1: 'sentence2' is int, not text"),
+    ("nan.jsonl", '{"sentence1": "a", "sentence2": "b", "score": "NaN"}\n', "line 1: the score 'NaN' is not a finite"),
+    ("bool.jsonl", '{"sentence1": "a", "sentence2": "b", "score": true}\n', "line 1: the score True is not a finite"),
+    ("inf.tsv", "a\tb\t1\nc\td\tinf\n", "line 2: the score 'inf' is not a finite number"),
+    ("partial.tsv", "a\tb\t1\nc\td\n", "line 2: a pair without a score"),
+    ("partial.jsonl", '{"sentence1": "a", "sentence2": "b"}\n{"sentence1": "c", "sentence2": "d", "score": 1}\n',
+     "line 1: a pair without a score"),
+])
+def test_read_pairs_refuses_what_it_once_compared_silently(tmp_path, name, content, needle):
+    """null was compared as the text "None", NaN scores failed only after both models ran, and one pair without a
+    score dropped the gold comparison without a word."""
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=re.escape(f"{path} {needle}")):
+        read_pairs(path)
+
+
+def test_compare_checks_its_texts_pairs_and_scores_before_loading_anything(tmp_path):
+    from distill.comparison import read_texts
+
+    missing = tmp_path / "no-model"  # never loaded: every error below comes first
+    with pytest.raises(TypeError, match="not a single str"):
+        compare(missing, "no-such-teacher", texts="hello world")  # once: its characters compared
+    with pytest.raises(TypeError, match=r"texts\[1\] is NoneType"):
+        compare(missing, "no-such-teacher", texts=["a text", None])
+    with pytest.raises(TypeError, match=r"pairs\[0\]\[1\] is int"):
+        compare(missing, "no-such-teacher", pairs=[("a", 3)])
+    with pytest.raises(ValueError, match=r"scores\[1\] is nan"):
+        compare(missing, "no-such-teacher", pairs=[("a", "b"), ("c", "d")], scores=[1.0, float("nan")])
+    texts = tmp_path / "t.jsonl"
+    texts.write_text('{"text": "fine"}\n{"text": ["a", "list"]}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="line 2: 'text' is list, not text"):
+        read_texts(texts)
 
 
 def test_cli_refine_writes_a_refined_model(wp_dir, tmp_path, capsys):

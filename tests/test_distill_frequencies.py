@@ -104,6 +104,24 @@ def test_corpus_counts_tokens(tmp_path, tok):
     assert counts.sum() == 8
 
 
+def test_a_corpus_that_is_not_utf8_past_its_first_lines_is_an_error_naming_the_line(tmp_path, tok, capsys):
+    """The format sniff reads its first block; the rest was once counted with replacement characters, silently."""
+    from distill.__main__ import main
+
+    path = tmp_path / "corpus.txt"
+    path.write_bytes(b"the cat sat on the mat\n" * 2000 + "the caf\u00e9 dog\n".encode("latin-1"))
+    with pytest.raises(FrequencyFileError, match=r"corpus.txt is not UTF-8 text \(line 2001"):
+        freq.token_counts(path, tok)
+    path.write_bytes(b"the cat sat on the mat\n" * 6 + "the caf\u00e9 dog\n".encode("latin-1"))
+    with pytest.raises(FrequencyFileError, match=r"corpus.txt is not UTF-8 text \(line 7"):
+        freq.token_counts(path, tok)  # within the sniffed block: the line is named there too
+    path.write_bytes(b"the cat sat on the mat\n" * 2000 + "the caf\u00e9 dog\n".encode("latin-1"))
+    assert main([str(tmp_path / "no-such-teacher"), "-o", str(tmp_path / "out"), "--token-frequencies",
+                 str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --token-frequencies") and "line 2001" in err and "no-such-teacher" not in err
+
+
 def test_probabilities_smooth_unseen_tokens():
     counts = np.array([0.0, 8.0, 2.0, 0.0, 5.0])
     kept = np.array([False, True, True, True, False])

@@ -91,6 +91,24 @@ def test_no_fast_tokenizer_is_a_clear_error(tmp_path, wp_dir):
         Teacher(folder)
 
 
+def test_a_folder_without_its_tokenizer_files_names_what_is_missing(tmp_path, wp_dir):
+    """Only tokenizer.json gone (tokenizer_config.json kept): transformers built a tokenizer of the five special
+    tokens, and the distill failed later with "the vocabulary is empty after dropping special tokens"."""
+    folder = tmp_path / "no_tokenizer_json"
+    shutil.copytree(wp_dir, folder)
+    (folder / "tokenizer.json").unlink()
+    with pytest.raises(TeacherError, match=r"no tokenizer.json and no vocabulary file .*vocab.txt"):
+        Teacher(folder)
+
+
+def test_a_missing_pooling_config_is_named_as_missing(tmp_path, wp_dir):
+    folder = tmp_path / "no_pooling_config"
+    shutil.copytree(wp_dir, folder)
+    (folder / "1_Pooling" / "config.json").unlink()
+    with pytest.raises(TeacherError, match=r"1_Pooling/config.json is missing: .*modules.json names a Pooling"):
+        Teacher(folder)
+
+
 def test_unsupported_module_is_a_clear_error(tmp_path, wp_dir):
     folder = tmp_path / "dense"
     shutil.copytree(wp_dir, folder)

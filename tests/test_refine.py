@@ -248,6 +248,10 @@ def test_iterable_corpus_and_errors(base_model, teacher, tmp_path):
     ({"sif_coefficient": 1.5}, "output.sif_coefficient"),
     ({"contrast": -2}, "output.contrast"),
     ({"vocabulary_size": -1}, "vocabulary_size"),
+    ({"learning_rate": float("inf")}, "learning_rate"),  # trained nothing: every epoch NaN, the init restored
+    ({"weight_learning_rate": float("inf")}, "weight_learning_rate"),
+    ({"max_length": 0}, "max_length"),  # these two failed only after featurizing
+    ({"seed": -1}, "seed"),
 ])
 def test_a_bad_setting_names_its_field(options, field):
     from distill.refine import RefineConfig

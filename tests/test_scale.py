@@ -251,3 +251,40 @@ def test_featurize_on_ray_fills_refines_cache_and_resumes(cluster, tmp_path, mon
     np.testing.assert_allclose(rf.featurize(teacher, corpus, cache_dir=tmp_path / "cache", chunk_size=64,
                                             show_progress_bar=False), expected, atol=1e-5)
     assert calls == []
+
+
+def test_featurize_refuses_a_cache_folder_of_another_teacher_before_any_work(tmp_path):
+    """The chunks are named by their passages only: another teacher's folder once came back as all cached."""
+    import torch
+    from helpers.teachers import make_wordpiece_teacher
+
+    from distill import Teacher
+    from distill.refine import featurize as rf
+    from scale import featurize_on_ray
+
+    torch.set_num_threads(1)
+    corpus = texts(40, seed=5)
+    other = Teacher(str(make_wordpiece_teacher(tmp_path / "other", seed=1)), device="cpu")
+    rf.featurize(other, corpus, cache_dir=tmp_path / "cache", chunk_size=16, show_progress_bar=False)
+    chunks = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    teacher_dir = make_wordpiece_teacher(tmp_path / "teacher", seed=0)
+    with pytest.raises(ValueError, match="another teacher"):
+        featurize_on_ray(str(teacher_dir), corpus, cache_dir=tmp_path / "cache", chunk_size=16, progress=False)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == chunks
+
+
+def test_a_worker_whose_teacher_resolves_to_other_files_is_refused(tmp_path):
+    """Each worker resolves the teacher on its own node; one that finds other weights must not fill the cache."""
+    import torch
+    from helpers.teachers import make_wordpiece_teacher
+
+    from distill import Teacher
+    from distill.refine.featurize import teacher_fingerprint
+    from scale.featurize import _Featurizer
+
+    torch.set_num_threads(1)
+    folder = make_wordpiece_teacher(tmp_path / "teacher")
+    expected = teacher_fingerprint(Teacher(str(folder), device="cpu"))
+    assert _Featurizer(str(folder), "cpu", 1, expected).teacher.dim > 0
+    with pytest.raises(ValueError, match="resolves on worker .* to other files"):
+        _Featurizer(str(folder), "cpu", 1, "0123456789abcdef")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from types import ModuleType
@@ -27,6 +28,17 @@ if TYPE_CHECKING:
     from distill.classifier.data import Targets
     from distill.classifier.model import BagOfTokensClassifier
     from distill.classifier.training import History
+
+
+def _finite(value: Any) -> float:
+    """``value`` as a finite float, else NaN, so every range check on it fails (inf, NaN, a bool, not a number)."""
+    if isinstance(value, (bool, np.bool_)):
+        return math.nan
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number if math.isfinite(number) else math.nan
 
 
 def _load_static_model(model: Any) -> Any:
@@ -150,8 +162,8 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
             ("n_layers", isinstance(self.n_layers, (int, np.integer)) and self.n_layers >= 0, "an int >= 0"),
             ("activation", self.activation in ("relu", "tanh"), "'relu' or 'tanh'"),
             ("dropout", 0.0 <= float(self.dropout) < 1.0, "in [0, 1)"),
-            ("learning_rate", float(self.learning_rate) > 0, "> 0"),
-            ("weight_decay", float(self.weight_decay) >= 0, ">= 0"),
+            ("learning_rate", 0 < _finite(self.learning_rate), "a finite number > 0"),
+            ("weight_decay", 0 <= _finite(self.weight_decay), "a finite number >= 0"),
             ("batch_size", self.batch_size is None or int(self.batch_size) >= 1, "None or an int >= 1"),
             ("max_epochs", int(self.max_epochs) >= 1, "an int >= 1"),
             ("min_epochs", int(self.min_epochs) >= 0, "an int >= 0"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -96,21 +97,34 @@ def cache_dir_from_args(args: argparse.Namespace, prefix: str = "") -> str | Non
     return None if value is None else str(value)
 
 
-def check_corpus_option(corpus: str | None, option: str) -> None:
-    """The corpus of ``option``: a readable file or ``hf:NAME`` (``corpus.corpus_spec_error``)."""
-    from distill.cli_checks import UsageError, check_input_file
+def check_corpus_option(corpus: str | None, option: str, text_field: str | None = None,
+                        field_option: str = "--text-field") -> None:
+    """The corpus of ``option``: ``hf:NAME`` (``corpus.corpus_spec_error``) or a readable file, UTF-8 text with a
+    non-blank line when it is a text or JSONL file."""
+    from distill.cli_checks import UsageError, check_input_file, check_utf8_text
     from distill.refine.corpus import corpus_kind, corpus_spec_error
 
     problem = corpus_spec_error(corpus)
     if problem:
         raise UsageError(f"{option}: {problem}")
     assert corpus is not None  # corpus_spec_error names a missing corpus
-    if corpus_kind(corpus) != "hf":
+    kind = corpus_kind(corpus)
+    if kind in ("text", "jsonl"):  # UTF-8 and not blank, before a teacher loads (a distill runs before --refine)
+        check_utf8_text(corpus, option)
+    elif kind != "hf":
         check_input_file(corpus, option)
+    if kind in ("jsonl", "parquet"):  # the text field of its first passage (a distill runs before --refine reads it)
+        from distill.refine.corpus import read_corpus
+
+        try:
+            read_corpus(corpus, 1, (), text_field=text_field)
+        except ValueError as exc:
+            raise UsageError(f"{option} (with {field_option} {text_field or 'text'}): {exc}") from None
 
 
-def check_refine_options(args: argparse.Namespace, prefix: str = "") -> None:
-    """Check the ``add_refine_options`` values before any work; ``UsageError`` names the option."""
+def check_refine_options(args: argparse.Namespace, prefix: str = "", corpus: str | None = None) -> None:
+    """Check the ``add_refine_options`` values (and, given the ``corpus``, the sources it prefers) before any work;
+    ``UsageError`` names the option."""
     from distill.cli_checks import UsageError
 
     pre = prefix.replace("-", "_")
@@ -126,11 +140,40 @@ def check_refine_options(args: argparse.Namespace, prefix: str = "") -> None:
         raise UsageError(f"--{prefix}vocabulary-size must be 0 or more, got {value('vocabulary-size')}")
     for name in ("learning-rate", "weight-learning-rate"):
         v = value(name)
-        if v is not None and not v > 0:
-            raise UsageError(f"--{prefix}{name} must be positive, got {v}")
+        if v is not None and not (v > 0 and math.isfinite(v)):
+            raise UsageError(f"--{prefix}{name} must be a finite positive number, got {v}")
+    if value("seed") < 0:
+        raise UsageError(f"--{prefix}seed must be 0 or more, got {value('seed')}")
     sif = value("sif-coefficient")
     if sif is not None and not 0 < sif < 1:
         raise UsageError(f"--{prefix}sif-coefficient must be in (0, 1) or 'none', got {sif}")
+    cache = value("cache-dir")
+    if cache is not None and Path(cache).expanduser().exists() and not Path(cache).expanduser().is_dir():
+        raise UsageError(f"--{prefix}cache-dir {cache}: this is an existing file, not a folder")
+    if corpus is not None and value("prefer-sources"):
+        _check_prefer_sources(corpus, tuple(value("prefer-sources")), f"--{prefix}prefer-sources")
+
+
+def _check_prefer_sources(corpus: str, sources: tuple[str, ...], option: str) -> None:
+    """The corpus is a text file whose source sidecar names every one of ``sources`` (what ``read_corpus`` needs)."""
+    from distill.cli_checks import UsageError
+    from distill.refine.corpus import corpus_kind, source_sidecar
+
+    kind = corpus_kind(corpus)
+    if kind != "text":
+        raise UsageError(f"{option}: needs a text corpus file with a source sidecar, not a {kind} corpus")
+    side = source_sidecar(Path(corpus).expanduser())
+    if not side.is_file():
+        raise UsageError(f"{option}: needs {side} (one source name a line, line for line with the corpus); "
+                         "it does not exist")
+    try:
+        with open(side, encoding="utf-8") as f:
+            names = {line.strip() for line in f}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{option}: {side} cannot be read as UTF-8 text ({exc})") from None
+    unknown = sorted(set(sources) - names)
+    if unknown:
+        raise UsageError(f"{option}: {unknown} never occur in {side}")
 
 
 def print_summary(model: StaticModel, out: Path) -> None:
@@ -147,12 +190,18 @@ def print_summary(model: StaticModel, out: Path) -> None:
 
 def check_args(args: argparse.Namespace) -> Path:
     """Every check that needs neither the model nor the teacher loaded; returns the output folder."""
-    from distill.cli_checks import check_device_option, check_model_folder, check_output_folder
+    from distill.cli_checks import (
+        check_device_option,
+        check_model_folder,
+        check_output_folder,
+        check_output_is_not_input,
+    )
 
     out = check_output_folder(args.output, overwrite=args.overwrite)
+    check_output_is_not_input(out, args.teacher, "teacher's")  # the model itself may be replaced: it is read first
     check_model_folder(args.model, "MODEL")
-    check_corpus_option(args.corpus, "--corpus")
-    check_refine_options(args)
+    check_corpus_option(args.corpus, "--corpus", args.text_field)
+    check_refine_options(args, corpus=args.corpus)
     check_device_option(args.device)
     return out
 

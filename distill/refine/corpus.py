@@ -16,9 +16,11 @@ is an error that names these options (``NoDefaultCorpusError``).
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 # Used when a corpus file has a source sidecar naming them (as corpus_general/sentences.txt of the benchmark data
@@ -141,7 +143,7 @@ def default_prefer_sources(path: Path) -> tuple[str, ...]:
 
 
 def _read_text(path: Path, max_sentences: int | None, prefer_sources: tuple[str, ...]) -> list[tuple[int, str]]:
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8-sig") as f, _utf8_errors(path):
         lines = _clean(f, None if prefer_sources else max_sentences)
     if prefer_sources:
         lines = _preferred_first(path, lines, set(prefer_sources), max_sentences)
@@ -149,7 +151,7 @@ def _read_text(path: Path, max_sentences: int | None, prefer_sources: tuple[str,
 
 
 def _jsonl_texts(path: str, field: str) -> Iterator[str]:
-    with open(Path(path).expanduser(), encoding="utf-8", errors="replace") as f:
+    with open(Path(path).expanduser(), encoding="utf-8-sig") as f, _utf8_errors(Path(path).expanduser()):
         for i, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -158,6 +160,33 @@ def _jsonl_texts(path: str, field: str) -> Iterator[str]:
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path} line {i}: not JSON ({exc.msg})") from None
             yield _field(row, field, f"{path} line {i}")
+
+
+@contextmanager
+def _utf8_errors(path: Path) -> Iterator[None]:
+    """Turn a ``UnicodeDecodeError`` while reading ``path`` into a ``ValueError`` naming the file and the line:
+    a corpus that is not UTF-8 is refused, never read with replacement characters."""
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"corpus file {path}: not UTF-8 text (line {first_bad_utf8_line(path)}: {exc.reason}); "
+                         "save it as UTF-8") from None
+
+
+def first_bad_utf8_line(path: Path) -> int | str:
+    """The 1-based number of the first line of ``path`` that is not valid UTF-8 (``"?"`` if none is found)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(1 << 20)
+            try:
+                text = decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                return line + exc.object[: exc.start].count(b"\n")
+            line += text.count("\n")
+            if not block:
+                return "?"
 
 
 def _field(row: object, field: str, where: str) -> str:

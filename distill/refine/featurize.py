@@ -56,10 +56,16 @@ def teacher_fingerprint(teacher: Teacher) -> str:
 
 
 def texts_hash(texts: Sequence[str]) -> str:
-    """A short SHA-1 hex digest of the texts, in order."""
+    """A short SHA-1 hex digest of the texts, in order. Each text is followed by a newline; a text that holds a
+    newline itself (a JSONL, Parquet or in-memory passage) is escaped behind a ``0xff`` byte, which UTF-8 never
+    produces, so ``["a\\nb", "c"]`` and ``["a", "b\\nc"]`` differ while texts without one hash as they always did
+    (existing caches stay valid)."""
     h = hashlib.sha1()
     for t in texts:
-        h.update(t.encode("utf-8", "surrogatepass"))
+        data = t.encode("utf-8", "surrogatepass")
+        if b"\n" in data:
+            data = b"\xff" + data.replace(b"\\", b"\\\\").replace(b"\n", b"\\n")
+        h.update(data)
         h.update(b"\n")
     return h.hexdigest()[:16]
 
@@ -87,27 +93,68 @@ def load_chunk(path: Path, rows: int, dim: int) -> np.ndarray | None:
         logger.warning("Ignoring unreadable cache chunk %s", path)
         return None
     if arr.shape == (rows, dim) and arr.dtype == np.float32:
-        return arr
+        if _all_finite(arr):
+            return arr
+        logger.warning("Ignoring cache chunk %s: it holds NaN or infinite values", path)
+        return None
     logger.warning("Ignoring unreadable cache chunk %s", path)
     return None
 
 
+def _all_finite(arr: np.ndarray, block: int = 4096) -> bool:
+    """Every value of ``arr`` is finite (read a block of rows at a time: a mapped chunk is not loaded whole)."""
+    return all(np.isfinite(arr[s : s + block]).all() for s in range(0, len(arr), block))
+
+
 def save_chunk(path: Path, array: np.ndarray) -> None:
-    """Write a chunk beside ``path`` and rename it into place, so a chunk file that exists is whole."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
+    """Write a chunk beside ``path`` and rename it into place, so a chunk file that exists is whole. The temporary
+    name is unique per call, not only per process: two runs sharing a cache folder (threads, or containers on one
+    volume whose processes have the same id) never write into one temporary file or rename it from under each other."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}-{os.urandom(6).hex()}.npy")
+    try:
+        np.save(tmp, array)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_meta(folder: Path, teacher: Teacher) -> None:
-    """``meta.json``: which teacher (and fingerprint) the chunks in ``folder`` come from."""
-    meta = {"teacher": str(teacher.name), "fingerprint": teacher_fingerprint(teacher), "dim": int(teacher.dim),
+    """``meta.json``: which teacher (and fingerprint) the chunks in ``folder`` come from. A folder whose
+    ``meta.json`` names another teacher fingerprint (or cannot be read) is refused with a ``ValueError`` naming it:
+    chunks are keyed by their passages only, so another teacher's chunks would be read back as this one's targets."""
+    fingerprint = teacher_fingerprint(teacher)
+    meta = {"teacher": str(teacher.name), "fingerprint": fingerprint, "dim": int(teacher.dim),
             "version": CACHE_VERSION}
     meta_file = Path(folder) / "meta.json"
     if not meta_file.is_file():
-        tmp = meta_file.with_suffix(f".tmp{os.getpid()}")
+        tmp = meta_file.with_name(f".meta.json.tmp{os.getpid()}-{os.urandom(4).hex()}")
         tmp.write_text(json.dumps(meta, indent=1))
-        os.replace(tmp, meta_file)
+        try:  # a hard link never replaces: of two runs that start together on one folder, the first one's meta stays
+            os.link(tmp, meta_file)
+        except FileExistsError:
+            pass
+        except OSError:  # a filesystem without hard links
+            if not meta_file.exists():
+                os.replace(tmp, meta_file)
+        finally:
+            tmp.unlink(missing_ok=True)
+    check_meta(meta_file, fingerprint, str(teacher.name))
+
+
+def check_meta(meta_file: Path, fingerprint: str, teacher_name: str) -> None:
+    """``meta_file`` names the teacher ``fingerprint``; else a ``ValueError`` naming the folder and both teachers."""
+    try:
+        recorded = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"featurize cache {meta_file.parent}: {meta_file.name} cannot be read ({exc}), so it is "
+                         "unknown which teacher its chunks come from; delete the folder or pass another cache "
+                         "folder") from None
+    found = recorded.get("fingerprint") if isinstance(recorded, dict) else None
+    if found != fingerprint:
+        other = recorded.get("teacher") if isinstance(recorded, dict) else None
+        raise ValueError(f"featurize cache {meta_file.parent} holds the chunks of another teacher ({other!r}, "
+                         f"fingerprint {found!r}), not of {teacher_name!r} (fingerprint {fingerprint!r}); pass "
+                         "another cache folder (the default, .cache/refine/<teacher fingerprint>, is one a teacher)")
 
 
 def encode_chunk(teacher: Teacher, texts: Sequence[str], *, batch_size: int, bar: tqdm | None = None) -> np.ndarray:
@@ -136,6 +183,18 @@ def encode_chunk(teacher: Teacher, texts: Sequence[str], *, batch_size: int, bar
                 bar.update(len(idx))
             start += n
     return out
+
+
+def check_finite_targets(arr: np.ndarray, teacher: Teacher, first: int = 0, where: str = "the corpus") -> None:
+    """A ``ValueError`` naming the teacher and the first bad passage when ``arr`` (the embeddings of passages
+    ``first, first + 1, ...`` of ``where``) holds NaN or infinity (float16 overflow on a GPU, broken weights): such a
+    chunk is never cached, and targets of NaN would train a table of NaN."""
+    bad = ~np.isfinite(arr).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(f"teacher {teacher.name!r} gave NaN or infinite embeddings for {len(rows)} passage(s), the "
+                         f"first passage {first + int(rows[0])} of {where}; nothing was cached for them (on a GPU, "
+                         "try device='cpu')")
 
 
 def featurize_shards(
@@ -190,6 +249,7 @@ def featurize_shards(
                 raise InterruptedError(f"Stopped after {done_new} new chunks (max_new_chunks).")
             chunk = texts[c * chunk_size : (c + 1) * chunk_size]
             arr = encode_chunk(teacher, chunk, batch_size=batch_size, bar=bar)
+            check_finite_targets(arr, teacher, c * chunk_size)
             save_chunk(names[c], arr)
             parts[c] = load_chunk(names[c], len(chunk), teacher.dim)
             done_new += 1

@@ -143,6 +143,10 @@ def refine(
         teacher_name = getattr(teacher, "name", teacher)
         if targets.ndim != 2 or len(targets) != len(texts):
             raise ValueError(f"targets must be ({len(texts)}, d), got {targets.shape}")
+        bad_rows = np.flatnonzero(~np.isfinite(targets).all(axis=1))
+        if bad_rows.size:  # else the PCA and training run on NaN, and only the finished table is refused
+            raise ValueError(f"targets hold NaN or infinite values in {bad_rows.size} row(s), the first row "
+                             f"{int(bad_rows[0])}")
         shards = TargetShards.from_array(targets)
     if len(texts) < model.dim + 1:
         raise ValueError(f"The corpus has {len(texts)} passages; at least dims + 1 = {model.dim + 1} are needed "

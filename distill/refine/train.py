@@ -5,6 +5,7 @@ A new loss goes in two places: its name in ``LOSSES`` and its formula in ``loss_
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -58,10 +59,23 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
-        if self.weight_learning_rate is not None and not self.weight_learning_rate > 0:
-            raise ValueError(f"weight_learning_rate must be positive or None, got {self.weight_learning_rate}")
+        if not _finite_positive(self.learning_rate):
+            raise ValueError(f"learning_rate must be a finite positive number, got {self.learning_rate!r}")
+        if self.weight_learning_rate is not None and not _finite_positive(self.weight_learning_rate):
+            raise ValueError("weight_learning_rate must be a finite positive number or None, got "
+                             f"{self.weight_learning_rate!r}")
+        if self.max_length is not None and (isinstance(self.max_length, bool)
+                                            or not isinstance(self.max_length, (int, np.integer))
+                                            or self.max_length < 1):
+            raise ValueError(f"max_length must be a positive int or None, got {self.max_length!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+
+
+def _finite_positive(value: object) -> bool:
+    """``value`` is a real number (not a bool), finite and above 0: an infinite learning rate trains NaN rows."""
+    return bool(isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+                and math.isfinite(value) and value > 0)
 
 
 @dataclass
