@@ -118,8 +118,19 @@ def embed_sequences(
             out[idx] = pooled.float().cpu().numpy()
             if bar is not None:
                 bar.update(len(idx))
-    np.nan_to_num(out, copy=False)
+    check_finite_vectors(out, seqs, teacher.name)
     return out
+
+
+def check_finite_vectors(vectors: np.ndarray, seqs: list[Sequence], teacher_name: str) -> None:
+    """A ``ValueError`` naming the teacher, how many sequences and the first one's token ids when the vocabulary
+    pass gave NaN or infinity (float16 overflow on a GPU, broken weights): such rows would reach the PCA as numbers
+    (``nan_to_num`` made infinity 3.4e38) and spoil every dimension."""
+    bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+    if bad.size:
+        raise ValueError(f"teacher {teacher_name!r} gave NaN or infinite vectors for {bad.size} of the vocabulary "
+                         f"pass's {len(seqs)} sequences (the first: token ids {seqs[int(bad[0])].ids}); on a GPU "
+                         "in float16, try float32 or device='cpu'")
 
 
 @dataclass(frozen=True, eq=False)

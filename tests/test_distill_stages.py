@@ -157,3 +157,20 @@ def test_teacher_owns_its_limits(wp_dir):
     assert [teacher.tokenizer.id_to_token(i) for i in prefix + suffix] == ["[CLS]", "[SEP]"]
     assert teacher.spec.max_seq_length == 64 and teacher.student_max_length == 62
     assert isinstance(prepare(teacher), DistillPlan) and not prepare(teacher).owns_teacher
+
+
+def test_a_teacher_giving_nan_or_infinity_is_an_error_naming_it(wp_dir, monkeypatch):
+    """The vocabulary pass used to turn NaN into 0 and infinity into 3.4e38, which reached the PCA unannounced."""
+    plan = prepare(str(wp_dir))
+    forward = Teacher.forward
+
+    def broken(self, batch):
+        hidden, mask, pooler = forward(self, batch)
+        hidden = hidden.clone()
+        hidden[0, 0, 0] = float("inf")
+        return hidden, mask, pooler
+
+    monkeypatch.setattr(Teacher, "forward", broken)
+    with pytest.raises(ValueError, match=r"gave NaN or infinite vectors for \d+ of the vocabulary pass's") as info:
+        embed_vocabulary(plan, show_progress_bar=False)
+    assert "token ids [" in str(info.value) and "float32" in str(info.value)
