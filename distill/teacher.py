@@ -22,7 +22,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from distill.resolve import DEFAULT_TEACHER, public_teacher_name, resolve_teacher
-from static_model.validation import as_texts
+from static_model.validation import as_texts, check_positive_int
 
 if TYPE_CHECKING:
     import torch
@@ -498,6 +498,7 @@ class Teacher:
         import torch
 
         single, batch_texts = as_texts(texts)  # the static model's rules: same texts, same errors
+        batch_size = check_positive_int(batch_size, "batch_size")
         normalize = self.normalize if normalize is None else bool(normalize)
         out = np.zeros((len(batch_texts), self.dim), dtype=np.float32)
         if batch_texts:

@@ -174,3 +174,10 @@ def test_real_minilm_matches_sentence_transformers():
     ours = teacher.encode(texts)
     ref = st.SentenceTransformer(str(teacher.path), device="cpu").encode(texts, convert_to_numpy=True)
     np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch_size", [0, -3, True, 2.5])
+def test_a_bad_batch_size_is_named(wp_dir, batch_size):
+    """batch_size=0 failed with range()'s own message, True was taken as 1."""
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        Teacher(wp_dir).encode(["a cat"], batch_size=batch_size)

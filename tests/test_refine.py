@@ -602,3 +602,16 @@ def test_refining_a_base_with_its_top_directions_dropped_warns(teacher_dir, teac
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         _refine(base_model, teacher, tmp_path, epochs=1)  # nothing dropped: no warning
+
+
+def test_too_small_a_corpus_is_refused_before_the_teacher_encodes_it(base_model, teacher, tmp_path, monkeypatch):
+    """The dims + 1 check ran after featurizing: a user waited for the teacher pass, then got the error."""
+    import distill.refine.pipeline as pipeline
+    from distill.refine import refine
+
+    def never(*args, **kwargs):
+        raise AssertionError("featurize ran before the corpus size was checked")
+
+    monkeypatch.setattr(pipeline, "featurize_shards", never)
+    with pytest.raises(ValueError, match=r"4 passages; at least dims \+ 1"):
+        refine(base_model, teacher, ["the cat"] * 4, cache_dir=tmp_path / "c", show_progress_bar=False)

@@ -161,9 +161,8 @@ def test_two_writers_of_one_chunk_in_processes_with_the_same_id_both_succeed(tmp
 def test_a_chunk_write_that_fails_leaves_no_temporary_file(tmp_path, monkeypatch):
     from distill.refine import featurize as rf
 
-    def disk_full(file, array):
-        with open(file, "wb") as f:
-            f.write(b"\x93NUMPY partial")
+    def disk_full(file, array):  # save_chunk hands np.save an open file
+        file.write(b"\x93NUMPY partial")
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(rf.np, "save", disk_full)

@@ -112,7 +112,10 @@ def save_chunk(path: Path, array: np.ndarray) -> None:
     volume whose processes have the same id) never write into one temporary file or rename it from under each other."""
     tmp = path.with_name(path.name + f".tmp{os.getpid()}-{os.urandom(6).hex()}.npy")
     try:
-        np.save(tmp, array)
+        with open(tmp, "wb") as handle:  # flushed to disk before the rename, as a model save is
+            np.save(handle, array)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

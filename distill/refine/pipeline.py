@@ -120,6 +120,9 @@ def refine(
     teacher_name = None
     fingerprint = None
     teacher_window = None  # tokens of a passage the teacher's target depends on
+    if len(texts) < model.dim + 1:
+        raise ValueError(f"The corpus has {len(texts)} passages; at least dims + 1 = {model.dim + 1} are needed "
+                         "to fit the PCA of the targets (checked before the teacher encodes them).")
     if targets is None:
         from distill.teacher import Teacher
 
@@ -148,9 +151,6 @@ def refine(
             raise ValueError(f"targets hold NaN or infinite values in {bad_rows.size} row(s), the first row "
                              f"{int(bad_rows[0])}")
         shards = TargetShards.from_array(targets)
-    if len(texts) < model.dim + 1:
-        raise ValueError(f"The corpus has {len(texts)} passages; at least dims + 1 = {model.dim + 1} are needed "
-                         "to fit the PCA of the targets.")
 
     # ---- optional new words
     added: list[int] = []
