@@ -615,3 +615,18 @@ def test_too_small_a_corpus_is_refused_before_the_teacher_encodes_it(base_model,
     monkeypatch.setattr(pipeline, "featurize_shards", never)
     with pytest.raises(ValueError, match=r"4 passages; at least dims \+ 1"):
         refine(base_model, teacher, ["the cat"] * 4, cache_dir=tmp_path / "c", show_progress_bar=False)
+
+
+@pytest.mark.parametrize("contrast", ["99", "nan", "-1"])
+def test_the_cli_names_a_bad_contrast_by_its_option_before_loading(tmp_path, capsys, contrast):
+    """It was named output.contrast (the config field), after the model and corpus checks."""
+    from distill.refine.cli import main
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a passage\n")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    assert main([str(tmp_path / "model"), "-o", str(tmp_path / "out"), "--corpus", str(corpus),
+                 "--contrast", contrast]) == 2
+    assert "error: --contrast must be between 0 and 50" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

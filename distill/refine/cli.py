@@ -191,6 +191,7 @@ def print_summary(model: StaticModel, out: Path) -> None:
 def check_args(args: argparse.Namespace) -> Path:
     """Every check that needs neither the model nor the teacher loaded; returns the output folder."""
     from distill.cli_checks import (
+        UsageError,
         check_device_option,
         check_model_folder,
         check_output_folder,
@@ -203,6 +204,13 @@ def check_args(args: argparse.Namespace) -> Path:
     check_corpus_option(args.corpus, "--corpus", args.text_field)
     check_refine_options(args, corpus=args.corpus)
     check_device_option(args.device)
+    if args.contrast is not None:
+        from static_model.validation import check_contrast
+
+        try:
+            check_contrast(args.contrast, "--contrast")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     return out
 
 
