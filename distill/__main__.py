@@ -140,6 +140,13 @@ def check_args(args: argparse.Namespace) -> Path:
         check_pca_dims(args.pca_dims)
     except ValueError as exc:
         raise UsageError(f"--pca-dims: {exc}") from None
+    if args.contrast is not None:
+        from static_model.validation import check_contrast
+
+        try:
+            check_contrast(args.contrast, "--contrast")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     check_positive_int(args.batch_size, "--batch-size")
     check_positive_int(args.vocabulary_size, "--vocabulary-size")
     check_positive_int(args.vocabulary_clusters, "--vocabulary-clusters")

@@ -101,6 +101,8 @@ def _distill_cases(tmp: Path) -> list[tuple[str, list[str], tuple[str, ...]]]:
         ("refine jsonl text field misspelt", ["--refine", str(docs), "--refine-text-field", "bdy"],
          ("--refine", "no field 'bdy'")),
         ("pca dims 0", ["--pca-dims", "0"], ("--pca-dims",)),
+        ("contrast out of range", ["--contrast", "99"], ("--contrast", "between 0 and 50")),
+        ("contrast nan", ["--contrast", "nan"], ("--contrast",)),
         ("teacher name is a path", ["--teacher-name", "../models/mine"], ("--teacher-name", "not a path")),
     ]
 
