@@ -3,15 +3,21 @@ memory, so that a read-only install (a container as a user without a home, a ser
 
 numba caches next to the source (``__pycache__``) or in a user folder (``NUMBA_CACHE_DIR``, else the user's cache
 directory); with neither writable, ``numba.njit(cache=True)`` raises at import. Then each process compiles the
-kernels on first use (seconds) and one ``RuntimeWarning`` says how to keep them."""
+kernels on first use (seconds) and one ``RuntimeWarning`` says how to keep them.
+
+numba compiles a kernel on its first call, under one process-wide lock. A process forked while another thread
+compiled would start with that lock held by a thread it does not have, and hang at its own first call; so a fork
+waits until the compilation in progress ends (the lock is taken before ``fork`` and released on both sides)."""
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numba
+from numba.core.compiler_lock import global_compiler_lock
 
 _warned = False
 
@@ -38,3 +44,13 @@ def _warn_once(func: Callable[..., Any]) -> None:
                       f"{func.__code__.co_filename} or in the user's cache directory), so each process compiles "
                       "them on first use; set NUMBA_CACHE_DIR to a writable folder to keep them",
                       RuntimeWarning, stacklevel=4)
+
+
+def _hold_compiler_lock_across_fork() -> None:
+    """Take numba's compiler lock around ``fork`` so the child never inherits it held by another thread."""
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=global_compiler_lock.acquire, after_in_parent=global_compiler_lock.release,
+                            after_in_child=global_compiler_lock.release)
+
+
+_hold_compiler_lock_across_fork()
