@@ -8,7 +8,6 @@ Every check here is cheap and runs before a teacher loads or any work starts. A 
 
 from __future__ import annotations
 
-import codecs
 import os
 import sys
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 # the command lines' Ctrl-C status and exit path live with the start-up guard (static_model.interrupts)
+from distill.text_files import scan_utf8
 from static_model.interrupts import EXIT_INTERRUPTED as EXIT_INTERRUPTED
 from static_model.interrupts import exit_process as exit_process
 from static_model.interrupts import raise_on_interrupt
@@ -150,22 +150,11 @@ def check_input_file(path: str | os.PathLike, option: str, *, folder_ok: bool = 
 def check_utf8_text(path: str | os.PathLike, option: str, *, nonempty: bool = True) -> Path:
     """An input text file: exists, readable, all of it valid UTF-8, and (``nonempty``) some non-blank text."""
     p = check_input_file(path, option)
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    line, seen_text = 1, False
-    with open(p, "rb") as f:
-        while True:
-            block = f.read(1 << 20)
-            try:
-                text = decoder.decode(block, final=not block)
-            except UnicodeDecodeError as exc:
-                bad_line = line + exc.object[: exc.start].count(b"\n")
-                raise UsageError(f"{option} {path}: not UTF-8 text (line {bad_line}: {exc.reason} "
-                                 f"at byte {exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8") from None
-            line += text.count("\n")
-            seen_text = seen_text or bool(text.strip())
-            if not block:
-                break
-    if nonempty and not seen_text:
+    scan = scan_utf8(p)
+    if scan.bad_line is not None:
+        raise UsageError(f"{option} {path}: not UTF-8 text (line {scan.bad_line}: {scan.reason} "
+                         f"at byte {scan.bad_byte!r}); save it as UTF-8")
+    if nonempty and not scan.has_text:
         raise UsageError(f"{option} {path}: the file is empty")
     return p
 

@@ -65,7 +65,7 @@ def sniff(path: str | os.PathLike) -> tuple[str, Path]:
         with open(path, encoding="utf-8") as f:
             head = [line.rstrip("\r\n") for _, line in zip(range(5), f)]
     except UnicodeDecodeError as exc:
-        from distill.refine.corpus import first_bad_utf8_line
+        from distill.text_files import first_bad_utf8_line
 
         raise FrequencyFileError(f"{path} is not UTF-8 text (line {first_bad_utf8_line(path)}: {exc.reason}); "
                                  "save it as UTF-8.") from None
@@ -168,7 +168,7 @@ def token_counts(
             if batch:
                 counts += _count_batch(tokenizer, batch, size)
     except UnicodeDecodeError as exc:  # never counted with replacement characters
-        from distill.refine.corpus import first_bad_utf8_line
+        from distill.text_files import first_bad_utf8_line
 
         raise FrequencyFileError(f"{path} is not UTF-8 text (line {first_bad_utf8_line(path)}: {exc.reason}); "
                                  "save it as UTF-8.") from None

@@ -16,12 +16,13 @@ is an error that names these options (``NoDefaultCorpusError``).
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+from distill.text_files import first_bad_utf8_line
 
 # Used when a corpus file has a source sidecar naming them (as corpus_general/sentences.txt of the benchmark data
 # does): those lines come first, then the rest, in file order: SciFact nDCG@10 +1.8 on its test claims, +2.2 on its
@@ -171,22 +172,6 @@ def _utf8_errors(path: Path) -> Iterator[None]:
     except UnicodeDecodeError as exc:
         raise ValueError(f"corpus file {path}: not UTF-8 text (line {first_bad_utf8_line(path)}: {exc.reason}); "
                          "save it as UTF-8") from None
-
-
-def first_bad_utf8_line(path: Path) -> int | str:
-    """The 1-based number of the first line of ``path`` that is not valid UTF-8 (``"?"`` if none is found)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    line = 1
-    with open(path, "rb") as f:
-        while True:
-            block = f.read(1 << 20)
-            try:
-                text = decoder.decode(block, final=not block)
-            except UnicodeDecodeError as exc:
-                return line + exc.object[: exc.start].count(b"\n")
-            line += text.count("\n")
-            if not block:
-                return "?"
 
 
 def _field(row: object, field: str, where: str) -> str:
