@@ -362,45 +362,45 @@ def check_values(embeddings: np.ndarray, weights: np.ndarray | None, where: str 
 
 
 def _check_weights_range(weights: np.ndarray, where: str) -> None:
-    """Nonzero weights within float32's normal range: a float64 weight beyond it would become infinite (a NaN
-    vector), one below it 0 (a zero vector) or lose its precision, once cast to the float32 the runtime uses."""
-    magnitudes = np.abs(weights.astype(np.float64))
-    if magnitudes.size and float(magnitudes.max()) > _FLOAT32_MAX:
-        i = int(np.argmax(magnitudes))
-        raise ValueError(
-            f"{where}weights holds values out of float32's range (±{_FLOAT32_MAX:.3g}), which the runtime computes "
-            f"in: the largest magnitude is {magnitudes[i]:.3g} (weights[{i}]). Scale the weights down (and the table "
-            "up by the same factor), or drop them"
-        )
-    nonzero = np.flatnonzero(magnitudes)
-    if nonzero.size and float(magnitudes[nonzero].min()) < _FLOAT32_TINY:
-        i = int(nonzero[np.argmin(magnitudes[nonzero])])
-        raise ValueError(
-            f"{where}weights holds values too small for float32, which the runtime computes in: weights[{i}] = "
-            f"{float(weights[i]):.3g} is nonzero but below float32's smallest normal value ({_FLOAT32_TINY:.3g}), "
-            "so its token would get a zero vector (or lose its precision). Scale the weights up by a common factor "
-            "(normalized vectors do not change), or set such weights to 0"
-        )
+    """Weights that float32 holds: a float64 weight beyond it would become infinite (a NaN vector), one below its
+    normal range 0 (a zero vector) or lose its precision, once cast to the float32 the runtime uses."""
+    _check_float32_range(
+        np.abs(weights.astype(np.float64)), where, "weights holds values", lambda i: f"weights[{i}]",
+        scale_down="Scale the weights down (and the table up by the same factor), or drop them",
+        scale_up="Scale the weights up by a common factor (normalized vectors do not change), or set such weights to 0",
+    )
 
 
 def _check_table_range(peak: np.ndarray, lo: int, dtype: np.dtype, where: str) -> None:
     """Rows (their largest magnitudes ``peak``, from row ``lo``) that float32 holds: a float64 table is cast to it."""
     if dtype.itemsize <= 4:  # float32, float16, int8: in range by their type
         return
-    high = int(np.argmax(peak))
-    if peak[high] > _FLOAT32_MAX:
+    _check_float32_range(
+        peak, where, "embeddings hold values", lambda i: f"row {lo + i} of embeddings (its largest magnitude)",
+        scale_down="Scale the table down (and its weights up by the same factor)",
+        scale_up="Scale the table up (and its weights down by the same factor), or make such rows 0",
+    )
+
+
+def _check_float32_range(magnitudes: np.ndarray, where: str, subject: str, name: Callable[[int], str], *,
+                         scale_down: str, scale_up: str) -> None:
+    """Nonzero ``magnitudes`` within float32's normal range, which the runtime stores and computes in; else an error
+    naming the first offending item (``name(i)``) and how to rescale."""
+    if not magnitudes.size:
+        return
+    high = int(np.argmax(magnitudes))
+    if magnitudes[high] > _FLOAT32_MAX:
         raise ValueError(
-            f"{where}embeddings hold values out of float32's range (±{_FLOAT32_MAX:.3g}), which the runtime stores "
-            f"and computes in: the largest magnitude is {peak[high]:.3g} (row {lo + high}). Scale the table down (and "
-            "its weights up by the same factor)"
+            f"{where}{subject} out of float32's range (±{_FLOAT32_MAX:.3g}), which the runtime stores and computes in: "
+            f"the largest magnitude is {magnitudes[high]:.3g} ({name(high)}). {scale_down}"
         )
-    nonzero = np.flatnonzero(peak)
-    if nonzero.size and float(peak[nonzero].min()) < _FLOAT32_TINY:
-        i = int(nonzero[np.argmin(peak[nonzero])])
+    nonzero = np.flatnonzero(magnitudes)
+    if nonzero.size and float(magnitudes[nonzero].min()) < _FLOAT32_TINY:
+        i = int(nonzero[np.argmin(magnitudes[nonzero])])
         raise ValueError(
-            f"{where}row {lo + i} of embeddings is nonzero but its largest magnitude, {peak[i]:.3g}, is below "
-            f"float32's smallest normal value ({_FLOAT32_TINY:.3g}), which the runtime stores and computes in: the row "
-            "would become 0. Scale the table up (and its weights down by the same factor), or make such rows 0"
+            f"{where}{subject} too small for float32, which the runtime stores and computes in: {name(i)} = "
+            f"{float(magnitudes[i]):.3g} is nonzero but below float32's smallest normal value ({_FLOAT32_TINY:.3g}), "
+            f"so it would become 0 (a zero vector) or lose its precision. {scale_up}"
         )
 
 
