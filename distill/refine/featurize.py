@@ -200,6 +200,27 @@ def check_finite_targets(arr: np.ndarray, teacher: Teacher, first: int = 0, wher
                          "try device='cpu')")
 
 
+# A chunk's temporary file is written in one go (seconds); one untouched for this long was left by a killed run.
+ABANDONED_AFTER_SECONDS = 3600
+
+
+def remove_abandoned_temporaries(folder: Path, older_than: float = ABANDONED_AFTER_SECONDS) -> int:
+    """Delete the chunk temporaries (``chunk-*.tmp*``) a killed run left in ``folder``, untouched for ``older_than``
+    seconds (so never one that another run is writing now); the number deleted."""
+    removed = 0
+    now = time.time()
+    for tmp in folder.glob("chunk-*.tmp*"):
+        try:
+            if now - tmp.stat().st_mtime > older_than:
+                tmp.unlink()
+                removed += 1
+        except FileNotFoundError:  # another run removed or renamed it meanwhile
+            continue
+    if removed:
+        logger.info("featurize: removed %d temporary chunk file(s) left by an interrupted run in %s", removed, folder)
+    return removed
+
+
 def featurize_shards(
     teacher: Teacher,
     texts: Sequence[str],
@@ -226,6 +247,7 @@ def featurize_shards(
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir(teacher)
     folder.mkdir(parents=True, exist_ok=True)
     write_meta(folder, teacher)
+    remove_abandoned_temporaries(folder)
 
     n_chunks = (len(texts) + chunk_size - 1) // chunk_size
     parts: list[np.ndarray | None] = [None] * n_chunks
