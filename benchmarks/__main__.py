@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """Checks that need no model or data loaded: every -m SPEC, --device, --data (usage errors name them)."""
+    """Checks that need no model or data loaded: every -m SPEC, --device, --data, --out/--output (usage errors name
+    them)."""
     from benchmarks.quality.encoders import SpecError, check_spec
     from distill.cli_checks import UsageError, check_device_option
 
@@ -66,10 +67,28 @@ def check_args(args: argparse.Namespace) -> None:
     data = getattr(args, "data", None)
     if data is not None and not Path(data).expanduser().is_dir():
         raise UsageError(f"--data {data}: the folder does not exist")
+    check_out_options(args)
+
+
+def check_out_options(args: argparse.Namespace) -> None:
+    """``--out``/``--output``: a writable report name (``OUT.md``, ``OUT.json``), or with ``out_is_file`` (``plot``'s
+    PNG) one writable file; checked before the run, a usage error naming the option."""
+    from benchmarks.report import check_out, check_target
+
+    for option in ("out", "output"):
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        if getattr(args, "out_is_file", False):
+            check_target(value, f"--{option}")
+        else:
+            check_out(value, f"--{option}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmarks ...``: usage errors exit 2 with one ``error:`` line, Ctrl-C exits 130."""
+    """``python -m benchmarks ...``: usage errors and malformed data files exit 2 with one ``error:`` line, Ctrl-C
+    exits 130."""
+    from benchmarks.quality.data import DataFormatError
     from benchmarks.quality.encoders import SpecError
     from distill.cli_checks import run_cli
 
@@ -81,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         args.command_line = ["python", "-m", "benchmarks", *arguments]
         return int(args.run(args) or 0)
 
-    return run_cli(run, expected=(SpecError,))
+    return run_cli(run, expected=(SpecError, DataFormatError))
 
 
 if __name__ == "__main__":

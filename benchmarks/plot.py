@@ -5,12 +5,64 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
+from typing import Any
+
+from benchmarks.report import save_figure
 
 
 def _norm(name: str) -> str:
     return name.strip().lower()
+
+
+def _report_error(path: str | Path, problem: str) -> ValueError:
+    from distill.cli_checks import UsageError
+
+    return UsageError(f"{path}: {problem}")
+
+
+def read_report(path: str | Path, kind: str) -> dict:
+    """A ``quality`` or ``speed`` JSON report (``kind``) as written by ``benchmarks.report``, checked: a
+    ``UsageError`` naming the file when it is missing, unreadable, not JSON or not shaped like such a report."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise _report_error(path, f"the {kind} report does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _report_error(path, f"cannot read the {kind} report ({exc})") from None
+    try:
+        report = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _report_error(path, f"not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if not isinstance(report, dict) or not isinstance(report.get("models"), list):
+        raise _report_error(path, f"not a {kind} report (no \"models\" list)")
+    for i, model in enumerate(report["models"]):
+        problem = _model_problem(model, kind)
+        if problem:
+            raise _report_error(path, f"models[{i}]: {problem}")
+    return report
+
+
+def _model_problem(model: Any, kind: str) -> str | None:
+    """What makes one entry of a report's ``models`` unusable for the plot, or None."""
+    if not isinstance(model, dict) or not isinstance(model.get("name"), str):
+        return "not an object with a \"name\""
+    if kind == "quality":
+        summary = model.get("summary")
+        if not isinstance(summary, dict) or "average" not in summary:
+            return f"{model['name']}: no summary.average"
+        if summary["average"] is not None and not _is_number(summary["average"]):
+            return f"{model['name']}: summary.average is not a number"
+    elif not model.get("error") and not (_is_number(model.get("sentences_per_second"))
+                                         and model["sentences_per_second"] > 0):
+        return f"{model['name']}: sentences_per_second is not a positive number"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def collect_points(quality: dict | list[dict], speed: dict | list[dict]) -> list[dict]:
@@ -30,6 +82,9 @@ def collect_points(quality: dict | list[dict], speed: dict | list[dict]) -> list
             if s is None or _norm(m["name"]) in seen:
                 continue
             seen.add(_norm(m["name"]))
+            if m["summary"]["average"] is None:  # NaN when it was scored (strict JSON writes null)
+                print(f"note: {m['name']} has no average score (null); left out of the plot", file=sys.stderr)
+                continue
             params = s.get("num_parameters") or m.get("info", {}).get("num_parameters")
             points.append({"name": m["name"], "average": m["summary"]["average"], "kind": s.get("kind", ""),
                            "sentences_per_second": s["sentences_per_second"], "num_parameters": params})
@@ -82,20 +137,22 @@ def plot_points(points: list[dict], out: str | Path, *, title: str = "Quality vs
         ys = [p["average"] for p in points]
         ax.set_ylim(min(ys) - 4 - 0.8 * len(ys), max(ys) + 4)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    try:
+        return save_figure(fig, out)
+    finally:
+        plt.close(fig)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Join the reports, draw the PNG, list the points on stderr."""
-    quality = [json.loads(Path(p).read_text()) for p in args.quality]
-    speed = [json.loads(Path(p).read_text()) for p in args.speed]
+    """Join the reports, draw the PNG, list the points on stderr. A missing or malformed report is a usage error
+    naming the file (exit 2), as is no model in both."""
+    from distill.cli_checks import UsageError
+
+    quality = [read_report(p, "quality") for p in args.quality]
+    speed = [read_report(p, "speed") for p in args.speed]
     points = collect_points(quality, speed)
     if not points:
-        sys.exit("no model appears in both the quality and the speed reports (names must match)")
+        raise UsageError("no model appears in both the quality and the speed reports (names must match)")
     out = plot_points(points, args.out, title=args.title or "Quality vs speed (CPU)")
     for p in points:
         print(f"{p['name']}: avg {p['average']:.1f}, {p['sentences_per_second']:,.0f} sentences/s, "
@@ -111,4 +168,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--speed", action="append", required=True, help="speed JSON (repeatable)")
     p.add_argument("--out", default="benchmarks/results/quality_vs_speed.png")
     p.add_argument("--title", default=None)
+    p.set_defaults(out_is_file=True)  # --out is the image itself, not a report name (benchmarks.__main__)
     return p

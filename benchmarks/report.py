@@ -1,6 +1,10 @@
 """The one report writer of ``benchmarks``: a Markdown table printed and, with ``--out``, written as ``OUT.md`` beside
 ``OUT.json``; and the cell formats the tables share. Headers (command, date, machine, versions) come from
-``benchmarks.provenance``."""
+``benchmarks.provenance``.
+
+Both files are written atomically (``atomic_write_text``), the JSON is strict (NaN and infinities as ``null``), and
+``check_out`` checks an ``--out`` before any work (``python -m benchmarks`` runs it on every command's ``--out`` and
+``--output``)."""
 
 from __future__ import annotations
 
@@ -8,8 +12,11 @@ import json
 import math
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
+
+REPORT_SUFFIXES = (".md", ".json")  # dropped from --out: OUT.md and OUT.json are written
 
 
 def fmt(x: float | None, nd: int = 1) -> str:
@@ -53,8 +60,7 @@ def markdown_table(header: list[str], rows: list[list[str]], align: list[str] | 
 
 
 def emit(md: str, report: Any, out: str | os.PathLike | None) -> None:
-    """Print the Markdown report; with ``out``, also write ``OUT.md`` and ``OUT.json`` (a ``.md``/``.json`` suffix
-    on ``out`` is dropped first)."""
+    """Print the Markdown report; with ``out``, also write ``OUT.md`` and ``OUT.json`` (``report_paths``)."""
     print(md)
     if out is None:
         return
@@ -62,32 +68,137 @@ def emit(md: str, report: Any, out: str | os.PathLike | None) -> None:
     print(f"wrote {md_path} and {json_path}", file=sys.stderr)
 
 
+def report_paths(out: str | os.PathLike, option: str = "--out") -> tuple[Path, Path]:
+    """``OUT.md`` and ``OUT.json``: a final ``.md`` or ``.json`` on ``out`` is dropped first; any other dot is part of
+    the name (``minilm_v1.2`` gives ``minilm_v1.2.md``). A ``UsageError`` naming ``option`` when no name is left."""
+    path = Path(os.fspath(out)).expanduser()
+    name = path.name
+    for suffix in REPORT_SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    if not name or name in (".", "..") or os.fspath(out).endswith(("/", os.sep)):
+        raise _usage(f"{option} {os.fspath(out)}: give a file name (OUT.md and OUT.json are written), not a folder")
+    return path.with_name(name + ".md"), path.with_name(name + ".json")
+
+
+def check_out(out: str | os.PathLike, option: str = "--out") -> tuple[Path, Path]:
+    """Before any work: ``out`` names a report (``report_paths``) that can be written; a ``UsageError`` naming
+    ``option`` otherwise. Returns the two paths."""
+    paths = report_paths(out, option)
+    if Path(os.fspath(out)).expanduser().is_dir():
+        raise _usage(f"{option} {os.fspath(out)}: this is a folder; give a report name in it, such as "
+                     f"{Path(os.fspath(out)) / 'report'} (OUT.md and OUT.json are written)")
+    for path in paths:
+        check_target(path, option, shown=os.fspath(out))
+    return paths
+
+
+def check_target(path: str | os.PathLike, option: str, *, shown: str | None = None) -> Path:
+    """Before any work: ``path`` is a file that can be written (not a folder; its nearest existing folder is a
+    writable folder, probed with a real file); a ``UsageError`` naming ``option`` otherwise."""
+    target = Path(os.fspath(path)).expanduser()
+    label = f"{option} {shown if shown is not None else os.fspath(path)}"
+    if target.is_dir():
+        raise _usage(f"{label}: {target} is a folder; give a file name")
+    parent = target.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise _usage(f"{label}: {parent} is a file, so no folder can be created under it")
+    try:  # a real file, not os.access (root on a read-only or root-squashed mount passes access())
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise _usage(f"{label}: cannot write in {parent} ({exc.strerror or exc})") from None
+    return target
+
+
 def write(md: str, report: Any, out: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``OUT.md`` and ``OUT.json`` (parents made) without printing; returns the two paths."""
-    stem = Path(out)
-    if stem.suffix.lower() in (".md", ".json"):
-        stem = stem.with_suffix("")
-    md_path, json_path = stem.with_suffix(".md"), stem.with_suffix(".json")
-    md_path.parent.mkdir(parents=True, exist_ok=True)
-    md_path.write_text(md, encoding="utf-8")
-    write_json(report, json_path)
+    """Write ``OUT.md`` and ``OUT.json`` (``report_paths``; parents made), each atomically, without printing;
+    returns the two paths. The JSON is serialized first: a report that cannot be written touches neither file."""
+    md_path, json_path = report_paths(out)
+    text = json_text(report)
+    atomic_write_text(md_path, md)
+    atomic_write_text(json_path, text)
     return md_path, json_path
 
 
 def write_json(obj: Any, path: str | os.PathLike) -> None:
-    """``obj`` as indented JSON (numpy scalars and paths converted), parents made."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n", encoding="utf-8")
+    """``obj`` as strict JSON (``json_text``), written atomically (parents made)."""
+    atomic_write_text(Path(path), json_text(obj))
 
 
-def _json_default(o: Any) -> Any:
+def json_text(obj: Any) -> str:
+    """``obj`` as indented strict JSON: NaN and infinities become ``null`` (``json.dumps(allow_nan=False)`` holds),
+    numpy scalars and arrays become numbers and lists, paths strings; anything else JSON cannot hold is a
+    ``TypeError`` naming its type."""
+    return json.dumps(strict_json_value(obj), indent=2, allow_nan=False) + "\n"
+
+
+def strict_json_value(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by ``None``, recursively (see ``json_text``)."""
     import numpy as np
 
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(type(o))
+    if isinstance(obj, dict):
+        return {k: strict_json_value(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json_value(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return strict_json_value(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, (str, int)):
+        return obj
+    raise TypeError(f"a value of type {type(obj).__name__} ({obj!r:.80}) cannot be written as JSON")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """``text`` as UTF-8, written with ``atomic_write_bytes``."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is always whole, the old file or the new one: a temporary file in
+    the same folder, flushed to disk, then ``os.replace`` (and the folder flushed). Parents are made; the file gets
+    the umask's permissions. The one atomic file write of ``benchmarks``."""
+    from static_model.atomic import fsync_dir
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}-{os.urandom(6).hex()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with open(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+
+
+def save_figure(fig: Any, path: str | os.PathLike) -> Path:
+    """A matplotlib figure written atomically (``atomic_write_bytes``) in the format of ``path``'s suffix (PNG when
+    it has none); returns the path."""
+    import io
+
+    out = Path(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=out.suffix.lstrip(".").lower() or "png")
+    atomic_write_bytes(out, buffer.getvalue())
+    return out
+
+
+def _usage(message: str) -> ValueError:
+    from distill.cli_checks import UsageError
+
+    return UsageError(message)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import warnings
 from pathlib import Path
 
@@ -144,3 +146,104 @@ def test_resolve_data_dir_one_rule_for_every_tool(tmp_path, monkeypatch):
         resolve_data_dir(str(tmp_path / "missing"))
     monkeypatch.setenv("STATIC_EMBEDDINGS_DATA", str(tmp_path))
     assert default_data_dir() == tmp_path == resolve_data_dir(None)
+
+
+# ------------------------------------------------------------------------------ malformed files are errors
+
+
+def _write_lines(path: Path, lines: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+GOOD_STS = json.dumps(STS_ROWS[0])
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ('{"sentence1": "a", "sentence2": "b", "score": 1.0', "line 3: not JSON"),
+    ('["a", "b", 1.0]', "line 3: a JSON object expected, got list"),
+    ('{"sentence1": "a", "score": 1.0}', "line 3: missing field 'sentence2'"),
+    ('{"sentence1": "a", "sentence2": "b", "score": "high"}', "line 3: field 'score' must be a finite number"),
+    ('{"sentence1": "a", "sentence2": "b", "score": NaN}', "line 3: field 'score' must be a finite number"),
+    ('{"sentence1": "a", "sentence2": 7, "score": 1.0}', "line 3: field 'sentence2' must be a string"),
+])
+def test_a_malformed_sts_line_is_an_error_naming_file_and_line(tiny_data, line, problem):
+    path = _write_lines(tiny_data / "sts/stsbenchmark/test.jsonl", [GOOD_STS, "", line, GOOD_STS])
+    with pytest.raises(data.DataFormatError) as info:
+        data.load_available(data.select(tiny_data, names=["STSBenchmark"]), tiny_data)
+    assert str(info.value).startswith(f"{path}: {problem}"), str(info.value)
+
+
+@pytest.mark.parametrize(("row", "problem"), [
+    ({"text": "x", "label": 1.5}, "field 'label' must be an integer"),
+    ({"text": "x", "label": True}, "field 'label' must be an integer"),
+    ({"text": "x", "label": "1"}, "field 'label' must be an integer"),
+    ({"label": 1}, "missing field 'text'"),
+])
+def test_wrong_types_in_classification_and_clustering_are_errors(tiny_data, row, problem):
+    for folder, name in (("classification/trec", "TREC"), ("clustering/stackoverflow_stc2", "StackOverflow")):
+        split = "train" if name == "TREC" else "test"
+        path = tiny_data / folder / f"{split}.jsonl"
+        write_jsonl(path, CLS_TRAIN[:2] + [row])
+        with pytest.raises(data.DataFormatError, match=rf"^{re.escape(str(path))}: line 3: {re.escape(problem)}"):
+            data.load_available(data.select(tiny_data, names=[name]), tiny_data)
+
+
+def test_an_empty_split_file_is_an_error(tiny_data):
+    path = _write_lines(tiny_data / "pair_classification/mrpc/test.jsonl", ["", ""])
+    with pytest.raises(data.DataFormatError, match=rf"^{re.escape(str(path))}: no rows"):
+        data.load_available(data.select(tiny_data, names=["MRPC"]), tiny_data)
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ("word1\tword2\tscore\na\tb\t1\nc\td\n", "line 3: fewer fields than the header"),
+    ("word1\tword2\tscore\na\tb\t1\tx\n", "line 2: more fields than the header"),
+    ("word1\tword2\tscore\na\tb\t1\nc\td\thigh\n", "line 3: column 'score' must be a finite number, got 'high'"),
+    ("word1\tword2\tscore\n\tb\t1\n", "line 2: column 'word1' is empty"),
+    ("word1\tword2\tsim\na\tb\t1\n", "line 1: the header lacks column(s) score"),
+    ("word1\tword2\tscore\n", "no rows"),
+])
+def test_a_malformed_word_similarity_file_is_an_error(tiny_data, content, problem):
+    path = tiny_data / "word_similarity/EN-WS-353-ALL.tsv"
+    path.write_text(content)
+    with pytest.raises(data.DataFormatError) as info:
+        data.load_available(data.select(tiny_data, names=["WS-353"]), tiny_data)
+    assert str(info.value) == f"{path}: {problem}"
+
+
+def test_retrieval_files_are_checked(tiny_data):
+    folder = tiny_data / "retrieval/scifact"
+    qrels = folder / "qrels/test.tsv"
+    qrels.write_text("query-id\tcorpus-id\tscore\nq0\td0\t1\nq9\td1\t1\n")
+    with pytest.raises(data.DataFormatError, match=rf"^{re.escape(str(qrels))}: line 3: query 'q9' is not in"):
+        data.load_available(data.select(tiny_data, names=["SciFact"]), tiny_data)
+    qrels.write_text("query-id\tcorpus-id\tscore\nq0\td0\tyes\n")
+    with pytest.raises(data.DataFormatError, match=rf"^{re.escape(str(qrels))}: line 2: column 'score'"):
+        data.load_available(data.select(tiny_data, names=["SciFact"]), tiny_data)
+    qrels.write_text("query-id\tcorpus-id\tscore\nq0\td0\t1\n")
+    corpus = _write_lines(folder / "corpus.jsonl", ['{"_id": "d0", "title": null, "text": "body"}', '{"title": "t"}'])
+    with pytest.raises(data.DataFormatError, match=rf"^{re.escape(str(corpus))}: line 2: missing field '_id'"):
+        data.load_available(data.select(tiny_data, names=["SciFact"]), tiny_data)
+    _write_lines(folder / "corpus.jsonl", ['{"_id": 7, "title": null, "text": "body"}'])
+    (ret,) = data.load_available(data.select(tiny_data, names=["SciFact"]), tiny_data)
+    assert ret.corpus_ids == ["7"] and ret.corpus_texts == ["body"]  # integer ids and null titles are allowed
+
+
+def test_heldout_with_too_few_rows_names_the_file(tiny_data):
+    path = tiny_data / "classification/one/train.jsonl"
+    write_jsonl(path, CLS_TRAIN[:1])
+    with pytest.raises(data.DataFormatError, match=rf"^{re.escape(str(path))}: a held-out split needs at least 2"):
+        data.load_classification(path.parent, "x", data.HELDOUT_SPLIT, "train")
+
+
+def test_the_cli_reports_a_malformed_dataset_in_one_line_and_exits_2(tiny_data, tmp_path, tiny_model, capsys):
+    from benchmarks.__main__ import main
+
+    folder = tmp_path / "m"
+    tiny_model.save_pretrained(folder)
+    path = _write_lines(tiny_data / "sts/sickr/test.jsonl", [GOOD_STS, '{"sentence1": "a"'])
+    rc = main(["quality", "-m", f"static:{folder}", "--data", str(tiny_data), "--tasks", "sts", "--cache", "none",
+               "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert rc == 2 and err.startswith(f"error: {path}: line 2: not JSON"), err

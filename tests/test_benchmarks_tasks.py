@@ -222,3 +222,34 @@ def test_paired_bootstrap_rejects_mismatched_items_and_other_tasks(tiny):
     with pytest.raises(TypeError, match="not scored per pair"):
         paired_bootstrap.compare(FunctionEncoder("perfect", perfect_encode), FunctionEncoder("random", random_encode),
                                  [clustering], resamples=5)
+
+
+def test_teacher_cache_key_is_refinements_teacher_fingerprint(tmp_path):
+    """Two different teachers at one path never share cached embeddings: the key is the teacher's content
+    (refinement's fingerprint: weights, tokenizer, pooling), not its name or folder."""
+    import shutil
+
+    from helpers.teachers import make_wordpiece_teacher
+
+    from benchmarks.quality.encoders import TeacherEncoder
+    from distill.refine.featurize import teacher_fingerprint
+
+    folder = tmp_path / "teacher"
+    texts = ["the cat sat on the mat", "a dog is playing in the park"]
+    keys, vectors = [], []
+    for build in ({"seed": 0}, {"seed": 1}, {"seed": 0, "pooling": "cls"}):
+        shutil.rmtree(folder, ignore_errors=True)
+        make_wordpiece_teacher(folder, **build)
+        encoder = TeacherEncoder(str(folder))
+        assert encoder.fingerprint == f"teacher-{teacher_fingerprint(encoder.model)}"
+        cached = CachedEncoder(encoder, tmp_path / "cache", progress=False)
+        vectors.append((cached.encode(texts), encoder.encode(texts)))
+        keys.append(encoder.fingerprint)
+    assert len(set(keys)) == 3  # other weights, other pooling: other keys, though the path is the same
+    for through_cache, direct in vectors:
+        np.testing.assert_allclose(through_cache, direct, atol=1e-5)  # never the previous teacher's vectors
+    assert not np.allclose(vectors[0][0], vectors[1][0])
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(keys)
+    shutil.rmtree(folder)
+    make_wordpiece_teacher(folder, seed=0)  # the first teacher again: its cache is found
+    assert TeacherEncoder(str(folder)).fingerprint == keys[0]

@@ -1,18 +1,25 @@
 """On-disk embedding cache: per (model fingerprint, text sha1), written in chunks so an interrupted run resumes.
 
 Layout: ``<root>/<fingerprint>/chunk-<id>.npz`` with ``hashes`` (sha1 hex of each text, ``S40``) and ``emb``
-(float32 (n, d)). A chunk is written atomically (temp file + rename) as soon as it is encoded.
+(float32 (n, d)). A chunk is written atomically (``benchmarks.report.atomic_write_bytes``) as soon as it is encoded.
+
+A teacher's fingerprint is refinement's (``teacher-<distill.refine.featurize.teacher_fingerprint>``: its configs,
+tokenizer, pooling and weights, not the name or folder it was loaded by), so two different teachers at one path
+never share embeddings. Caches made before 2026-12-04 (``teacher-<name>-<file hash>``) are not read: each teacher
+is encoded once more, and the old folders can be deleted.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.report import atomic_write_bytes
 
 
 def text_hash(text: str) -> str:
@@ -62,11 +69,9 @@ class EmbeddingCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         cid = hashlib.sha1(b"".join(hashes)).hexdigest()[:16]
         final = self.dir / f"chunk-{cid}.npz"
-        fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
-        os.close(fd)
-        with open(tmp, "wb") as f:
-            np.savez(f, hashes=np.asarray(hashes, dtype="S40"), emb=np.asarray(emb, dtype=np.float32))
-        os.replace(tmp, final)
+        buffer = io.BytesIO()
+        np.savez(buffer, hashes=np.asarray(hashes, dtype="S40"), emb=np.asarray(emb, dtype=np.float32))
+        atomic_write_bytes(final, buffer.getvalue())
         return final
 
     # ------------------------------------------------------------------ main entry

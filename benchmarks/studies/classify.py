@@ -27,7 +27,7 @@ import numpy as np
 
 from benchmarks.provenance import SOURCE_ROOT, provenance, provenance_markdown
 from benchmarks.quality.data import load_classification, resolve_data_dir
-from benchmarks.report import write
+from benchmarks.report import report_paths, write
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -376,7 +376,8 @@ def run(args: argparse.Namespace) -> int:
     outcomes = run_benchmark(args, on_result=save)  # the report is rewritten after every result
     save(outcomes)
     print(report(outcomes, args, meta))
-    print(f"[classify] wrote {args.out} and its .json", file=sys.stderr)
+    md_path, json_path = report_paths(args.out)
+    print(f"[classify] wrote {md_path} and {json_path}", file=sys.stderr)
     return 0
 
 

@@ -129,5 +129,7 @@ def run(args: argparse.Namespace) -> int:
               "command": " ".join(getattr(args, "command_line", ["python", "-m", "benchmarks", "refine-streaming"])),
               "max_rss_children_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
     if args.out:
-        Path(args.out).with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+        from benchmarks.report import report_paths, write_json
+
+        write_json(report, report_paths(args.out)[1])
     return 0

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.provenance import provenance, provenance_markdown
-from benchmarks.report import write, write_json
+from benchmarks.report import report_paths, save_figure, write, write_json
 
 TASK_TYPES = ("sts", "classification", "pair_classification", "clustering", "retrieval", "word_similarity")
 TOOLS = ("ours", "model2vec")
@@ -152,13 +152,14 @@ def folder_bytes(path: Path) -> tuple[int, int]:
 def run_suite(v: Variant, work: Path, data: str) -> dict[str, Any]:
     """The quality suite on one variant, in its own process; its JSON report (reused when already there)."""
     out = work / "suite" / v.name
-    if not out.with_suffix(".json").exists():
+    json_path = report_paths(out)[1]
+    if not json_path.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         kind = "static" if v.tool == "ours" else "model2vec"
         cmd = [sys.executable, "-m", "benchmarks", "quality", "-m", f"{v.label}={kind}:{work / v.name}",
                "--data", data, "--no-progress", "--cache", "none", "--out", str(out)]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    report = json.loads(out.with_suffix(".json").read_text())
+    report = json.loads(json_path.read_text())
     return report["models"][0]
 
 
@@ -211,13 +212,11 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], plot_name: str) -
 
 def write_report(rows: list[dict[str, Any]], out: str | Path, meta: dict[str, Any]) -> list[Path]:
     """``OUT.md``, ``OUT.json`` (``rows``, ``pareto``, ``meta``) and ``OUT_pareto.png``; returns the three paths."""
-    stem = Path(out)
-    if stem.suffix.lower() in (".md", ".json"):
-        stem = stem.with_suffix("")
-    png = stem.parent / f"{stem.name}_pareto.png"
+    md_path, _ = report_paths(out)
+    png = md_path.with_name(f"{md_path.stem}_pareto.png")
     front = pareto(rows)
     md_path, json_path = write(markdown(rows, meta, png.name), {"rows": rows, "pareto": sorted(front), "meta": meta},
-                               stem)
+                               out)
     plot(rows, front, png, meta["title"])
     return [md_path, json_path, png]
 
@@ -252,8 +251,10 @@ def plot(rows: list[dict[str, Any]], front: set[str], path: Path, title: str) ->
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        save_figure(fig, path)
+    finally:
+        plt.close(fig)
 
 
 def _without_notes(argv: list[str]) -> list[str]:
