@@ -234,6 +234,26 @@ def test_default_cache_is_one_folder_a_teacher_and_a_longer_corpus_reuses_its_st
     np.testing.assert_allclose(longer, teacher.encode(texts), atol=1e-5)
 
 
+def test_file_digest_reads_the_whole_file(tmp_path):
+    """Was the size and the first and last MiB: a fine-tune that changed only middle layers shared its cache."""
+    import os
+
+    from distill.refine.featurize import file_digest
+
+    data = bytearray(os.urandom(5 << 20))
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    a.write_bytes(data)
+    data[len(data) // 2] ^= 1
+    b.write_bytes(data)
+    assert file_digest(a) != file_digest(b)
+    before = file_digest(a)
+    data[len(data) // 2] ^= 1
+    data[-1] ^= 1
+    a.write_bytes(data)  # changed in place: the remembered digest is not reused
+    os.utime(a, ns=(1, 1))
+    assert file_digest(a) != before
+
+
 def test_cache_key_is_the_teacher_content_not_its_name(teacher_dir, tmp_path):
     import shutil
 

@@ -33,9 +33,9 @@ CACHE_VERSION = 1
 
 
 def teacher_fingerprint(teacher: Teacher) -> str:
-    """A short id of the teacher's content: its configs, tokenizer, pooling/normalize/max length and its weights
-    (size, and the first and last MiB, so a 400 MB file is not read whole). The name it was loaded by is not part
-    of it: ``all-MiniLM-L6-v2``, its hub id and its folder share one cache."""
+    """A short id of the teacher's content: its configs, tokenizer, pooling/normalize/max length and the whole of
+    its weight files (two fine-tunes of one size that differ only in middle layers get two ids). The name it was
+    loaded by is not part of it: ``all-MiniLM-L6-v2``, its hub id and its folder share one cache."""
     h = hashlib.sha1()
     h.update(json.dumps({"pooling": teacher.pooling, "normalize": bool(teacher.normalize),
                          "max_length": int(teacher.max_length), "v": CACHE_VERSION}).encode())
@@ -43,16 +43,26 @@ def teacher_fingerprint(teacher: Teacher) -> str:
     folder = Path(teacher.spec.transformer_path)
     for name in ("config.json", "model.safetensors", "pytorch_model.bin"):
         f = folder / name
-        if not f.is_file():
-            continue
-        size = f.stat().st_size
-        h.update(f"{name}:{size}".encode())
-        with open(f, "rb") as fh:
-            h.update(fh.read(1 << 20))
-            if size > 2 << 20:
-                fh.seek(size - (1 << 20))
-                h.update(fh.read(1 << 20))
+        if f.is_file():
+            h.update(f"{name}:{file_digest(f)}".encode())
     return h.hexdigest()[:16]
+
+
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-1 of a whole file (about 1 s a GB), remembered while the file's inode, size and modification time
+    stay the same, so a run that asks several times reads a teacher once."""
+    st = path.stat()
+    key = (os.fspath(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha1()
+        with open(path, "rb") as f:
+            while block := f.read(1 << 22):
+                h.update(block)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
 
 
 def texts_hash(texts: Sequence[str]) -> str:
