@@ -10,11 +10,12 @@ from static_model.interrupts import exit_on_interrupt_while_starting
 
 exit_on_interrupt_while_starting()  # first: a Ctrl-C in the seconds of imports below is one line and status 130
 
-from scale.bulk_encode import EncodeReport, encode_files, read_vectors
+from scale.bulk_encode import EncodeReport, OutputError, encode_files, read_vectors
+from scale.engine import FolderInUseError, WorkerError
 from scale.featurize import FeaturizeReport, featurize_on_ray
 from scale.inputs import InputError, Partition, plan_partitions
 
 __all__ = [
-    "EncodeReport", "FeaturizeReport", "InputError", "Partition", "encode_files", "featurize_on_ray",
-    "plan_partitions", "read_vectors",
+    "EncodeReport", "FeaturizeReport", "FolderInUseError", "InputError", "OutputError", "Partition", "WorkerError",
+    "encode_files", "featurize_on_ray", "plan_partitions", "read_vectors",
 ]

@@ -9,6 +9,13 @@ from scale.bulk_encode import DEFAULT_PARTITION_ROWS
 from static_model.interrupts import EXIT_INTERRUPTED, exit_process, raise_on_interrupt
 
 
+def positive_int(value: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse names the option in its usage error)."""
+    if not value.strip().isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number; got {value!r}")
+    return int(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m scale`` (its ``encode`` and ``featurize`` jobs)."""
     parser = argparse.ArgumentParser(prog="python -m scale", description="Run static-model jobs on a Ray cluster.")
@@ -23,12 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("inputs", nargs="+", help=".txt (one text a line), .jsonl or .parquet files")
     enc.add_argument("--output", "-o", required=True, help="folder for the Parquet partitions")
     enc.add_argument("--column", default="text", help="the text's field (JSONL) or column (Parquet); default text")
-    enc.add_argument("--partition-rows", type=int, default=DEFAULT_PARTITION_ROWS,
+    enc.add_argument("--partition-rows", type=positive_int, default=DEFAULT_PARTITION_ROWS,
                      help=f"texts per partition file (default {DEFAULT_PARTITION_ROWS:,})")
     enc.add_argument("--address", default=None,
                      help="a running Ray cluster (HOST:PORT, auto, ray://HOST:PORT); default: start a local one")
-    enc.add_argument("--workers", type=int, default=None, help="worker processes (default: the cluster's CPUs)")
-    enc.add_argument("--batch-size", type=int, default=4096, help="texts per encode call inside a worker")
+    enc.add_argument("--workers", type=positive_int, default=None,
+                     help="worker processes (default: the cluster's CPUs)")
+    enc.add_argument("--batch-size", type=positive_int, default=4096, help="texts per encode call inside a worker")
     enc.add_argument("--overwrite", action="store_true", help="start over in an --output made from other inputs")
     enc.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -48,10 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="source names taken first, or 'none' (as refine's option, with its default)")
     feat.add_argument("--text-field", default=None, help="JSONL field / Parquet column (as refine's option)")
     feat.add_argument("--cache-dir", default=None, help="default: refine's own, .cache/refine/<teacher fingerprint>")
-    feat.add_argument("--chunk-size", type=int, default=None, help="passages per chunk (default: refine's)")
-    feat.add_argument("--batch-size", type=int, default=64, help="passages per teacher forward")
+    feat.add_argument("--chunk-size", type=positive_int, default=None, help="passages per chunk (default: refine's)")
+    feat.add_argument("--batch-size", type=positive_int, default=64, help="passages per teacher forward")
     feat.add_argument("--address", default=None, help="a running Ray cluster; default: start a local one")
-    feat.add_argument("--workers", type=int, default=None, help="teacher workers (default: GPUs, else CPUs)")
+    feat.add_argument("--workers", type=positive_int, default=None, help="teacher workers (default: GPUs, else CPUs)")
     feat.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -86,17 +94,22 @@ def _featurize(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m scale ...``: bad input exits 2 with one ``error:`` line, Ctrl-C exits 130."""
+    """``python -m scale ...``: bad input exits 2 and a worker's failure 1, each with one ``error:`` line; Ctrl-C
+    exits 130."""
     args = build_parser().parse_args(argv)
+    from scale.engine import FolderInUseError, WorkerError
     from scale.inputs import InputError
 
     try:
         raise_on_interrupt()  # from here on Ctrl-C unwinds (finished partitions stay, half-written ones go)
         summary = (_encode if args.job == "encode" else _featurize)(args)
     except (InputError, ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError,
-            ConnectionError, ImportError) as exc:
+            ConnectionError, ImportError, FolderInUseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except WorkerError as exc:  # a worker's failure: one line (its traceback is in exc.worker_traceback)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: finished partitions are kept; run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -3,7 +3,9 @@
 The driver only plans partitions and counts rows: vectors go from a worker straight to its partition's file, so
 no process ever holds the whole result. A partition's file is written beside its final name and renamed into place,
 so a file that exists is complete, and a re-run skips it (resume). ``_manifest.json`` records what the folder was
-made from; a re-run with other inputs, column or model is refused rather than mixed in.
+made from (each input's path, size and modification time, the column, the partitioning and the model); a re-run with
+other inputs, an input edited in place, another column or model is refused rather than mixed in. A run holds the
+folder's ``.lock`` (``flock``): a second run on the same folder at the same time is refused.
 """
 
 from __future__ import annotations
@@ -19,13 +21,31 @@ from typing import Any
 
 import numpy as np
 
-from scale.engine import check_address, connect, import_engine, progress_bar
-from scale.inputs import Partition, plan_partitions, read_partition
+from scale.engine import (
+    LOCK_FILE,
+    check_address,
+    connect,
+    folder_lock,
+    import_engine,
+    progress_bar,
+    run_jobs,
+    started_actors,
+)
+from scale.inputs import Partition, partition_name, plan_partitions, read_partition
 from static_model import StaticModel
 from static_model.fingerprint import model_fingerprint
 
 MANIFEST = "_manifest.json"
+MANIFEST_FORMAT = 2  # 2: each input's modification time too (format 1 had its size only)
 DEFAULT_PARTITION_ROWS = 100_000
+_MANIFEST_FIELDS: dict[str, type] = {
+    "format": int, "inputs": list, "column": str, "partition_rows": int, "partitions": int, "rows": int, "model": dict,
+}
+_JSON_KINDS = {int: "a non-negative integer", list: "a list", str: "a string", dict: "an object"}
+
+
+class OutputError(ValueError):
+    """An output folder that cannot be used as asked: an unreadable manifest, or an unfinished folder read back."""
 
 
 @dataclass(frozen=True)
@@ -72,40 +92,84 @@ def encode_files(
     partitions = plan_partitions(inputs, column=column, partition_rows=partition_rows)
     out = Path(output).expanduser()
     manifest = _manifest(partitions, column, partition_rows, model)
-    _prepare_output(out, manifest, overwrite)
-    todo = [p for p in partitions if not (out / p.name).exists()]
+    _check_output_folder(out)
+    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    rows = 0
-    if todo:
-        owns_cluster = connect(ray, address, workers)
-        try:
-            rows = _run(ray, model, todo, out, column, batch_size, workers, progress)
-        finally:
-            if owns_cluster:
-                ray.shutdown()
+    with folder_lock(out):
+        _prepare_output(out, manifest, overwrite)
+        todo = [p for p in partitions if not (out / p.name).exists()]
+        rows = 0
+        if todo:
+            owns_cluster = connect(ray, address, workers)
+            try:
+                rows = _run(ray, model, todo, out, column, batch_size, workers, progress)
+            finally:
+                if owns_cluster:
+                    ray.shutdown()
     return EncodeReport(out, len(partitions), len(partitions) - len(todo), len(todo), rows,
                         time.perf_counter() - started)
 
 
 def read_vectors(output: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """``(ids, vectors)`` of a finished output folder, in id order (reads it all: for checks and small outputs)."""
+    """``(ids, vectors)`` of a finished output folder, in id order (reads it all: for checks and small outputs).
+
+    An unfinished folder (a partition missing) is an OutputError naming it; no rows read back as shapes ``(0,)``
+    and ``(0, dim)``, ``dim`` the model's (from the manifest)."""
     _, pq, _ = import_engine()
-    files = sorted(Path(output).glob("part-*.parquet"))
-    if not files:
-        raise FileNotFoundError(f"{output}: no part-*.parquet files")
-    tables = [pq.read_table(f) for f in files]
+    folder = Path(output).expanduser()
+    if not (folder / MANIFEST).is_file():
+        raise FileNotFoundError(f"{folder}: no {MANIFEST}: not a bulk-encode output folder")
+    manifest = load_manifest(folder / MANIFEST)
+    names = [partition_name(i) for i in range(manifest["partitions"])]
+    missing = [name for name in names if not (folder / name).is_file()]
+    if missing:
+        raise OutputError(f"{folder} is unfinished: {len(missing)} of {len(names)} partitions are missing (first: "
+                          f"{missing[0]}); run the same encode again to finish it")
+    if not names:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, manifest["model"]["dim"]), dtype=np.float32)
+    tables = [pq.read_table(folder / name) for name in names]
     ids = np.concatenate([t.column("id").to_numpy() for t in tables])
     vectors = np.concatenate([_vectors_of(t) for t in tables])
-    order = np.argsort(ids, kind="stable")
-    return ids[order], vectors[order]
+    return ids, vectors
+
+
+def load_manifest(path: Path) -> dict[str, Any]:
+    """An output folder's manifest, or an OutputError naming the file when it is not valid JSON of the right shape."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise OutputError(f"{path}: not a readable bulk-encode manifest ({exc}); start a fresh output folder or "
+                          "pass overwrite=True (--overwrite)") from None
+    problem = _manifest_problem(data)
+    if problem is not None:
+        raise OutputError(f"{path}: not a valid bulk-encode manifest ({problem}); start a fresh output folder or "
+                          "pass overwrite=True (--overwrite)")
+    return data
+
+
+def _manifest_problem(data: Any) -> str | None:
+    """What is wrong with a parsed manifest's types, or None."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    for key, kind in _MANIFEST_FIELDS.items():
+        value = data.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or (isinstance(value, int) and value < 0):
+            return f"{key!r} is {json.dumps(value)[:40]}, not {_JSON_KINDS[kind]}"
+    if not all(isinstance(entry, dict) and isinstance(entry.get("path"), str) for entry in data["inputs"]):
+        return "an 'inputs' entry without a 'path'"
+    dim = data["model"].get("dim")
+    if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+        return f"'model' 'dim' is {json.dumps(dim)[:40]}, not a positive int"
+    return None
 
 
 def _manifest(partitions: list[Partition], column: str, partition_rows: int, model: StaticModel) -> dict[str, Any]:
-    inputs = sorted({p.path for p in partitions}, key=[p.path for p in partitions].index)
+    first = {p.path: p for p in reversed(partitions)}  # each input's first partition, which carries its planned stat
     settings = {k: model.config.get(k) for k in ("normalize", "max_length", "contrast")}
     return {
-        "format": 1,
-        "inputs": [{"path": p, "bytes": Path(p).stat().st_size} for p in inputs],
+        "format": MANIFEST_FORMAT,
+        "inputs": [{"path": path, "bytes": first[path].file_bytes, "mtime_ns": first[path].file_mtime_ns}
+                   for path in dict.fromkeys(p.path for p in partitions)],
         "column": column,
         "partition_rows": partition_rows,
         "partitions": len(partitions),
@@ -115,30 +179,48 @@ def _manifest(partitions: list[Partition], column: str, partition_rows: int, mod
     }
 
 
-def _prepare_output(out: Path, manifest: dict[str, Any], overwrite: bool) -> None:
-    manifest_file = out / MANIFEST
+def _check_output_folder(out: Path) -> None:
+    """Refuse an ``out`` that is a file, or a folder holding other things than a bulk-encode output."""
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"output {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not manifest_file.is_file():
-            raise FileExistsError(f"output {out} is not empty and holds no {MANIFEST}: not a bulk-encode folder")
-        if overwrite:
-            for f in out.iterdir():
-                if f.is_file() and (f.name.startswith("part-") or f.name.startswith(".part-") or f.name == MANIFEST):
-                    f.unlink()
-        else:
-            before = json.loads(manifest_file.read_text(encoding="utf-8"))
-            if before != manifest:
-                changed = sorted(k for k in manifest if before.get(k) != manifest[k])
-                raise FileExistsError(f"output {out} was made from other {', '.join(changed)}; "
-                                      "pass overwrite=True (--overwrite) to start over")
-    out.mkdir(parents=True, exist_ok=True)
+    if out.is_dir() and not (out / MANIFEST).is_file() and any(f.name != LOCK_FILE for f in out.iterdir()):
+        raise FileExistsError(f"output {out} is not empty and holds no {MANIFEST}: not a bulk-encode folder")
+
+
+def _prepare_output(out: Path, manifest: dict[str, Any], overwrite: bool) -> None:
+    """Under the folder's lock: start over (``overwrite``) or check a resume, drop half-written files, write the
+    manifest."""
+    manifest_file = out / MANIFEST
+    if overwrite:
+        for f in out.iterdir():
+            if f.is_file() and (f.name.startswith("part-") or f.name.startswith(".part-") or f.name == MANIFEST):
+                f.unlink()
+    elif manifest_file.is_file():
+        _check_resume(out, load_manifest(manifest_file), manifest)
     for stale in out.glob(".part-*"):  # an interrupted run's half-written partitions
         stale.unlink()
     if not manifest_file.is_file():
         tmp = out / f".{MANIFEST}.tmp-{uuid.uuid4().hex[:8]}"
         tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         os.replace(tmp, manifest_file)
+
+
+def _check_resume(out: Path, before: dict[str, Any], now: dict[str, Any]) -> None:
+    """A FileExistsError unless ``out`` (made as ``before`` says) can be resumed for the run ``now`` plans."""
+    hint = "pass overwrite=True (--overwrite) to start over"
+    if before["format"] < MANIFEST_FORMAT:
+        raise FileExistsError(f"{out / MANIFEST} is from an older version that did not record its inputs' "
+                              "modification times, so a resume cannot tell an input edited since; start a fresh "
+                              f"output folder or {hint}")
+    paths = [entry["path"] for entry in before["inputs"]]
+    if paths == [entry["path"] for entry in now["inputs"]]:
+        for old, new in zip(before["inputs"], now["inputs"]):
+            if old != new:
+                raise FileExistsError(f"output {out}: input {new['path']} changed since the first run (its size or "
+                                      f"modification time differ: edited in place?); {hint}")
+    if before != now:
+        changed = sorted(k for k in now if before.get(k) != now[k])
+        raise FileExistsError(f"output {out} was made from other {', '.join(changed)}; {hint}")
 
 
 class _Encoder:
@@ -150,7 +232,12 @@ class _Encoder:
         numba.set_num_threads(1)  # one worker per CPU: no nested thread pools (this worker process only)
         self.model, self.out, self.column, self.batch_size = model, Path(out), column, batch_size
 
+    def ready(self) -> bool:
+        """True once the worker is up (the driver waits for every worker before sending work)."""
+        return True
+
     def encode(self, partition: Partition) -> int:
+        """Write ``partition``'s vectors to its file (atomically); the number of rows."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -166,23 +253,30 @@ class _Encoder:
 
 def _run(ray: Any, model: StaticModel, todo: list[Partition], out: Path, column: str, batch_size: int,
          workers: int | None, progress: bool) -> int:
-    from ray.util import ActorPool
-
     n_workers = max(1, min(len(todo), workers or int(ray.cluster_resources().get("CPU", 1))))
     actor = ray.remote(num_cpus=1, max_restarts=3, max_task_retries=3)(_Encoder)
-    model_ref = ray.put(model)
-    pool = ActorPool([actor.remote(model_ref, str(out), column, batch_size) for _ in range(n_workers)])
+    args = (ray.put(model), str(out), column, batch_size)
     bar = progress_bar(progress, sum(p.n_rows for p in todo))
-    rows = 0
+    counted: list[int] = []
+
+    def done(n: int) -> None:
+        counted.append(n)
+        if bar is not None:
+            bar.update(n)
+
     try:
-        for n in pool.map_unordered(lambda a, p: a.encode.remote(p), todo):
-            rows += n
-            if bar is not None:
-                bar.update(n)
+        with started_actors(ray, actor, args, n_workers, "starting an encode worker") as actors:
+            run_jobs(ray, actors, todo, lambda a, p: a.encode.remote(p), _describe, done)
     finally:
         if bar is not None:
             bar.close()
-    return rows
+    return sum(counted)
+
+
+def _describe(partition: Partition) -> str:
+    """What a partition's job is, for an error: the file, the rows and the output file."""
+    last = partition.first_row + partition.n_rows - 1
+    return f"encoding {partition.path} rows {partition.first_row}-{last} into {partition.name}"
 
 
 def _vector_column(vectors: np.ndarray) -> Any:

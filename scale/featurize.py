@@ -13,9 +13,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scale.engine import check_address, connect, import_engine, progress_bar
+from scale.engine import check_address, connect, import_engine, progress_bar, run_jobs, started_actors
+
+if TYPE_CHECKING:
+    from distill.teacher import Teacher
 
 
 @dataclass(frozen=True)
@@ -87,28 +90,44 @@ def featurize_on_ray(
 
 
 class _Featurizer:
-    """A Ray actor body: the teacher loaded once per worker, encoding whole chunks into their cache files. A worker
-    whose ``teacher`` resolves to other files than the driver's (another package version or folder on its node) is
-    refused: its chunks would go into the driver's teacher's cache under the same names."""
+    """A Ray actor body: the teacher loaded once per worker (by ``ready()``, which the driver awaits before sending
+    work), encoding whole chunks into their cache files. A worker whose ``teacher`` resolves to other files than the
+    driver's (another package version or folder on its node) is refused: its chunks would go into the driver's
+    teacher's cache under the same names."""
 
     def __init__(self, teacher: str, device: str, threads: int, fingerprint: str) -> None:
-        import socket
+        self.name, self.device, self.threads, self.fingerprint = teacher, device, threads, fingerprint
+        self._teacher: Teacher | None = None
 
-        import torch
+    def ready(self) -> bool:
+        """Load the teacher (its weights too) and check it is the driver's; True, or the loading error."""
+        _ = self.teacher.model  # the property loads the weights: a broken teacher fails here, at once
+        return True
 
-        from distill.refine.featurize import teacher_fingerprint
-        from distill.teacher import Teacher
+    @property
+    def teacher(self) -> Teacher:
+        """The worker's teacher, resolved and checked on first use."""
+        if self._teacher is None:
+            import socket
 
-        if device == "cpu":
-            torch.set_num_threads(threads)  # this worker process only
-        self.teacher = Teacher(teacher, device=device)
-        found = teacher_fingerprint(self.teacher)
-        if found != fingerprint:
-            raise ValueError(f"teacher {teacher!r} resolves on worker {socket.gethostname()} to other files "
-                             f"(fingerprint {found}) than on the driver ({fingerprint}); install the same teacher on "
-                             "every node or pass a folder they all read")
+            import torch
+
+            from distill.refine.featurize import teacher_fingerprint
+            from distill.teacher import Teacher
+
+            if self.device == "cpu":
+                torch.set_num_threads(self.threads)  # this worker process only
+            teacher = Teacher(self.name, device=self.device)
+            found = teacher_fingerprint(teacher)
+            if found != self.fingerprint:
+                raise ValueError(f"teacher {self.name!r} resolves on worker {socket.gethostname()} to other files "
+                                 f"(fingerprint {found}) than on the driver ({self.fingerprint}); install the same "
+                                 "teacher on every node or pass a folder they all read")
+            self._teacher = teacher
+        return self._teacher
 
     def encode(self, path: str, texts: list[str], batch_size: int) -> int:
+        """Encode one chunk's passages into its cache file; the number of passages."""
         from distill.refine.featurize import check_finite_targets, encode_chunk, save_chunk
 
         arr = encode_chunk(self.teacher, texts, batch_size=batch_size)
@@ -119,8 +138,6 @@ class _Featurizer:
 
 def _run(ray: Any, teacher: str, fingerprint: str, todo: list[tuple[str, list[str]]], batch_size: int,
          workers: int | None, progress: bool) -> None:
-    from ray.util import ActorPool
-
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
     slots = gpus if gpus else int(resources.get("CPU", 1))
@@ -129,12 +146,13 @@ def _run(ray: Any, teacher: str, fingerprint: str, todo: list[tuple[str, list[st
     options: dict[str, Any] = {"num_gpus": 1} if gpus else {"num_cpus": threads}
     actor = ray.remote(max_restarts=3, max_task_retries=3, **options)(_Featurizer)
     device = "cuda" if gpus else "cpu"
-    pool = ActorPool([actor.remote(teacher, device, threads, fingerprint) for _ in range(n_workers)])
+    what = f"loading the teacher {teacher!r} on a worker"
     bar = progress_bar(progress, sum(len(c) for _, c in todo), "Featurize")
     try:
-        for n in pool.map_unordered(lambda a, job: a.encode.remote(job[0], job[1], batch_size), todo):
-            if bar is not None:
-                bar.update(n)
+        with started_actors(ray, actor, (teacher, device, threads, fingerprint), n_workers, what) as actors:
+            run_jobs(ray, actors, todo, lambda a, job: a.encode.remote(job[0], job[1], batch_size),
+                     lambda job: f"featurizing {Path(job[0]).name} ({len(job[1])} passages)",
+                     lambda n: bar.update(n) if bar is not None else None)
     finally:
         if bar is not None:
             bar.close()

@@ -1,8 +1,10 @@
 """Input files → deterministic partitions of rows, and reading one partition's texts.
 
 Formats, told apart by suffix: ``.txt`` (one text a line), ``.jsonl`` / ``.json`` (one JSON object a line, the text
-under ``column``), ``.parquet`` (the text in ``column``). Partitions are contiguous row ranges of one file, so the
-same inputs always give the same partitions and global row ids (rows numbered across files in the order given).
+under ``column``; blank lines are not rows, as in refine's corpus reader), ``.parquet`` (the text in a string
+``column``). Partitions are contiguous row ranges of one file, so the same inputs always give the same partitions and
+global row ids (rows numbered across files in the order given). Each partition carries its file's size and
+modification time as planned: a worker refuses a file that changed since.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 TEXT_SUFFIXES = (".txt", ".text")
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -35,11 +38,25 @@ class Partition:
     first_id: int
     byte_start: int = 0  # text and JSONL: where the partition's first line starts
     byte_end: int = 0  # text and JSONL: one past its last line's newline
+    first_line: int = 0  # text and JSONL: the line number (from 0) of the first line (JSONL skips blank lines)
+    file_bytes: int | None = None  # the file's size when planned (None: not checked)
+    file_mtime_ns: int | None = None  # the file's modification time when planned (None: not checked)
 
     @property
     def name(self) -> str:
-        """The output file's name: the partition's index, zero-padded so names sort in row order."""
-        return f"part-{self.index:06d}.parquet"
+        """The output file's name (see :func:`partition_name`)."""
+        return partition_name(self.index)
+
+
+def partition_name(index: int) -> str:
+    """The output file's name of partition ``index``, zero-padded so names sort in row order."""
+    return f"part-{index:06d}.parquet"
+
+
+def file_stat(path: str | os.PathLike) -> tuple[int, int]:
+    """``(size in bytes, modification time in ns)`` of ``path``: what a resume compares to tell an edited file."""
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
 
 
 def file_kind(path: Path) -> str:
@@ -74,17 +91,21 @@ def plan_partitions(
         if not path.is_file():
             raise InputError(f"{path}: no such file")
         kind = file_kind(path)
-        if kind == "parquet":
-            ranges = [(start, n, 0, 0) for start, n in _row_ranges(_parquet_rows(path, column), partition_rows)]
-        else:
-            if kind == "jsonl":
-                _check_first_json_line(path, column)
-            ranges = _line_ranges(path, partition_rows)
-        for start, n, byte_start, byte_end in ranges:
-            index = len(partitions)
-            partitions.append(Partition(index, str(path.resolve()), kind, start, n, next_id, byte_start, byte_end))
+        size, mtime_ns = file_stat(path)
+        for start, n, byte_start, byte_end, first_line in _file_ranges(path, kind, column, partition_rows):
+            partitions.append(Partition(len(partitions), str(path.resolve()), kind, start, n, next_id, byte_start,
+                                        byte_end, first_line, size, mtime_ns))
             next_id += n
     return partitions
+
+
+def _file_ranges(path: Path, kind: str, column: str, size: int) -> list[tuple[int, int, int, int, int]]:
+    """(first row, rows, byte start, byte end, first line) per partition of one file of ``kind``."""
+    if kind == "parquet":
+        return [(start, n, 0, 0, 0) for start, n in _row_ranges(_parquet_rows(path, column), size)]
+    if kind == "jsonl":
+        return _jsonl_ranges(path, column, size)
+    return [(start, n, lo, hi, start) for start, n, lo, hi in _line_ranges(path, size)]
 
 
 def _row_ranges(total: int, size: int) -> list[tuple[int, int]]:
@@ -101,15 +122,41 @@ def _parquet_rows(path: Path, column: str) -> int:
     names = handle.schema_arrow.names
     if column not in names:
         raise InputError(f"{path}: no column {column!r} (columns: {', '.join(names) or 'none'}); pass column=/--column")
+    kind = handle.schema_arrow.field(column).type
+    if not _is_string_type(kind):
+        raise InputError(f"{path}: column {column!r} is of type {kind}, not a string column; pass column=/--column "
+                         "naming the text column")
     return int(handle.metadata.num_rows)
 
 
-def _check_first_json_line(path: Path, column: str) -> None:
+def _is_string_type(kind: Any) -> bool:
+    """Whether a pyarrow type holds strings (plain, large, view, or dictionary-encoded strings)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind))
+
+
+def _jsonl_ranges(path: Path, column: str, size: int) -> list[tuple[int, int, int, int, int]]:
+    """(first row, rows, byte start, byte end, first line) per partition of a JSONL file, whose rows are its non-blank
+    lines; checks the first row's JSON and field."""
+    ranges = []
+    rows = start_row = start_byte = start_line = offset = 0
     with open(path, "rb") as handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                _json_text(line, path, number, column)
-                return
+        for number, line in enumerate(handle):
+            offset += len(line)
+            if not line.strip():
+                continue
+            if rows == 0:
+                _json_text(line, path, number + 1, column)
+            rows += 1
+            if rows - start_row == size:
+                ranges.append((start_row, size, start_byte, offset, start_line))
+                start_row, start_byte, start_line = rows, offset, number + 1
+    if rows > start_row:
+        ranges.append((start_row, rows - start_row, start_byte, offset, start_line))
+    return ranges
 
 
 def _line_ranges(path: Path, size: int) -> list[tuple[int, int, int, int]]:
@@ -165,8 +212,10 @@ def _json_text(line: bytes, path: Path, number: int, column: str) -> str:
 
 
 def read_partition(partition: Partition, column: str = "text") -> list[str]:
-    """The partition's texts, in row order (a text line loses its line ending; a blank line is an empty text)."""
+    """The partition's texts, in row order (a text line loses its line ending; a blank text line is an empty text, a
+    blank JSONL line no row); an InputError when the file changed since the partition was planned."""
     path = Path(partition.path)
+    _check_unchanged(partition)
     if partition.kind == "parquet":
         return _read_parquet_rows(path, column, partition.first_row, partition.n_rows)
     with open(path, "rb") as handle:
@@ -175,15 +224,31 @@ def read_partition(partition: Partition, column: str = "text") -> list[str]:
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
-    if len(lines) != partition.n_rows:
-        raise InputError(f"{path} changed since the run was planned: expected {partition.n_rows} lines at byte "
-                         f"{partition.byte_start}, found {len(lines)}")
+    numbered = list(enumerate(lines, partition.first_line + 1))
     if partition.kind == "jsonl":
-        return [_json_text(line, path, partition.first_row + k + 1, column) for k, line in enumerate(lines)]
+        numbered = [(number, line) for number, line in numbered if line.strip()]
+    if len(numbered) != partition.n_rows:
+        raise InputError(f"{path} changed since the run was planned: expected {partition.n_rows} rows at byte "
+                         f"{partition.byte_start}, found {len(numbered)}")
+    if partition.kind == "jsonl":
+        return [_json_text(line, path, number, column) for number, line in numbered]
     try:
         return [line.decode("utf-8").removesuffix("\r") for line in lines]
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text near row {partition.first_row}: {exc}") from exc
+
+
+def _check_unchanged(partition: Partition) -> None:
+    """An InputError naming the file when its size or modification time differ from the planned ones."""
+    if partition.file_bytes is None and partition.file_mtime_ns is None:
+        return
+    try:
+        now = file_stat(partition.path)
+    except FileNotFoundError:
+        raise InputError(f"{partition.path}: the file is gone since the run was planned") from None
+    if now != (partition.file_bytes, partition.file_mtime_ns):
+        raise InputError(f"{partition.path} changed since the run was planned (its size or modification time "
+                         "differ): was it edited during the run?")
 
 
 def _read_parquet_rows(path: Path, column: str, first: int, n: int) -> list[str]:
