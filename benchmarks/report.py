@@ -12,7 +12,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -101,17 +100,9 @@ def check_target(path: str | os.PathLike, option: str, *, shown: str | None = No
     label = f"{option} {shown if shown is not None else os.fspath(path)}"
     if target.is_dir():
         raise _usage(f"{label}: {target} is a folder; give a file name")
-    parent = target.absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise _usage(f"{label}: {parent} is a file, so no folder can be created under it")
-    try:  # a real file, not os.access (root on a read-only or root-squashed mount passes access())
-        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise _usage(f"{label}: cannot write in {parent} ({exc.strerror or exc})") from None
+    from distill.cli_checks import check_writable_place
+
+    check_writable_place(target, label)
     return target
 
 

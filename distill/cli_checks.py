@@ -89,19 +89,25 @@ def check_output_folder(path: str | os.PathLike, *, overwrite: bool, option: str
         check_save_target(out, overwrite=overwrite)
     except (OSError, ValueError) as exc:
         raise UsageError(f"{option} {path}: {exc}") from None
-    parent = out.absolute().parent
+    check_writable_place(out, f"{option} {path}")
+    return out
+
+
+def check_writable_place(target: Path, label: str) -> None:
+    """``target`` (a file or folder to create) can be made: its nearest existing parent is a folder where a file can
+    be written, probed with a real file, not ``os.access`` (root on a read-only, pseudo or root-squashed network
+    filesystem passes access() and then fails to write, after the work); a ``UsageError`` starting ``label``."""
+    parent = target.absolute().parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise UsageError(f"{option} {path}: {parent} is a file, so no folder can be created under it")
-    try:  # a real file, not os.access: root on a pseudo or root-squashed network filesystem passes access() and
-        # then fails to write, after the whole vocabulary pass
+        raise UsageError(f"{label}: {parent} is a file, so no folder can be created under it")
+    try:
         fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=parent)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise UsageError(f"{option} {path}: cannot write in {parent} ({exc.strerror or exc})") from None
-    return out
+        raise UsageError(f"{label}: cannot write in {parent} ({exc.strerror or exc})") from None
 
 
 def check_output_is_not_input(out: Path, source: str | os.PathLike | None, what: str,

@@ -300,8 +300,9 @@ class _ClockedEncoder:
 
 
 def test_compare_times_each_model_by_its_fastest_run_within_a_budget(wp_dir, monkeypatch):
-    """A static model's first run on a fresh install compiles its kernel: the speed reported is its fastest run;
-    the teacher, seconds a run, runs once."""
+    """A static model's first run on a fresh install compiles its kernel: the speed reported is its fastest run,
+    even when the compilation alone outlasts the 1 s budget (was one run: 1,378 texts/s reported on a loaded
+    machine); a teacher whose run takes over 10 s runs once, a shorter one twice."""
     import distill.comparison as comparison
 
     clock = [0.0]
@@ -309,8 +310,13 @@ def test_compare_times_each_model_by_its_fastest_run_within_a_budget(wp_dir, mon
     model = distill(str(wp_dir), pca_dims=16, show_progress_bar=False)
     # warm-up (8 texts), a first timed run that compiles (0.5 s), then fast runs until 1 s or 5 runs
     static = _ClockedEncoder(model, clock, [0.001, 0.5, 0.01])
-    teacher = _ClockedEncoder(Teacher(wp_dir), clock, [0.001, 3.0])
+    teacher = _ClockedEncoder(Teacher(wp_dir), clock, [0.001, 12.0])
     res = compare(static, teacher, texts=SENTENCES)
     assert res["static_seconds"] == pytest.approx(0.01) and static.calls == 1 + 5  # 0.5 + 4 x 0.01 < 1 s budget
-    assert res["teacher_seconds"] == pytest.approx(3.0) and teacher.calls == 1 + 1
-    assert res["speed_ratio"] == pytest.approx(300.0)
+    assert res["teacher_seconds"] == pytest.approx(12.0) and teacher.calls == 1 + 1
+    assert res["speed_ratio"] == pytest.approx(1200.0)
+    slow_compile = _ClockedEncoder(model, clock, [0.001, 1.5, 0.01])
+    short_teacher = _ClockedEncoder(Teacher(wp_dir), clock, [0.001, 3.0, 2.5])
+    res = compare(slow_compile, short_teacher, texts=SENTENCES)
+    assert res["static_seconds"] == pytest.approx(0.01) and slow_compile.calls == 1 + 2
+    assert res["teacher_seconds"] == pytest.approx(2.5) and short_teacher.calls == 1 + 2
