@@ -143,11 +143,26 @@ def plot_points(points: list[dict], out: str | Path, *, title: str = "Quality vs
         plt.close(fig)
 
 
+def check_image_name(out: str) -> None:
+    """``--out``'s suffix names an image format matplotlib writes (no suffix: PNG); a usage error otherwise (was
+    matplotlib's ValueError traceback after reading the reports)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from distill.cli_checks import UsageError
+
+    suffix = Path(out).suffix.lower().lstrip(".")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if suffix and suffix not in formats:
+        raise UsageError(f"--out {out}: matplotlib cannot write .{suffix} images; use one of "
+                         f"{', '.join('.' + f for f in sorted(formats))}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Join the reports, draw the PNG, list the points on stderr. A missing or malformed report is a usage error
     naming the file (exit 2), as is no model in both."""
     from distill.cli_checks import UsageError
 
+    check_image_name(args.out)
     quality = [read_report(p, "quality") for p in args.quality]
     speed = [read_report(p, "speed") for p in args.speed]
     points = collect_points(quality, speed)

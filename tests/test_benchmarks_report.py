@@ -239,3 +239,12 @@ def test_plot_out_is_checked_before_reading_anything(tmp_path, capsys):
                "--out", str(blocker / "p.png")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("error: --out ") and "is a file" in err
+
+
+def test_plot_out_in_a_format_matplotlib_cannot_write_is_a_usage_error(tmp_path, capsys):
+    """Was matplotlib's ValueError traceback, after the reports were read."""
+    rc = main(["plot", "--quality", str(tmp_path / "missing.json"), "--speed", str(tmp_path / "missing.json"),
+               "--out", str(tmp_path / "p.foo")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error: --out ") and "cannot write .foo images" in err and ".png" in err
+    assert "\n" not in err and not (tmp_path / "p.foo").exists()
