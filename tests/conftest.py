@@ -77,3 +77,15 @@ def corpus_lines() -> list[str]:
     if not path.exists():
         pytest.skip(f"{path} is not there (set STATIC_EMBEDDINGS_DATA to the shared data folder)")
     return path.read_text(encoding="utf-8").split("\n")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One local Ray cluster for a test module (starting one takes seconds); scale's encode_files and
+    featurize_on_ray join it."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="error",
+             _node_ip_address="127.0.0.1")
+    yield
+    ray.shutdown()

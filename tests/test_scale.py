@@ -16,22 +16,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import ray
 
 from scale import InputError, encode_files, plan_partitions
 from scale.bulk_encode import read_vectors
 from static_model import StaticModel
 
 WORDS = "the cat dog sat on mat runs fast slow bank river money tax law hello world".split()
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """One local Ray cluster for the module (starting one takes seconds); encode_files joins it."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="error",
-             _node_ip_address="127.0.0.1")
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture

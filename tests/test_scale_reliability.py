@@ -15,7 +15,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import ray
 
 from scale import (
     FolderInUseError,
@@ -33,15 +32,6 @@ from scale.engine import folder_lock, worker_error
 from scale.inputs import read_partition
 
 ROWS = ["the cat sat", "a dog runs", "", "hello world", "the bank of the river", "money and tax law"]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """One local Ray cluster for the module; encode_files and featurize_on_ray join it."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="error",
-             _node_ip_address="127.0.0.1")
-    yield
-    ray.shutdown()
 
 
 def write_text(path: Path, rows: list[str]) -> Path:
