@@ -11,11 +11,17 @@ Design (readers take no lock, and no call depends on anything eviction can take 
   references to the generation it read, so a swap never takes anything away from a call in flight.
 * A call resolves the chunks it does not find (from previous, or by tokenizing them, outside any lock) into
   ids of its own, uses those for itself, and then merges them into current under a short lock (appends only).
+* Bytes are measured, not guessed: the id arrays' capacity, the dict's table (``sys.getsizeof``), each chunk's
+  ``str`` object (``sys.getsizeof``: 1, 2 or 4 bytes per character plus its header) and each entry number's ``int``.
+  Lowering the budget drops, at once, the generations that no longer fit.
+* A child forked while a thread of the parent was merging (holding the lock) starts with a new lock and, since
+  that merge stopped half-way, an empty cache.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -26,9 +32,15 @@ import numpy as np
 SEPARATOR = "\x00"  # the chunk between texts; it maps to -1 in every generation
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 MAX_CACHED_CHUNK_CHARS = 256  # longer chunks (rare; mostly junk) are tokenized every time, never cached
-_ENTRY_OVERHEAD = 112  # bytes per entry besides the text and the ids: str header, dict slot, starts
-# Each generation fills up to this share of the budget: two of them, plus the spare capacity of their id arrays
-# (counted in their bytes), stay within it.
+_INT_BYTES = sys.getsizeof(1 << 20)  # an entry number's int object (28 bytes on 64-bit CPython)
+_SMALL_INTS = 257  # 0..256 are CPython's shared small ints: entry numbers below cost nothing
+# Bytes a new entry is planned at, besides its str and its ids: its int, a dict slot (20-44 bytes measured, with
+# the table's spare room) and its offset in ``starts`` with spare capacity (2 x 8).
+_ENTRY_OVERHEAD = _INT_BYTES + 48 + 16
+_ID_BYTES = 8  # a token id in ``pieces`` (int32) with spare capacity
+_INITIAL_CAPACITY = 128  # the arrays' first size (an empty generation allocates none)
+# Each generation fills up to this share of the budget. The arrays and the dict grow by doubling, so the append
+# that fills a generation may take it somewhat past its share (then it becomes previous); two stay within budget.
 _GENERATION_SHARE = 0.4
 
 # chunks → (the same chunks in the order of the results, flat ids, offsets)
@@ -37,8 +49,9 @@ Resolver = Callable[[list[str]], tuple[list[str], np.ndarray, np.ndarray]]
 
 @dataclass(frozen=True)
 class CacheInfo:
-    """What :meth:`ChunkCache.info` reports: entries and estimated bytes held, the budget, chunk look-ups served
-    from the cache (hits) and distinct chunks tokenized (misses) since the last clear."""
+    """What :meth:`ChunkCache.info` reports: entries and bytes held (measured), the budget, chunk look-ups served
+    from the cache (hits; the separators between texts are not look-ups) and distinct chunks tokenized (misses)
+    since the last clear."""
 
     entries: int
     bytes: int
@@ -55,16 +68,18 @@ class Generation:
 
     def __init__(self) -> None:
         self.index: dict[str, int] = {SEPARATOR: -1}
-        self.arrays = (np.empty(1024, dtype=np.int32), np.zeros(1024, dtype=np.int64))  # pieces, starts
+        self.arrays = (np.empty(0, dtype=np.int32), np.zeros(0, dtype=np.int64))  # pieces, starts; grown on append
         self.n_entries = 0
         self.n_pieces = 0
         self.text_bytes = 0
 
     @property
     def nbytes(self) -> int:
-        """Estimated bytes held: the id arrays, the chunk texts and a per-entry overhead."""
+        """Bytes held: the id arrays (their capacity), the dict's table, the chunks' str objects and the entry
+        numbers' int objects."""
         pieces, starts = self.arrays
-        return pieces.nbytes + starts.nbytes + self.text_bytes + _ENTRY_OVERHEAD * self.n_entries
+        return (pieces.nbytes + starts.nbytes + sys.getsizeof(self.index) + self.text_bytes
+                + _INT_BYTES * max(self.n_entries - _SMALL_INTS, 0))
 
     def ids_of(self, chunk: str) -> np.ndarray | None:
         """The token ids of ``chunk``, or None when it is not held."""
@@ -75,14 +90,16 @@ class Generation:
         return pieces[starts[entry] : starts[entry + 1]]
 
     def append(self, chunks: list[str], ids: np.ndarray, offsets: np.ndarray) -> None:
-        """Add entries (ids of chunk k: ``ids[offsets[k]:offsets[k + 1]]``); amortised O(total size)."""
+        """Add entries (ids of chunk k: ``ids[offsets[k]:offsets[k + 1]]``); amortised O(total size). Callers
+        hold the cache's lock."""
         pieces, starts = self.arrays
         n, total = len(chunks), int(offsets[-1] - offsets[0])
         if self.n_pieces + total > len(pieces) or self.n_entries + n + 1 > len(starts):
-            grown_pieces = np.empty(max(2 * len(pieces), self.n_pieces + total), dtype=np.int32)
+            grown_pieces = np.empty(max(2 * len(pieces), self.n_pieces + total, _INITIAL_CAPACITY), dtype=np.int32)
             grown_pieces[: self.n_pieces] = pieces[: self.n_pieces]
-            grown_starts = np.zeros(max(2 * len(starts), self.n_entries + n + 1), dtype=np.int64)
-            grown_starts[: self.n_entries + 1] = starts[: self.n_entries + 1]
+            grown_starts = np.zeros(max(2 * len(starts), self.n_entries + n + 1, _INITIAL_CAPACITY), dtype=np.int64)
+            kept = min(len(starts), self.n_entries + 1)  # an empty generation has no starts yet
+            grown_starts[:kept] = starts[:kept]
             pieces, starts = grown_pieces, grown_starts
         pieces[self.n_pieces : self.n_pieces + total] = ids[offsets[0] : offsets[-1]]
         starts[self.n_entries + 1 : self.n_entries + n + 1] = offsets[1:] - offsets[0] + self.n_pieces
@@ -90,7 +107,7 @@ class Generation:
         self.index.update(zip(chunks, range(self.n_entries, self.n_entries + n)))
         self.n_entries += n
         self.n_pieces += total
-        self.text_bytes += sum(map(len, chunks))
+        self.text_bytes += sum(map(sys.getsizeof, chunks))
 
 
 @dataclass
@@ -114,8 +131,8 @@ class ChunkCache:
     def __init__(self, resolve: Resolver, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self._resolve = resolve
         self._lock = threading.Lock()
-        self.max_bytes = max_bytes
         self._state = (Generation(), Generation())  # (current, previous), replaced as one
+        self.max_bytes = max_bytes
         self._hits = 0
         self._misses = 0
         self._merges = 0  # merges so far: a call that saw the same count at look-up time can skip its filter
@@ -123,14 +140,29 @@ class ChunkCache:
 
     @property
     def max_bytes(self) -> int:
-        """The memory budget in bytes (0 turns the cache off); setting it checks the value."""
+        """The memory budget in bytes (0 turns the cache off); setting it checks the value, and a lower budget drops
+        at once the generations that no longer fit (calls in flight keep what they already read)."""
         return self._max_bytes
 
     @max_bytes.setter
     def max_bytes(self, value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"cache_bytes must be a non-negative integer; got {value!r}")
-        self._max_bytes = int(value)
+        with self._lock:
+            self._max_bytes = int(value)
+            self._trim()
+
+    def _trim(self) -> None:
+        """Drop what does not fit the budget (the lock is held): current over its share (merges keep it within),
+        previous over the rest of the budget; so current can fill its share and the two stay within budget."""
+        share = int(self._max_bytes * _GENERATION_SHARE)
+        current, previous = self._state
+        if current.n_entries and current.nbytes > share:
+            current = Generation()
+        if previous.n_entries and previous.nbytes > self._max_bytes - share:
+            previous = Generation()
+        if (current, previous) != self._state:
+            self._state = (current, previous)
 
     def clear(self) -> None:
         """Drop every entry and reset the counters (calls in flight keep what they already read)."""
@@ -149,8 +181,11 @@ class ChunkCache:
             misses=self._misses,
         )
 
-    def lookup(self, chunks: list[str]) -> Lookup:
-        """Entries for ``chunks`` (the separator is -1); chunks not held are resolved for this call and merged."""
+    def lookup(self, chunks: list[str], separators: int | None = None) -> Lookup:
+        """Entries for ``chunks`` (the separator is -1); chunks not held are resolved for this call and merged.
+        ``separators``: how many of ``chunks`` are the separator, if the caller knows (else they are counted);
+        they are not look-ups, so not hits."""
+        looked_up = len(chunks) - (chunks.count(SEPARATOR) if separators is None else separators)
         merges = self._merges  # before any look-up: if it is the same at merge time, nothing was added since
         current, previous = self._state
         index = current.index
@@ -158,7 +193,7 @@ class ChunkCache:
             entries = np.fromiter(map(index.__getitem__, chunks), dtype=np.int32, count=len(chunks))
             pieces, starts = current.arrays  # read after the look-ups: it covers every entry found
             with self._lock:
-                self._hits += len(chunks)
+                self._hits += looked_up
             return Lookup(entries, pieces, starts, _EMPTY_IDS, _EMPTY_OFFSETS)
         except KeyError:
             pass
@@ -170,7 +205,7 @@ class ChunkCache:
         missing, local_ids, local_offsets, tokenized = self._resolve_missing(missing, previous)
         view.update(zip(missing, range(-2, -2 - len(missing), -1)))  # ...and its own (entry -2 - k)
         entries = np.fromiter(map(view.__getitem__, chunks), dtype=np.int32, count=len(chunks))
-        self._merge(missing, local_ids, local_offsets, hits=len(chunks) - tokenized, misses=tokenized,
+        self._merge(missing, local_ids, local_offsets, hits=looked_up - tokenized, misses=tokenized,
                     seen=(merges, current))
         return Lookup(entries, pieces, starts, local_ids, local_offsets)
 
@@ -217,8 +252,8 @@ class ChunkCache:
                 ids = ids[np.repeat(keep, lengths)]
                 lengths = lengths[keep]
                 chunks = [c for c, k in zip(chunks, keep) if k]
-            costs = np.cumsum(lengths * 12 + np.fromiter(map(len, chunks), dtype=np.int64, count=len(chunks))
-                              + _ENTRY_OVERHEAD)
+            sizes = np.fromiter(map(sys.getsizeof, chunks), dtype=np.int64, count=len(chunks))
+            costs = np.cumsum(lengths * _ID_BYTES + sizes + _ENTRY_OVERHEAD)
             offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
             np.cumsum(lengths, out=offsets[1:])
             done = 0
@@ -232,10 +267,16 @@ class ChunkCache:
                     return
                 current = Generation()
                 self._state = (current, self._state[0])
+                self._trim()  # the new previous, if its last append took it far past its share
                 if done == len(chunks):
                     return
 
     def _after_fork(self) -> None:
+        """In a forked child: a new lock. The old one held means a thread of the parent (absent here) was merging:
+        its generation may be half-written, so the child starts empty, as after :meth:`clear`."""
+        if self._lock.locked():
+            self._state = (Generation(), Generation())
+            self._hits = self._misses = 0
         self._lock = threading.Lock()
 
 
@@ -244,6 +285,7 @@ _EMPTY_OFFSETS = np.zeros(1, dtype=np.int64)
 
 
 def _reset_locks_in_child() -> None:
+    """``os.register_at_fork(after_in_child=...)``: every live cache's lock, and its state if a merge was cut."""
     for cache in list(_CACHES):
         cache._after_fork()
 

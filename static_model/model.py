@@ -4,9 +4,10 @@ tokens' rows."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -29,6 +30,29 @@ _FROM_CONFIG: Any = object()
 _STALE_KEYS = ("hidden_dim", "embedding_dtype", "vocabulary_quantization", "seq_length", "architectures")
 # The record of how a token mapping was made (``distill.quantize_vocabulary``); dropped with the mapping.
 CLUSTERS_KEY = "vocabulary_clusters"
+
+
+class _Settings(NamedTuple):
+    """The settings one call encodes with: read from the model once (one attribute), so a setter on another
+    thread gives a call the old settings or the new ones, never a mix."""
+
+    normalize: bool
+    max_length: int | None
+    contrast: float
+
+
+# Setters replace a model's settings tuple under this lock, so two setters at once cannot lose either change;
+# readers take no lock. A child forked while a setter held it gets a new one.
+_SETTINGS_LOCK = threading.Lock()
+
+
+def _new_settings_lock_in_child() -> None:
+    global _SETTINGS_LOCK
+    _SETTINGS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_settings_lock_in_child)
 
 
 class StaticModel:
@@ -97,9 +121,12 @@ class StaticModel:
         self._public_tokenizer: Tokenizer | None = None
         stale = _STALE_KEYS if token_mapping is not None else (*_STALE_KEYS, CLUSTERS_KEY)
         self._extra = {k: v for k, v in config.items() if k not in stale}
-        self.normalize = bool(config.get("normalize") or False) if normalize is None else normalize
-        self.max_length = config.get("max_length", DEFAULT_MAX_LENGTH) if max_length is _FROM_CONFIG else max_length
-        self.contrast = config.get("contrast", 0.0) if contrast is None else contrast
+        self._settings = _Settings(
+            check_bool(bool(config.get("normalize") or False) if normalize is None else normalize, "normalize"),
+            _check_max_length(config.get("max_length", DEFAULT_MAX_LENGTH) if max_length is _FROM_CONFIG
+                              else max_length),
+            check_contrast(config.get("contrast", 0.0) if contrast is None else contrast),
+        )
         self._row_norms: np.ndarray | None = None
         self._pool_weights = weights if weights is not None else np.ones(len(self._embeddings), dtype=np.float32)
 
@@ -107,29 +134,45 @@ class StaticModel:
     @property
     def normalize(self) -> bool:
         """Whether :meth:`encode` L2-normalizes by default."""
-        return self._normalize
+        return self._settings.normalize
 
     @normalize.setter
     def normalize(self, value: bool) -> None:
-        self._normalize = check_bool(value, "normalize")
+        self._change(normalize=check_bool(value, "normalize"))
 
     @property
     def max_length(self) -> int | None:
-        """Tokens kept per text (``None``: all)."""
-        return self._max_length
+        """Tokens kept per text (``None``: all); what ``max_length=None`` (the default) in :meth:`encode`,
+        :meth:`tokenize` and :meth:`encode_as_sequence`, and :meth:`similarity`, use."""
+        return self._settings.max_length
 
     @max_length.setter
     def max_length(self, value: int | None) -> None:
-        self._max_length = _check_max_length(value)
+        self._change(max_length=_check_max_length(value))
 
     @property
     def contrast(self) -> float:
         """The pooling's contrast (0: plain mean)."""
-        return self._contrast
+        return self._settings.contrast
 
     @contrast.setter
     def contrast(self, value: float) -> None:
-        self._contrast = check_contrast(value)
+        self._change(contrast=check_contrast(value))
+
+    def _change(self, **checked: Any) -> None:
+        """Replace the settings as one tuple (the values are checked); calls in flight keep the one they read."""
+        with _SETTINGS_LOCK:
+            self._settings = self._settings._replace(**checked)
+
+    def _resolve(self, normalize: bool | None = None, max_length: int | None = None,
+                 contrast: float | None = None) -> _Settings:
+        """One call's settings: the model's, read once, where the call passes ``None``; else the call's, checked."""
+        settings = self._settings
+        return _Settings(
+            settings.normalize if normalize is None else check_bool(normalize, "normalize"),
+            settings.max_length if max_length is None else _check_max_length(max_length),
+            settings.contrast if contrast is None else check_contrast(contrast),
+        )
 
     @property
     def dim(self) -> int:
@@ -162,7 +205,7 @@ class StaticModel:
 
         The cache keeps two generations, each filled up to 40% of the budget (the rest is the spare capacity of their
         arrays); when the newer one fills up, the older one is dropped. Calls in flight keep what they already read, so
-        a full cache never fails or blocks a call.
+        a full cache never fails or blocks a call. Lowering it drops at once what no longer fits.
         """
         return self._encoder.cache_bytes
 
@@ -171,7 +214,8 @@ class StaticModel:
         self._encoder.cache_bytes = value
 
     def cache_info(self) -> CacheInfo:
-        """Entries and estimated bytes in the chunk cache, its budget, and hits / misses since the last clear."""
+        """Entries and bytes held by the chunk cache (measured: ids, dict, str and int objects), its budget, and hits /
+        misses since the last clear (the separators between texts are not look-ups)."""
         return self._encoder.cache_info()
 
     def clear_cache(self) -> None:
@@ -199,14 +243,15 @@ class StaticModel:
         """What ``config.json`` holds: the runtime settings plus what produced the model."""
         config = dict(self._extra)
         config.setdefault("producer", {"library": "static-embeddings", "version": __version__})
+        settings = self._settings
         config.update(
             model_type="static_model",
             dim=self.dim,
             vocab_size=self.vocab_size,
             dtype=self.dtype,
-            normalize=self.normalize,
-            max_length=self.max_length,
-            contrast=self.contrast,
+            normalize=settings.normalize,
+            max_length=settings.max_length,
+            contrast=settings.contrast,
         )
         if self._centres is not None:  # Model2Vec's key: the number of cluster rows
             config["vocabulary_quantization"] = len(self._centres)
@@ -231,8 +276,9 @@ class StaticModel:
         """Float32 vectors, ``(n, dim)`` for a list of texts and ``(dim,)`` for one ``str``.
 
         A text's vector is the mean of its tokens' rows (no special tokens, unknown tokens dropped, at most
-        ``max_length`` tokens, default the model's), weighted by ``exp(-contrast * cos(row, plain mean))`` when
-        ``contrast`` (default the model's) is above 0, and L2-normalized when ``normalize`` (default the model's).
+        ``max_length`` tokens), weighted by ``exp(-contrast * cos(row, plain mean))`` when ``contrast`` is above 0,
+        and L2-normalized when ``normalize``. Each of the three left ``None`` is the model's setting, read once per
+        call (so ``max_length=None`` means :attr:`max_length`, which may itself be ``None``: every token).
         A text without known tokens gives a zero vector.
 
         ``workers > 1`` encodes batches on that many threads of this call (the compiled parts release the GIL);
@@ -240,10 +286,15 @@ class StaticModel:
         """
         single, texts = as_texts(texts)
         batch_size = _check_positive_int(batch_size, "batch_size")
-        normalize = self.normalize if normalize is None else check_bool(normalize, "normalize")
-        max_length = self.max_length if max_length is None else _check_max_length(max_length)
-        contrast = self.contrast if contrast is None else check_contrast(contrast)
+        settings = self._resolve(normalize, max_length, contrast)
         workers = _check_positive_int(workers, "workers")
+        out = self._encode(texts, settings, batch_size=batch_size, workers=workers, progress=show_progress_bar)
+        return out[0] if single else out
+
+    def _encode(self, texts: Sequence[str], settings: _Settings, *, batch_size: int = 4096, workers: int = 1,
+                progress: bool = False) -> np.ndarray:
+        """``(n, dim)`` vectors of checked texts with resolved settings (reads none of the model's settings)."""
+        normalize, max_length, contrast = settings
         norms = self._norms() if contrast > 0 else None
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if workers > 1 and len(texts) > 1:  # at least two batches per worker, so that they share the work
@@ -254,7 +305,7 @@ class StaticModel:
                 pool(self._embeddings, self._pool_weights, ids, offsets, out, positions + start, normalize=normalize,
                      contrast=contrast, norms=norms)
 
-        starts = _progress(range(0, len(texts), batch_size), show_progress_bar, batch_size, len(texts))
+        starts = _progress(range(0, len(texts), batch_size), progress, batch_size, len(texts))
         if workers == 1 or len(texts) <= 1:
             for start in starts:
                 encode_batch(start)
@@ -262,7 +313,7 @@ class StaticModel:
             with ThreadPoolExecutor(workers, thread_name_prefix="static_model.encode") as executor:
                 for _ in executor.map(encode_batch, starts):
                     pass
-        return out[0] if single else out
+        return out
 
     def _norms(self) -> np.ndarray:
         """``|table[t] * weights[t]|`` per token (computed once: the table never changes in place)."""
@@ -279,36 +330,38 @@ class StaticModel:
     def encode_as_sequence(
         self, texts: str | Iterable[str], *, max_length: int | None = None
     ) -> np.ndarray | list[np.ndarray]:
-        """Each text's token vectors, ``(n_tokens, dim)`` float32 (one array for one ``str``)."""
+        """Each text's token vectors, ``(n_tokens, dim)`` float32 (one array for one ``str``); ``max_length=None``:
+        the model's :attr:`max_length`."""
         single, texts = as_texts(texts)
-        ids, offsets = self._encoder.encode(texts, self._resolve_max_length(max_length))
+        ids, offsets = self._encoder.encode(texts, self._resolve(max_length=max_length).max_length)
         rows = rows_as_float32(self._embeddings, self._pool_weights, ids)
         sequences = [rows[offsets[i] : offsets[i + 1]] for i in range(len(texts))]
         return sequences[0] if single else sequences
 
     def tokenize(self, texts: str | Iterable[str], *, max_length: int | None = None) -> list[np.ndarray]:
-        """The int32 token ids that :meth:`encode` averages, one array per text."""
+        """The int32 token ids that :meth:`encode` averages, one array per text; ``max_length=None``: the model's
+        :attr:`max_length`."""
         _, texts = as_texts(texts)
-        ids, offsets = self._encoder.encode(texts, self._resolve_max_length(max_length))
+        ids, offsets = self._encoder.encode(texts, self._resolve(max_length=max_length).max_length)
         return [ids[offsets[i] : offsets[i + 1]] for i in range(len(texts))]
 
     def similarity(self, a: np.ndarray | str | Iterable[str], b: np.ndarray | str | Iterable[str]) -> np.ndarray:
-        """Cosine similarity matrix ``(len(a), len(b))`` between vectors or texts (texts are encoded first)."""
-        left, right = self._as_matrix(a, "a"), self._as_matrix(b, "b")
+        """Cosine similarity matrix ``(len(a), len(b))`` between vectors or texts (texts are encoded first, both
+        sides with the model's settings as read once at the start of the call)."""
+        settings = self._resolve()
+        left, right = self._as_matrix(a, "a", settings), self._as_matrix(b, "b", settings)
         if left.shape[1] != right.shape[1]:
             raise ValueError(f"a has {left.shape[1]} dims but b has {right.shape[1]}")
         return l2_normalize(left) @ l2_normalize(right).T
 
-    def _as_matrix(self, value: Any, name: str) -> np.ndarray:
+    def _as_matrix(self, value: Any, name: str, settings: _Settings) -> np.ndarray:
+        """``value`` as a 2-D float32 matrix: numbers as they are, texts encoded with ``settings``."""
         if isinstance(value, np.ndarray) and value.dtype.kind in "fiu":
             matrix = np.atleast_2d(value).astype(np.float32, copy=False)
             if matrix.ndim != 2:
                 raise ValueError(f"{name} must be 1-D or 2-D; got shape {value.shape}")
             return matrix
-        return np.atleast_2d(self.encode(value))
-
-    def _resolve_max_length(self, max_length: int | None) -> int | None:
-        return self.max_length if max_length is None else _check_max_length(max_length)
+        return self._encode(as_texts(value)[1], settings)
 
     # ------------------------------------------------------------------ variants
     def quantize(self, dtype: str) -> StaticModel:
@@ -326,9 +379,10 @@ class StaticModel:
     def _replace(self, embeddings: np.ndarray, weights: np.ndarray | None) -> StaticModel:
         """A copy with another stored table and weights (same token mapping, tokenizer and settings)."""
         config = {k: v for k, v in self.config.items() if k not in ("dim", "dtype")}
+        settings = self._settings
         model = StaticModel(
-            embeddings, self._encoder.tokenizer, weights=weights, config=config, normalize=self.normalize,
-            max_length=self.max_length, contrast=self.contrast, token_mapping=self._mapping,
+            embeddings, self._encoder.tokenizer, weights=weights, config=config, normalize=settings.normalize,
+            max_length=settings.max_length, contrast=settings.contrast, token_mapping=self._mapping,
         )
         model.cache_bytes = self.cache_bytes  # its own (empty) cache, with the same budget
         return model
@@ -389,6 +443,8 @@ class StaticModel:
         state.setdefault("_mapping", None)  # pickled before vocabulary quantization existed
         state.setdefault("_centres", None)
         state.setdefault("_public_tokenizer", None)
+        if "_settings" not in state:  # pickled when each setting was its own attribute
+            state["_settings"] = _Settings(state.pop("_normalize"), state.pop("_max_length"), state.pop("_contrast"))
         self.__dict__.update(state)
         if self._centres is not None and self._mapping is not None:
             self._embeddings = np.ascontiguousarray(self._centres[self._mapping])
@@ -397,9 +453,10 @@ class StaticModel:
 
     def __repr__(self) -> str:
         clusters = "" if self._centres is None else f", clusters={len(self._centres)}"
+        normalize, max_length, contrast = self._settings
         return (
             f"StaticModel(vocab_size={self.vocab_size}, dim={self.dim}, dtype={self.dtype}{clusters}, "
-            f"normalize={self.normalize}, max_length={self.max_length}, contrast={self.contrast})"
+            f"normalize={normalize}, max_length={max_length}, contrast={contrast})"
         )
 
 

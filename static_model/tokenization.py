@@ -401,7 +401,7 @@ class TextEncoder:
         return parts
 
     def _encode_fast(self, joined: str, n_texts: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
-        found = self._cache.lookup(joined.split())
+        found = self._cache.lookup(joined.split(), separators=max(n_texts - 1, 0))
         return _expand_words(found.entries, found.pieces, found.starts, found.local_ids, found.local_offsets,
                              n_texts, limit)
 
