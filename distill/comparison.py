@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from distill.correlation import spearman
+from distill.text_files import json_object
 from static_model.pooling import l2_normalize
 
 
@@ -249,16 +250,6 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
             yield lineno, line
 
 
-def _json_row(path: Path, lineno: int, line: str) -> dict:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} line {lineno}: not a JSON object ({exc.msg}).") from None
-    if not isinstance(row, dict):
-        raise ValueError(f"{path} line {lineno}: expected a JSON object, got {type(row).__name__}.")
-    return row
-
-
 def _json_text(path: Path, lineno: int, row: dict, key: str) -> str:
     """``row[key]`` when it is a string; else a ``ValueError`` naming the file, line and key."""
     value = row[key]
@@ -276,7 +267,7 @@ def read_texts(path: str | os.PathLike, limit: int | None = None) -> list[str]:
         if not line:
             continue
         if path.suffix == ".jsonl":
-            row = _json_row(path, lineno, line)
+            row = json_object(line, f"{path} line {lineno}")
             if "text" in row:
                 out.append(_json_text(path, lineno, row, "text"))
             elif "sentence1" in row or "sentence2" in row:
@@ -301,7 +292,7 @@ def read_pairs(path: str | os.PathLike, limit: int | None = None) -> tuple[list[
         if not line.strip():
             continue
         if path.suffix == ".jsonl":
-            row = _json_row(path, lineno, line)
+            row = json_object(line, f"{path} line {lineno}")
             if "sentence1" not in row or "sentence2" not in row:
                 raise ValueError(f"{path} line {lineno}: a pair needs the keys 'sentence1' and 'sentence2'.")
             pairs.append((_json_text(path, lineno, row, "sentence1"), _json_text(path, lineno, row, "sentence2")))

@@ -1,12 +1,14 @@
 """One pass over a file's bytes that says whether it is UTF-8 text: where the first invalid byte is, and whether
 the file holds any non-blank text. Input checks (``distill.cli_checks``) and readers that met a decoding error
-(corpora, frequency files) name the line from it."""
+(corpora, frequency files) name the line from it. And :func:`json_object`, one JSON-lines row checked."""
 
 from __future__ import annotations
 
 import codecs
+import json
 import os
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -43,3 +45,14 @@ def first_bad_utf8_line(path: str | os.PathLike) -> int | str:
     """The 1-based number of the first line of ``path`` that is not valid UTF-8 (``"?"`` if none is found)."""
     bad_line = scan_utf8(path).bad_line
     return "?" if bad_line is None else bad_line
+
+
+def json_object(line: str, where: str, error: type[ValueError] = ValueError) -> dict[str, Any]:
+    """One JSON-lines row, which must be a JSON object; else ``error`` starting with ``where`` (a file and line)."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise error(f"{where}: not JSON ({exc.msg}, column {exc.colno})") from None
+    if not isinstance(row, dict):
+        raise error(f"{where}: a JSON object expected, got {type(row).__name__}")
+    return row

@@ -38,3 +38,18 @@ def test_a_truncated_character_at_the_end_is_invalid(tmp_path):
     path = tmp_path / "t.txt"
     path.write_bytes("ok\ncafé".encode()[:-1])
     assert scan_utf8(path, block_size=2).bad_line == 2
+
+
+def test_json_object_names_where_and_raises_the_callers_error():
+    import pytest
+
+    from distill.text_files import json_object
+
+    class FormatError(ValueError):
+        pass
+
+    assert json_object('{"text": "a"}', "f.jsonl line 1") == {"text": "a"}
+    with pytest.raises(FormatError, match=r"^f.jsonl line 2: not JSON \(.*column 2\)$"):
+        json_object("{oops", "f.jsonl line 2", FormatError)
+    with pytest.raises(ValueError, match=r"^f.jsonl line 3: a JSON object expected, got list$"):
+        json_object('["a"]', "f.jsonl line 3")

@@ -14,7 +14,6 @@ dataset is skipped with a warning that names that command. Nothing is copied int
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import sys
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.provenance import SOURCE_ROOT
+from distill.text_files import json_object
 
 TASK_TYPES = ("sts", "classification", "pair_classification", "clustering", "retrieval", "word_similarity")
 TASK_LABELS = {
@@ -247,12 +247,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
             line = line.strip()
             if not line:
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(f"{path}: line {number}: not JSON ({exc.msg}, column {exc.colno})") from None
-            if not isinstance(row, dict):
-                raise DataFormatError(f"{path}: line {number}: a JSON object expected, got {type(row).__name__}")
+            row = json_object(line, f"{path}: line {number}", DataFormatError)
             yield number, row
 
 
