@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_refine_options(p: OptionTarget, prefix: str = "") -> None:
     """The refinement options (``prefix="refine-"`` for ``python -m distill ... --refine CORPUS``)."""
-    p.add_argument(f"--{prefix}max-sentences", type=lambda v: None if v.lower() in ("all", "none") else int(v),
+    p.add_argument(f"--{prefix}max-sentences", type=_max_sentences,
                    default=DEFAULT_MAX_SENTENCES,
                    help=f"use the first N passages, or 'all' (default {DEFAULT_MAX_SENTENCES:,})")
     p.add_argument(f"--{prefix}prefer-sources", default=None,
@@ -74,13 +74,33 @@ def add_refine_options(p: OptionTarget, prefix: str = "") -> None:
     p.add_argument(f"--{prefix}patience", type=int, default=train.patience)
     p.add_argument(f"--{prefix}center-targets", action="store_true",
                    help="remove the targets' mean before their PCA (default: keep it, the teacher's own cosines)")
-    p.add_argument(f"--{prefix}sif-coefficient", type=lambda v: None if v.lower() in ("none", "off") else float(v),
+    p.add_argument(f"--{prefix}sif-coefficient", type=_sif_coefficient,
                    default=None, help="SIF a for a corpus re-weighting after training (default none: the trained "
                    "per-token weights do that job)")
     p.add_argument(f"--{prefix}seed", type=int, default=train.seed)
     p.add_argument(f"--{prefix}buffer-passages", type=int, default=train.buffer_passages,
                    help="target rows held in memory while training, whatever the corpus size (the training "
                    f"memory bound; default {train.buffer_passages:,})")
+
+
+def _max_sentences(value: str) -> int | None:
+    """``--max-sentences``: a whole number or ``all``/``none`` (argparse names the option when this raises)."""
+    if value.strip().lower() in ("all", "none"):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of passages or 'all', got {value!r}") from None
+
+
+def _sif_coefficient(value: str) -> float | None:
+    """``--sif-coefficient``: a number or ``none``/``off``."""
+    if value.strip().lower() in ("none", "off"):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1) or 'none', got {value!r}") from None
 
 
 def config_from_args(args: argparse.Namespace, prefix: str = "", *, device: str | None = None,
@@ -152,6 +172,24 @@ def check_refine_options(args: argparse.Namespace, prefix: str = "", corpus: str
         raise UsageError(f"--{prefix}cache-dir {cache}: this is an existing file, not a folder")
     if corpus is not None and value("prefer-sources"):
         _check_prefer_sources(corpus, tuple(value("prefer-sources")), f"--{prefix}prefer-sources")
+    if corpus is not None:
+        _check_every_record(corpus, value("max-sentences"), value("text-field"), prefix)
+
+
+def _check_every_record(corpus: str, max_sentences: int | None, text_field: str | None, prefix: str) -> None:
+    """Every record refinement will read of a JSONL or Parquet corpus has its text field as text (a missing
+    field, a list or a number on line 40,000 is an error now, not after the distill and the teacher load). Text
+    files were read whole by ``check_corpus_option``; a streamed dataset is not read here."""
+    from distill.cli_checks import UsageError
+    from distill.refine.corpus import corpus_kind, corpus_spec_error, read_corpus
+
+    if corpus_spec_error(corpus) is not None or corpus_kind(corpus) not in ("jsonl", "parquet"):
+        return
+    option = "--refine" if prefix else "--corpus"
+    try:
+        read_corpus(corpus, max_sentences, (), text_field=text_field)
+    except ValueError as exc:
+        raise UsageError(f"{option} (with --{prefix}text-field {text_field or 'text'}): {exc}") from None
 
 
 def _check_prefer_sources(corpus: str, sources: tuple[str, ...], option: str) -> None:

@@ -17,12 +17,15 @@ is an error that names these options (``NoDefaultCorpusError``).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from distill.text_files import first_bad_utf8_line
+
+logger = logging.getLogger(__name__)
 
 # Used when a corpus file has a source sidecar naming them (as corpus_general/sentences.txt of the benchmark data
 # does): those lines come first, then the rest, in file order: SciFact nDCG@10 +1.8 on its test claims, +2.2 on its
@@ -232,6 +235,7 @@ def _hf_texts(spec: str, field: str) -> Iterator[str]:
 def _clean(source: Iterable[str], max_sentences: int | None) -> list[tuple[int, str]]:
     """(line number, stripped text) of the non-blank lines, at most ``max_sentences``."""
     out: list[tuple[int, str]] = []
+    skipped = 0
     for i, line in enumerate(source):
         if not isinstance(line, str):
             raise TypeError(f"corpus item {i} is {type(line).__name__}, not str")
@@ -240,6 +244,10 @@ def _clean(source: Iterable[str], max_sentences: int | None) -> list[tuple[int, 
             out.append((i, line))
             if max_sentences is not None and len(out) >= max_sentences:
                 break
+        else:
+            skipped += 1
+    if skipped:  # blank lines, empty or null text fields: said, not silently dropped
+        logger.info("corpus: %d blank passage(s) skipped (blank lines, empty or null text fields)", skipped)
     return out
 
 

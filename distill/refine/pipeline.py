@@ -39,6 +39,7 @@ Every setting is a field of ``RefineConfig`` (``distill.refine.config``). The re
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -57,6 +58,7 @@ from distill.refine.vocabulary import extend_vocabulary, frequent_new_words
 from static_model import StaticModel
 
 Corpus = str | os.PathLike[str] | Iterable[str]
+logger = logging.getLogger(__name__)
 
 
 def refine(
@@ -75,11 +77,15 @@ def refine(
         row; it starts best from the table as PCA and SIF leave it (``distill(..., remove_common_component=False,
         drop_components=0)``, what ``python -m distill --refine`` does): from a base with the top components dropped
         it lost 5 of 21 datasets and won none (``benchmarks/results/defaults.md``, section 8b).
-    :param teacher: a name, folder or ``distill.Teacher``; default the teacher recorded in the model's config.
+    :param teacher: a name, folder or ``distill.Teacher``; default the teacher recorded in the model's config. Its
+        tokenizer must be the model's (``check_vocabulary_matches``: a base distilled from another teacher raises
+        ``VocabularyMismatchError`` before anything is encoded).
     :param corpus: a text file (one passage a line), a ``.jsonl`` or ``.parquet`` file (the passage in
         ``config.corpus.text_field``), ``hf:NAME[:CONFIG][@SPLIT]`` (a Hugging Face dataset, streamed; needs a
         network) or an iterable of strings. Required: no corpus ships with the package (``None`` raises, naming
-        the options).
+        the options). It needs at least dims + 1 distinct passages; repeated ones are kept (and counted in the
+        record's ``duplicate_passages``). A training loss that becomes NaN or infinite raises
+        ``distill.refine.train.TrainingDivergedError``: no model is returned.
     :param config: every setting (``RefineConfig``; default ``RefineConfig()``: 100,000 passages, MSE, linear-map
         init, no new words, no SIF, a float16 table).
     :param cache_dir: where the featurized chunks go (default ``.cache/refine/<teacher fingerprint>``, shared by
@@ -123,6 +129,14 @@ def refine(
     if len(texts) < model.dim + 1:
         raise ValueError(f"The corpus has {len(texts)} passages; at least dims + 1 = {model.dim + 1} are needed "
                          "to fit the PCA of the targets (checked before the teacher encodes them).")
+    distinct = len(set(texts))
+    if distinct < model.dim + 1:  # copies of one passage give one target: a PCA of nothing, a table fit to one vector
+        raise ValueError(f"The corpus has {len(texts)} passages but only {distinct} distinct ones; at least dims + 1 = "
+                         f"{model.dim + 1} distinct passages are needed to fit the PCA of the targets (checked before "
+                         "the teacher encodes them).")
+    if distinct < len(texts):
+        logger.info("refine: %d of the %d passages repeat an earlier one (kept: a repeated passage counts more)",
+                    len(texts) - distinct, len(texts))
     if targets is None:
         from distill.teacher import Teacher
 
@@ -131,6 +145,7 @@ def refine(
             if not teacher:
                 raise ValueError("No teacher given and the model's config records none.")
         t = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=train_cfg.device)
+        check_vocabulary_matches(model, t.tokenizer, t.public_name)
         teacher_name = t.public_name  # a hub id or base name, never a local path
         fingerprint = teacher_fingerprint(t)
         teacher_window = t.student_max_length
@@ -185,6 +200,7 @@ def refine(
         "teacher_fingerprint": fingerprint,
         "corpus": _public_name(corpus) if isinstance(corpus, (str, os.PathLike)) else "iterable",
         "passages": len(texts),
+        "duplicate_passages": len(texts) - distinct,
         "prefer_sources": list(prefer_sources),
         "text_field": text_field,
         "target_pca_explained_variance": round(float(explained), 6),
@@ -228,6 +244,35 @@ def training_max_length(model: StaticModel, configured: int | None, teacher_wind
     if teacher_window is None:
         return own
     return teacher_window if own is None else min(own, teacher_window)
+
+
+# Share of the teacher's tokens that may be missing from the model's vocabulary (or sit at another id) before a
+# refinement is refused: a model distilled from this teacher holds every one of them at the teacher's id.
+MAX_VOCABULARY_MISMATCH = 0.01
+
+
+class VocabularyMismatchError(ValueError):
+    """The static model's vocabulary is not its teacher's: its rows were built for another tokenizer."""
+
+
+def check_vocabulary_matches(model: StaticModel, teacher_tokenizer: Any, teacher_name: object) -> None:
+    """A ``VocabularyMismatchError`` when more than ``MAX_VOCABULARY_MISMATCH`` of the teacher's tokens are missing
+    from the model's vocabulary or sit at another id. Such a base was distilled from another teacher: its rows are
+    another tokenizer's pieces, and refining it against this teacher would fit them to targets they never produced
+    (and record the wrong teacher). Words the model added on top (``--vocabulary``, ``vocabulary_size``) are fine."""
+    teacher_vocab = teacher_tokenizer.get_vocab(with_added_tokens=True)
+    model_vocab = model.tokenizer.get_vocab(with_added_tokens=True)
+    differ = [tok for tok, i in teacher_vocab.items() if model_vocab.get(tok) != i]
+    if teacher_vocab and len(differ) > MAX_VOCABULARY_MISMATCH * len(teacher_vocab):
+        first = min(differ, key=lambda tok: teacher_vocab[tok])
+        at = model_vocab.get(first)
+        where = "is missing from the model" if at is None else f"is id {at} in the model"
+        recorded = model.config.get("teacher")
+        raise VocabularyMismatchError(
+            f"the model's vocabulary does not match the teacher {teacher_name!s}'s tokenizer: {len(differ)} of its "
+            f"{len(teacher_vocab)} tokens are missing or renumbered (e.g. {first!r}, teacher id "
+            f"{teacher_vocab[first]}, {where}); the model was distilled from another teacher"
+            + (f" ({recorded})" if recorded else "") + ". Refine it with that teacher, or distill a base from this one")
 
 
 def _load_model(model: StaticModel | str | os.PathLike[str]) -> StaticModel:

@@ -78,6 +78,17 @@ def _finite_positive(value: object) -> bool:
                 and math.isfinite(value) and value > 0)
 
 
+class TrainingDivergedError(ValueError):
+    """Training produced a NaN or infinite loss (a learning rate too high for the data): refused, nothing is returned,
+    rather than keeping the epoch before the divergence without a word."""
+
+    def __init__(self, epoch: int, loss: float, learning_rate: float) -> None:
+        self.epoch, self.loss, self.learning_rate = epoch, loss, learning_rate
+        super().__init__(f"refinement training diverged: the loss became {loss} in epoch {epoch}; nothing was saved. "
+                         f"Lower the learning rate (train.learning_rate / --learning-rate, now {learning_rate:g}; or "
+                         "train.weight_learning_rate / --weight-learning-rate)")
+
+
 @dataclass
 class TrainResult:
     """What ``train_table`` fitted, and how the held-out loss and cosine went."""
@@ -234,6 +245,9 @@ def train_table(
             yield _buffer(group, shards, device)
 
     init_loss, init_cos = evaluate()
+    if not (math.isfinite(init_loss) and math.isfinite(init_cos)):
+        raise ValueError("refinement cannot start: the initial table gives NaN or infinite predictions on the held-out "
+                         "passages (a base table with NaN or huge rows?); nothing was trained or saved")
     best = (init_loss, init_cos, 0, emb.detach().clone(), wts.detach().clone())
     history: list[dict] = [{"epoch": 0, "val_loss": init_loss, "val_cosine": init_cos}]
     steps_per_epoch = (len(train_idx) + cfg.batch_size - 1) // cfg.batch_size  # +1 a buffer at most
@@ -256,12 +270,17 @@ def train_table(
                     opt_rows.zero_grad(set_to_none=True)
                     opt_wts.zero_grad(set_to_none=True)
                     loss.backward()
+                    step_loss = float(loss.detach())
+                    if not math.isfinite(step_loss):  # else the epoch's NaN is silently 'not better' and dropped
+                        raise TrainingDivergedError(epoch, step_loss, cfg.learning_rate)
                     opt_rows.step()
                     opt_wts.step()
-                    tot += float(loss.detach()) * len(b)
+                    tot += step_loss * len(b)
                     if bar is not None:
                         bar.update(1)
             vl, vc = evaluate()
+            if not (math.isfinite(vl) and math.isfinite(vc)):
+                raise TrainingDivergedError(epoch, vl, cfg.learning_rate)
             history.append({"epoch": epoch, "train_loss": tot / len(train_idx), "val_loss": vl, "val_cosine": vc,
                             "seconds": round(time.perf_counter() - t0, 2)})
             if bar is not None:
