@@ -16,14 +16,13 @@ is an error that names these options (``NoDefaultCorpusError``).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from distill.text_files import first_bad_utf8_line
+from distill.text_files import first_bad_utf8_line, json_object
 
 logger = logging.getLogger(__name__)
 
@@ -159,11 +158,7 @@ def _jsonl_texts(path: str, field: str) -> Iterator[str]:
         for i, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path} line {i}: not JSON ({exc.msg})") from None
-            yield _field(row, field, f"{path} line {i}")
+            yield _field(json_object(line, f"{path} line {i}"), field, f"{path} line {i}")
 
 
 @contextmanager
