@@ -421,10 +421,14 @@ class StaticModel:
         cannot be replaced as a whole: give a new folder's path.
         """
         target = persistence.check_save_target(path, overwrite=overwrite)  # before any work: fail fast
+        persistence.write_folder(target, self.folder_contents(dtype), overwrite=overwrite)
+
+    def folder_contents(self, dtype: str | None = None) -> persistence.FolderContents:
+        """What :meth:`save_pretrained` writes (table in ``dtype``, default the model's; weights, tokenizer, config,
+        cluster mapping), for writers that put a model's files into a folder of their own (a classifier pipeline)."""
         model = self if dtype is None or check_dtype(dtype) == self.dtype else self.quantize(dtype)
-        contents = persistence.FolderContents(model.embeddings, model._weights, model._encoder.tokenizer, model.config,
-                                              mapping=model._mapping)
-        persistence.write_folder(target, contents, overwrite=overwrite)
+        return persistence.FolderContents(model.embeddings, model._weights, model._encoder.tokenizer, model.config,
+                                          mapping=model._mapping)
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:

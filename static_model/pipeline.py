@@ -14,6 +14,8 @@ trained classifier needs neither torch nor scikit-learn.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,10 +25,12 @@ import numpy as np
 
 from static_model.atomic import atomic_folder
 from static_model.persistence import (
+    MAX_ABS_VALUE,
     check_replaceable,
     check_save_target,
     json_value,
     read_consistently,
+    write_model_files,
     write_tensors,
     write_text,
 )
@@ -42,6 +46,47 @@ FORMAT_NAME = "static-pipeline"
 FORMAT_VERSION = 1
 ACTIVATIONS = ("relu", "tanh")
 LABEL_FORMATS = ("single", "sets", "indicator")
+# Logits must stay below this bound for every input, so that the forward pass (float32) and the softmax, which
+# subtracts two logits, can never overflow into infinities and NaN probabilities.
+_MAX_LOGIT_BOUND = float(np.finfo(np.float32).max) / 4
+
+
+def check_labels(labels: Any) -> list[Any]:
+    """The labels as plain JSON-ready Python values: strings, booleans, integers or finite floats, all of one kind
+    (integers and floats may mix: they are numbers), none twice. Anything else would come back from ``predict`` as
+    another value (``np.array([1, "a"])`` turns 1 into ``"1"``) or not at all."""
+    if isinstance(labels, (str, bytes)) or not (isinstance(labels, Sequence) or hasattr(labels, "tolist")):
+        raise TypeError(f"labels must be a list of labels, got {type(labels).__name__}")
+    out: list[Any] = []
+    kinds: dict[str, Any] = {}
+    for i, label in enumerate(labels if isinstance(labels, Sequence) else labels.tolist()):
+        value = label.item() if isinstance(label, np.generic) else label
+        if isinstance(value, str):
+            kind = "str"
+        elif isinstance(value, bool):
+            kind = "bool"
+        elif isinstance(value, numbers.Integral):
+            kind, value = "number", int(value)
+        elif isinstance(value, numbers.Real):
+            value = float(value)
+            if not math.isfinite(value):
+                raise ValueError(f"label {i} is {value!r}; a label must be a string, a bool, an int or a finite float")
+            kind = "number"
+        else:
+            raise TypeError(f"label {i} is {type(value).__name__} ({value!r:.60}); a label must be a string, a bool, "
+                            "an int or a finite float")
+        kinds.setdefault(kind, value)
+        out.append(value)
+    if len(kinds) > 1:
+        shown = ", ".join(f"{kind}: {value!r}" for kind, value in kinds.items())
+        raise TypeError(f"labels mix types ({shown}); predictions would come back as another type: use one type")
+    seen: dict[Any, int] = {}
+    for i, value in enumerate(out):
+        if value in seen:
+            raise ValueError(f"labels {seen[value]} and {i} are both {value!r}; each output of the head needs its own "
+                             "label")
+        seen[value] = i
+    return out
 
 
 def check_threshold(value: Any) -> float:
@@ -51,6 +96,10 @@ def check_threshold(value: Any) -> float:
     if not 0.0 < float(value) < 1.0:  # also rejects NaN
         raise ValueError(f"threshold must be between 0 and 1 (both excluded); got {value!r}")
     return float(value)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _activate(x: np.ndarray, activation: str) -> np.ndarray:
@@ -103,7 +152,7 @@ class StaticPipeline:
         self.layers = [
             (np.ascontiguousarray(w, dtype=np.float32), np.ascontiguousarray(b, dtype=np.float32)) for w, b in layers
         ]
-        self.labels = [label.item() if isinstance(label, np.generic) else label for label in labels]  # JSON-ready
+        self.labels = check_labels(labels)  # JSON-ready
         self.multilabel = multilabel
         self.threshold = check_threshold(threshold)
         self.activation = activation
@@ -115,6 +164,10 @@ class StaticPipeline:
 
     def _check_shapes(self) -> None:
         expected_in = int(self.model.dim)
+        # The largest |value| each layer can see: the pooled vector is a unit vector, or an average of table rows,
+        # whose values times their weights a StaticModel keeps within MAX_ABS_VALUE.
+        bound = 1.0 if self.normalize else float(MAX_ABS_VALUE)
+        last = len(self.layers) - 1
         for i, (w, b) in enumerate(self.layers):
             if w.ndim != 2 or b.shape != (w.shape[0],):
                 raise ValueError(f"Head layer {i}: weight {w.shape} and bias {b.shape} do not fit together.")
@@ -123,6 +176,13 @@ class StaticPipeline:
             if w.shape[1] != expected_in:
                 raise ValueError(f"Head layer {i} expects {w.shape[1]} inputs, but gets {expected_in}.")
             expected_in = w.shape[0]
+            if w.size:
+                bound = float(np.abs(w.astype(np.float64)).sum(axis=1).max()) * bound + float(np.abs(b).max())
+            if not bound <= _MAX_LOGIT_BOUND:
+                raise ValueError(f"Head layer {i} has weights so large that its outputs can reach {bound:.3g}, beyond "
+                                 "what float32 computes without overflow (infinite logits, NaN probabilities).")
+            if i < last and self.activation == "tanh":
+                bound = min(bound, 1.0)
         if expected_in != len(self.labels):
             raise ValueError(f"The head has {expected_in} outputs but there are {len(self.labels)} labels.")
 
@@ -188,12 +248,11 @@ class StaticPipeline:
         a folder holding anything else never.
         """
         target = check_save_target(path, overwrite=overwrite)
+        contents = self.model.folder_contents(dtype)
         with atomic_folder(target, check=check_replaceable) as staging:
-            # the static model writes itself into the staging folder (its own atomic save swaps the empty folder)
-            if dtype is None:
-                self.model.save_pretrained(staging)
-            else:
-                self.model.save_pretrained(staging, dtype=dtype)
+            # the model's files straight into the staging folder: a save of its own would stage them in one more
+            # folder beside the target, which a kill -9 would leave behind and no later save would remove
+            write_model_files(staging, contents)
             tensors = {}
             for i, (w, b) in enumerate(self.layers):
                 tensors[f"layers.{i}.weight"] = w
@@ -221,18 +280,25 @@ class StaticPipeline:
             )
         config = read_json(config_path, folder)
         version = config.get("version", 0)
-        if config.get("format") != FORMAT_NAME or not isinstance(version, int) or version > FORMAT_VERSION:
+        if (config.get("format") != FORMAT_NAME or not _is_count(version) or version > FORMAT_VERSION):
             raise ValueError(f"{config_path} is not a supported {FORMAT_NAME} v{FORMAT_VERSION} config.")
         if not isinstance(config.get("layers"), list) or not isinstance(config.get("labels"), list):
             raise ValueError(f"{config_path} needs 'layers' and 'labels' lists.")  # noqa: TRY004 (file content)
+        if not all(isinstance(s, list) and len(s) == 2 and all(map(_is_count, s)) for s in config["layers"]):
+            raise ValueError(f"{config_path}: 'layers' must hold one [in, out] pair of integers per layer.")
         tensors = read_safetensors(head_path, folder)
         n_layers = len(config["layers"])
-        try:
-            layers = [(tensors[f"layers.{i}.weight"], tensors[f"layers.{i}.bias"]) for i in range(n_layers)]
-        except KeyError as exc:
-            raise ValueError(f"{head_path} lacks tensor {exc.args[0]!r}.") from None
-        if not all(isinstance(s, list) and len(s) == 2 for s in config["layers"]):
-            raise ValueError(f"{config_path}: 'layers' must hold one [in, out] pair per layer.")
+        expected = {f"layers.{i}.{part}" for i in range(n_layers) for part in ("weight", "bias")}
+        missing, extra = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
+        if missing:
+            raise ValueError(f"{head_path} lacks tensor {missing[0]!r}.")
+        if extra:  # a head of more layers than the config names (or stray tensors): the two files disagree
+            raise ValueError(f"{head_path} holds tensor {extra[0]!r}, which {config_path} does not name ({n_layers} "
+                             "layers); the two files do not belong together.")
+        for name in sorted(expected):
+            if tensors[name].dtype.kind != "f":  # the format stores float32; an integer or bool head is no head
+                raise ValueError(f"{head_path}: tensor {name!r} is {tensors[name].dtype}, not a float tensor.")
+        layers = [(tensors[f"layers.{i}.weight"], tensors[f"layers.{i}.bias"]) for i in range(n_layers)]
         for i, ((w, _), (d_in, d_out)) in enumerate(zip(layers, config["layers"])):
             if tuple(w.shape) != (d_out, d_in):
                 raise ValueError(f"{head_path}: layer {i} has shape {tuple(w.shape)}, config says {(d_out, d_in)}.")

@@ -5,6 +5,7 @@ Nothing here imports torch: the checks run (and fail clearly) before any trainin
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -61,7 +62,8 @@ def _kind(label: Any) -> str:
 
 
 def to_python(label: Any) -> Any:
-    """A label as a plain JSON-friendly Python value."""
+    """A label as a plain JSON-friendly Python value; a NaN or infinite label is an error (JSON cannot hold it, and
+    NaN is not even equal to itself)."""
     kind = _kind(label)
     if kind == "str":
         return str(label)
@@ -69,7 +71,10 @@ def to_python(label: Any) -> Any:
         return bool(label)
     if kind == "int":
         return int(label)
-    return float(label)
+    value = float(label)
+    if not math.isfinite(value):
+        raise ValueError(f"Labels must be finite; got {value!r}.")
+    return value
 
 
 def _check_one_kind(labels: Sequence[Any], name: str) -> None:
@@ -133,11 +138,15 @@ def encode_targets(y: Any, n_samples: int, name: str = "y") -> Targets:
         )
     if all(nested):
         sets = [list(v.tolist() if isinstance(v, np.ndarray) else v) for v in labels]
+        _refuse_indicator_rows(sets, name)
         flat = [label for s in sets for label in s]
         if not flat:
             raise ValueError(f"{name} has no labels at all: every label list is empty.")
         _check_one_kind(flat, name)
-        classes = np.array(sorted({to_python(v) for v in flat}))
+        try:
+            classes = np.array(sorted({to_python(v) for v in flat}))
+        except ValueError as exc:
+            raise ValueError(f"{name} contains NaN or infinite labels ({exc})") from None
         index = {c: i for i, c in enumerate(classes.tolist())}
         matrix = np.zeros((n_samples, len(classes)), dtype=np.float32)
         for row, s in enumerate(sets):
@@ -145,9 +154,10 @@ def encode_targets(y: Any, n_samples: int, name: str = "y") -> Targets:
                 matrix[row, index[to_python(label)]] = 1.0
         return Targets(classes, True, LABEL_SETS, matrix)
     _check_one_kind(labels, name)
-    values = [to_python(v) for v in labels]
-    if any(isinstance(v, float) and v != v for v in values):
-        raise ValueError(f"{name} contains NaN labels.")
+    try:
+        values = [to_python(v) for v in labels]
+    except ValueError as exc:
+        raise ValueError(f"{name} contains NaN or infinite labels ({exc})") from None
     classes = np.array(sorted(set(values)))
     if len(classes) < 2:
         raise ValueError(
@@ -155,6 +165,21 @@ def encode_targets(y: Any, n_samples: int, name: str = "y") -> Targets:
         )
     index = {c: i for i, c in enumerate(classes.tolist())}
     return Targets(classes, False, SINGLE, np.array([index[v] for v in values], dtype=np.int64))
+
+
+def _refuse_indicator_rows(sets: list[list[Any]], name: str) -> None:
+    """Label lists that are rows of 0/1 of one length (``[[1, 0], [0, 1]]``) are an indicator matrix given as lists,
+    as scikit-learn reads them; read as label lists, each such row would name both classes 0 and 1 and the model
+    would silently learn nonsense. Ask for the one form that is meant."""
+    width = len(sets[0])
+    if width < 2 or any(len(s) != width for s in sets):
+        return
+    if all(isinstance(v, (numbers.Integral, np.bool_)) and v in (0, 1) for s in sets for v in s):
+        raise TypeError(
+            f"{name} is a list of 0/1 rows of one length ({width}), which reads both as an indicator matrix and as "
+            f"label lists naming the classes 0 and 1; pass np.asarray({name}) for an indicator matrix, or label lists "
+            "with named classes."
+        )
 
 
 def _encode_indicator(y: np.ndarray, n_samples: int, name: str) -> Targets:

@@ -337,8 +337,11 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         structural = ("normalize", "dtype", "dim", "vocab_size", "max_length", "contrast")
         config = {k: v for k, v in dict(getattr(base, "config", None) or {}).items() if k not in structural}
         config["classifier"] = {"source": "distill.classifier.StaticModelClassifier", "fine_tuned": True}
+        # The network's own settings, not the estimator's parameters: set_params after fit must not export a head
+        # that runs another forward pass than the one it was trained in.
+        normalize, activation = bool(self.network_.normalize), str(self.network_.activation)
         # the network pools with a plain mean (EmbeddingBag), so the exported model does too
-        kwargs: dict[str, Any] = {"config": config, "normalize": bool(self.normalize), "contrast": 0.0}
+        kwargs: dict[str, Any] = {"config": config, "normalize": normalize, "contrast": 0.0}
         max_length = self.max_length if self.max_length is not None else getattr(base, "max_length", None)
         if max_length is not None:
             kwargs["max_length"] = int(max_length)
@@ -351,8 +354,8 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
             labels=labels,
             multilabel=self.multilabel_,
             threshold=float(self.threshold),
-            activation=self.activation,
-            normalize=bool(self.normalize),
+            activation=activation,
+            normalize=normalize,
             label_format=self.label_format_ if self.multilabel_ else SINGLE,
         )
 

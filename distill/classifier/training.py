@@ -134,6 +134,11 @@ def train(
                 optimizer.step()
             total += float(loss.detach()) * len(rows)
         history.train_loss.append(total / len(train_rows))
+        if not math.isfinite(history.train_loss[-1]):
+            raise ValueError(
+                f"Training diverged in epoch {epoch + 1}: the training loss became {history.train_loss[-1]}. "
+                "Lower learning_rate (or check the static model's table) and fit again."
+            )
         postfix = {"loss": f"{history.train_loss[-1]:.4f}"}
 
         if val_tokens is not None:
@@ -164,5 +169,9 @@ def train(
     bar.close()
     if best_state is not None:
         module.load_state_dict(best_state)
+    with torch.no_grad():  # a last step can overflow the weights after a finite loss
+        if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
+            raise ValueError("Training diverged: the network's weights became NaN or infinite. Lower learning_rate "
+                             "and fit again.")
     module.eval()
     return history
