@@ -128,6 +128,7 @@ def check_args(args: argparse.Namespace) -> Path:
         check_input_file,
         check_output_folder,
         check_output_is_not_input,
+        check_output_is_not_inside_input,
         check_positive_int,
         check_utf8_text,
     )
@@ -136,6 +137,7 @@ def check_args(args: argparse.Namespace) -> Path:
 
     out = check_output_folder(args.output, overwrite=args.overwrite)
     check_output_is_not_input(out, args.teacher, "teacher's")
+    check_output_is_not_inside_input(out, args.teacher, "teacher's")
     try:
         check_pca_dims(args.pca_dims)
     except ValueError as exc:
@@ -152,6 +154,9 @@ def check_args(args: argparse.Namespace) -> Path:
     check_positive_int(args.vocabulary_clusters, "--vocabulary-clusters")
     if args.vocabulary_size is not None and not args.vocabulary:
         raise UsageError("--vocabulary-size needs --vocabulary")
+    if args.frequency_weight is not None and not args.token_frequencies:
+        raise UsageError("--frequency-weight: frequency_weight applies to token_frequencies: pass "
+                         "--token-frequencies FILE too, or leave --frequency-weight out")
     if args.vocabulary:
         check_utf8_text(args.vocabulary, "--vocabulary")
     if args.token_frequencies:
@@ -255,7 +260,10 @@ def distill_main(argv: list[str]) -> int:
           f" (teacher {info.get('teacher_max_seq_length')} with its special tokens)")
     print(f"  explained variance  {info.get('explained_variance', 1.0):.3f}")
     params = info.get("parameters", {})
-    print(f"  vocabulary pooling  {params.get('pooling')} (the teacher pools with {info.get('teacher_pooling')})")
+    assumed = " (assumed: the teacher folder has no sentence-transformers modules.json)" if info.get(
+        "teacher_pooling_assumed") else ""
+    print(f"  vocabulary pooling  {params.get('pooling')} (the teacher pools with {info.get('teacher_pooling')}"
+          f"{assumed})")
     if params.get("sif_coefficient") is None:
         sif = "off"
     elif params.get("token_frequencies") == "zipf-id-rank":

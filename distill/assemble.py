@@ -168,6 +168,7 @@ def assemble(
         "embedded_tokens": int(kept_ids.size),
         "zero_rows": int(n_out - kept_ids.size),
         "added_words": plan.vocabulary_stats,
+        **({} if t.spec.sentence_transformers else {"teacher_pooling_assumed": True}),
         "explained_variance": round(float(explained), 6),
         "pca_components": None if pca_dims is None else int(dim),
         "vocab_pass_seconds": None if vectors.seconds is None else round(vectors.seconds, 2),

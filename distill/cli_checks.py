@@ -77,6 +77,13 @@ def check_output_folder(path: str | os.PathLike, *, overwrite: bool, option: str
     out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
         raise UsageError(f"{option} {path}: this is an existing file, not a folder; pass a folder path")
+    if not out.exists() and not overwrite:
+        from static_model.atomic import readable_path
+
+        aside = readable_path(out)
+        if aside != out:  # a save killed between its two renames: the next save puts this model back first
+            raise UsageError(f"{option} {path}: a save that was killed left the model that was there aside in "
+                             f"{aside.name}, and the next save puts it back; use --overwrite to replace it")
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise UsageError(f"{option} {path}: the folder exists and is not empty (use --overwrite to replace it)")
@@ -120,6 +127,21 @@ def check_output_is_not_input(out: Path, source: str | os.PathLike | None, what:
     if src.is_dir() and out.exists() and os.path.samefile(src, out):
         raise UsageError(f"{option} {out}: this is the {what} folder, which the run reads; the save would replace it. "
                          "Pass another output folder")
+
+
+def check_output_is_not_inside_input(out: Path, source: str | os.PathLike | None, what: str,
+                                     option: str = "--output") -> None:
+    """``out`` is not a folder inside the folder ``source`` names (the teacher): the save would add files to an input
+    (a hub cache snapshot, an installed package) and, with ``--overwrite``, could replace one of its modules."""
+    if source is None:
+        return
+    src = Path(source).expanduser()
+    if not src.is_dir():
+        return
+    src_real, out_real = src.resolve(), out.resolve()
+    if out_real != src_real and out_real.is_relative_to(src_real):
+        raise UsageError(f"{option} {out}: this is inside the {what} folder {source}, which the run reads; the save "
+                         "would write into it. Pass an output folder outside it")
 
 
 def check_model_folder(path: str | os.PathLike, label: str) -> Path:

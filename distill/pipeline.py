@@ -98,7 +98,8 @@ def distill(
     resolve_frequency_weight(frequency_weight, token_frequencies is not None)
     plan = prepare(teacher, vocabulary=vocabulary, token_frequencies=token_frequencies, device=device,
                    teacher_name=teacher_name)
-    plan.check_pca_dims(pca_dims)  # all checked: nothing above loads the teacher weights
+    plan.check_pca_dims(pca_dims)
+    plan.check_drop_components(pca_dims, drop_components)  # all checked: nothing above loads the teacher weights
     vectors = embed_vocabulary(plan, pooling=pooling, batch_size=batch_size, unload=plan.owns_teacher,
                                show_progress_bar=show_progress_bar)
     return assemble(plan, vectors, pca_dims=pca_dims, sif_coefficient=sif_coefficient,

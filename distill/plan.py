@@ -70,6 +70,17 @@ class DistillPlan:
             raise ValueError(f"pca_dims={pca_dims} is larger than the vocabulary ({n_kept} tokens).")
 
 
+    def check_drop_components(self, pca_dims: PCADims, drop_components: int | str) -> None:
+        """A ``ValueError`` when an explicit ``drop_components`` is more than the model's dims can be (``pca_dims`` as
+        an int, else the teacher's hidden size), before the vocabulary pass rather than after it."""
+        if isinstance(drop_components, str):  # "auto": round(dims / 100) always fits
+            return
+        dims = pca_dims if isinstance(pca_dims, (int, np.integer)) and not isinstance(pca_dims, bool) \
+            else self.teacher.dim
+        if drop_components > dims:
+            raise ValueError(f"drop_components={drop_components} is more than the model's {dims} dims.")
+
+
 def prepare(
     teacher: str | os.PathLike | Teacher = DEFAULT_TEACHER,
     *,
@@ -89,6 +100,11 @@ def prepare(
     own = not isinstance(teacher, Teacher)
     t = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=device)
     tokenizer = t.tokenizer
+    if not t.spec.sentence_transformers:
+        logger.warning("The teacher %s is not a sentence-transformers folder (no modules.json): its pooling is assumed "
+                       "to be the mean over tokens; a plain language model (such as bert-base-uncased) is no sentence "
+                       "embedder, and neither will its static model be. The model's config.json records "
+                       "distill.teacher_pooling_assumed.", t.spec.path)
     n_vocab_words = None
     if vocabulary is not None:
         vocabulary = check_words(vocabulary)
@@ -96,7 +112,12 @@ def prepare(
     if token_frequencies is not None:
         freq.check_source(token_frequencies)
 
-    out_tok, added_words, added_ids, vocab_stats = build_output_tokenizer(tokenizer, vocabulary)
+    prefix, suffix = t.template
+    out_tok, added_words, added_ids, vocab_stats = build_output_tokenizer(
+        tokenizer, vocabulary, max_pieces=max(1, t.max_length - len(prefix) - len(suffix)))
+    if vocab_stats.get("too_long"):
+        logger.warning("%d vocabulary words were left out: their pieces do not fit the teacher's window of %d tokens "
+                       "(config.json: distill.added_words.too_long).", vocab_stats["too_long"], t.max_length)
     if vocabulary and not added_words:
         logger.warning("None of the %d vocabulary words was added (all are single tokens already or split).",
                        len(vocabulary))

@@ -134,6 +134,13 @@ def resolve_teacher(name: str | os.PathLike, *, allow_download: bool = True) -> 
             f"reachable ({hub_error}). Install its offline package: `{spec.install}`"
         )
     known = ", ".join(spec.hub_id for spec in _OFFLINE_TEACHERS.values())
+    if hub_error.startswith(_OFFLINE_REASON):
+        raise TeacherNotFoundError(
+            f"Unknown teacher {name!r}: no folder of that name exists here, it is not one of the teachers with an "
+            f"offline package ({known}), and it cannot be fetched: {hub_error}. "
+            "Pass the teacher's local folder instead (a sentence-transformers or Hugging Face model folder, e.g. "
+            f"`python -m distill /path/to/{name.rsplit('/', 1)[-1]} --output DIR`), or run again while online."
+        )
     raise TeacherNotFoundError(
         f"Unknown teacher {name!r}: it is not a local folder, not one of the teachers with an offline "
         f"package ({known}), and it could not be fetched from the Hugging Face Hub ({hub_error}). "
@@ -375,6 +382,35 @@ def unpack_split_zip(parts: list[Path], name: str) -> Path:
 _HUB_IGNORE = ["onnx/*", "openvino/*", "*.onnx", "*.h5", "*.msgpack", "*.ot", "*.tflite", "coreml/*"]
 
 
+_OFFLINE_REASON = "the Hugging Face Hub is offline here"
+
+
+def _offline_cause(exc: BaseException) -> str | None:
+    """Why ``exc`` (from ``snapshot_download``) means the Hub cannot be reached at all, or ``None`` when it can be
+    (an unknown or gated repository): ``HF_HUB_OFFLINE`` is set, or the connection failed (DNS, refused, timeout)."""
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return "HF_HUB_OFFLINE is set"
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        kind = type(cause).__name__
+        if kind == "OfflineModeIsEnabled":
+            return "HF_HUB_OFFLINE is set"
+        if isinstance(cause, (socket.gaierror, ConnectionError, TimeoutError)) or kind in (
+                "ConnectError", "ConnectTimeout", "ConnectionError", "Timeout", "ReadTimeout", "NameResolutionError"):
+            return "no network connection to huggingface.co"
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc)
+    if any(s in text for s in ("Name or service not known", "Temporary failure in name resolution",
+                               "Failed to establish a new connection", "Network is unreachable",
+                               "ConnectError", "Connection refused", "offline mode")):
+        return "no network connection to huggingface.co"
+    return None
+
+
 def _resolve_hub(hub_id: str, *, allow_download: bool) -> Path | str:
     """Path to a hub snapshot, or a short reason string why it is not available."""
     bare = hub_id.replace("/", "").replace("-", "").replace("_", "").replace(".", "")
@@ -394,7 +430,11 @@ def _resolve_hub(hub_id: str, *, allow_download: bool) -> Path | str:
         path = Path(snapshot_download(hub_id, ignore_patterns=_HUB_IGNORE))
     except Exception as exc:  # offline, unknown repo, gated repo, ...
         reason = str(exc).strip().splitlines()
-        return f"{type(exc).__name__}: {reason[0] if reason else ''}"
+        detail = f"{type(exc).__name__}: {reason[0] if reason else ''}"
+        offline = _offline_cause(exc)
+        if offline is not None:
+            return f"{_OFFLINE_REASON} ({offline}; {detail})"
+        return detail
     if not is_model_folder(path):
         return "the hub repository is not a model folder"
     return path

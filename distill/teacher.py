@@ -51,6 +51,9 @@ class TeacherSpec:
     model_type: str = ""
     pad_token_id: int | None = None
     vocab_size: int | None = None
+    # modules.json present: the pooling and normalization are the teacher's own; absent (a plain Hugging Face
+    # folder, e.g. a masked language model), they are assumed (mean, no normalization)
+    sentence_transformers: bool = False
 
 
 def _read_json(path: Path) -> Any:
@@ -101,8 +104,9 @@ def read_teacher_spec(path: Path) -> TeacherSpec:
     modules_file = path / "modules.json"
     if modules_file.is_file():
         modules = _read_json(modules_file)
-        if not isinstance(modules, list):
-            raise TeacherError(f"{modules_file} is not a list of modules.")
+        if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+            raise TeacherError(f"{modules_file} is not a list of modules (JSON objects with type and path).")
+        spec.sentence_transformers = True
         seen_transformer = seen_pooling = False
         for mod in sorted(modules, key=lambda m: m.get("idx", 0)):
             kind = str(mod.get("type", "")).rsplit(".", 1)[-1]

@@ -32,19 +32,30 @@ def read_vocabulary_file(path: str | os.PathLike, limit: int | None = None) -> l
     if not path.is_file():
         raise ValueError(f"Vocabulary file {path} does not exist.")
     words: list[str] = []
+    # A first row whose second column is not a number is a header (word<TAB>frequency<TAB>zipf) only when the next
+    # row's second column is one: in a file of word<TAB>tag rows the first row is a word like the others.
+    first_row: list[str] | None = None
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")  # a byte-order mark is no part of a word
             except UnicodeDecodeError as exc:
                 raise ValueError(f"Vocabulary file {path} is not UTF-8 text (line {lineno}: {exc.reason}); "
                                  "save it as UTF-8.") from None
             cols = line.rstrip("\r\n").split("\t")
             if lineno == 1 and len(cols) >= 2 and not is_number(cols[1]):
-                continue  # header, e.g. word<TAB>frequency<TAB>zipf
+                first_row = cols  # a header or a word: the next row decides
+                continue
+            if first_row is not None:
+                if not line.strip():
+                    continue  # blank lines decide nothing
+                if not (len(cols) >= 2 and is_number(cols[1])) and first_row[0].strip():
+                    words.append(first_row[0].strip())
+                first_row = None
             if cols[0].strip():
                 words.append(cols[0].strip())
             if limit is not None and len(words) >= limit:
+                del words[limit:]
                 break
     return words
 
@@ -98,14 +109,16 @@ def _byte_level_no_prefix(tok_json: dict) -> bool:
 
 
 def build_output_tokenizer(
-    teacher_tokenizer: Tokenizer, words: Sequence[str] | None
+    teacher_tokenizer: Tokenizer, words: Sequence[str] | None, max_pieces: int | None = None
 ) -> tuple[Tokenizer, list[str], list[int], dict[str, int]]:
     """The static model's tokenizer: the teacher's (padding and truncation off) plus ``words``.
 
     WordPiece: each new word is appended to the vocabulary with a new id (greedy longest match then
     emits it whole). BPE / Unigram / other models: each word becomes an added token
     (``single_word=True, normalized=True, lstrip=True``). Words the pre-tokenizer would split
-    (spaces, punctuation) or that already are one token are skipped.
+    (spaces, punctuation) or that already are one token are skipped, and so are words of more than ``max_pieces``
+    pieces (they do not fit the teacher's window with its special tokens; counted as ``too_long``, a key present
+    only when some word was).
     Returns ``(tokenizer, added words as fed to the teacher, their ids, stats)``.
     """
     tok_json = json.loads(teacher_tokenizer.to_str())
@@ -135,8 +148,12 @@ def build_output_tokenizer(
         if probe.pre_tokenizer is not None and len(probe.pre_tokenizer.pre_tokenize_str(text)) != 1:
             stats["split_by_pretokenizer"] += 1
             continue
-        if len(probe.encode(text, add_special_tokens=False).ids) <= 1:
+        n_pieces = len(probe.encode(text, add_special_tokens=False).ids)
+        if n_pieces <= 1:
             stats["already_single_token"] += 1
+            continue
+        if max_pieces is not None and n_pieces > max_pieces:
+            stats["too_long"] = stats.get("too_long", 0) + 1
             continue
         new_words.append(w)
     if model_type == "WordPiece":
