@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import json
-import random
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from helpers.teachers import SENTENCES, make_wordpiece_teacher  # noqa: E402
+from helpers.teachers import SENTENCES, make_corpus, make_wordpiece_teacher  # noqa: E402
 
 from distill.refine.config import DEFAULT_REFINED_CONTRAST  # noqa: E402
 
-WORDS = ["the", "cat", "dog", "sat", "on", "mat", "playing", "played", "hello", "world", "is", "a", "in", "park",
-         "man", "horse", "music", "people", "walk", "rain", "book", "river", "plays", "walked", "rivers", "books"]
-
 
 def _corpus(n: int = 240, seed: int = 0) -> list[str]:
-    rng = random.Random(seed)
-    out = list(SENTENCES)
-    while len(out) < n:
-        out.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12))))
-    return out
+    return make_corpus(n, seed)
 
 
 @pytest.fixture(scope="module")

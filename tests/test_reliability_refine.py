@@ -18,21 +18,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from helpers.teachers import SENTENCES, make_bpe_teacher, make_wordpiece_teacher  # noqa: E402
+from helpers.teachers import CORPUS_WORDS, make_bpe_teacher, make_corpus, make_wordpiece_teacher  # noqa: E402
 
 from distill.refine.corpus import read_corpus  # noqa: E402
 
-WORDS = ["the", "cat", "dog", "sat", "on", "mat", "playing", "played", "hello", "world", "is", "a", "in", "park",
-         "man", "horse", "music", "people", "walk", "rain", "book", "river", "plays", "walked", "rivers", "books"]
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _corpus(n: int = 200, seed: int = 0) -> list[str]:
-    rng = random.Random(seed)
-    out = list(SENTENCES)
-    while len(out) < n:
-        out.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12))))
-    return out
+    return make_corpus(n, seed)
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +198,7 @@ def test_mixed_encodings_are_refused_naming_file_and_line(tmp_path, base_dir, te
 def test_a_huge_single_line_is_one_passage_read_within_the_windows(base_model, teacher, tmp_path):
     from distill.refine import refine
 
-    huge = " ".join(random.Random(1).choice(WORDS) for _ in range(200_000))  # about 1 MB on one line
+    huge = " ".join(random.Random(1).choice(CORPUS_WORDS) for _ in range(200_000))  # about 1 MB on one line
     corpus = _write_corpus(tmp_path / "huge.txt", [*_corpus(60), huge, *_corpus(60, seed=3)[15:]])
     texts = read_corpus(corpus, None)
     assert huge in texts and len(texts) == 106

@@ -24,6 +24,21 @@ SENTENCES = [
     "birds are singing in the morning",
 ]
 
+CORPUS_WORDS = ["the", "cat", "dog", "sat", "on", "mat", "playing", "played", "hello", "world", "is", "a", "in",
+                "park", "man", "horse", "music", "people", "walk", "rain", "book", "river", "plays", "walked",
+                "rivers", "books"]
+
+
+def make_corpus(n: int, seed: int = 0) -> list[str]:
+    """``SENTENCES`` then random sentences of 3-12 ``CORPUS_WORDS`` up to ``n`` passages (a refinement corpus)."""
+    import random
+
+    rng = random.Random(seed)
+    out = list(SENTENCES)
+    while len(out) < n:
+        out.append(" ".join(rng.choice(CORPUS_WORDS) for _ in range(rng.randint(3, 12))))
+    return out
+
 WORDPIECE_VOCAB = list(dict.fromkeys(
     ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[unused0]", "[unused1]", ".", ",", "!"]
     + [chr(c) for c in range(ord("a"), ord("z") + 1)]
