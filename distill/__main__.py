@@ -184,6 +184,11 @@ def check_args(args: argparse.Namespace) -> Path:
     return out
 
 
+# The options of the settings whose range the API checks once the teacher's dims are known (``SettingError``).
+SETTING_OPTIONS = {"pca_dims": "--pca-dims", "drop_components": "--drop-components",
+                   "sif_coefficient": "--sif-coefficient", "frequency_weight": "--frequency-weight"}
+
+
 def distill_main(argv: list[str]) -> int:
     """Distill (and optionally refine and cluster) as ``argv`` asks, save the model and print a summary; returns 0."""
     args = build_parser().parse_args(argv)
@@ -192,6 +197,7 @@ def distill_main(argv: list[str]) -> int:
     from distill import distill, read_vocabulary_file
     from distill.assemble import DEFAULT_CONTRAST
     from distill.cli_checks import UsageError, save_model
+    from distill.errors import SettingError
 
     if args.quiet:  # transformers draws its own bar while it loads the weights
         from transformers.utils import logging as hf_logging
@@ -206,26 +212,29 @@ def distill_main(argv: list[str]) -> int:
             raise UsageError(f"--vocabulary: {exc}") from None
         if not vocabulary:
             raise UsageError(f"--vocabulary {args.vocabulary}: the file holds no words")
-    model = distill(
-        args.teacher,
-        pca_dims=args.pca_dims,
-        sif_coefficient=args.sif_coefficient,
-        vocabulary=vocabulary,
-        token_frequencies=args.token_frequencies,
-        frequency_weight=args.frequency_weight,
-        device=args.device,
-        batch_size=args.batch_size,
-        pooling=args.pooling,
-        dtype=args.dtype,
-        contrast=DEFAULT_CONTRAST if args.contrast is None else args.contrast,
-        # a refinement re-fits every row and starts best from the table as PCA and SIF leave it: from a base with the
-        # top components dropped it lost 5 of 21 datasets and won none (benchmarks/results/defaults.md, section 8b);
-        # an explicit --drop-components N is still honoured, and the summary prints what was done
-        remove_common_component=not args.keep_common_component and args.refine is None,
-        drop_components=0 if args.refine is not None and args.drop_components == "auto" else args.drop_components,
-        teacher_name=args.teacher_name,
-        show_progress_bar=not args.quiet,
-    )
+    try:
+        model = distill(
+            args.teacher,
+            pca_dims=args.pca_dims,
+            sif_coefficient=args.sif_coefficient,
+            vocabulary=vocabulary,
+            token_frequencies=args.token_frequencies,
+            frequency_weight=args.frequency_weight,
+            device=args.device,
+            batch_size=args.batch_size,
+            pooling=args.pooling,
+            dtype=args.dtype,
+            contrast=DEFAULT_CONTRAST if args.contrast is None else args.contrast,
+            # a refinement re-fits every row and starts best from the table as PCA and SIF leave it: from a base
+            # with the top components dropped it lost 5 of 21 datasets and won none (benchmarks/results/defaults.md,
+            # section 8b); an explicit --drop-components N is still honoured, and the summary prints what was done
+            remove_common_component=not args.keep_common_component and args.refine is None,
+            drop_components=0 if args.refine is not None and args.drop_components == "auto" else args.drop_components,
+            teacher_name=args.teacher_name,
+            show_progress_bar=not args.quiet,
+        )
+    except SettingError as exc:  # name the option, not the Python parameter
+        raise UsageError(f"{SETTING_OPTIONS.get(exc.setting, exc.setting)}: {exc}") from None
     if args.refine is not None:
         import warnings
 

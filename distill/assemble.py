@@ -12,6 +12,7 @@ import numpy as np
 from distill import frequencies as freq
 from distill.common_component import common_direction, drop_top_components, remove_component, top_components_rule
 from distill.embed import VocabularyVectors
+from distill.errors import SettingError
 from distill.pca import DEFAULT_PCA_DIMS, PCADims, check_pca_dims, pca
 from distill.plan import DistillPlan
 from distill.vocabulary import DEFAULT_DROP_PATTERN
@@ -67,7 +68,7 @@ def check_assembly(*, pca_dims: PCADims, sif_coefficient: float | None, dtype: s
         raise ValueError(f"drop_components must be 'auto' or an int >= 0, got {drop_components!r}.")
     check_pca_dims(pca_dims)
     if sif_coefficient is not None and not (0 < float(sif_coefficient) < 1):
-        raise ValueError(f"sif_coefficient must be in (0, 1) or None, got {sif_coefficient!r}.")
+        raise SettingError("sif_coefficient", f"sif_coefficient must be in (0, 1) or None, got {sif_coefficient!r}.")
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}.")
 

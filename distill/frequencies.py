@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
+from distill.errors import SettingError
+
 # How far real token counts move p away from Zipf over ids (log-linear pooling, see ``sif_probabilities``),
 # chosen on the benchmark's development splits (benchmarks/results/frequency_weight_dev.md).
 DEFAULT_FREQUENCY_WEIGHT = 0.25
@@ -201,7 +203,7 @@ def check_frequency_weight(weight: object) -> float:
     if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)):
         raise TypeError(f"frequency_weight must be a number in (0, 1], got {type(weight).__name__}.")
     if not 0 < float(weight) <= 1:
-        raise ValueError(f"frequency_weight must be in (0, 1], got {weight!r}.")
+        raise SettingError("frequency_weight", f"frequency_weight must be in (0, 1], got {weight!r}.")
     return float(weight)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from distill import frequencies as freq
+from distill.errors import SettingError
 from distill.pca import PCADims, check_pca_dims
 from distill.resolve import DEFAULT_TEACHER, check_public_name
 from distill.teacher import Teacher
@@ -65,9 +66,10 @@ class DistillPlan:
                                  f"vocabulary ({n_kept} tokens); pass an int or a float, or None for no PCA.")
             return
         if pca_dims > self.teacher.dim:
-            raise ValueError(f"pca_dims={pca_dims} is larger than the teacher's hidden size ({self.teacher.dim}).")
+            raise SettingError("pca_dims", f"pca_dims={pca_dims} is larger than the teacher's hidden size "
+                                            f"({self.teacher.dim}).")
         if pca_dims > n_kept:
-            raise ValueError(f"pca_dims={pca_dims} is larger than the vocabulary ({n_kept} tokens).")
+            raise SettingError("pca_dims", f"pca_dims={pca_dims} is larger than the vocabulary ({n_kept} tokens).")
 
 
     def check_drop_components(self, pca_dims: PCADims, drop_components: int | str) -> None:
@@ -78,7 +80,8 @@ class DistillPlan:
         dims = pca_dims if isinstance(pca_dims, (int, np.integer)) and not isinstance(pca_dims, bool) \
             else self.teacher.dim
         if drop_components > dims:
-            raise ValueError(f"drop_components={drop_components} is more than the model's {dims} dims.")
+            raise SettingError("drop_components",
+                               f"drop_components={drop_components} is more than the model's {dims} dims.")
 
 
 def prepare(

@@ -301,8 +301,11 @@ def test_kill_9_during_the_save_keeps_the_previous_model(tmp_path, call, nth, pa
 # --------------------------------------------------------------------------- conflicting options, before the work
 
 @pytest.mark.parametrize(("options", "needle"), [
-    (["--drop-components", "50"], "drop_components=50 is more than the model's 32 dims"),
-    (["--drop-components", "20", "--pca-dims", "16"], "drop_components=20 is more than the model's 16 dims"),
+    (["--drop-components", "50"], "--drop-components: drop_components=50 is more than the model's 32 dims"),
+    (["--drop-components", "20", "--pca-dims", "16"], "--drop-components: drop_components=20 is more than the "
+                                                      "model's 16 dims"),
+    (["--pca-dims", "1000"], "--pca-dims: pca_dims=1000 is larger than the teacher's hidden size (32)"),
+    (["--sif-coefficient", "2"], "--sif-coefficient: sif_coefficient must be in (0, 1)"),
     (["--frequency-weight", "0.5"], "--frequency-weight: frequency_weight applies to token_frequencies: pass "
                                     "--token-frequencies FILE too"),
 ])
