@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from static_model.atomic_file import atomic_write, atomic_write_bytes
+
 REPORT_SUFFIXES = (".md", ".json")  # dropped from --out: OUT.md and OUT.json are written
 
 
@@ -152,40 +154,15 @@ def strict_json_value(obj: Any) -> Any:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """``text`` as UTF-8, written with ``atomic_write_bytes``."""
+    """``text`` as UTF-8, written whole or not at all (``static_model.atomic_file``)."""
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is always whole, the old file or the new one: a temporary file in
-    the same folder, flushed to disk, then ``os.replace`` (and the folder flushed). Parents are made; the file gets
-    the umask's permissions. The one atomic file write of ``benchmarks``."""
-    from static_model.atomic import fsync_dir
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}-{os.urandom(6).hex()}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with open(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(path.parent)
-
-
 def save_figure(fig: Any, path: str | os.PathLike) -> Path:
-    """A matplotlib figure written atomically (``atomic_write_bytes``) in the format of ``path``'s suffix (PNG when
-    it has none); returns the path."""
-    import io
-
+    """A matplotlib figure written whole or not at all (``static_model.atomic_file``), in the format of ``path``'s
+    suffix (PNG when it has none); returns the path."""
     out = Path(path)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=out.suffix.lstrip(".").lower() or "png")
-    atomic_write_bytes(out, buffer.getvalue())
+    atomic_write(out, lambda handle: fig.savefig(handle, format=out.suffix.lstrip(".").lower() or "png"))
     return out
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from scale.engine import (
 )
 from scale.inputs import Partition, partition_name, plan_partitions, read_partition
 from static_model import StaticModel
+from static_model.atomic_file import atomic_write, atomic_write_bytes
 from static_model.fingerprint import model_fingerprint
 
 MANIFEST = "_manifest.json"
@@ -200,9 +200,7 @@ def _prepare_output(out: Path, manifest: dict[str, Any], overwrite: bool) -> Non
     for stale in out.glob(".part-*"):  # an interrupted run's half-written partitions
         stale.unlink()
     if not manifest_file.is_file():
-        tmp = out / f".{MANIFEST}.tmp-{uuid.uuid4().hex[:8]}"
-        tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        os.replace(tmp, manifest_file)
+        atomic_write_bytes(manifest_file, json.dumps(manifest, indent=2).encode("utf-8"))
 
 
 def _check_resume(out: Path, before: dict[str, Any], now: dict[str, Any]) -> None:
@@ -245,9 +243,7 @@ class _Encoder:
         vectors = self.model.encode(texts, batch_size=self.batch_size)
         ids = np.arange(partition.first_id, partition.first_id + len(texts), dtype=np.int64)
         table = pa.table({"id": ids, "embedding": _vector_column(vectors)})
-        tmp = self.out / f".{partition.name}.tmp-{uuid.uuid4().hex[:8]}"
-        pq.write_table(table, tmp)
-        os.replace(tmp, self.out / partition.name)
+        atomic_write(self.out / partition.name, lambda handle: pq.write_table(table, handle))
         return len(texts)
 
 

@@ -172,7 +172,8 @@ from distill import Teacher
 from distill.refine import featurize as rf
 real_fsync = os.fsync
 def stall_on_second_chunk(fd):
-    if len(list(rf.Path(sys.argv[2]).glob("chunk-*.npy"))) == 2:  # the first chunk and the second's temporary
+    folder = rf.Path(sys.argv[2])
+    if len(list(folder.glob("chunk-*.npy"))) == 1 and list(folder.glob(".chunk-*.tmp-*")):  # the second's temporary
         print("stalled", flush=True)
         time.sleep(600)
     real_fsync(fd)
@@ -189,6 +190,7 @@ def test_temporaries_of_a_killed_run_are_removed_once_abandoned(teacher, teacher
     import sys
 
     from distill.refine import featurize as rf
+    from static_model.atomic_file import ABANDONED_AFTER_SECONDS
 
     texts = _corpus(200)
     cache = tmp_path / "cache"
@@ -197,16 +199,16 @@ def test_temporaries_of_a_killed_run_are_removed_once_abandoned(teacher, teacher
     assert child.stdout is not None and child.stdout.readline().strip() == "stalled"
     child.send_signal(signal.SIGKILL)
     child.wait()
-    left = sorted(cache.glob("chunk-*.tmp*"))
-    whole = [p for p in cache.glob("chunk-*.npy") if ".tmp" not in p.name]
+    left = sorted(cache.glob(".chunk-*.tmp-*"))
+    whole = list(cache.glob("chunk-*.npy"))
     assert len(left) == 1 and len(whole) == 1  # the first chunk whole, the second one's temporary
-    in_progress = cache / "chunk-00009-feed.npy.tmp1-beef.npy"  # another run writing now: kept
+    in_progress = cache / ".chunk-00009-feed.npy.tmp-1-beef"  # another run writing now: kept
     in_progress.write_bytes(b"partial")
-    hour_ago = os.stat(left[0]).st_mtime - rf.ABANDONED_AFTER_SECONDS - 1
+    hour_ago = os.stat(left[0]).st_mtime - ABANDONED_AFTER_SECONDS - 1
     os.utime(left[0], (hour_ago, hour_ago))
     again = rf.featurize(teacher, texts, cache_dir=cache, chunk_size=64, show_progress_bar=False)
     np.testing.assert_allclose(again, teacher.encode(texts), atol=1e-5)
-    assert sorted(cache.glob("chunk-*.tmp*")) == [in_progress]
+    assert sorted(cache.glob(".chunk-*.tmp-*")) == [in_progress]
 
 
 def test_default_cache_is_one_folder_a_teacher_and_a_longer_corpus_reuses_its_start(teacher, tmp_path, monkeypatch):

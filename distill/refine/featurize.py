@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from distill.refine.targets import TargetShards
+from static_model.atomic_file import atomic_write, atomic_write_bytes, remove_abandoned_temporaries
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -117,18 +118,10 @@ def _all_finite(arr: np.ndarray, block: int = 4096) -> bool:
 
 
 def save_chunk(path: Path, array: np.ndarray) -> None:
-    """Write a chunk beside ``path`` and rename it into place, so a chunk file that exists is whole. The temporary
-    name is unique per call, not only per process: two runs sharing a cache folder (threads, or containers on one
-    volume whose processes have the same id) never write into one temporary file or rename it from under each other."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}-{os.urandom(6).hex()}.npy")
-    try:
-        with open(tmp, "wb") as handle:  # flushed to disk before the rename, as a model save is
-            np.save(handle, array)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write a chunk whole or not at all (``static_model.atomic_file``), so a chunk file that exists is whole. Its
+    temporary name is unique per call, not only per process: two runs sharing a cache folder (threads, or containers
+    on one volume whose processes have the same id) never write into one temporary file."""
+    atomic_write(path, lambda handle: np.save(handle, array))
 
 
 def write_meta(folder: Path, teacher: Teacher) -> None:
@@ -139,18 +132,8 @@ def write_meta(folder: Path, teacher: Teacher) -> None:
     meta = {"teacher": str(teacher.name), "fingerprint": fingerprint, "dim": int(teacher.dim),
             "version": CACHE_VERSION}
     meta_file = Path(folder) / "meta.json"
-    if not meta_file.is_file():
-        tmp = meta_file.with_name(f".meta.json.tmp{os.getpid()}-{os.urandom(4).hex()}")
-        tmp.write_text(json.dumps(meta, indent=1))
-        try:  # a hard link never replaces: of two runs that start together on one folder, the first one's meta stays
-            os.link(tmp, meta_file)
-        except FileExistsError:
-            pass
-        except OSError:  # a filesystem without hard links
-            if not meta_file.exists():
-                os.replace(tmp, meta_file)
-        finally:
-            tmp.unlink(missing_ok=True)
+    if not meta_file.is_file():  # never replaced: of two runs that start together on one folder, the first one's stays
+        atomic_write_bytes(meta_file, json.dumps(meta, indent=1).encode("utf-8"), keep_existing=True)
     check_meta(meta_file, fingerprint, str(teacher.name))
 
 
@@ -210,27 +193,6 @@ def check_finite_targets(arr: np.ndarray, teacher: Teacher, first: int = 0, wher
                          "try device='cpu')")
 
 
-# A chunk's temporary file is written in one go (seconds); one untouched for this long was left by a killed run.
-ABANDONED_AFTER_SECONDS = 3600
-
-
-def remove_abandoned_temporaries(folder: Path, older_than: float = ABANDONED_AFTER_SECONDS) -> int:
-    """Delete the chunk temporaries (``chunk-*.tmp*``) a killed run left in ``folder``, untouched for ``older_than``
-    seconds (so never one that another run is writing now); the number deleted."""
-    removed = 0
-    now = time.time()
-    for tmp in folder.glob("chunk-*.tmp*"):
-        try:
-            if now - tmp.stat().st_mtime > older_than:
-                tmp.unlink()
-                removed += 1
-        except FileNotFoundError:  # another run removed or renamed it meanwhile
-            continue
-    if removed:
-        logger.info("featurize: removed %d temporary chunk file(s) left by an interrupted run in %s", removed, folder)
-    return removed
-
-
 def featurize_shards(
     teacher: Teacher,
     texts: Sequence[str],
@@ -257,7 +219,8 @@ def featurize_shards(
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir(teacher)
     folder.mkdir(parents=True, exist_ok=True)
     write_meta(folder, teacher)
-    remove_abandoned_temporaries(folder)
+    if removed := remove_abandoned_temporaries(folder, "chunk-*"):
+        logger.info("featurize: removed %d temporary chunk file(s) left by an interrupted run in %s", removed, folder)
 
     n_chunks = (len(texts) + chunk_size - 1) // chunk_size
     parts: list[np.ndarray | None] = [None] * n_chunks
