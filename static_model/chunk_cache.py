@@ -31,6 +31,9 @@ import numpy as np
 
 SEPARATOR = "\x00"  # the chunk between texts; it maps to -1 in every generation
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+# The smallest budget accepted besides 0 (off): below about 3.3 KB a generation cannot hold its first arrays and one
+# entry, so it would cache nothing while looking on; 16 KiB holds a few dozen short chunks.
+MIN_CACHE_BYTES = 16 * 1024
 MAX_CACHED_CHUNK_CHARS = 256  # longer chunks (rare; mostly junk) are tokenized every time, never cached
 _INT_BYTES = sys.getsizeof(1 << 20)  # an entry number's int object (28 bytes on 64-bit CPython)
 _SMALL_INTS = 257  # 0..256 are CPython's shared small ints: entry numbers below cost nothing
@@ -140,14 +143,18 @@ class ChunkCache:
 
     @property
     def max_bytes(self) -> int:
-        """The memory budget in bytes (0 turns the cache off); setting it checks the value, and a lower budget drops
-        at once the generations that no longer fit (calls in flight keep what they already read)."""
+        """The memory budget in bytes (0 turns the cache off, else at least ``MIN_CACHE_BYTES``); setting it checks the
+        value, and a lower budget drops at once the generations that no longer fit (calls in flight keep what they
+        already read)."""
         return self._max_bytes
 
     @max_bytes.setter
     def max_bytes(self, value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"cache_bytes must be a non-negative integer; got {value!r}")
+        if 0 < value < MIN_CACHE_BYTES:
+            raise ValueError(f"cache_bytes={value} is too small to hold anything: give at least {MIN_CACHE_BYTES} "
+                             "bytes (16 KiB; the default is 64 MiB), or 0 for no cache")
         with self._lock:
             self._max_bytes = int(value)
             self._trim()

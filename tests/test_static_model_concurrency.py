@@ -123,9 +123,14 @@ def test_cache_appends_in_amortised_constant_time():
 
 
 def test_bad_cache_budget_is_refused(tiny_model):
-    for bad in (-1, 1.5, "big", True):
+    for bad in (-1, 1.5, "big", True, 1, 3000, 16 * 1024 - 1):  # 1..16 KiB-1 would cache nothing, silently
         with pytest.raises(ValueError, match="cache_bytes"):
             tiny_model.cache_bytes = bad
+    tiny_model.cache_bytes = 16 * 1024  # the smallest budget accepted holds what it is given
+    tiny_model.encode(["hello world", "hello"])
+    assert tiny_model.cache_info().entries >= 2
+    tiny_model.cache_bytes = 0  # off
+    assert tiny_model.cache_info().entries == 0
 
 
 def test_pickle_is_arrays_and_tokenizer_never_the_cache(minilm_parts, corpus_lines):
