@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from types import ModuleType
 
 from static_model.interrupts import exit_on_interrupt_while_starting
@@ -53,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 def check_args(args: argparse.Namespace) -> None:
     """Checks that need no model or data loaded: every -m SPEC, --device, --data, --out/--output (usage errors name
     them)."""
+    from benchmarks.quality.data import resolve_data_dir
     from benchmarks.quality.encoders import SpecError, check_spec
     from distill.cli_checks import UsageError, check_device_option
 
@@ -65,8 +65,8 @@ def check_args(args: argparse.Namespace) -> None:
                 raise UsageError(f"-m: {exc}") from None
     check_device_option(getattr(args, "device", None))
     data = getattr(args, "data", None)
-    if data is not None and not Path(data).expanduser().is_dir():
-        raise UsageError(f"--data {data}: the folder does not exist")
+    if data is not None:
+        resolve_data_dir(data)  # a DataDirError (a UsageError) naming --data when it is not a folder
     check_out_options(args)
 
 
@@ -86,9 +86,9 @@ def check_out_options(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmarks ...``: usage errors and malformed data files exit 2 with one ``error:`` line, Ctrl-C
-    exits 130."""
-    from benchmarks.quality.data import DataFormatError
+    """``python -m benchmarks ...``: usage errors (a bad ``-m`` spec, no data folder) and malformed data files exit 2
+    with one ``error:`` line, Ctrl-C exits 130."""
+    from benchmarks.quality.data import DataDirError, DataFormatError
     from benchmarks.quality.encoders import SpecError
     from distill.cli_checks import run_cli
 
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         args.command_line = ["python", "-m", "benchmarks", *arguments]
         return int(args.run(args) or 0)
 
-    return run_cli(run, expected=(SpecError, DataFormatError))
+    return run_cli(run, expected=(SpecError, DataFormatError, DataDirError))
 
 
 if __name__ == "__main__":

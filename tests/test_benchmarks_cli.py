@@ -88,3 +88,27 @@ def test_the_wheel_ships_the_runtime_and_distill_but_not_benchmarks(tmp_path):
     (wheel,) = (tmp_path / "wheels").glob("*.whl")
     tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist() if "/" in name}
     assert {"static_model", "distill", "scale"} <= tops and "benchmarks" not in tops
+
+
+def test_a_missing_data_folder_is_one_error_line_and_the_usage_status(tmp_path, monkeypatch, capsys):
+    """No data folder (``--data`` not a folder, or none given and no default): ``error: ...`` and exit 2, as for the
+    CLI's other usage errors (an unknown -m spec), never a traceback or a bare ``sys.exit`` message."""
+    from benchmarks.__main__ import main
+    from benchmarks.quality import data
+
+    monkeypatch.delenv("STATIC_EMBEDDINGS_DATA", raising=False)
+    monkeypatch.setattr(data, "SOURCE_ROOT", tmp_path / "checkout")
+    cwd = tmp_path / "a" / "b"
+    cwd.mkdir(parents=True)
+    monkeypatch.chdir(cwd)
+    a_file = tmp_path / "not-a-folder.txt"
+    a_file.write_text("x")
+    runs = {
+        "none": (["quality", "-m", "st:x", "--cache", "none"], "error: no --data given and no default data folder"),
+        "file": (["quality", "-m", "st:x", "--data", str(a_file)], f"error: --data {a_file}: not a folder"),
+        "spec": (["quality", "-m", "nope:x", "--data", str(tmp_path)], "error: -m: "),
+    }
+    for name, (argv, start) in runs.items():
+        rc = main(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and err[0].startswith(start), (name, err)

@@ -142,10 +142,25 @@ def test_resolve_data_dir_one_rule_for_every_tool(tmp_path, monkeypatch):
     from benchmarks.quality.data import default_data_dir, resolve_data_dir
 
     assert resolve_data_dir(str(tmp_path)) == tmp_path
-    with pytest.raises(SystemExit, match="not a folder"):
-        resolve_data_dir(str(tmp_path / "missing"))
+    missing = tmp_path / "missing"
+    with pytest.raises(data.DataDirError, match=rf"^--data {re.escape(str(missing))}: not a folder$"):
+        resolve_data_dir(missing)
     monkeypatch.setenv("STATIC_EMBEDDINGS_DATA", str(tmp_path))
     assert default_data_dir() == tmp_path == resolve_data_dir(None)
+
+
+def test_no_data_folder_anywhere_is_a_typed_usage_error_not_an_exit(tmp_path, monkeypatch):
+    from distill.cli_checks import UsageError
+
+    monkeypatch.delenv("STATIC_EMBEDDINGS_DATA", raising=False)
+    monkeypatch.setattr(data, "SOURCE_ROOT", tmp_path / "checkout")  # no shared/data beside it
+    cwd = tmp_path / "a" / "b"
+    cwd.mkdir(parents=True)
+    monkeypatch.chdir(cwd)  # nor beside the working directory
+    assert data.default_data_dir() is None
+    with pytest.raises(data.DataDirError, match=r"^no --data given and no default data folder exists") as info:
+        data.resolve_data_dir(None)
+    assert isinstance(info.value, UsageError)
 
 
 # ------------------------------------------------------------------------------ malformed files are errors
@@ -226,8 +241,23 @@ def test_retrieval_files_are_checked(tiny_data):
     with pytest.raises(data.DataFormatError, match=rf"^{re.escape(str(corpus))}: line 2: missing field '_id'"):
         data.load_available(data.select(tiny_data, names=["SciFact"]), tiny_data)
     _write_lines(folder / "corpus.jsonl", ['{"_id": 7, "title": null, "text": "body"}'])
+    qrels.write_text("query-id\tcorpus-id\tscore\nq0\t7\t1\n")
     (ret,) = data.load_available(data.select(tiny_data, names=["SciFact"]), tiny_data)
     assert ret.corpus_ids == ["7"] and ret.corpus_texts == ["body"]  # integer ids and null titles are allowed
+    assert ret.qrels == {"q0": {"7": 1}}
+
+
+def test_a_judged_document_missing_from_the_corpus_is_an_error_naming_qrels_line_and_id(tiny_data):
+    qrels = tiny_data / "retrieval/scifact/qrels/test.tsv"
+    corpus = tiny_data / "retrieval/scifact/corpus.jsonl"
+    qrels.write_text("query-id\tcorpus-id\tscore\nq0\td0\t1\nq1\td7\t1\nq1\td1\t1\nq0\td8\t1\nq1\td7\t0\n")
+    with pytest.raises(data.DataFormatError) as info:
+        data.load_available(data.select(tiny_data, names=["SciFact"]), tiny_data)
+    assert str(info.value) == (f"{qrels}: line 3: document 'd7' is not in {corpus} (2 judged documents missing)")
+    # The same ids, all in the corpus: loads, every judgement kept.
+    qrels.write_text("query-id\tcorpus-id\tscore\nq0\td0\t1\nq1\td4\t1\n")
+    (ret,) = data.load_available(data.select(tiny_data, names=["SciFact"]), tiny_data)
+    assert ret.qrels == {"q0": {"d0": 1}, "q1": {"d4": 1}} and ret.query_ids == ["q0", "q1"]
 
 
 def test_heldout_with_too_few_rows_names_the_file(tiny_data):

@@ -1,25 +1,27 @@
 """On-disk embedding cache: per (model fingerprint, text sha1), written in chunks so an interrupted run resumes.
 
 Layout: ``<root>/<fingerprint>/chunk-<id>.npz`` with ``hashes`` (sha1 hex of each text, ``S40``) and ``emb``
-(float32 (n, d)). A chunk is written atomically (``benchmarks.report.atomic_write_bytes``) as soon as it is encoded.
+(float32 (n, d)). A chunk is written whole or not at all (``static_model.atomic_file``) as soon as it is encoded.
 
 A teacher's fingerprint is refinement's (``teacher-<distill.refine.featurize.teacher_fingerprint>``: its configs,
 tokenizer, pooling and weights, not the name or folder it was loaded by), so two different teachers at one path
-never share embeddings. Caches made before 2026-12-04 (``teacher-<name>-<file hash>``) are not read: each teacher
-is encoded once more, and the old folders can be deleted.
+never share embeddings. An ``st:`` model is keyed the same way (``st-<teacher fingerprint>``), or, when distill
+cannot read its folder (a Dense module, sharded weights, no local folder), by a hash of the model as loaded
+(``benchmarks.quality.encoders.st_fingerprint``); never by its name. Caches made before 2026-12-04
+(``teacher-<name>-<file hash>``, ``st-<name>-<file hash>``) are not read: each such model is encoded once more, and
+the old folders can be deleted.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import atomic_write_bytes
+from static_model.atomic_file import atomic_write
 
 
 def text_hash(text: str) -> str:
@@ -69,9 +71,8 @@ class EmbeddingCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         cid = hashlib.sha1(b"".join(hashes)).hexdigest()[:16]
         final = self.dir / f"chunk-{cid}.npz"
-        buffer = io.BytesIO()
-        np.savez(buffer, hashes=np.asarray(hashes, dtype="S40"), emb=np.asarray(emb, dtype=np.float32))
-        atomic_write_bytes(final, buffer.getvalue())
+        atomic_write(final, lambda handle: np.savez(handle, hashes=np.asarray(hashes, dtype="S40"),
+                                                    emb=np.asarray(emb, dtype=np.float32)))
         return final
 
     # ------------------------------------------------------------------ main entry

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import sys
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.provenance import SOURCE_ROOT
+from distill.cli_checks import UsageError
 from distill.text_files import json_object
 
 TASK_TYPES = ("sts", "classification", "pair_classification", "clustering", "retrieval", "word_similarity")
@@ -195,17 +195,23 @@ def default_data_dir() -> Path | None:
     return None
 
 
+class DataDirError(UsageError):
+    """No usable data folder: ``--data`` is not a folder, or none was given and no default exists. A ``UsageError``,
+    so the command lines print it as one ``error:`` line and exit 2."""
+
+
 def resolve_data_dir(arg: str | os.PathLike | None) -> Path:
     """The data folder a command-line tool uses: ``--data`` when given (it must exist), else ``default_data_dir()``;
-    exits with a message naming the problem otherwise."""
+    a ``DataDirError`` naming the problem otherwise."""
     if arg:
         p = Path(arg).expanduser()
         if not p.is_dir():
-            sys.exit(f"--data {arg}: not a folder")
+            raise DataDirError(f"--data {os.fspath(arg)}: not a folder")
         return p
     found = default_data_dir()
     if found is None:
-        sys.exit("no --data given and ../shared/data does not exist; pass --data DIR (layout: MANIFEST.md)")
+        raise DataDirError("no --data given and no default data folder exists ($STATIC_EMBEDDINGS_DATA, "
+                           "../shared/data); pass --data DIR (layout: MANIFEST.md)")
     return found
 
 
@@ -367,16 +373,20 @@ def load_clustering(folder: Path, name: str, split: str = "test") -> ClusteringD
 
 def load_retrieval(folder: Path, name: str, split: str = "test") -> RetrievalData:
     """A BEIR folder: the corpus (title + text), the queries judged in ``qrels/<split>.tsv`` and the judgements. A
-    judged query that ``queries.jsonl`` lacks is a ``DataFormatError`` naming the qrels line."""
+    judged query that ``queries.jsonl`` lacks, or a judged document that ``corpus.jsonl`` lacks (a relevant
+    document no model could retrieve), is a ``DataFormatError`` naming the qrels file, its first such line, the
+    missing id and how many ids are missing."""
     corpus_p, queries_p, qrels_p = folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"
     for p in (corpus_p, queries_p, qrels_p):
         if not p.is_file():
             raise FileNotFoundError(p)
     qrels: dict[str, dict[str, int]] = {}
     first_line: dict[str, int] = {}
+    first_doc_line: dict[str, int] = {}
     for line, r in read_tsv_rows(qrels_p, ("score",), ("query-id", "corpus-id")):
         qrels.setdefault(r["query-id"], {})[r["corpus-id"]] = int(r["score"])
         first_line.setdefault(r["query-id"], line)
+        first_doc_line.setdefault(r["corpus-id"], line)
     corpus = read_rows(corpus_p, CORPUS_FIELDS)
     corpus_ids = [r["_id"] for r in corpus]
     corpus_texts = [f"{r['title'].strip()} {r['text'].strip()}".strip() for r in corpus]
@@ -385,6 +395,11 @@ def load_retrieval(folder: Path, name: str, split: str = "test") -> RetrievalDat
     if unknown:
         raise DataFormatError(f"{qrels_p}: line {first_line[unknown[0]]}: query {unknown[0]!r} is not in {queries_p} "
                               f"({len(unknown)} judged queries missing)")
+    known_docs = set(corpus_ids)
+    unknown_docs = sorted((d for d in first_doc_line if d not in known_docs), key=first_doc_line.__getitem__)
+    if unknown_docs:
+        raise DataFormatError(f"{qrels_p}: line {first_doc_line[unknown_docs[0]]}: document {unknown_docs[0]!r} is "
+                              f"not in {corpus_p} ({len(unknown_docs)} judged documents missing)")
     query_ids = [qid for qid in queries if qid in qrels]  # only the queries of this split, in file order
     return RetrievalData(name, corpus_ids, corpus_texts, query_ids, [queries[q] for q in query_ids], qrels)
 

@@ -240,16 +240,66 @@ class SentenceTransformerEncoder(Encoder):
         self.batch_size = batch_size
         self.num_parameters = _torch_param_count(self.model)
         self.size_on_disk = folder_size(path) if Path(path).exists() else None
-        self._fp = _hash_files(Path(path), ("config.json", "model.safetensors"))[:12] if Path(path).is_dir() else path
-        self._base = _teacher_label(name_or_path, Path(path))
+        self._fp = st_fingerprint(Path(path), self.model)
 
     @property
-    def fingerprint(self) -> str:
-        """The embedding-cache key: the model and its file hash."""
-        return f"st-{self._base}-{self._fp}"
+    def fingerprint(self) -> str:  # the model's content, not the name or folder it was loaded by
+        """The embedding-cache key: ``st-`` and ``st_fingerprint`` (the teacher fingerprint when distill can read
+        the folder, else a hash of the loaded modules, tokenizer and weights), so a changed model never reuses
+        cached embeddings."""
+        return f"st-{self._fp}"
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
+
+
+# weight files teacher_fingerprint hashes; a Transformer folder with other weight files (shards) is hashed as loaded
+_FINGERPRINTED_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def st_fingerprint(path: Path, model: Any) -> str:
+    """A short id of a sentence-transformers model's content, for its embedding cache: refinement's
+    ``teacher_fingerprint`` (the key of ``teacher:`` encoders and the refine cache: configs, tokenizer, pooling,
+    normalize, max length, weight files) when ``path`` is a folder distill reads whole (Transformer, Pooling,
+    Normalize modules, one weight file); otherwise (other modules such as Dense, sharded weights, a model not in
+    a local folder) ``loaded_model_fingerprint`` of ``model`` as loaded."""
+    from distill.refine.featurize import teacher_fingerprint
+    from distill.resolve import TeacherNotFoundError
+    from distill.teacher import Teacher, TeacherError
+
+    if path.is_dir():
+        try:
+            teacher = Teacher(str(path))  # reads the configs and the tokenizer; no weights are loaded
+        except (TeacherError, TeacherNotFoundError):
+            teacher = None
+        if teacher is not None:
+            folder = Path(teacher.spec.transformer_path)
+            weights = {f.name for f in folder.iterdir() if f.is_file() and f.name.endswith(_WEIGHT_SUFFIXES)}
+            if weights and weights <= set(_FINGERPRINTED_WEIGHTS):
+                return teacher_fingerprint(teacher)
+    return loaded_model_fingerprint(model)
+
+
+def loaded_model_fingerprint(model: Any) -> str:
+    """A short SHA-1 of a loaded torch model (a ``SentenceTransformer``): its printed module stack (module types
+    and their configs), its tokenizer (vocabulary and rules) and every tensor of its state dict (name, dtype,
+    shape, bytes)."""
+    import torch
+
+    h = hashlib.sha1(b"loaded-v1\n")
+    h.update(repr(model).encode())
+    tokenizer = getattr(model, "tokenizer", None)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        h.update(backend.to_str().encode())
+    elif tokenizer is not None and hasattr(tokenizer, "get_vocab"):
+        h.update(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode())
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}:{t.dtype}:{tuple(tensor.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def _teacher_label(name: str, path: Path) -> str:
