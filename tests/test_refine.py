@@ -264,6 +264,36 @@ def test_cache_key_is_the_teacher_content_not_its_name(teacher_dir, tmp_path):
     assert teacher_fingerprint(Teacher(str(copy), device="cpu")) != original
 
 
+def test_cache_key_covers_every_weight_shard(teacher_dir, tmp_path):
+    """A large teacher's weights come in shards (``model-00001-of-0000N.safetensors`` and an index); two that differ
+    in one middle shard only got one key, so the second would have trained on the first one's cached targets."""
+    import shutil
+
+    import torch
+    from transformers import BertModel
+
+    from distill import Teacher
+    from distill.refine.featurize import teacher_fingerprint
+
+    def sharded_copy(name: str, nudge: float):
+        folder = tmp_path / name
+        shutil.copytree(teacher_dir, folder)
+        (folder / "model.safetensors").unlink()
+        model = BertModel.from_pretrained(teacher_dir)
+        with torch.no_grad():
+            model.encoder.layer[0].output.dense.weight[0, 0] += nudge
+        model.save_pretrained(folder, max_shard_size="20KB")
+        return folder
+
+    a, b = sharded_copy("a", 0.0), sharded_copy("b", 0.5)
+    shards = sorted(p.name for p in a.glob("model-*.safetensors"))
+    assert len(shards) > 2 and (a / "model.safetensors.index.json").is_file()
+    teacher_a, teacher_b = Teacher(str(a), device="cpu"), Teacher(str(b), device="cpu")
+    assert not np.allclose(teacher_a.encode(["the cat sat"]), teacher_b.encode(["the cat sat"]))
+    assert teacher_fingerprint(teacher_a) != teacher_fingerprint(teacher_b)
+    assert teacher_fingerprint(teacher_a) == teacher_fingerprint(Teacher(str(a), device="cpu"))
+
+
 def test_vocabulary_extension(base_model, teacher, tmp_path):
     corpus = _corpus() + ["unbelievable outcomes"] * 10
     model = _refine(base_model, teacher, tmp_path, corpus=corpus, vocabulary_size=5, epochs=2)

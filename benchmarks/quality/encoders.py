@@ -253,31 +253,21 @@ class SentenceTransformerEncoder(Encoder):
         return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
 
 
-# weight files teacher_fingerprint hashes; a Transformer folder with other weight files (shards) is hashed as loaded
-_FINGERPRINTED_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
-
-
 def st_fingerprint(path: Path, model: Any) -> str:
     """A short id of a sentence-transformers model's content, for its embedding cache: refinement's
     ``teacher_fingerprint`` (the key of ``teacher:`` encoders and the refine cache: configs, tokenizer, pooling,
-    normalize, max length, weight files) when ``path`` is a folder distill reads whole (Transformer, Pooling,
-    Normalize modules, one weight file); otherwise (other modules such as Dense, sharded weights, a model not in
-    a local folder) ``loaded_model_fingerprint`` of ``model`` as loaded."""
+    normalize, max length, every weight file) when ``path`` is a folder distill reads whole (Transformer, Pooling,
+    Normalize modules); otherwise (other modules such as Dense, a model not in a local folder)
+    ``loaded_model_fingerprint`` of ``model`` as loaded."""
     from distill.refine.featurize import teacher_fingerprint
     from distill.resolve import TeacherNotFoundError
     from distill.teacher import Teacher, TeacherError
 
     if path.is_dir():
         try:
-            teacher = Teacher(str(path))  # reads the configs and the tokenizer; no weights are loaded
+            return teacher_fingerprint(Teacher(str(path)))  # reads the configs and the tokenizer, hashes the weights
         except (TeacherError, TeacherNotFoundError):
-            teacher = None
-        if teacher is not None:
-            folder = Path(teacher.spec.transformer_path)
-            weights = {f.name for f in folder.iterdir() if f.is_file() and f.name.endswith(_WEIGHT_SUFFIXES)}
-            if weights and weights <= set(_FINGERPRINTED_WEIGHTS):
-                return teacher_fingerprint(teacher)
+            pass
     return loaded_model_fingerprint(model)
 
 

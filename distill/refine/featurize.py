@@ -35,18 +35,27 @@ CACHE_VERSION = 1
 
 def teacher_fingerprint(teacher: Teacher) -> str:
     """A short id of the teacher's content: its configs, tokenizer, pooling/normalize/max length and the whole of
-    its weight files (two fine-tunes of one size that differ only in middle layers get two ids). The name it was
-    loaded by is not part of it: ``all-MiniLM-L6-v2``, its hub id and its folder share one cache."""
+    its weight files, shards included (two fine-tunes of one size that differ only in middle layers get two ids).
+    The name it was loaded by is not part of it: ``all-MiniLM-L6-v2``, its hub id and its folder share one cache."""
     h = hashlib.sha1()
     h.update(json.dumps({"pooling": teacher.pooling, "normalize": bool(teacher.normalize),
                          "max_length": int(teacher.max_length), "v": CACHE_VERSION}).encode())
     h.update(teacher.tokenizer.to_str().encode())
-    folder = Path(teacher.spec.transformer_path)
-    for name in ("config.json", "model.safetensors", "pytorch_model.bin"):
-        f = folder / name
-        if f.is_file():
-            h.update(f"{name}:{file_digest(f)}".encode())
+    for f in weight_files(Path(teacher.spec.transformer_path)):
+        h.update(f"{f.name}:{file_digest(f)}".encode())
     return h.hexdigest()[:16]
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def weight_files(folder: Path) -> list[Path]:
+    """The files of a transformer folder that decide its outputs besides the tokenizer: ``config.json``, then every
+    weight file in name order (``model.safetensors``, ``pytorch_model.bin``, the shards of a large model and their
+    ``*.index.json``)."""
+    names = sorted(f.name for f in folder.iterdir() if f.is_file()
+                   and (f.name.endswith(WEIGHT_SUFFIXES) or f.name.endswith(".index.json")))
+    return [folder / name for name in ["config.json", *names] if (folder / name).is_file()]
 
 
 _DIGESTS: dict[tuple[str, int, int, int], str] = {}
