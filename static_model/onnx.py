@@ -7,7 +7,8 @@ most ``max_length`` of the remaining tokens count, their rows (``embeddings * we
 token mapping of a vocabulary-quantized model, whose shared rows stay shared in the graph) are averaged,
 plain or contrast-weighted (the model's ``contrast``), and L2-normalized when the model normalizes. Outputs:
 ``sentence_embedding`` for a model; ``logits``, ``probabilities`` and, single-label, ``label_index`` for a
-pipeline (labels in ``labels.json``). The tokenizer is written beside the graph. One case differs from the
+pipeline (``labels.json``: the labels, multi-label flag, label format and threshold, as the pipeline folder's
+``head_config.json`` records them). The tokenizer is written beside the graph. One case differs from the
 runtime: a text that spells out a special token (``"[MASK]"``) has that token averaged by the runtime, while the
 graph, which cannot tell it from one the front end added, leaves it out. Needs the ``onnx`` extra
 (``pip install "static-embeddings[onnx]"``); onnx is imported only here, never by ``static_model`` itself.
@@ -16,7 +17,6 @@ graph, which cannot tell it from one the front end added, leaves it out. Needs t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -122,7 +122,7 @@ def _export_files(model: StaticModel | StaticPipeline, helper: Any, numpy_helper
                   check: Any = None) -> dict[str, bytes]:
     """The export's files (name → bytes): the graph (checked by ``check`` when given), the tokenizer and, for a
     pipeline, the labels."""
-    from static_model.pipeline import StaticPipeline
+    from static_model.pipeline import StaticPipeline, config_json
 
     if isinstance(model, StaticPipeline):
         graph_model, labels = _pipeline_graph(model, helper, numpy_helper)
@@ -133,8 +133,8 @@ def _export_files(model: StaticModel | StaticPipeline, helper: Any, numpy_helper
     if check is not None:
         check(graph_model)
     files = {MODEL_FILE: graph_model.SerializeToString(), TOKENIZER_FILE: encoder.tokenizer.to_str().encode("utf-8")}
-    if labels is not None:
-        files[LABELS_FILE] = json.dumps(labels, indent=2, ensure_ascii=False).encode("utf-8")
+    if labels is not None:  # written as the pipeline folder's head_config.json writes them
+        files[LABELS_FILE] = config_json(labels).encode("utf-8")
     return files
 
 
@@ -378,8 +378,7 @@ def _pipeline_graph(pipeline: StaticPipeline, helper: Any, numpy_helper: Any) ->
         nodes.append(helper.make_node("ArgMax", ["logits"], ["label_index"], axis=1, keepdims=0))
         outputs.append(helper.make_tensor_value_info("label_index", TensorProto.INT64, ["batch"]))
     graph = helper.make_graph(nodes, "static_pipeline", _inputs(helper), outputs, inits)
-    labels = {"labels": pipeline.labels, "multilabel": pipeline.multilabel, "threshold": pipeline.threshold}
-    return _model_proto(graph, helper), labels
+    return _model_proto(graph, helper), pipeline.label_config()
 
 
 def _model_proto(graph: Any, helper: Any) -> Any:

@@ -98,6 +98,11 @@ def check_threshold(value: Any) -> float:
     return float(value)
 
 
+def config_json(config: dict[str, Any]) -> str:
+    """A config as the JSON text the pipeline folder (and an ONNX export's ``labels.json``) stores."""
+    return json.dumps(config, indent=2, ensure_ascii=False, default=json_value)
+
+
 def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -227,15 +232,22 @@ class StaticPipeline:
         return [tuple(self.labels[j] for j in np.flatnonzero(row)) for row in hits]
 
     # ------------------------------------------------------------------ persistence
+    def label_config(self) -> dict[str, Any]:
+        """The labels (JSON values of their own type: 1 stays 1, "1" stays "1") and how ``predict`` answers with them:
+        the part of :meth:`head_config` that an ONNX export's ``labels.json`` holds too."""
+        return {
+            "labels": self.labels,
+            "multilabel": self.multilabel,
+            "label_format": self.label_format,
+            "threshold": self.threshold,
+        }
+
     def head_config(self) -> dict[str, Any]:
         """The head's config.json content: format, labels, options and layer shapes."""
         return {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
-            "labels": self.labels,
-            "multilabel": self.multilabel,
-            "label_format": self.label_format,
-            "threshold": self.threshold,
+            **self.label_config(),
             "activation": self.activation,
             "normalize": self.normalize,
             "layers": [[int(w.shape[1]), int(w.shape[0])] for w, _ in self.layers],  # [in, out] per layer
@@ -258,8 +270,7 @@ class StaticPipeline:
                 tensors[f"layers.{i}.weight"] = w
                 tensors[f"layers.{i}.bias"] = b
             write_tensors(staging / HEAD_FILE, tensors, {"format": FORMAT_NAME})
-            write_text(staging / HEAD_CONFIG_FILE,
-                       json.dumps(self.head_config(), indent=2, ensure_ascii=False, default=json_value))
+            write_text(staging / HEAD_CONFIG_FILE, config_json(self.head_config()))
         return target
 
     @classmethod

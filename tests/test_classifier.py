@@ -199,6 +199,113 @@ def test_class_weight(tiny_static_model, topic_data):
         _quick(tiny_static_model, class_weight={"drinks": 2.0}).fit(X, y)
 
 
+# ---------------------------------------------------------------- sample weights
+@pytest.mark.parametrize(("weights", "error", "problem"), [
+    (np.ones(29), ValueError, "sample_weight has 29 values but X has 30 texts"),
+    ([1.0] * 29 + [-0.5], ValueError, "sample_weight must be non-negative; item 29"),
+    ([1.0] * 29 + [float("nan")], ValueError, "sample_weight must be finite; item 29"),
+    ([float("inf")] * 30, ValueError, "sample_weight must be finite; item 0"),
+    (np.zeros(30), ValueError, "sample_weight is zero for every text"),
+    (np.ones((30, 1)), ValueError, "sample_weight must be a 1-D sequence"),
+    (2.0, ValueError, "sample_weight must be a 1-D sequence"),
+    (["1"] * 30, TypeError, "sample_weight must hold numbers"),
+    ([True] * 30, TypeError, "sample_weight must hold numbers"),
+])
+def test_bad_sample_weight_is_refused(tiny_static_model, topic_data, weights, error, problem):
+    (X, y), _ = topic_data
+    clf = _quick(tiny_static_model, max_epochs=1)
+    with pytest.raises(error, match=problem):
+        clf.fit(X[:30], y[:30], sample_weight=weights)
+    assert not hasattr(clf, "classes_")
+
+
+def _mislabeled(X, y, n_bad: int = 45):
+    """Texts with a block of ``n_bad`` wrongly labeled copies in front (each text labeled as the next topic)."""
+    names = sorted(TOPICS)
+    bad_y = [names[(names.index(label) + 1) % 3] for label in y[:n_bad]]
+    return X[:n_bad] + X, bad_y + y
+
+
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_zero_sample_weight_is_the_same_model_as_without_those_texts(tiny_static_model, topic_data, multilabel):
+    (X, y), (X_test, _) = topic_data
+    weights = np.random.default_rng(3).uniform(0.5, 2.0, size=len(X))  # not equal: the weighted loss runs
+    X_all, y_all = _mislabeled(X, y)
+    w_all = np.concatenate([np.zeros(len(X_all) - len(X)), weights])
+    if multilabel:
+        y, y_all = _multilabel(X, y), _multilabel(X_all, y_all)
+    clean = _quick(tiny_static_model, max_epochs=8).fit(X, y, sample_weight=weights)
+    zeroed = _quick(tiny_static_model, max_epochs=8).fit(X_all, y_all, sample_weight=w_all)
+    noisy = _quick(tiny_static_model, max_epochs=8).fit(X_all, y_all, sample_weight=np.r_[w_all[w_all == 0] + 1,
+                                                                                          weights])
+    assert zeroed.classes_.tolist() == clean.classes_.tolist()
+    np.testing.assert_array_equal(zeroed.predict_proba(X_test), clean.predict_proba(X_test))
+    assert list(zeroed.predict(X_test)) == list(clean.predict(X_test))  # labels, or label tuples
+    assert zeroed.history_ == clean.history_
+    assert not np.array_equal(noisy.predict_proba(X_test), clean.predict_proba(X_test))  # the block does matter
+
+
+def test_equal_sample_weights_are_no_weights(tiny_static_model, topic_data):
+    (X, y), (X_test, _) = topic_data
+    plain = _quick(tiny_static_model, max_epochs=5).fit(X, y)
+    for weights in (np.full(len(X), 2.5), [1] * len(X)):
+        weighted = _quick(tiny_static_model, max_epochs=5).fit(X, y, sample_weight=weights)
+        assert np.array_equal(weighted.predict(X_test), plain.predict(X_test))
+        np.testing.assert_array_equal(weighted.predict_proba(X_test), plain.predict_proba(X_test))
+
+
+@pytest.mark.parametrize("multilabel", [False, True])
+@pytest.mark.parametrize("class_weights", [None, [0.5, 2.0, 1.0]])
+def test_the_weighted_loss_is_a_weighted_mean_of_the_unweighted_one(multilabel, class_weights):
+    import torch
+
+    from distill.classifier.training import make_loss, weighted_loss
+
+    rng = np.random.default_rng(0)
+    logits = torch.from_numpy(rng.normal(size=(7, 3)).astype(np.float32))
+    target = (torch.from_numpy((rng.random((7, 3)) < 0.4).astype(np.float32)) if multilabel
+              else torch.from_numpy(rng.integers(0, 3, size=7)))
+    cw = None if class_weights is None else np.asarray(class_weights, dtype=np.float32)
+    plain = float(make_loss(multilabel, cw)(logits, target))
+    for scale in (1.0, 3.0):  # equal weights of any size: the unweighted loss
+        weight = torch.full((7,), scale)
+        assert float(weighted_loss(logits, target, weight, multilabel=multilabel, class_weights=cw)) == (
+            pytest.approx(plain, rel=1e-6))
+    # integer weights: the loss of the texts repeated that often
+    counts = np.array([1, 2, 3, 1, 1, 2, 1])
+    rows = torch.from_numpy(np.repeat(np.arange(7), counts))
+    repeated = float(make_loss(multilabel, cw)(logits[rows], target[rows]))
+    weighted = float(weighted_loss(logits, target, torch.from_numpy(counts.astype(np.float32)),
+                                   multilabel=multilabel, class_weights=cw))
+    assert weighted == pytest.approx(repeated, rel=1e-6)
+
+
+def test_sample_weight_reaches_training_and_early_stopping(tiny_static_model, topic_data):
+    """Up-weighting one class makes the model predict it more; the validation accuracy that picks the kept epoch is
+    the weighted one."""
+    from distill.classifier.data import encode_targets, validation_split
+
+    (X, y), (X_test, _) = topic_data
+    X, y = X[:100], y[:100]
+    food = np.array([label == "food" for label in y])
+
+    def food_predictions(weights) -> int:
+        clf = _quick(tiny_static_model, max_epochs=2).fit(X, y, sample_weight=weights)
+        return int(np.sum(clf.predict(X_test) == "food"))
+
+    assert food_predictions(np.where(food, 0.2, 1.0)) < food_predictions(None) < food_predictions(
+        np.where(food, 5.0, 1.0))
+
+    weights = np.random.default_rng(5).uniform(0.1, 3.0, size=len(X))
+    noisy_y = [label if i % 4 else "food" for i, label in enumerate(y)]
+    clf = _quick(tiny_static_model, max_epochs=6, early_stopping_patience=None).fit(X, noisy_y, sample_weight=weights)
+    _, val_rows = validation_split(encode_targets(noisy_y, len(y)), clf.validation_fraction, clf.random_state)
+    right = clf.predict([X[i] for i in val_rows]) == np.array(noisy_y)[val_rows]
+    assert clf.history_["val_accuracy"][clf.best_epoch_ - 1] == pytest.approx(
+        np.average(right, weights=weights[val_rows]))
+    assert np.average(right, weights=weights[val_rows]) != pytest.approx(right.mean())  # the weights do count
+
+
 def test_pickle_and_empty_input(fitted, topic_data):
     import pickle
 

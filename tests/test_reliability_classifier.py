@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import re
 import shutil
 import signal
 import threading
@@ -291,7 +292,8 @@ def test_an_export_onto_an_existing_folder(tiny_model, tmp_path):
         export_onnx(second, folder)
     assert {name: (folder / name).read_bytes() for name in os.listdir(folder)} == before
     export_onnx(second, folder, overwrite=True)
-    assert json.loads((folder / LABELS_FILE).read_text()) == {"labels": [1, 2], "multilabel": True, "threshold": 0.5}
+    assert json.loads((folder / LABELS_FILE).read_text()) == {"labels": [1, 2], "multilabel": True,
+                                                               "label_format": "sets", "threshold": 0.5}
     assert sorted(os.listdir(tmp_path)) == ["onnx"]
     # a pipeline's own folder gets the export beside its files, and still loads as the same pipeline
     own = first.save_pretrained(tmp_path / "p")
@@ -338,6 +340,45 @@ def test_bad_training_input_is_refused_before_training(tiny_model, X, y, error, 
         _clf(tiny_model).fit(X, y)
 
 
+@pytest.mark.parametrize(("name", "value"), [
+    ("hidden_dim", True), ("hidden_dim", 8.0), ("hidden_dim", 2.5), ("hidden_dim", "8"), ("hidden_dim", 0),
+    ("n_layers", True), ("n_layers", 1.0), ("n_layers", -1),
+    ("batch_size", True), ("batch_size", 16.0), ("batch_size", 0),
+    ("max_epochs", True), ("max_epochs", 3.0), ("max_epochs", 2.5), ("max_epochs", np.float64(3)),
+    ("min_epochs", False), ("min_epochs", 1.0),
+    ("early_stopping_patience", True), ("early_stopping_patience", 2.0),
+    ("max_length", True), ("max_length", 64.0),
+    ("random_state", True), ("random_state", 1.0), ("random_state", -1), ("random_state", 2**32),
+    ("n_threads", True), ("n_threads", 1.0),
+    ("verbose", 1.0), ("verbose", -1), ("verbose", "yes"),
+    ("normalize", "no"), ("normalize", 1), ("freeze_embeddings", 0),
+    ("dropout", True), ("dropout", "0.1"), ("dropout", 1.0),
+    ("threshold", "0.5"), ("threshold", True),
+    ("validation_fraction", True), ("validation_fraction", 3.0), ("validation_fraction", -1),
+])
+def test_a_parameter_of_the_wrong_type_is_refused_at_fit_naming_it(tiny_model, name, value):
+    """``True`` and ``3.0`` used to pass as ints (``int(True) == 1``), "0.1" as a dropout, "no" as normalize=True."""
+    from sklearn.base import clone
+
+    clf = clone(_clf(tiny_model, **{name: value}))  # stored as given: scikit-learn checks parameters at fit
+    assert clf.get_params()[name] is value
+    labels = [TOPIC[t.split()[0]] for t in FIT_TEXTS]
+    with pytest.raises(ValueError, match=rf"^{name} must be .*, got {re.escape(repr(value))}\.$") as error:
+        clf.fit(FIT_TEXTS, labels)
+    assert isinstance(error.value, TypeError)  # as scikit-learn's InvalidParameterError: either except catches it
+    assert not hasattr(clf, "classes_")
+
+
+def test_numpy_ints_bools_and_none_are_valid_parameters(tiny_model):
+    labels = [TOPIC[t.split()[0]] for t in FIT_TEXTS]
+    clf = _clf(tiny_model, hidden_dim=np.int64(4), n_layers=np.int32(2), max_epochs=np.int64(2), batch_size=8,
+               min_epochs=0, early_stopping_patience=None, random_state=None, verbose=False, normalize=np.bool_(False),
+               dropout=0, threshold=np.float32(0.4), validation_fraction=3, max_length=np.int64(16))
+    assert clf.fit(FIT_TEXTS, labels) is clf
+    assert [w.shape for w, _ in clf.network_.export()[1]] == [(4, 8), (4, 4), (3, 4)]
+    assert clf.n_epochs_ == 2 and len(clf.history_["val_loss"]) == 2
+
+
 def test_an_indicator_matrix_given_as_an_array_or_label_lists_of_numbers_still_fit(tiny_model):
     rows = [[1, 0], [0, 1]] * (len(FIT_TEXTS) // 2)
     assert _clf(tiny_model).fit(FIT_TEXTS, np.asarray(rows)).classes_.tolist() == [0, 1]
@@ -350,8 +391,8 @@ def test_nan_sample_weights_are_refused(tiny_model):
     clf = _clf(tiny_model).fit(FIT_TEXTS, labels)
     with pytest.raises(ValueError, match="NaN"):
         clf.score(FIT_TEXTS, labels, sample_weight=[float("nan")] * len(FIT_TEXTS))
-    with pytest.raises(TypeError, match="sample_weight"):  # fit takes none: an error, not weights ignored
-        clf.fit(FIT_TEXTS, labels, sample_weight=np.ones(len(FIT_TEXTS)))
+    with pytest.raises(ValueError, match="sample_weight must be finite"):  # fit's weights too: never a NaN loss
+        clf.fit(FIT_TEXTS, labels, sample_weight=[float("nan")] * len(FIT_TEXTS))
 
 
 @pytest.mark.parametrize("kind", ["str", "int", "str digits", "float", "bool"])
@@ -370,6 +411,24 @@ def test_labels_keep_their_type_through_save_and_load(tiny_model, tmp_path, kind
     assert [type(v) for v in got.tolist()] == [type(v) for v in expected.tolist()]
     assert {type(v) for v in got.tolist()} == {type(y[0])}  # "10" stays a string, 10 an int
     np.testing.assert_allclose(loaded.predict_proba(TEXTS), clf.predict_proba(TEXTS), atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["int", "str digits"])
+def test_a_trained_classifiers_labels_come_back_from_its_onnx_export_as_the_pipeline_gives_them(tiny_model, tmp_path,
+                                                                                                   kind):
+    y = [(10 if kind == "int" else "10") if TOPIC[t.split()[0]] == "pet" else (2 if kind == "int" else "2")
+         for t in FIT_TEXTS]
+    pipeline = _clf(tiny_model).fit(FIT_TEXTS, y).to_pipeline()
+    folder = export_onnx(pipeline, tmp_path / "onnx")
+    labels = json.loads((folder / LABELS_FILE).read_text(encoding="utf-8"))
+    assert labels["labels"] == pipeline.labels and labels["label_format"] == "single"
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_padding(pad_id=0)
+    texts = [*FIT_TEXTS[::3], "hello world", "zzz qqq", ""]
+    index = _onnx_run(session, tokenizer, texts, True)["label_index"]
+    got, expected = [labels["labels"][i] for i in index], pipeline.predict(texts).tolist()
+    assert got == expected and {type(v) for v in got} == {type(y[0])}  # 10 is not "10", nor "10" 10
 
 
 @pytest.mark.parametrize("form", ["indicator", "sets"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -11,8 +12,8 @@ import pytest
 from tokenizers import Tokenizer
 
 from static_model import StaticModel
-from static_model.onnx import export_onnx
-from static_model.pipeline import StaticPipeline
+from static_model.onnx import LABELS_FILE, export_onnx
+from static_model.pipeline import HEAD_CONFIG_FILE, StaticPipeline
 
 TEXTS = [
     "The cat sat on the mat.", "", "zzzqqq xylophone!", "hello world " * 40,
@@ -60,6 +61,48 @@ def test_pipeline_graph_gives_its_predictions(tiny_model, tmp_path):
     out = run_graph(tmp_path / "multi", TEXTS)
     np.testing.assert_allclose(out["probabilities"], multi.predict_proba(TEXTS), atol=1e-5)
     assert "label_index" not in out
+
+
+@pytest.mark.parametrize(("labels", "multilabel", "label_format"), [
+    ([10, 20, 30], False, None), (["10", "20", "30"], False, None), ([0.5, 1.0, 2.5], False, None),
+    ([0, 1, 2], True, "indicator"), ([0, 1, 2], True, "sets"), (["x", "y", "z"], True, "sets"),
+])
+def test_labels_json_records_the_labels_as_the_pipeline_folder_does(tiny_model, tmp_path, labels, multilabel,
+                                                                     label_format):
+    """labels.json lacked the label format: an indicator pipeline (0/1 rows) and a label-sets one (tuples of labels)
+    exported the same file, so an ONNX consumer could not answer as the pipeline does."""
+    rng = np.random.default_rng(0)
+    layers = [(rng.normal(size=(3, tiny_model.dim)).astype(np.float32), rng.normal(size=3).astype(np.float32))]
+    pipeline = StaticPipeline(tiny_model, layers, labels=labels, multilabel=multilabel, label_format=label_format)
+    folder = pipeline.save_pretrained(tmp_path / "p")
+    export_onnx(pipeline, tmp_path / "onnx")
+    head = json.loads((folder / HEAD_CONFIG_FILE).read_text(encoding="utf-8"))
+    exported_text = (tmp_path / "onnx" / LABELS_FILE).read_text(encoding="utf-8")
+    exported = json.loads(exported_text)
+    assert exported == {key: head[key] for key in ("labels", "multilabel", "label_format", "threshold")}
+    assert exported["label_format"] == pipeline.label_format
+    assert [type(v) for v in exported["labels"]] == [type(v) for v in labels]  # 10 stays 10, "10" stays "10"
+    loaded = StaticPipeline.from_pretrained(folder)
+    assert [type(v) for v in loaded.labels] == [type(v) for v in exported["labels"]]
+    if not multilabel:  # ONNX's label_index through labels.json: the pipeline's own predictions, of its type
+        index = run_graph(tmp_path / "onnx", TEXTS)["label_index"]
+        from_onnx = np.array(exported["labels"])[index]
+        assert from_onnx.dtype == pipeline.predict(TEXTS).dtype
+        np.testing.assert_array_equal(from_onnx, pipeline.predict(TEXTS))
+
+
+def test_an_indicator_pipelines_folder_refuses_the_export_of_a_label_sets_twin(tiny_model, tmp_path):
+    rng = np.random.default_rng(0)
+    layers = [(rng.normal(size=(3, tiny_model.dim)).astype(np.float32), rng.normal(size=3).astype(np.float32))]
+    indicator = StaticPipeline(tiny_model, layers, labels=[0, 1, 2], multilabel=True, label_format="indicator")
+    sets = StaticPipeline(tiny_model, layers, labels=[0, 1, 2], multilabel=True, label_format="sets")
+    own = indicator.save_pretrained(tmp_path / "p")
+    before = _files(own)
+    with pytest.raises(FileExistsError, match="another model"):  # same graph, but it answers in another form
+        export_onnx(sets, own, overwrite=True)
+    assert _files(own) == before
+    export_onnx(indicator, own, overwrite=True)
+    assert json.loads((own / LABELS_FILE).read_text())["label_format"] == "indicator"
 
 
 def test_export_never_harms_a_folder_and_the_cli_reports_errors(tiny_model, tmp_path):

@@ -106,6 +106,10 @@ class Targets:
         """The number of classes."""
         return len(self.classes)
 
+    def subset(self, rows: np.ndarray) -> Targets:
+        """The targets of ``rows`` only, with the same classes (a class may have no text left)."""
+        return Targets(self.classes, self.multilabel, self.label_format, self.y[rows])
+
 
 def encode_targets(y: Any, n_samples: int, name: str = "y") -> Targets:
     """Work out the task from ``y`` and encode it.
@@ -226,6 +230,34 @@ def check_class_weight(class_weight: Any, targets: Targets) -> np.ndarray | None
             raise ValueError("class_weight values must be positive and finite.")
         return weights
     raise TypeError(f"class_weight must be None, 'balanced' or a dict, got {type(class_weight).__name__}.")
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
+    """One finite, non-negative float weight per text (not all zero) as a float64 array, or ``None``."""
+    if sample_weight is None:
+        return None
+    try:
+        weights = np.asarray(sample_weight)
+    except ValueError:  # ragged nesting
+        weights = np.asarray(sample_weight, dtype=object)
+    if isinstance(sample_weight, (str, bytes)) or weights.ndim != 1:
+        shape = "a string" if isinstance(sample_weight, (str, bytes)) else f"shape {weights.shape}"
+        raise ValueError(f"sample_weight must be a 1-D sequence of one number per text, got {shape}.")
+    if weights.dtype.kind not in "iuf":
+        raise TypeError(f"sample_weight must hold numbers, got dtype {weights.dtype}.")
+    weights = weights.astype(np.float64)
+    if len(weights) != n_samples:
+        raise ValueError(f"sample_weight has {len(weights)} values but X has {n_samples} texts.")
+    bad = np.flatnonzero(~np.isfinite(weights))
+    if len(bad):
+        raise ValueError(f"sample_weight must be finite; item {bad[0]} is {weights[bad[0]]!r} ({len(bad)} NaN or "
+                         "infinite value(s)).")
+    negative = np.flatnonzero(weights < 0)
+    if len(negative):
+        raise ValueError(f"sample_weight must be non-negative; item {negative[0]} is {weights[negative[0]]!r}.")
+    if not weights.any():
+        raise ValueError("sample_weight is zero for every text: there is nothing to train on.")
+    return weights
 
 
 def validation_split(

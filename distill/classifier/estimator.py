@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import time
 from types import ModuleType
@@ -17,6 +18,7 @@ from distill.classifier.data import (
     SINGLE,
     TokenizedTexts,
     check_class_weight,
+    check_sample_weight,
     check_texts,
     encode_targets,
     validation_split,
@@ -30,14 +32,35 @@ if TYPE_CHECKING:
     from distill.classifier.training import History
 
 
+class InvalidParameterError(ValueError, TypeError):
+    """A constructor parameter of the wrong type or range (scikit-learn's ``InvalidParameterError`` is both too)."""
+
+
+# (name, lowest value, None allowed) of each integer parameter; ``verbose`` (also a bool) is checked apart.
+_INT_PARAMS: tuple[tuple[str, int, bool], ...] = (
+    ("hidden_dim", 1, False),
+    ("n_layers", 0, False),
+    ("batch_size", 1, True),
+    ("max_epochs", 1, False),
+    ("min_epochs", 0, False),
+    ("early_stopping_patience", 1, True),
+    ("max_length", 1, True),
+    ("random_state", 0, True),
+    ("n_threads", 1, True),
+)
+
+
+def _is_int(value: Any) -> bool:
+    """An int or numpy integer, not a bool and not a float (``3.0`` is refused: the parameter counts things)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def _finite(value: Any) -> float:
-    """``value`` as a finite float, else NaN, so every range check on it fails (inf, NaN, a bool, not a number)."""
-    if isinstance(value, (bool, np.bool_)):
+    """``value`` as a finite float, else NaN, so every range check on it fails (inf, NaN, a bool, a string, not a
+    real number)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         return math.nan
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return math.nan
+    number = float(value)
     return number if math.isfinite(number) else math.nan
 
 
@@ -89,13 +112,19 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         Multi-label decision threshold on each label's probability.
     max_length : int | None
         Token limit per text; None keeps the static model's own.
-    random_state : int
-        Seed for the split, the initialization and the batch order: the same seed gives the same model.
+    random_state : int | None
+        Seed for the split, the initialization and the batch order: the same seed gives the same model (None: a new
+        seed each fit).
     n_threads : int | None
         torch threads while training (restored afterwards). The steps are small, so one thread is usually fastest,
         and much faster than several on a busy machine; None keeps torch's setting.
-    verbose : int
+    verbose : int | bool
         0: silent; 1: a progress bar over epochs.
+
+    Integer parameters must be ints (``True`` and ``3.0`` are refused); all parameters are checked at ``fit``.
+    ``fit(X, y, sample_weight=None)`` takes one finite weight >= 0 per text: the training loss and the validation
+    loss and accuracy (early stopping) become weighted means, so only the ratios count and equal weights give the
+    model no weights give; a zero weight drops the text as if it were not in ``X``.
     """
 
     def __init__(
@@ -118,9 +147,9 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         class_weight: Any = None,
         threshold: float = 0.5,
         max_length: int | None = None,
-        random_state: int = 42,
+        random_state: int | None = 42,
         n_threads: int | None = 1,
-        verbose: int = 1,
+        verbose: int | bool = 1,
     ) -> None:
         self.model = model
         self.hidden_dim = hidden_dim
@@ -154,49 +183,59 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def _check_params(self) -> None:
+        """Refuse a parameter of the wrong type or range (bools and floats for the int parameters too)."""
         if self.model is None:
             raise ValueError(
                 "StaticModelClassifier needs a static model: StaticModelClassifier(model=folder_or_model).")
+        for name, low, optional in _INT_PARAMS:
+            value = getattr(self, name)
+            if not ((optional and value is None) or (_is_int(value) and value >= low)):
+                raise InvalidParameterError(
+                    f"{name} must be {'None or ' if optional else ''}an int >= {low}, got {value!r}.")
+        if self.random_state is not None and self.random_state >= 2**32:  # numpy's and scikit-learn's seed range
+            raise InvalidParameterError(f"random_state must be None or an int < 2**32, got {self.random_state!r}.")
+        if not (isinstance(self.verbose, (bool, np.bool_)) or (_is_int(self.verbose) and self.verbose >= 0)):
+            raise InvalidParameterError(f"verbose must be a bool or an int >= 0, got {self.verbose!r}.")
+        for name in ("normalize", "freeze_embeddings"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise InvalidParameterError(f"{name} must be a bool, got {getattr(self, name)!r}.")
         checks = [
-            ("hidden_dim", isinstance(self.hidden_dim, (int, np.integer)) and self.hidden_dim >= 1, "an int >= 1"),
-            ("n_layers", isinstance(self.n_layers, (int, np.integer)) and self.n_layers >= 0, "an int >= 0"),
             ("activation", self.activation in ("relu", "tanh"), "'relu' or 'tanh'"),
-            ("dropout", 0.0 <= float(self.dropout) < 1.0, "in [0, 1)"),
+            ("dropout", 0.0 <= _finite(self.dropout) < 1.0, "a number in [0, 1)"),
             ("learning_rate", 0 < _finite(self.learning_rate), "a finite number > 0"),
             ("weight_decay", 0 <= _finite(self.weight_decay), "a finite number >= 0"),
-            ("batch_size", self.batch_size is None or int(self.batch_size) >= 1, "None or an int >= 1"),
-            ("max_epochs", int(self.max_epochs) >= 1, "an int >= 1"),
-            ("min_epochs", int(self.min_epochs) >= 0, "an int >= 0"),
-            (
-                "early_stopping_patience",
-                self.early_stopping_patience is None or int(self.early_stopping_patience) >= 1,
-                "None or an int >= 1",
-            ),
-            ("threshold", 0.0 < float(self.threshold) < 1.0, "in (0, 1)"),
-            ("max_length", self.max_length is None or int(self.max_length) >= 1, "None or an int >= 1"),
-            ("n_threads", self.n_threads is None or int(self.n_threads) >= 1, "None or an int >= 1"),
+            ("threshold", 0.0 < _finite(self.threshold) < 1.0, "a number in (0, 1)"),
         ]
         for name, ok, expected in checks:
             if not ok:
-                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}.")
+                raise InvalidParameterError(f"{name} must be {expected}, got {getattr(self, name)!r}.")
         vf = self.validation_fraction
         if vf is not None and not (
-            (isinstance(vf, (int, np.integer)) and not isinstance(vf, bool) and vf >= 0)
-            or (isinstance(vf, float) and 0.0 <= vf < 1.0)
+            (_is_int(vf) and vf >= 0) or (isinstance(vf, (float, np.floating)) and 0.0 <= vf < 1.0)
         ):
-            raise ValueError(f"validation_fraction must be a fraction in [0, 1), a count, or None, got {vf!r}.")
+            raise InvalidParameterError(
+                f"validation_fraction must be a fraction in [0, 1), a count, or None, got {vf!r}.")
 
     # ------------------------------------------------------------------ fit / predict
     def _tokenize(self, static: Any, texts: list[str]) -> TokenizedTexts:
         return TokenizedTexts(static.tokenize(texts, max_length=self.max_length))
 
-    def fit(self, X: Any, y: Any) -> StaticModelClassifier:
-        """Train on texts ``X`` and labels ``y``; returns ``self``."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> StaticModelClassifier:
+        """Train on texts ``X`` and labels ``y``, optionally weighting each text's loss; returns ``self``."""
         self._check_params()
         texts = check_texts(X, allow_empty_texts=False)
         if not texts:
             raise ValueError("X is empty: cannot fit on zero texts.")
         targets = encode_targets(y, len(texts))
+        weights = check_sample_weight(sample_weight, len(texts))
+        if weights is not None:
+            # A zero weight removes the text (scikit-learn's contract: not even the split or the batches see it);
+            # the classes stay those of all of y.
+            kept = np.flatnonzero(weights > 0)
+            if len(kept) < len(texts):
+                texts, targets, weights = [texts[i] for i in kept], targets.subset(kept), weights[kept]
+            if (weights == weights[0]).all():  # equal weights are no weights: the loss is a weighted mean
+                weights = None
         class_weights = check_class_weight(self.class_weight, targets)
 
         import torch
@@ -208,7 +247,7 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         if self.random_state is not None:
             seed = int(self.random_state)
         else:
-            seed = int(np.random.SeedSequence().entropy % 2**31)
+            seed = int(np.random.SeedSequence().generate_state(1)[0] % 2**31)
         train_rows, val_rows = validation_split(targets, self.validation_fraction, seed)
         batch_size = int(self.batch_size) if self.batch_size else auto_batch_size(len(train_rows))
         started = time.perf_counter()
@@ -217,7 +256,7 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
             torch.set_num_threads(int(self.n_threads))
         try:
             network, history = self._train(torch, static, tokens, targets, class_weights, train_rows, val_rows,
-                                           batch_size, seed)
+                                           batch_size, seed, weights)
         finally:
             torch.set_num_threads(threads)
         self.static_model_ = static
@@ -234,7 +273,7 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
 
     def _train(self, torch: ModuleType, static: Any, tokens: TokenizedTexts, targets: Targets,
                class_weights: np.ndarray | None, train_rows: np.ndarray, val_rows: np.ndarray | None, batch_size: int,
-               seed: int) -> tuple[BagOfTokensClassifier, History]:
+               seed: int, sample_weight: np.ndarray | None) -> tuple[BagOfTokensClassifier, History]:
         from distill.classifier.model import BagOfTokensClassifier
         from distill.classifier.training import train
 
@@ -267,6 +306,7 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
                 threshold=float(self.threshold),
                 seed=seed,
                 verbose=bool(self.verbose),
+                sample_weight=sample_weight,
             )
         return network, history
 

@@ -47,6 +47,22 @@ def make_loss(multilabel: bool, class_weights: np.ndarray | None) -> nn.Module:
     return nn.CrossEntropyLoss(weight=weight)
 
 
+def weighted_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, *, multilabel: bool,
+                  class_weights: np.ndarray | None) -> torch.Tensor:
+    """The loss of :func:`make_loss` as a mean weighted by each text's ``weight`` (float32, one per row).
+
+    Cross-entropy: ``sum(w * cw[y] * l) / sum(w * cw[y])``, torch's class-weighted mean with sample weights; BCE:
+    ``sum(w * l) / (sum(w) * n_labels)``. Equal weights give the unweighted loss.
+    """
+    cw = None if class_weights is None else torch.from_numpy(np.asarray(class_weights, dtype=np.float32))
+    if multilabel:
+        per_label = nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=cw, reduction="none")
+        return (per_label.sum(dim=1) * weight).sum() / (weight.sum() * per_label.shape[1])
+    per_text = nn.functional.cross_entropy(logits, target, weight=cw, reduction="none")  # cw[y] * l
+    denominator = weight if cw is None else weight * cw[target]
+    return (per_text * weight).sum() / denominator.sum()
+
+
 def _batch_tensors(tokens: TokenizedTexts, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     ids, offsets = tokens.batch(rows)
     return torch.from_numpy(ids), torch.from_numpy(offsets)
@@ -67,11 +83,14 @@ def predict_logits(module: BagOfTokensClassifier, tokens: TokenizedTexts, batch_
     return np.concatenate(out) if out else np.zeros((0, n_out), dtype=np.float32)
 
 
-def _accuracy(logits: np.ndarray, y: np.ndarray, multilabel: bool, threshold: float) -> float:
+def _accuracy(logits: np.ndarray, y: np.ndarray, multilabel: bool, threshold: float,
+              weight: np.ndarray | None = None) -> float:
     if multilabel:  # subset accuracy, the same as sklearn's accuracy_score on indicator matrices
         predicted = 1.0 / (1.0 + np.exp(-logits)) > threshold
-        return float((predicted == (y > 0.5)).all(axis=1).mean())
-    return float((logits.argmax(axis=1) == y).mean())
+        right = (predicted == (y > 0.5)).all(axis=1)
+    else:
+        right = logits.argmax(axis=1) == y
+    return float(right.mean() if weight is None else np.average(right, weights=weight))
 
 
 def train(
@@ -92,19 +111,33 @@ def train(
     threshold: float,
     seed: int,
     verbose: bool,
+    sample_weight: np.ndarray | None = None,
 ) -> History:
-    """Train ``module`` in place and leave it in eval mode with the best validation weights."""
+    """Train ``module`` in place and leave it in eval mode with the best validation weights.
+
+    ``sample_weight`` (one positive weight per text, or None) weights the training loss and the validation loss and
+    accuracy that early stopping watches.
+    """
     from tqdm.auto import tqdm
 
     rng = np.random.default_rng(seed)
-    loss_fn = make_loss(multilabel, class_weights)
+    unweighted = make_loss(multilabel, class_weights)
+    target = torch.from_numpy(y)
+    weights = None if sample_weight is None else torch.from_numpy(np.asarray(sample_weight, dtype=np.float32))
+
+    def loss_fn(logits: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
+        rows_t = torch.from_numpy(rows)
+        if weights is None:
+            return unweighted(logits, target[rows_t])
+        return weighted_loss(logits, target[rows_t], weights[rows_t], multilabel=multilabel,
+                             class_weights=class_weights)
+
     # The table gets sparse gradients (SparseAdam: only the rows in the batch move); the head gets AdamW.
     optimizers: list[torch.optim.Optimizer] = [
         torch.optim.AdamW(module.head.parameters(), lr=learning_rate, weight_decay=weight_decay)
     ]
     if module.embedding.weight.requires_grad:
         optimizers.append(torch.optim.SparseAdam([module.embedding.weight], lr=learning_rate))
-    target = torch.from_numpy(y)
     history = History()
     best_key: tuple[float, float] | None = None
     best_state = None
@@ -112,11 +145,16 @@ def train(
     best_acc, best_loss = -math.inf, math.inf
     steps = math.ceil(len(train_rows) / batch_size)
 
+    # the loss of an epoch: the weighted mean over all training texts (each batch's mean times its weight)
+    def batch_weight(rows: np.ndarray) -> float:
+        return float(len(rows)) if sample_weight is None else float(sample_weight[rows].sum())
+
+    total_weight = batch_weight(train_rows)
     val_tokens = None
     if val_rows is not None:
         val_tokens = TokenizedTexts([tokens.ids[tokens.offsets[r] : tokens.offsets[r + 1]] for r in val_rows])
-        val_target = target[torch.from_numpy(val_rows)]
         val_y = y[val_rows]
+        val_weight = None if sample_weight is None else sample_weight[val_rows]
 
     bar = tqdm(range(max_epochs), desc="fit", unit="epoch", disable=not verbose, leave=False)
     for epoch in bar:
@@ -126,14 +164,14 @@ def train(
         for step in range(steps):
             rows = order[step * batch_size : (step + 1) * batch_size]
             ids, offsets = _batch_tensors(tokens, rows)
-            loss = loss_fn(module(ids, offsets), target[torch.from_numpy(rows)])
+            loss = loss_fn(module(ids, offsets), rows)
             for optimizer in optimizers:
                 optimizer.zero_grad(set_to_none=True)
             loss.backward()
             for optimizer in optimizers:
                 optimizer.step()
-            total += float(loss.detach()) * len(rows)
-        history.train_loss.append(total / len(train_rows))
+            total += float(loss.detach()) * batch_weight(rows)
+        history.train_loss.append(total / total_weight)
         if not math.isfinite(history.train_loss[-1]):
             raise ValueError(
                 f"Training diverged in epoch {epoch + 1}: the training loss became {history.train_loss[-1]}. "
@@ -141,11 +179,11 @@ def train(
             )
         postfix = {"loss": f"{history.train_loss[-1]:.4f}"}
 
-        if val_tokens is not None:
+        if val_tokens is not None and val_rows is not None:
             logits = predict_logits(module, val_tokens)
             with torch.no_grad():
-                val_loss = float(loss_fn(torch.from_numpy(logits), val_target))
-            val_acc = _accuracy(logits, val_y, multilabel, threshold)
+                val_loss = float(loss_fn(torch.from_numpy(logits), val_rows))
+            val_acc = _accuracy(logits, val_y, multilabel, threshold, val_weight)
             history.val_loss.append(val_loss)
             history.val_accuracy.append(val_acc)
             postfix.update(val_loss=f"{val_loss:.4f}", val_acc=f"{val_acc:.4f}")
