@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: a known teacher's hub id, else the teacher folder's base name; never a local path)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the model in an existing output folder (a folder holding other files is refused)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     refine = p.add_argument_group("corpus refinement (python -m distill TEACHER --output DIR --refine CORPUS)")
     refine.add_argument("--refine", metavar="CORPUS", default=None,
                         help="after the vocabulary pass, refine on CORPUS: a text file (one passage a line), "
@@ -184,6 +184,39 @@ def check_args(args: argparse.Namespace) -> Path:
     return out
 
 
+def check_refine_corpus_size(args: argparse.Namespace) -> None:
+    """``--refine CORPUS``: a ``UsageError`` before the vocabulary pass when the corpus file clearly has fewer distinct
+    passages than a refinement needs (the model's dims + 1; dims from ``--pca-dims`` and the teacher's config, which
+    loads no weights). It reads at most that many distinct passages; ``refine`` checks the exact count again."""
+    from distill.cli_checks import UsageError
+    from distill.refine.corpus import corpus_kind, count_distinct_passages, resolve_prefer_sources
+    from distill.resolve import resolve_teacher
+    from distill.teacher import read_teacher_spec
+
+    if corpus_kind(args.refine) == "hf":  # streamed online: counted by refine itself
+        return
+    hidden = read_teacher_spec(resolve_teacher(args.teacher)).hidden_size
+    pca_dims = args.pca_dims
+    if isinstance(pca_dims, float):  # a variance fraction: the dims are known only after the PCA
+        dims = 1
+    elif isinstance(pca_dims, int):
+        dims = min(pca_dims, hidden)  # a larger --pca-dims is refused on its own
+    else:  # auto or none: the teacher's dims
+        dims = hidden
+    needed = dims + 1
+    # preferred sources reorder the file: without the cap the count is an upper bound, still a sure refusal
+    cap = None if resolve_prefer_sources(args.refine, args.refine_prefer_sources) else args.refine_max_sentences
+    try:
+        distinct = count_distinct_passages(args.refine, needed, cap, text_field=args.refine_text_field)
+    except ValueError as exc:
+        raise UsageError(f"--refine {args.refine}: {exc}") from None
+    if distinct < needed:
+        within = f" in its first {cap} passages (--refine-max-sentences)" if cap is not None else ""
+        raise UsageError(f"--refine {args.refine}: the corpus has only {distinct} distinct passages{within}; "
+                         f"a refinement needs at least {needed} (the model's dims + 1) to fit the PCA of the "
+                         "targets (checked before the vocabulary pass)")
+
+
 # The options of the settings whose range the API checks once the teacher's dims are known (``SettingError``).
 SETTING_OPTIONS = {"pca_dims": "--pca-dims", "drop_components": "--drop-components",
                    "sif_coefficient": "--sif-coefficient", "frequency_weight": "--frequency-weight"}
@@ -200,10 +233,12 @@ def distill_main(argv: list[str]) -> int:
     from distill.errors import SettingError
 
     if args.quiet:  # transformers draws its own bar while it loads the weights
-        from transformers.utils import logging as hf_logging
+        from distill.cli_checks import silence_progress_bars
 
-        hf_logging.disable_progress_bar()
+        silence_progress_bars()
     start = time.perf_counter()
+    if args.refine is not None:
+        check_refine_corpus_size(args)
     vocabulary = None
     if args.vocabulary:
         try:
@@ -264,6 +299,9 @@ def distill_main(argv: list[str]) -> int:
     print(f"  teacher             {info.get('teacher')} (given as {args.teacher})")
     print(f"  vocabulary          {info.get('vocab_size')} ids, {info.get('embedded_tokens')} embedded"
           f" ({added} added words, {info.get('zero_rows')} zero rows)")
+    left_out = _left_out_words(info.get("added_words", {}))
+    if left_out:
+        print(f"  left out words      {left_out}")
     print(f"  dims                {model.dim} (teacher {info.get('teacher_hidden_size')})")
     print(f"  reads               at most {model.max_length} tokens a text"
           f" (teacher {info.get('teacher_max_seq_length')} with its special tokens)")
@@ -297,6 +335,16 @@ def distill_main(argv: list[str]) -> int:
               f"the centre {model.config['vocabulary_clusters']['mean_cosine_to_centre']:.3f})")
     print(f"  size                {_folder_size(out) / 2**20:.1f} MiB ({args.dtype})")
     return 0
+
+
+def _left_out_words(stats: dict[str, int]) -> str:
+    """The ``--vocabulary`` words left out for a reason the user can act on, as one summary phrase ('' for none)."""
+    parts = []
+    if stats.get("too_long"):
+        parts.append(f"{stats['too_long']} too long for the teacher's window")
+    if stats.get("too_many_characters"):
+        parts.append(f"{stats['too_many_characters']} over the tokenizer's characters a word (read as unknown)")
+    return ", ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -144,6 +144,20 @@ def check_output_is_not_inside_input(out: Path, source: str | os.PathLike | None
                          "would write into it. Pass an output folder outside it")
 
 
+def silence_progress_bars() -> None:
+    """``--quiet``: switch off the progress bars of the libraries the command lines call (transformers' weight
+    loading, Hugging Face Hub downloads, datasets streaming); the toolkit's own bars follow ``show_progress_bar``."""
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # datasets reads it when first imported
+    from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    disable_progress_bars()
+    hf_logging.disable_progress_bar()
+    datasets = sys.modules.get("datasets")
+    if datasets is not None and hasattr(datasets, "disable_progress_bars"):
+        datasets.disable_progress_bars()
+
+
 def check_model_folder(path: str | os.PathLike, label: str) -> Path:
     """A static model folder to read: it exists, is a folder and holds a config.json."""
     folder = Path(path).expanduser()

@@ -121,8 +121,12 @@ def prepare(
     if vocab_stats.get("too_long"):
         logger.warning("%d vocabulary words were left out: their pieces do not fit the teacher's window of %d tokens "
                        "(config.json: distill.added_words.too_long).", vocab_stats["too_long"], t.max_length)
+    if vocab_stats.get("too_many_characters"):
+        logger.warning("%d vocabulary words were left out: they are longer than the teacher's WordPiece tokenizer "
+                       "reads (max_input_chars_per_word), so it turns each into its unknown token "
+                       "(config.json: distill.added_words.too_many_characters).", vocab_stats["too_many_characters"])
     if vocabulary and not added_words:
-        logger.warning("None of the %d vocabulary words was added (all are single tokens already or split).",
+        logger.warning("None of the %d vocabulary words was added (all are single tokens already, split or left out).",
                        len(vocabulary))
     base_ids = kept_token_ids(tokenizer)
     t.check_token_ids([*base_ids, *t.template[0], *t.template[1]])  # before any weights load

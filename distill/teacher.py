@@ -254,6 +254,33 @@ def pick_device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def damaged_weights_file(folder: Path) -> tuple[Path, str] | None:
+    """The first weights file of ``folder`` (``*.safetensors``, ``pytorch_model*.bin``) that cannot be read, with
+    the reason, or None when all can (run after a failed load, to name the file rather than the folder)."""
+    import zipfile
+
+    import torch
+    from safetensors import safe_open
+
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            with safe_open(str(file), framework="pt") as handle:
+                handle.keys()
+        except Exception as exc:  # safetensors raises its own SafetensorError for a bad header
+            return file, one_line_reason(exc)
+    for file in sorted(Path(folder).glob("pytorch_model*.bin")):
+        try:
+            torch.load(file, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(file))
+        except Exception as exc:  # a truncated zip or pickle raises RuntimeError, EOFError, UnpicklingError ...
+            return file, one_line_reason(exc)
+    return None
+
+
+def one_line_reason(exc: BaseException) -> str:
+    """An exception's text on one line (its type name when it has none)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 class Teacher:
     """A sentence-transformers teacher, loaded with ``transformers`` from its resolved folder.
 
@@ -356,6 +383,12 @@ class Teacher:
                 model, info = AutoModel.from_pretrained(str(self.spec.transformer_path), dtype=self.torch_dtype,
                                                         output_loading_info=True)
             except Exception as exc:
+                damaged = damaged_weights_file(self.spec.transformer_path)
+                if damaged is not None:
+                    file, reason = damaged
+                    raise TeacherError(f"Cannot load the teacher model from {self.spec.transformer_path}: its weights "
+                                       f"file {file} is damaged (truncated or not a weights file: {reason}); copy "
+                                       "or download it again") from exc
                 raise TeacherError(f"Cannot load the teacher model from {self.spec.transformer_path}: {exc}") from exc
             model.eval().to(self.device)
             for p in model.parameters():

@@ -108,6 +108,18 @@ def _byte_level_no_prefix(tok_json: dict) -> bool:
     return walk(tok_json.get("pre_tokenizer"))
 
 
+def _unknown_token_ids(tokenizer: Tokenizer, model_json: dict) -> set[int]:
+    """The id(s) of the tokenizer model's unknown token (``unk_token`` or Unigram's ``unk_id``); empty without one."""
+    ids: set[int] = set()
+    unk = model_json.get("unk_token")
+    unk_id = tokenizer.token_to_id(unk) if isinstance(unk, str) else None
+    if unk_id is not None:
+        ids.add(unk_id)
+    if isinstance(model_json.get("unk_id"), int):
+        ids.add(model_json["unk_id"])
+    return ids
+
+
 def build_output_tokenizer(
     teacher_tokenizer: Tokenizer, words: Sequence[str] | None, max_pieces: int | None = None
 ) -> tuple[Tokenizer, list[str], list[int], dict[str, int]]:
@@ -118,7 +130,10 @@ def build_output_tokenizer(
     (``single_word=True, normalized=True, lstrip=True``). Words the pre-tokenizer would split
     (spaces, punctuation) or that already are one token are skipped, and so are words of more than ``max_pieces``
     pieces (they do not fit the teacher's window with its special tokens; counted as ``too_long``, a key present
-    only when some word was).
+    only when some word was). A word the teacher reads as its one unknown token (an emoji a BERT vocabulary lacks)
+    is added when the new tokenizer then emits it; a WordPiece word longer than the model's
+    ``max_input_chars_per_word`` stays unknown whatever the vocabulary, so it is left out and counted as
+    ``too_many_characters`` (present only when some word was).
     Returns ``(tokenizer, added words as fed to the teacher, their ids, stats)``.
     """
     tok_json = json.loads(teacher_tokenizer.to_str())
@@ -130,6 +145,8 @@ def build_output_tokenizer(
     if not words:
         return probe, [], [], stats
     prefix_space = _byte_level_no_prefix(tok_json)
+    unknown_ids = _unknown_token_ids(probe, tok_json.get("model", {}))
+    max_chars = tok_json["model"].get("max_input_chars_per_word") if model_type == "WordPiece" else None
     seen: set[str] = set()
     new_words: list[str] = []
     for raw in words:
@@ -148,8 +165,13 @@ def build_output_tokenizer(
         if probe.pre_tokenizer is not None and len(probe.pre_tokenizer.pre_tokenize_str(text)) != 1:
             stats["split_by_pretokenizer"] += 1
             continue
-        n_pieces = len(probe.encode(text, add_special_tokens=False).ids)
-        if n_pieces <= 1:
+        piece_ids = probe.encode(text, add_special_tokens=False).ids
+        n_pieces = len(piece_ids)
+        if n_pieces == 1 and piece_ids[0] in unknown_ids and probe.id_to_token(piece_ids[0]) != w:
+            if max_chars is not None and len(w) > max_chars:  # WordPiece reads any longer word as unknown
+                stats["too_many_characters"] = stats.get("too_many_characters", 0) + 1
+                continue
+        elif n_pieces <= 1:
             stats["already_single_token"] += 1
             continue
         if max_pieces is not None and n_pieces > max_pieces:

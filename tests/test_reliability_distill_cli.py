@@ -58,14 +58,27 @@ def _truncate(path: Path, size: int) -> None:
     path.write_bytes(path.read_bytes()[:size])
 
 
+def _truncated_pytorch_weights(folder: Path) -> None:
+    """Replace the safetensors weights with a truncated ``pytorch_model.bin`` of the same tensors."""
+    import torch
+    from safetensors.torch import load_file
+
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    _truncate(folder / "pytorch_model.bin", 5000)
+
+
 BROKEN_TEACHERS = {
     "no tokenizer": (lambda d: [(d / "tokenizer.json").unlink(), (d / "tokenizer_config.json").unlink()],
                      "no fast tokenizer"),
     "truncated tokenizer.json": (lambda d: _truncate(d / "tokenizer.json", 1000), "tokenizer.json"),
-    "truncated model.safetensors": (lambda d: _truncate(d / "model.safetensors", 5000), "Cannot load the teacher"),
+    # the error names the damaged file, not only the folder
+    "truncated model.safetensors": (lambda d: _truncate(d / "model.safetensors", 5000),
+                                    "model.safetensors is damaged"),
     "garbage model.safetensors": (lambda d: (d / "model.safetensors").write_bytes(os.urandom(20000)),
-                                  "Cannot load the teacher"),
-    "empty model.safetensors": (lambda d: (d / "model.safetensors").write_bytes(b""), "Cannot load the teacher"),
+                                  "model.safetensors is damaged"),
+    "empty model.safetensors": (lambda d: (d / "model.safetensors").write_bytes(b""), "model.safetensors is damaged"),
+    "truncated pytorch_model.bin": (lambda d: _truncated_pytorch_weights(d), "pytorch_model.bin is damaged"),
     "no weights": (lambda d: (d / "model.safetensors").unlink(), "model.safetensors"),
     "truncated config.json": (lambda d: _truncate(d / "config.json", 100), "config.json"),
     "no config.json": (lambda d: (d / "config.json").unlink(), "config.json"),
@@ -83,7 +96,10 @@ def test_a_broken_teacher_folder_is_one_error_line_and_no_output(teacher_dir, tm
     out = tmp_path / "out"
     code, err = _run([str(teacher), "--output", str(out)], capsys)
     assert code == 2
-    assert needle in _error_line(err)
+    line = _error_line(err)
+    assert needle in line
+    if "damaged" in needle:  # the full path of the file, and the folder it was loaded from
+        assert f"{teacher / needle.split()[0]} is damaged" in line and "Cannot load the teacher" in line
     assert not out.exists()
 
 
@@ -353,3 +369,108 @@ def test_a_model_left_aside_by_a_killed_save_is_not_replaced_without_overwrite(t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert float(np.abs(StaticModel.from_pretrained(out).embedding_matrix()).max()) == pytest.approx(
         float(np.abs(_tiny_model(2.0).embedding_matrix()).max()), rel=1e-3)
+
+
+# --------------------------------------------------------------------------- words the teacher reads as unknown
+
+def test_a_word_read_as_the_unknown_token_is_added_unless_too_many_characters(teacher_dir, tmp_path, capsys, caplog):
+    emoji, huge = "\U0001f642", "a" * 101  # a character the vocabulary lacks; past max_input_chars_per_word=100
+    words = tmp_path / "words.txt"
+    words.write_text(f"{emoji}\n{huge}\ncat\ncatdog\n", encoding="utf-8")
+    out = tmp_path / "out"
+    # both were counted as already_single_token and silently not added: the teacher turns each into one [UNK]
+    assert main([str(teacher_dir), "--output", str(out), "--vocabulary", str(words), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    stats = json.loads((out / "config.json").read_text())["distill"]["added_words"]
+    assert stats == {"requested": 4, "added": 2, "already_single_token": 1, "split_by_pretokenizer": 0,
+                     "duplicate": 0, "too_many_characters": 1}
+    assert "left out words      1 over the tokenizer's characters a word" in captured.out
+    assert "1 vocabulary words were left out: they are longer than" in caplog.text
+    model = StaticModel.from_pretrained(out)
+    assert model.tokenizer.encode(f"the {emoji} cat", add_special_tokens=False).tokens == ["the", emoji, "cat"]
+    assert np.abs(model.embedding_matrix()[model.tokenizer.token_to_id(emoji)]).max() > 0
+    assert huge not in model.tokenizer.get_vocab()
+    assert model.tokenizer.encode(huge, add_special_tokens=False).tokens == ["[UNK]"]
+
+
+def test_a_plain_run_prints_no_left_out_line(teacher_dir, tmp_path, capsys):
+    words = tmp_path / "words.txt"
+    words.write_text("cat\ncatdog\n", encoding="utf-8")
+    assert main([str(teacher_dir), "--output", str(tmp_path / "out"), "--vocabulary", str(words), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "(1 added words" in out and "left out words" not in out
+
+
+# --------------------------------------------------------------------------- --refine CORPUS too small
+
+def _refuse_the_pass(monkeypatch) -> list[str]:
+    """Make the vocabulary pass record that it ran and fail; returns the record."""
+    import distill.pipeline
+
+    calls: list[str] = []
+
+    def pass_ran(*args, **kwargs):
+        calls.append("pass")
+        raise RuntimeError("the vocabulary pass ran")
+
+    monkeypatch.setattr(distill.pipeline, "embed_vocabulary", pass_ran)
+    return calls
+
+
+@pytest.mark.parametrize("kind", ["text", "jsonl"])
+def test_a_refine_corpus_with_too_few_distinct_passages_fails_before_the_pass(teacher_dir, tmp_path, capsys,
+                                                                              monkeypatch, kind):
+    calls = _refuse_the_pass(monkeypatch)
+    passages = [f"passage number {i % 20}" for i in range(500)]  # 500 passages, 20 distinct; 32 dims need 33
+    if kind == "text":
+        corpus = tmp_path / "c.txt"
+        corpus.write_text("\n".join(passages) + "\n", encoding="utf-8")
+    else:
+        corpus = tmp_path / "c.jsonl"
+        corpus.write_text("".join(json.dumps({"text": p}) + "\n" for p in passages), encoding="utf-8")
+    out = tmp_path / "out"
+    code, err = _run([str(teacher_dir), "--output", str(out), "--refine", str(corpus)], capsys)
+    line = _error_line(err)
+    assert code == 2 and calls == [] and not out.exists()
+    assert f"--refine {corpus}: the corpus has only 20 distinct passages" in line
+    assert "at least 33 (the model's dims + 1)" in line and "before the vocabulary pass" in line
+
+
+def test_the_refine_corpus_check_follows_pca_dims_and_max_sentences(teacher_dir, tmp_path, capsys, monkeypatch):
+    calls = _refuse_the_pass(monkeypatch)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(f"passage number {i}" for i in range(20)) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    # 8 dims need 9 distinct passages: 20 are enough, so the run goes on to the pass
+    with pytest.raises(RuntimeError, match="the vocabulary pass ran"):
+        main([str(teacher_dir), "--output", str(out), "--refine", str(corpus), "--pca-dims", "8", "--quiet"])
+    assert calls == ["pass"]
+    # but only the first 5 passages are used: too few, refused before the pass
+    code, err = _run([str(teacher_dir), "--output", str(out), "--refine", str(corpus), "--pca-dims", "8",
+                      "--refine-max-sentences", "5"], capsys)
+    line = _error_line(err)
+    assert code == 2 and calls == ["pass"] and not out.exists()
+    assert "only 5 distinct passages in its first 5 passages (--refine-max-sentences)" in line
+    assert "at least 9" in line
+
+
+# --------------------------------------------------------------------------- --quiet
+
+def test_quiet_distill_with_refine_prints_no_progress_bar(teacher_dir, tmp_path):
+    from helpers.teachers import make_corpus
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(make_corpus(80)) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    env.pop("HF_DATASETS_DISABLE_PROGRESS_BARS", None)
+    done = subprocess.run([sys.executable, "-m", "distill", str(teacher_dir), "--output", str(out), "--pca-dims", "8",
+                           "--device", "cpu", "--refine", str(corpus), "--refine-epochs", "1", "--refine-cache-dir",
+                           str(tmp_path / "cache"), "--quiet"], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "refined" in done.stdout and (out / "config.json").is_file()
+    # tqdm and transformers' bars draw with carriage returns and "|" bars; --quiet leaves none
+    assert "\r" not in done.stderr and "it/s]" not in done.stderr and "%|" not in done.stderr, done.stderr
+    assert "Loading weights" not in done.stderr

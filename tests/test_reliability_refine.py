@@ -513,3 +513,85 @@ def test_a_real_sigint_during_featurize_exits_130_and_the_next_run_resumes(base_
                                                                           featurize=FeaturizeConfig(chunk_size=64)))
     assert cli.main(argv) == 0
     assert calls == [64, 8]
+
+
+# ---- an output folder inside an input folder
+
+
+@pytest.mark.parametrize("inside", ["model", "teacher"])
+def test_an_output_inside_the_model_or_teacher_folder_is_refused_before_any_work(base_dir, teacher_dir, tmp_path,
+                                                                                  capsys, monkeypatch, inside):
+    import distill.refine.pipeline
+
+    monkeypatch.setattr(distill.refine.pipeline, "refine", lambda *a, **k: pytest.fail("the refinement ran"))
+    corpus = _write_corpus(tmp_path / "c.txt", _corpus(50))
+    folder = base_dir if inside == "model" else teacher_dir
+    out = folder / "refined"
+    before = sorted(p.name for p in folder.iterdir())
+    code, err = _cli(_argv(base_dir, teacher_dir, corpus, out, tmp_path / "cache"), capsys)
+    line = _one_error_line(err)
+    what = "base model's" if inside == "model" else "teacher's"
+    assert code == 2 and f"--output {out}: this is inside the {what} folder {folder}" in line
+    assert sorted(p.name for p in folder.iterdir()) == before and not (tmp_path / "cache").exists()
+
+
+def test_an_output_inside_the_recorded_teachers_folder_is_refused(base_model, teacher_dir, tmp_path, capsys,
+                                                                  monkeypatch):
+    import distill.refine.pipeline
+
+    monkeypatch.setattr(distill.refine.pipeline, "refine", lambda *a, **k: pytest.fail("the refinement ran"))
+    base = tmp_path / "base"
+    base_model.save_pretrained(base)
+    config = json.loads((base / "config.json").read_text())
+    config["teacher"] = str(teacher_dir)  # no --teacher: the run takes the one the config records
+    (base / "config.json").write_text(json.dumps(config))
+    corpus = _write_corpus(tmp_path / "c.txt", _corpus(50))
+    out = teacher_dir / "refined"
+    code, err = _cli([str(base), "--corpus", str(corpus), "-o", str(out), "--quiet"], capsys)
+    assert code == 2 and "this is inside the teacher's folder" in _one_error_line(err)
+    assert not out.exists()
+
+
+# ---- --quiet
+
+
+def _refine_stderr(argv: list[str]) -> str:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "distill.refine", *argv], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "Saved" in done.stdout
+    return done.stderr
+
+
+def test_quiet_refine_prints_no_progress_bar_of_any_kind(base_dir, teacher_dir, tmp_path):
+    corpus = _write_corpus(tmp_path / "c.txt", _corpus(80))
+    argv = _argv(base_dir, teacher_dir, corpus, tmp_path / "quiet", tmp_path / "cache")
+    assert "--quiet" in argv
+    err = _refine_stderr(argv)
+    assert "\r" not in err and "%|" not in err and "it/s]" not in err, err
+    assert "Loading weights" not in err
+    # without --quiet the same run draws bars (transformers' weight loading, featurize, training): the check sees them
+    loud = [a for a in _argv(base_dir, teacher_dir, corpus, tmp_path / "loud", tmp_path / "cache2") if a != "--quiet"]
+    err = _refine_stderr(loud)
+    assert "Loading weights" in err and "Refine (train)" in err and "%|" in err
+
+
+# ---- integer settings
+
+
+@pytest.mark.parametrize(("option", "value", "field"), [
+    ("epochs", True, "epochs"), ("epochs", 3.0, "epochs"), ("batch_size", False, "batch_size"),
+    ("batch_size", 32.0, "batch_size"), ("patience", True, "patience"), ("buffer_passages", 1000.0, "buffer_passages"),
+    ("max_validation", True, "max_validation"), ("max_validation", 10.5, "max_validation"), ("seed", True, "seed"),
+    ("seed", 1.0, "seed"), ("max_length", True, "max_length"), ("max_length", 8.0, "max_length"),
+    ("max_sentences", True, "max_sentences"), ("max_sentences", 100.0, "max_sentences"),
+    ("chunk_size", True, "chunk_size"), ("teacher_batch_size", 64.0, "featurize.batch_size"),
+    ("vocabulary_size", True, "vocabulary_size"), ("vocabulary_size", 2.0, "vocabulary_size"),
+])
+def test_int_settings_refuse_bools_and_floats_naming_the_field(option, value, field):
+    from distill.refine import RefineConfig
+
+    with pytest.raises((ValueError, TypeError), match=field):
+        RefineConfig.from_options(**{option: value})
+    assert RefineConfig.from_options(**{option: int(value) or 1}) is not None  # the same value as an int is taken

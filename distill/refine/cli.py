@@ -234,11 +234,14 @@ def check_args(args: argparse.Namespace) -> Path:
         check_model_folder,
         check_output_folder,
         check_output_is_not_input,
+        check_output_is_not_inside_input,
     )
 
     out = check_output_folder(args.output, overwrite=args.overwrite)
     check_output_is_not_input(out, args.teacher, "teacher's")  # the model itself may be replaced: it is read first
     check_model_folder(args.model, "MODEL")
+    check_output_is_not_inside_input(out, args.model, "base model's")
+    check_output_is_not_inside_input(out, _teacher_folder(args), "teacher's")
     check_corpus_option(args.corpus, "--corpus", args.text_field)
     check_refine_options(args, corpus=args.corpus)
     check_device_option(args.device)
@@ -250,6 +253,23 @@ def check_args(args: argparse.Namespace) -> Path:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     return out
+
+
+def _teacher_folder(args: argparse.Namespace) -> str | None:
+    """The teacher's folder: ``--teacher``, else the teacher the model's config records when it resolves without a
+    download (None when it does not: the run reports that)."""
+    if args.teacher is not None:
+        return str(args.teacher)
+    import json
+
+    from distill.resolve import TeacherNotFoundError, resolve_teacher
+
+    try:
+        recorded = json.loads((Path(args.model).expanduser() / "config.json").read_text(encoding="utf-8"))
+        name = recorded.get("teacher") if isinstance(recorded, dict) else None
+        return str(resolve_teacher(name, allow_download=False)) if isinstance(name, str) and name else None
+    except (OSError, ValueError, TeacherNotFoundError):  # an unreadable config or teacher: the run says which
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,6 +289,10 @@ def _main(argv: list[str] | None) -> int:
     logging.basicConfig(level=logging.INFO if not args.quiet else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     out = check_args(args)
+    if args.quiet:
+        from distill.cli_checks import silence_progress_bars
+
+        silence_progress_bars()
     config = config_from_args(args, device=args.device, dtype=args.dtype, contrast=args.contrast)
     model = refine(args.model, args.teacher, args.corpus, config, cache_dir=cache_dir_from_args(args),
                    show_progress_bar=not args.quiet)

@@ -122,6 +122,37 @@ def read_corpus(corpus: str | os.PathLike | Iterable[str] | None, max_sentences:
     return out
 
 
+def count_distinct_passages(corpus: str | os.PathLike, stop_at: int, max_sentences: int | None = None, *,
+                            text_field: str | None = None) -> int:
+    """Distinct non-blank passages among the first ``max_sentences`` of a text, JSONL or Parquet corpus file, in file
+    order, counted up to ``stop_at`` (reading stops there: a cheap lower bound on what ``read_corpus`` returns)."""
+    kind = corpus_kind(corpus)
+    if kind not in ("text", "jsonl", "parquet"):
+        raise ValueError(f"count_distinct_passages reads a corpus file, not a {kind} corpus")
+    seen: set[str] = set()
+    taken = 0
+
+    def count(texts: Iterable[str]) -> None:
+        nonlocal taken
+        for text in texts:
+            text = text.strip()
+            if not text:
+                continue
+            taken += 1
+            seen.add(text)
+            if len(seen) >= stop_at or (max_sentences is not None and taken >= max_sentences):
+                return
+
+    if kind == "text":
+        path = Path(corpus).expanduser()
+        with open(path, encoding="utf-8-sig") as f, _utf8_errors(path):
+            count(f)
+    else:
+        source = _jsonl_texts if kind == "jsonl" else _parquet_texts
+        count(source(os.fspath(corpus), text_field or DEFAULT_TEXT_FIELD))
+    return len(seen)
+
+
 def resolve_prefer_sources(
     corpus: str | os.PathLike | Iterable[str] | None, prefer_sources: Sequence[str] | str | None
 ) -> tuple[str, ...]:

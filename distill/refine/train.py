@@ -55,9 +55,9 @@ class TrainConfig:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
-        for name in ("epochs", "batch_size", "patience", "buffer_passages"):
+        for name in ("epochs", "batch_size", "patience", "buffer_passages", "max_validation"):
             v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
+            if not _is_int(v) or v < 1:  # True is an int to Python, and 3.0 silently an epoch count
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if not _finite_positive(self.learning_rate):
             raise ValueError(f"learning_rate must be a finite positive number, got {self.learning_rate!r}")
@@ -70,6 +70,11 @@ class TrainConfig:
             raise ValueError(f"max_length must be a positive int or None, got {self.max_length!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+
+
+def _is_int(value: object) -> bool:
+    """``value`` is an int (numpy's too) and not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _finite_positive(value: object) -> bool:
