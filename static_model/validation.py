@@ -15,6 +15,11 @@ MAX_CONTRAST = 50.0  # exp(50) is far from float overflow; larger values weight 
 MAX_LENGTH_LIMIT = 2**31 - 1  # token counts are int32 in the tokenizer and the pooling kernel
 
 
+def is_int(value: Any) -> bool:
+    """``value`` is an integer (numpy's too) and not a bool: ``True`` and ``3.0`` are no counts."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def check_bool(value: Any, name: str) -> bool:
     """``value`` as a bool: only ``True`` / ``False`` (numpy's too); ``"no"``, ``0`` or ``"false"`` are TypeErrors."""
     if isinstance(value, (bool, np.bool_)):
@@ -24,7 +29,7 @@ def check_bool(value: Any, name: str) -> bool:
 
 def check_positive_int(value: Any, name: str, maximum: int | None = None) -> int:
     """``value`` as an int in ``[1, maximum]``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_int(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}")
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be at most {maximum}; got {value!r}")

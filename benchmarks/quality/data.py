@@ -28,6 +28,7 @@ import numpy as np
 from benchmarks.provenance import SOURCE_ROOT
 from distill.cli_checks import UsageError
 from distill.text_files import json_object
+from static_model.validation import is_int
 
 TASK_TYPES = ("sts", "classification", "pair_classification", "clustering", "retrieval", "word_similarity")
 TASK_LABELS = {
@@ -225,9 +226,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
 
 # A field's kind in a JSON-lines row: (accepted?, converted value, what is expected). "optional_text" may also be
 # missing or null (read as "").
@@ -235,8 +233,8 @@ _JSON_KINDS: dict[str, tuple[Callable[[Any], bool], Callable[[Any], Any], str]] 
     "text": (lambda v: isinstance(v, str), str, "a string"),
     "optional_text": (lambda v: v is None or isinstance(v, str), lambda v: v or "", "a string or null"),
     "number": (_is_number, float, "a finite number"),
-    "label": (_is_int, int, "an integer"),
-    "id": (lambda v: isinstance(v, str) or _is_int(v), str, "a string or an integer"),
+    "label": (is_int, int, "an integer"),
+    "id": (lambda v: isinstance(v, str) or is_int(v), str, "a string or an integer"),
 }
 STS_FIELDS = {"sentence1": "text", "sentence2": "text", "score": "number"}
 PAIR_FIELDS = {"sentence1": "text", "sentence2": "text", "label": "label"}

@@ -23,6 +23,7 @@ from distill.classifier.data import (
     encode_targets,
     validation_split,
 )
+from static_model.validation import is_int
 
 if TYPE_CHECKING:
     from sklearn.utils import Tags
@@ -49,10 +50,6 @@ _INT_PARAMS: tuple[tuple[str, int, bool], ...] = (
     ("n_threads", 1, True),
 )
 
-
-def _is_int(value: Any) -> bool:
-    """An int or numpy integer, not a bool and not a float (``3.0`` is refused: the parameter counts things)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _finite(value: Any) -> float:
@@ -189,12 +186,12 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
                 "StaticModelClassifier needs a static model: StaticModelClassifier(model=folder_or_model).")
         for name, low, optional in _INT_PARAMS:
             value = getattr(self, name)
-            if not ((optional and value is None) or (_is_int(value) and value >= low)):
+            if not ((optional and value is None) or (is_int(value) and value >= low)):
                 raise InvalidParameterError(
                     f"{name} must be {'None or ' if optional else ''}an int >= {low}, got {value!r}.")
         if self.random_state is not None and self.random_state >= 2**32:  # numpy's and scikit-learn's seed range
             raise InvalidParameterError(f"random_state must be None or an int < 2**32, got {self.random_state!r}.")
-        if not (isinstance(self.verbose, (bool, np.bool_)) or (_is_int(self.verbose) and self.verbose >= 0)):
+        if not (isinstance(self.verbose, (bool, np.bool_)) or (is_int(self.verbose) and self.verbose >= 0)):
             raise InvalidParameterError(f"verbose must be a bool or an int >= 0, got {self.verbose!r}.")
         for name in ("normalize", "freeze_embeddings"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
@@ -211,7 +208,7 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
                 raise InvalidParameterError(f"{name} must be {expected}, got {getattr(self, name)!r}.")
         vf = self.validation_fraction
         if vf is not None and not (
-            (_is_int(vf) and vf >= 0) or (isinstance(vf, (float, np.floating)) and 0.0 <= vf < 1.0)
+            (is_int(vf) and vf >= 0) or (isinstance(vf, (float, np.floating)) and 0.0 <= vf < 1.0)
         ):
             raise InvalidParameterError(
                 f"validation_fraction must be a fraction in [0, 1), a count, or None, got {vf!r}.")

@@ -10,6 +10,7 @@ from typing import Any
 from distill.refine.corpus import DEFAULT_MAX_SENTENCES
 from distill.refine.featurize import DEFAULT_CHUNK_SIZE
 from distill.refine.train import TrainConfig
+from static_model.validation import is_int
 
 DTYPES = ("float32", "float16", "int8")
 
@@ -24,8 +25,10 @@ class CorpusConfig:
     text_field: str | None = None  # JSONL field / Parquet column / dataset field (default "text")
 
     def __post_init__(self) -> None:
-        if self.max_sentences is not None and (not _is_int(self.max_sentences) or self.max_sentences < 1):
+        if self.max_sentences is not None and (not is_int(self.max_sentences) or self.max_sentences < 1):
             raise ValueError(f"corpus.max_sentences must be a positive int or None, got {self.max_sentences!r}")
+        if self.max_sentences is not None:
+            object.__setattr__(self, "max_sentences", int(self.max_sentences))  # numpy's ints as plain ints
         if isinstance(self.prefer_sources, str):
             object.__setattr__(self, "prefer_sources", (self.prefer_sources,))
         elif self.prefer_sources is not None:
@@ -44,8 +47,9 @@ class FeaturizeConfig:
     def __post_init__(self) -> None:
         for name in ("chunk_size", "batch_size"):
             value = getattr(self, name)
-            if not _is_int(value) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"featurize.{name} must be a positive int, got {value!r}")
+            object.__setattr__(self, name, int(value))  # numpy's ints as plain ints
 
 
 # A refined model's pooling contrast unless one is given: contrast pooling (1.0). Under the selection protocol it wins
@@ -98,8 +102,9 @@ class RefineConfig:
             if not isinstance(getattr(self, name), kind):
                 raise TypeError(f"RefineConfig.{name} must be a {kind.__name__}, "
                                 f"got {type(getattr(self, name)).__name__}")
-        if not _is_int(self.vocabulary_size) or self.vocabulary_size < 0:
+        if not is_int(self.vocabulary_size) or self.vocabulary_size < 0:
             raise ValueError(f"vocabulary_size must be a non-negative int, got {self.vocabulary_size!r}")
+        object.__setattr__(self, "vocabulary_size", int(self.vocabulary_size))  # numpy's ints as plain ints
         if not isinstance(self.center_targets, bool):
             raise TypeError(f"center_targets must be a bool, got {type(self.center_targets).__name__}")
 
@@ -125,9 +130,6 @@ def option_names() -> list[str]:
     """The flat option names ``RefineConfig.from_options`` takes."""
     return sorted(OPTION_GROUPS)
 
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _option_groups() -> dict[str, tuple[str, str]]:

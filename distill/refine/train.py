@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from distill.refine.targets import TargetShards
+from static_model.validation import is_int
 
 if TYPE_CHECKING:
     import torch
@@ -57,24 +58,17 @@ class TrainConfig:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         for name in ("epochs", "batch_size", "patience", "buffer_passages", "max_validation"):
             v = getattr(self, name)
-            if not _is_int(v) or v < 1:  # True is an int to Python, and 3.0 silently an epoch count
+            if not is_int(v) or v < 1:  # True is an int to Python, and 3.0 silently an epoch count
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if not _finite_positive(self.learning_rate):
             raise ValueError(f"learning_rate must be a finite positive number, got {self.learning_rate!r}")
         if self.weight_learning_rate is not None and not _finite_positive(self.weight_learning_rate):
             raise ValueError("weight_learning_rate must be a finite positive number or None, got "
                              f"{self.weight_learning_rate!r}")
-        if self.max_length is not None and (isinstance(self.max_length, bool)
-                                            or not isinstance(self.max_length, (int, np.integer))
-                                            or self.max_length < 1):
+        if self.max_length is not None and (not is_int(self.max_length) or self.max_length < 1):
             raise ValueError(f"max_length must be a positive int or None, got {self.max_length!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+        if not is_int(self.seed) or self.seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
-
-
-def _is_int(value: object) -> bool:
-    """``value`` is an int (numpy's too) and not a bool."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _finite_positive(value: object) -> bool:
