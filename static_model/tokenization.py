@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import operator
 import re
+import string
 import sys
 from collections.abc import Sequence
 from itertools import compress
@@ -32,10 +33,10 @@ _PY_WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.iss
 # A cut text ends just before one of these: BERT and Python both split there, so the ids of the kept part are a
 # prefix of the ids of the whole text.
 _CUT_AT = re.compile("[ \t\n\r]")
-# Text without whitespace (Chinese, Japanese) may also be cut before an ideograph, where BertNormalizer puts spaces
-# (``handle_chinese_chars``), when no added token can match across it (see ``TextEncoder._may_cut_at_ideographs``).
+# Text without whitespace (Chinese, Japanese; a base64 blob, a URL) may also be cut before an ideograph, where
+# BertNormalizer puts spaces (``handle_chinese_chars``), or before punctuation, which BertPreTokenizer splits off,
+# when no added token can match across it (see ``TextEncoder._cut_pattern``).
 _IDEOGRAPH = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002b81f\U0002f800-\U0002fa1f"
-_CUT_AT_OR_BEFORE_IDEOGRAPH = re.compile(f"[ \t\n\r{_IDEOGRAPH}]")
 # Characters per token below which a text's first max_length tokens may lie beyond the cut (then it is re-encoded
 # whole): 32 is far above ordinary text's ~4-6.
 _CHARS_PER_TOKEN = 32
@@ -286,7 +287,7 @@ class TextEncoder:
         # "new york" (added, normalized) matches "New York" in a text that is not plain ASCII (not lower-cased here),
         # "NÉW YORK", "new\x01 york": found in the normalized text
         self._spaced = re.compile(trie_pattern(forms["spaced"])) if forms["spaced"] else None
-        self._cut_at = _CUT_AT_OR_BEFORE_IDEOGRAPH if self.fast and self._may_cut_at_ideographs(spec) else _CUT_AT
+        self._cut_at = self._cut_pattern(spec) if self.fast else _CUT_AT
 
     @property
     def cache_bytes(self) -> int:
@@ -311,6 +312,27 @@ class TextEncoder:
         reference = self.tokenizer.encode("a b", add_special_tokens=False).ids
         odd = {c for c in _PY_WHITESPACE if self.tokenizer.encode(f"a{c}b", add_special_tokens=False).ids != reference}
         return re.compile(trie_pattern(odd | texts))
+
+    def _cut_pattern(self, spec: dict) -> re.Pattern:
+        """Where a long text may be cut so that the ids of the kept part are a prefix of the whole text's: at
+        whitespace; before an ideograph (``_may_cut_at_ideographs``); before an ASCII punctuation mark that the
+        pre-tokenizer splits off (checked) and that no added token holds past its first character, so no match can
+        reach across the cut. A base64 blob or a long URL has no whitespace: cut there, it is not tokenized whole."""
+        tokens = [t["content"] for t in spec.get("added_tokens", [])]
+        normalizer = self.tokenizer.normalizer
+        if normalizer is not None:
+            tokens += [normalizer.normalize_str(t) for t in tokens]
+        inside = set("".join(t[1:] for t in tokens))
+
+        def splits_off(mark: str) -> bool:
+            def ids(text: str) -> list[int]:
+                return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+            return ids(f"ab{mark}cd") == ids("ab") + ids(f"{mark}cd")
+
+        marks = "".join(c for c in string.punctuation if c not in inside and splits_off(c))
+        ideographs = _IDEOGRAPH if self._may_cut_at_ideographs(spec) else ""
+        return re.compile(f"[ \t\n\r{ideographs}{re.escape(marks)}]")
 
     def _may_cut_at_ideographs(self, spec: dict) -> bool:
         """Whether the ids of a text cut just before a CJK ideograph are a prefix of the whole text's: the normalizer

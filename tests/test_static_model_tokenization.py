@@ -229,6 +229,38 @@ def test_a_cut_before_an_ideograph_keeps_the_first_max_length_ids(minilm_tokeniz
     assert ours(minilm_encoder, [text], max_length) == reference_ids(minilm_tokenizer, [text], max_length)
 
 
+_BLOB = st.sampled_from(["abc", "+", "/", "=", "[MASK]", "]", "[", "?b=c&d", "##", "-", "ü", "\u0301", "x" * 30,
+                         "日", "http://x.org/", "Q2F0", "...", "'s", "ab", "bcd", "tion", "x1"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_BLOB, max_size=300).map("".join), st.integers(1, 6))
+def test_a_cut_before_punctuation_keeps_the_first_max_length_ids(minilm_tokenizer, minilm_encoder, overlapping_added,
+                                                                 text, max_length):
+    """Text without whitespace (a base64 blob, a URL) is cut before punctuation; never inside an added token: "]"
+    ends [MASK], "#" is inside the added "##", so neither is a cut point."""
+    assert ours(minilm_encoder, [text], max_length) == reference_ids(minilm_tokenizer, [text], max_length)
+    tokenizer, encoder = overlapping_added
+    assert ours(encoder, [text], max_length) == reference_ids(tokenizer, [text], max_length)
+
+
+def test_a_huge_blob_is_cut_at_punctuation_not_tokenized_whole(minilm_tokenizer, minilm_encoder, monkeypatch):
+    """A 4 MB base64 blob (a data: URI in scraped HTML) was tokenized whole for its first 64 tokens (1.4 s)."""
+    import base64
+
+    blob = base64.b64encode(np.random.default_rng(0).bytes(3_000_000)).decode()
+    lengths = []
+    encode_parts = minilm_encoder._encode_parts
+
+    def record(texts, limit):
+        lengths.extend(map(len, texts))
+        return encode_parts(texts, limit)
+
+    monkeypatch.setattr(minilm_encoder, "_encode_parts", record)
+    assert ours(minilm_encoder, [blob], 64) == reference_ids(minilm_tokenizer, [blob[:20_000]], 64)
+    assert max(lengths) < 3_000  # cut at the first "+" or "/" past 32 characters a token: 2,048, not 4,000,000
+
+
 def test_a_huge_text_without_spaces_is_cut_too(minilm_tokenizer, monkeypatch):
     """Chinese or Japanese text has no whitespace to cut at: it was tokenized whole (2 million characters: 6 s and
     about 1 GB, for 512 tokens); it is cut before an ideograph, unless an added token could match across that cut."""
