@@ -14,8 +14,10 @@ from scale.bulk_encode import EncodeReport, OutputError, encode_files, read_vect
 from scale.engine import FolderInUseError, WorkerError
 from scale.featurize import FeaturizeReport, featurize_on_ray
 from scale.inputs import InputError, Partition, plan_partitions
+from scale.ray_data import EncodeBatches
 
 __all__ = [
-    "EncodeReport", "FeaturizeReport", "FolderInUseError", "InputError", "OutputError", "Partition", "WorkerError",
+    "EncodeBatches", "EncodeReport", "FeaturizeReport", "FolderInUseError", "InputError", "OutputError", "Partition",
+    "WorkerError",
     "encode_files", "featurize_on_ray", "plan_partitions", "read_vectors",
 ]

@@ -26,9 +26,11 @@ from scale.engine import (
     connect,
     folder_lock,
     import_engine,
+    one_numba_thread,
     progress_bar,
     run_jobs,
     started_actors,
+    vector_column,
 )
 from scale.inputs import Partition, partition_name, plan_partitions, read_partition
 from static_model import StaticModel
@@ -225,9 +227,7 @@ class _Encoder:
     """A Ray actor body: one model per worker process, encoding partitions into their files."""
 
     def __init__(self, model: StaticModel, out: str, column: str, batch_size: int) -> None:
-        import numba
-
-        numba.set_num_threads(1)  # one worker per CPU: no nested thread pools (this worker process only)
+        one_numba_thread()
         self.model, self.out, self.column, self.batch_size = model, Path(out), column, batch_size
 
     def ready(self) -> bool:
@@ -242,7 +242,7 @@ class _Encoder:
         texts = read_partition(partition, self.column)
         vectors = self.model.encode(texts, batch_size=self.batch_size)
         ids = np.arange(partition.first_id, partition.first_id + len(texts), dtype=np.int64)
-        table = pa.table({"id": ids, "embedding": _vector_column(vectors)})
+        table = pa.table({"id": ids, "embedding": vector_column(np.asarray(vectors, dtype=np.float32))})
         atomic_write(self.out / partition.name, lambda handle: pq.write_table(table, handle))
         return len(texts)
 
@@ -273,13 +273,6 @@ def _describe(partition: Partition) -> str:
     """What a partition's job is, for an error: the file, the rows and the output file."""
     last = partition.first_row + partition.n_rows - 1
     return f"encoding {partition.path} rows {partition.first_row}-{last} into {partition.name}"
-
-
-def _vector_column(vectors: np.ndarray) -> Any:
-    import pyarrow as pa
-
-    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
-    return pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
 
 
 def _vectors_of(table: Any) -> np.ndarray:

@@ -157,3 +157,20 @@ def folder_lock(folder: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def one_numba_thread() -> None:
+    """In a Ray worker: numba runs one thread (Ray runs a worker per CPU, so no nested thread pools); this process
+    only."""
+    import numba
+
+    numba.set_num_threads(1)
+
+
+def vector_column(vectors: Any) -> Any:
+    """``(n, dim)`` vectors as a pyarrow ``fixed_size_list`` column of their dtype (what scale writes)."""
+    import numpy as np
+    import pyarrow as pa
+
+    flat = pa.array(np.ascontiguousarray(vectors).reshape(-1))
+    return pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
