@@ -67,14 +67,37 @@ class Generation:
     """One generation: a dict from chunk to entry number and append-only id arrays. Writers hold the cache's
     lock; readers do their dict look-ups first and read :attr:`arrays` after."""
 
-    __slots__ = ("arrays", "index", "n_entries", "n_pieces", "text_bytes")
+    __slots__ = ("arrays", "counts", "index")
 
     def __init__(self) -> None:
         self.index: dict[str, int] = {SEPARATOR: -1}
         self.arrays = (np.empty(0, dtype=np.int32), np.zeros(0, dtype=np.int64))  # pieces, starts; grown on append
-        self.n_entries = 0
-        self.n_pieces = 0
-        self.text_bytes = 0
+        # (entries, pieces, str bytes): replaced as one, so an append cut short anywhere (KeyboardInterrupt, an
+        # error) leaves them all as they were or all updated, never an entry count that disagrees with the pieces
+        self.counts = (0, 0, 0)
+
+    @property
+    def n_entries(self) -> int:
+        """Entries appended (an append cut short after counting its entries may leave some not in the dict)."""
+        return self.counts[0]
+
+    @n_entries.setter
+    def n_entries(self, value: int) -> None:
+        self.counts = (value, *self.counts[1:])
+
+    @property
+    def n_pieces(self) -> int:
+        """Token ids in ``pieces`` that entries own."""
+        return self.counts[1]
+
+    @n_pieces.setter
+    def n_pieces(self, value: int) -> None:
+        self.counts = (self.counts[0], value, self.counts[2])
+
+    @property
+    def text_bytes(self) -> int:
+        """The entries' chunk ``str`` objects' bytes."""
+        return self.counts[2]
 
     @property
     def nbytes(self) -> int:
@@ -94,23 +117,27 @@ class Generation:
 
     def append(self, chunks: list[str], ids: np.ndarray, offsets: np.ndarray) -> None:
         """Add entries (ids of chunk k: ``ids[offsets[k]:offsets[k + 1]]``); amortised O(total size). Callers
-        hold the cache's lock."""
+        hold the cache's lock.
+
+        Safe to cut short at any point (a KeyboardInterrupt, a MemoryError): the ids are written past what entries
+        own, then the arrays, then the counts (one attribute), and only then the dict entries are published; so an
+        append cut short leaves unused room, never an entry whose ids a later append overwrites."""
         pieces, starts = self.arrays
+        n_entries, n_pieces, text_bytes = self.counts
         n, total = len(chunks), int(offsets[-1] - offsets[0])
-        if self.n_pieces + total > len(pieces) or self.n_entries + n + 1 > len(starts):
-            grown_pieces = np.empty(max(2 * len(pieces), self.n_pieces + total, _INITIAL_CAPACITY), dtype=np.int32)
-            grown_pieces[: self.n_pieces] = pieces[: self.n_pieces]
-            grown_starts = np.zeros(max(2 * len(starts), self.n_entries + n + 1, _INITIAL_CAPACITY), dtype=np.int64)
-            kept = min(len(starts), self.n_entries + 1)  # an empty generation has no starts yet
+        if n_pieces + total > len(pieces) or n_entries + n + 1 > len(starts):
+            grown_pieces = np.empty(max(2 * len(pieces), n_pieces + total, _INITIAL_CAPACITY), dtype=np.int32)
+            grown_pieces[:n_pieces] = pieces[:n_pieces]
+            grown_starts = np.zeros(max(2 * len(starts), n_entries + n + 1, _INITIAL_CAPACITY), dtype=np.int64)
+            kept = min(len(starts), n_entries + 1)  # an empty generation has no starts yet
             grown_starts[:kept] = starts[:kept]
             pieces, starts = grown_pieces, grown_starts
-        pieces[self.n_pieces : self.n_pieces + total] = ids[offsets[0] : offsets[-1]]
-        starts[self.n_entries + 1 : self.n_entries + n + 1] = offsets[1:] - offsets[0] + self.n_pieces
+        pieces[n_pieces : n_pieces + total] = ids[offsets[0] : offsets[-1]]
+        starts[n_entries + 1 : n_entries + n + 1] = offsets[1:] - offsets[0] + n_pieces
+        counts = (n_entries + n, n_pieces + total, text_bytes + sum(map(sys.getsizeof, chunks)))
         self.arrays = (pieces, starts)  # published before the entries that point into it
-        self.index.update(zip(chunks, range(self.n_entries, self.n_entries + n)))
-        self.n_entries += n
-        self.n_pieces += total
-        self.text_bytes += sum(map(sys.getsizeof, chunks))
+        self.counts = counts  # counted before they are published: a later append never reuses their room
+        self.index.update(zip(chunks, range(n_entries, n_entries + n)))  # one C call: no signal lands inside
 
 
 @dataclass

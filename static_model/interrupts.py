@@ -17,12 +17,14 @@ keeps CPython's own behaviour.
 from __future__ import annotations
 
 import _thread
+import functools
 import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C
 REDELIVERY_DELAY_S = 0.01  # how long after a swallowed Ctrl-C it is signalled again
@@ -125,3 +127,36 @@ def exit_process(status: int) -> NoReturn:
                 pass
         os._exit(status)
     sys.exit(status)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def wrapped_interrupt(exc: BaseException) -> KeyboardInterrupt | None:
+    """The ``KeyboardInterrupt`` among ``exc``'s causes and contexts, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def keep_interrupts(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``func``, with a Ctrl-C that lands while numba's compiled code calls back into Python (to box the arrays it
+    returns) raised as a ``KeyboardInterrupt``: numba reports it as ``SystemError: ... returned a result with an
+    exception set``, which a command's handler (and any ``except KeyboardInterrupt``) would not recognise."""
+    @functools.wraps(func)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return func(*args, **kwargs)
+        except SystemError as exc:
+            interrupt = wrapped_interrupt(exc)
+            if interrupt is None:
+                raise
+            raise KeyboardInterrupt(*interrupt.args) from exc
+
+    return call

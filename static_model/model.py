@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
@@ -14,9 +14,10 @@ from tokenizers import Tokenizer
 
 from static_model import persistence
 from static_model.chunk_cache import CacheInfo
+from static_model.interrupts import keep_interrupts
 from static_model.pooling import l2_normalize, pool, rows_as_float32
 from static_model.quantization import check_dtype, effective_rows, quantize
-from static_model.tokenization import TextEncoder, prepare_tokenizer
+from static_model.tokenization import CHARS_PER_TOKEN, TextEncoder, prepare_tokenizer
 from static_model.validation import MAX_CONTRAST, as_texts, check_bool, check_contrast
 from static_model.validation import check_max_length as _check_max_length
 from static_model.validation import check_positive_int as _check_positive_int
@@ -26,6 +27,11 @@ __all__ = ["DEFAULT_MAX_LENGTH", "MAX_CONTRAST", "StaticModel", "check_contrast"
 
 DEFAULT_MAX_LENGTH = 512
 _FROM_CONFIG: Any = object()
+# A call tokenizes at most this many texts, and about this many characters, at a time (see ``_slices``): one batch's
+# chunk strings take about 18 bytes a character in memory, so a huge ``batch_size`` or long documents would
+# otherwise hold gigabytes; larger batches are no faster (numba's pooling threads are busy from about 50,000 tokens).
+SLICE_TEXTS = 16_384
+SLICE_CHARS = 1 << 22
 # Keys other tools write that would contradict ours once the model is changed and saved.
 _STALE_KEYS = ("hidden_dim", "embedding_dtype", "vocabulary_quantization", "seq_length", "architectures")
 # The record of how a token mapping was made (``distill.quantize_vocabulary``); dropped with the mapping.
@@ -262,6 +268,7 @@ class StaticModel:
         return effective_rows(self._embeddings, self._weights)
 
     # ------------------------------------------------------------------ encoding
+    @keep_interrupts
     def encode(
         self,
         texts: str | Iterable[str],
@@ -288,7 +295,8 @@ class StaticModel:
         batch_size = _check_positive_int(batch_size, "batch_size")
         settings = self._resolve(normalize, max_length, contrast)
         workers = _check_positive_int(workers, "workers")
-        out = self._encode(texts, settings, batch_size=batch_size, workers=workers, progress=show_progress_bar)
+        progress = check_bool(show_progress_bar, "show_progress_bar")
+        out = self._encode(texts, settings, batch_size=batch_size, workers=workers, progress=progress)
         return out[0] if single else out
 
     def _encode(self, texts: Sequence[str], settings: _Settings, *, batch_size: int = 4096, workers: int = 1,
@@ -300,18 +308,24 @@ class StaticModel:
         if workers > 1 and len(texts) > 1:  # at least two batches per worker, so that they share the work
             batch_size = max(1, min(batch_size, -(-len(texts) // (2 * workers))))
 
-        def encode_batch(start: int) -> None:
-            for positions, ids, offsets in self._encoder.encode_parts(texts[start : start + batch_size], max_length):
+        def encode_batch(bounds: tuple[int, int]) -> None:
+            start, end = bounds
+            for positions, ids, offsets in self._encoder.encode_parts(texts[start:end], max_length):
                 pool(self._embeddings, self._pool_weights, ids, offsets, out, positions + start, normalize=normalize,
                      contrast=contrast, norms=norms)
 
-        starts = _progress(range(0, len(texts), batch_size), progress, batch_size, len(texts))
+        batches: Iterable[tuple[int, int]] = _slices(texts, batch_size, max_length)
+        bar = None  # the number of batches, for a progress bar
+        if progress or workers > 1:
+            batches = list(batches)
+            bar = len(batches) if progress else None
         if workers == 1 or len(texts) <= 1:
-            for start in starts:
-                encode_batch(start)
+            for _ in _progress(map(encode_batch, batches), bar, len(texts)):
+                pass
         else:
             with ThreadPoolExecutor(workers, thread_name_prefix="static_model.encode") as executor:
-                for _ in executor.map(encode_batch, starts):
+                # the bar advances as batches finish (map submits them all at once, in order)
+                for _ in _progress(executor.map(encode_batch, batches), bar, len(texts)):
                     pass
         return out
 
@@ -327,24 +341,35 @@ class StaticModel:
         return self._row_norms
 
 
+    @keep_interrupts
     def encode_as_sequence(
         self, texts: str | Iterable[str], *, max_length: int | None = None
     ) -> np.ndarray | list[np.ndarray]:
         """Each text's token vectors, ``(n_tokens, dim)`` float32 (one array for one ``str``); ``max_length=None``:
         the model's :attr:`max_length`."""
         single, texts = as_texts(texts)
-        ids, offsets = self._encoder.encode(texts, self._resolve(max_length=max_length).max_length)
-        rows = rows_as_float32(self._embeddings, self._pool_weights, ids)
-        sequences = [rows[offsets[i] : offsets[i + 1]] for i in range(len(texts))]
+        sequences = []
+        for ids, offsets in self._token_ids(texts, self._resolve(max_length=max_length).max_length):
+            rows = rows_as_float32(self._embeddings, self._pool_weights, ids)
+            sequences += [rows[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
         return sequences[0] if single else sequences
 
+    @keep_interrupts
     def tokenize(self, texts: str | Iterable[str], *, max_length: int | None = None) -> list[np.ndarray]:
         """The int32 token ids that :meth:`encode` averages, one array per text; ``max_length=None``: the model's
         :attr:`max_length`."""
         _, texts = as_texts(texts)
-        ids, offsets = self._encoder.encode(texts, self._resolve(max_length=max_length).max_length)
-        return [ids[offsets[i] : offsets[i + 1]] for i in range(len(texts))]
+        arrays = []
+        for ids, offsets in self._token_ids(texts, self._resolve(max_length=max_length).max_length):
+            arrays += [ids[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
+        return arrays
 
+    def _token_ids(self, texts: Sequence[str], max_length: int | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Flat ids and offsets of consecutive slices of ``texts`` (see ``_slices``), in order."""
+        for start, end in _slices(texts, len(texts), max_length):
+            yield self._encoder.encode(texts[start:end], max_length)
+
+    @keep_interrupts
     def similarity(self, a: np.ndarray | str | Iterable[str], b: np.ndarray | str | Iterable[str]) -> np.ndarray:
         """Cosine similarity matrix ``(len(a), len(b))`` between vectors or texts (texts are encoded first, both
         sides with the model's settings as read once at the start of the call)."""
@@ -464,11 +489,35 @@ class StaticModel:
         )
 
 
-def _progress(batches: range, show: bool, batch_size: int, total: int) -> Iterable[int]:
-    if not show:
-        return batches
+def _slices(texts: Sequence[str], batch_size: int, max_length: int | None) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of the consecutive batches that a call tokenizes one at a time: at most ``batch_size`` and
+    ``SLICE_TEXTS`` texts, and at most ``SLICE_CHARS`` characters past a batch's first text (each text counted up to
+    where a long one is cut), so a call's intermediate memory (the chunk strings, ids and offsets of one batch) stays
+    bounded whatever its ``batch_size`` and texts. A text's vector and ids do not depend on its batch."""
+    n, size = len(texts), min(batch_size, SLICE_TEXTS)
+    if n <= size and sum(map(len, texts)) <= SLICE_CHARS:  # one batch (most calls): no arrays to make
+        yield from [(0, n)] if n else []
+        return
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+    if max_length is not None:
+        np.minimum(lengths, CHARS_PER_TOKEN * max_length, out=lengths)
+    ends = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=ends[1:])
+    start = 0
+    while start < n:
+        end = min(start + size, n)
+        if ends[end] - ends[start] > SLICE_CHARS:
+            end = max(int(np.searchsorted(ends, ends[start] + SLICE_CHARS, side="right")) - 1, start + 1)
+        yield start, end
+        start = end
+
+
+def _progress(results: Iterator[None], batches: int | None, total: int) -> Iterable[None]:
+    """``results`` (one per finished batch), through a tqdm bar of ``batches`` steps unless that is ``None``."""
+    if batches is None:
+        return results
     try:
         from tqdm.auto import tqdm
     except ImportError as exc:
         raise ImportError("show_progress_bar=True needs tqdm: pip install tqdm") from exc
-    return tqdm(batches, total=len(batches), desc=f"Encoding {total} texts", unit="batch")
+    return tqdm(results, total=batches, desc=f"Encoding {total} texts", unit="batch")

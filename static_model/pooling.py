@@ -168,13 +168,18 @@ def _pool_parallel(  # pragma: no cover
 PARALLEL_MIN_TOKENS = 50_000
 # One call at a time uses numba's thread pool; a concurrent call pools serially instead of waiting (the callers'
 # own threads already use the cores, and numba's "workqueue" layer must not be entered twice at once).
-_PARALLEL = threading.Lock()
+# ``_parallel_busy`` says a call uses it; it is set (under ``_GATE``, held for a moment) and cleared in ``pool`` by
+# statements that no signal can split from the ``try`` that clears it, so a Ctrl-C at any point cannot leave it set
+# (a lock taken with ``acquire(blocking=False)`` before a ``try`` could be left held by one landing in between, and
+# every later call would then pool serially).
+_GATE = threading.Lock()
+_parallel_busy = False
 _forked = False  # in a forked child the parent's OpenMP pool is not usable: pool serially
 
 
 def _after_fork_in_child() -> None:
-    global _PARALLEL, _forked
-    _PARALLEL = threading.Lock()
+    global _GATE, _forked
+    _GATE = threading.Lock()
     _forked = True
 
 
@@ -210,14 +215,20 @@ def pool(
     data = table.view(np.uint16) if is_half else table
     args = (data, HALF_TO_FLOAT if is_half else _NO_LUT, weights, _NO_LUT if norms is None else norms, ids, offsets,
             rows, normalize, float(contrast), out)
-    lock = _PARALLEL
-    if len(ids) >= PARALLEL_MIN_TOKENS and not _forked and lock.acquire(blocking=False):
-        try:
+    global _parallel_busy
+    parallel = False
+    try:
+        if len(ids) >= PARALLEL_MIN_TOKENS and not _forked and not _parallel_busy:
+            with _GATE:
+                if not _parallel_busy:
+                    _parallel_busy = parallel = True  # one statement: nothing can land between the two
+        if parallel:
             _pool_parallel(*args)
-        finally:
-            lock.release()
-    else:
-        _pool_serial(*args)
+        else:
+            _pool_serial(*args)
+    finally:
+        if parallel:
+            _parallel_busy = False
 
 
 def rows_as_float32(table: np.ndarray, weights: np.ndarray, ids: np.ndarray) -> np.ndarray:

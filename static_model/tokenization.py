@@ -39,7 +39,7 @@ _CUT_AT = re.compile("[ \t\n\r]")
 _IDEOGRAPH = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002b81f\U0002f800-\U0002fa1f"
 # Characters per token below which a text's first max_length tokens may lie beyond the cut (then it is re-encoded
 # whole): 32 is far above ordinary text's ~4-6.
-_CHARS_PER_TOKEN = 32
+CHARS_PER_TOKEN = 32
 
 Part = tuple[np.ndarray, np.ndarray, np.ndarray]  # (text positions, flat ids, offsets)
 
@@ -374,7 +374,7 @@ class TextEncoder:
         limit = int(max_length)
         # Text far past this point cannot give one of the first max_length tokens of ordinary text: cut there (at
         # whitespace), and encode again whole the rare text whose kept part gives fewer than max_length tokens.
-        cut = _CHARS_PER_TOKEN * limit
+        cut = CHARS_PER_TOKEN * limit
         if not texts or max(map(len, texts)) <= cut:
             return self._encode_parts(texts, limit)
         cuts = [i for i, t in enumerate(texts) if len(t) > cut]

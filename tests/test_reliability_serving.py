@@ -5,12 +5,15 @@ changes its settings and budget."""
 from __future__ import annotations
 
 import gc
+import inspect
 import itertools
 import multiprocessing
 import os
 import pickle
+import sys
 import threading
 import tracemalloc
+import types
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -41,6 +44,15 @@ def made_up_words(count: int, seed: int) -> list[str]:
         suffixes = rng.choice(SUFFIXES, rng.integers(1, 9))
         words.add(str(rng.choice(STEMS)) + "".join(suffixes) + str(rng.integers(0, 10**6)))
     return sorted(words)
+
+
+def known_words(count: int, seed: int) -> list[str]:
+    """Distinct words made only of known pieces ("playingsed", "cat0able"): each has ids, 2 to 5 of them."""
+    rng = np.random.default_rng(seed)
+    words: set[str] = set()
+    while len(words) < count:
+        words.add(str(rng.choice(STEMS[:-1])) + "".join(rng.choice(SUFFIXES, rng.integers(1, 5))))
+    return sorted(words, key=lambda w: rng.random())
 
 
 def symbols(alphabet: str, count: int, seed: int) -> list[str]:
@@ -82,7 +94,9 @@ def test_cache_bytes_is_the_memory_it_holds(alphabet):
     BMP and astral text (1, 1, 2 and 4 bytes per character); and the cache stays within its budget."""
     budget = 300_000
     model = make_model(cache_bytes=budget)
-    model.encode(["warm up"])
+    for start in range(0, 3000, 1000):  # the same work on other words first: numba compiles what it will run (with a
+        model.encode([" ".join(symbols(alphabet, 3000, 2)[start : start + 1000])])  # cold on-disk cache, run alone,
+    model.clear_cache()  # the compilations were traced: 340 KB past the budget)
     words = symbols(alphabet, 12_000, 1)
     gc.collect()
     tracemalloc.start()
@@ -189,6 +203,179 @@ def test_children_forked_while_a_thread_hammers_the_cache_work():
         busy.join()
     assert codes == [0] * 6
 
+
+
+# ------------------------------------------------------------------ a merge cut short
+def append_lines() -> list[int]:
+    """The lines ``Generation.append`` runs for a fresh model's first call (recorded by a trace function)."""
+    lines: list[int] = []
+    code = Generation.append.__code__
+
+    def trace(frame: types.FrameType, event: str, arg: object) -> object:
+        if frame.f_code is not code:
+            return None
+
+        def local(frame: types.FrameType, event: str, arg: object) -> object:
+            if event == "line":
+                lines.append(frame.f_lineno)
+            return local
+
+        return local
+
+    _traced(trace, make_model().tokenize, ["unbelievable playing"])
+    return sorted(set(lines))
+
+
+def _traced(trace: object, call: object, *args: object) -> None:
+    previous = sys.gettrace()
+    sys.settrace(trace)  # type: ignore[arg-type]
+    try:
+        call(*args)  # type: ignore[operator]
+    finally:
+        sys.settrace(previous)
+
+
+def test_a_keyboard_interrupt_at_any_line_of_a_merge_leaves_the_cache_right():
+    """Ctrl-C lands between any two lines of the cache's append (as a signal can): the call raises, and every later
+    call, on this thread or another, gets the ids a fresh model gives. (It once landed after the new entries were
+    published but before they were counted: the next merge took their numbers and room, and the words of the cut
+    call read another word's ids, silently, until the cache was cleared.)"""
+    words = known_words(80, 11)
+    first, second = words[:40], words[40:]
+    texts = [" ".join(first[:20]), " ".join(first[20:]), " ".join(second[:20]), " ".join(second[20:])]
+    expected = [ids.tolist() for ids in make_model().tokenize(texts)]
+    code = Generation.append.__code__
+    lines = append_lines()
+    assert len(lines) >= 8
+    for line in lines:
+        model = make_model()
+
+        def interrupt(frame: types.FrameType, event: str, arg: object, line: int = line) -> object:
+            if frame.f_code is not code:
+                return None
+
+            def local(frame: types.FrameType, event: str, arg: object) -> object:
+                if event == "line" and frame.f_lineno == line:
+                    raise KeyboardInterrupt
+                return local
+
+            return local
+
+        with pytest.raises(KeyboardInterrupt):
+            _traced(interrupt, model.tokenize, texts[:2])
+        with ThreadPoolExecutor(1) as other:  # the next merge (the second half), on another thread
+            other.submit(model.tokenize, texts[2:]).result()
+        got = [ids.tolist() for ids in model.tokenize(texts)]
+        assert got == expected, f"wrong ids after an interrupt at line {line} of Generation.append"
+        assert all(got), "each text has ids"
+
+
+def test_a_keyboard_interrupt_inside_a_compiled_kernel_is_a_keyboard_interrupt():
+    """Ctrl-C lands while numba's compiled code calls back into Python (``_numba_unpickle``, to box the arrays a
+    kernel returns): numba reports it as ``SystemError: CPUDispatcher(...) returned a result with an exception set``
+    (7 of 60 Ctrl-Cs during encode), which ``except KeyboardInterrupt`` and the command lines' handlers miss. Each
+    public call raises it as a ``KeyboardInterrupt``, and the model stays right."""
+    from numba.core import serialize
+
+    code = serialize._numba_unpickle.__code__
+    model, fresh = make_model(), make_model()
+    texts = [" ".join(known_words(30, 13)), "the cat sat on the mat", "café 日本"]
+    calls = [
+        lambda: model.encode(texts), lambda: model.tokenize(texts), lambda: model.encode_as_sequence(texts),
+        lambda: model.similarity(texts, texts[:1]),
+    ]
+    for call in calls:
+        call()  # compiled and loaded: what follows are the kernels' own call-backs
+    interrupted = 0
+    for which, call in enumerate(calls):
+        for k in itertools.count():
+            count = [0]
+
+            def interrupt(frame: types.FrameType, event: str, arg: object, k: int = k, count: list = count) -> object:
+                if frame.f_code is code and event == "call":
+                    count[0] += 1
+                    if count[0] == k + 1:
+                        raise KeyboardInterrupt
+                return None
+
+            model.clear_cache()  # every call tokenizes again: the same kernels run
+            try:
+                _traced(interrupt, call)
+            except KeyboardInterrupt:
+                interrupted += 1
+            if count[0] <= k:  # the call made fewer call-backs than k: all of them were interrupted once
+                break
+        assert k >= 2, f"call {which}: numba made {k} call-backs"
+    assert interrupted >= 8
+    np.testing.assert_array_equal(model.encode(texts), fresh.encode(texts))
+    assert [t.tolist() for t in model.tokenize(texts)] == [t.tolist() for t in fresh.tokenize(texts)]
+
+
+def test_a_keyboard_interrupt_at_any_line_of_pooling_leaves_the_thread_pool_usable(monkeypatch):
+    """Ctrl-C lands between any two lines of ``pool``: later large calls still use numba's thread pool. (Its lock was
+    taken with ``acquire(blocking=False)`` just before the ``try`` that released it: an interrupt landing in between
+    left it held, and every later call of the process pooled serially.)"""
+    from static_model import pooling
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(50, 8)).astype(np.float32)
+    weights = np.ones(50, dtype=np.float32)
+    ids = rng.integers(0, 50, pooling.PARALLEL_MIN_TOKENS + 600).astype(np.int32)
+    offsets = np.arange(0, len(ids) + 1, 60, dtype=np.int64)
+    expected = np.empty((len(offsets) - 1, 8), dtype=np.float32)
+    pooling.pool(table, weights, ids, offsets, expected, normalize=True)
+    parallel_calls: list[int] = []
+    parallel = pooling._pool_parallel
+
+    def counted(*args: object) -> None:
+        parallel_calls.append(1)
+        parallel(*args)
+
+    monkeypatch.setattr(pooling, "_pool_parallel", counted)
+    code = pooling.pool.__code__
+    out = np.empty_like(expected)
+
+    def run() -> None:
+        pooling.pool(table, weights, ids, offsets, out, normalize=True)
+
+    lines: list[int] = []
+
+    def record(frame: types.FrameType, event: str, arg: object) -> object:
+        if frame.f_code is not code:
+            return None
+
+        def local(frame: types.FrameType, event: str, arg: object) -> object:
+            if event == "line":
+                lines.append(frame.f_lineno)
+            return local
+
+        return local
+
+    _traced(record, run)
+    assert parallel_calls == [1] and len(set(lines)) >= 8
+    # not inside the ``finally`` clause, which only reads a local and stores a global: CPython handles signals at
+    # calls and backward jumps, so no Ctrl-C lands there (a trace function can raise anywhere)
+    source, first = inspect.getsourcelines(pooling.pool)
+    cleanup = first + next(i for i, text in enumerate(source) if text.strip() == "finally:")
+    for line in sorted(n for n in set(lines) if n < cleanup):
+
+        def interrupt(frame: types.FrameType, event: str, arg: object, line: int = line) -> object:
+            if frame.f_code is not code:
+                return None
+
+            def local(frame: types.FrameType, event: str, arg: object) -> object:
+                if event == "line" and frame.f_lineno == line:
+                    raise KeyboardInterrupt
+                return local
+
+            return local
+
+        with pytest.raises(KeyboardInterrupt):
+            _traced(interrupt, run)
+        parallel_calls.clear()
+        run()
+        assert parallel_calls == [1], f"pooled serially after an interrupt at line {line} of pool"
+        np.testing.assert_array_equal(out, expected)
 
 # ------------------------------------------------------------------ settings, read once per call
 SETTINGS = [dict(zip(("normalize", "max_length", "contrast"), values))

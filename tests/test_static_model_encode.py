@@ -104,6 +104,55 @@ def test_bad_parameters_raise_value_error(tiny_model, kwargs):
         tiny_model.encode(["a"], **kwargs)
 
 
+@pytest.mark.parametrize("value", ["no", 1, None, "False"])
+def test_show_progress_bar_takes_only_a_bool(tiny_model, value):
+    with pytest.raises(TypeError, match="show_progress_bar must be True or False"):
+        tiny_model.encode(["a"], show_progress_bar=value)
+
+
+@pytest.mark.parametrize("name", ["convert_to_numpy", "normalize_embeddings", "device", "use_multiprocessing"])
+def test_an_option_of_other_libraries_is_a_type_error_naming_it(tiny_model, name):
+    with pytest.raises(TypeError, match=name):
+        tiny_model.encode(["a"], **{name: True})
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_the_progress_bar_moves_as_batches_finish(tiny_model, monkeypatch, workers):
+    """With workers the batches are all submitted at once; the bar once counted submissions, so it stood at 100%
+    before the first batch was done."""
+    import time
+
+    import tqdm.auto
+
+    from static_model import model as model_module
+
+    finished: list[int] = []
+    seen: list[int] = []
+    pool = model_module.pool
+
+    def slow_pool(*args: object, **kwargs: object) -> None:
+        time.sleep(0.005)  # the batches take a while (the check below is no timing: it holds at any speed)
+        pool(*args, **kwargs)
+        finished.append(1)
+
+    class Bar:
+        def __init__(self, iterable, total: int, **kwargs: object) -> None:  # noqa: ANN001
+            self.iterable, self.total = iterable, total
+
+        def __iter__(self):  # noqa: ANN204
+            for item in self.iterable:
+                seen.append(len(finished))  # batches done when the bar moves
+                yield item
+
+    monkeypatch.setattr(model_module, "pool", slow_pool)
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
+    texts = [f"the cat {k}" for k in range(60)]
+    vectors = tiny_model.encode(texts, batch_size=4, workers=workers, show_progress_bar=True)
+    np.testing.assert_array_equal(vectors, tiny_model.encode(texts))
+    assert len(seen) == 15
+    assert all(done >= step for step, done in enumerate(seen, start=1)), seen
+
+
 def test_unicode_junk_never_crashes(tiny_model):
     junk = [
         "\x00\x01\x02 control \x7f\x1f\x0b\x0c", "lone \ud800 surrogate \udfff", "emoji 😀🤖👍🏽", "日本語のテキスト",
