@@ -147,6 +147,9 @@ def test_resolve_data_dir_one_rule_for_every_tool(tmp_path, monkeypatch):
         resolve_data_dir(missing)
     monkeypatch.setenv("STATIC_EMBEDDINGS_DATA", str(tmp_path))
     assert default_data_dir() == tmp_path == resolve_data_dir(None)
+    monkeypatch.setenv("STATIC_EMBEDDINGS_DATA", str(missing))  # was: ../shared/data used in its place, silently
+    with pytest.raises(data.DataDirError, match=r"^\$STATIC_EMBEDDINGS_DATA=.*missing: not a folder"):
+        resolve_data_dir(None)
 
 
 def test_no_data_folder_anywhere_is_a_typed_usage_error_not_an_exit(tmp_path, monkeypatch):
@@ -250,7 +253,7 @@ def test_retrieval_files_are_checked(tiny_data):
 def test_a_judged_document_missing_from_the_corpus_is_an_error_naming_qrels_line_and_id(tiny_data):
     qrels = tiny_data / "retrieval/scifact/qrels/test.tsv"
     corpus = tiny_data / "retrieval/scifact/corpus.jsonl"
-    qrels.write_text("query-id\tcorpus-id\tscore\nq0\td0\t1\nq1\td7\t1\nq1\td1\t1\nq0\td8\t1\nq1\td7\t0\n")
+    qrels.write_text("query-id\tcorpus-id\tscore\nq0\td0\t1\nq1\td7\t1\nq1\td1\t1\nq0\td8\t1\nq0\td7\t0\n")
     with pytest.raises(data.DataFormatError) as info:
         data.load_available(data.select(tiny_data, names=["SciFact"]), tiny_data)
     assert str(info.value) == (f"{qrels}: line 3: document 'd7' is not in {corpus} (2 judged documents missing)")
@@ -258,6 +261,32 @@ def test_a_judged_document_missing_from_the_corpus_is_an_error_naming_qrels_line
     qrels.write_text("query-id\tcorpus-id\tscore\nq0\td0\t1\nq1\td4\t1\n")
     (ret,) = data.load_available(data.select(tiny_data, names=["SciFact"]), tiny_data)
     assert ret.qrels == {"q0": {"d0": 1}, "q1": {"d4": 1}} and ret.query_ids == ["q0", "q1"]
+
+
+def test_duplicate_ids_and_conflicting_judgements_are_errors(tiny_data):
+    """A document id twice could take two places of one ranking (its relevance counted twice); a pair judged twice
+    with two scores kept the last one silently."""
+    folder = tiny_data / "retrieval/scifact"
+    qrels, corpus, queries = folder / "qrels/test.tsv", folder / "corpus.jsonl", folder / "queries.jsonl"
+
+    def load():
+        return data.load_available(data.select(tiny_data, names=["SciFact"]), tiny_data)
+
+    qrels.write_text("query-id\tcorpus-id\tscore\nq0\td0\t1\nq0\td0\t1\nq1\td4\t1\n")  # the same twice: fine
+    (ret,) = load()
+    assert ret.qrels == {"q0": {"d0": 1}, "q1": {"d4": 1}}
+    qrels.write_text("query-id\tcorpus-id\tscore\nq0\td0\t1\nq1\td4\t1\nq0\td0\t2\n")
+    with pytest.raises(data.DataFormatError, match=rf"^{re.escape(str(qrels))}: line 4: query 'q0' and document "
+                                                   "'d0' are judged 1 and again 2$"):
+        load()
+    qrels.write_text("query-id\tcorpus-id\tscore\nq0\td0\t1\n")
+    for path in (corpus, queries):
+        rows = path.read_text().splitlines()
+        path.write_text("\n".join([*rows, rows[0]]) + "\n")
+        with pytest.raises(data.DataFormatError, match=rf"^{re.escape(str(path))}: id '.+' is in rows 1 and "
+                                                       rf"{len(rows) + 1} \(ids must be unique\)$"):
+            load()
+        path.write_text("\n".join(rows) + "\n")
 
 
 def test_heldout_with_too_few_rows_names_the_file(tiny_data):

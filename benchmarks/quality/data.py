@@ -185,11 +185,16 @@ Dataset = STSData | PairData | ClassificationData | ClusteringData | RetrievalDa
 
 # --------------------------------------------------------------------------------------------- data root
 def default_data_dir() -> Path | None:
-    """``$STATIC_EMBEDDINGS_DATA`` if set, else ``../shared/data`` from the working directory, else beside the
-    repository checkout; None if none exists."""
+    """``$STATIC_EMBEDDINGS_DATA`` if set (a ``DataDirError`` when it is not a folder: never another folder in its
+    place), else ``../shared/data`` from the working directory, else beside the repository checkout; None if none
+    exists."""
     env = os.environ.get("STATIC_EMBEDDINGS_DATA")
-    candidates = [Path(env)] if env else []
-    candidates += [Path.cwd().parent / "shared" / "data", SOURCE_ROOT.parent / "shared" / "data"]
+    if env:
+        if not Path(env).expanduser().is_dir():
+            raise DataDirError(f"$STATIC_EMBEDDINGS_DATA={env}: not a folder; point it at the data folder (layout: "
+                               "MANIFEST.md) or unset it")
+        return Path(env).expanduser()
+    candidates = [Path.cwd().parent / "shared" / "data", SOURCE_ROOT.parent / "shared" / "data"]
     for c in candidates:
         if c.is_dir():
             return c
@@ -382,13 +387,18 @@ def load_retrieval(folder: Path, name: str, split: str = "test") -> RetrievalDat
     first_line: dict[str, int] = {}
     first_doc_line: dict[str, int] = {}
     for line, r in read_tsv_rows(qrels_p, ("score",), ("query-id", "corpus-id")):
-        qrels.setdefault(r["query-id"], {})[r["corpus-id"]] = int(r["score"])
+        judged = qrels.setdefault(r["query-id"], {})
+        if judged.get(r["corpus-id"], int(r["score"])) != int(r["score"]):  # the same judgement twice is harmless
+            raise DataFormatError(f"{qrels_p}: line {line}: query {r['query-id']!r} and document {r['corpus-id']!r} "
+                                  f"are judged {judged[r['corpus-id']]} and again {int(r['score'])}")
+        judged[r["corpus-id"]] = int(r["score"])
         first_line.setdefault(r["query-id"], line)
         first_doc_line.setdefault(r["corpus-id"], line)
     corpus = read_rows(corpus_p, CORPUS_FIELDS)
-    corpus_ids = [r["_id"] for r in corpus]
+    corpus_ids = _unique_ids(corpus_p, [r["_id"] for r in corpus])
     corpus_texts = [f"{r['title'].strip()} {r['text'].strip()}".strip() for r in corpus]
-    queries = {r["_id"]: r["text"] for r in read_rows(queries_p, QUERY_FIELDS)}
+    query_rows = read_rows(queries_p, QUERY_FIELDS)
+    queries = dict(zip(_unique_ids(queries_p, [r["_id"] for r in query_rows]), (r["text"] for r in query_rows)))
     unknown = [qid for qid in qrels if qid not in queries]
     if unknown:
         raise DataFormatError(f"{qrels_p}: line {first_line[unknown[0]]}: query {unknown[0]!r} is not in {queries_p} "
@@ -400,6 +410,17 @@ def load_retrieval(folder: Path, name: str, split: str = "test") -> RetrievalDat
                               f"not in {corpus_p} ({len(unknown_docs)} judged documents missing)")
     query_ids = [qid for qid in queries if qid in qrels]  # only the queries of this split, in file order
     return RetrievalData(name, corpus_ids, corpus_texts, query_ids, [queries[q] for q in query_ids], qrels)
+
+
+def _unique_ids(path: Path, ids: list[str]) -> list[str]:
+    """``ids`` when no two are the same; else a ``DataFormatError`` naming the file, the id and its rows (a corpus
+    document twice could fill two places of one ranking and count its relevance twice)."""
+    first: dict[str, int] = {}
+    for row, i in enumerate(ids, start=1):
+        if i in first:
+            raise DataFormatError(f"{path}: id {i!r} is in rows {first[i]} and {row} (ids must be unique)")
+        first[i] = row
+    return ids
 
 
 def load_word_similarity(path: Path, name: str) -> WordSimData:

@@ -4,6 +4,6 @@ Training needs the ``train`` extra (torch, scikit-learn, tqdm); the exported pip
 (:class:`static_model.pipeline.StaticPipeline`) runs with numpy only.
 """
 
-from distill.classifier.estimator import StaticModelClassifier
+from distill.classifier.estimator import InvalidParameterError, StaticModelClassifier
 
-__all__ = ["StaticModelClassifier"]
+__all__ = ["InvalidParameterError", "StaticModelClassifier"]
