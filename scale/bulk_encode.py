@@ -32,7 +32,7 @@ from scale.engine import (
     started_actors,
     vector_column,
 )
-from scale.inputs import Partition, partition_name, plan_partitions, read_partition
+from scale.inputs import Partition, file_stat, partition_name, plan_partitions, read_partition
 from static_model import StaticModel
 from static_model.atomic_file import atomic_write, atomic_write_bytes
 from static_model.fingerprint import model_fingerprint
@@ -93,7 +93,7 @@ def encode_files(
         model = StaticModel.from_pretrained(model)
     partitions = plan_partitions(inputs, column=column, partition_rows=partition_rows)
     out = Path(output).expanduser()
-    manifest = _manifest(partitions, column, partition_rows, model)
+    manifest = _manifest(inputs, partitions, column, partition_rows, model)
     _check_output_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -165,13 +165,12 @@ def _manifest_problem(data: Any) -> str | None:
     return None
 
 
-def _manifest(partitions: list[Partition], column: str, partition_rows: int, model: StaticModel) -> dict[str, Any]:
-    first = {p.path: p for p in reversed(partitions)}  # each input's first partition, which carries its planned stat
+def _manifest(inputs: Sequence[str | os.PathLike] | str | os.PathLike, partitions: list[Partition], column: str,
+              partition_rows: int, model: StaticModel) -> dict[str, Any]:
     settings = {k: model.config.get(k) for k in ("normalize", "max_length", "contrast")}
     return {
         "format": MANIFEST_FORMAT,
-        "inputs": [{"path": path, "bytes": first[path].file_bytes, "mtime_ns": first[path].file_mtime_ns}
-                   for path in dict.fromkeys(p.path for p in partitions)],
+        "inputs": _input_entries(inputs, partitions),
         "column": column,
         "partition_rows": partition_rows,
         "partitions": len(partitions),
@@ -187,6 +186,19 @@ def _check_output_folder(out: Path) -> None:
         raise NotADirectoryError(f"output {out} exists and is not a folder")
     if out.is_dir() and not (out / MANIFEST).is_file() and any(f.name != LOCK_FILE for f in out.iterdir()):
         raise FileExistsError(f"output {out} is not empty and holds no {MANIFEST}: not a bulk-encode folder")
+
+
+def _input_entries(inputs: Sequence[str | os.PathLike] | str | os.PathLike,
+                   partitions: list[Partition]) -> list[dict[str, Any]]:
+    """Every input once, in the order given, with the size and modification time planning saw; an input with no
+    rows (an empty file) is listed too, so a resume after it gained rows names it as changed."""
+    planned = {p.path: (p.file_bytes, p.file_mtime_ns) for p in reversed(partitions)}  # each input's first partition
+    given = [inputs] if isinstance(inputs, (str, os.PathLike)) else inputs
+    entries = []
+    for path in dict.fromkeys(str(Path(raw).resolve()) for raw in given):
+        size, mtime_ns = planned[path] if path in planned else file_stat(path)
+        entries.append({"path": path, "bytes": size, "mtime_ns": mtime_ns})
+    return entries
 
 
 def _prepare_output(out: Path, manifest: dict[str, Any], overwrite: bool) -> None:

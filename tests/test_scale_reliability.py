@@ -133,6 +133,22 @@ def test_a_resume_refuses_an_input_edited_in_place(cluster, tiny_model, tmp_path
     assert len(list(out.glob("part-*.parquet"))) == 2  # nothing was mixed in
 
 
+def test_an_input_without_rows_is_in_the_manifest_and_a_resume_after_it_gained_rows_names_it(cluster, tiny_model,
+                                                                                              tmp_path):
+    source = write_text(tmp_path / "in.txt", ROWS)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    out = tmp_path / "out"
+    encode_files(tiny_model, [source, empty], out, partition_rows=2, workers=1, progress=False)
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    assert [entry["path"] for entry in manifest["inputs"]] == [str(source.resolve()), str(empty.resolve())]
+    assert manifest["inputs"][1]["bytes"] == 0
+    encode_files(tiny_model, [source, empty], out, partition_rows=2, workers=1, progress=False)  # resumes: unchanged
+    empty.write_text("a new row\n", encoding="utf-8")
+    with pytest.raises(FileExistsError, match=f"input {empty.resolve()} changed since the first run"):
+        encode_files(tiny_model, [source, empty], out, partition_rows=2, workers=1, progress=False)
+
+
 def test_a_worker_refuses_a_file_changed_since_planning(tmp_path):
     source = write_text(tmp_path / "in.txt", ROWS)
     [partition] = plan_partitions([source], partition_rows=100)
