@@ -226,6 +226,23 @@ def append_lines() -> list[int]:
     return sorted(set(lines))
 
 
+def interrupt_at(code: types.CodeType, line: int) -> object:
+    """A trace function that raises ``KeyboardInterrupt`` when ``code`` is about to run ``line`` (as a signal
+    could land there)."""
+    def trace(frame: types.FrameType, event: str, arg: object) -> object:
+        if frame.f_code is not code:
+            return None
+
+        def local(frame: types.FrameType, event: str, arg: object) -> object:
+            if event == "line" and frame.f_lineno == line:
+                raise KeyboardInterrupt
+            return local
+
+        return local
+
+    return trace
+
+
 def _traced(trace: object, call: object, *args: object) -> None:
     previous = sys.gettrace()
     sys.settrace(trace)  # type: ignore[arg-type]
@@ -249,20 +266,8 @@ def test_a_keyboard_interrupt_at_any_line_of_a_merge_leaves_the_cache_right():
     assert len(lines) >= 8
     for line in lines:
         model = make_model()
-
-        def interrupt(frame: types.FrameType, event: str, arg: object, line: int = line) -> object:
-            if frame.f_code is not code:
-                return None
-
-            def local(frame: types.FrameType, event: str, arg: object) -> object:
-                if event == "line" and frame.f_lineno == line:
-                    raise KeyboardInterrupt
-                return local
-
-            return local
-
         with pytest.raises(KeyboardInterrupt):
-            _traced(interrupt, model.tokenize, texts[:2])
+            _traced(interrupt_at(code, line), model.tokenize, texts[:2])
         with ThreadPoolExecutor(1) as other:  # the next merge (the second half), on another thread
             other.submit(model.tokenize, texts[2:]).result()
         got = [ids.tolist() for ids in model.tokenize(texts)]
@@ -358,20 +363,8 @@ def test_a_keyboard_interrupt_at_any_line_of_pooling_leaves_the_thread_pool_usab
     source, first = inspect.getsourcelines(pooling.pool)
     cleanup = first + next(i for i, text in enumerate(source) if text.strip() == "finally:")
     for line in sorted(n for n in set(lines) if n < cleanup):
-
-        def interrupt(frame: types.FrameType, event: str, arg: object, line: int = line) -> object:
-            if frame.f_code is not code:
-                return None
-
-            def local(frame: types.FrameType, event: str, arg: object) -> object:
-                if event == "line" and frame.f_lineno == line:
-                    raise KeyboardInterrupt
-                return local
-
-            return local
-
         with pytest.raises(KeyboardInterrupt):
-            _traced(interrupt, run)
+            _traced(interrupt_at(code, line), run)
         parallel_calls.clear()
         run()
         assert parallel_calls == [1], f"pooled serially after an interrupt at line {line} of pool"

@@ -16,22 +16,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers.tokenizers import random_texts
 
 from scale import InputError, encode_files, plan_partitions
 from scale.bulk_encode import read_vectors
 from static_model import StaticModel
 
-WORDS = "the cat dog sat on mat runs fast slow bank river money tax law hello world".split()
-
 
 @pytest.fixture
-def model(tiny_table, wordpiece_tokenizer) -> StaticModel:
-    return StaticModel(tiny_table, wordpiece_tokenizer, config={"normalize": True})
-
-
-def texts(n: int, seed: int = 0) -> list[str]:
-    rng = np.random.default_rng(seed)
-    return [" ".join(rng.choice(WORDS, size=rng.integers(0, 12))) for _ in range(n)]
+def model(tiny_model) -> StaticModel:
+    return tiny_model
 
 
 def write_inputs(folder: Path, rows: list[str]) -> list[Path]:
@@ -45,7 +39,7 @@ def write_inputs(folder: Path, rows: list[str]) -> list[Path]:
 
 
 def test_vectors_and_ids_equal_single_process_encode(cluster, model, tmp_path):
-    rows = texts(1000)
+    rows = random_texts(1000)
     inputs = write_inputs(tmp_path, rows)
     report = encode_files(model, inputs, tmp_path / "out", partition_rows=64, workers=2, progress=False)
     n_partitions = len(plan_partitions(inputs, partition_rows=64))
@@ -71,7 +65,7 @@ def test_resume_after_an_interrupted_run(cluster, model, tmp_path):
     """Ctrl-C of the CLI mid-run keeps the finished partitions; the same command again encodes only the rest."""
     folder = tmp_path / "model"
     model.save_pretrained(folder)
-    rows = texts(200_000, seed=1)
+    rows = random_texts(200_000, seed=1)
     (tmp_path / "in.txt").write_text("".join(r + "\n" for r in rows), encoding="utf-8")
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "scale", "encode", str(folder), str(tmp_path / "in.txt"), "--output", str(out),
@@ -105,7 +99,7 @@ def _encoder_worker_pids() -> list[int]:
 
 
 def test_a_killed_worker_is_replaced_and_its_partition_redone(cluster, model, tmp_path):
-    rows = texts(200_000, seed=2)
+    rows = random_texts(200_000, seed=2)
     (tmp_path / "in.txt").write_text("".join(r + "\n" for r in rows), encoding="utf-8")
     out = tmp_path / "out"
     killed: list[int] = []
@@ -186,7 +180,7 @@ def test_a_resume_with_a_model_that_differs_only_in_its_mapping_is_refused(clust
                            token_mapping=((np.arange(n) + shift) % 4).astype(np.int32), config={"normalize": True})
 
     a, b = mapped(0), mapped(1)
-    rows = texts(40)
+    rows = random_texts(40)
     (tmp_path / "in.txt").write_text("".join(r + "\n" for r in rows), encoding="utf-8")
     out = tmp_path / "out"
     encode_files(a, [tmp_path / "in.txt"], out, partition_rows=10, progress=False)
@@ -222,7 +216,7 @@ def test_featurize_on_ray_fills_refines_cache_and_resumes(cluster, tmp_path, mon
 
     torch.set_num_threads(1)
     teacher_dir = make_wordpiece_teacher(tmp_path / "teacher")
-    corpus = texts(600, seed=3)
+    corpus = random_texts(600, seed=3)
     report = featurize_on_ray(str(teacher_dir), corpus, cache_dir=tmp_path / "cache", chunk_size=64, workers=2,
                               progress=False)
     assert (report.chunks, report.skipped, report.encoded, report.passages) == (10, 0, 10, 600)
@@ -253,7 +247,7 @@ def test_featurize_refuses_a_cache_folder_of_another_teacher_before_any_work(tmp
     from scale import featurize_on_ray
 
     torch.set_num_threads(1)
-    corpus = texts(40, seed=5)
+    corpus = random_texts(40, seed=5)
     other = Teacher(str(make_wordpiece_teacher(tmp_path / "other", seed=1)), device="cpu")
     rf.featurize(other, corpus, cache_dir=tmp_path / "cache", chunk_size=16, show_progress_bar=False)
     chunks = sorted(p.name for p in (tmp_path / "cache").iterdir())

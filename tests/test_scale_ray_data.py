@@ -11,21 +11,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers.tokenizers import random_texts
 
 from scale import EncodeBatches
 from static_model import StaticModel
 
-WORDS = "the cat dog sat on mat runs fast slow bank river money tax law hello world".split()
-
 
 @pytest.fixture
-def model(tiny_table, wordpiece_tokenizer) -> StaticModel:
-    return StaticModel(tiny_table, wordpiece_tokenizer, config={"normalize": True})
-
-
-def texts(n: int, seed: int = 0) -> list[str]:
-    rng = np.random.default_rng(seed)
-    return [" ".join(rng.choice(WORDS, size=rng.integers(0, 12))) for _ in range(n)]
+def model(tiny_model) -> StaticModel:
+    return tiny_model
 
 
 def vectors_of(column: pa.ChunkedArray) -> np.ndarray:
@@ -42,7 +36,7 @@ def test_batch_formats_write_parquet_equal_encode(cluster, model, tmp_path):
     ray.data.DataContext.get_current().enable_progress_bars = False
     folder = tmp_path / "model"
     model.save_pretrained(folder)
-    rows = texts(300)
+    rows = random_texts(300)
     items = [{"n": i, "text": t, "tag": f"t{i % 7}"} for i, t in enumerate(rows)]
     ds = ray.data.from_items(items, override_num_blocks=3)
     expected = model.encode(rows)
@@ -79,7 +73,7 @@ def test_missing_text_fails_the_pipeline_naming_the_row(cluster, model):
 
 def test_one_batch_in_each_format_without_ray(model):
     """Called directly: same format back, other columns kept, the input untouched, settings and dtype applied."""
-    rows = texts(20, seed=3)
+    rows = random_texts(20, seed=3)
     threads = numba.get_num_threads()
     encode = EncodeBatches(model, column="body", output_column="vec", normalize=False, max_length=3, dtype="float16")
     assert numba.get_num_threads() == threads  # outside a Ray actor it changes nothing of this process
@@ -124,7 +118,7 @@ def test_errors_name_the_problem(model):
 def test_model_pickles_without_its_caches(model):
     """A StaticModel instance ships to each actor by pickling: its table and tokenizer, not what encoding cached."""
     fresh = len(pickle.dumps(model))
-    model.encode(texts(500, seed=5))
+    model.encode(random_texts(500, seed=5))
     assert len(pickle.dumps(model)) == fresh < model.embeddings.nbytes + 10_000
     again = pickle.loads(pickle.dumps(EncodeBatches(model)))
     np.testing.assert_array_equal(again({"text": np.array(["the cat"], dtype=object)})["embedding"],

@@ -15,6 +15,18 @@ WORDS = [
 ]
 
 
+SENTENCE_WORDS = ["the", "cat", "dog", "sat", "on", "mat", "runs", "fast", "slow", "bank", "river", "money", "tax",
+                  "law", "hello", "world"]
+
+
+def random_texts(n: int, seed: int = 0) -> list[str]:
+    """``n`` texts of 0 to 11 words of ``SENTENCE_WORDS`` (all known to the tiny tokenizer), seeded."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(SENTENCE_WORDS, size=rng.integers(0, 12))) for _ in range(n)]
+
+
 def make_wordpiece_tokenizer(words: list[str] = WORDS, *, pad_to: int | None = 16) -> Tokenizer:
     """A BERT-style uncased WordPiece tokenizer; padded and truncating like all-MiniLM-L6-v2's tokenizer.json."""
     vocab = {token: i for i, token in enumerate(SPECIAL + words)}
