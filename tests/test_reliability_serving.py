@@ -206,10 +206,9 @@ def test_children_forked_while_a_thread_hammers_the_cache_work():
 
 
 # ------------------------------------------------------------------ a merge cut short
-def append_lines() -> list[int]:
-    """The lines ``Generation.append`` runs for a fresh model's first call (recorded by a trace function)."""
+def lines_run(code: types.CodeType, call: object, *args: object) -> list[int]:
+    """The lines of ``code`` that ``call(*args)`` runs, in order, repeats included (recorded by a trace function)."""
     lines: list[int] = []
-    code = Generation.append.__code__
 
     def trace(frame: types.FrameType, event: str, arg: object) -> object:
         if frame.f_code is not code:
@@ -222,8 +221,13 @@ def append_lines() -> list[int]:
 
         return local
 
-    _traced(trace, make_model().tokenize, ["unbelievable playing"])
-    return sorted(set(lines))
+    _traced(trace, call, *args)
+    return lines
+
+
+def append_lines() -> list[int]:
+    """The lines ``Generation.append`` runs for a fresh model's first call."""
+    return sorted(set(lines_run(Generation.append.__code__, make_model().tokenize, ["unbelievable playing"])))
 
 
 def interrupt_at(code: types.CodeType, line: int) -> object:
@@ -343,20 +347,7 @@ def test_a_keyboard_interrupt_at_any_line_of_pooling_leaves_the_thread_pool_usab
     def run() -> None:
         pooling.pool(table, weights, ids, offsets, out, normalize=True)
 
-    lines: list[int] = []
-
-    def record(frame: types.FrameType, event: str, arg: object) -> object:
-        if frame.f_code is not code:
-            return None
-
-        def local(frame: types.FrameType, event: str, arg: object) -> object:
-            if event == "line":
-                lines.append(frame.f_lineno)
-            return local
-
-        return local
-
-    _traced(record, run)
+    lines = lines_run(code, run)
     assert parallel_calls == [1] and len(set(lines)) >= 8
     # not inside the ``finally`` clause, which only reads a local and stores a global: CPython handles signals at
     # calls and backward jumps, so no Ctrl-C lands there (a trace function can raise anywhere)
