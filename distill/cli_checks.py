@@ -8,12 +8,13 @@ Every check here is cheap and runs before a teacher loads or any work starts. A 
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 # the command lines' Ctrl-C status and exit path live with the start-up guard (static_model.interrupts)
 from distill.text_files import scan_utf8
@@ -223,3 +224,21 @@ def save_model(model: StaticModel, out: Path, *, overwrite: bool) -> None:
     """``model.save_pretrained(out, overwrite=overwrite)``: atomic, and a model is replaced only with ``overwrite``
     (``check_output_folder`` already refused anything else before the work started)."""
     model.save_pretrained(out, overwrite=overwrite)
+
+
+_Number = TypeVar("_Number", int, float)
+
+
+def number_or_none(convert: Callable[[str], _Number], words: tuple[str, ...],
+                   expected: str) -> Callable[[str], _Number | None]:
+    """An argparse ``type``: ``None`` for any of ``words`` (any case), else ``convert(value)``; a value neither gives
+    ``expected {expected}, got 'VALUE'`` after the option's name (ranges are checked where the setting is used)."""
+    def parse(value: str) -> _Number | None:
+        if value.strip().lower() in words:
+            return None
+        try:
+            return convert(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}") from None
+
+    return parse

@@ -44,6 +44,7 @@ from benchmarks.provenance import provenance, provenance_markdown
 from benchmarks.quality.data import TASK_LABELS, TASK_TYPES
 from benchmarks.quality.suite import add_suite_options, cache_dir, load_datasets, task_config
 from benchmarks.report import emit, fmt, markdown_table
+from distill.cli_checks import number_or_none
 
 if TYPE_CHECKING:
     from benchmarks.quality.data import Dataset
@@ -422,14 +423,7 @@ def ablation_markdown(report: dict, *, title: str = "Ablation") -> str:
     return "\n".join(out)
 
 
-def _max_length(value: str) -> int | None:
-    """``--max-length``: a positive int, or ``none`` for every token."""
-    if value.strip().lower() in ("none", "all"):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive int or none; got {value!r}") from None
+_max_length = number_or_none(int, ("none", "all"), "a positive int or none")  # --max-length: none = every token
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

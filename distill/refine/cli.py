@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 from typing import Any, Protocol
 
+from distill.cli_checks import number_or_none
 from distill.refine.config import DEFAULT_REFINED_CONTRAST, RefineConfig
 from distill.refine.corpus import CORPUS_OPTIONS, DEFAULT_MAX_SENTENCES, DEFAULT_PREFER_SOURCES, DEFAULT_TEXT_FIELD
 from distill.refine.train import LOSSES, TrainConfig
@@ -83,24 +84,8 @@ def add_refine_options(p: OptionTarget, prefix: str = "") -> None:
                    f"memory bound; default {train.buffer_passages:,})")
 
 
-def _max_sentences(value: str) -> int | None:
-    """``--max-sentences``: a whole number or ``all``/``none`` (argparse names the option when this raises)."""
-    if value.strip().lower() in ("all", "none"):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of passages or 'all', got {value!r}") from None
-
-
-def _sif_coefficient(value: str) -> float | None:
-    """``--sif-coefficient``: a number or ``none``/``off``."""
-    if value.strip().lower() in ("none", "off"):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1) or 'none', got {value!r}") from None
+_max_sentences = number_or_none(int, ("all", "none"), "a whole number of passages or 'all'")  # --max-sentences
+_sif_coefficient = number_or_none(float, ("none", "off"), "a number in (0, 1) or 'none'")  # --sif-coefficient
 
 
 def config_from_args(args: argparse.Namespace, prefix: str = "", *, device: str | None = None,
