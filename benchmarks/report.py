@@ -2,9 +2,10 @@
 ``OUT.json``; and the cell formats the tables share. Headers (command, date, machine, versions) come from
 ``benchmarks.provenance``.
 
-Both files are written atomically (``atomic_write_text``), the JSON is strict (NaN and infinities as ``null``), and
-``check_out`` checks an ``--out`` before any work (``python -m benchmarks`` runs it on every command's ``--out`` and
-``--output``)."""
+Both files are written atomically (``atomic_write_text``), the JSON first, and the ``.md`` records the JSON's
+SHA-256, so a pair left mismatched by a kill between the two writes can be told (``pair_matches``). The JSON is strict
+(NaN and infinities as ``null``), and ``check_out`` checks an ``--out`` before any work (``python -m benchmarks`` runs
+it on every command's ``--out`` and ``--output``)."""
 
 from __future__ import annotations
 
@@ -109,13 +110,39 @@ def check_target(path: str | os.PathLike, option: str, *, shown: str | None = No
 
 
 def write(md: str, report: Any, out: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``OUT.md`` and ``OUT.json`` (``report_paths``; parents made), each atomically, without printing;
-    returns the two paths. The JSON is serialized first: a report that cannot be written touches neither file."""
+    """Write ``OUT.json`` then ``OUT.md`` (``report_paths``; parents made), each atomically, without printing;
+    returns the two paths. The JSON is serialized first: a report that cannot be written touches neither file.
+
+    The two renames are not one: a run killed between them leaves the new ``OUT.json`` beside the old ``OUT.md``.
+    So the ``.md`` ends with the SHA-256 of the ``.json`` written with it (``json_digest_line``, an HTML comment,
+    invisible when rendered): ``pair_matches`` tells a matched pair from a mismatched one."""
     md_path, json_path = report_paths(out)
     text = json_text(report)
-    atomic_write_text(md_path, md)
-    atomic_write_text(json_path, text)
+    atomic_write_text(json_path, text)  # the data of record first
+    atomic_write_text(md_path, md + ("" if md.endswith("\n") else "\n") + json_digest_line(text.encode("utf-8")))
     return md_path, json_path
+
+
+JSON_DIGEST_TAG = "<!-- report json sha256:"  # the last line of OUT.md: the digest of the OUT.json written with it
+
+
+def json_digest_line(json_bytes: bytes) -> str:
+    """The line ``write`` ends ``OUT.md`` with: the SHA-256 of the bytes of its ``OUT.json``."""
+    import hashlib
+
+    return f"{JSON_DIGEST_TAG} {hashlib.sha256(json_bytes).hexdigest()} -->\n"
+
+
+def pair_matches(out: str | os.PathLike) -> bool:
+    """Whether ``OUT.md`` and ``OUT.json`` were written together: the ``.md``'s last line is ``json_digest_line``
+    of the ``.json`` as it is now. False when either is missing, or the ``.md`` has no such line (written before
+    the line existed, or by hand)."""
+    md_path, json_path = report_paths(out)
+    try:
+        last = md_path.read_text(encoding="utf-8").splitlines(keepends=True)[-1:]
+        return last == [json_digest_line(json_path.read_bytes())]
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def write_json(obj: Any, path: str | os.PathLike) -> None:

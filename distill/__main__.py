@@ -188,8 +188,8 @@ def check_refine_corpus_size(args: argparse.Namespace) -> None:
     """``--refine CORPUS``: a ``UsageError`` before the vocabulary pass when the corpus file clearly has fewer distinct
     passages than a refinement needs (the model's dims + 1; dims from ``--pca-dims`` and the teacher's config, which
     loads no weights). It reads at most that many distinct passages; ``refine`` checks the exact count again."""
-    from distill.cli_checks import UsageError
-    from distill.refine.corpus import corpus_kind, count_distinct_passages, resolve_prefer_sources
+    from distill.refine.cli import check_corpus_size
+    from distill.refine.corpus import corpus_kind
     from distill.resolve import resolve_teacher
     from distill.teacher import read_teacher_spec
 
@@ -203,18 +203,7 @@ def check_refine_corpus_size(args: argparse.Namespace) -> None:
         dims = min(pca_dims, hidden)  # a larger --pca-dims is refused on its own
     else:  # auto or none: the teacher's dims
         dims = hidden
-    needed = dims + 1
-    # preferred sources reorder the file: without the cap the count is an upper bound, still a sure refusal
-    cap = None if resolve_prefer_sources(args.refine, args.refine_prefer_sources) else args.refine_max_sentences
-    try:
-        distinct = count_distinct_passages(args.refine, needed, cap, text_field=args.refine_text_field)
-    except ValueError as exc:
-        raise UsageError(f"--refine {args.refine}: {exc}") from None
-    if distinct < needed:
-        within = f" in its first {cap} passages (--refine-max-sentences)" if cap is not None else ""
-        raise UsageError(f"--refine {args.refine}: the corpus has only {distinct} distinct passages{within}; "
-                         f"a refinement needs at least {needed} (the model's dims + 1) to fit the PCA of the "
-                         "targets (checked before the vocabulary pass)")
+    check_corpus_size(args.refine, dims, args, "refine-", before="before the vocabulary pass")
 
 
 # The options of the settings whose range the API checks once the teacher's dims are known (``SettingError``).

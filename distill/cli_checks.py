@@ -147,7 +147,12 @@ def check_output_is_not_inside_input(out: Path, source: str | os.PathLike | None
 
 def silence_progress_bars() -> None:
     """``--quiet``: switch off the progress bars of the libraries the command lines call (transformers' weight
-    loading, Hugging Face Hub downloads, datasets streaming); the toolkit's own bars follow ``show_progress_bar``."""
+    loading, Hugging Face Hub downloads, datasets streaming); the toolkit's own bars follow ``show_progress_bar``.
+
+    For the rest of the process, and nothing restores it (``$HF_DATASETS_DISABLE_PROGRESS_BARS`` stays set, the
+    libraries' bars stay off): only the command lines' ``main`` call it (``python -m distill`` and
+    ``python -m distill.refine``), whose process ends with the run. Library code never does; it takes
+    ``show_progress_bar``."""
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # datasets reads it when first imported
     from huggingface_hub.utils import disable_progress_bars
     from transformers.utils import logging as hf_logging

@@ -107,6 +107,9 @@ def test_a_missing_data_folder_is_one_error_line_and_the_usage_status(tmp_path, 
         "none": (["quality", "-m", "st:x", "--cache", "none"], "error: no --data given and no default data folder"),
         "file": (["quality", "-m", "st:x", "--data", str(a_file)], f"error: --data {a_file}: not a folder"),
         "spec": (["quality", "-m", "nope:x", "--data", str(tmp_path)], "error: -m: "),
+        # an empty --data was taken as "not given": the default data folder was used in its place, silently
+        "empty": (["quality", "-m", "st:x", "--data", ""], "error: --data is empty"),
+        "empty, a str option": (["runtime-speed", str(tmp_path), "--data", ""], "error: --data is empty"),
     }
     for name, (argv, start) in runs.items():
         rc = main(argv)

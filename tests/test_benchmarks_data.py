@@ -152,6 +152,19 @@ def test_resolve_data_dir_one_rule_for_every_tool(tmp_path, monkeypatch):
         resolve_data_dir(None)
 
 
+def test_an_empty_data_option_is_an_error_but_an_empty_variable_is_unset(tmp_path, monkeypatch):
+    """``--data ""`` (a script's unset variable) used the default folder in its place; an empty
+    ``$STATIC_EMBEDDINGS_DATA`` is, by convention, the variable unset."""
+    monkeypatch.setenv("STATIC_EMBEDDINGS_DATA", str(tmp_path))  # a default that would be found
+    with pytest.raises(data.DataDirError, match=r"^--data is empty: pass the data folder"):
+        data.resolve_data_dir("")
+    monkeypatch.setenv("STATIC_EMBEDDINGS_DATA", "")
+    monkeypatch.setattr(data, "SOURCE_ROOT", tmp_path / "checkout")
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "shared")  # ../shared/data from here
+    assert data.default_data_dir() == data.resolve_data_dir(None) == Path.cwd().parent / "shared" / "data"
+
+
 def test_no_data_folder_anywhere_is_a_typed_usage_error_not_an_exit(tmp_path, monkeypatch):
     from distill.cli_checks import UsageError
 

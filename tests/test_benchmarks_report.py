@@ -38,7 +38,8 @@ def test_report_paths_keep_every_dot_but_a_final_md_or_json(tmp_path, out, stem)
 def test_write_keeps_the_dots_of_the_name(tmp_path):
     md, js = report.write("# r\n", {"a": 1}, tmp_path / "res" / "minilm_v1.2")
     assert sorted(p.name for p in (tmp_path / "res").iterdir()) == ["minilm_v1.2.json", "minilm_v1.2.md"]
-    assert md.read_text() == "# r\n" and _strict_load(js) == {"a": 1}
+    assert md.read_text() == "# r\n" + report.json_digest_line(js.read_bytes()) and _strict_load(js) == {"a": 1}
+    assert report.pair_matches(tmp_path / "res" / "minilm_v1.2")
 
 
 @pytest.mark.parametrize("out", ["results/", ".md", ".json", "."])
@@ -84,15 +85,41 @@ def test_a_crash_while_writing_leaves_the_old_report_whole(tmp_path, monkeypatch
     with pytest.raises(OSError, match="No space"):
         report.write("# new\n", {"new": True}, tmp_path / "r")
     monkeypatch.undo()
-    assert (tmp_path / "r.md").read_text() == "# old\n" and _strict_load(tmp_path / "r.json") == {"old": True}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.md"]
+    assert (tmp_path / "r.md").read_text().startswith("# old\n") and _strict_load(tmp_path / "r.json") == {"old": True}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.md"] and report.pair_matches(tmp_path / "r")
+
+
+def test_a_crash_between_the_two_files_leaves_a_pair_that_says_it_does_not_match(tmp_path, monkeypatch):
+    """The .md and .json are renamed one after the other: a kill between the two renames left a new .json beside
+    the old .md, and nothing told them apart from a pair written together."""
+    report.write("# old\n", {"old": True}, tmp_path / "r")
+    real = report.atomic_write_text
+
+    def killed_before_the_md(path, text):
+        if path.suffix == ".md":
+            raise KeyboardInterrupt  # the run stopped between the two writes
+        real(path, text)
+
+    monkeypatch.setattr(report, "atomic_write_text", killed_before_the_md)
+    with pytest.raises(KeyboardInterrupt):
+        report.write("# new\n", {"new": True}, tmp_path / "r")
+    monkeypatch.undo()
+    assert _strict_load(tmp_path / "r.json") == {"new": True}  # the JSON, the data of record, is written first
+    assert (tmp_path / "r.md").read_text().startswith("# old\n")
+    assert not report.pair_matches(tmp_path / "r")  # the old .md names the old .json's digest, not this one's
+    report.write("# new\n", {"new": True}, tmp_path / "r")
+    assert report.pair_matches(tmp_path / "r")
+    (tmp_path / "r.md").write_text("# by hand\n")  # no digest line: not known to match
+    assert not report.pair_matches(tmp_path / "r")
+    (tmp_path / "r.json").unlink()
+    assert not report.pair_matches(tmp_path / "r")
 
 
 def test_a_report_that_cannot_be_serialized_touches_neither_file(tmp_path):
     report.write("# old\n", {"old": True}, tmp_path / "r")
     with pytest.raises(TypeError, match="object"):
         report.write("# new\n", {"bad": object()}, tmp_path / "r")
-    assert (tmp_path / "r.md").read_text() == "# old\n" and _strict_load(tmp_path / "r.json") == {"old": True}
+    assert (tmp_path / "r.md").read_text().startswith("# old\n") and _strict_load(tmp_path / "r.json") == {"old": True}
 
 
 # ----------------------------------------------------------------------------------------- strict JSON

@@ -320,3 +320,15 @@ def test_compare_times_each_model_by_its_fastest_run_within_a_budget(wp_dir, mon
     res = compare(slow_compile, short_teacher, texts=SENTENCES)
     assert res["static_seconds"] == pytest.approx(0.01) and slow_compile.calls == 1 + 2
     assert res["teacher_seconds"] == pytest.approx(2.5) and short_teacher.calls == 1 + 2
+
+
+def test_only_the_command_lines_silence_the_libraries_progress_bars():
+    """``silence_progress_bars`` lasts for the rest of the process (nothing restores it): fine in a command line's
+    ``main``, whose process ends, a leak anywhere else. Its docstring says only those call it; this keeps it so."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    callers = sorted(str(path.relative_to(root)) for package in ("distill", "static_model", "scale", "benchmarks")
+                     for path in (root / package).rglob("*.py")
+                     if re.search(r"(?<!def )\bsilence_progress_bars\(", path.read_text(encoding="utf-8")))
+    assert callers == ["distill/__main__.py", "distill/refine/cli.py"]

@@ -106,6 +106,23 @@ def test_a_corpus_of_blank_lines_is_refused_naming_the_file(tmp_path, base_dir, 
     assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
 
 
+def test_the_cli_refuses_too_few_distinct_passages_naming_the_corpus_before_the_teacher(tmp_path, base_dir, capsys):
+    """``python -m distill.refine`` counted the passages only inside ``refine`` (after reading the whole corpus),
+    a ValueError that did not name the file; ``python -m distill --refine`` already refused it up front."""
+    few = _write_corpus(tmp_path / "few.txt", ["a cat", "a dog", "the mat", "a hat", "the sun"] * 40)
+    many = _write_corpus(tmp_path / "many.txt", _corpus(40))
+    no_teacher = tmp_path / "no-such-teacher"  # never looked up: the corpus is refused first
+    cases = [(few, ("--max-sentences", "all"), "only 5 distinct passages; a refinement needs at least 9 (the "
+              "model's dims + 1)"),
+             (many, ("--max-sentences", "6"), "only 6 distinct passages in its first 6 passages (--max-sentences)")]
+    for corpus, extra, needle in cases:
+        code, err = _cli(_argv(base_dir, no_teacher, corpus, tmp_path / "out", tmp_path / "cache", *extra), capsys)
+        line = _one_error_line(err)
+        assert code == 2 and line.startswith(f"error: --corpus {corpus}: the corpus has ") and needle in line, line
+        assert "before the teacher loads" in line and "no-such-teacher" not in line
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+
+
 def test_one_passage_is_refused_before_the_teacher_loads(base_model, tmp_path):
     from distill.refine import refine
 

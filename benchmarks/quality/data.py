@@ -185,9 +185,9 @@ Dataset = STSData | PairData | ClassificationData | ClusteringData | RetrievalDa
 
 # --------------------------------------------------------------------------------------------- data root
 def default_data_dir() -> Path | None:
-    """``$STATIC_EMBEDDINGS_DATA`` if set (a ``DataDirError`` when it is not a folder: never another folder in its
-    place), else ``../shared/data`` from the working directory, else beside the repository checkout; None if none
-    exists."""
+    """``$STATIC_EMBEDDINGS_DATA`` if set and not empty (a ``DataDirError`` when it is not a folder: never another
+    folder in its place; an empty one counts as unset, as is the convention), else ``../shared/data`` from the
+    working directory, else beside the repository checkout; None if none exists."""
     env = os.environ.get("STATIC_EMBEDDINGS_DATA")
     if env:
         if not Path(env).expanduser().is_dir():
@@ -207,9 +207,12 @@ class DataDirError(UsageError):
 
 
 def resolve_data_dir(arg: str | os.PathLike | None) -> Path:
-    """The data folder a command-line tool uses: ``--data`` when given (it must exist), else ``default_data_dir()``;
-    a ``DataDirError`` naming the problem otherwise."""
-    if arg:
+    """The data folder a command-line tool uses: ``--data`` when given (it must exist, and an empty ``--data ""`` is
+    an error, never the default), else ``default_data_dir()``; a ``DataDirError`` naming the problem otherwise."""
+    if arg is not None:
+        if not os.fspath(arg):
+            raise DataDirError("--data is empty: pass the data folder, or leave --data out for the default "
+                               "($STATIC_EMBEDDINGS_DATA, ../shared/data)")
         p = Path(arg).expanduser()
         if not p.is_dir():
             raise DataDirError(f"--data {os.fspath(arg)}: not a folder")

@@ -237,7 +237,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser("runtime-speed", help="our runtime against Model2Vec 0.10 on one folder, "
                                    "scenario by scenario", description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="a static model folder that both libraries can read")
-    parser.add_argument("--data", type=Path, default=None, help="the shared data folder (default: next to the repo)")
+    parser.add_argument("--data", default=None,  # a str: type=Path would turn an empty --data into "."
+                        help="the shared data folder (default: next to the repo)")
     parser.add_argument("--n", type=int, default=10_000, help="texts per sample")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--contrast", default="0",
@@ -251,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
     """Every scenario, both libraries; print (and with ``--output`` write) the tables."""
     from distill.cli_checks import UsageError
 
-    data = args.data
+    data = None if args.data is None else Path(args.data).expanduser()  # check_args refused an empty or missing one
     if data is None:
         sentences = default_sentences_file()
         if sentences is None:

@@ -177,6 +177,32 @@ def _check_every_record(corpus: str, max_sentences: int | None, text_field: str 
         raise UsageError(f"{option} (with --{prefix}text-field {text_field or 'text'}): {exc}") from None
 
 
+def check_corpus_size(corpus: str, dims: int, args: argparse.Namespace, prefix: str = "", *, before: str) -> None:
+    """A ``UsageError`` naming the corpus file when it clearly has fewer distinct passages than refining a ``dims``
+    model needs (dims + 1, to fit the PCA of the targets), among the first ``--max-sentences`` unless preferred
+    sources reorder it; ``before`` says what it was checked before. It reads at most dims + 1 distinct passages
+    (``count_distinct_passages``); a streamed ``hf:`` corpus is counted by ``refine`` itself."""
+    from distill.cli_checks import UsageError
+    from distill.refine.corpus import corpus_kind, count_distinct_passages, resolve_prefer_sources
+
+    if corpus_kind(corpus) == "hf":
+        return
+    pre, option = prefix.replace("-", "_"), "--refine" if prefix else "--corpus"
+    needed = dims + 1
+    prefer, cap = getattr(args, pre + "prefer_sources"), getattr(args, pre + "max_sentences")
+    if resolve_prefer_sources(corpus, prefer):  # they reorder the file: uncapped, an upper bound (a sure refusal)
+        cap = None
+    try:
+        distinct = count_distinct_passages(corpus, needed, cap, text_field=getattr(args, pre + "text_field"))
+    except ValueError as exc:
+        raise UsageError(f"{option} {corpus}: {exc}") from None
+    if distinct < needed:
+        within = f" in its first {cap} passages (--{prefix}max-sentences)" if cap is not None else ""
+        raise UsageError(f"{option} {corpus}: the corpus has only {distinct} distinct passages{within}; a refinement "
+                         f"needs at least {needed} (the model's dims + 1) to fit the PCA of the targets (checked "
+                         f"{before})")
+
+
 def _check_prefer_sources(corpus: str, sources: tuple[str, ...], option: str) -> None:
     """The corpus is a text file whose source sidecar names every one of ``sources`` (what ``read_corpus`` needs)."""
     from distill.cli_checks import UsageError
@@ -274,12 +300,14 @@ def _main(argv: list[str] | None) -> int:
     logging.basicConfig(level=logging.INFO if not args.quiet else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     out = check_args(args)
+    base = StaticModel.from_pretrained(args.model)  # cheap (a table), and gives the dims the corpus must exceed
+    check_corpus_size(args.corpus, base.dim, args, before="before the teacher loads")
     if args.quiet:
         from distill.cli_checks import silence_progress_bars
 
         silence_progress_bars()
     config = config_from_args(args, device=args.device, dtype=args.dtype, contrast=args.contrast)
-    model = refine(args.model, args.teacher, args.corpus, config, cache_dir=cache_dir_from_args(args),
+    model = refine(base, args.teacher, args.corpus, config, cache_dir=cache_dir_from_args(args),
                    show_progress_bar=not args.quiet)
     save_model(model, out, overwrite=args.overwrite)
     print_summary(model, out)
