@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -245,23 +245,38 @@ def check_tokenizer_argument(tokenizer: Tokenizer, name: str = "tokenizer") -> N
 
 
 def token_ids(spec: dict[str, Any], path: Path) -> set[int]:
-    """Every token id ``tokenizer.json`` names (vocabulary, added tokens, post-processor), each a valid int32."""
-    ids: list[Any] = []
+    """Every token id ``tokenizer.json`` names (vocabulary, added tokens, post-processor), each a valid int32; the
+    vocabulary and the added tokens give each id to one token (see :func:`check_distinct_ids`)."""
+    pairs: list[tuple[Any, Any]] = []  # (token, id)
     model = spec.get("model")
     vocab = model.get("vocab") if isinstance(model, dict) else None
     if isinstance(vocab, dict):  # WordPiece, BPE, WordLevel: token → id
-        ids.extend(vocab.values())
-    elif isinstance(vocab, list):  # Unigram: the position is the id
-        ids.extend(range(len(vocab)))
+        pairs.extend(vocab.items())
+    elif isinstance(vocab, list):  # Unigram: [piece, score] entries, the position is the id
+        pairs.extend((entry[0] if isinstance(entry, list) and entry else entry, i) for i, entry in enumerate(vocab))
     added = spec.get("added_tokens") or []
     if not isinstance(added, list):
         raise ValueError(f"{path}: added_tokens must be a list")  # noqa: TRY004 (file content)
-    ids.extend(token.get("id") for token in added if isinstance(token, dict))
-    ids.extend(_post_processor_ids(spec.get("post_processor")))
+    pairs.extend((token.get("content"), token.get("id")) for token in added if isinstance(token, dict))
+    ids = [token_id for _, token_id in pairs] + _post_processor_ids(spec.get("post_processor"))
     for value in ids:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKEN_ID:
             raise ValueError(f"{path} holds the token id {value!r}; ids must be integers from 0 to {MAX_TOKEN_ID}")
+    check_distinct_ids(pairs, str(path))
     return set(ids)
+
+
+def check_distinct_ids(pairs: Iterable[tuple[Any, int]], where: str) -> None:
+    """Each id belongs to one token (one pass over the ``(token, id)`` pairs): two tokens on one id would share an
+    embedding row, and an added token whose id the vocabulary gives to another token gets a new id from the
+    tokenizers library, not the row the file names. The same token listed twice with its id (a BERT vocabulary's
+    ``[CLS]`` and its added token) is fine."""
+    owner: dict[int, Any] = {}
+    for token, token_id in pairs:
+        other = owner.setdefault(token_id, token)
+        if other != token:
+            raise ValueError(f"{where} gives the id {token_id} to two tokens, {other!r} and {token!r}; each token "
+                             "needs an id of its own (its own row of the table)")
 
 
 def _post_processor_ids(node: Any) -> list[Any]:
@@ -314,9 +329,10 @@ def check_consistency(
     if "dtype" in config and config["dtype"] != stored:
         raise ValueError(f"{cfg} says dtype={config['dtype']} but the embeddings are {stored}")
     vocab = tokenizer.get_vocab(with_added_tokens=True)
+    tok = f"{source / TOKENIZER_FILE}" if source else "the tokenizer"
+    check_distinct_ids(vocab.items(), tok)
     id_space = max(vocab.values()) + 1 if vocab else 0
     if id_space != embeddings.shape[0]:
-        tok = f"{source / TOKENIZER_FILE}" if source else "the tokenizer"
         raise ValueError(f"{tok} has {len(vocab)} token ids (0 to {id_space - 1}) but the embeddings have "
                          f"{embeddings.shape[0]} rows; they must match (is it another model's tokenizer?)")
 

@@ -210,12 +210,14 @@ def added_token_forms(tokenizer: Tokenizer, spec: dict) -> dict:
     compiled WordPiece splits them out itself); ``"chunk"``: normalized forms of the other normalized tokens (a
     chunk holding one goes to the tokenizer); ``"text"``: strings that send a whole text to the tokenizer (tokens
     matched before normalization, raw and lower-cased, and normalized tokens that hold whitespace); ``"spaced"``:
-    the normalized forms of those last ones (a text whose normalized form holds one goes to the tokenizer too). Only
-    whitespace-free ASCII forms are in ``"split"`` and ``"chunk"`` (other forms cannot occur in an ASCII chunk)."""
+    the normalized forms of those last ones (a text whose normalized form holds one goes to the tokenizer too);
+    ``"spaced_raw"``: the tokens matched before normalization that hold whitespace, as written. Only whitespace-free
+    ASCII forms are in ``"split"`` and ``"chunk"`` (other forms cannot occur in an ASCII chunk)."""
     split: dict[str, int] = {}
     chunk: set[str] = set()
     text: set[str] = set()
     spaced: set[str] = set()
+    spaced_raw: set[str] = set()
     normalizer = tokenizer.normalizer
     for token in spec.get("added_tokens", []):
         content = token["content"]
@@ -223,6 +225,8 @@ def added_token_forms(tokenizer: Tokenizer, spec: dict) -> dict:
             continue
         if not token.get("normalized", False):
             text.update((content, content.lower()))
+            if any(c.isspace() for c in content):
+                spaced_raw.add(content)
             continue
         form = normalizer.normalize_str(content) if normalizer is not None else content
         if any(c in _PY_WHITESPACE or c.isspace() for c in form + content):
@@ -235,7 +239,7 @@ def added_token_forms(tokenizer: Tokenizer, spec: dict) -> dict:
         else:
             split.setdefault(form, int(token["id"]))
     return {"split": {f: i for f, i in split.items() if f not in chunk}, "chunk": chunk, "text": text,
-            "spaced": spaced}
+            "spaced": spaced, "spaced_raw": spaced_raw}
 
 
 def trie_pattern(strings: set[str]) -> str:
@@ -282,11 +286,13 @@ class TextEncoder:
             ChunkTokenizer(self.tokenizer, spec, self.unk_id, lowercase=self._lowercase) if self.fast else _no_resolve,
             cache_bytes,
         )
-        forms = added_token_forms(self.tokenizer, spec) if self.fast else {"text": set(), "spaced": set()}
+        forms = added_token_forms(self.tokenizer, spec)
         self._trouble = self._slow_path_pattern(forms["text"]) if self.fast else None
         # "new york" (added, normalized) matches "New York" in a text that is not plain ASCII (not lower-cased here),
         # "NÉW YORK", "new\x01 york": found in the normalized text
         self._spaced = re.compile(trie_pattern(forms["spaced"])) if forms["spaced"] else None
+        # the same for added tokens matched before normalization: found in the text as it is
+        self._spaced_raw = re.compile(trie_pattern(forms["spaced_raw"])) if forms["spaced_raw"] else None
         self._cut_at = self._cut_pattern(spec) if self.fast else _CUT_AT
 
     @property
@@ -348,17 +354,24 @@ class TextEncoder:
     def _holding_spaced_tokens(self, texts: Sequence[str]) -> list[int]:
         """The texts whose normalized form holds an added token with whitespace (none without such tokens)."""
         spaced, normalizer = self._spaced, self.tokenizer.normalizer
-        if spaced is None or normalizer is None:
+        if spaced is None:
             return []
         found = []
         for i, text in enumerate(texts):
             try:
-                normalized = normalizer.normalize_str(text)
+                normalized = text if normalizer is None else normalizer.normalize_str(text)
             except (TypeError, UnicodeEncodeError):  # lone surrogates, as encode_batch handles them
                 normalized = normalizer.normalize_str(text.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
             if spaced.search(normalized):
                 found.append(i)
         return found
+
+    def _may_cut(self, text: str) -> bool:
+        """Whether a long ``text`` may be cut (``encode_parts``): not when it holds an added token with whitespace
+        ("new york"), raw or normalized, since a cut at that whitespace would give the token's first word instead.
+        Only a tokenizer with such a token pays for the search (normalizing: about 0.4 s a MB)."""
+        return not (self._spaced_raw is not None and self._spaced_raw.search(text)) \
+            and not self._holding_spaced_tokens([text])
 
     def encode(self, texts: Sequence[str], max_length: int | None) -> tuple[np.ndarray, np.ndarray]:
         """Flat int32 ids and int64 offsets (``len(texts) + 1``) for already validated texts."""
@@ -383,7 +396,7 @@ class TextEncoder:
         texts = list(texts)
         originals = {i: texts[i] for i in cuts}
         for i in cuts:
-            m = self._cut_at.search(texts[i], cut)
+            m = self._cut_at.search(texts[i], cut) if self._may_cut(texts[i]) else None
             texts[i] = texts[i] if m is None else texts[i][: m.start()]
         ids, offsets = _merge(len(texts), self._encode_parts(texts, limit))
         counts = np.diff(offsets)

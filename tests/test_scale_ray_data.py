@@ -123,3 +123,31 @@ def test_model_pickles_without_its_caches(model):
     again = pickle.loads(pickle.dumps(EncodeBatches(model)))
     np.testing.assert_array_equal(again({"text": np.array(["the cat"], dtype=object)})["embedding"],
                                   model.encode(["the cat"]))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_pyarrow_batch_parquet_round_trip_in_each_dtype(model, tmp_path, dtype):
+    """A pyarrow batch's vectors, float16 included (Parquet's FLOAT16, written from pyarrow 15 on), are written to
+    Parquet as ``fixed_size_list`` and read back bit for bit, as Ray's ``write_parquet`` writes a pyarrow block."""
+    rows = random_texts(50, seed=7)
+    pq.write_table(EncodeBatches(model, dtype=dtype)(pa.table({"id": np.arange(50), "text": rows})),
+                   tmp_path / "v.parquet")
+    back = pq.read_table(tmp_path / "v.parquet")
+    kind = back.schema.field("embedding").type
+    assert pa.types.is_fixed_size_list(kind) and kind.value_type == pa.from_numpy_dtype(np.dtype(dtype))
+    vectors = back.column("embedding").combine_chunks().flatten().to_numpy().reshape(50, model.dim)
+    assert vectors.dtype == np.dtype(dtype) and back.column("id").to_pylist() == list(range(50))
+    np.testing.assert_array_equal(vectors, model.encode(rows).astype(dtype))
+
+
+def test_scale_extra_allows_only_a_pyarrow_that_writes_float16_parquet():
+    """The ``scale`` extra's pyarrow lower bound is at least 15 (pyarrow 14 cannot write a float16 column)."""
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    pyarrow = next(Requirement(r) for r in project["project"]["optional-dependencies"]["scale"]
+                   if Requirement(r).name == "pyarrow")
+    assert not pyarrow.specifier.contains("14.0.2") and pyarrow.specifier.contains("15.0.0")

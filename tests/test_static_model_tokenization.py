@@ -278,3 +278,44 @@ def test_a_huge_text_without_spaces_is_cut_too(minilm_tokenizer, monkeypatch):
         head = text[:20_000]  # the reference: the Hugging Face tokenizer on the whole text would take seconds
         assert ours(encoder, [text], 64) == reference_ids(tokenizer, [head], 64)
         assert (max(lengths) <= 32 * 64 + 1) == cut
+
+
+# A text longer than 32 x max_length characters is cut at whitespace; an added token holding a space ("new york")
+# across that cut was read as its first word ("new"), so the first max_length ids differed from the tokenizer's.
+_SPACED = st.sampled_from(["new york", "New  York", "NEW\tYORK", "the", "cat", "new", "york", "qqqqqqqqqqqqq", " ",
+                           "日本", "\x01" * 7, "hello world", "hello  world"])
+
+
+def _spaced_tokenizers(minilm_tokenizer: Tokenizer) -> list[Tokenizer]:
+    """MiniLM's tokenizer (BERT: the chunk path) and a WordLevel one (the tokenizer path), with added tokens that
+    hold a space: normalized and matched before normalization."""
+    from tokenizers import AddedToken, models, pre_tokenizers
+
+    word_level = Tokenizer(models.WordLevel({w: i for i, w in enumerate(
+        ["[UNK]", "the", "cat", "new", "york", "hello", "world", "qqqqqqqqqqqqq"])}, unk_token="[UNK]"))
+    word_level.pre_tokenizer = pre_tokenizers.Whitespace()
+    return [with_added_tokens(base, ["new york", AddedToken("hello world", normalized=False)])
+            for base in (minilm_tokenizer, word_level)]
+
+
+@pytest.fixture(scope="module")
+def spaced_encoders(minilm_tokenizer) -> list[tuple[Tokenizer, TextEncoder]]:
+    return [(tokenizer, TextEncoder(tokenizer)) for tokenizer in _spaced_tokenizers(minilm_tokenizer)]
+
+
+@pytest.mark.parametrize("token", ["new york", "hello world"])
+def test_a_cut_never_splits_an_added_token_that_holds_a_space(spaced_encoders, token):
+    for tokenizer, encoder in spaced_encoders:
+        for max_length in (1, 2, 3, 4):
+            for filler in range(16 * max_length, 40 * max_length):  # the cut lands before, inside and after it
+                text = "\x01" * filler + f" the cat {token} the cat"  # no ids before "the" (deleted or unknown)
+                assert ours(encoder, [text], max_length) == reference_ids(tokenizer, [text], max_length), (
+                    tokenizer.model, max_length, filler)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(0, 160), st.lists(_SPACED, max_size=10), st.integers(1, 4))
+def test_cut_texts_with_spaced_added_tokens_keep_the_first_max_length_ids(spaced_encoders, filler, words, max_length):
+    text = "\x01" * filler + " " + " ".join(words)  # few ids before the cut at 32 x max_length characters
+    for tokenizer, encoder in spaced_encoders:
+        assert ours(encoder, [text], max_length) == reference_ids(tokenizer, [text], max_length)
