@@ -242,5 +242,12 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors)
     if not np.issubdtype(vectors.dtype, np.floating):
         vectors = vectors.astype(np.float64)
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    if vectors.shape[-1] == 0:
+        return vectors.copy()
+    # each row divided by its largest |value| first: the squares of the norm then stay in range, where float32
+    # rows of 1e20 (or 1e-25) overflowed (underflowed) to an infinite (zero) norm and came back as zero vectors,
+    # and float16 rows past 256 did (a cosine of 0, silently); a row holding NaN stays zero, as before
+    peak = np.max(np.abs(vectors), axis=-1, keepdims=True)
+    scaled = np.divide(vectors, peak, out=np.zeros_like(vectors), where=peak > 0)
+    norms = np.linalg.norm(scaled, axis=-1, keepdims=True)
+    return np.divide(scaled, norms, out=np.zeros_like(vectors), where=norms > 0)
