@@ -247,7 +247,7 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     # each row divided by its largest |value| first: the squares of the norm then stay in range, where float32
     # rows of 1e20 (or 1e-25) overflowed (underflowed) to an infinite (zero) norm and came back as zero vectors,
     # and float16 rows past 256 did (a cosine of 0, silently); a row holding NaN stays zero, as before
-    peak = np.max(np.abs(vectors), axis=-1, keepdims=True)
+    peak = np.maximum(vectors.max(axis=-1, keepdims=True), -vectors.min(axis=-1, keepdims=True))  # no |x| copy
     scaled = np.divide(vectors, peak, out=np.zeros_like(vectors), where=peak > 0)
     norms = np.linalg.norm(scaled, axis=-1, keepdims=True)
-    return np.divide(scaled, norms, out=np.zeros_like(vectors), where=norms > 0)
+    return np.divide(scaled, norms, out=scaled, where=norms > 0)  # a row of zero norm is already zeros
