@@ -5,6 +5,12 @@ numba caches next to the source (``__pycache__``) or in a user folder (``NUMBA_C
 directory); with neither writable, ``numba.njit(cache=True)`` raises at import. Then each process compiles the
 kernels on first use (seconds) and one ``RuntimeWarning`` says how to keep them.
 
+numba's cache files are read and written on a kernel's first call, so a cache file it cannot read (cut short by a
+crash or a full disk on a filesystem without atomic renames, a zero-length file left by a power loss, a copy of a
+half-synced folder) or a cache it cannot write (a full disk, a folder made read-only) would fail the user's
+``encode``, in every process, until someone deleted the folder. Here either is a cache miss: the kernel is compiled,
+its unreadable files are written anew, and one ``RuntimeWarning`` a folder says what happened.
+
 numba compiles a kernel on its first call, under one process-wide lock. A process forked while another thread
 compiled would start with that lock held by a thread it does not have, and hang at its own first call; so a fork
 waits until the compilation in progress ends (the lock is taken before ``fork`` and released on both sides)."""
@@ -17,16 +23,21 @@ from collections.abc import Callable
 from typing import Any
 
 import numba
+from numba.core.caching import FunctionCache
 from numba.core.compiler_lock import global_compiler_lock
 
 _warned = False
+_cache_problems_warned: set[tuple[str, str]] = set()
 
 
 def njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
-    """``numba.njit(cache=True, **options)``, or without the cache where numba finds no folder to write it."""
+    """``numba.njit(cache=True, **options)``, or without the cache where numba finds no folder to write it; a cache
+    file numba cannot read or write is a miss (``SelfHealingCache``), never the caller's error."""
     def decorate(func: Callable[..., Any]) -> Any:
         try:
-            return numba.njit(cache=True, **options)(func)
+            dispatcher = numba.njit(cache=True, **options)(func)
+            dispatcher._cache = SelfHealingCache(func)  # what numba's enable_caching() sets, with the miss rule
+            return dispatcher
         except RuntimeError as exc:
             if "no locator available" not in str(exc):
                 raise
@@ -44,6 +55,41 @@ def _warn_once(func: Callable[..., Any]) -> None:
                       f"{func.__code__.co_filename} or in the user's cache directory), so each process compiles "
                       "them on first use; set NUMBA_CACHE_DIR to a writable folder to keep them",
                       RuntimeWarning, stacklevel=4)
+
+
+class SelfHealingCache(FunctionCache):
+    """numba's per-kernel disk cache, where reading or writing a cache file that fails is a cache miss: the kernel
+    is compiled as if nothing were cached, an index that cannot be read is removed (so the save after the
+    compilation writes a good one), and one ``RuntimeWarning`` names the folder and the error."""
+
+    def load_overload(self, sig: Any, target_context: Any) -> Any:
+        """The cached kernel for ``sig``, or ``None`` (compile it) when there is none or its files cannot be read."""
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception as exc:  # any unreadable file: UnpicklingError, EOFError, ValueError, OSError, ...
+            self._warn("read", exc)
+            try:
+                os.unlink(self._cache_file._index_path)
+            except OSError:
+                pass  # gone already (another process), or not ours to remove: the save below warns then
+            return None
+
+    def save_overload(self, sig: Any, data: Any) -> None:
+        """Cache the compiled kernel; a write that fails leaves it uncached, with one warning."""
+        try:
+            super().save_overload(sig, data)
+        except Exception as exc:  # a full disk, a folder made read-only: the compiled kernel is used all the same
+            self._warn("write", exc)
+
+    def _warn(self, action: str, exc: Exception) -> None:
+        key = (action, str(self.cache_path))
+        if key in _cache_problems_warned:
+            return
+        _cache_problems_warned.add(key)
+        detail = f"{type(exc).__name__}: {exc}"[:200]
+        then = "compiled again and its cache rewritten" if action == "read" else "compiled in this process, not cached"
+        warnings.warn(f"static_model: numba could not {action} its cached kernel {self._py_func.__qualname__!r} in "
+                      f"{self.cache_path} ({detail}); the kernel is {then}", RuntimeWarning, stacklevel=2)
 
 
 def _hold_compiler_lock_across_fork() -> None:

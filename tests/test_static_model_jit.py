@@ -1,8 +1,10 @@
-"""A read-only install: numba finds no folder to cache its kernels, and static_model still imports and encodes."""
+"""numba's kernel cache: a read-only install still imports and encodes; processes starting together on an empty cache
+agree; damaged or unwritable cache files are a cache miss, not an error; a fork during a compilation does not hang."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +88,89 @@ def test_a_process_forked_during_a_compilation_compiles_and_encodes(tiny_model, 
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "exit 0", proc.stdout + proc.stderr
+
+
+# One process: import, load, encode (both pooling modes, and enough tokens for the parallel kernel), then print a
+# digest of the vectors and the RuntimeWarnings static_model raised. NUMBA_CACHE_DIR is set by the caller.
+_ENCODE = """
+import hashlib, json, sys, warnings
+sys.path.insert(0, sys.argv[1])
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    if len(sys.argv) > 3 and sys.argv[3] == "disk-full":
+        import numba.core.caching
+        def disk_full(self, *args, **kwargs):
+            raise OSError(28, "No space left on device")
+        numba.core.caching.IndexDataCacheFile._save_index = disk_full
+        numba.core.caching.IndexDataCacheFile._save_data = disk_full
+    from static_model import StaticModel
+    model = StaticModel.from_pretrained(sys.argv[2])
+    texts = ["hello world", "the cat sat on the mat", "a cat and a dog"] * 20_000
+    plain, contrast = model.encode(texts), model.encode(texts[:50], contrast=1.0)
+digest = hashlib.sha256(plain.tobytes() + contrast.tobytes()).hexdigest()
+print(json.dumps({"digest": digest, "warnings": [str(w.message) for w in caught
+                                                 if issubclass(w.category, RuntimeWarning)]}))
+"""
+
+
+def _expected_digest(model) -> str:
+    import hashlib
+
+    texts = ["hello world", "the cat sat on the mat", "a cat and a dog"] * 20_000
+    return hashlib.sha256(model.encode(texts).tobytes() + model.encode(texts[:50], contrast=1.0).tobytes()).hexdigest()
+
+
+def _start(folder: Path, cache: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    return subprocess.Popen([sys.executable, "-c", _ENCODE, str(ROOT), str(folder), *extra], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _result(proc: subprocess.Popen) -> dict:
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    return json.loads(out)
+
+
+def test_processes_started_together_on_an_empty_cache_folder_agree_with_one_process(tiny_model, tmp_path):
+    """Workers of a server starting at once in a fresh container all compile and write the same cache files: each
+    gets the in-process vectors bit for bit and no warning, and so do the workers started after them on that cache."""
+    tiny_model.save_pretrained(tmp_path / "m")
+    expected = _expected_digest(tiny_model)
+    for round_ in ("cold", "warm"):
+        results = [_result(p) for p in [_start(tmp_path / "m", tmp_path / "cache") for _ in range(4)]]
+        assert [r["digest"] for r in results] == [expected] * 4, round_
+        assert all(r["warnings"] == [] for r in results), (round_, results)
+    index_files = list((tmp_path / "cache").rglob("*.nbi"))
+    assert len(index_files) >= 5 and not list((tmp_path / "cache").rglob("*.tmp.*"))
+
+
+def test_cache_files_cut_short_or_garbled_are_compiled_again_and_rewritten(tiny_model, tmp_path):
+    """A crash or a full disk can leave numba's cache files short, empty or garbled; numba itself then fails every
+    first call with an UnpicklingError until the folder is deleted. Here the kernel is compiled again (the same
+    vectors), one warning names the folder, and the next process finds a good cache again."""
+    tiny_model.save_pretrained(tmp_path / "m")
+    expected = _expected_digest(tiny_model)
+    cache = tmp_path / "cache"
+    assert _result(_start(tmp_path / "m", cache))["digest"] == expected
+    files = sorted(cache.rglob("*.nb[ic]"))
+    assert any(f.suffix == ".nbi" for f in files) and any(f.suffix == ".nbc" for f in files)
+    for i, f in enumerate(files):  # every file spoilt, in one of three ways
+        data = f.read_bytes()
+        f.write_bytes([data[: len(data) // 2], b"", b"\x00not a pickle" * 7][i % 3])
+    damaged = _result(_start(tmp_path / "m", cache))
+    assert damaged["digest"] == expected
+    assert len(damaged["warnings"]) == 1, damaged["warnings"]
+    assert "could not read" in damaged["warnings"][0] and str(cache) in damaged["warnings"][0]
+    healed = _result(_start(tmp_path / "m", cache))
+    assert healed == {"digest": expected, "warnings": []}
+
+
+def test_a_cache_that_cannot_be_written_is_compiled_in_the_process(tiny_model, tmp_path):
+    """A full disk under NUMBA_CACHE_DIR fails numba's cache writes at a kernel's first call; encode still returns
+    the same vectors, with one warning that the kernels are not cached."""
+    tiny_model.save_pretrained(tmp_path / "m")
+    result = _result(_start(tmp_path / "m", tmp_path / "cache", "disk-full"))
+    assert result["digest"] == _expected_digest(tiny_model)
+    assert len(result["warnings"]) == 1 and "could not write" in result["warnings"][0], result["warnings"]
+    assert "No space left on device" in result["warnings"][0]
