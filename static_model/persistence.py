@@ -19,7 +19,7 @@ import numpy as np
 from safetensors.numpy import save_file
 from tokenizers import Tokenizer
 
-from static_model import atomic
+from static_model import atomic, hub
 from static_model.model_card import CARD_FILE, render_model_card
 from static_model.safe_read import (
     MAX_TOKENIZER_BYTES,
@@ -80,11 +80,12 @@ def read_folder(path: str | os.PathLike) -> FolderContents:
 
 
 def read_consistently(path: str | os.PathLike, read: Callable[[Path], _T]) -> _T:
-    """``read(folder)`` for the folder at ``path`` (``~`` expanded), read again when a save swapped another version
+    """``read(folder)`` for the folder at ``path`` (``~`` expanded; a hub id that is no local path: its snapshot in
+    the hub cache, downloaded when online, ``static_model.hub``), read again when a save swapped another version
     in meanwhile: the files are read one by one, and the result must never mix two versions of the folder."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
-    given = Path(os.path.expanduser(os.fspath(path)))
+    given = hub.model_folder(path)
     for _ in range(_READ_ATTEMPTS):
         folder = atomic.readable_path(given)
         before = _identity(folder)

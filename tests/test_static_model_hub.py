@@ -1,0 +1,107 @@
+"""Hub ids in ``StaticModel.from_pretrained`` (as in Model2Vec and sentence-transformers): the local hub cache is
+read offline, a local path always wins, and a hub id that cannot be had is an error saying why and what to pass.
+
+The machine that runs these tests is offline, so the cache is built here in the layout huggingface_hub writes
+(``models--org--name/refs/main`` naming a commit, ``snapshots/<commit>/`` linking to ``blobs/``), and each process
+runs with ``HF_HUB_OFFLINE=1`` and ``HF_HUB_CACHE`` pointing at it: nothing can reach the network."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from static_model import StaticModel, hub
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+_LOAD = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from static_model import StaticModel
+try:
+    model = StaticModel.from_pretrained(sys.argv[2])
+except FileNotFoundError as exc:
+    print(json.dumps({"error": str(exc)}))
+else:
+    print(json.dumps({"vectors": model.encode(["hello world", "the cat sat"]).tolist()}))
+"""
+
+
+def _hub_cache(cache: Path, hub_id: str, folder: Path) -> None:
+    """``folder``'s files as huggingface_hub caches a snapshot of ``hub_id``: blobs, and snapshot links to them."""
+    repo = cache / ("models--" + hub_id.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(COMMIT)
+    (repo / "blobs").mkdir()
+    for i, file in enumerate(sorted(p for p in folder.rglob("*") if p.is_file())):
+        blob = repo / "blobs" / f"blob{i}"
+        blob.write_bytes(file.read_bytes())
+        link = repo / "snapshots" / COMMIT / file.relative_to(folder)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+
+
+def _load(name: str, cache: Path, cwd: Path) -> dict:
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", _LOAD, str(ROOT), name], capture_output=True, text=True,
+                          timeout=300, env=env, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_a_hub_id_loads_from_the_local_hub_cache_offline(tiny_model, tmp_path):
+    tiny_model.save_pretrained(tmp_path / "src")
+    _hub_cache(tmp_path / "hub", "someorg/tiny-static", tmp_path / "src")
+    out = _load("someorg/tiny-static", tmp_path / "hub", cwd=tmp_path)
+    np.testing.assert_allclose(out["vectors"], tiny_model.encode(["hello world", "the cat sat"]), rtol=1e-6, atol=1e-7)
+
+
+def test_a_hub_id_that_cannot_be_had_says_why_and_what_to_pass(tmp_path):
+    (tmp_path / "hub").mkdir()
+    out = _load("someorg/not-cached", tmp_path / "hub", cwd=tmp_path)
+    message = out["error"]
+    assert "'someorg/not-cached'" in message and "offline" in message and "HF_HUB_OFFLINE" in message
+    assert "pass a local model folder" in message
+
+
+def test_a_local_folder_wins_over_the_hub_id_it_looks_like(tiny_model, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("the hub was asked for a folder that is here")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_hub)
+    tiny_model.save_pretrained(tmp_path / "someorg" / "tiny-static")
+    monkeypatch.chdir(tmp_path)
+    model = StaticModel.from_pretrained("someorg/tiny-static")
+    np.testing.assert_array_equal(model.encode(["hello world"]), tiny_model.encode(["hello world"]))
+
+
+@pytest.mark.parametrize("path", [Path("someorg/missing"), "./someorg/missing", "/no/such/folder", "~/no-such-folder",
+                                  "a/b/c", "someorg/..", "someorg/missing/"])
+def test_paths_are_never_looked_up_on_the_hub(path, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("a path was looked up on the hub")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_hub)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="No model folder at"):
+        StaticModel.from_pretrained(path)
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("org/name", True), ("name", True), ("minishlab/potion-base-8M", True), ("a.b_c-d/e.f", True),
+    ("./x", False), ("/x", False), ("~/x", False), ("a/b/c", False), ("org/..", False), ("", False),
+    ("-x/y", False), ("org/na me", False), (None, False), (Path("org/name"), False),
+])
+def test_what_is_a_hub_id(name, expected):
+    assert hub.is_hub_id(name) is expected
