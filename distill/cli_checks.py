@@ -75,6 +75,8 @@ def check_output_folder(path: str | os.PathLike, *, overwrite: bool, option: str
     An existing file is never a valid output folder, with or without ``--overwrite``; a non-empty folder that
     holds no model is never replaced (its files would be lost).
     """
+    if not str(path).strip():  # Path("") is the current folder, which a save would be asked to replace
+        raise UsageError(f"{option} is empty; pass the folder to write the model to")
     out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
         raise UsageError(f"{option} {path}: this is an existing file, not a folder; pass a folder path")

@@ -74,6 +74,7 @@ def _distill_cases(tmp: Path) -> list[tuple[str, list[str], tuple[str, ...]]]:
     (other / "important.txt").write_text("keep me")
     return [
         ("output is a file, --overwrite", ["-o", str(a_file), "--overwrite"], ("--output", "existing file")),
+        ("output is empty, --overwrite", ["-o", "", "--overwrite"], ("--output is empty",)),
         ("output is a folder of other files, --overwrite", ["-o", str(other), "--overwrite"],
          ("--output", "no model")),
         ("vocabulary size 0", ["--vocabulary", str(words), "--vocabulary-size", "0"], ("--vocabulary-size", "0")),
@@ -339,6 +340,7 @@ def test_refine_cli_checks_before_loading(static_dir, tmp_path, capsys):
     corpus.write_text("\n".join(SENTENCES))
     cases = [
         ([str(static_dir), "-o", str(a_file), "--overwrite"], ("--output", "existing file")),
+        ([str(static_dir), "-o", " ", "--overwrite"], ("--output is empty",)),
         ([str(tmp_path / "no-model"), "-o", str(tmp_path / "out")], ("MODEL", "does not exist")),
         ([str(static_dir), "-o", str(tmp_path / "out"), "--corpus", str(tmp_path / "none.txt")],
          ("--corpus", "does not exist")),
