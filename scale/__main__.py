@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Encode every text of the inputs with a static model on Ray workers; vectors stream to Parquet "
         "partitions (columns id, embedding) in --output. Re-running the same command resumes an interrupted run.",
     )
-    enc.add_argument("model", help="a static model folder")
+    enc.add_argument("model", help="a static model folder, or a Hugging Face Hub id")
     enc.add_argument("inputs", nargs="+", help=".txt (one text a line), .jsonl or .parquet files")
     enc.add_argument("--output", "-o", required=True, help="folder for the Parquet partitions")
     enc.add_argument("--column", default="text", help="the text's field (JSONL) or column (Parquet); default text")
