@@ -27,6 +27,7 @@ from static_model.safe_read import (
     read_bytes,
     read_json,
     read_safetensors,
+    safetensors_names,
 )
 from static_model.validation import check_bool, check_contrast, check_max_length
 
@@ -132,7 +133,7 @@ def _read_folder(folder: Path) -> FolderContents:
     is_st = "embeddings" not in tensors and "embedding.weight" in tensors
     embeddings = tensors.get("embeddings", tensors.get("embedding.weight"))
     if embeddings is None:
-        raise ValueError(f"{model_file} has no 'embeddings' tensor (found: {', '.join(tensors) or 'none'})")
+        raise ValueError(_no_table_message(model_file, folder, tensors))
     if embeddings.ndim != 2:
         raise ValueError(f"{model_file}: embeddings must be a 2-D (vocab, dim) table; got shape {embeddings.shape}")
     config = _model2vec_keys(config, embeddings, folder / CONFIG_FILE)
@@ -150,6 +151,19 @@ def _read_folder(folder: Path) -> FolderContents:
     if embeddings.dtype == np.float64:  # Model2Vec can store float64; we compute in float32 (checked: it fits)
         embeddings = embeddings.astype(np.float32)
     return FolderContents(embeddings, tensors.get("weights"), tokenizer, config, mapping)
+
+
+def _no_table_message(model_file: Path, folder: Path, tensors: dict[str, np.ndarray]) -> str:
+    """Why ``model_file`` is no static model's table: a transformer's weights (a teacher, to distill first) or other
+    tensors, named."""
+    names = safetensors_names(model_file, folder)
+    words = [n for n in names if n.endswith("word_embeddings.weight")]
+    if words:
+        return (f"{model_file} holds a transformer's {len(names)} tensors (e.g. {words[0]!r}), not a static model's "
+                "'embeddings' table: this is a teacher model; distill it first (`python -m distill "
+                f"{folder} --output DIR`, the distill extra)")
+    shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
+    return f"{model_file} has no 'embeddings' tensor (found: {shown or 'none'})"
 
 
 def check_config(config: dict[str, Any], path: Path) -> dict[str, Any]:

@@ -129,6 +129,21 @@ def test_corrupt_file_is_named(saved, name):
         StaticModel.from_pretrained(saved)
 
 
+def test_a_teacher_folder_is_named_as_one_to_distill_first(minilm_folder):
+    """A sentence-transformers teacher (a transformer's weights) given to the static loader: the error says what it
+    is and the command that makes a static model of it, not only that a tensor is missing."""
+    with pytest.raises(ValueError, match=r"holds a transformer's \d+ tensors .*word_embeddings.*python -m distill"):
+        StaticModel.from_pretrained(minilm_folder)
+
+
+def test_a_table_under_another_name_lists_what_the_file_holds(saved):
+    from safetensors.numpy import save_file
+
+    save_file({"table": np.zeros((3, 2), np.float32)}, str(saved / "model.safetensors"))
+    with pytest.raises(ValueError, match=r"no 'embeddings' tensor \(found: table\)"):
+        StaticModel.from_pretrained(saved)
+
+
 def test_config_that_disagrees_with_the_tensors(saved):
     config = json.loads((saved / "config.json").read_text())
     for key, value in (("dim", 16), ("vocab_size", 3), ("dtype", "float16")):
