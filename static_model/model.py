@@ -185,6 +185,14 @@ class StaticModel:
         """The embedding dimension."""
         return int(self._embeddings.shape[1])
 
+    def get_embedding_dimension(self) -> int:
+        """The embedding dimension, :attr:`dim` (sentence-transformers' name)."""
+        return self.dim
+
+    def get_sentence_embedding_dimension(self) -> int:
+        """The embedding dimension, :attr:`dim` (sentence-transformers' older name)."""
+        return self.dim
+
     @property
     def vocab_size(self) -> int:
         """The number of token ids the model maps."""
@@ -386,7 +394,12 @@ class StaticModel:
             if matrix.ndim != 2:
                 raise ValueError(f"{name} must be 1-D or 2-D; got shape {value.shape}")
             return matrix
-        return self._encode(as_texts(value)[1], settings)
+        try:
+            texts = as_texts(value)[1]
+        except TypeError as exc:  # vectors given as a list of arrays, a tensor, a list of floats ...
+            raise TypeError(f"{name} must be texts or a numeric numpy array of vectors; {exc}. For vectors pass "
+                            f"np.asarray({name})") from exc
+        return self._encode(texts, settings)
 
     # ------------------------------------------------------------------ variants
     def quantize(self, dtype: str) -> StaticModel:
@@ -416,18 +429,25 @@ class StaticModel:
     @classmethod
     def from_pretrained(
         cls, path: str | os.PathLike, *, dims: int | None = None, dtype: str | None = None,
-        cache_bytes: int | None = None,
+        cache_bytes: int | None = None, normalize: bool | None = None, max_length: int | None = _FROM_CONFIG,
     ) -> StaticModel:
         """Load a folder written by :meth:`save_pretrained`, by Model2Vec, or by sentence-transformers'
         ``StaticEmbedding``; optionally keep only the first ``dims`` dimensions, re-store as ``dtype``, and set the
-        chunk cache's byte budget (see :attr:`cache_bytes`)."""
+        chunk cache's byte budget (see :attr:`cache_bytes`).
+
+        ``normalize`` and ``max_length`` replace the folder's settings, as in Model2Vec's ``from_pretrained`` (and
+        the constructor): left out, the config's; ``max_length=None`` keeps every token."""
         if dtype is not None:
             check_dtype(dtype)
+        if normalize is not None:  # checked before the folder is read: fail fast
+            check_bool(normalize, "normalize")
+        if max_length is not _FROM_CONFIG:
+            _check_max_length(max_length)
         contents = persistence.read_folder(path)
         config = {k: v for k, v in contents.config.items() if k not in ("dim", "vocab_size", "dtype")}
         model = cls.__new__(cls)  # read_folder ran every check of the constructor, naming the files
         weights = None if contents.weights is None else np.asarray(contents.weights, dtype=np.float32)
-        model._set_up(contents.embeddings, contents.tokenizer, weights, config, None, _FROM_CONFIG, None,
+        model._set_up(contents.embeddings, contents.tokenizer, weights, config, normalize, max_length, None,
                       contents.mapping)
         if dims is not None:
             model = model.truncate_dims(dims)
