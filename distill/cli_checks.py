@@ -167,8 +167,14 @@ def silence_progress_bars() -> None:
 
 
 def check_model_folder(path: str | os.PathLike, label: str) -> Path:
-    """A static model folder to read: it exists, is a folder and holds a config.json."""
-    folder = Path(path).expanduser()
+    """A static model folder to read: it exists, is a folder and holds a config.json. A hub id with no folder of that
+    name here is the hub snapshot it names (``static_model.hub.model_folder``), as ``from_pretrained`` reads it."""
+    from static_model.hub import model_folder
+
+    try:
+        folder = model_folder(path)
+    except FileNotFoundError as exc:  # a hub id that is neither here nor to be had
+        raise UsageError(f"{label} {path}: {exc}") from None
     if not folder.exists():
         raise UsageError(f"{label} {path}: the folder does not exist")
     if not folder.is_dir():

@@ -338,7 +338,7 @@ def build_parser(prog: str = "python -m distill compare") -> argparse.ArgumentPa
         prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=METRICS_HELP,
         description="Compare a static model with its teacher: encode the same texts with both and measure how "
         "closely the static model reproduces the teacher's similarities, and how much faster it is.")
-    p.add_argument("static_model", help="folder of the static model")
+    p.add_argument("static_model", help="folder of the static model, or its Hugging Face Hub id")
     p.add_argument("teacher", nargs="?", default=None,
                    help="teacher name or folder (default: the teacher named in the model's config.json)")
     src = p.add_mutually_exclusive_group()

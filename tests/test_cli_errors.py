@@ -362,7 +362,7 @@ def test_benchmarks_quality_bad_spec_is_one_line(tmp_path, capsys):
     from benchmarks.__main__ import main
 
     assert main(["quality", "-m", "static:nope", "--data", str(tmp_path)]) == 2
-    one_error_line(capsys.readouterr().err, "static:nope", "does not exist")
+    one_error_line(capsys.readouterr().err, "static:nope", "No model folder at nope", "Hugging Face Hub")
     (tmp_path / "empty-folder").mkdir()
     assert main(["quality", "-m", f"static:{tmp_path / 'empty-folder'}"]) == 2
     one_error_line(capsys.readouterr().err, "holds no model")

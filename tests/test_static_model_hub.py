@@ -105,3 +105,41 @@ def test_paths_are_never_looked_up_on_the_hub(path, tmp_path, monkeypatch):
 ])
 def test_what_is_a_hub_id(name, expected):
     assert hub.is_hub_id(name) is expected
+
+
+_CHECK = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from benchmarks.quality.encoders import SpecError, check_spec, load_encoder
+from distill.cli_checks import UsageError, check_model_folder
+out = {}
+for name in sys.argv[2:]:
+    try:
+        out[name] = {"folder": str(check_model_folder(name, "MODEL"))}
+    except UsageError as exc:
+        out[name] = {"usage_error": str(exc)}
+    try:
+        check_spec("static:" + name)
+        out[name]["vectors"] = load_encoder("static:" + name).encode(["hello world"]).tolist()
+    except SpecError as exc:
+        out[name]["spec_error"] = str(exc)
+print(json.dumps(out))
+"""
+
+
+def test_the_command_lines_take_a_hub_id_as_from_pretrained_does(tiny_model, tmp_path):
+    """``python -m distill.compare MODEL``, ``python -m distill.refine MODEL`` (both check with
+    ``check_model_folder``) and the benchmarks' ``static:`` spec read a cached hub id, and name one that is not."""
+    tiny_model.save_pretrained(tmp_path / "src")
+    _hub_cache(tmp_path / "hub", "someorg/tiny-static", tmp_path / "src")
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", _CHECK, str(ROOT), "someorg/tiny-static", "someorg/not-cached"],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    cached, missing = out["someorg/tiny-static"], out["someorg/not-cached"]
+    assert Path(cached["folder"]).parent.parent.name == "models--someorg--tiny-static"
+    np.testing.assert_allclose(cached["vectors"], tiny_model.encode(["hello world"]), rtol=1e-6, atol=1e-7)
+    assert missing["usage_error"].startswith("MODEL someorg/not-cached: ") and "offline" in missing["usage_error"]
+    assert missing["spec_error"].startswith("model spec 'static:someorg/not-cached': ")
+    assert "HF_HUB_OFFLINE" in missing["spec_error"]

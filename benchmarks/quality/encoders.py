@@ -3,9 +3,9 @@
 
 SPEC syntax (optionally prefixed by ``LABEL=`` to name the column):
 
-- ``static:PATH``     our StaticModel folder (``static_model.StaticModel.from_pretrained``)
+- ``static:PATH``     our StaticModel folder or hub id (``static_model.StaticModel.from_pretrained``)
 - ``teacher:NAME``    a transformer teacher through ``distill.Teacher`` (name or folder, ``distill.resolve_teacher``)
-- ``model2vec:PATH``  a Model2Vec folder (``model2vec.StaticModel.from_pretrained``; benchmark-only dependency)
+- ``model2vec:PATH``  a Model2Vec folder or hub id (``model2vec.StaticModel.from_pretrained``; benchmarks only)
 - ``st:NAME``         a sentence-transformers model, directly (a reference path that does not go through distill)
 - ``PATH`` or ``NAME`` auto-detected: a folder whose modules.json has a Transformer module -> teacher; a
   config.json with ``"model_type": "static_model"`` or a ``"distill"`` record (what ``distill.distill`` writes)
@@ -388,8 +388,13 @@ def check_spec(spec: str) -> None:
                 check_contrast(opts["contrast"])
             except ValueError as exc:
                 raise SpecError(f"model spec {spec!r}: {exc}") from None
-    folder = Path(target).expanduser()
     if kind in ("static", "model2vec"):
+        from static_model.hub import model_folder
+
+        try:
+            folder = model_folder(target)  # a hub id with no folder of that name here: its snapshot in the hub cache
+        except FileNotFoundError as exc:
+            raise SpecError(f"model spec {spec!r}: {exc}") from None
         if not folder.exists():
             raise SpecError(f"model spec {spec!r}: {kind} folder {target!r} does not exist")
         if not folder.is_dir():

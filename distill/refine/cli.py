@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Refine a distilled static model on a corpus: featurize with the teacher, train the table "
         "and per-token weights against the teacher's (PCA'd) sentence embeddings, re-weight with corpus SIF.",
     )
-    p.add_argument("model", help="static model folder (e.g. written by python -m distill)")
+    p.add_argument("model", help="static model folder (e.g. written by python -m distill) or Hugging Face Hub id")
     p.add_argument("--output", "-o", required=True, help="folder for the refined model (written atomically)")
     p.add_argument("--teacher", default=None, help="teacher name/folder (default: the one in the model's config)")
     p.add_argument("--corpus", default=None, help=f"the corpus (required): {CORPUS_OPTIONS}")
@@ -250,9 +250,9 @@ def check_args(args: argparse.Namespace) -> Path:
 
     out = check_output_folder(args.output, overwrite=args.overwrite)
     check_output_is_not_input(out, args.teacher, "teacher's")  # the model itself may be replaced: it is read first
-    check_model_folder(args.model, "MODEL")
-    check_output_is_not_inside_input(out, args.model, "base model's")
-    check_output_is_not_inside_input(out, _teacher_folder(args), "teacher's")
+    model_dir = check_model_folder(args.model, "MODEL")  # a hub id: its snapshot in the hub cache
+    check_output_is_not_inside_input(out, model_dir, "base model's")
+    check_output_is_not_inside_input(out, _teacher_folder(args, model_dir), "teacher's")
     check_corpus_option(args.corpus, "--corpus", args.text_field)
     check_refine_options(args, corpus=args.corpus)
     check_device_option(args.device)
@@ -266,7 +266,7 @@ def check_args(args: argparse.Namespace) -> Path:
     return out
 
 
-def _teacher_folder(args: argparse.Namespace) -> str | None:
+def _teacher_folder(args: argparse.Namespace, model_dir: Path) -> str | None:
     """The teacher's folder: ``--teacher``, else the teacher the model's config records when it resolves without a
     download (None when it does not: the run reports that)."""
     if args.teacher is not None:
@@ -276,7 +276,7 @@ def _teacher_folder(args: argparse.Namespace) -> str | None:
     from distill.resolve import TeacherNotFoundError, resolve_teacher
 
     try:
-        recorded = json.loads((Path(args.model).expanduser() / "config.json").read_text(encoding="utf-8"))
+        recorded = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         name = recorded.get("teacher") if isinstance(recorded, dict) else None
         return str(resolve_teacher(name, allow_download=False)) if isinstance(name, str) and name else None
     except (OSError, ValueError, TeacherNotFoundError):  # an unreadable config or teacher: the run says which
