@@ -73,6 +73,8 @@ def emit(md: str, report: Any, out: str | os.PathLike | None) -> None:
 def report_paths(out: str | os.PathLike, option: str = "--out") -> tuple[Path, Path]:
     """``OUT.md`` and ``OUT.json``: a final ``.md`` or ``.json`` on ``out`` is dropped first; any other dot is part of
     the name (``minilm_v1.2`` gives ``minilm_v1.2.md``). A ``UsageError`` naming ``option`` when no name is left."""
+    if not os.fspath(out).strip():
+        raise _usage(f"{option} is empty; give a report name (OUT.md and OUT.json are written)")
     path = Path(os.fspath(out)).expanduser()
     name = path.name
     for suffix in REPORT_SUFFIXES:

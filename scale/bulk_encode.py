@@ -89,6 +89,8 @@ def encode_files(
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
     if address is not None:
         check_address(address)
+    if not os.fspath(output).strip():  # Path("") is the current folder: never a place to write partitions to
+        raise ValueError("output is empty; pass the folder to write the partitions to")
     if not isinstance(model, StaticModel):
         model = StaticModel.from_pretrained(model)
     partitions = plan_partitions(inputs, column=column, partition_rows=partition_rows)

@@ -110,6 +110,10 @@ def test_a_missing_data_folder_is_one_error_line_and_the_usage_status(tmp_path, 
         # an empty --data was taken as "not given": the default data folder was used in its place, silently
         "empty": (["quality", "-m", "st:x", "--data", ""], "error: --data is empty"),
         "empty, a str option": (["runtime-speed", str(tmp_path), "--data", ""], "error: --data is empty"),
+        # an empty --output was read as Path("") == "." and named as "--output ."
+        "empty output": (["runtime-speed", str(tmp_path), "--output", ""], "error: --output is empty"),
+        "empty output, scale-speed": (["scale-speed", str(tmp_path), "--output", " "], "error: --output is empty"),
+        "empty output, distill-speed": (["distill-speed", "--output", ""], "error: --output is empty"),
     }
     for name, (argv, start) in runs.items():
         rc = main(argv)

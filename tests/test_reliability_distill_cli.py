@@ -433,8 +433,8 @@ def test_a_refine_corpus_with_too_few_distinct_passages_fails_before_the_pass(te
     code, err = _run([str(teacher_dir), "--output", str(out), "--refine", str(corpus)], capsys)
     line = _error_line(err)
     assert code == 2 and calls == [] and not out.exists()
-    assert f"--refine {corpus}: the corpus has only 20 distinct passages" in line
-    assert "at least 33 (the model's dims + 1)" in line and "before the vocabulary pass" in line
+    assert f"--refine {corpus}: the corpus has only 20 distinct passages;" in line  # the default cap is not named:
+    assert "at least 33 (the model's dims + 1)" in line and "before the vocabulary pass" in line  # 500 lines are all
 
 
 def test_the_refine_corpus_check_follows_pca_dims_and_max_sentences(teacher_dir, tmp_path, capsys, monkeypatch):

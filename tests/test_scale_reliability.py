@@ -300,3 +300,13 @@ def test_a_non_positive_count_is_a_usage_error_naming_the_option(option, tmp_pat
     assert caught.value.code == 2
     assert f"argument {option}: must be a positive whole number; got '0'" in err
     assert "partition_rows" not in err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("output", ["", " "])
+def test_an_empty_output_is_refused_by_name(tiny_model, tmp_path, monkeypatch, output):
+    """``Path("")`` is the current folder: it was taken as the output and refused as 'output . is not empty'."""
+    source = write_text(tmp_path / "in.txt", ["hello world"])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="output is empty; pass the folder"):
+        encode_files(tiny_model, [source], output, progress=False)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["in.txt"]

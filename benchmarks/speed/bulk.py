@@ -183,7 +183,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--featurize", type=int, default=4000, help="passages to featurize per mode (0: skip)")
     parser.add_argument("--teacher", default="all-MiniLM-L6-v2")
-    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--output", default=None, help="write the markdown table here (and .json)")
     return parser
 
 

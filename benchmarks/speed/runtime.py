@@ -244,7 +244,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--contrast", default="0",
                         help="our pooling's contrast: 0 (default) is Model2Vec's plain mean; "
                         "'config' keeps the folder's")
-    parser.add_argument("--output", type=Path, default=None, help="write the markdown table here (and .json)")
+    parser.add_argument("--output", default=None, help="write the markdown table here (and .json)")
     return parser
 
 

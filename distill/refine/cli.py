@@ -196,8 +196,10 @@ def check_corpus_size(corpus: str, dims: int, args: argparse.Namespace, prefix: 
         distinct = count_distinct_passages(corpus, needed, cap, text_field=getattr(args, pre + "text_field"))
     except ValueError as exc:
         raise UsageError(f"{option} {corpus}: {exc}") from None
-    if distinct < needed:
-        within = f" in its first {cap} passages (--{prefix}max-sentences)" if cap is not None else ""
+    if distinct < needed:  # the cap is named only when the file holds more beyond it (read again, up to `needed`)
+        capped = cap is not None and count_distinct_passages(
+            corpus, needed, None, text_field=getattr(args, pre + "text_field")) > distinct
+        within = f" in its first {cap} passages (--{prefix}max-sentences)" if capped else ""
         raise UsageError(f"{option} {corpus}: the corpus has only {distinct} distinct passages{within}; a refinement "
                          f"needs at least {needed} (the model's dims + 1) to fit the PCA of the targets (checked "
                          f"{before})")
