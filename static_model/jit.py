@@ -68,8 +68,10 @@ class SelfHealingCache(FunctionCache):
             return super().load_overload(sig, target_context)
         except Exception as exc:  # any unreadable file: UnpicklingError, EOFError, ValueError, OSError, ...
             self._warn("read", exc)
+            index = getattr(getattr(self, "_cache_file", None), "_index_path", None)  # numba's private layout
             try:
-                os.unlink(self._cache_file._index_path)
+                if index is not None:
+                    os.unlink(index)
             except OSError:
                 pass  # gone already (another process), or not ours to remove: the save below warns then
             return None
