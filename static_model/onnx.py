@@ -1,22 +1,24 @@
 """Export a static model, or a classifier pipeline, to ONNX (``python -m static_model.onnx MODEL OUT``).
 
-The graph takes what any tokenizer front end gives: ``input_ids`` and ``attention_mask`` (int64, batch x
-sequence, padded), with or without special tokens. It applies the runtime's own rules, so ONNX Runtime,
-Transformers.js or FastEmbed get :meth:`StaticModel.encode`'s vectors: special and unknown tokens are left out, at
-most ``max_length`` of the remaining tokens count, their rows (``embeddings * weights``, as float32; through the
-token mapping of a vocabulary-quantized model, whose shared rows stay shared in the graph) are averaged,
-plain or contrast-weighted (the model's ``contrast``), and L2-normalized when the model normalizes. Outputs:
-``sentence_embedding`` for a model; ``logits``, ``probabilities`` and, single-label, ``label_index`` for a
-pipeline (``labels.json``: the labels, multi-label flag, label format and threshold, as the pipeline folder's
-``head_config.json`` records them). The tokenizer is written beside the graph. One case differs from the
-runtime: a text that spells out a special token (``"[MASK]"``) has that token averaged by the runtime, while the
-graph, which cannot tell it from one the front end added, leaves it out. Needs the ``onnx`` extra
-(``pip install "static-embeddings[onnx]"``); onnx is imported only here, never by ``static_model`` itself.
+The graph takes what any tokenizer front end gives: ``input_ids`` and ``attention_mask`` (int64, batch x sequence,
+padded), with or without special tokens. It applies the runtime's own rules, so ONNX Runtime, Transformers.js or
+FastEmbed get :meth:`StaticModel.encode`'s vectors: special tokens (those the tokenizer marks special and those its
+post-processor adds) and unknown tokens are left out, at most ``max_length`` of the remaining tokens count, their
+rows (``embeddings * weights``, as float32; through the token mapping of a vocabulary-quantized model, whose shared
+rows stay shared in the graph) are averaged, plain or contrast-weighted (the model's ``contrast``), and
+L2-normalized when the model normalizes. Outputs: ``sentence_embedding`` for a model; ``logits``, ``probabilities``
+and, single-label, ``label_index`` for a pipeline (``labels.json``: the labels, multi-label flag, label format and
+threshold, as the pipeline folder's ``head_config.json`` records them). The tokenizer is written beside the graph.
+One case differs from the runtime: a text that spells out a special token (``"[MASK]"``) has that token averaged by
+the runtime, while the graph, which cannot tell it from one the front end added, leaves it out. Needs the ``onnx``
+extra (``pip install "static-embeddings[onnx]"``); onnx is imported only here, never by ``static_model`` itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import json
 import os
 import shutil
 import sys
@@ -38,6 +40,7 @@ OPSET = 18
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 LABELS_FILE = "labels.json"
+MAX_GRAPH_BYTES = 2**31 - 2**20  # protobuf's 2 GiB limit on one message, less room for the graph's nodes
 _INSTALL_HINT = 'ONNX export needs onnx: pip install "static-embeddings[onnx]"'
 
 
@@ -124,6 +127,7 @@ def _export_files(model: StaticModel | StaticPipeline, helper: Any, numpy_helper
     pipeline, the labels."""
     from static_model.pipeline import StaticPipeline, config_json
 
+    _check_graph_size(model)
     if isinstance(model, StaticPipeline):
         graph_model, labels = _pipeline_graph(model, helper, numpy_helper)
         encoder = model.model
@@ -136,6 +140,28 @@ def _export_files(model: StaticModel | StaticPipeline, helper: Any, numpy_helper
     if labels is not None:  # written as the pipeline folder's head_config.json writes them
         files[LABELS_FILE] = config_json(labels).encode("utf-8")
     return files
+
+
+def _check_graph_size(model: StaticModel | StaticPipeline) -> None:
+    """A ``ValueError`` before any work if the graph's tables would pass the 2 GB one ONNX file (a protobuf message)
+    holds: building it took seconds and gigabytes, then failed with protobuf's bare ``EncodeError``."""
+    from static_model.pipeline import StaticPipeline
+
+    encoder = model.model if isinstance(model, StaticPipeline) else model
+    vocab, dim = encoder.vocab_size, encoder.dim
+    if encoder.token_mapping is None:  # float32 rows, whatever the table's dtype
+        size = vocab * dim * 4
+    else:  # shared float32 rows, an int64 mapping and float32 weights per token id
+        size = len(encoder.embeddings) * dim * 4 + vocab * 12
+    size += vocab * 4 * (2 if encoder.contrast > 0 else 1)  # the kept-token mask, the row norms
+    if isinstance(model, StaticPipeline):
+        size += sum(w.size * 4 + b.size * 4 for w, b in model.layers)
+    if size > MAX_GRAPH_BYTES:
+        raise ValueError(
+            f"the ONNX graph of this model would hold {size / 1e9:.2f} GB of float32 tables ({vocab:,} token ids x "
+            f"{dim:,} dimensions), over the {MAX_GRAPH_BYTES / 1e9:.2f} GB one ONNX file can hold (protobuf's limit); "
+            "export a smaller model, e.g. model.truncate_dims(...)"
+        )
 
 
 def _check_same_model(target: Path, files: dict[str, bytes], helper: Any, numpy_helper: Any) -> None:
@@ -228,12 +254,15 @@ def _import_onnx() -> tuple[Any, Any, Any]:
 
 
 def _excluded_ids(model: StaticModel) -> list[int]:
-    """Token ids the runtime never averages: the unknown token and the tokenizer's special tokens."""
-    from static_model.tokenization import unknown_token_id
+    """Token ids the runtime never averages: the unknown token, the tokenizer's special tokens and the tokens its
+    post-processor adds (a front end's ``[CLS]``/``[SEP]``, which a tokenizer built in code may not mark special)."""
+    from static_model.tokenization import post_processor_ids, unknown_token_id
 
     tokenizer = model._encoder.tokenizer  # the one it encodes with
+    spec = json.loads(tokenizer.to_str())
     ids = {i for i, token in tokenizer.get_added_tokens_decoder().items() if token.special}
-    unk = unknown_token_id(tokenizer)
+    ids.update(i for i in post_processor_ids(spec.get("post_processor")) if isinstance(i, int))
+    unk = unknown_token_id(tokenizer, spec)
     if unk is not None:
         ids.add(unk)
     return sorted(i for i in ids if 0 <= i < model.vocab_size)
@@ -388,8 +417,32 @@ def _model_proto(graph: Any, helper: Any) -> Any:
                              producer_version=__version__)
 
 
+# OS errors that say the path given is wrong (bad input, status 2); any other (a full disk, an I/O error) is status 1
+_PATH_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.EACCES,
+                          errno.EPERM, errno.EROFS, errno.EEXIST})
+_REPORTED = (ValueError, TypeError, ImportError, OSError)  # bad input, a missing onnx, the file system's refusals
+
+
+def _cli_error(exc: BaseException, argument: str, value: str) -> tuple[str, int]:
+    """The ``error:`` line and exit status for ``exc``, raised while reading (``argument="model"``) or writing
+    (``"output"``) the path ``value``. An error the OS raised names a path the user may never have given (the
+    hidden staging folder beside the output), so it is told as the argument's; the project's own messages already
+    name it. One line: a message with line breaks is joined."""
+    message = " ".join(str(exc).split())
+    status = 2
+    if isinstance(exc, OSError) and exc.errno is not None:
+        reason = exc.strerror or message
+        where = f" ({exc.filename})" if exc.filename is not None and os.fspath(exc.filename) != value else ""
+        message = f"{argument} {value}: {reason}{where}"
+        status = 2 if exc.errno in _PATH_ERRNOS else 1
+    return f"error: {message}", status
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m static_model.onnx MODEL OUTPUT``: bad input exits 2 with one ``error:`` line."""
+    """``python -m static_model.onnx MODEL OUTPUT``: bad input exits 2 with one ``error:`` line (any other OS
+    error, such as a full disk, exits 1 with one); Ctrl-C exits 130 with ``interrupted``, leaving nothing behind."""
+    from static_model.interrupts import EXIT_INTERRUPTED, raise_on_interrupt
+
     parser = argparse.ArgumentParser(prog="python -m static_model.onnx", description=__doc__.splitlines()[0])
     parser.add_argument("model", help="a static model folder, or a classifier pipeline folder (head.safetensors)")
     parser.add_argument("output", help="folder for model.onnx and tokenizer.json (new, empty, or see --overwrite)")
@@ -398,18 +451,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from static_model.pipeline import HEAD_FILE, StaticPipeline
 
+    argument, value = "model", args.model
     try:
+        # from here on Ctrl-C unwinds through every finally: the export's staging folder is removed
+        # (static_model's start-up handler would end the process at once, leaving it behind)
+        raise_on_interrupt()
         source = Path(args.model)
         loader = StaticPipeline if (source / HEAD_FILE).is_file() else StaticModel
         model = loader.from_pretrained(source)
+        argument, value = "output", args.output
         folder = export_onnx(model, args.output, overwrite=args.overwrite)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
-            ImportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {folder / MODEL_FILE} ({(folder / MODEL_FILE).stat().st_size / 2**20:.1f} MiB) and {TOKENIZER_FILE}")
+        size = (folder / MODEL_FILE).stat().st_size
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except _REPORTED as exc:
+        line, status = _cli_error(exc, argument, value)
+        print(line, file=sys.stderr, flush=True)
+        return status
+    print(f"wrote {folder / MODEL_FILE} ({size / 2**20:.1f} MiB) and {TOKENIZER_FILE}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from static_model.interrupts import exit_process
+
+    exit_process(main())

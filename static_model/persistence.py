@@ -29,6 +29,7 @@ from static_model.safe_read import (
     read_safetensors,
     safetensors_names,
 )
+from static_model.tokenization import post_processor_ids
 from static_model.validation import check_bool, check_contrast, check_max_length
 
 MODEL_FILE = "model.safetensors"
@@ -273,7 +274,7 @@ def token_ids(spec: dict[str, Any], path: Path) -> set[int]:
     if not isinstance(added, list):
         raise ValueError(f"{path}: added_tokens must be a list")  # noqa: TRY004 (file content)
     pairs.extend((token.get("content"), token.get("id")) for token in added if isinstance(token, dict))
-    ids = [token_id for _, token_id in pairs] + _post_processor_ids(spec.get("post_processor"))
+    ids = [token_id for _, token_id in pairs] + post_processor_ids(spec.get("post_processor"))
     for value in ids:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKEN_ID:
             raise ValueError(f"{path} holds the token id {value!r}; ids must be integers from 0 to {MAX_TOKEN_ID}")
@@ -292,25 +293,6 @@ def check_distinct_ids(pairs: Iterable[tuple[Any, int]], where: str) -> None:
         if other != token:
             raise ValueError(f"{where} gives the id {token_id} to two tokens, {other!r} and {token!r}; each token "
                              "needs an id of its own (its own row of the table)")
-
-
-def _post_processor_ids(node: Any) -> list[Any]:
-    """Ids a post-processor adds (TemplateProcessing's ``ids``, Bert/Roberta's ``cls``/``sep``), nested or not."""
-    out: list[Any] = []
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if key == "ids" and isinstance(value, list):
-                    out.extend(value)
-                elif key in ("cls", "sep") and isinstance(value, list) and len(value) == 2:
-                    out.append(value[1])
-                else:
-                    stack.append(value)
-        elif isinstance(item, list):
-            stack.extend(item)
-    return out
 
 
 def check_consistency(

@@ -20,6 +20,7 @@ import string
 import sys
 from collections.abc import Sequence
 from itertools import compress
+from typing import Any
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -70,6 +71,26 @@ def unknown_token_id(tokenizer: Tokenizer, spec: dict | None = None) -> int | No
     if unk is None and model.get("type") == "Unigram" and model.get("unk_id") is not None:
         return int(model["unk_id"])
     return tokenizer.token_to_id(unk) if isinstance(unk, str) else None
+
+
+def post_processor_ids(node: Any) -> list[Any]:
+    """The ids a ``tokenizer.json``'s post-processor adds (TemplateProcessing's ``ids``, Bert/Roberta's
+    ``cls``/``sep``), nested or not, as the file gives them (the caller checks they are ids)."""
+    out: list[Any] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key == "ids" and isinstance(value, list):
+                    out.extend(value)
+                elif key in ("cls", "sep") and isinstance(value, list) and len(value) == 2:
+                    out.append(value[1])
+                else:
+                    stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)
+    return out
 
 
 @njit(nogil=True)
