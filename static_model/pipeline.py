@@ -89,6 +89,19 @@ def check_labels(labels: Any) -> list[Any]:
     return out
 
 
+def label_array(labels: Sequence[Any]) -> np.ndarray:
+    """``labels`` as a 1-D numpy array that holds exactly these values: numpy's own dtype where it keeps every one, else
+    an object array (``np.array`` turns ``2**64 - 1`` and ``1`` into float64, and ``2**53 + 1`` beside ``0.5`` into
+    ``2**53``: ``predict`` would answer with labels that were never given)."""
+    values = list(labels)
+    array = np.array(values)
+    if array.ndim == 1 and array.tolist() == values:
+        return array
+    exact = np.empty(len(values), dtype=object)
+    exact[:] = values
+    return exact
+
+
 def check_threshold(value: Any) -> float:
     """A multi-label threshold: a probability strictly between 0 and 1 (at 0 or 1 every label, or none, passes)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
@@ -193,8 +206,8 @@ class StaticPipeline:
 
     @property
     def classes_(self) -> np.ndarray:
-        """The labels as a numpy array (scikit-learn's name)."""
-        return np.array(self.labels)
+        """The labels as a numpy array (scikit-learn's name) that holds their own values (see :func:`label_array`)."""
+        return label_array(self.labels)
 
     # ------------------------------------------------------------------ inference
     def features(self, texts: Sequence[str]) -> np.ndarray:
@@ -284,7 +297,11 @@ class StaticPipeline:
         from static_model import StaticModel
 
         config_path, head_path = folder / HEAD_CONFIG_FILE, folder / HEAD_FILE
-        if not os.path.lexists(config_path) or not os.path.lexists(head_path):
+        absent = [path for path in (config_path, head_path) if not os.path.lexists(path)]
+        if len(absent) == 1:  # a pipeline folder that lost one file: name it
+            raise FileNotFoundError(f"{absent[0]} is missing: a classifier pipeline folder needs both "
+                                    f"{HEAD_CONFIG_FILE} and {HEAD_FILE}.")
+        if absent:
             raise FileNotFoundError(
                 f"{folder} is not a classifier pipeline folder: it needs {HEAD_CONFIG_FILE} and {HEAD_FILE} "
                 "(a plain static model folder has neither)."

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from static_model.pipeline import label_array
 
 # How the targets were given, so that ``predict`` answers in the same form.
 SINGLE = "single"  # one label per text: predict -> (n,) array of labels
@@ -31,6 +33,7 @@ def check_texts(X: Any, name: str = "X", *, allow_empty_texts: bool = True) -> l
         X = X.tolist()
     if not isinstance(X, Iterable):
         raise TypeError(f"{name} must be a sequence of strings, got {type(X).__name__}.")
+    _refuse_unordered(X, name)
     texts = list(X)
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad:
@@ -47,6 +50,13 @@ def check_texts(X: Any, name: str = "X", *, allow_empty_texts: bool = True) -> l
                 "remove them before fitting."
             )
     return texts
+
+
+def _refuse_unordered(value: Any, name: str) -> None:
+    """A set or a dict has no row order of its own: texts and labels would be paired (and predictions returned) in
+    an order nobody chose. The numpy pipeline refuses them too."""
+    if isinstance(value, (Mapping, Set)):
+        raise TypeError(f"{name} is a {type(value).__name__}, which has no row order; pass a list (one item per text).")
 
 
 def _kind(label: Any) -> str:
@@ -80,7 +90,11 @@ def to_python(label: Any) -> Any:
 def _check_one_kind(labels: Sequence[Any], name: str) -> None:
     kinds: dict[str, Any] = {}
     for label in labels:
-        kinds.setdefault(_kind(label), label)
+        try:
+            kind = _kind(label)
+        except TypeError as exc:
+            raise TypeError(f"{name}: {exc}") from None
+        kinds.setdefault(kind, label)
     if "float" in kinds and "int" in kinds and len(kinds) == 2:
         return  # 1 and 1.0 are the same number
     if len(kinds) > 1:
@@ -90,6 +104,23 @@ def _check_one_kind(labels: Sequence[Any], name: str) -> None:
 
 def _is_sequence_label(value: Any) -> bool:
     return isinstance(value, (list, tuple, set, frozenset, np.ndarray))
+
+
+def label_sets(y: Any, name: str = "y") -> list[set[Any]]:
+    """Each text's labels as a set, from one label list (list, tuple, set or array) per text: the truth that a
+    multi-label classifier trained on label lists is scored against."""
+    if hasattr(y, "to_numpy") and not isinstance(y, np.ndarray):  # pandas
+        y = y.to_numpy()
+    if y is None or isinstance(y, (str, bytes)) or not isinstance(y, Iterable):
+        raise TypeError(f"{name} must be a sequence of label lists, got {type(y).__name__}.")
+    rows = list(y)
+    for i, row in enumerate(rows):
+        if not _is_sequence_label(row):
+            raise TypeError(
+                f"{name} must hold one list of labels per text (this classifier was trained on label lists); item {i} "
+                f"is {type(row).__name__} ({row!r:.60})."
+            )
+    return [{to_python(label) for label in (row.tolist() if isinstance(row, np.ndarray) else row)} for row in rows]
 
 
 @dataclass
@@ -124,6 +155,9 @@ def encode_targets(y: Any, n_samples: int, name: str = "y") -> Targets:
         raise TypeError(f"{name} must be a sequence of labels, got a single string.")
     if hasattr(y, "to_numpy") and not isinstance(y, np.ndarray):  # pandas
         y = y.to_numpy()
+    if not isinstance(y, Iterable):  # None, a number: not "'NoneType' object is not iterable"
+        raise TypeError(f"{name} must be a sequence of labels or a 2-D 0/1 indicator matrix, got {type(y).__name__}.")
+    _refuse_unordered(y, name)
     if isinstance(y, np.ndarray) and y.ndim == 2:
         return _encode_indicator(y, n_samples, name)
     if isinstance(y, np.ndarray) and y.ndim != 1:
@@ -148,7 +182,7 @@ def encode_targets(y: Any, n_samples: int, name: str = "y") -> Targets:
             raise ValueError(f"{name} has no labels at all: every label list is empty.")
         _check_one_kind(flat, name)
         try:
-            classes = np.array(sorted({to_python(v) for v in flat}))
+            classes = label_array(sorted({to_python(v) for v in flat}))
         except ValueError as exc:
             raise ValueError(f"{name} contains NaN or infinite labels ({exc})") from None
         index = {c: i for i, c in enumerate(classes.tolist())}
@@ -162,7 +196,7 @@ def encode_targets(y: Any, n_samples: int, name: str = "y") -> Targets:
         values = [to_python(v) for v in labels]
     except ValueError as exc:
         raise ValueError(f"{name} contains NaN or infinite labels ({exc})") from None
-    classes = np.array(sorted(set(values)))
+    classes = label_array(sorted(set(values)))
     if len(classes) < 2:
         raise ValueError(
             f"{name} has a single class ({classes[0]!r}); a classifier needs at least two classes to learn from."
@@ -221,7 +255,11 @@ def check_class_weight(class_weight: Any, targets: Targets) -> np.ndarray | None
             return (negatives / np.maximum(positives, 1.0)).astype(np.float32)
         return (counts.sum() / (k * np.maximum(counts, 1.0))).astype(np.float32)
     if isinstance(class_weight, dict):
-        lookup = {to_python(key): float(value) for key, value in class_weight.items()}
+        lookup = {}
+        for key, value in class_weight.items():
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                raise ValueError(f"class_weight values must be numbers; class {key!r} has {value!r}.")
+            lookup[to_python(key)] = float(value)
         unknown = set(lookup) - set(targets.classes.tolist())
         if unknown:
             raise ValueError(f"class_weight names classes that are not in y: {sorted(map(repr, unknown))}.")
@@ -268,6 +306,10 @@ def validation_split(
     everything = np.arange(n)
     if not fraction:
         return everything, None
+    if isinstance(fraction, numbers.Integral) and fraction >= n:
+        # clamped to n - 1, this trained on one single text, silently
+        raise ValueError(f"validation_fraction={fraction} asks for {fraction} validation texts, but there are only {n} "
+                         "texts: a count must leave at least one text to train on.")
     n_val = int(fraction) if isinstance(fraction, numbers.Integral) else int(round(float(fraction) * n))
     n_val = min(max(n_val, 1), n - 1)
     if n < 2 or n_val < 1:

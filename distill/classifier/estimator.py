@@ -21,6 +21,7 @@ from distill.classifier.data import (
     check_sample_weight,
     check_texts,
     encode_targets,
+    label_sets,
     validation_split,
 )
 from static_model.validation import is_int
@@ -214,8 +215,17 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
                 f"validation_fraction must be a fraction in [0, 1), a count, or None, got {vf!r}.")
 
     # ------------------------------------------------------------------ fit / predict
-    def _tokenize(self, static: Any, texts: list[str]) -> TokenizedTexts:
-        return TokenizedTexts(static.tokenize(texts, max_length=self.max_length))
+    def _tokenize(self, static: Any, texts: list[str], max_length: int | None) -> TokenizedTexts:
+        return TokenizedTexts(static.tokenize(texts, max_length=max_length))
+
+    def _fitted_max_length(self) -> int | None:
+        """The token limit the network was trained with (``None``: every token), fixed at ``fit``: ``set_params`` after
+        ``fit`` changes nothing until the next ``fit``, as for the network's other settings."""
+        if hasattr(self, "max_length_"):
+            return self.max_length_
+        # fitted before max_length_ was recorded (an old pickle): what fit used then
+        base = self.static_model_
+        return self.max_length if self.max_length is not None else getattr(base, "max_length", None)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> StaticModelClassifier:
         """Train on texts ``X`` and labels ``y``, optionally weighting each text's loss; returns ``self``."""
@@ -240,7 +250,9 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         from distill.classifier.training import auto_batch_size
 
         static = _load_static_model(self.model)
-        tokens = self._tokenize(static, texts)
+        max_length = self.max_length if self.max_length is not None else getattr(static, "max_length", None)
+        max_length = None if max_length is None else int(max_length)
+        tokens = self._tokenize(static, texts, max_length)
         if self.random_state is not None:
             seed = int(self.random_state)
         else:
@@ -258,6 +270,7 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
             torch.set_num_threads(threads)
         self.static_model_ = static
         self.network_ = network
+        self.max_length_ = max_length
         self.classes_ = targets.classes
         self.multilabel_ = targets.multilabel
         self.label_format_ = targets.label_format
@@ -320,7 +333,7 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         from distill.classifier.training import predict_logits
 
         texts = check_texts(X)
-        return predict_logits(self.network_, self._tokenize(self.static_model_, texts))
+        return predict_logits(self.network_, self._tokenize(self.static_model_, texts, self._fitted_max_length()))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (softmax), or per-label probabilities (sigmoid) for multi-label."""
@@ -349,17 +362,18 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         if not self.multilabel_:
             return super().score(X, y, sample_weight=sample_weight)
         from sklearn.metrics import accuracy_score
-        from sklearn.preprocessing import MultiLabelBinarizer
 
         predicted = self.predict(X)
         if self.label_format_ == INDICATOR:
             truth = np.asarray(y.toarray() if hasattr(y, "toarray") else y)
-        else:
-            binarizer = MultiLabelBinarizer(classes=self.classes_.tolist())
-            binarizer.fit([])
-            truth = binarizer.transform([list(labels) for labels in y])
-            predicted = binarizer.transform(predicted)
-        return float(accuracy_score(truth, predicted, sample_weight=sample_weight))
+            return float(accuracy_score(truth, predicted, sample_weight=sample_weight))
+        # Compared as sets: a true label the model does not know makes the text wrong (a binarizer over classes_
+        # dropped it with a warning, and counted the text right), and a plain string is no label list.
+        truths = label_sets(y, "y")
+        if len(truths) != len(predicted):
+            raise ValueError(f"X and y have different lengths: {len(predicted)} texts but {len(truths)} label lists.")
+        right = np.array([set(p) == t for p, t in zip(predicted, truths)], dtype=bool)
+        return float(accuracy_score(np.ones(len(right), dtype=bool), right, sample_weight=sample_weight))
 
     # ------------------------------------------------------------------ export
     def to_pipeline(self) -> Any:
@@ -379,10 +393,9 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         normalize, activation = bool(self.network_.normalize), str(self.network_.activation)
         # the network pools with a plain mean (EmbeddingBag), so the exported model does too
         kwargs: dict[str, Any] = {"config": config, "normalize": normalize, "contrast": 0.0}
-        max_length = self.max_length if self.max_length is not None else getattr(base, "max_length", None)
-        if max_length is not None:
-            kwargs["max_length"] = int(max_length)
-            config["max_length"] = int(max_length)
+        # The limit the texts were tokenized with in training, None included: left out, StaticModel would fall back
+        # to its default (512 tokens) and the pipeline would cut long texts the network saw whole.
+        kwargs["max_length"] = config["max_length"] = self._fitted_max_length()
         model = StaticModel(table, base.tokenizer, **kwargs)
         labels = [c.item() if hasattr(c, "item") else c for c in self.classes_]
         return StaticPipeline(

@@ -1,0 +1,221 @@
+"""Audit of the fine-tuned classifier: what StaticModelClassifier and its numpy StaticPipeline got wrong before (long
+texts of a model without a token limit, multi-label scores, labels numpy cannot hold, unordered or missing X and y),
+and the torch model and the pipeline answering from several threads at once."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+from helpers.tokenizers import random_texts  # noqa: E402
+
+from distill.classifier import StaticModelClassifier  # noqa: E402
+from static_model import StaticModel  # noqa: E402
+from static_model.pipeline import HEAD_CONFIG_FILE, HEAD_FILE, StaticPipeline  # noqa: E402
+
+FIT_TEXTS = [f"{w} {v} the" for w in ("cat", "dog", "money", "river") for v in ("sat", "runs", "fast", "slow")] * 2
+TOPIC = {"cat": "pet", "dog": "pet", "money": "finance", "river": "nature"}
+LABELS = [TOPIC[t.split()[0]] for t in FIT_TEXTS]
+LABEL_SETS = [[TOPIC[t.split()[0]], *(["quick"] if "fast" in t else [])] for t in FIT_TEXTS]
+
+
+def _clf(model, **params) -> StaticModelClassifier:
+    settings = {"hidden_dim": 8, "max_epochs": 3, "verbose": 0, "random_state": 0, **params}
+    return StaticModelClassifier(model, **settings)
+
+
+# --------------------------------------------------------------------------- parity on long texts
+
+
+def test_a_base_model_without_a_token_limit_gives_a_pipeline_without_one(tiny_table, wordpiece_tokenizer, tmp_path):
+    """The network saw every token of a text; the exported model fell back to StaticModel's default of 512 tokens and
+    cut long texts: other probabilities than the trained model's (measured 0.34/0.33/0.34 against 0.30/0.23/0.47)."""
+    base = StaticModel(tiny_table, wordpiece_tokenizer, config={"normalize": True}, max_length=None)
+    clf = _clf(base).fit(FIT_TEXTS, LABELS)
+    long = ["cat " * 600 + "money " * 600, "river " * 700 + "dog", "cat sat"]
+    expected = clf.predict_proba(long)
+    pipeline = clf.to_pipeline()
+    assert pipeline.model.max_length is None
+    np.testing.assert_allclose(pipeline.predict_proba(long), expected, atol=1e-5)
+    loaded = StaticPipeline.from_pretrained(clf.save_pretrained(tmp_path / "p"))
+    assert loaded.model.max_length is None
+    np.testing.assert_allclose(loaded.predict_proba(long), expected, atol=1e-5)
+    assert loaded.predict(long).tolist() == clf.predict(long).tolist()
+
+
+def test_set_params_of_max_length_after_fit_changes_neither_predictions_nor_the_export(tiny_model):
+    """The README: set_params after fit changes nothing until the next fit. max_length did: predict and the exported
+    pipeline both cut texts at the new limit, which the network was never trained with."""
+    clf = _clf(tiny_model, max_length=6).fit(FIT_TEXTS, LABELS)
+    texts = ["cat sat the dog runs money", "money tax law river bank cat dog sat", "river"]
+    expected, labels = clf.predict_proba(texts), clf.predict(texts).tolist()
+    clf.set_params(max_length=2)
+    np.testing.assert_array_equal(clf.predict_proba(texts), expected)
+    pipeline = clf.to_pipeline()
+    assert pipeline.model.max_length == 6
+    np.testing.assert_allclose(pipeline.predict_proba(texts), expected, atol=1e-5)
+    assert pipeline.predict(texts).tolist() == labels
+    clf.fit(FIT_TEXTS, LABELS)  # the next fit takes the new limit
+    assert clf.to_pipeline().model.max_length == 2
+
+
+# --------------------------------------------------------------------------- multi-label score
+
+
+@pytest.fixture
+def multilabel_clf(tiny_model) -> StaticModelClassifier:
+    return _clf(tiny_model, max_epochs=30, learning_rate=0.05).fit(FIT_TEXTS, LABEL_SETS)
+
+
+def test_a_true_label_the_model_does_not_know_makes_the_text_wrong_in_score(multilabel_clf):
+    """A binarizer over classes_ dropped unknown true labels (with a warning) and counted those texts right: 0.875
+    where no text was right."""
+    predicted = multilabel_clf.predict(FIT_TEXTS)
+    right = [set(p) == set(t) for p, t in zip(predicted, LABEL_SETS)]
+    assert multilabel_clf.score(FIT_TEXTS, LABEL_SETS) == pytest.approx(np.mean(right))
+    assert 0 < np.mean(right)
+    with_unknown = [[*labels, "unknown"] for labels in LABEL_SETS]
+    assert multilabel_clf.score(FIT_TEXTS, with_unknown) == 0.0
+    weights = np.arange(1, len(FIT_TEXTS) + 1, dtype=float)
+    assert multilabel_clf.score(FIT_TEXTS, LABEL_SETS, sample_weight=weights) == pytest.approx(
+        np.average(right, weights=weights))
+    # tuples, sets and numpy label lists are label lists too
+    as_arrays = np.empty(len(LABEL_SETS), dtype=object)
+    as_arrays[:] = [np.array(labels) for labels in LABEL_SETS]
+    for truth in ([tuple(labels) for labels in LABEL_SETS], [set(labels) for labels in LABEL_SETS], as_arrays):
+        assert multilabel_clf.score(FIT_TEXTS, truth) == pytest.approx(np.mean(right))
+
+
+def test_multilabel_score_refuses_plain_labels_and_a_length_mismatch(multilabel_clf):
+    """A plain string label was read as the list of its characters ("pet" -> p, e, t): a score of 0.25, silently."""
+    with pytest.raises(TypeError, match="one list of labels per text"):
+        multilabel_clf.score(FIT_TEXTS, LABELS)
+    with pytest.raises(ValueError, match="different lengths"):
+        multilabel_clf.score(FIT_TEXTS, LABEL_SETS[:-1])
+
+
+# --------------------------------------------------------------------------- labels numpy would change
+
+
+@pytest.mark.parametrize("pair", [(2**64 - 1, 1), (2**53 + 1, 0.5)], ids=["uint64", "int beyond float53"])
+def test_labels_a_numpy_array_would_change_keep_their_values(tiny_model, tmp_path, pair):
+    """``np.array`` makes float64 of ``[2**64 - 1, 1]`` and rounds ``2**53 + 1`` beside ``0.5``: fit died with a bare
+    KeyError, and a pipeline given such labels predicted floats that were never labels."""
+    y = [pair[0] if TOPIC[t.split()[0]] == "pet" else pair[1] for t in FIT_TEXTS]
+    if isinstance(pair[1], int):
+        y = list(np.array(y, dtype=np.uint64))  # numpy's own uint64 values, as a label column would hold them
+    clf = _clf(tiny_model).fit(FIT_TEXTS, y)
+    assert clf.classes_.tolist() == sorted(pair)
+    predicted = clf.predict(FIT_TEXTS).tolist()
+    assert set(predicted) <= set(pair)
+    loaded = StaticPipeline.from_pretrained(clf.save_pretrained(tmp_path / "p"))
+    assert loaded.classes_.tolist() == sorted(pair)
+    assert loaded.predict(FIT_TEXTS).tolist() == predicted
+    assert [type(v) for v in loaded.predict(FIT_TEXTS).tolist()] == [type(v) for v in predicted]
+
+
+def test_a_pipelines_classes_are_its_labels(tiny_model):
+    layers = [(np.eye(2, tiny_model.dim, dtype=np.float32), np.zeros(2, np.float32))]
+    pipeline = StaticPipeline(tiny_model, layers, labels=np.array([2**64 - 1, 1], dtype=np.uint64))
+    assert pipeline.classes_.tolist() == [2**64 - 1, 1]
+    assert set(pipeline.predict(["cat", "dog sat"]).tolist()) <= {2**64 - 1, 1}
+    # labels numpy holds as they are keep numpy's dtype
+    assert StaticPipeline(tiny_model, layers, labels=[3, 5]).classes_.dtype.kind == "i"
+    assert StaticPipeline(tiny_model, layers, labels=["a", "bb"]).classes_.dtype.kind == "U"
+
+
+# --------------------------------------------------------------------------- bad input at fit
+
+
+@pytest.mark.parametrize(("X", "y", "error", "problem"), [
+    (FIT_TEXTS, None, TypeError, "y must be a sequence of labels .* got NoneType"),  # "'NoneType' object is not ..."
+    (FIT_TEXTS, 3, TypeError, "y must be a sequence of labels .* got int"),
+    # a set or a dict has no order: texts were paired with labels (and predictions returned) in an arbitrary order
+    (set(FIT_TEXTS), LABELS[:16], TypeError, "X is a set, which has no row order"),
+    (dict.fromkeys(FIT_TEXTS[:16], 0), LABELS[:16], TypeError, "X is a dict, which has no row order"),
+    (FIT_TEXTS[:3], {"pet", "finance", "nature"}, TypeError, "y is a set, which has no row order"),
+    (FIT_TEXTS, [None, "a"] * (len(FIT_TEXTS) // 2), TypeError, "^y: Labels must be strings or numbers"),
+])
+def test_missing_or_unordered_X_and_y_are_refused_naming_them(tiny_model, X, y, error, problem):
+    clf = _clf(tiny_model)
+    with pytest.raises(error, match=problem):
+        clf.fit(X, y)
+    assert not hasattr(clf, "classes_")
+
+
+def test_predict_refuses_an_unordered_X_as_the_pipeline_does(tiny_model):
+    clf = _clf(tiny_model).fit(FIT_TEXTS, LABELS)
+    for method in (clf.predict, clf.predict_proba, clf.to_pipeline().predict):
+        with pytest.raises(TypeError, match="no row order"):
+            method(set(FIT_TEXTS[:4]))
+
+
+def test_a_class_weight_that_is_not_a_number_is_refused_naming_it(tiny_model):
+    """It failed with float()'s bare "could not convert string to float: 'x'"."""
+    with pytest.raises(ValueError, match="class_weight values must be numbers; class 'pet' has 'x'"):
+        _clf(tiny_model, class_weight={"pet": "x"}).fit(FIT_TEXTS, LABELS)
+    assert _clf(tiny_model, class_weight={"pet": 2, "finance": np.float32(0.5)}).fit(FIT_TEXTS, LABELS)
+
+
+def test_a_validation_count_that_leaves_nothing_to_train_on_is_refused(tiny_model):
+    """A count of at least the number of texts was clamped, silently, to train on one single text."""
+    with pytest.raises(ValueError, match="asks for 100 validation texts, but there are only 32 texts"):
+        _clf(tiny_model, validation_fraction=100).fit(FIT_TEXTS, LABELS)
+    with pytest.raises(ValueError, match="validation_fraction=32"):
+        _clf(tiny_model, validation_fraction=len(FIT_TEXTS)).fit(FIT_TEXTS, LABELS)
+    clf = _clf(tiny_model, validation_fraction=len(FIT_TEXTS) - 1).fit(FIT_TEXTS, LABELS)  # one left: allowed
+    assert len(clf.history_["val_loss"]) == clf.n_epochs_
+
+
+# --------------------------------------------------------------------------- a folder that lost a file
+
+
+@pytest.mark.parametrize("name", [HEAD_FILE, HEAD_CONFIG_FILE, "model.safetensors"])
+def test_a_pipeline_folder_that_lost_a_file_is_refused_naming_that_file(tiny_model, tmp_path, name):
+    """A folder that lost one head file was called "not a classifier pipeline folder ... (a plain static model folder
+    has neither)", naming no file."""
+    layers = [(np.eye(3, tiny_model.dim, dtype=np.float32), np.zeros(3, np.float32))]
+    folder = StaticPipeline(tiny_model, layers, labels=["a", "b", "c"]).save_pretrained(tmp_path / "p")
+    (folder / name).unlink()
+    with pytest.raises(FileNotFoundError, match=re.escape(str(folder / name)) + " is missing"):
+        StaticPipeline.from_pretrained(folder)
+
+
+# --------------------------------------------------------------------------- under load
+
+
+def test_a_trained_classifier_and_its_pipeline_answer_the_same_from_eight_threads(tiny_model, tmp_path):
+    clf = _clf(tiny_model, dropout=0.3, max_epochs=5).fit(FIT_TEXTS, LABEL_SETS)  # dropout: eval mode must hold
+    pipeline = StaticPipeline.from_pretrained(clf.save_pretrained(tmp_path / "p"))
+    texts = random_texts(400, seed=3) + ["", "zzz qqq"]
+    expected = (clf.predict_proba(texts), clf.predict(texts), pipeline.predict_proba(texts), pipeline.predict(texts))
+    assert expected[1] == expected[3]
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+    mismatches: list[int] = []
+
+    def work(i: int) -> None:
+        try:
+            start.wait()
+            for _ in range(4):
+                got = (clf.predict_proba(texts), clf.predict(texts), pipeline.predict_proba(texts),
+                       pipeline.predict(texts))
+                if not (np.array_equal(got[0], expected[0]) and got[1] == expected[1]
+                        and np.array_equal(got[2], expected[2]) and got[3] == expected[3]):
+                    mismatches.append(i)
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert not mismatches
