@@ -234,10 +234,13 @@ class StaticPipeline:
         return _sigmoid(logits) if self.multilabel else _softmax(logits)
 
     def predict(self, texts: Sequence[str], *, threshold: float | None = None) -> Any:
-        """Predicted labels: one a text, or for multi-label the labels above ``threshold``."""
+        """Predicted labels: one a text, or for multi-label the labels above ``threshold`` (a single-label pipeline
+        takes the most probable label whatever the threshold, as Model2Vec's does; an invalid one is refused)."""
+        if threshold is not None:
+            threshold = check_threshold(threshold)
         if not self.multilabel:
             return self.classes_[self.decision_function(texts).argmax(axis=1)]
-        threshold = self.threshold if threshold is None else check_threshold(threshold)
+        threshold = self.threshold if threshold is None else threshold
         # sigmoid(z) > t  <=>  z > logit(t), the rule StaticModelClassifier.predict uses too.
         hits = self.decision_function(texts) > np.log(threshold / (1.0 - threshold))
         if self.label_format == "indicator":

@@ -219,3 +219,29 @@ def test_a_trained_classifier_and_its_pipeline_answer_the_same_from_eight_thread
         thread.join()
     assert not errors, errors
     assert not mismatches
+
+
+# --------------------------------------------------------------------------- the decision threshold
+
+
+def test_a_threshold_set_after_fit_applies_at_once_and_an_invalid_one_is_refused(multilabel_clf, tiny_model):
+    """``threshold`` is the decision rule, not the network: set after fit it applies to predict and the export at
+    once. Set to 1 or more, predict returned no label for any text, silently; a pipeline's single-label predict took
+    any threshold (5, "x") and ignored it."""
+    texts = ["cat sat fast", "money runs slow", "river"]
+    labels, proba = multilabel_clf.classes_.tolist(), multilabel_clf.predict_proba(texts)
+    for threshold in (0.05, 0.95):
+        multilabel_clf.set_params(threshold=threshold)
+        expected = [{labels[j] for j in np.flatnonzero(row > threshold)} for row in proba]
+        assert [set(row) for row in multilabel_clf.predict(texts)] == expected
+    assert multilabel_clf.to_pipeline().predict(texts) == multilabel_clf.predict(texts)
+    for bad in (1.0, 5, float("nan")):
+        multilabel_clf.set_params(threshold=bad)
+        with pytest.raises(ValueError, match="threshold must be between 0 and 1"):
+            multilabel_clf.predict(texts)
+    single = _clf(tiny_model).fit(FIT_TEXTS, LABELS).to_pipeline()
+    assert single.predict(texts, threshold=0.9).tolist() == single.predict(texts).tolist()
+    with pytest.raises(ValueError, match="threshold must be between 0 and 1"):
+        single.predict(texts, threshold=5)
+    with pytest.raises(TypeError, match="threshold must be a number"):
+        single.predict(texts, threshold="x")

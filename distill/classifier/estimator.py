@@ -24,6 +24,7 @@ from distill.classifier.data import (
     label_sets,
     validation_split,
 )
+from static_model.pipeline import check_threshold
 from static_model.validation import is_int
 
 if TYPE_CHECKING:
@@ -349,8 +350,11 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         logits = self.decision_function(X)
         if not self.multilabel_:
             return self.classes_[logits.argmax(axis=1)]
+        # the decision rule, not the network: set_params(threshold=...) after fit applies at once, checked here
+        # (at 1 or more no label would pass, silently)
+        threshold = check_threshold(self.threshold)
         # sigmoid(z) > t  <=>  z > logit(t): no overflow, and the same rule as the numpy pipeline.
-        hits = logits > np.log(self.threshold / (1.0 - self.threshold))
+        hits = logits > np.log(threshold / (1.0 - threshold))
         if self.label_format_ == INDICATOR:
             return hits.astype(np.int64)
         labels = self.classes_.tolist()
