@@ -103,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         raise_on_interrupt()  # from here on Ctrl-C unwinds (finished partitions stay, half-written ones go)
         summary = (_encode if args.job == "encode" else _featurize)(args)
-    except (InputError, ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError,
-            ConnectionError, ImportError, FolderInUseError) as exc:
+    except (InputError, ValueError, TypeError, OSError, ImportError, FolderInUseError) as exc:
+        # OSError: a missing, unreadable or unwritable path (permissions, read-only disk, a name too long), a
+        # folder in the way, no cluster at --address
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except WorkerError as exc:  # a worker's failure: one line (its traceback is in exc.worker_traceback)

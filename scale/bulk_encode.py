@@ -93,6 +93,8 @@ def encode_files(
         raise ValueError("output is empty; pass the folder to write the partitions to")
     if not isinstance(model, StaticModel):
         model = StaticModel.from_pretrained(model)
+    # once, as a list: a generator (Path.glob) would be used up by planning and leave the manifest without inputs
+    inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     partitions = plan_partitions(inputs, column=column, partition_rows=partition_rows)
     out = Path(output).expanduser()
     manifest = _manifest(inputs, partitions, column, partition_rows, model)
@@ -192,12 +194,13 @@ def _check_output_folder(out: Path) -> None:
 
 def _input_entries(inputs: Sequence[str | os.PathLike] | str | os.PathLike,
                    partitions: list[Partition]) -> list[dict[str, Any]]:
-    """Every input once, in the order given, with the size and modification time planning saw; an input with no
-    rows (an empty file) is listed too, so a resume after it gained rows names it as changed."""
+    """Every input as given (a file given twice is listed twice: its place sets the ids), in order, with the size
+    and modification time planning saw; an input with no rows (an empty file) is listed too, so a resume after it
+    gained rows names it as changed."""
     planned = {p.path: (p.file_bytes, p.file_mtime_ns) for p in reversed(partitions)}  # each input's first partition
     given = [inputs] if isinstance(inputs, (str, os.PathLike)) else inputs
     entries = []
-    for path in dict.fromkeys(str(Path(raw).resolve()) for raw in given):
+    for path in (str(Path(raw).resolve()) for raw in given):
         size, mtime_ns = planned[path] if path in planned else file_stat(path)
         entries.append({"path": path, "bytes": size, "mtime_ns": mtime_ns})
     return entries

@@ -2,9 +2,10 @@
 
 Formats, told apart by suffix: ``.txt`` (one text a line), ``.jsonl`` / ``.json`` (one JSON object a line, the text
 under ``column``; blank lines are not rows, as in refine's corpus reader), ``.parquet`` (the text in a string
-``column``). Partitions are contiguous row ranges of one file, so the same inputs always give the same partitions and
-global row ids (rows numbered across files in the order given). Each partition carries its file's size and
-modification time as planned: a worker refuses a file that changed since.
+``column``). A UTF-8 byte-order mark opening a text or JSONL file is no part of its first row (as refine reads it).
+Partitions are contiguous row ranges of one file, so the same inputs always give the same partitions and global row
+ids (rows numbered across files in the order given). Each partition carries its file's size and modification time
+as planned: a worker refuses a file that changed since.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ TEXT_SUFFIXES = (".txt", ".text")
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _READ_BLOCK = 16 << 20
+_BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark: a file's encoding mark, no part of its first text
 
 
 class InputError(ValueError):
@@ -80,14 +82,17 @@ def plan_partitions(
     """Split the inputs into partitions of at most ``partition_rows`` rows; checks every file and its column first."""
     if isinstance(partition_rows, bool) or not isinstance(partition_rows, int) or partition_rows < 1:
         raise ValueError(f"partition_rows must be a positive integer; got {partition_rows!r}")
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
+    if not isinstance(column, str):  # recorded in the manifest, which a resume and read_vectors check as a string
+        raise ValueError(f"column must be a str (the text's field or column name); got {column!r}")
+    inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)  # a generator too, read once
     if not inputs:
         raise InputError("no input files given")
     partitions: list[Partition] = []
     next_id = 0
     for raw in inputs:
         path = Path(raw)
+        if path.is_dir():
+            raise InputError(f"{path} is a folder, not a file: pass the files in it (e.g. {path / '*.parquet'})")
         if not path.is_file():
             raise InputError(f"{path}: no such file")
         kind = file_kind(path)
@@ -123,19 +128,20 @@ def _parquet_rows(path: Path, column: str) -> int:
     if column not in names:
         raise InputError(f"{path}: no column {column!r} (columns: {', '.join(names) or 'none'}); pass column=/--column")
     kind = handle.schema_arrow.field(column).type
-    if not _is_string_type(kind):
+    if not is_string_type(kind):
         raise InputError(f"{path}: column {column!r} is of type {kind}, not a string column; pass column=/--column "
                          "naming the text column")
     return int(handle.metadata.num_rows)
 
 
-def _is_string_type(kind: Any) -> bool:
+def is_string_type(kind: Any) -> bool:
     """Whether a pyarrow type holds strings (plain, large, view, or dictionary-encoded strings)."""
     import pyarrow as pa
 
     if pa.types.is_dictionary(kind):
         kind = kind.value_type
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind))
+    is_view = getattr(pa.types, "is_string_view", None)  # pyarrow 16 on; the scale extra allows 15
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or (is_view is not None and is_view(kind)))
 
 
 def _jsonl_ranges(path: Path, column: str, size: int) -> list[tuple[int, int, int, int, int]]:
@@ -146,6 +152,8 @@ def _jsonl_ranges(path: Path, column: str, size: int) -> list[tuple[int, int, in
     with open(path, "rb") as handle:
         for number, line in enumerate(handle):
             offset += len(line)
+            if number == 0:
+                line = line.removeprefix(_BOM)
             if not line.strip():
                 continue
             if rows == 0:
@@ -224,6 +232,8 @@ def read_partition(partition: Partition, column: str = "text") -> list[str]:
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
+    if partition.byte_start == 0 and lines:  # the file's first line (as refine's corpus reader, utf-8-sig)
+        lines[0] = lines[0].removeprefix(_BOM)
     numbered = list(enumerate(lines, partition.first_line + 1))
     if partition.kind == "jsonl":
         numbered = [(number, line) for number, line in numbered if line.strip()]

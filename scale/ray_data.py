@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from scale.engine import one_numba_thread, vector_column
+from scale.inputs import is_string_type
 from static_model import StaticModel
 from static_model.validation import check_bool, check_max_length
 
@@ -103,13 +104,10 @@ class EncodeBatches:
         return out
 
     def _arrow(self, batch: Any) -> Any:
-        import pyarrow as pa
-
         self._check_columns(batch.column_names)
         values = batch.column(self.column)
         kind = values.type
-        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
-                or (hasattr(pa.types, "is_string_view") and pa.types.is_string_view(kind))):
+        if not is_string_type(kind):  # dictionary-encoded strings too (a categorical column read from Parquet)
             raise ValueError(f"column {self.column!r} holds {kind}, not strings: pass column= the text column")
         texts = values.to_pylist()
         self._check_texts(texts, lambda i: batch.drop_columns([self.column]).slice(i, 1).to_pylist()[0])
