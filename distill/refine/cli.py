@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -218,7 +220,7 @@ def _check_prefer_sources(corpus: str, sources: tuple[str, ...], option: str) ->
         raise UsageError(f"{option}: needs {side} (one source name a line, line for line with the corpus); "
                          "it does not exist")
     try:
-        with open(side, encoding="utf-8") as f:
+        with open(side, encoding="utf-8-sig") as f:  # as read_corpus reads it: a BOM is not part of a name
             names = {line.strip() for line in f}
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{option}: {side} cannot be read as UTF-8 text ({exc})") from None
@@ -254,9 +256,11 @@ def check_args(args: argparse.Namespace) -> Path:
     check_output_is_not_input(out, args.teacher, "teacher's")  # the model itself may be replaced: it is read first
     model_dir = check_model_folder(args.model, "MODEL")  # a hub id: its snapshot in the hub cache
     check_output_is_not_inside_input(out, model_dir, "base model's")
-    check_output_is_not_inside_input(out, _teacher_folder(args, model_dir), "teacher's")
+    teacher_dir = _teacher_folder(args, model_dir)
+    check_output_is_not_inside_input(out, teacher_dir, "teacher's")
     check_corpus_option(args.corpus, "--corpus", args.text_field)
     check_refine_options(args, corpus=args.corpus)
+    check_cache_folder(out, cache_dir_from_args(args), ((model_dir, "base model's"), (teacher_dir, "teacher's")))
     check_device_option(args.device)
     if args.contrast is not None:
         from static_model.validation import check_contrast
@@ -266,6 +270,32 @@ def check_args(args: argparse.Namespace) -> Path:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     return out
+
+
+def check_cache_folder(out: Path, cache_dir: str | None,
+                       inputs: Sequence[tuple[str | os.PathLike[str] | None, str]] = (), prefix: str = "") -> None:
+    """A ``UsageError`` when the featurize cache (``--cache-dir``, or the default ``.cache/refine`` under the working
+    folder) is the output folder or inside it: the run would featurize and train, and then the save refuses an output
+    the cache's chunks have filled (or, replacing an older model there, deletes the cache with it); or when it is one
+    of the ``inputs`` folders (folder, what: the base model's, the teacher's) or inside one: its chunks and meta.json
+    would be written into a model the run reads, and a later save over that model refuses the folder they fill."""
+    from distill.cli_checks import UsageError
+    from distill.refine.featurize import DEFAULT_CACHE_ROOT
+
+    cache = Path(cache_dir if cache_dir is not None else DEFAULT_CACHE_ROOT).expanduser().resolve()
+    named = (f"--{prefix}cache-dir {cache_dir}" if cache_dir is not None
+             else f"the default featurize cache {DEFAULT_CACHE_ROOT} (--{prefix}cache-dir)")
+    out_real = out.expanduser().resolve()
+    if cache.is_relative_to(out_real):
+        raise UsageError(f"{named} is the --output folder {out} or inside it: the save writes only the model there, "
+                         "so it would refuse that folder after the whole run (or delete the cache with the older "
+                         f"model); pass a --{prefix}cache-dir outside the output folder")
+    for folder, what in inputs:
+        if folder is None or not Path(folder).expanduser().is_dir():
+            continue
+        if cache.is_relative_to(Path(folder).expanduser().resolve()):
+            raise UsageError(f"{named} is the {what} folder {folder} or inside it: the featurized chunks would be "
+                             f"written into a model the run reads; pass a --{prefix}cache-dir outside it")
 
 
 def _teacher_folder(args: argparse.Namespace, model_dir: Path) -> str | None:

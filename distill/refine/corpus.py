@@ -5,7 +5,8 @@ A corpus is named explicitly; nothing is looked up beside the installed package.
 name cheaply before any model loads; ``read_corpus`` reads it:
 
 - ``PATH`` (any other suffix): a text file, one passage a line;
-- ``PATH.jsonl``: one JSON object a line, the passage in ``text_field`` (default ``"text"``);
+- ``PATH.jsonl`` (or ``.ndjson``, or ``.json``: ``datasets``' ``to_json`` writes JSON Lines there): one JSON object a
+  line, the passage in ``text_field`` (default ``"text"``); a ``.json`` file holding one JSON array is refused;
 - ``PATH.parquet``: the column ``text_field`` (needs ``pyarrow``: the ``parquet`` extra);
 - ``hf:NAME[:CONFIG][@SPLIT]``: a Hugging Face dataset, streamed (needs ``datasets``, the ``hf`` extra, and a
   network), at most ``max_sentences`` passages (``HF_LINE_CAP`` when that is ``None``), the field ``text_field``.
@@ -35,10 +36,16 @@ DEFAULT_TEXT_FIELD = "text"
 DEFAULT_MAX_SENTENCES = 100_000
 HF_PREFIX = "hf:"
 HF_LINE_CAP = 100_000  # a streamed dataset is read at most this far when no max_sentences is given
-CORPUS_OPTIONS = ("a text file (one passage a line), a .jsonl file (passage in the text field, default 'text'), "
+CORPUS_OPTIONS = ("a text file (one passage a line), a .jsonl, .ndjson or .json file (one JSON object a line, the "
+                  "passage in the text field, default 'text'), "
                   "a .parquet file (the text field's column; pip install 'static-embeddings[parquet]'), or "
                   "hf:NAME[:CONFIG][@SPLIT] for a Hugging Face dataset streamed when online "
                   "(pip install 'static-embeddings[hf]'), e.g. hf:wikitext:wikitext-103-raw-v1@train")
+
+
+# JSON Lines under its usual names: ``datasets.Dataset.to_json`` writes it to ``.json``; read as a text file, each
+# passage would be a row's JSON syntax (``{"text": "...", "id": 3}``), trained on without a word
+SUFFIX_KINDS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 
 
 class NoDefaultCorpusError(ValueError):
@@ -54,7 +61,7 @@ def corpus_kind(corpus: str | os.PathLike) -> str:
     if s.startswith(HF_PREFIX):
         return "hf"
     suffix = Path(s).suffix.lower()
-    return {".jsonl": "jsonl", ".parquet": "parquet"}.get(suffix, "text")
+    return SUFFIX_KINDS.get(suffix, "text")
 
 
 def corpus_spec_error(corpus: str | os.PathLike | None) -> str | None:
@@ -67,6 +74,10 @@ def corpus_spec_error(corpus: str | os.PathLike | None) -> str | None:
         name = os.fspath(corpus)[len(HF_PREFIX):]
         return None if parse_hf_name(name)[0] else f"corpus {corpus!r}: no dataset name after {HF_PREFIX!r}"
     path = Path(corpus).expanduser()
+    if path.is_dir():
+        return f"corpus {path} is a folder, not a file (a corpus is {CORPUS_OPTIONS})"
+    if path.exists() and not path.is_file():  # a pipe or device: a corpus file is read more than once
+        return f"corpus {path} is not a regular file (a pipe or a device cannot be read twice); save it to a file"
     if not path.is_file():
         return f"corpus file {path} does not exist (a corpus is {CORPUS_OPTIONS})"
     return None
@@ -171,7 +182,7 @@ def default_prefer_sources(path: Path) -> tuple[str, ...]:
     if not side.is_file():
         return ()
     wanted = set(DEFAULT_PREFER_SOURCES)
-    with open(side, encoding="utf-8") as f:
+    with open(side, encoding="utf-8-sig") as f:  # a BOM (saved by Notepad) is not part of the first line's name
         found = {line.strip() for line in f} & wanted
     return tuple(s for s in DEFAULT_PREFER_SOURCES if s in found)
 
@@ -186,9 +197,14 @@ def _read_text(path: Path, max_sentences: int | None, prefer_sources: tuple[str,
 
 def _jsonl_texts(path: str, field: str) -> Iterator[str]:
     with open(Path(path).expanduser(), encoding="utf-8-sig") as f, _utf8_errors(Path(path).expanduser()):
+        first = True
         for i, line in enumerate(f, 1):
             if not line.strip():
                 continue
+            if first and line.lstrip().startswith("["):
+                raise ValueError(f"{path}: a JSON array, not JSON Lines; write one JSON object a line, the passage "
+                                 f"in its {field!r} field")
+            first = False
             yield _field(json_object(line, f"{path} line {i}"), field, f"{path} line {i}")
 
 
@@ -214,7 +230,19 @@ def _field(row: object, field: str, where: str) -> str:
         return ""
     if not isinstance(value, str):
         raise ValueError(f"{where}: field {field!r} is {type(value).__name__}, not text")  # noqa: TRY004 - bad data
-    return value
+    return _unicode_text(value, f"{where}: field {field!r}")
+
+
+def _unicode_text(text: str, where: str) -> str:
+    """``text``, when it is valid Unicode; a ``ValueError`` starting with ``where`` when it holds an unpaired UTF-16
+    surrogate (a JSON ``"\\ud800"`` escape, half an emoji cut by a scraper): the teacher's tokenizer cannot take it
+    and raised a bare ``TypeError`` after the teacher had loaded."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{where} holds an unpaired surrogate ({text[exc.start]!r} at character {exc.start}), "
+                         "not valid Unicode text; remove or repair it") from None
+    return text
 
 
 def _parquet_texts(path: str, field: str) -> Iterator[str]:
@@ -254,7 +282,17 @@ def _hf_texts(spec: str, field: str) -> Iterator[str]:
     if first is None:
         return
     yield _field(first, field, f"{spec} row 0")
-    for i, row in enumerate(rows, 1):
+    i = 0
+    while True:  # a stream that breaks later (the network drops, a bad shard) is one error too, not a traceback
+        try:
+            row = next(rows, None)
+        except Exception as exc:  # noqa: BLE001 - aiohttp, fsspec, pyarrow and hub errors, as for the first row
+            raise ValueError(f"corpus {spec!r}: the stream of the Hugging Face dataset {name!r} broke after {i + 1} "
+                             f"rows ({type(exc).__name__}: {exc}); run again, or pass a local file: "
+                             f"{CORPUS_OPTIONS}") from None
+        if row is None:
+            return
+        i += 1
         yield _field(row, field, f"{spec} row {i}")
 
 
@@ -265,7 +303,7 @@ def _clean(source: Iterable[str], max_sentences: int | None) -> list[tuple[int, 
     for i, line in enumerate(source):
         if not isinstance(line, str):
             raise TypeError(f"corpus item {i} is {type(line).__name__}, not str")
-        line = line.strip()
+        line = _unicode_text(line, f"corpus item {i}").strip()
         if line:
             out.append((i, line))
             if max_sentences is not None and len(out) >= max_sentences:
@@ -288,7 +326,7 @@ def _preferred_first(path: Path, lines: list[tuple[int, str]], preferred: set[st
     if not side.is_file():
         raise ValueError(f"prefer_sources needs {side} (one source name a line, line for line with {path.name}); "
                          "it does not exist.")
-    with open(side, encoding="utf-8") as f:
+    with open(side, encoding="utf-8-sig") as f:  # a BOM is not part of the first line's source name
         names = [line.strip() for line in f]
     last = lines[-1][0] if lines else -1
     if len(names) <= last:

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 10_000
 CACHE_VERSION = 1
+DEFAULT_CACHE_ROOT = ".cache/refine"  # relative to the working folder; one subfolder a teacher
 
 
 def teacher_fingerprint(teacher: Teacher) -> str:
@@ -90,7 +91,7 @@ def texts_hash(texts: Sequence[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def default_cache_dir(teacher: Teacher, root: str | os.PathLike = ".cache/refine") -> Path:
+def default_cache_dir(teacher: Teacher, root: str | os.PathLike = DEFAULT_CACHE_ROOT) -> Path:
     """``.cache/refine/<teacher fingerprint>``: one folder a teacher. Chunks are named by their index and the hash
     of their passages, so corpora that start alike share their first chunks: on a plain file ``--max-sentences all``
     after a 100,000-passage run encodes only the passages after the first 100,000. A sample that prefers sources

@@ -1,0 +1,299 @@
+"""Second trust audit of refinement (corpus readers, the featurize cache and the command line): the cases
+``test_reliability_refine.py`` does not cover. Tiny teachers built here; each test runs in seconds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from helpers.teachers import make_corpus, make_wordpiece_teacher  # noqa: E402
+
+from distill.refine.corpus import corpus_kind, corpus_spec_error, default_prefer_sources, read_corpus  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield make_wordpiece_teacher(tmp_path_factory.mktemp("refine_audit") / "teacher")
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def base_dir(teacher_dir, tmp_path_factory):
+    from distill import distill
+
+    model = distill(str(teacher_dir), pca_dims=8, batch_size=64, dtype="float32", show_progress_bar=False,
+                    remove_common_component=False, drop_components=0)
+    folder = tmp_path_factory.mktemp("refine_audit_base") / "base"
+    model.save_pretrained(folder)
+    return folder
+
+
+def _write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _write_jsonl(path: Path, texts: list[str]) -> Path:
+    path.write_text("".join(json.dumps({"text": t, "id": i}) + "\n" for i, t in enumerate(texts)), encoding="utf-8")
+    return path
+
+
+def _argv(base_dir, teacher_dir, corpus, out, cache, *extra):
+    return [str(base_dir), "--teacher", str(teacher_dir), "--corpus", str(corpus), "-o", str(out),
+            *(["--cache-dir", str(cache)] if cache is not None else []), "--quiet", "--device", "cpu",
+            "--epochs", "1", "--batch-size", "32", *extra]
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], err
+    return errors[0]
+
+
+def _no_featurize(monkeypatch):
+    """Make any featurize fail the test: the checks under test must refuse before the teacher encodes."""
+    from distill.refine import pipeline
+
+    def fail(*args, **kwargs):
+        raise AssertionError("featurize ran: the bad input was not refused before the work")
+
+    monkeypatch.setattr(pipeline, "featurize_shards", fail)
+
+
+# ---- corpora
+
+
+@pytest.mark.parametrize("suffix", [".json", ".ndjson", ".JSON"])
+def test_json_and_ndjson_files_are_read_as_json_lines_not_as_raw_text(tmp_path, suffix):
+    # `datasets.Dataset.to_json` writes JSON Lines to a .json file; read as text, every passage was the JSON syntax
+    texts = ["the cat sat on the mat", "a dog is playing in the park", "hello world"]
+    path = _write_jsonl(tmp_path / f"rows{suffix}", texts)
+    assert corpus_kind(path) == "jsonl"
+    assert read_corpus(path) == texts
+
+
+def test_a_json_array_file_is_refused_as_not_json_lines(tmp_path):
+    pretty = tmp_path / "rows.json"
+    pretty.write_text(json.dumps([{"text": "a"}, {"text": "b"}], indent=2), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"rows.json: a JSON array, not JSON Lines"):
+        read_corpus(pretty)
+    one_line = tmp_path / "one.json"
+    one_line.write_text(json.dumps([{"text": "a"}, {"text": "b"}]), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"one.json: a JSON array, not JSON Lines"):
+        read_corpus(one_line)
+
+
+def test_a_json_corpus_with_a_bad_field_is_refused_by_the_cli_before_the_teacher(tmp_path, base_dir, teacher_dir,
+                                                                               capsys, monkeypatch):
+    from distill.refine.cli import main
+
+    _no_featurize(monkeypatch)
+    path = tmp_path / "rows.json"
+    path.write_text("".join(json.dumps({"body": t}) + "\n" for t in make_corpus(60)), encoding="utf-8")
+    code = main(_argv(base_dir, teacher_dir, path, tmp_path / "o", tmp_path / "c"))
+    line = _one_error_line(capsys.readouterr().err)
+    assert code == 2 and "rows.json line 1: no field 'text'" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_lone_surrogate_is_refused_naming_the_line_not_a_tokenizer_traceback(tmp_path, base_dir, teacher_dir,
+                                                                               capsys, monkeypatch):
+    # "\ud800" is valid JSON (scraped text holds such halves of emoji pairs) but not Unicode text: the teacher's
+    # tokenizer raised a bare TypeError after the teacher had loaded
+    texts = make_corpus(120)
+    texts[50] = "the cat \ud800 sat"
+    path = _write_jsonl(tmp_path / "surrogate.jsonl", texts)
+    with pytest.raises(ValueError, match=r"surrogate.jsonl line 51: .*surrogate"):
+        read_corpus(path)
+    with pytest.raises(ValueError, match=r"corpus item 50 holds an unpaired surrogate"):
+        read_corpus(iter(texts))
+    from distill.refine.cli import main
+
+    _no_featurize(monkeypatch)
+    code = main(_argv(base_dir, teacher_dir, path, tmp_path / "o", tmp_path / "c"))
+    line = _one_error_line(capsys.readouterr().err)
+    assert code == 2 and "surrogate.jsonl line 51" in line and "--corpus" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_source_sidecar_saved_with_a_bom_names_its_first_line(tmp_path):
+    lines = ["alpha passage", "beta passage", "gamma passage", "delta passage", "epsilon passage"]
+    corpus = _write_lines(tmp_path / "sentences.txt", lines)
+    side = tmp_path / "sentences.source.txt"
+    side.write_bytes(b"\xef\xbb\xbf" + b"wikipedia_en_2015\nnews\nnews\nwikipedia_en_2015\nnews\n")
+    assert read_corpus(corpus, 2, ("wikipedia_en_2015",)) == ["alpha passage", "delta passage"]
+    only_first = tmp_path / "only.txt"
+    _write_lines(only_first, lines)
+    (tmp_path / "only.source.txt").write_bytes(b"\xef\xbb\xbf" + b"wikipedia_en_2015\nnews\nnews\nnews\nnews\n")
+    assert default_prefer_sources(only_first) == ("wikipedia_en_2015",)
+    assert read_corpus(only_first, 1, None) == ["alpha passage"]
+    from distill.refine.cli import _check_prefer_sources
+
+    _check_prefer_sources(str(only_first), ("wikipedia_en_2015",), "--prefer-sources")  # no UsageError
+
+
+def test_a_folder_named_as_the_corpus_is_called_a_folder(tmp_path):
+    folder = tmp_path / "shards.parquet"
+    folder.mkdir()
+    problem = corpus_spec_error(folder)
+    assert problem is not None and "is a folder" in problem and "does not exist" not in problem
+    assert "does not exist" in (corpus_spec_error(tmp_path / "missing.txt") or "")
+
+
+# ---- the featurize cache and the output
+
+
+def test_a_cache_folder_equal_to_the_output_is_refused_before_any_work(tmp_path, base_dir, teacher_dir, capsys,
+                                                                       monkeypatch):
+    # the run featurized and trained, then the save refused the output folder the cache had filled
+    from distill.refine.cli import main
+
+    _no_featurize(monkeypatch)
+    corpus = _write_lines(tmp_path / "c.txt", make_corpus(60))
+    out = tmp_path / "out"
+    code = main(_argv(base_dir, teacher_dir, corpus, out, out))
+    line = _one_error_line(capsys.readouterr().err)
+    assert code == 2 and "--cache-dir" in line and "--output" in line
+    assert not out.exists()
+
+
+def test_a_cache_folder_inside_the_output_model_is_refused_and_the_model_is_kept(tmp_path, base_dir, teacher_dir,
+                                                                                 capsys, monkeypatch):
+    import shutil
+
+    from distill.refine.cli import main
+
+    _no_featurize(monkeypatch)
+    corpus = _write_lines(tmp_path / "c.txt", make_corpus(60))
+    out = tmp_path / "previous"
+    shutil.copytree(base_dir, out)
+    before = sorted(p.name for p in out.iterdir())
+    code = main(_argv(base_dir, teacher_dir, corpus, out, out / "cache", "--overwrite"))
+    line = _one_error_line(capsys.readouterr().err)
+    assert code == 2 and "--cache-dir" in line
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_the_default_cache_inside_the_output_is_refused(tmp_path, base_dir, teacher_dir, capsys, monkeypatch):
+    from distill.refine.cli import main
+
+    _no_featurize(monkeypatch)
+    corpus = _write_lines(tmp_path / "c.txt", make_corpus(60))
+    monkeypatch.chdir(tmp_path)
+    code = main(_argv(base_dir, teacher_dir, corpus, ".cache", None))
+    line = _one_error_line(capsys.readouterr().err)
+    assert code == 2 and ".cache/refine" in line
+    assert not (tmp_path / ".cache").exists()
+
+
+def test_an_output_inside_the_cache_folder_is_fine(tmp_path, base_dir, teacher_dir, capsys):
+    from distill.refine.cli import main
+    from static_model import StaticModel
+
+    corpus = _write_lines(tmp_path / "c.txt", make_corpus(60))
+    cache = tmp_path / "cache"
+    code = main(_argv(base_dir, teacher_dir, corpus, cache / "model", cache))
+    assert code == 0, capsys.readouterr().err
+    assert StaticModel.from_pretrained(cache / "model").config["refine"]["passages"] == 60
+    assert list(cache.glob("chunk-*.npy")) and (cache / "meta.json").is_file()
+
+
+def test_a_dataset_stream_that_breaks_midway_is_one_error_naming_the_dataset(monkeypatch):
+    import sys
+    import types
+
+    def load_dataset(name, config=None, *, split, streaming):
+        def stream():
+            yield from ({"text": f"line {i}"} for i in range(3))
+            raise RuntimeError("Response payload is not completed")  # what aiohttp raises when the network drops
+        return stream()
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    with pytest.raises(ValueError, match=r"'hf:org/corpus'.*broke after 3 rows.*RuntimeError: Response payload"):
+        read_corpus("hf:org/corpus", 10)
+    assert read_corpus("hf:org/corpus", 3) == ["line 0", "line 1", "line 2"]  # a cap before the break reads fine
+
+
+def test_a_pipe_named_as_the_corpus_is_called_what_it_is(tmp_path):
+    import os
+
+    fifo = tmp_path / "corpus.txt"
+    os.mkfifo(fifo)
+    problem = corpus_spec_error(fifo)
+    assert problem is not None and "not a regular file" in problem and "does not exist" not in problem
+
+
+# ---- resume and sharing: the cache gives what a clean run gives
+
+
+_FEATURIZE = """
+import sys
+import torch
+torch.set_num_threads(1)
+from distill import Teacher
+from distill.refine import featurize as rf
+texts = sys.argv[3].split("|")
+rf.featurize(Teacher(sys.argv[1], device="cpu"), texts, cache_dir=sys.argv[2], chunk_size=64, show_progress_bar=False)
+"""
+
+
+def test_a_resumed_featurize_and_two_runs_sharing_a_cache_give_the_clean_runs_targets_bit_for_bit(teacher_dir,
+                                                                                                   tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from distill import Teacher
+    from distill.refine import featurize as rf
+
+    teacher = Teacher(str(teacher_dir), device="cpu")
+    texts = make_corpus(150, seed=11)
+    clean = rf.featurize(teacher, texts, cache_dir=tmp_path / "clean", chunk_size=64, show_progress_bar=False)
+    resumed_cache = tmp_path / "resumed"
+    with pytest.raises(InterruptedError):
+        rf.featurize(teacher, texts, cache_dir=resumed_cache, chunk_size=64, max_new_chunks=1,
+                     show_progress_bar=False)
+    resumed = rf.featurize(teacher, texts, cache_dir=resumed_cache, chunk_size=64, show_progress_bar=False)
+    np.testing.assert_array_equal(resumed, clean)
+    # two processes featurizing the same corpus into one folder at once: both finish, the folder holds each chunk
+    # once and no temporary, and what it holds is the clean run's targets
+    shared = tmp_path / "shared"
+    argv = [sys.executable, "-c", _FEATURIZE, str(teacher_dir), str(shared), "|".join(texts)]
+    runs = [subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for run in runs:
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+    assert sorted(p.name for p in shared.iterdir()) == sorted(p.name for p in (tmp_path / "clean").iterdir())
+    again = rf.featurize(teacher, texts, cache_dir=shared, chunk_size=64, show_progress_bar=False, max_new_chunks=0)
+    np.testing.assert_array_equal(again, clean)  # every chunk came from the folder (max_new_chunks=0 encodes none)
+
+
+@pytest.mark.parametrize("where", ["model", "teacher", "inside-model"])
+def test_a_cache_folder_in_the_base_model_or_teacher_folder_is_refused_before_any_work(tmp_path, base_dir,
+                                                                                       teacher_dir, capsys,
+                                                                                       monkeypatch, where):
+    # the chunks landed in the base model's folder, and a later `-o MODEL --overwrite` refused that folder after its
+    # whole run ("not a model folder (it holds chunk-....npy, meta.json)")
+    import shutil
+
+    from distill.refine.cli import main
+
+    _no_featurize(monkeypatch)
+    corpus = _write_lines(tmp_path / "c.txt", make_corpus(60))
+    model = tmp_path / "model"
+    shutil.copytree(base_dir, model)
+    before = {p.name for p in model.iterdir()}, {p.name for p in teacher_dir.iterdir()}
+    cache = {"model": model, "teacher": teacher_dir, "inside-model": model / "cache"}[where]
+    code = main(_argv(model, teacher_dir, corpus, tmp_path / "out", cache))
+    line = _one_error_line(capsys.readouterr().err)
+    assert code == 2 and "--cache-dir" in line and ("teacher's" if where == "teacher" else "base model's") in line
+    assert ({p.name for p in model.iterdir()}, {p.name for p in teacher_dir.iterdir()}) == before
+    assert not (tmp_path / "out").exists()
