@@ -264,6 +264,29 @@ def test_cache_key_is_the_teacher_content_not_its_name(teacher_dir, tmp_path):
     assert teacher_fingerprint(Teacher(str(copy), device="cpu")) != original
 
 
+def test_cache_key_covers_the_lower_casing_of_sentence_bert_config(teacher_dir, tmp_path):
+    """``do_lower_case`` in sentence_bert_config.json lowers every text before the tokenizer (other targets for a
+    tokenizer that keeps case); flipping it kept the key, so the cache served the other setting's targets."""
+    import shutil
+
+    from distill import Teacher
+    from distill.refine.featurize import teacher_fingerprint
+
+    original = teacher_fingerprint(Teacher(str(teacher_dir), device="cpu"))
+    fingerprints = []
+    for lower in (False, True):
+        copy = tmp_path / f"lower-{lower}"
+        shutil.copytree(teacher_dir, copy)
+        config_file = copy / "sentence_bert_config.json"
+        config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+        config_file.write_text(json.dumps({**config, "do_lower_case": lower}))
+        teacher = Teacher(str(copy), device="cpu")
+        assert teacher.spec.do_lower_case is lower
+        fingerprints.append(teacher_fingerprint(teacher))
+    assert fingerprints[0] == original  # the setting's default keeps every existing key
+    assert fingerprints[1] != original
+
+
 def test_cache_key_covers_every_weight_shard(teacher_dir, tmp_path):
     """A large teacher's weights come in shards (``model-00001-of-0000N.safetensors`` and an index); two that differ
     in one middle shard only got one key, so the second would have trained on the first one's cached targets."""

@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,12 +35,16 @@ DEFAULT_CACHE_ROOT = ".cache/refine"  # relative to the working folder; one subf
 
 
 def teacher_fingerprint(teacher: Teacher) -> str:
-    """A short id of the teacher's content: its configs, tokenizer, pooling/normalize/max length and the whole of
-    its weight files, shards included (two fine-tunes of one size that differ only in middle layers get two ids).
+    """A short id of the teacher's content: its configs, tokenizer, pooling/normalize/max length/lower-casing and the
+    whole of its weight files, shards included (two fine-tunes of one size that differ only in middle layers get two
+    ids).
     The name it was loaded by is not part of it: ``all-MiniLM-L6-v2``, its hub id and its folder share one cache."""
     h = hashlib.sha1()
-    h.update(json.dumps({"pooling": teacher.pooling, "normalize": bool(teacher.normalize),
-                         "max_length": int(teacher.max_length), "v": CACHE_VERSION}).encode())
+    settings: dict[str, Any] = {"pooling": teacher.pooling, "normalize": bool(teacher.normalize),
+                                "max_length": int(teacher.max_length), "v": CACHE_VERSION}
+    if teacher.spec.do_lower_case:  # sentence_bert_config.json lowers texts before the tokenizer: other targets
+        settings["do_lower_case"] = True  # (only when set: the ids of every other teacher stay as they were)
+    h.update(json.dumps(settings).encode())
     h.update(teacher.tokenizer.to_str().encode())
     for f in weight_files(Path(teacher.spec.transformer_path)):
         h.update(f"{f.name}:{file_digest(f)}".encode())
