@@ -297,3 +297,14 @@ def test_a_cache_folder_in_the_base_model_or_teacher_folder_is_refused_before_an
     assert code == 2 and "--cache-dir" in line and ("teacher's" if where == "teacher" else "base model's") in line
     assert ({p.name for p in model.iterdir()}, {p.name for p in teacher_dir.iterdir()}) == before
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("cap", [1.5, True, "3"])
+def test_a_max_sentences_that_is_no_whole_number_is_refused(tmp_path, cap):
+    """``read_corpus(path, max_sentences=1.5)`` read 2 passages (the CLI and RefineConfig check it; the function
+    did not)."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a cat\na dog\nthe mat\n", encoding="utf-8")
+    with pytest.raises(TypeError, match="max_sentences must be a whole number or None"):
+        read_corpus(corpus, cap)
+    assert read_corpus(corpus, 2) == ["a cat", "a dog"]

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from distill.text_files import first_bad_utf8_line, json_object
+from static_model.validation import is_int
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,8 @@ def read_corpus(corpus: str | os.PathLike | Iterable[str] | None, max_sentences:
     is taken first, then the others fill up to ``max_sentences``; the result keeps the file's order. ``None``:
     ``DEFAULT_PREFER_SOURCES`` when the file has a sidecar that names them, else none.
     """
+    if max_sentences is not None and not is_int(max_sentences):  # 1.5 read 2 passages, True read 1
+        raise TypeError(f"max_sentences must be a whole number or None, got {max_sentences!r}")
     if max_sentences is not None and max_sentences < 1:
         raise ValueError(f"max_sentences must be positive, got {max_sentences}")
     if isinstance(prefer_sources, str):
