@@ -206,6 +206,23 @@ def check_refine_corpus_size(args: argparse.Namespace) -> None:
     check_corpus_size(args.refine, dims, args, "refine-", before="before the vocabulary pass")
 
 
+def check_clusters_fit(teacher: str, clusters: int, vocabulary: list[str] | None) -> None:
+    """``--vocabulary-clusters N``: a ``UsageError`` before the vocabulary pass when N is more than the rows the model
+    can have (the teacher's kept tokens plus the added words; read from its tokenizer, no weights load), which
+    ``quantize_vocabulary`` would refuse only after the whole pass."""
+    from distill.cli_checks import UsageError
+    from distill.resolve import resolve_teacher
+    from distill.teacher import load_fast_tokenizer, read_teacher_spec
+    from distill.vocabulary import kept_token_ids
+
+    tokenizer = load_fast_tokenizer(read_teacher_spec(resolve_teacher(teacher)).transformer_path)
+    rows = len(kept_token_ids(tokenizer)) + len(vocabulary or ())
+    if clusters > rows:
+        raise UsageError(f"--vocabulary-clusters {clusters}: n_clusters={clusters} is more than the model's {rows} "
+                         "token rows at most (the teacher's tokens less its special ones, plus the added words); pass "
+                         "at most that")
+
+
 # The options of the settings whose range the API checks once the teacher's dims are known (``SettingError``).
 SETTING_OPTIONS = {"pca_dims": "--pca-dims", "drop_components": "--drop-components",
                    "sif_coefficient": "--sif-coefficient", "frequency_weight": "--frequency-weight"}
@@ -236,6 +253,8 @@ def distill_main(argv: list[str]) -> int:
             raise UsageError(f"--vocabulary: {exc}") from None
         if not vocabulary:
             raise UsageError(f"--vocabulary {args.vocabulary}: the file holds no words")
+    if args.vocabulary_clusters is not None:
+        check_clusters_fit(args.teacher, args.vocabulary_clusters, vocabulary)
     try:
         model = distill(
             args.teacher,

@@ -152,6 +152,9 @@ def token_counts(
         if kind == "wordlist":
             words, freqs = read_word_frequencies(path)
     if kind == "wordlist":
+        top = float(freqs.max(initial=0.0))
+        if top > 1e100:  # only the ratios count: frequencies near float64's limit would add up to infinity
+            freqs = freqs / top
         for start in range(0, len(words), chunk_lines):
             encs = tokenizer.encode_batch(words[start : start + chunk_lines], add_special_tokens=False)
             lens = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
@@ -189,7 +192,12 @@ def probabilities(counts: np.ndarray, kept: np.ndarray) -> np.ndarray:
     """Probabilities over the ``kept`` ids (boolean mask); unseen kept ids get half the smallest
     observed probability; dropped ids get 0."""
     c = np.where(kept, counts, 0.0)
-    total = c.sum()
+    with np.errstate(over="ignore"):  # an infinite sum is handled below
+        total = c.sum()
+    top = float(c.max(initial=0.0))
+    if not np.isfinite(total) and np.isfinite(top):  # counts near float64's limit: the same ratios, a finite sum
+        c = c / top  # (an infinite total made every p 0 or NaN)
+        total = c.sum()
     if total <= 0:
         raise FrequencyFileError("No token of the vocabulary occurs in the token-frequency source.")
     p = c / total

@@ -117,7 +117,8 @@ def prepare(
 
     prefix, suffix = t.template
     out_tok, added_words, added_ids, vocab_stats = build_output_tokenizer(
-        tokenizer, vocabulary, max_pieces=max(1, t.max_length - len(prefix) - len(suffix)))
+        tokenizer, vocabulary, max_pieces=max(1, t.max_length - len(prefix) - len(suffix)),
+        lowercase=t.spec.do_lower_case)
     if vocab_stats.get("too_long"):
         logger.warning("%d vocabulary words were left out: their pieces do not fit the teacher's window of %d tokens "
                        "(config.json: distill.added_words.too_long).", vocab_stats["too_long"], t.max_length)

@@ -72,6 +72,19 @@ def _read_json_object(path: Path) -> dict[str, Any]:
     return data
 
 
+def _positive_int_or_none(value: Any, key: str, where: Path) -> int | None:
+    """A config's ``key``: a whole number >= 1 (``None``, 0 or absent: ``None``); a ``TeacherError`` naming the file
+    and the key otherwise (a corrupt config once ended as ``invalid literal for int()``)."""
+    if isinstance(value, str) and value.strip().isdigit():  # "256": read as before
+        value = int(value)
+    if value is None or (value == 0 and not isinstance(value, str)):
+        return None
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not value.is_integer()) or value < 1):
+        raise TeacherError(f"{where}: {key} is {value!r}, not a whole number >= 1.")
+    return int(value)
+
+
 def _pooling_from_config(cfg: dict[str, Any], where: Path) -> str:
     if isinstance(cfg.get("pooling_mode"), str):  # newer sentence-transformers spelling
         mode = cfg["pooling_mode"].lower().replace("-", "_")
@@ -111,7 +124,11 @@ def read_teacher_spec(path: Path) -> TeacherSpec:
         for mod in sorted(modules, key=lambda m: m.get("idx", 0)):
             kind = str(mod.get("type", "")).rsplit(".", 1)[-1]
             spec.modules.append(kind)
-            mod_path = path / mod.get("path", "")
+            folder_name = mod.get("path", "")
+            if not isinstance(folder_name, str):
+                raise TeacherError(f"{modules_file}: the {kind or 'unnamed'} module's path is {folder_name!r}, not a "
+                                   "folder name (\"\" for the teacher folder itself).")
+            mod_path = path / folder_name
             if kind == "Transformer":
                 spec.transformer_path = mod_path
                 seen_transformer = True
@@ -138,7 +155,7 @@ def read_teacher_spec(path: Path) -> TeacherSpec:
             f = folder / name
             if f.is_file():
                 st_cfg = _read_json_object(f)
-                spec.max_seq_length = st_cfg.get("max_seq_length") or None
+                spec.max_seq_length = _positive_int_or_none(st_cfg.get("max_seq_length"), "max_seq_length", f)
                 spec.do_lower_case = bool(st_cfg.get("do_lower_case", False))
                 break
     config_file = spec.transformer_path / "config.json"
@@ -147,7 +164,8 @@ def read_teacher_spec(path: Path) -> TeacherSpec:
     cfg = _read_json_object(config_file)
     spec.model_type = str(cfg.get("model_type", ""))
     # GPT-2 style configs store the width as n_embd, T5/BART as d_model, DistilBERT as dim
-    spec.hidden_size = int(next((cfg[k] for k in ("hidden_size", "d_model", "n_embd", "dim") if cfg.get(k)), 0))
+    width = next((k for k in ("hidden_size", "d_model", "n_embd", "dim") if cfg.get(k)), None)
+    spec.hidden_size = 0 if width is None else _positive_int_or_none(cfg[width], width, config_file) or 0
     if spec.hidden_size < 1:
         raise TeacherError(f"{config_file} states no hidden size (hidden_size, d_model, n_embd or dim).")
     spec.pad_token_id = cfg.get("pad_token_id")

@@ -108,6 +108,21 @@ def _byte_level_no_prefix(tok_json: dict) -> bool:
     return walk(tok_json.get("pre_tokenizer"))
 
 
+def _metaspace_prepends_first(node: object) -> bool:
+    """Switch every ``Metaspace`` pre-tokenizer of ``node`` (a pre-tokenizer's JSON, ``Sequence`` included) that
+    prepends its ``▁`` to every section of a text (``prepend_scheme: always``) to the text's first section only;
+    return whether one changed. A text with no added token is one section: its tokens stay the same."""
+    if not isinstance(node, dict):
+        return False
+    if node.get("type") == "Metaspace" and node.get("prepend_scheme") == "always":
+        node["prepend_scheme"] = "first"
+        return True
+    changed = False
+    for child in node.get("pretokenizers", []) or []:
+        changed |= _metaspace_prepends_first(child)
+    return changed
+
+
 def _unknown_token_ids(tokenizer: Tokenizer, model_json: dict) -> set[int]:
     """The id(s) of the tokenizer model's unknown token (``unk_token`` or Unigram's ``unk_id``); empty without one."""
     ids: set[int] = set()
@@ -120,15 +135,34 @@ def _unknown_token_ids(tokenizer: Tokenizer, model_json: dict) -> set[int]:
     return ids
 
 
+def _lowercase_first(tok_json: dict) -> None:
+    """Make ``tok_json``'s normalizer lower-case the text first, as sentence-transformers' ``do_lower_case`` does
+    (``str.lower`` before the tokenizer): a ``BertNormalizer`` gets ``lowercase`` (its accents kept as they were),
+    any other normalizer gets a ``Lowercase`` step in front of it."""
+    normalizer = tok_json.get("normalizer")
+    if isinstance(normalizer, dict) and normalizer.get("type") == "BertNormalizer":
+        if not normalizer.get("lowercase", True):
+            if normalizer.get("strip_accents") is None:  # it followed lowercase (False): keep the accents
+                normalizer["strip_accents"] = False
+            normalizer["lowercase"] = True
+        return
+    lower = {"type": "Lowercase"}
+    tok_json["normalizer"] = lower if not normalizer else {"type": "Sequence", "normalizers": [lower, normalizer]}
+
+
 def build_output_tokenizer(
-    teacher_tokenizer: Tokenizer, words: Sequence[str] | None, max_pieces: int | None = None
+    teacher_tokenizer: Tokenizer, words: Sequence[str] | None, max_pieces: int | None = None, *,
+    lowercase: bool = False,
 ) -> tuple[Tokenizer, list[str], list[int], dict[str, int]]:
-    """The static model's tokenizer: the teacher's (padding and truncation off) plus ``words``.
+    """The static model's tokenizer: the teacher's (padding and truncation off) plus ``words``; with ``lowercase``
+    (a teacher whose ``sentence_bert_config.json`` says ``do_lower_case``) its normalizer lower-cases every text
+    first, so the static model reads the tokens the teacher reads.
 
     WordPiece: each new word is appended to the vocabulary with a new id (greedy longest match then
     emits it whole). BPE / Unigram / other models: each word becomes an added token
     (``single_word=True, normalized=True, lstrip=True``). Words the pre-tokenizer would split
-    (spaces, punctuation) or that already are one token are skipped, and so are words of more than ``max_pieces``
+    (spaces, punctuation) or that already are one token (or a token's string: byte-level BPE's ``Ġthe``) are
+    skipped (counted as ``already_single_token``), and so are words of more than ``max_pieces``
     pieces (they do not fit the teacher's window with its special tokens; counted as ``too_long``, a key present
     only when some word was). A word the teacher reads as its one unknown token (an emoji a BERT vocabulary lacks)
     is added when the new tokenizer then emits it; a WordPiece word longer than the model's
@@ -139,6 +173,8 @@ def build_output_tokenizer(
     tok_json = json.loads(teacher_tokenizer.to_str())
     tok_json["padding"] = None
     tok_json["truncation"] = None
+    if lowercase:
+        _lowercase_first(tok_json)
     model_type = tok_json.get("model", {}).get("type")
     probe = Tokenizer.from_str(json.dumps(tok_json))
     stats = {"requested": 0, "added": 0, "already_single_token": 0, "split_by_pretokenizer": 0, "duplicate": 0}
@@ -177,6 +213,11 @@ def build_output_tokenizer(
         if max_pieces is not None and n_pieces > max_pieces:
             stats["too_long"] = stats.get("too_long", 0) + 1
             continue
+        if probe.token_to_id(w) is not None:
+            # already a token's string, though the text w is not that token (a byte-level BPE 'Ġthe' is the text
+            # ' the'): an added token of that content would take the token's id, and its row the vector of w
+            stats["already_single_token"] += 1
+            continue
         new_words.append(w)
     if model_type == "WordPiece":
         vocab = tok_json["model"]["vocab"]
@@ -187,6 +228,11 @@ def build_output_tokenizer(
         out = Tokenizer.from_str(json.dumps(tok_json))
     else:
         out = probe
+        # An added word splits a text in sections, and SentencePiece's Metaspace with prepend_scheme "always" puts a
+        # "▁" before each: "rivers." read as "rivers" "▁" "." where the teacher reads "▁ri" "ver" "s" "." (an extra
+        # token after the word whenever punctuation follows it). "first" prepends it to the text's start only.
+        if new_words and _metaspace_prepends_first(tok_json.get("pre_tokenizer")):
+            out = Tokenizer.from_str(json.dumps(tok_json))
         out.add_tokens([AddedToken(w, single_word=True, normalized=True, lstrip=True) for w in new_words])
     ids: list[int] = []
     for w in new_words:
