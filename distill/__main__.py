@@ -133,7 +133,7 @@ def check_args(args: argparse.Namespace) -> Path:
         check_utf8_text,
     )
     from distill.pca import check_pca_dims
-    from distill.refine.cli import check_corpus_option, check_refine_options
+    from distill.refine.cli import cache_dir_from_args, check_cache_folder, check_corpus_option, check_refine_options
 
     out = check_output_folder(args.output, overwrite=args.overwrite)
     check_output_is_not_input(out, args.teacher, "teacher's")
@@ -173,6 +173,8 @@ def check_args(args: argparse.Namespace) -> Path:
     if args.refine is not None:
         check_corpus_option(args.refine, "--refine", args.refine_text_field, "--refine-text-field")
         check_refine_options(args, prefix="refine-", corpus=args.refine)
+        check_cache_folder(out, cache_dir_from_args(args, prefix="refine-"), ((args.teacher, "teacher's"),),
+                           prefix="refine-")
     if args.teacher_name is not None:
         from distill.resolve import check_public_name
 

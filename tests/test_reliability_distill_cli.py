@@ -474,3 +474,20 @@ def test_quiet_distill_with_refine_prints_no_progress_bar(teacher_dir, tmp_path)
     # tqdm and transformers' bars draw with carriage returns and "|" bars; --quiet leaves none
     assert "\r" not in done.stderr and "it/s]" not in done.stderr and "%|" not in done.stderr, done.stderr
     assert "Loading weights" not in done.stderr
+
+
+def test_a_refine_cache_inside_the_output_or_the_teacher_is_refused_before_the_pass(teacher_dir, tmp_path, capsys,
+                                                                                    monkeypatch):
+    """``python -m distill --refine`` with the featurize cache in the output folder ran the pass, featurized and
+    trained, and then the save refused the folder the chunks had filled; in the teacher's folder the chunks went
+    into the teacher (``python -m distill.refine`` checks the same, ``check_cache_folder``)."""
+    calls = _refuse_the_pass(monkeypatch)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(f"passage number {i}" for i in range(50)) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    for cache, named in ((out / "cache", "--output folder"), (teacher_dir / "cache", "teacher's folder")):
+        code, err = _run([str(teacher_dir), "--output", str(out), "--refine", str(corpus), "--pca-dims", "8",
+                          "--refine-cache-dir", str(cache)], capsys)
+        line = _error_line(err)
+        assert code == 2 and f"--refine-cache-dir {cache}" in line and named in line, line
+    assert calls == [] and not out.exists() and not (teacher_dir / "cache").exists()
