@@ -31,9 +31,13 @@ from static_model.wordpiece import AsciiWordPiece, StringTable, ascii_buffer, fi
 
 _JOINER = f" {SEPARATOR} "
 _PY_WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
-# A cut text ends just before one of these: BERT and Python both split there, so the ids of the kept part are a
-# prefix of the ids of the whole text.
-_CUT_AT = re.compile("[ \t\n\r]")
+# A cut text ends where the ids of the kept part are a prefix of the ids of the whole text. BERT: before any space,
+# tab or newline (``TextEncoder._cut_pattern``). Other tokenizers: only where their pre-tokenizer always starts a new
+# piece (see ``non_bert_cut_pattern``): the start of a whitespace run, as cut inside one the run's own tokens change
+# (GPT-2's ByteLevel keeps a run as one piece, SentencePiece's normalizer folds it into one space); Metaspace splits
+# only at " ".
+_CUT_AT_RUN = re.compile(r"(?<!\s)[ \t\n\r]")
+_CUT_AT_SPACE_RUN = re.compile(r"(?<!\s) ")
 # Text without whitespace (Chinese, Japanese; a base64 blob, a URL) may also be cut before an ideograph, where
 # BertNormalizer puts spaces (``handle_chinese_chars``), or before punctuation, which BertPreTokenizer splits off,
 # when no added token can match across it (see ``TextEncoder._cut_pattern``).
@@ -233,8 +237,14 @@ def added_token_forms(tokenizer: Tokenizer, spec: dict) -> dict:
     matched before normalization, raw and lower-cased, and normalized tokens that hold whitespace); ``"spaced"``:
     the normalized forms of those last ones (a text whose normalized form holds one goes to the tokenizer too);
     ``"spaced_raw"``: the tokens matched before normalization that hold whitespace, as written. Only whitespace-free
-    ASCII forms are in ``"split"`` and ``"chunk"`` (other forms cannot occur in an ASCII chunk)."""
+    ASCII forms are in ``"split"`` and ``"chunk"`` (other forms cannot occur in an ASCII chunk).
+
+    Two added tokens may share a normalized form ("Hello" and "hello" added to an uncased model). Which id the
+    tokenizer then gives is not fixed by the file: it differs between ``Tokenizer`` objects loaded from the same
+    JSON (tokenizers 0.23). ``"split"`` takes the id that ``tokenizer`` itself gives, so the compiled WordPiece
+    agrees with the tokenizer that handles the other chunks and texts."""
     split: dict[str, int] = {}
+    shared: set[str] = set()  # forms of more than one such token
     chunk: set[str] = set()
     text: set[str] = set()
     spaced: set[str] = set()
@@ -258,7 +268,13 @@ def added_token_forms(tokenizer: Tokenizer, spec: dict) -> dict:
         elif token.get("special") or token.get("single_word") or token.get("lstrip") or token.get("rstrip"):
             chunk.add(form)
         else:
+            if form in split:
+                shared.add(form)
             split.setdefault(form, int(token["id"]))
+    for form in shared:
+        ids = tokenizer.encode(form, add_special_tokens=False).ids
+        if len(ids) == 1:
+            split[form] = ids[0]
     return {"split": {f: i for f, i in split.items() if f not in chunk}, "chunk": chunk, "text": text,
             "spaced": spaced, "spaced_raw": spaced_raw}
 
@@ -283,6 +299,64 @@ def trie_pattern(strings: set[str]) -> str:
 
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
     return build(trie) if trie else "(?!)"
+
+
+def non_bert_cut_pattern(spec: dict, tokenizer: Tokenizer | None = None) -> re.Pattern | None:
+    """Where a long text of a tokenizer off the BERT chunk path may be cut so that the ids of the kept part are a
+    prefix of the whole text's (``None``: nowhere; such texts are tokenized whole).
+
+    The cut must fall where the pre-tokenizer always starts a new piece, whatever follows: a pre-tokenizer that keeps
+    the whole text as one piece (none, Metaspace with ``split=False``, ByteLevel without its regex) lets the model
+    (Unigram's best segmentation, BPE merges, tokens spanning spaces) change tokens far before the cut: 129 spaces
+    gave a Unigram model other first tokens than the 128 of the cut text. Whitespace, WhitespaceSplit, BERT's,
+    ByteLevel's and Metaspace's pre-tokenizers all start a piece at the first character of a run of spaces, so the cut
+    goes there (not inside the run, whose own tokens change with its length, nor at tabs or newlines for Metaspace,
+    which splits only at spaces). A Sequence may be cut where each of its steps may (Punctuation and Digits only split
+    further) if one of them starts pieces at spaces. Any other pre-tokenizer (a ``Split`` regex, as Llama 3's and
+    Qwen's) is asked (``tokenizer``): if it starts a new piece at a space after each of many kinds of characters,
+    leaving the pieces before as they are, it is cut before such a space."""
+    root = spec.get("pre_tokenizer") or {}
+    steps = root.get("pretokenizers", []) if root.get("type") == "Sequence" else [root]
+    pattern, splitting = _CUT_AT_RUN, False
+    for step in steps:
+        kind = step.get("type") if isinstance(step, dict) else None
+        if kind in ("Whitespace", "WhitespaceSplit", "BertPreTokenizer") or (
+                kind == "ByteLevel" and step.get("use_regex", True)):
+            splitting = True
+        elif kind == "Metaspace" and step.get("split", True):
+            splitting, pattern = True, _CUT_AT_SPACE_RUN
+        elif kind not in ("Punctuation", "Digits"):
+            splitting = False
+            break
+    if splitting:
+        return pattern
+    pre_tokenizer = None if tokenizer is None or not root else tokenizer.pre_tokenizer
+    return _CUT_AT_SPACE_RUN if pre_tokenizer is not None and _starts_pieces_at_spaces(pre_tokenizer) else None
+
+
+_PROBE_LEFT = ["a", "abc", "A", "1", "123", "1234", "x1", "!", "a!", "?!", "'", "a'", "a's", "don't", "日", "日本",
+               "é", "e\u0301", "ß", "Ａ", "😀", "👍🏽", ".", ",", "(", ")", "_", "-", "/", "\u200b", "\xad",
+               "\ufffd", "\x01", "\u0301"]
+_PROBE_RIGHT = [" ", "  ", " a", "  a", " A", " 1", " 12345", " !", " '", " 's", " 日", " \n", "  \n\n", "   x\n",
+                " \t", " \u3000", " \xa0b", " é", " _", " -1"]
+
+
+def _starts_pieces_at_spaces(pre_tokenizer: Any) -> bool:
+    """Whether ``pre_tokenizer`` splits each probe ``left + right`` (``right`` starts with a space) before that space
+    (no piece spans it) and gives the pieces of ``left`` alone before it."""
+    try:
+        for left in _PROBE_LEFT:
+            for context in ("", "x ", "Hello, "):
+                head = context + left
+                alone = pre_tokenizer.pre_tokenize_str(head)
+                for right in _PROBE_RIGHT:
+                    pieces = pre_tokenizer.pre_tokenize_str(head + right)
+                    before = [p for p in pieces if p[1][1] <= len(head)]
+                    if before != alone or any(p[1][0] < len(head) < p[1][1] for p in pieces):
+                        return False
+    except Exception:  # noqa: BLE001 - a pre-tokenizer that cannot take a probe is not cut
+        return False
+    return True
 
 
 class TextEncoder:
@@ -314,7 +388,7 @@ class TextEncoder:
         self._spaced = re.compile(trie_pattern(forms["spaced"])) if forms["spaced"] else None
         # the same for added tokens matched before normalization: found in the text as it is
         self._spaced_raw = re.compile(trie_pattern(forms["spaced_raw"])) if forms["spaced_raw"] else None
-        self._cut_at = self._cut_pattern(spec) if self.fast else _CUT_AT
+        self._cut_at = self._cut_pattern(spec) if self.fast else non_bert_cut_pattern(spec, self.tokenizer)
 
     @property
     def cache_bytes(self) -> int:
@@ -417,7 +491,7 @@ class TextEncoder:
         texts = list(texts)
         originals = {i: texts[i] for i in cuts}
         for i in cuts:
-            m = self._cut_at.search(texts[i], cut) if self._may_cut(texts[i]) else None
+            m = self._cut_at.search(texts[i], cut) if self._cut_at is not None and self._may_cut(texts[i]) else None
             texts[i] = texts[i] if m is None else texts[i][: m.start()]
         ids, offsets = _merge(len(texts), self._encode_parts(texts, limit))
         counts = np.diff(offsets)
