@@ -67,7 +67,7 @@ def leftovers(target: Path, tag: str) -> list[Path]:
     prefix = f".{target.name}.{tag}-"
     try:
         names = os.listdir(target.parent)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no folder there (or a file where one of its folders should be)
         return []
     return [target.parent / name for name in names if name.startswith(prefix)]
 

@@ -140,7 +140,11 @@ def _read_folder(folder: Path) -> FolderContents:
     config = _model2vec_keys(config, embeddings, folder / CONFIG_FILE)
     mapping = tensors.get("mapping")
     rows = len(embeddings) if mapping is None else _check_mapping(mapping, len(embeddings), model_file)
-    tokenizer, max_id, n_ids = read_tokenizer(files / TOKENIZER_FILE, folder, rows, model_file)
+    tokenizer, max_id, n_ids, truncation = read_tokenizer(files / TOKENIZER_FILE, folder, rows, model_file)
+    if not has_config and "max_length" not in config:
+        # sentence-transformers' StaticEmbedding reads every token (its max_seq_length is infinite) unless its
+        # tokenizer.json truncates: its folder keeps that, not the 512 a Model2Vec or our config falls back to
+        config["max_length"] = truncation
     if mapping is not None:  # vocabulary quantization: token id → row, one entry per token id
         if len(mapping) != max_id + 1 or len(mapping) > 2 * n_ids:
             raise ValueError(f"{model_file}: 'mapping' has {len(mapping)} entries but {files / TOKENIZER_FILE} has "
@@ -212,8 +216,9 @@ def _check_mapping(mapping: np.ndarray, rows: int, path: Path | str) -> int:
     return len(mapping)
 
 
-def read_tokenizer(path: Path, folder: Path, rows: int, table: Path) -> tuple[Tokenizer, int, int]:
-    """The tokenizer, its largest id and its number of ids; every id is checked against ``rows`` before parsing."""
+def read_tokenizer(path: Path, folder: Path, rows: int, table: Path) -> tuple[Tokenizer, int, int, int | None]:
+    """The tokenizer (padding and truncation off), its largest id, its number of ids and the truncation length the
+    file sets (``None``: none); every id is checked against ``rows`` before parsing."""
     data = read_bytes(path, folder, MAX_TOKENIZER_BYTES)
     spec = parse_json(data, path)
     if not isinstance(spec, dict):
@@ -224,6 +229,8 @@ def read_tokenizer(path: Path, folder: Path, rows: int, table: Path) -> tuple[To
         raise ValueError(f"{path} has token ids up to {max_id} ({len(ids)} ids) but {table} has only {rows} rows")
     try:
         tokenizer = Tokenizer.from_str(data.decode("utf-8"))
+        truncation = None if tokenizer.truncation is None else check_max_length(
+            tokenizer.truncation["max_length"], "truncation.max_length")
         tokenizer.no_padding()  # as the runtime uses it (``prepare_tokenizer``)
         tokenizer.no_truncation()
         # a tokenizer that parses but cannot encode (a WordPiece vocabulary without its unknown token) fails here,
@@ -233,7 +240,7 @@ def read_tokenizer(path: Path, folder: Path, rows: int, table: Path) -> tuple[To
         raise
     except BaseException as exc:  # noqa: BLE001 (a pyo3 PanicException too)
         raise ValueError(f"{path} is corrupt or not a tokenizers JSON file: {exc}") from None
-    return tokenizer, max_id, len(ids)
+    return tokenizer, max_id, len(ids), truncation
 
 
 def probe_tokenizer(tokenizer: Tokenizer) -> None:
@@ -437,6 +444,9 @@ def check_writable(target: Path) -> None:
     """A save writes beside ``target`` and swaps the old folder out to delete it: a PermissionError now, naming the
     folder, rather than one naming a hidden staging folder later, or a write-protected model replaced anyway and its
     files left behind in a hidden folder that cannot be deleted."""
+    blocker = next((p for p in target.parents if os.path.lexists(p) and not p.is_dir()), None)
+    if blocker is not None:  # else mkdir names the missing folder below it, or the file, as "not a directory"
+        raise NotADirectoryError(f"cannot save {target}: {blocker} is a file, not a folder")
     if target.parent.is_dir() and not os.access(target.parent, os.W_OK | os.X_OK):
         raise PermissionError(f"cannot save {target}: no permission to write in {target.parent}")
     if target.is_dir() and not os.access(target, os.W_OK | os.X_OK):
