@@ -390,6 +390,9 @@ def load_retrieval(folder: Path, name: str, split: str = "test") -> RetrievalDat
     first_line: dict[str, int] = {}
     first_doc_line: dict[str, int] = {}
     for line, r in read_tsv_rows(qrels_p, ("score",), ("query-id", "corpus-id")):
+        if not float(r["score"]).is_integer():  # int() would silently make 0.5 a 0 (not relevant) and 1.5 a 1
+            raise DataFormatError(f"{qrels_p}: line {line}: column 'score' must be an integer relevance grade, "
+                                  f"got {r['score']!r}")
         judged = qrels.setdefault(r["query-id"], {})
         if judged.get(r["corpus-id"], int(r["score"])) != int(r["score"]):  # the same judgement twice is harmless
             raise DataFormatError(f"{qrels_p}: line {line}: query {r['query-id']!r} and document {r['corpus-id']!r} "

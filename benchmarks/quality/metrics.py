@@ -95,9 +95,11 @@ def kmeans_assignments(emb: np.ndarray, k: int, *, batch_size: int = 500, seed: 
 
 def ndcg_at_k(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: list[str], doc_ids: list[str],
               qrels: dict[str, dict[str, int]], k: int = 10, *, chunk: int = 256) -> float:
-    """Retrieval: rank documents by cosine, nDCG@k (linear gain, as trec_eval/BEIR) averaged over queries, ×100.
+    """Retrieval: rank documents by cosine, nDCG@k (linear gain, log2 discount, ideal DCG from every positive
+    judgement of the query, as trec_eval/BEIR) averaged over queries, ×100.
 
-    Queries without a positive judgement are left out.
+    Queries without a positive judgement are left out (trec_eval would score them 0; ``count_unscored_queries``
+    says how many there are).
     """
     scores = ndcg_per_query(query_emb, doc_emb, query_ids, doc_ids, qrels, k, chunk=chunk)
     return 100.0 * float(np.mean(scores)) if scores.size else 0.0
@@ -108,8 +110,11 @@ def ndcg_per_query(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: list[s
     """``ndcg_at_k``'s nDCG@k (0-1) of each query with a positive judgement, in query order."""
     q, d = l2_normalize(np.asarray(query_emb, dtype=np.float32)), l2_normalize(np.asarray(doc_emb, dtype=np.float32))
     docs = np.asarray(doc_ids, dtype=object)
+    # the ideal ranking is cut at ``k`` even when the corpus is smaller (trec_eval's ndcg_cut: the ideal DCG comes
+    # from the judgements, relevant documents missing from the corpus included); the ranking itself at the corpus
+    cut = k
+    discounts = 1.0 / np.log2(np.arange(2, cut + 2))
     k = min(k, len(docs))
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
     scores = []
     for start in range(0, len(query_ids), chunk):
         sims = q[start:start + chunk] @ d.T
@@ -124,8 +129,13 @@ def ndcg_per_query(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: list[s
             cand = top[row]
             cand = cand[np.argsort(-sims[row, cand], kind="stable")]
             gains = np.asarray([rel.get(doc, 0) for doc in docs[cand]], dtype=np.float64)
-            ideal = np.sort(np.asarray(list(rel.values()), dtype=np.float64))[::-1][:k]
+            ideal = np.sort(np.asarray(list(rel.values()), dtype=np.float64))[::-1][:cut]
             dcg = float(np.sum(gains * discounts[: len(gains)]))
             idcg = float(np.sum(ideal * discounts[: len(ideal)]))
             scores.append(dcg / idcg if idcg > 0 else 0.0)
     return np.asarray(scores, dtype=np.float64)
+
+
+def count_unscored_queries(query_ids: list[str], qrels: dict[str, dict[str, int]]) -> int:
+    """How many of ``query_ids`` ``ndcg_at_k`` leaves out: those without a positive judgement."""
+    return sum(not any(r > 0 for r in qrels.get(qid, {}).values()) for qid in query_ids)

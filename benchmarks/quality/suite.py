@@ -106,6 +106,11 @@ def quality_markdown(report: dict, *, title: str = "Quality") -> str:
                 extras.append(f"{m['name']} {r['dataset']} coverage {r['extra']['coverage']}%")
     if extras:
         out += ["Word coverage below 100%: " + "; ".join(extras), ""]
+    unscored = sorted({(r["dataset"], r["extra"]["queries_without_positive"], r["n"]) for m in models
+                       for r in m["results"] if r.get("extra", {}).get("queries_without_positive")})
+    if unscored:  # the same for every model: a property of the judgements
+        out += ["Retrieval queries without a positive judgement, left out of nDCG: "
+                + "; ".join(f"{name} {k} of {n}" for name, k, n in unscored), ""]
     if report.get("config"):
         cfg = report["config"]
         out += [f"Protocol: classification train cap {cfg.get('train_cap')}, LogisticRegression max_iter "

@@ -9,7 +9,8 @@ Protocol (scores ×100):
 - Pair classification: average precision of the cosine with the paraphrase label.
 - Clustering: MiniBatchKMeans (k = number of labels, batch 500, n_init="auto"), V-measure, mean of 5 runs
   (seeds 42..46).
-- Retrieval: documents as ``title + " " + text``, cosine ranking, nDCG@10.
+- Retrieval: documents as ``title + " " + text``, cosine ranking, nDCG@10 over the queries with a positive
+  judgement (how many others were left out: ``extra["queries_without_positive"]``, when any).
 - Word similarity: each word encoded as a text, Spearman of cosine vs gold; coverage = share of pairs where
   both words have a non-zero vector.
 """
@@ -85,6 +86,11 @@ def encode_unique(encoder: TextEncoder, texts: list[str], desc: str | None = Non
     emb = np.asarray(emb, dtype=np.float32)
     if emb.ndim != 2 or emb.shape[0] != len(keys):
         raise ValueError(f"encoder returned shape {emb.shape} for {len(keys)} texts")
+    bad = ~np.isfinite(emb).all(axis=1)
+    if bad.any():  # l2_normalize makes such a row a zero vector: every metric would score it as a cosine of 0
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"encoder returned non-finite values (NaN or infinite) for {int(bad.sum())} of {len(keys)} "
+                         f"texts, the first {keys[first]!r:.80}")
     return emb[idx]
 
 
@@ -144,6 +150,9 @@ def evaluate(encoder: TextEncoder, ds: Dataset, config: TaskConfig | None = None
         res = Result("retrieval", ds.name,
                      metrics.ndcg_at_k(emb[:nq], emb[nq:], ds.query_ids, ds.corpus_ids, ds.qrels, cfg.ndcg_k),
                      f"ndcg@{cfg.ndcg_k}", nq, extra={"n_docs": len(ds.corpus_ids)})
+        unscored = metrics.count_unscored_queries(ds.query_ids, ds.qrels)
+        if unscored:  # left out of the mean, so the count says so (absent when every query is scored)
+            res.extra["queries_without_positive"] = unscored
     elif isinstance(ds, WordSimData):
         n = len(ds.scores)
         emb = encode_unique(encoder, list(ds.words1) + list(ds.words2), desc)
