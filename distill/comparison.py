@@ -185,7 +185,8 @@ def compare(
         sim_s, sim_t = pair_cosines(us), pair_cosines(ut)
         result["n_pairs"] = int(sim_s.size)
     result["spearman"] = spearman(sim_s, sim_t)
-    result[f"neighbour_overlap@{k}"] = neighbour_overlap(e_static, e_teacher, k)
+    k_used = min(k, len(uniq) - 1)  # neighbour_overlaps caps k at the other texts there are: the key says which k
+    result[f"neighbour_overlap@{k_used}"] = neighbour_overlap(e_static, e_teacher, k_used)
     result["static_seconds"] = s_time
     result["teacher_seconds"] = t_time
     result["static_texts_per_s"] = len(uniq) / max(s_time, 1e-9)

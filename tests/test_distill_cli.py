@@ -195,6 +195,9 @@ def test_compare_texts_and_pairs(wp_dir):
     # the teacher against itself: identical
     same = compare(teacher, teacher, texts=SENTENCES)
     assert same["spearman"] == pytest.approx(1.0) and same["neighbour_overlap@10"] == 1.0
+    # five texts have four neighbours each: the key names the k measured (it said @10 for an overlap of 4)
+    few = compare(teacher, teacher, texts=SENTENCES[:5])
+    assert few["neighbour_overlap@4"] == 1.0 and not any(key.endswith("@10") for key in few)
     with pytest.raises(ValueError):
         compare(model, teacher)
 
