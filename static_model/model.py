@@ -500,6 +500,16 @@ class StaticModel:
         if self._pool_weights is None:
             self._pool_weights = np.ones(len(self._embeddings), dtype=np.float32)
 
+    def __copy__(self) -> StaticModel:
+        """``copy.copy``: shares the (never modified) table, weights, mapping, row norms and tokenizer, and reads no
+        file; the settings, ``cache_bytes`` and the chunk cache (a new, empty one) are the copy's own, so a change to
+        either model never reaches the other."""
+        copy = type(self).__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy._encoder = self._encoder.__copy__()
+        copy._public_tokenizer = None  # the original's may be changed by its user: the copy makes its own
+        return copy
+
     def __repr__(self) -> str:
         clusters = "" if self._centres is None else f", clusters={len(self._centres)}"
         normalize, max_length, contrast = self._settings

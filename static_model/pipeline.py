@@ -348,6 +348,17 @@ class StaticPipeline:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{config_path} with {head_path}: {exc}") from None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The head's layers, labels and settings and the model (pickled without its caches, see
+        :meth:`StaticModel.__getstate__`); never the transposed copies of the weights, which are rebuilt."""
+        state = dict(self.__dict__)
+        state.pop("_weights_t", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._weights_t = [np.ascontiguousarray(w.T) for w, _ in self.layers]
+
     def __repr__(self) -> str:
         shapes = " → ".join(str(w.shape[1]) for w, _ in self.layers) + f" → {self.layers[-1][0].shape[0]}"
         kind = "multi-label" if self.multilabel else "single-label"

@@ -551,6 +551,14 @@ class TextEncoder:
         TextEncoder.__init__(self, Tokenizer.from_str(state["tokenizer"]),
                              cache_bytes=state.get("cache_bytes", DEFAULT_CACHE_BYTES))
 
+    def __copy__(self) -> TextEncoder:
+        """The same tokenizer and compiled tables (never changed after ``__init__``, so shared), with a chunk cache of
+        its own (empty, same budget): a copy's ``cache_bytes`` and ``clear_cache`` leave the original's cache alone."""
+        copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy._cache = ChunkCache(self._cache._resolve, self._cache.max_bytes)
+        return copy
+
 
 def _no_resolve(chunks: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:  # pragma: no cover - never called
     raise RuntimeError("this tokenizer has no chunk path")
