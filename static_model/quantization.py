@@ -43,8 +43,10 @@ def quantize(
 
 def cast_table(table: np.ndarray, dtype: str, *, folded: bool = False) -> np.ndarray:
     """The 2-D ``table`` as the float ``dtype``, or a ``ValueError`` saying what does not fit: a value beyond the
-    dtype's range (float16: ±65504) would become infinite, and a nonzero row whose values all lie below its smallest
-    value would become a zero row (its token silently a zero vector). ``folded``: the rows hold their weights."""
+    dtype's range (float16: ±65504) would become infinite, a nonzero row whose values all lie below its smallest
+    value would become a zero row (its token silently a zero vector), and a nonzero row whose largest magnitude is
+    below 127 times that value (float16: 7.6e-6) would be rounded by more than int8 rounds it (half a step is then
+    above 1/254 of the row's peak). ``folded``: the rows hold their weights."""
     target = np.dtype(dtype)
     if table.dtype == target or target.kind != "f":
         return table.astype(target)
@@ -71,6 +73,19 @@ def cast_table(table: np.ndarray, dtype: str, *, folded: bool = False) -> np.nda
             f"{peaks[i]:.3g}, is below {target.name}'s smallest value ({float(info.smallest_subnormal):.3g}), so it "
             f"would become a zero row ({lost.size} such rows). {advice.capitalize()}, or scale the table up and its "
             "weights down by the same factor"
+        )
+    # Below 127 steps of the smallest subnormal (float16: 7.6e-6) a row is all subnormal and float16's rounding (half
+    # a step, 3e-8) moves it by more than int8's would (1/254 of the row's peak): a row of 1e-6 by up to 2.3% of its
+    # peak, of 1e-7 by 23%, silently. Refused like a zero row, with the same advice (int8 keeps each row's scale).
+    step = float(info.smallest_subnormal)
+    coarse = np.flatnonzero((peaks > 0) & (peaks < 127 * step))
+    if coarse.size:
+        i = int(coarse[0])
+        raise ValueError(
+            f"cannot store {what} as dtype={target.name!r}: row {i} is nonzero but its largest magnitude, "
+            f"{peaks[i]:.3g}, is below {127 * step:.3g} (127 steps of {target.name}'s smallest value, {step:.3g}), "
+            f"so rounding would move it by more than int8 would ({coarse.size} such rows). {advice.capitalize()}, or "
+            "scale the table up and its weights down by the same factor"
         )
     return out
 
