@@ -14,8 +14,8 @@ import sys
 import time
 
 import numpy as np
-import onnxruntime as ort
 import pytest
+from helpers.onnx_graph import front_end_tokenizer, graph_feeds, run_graph, session
 from helpers.paths import REPO
 from helpers.tokenizers import SPECIAL, WORDS, make_wordpiece_tokenizer
 from hypothesis import HealthCheck, given, settings
@@ -29,17 +29,6 @@ from static_model.interrupts import EXIT_INTERRUPTED
 from static_model.onnx import export_onnx, main
 
 TEXTS = ["the cat sat on the mat", "", "zzz qqq", "hello world", "cat dog mat " * 20, "Hello CAFé!", "😀 日本"]
-
-
-def run_graph(folder, texts: list[str], *, special_tokens: bool = True) -> np.ndarray:
-    """What a front end does: the exported tokenizer (padding on), special tokens added or not, then the graph."""
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tokenizer.enable_padding(pad_id=0)
-    encodings = tokenizer.encode_batch(texts, add_special_tokens=special_tokens)
-    feeds = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64)}
-    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
-    return session.run(["sentence_embedding"], feeds)[0]
 
 
 def _table(tokenizer: Tokenizer, seed: int = 0) -> np.ndarray:
@@ -79,8 +68,9 @@ def test_tokens_the_post_processor_adds_are_left_out_even_when_not_marked_specia
     folder = export_onnx(model, tmp_path / "onnx")
     expected = model.encode(TEXTS)
     for special in (True, False):
-        np.testing.assert_allclose(run_graph(folder, TEXTS, special_tokens=special), expected, atol=2e-5, rtol=1e-4)
-    assert not run_graph(folder, [""]).any()
+        got = run_graph(folder, TEXTS, special_tokens=special)["sentence_embedding"]
+        np.testing.assert_allclose(got, expected, atol=2e-5, rtol=1e-4)
+    assert not run_graph(folder, [""])["sentence_embedding"].any()
 
 
 # --------------------------------------------------------------------------- other tokenizers, other tables
@@ -132,10 +122,7 @@ def exported_models(tmp_path_factory):
     out = []
     for model in models:
         folder = export_onnx(model, tmp_path_factory.mktemp("onnx") / "export")
-        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        tokenizer.enable_padding(pad_id=tokenizer.token_to_id("<pad>") or 0)
-        out.append((model, tokenizer,
-                    ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])))
+        out.append((model, front_end_tokenizer(folder, "<pad>"), session(folder)))
     return out
 
 
@@ -147,15 +134,12 @@ _PIECES = ["the ", "cat ", "dog", " ", "hello", "world", "café", "日本", "�
                       | st.text(st.characters(blacklist_categories=["Cs"]), max_size=30), min_size=1, max_size=5),
        special=st.booleans())
 def test_graph_gives_encodes_vectors_for_other_tokenizers_and_tables(exported_models, texts, special):
-    for model, tokenizer, session in exported_models:
+    for model, tokenizer, runner in exported_models:
         special_ids = set(model.tokenizer.get_added_tokens_decoder())
         kept = [t for t in texts if not special_ids & set(tokenizer.encode(t, add_special_tokens=False).ids)]
         if not kept:  # a text that spells out a special token: the documented difference
             continue
-        encodings = tokenizer.encode_batch(kept, add_special_tokens=special)
-        feeds = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                 "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64)}
-        got = session.run(["sentence_embedding"], feeds)[0]
+        got = runner.run(["sentence_embedding"], graph_feeds(tokenizer, kept, special_tokens=special))[0]
         np.testing.assert_allclose(got, model.encode(kept), atol=2e-5, rtol=1e-4)
 
 

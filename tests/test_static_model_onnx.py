@@ -7,9 +7,8 @@ import subprocess
 import sys
 
 import numpy as np
-import onnxruntime as ort
 import pytest
-from tokenizers import Tokenizer
+from helpers.onnx_graph import run_graph
 
 from static_model import StaticModel
 from static_model.onnx import LABELS_FILE, export_onnx
@@ -19,18 +18,6 @@ TEXTS = [
     "The cat sat on the mat.", "", "zzzqqq xylophone!", "hello world " * 40,
     "free text, café and 日本 (with punctuation)", "a dog runs fast", "😀",
 ]
-
-
-def run_graph(folder, texts: list[str], *, special_tokens: bool = True) -> dict[str, np.ndarray]:
-    """Tokenize as an ONNX front end would (padded batch, special tokens added) and run the graph."""
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tokenizer.enable_padding(pad_id=0)
-    encodings = tokenizer.encode_batch(texts, add_special_tokens=special_tokens)
-    feeds = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64)}
-    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(None, feeds)))
 
 
 @pytest.mark.parametrize("contrast", [0.0, 1.0])
