@@ -91,14 +91,24 @@ def is_model_folder(path: Path) -> bool:
     return path.is_dir() and ((path / "modules.json").is_file() or (path / "config.json").is_file())
 
 
-def resolve_teacher(name: str | os.PathLike, *, allow_download: bool = True) -> Path:
+def resolve_teacher(name: str | os.PathLike, *, allow_download: bool = True, revision: str | None = None,
+                    token: str | bool | None = None) -> Path:
     """Return a local folder holding the teacher ``name``.
 
     :param name: a local folder, a known teacher with an offline package (``all-MiniLM-L6-v2``,
         ``all-mpnet-base-v2``, with or without ``sentence-transformers/``), or a Hugging Face hub id.
     :param allow_download: allow a download from the Hugging Face Hub when the teacher is nowhere local.
+    :param revision: a branch, tag or commit of the hub repository, passed to every huggingface_hub call. A local
+        folder ignores it (as sentence-transformers does); a known teacher's offline package holds one fixed version,
+        so with a revision the teacher comes from the hub (cache first) instead.
+    :param token: a Hugging Face token (a str; ``True``: the saved login; ``False``: none; ``None``: ``HF_TOKEN`` or
+        the saved login) for private or gated repositories, passed to every huggingface_hub call; a local folder
+        ignores it.
     :raises TeacherNotFoundError: with a message that says what to install or check.
+    :raises TypeError, ValueError: ``revision`` or ``token`` of the wrong type, or an empty string.
     """
+    revision = hub.check_revision(revision)
+    token = hub.check_token(token)
     if isinstance(name, os.PathLike) or (isinstance(name, str) and name.strip()):
         pass
     else:
@@ -117,17 +127,23 @@ def resolve_teacher(name: str | os.PathLike, *, allow_download: bool = True) -> 
 
     key = _known_key(name)
     if key is not None:
-        found = _resolve_offline_package(key)
+        found = _resolve_offline_package(key) if revision is None else None
         if found is not None:
             return found
         hub_id = _OFFLINE_TEACHERS[key].hub_id
     else:
         hub_id = name
 
-    hub_error = _resolve_hub(hub_id, allow_download=allow_download)
+    hub_error = _resolve_hub(hub_id, allow_download=allow_download, revision=revision, token=token)
     if isinstance(hub_error, Path):
         return hub_error
 
+    if revision is not None:
+        raise TeacherNotFoundError(
+            f"Teacher {name!r} at revision {revision!r} could not be had from the Hugging Face Hub ({hub_error}). "
+            "A revision is looked up on the Hub (and in its local cache) only; an offline package holds one fixed "
+            "version, used without revision. Check the revision, or run again while online."
+        )
     if key is not None:
         spec = _OFFLINE_TEACHERS[key]
         raise TeacherNotFoundError(
@@ -380,9 +396,12 @@ def unpack_split_zip(parts: list[Path], name: str) -> Path:
 _HUB_IGNORE = ["onnx/*", "openvino/*", "*.onnx", "*.h5", "*.msgpack", "*.ot", "*.tflite", "coreml/*"]
 
 
-def _resolve_hub(hub_id: str, *, allow_download: bool) -> Path | str:
-    """Path to a hub snapshot, or a short reason string why it is not available."""
-    path = hub.snapshot(hub_id, allow_download=allow_download, ignore_patterns=_HUB_IGNORE)
+def _resolve_hub(hub_id: str, *, allow_download: bool, revision: str | None = None,
+                 token: str | bool | None = None) -> Path | str:
+    """Path to a hub snapshot (at ``revision``, fetched with ``token``), or a short reason string why it is not
+    available."""
+    path = hub.snapshot(hub_id, allow_download=allow_download, ignore_patterns=_HUB_IGNORE, revision=revision,
+                        token=token)
     if isinstance(path, str):
         return path
     if not is_model_folder(path):

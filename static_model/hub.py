@@ -4,6 +4,11 @@ downloaded for users who are online, as Model2Vec's and sentence-transformers' `
 ``huggingface_hub`` comes with ``tokenizers``, so this adds no dependency. A local path always wins: only a name that
 is no file or folder here and has the shape of a hub id is looked up. What is fetched is a snapshot folder in the
 hub cache, read afterwards like any other folder (``static_model.safe_read`` follows its links into the cache only).
+``revision`` (a branch, tag or commit) and ``token`` (a private or gated repository) go to every ``huggingface_hub``
+call, as in sentence-transformers; a local path ignores them, as there.
+
+A hub id's JSON files come first: a transformer (a teacher to distill, not a static model) is refused from them,
+before its weights are downloaded.
 """
 
 from __future__ import annotations
@@ -20,6 +25,18 @@ OFFLINE_REASON = "the Hugging Face Hub is offline here"
 # sentence-transformers' nested StaticEmbedding, a classifier's head); a repository's ONNX, PyTorch or TF weights
 # are left on the Hub.
 MODEL_FILE_PATTERNS = ("*.json", "*.safetensors")
+# What decides whether a repository holds a static model at all (config.json, modules.json): fetched first.
+DECIDE_FILE_PATTERNS = ("*.json",)
+# Where a static model's table is (ours and Model2Vec's; sentence-transformers' nested StaticEmbedding).
+_TABLE_FILES = ("model.safetensors", "0_StaticEmbedding/model.safetensors")
+# config.json ``model_type`` of static models (ours, Model2Vec's): never a transformer.
+_STATIC_MODEL_TYPES = ("static_model", "model2vec")
+
+
+class NotAStaticModelError(FileNotFoundError, ValueError):
+    """A hub id names a transformer (a teacher to distill first), not a static model: no static model folder can be
+    had from it. A ``FileNotFoundError`` like any hub id that gives no model folder, and a ``ValueError`` like the
+    error reading a local teacher folder gives."""
 
 # ``name`` or ``org/name``: letters, digits, '_', '.', '-', each part starting with a letter or digit; no '..'
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
@@ -30,11 +47,38 @@ def is_hub_id(name: object) -> bool:
     return isinstance(name, str) and bool(_HUB_ID_RE.match(name)) and ".." not in name
 
 
+def check_revision(revision: object) -> str | None:
+    """``revision`` (a branch, tag or commit of a hub repository) as given, or a ``TypeError``/``ValueError`` naming
+    the argument: ``None`` or a non-empty string."""
+    if revision is None:
+        return None
+    if not isinstance(revision, str):
+        raise TypeError(f"revision must be a str (a branch, tag or commit) or None, not {type(revision).__name__}")
+    if not revision.strip():
+        raise ValueError("revision must be a branch, tag or commit name; got an empty string")
+    return revision
+
+
+def check_token(token: object) -> str | bool | None:
+    """``token`` as huggingface_hub takes it (a str; ``True``: the saved login; ``False``: none; ``None``:
+    ``HF_TOKEN`` or the saved login), or a ``TypeError``/``ValueError`` naming the argument (never showing it)."""
+    if token is None or isinstance(token, bool):
+        return token
+    if not isinstance(token, str):
+        raise TypeError(f"token must be a str, a bool or None, not {type(token).__name__}")
+    if not token.strip():
+        raise ValueError("token must be a Hugging Face access token; got an empty string (pass None to use HF_TOKEN "
+                         "or the saved login)")
+    return token
+
+
 def snapshot(hub_id: str, *, allow_download: bool = True, allow_patterns: Sequence[str] | None = None,
-             ignore_patterns: Sequence[str] | None = None) -> Path | str:
-    """The hub cache's snapshot folder of ``hub_id`` (from the cache, else downloaded when ``allow_download``), or a
-    short reason why there is none: not a hub id, huggingface_hub missing, offline (``OFFLINE_REASON`` first), an
-    unknown or gated repository."""
+             ignore_patterns: Sequence[str] | None = None, revision: str | None = None,
+             token: str | bool | None = None, cache_first: bool = True) -> Path | str:
+    """The hub cache's snapshot folder of ``hub_id`` at ``revision`` (from the cache unless ``cache_first`` is off,
+    else downloaded when ``allow_download``), or a short reason why there is none: not a hub id, huggingface_hub
+    missing, offline (``OFFLINE_REASON`` first), an unknown or gated repository or revision. ``revision`` and
+    ``token`` go to every ``snapshot_download`` call."""
     if not is_hub_id(hub_id):
         return "not a valid hub id"
     try:
@@ -43,15 +87,17 @@ def snapshot(hub_id: str, *, allow_download: bool = True, allow_patterns: Sequen
         return "huggingface_hub is not installed"
     allow = list(allow_patterns) if allow_patterns is not None else None
     ignore = list(ignore_patterns) if ignore_patterns is not None else None
-    try:
-        return Path(huggingface_hub.snapshot_download(hub_id, local_files_only=True, allow_patterns=allow,
-                                                      ignore_patterns=ignore))
-    except Exception:
-        pass
+    if cache_first:
+        try:
+            return Path(huggingface_hub.snapshot_download(hub_id, local_files_only=True, allow_patterns=allow,
+                                                          ignore_patterns=ignore, revision=revision, token=token))
+        except Exception:
+            pass
     if not allow_download:
         return "not in the local hub cache and downloads are off"
     try:
-        return Path(huggingface_hub.snapshot_download(hub_id, allow_patterns=allow, ignore_patterns=ignore))
+        return Path(huggingface_hub.snapshot_download(hub_id, allow_patterns=allow, ignore_patterns=ignore,
+                                                      revision=revision, token=token))
     except Exception as exc:  # offline, unknown repository, gated repository, ...
         reason = str(exc).strip().splitlines()
         detail = f"{type(exc).__name__}: {reason[0] if reason else ''}"
@@ -85,16 +131,66 @@ def offline_cause(exc: BaseException) -> str | None:
     return None
 
 
-def model_folder(path: str | os.PathLike) -> Path:
+def model_folder(path: str | os.PathLike, *, revision: str | None = None, token: str | bool | None = None) -> Path:
     """``path`` (``~`` expanded) when something is there or it is no hub id; else the hub snapshot of the model it
-    names. A hub id that cannot be had is a ``FileNotFoundError`` saying why and what to pass instead."""
+    names, at ``revision``, fetched with ``token`` (both ignored for a local path, as in sentence-transformers).
+
+    A hub id that cannot be had is a ``FileNotFoundError`` saying why and what to pass; one that names a transformer
+    (a teacher) is a :class:`NotAStaticModelError`, decided from its JSON files before any weights are fetched."""
+    revision = check_revision(revision)
+    token = check_token(token)
     given = Path(os.path.expanduser(os.fspath(path)))
     name = path if isinstance(path, str) else None  # a Path object is a path, as in sentence-transformers
     if name is None or os.path.lexists(given) or not is_hub_id(name):
         return given
-    found = snapshot(name, allow_patterns=MODEL_FILE_PATTERNS)
+    at = f" at revision {revision!r}" if revision is not None else ""
+    found = snapshot(name, allow_patterns=DECIDE_FILE_PATTERNS, revision=revision, token=token)
+    if isinstance(found, Path):
+        evidence = transformer_evidence(found)
+        if evidence is not None:
+            raise NotAStaticModelError(
+                f"{name!r}{at} on the Hugging Face Hub is a transformer ({evidence}), not a static model: this is a "
+                f"teacher model; distill it first (`python -m distill {name} --output DIR`, the distill extra); no "
+                "weights were downloaded to find this out")
+        if not any(os.path.exists(found / file) for file in _TABLE_FILES):  # the JSON files only, so far
+            found = snapshot(name, allow_patterns=MODEL_FILE_PATTERNS, revision=revision, token=token,
+                             cache_first=False)
     if isinstance(found, Path):
         return found
-    raise FileNotFoundError(f"No model folder at {given}, and {name!r} could not be had from the Hugging Face Hub "
+    raise FileNotFoundError(f"No model folder at {given}, and {name!r}{at} could not be had from the Hugging Face Hub "
                             f"({found}); pass a local model folder (written by save_pretrained, Model2Vec or "
                             "sentence-transformers), or the hub id while online")
+
+
+def transformer_evidence(folder: Path) -> str | None:
+    """What in ``folder``'s JSON files shows a transformer rather than a static model (its ``modules.json`` lists a
+    ``Transformer`` module and no ``StaticEmbedding``, or its ``config.json`` is a transformers config), or ``None``
+    when nothing does (the folder is then read, and any other problem named, as usual)."""
+    modules = _json_or_none(folder, "modules.json", list)
+    if isinstance(modules, list):
+        kinds = [m["type"] for m in modules if isinstance(m, dict) and isinstance(m.get("type"), str)]
+        if any(kind.rsplit(".", 1)[-1] == "StaticEmbedding" for kind in kinds):
+            return None
+        transformer = next((kind for kind in kinds if kind.rsplit(".", 1)[-1] == "Transformer"), None)
+        if transformer is not None:
+            return f"its modules.json lists {transformer}"
+    config = _json_or_none(folder, "config.json", dict)
+    if isinstance(config, dict):
+        model_type = config.get("model_type")
+        if isinstance(model_type, str) and model_type not in _STATIC_MODEL_TYPES and (
+                "hidden_size" in config or "num_hidden_layers" in config):
+            return f"its config.json is a transformers config, model_type {model_type!r}"
+    return None
+
+
+def _json_or_none(folder: Path, name: str, kind: type) -> object:
+    """``folder/name`` parsed (read as every model file is, ``static_model.safe_read``), or ``None`` when it is
+    missing or unreadable: the read proper names such a file's problem."""
+    from static_model.safe_read import read_json
+
+    if not os.path.lexists(folder / name):
+        return None
+    try:
+        return read_json(folder / name, folder, kind=kind)
+    except (OSError, ValueError):
+        return None

@@ -36,6 +36,10 @@ SLICE_CHARS = 1 << 22
 _STALE_KEYS = ("hidden_dim", "embedding_dtype", "vocabulary_quantization", "seq_length", "architectures")
 # The record of how a token mapping was made (``distill.quantize_vocabulary``); dropped with the mapping.
 CLUSTERS_KEY = "vocabulary_clusters"
+# What that record measured on the rows of every dimension (each token's row against its centre): :meth:`truncate_dims`
+# drops it, as it is no longer true of fewer dimensions and cannot be measured again (the token rows it compared with
+# the centres are not kept). The parameters (clusters, seed, method) stay: they still say how the mapping was made.
+CLUSTERS_MEASURED = ("mean_cosine_to_centre",)
 
 
 class _Settings(NamedTuple):
@@ -408,15 +412,22 @@ class StaticModel:
         return self._replace(embeddings, weights)
 
     def truncate_dims(self, dims: int) -> StaticModel:
-        """A copy keeping the first ``dims`` dimensions (PCA order: the ones that explain the most)."""
+        """A copy keeping the first ``dims`` dimensions (PCA order: the ones that explain the most). A vocabulary
+        quantized model's cluster record loses what it measured on every dimension (``mean_cosine_to_centre``)."""
         dims = _check_positive_int(dims, "dims")
         if dims > self.dim:
             raise ValueError(f"dims={dims} is more than the model's {self.dim} dimensions")
-        return self._replace(np.ascontiguousarray(self.embeddings[:, :dims]), self._weights)
+        config = self.config
+        record = config.get(CLUSTERS_KEY)
+        if dims < self.dim and isinstance(record, dict):
+            config[CLUSTERS_KEY] = {k: v for k, v in record.items() if k not in CLUSTERS_MEASURED}
+        return self._replace(np.ascontiguousarray(self.embeddings[:, :dims]), self._weights, config)
 
-    def _replace(self, embeddings: np.ndarray, weights: np.ndarray | None) -> StaticModel:
-        """A copy with another stored table and weights (same token mapping, tokenizer and settings)."""
-        config = {k: v for k, v in self.config.items() if k not in ("dim", "dtype")}
+    def _replace(self, embeddings: np.ndarray, weights: np.ndarray | None,
+                 config: dict[str, Any] | None = None) -> StaticModel:
+        """A copy with another stored table and weights (same token mapping, tokenizer and settings; the config, when
+        given, instead of the model's)."""
+        config = {k: v for k, v in (self.config if config is None else config).items() if k not in ("dim", "dtype")}
         settings = self._settings
         model = StaticModel(
             embeddings, self._encoder.tokenizer, weights=weights, config=config, normalize=settings.normalize,
@@ -430,20 +441,27 @@ class StaticModel:
     def from_pretrained(
         cls, path: str | os.PathLike, *, dims: int | None = None, dtype: str | None = None,
         cache_bytes: int | None = None, normalize: bool | None = None, max_length: int | None = _FROM_CONFIG,
+        revision: str | None = None, token: str | bool | None = None,
     ) -> StaticModel:
         """Load a folder written by :meth:`save_pretrained`, by Model2Vec, or by sentence-transformers'
         ``StaticEmbedding``; optionally keep only the first ``dims`` dimensions, re-store as ``dtype``, and set the
         chunk cache's byte budget (see :attr:`cache_bytes`).
 
         ``normalize`` and ``max_length`` replace the folder's settings, as in Model2Vec's ``from_pretrained`` (and
-        the constructor): left out, the config's; ``max_length=None`` keeps every token."""
+        the constructor): left out, the config's; ``max_length=None`` keeps every token.
+
+        ``path`` may be a Hugging Face Hub id (``org/name``) that is no local path: its snapshot in the hub cache,
+        else downloaded. ``revision`` (a branch, tag or commit) and ``token`` (a str; ``True``: the saved login;
+        ``False``: none; ``None``: ``HF_TOKEN`` or the saved login) go to every huggingface_hub call, as in
+        sentence-transformers; a local path ignores them, as there. A hub id of a transformer (a teacher) is an error
+        saying to distill it first, decided from its JSON files before its weights are downloaded."""
         if dtype is not None:
             check_dtype(dtype)
         if normalize is not None:  # checked before the folder is read: fail fast
             check_bool(normalize, "normalize")
         if max_length is not _FROM_CONFIG:
             _check_max_length(max_length)
-        contents = persistence.read_folder(path)
+        contents = persistence.read_folder(path, revision=revision, token=token)
         config = {k: v for k, v in contents.config.items() if k not in ("dim", "vocab_size", "dtype")}
         model = cls.__new__(cls)  # read_folder ran every check of the constructor, naming the files
         weights = None if contents.weights is None else np.asarray(contents.weights, dtype=np.float32)

@@ -76,18 +76,22 @@ class FolderContents:
 # --------------------------------------------------------------------------- reading
 
 
-def read_folder(path: str | os.PathLike) -> FolderContents:
-    """Read a static model folder; every problem is an error naming the file and what is wrong."""
-    return read_consistently(path, _read_folder)
+def read_folder(path: str | os.PathLike, *, revision: str | None = None,
+                token: str | bool | None = None) -> FolderContents:
+    """Read a static model folder; every problem is an error naming the file and what is wrong. ``revision`` and
+    ``token``: for a hub id (see :func:`static_model.hub.model_folder`)."""
+    return read_consistently(path, _read_folder, revision=revision, token=token)
 
 
-def read_consistently(path: str | os.PathLike, read: Callable[[Path], _T]) -> _T:
+def read_consistently(path: str | os.PathLike, read: Callable[[Path], _T], *, revision: str | None = None,
+                      token: str | bool | None = None) -> _T:
     """``read(folder)`` for the folder at ``path`` (``~`` expanded; a hub id that is no local path: its snapshot in
-    the hub cache, downloaded when online, ``static_model.hub``), read again when a save swapped another version
-    in meanwhile: the files are read one by one, and the result must never mix two versions of the folder."""
+    the hub cache at ``revision``, downloaded with ``token`` when online, ``static_model.hub``), read again when a
+    save swapped another version in meanwhile: the files are read one by one, and the result must never mix two
+    versions of the folder."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
-    given = hub.model_folder(path)
+    given = hub.model_folder(path, revision=revision, token=token)
     for _ in range(_READ_ATTEMPTS):
         folder = atomic.readable_path(given)
         before = _identity(folder)

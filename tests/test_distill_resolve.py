@@ -217,3 +217,62 @@ def test_real_mpnet_unpacks_from_its_five_packages():
     assert (teacher.pooling, teacher.normalize, teacher.max_length, teacher.dim) == ("mean", True, 384, 768)
     prefix, suffix = teacher.template
     assert [teacher.tokenizer.id_to_token(i) for i in prefix + suffix] == ["<s>", "</s>"]
+
+
+def _recording_hub(monkeypatch, snapshot: Path) -> list[dict]:
+    """``snapshot_download`` that is never cached and downloads ``snapshot``; returns each call's arguments."""
+    import huggingface_hub
+
+    calls: list[dict] = []
+
+    def fake_snapshot_download(repo_id, local_files_only=False, **kwargs):
+        calls.append({"repo_id": repo_id, "local_files_only": local_files_only, **kwargs})
+        if local_files_only:
+            raise huggingface_hub.errors.LocalEntryNotFoundError("not cached")
+        return str(snapshot)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    return calls
+
+
+def test_revision_and_token_reach_every_hub_call(tmp_path, monkeypatch):
+    snapshot = _st_folder(tmp_path / "hub" / "snapshot")
+    calls = _recording_hub(monkeypatch, snapshot)
+    assert resolve_teacher("someone/some-model", revision="v1.0", token="hf_secret") == snapshot
+    assert [c["local_files_only"] for c in calls] == [True, False]
+    assert all(c["revision"] == "v1.0" and c["token"] == "hf_secret" for c in calls), calls
+
+
+def test_a_revision_takes_a_known_teacher_from_the_hub_not_its_offline_package(tmp_path, monkeypatch):
+    """The offline package holds one fixed version: a revision asked for comes from the hub (cache first)."""
+    snapshot = _st_folder(tmp_path / "hub" / "snapshot")
+    calls = _recording_hub(monkeypatch, snapshot)
+    assert resolve_teacher("all-MiniLM-L6-v2", revision="abc123", token=False) == snapshot
+    assert {c["repo_id"] for c in calls} == {"sentence-transformers/all-MiniLM-L6-v2"}
+    assert all(c["revision"] == "abc123" and c["token"] is False for c in calls), calls
+
+
+def test_a_revision_that_cannot_be_had_is_named(tmp_path, monkeypatch):
+    _recording_hub(monkeypatch, tmp_path / "nothing")  # a download without a model folder
+    with pytest.raises(TeacherNotFoundError, match="'someone/some-model' at revision 'v9'"):
+        resolve_teacher("someone/some-model", revision="v9")
+    with pytest.raises(TeacherNotFoundError, match="at revision 'v9'.*downloads are off"):
+        resolve_teacher("all-MiniLM-L6-v2", revision="v9", allow_download=False)
+
+
+def test_a_local_teacher_folder_ignores_revision_and_token(tmp_path, monkeypatch):
+    folder = _st_folder(tmp_path / "teacher")
+    calls = _recording_hub(monkeypatch, tmp_path / "nothing")
+    assert resolve_teacher(folder, revision="v1.0", token="hf_secret") == folder.resolve()
+    assert calls == []
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"revision": 1.0}, TypeError, "revision must be a str"), ({"revision": " "}, ValueError, "revision must be"),
+    ({"token": 3}, TypeError, "token must be a str, a bool or None"), ({"token": ""}, ValueError, "token must be"),
+])
+def test_revision_and_token_are_checked(kwargs, error, match, tmp_path, monkeypatch):
+    calls = _recording_hub(monkeypatch, tmp_path / "nothing")
+    with pytest.raises(error, match=match):
+        resolve_teacher("someone/some-model", **kwargs)
+    assert calls == []

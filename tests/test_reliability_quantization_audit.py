@@ -122,3 +122,26 @@ def test_bad_dtypes_are_clear_errors(tiny_model, dtype, tmp_path):
     with pytest.raises(ValueError, match="dtype must be one of"):
         tiny_model.save_pretrained(tmp_path / "m", dtype=dtype)
     assert not (tmp_path / "m").exists()
+
+
+def test_truncate_dims_drops_what_the_clusters_measured_on_every_dimension(weighted, tmp_path):
+    """A clustered model's config kept the mean cosine of its tokens to their centres measured on all dimensions
+    after truncate_dims (and so did from_pretrained(dims=...)): it cannot be measured again on fewer (the token rows
+    are not kept), so it is dropped; the parameters that say how the mapping was made stay."""
+    from static_model.model import CLUSTERS_KEY
+
+    clustered = quantize_vocabulary(weighted, 5)
+    record = clustered.config[CLUSTERS_KEY]
+    assert "mean_cosine_to_centre" in record
+    params = {k: v for k, v in record.items() if k != "mean_cosine_to_centre"}
+    assert clustered.truncate_dims(clustered.dim).config[CLUSTERS_KEY] == record  # nothing cut: still true
+    cut = clustered.truncate_dims(4)
+    assert cut.config[CLUSTERS_KEY] == params
+    assert clustered.config[CLUSTERS_KEY] == record  # the original keeps its own
+    np.testing.assert_array_equal(cut.embedding_matrix(), clustered.embedding_matrix()[:, :4])  # as before
+    clustered.save_pretrained(tmp_path / "m")
+    loaded = StaticModel.from_pretrained(tmp_path / "m", dims=4)
+    assert loaded.config[CLUSTERS_KEY] == params
+    loaded.save_pretrained(tmp_path / "cut")
+    assert "mean cosine" not in (tmp_path / "cut" / "README.md").read_text()
+    assert "mean cosine" in (tmp_path / "m" / "README.md").read_text()

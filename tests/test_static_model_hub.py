@@ -143,3 +143,143 @@ def test_the_command_lines_take_a_hub_id_as_from_pretrained_does(tiny_model, tmp
     assert missing["usage_error"].startswith("MODEL someorg/not-cached: ") and "offline" in missing["usage_error"]
     assert missing["spec_error"].startswith("model spec 'static:someorg/not-cached': ")
     assert "HF_HUB_OFFLINE" in missing["spec_error"]
+
+
+class _FakeHub:
+    """``huggingface_hub.snapshot_download`` for repositories held as local folders: a snapshot folder per
+    repository and revision, filled with the files each download's ``allow_patterns`` matches (as the hub cache is);
+    ``local_files_only`` returns that folder once it exists. Records each call's arguments and the files fetched."""
+
+    def __init__(self, root: Path, repos: dict[str, Path]):
+        self.root, self.repos = root, repos
+        self.calls: list[dict] = []
+        self.fetched: list[str] = []
+
+    def __call__(self, repo_id, *, local_files_only=False, allow_patterns=None, ignore_patterns=None, revision=None,
+                 token=None, **kwargs):
+        import fnmatch
+
+        import huggingface_hub
+
+        self.calls.append({"repo_id": repo_id, "local_files_only": local_files_only, "allow_patterns": allow_patterns,
+                           "revision": revision, "token": token})
+        snapshot = self.root / repo_id.replace("/", "--") / (revision or "main")
+        if local_files_only:
+            if not snapshot.is_dir():
+                raise huggingface_hub.errors.LocalEntryNotFoundError("not in the cache")
+            return str(snapshot)
+        source = self.repos[repo_id]
+        for file in sorted(p for p in source.rglob("*") if p.is_file()):
+            rel = file.relative_to(source).as_posix()
+            wanted = allow_patterns is None or any(fnmatch.fnmatch(rel, pattern) for pattern in allow_patterns)
+            if wanted and not (snapshot / rel).exists():
+                (snapshot / rel).parent.mkdir(parents=True, exist_ok=True)
+                (snapshot / rel).write_bytes(file.read_bytes())
+                self.fetched.append(rel)
+        snapshot.mkdir(parents=True, exist_ok=True)
+        return str(snapshot)
+
+
+@pytest.fixture
+def fake_hub(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    fake = _FakeHub(tmp_path / "fake-hub-cache", {})
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake)
+    monkeypatch.chdir(tmp_path)
+    return fake
+
+
+def test_revision_and_token_reach_every_hub_call(tiny_model, tmp_path, fake_hub):
+    tiny_model.save_pretrained(tmp_path / "src")
+    fake_hub.repos["someorg/tiny-static"] = tmp_path / "src"
+    model = StaticModel.from_pretrained("someorg/tiny-static", revision="v1.0", token="hf_secret")
+    np.testing.assert_array_equal(model.encode(["hello world"]), tiny_model.encode(["hello world"]))
+    assert len(fake_hub.calls) >= 2  # the cache first, then a download
+    assert all(call["revision"] == "v1.0" and call["token"] == "hf_secret" for call in fake_hub.calls), fake_hub.calls
+    assert (tmp_path / "fake-hub-cache" / "someorg--tiny-static" / "v1.0" / "model.safetensors").is_file()
+    calls = len(fake_hub.calls)  # a second load reads the cached snapshot of that revision: no download
+    StaticModel.from_pretrained("someorg/tiny-static", revision="v1.0", token="hf_secret")
+    assert [c["local_files_only"] for c in fake_hub.calls[calls:]] == [True]
+
+
+def test_a_local_folder_ignores_revision_and_token_as_sentence_transformers_does(tiny_model, tmp_path, fake_hub):
+    tiny_model.save_pretrained(tmp_path / "someorg" / "tiny-static")
+    for name in ("someorg/tiny-static", tmp_path / "someorg" / "tiny-static"):
+        model = StaticModel.from_pretrained(name, revision="v1.0", token="hf_secret")
+        np.testing.assert_array_equal(model.encode(["hello world"]), tiny_model.encode(["hello world"]))
+    assert fake_hub.calls == []
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"revision": 3}, TypeError, "revision must be a str"),
+    ({"revision": ""}, ValueError, "revision must be a branch, tag or commit"),
+    ({"token": ["hf_secret"]}, TypeError, "token must be a str, a bool or None, not list"),
+    ({"token": " "}, ValueError, "token must be a Hugging Face access token"),
+])
+def test_revision_and_token_are_checked_before_the_hub_is_asked(kwargs, error, match, tmp_path, fake_hub):
+    with pytest.raises(error, match=match) as info:
+        StaticModel.from_pretrained("someorg/tiny-static", **kwargs)
+    assert "hf_secret" not in str(info.value)  # a token is never shown
+    assert fake_hub.calls == []
+
+
+def _teacher_repo(folder: Path, *, sentence_transformers: bool) -> Path:
+    """A transformer's files as its hub repository holds them: JSON configs, a tokenizer and weights."""
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True)
+    config = {"model_type": "bert", "architectures": ["BertModel"], "hidden_size": 8, "num_hidden_layers": 1}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "tokenizer.json").write_text("{}")
+    save_file({"embeddings.word_embeddings.weight": np.zeros((4, 8), dtype=np.float32)},
+              str(folder / "model.safetensors"))
+    if sentence_transformers:
+        modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                   {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+        (folder / "modules.json").write_text(json.dumps(modules))
+        (folder / "1_Pooling").mkdir()
+        (folder / "1_Pooling" / "config.json").write_text('{"pooling_mode_mean_tokens": true}')
+    return folder
+
+
+@pytest.mark.parametrize("sentence_transformers", [True, False])
+def test_a_teacher_hub_id_is_refused_before_its_weights_are_downloaded(sentence_transformers, tmp_path, fake_hub):
+    fake_hub.repos["someorg/teacher"] = _teacher_repo(tmp_path / "teacher", sentence_transformers=sentence_transformers)
+    with pytest.raises(ValueError, match="distill it first") as info:
+        StaticModel.from_pretrained("someorg/teacher", revision="v2")
+    message = str(info.value)
+    assert "'someorg/teacher' at revision 'v2'" in message and "python -m distill someorg/teacher" in message
+    assert isinstance(info.value, hub.NotAStaticModelError) and isinstance(info.value, FileNotFoundError)
+    assert fake_hub.fetched and all(name.endswith(".json") for name in fake_hub.fetched), fake_hub.fetched
+    assert all(c["allow_patterns"] == ["*.json"] for c in fake_hub.calls if not c["local_files_only"]), fake_hub.calls
+    # asked again: the JSON files in the cache decide it, and nothing more is downloaded
+    calls = len(fake_hub.calls)
+    with pytest.raises(ValueError, match="distill it first"):
+        StaticModel.from_pretrained("someorg/teacher", revision="v2")
+    assert [c["local_files_only"] for c in fake_hub.calls[calls:]] == [True]
+
+
+def test_only_a_transformer_is_taken_for_a_teacher(tiny_model, tmp_path):
+    """Static models in every layout from_pretrained reads are never refused as teachers by their JSON files."""
+    tiny_model.save_pretrained(tmp_path / "ours")
+    model2vec = tmp_path / "model2vec"
+    model2vec.mkdir()
+    (model2vec / "config.json").write_text(json.dumps({"model_type": "model2vec", "architectures": ["StaticModel"],
+                                                       "hidden_dim": 8, "normalize": True}))
+    nested = tmp_path / "st-static"
+    nested.mkdir()
+    (nested / "modules.json").write_text(json.dumps([{"idx": 0, "name": "0", "path": "0_StaticEmbedding",
+                                                      "type": "sentence_transformers.models.StaticEmbedding"}]))
+    (nested / "config_sentence_transformers.json").write_text("{}")
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "modules.json").write_text("not json")
+    (odd / "config.json").write_text("[]")
+    for folder in (tmp_path / "ours", model2vec, nested, odd, tmp_path):
+        assert hub.transformer_evidence(folder) is None, folder
+    st_teacher = _teacher_repo(tmp_path / "st-teacher", sentence_transformers=True)
+    hf_teacher = _teacher_repo(tmp_path / "hf-teacher", sentence_transformers=False)
+    assert hub.transformer_evidence(st_teacher) == "its modules.json lists sentence_transformers.models.Transformer"
+    assert hub.transformer_evidence(hf_teacher) == "its config.json is a transformers config, model_type 'bert'"
