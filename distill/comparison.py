@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from distill.correlation import spearman
+from distill.neighbours import neighbour_overlaps
 from distill.text_files import json_object
 from static_model.pooling import l2_normalize
 
@@ -43,28 +44,6 @@ def neighbour_overlap(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
     """Mean |top-k(a) & top-k(b)| / k over rows; cosine neighbours, self excluded."""
     per_row = neighbour_overlaps(a, b, k)
     return float(per_row.mean()) if per_row.size else float("nan")
-
-
-def neighbour_overlaps(a: np.ndarray, b: np.ndarray, k: int = 10) -> np.ndarray:
-    """|top-k(a) & top-k(b)| / k for each row (cosine neighbours, self excluded; k capped at rows - 1); empty for
-    fewer than 2 rows."""
-    n = a.shape[0]
-    if n < 2:
-        return np.zeros(0)
-    k = min(k, n - 1)
-    out = np.empty(n)
-    ua, ub = l2_normalize(np.asarray(a, dtype=np.float32)), l2_normalize(np.asarray(b, dtype=np.float32))
-    for start in range(0, n, 1024):
-        sa = ua[start : start + 1024] @ ua.T
-        sb = ub[start : start + 1024] @ ub.T
-        rows = np.arange(sa.shape[0])
-        sa[rows, rows + start] = -np.inf
-        sb[rows, rows + start] = -np.inf
-        ta = np.argpartition(-sa, k - 1, axis=1)[:, :k]
-        tb = np.argpartition(-sb, k - 1, axis=1)[:, :k]
-        for i, (x, y) in enumerate(zip(ta, tb)):
-            out[start + i] = len(np.intersect1d(x, y, assume_unique=True)) / k
-    return out
 
 
 def pair_cosines(emb: np.ndarray) -> np.ndarray:

@@ -134,3 +134,25 @@ def test_one_model_is_a_usage_error_naming_the_option(tmp_path, capsys, tiny_mod
     tiny_model.save_pretrained(tmp_path / "a")
     code = main(["fidelity", "-m", f"static:{tmp_path / 'a'}", "--data", str(tmp_path)])
     assert code == 2 and "give exactly two models (-m A -m B), got 1" in capsys.readouterr().err
+
+
+def test_each_set_is_resampled_from_its_own_stream():
+    """Every text set has ``--texts-per-set`` texts, so with one seed for all the sets drew the very same texts;
+    two identical sets now get the same score and different intervals, reproducibly."""
+    rng = np.random.default_rng(4)
+    texts = [f"t{i}" for i in range(30)]
+    teacher_table = {t: rng.normal(size=8) for t in texts}
+    noise = {t: rng.normal(size=8) for t in texts}
+
+    def enc(name: str, scale: float) -> FunctionEncoder:
+        return FunctionEncoder(name, lambda ts: np.stack([teacher_table[t] + scale * noise[t] for t in ts]))
+
+    sets = {"one": texts, "two": list(texts)}
+    for metric in fidelity.METRICS:
+        out = fidelity.compare(enc("a", 0.3), enc("b", 1.0), enc("teacher", 0.0), sets, resamples=200, seed=5,
+                               metric=metric)
+        one, two = out["datasets"]["one"], out["datasets"]["two"]
+        assert one["diff"] == two["diff"] and one["ci95"] != two["ci95"]
+        again = fidelity.compare(enc("a", 0.3), enc("b", 1.0), enc("teacher", 0.0), sets, resamples=200, seed=5,
+                                 metric=metric)
+        assert again == out

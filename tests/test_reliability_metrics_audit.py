@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from benchmarks.quality import data, metrics, tasks
 from benchmarks.quality.encoders import FunctionEncoder
 from benchmarks.studies.paired_bootstrap import resampled_differences, summarize, text_resampler
-from distill.comparison import neighbour_overlaps
 from distill.correlation import spearman
+from distill.neighbours import neighbour_overlaps
 
 FAST = settings(max_examples=60, deadline=None)
 
@@ -32,7 +32,7 @@ def _ref_ndcg(sims: np.ndarray, doc_ids: list[str], judged: dict[str, int], k: i
     positive = sorted((g for g in judged.values() if g > 0), reverse=True)
     if not positive:
         return None
-    order = sorted(range(len(doc_ids)), key=lambda i: -sims[i])[:k]
+    order = _ref_trec_order(sims, doc_ids)[:k]
     dcg = sum(max(judged.get(doc_ids[i], 0), 0) / math.log2(r + 2) for r, i in enumerate(order))
     idcg = sum(g / math.log2(r + 2) for r, g in enumerate(positive[:k]))
     return dcg / idcg
@@ -152,15 +152,10 @@ def test_neighbour_overlap_matches_brute_force(seed, n, k, noise):
     a = rng.normal(size=(n, 5))
     b = a + noise * rng.normal(size=(n, 5))
     kk = min(k, n - 1)
-
-    def neighbours(x: np.ndarray) -> list[set[int]]:
-        s = _unit(x) @ _unit(x).T
-        np.fill_diagonal(s, -np.inf)
-        return [set(np.argsort(-row, kind="stable")[:kk].tolist()) for row in s]
-
-    na, nb = neighbours(a), neighbours(b)
+    na, nb = _ref_neighbours(a, kk), _ref_neighbours(b, kk)
     assert neighbour_overlaps(a, b, k) == pytest.approx([len(x & y) / kk for x, y in zip(na, nb)])
     assert neighbour_overlaps(a, a, k) == pytest.approx(np.ones(n))
+    assert neighbour_overlaps(a[:1], b[:1], k).size == 0
 
 
 def test_bootstrap_resamples_the_same_items_for_both_models_and_reports_percentiles():
@@ -242,3 +237,128 @@ def test_an_encoder_returning_nan_is_refused_not_scored_as_zero_vectors():
 
     with pytest.raises(ValueError, match=r"non-finite values \(NaN or infinite\) for 27 of 80 texts"):
         tasks.evaluate(FunctionEncoder("nan", encode), ds)
+
+
+# --------------------------------------------------------------------------- ties and per-dataset resampling
+
+# Exactly representable unit vectors (four entries of +-0.5): every cosine between them is a sum of exact
+# products, so duplicated rows give exactly tied scores whatever order the matrix product adds in.
+_TIED = np.array([[0.5, 0.5, 0.5, 0.5], [0.5, -0.5, 0.5, -0.5], [0.5, 0.5, -0.5, -0.5], [-0.5, 0.5, 0.5, -0.5],
+                  [0.5, -0.5, -0.5, 0.5]])
+
+
+def _ref_trec_order(sims: np.ndarray, doc_ids: list[str]) -> list[int]:
+    """trec_eval's ranking (form_res_rels.c, comp_sim_docno): score descending, ties by docno descending (strcmp)."""
+    by_docno = sorted(range(len(doc_ids)), key=lambda i: doc_ids[i], reverse=True)
+    return sorted(by_docno, key=lambda i: -sims[i])  # stable: tied scores keep the docno-descending order
+
+
+def test_ndcg_breaks_tied_scores_by_descending_doc_id_as_trec_eval():
+    """Twelve copies of one document: trec_eval ranks them d11, d10, ..., d02 (docno descending), so d11 relevant is
+    a perfect ranking and d00 relevant is not in the top 10 at all; the order argpartition left used to decide."""
+    docs = np.tile(_TIED[:1], (12, 1))
+    doc_ids = [f"d{i:02d}" for i in range(12)]
+    qrels = {"first": {"d11": 1}, "outside": {"d00": 1}, "third": {"d09": 1}}
+    got = metrics.ndcg_per_query(_TIED[:1].repeat(3, 0), docs, list(qrels), doc_ids, qrels, 10)
+    assert got == pytest.approx([1.0, 0.0, 0.5])
+    shuffled = np.random.default_rng(0).permutation(12)  # the rule is the doc id, not the corpus order
+    again = metrics.ndcg_per_query(_TIED[:1].repeat(3, 0), docs, list(qrels), [doc_ids[i] for i in shuffled], qrels,
+                                   10)
+    assert again == pytest.approx(got)
+
+
+@FAST
+@given(seed=st.integers(0, 2**31 - 1), n_docs=st.integers(1, 30), k=st.integers(1, 12))
+def test_ndcg_with_duplicate_documents_matches_trec_eval_ties(seed, n_docs, k):
+    rng = np.random.default_rng(seed)
+    docs = _TIED[rng.integers(0, 3, n_docs)]  # few distinct vectors: ties everywhere, at the k-th place too
+    queries = _TIED[rng.integers(0, len(_TIED), 4)]
+    doc_ids = [f"doc-{x}" for x in rng.permutation(10 * n_docs)[:n_docs]]
+    query_ids = [f"q{j}" for j in range(4)]
+    qrels = {qid: {doc_ids[i]: int(rng.integers(1, 4)) for i in rng.choice(n_docs, rng.integers(1, n_docs + 1),
+                                                                           False)} for qid in query_ids}
+    sims = queries @ docs.T
+    want = []
+    for j, qid in enumerate(query_ids):
+        order = _ref_trec_order(sims[j], doc_ids)[:k]
+        positive = sorted(qrels[qid].values(), reverse=True)[:k]
+        dcg = sum(qrels[qid].get(doc_ids[i], 0) / math.log2(r + 2) for r, i in enumerate(order))
+        want.append(dcg / sum(g / math.log2(r + 2) for r, g in enumerate(positive)))
+    assert metrics.ndcg_per_query(queries, docs, query_ids, doc_ids, qrels, k, chunk=3) == pytest.approx(want)
+
+
+def _ref_neighbours(x: np.ndarray, k: int) -> list[set[int]]:
+    """Each row's k nearest other rows by cosine, equal cosines taken in row order (the lower row first)."""
+    s = _unit(x) @ _unit(x).T
+    np.fill_diagonal(s, -np.inf)
+    return [set(np.argsort(-row, kind="stable")[:k].tolist()) for row in s]
+
+
+@FAST
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(12, 40), k=st.integers(1, 10))
+def test_neighbour_overlap_breaks_tied_cosines_by_row_order(seed, n, k):
+    """Duplicate texts (same vector) tie; the fidelity study's neighbour score takes them in row order under both
+    models, so the score is one number, not whichever tied rows argpartition left in the top k."""
+    from benchmarks.studies.fidelity import neighbour_scores
+
+    rng = np.random.default_rng(seed)
+    a, b = _TIED[rng.integers(0, 3, n)], _TIED[rng.integers(0, 3, n)]
+    want = [len(x & y) / k for x, y in zip(_ref_neighbours(a, k), _ref_neighbours(b, k))]
+    assert neighbour_overlaps(a, b, k) == pytest.approx(want)
+    assert neighbour_overlaps(a, b, k, chunk=5) == pytest.approx(want)
+    assert neighbour_scores(a, b, k).score == pytest.approx(100 * np.mean(want))
+
+
+def _same_size_sts(name: str) -> data.STSData:
+    """40 pairs, the same in every dataset made here: only the resampling can tell two of them apart."""
+    gold = np.random.default_rng(8).uniform(0, 5, 40)
+    return data.STSData(name, [f"a{i}" for i in range(40)], [f"b{i}" for i in range(40)], gold)
+
+
+def _table_encoder(name: str, noise: float) -> FunctionEncoder:
+    rng = np.random.default_rng(9)
+    table = {f"{s}{i}": rng.normal(size=6) for s in "ab" for i in range(40)}
+    extra = np.random.default_rng(10)
+    table = {t: v + noise * extra.normal(size=6) for t, v in table.items()}
+    return FunctionEncoder(name, lambda texts: np.stack([table[t] for t in texts]))
+
+
+def test_paired_bootstrap_gives_each_dataset_its_own_reproducible_draws():
+    """Two datasets of one task type and size used to get the same resamples (every dataset seeded alike), so two
+    identical datasets got identical intervals and the task type's interval was too wide; each now draws from a
+    stream of (seed, dataset name)."""
+    from benchmarks.studies.paired_bootstrap import compare
+
+    enc_a, enc_b = _table_encoder("a", 0.0), _table_encoder("b", 1.0)
+    sets = [_same_size_sts("sts-one"), _same_size_sts("sts-two")]
+    out = compare(enc_a, enc_b, sets, resamples=300, seed=3)
+    one, two = out["datasets"]["sts-one"], out["datasets"]["sts-two"]
+    assert one["diff"] == two["diff"]  # the same data ...
+    assert one["ci95"] != two["ci95"]  # ... resampled independently
+    assert compare(enc_a, enc_b, sets, resamples=300, seed=3) == out  # reproducible run to run
+    assert compare(enc_a, enc_b, sets[::-1], resamples=300, seed=3)["datasets"] == out["datasets"]  # not by order
+    assert compare(enc_a, enc_b, sets, resamples=300, seed=4)["datasets"]["sts-one"]["ci95"] != one["ci95"]
+
+
+def test_protocol_resamples_each_dataset_from_its_own_stream():
+    """The selection protocol's per-dataset intervals (``benchmarks.studies.protocol``) had the same flaw: two
+    identical datasets drew the same items and got the same interval."""
+    from benchmarks.studies.protocol import compare
+
+    enc_a, enc_b = _table_encoder("a", 0.0), _table_encoder("b", 1.0)
+    sets = [_same_size_sts("sts-one"), _same_size_sts("sts-two")]
+    out = compare(enc_a, enc_b, sets, resamples=300, seed=3)["datasets"]
+    assert out["sts-one"]["diff"] == out["sts-two"]["diff"]
+    assert out["sts-one"]["ci95"] != out["sts-two"]["ci95"]
+    assert compare(enc_a, enc_b, sets[::-1], resamples=300, seed=3)["datasets"] == out
+
+
+def test_dataset_seed_is_a_fixed_function_of_seed_and_name():
+    """Pinned values: BLAKE2b and SeedSequence are the same on every machine and in every process (Python's
+    ``hash()`` of a string is salted per process and would change them)."""
+    from benchmarks.studies.paired_bootstrap import dataset_seed
+
+    assert dataset_seed(42, "STSBenchmark") == 17849962615465256544
+    assert dataset_seed(42, "SICK-R") == 17201662528045151266
+    assert dataset_seed(0, "sts-one") == 16417838866724371674
+    assert dataset_seed(43, "STSBenchmark") != dataset_seed(42, "STSBenchmark")

@@ -101,3 +101,115 @@ def test_bad_options_exit_2_naming_the_option_before_any_work(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert named in err and "Traceback" not in err
     assert not (tmp_path / "work").exists()
+
+
+class _FakeModel:
+    """Stands in for both tools' models: a dimension, a saved folder with a config.json, a record of what it was."""
+
+    def __init__(self, what: str, dim: int = 256):
+        self.what, self.dim = what, dim
+
+    def truncate_dims(self, dims: int) -> _FakeModel:
+        return _FakeModel(f"{self.what}|{dims}d", dims)
+
+    def save_pretrained(self, path, dtype: str | None = None, overwrite: bool = False) -> None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        (Path(path) / "config.json").write_text(json.dumps({"what": self.what, "dtype": dtype}))
+
+
+def _fake_tools(monkeypatch) -> list[str]:
+    """Both tools' distill, k-means and loading replaced by fakes that record their calls."""
+    import model2vec
+    import model2vec.distill
+    import model2vec.model
+
+    import distill
+    import distill.resolve
+    import distill.vocabulary_quantization
+    import static_model
+
+    calls: list[str] = []
+
+    def load(path) -> _FakeModel:
+        calls.append(f"load {Path(path).name}")
+        return _FakeModel(json.loads((Path(path) / "config.json").read_text())["what"])
+
+    def ours_distill(teacher, **kw):
+        calls.append(f"distill ours {teacher} {kw['pca_dims']} {kw['dtype']}")
+        return _FakeModel("ours")
+
+    def m2v_distill(model_name, pca_dims, quantize_to):
+        calls.append(f"distill model2vec {model_name} {pca_dims} {quantize_to}")
+        return _FakeModel("m2v")
+
+    def quantize_vocabulary(base, k):
+        calls.append(f"kmeans ours {k}")
+        return _FakeModel(f"{base.what}|{k}c")
+
+    def quantize_model(model, vocabulary_quantization=None, quantize_to=None, dimensionality=None):
+        if vocabulary_quantization:
+            calls.append(f"kmeans model2vec {vocabulary_quantization}")
+            return _FakeModel(f"{model.what}|{vocabulary_quantization}c")
+        return _FakeModel(f"{model.what}|{quantize_to}|{dimensionality}", dimensionality or model.dim)
+
+    monkeypatch.setattr(distill, "distill", ours_distill)
+    monkeypatch.setattr(distill.vocabulary_quantization, "quantize_vocabulary", quantize_vocabulary)
+    monkeypatch.setattr(static_model.StaticModel, "from_pretrained", staticmethod(load))
+    monkeypatch.setattr(model2vec.distill, "distill", m2v_distill)
+    monkeypatch.setattr(model2vec.model, "quantize_model", quantize_model)
+    monkeypatch.setattr(model2vec.StaticModel, "from_pretrained", staticmethod(load))
+    monkeypatch.setattr(distill.resolve, "resolve_teacher", lambda name: f"/teachers/{name}")
+    return calls
+
+
+def test_both_tools_distill_once_cluster_once_per_count_and_skip_what_is_built(tmp_path, monkeypatch):
+    """build_ours and build_model2vec (one shared helper): the base distilled and timed once, each cluster count's
+    k-means run and timed once, every variant saved from the right model, and nothing redone on a rerun."""
+    from benchmarks.studies.size import build_model2vec, build_ours
+
+    calls = _fake_tools(monkeypatch)
+    variants = default_variants([4000], [256, 128])
+    log: dict = {}
+    build_ours(variants, tmp_path, "tiny-teacher", log)
+    build_model2vec(variants, tmp_path, "tiny-teacher", log)
+    assert calls == ["distill ours tiny-teacher 256 float32", "load ours-base-float32", "kmeans ours 4000",
+                     "distill model2vec /teachers/tiny-teacher 256 float32", "load model2vec-base-float32",
+                     "kmeans model2vec 4000"]
+    assert set(log) == {"ours_distill_seconds", "ours_kmeans_seconds", "model2vec_distill_seconds",
+                        "model2vec_kmeans_seconds"}
+    assert set(log["ours_kmeans_seconds"]) == {"4000"} == set(log["model2vec_kmeans_seconds"])
+    assert json.loads((tmp_path / "build_log.json").read_text())["model2vec_kmeans_seconds"].keys() == {"4000"}
+
+    def made(name: str) -> dict:
+        return json.loads((tmp_path / name / "config.json").read_text())
+
+    assert made("ours-float32-256d") == {"what": "ours", "dtype": "float32"}
+    assert made("ours-int8-128d-4000c") == {"what": "ours|4000c|128d", "dtype": "int8"}
+    assert made("model2vec-float16-128d")["what"] == "m2v|float16|128"
+    assert made("model2vec-int8-256d-4000c")["what"] == "m2v|4000c|int8|None"
+    assert {p.name for p in tmp_path.iterdir() if (p / "config.json").exists()} == (
+        {v.name for v in variants} | {"ours-base-float32", "model2vec-base-float32"})
+    calls.clear()
+    build_ours(variants, tmp_path, "tiny-teacher", log)
+    build_model2vec(variants, tmp_path, "tiny-teacher", log)
+    assert calls == []
+
+
+def test_build_variants_reuses_a_distilled_base_and_builds_only_what_is_missing(tmp_path):
+    from benchmarks.studies.size import build_variants
+
+    calls: list[str] = []
+    _FakeModel("old base").save_pretrained(tmp_path / "ours-base-float32")
+    _FakeModel("done").save_pretrained(tmp_path / "ours-float16-256d-8000c")
+    variants = [Variant("ours", "float16", 256, 8000), Variant("ours", "int8", 256, 8000),
+                Variant("ours", "float16", 256), Variant("model2vec", "float16", 256)]
+    log: dict = {}
+    build_variants("ours", variants, tmp_path, log,
+                   distill=lambda: calls.append("distill"),
+                   save_base=lambda model, path: calls.append("save base"),
+                   load_base=lambda path: calls.append(f"load {path.name}") or "base",
+                   cluster=lambda base, k: calls.append(f"kmeans {base} {k}") or f"{base}+{k}",
+                   save=lambda model, v: calls.append(f"save {v.name} from {model}"))
+    assert calls == ["load ours-base-float32", "kmeans base 8000", "save ours-int8-256d-8000c from base+8000",
+                     "save ours-float16-256d from base"]
+    assert list(log) == ["ours_kmeans_seconds"] and (tmp_path / "build_log.json").is_file()

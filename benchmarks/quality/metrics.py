@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from distill.correlation import spearman
+from distill.neighbours import top_k_order
 from static_model.pooling import l2_normalize
 
 SEED = 42
@@ -93,10 +94,21 @@ def kmeans_assignments(emb: np.ndarray, k: int, *, batch_size: int = 500, seed: 
                                      random_state=seed + r).fit_predict(x) for r in range(runs)])
 
 
+def trec_tie_rank(doc_ids: list[str]) -> np.ndarray:
+    """Each document's place when the ids are sorted descending, the ``tie_rank`` that orders tied scores as
+    trec_eval (and so pytrec_eval, MTEB's nDCG) does: score descending, then docno descending by ``strcmp``
+    (``form_res_rels.c``, ``comp_sim_docno``; Python compares code points, which orders UTF-8 as ``strcmp``)."""
+    order = sorted(range(len(doc_ids)), key=doc_ids.__getitem__, reverse=True)
+    rank = np.empty(len(doc_ids), dtype=np.intp)
+    rank[order] = np.arange(len(doc_ids))
+    return rank
+
+
 def ndcg_at_k(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: list[str], doc_ids: list[str],
               qrels: dict[str, dict[str, int]], k: int = 10, *, chunk: int = 256) -> float:
     """Retrieval: rank documents by cosine, nDCG@k (linear gain, log2 discount, ideal DCG from every positive
-    judgement of the query, as trec_eval/BEIR) averaged over queries, ×100.
+    judgement of the query, as trec_eval/BEIR) averaged over queries, ×100. Tied scores (duplicate documents) are
+    ranked as trec_eval ranks them: by document id, descending (``trec_tie_rank``).
 
     Queries without a positive judgement are left out (trec_eval would score them 0; ``count_unscored_queries``
     says how many there are).
@@ -114,20 +126,15 @@ def ndcg_per_query(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: list[s
     # from the judgements, relevant documents missing from the corpus included); the ranking itself at the corpus
     cut = k
     discounts = 1.0 / np.log2(np.arange(2, cut + 2))
-    k = min(k, len(docs))
+    tie_rank = trec_tie_rank(list(doc_ids))
     scores = []
     for start in range(0, len(query_ids), chunk):
-        sims = q[start:start + chunk] @ d.T
-        if k < sims.shape[1]:
-            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        else:
-            top = np.tile(np.arange(sims.shape[1]), (len(sims), 1))
+        top = top_k_order(q[start:start + chunk] @ d.T, k, tie_rank)
         for row, qid in enumerate(query_ids[start:start + chunk]):
             rel = {doc: r for doc, r in qrels.get(qid, {}).items() if r > 0}
             if not rel:
                 continue
             cand = top[row]
-            cand = cand[np.argsort(-sims[row, cand], kind="stable")]
             gains = np.asarray([rel.get(doc, 0) for doc in docs[cand]], dtype=np.float64)
             ideal = np.sort(np.asarray(list(rel.values()), dtype=np.float64))[::-1][:cut]
             dcg = float(np.sum(gains * discounts[: len(gains)]))

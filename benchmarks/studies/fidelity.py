@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.quality.tasks import TextEncoder
-from benchmarks.studies.paired_bootstrap import check_pair_options, text_resampler
+from benchmarks.studies.paired_bootstrap import check_pair_options, dataset_seed, text_resampler
 from benchmarks.studies.protocol import ItemScores, compare_dataset, leave_one_out
 from benchmarks.studies.protocol import markdown as protocol_markdown
 from distill.comparison import pair_cosines
@@ -100,8 +100,9 @@ def fidelity_scores(model_emb: np.ndarray, teacher_emb: np.ndarray) -> ItemScore
 
 def neighbour_scores(model_emb: np.ndarray, teacher_emb: np.ndarray, k: int = NEIGHBOURS) -> ItemScores:
     """The share (x100) of each text's ``k`` nearest neighbours under the teacher that are among its ``k`` nearest
-    under the model, averaged; resampled by text."""
-    from distill.comparison import neighbour_overlaps
+    under the model, averaged; resampled by text. Equal cosines (duplicate texts) are taken in text order under
+    both (``distill.neighbours.neighbour_overlaps``)."""
+    from distill.neighbours import neighbour_overlaps
 
     if len(model_emb) != len(teacher_emb) or len(model_emb) <= k:
         raise ValueError(f"need the same texts from both, more than k={k}; got {len(model_emb)} and {len(teacher_emb)}")
@@ -116,7 +117,8 @@ def neighbour_scores(model_emb: np.ndarray, teacher_emb: np.ndarray, k: int = NE
 def compare(enc_a: TextEncoder, enc_b: TextEncoder, teacher: TextEncoder, sets: dict[str, list[str]], *,
             resamples: int = 500, seed: int = 42, metric: str = "spearman") -> dict:
     """The protocol's report of A against B, one "dataset" a text set, scored by fidelity to ``teacher``
-    (``metric``: one of ``METRICS``)."""
+    (``metric``: one of ``METRICS``); each set resampled from its own stream, ``dataset_seed(seed, set name)``
+    (the sets are all one size: with one seed they drew the very same texts)."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     score = fidelity_scores if metric == "spearman" else neighbour_scores
@@ -124,7 +126,7 @@ def compare(enc_a: TextEncoder, enc_b: TextEncoder, teacher: TextEncoder, sets: 
     for name, texts in sets.items():
         t = teacher.encode(texts)
         a, b = score(enc_a.encode(texts), t), score(enc_b.encode(texts), t)
-        per_set[name] = compare_dataset(a, b, resamples=resamples, seed=seed)
+        per_set[name] = compare_dataset(a, b, resamples=resamples, seed=dataset_seed(seed, name))
     return {"datasets": per_set, "summary": leave_one_out(per_set)}
 
 

@@ -4,15 +4,17 @@
 committed results record.)
 
 For the pair-scored task types (STS, pair classification, word similarity) each model's cosine per item is computed
-once; then the items are resampled with replacement ``--resamples`` times, the same resample for both models, and
-the task metric is recomputed for each. Reported per dataset and per task type (the mean over its datasets, as the
-suite averages): A's and B's score, the difference A - B, its 95% percentile interval and the share of resamples in
-which A scores at least B. A difference whose interval straddles 0 is not one the test set can tell apart.
+once; then the items are resampled with replacement ``--resamples`` times, the same resample for both models (each
+dataset from its own stream of ``--seed`` and its name), and the task metric is recomputed for each. Reported per
+dataset and per task type (the mean over its datasets, as the suite averages): A's and B's score, the difference
+A - B, its 95% percentile interval and the share of resamples in which A scores at least B. A difference whose
+interval straddles 0 is not one the test set can tell apart.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -117,6 +119,14 @@ def text_resampler(pairs: np.ndarray) -> Draw:
     return draw
 
 
+def dataset_seed(seed: int, name: str) -> int:
+    """The seed of one dataset's resamples: a SeedSequence of ``seed`` and the first 8 bytes of the BLAKE2b digest
+    of the UTF-8 ``name`` (never Python's ``hash()``, which is salted per process), so each dataset draws its own
+    stream, the same in every run and whatever the order or number of the other datasets."""
+    name_key = int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest(), "little")
+    return int(np.random.SeedSequence([seed, name_key]).generate_state(1, dtype=np.uint64)[0])
+
+
 def summarize(a: float, b: float, diffs: np.ndarray) -> dict:
     """A, B, A - B, the 95% percentile interval of the resampled differences and the share with A >= B."""
     lo, hi = np.percentile(diffs, [2.5, 97.5])
@@ -126,14 +136,19 @@ def summarize(a: float, b: float, diffs: np.ndarray) -> dict:
 
 def compare(enc_a: TextEncoder, enc_b: TextEncoder, datasets: list[Dataset], *, resamples: int = 2000,
             seed: int = 42) -> dict:
-    """Per-dataset and per-task-type bootstrap summaries of A - B."""
+    """Per-dataset and per-task-type bootstrap summaries of A - B.
+
+    Each dataset is resampled from its own stream, ``dataset_seed(seed, dataset name)``: datasets of one size used
+    to share ``seed`` and so drew the very same item indices, which made their intervals move together and the task
+    type's interval (of the mean of the datasets' differences) wider than independent resamples give."""
     per_dataset: dict[str, dict] = {}
     by_task: dict[str, list[tuple[float, float, np.ndarray]]] = {}
     for ds in datasets:
         left, right, gold = pair_items(ds)
         ca, cb = item_cosines(enc_a, left, right), item_cosines(enc_b, left, right)
         a, b = metric(ds.task, ca, gold), metric(ds.task, cb, gold)
-        diffs = bootstrap_differences(ds.task, ca, cb, gold, resamples=resamples, seed=seed)
+        diffs = bootstrap_differences(ds.task, ca, cb, gold, resamples=resamples,
+                                      seed=dataset_seed(seed, ds.name))
         per_dataset[ds.name] = {"task": ds.task, "n": int(gold.size), **summarize(a, b, diffs)}
         by_task.setdefault(ds.task, []).append((a, b, diffs))
     per_task = {}

@@ -36,6 +36,7 @@ from benchmarks.studies.paired_bootstrap import (
     Draw,
     all_pairs_design,
     check_pair_options,
+    dataset_seed,
     item_cosines,
     metric,
     pair_items,
@@ -145,13 +146,14 @@ def leave_one_out(per_dataset: dict[str, dict]) -> dict:
 
 def compare(enc_a: TextEncoder, enc_b: TextEncoder, datasets: list[Dataset], *, config: TaskConfig | None = None,
             resamples: int = 1000, seed: int = 42) -> dict:
-    """The protocol's report of A against B on ``datasets``."""
+    """The protocol's report of A against B on ``datasets``, each resampled from its own stream,
+    ``dataset_seed(seed, dataset name)``."""
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
     per_dataset = {}
     for ds in datasets:
         a, b = item_scores(enc_a, ds, config), item_scores(enc_b, ds, config)
-        per_dataset[ds.name] = compare_dataset(a, b, resamples=resamples, seed=seed)
+        per_dataset[ds.name] = compare_dataset(a, b, resamples=resamples, seed=dataset_seed(seed, ds.name))
     return {"datasets": per_dataset, "summary": leave_one_out(per_dataset)}
 
 

@@ -18,6 +18,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,30 +77,16 @@ def build_ours(variants: list[Variant], work: Path, teacher: str, log: dict[str,
     from distill.vocabulary_quantization import quantize_vocabulary
     from static_model import StaticModel
 
-    todo = [v for v in variants if v.tool == "ours" and not (work / v.name / "config.json").exists()]
-    if not todo:
-        return
-    base_dir = work / "ours-base-float32"
-    if not (base_dir / "config.json").exists():
-        start = time.perf_counter()
-        model = distill(teacher, pca_dims=256, dtype="float32", show_progress_bar=False)  # Model2Vec's size
-        log["ours_distill_seconds"] = round(time.perf_counter() - start, 1)
-        model.save_pretrained(base_dir, overwrite=True)
-    base = StaticModel.from_pretrained(base_dir)
-    clustered: dict[int, Any] = {}
-    for v in todo:
-        model = base
-        if v.clusters:
-            if v.clusters not in clustered:
-                start = time.perf_counter()
-                clustered[v.clusters] = quantize_vocabulary(base, v.clusters)
-                log.setdefault("ours_kmeans_seconds", {})[str(v.clusters)] = round(time.perf_counter() - start, 1)
-                _save_log(work, log)
-            model = clustered[v.clusters]
+    def save(model: Any, v: Variant) -> None:
         if v.dims != model.dim:
             model = model.truncate_dims(v.dims)
         model.save_pretrained(work / v.name, dtype=v.dtype, overwrite=True)
-        print(f"built {v.name}", flush=True)
+
+    build_variants(
+        "ours", variants, work, log,
+        distill=lambda: distill(teacher, pca_dims=256, dtype="float32", show_progress_bar=False),  # Model2Vec's size
+        save_base=lambda model, path: model.save_pretrained(path, overwrite=True),
+        load_base=StaticModel.from_pretrained, cluster=quantize_vocabulary, save=save)
 
 
 def build_model2vec(variants: list[Variant], work: Path, teacher: str, log: dict[str, Any]) -> None:
@@ -111,28 +98,45 @@ def build_model2vec(variants: list[Variant], work: Path, teacher: str, log: dict
 
     from distill.resolve import resolve_teacher
 
-    todo = [v for v in variants if v.tool == "model2vec" and not (work / v.name / "config.json").exists()]
-    if not todo:
-        return
-    base_dir = work / "model2vec-base-float32"
-    if not (base_dir / "config.json").exists():
-        start = time.perf_counter()
-        model = m2v_distill(model_name=str(resolve_teacher(teacher)), pca_dims=256, quantize_to="float32")
-        log["model2vec_distill_seconds"] = round(time.perf_counter() - start, 1)
-        model.save_pretrained(str(base_dir))
-    base = Model2VecModel.from_pretrained(str(base_dir))
-    clustered: dict[int, Any] = {}
-    for v in todo:
-        model = base
-        if v.clusters:
-            if v.clusters not in clustered:
-                start = time.perf_counter()
-                clustered[v.clusters] = quantize_model(base, vocabulary_quantization=v.clusters)
-                log.setdefault("model2vec_kmeans_seconds", {})[str(v.clusters)] = round(time.perf_counter() - start, 1)
-                _save_log(work, log)
-            model = clustered[v.clusters]
+    def save(model: Any, v: Variant) -> None:
         model = quantize_model(model, quantize_to=v.dtype, dimensionality=v.dims if v.dims != model.dim else None)
         model.save_pretrained(str(work / v.name))
+
+    build_variants(
+        "model2vec", variants, work, log,
+        distill=lambda: m2v_distill(model_name=str(resolve_teacher(teacher)), pca_dims=256, quantize_to="float32"),
+        save_base=lambda model, path: model.save_pretrained(str(path)),
+        load_base=lambda path: Model2VecModel.from_pretrained(str(path)),
+        cluster=lambda base, k: quantize_model(base, vocabulary_quantization=k), save=save)
+
+
+def build_variants(tool: str, variants: list[Variant], work: Path, log: dict[str, Any], *,
+                   distill: Callable[[], Any], save_base: Callable[[Any, Path], None],
+                   load_base: Callable[[Path], Any], cluster: Callable[[Any, int], Any],
+                   save: Callable[[Any, Variant], None]) -> None:
+    """What ``build_ours`` and ``build_model2vec`` share, for ``tool``'s variants not built yet (no
+    ``work/NAME/config.json``): the float32 base distilled once into ``work/<tool>-base-float32`` (``distill``
+    timed as ``log["<tool>_distill_seconds"]``, then ``save_base``), loaded (``load_base``), each cluster count's
+    model made once from it (``cluster`` timed as ``log["<tool>_kmeans_seconds"][k]``, the log saved after each),
+    and ``save`` given each variant's model (the base or its clustered model)."""
+    todo = [v for v in variants if v.tool == tool and not (work / v.name / "config.json").exists()]
+    if not todo:
+        return
+    base_dir = work / f"{tool}-base-float32"
+    if not (base_dir / "config.json").exists():
+        start = time.perf_counter()
+        model = distill()
+        log[f"{tool}_distill_seconds"] = round(time.perf_counter() - start, 1)
+        save_base(model, base_dir)
+    base = load_base(base_dir)
+    clustered: dict[int, Any] = {}
+    for v in todo:
+        if v.clusters and v.clusters not in clustered:
+            start = time.perf_counter()
+            clustered[v.clusters] = cluster(base, v.clusters)
+            log.setdefault(f"{tool}_kmeans_seconds", {})[str(v.clusters)] = round(time.perf_counter() - start, 1)
+            _save_log(work, log)
+        save(clustered[v.clusters] if v.clusters else base, v)
         print(f"built {v.name}", flush=True)
 
 
