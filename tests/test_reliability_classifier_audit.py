@@ -84,7 +84,8 @@ def test_a_true_label_the_model_does_not_know_makes_the_text_wrong_in_score(mult
     assert multilabel_clf.score(FIT_TEXTS, with_unknown) == 0.0
     weights = np.arange(1, len(FIT_TEXTS) + 1, dtype=float)
     assert multilabel_clf.score(FIT_TEXTS, LABEL_SETS, sample_weight=weights) == pytest.approx(
-        np.average(right, weights=weights))
+        np.average(right, weights=weights)
+    )
     # tuples, sets and numpy label lists are label lists too
     as_arrays = np.empty(len(LABEL_SETS), dtype=object)
     as_arrays[:] = [np.array(labels) for labels in LABEL_SETS]
@@ -133,15 +134,24 @@ def test_a_pipelines_classes_are_its_labels(tiny_model):
 # --------------------------------------------------------------------------- bad input at fit
 
 
-@pytest.mark.parametrize(("X", "y", "error", "problem"), [
-    (FIT_TEXTS, None, TypeError, "y must be a sequence of labels .* got NoneType"),  # "'NoneType' object is not ..."
-    (FIT_TEXTS, 3, TypeError, "y must be a sequence of labels .* got int"),
-    # a set or a dict has no order: texts were paired with labels (and predictions returned) in an arbitrary order
-    (set(FIT_TEXTS), LABELS[:16], TypeError, "X is a set, which has no row order"),
-    (dict.fromkeys(FIT_TEXTS[:16], 0), LABELS[:16], TypeError, "X is a dict, which has no row order"),
-    (FIT_TEXTS[:3], {"pet", "finance", "nature"}, TypeError, "y is a set, which has no row order"),
-    (FIT_TEXTS, [None, "a"] * (len(FIT_TEXTS) // 2), TypeError, "^y: Labels must be strings or numbers"),
-])
+@pytest.mark.parametrize(
+    ("X", "y", "error", "problem"),
+    [
+        (
+            FIT_TEXTS,
+            None,
+            TypeError,
+            "y must be a sequence of labels .* got NoneType",
+        ),  # "'NoneType' object is not ..."
+        (FIT_TEXTS, 3, TypeError, "y must be a sequence of labels .* got int"),
+        # a set or a dict has no order: texts were paired with labels (and predictions returned) in an arbitrary order
+        (set(FIT_TEXTS), LABELS[:16], TypeError, "X is a set, which has no row order"),
+        (dict.fromkeys(FIT_TEXTS[:16], 0), LABELS[:16], TypeError, "X is a dict, which has no row order"),
+        (FIT_TEXTS[:3], {"pet", "finance", "nature"}, TypeError, "y is a set, which has no row order"),
+        # a missing label is named as one (a TypeError still, and a ValueError): see the test of missing labels below
+        (FIT_TEXTS, [None, "a"] * (len(FIT_TEXTS) // 2), TypeError, r"^y has a missing label at row 0 \(None"),
+    ],
+)
 def test_missing_or_unordered_X_and_y_are_refused_naming_them(tiny_model, X, y, error, problem):
     clf = _clf(tiny_model)
     with pytest.raises(error, match=problem):
@@ -204,10 +214,18 @@ def test_a_trained_classifier_and_its_pipeline_answer_the_same_from_eight_thread
         try:
             start.wait()
             for _ in range(4):
-                got = (clf.predict_proba(texts), clf.predict(texts), pipeline.predict_proba(texts),
-                       pipeline.predict(texts))
-                if not (np.array_equal(got[0], expected[0]) and got[1] == expected[1]
-                        and np.array_equal(got[2], expected[2]) and got[3] == expected[3]):
+                got = (
+                    clf.predict_proba(texts),
+                    clf.predict(texts),
+                    pipeline.predict_proba(texts),
+                    pipeline.predict(texts),
+                )
+                if not (
+                    np.array_equal(got[0], expected[0])
+                    and got[1] == expected[1]
+                    and np.array_equal(got[2], expected[2])
+                    and got[3] == expected[3]
+                ):
                     mismatches.append(i)
         except BaseException as exc:  # noqa: BLE001 (reported below)
             errors.append(exc)
@@ -245,3 +263,186 @@ def test_a_threshold_set_after_fit_applies_at_once_and_an_invalid_one_is_refused
         single.predict(texts, threshold=5)
     with pytest.raises(TypeError, match="threshold must be a number"):
         single.predict(texts, threshold="x")
+
+
+# --------------------------------------------------------------------------- epochs, torch threads, missing labels,
+# balanced class weights with sample weights
+
+
+def test_min_epochs_above_max_epochs_is_refused_naming_both(tiny_model):
+    """``min_epochs=5, max_epochs=3`` was accepted and trained 3 epochs, silently."""
+    from sklearn.base import clone
+
+    from distill.classifier import InvalidParameterError
+
+    clf = _clf(tiny_model, min_epochs=5, max_epochs=3)
+    with pytest.raises(InvalidParameterError, match=r"min_epochs=5 is above max_epochs=3"):
+        clf.fit(FIT_TEXTS, LABELS)
+    assert not hasattr(clf, "classes_")
+    assert clone(clf).get_params()["min_epochs"] == 5  # checked at fit, as the other parameters: clone still works
+    assert _clf(tiny_model, min_epochs=3, max_epochs=3).fit(FIT_TEXTS, LABELS).n_epochs_ == 3
+
+
+def _fresh_thread_threads() -> int:
+    """torch's thread count as a thread started now sees it: with OpenMP each thread keeps its own count, and a new
+    thread takes the process-wide one (the value a fit elsewhere leaves behind)."""
+    import torch
+
+    seen: list[int] = []
+    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    return seen[0]
+
+
+def test_two_fits_in_two_threads_at_once_leave_torchs_thread_count_as_it_was(tiny_model, monkeypatch):
+    """Each fit saved the count it found and restored it: a fit that started while another trained found (and
+    restored, last) the other's temporary count, so every thread started afterwards ran torch on that count."""
+    import torch
+
+    from distill.classifier import training
+
+    before_main, before_fresh = torch.get_num_threads(), _fresh_thread_threads()
+    n_threads = before_fresh + 1  # any count other than the one in force
+    first_training, second_training, first_done = threading.Event(), threading.Event(), threading.Event()
+    during: list[int] = []
+    train = training.train
+
+    def overlapping_train(*args, **kwargs):  # the first fit trains until the second trains; the second ends last
+        during.append(torch.get_num_threads())
+        if not first_training.is_set():
+            first_training.set()
+            assert second_training.wait(60)
+        else:
+            second_training.set()
+            assert first_done.wait(60)
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train", overlapping_train)
+    errors: list[BaseException] = []
+    after: list[int] = []
+
+    def fit(done: threading.Event | None) -> None:
+        try:
+            _clf(tiny_model, n_threads=n_threads).fit(FIT_TEXTS, LABELS)
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+        finally:
+            after.append(torch.get_num_threads())  # the fitting thread's own count
+            if done is not None:
+                done.set()
+
+    first = threading.Thread(target=fit, args=(first_done,))
+    first.start()
+    assert first_training.wait(60)
+    second = threading.Thread(target=fit, args=(None,))
+    second.start()
+    first.join(120)
+    second.join(120)
+    assert not errors, errors
+    assert during == [n_threads, n_threads]
+    assert after == [before_fresh, before_fresh]
+    assert (torch.get_num_threads(), _fresh_thread_threads()) == (before_main, before_fresh)
+
+
+def test_a_fit_that_fails_while_training_restores_torchs_thread_count(tiny_model, monkeypatch):
+    import torch
+
+    from distill.classifier import training
+
+    before_main, before_fresh = torch.get_num_threads(), _fresh_thread_threads()
+    n_threads = before_fresh + 1
+    failures: list[BaseException] = []
+
+    def failing_train(*args, **kwargs):
+        assert torch.get_num_threads() == n_threads
+        raise RuntimeError("training failed")
+
+    def fit() -> None:  # in a new thread, which starts from the process-wide count (see _fresh_thread_threads)
+        try:
+            _clf(tiny_model, n_threads=n_threads).fit(FIT_TEXTS, LABELS)
+        except BaseException as exc:  # noqa: BLE001 (checked below)
+            failures.append(exc)
+        seen.append(torch.get_num_threads())
+
+    monkeypatch.setattr(training, "train", failing_train)
+    seen: list[int] = []
+    thread = threading.Thread(target=fit)
+    thread.start()
+    thread.join(120)
+    assert [str(exc) for exc in failures] == ["training failed"]
+    assert seen == [before_fresh]  # the fitting thread's own count too
+    assert (torch.get_num_threads(), _fresh_thread_threads()) == (before_main, before_fresh)
+    # None keeps torch's count: nothing is set, nothing restored
+    monkeypatch.undo()
+    _clf(tiny_model, n_threads=None).fit(FIT_TEXTS, LABELS)
+    assert (torch.get_num_threads(), _fresh_thread_threads()) == (before_main, before_fresh)
+
+
+def _with_missing(row: int, value: object) -> list[object]:
+    labels: list[object] = list(LABELS)
+    labels[row] = value
+    return labels
+
+
+@pytest.mark.parametrize(
+    ("make_y", "problem"),
+    [
+        (lambda: _with_missing(3, None), r"row 3 \(None"),
+        (lambda: _with_missing(5, float("nan")), r"row 5 \(NaN"),
+        (lambda: np.array(_with_missing(5, np.nan), dtype=object), r"row 5 \(NaN"),
+        (lambda: pytest.importorskip("pandas").Series(_with_missing(7, None), dtype=object), r"row 7 \(None"),
+        (lambda: pytest.importorskip("pandas").Series(_with_missing(7, np.nan), dtype=object), r"row 7 \(NaN"),
+        (lambda: pytest.importorskip("pandas").Series(_with_missing(2, None), dtype="string"), r"row 2 \(NA"),
+        (lambda: np.where(np.arange(len(LABELS)) == 4, np.nan, np.arange(len(LABELS)) % 2), r"row 4 \(NaN"),
+        (lambda: [[*labels, None] if i == 6 else labels for i, labels in enumerate(LABEL_SETS)], r"row 6 \(None"),
+    ],
+    ids=["None", "NaN", "object array", "Series None", "Series NaN", "Series NA", "float array", "label list"],
+)
+def test_a_missing_label_is_reported_as_missing_naming_its_row(tiny_model, make_y, problem):
+    """A NaN among string labels (pandas' missing value) was reported as "y mixes label types (str: 'pet', float:
+    nan)", and None as "Labels must be strings or numbers, got NoneType": neither said a label was missing, nor
+    where."""
+    clf = _clf(tiny_model)
+    with pytest.raises(ValueError, match=r"^y has a missing label at row \d+ .*; drop or fill") as info:
+        clf.fit(FIT_TEXTS, make_y())
+    assert re.search(problem, str(info.value))
+    assert "\n" not in str(info.value)
+    assert not hasattr(clf, "classes_")
+
+
+def _class_weights_fit_with(tiny_model, monkeypatch, y, sample_weight) -> np.ndarray:
+    """The class weights a balanced fit trains with."""
+    from distill.classifier import training
+
+    seen: list[np.ndarray] = []
+
+    def recording_train(*args, **kwargs):
+        seen.append(kwargs["class_weights"])
+        raise RuntimeError("recorded")
+
+    monkeypatch.setattr(training, "train", recording_train)
+    with pytest.raises(RuntimeError, match="recorded"):
+        _clf(tiny_model, class_weight="balanced").fit(FIT_TEXTS, y, sample_weight=sample_weight)
+    return seen[0]
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-3])
+def test_balanced_class_weights_count_texts_by_their_sample_weight_as_scikit_learn_does(tiny_model, monkeypatch, scale):
+    """scikit-learn's "balanced" weights are ``sum(w) / (k * sum of w per class)`` with sample weights
+    (``compute_class_weight(..., sample_weight=...)``, which LogisticRegression and the SVMs pass): a weight of 2
+    counts a text twice, as two copies of it would. The classes were counted by texts, sample weights ignored."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y = np.array(LABELS)
+    weights = np.where(y == "pet", 1.0, 3.0) * scale
+    weights[0] = 0.0  # dropped, as if not in X
+    expected = compute_class_weight("balanced", classes=np.unique(y), y=y, sample_weight=weights)
+    got = _class_weights_fit_with(tiny_model, monkeypatch, LABELS, weights)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    # multi-label pos_weight: weighted negatives over weighted positives of each label
+    classes = sorted({label for labels in LABEL_SETS for label in labels})
+    indicator = np.array([[c in labels for c in classes] for labels in LABEL_SETS], dtype=float)
+    positives = weights @ indicator
+    got = _class_weights_fit_with(tiny_model, monkeypatch, LABEL_SETS, weights)
+    np.testing.assert_allclose(got, (weights.sum() - positives) / positives, rtol=1e-6)

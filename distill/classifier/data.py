@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +86,40 @@ def to_python(label: Any) -> Any:
     if not math.isfinite(value):
         raise ValueError(f"Labels must be finite; got {value!r}.")
     return value
+
+
+class MissingLabelError(ValueError, TypeError):
+    """A missing label (None, NaN, pandas' NA) in ``y``: a ValueError, and a TypeError as a None label was before."""
+
+
+def _missing(label: Any) -> str | None:
+    """How ``label`` is missing ("None", "NaN", "NA": a label column's empty cell), or None when it is a value."""
+    if label is None:
+        return "None"
+    pandas = sys.modules.get("pandas")  # pandas' NA exists only where pandas was imported
+    if pandas is not None and label is getattr(pandas, "NA", None):
+        return "NA"
+    if isinstance(label, numbers.Real) and not isinstance(label, numbers.Integral) and math.isnan(label):
+        return "NaN"
+    return None
+
+
+def _refuse_missing(labels: Sequence[Any], name: str) -> None:
+    """Name the first row with a missing label (single labels or label lists), rather than "mixes label types" (NaN
+    among strings) or "must be strings or numbers" (None): a missing label is no class."""
+    first, count = "", 0
+    for row, value in enumerate(labels):
+        nested = _is_sequence_label(value)
+        items = (value.tolist() if isinstance(value, np.ndarray) else value) if nested else (value,)
+        what = next(filter(None, map(_missing, items)), None)
+        if what is not None:
+            first = first or f"row {row} ({what}{' in its label list' if nested else ''}"
+            count += 1
+    if count:
+        raise MissingLabelError(
+            f"{name} has a missing label at {first}; {count} row(s) in all): labels must be strings or numbers, and "
+            "None, NaN or infinite labels cannot be classes; drop or fill those rows before fitting."
+        )
 
 
 def _check_one_kind(labels: Sequence[Any], name: str) -> None:
@@ -167,6 +202,7 @@ def encode_targets(y: Any, n_samples: int, name: str = "y") -> Targets:
         raise ValueError(f"X and {name} have different lengths: {n_samples} texts but {len(labels)} labels.")
     if n_samples == 0:
         raise ValueError("Cannot fit on zero samples.")
+    _refuse_missing(labels, name)
     nested = [_is_sequence_label(v) for v in labels]
     if any(nested) and not all(nested):
         i = nested.index(False) if nested[0] else nested.index(True)
@@ -238,22 +274,30 @@ def _encode_indicator(y: np.ndarray, n_samples: int, name: str) -> Targets:
     return Targets(np.arange(y.shape[1]), True, INDICATOR, values.astype(np.float32))
 
 
-def check_class_weight(class_weight: Any, targets: Targets) -> np.ndarray | None:
-    """Per-class loss weights (CE class weights, or BCE ``pos_weight`` for multi-label), or ``None``."""
+def check_class_weight(
+    class_weight: Any, targets: Targets, sample_weight: np.ndarray | None = None
+) -> np.ndarray | None:
+    """Per-class loss weights (CE class weights, or BCE ``pos_weight`` for multi-label), or ``None``.
+
+    ``"balanced"`` counts each text by its ``sample_weight`` (None: 1 each), as scikit-learn's
+    ``compute_class_weight(..., sample_weight=...)`` does: a weight of 2 counts as two copies of the text.
+    """
     if class_weight is None:
         return None
     k = targets.n_classes
+    weights = np.ones(len(targets.y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     if targets.multilabel:
-        positives = targets.y.sum(axis=0).astype(np.float64)
-        negatives = len(targets.y) - positives
+        positives = weights @ targets.y.astype(np.float64)
+        negatives = weights.sum() - positives
     else:
-        counts = np.bincount(targets.y, minlength=k).astype(np.float64)
+        counts = np.bincount(targets.y, weights=weights, minlength=k)
     if isinstance(class_weight, str):
         if class_weight != "balanced":
             raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {class_weight!r}.")
+        # a class no text has counts as 1 (no text's loss uses its weight); a weighted count may be below 1
         if targets.multilabel:  # BCE pos_weight = negatives / positives, as in torch's docs
-            return (negatives / np.maximum(positives, 1.0)).astype(np.float32)
-        return (counts.sum() / (k * np.maximum(counts, 1.0))).astype(np.float32)
+            return (negatives / np.where(positives > 0, positives, 1.0)).astype(np.float32)
+        return (counts.sum() / (k * np.where(counts > 0, counts, 1.0))).astype(np.float32)
     if isinstance(class_weight, dict):
         lookup = {}
         for key, value in class_weight.items():
@@ -288,8 +332,9 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None
         raise ValueError(f"sample_weight has {len(weights)} values but X has {n_samples} texts.")
     bad = np.flatnonzero(~np.isfinite(weights))
     if len(bad):
-        raise ValueError(f"sample_weight must be finite; item {bad[0]} is {weights[bad[0]]!r} ({len(bad)} NaN or "
-                         "infinite value(s)).")
+        raise ValueError(
+            f"sample_weight must be finite; item {bad[0]} is {weights[bad[0]]!r} ({len(bad)} NaN or infinite value(s))."
+        )
     negative = np.flatnonzero(weights < 0)
     if len(negative):
         raise ValueError(f"sample_weight must be non-negative; item {negative[0]} is {weights[negative[0]]!r}.")
@@ -298,9 +343,7 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None
     return weights
 
 
-def validation_split(
-    targets: Targets, fraction: float | int | None, seed: int
-) -> tuple[np.ndarray, np.ndarray | None]:
+def validation_split(targets: Targets, fraction: float | int | None, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Train and validation indices: stratified for single labels when every class can spare an example."""
     n = len(targets.y)
     everything = np.arange(n)
@@ -308,8 +351,10 @@ def validation_split(
         return everything, None
     if isinstance(fraction, numbers.Integral) and fraction >= n:
         # clamped to n - 1, this trained on one single text, silently
-        raise ValueError(f"validation_fraction={fraction} asks for {fraction} validation texts, but there are only {n} "
-                         "texts: a count must leave at least one text to train on.")
+        raise ValueError(
+            f"validation_fraction={fraction} asks for {fraction} validation texts, but there are only {n} "
+            "texts: a count must leave at least one text to train on."
+        )
     n_val = int(fraction) if isinstance(fraction, numbers.Integral) else int(round(float(fraction) * n))
     n_val = min(max(n_val, 1), n - 1)
     if n < 2 or n_val < 1:

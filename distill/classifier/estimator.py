@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +56,42 @@ _INT_PARAMS: tuple[tuple[str, int, bool], ...] = (
 )
 
 
+class _TorchThreads:
+    """``torch.set_num_threads`` for the fits that run at once, restored to the count found before the first.
+
+    The count is process-wide (and, with OpenMP, also each thread's own, which a new thread takes from the
+    process-wide one): a fit that saved the count it found while another fit trained saved that fit's temporary
+    count, and restoring it last left it behind. Every fit restores, in its own thread, the count saved when no fit
+    was running.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._saved = 0
+
+    @contextmanager
+    def __call__(self, torch: ModuleType, n_threads: int | None) -> Iterator[None]:
+        if n_threads is None:  # keep torch's setting
+            yield
+            return
+        with self._lock:
+            if not self._running:
+                self._saved = torch.get_num_threads()
+            self._running += 1
+            torch.set_num_threads(n_threads)
+        try:
+            yield
+        finally:
+            # also when other fits still run: with OpenMP they keep their own thread's count (without OpenMP the
+            # count is process-wide only, and they go on with the saved one)
+            with self._lock:
+                self._running -= 1
+                torch.set_num_threads(self._saved)
+
+
+_torch_threads = _TorchThreads()
+
 
 def _finite(value: Any) -> float:
     """``value`` as a finite float, else NaN, so every range check on it fails (inf, NaN, a bool, a string, not a
@@ -72,8 +111,7 @@ def _load_static_model(model: Any) -> Any:
     for attribute in ("tokenize", "embedding_matrix", "tokenizer"):
         if not hasattr(model, attribute):
             raise TypeError(
-                f"model must be a static model folder or a StaticModel, got {type(model).__name__} "
-                f"(no {attribute!r})."
+                f"model must be a static model folder or a StaticModel, got {type(model).__name__} (no {attribute!r})."
             )
     return model
 
@@ -101,12 +139,13 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
     learning_rate, weight_decay, batch_size
         AdamW settings; ``batch_size=None`` picks 32..256 from the training set size.
     max_epochs, min_epochs, early_stopping_patience
-        Training length. ``early_stopping_patience=None`` trains ``max_epochs`` and keeps the best epoch if there is a
-        validation split.
+        Training length (``min_epochs <= max_epochs``). ``early_stopping_patience=None`` trains ``max_epochs`` and
+        keeps the best epoch if there is a validation split.
     validation_fraction : float | int | None
         Held-out part of ``X`` for early stopping (a fraction, or a number of texts); 0/None: no validation split.
     class_weight : None | "balanced" | dict
-        Cross-entropy class weights (single-label) or BCE ``pos_weight`` per label (multi-label).
+        Cross-entropy class weights (single-label) or BCE ``pos_weight`` per label (multi-label). ``"balanced"``
+        counts each text by its sample weight, as scikit-learn does.
     threshold : float
         Multi-label decision threshold on each label's probability.
     max_length : int | None
@@ -115,8 +154,9 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         Seed for the split, the initialization and the batch order: the same seed gives the same model (None: a new
         seed each fit).
     n_threads : int | None
-        torch threads while training (restored afterwards). The steps are small, so one thread is usually fastest,
-        and much faster than several on a busy machine; None keeps torch's setting.
+        torch threads while training (a process-wide setting, restored afterwards, also after fits in several threads
+        at once). The steps are small, so one thread is usually fastest, and much faster than several on a busy
+        machine; None keeps torch's setting.
     verbose : int | bool
         0: silent; 1: a progress bar over epochs.
 
@@ -185,12 +225,19 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         """Refuse a parameter of the wrong type or range (bools and floats for the int parameters too)."""
         if self.model is None:
             raise ValueError(
-                "StaticModelClassifier needs a static model: StaticModelClassifier(model=folder_or_model).")
+                "StaticModelClassifier needs a static model: StaticModelClassifier(model=folder_or_model)."
+            )
         for name, low, optional in _INT_PARAMS:
             value = getattr(self, name)
             if not ((optional and value is None) or (is_int(value) and value >= low)):
                 raise InvalidParameterError(
-                    f"{name} must be {'None or ' if optional else ''}an int >= {low}, got {value!r}.")
+                    f"{name} must be {'None or ' if optional else ''}an int >= {low}, got {value!r}."
+                )
+        if self.min_epochs > self.max_epochs:
+            raise InvalidParameterError(
+                f"min_epochs must be <= max_epochs: min_epochs={self.min_epochs!r} is above "
+                f"max_epochs={self.max_epochs!r}."
+            )
         if self.random_state is not None and self.random_state >= 2**32:  # numpy's and scikit-learn's seed range
             raise InvalidParameterError(f"random_state must be None or an int < 2**32, got {self.random_state!r}.")
         if not (isinstance(self.verbose, (bool, np.bool_)) or (is_int(self.verbose) and self.verbose >= 0)):
@@ -213,7 +260,8 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
             (is_int(vf) and vf >= 0) or (isinstance(vf, (float, np.floating)) and 0.0 <= vf < 1.0)
         ):
             raise InvalidParameterError(
-                f"validation_fraction must be a fraction in [0, 1), a count, or None, got {vf!r}.")
+                f"validation_fraction must be a fraction in [0, 1), a count, or None, got {vf!r}."
+            )
 
     # ------------------------------------------------------------------ fit / predict
     def _tokenize(self, static: Any, texts: list[str], max_length: int | None) -> TokenizedTexts:
@@ -244,7 +292,7 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
                 texts, targets, weights = [texts[i] for i in kept], targets.subset(kept), weights[kept]
             if (weights == weights[0]).all():  # equal weights are no weights: the loss is a weighted mean
                 weights = None
-        class_weights = check_class_weight(self.class_weight, targets)
+        class_weights = check_class_weight(self.class_weight, targets, weights)
 
         import torch
 
@@ -261,14 +309,10 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         train_rows, val_rows = validation_split(targets, self.validation_fraction, seed)
         batch_size = int(self.batch_size) if self.batch_size else auto_batch_size(len(train_rows))
         started = time.perf_counter()
-        threads = torch.get_num_threads()
-        if self.n_threads is not None:
-            torch.set_num_threads(int(self.n_threads))
-        try:
-            network, history = self._train(torch, static, tokens, targets, class_weights, train_rows, val_rows,
-                                           batch_size, seed, weights)
-        finally:
-            torch.set_num_threads(threads)
+        with _torch_threads(torch, None if self.n_threads is None else int(self.n_threads)):
+            network, history = self._train(
+                torch, static, tokens, targets, class_weights, train_rows, val_rows, batch_size, seed, weights
+            )
         self.static_model_ = static
         self.network_ = network
         self.max_length_ = max_length
@@ -282,9 +326,19 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         self.fit_time_ = time.perf_counter() - started
         return self
 
-    def _train(self, torch: ModuleType, static: Any, tokens: TokenizedTexts, targets: Targets,
-               class_weights: np.ndarray | None, train_rows: np.ndarray, val_rows: np.ndarray | None, batch_size: int,
-               seed: int, sample_weight: np.ndarray | None) -> tuple[BagOfTokensClassifier, History]:
+    def _train(
+        self,
+        torch: ModuleType,
+        static: Any,
+        tokens: TokenizedTexts,
+        targets: Targets,
+        class_weights: np.ndarray | None,
+        train_rows: np.ndarray,
+        val_rows: np.ndarray | None,
+        batch_size: int,
+        seed: int,
+        sample_weight: np.ndarray | None,
+    ) -> tuple[BagOfTokensClassifier, History]:
         from distill.classifier.model import BagOfTokensClassifier
         from distill.classifier.training import train
 
