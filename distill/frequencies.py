@@ -60,37 +60,55 @@ def is_number(s: str) -> bool:
     return math.isfinite(v)
 
 
+def parses_as_number(s: str) -> bool:
+    """Whether ``s`` parses as a float at all (``nan``, ``inf`` and ``1e999`` too)."""
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+def is_column_name(s: str) -> bool:
+    """Whether a header's column ``s`` (``count``, ``frequency``) is a name: text that is not a number at all. A count
+    that is a number, finite or not (``nan``, ``inf``), or an empty one makes its line a row, not a header."""
+    return bool(s.strip()) and not parses_as_number(s)
+
+
 def sniff(path: str | os.PathLike) -> tuple[str, Path]:
     """``("wordlist" | "corpus", file)``; raises ``FrequencyFileError`` on a wrong format."""
     path = _pick_file(Path(path).expanduser())
     try:
         with open(path, encoding="utf-8") as f:
-            head = [line.rstrip("\r\n") for _, line in zip(range(5), f)]
+            head = [(n, line.rstrip("\r\n")) for n, line in zip(range(1, 6), f)]
     except UnicodeDecodeError as exc:
         from distill.text_files import first_bad_utf8_line
 
         raise FrequencyFileError(f"{path} is not UTF-8 text (line {first_bad_utf8_line(path)}: {exc.reason}); "
                                  "save it as UTF-8.") from None
-    head_nonempty = [h for h in head if h.strip()]
+    head_nonempty = [(n, h) for n, h in head if h.strip()]
     if not head_nonempty:
         raise FrequencyFileError(f"Token-frequency file {path} is empty.")
-    has_tabs = any("\t" in h for h in head_nonempty)
+    has_tabs = any("\t" in h for _, h in head_nonempty)
     tabular_ext = path.suffix.lower() in (".tsv", ".csv")
     if not has_tabs and not tabular_ext:
         return "corpus", path
-    data = head_nonempty[1:] if _is_header(head_nonempty[0]) else head_nonempty
-    if data and _looks_like_row(data[0]):
+    data = head_nonempty[1:] if _is_header(head_nonempty[0][1]) else head_nonempty
+    if data and _looks_like_row(data[0][1]):
         return "wordlist", path  # every row is checked by read_word_frequencies, with its line number
-    shown = data[0] if data else head_nonempty[0]
+    lineno, shown = data[0] if data else head_nonempty[0]
     raise FrequencyFileError(
-        f"{path} is not a word-frequency list: expected lines 'word<TAB>frequency' with a finite, non-negative "
-        f"frequency (an optional header first), got {shown[:80]!r}. A corpus must be plain text without tabs."
+        f"{path} is not a word-frequency list (line {lineno}): expected lines 'word<TAB>frequency' with a finite, "
+        f"non-negative frequency (an optional header first), got {shown[:80]!r}. A corpus must be plain text without "
+        "tabs."
     )
 
 
 def _is_header(line: str) -> bool:
+    """A first line that names its columns (``word<TAB>count``): its second column is text that is not a number at all.
+    A count that is a number but not a finite one (``nan``, ``inf``), or that is missing, makes it a bad row."""
     parts = line.split("\t")
-    return len(parts) < 2 or not is_number(parts[1])
+    return len(parts) < 2 or is_column_name(parts[1])
 
 
 def _looks_like_row(line: str) -> bool:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tokenizers import Tokenizer
+from tokenizers.models import Unigram
 
 from distill.resolve import DEFAULT_TEACHER, public_teacher_name, resolve_teacher
 from static_model.validation import as_texts, check_positive_int
@@ -215,6 +216,13 @@ def load_fast_tokenizer(folder: Path) -> Tokenizer:
         tok = Tokenizer.from_str(backend.to_str())
     if tok.get_vocab_size(with_added_tokens=False) == 0:
         raise TeacherError(f"Teacher {folder} has no fast tokenizer: its tokenizer has an empty vocabulary.")
+    if isinstance(tok.model, Unigram):  # a piece listed twice: refused before the vocabulary pass, naming the file
+        from static_model.tokenization import check_unigram_pieces
+
+        try:
+            check_unigram_pieces(json.loads(tok.to_str()), str(tok_file if tok_file.is_file() else folder))
+        except ValueError as exc:
+            raise TeacherError(str(exc)) from None
     tok.no_padding()
     tok.no_truncation()
     return tok

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import AddedToken, Tokenizer
 
-from distill.frequencies import is_number
+from distill.frequencies import is_column_name, parses_as_number
 
 DEFAULT_DROP_PATTERN = r"\[unused\d+\]|<unused\d+>|\[UNUSED_?\d+\]"
 
@@ -32,8 +32,9 @@ def read_vocabulary_file(path: str | os.PathLike, limit: int | None = None) -> l
     if not path.is_file():
         raise ValueError(f"Vocabulary file {path} does not exist.")
     words: list[str] = []
-    # A first row whose second column is not a number is a header (word<TAB>frequency<TAB>zipf) only when the next
-    # row's second column is one: in a file of word<TAB>tag rows the first row is a word like the others.
+    # A first row whose second column is a name (not a number at all: "the<TAB>nan" is a word and its count) is a
+    # header (word<TAB>frequency<TAB>zipf) only when the next row's second column is a number: in a file of
+    # word<TAB>tag rows the first row is a word like the others.
     first_row: list[str] | None = None
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
@@ -43,13 +44,13 @@ def read_vocabulary_file(path: str | os.PathLike, limit: int | None = None) -> l
                 raise ValueError(f"Vocabulary file {path} is not UTF-8 text (line {lineno}: {exc.reason}); "
                                  "save it as UTF-8.") from None
             cols = line.rstrip("\r\n").split("\t")
-            if lineno == 1 and len(cols) >= 2 and not is_number(cols[1]):
+            if lineno == 1 and len(cols) >= 2 and is_column_name(cols[1]):
                 first_row = cols  # a header or a word: the next row decides
                 continue
             if first_row is not None:
                 if not line.strip():
                     continue  # blank lines decide nothing
-                if not (len(cols) >= 2 and is_number(cols[1])) and first_row[0].strip():
+                if not (len(cols) >= 2 and parses_as_number(cols[1])) and first_row[0].strip():
                     words.append(first_row[0].strip())
                 first_row = None
             if cols[0].strip():
@@ -121,6 +122,37 @@ def _metaspace_prepends_first(node: object) -> bool:
     for child in node.get("pretokenizers", []) or []:
         changed |= _metaspace_prepends_first(child)
     return changed
+
+
+def _byte_level_prefixes_first(tok_json: dict) -> bool:
+    """Switch the ``ByteLevel`` pre-tokenizer of ``tok_json`` that puts a space before every section of a text that
+    does not start with one (``add_prefix_space: true``) to one that puts it before the text's first section only;
+    return whether it changed. A text with no added token is one section: its tokens stay the same.
+
+    An added word splits a text in sections: "zebra." read as "zebra" "Ġ" "." where the teacher reads "Ġze" "bra"
+    "." (an extra token after the word whenever punctuation follows it). ByteLevel has no "first" scheme, but
+    ``Metaspace`` has one: with " " as its replacement and ``split: false`` it changes nothing but that prefix. Done
+    only where ByteLevel is the pre-tokenizer or the first step of a ``Sequence`` (no earlier step splits the text in
+    sections that each got the space) and no later step is another ByteLevel that adds one."""
+    root = tok_json.get("pre_tokenizer")
+    if not isinstance(root, dict):
+        return False
+    sequence = root.get("type") == "Sequence"
+    steps = root.get("pretokenizers") if sequence else [root]
+    if not isinstance(steps, list) or not steps or not isinstance(steps[0], dict):
+        return False
+    if steps[0].get("type") != "ByteLevel" or steps[0].get("add_prefix_space") is not True:
+        return False
+    if any(isinstance(s, dict) and s.get("type") == "ByteLevel" and s.get("add_prefix_space") for s in steps[1:]):
+        return False
+    first = {"type": "Metaspace", "replacement": " ", "prepend_scheme": "first", "split": False}
+    byte_level = {**steps[0], "add_prefix_space": False}
+    tok_json["pre_tokenizer"] = (
+        {**root, "pretokenizers": [first, byte_level, *steps[1:]]}
+        if sequence
+        else {"type": "Sequence", "pretokenizers": [first, byte_level]}
+    )
+    return True
 
 
 def _unknown_token_ids(tokenizer: Tokenizer, model_json: dict) -> set[int]:
@@ -230,8 +262,11 @@ def build_output_tokenizer(
         out = probe
         # An added word splits a text in sections, and SentencePiece's Metaspace with prepend_scheme "always" puts a
         # "▁" before each: "rivers." read as "rivers" "▁" "." where the teacher reads "▁ri" "ver" "s" "." (an extra
-        # token after the word whenever punctuation follows it). "first" prepends it to the text's start only.
-        if new_words and _metaspace_prepends_first(tok_json.get("pre_tokenizer")):
+        # token after the word whenever punctuation follows it). "first" prepends it to the text's start only. A
+        # byte-level BPE's ByteLevel with add_prefix_space does the same with its "Ġ" (_byte_level_prefixes_first).
+        if new_words and (
+            _metaspace_prepends_first(tok_json.get("pre_tokenizer")) or _byte_level_prefixes_first(tok_json)
+        ):
             out = Tokenizer.from_str(json.dumps(tok_json))
         out.add_tokens([AddedToken(w, single_word=True, normalized=True, lstrip=True) for w in new_words])
     ids: list[int] = []

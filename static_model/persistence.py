@@ -29,7 +29,7 @@ from static_model.safe_read import (
     read_safetensors,
     safetensors_names,
 )
-from static_model.tokenization import post_processor_ids
+from static_model.tokenization import check_unigram_pieces, post_processor_ids
 from static_model.validation import check_bool, check_contrast, check_max_length
 
 MODEL_FILE = "model.safetensors"
@@ -289,6 +289,7 @@ def token_ids(spec: dict[str, Any], path: Path) -> set[int]:
     for value in ids:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKEN_ID:
             raise ValueError(f"{path} holds the token id {value!r}; ids must be integers from 0 to {MAX_TOKEN_ID}")
+    check_unigram_pieces(spec, str(path))
     check_distinct_ids(pairs, str(path))
     return set(ids)
 

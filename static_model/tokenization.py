@@ -77,6 +77,38 @@ def unknown_token_id(tokenizer: Tokenizer, spec: dict | None = None) -> int | No
     return tokenizer.token_to_id(unk) if isinstance(unk, str) else None
 
 
+def repeated_unigram_piece(spec: dict) -> tuple[str, int, int] | None:
+    """The first piece that a ``tokenizer.json``'s Unigram vocabulary (``model.vocab``, ``[piece, score]`` entries whose
+    position is the id) lists twice, with its first and its next id; ``None`` when each is listed once (or the model
+    is not Unigram)."""
+    model = spec.get("model")
+    if not isinstance(model, dict) or model.get("type") != "Unigram" or not isinstance(model.get("vocab"), list):
+        return None
+    first: dict[Any, int] = {}
+    for i, entry in enumerate(model["vocab"]):
+        piece = entry[0] if isinstance(entry, list) and entry else entry
+        if not isinstance(piece, str):
+            continue  # not a piece: the tokenizers library refuses the file
+        j = first.setdefault(piece, i)
+        if j != i:
+            return piece, j, i
+    return None
+
+
+def check_unigram_pieces(spec: dict, where: str) -> None:
+    """A ``ValueError`` naming ``where`` (the file, or the argument) and the piece when a Unigram vocabulary lists a
+    piece twice: the tokenizers library loads it silently and uses the last entry alone (its id and its score), so the
+    row of the other id is never read and the segmentation is not the one the first entry's score gives."""
+    repeated = repeated_unigram_piece(spec)
+    if repeated is not None:
+        piece, first, second = repeated
+        raise ValueError(
+            f"{where}: its Unigram vocabulary (model.vocab) lists the piece {piece!r} twice, as ids {first} and "
+            f"{second}; the tokenizers library would read it as id {second} alone (row {first} never used, the first "
+            "entry's score ignored). List each piece once"
+        )
+
+
 def post_processor_ids(node: Any) -> list[Any]:
     """The ids a ``tokenizer.json``'s post-processor adds (TemplateProcessing's ``ids``, Bert/Roberta's
     ``cls``/``sep``), nested or not, as the file gives them (the caller checks they are ids)."""
@@ -312,7 +344,8 @@ def non_bert_cut_pattern(spec: dict, tokenizer: Tokenizer | None = None) -> re.P
     ByteLevel's and Metaspace's pre-tokenizers all start a piece at the first character of a run of spaces, so the cut
     goes there (not inside the run, whose own tokens change with its length, nor at tabs or newlines for Metaspace,
     which splits only at spaces). A Sequence may be cut where each of its steps may (Punctuation and Digits only split
-    further) if one of them starts pieces at spaces. Any other pre-tokenizer (a ``Split`` regex, as Llama 3's and
+    further; a Metaspace that replaces " " by " " without splitting only puts a space before the text) if one of them
+    starts pieces at spaces. Any other pre-tokenizer (a ``Split`` regex, as Llama 3's and
     Qwen's) is asked (``tokenizer``): if it starts a new piece at a space after each of many kinds of characters,
     leaving the pieces before as they are, it is cut before such a space."""
     root = spec.get("pre_tokenizer") or {}
@@ -320,6 +353,8 @@ def non_bert_cut_pattern(spec: dict, tokenizer: Tokenizer | None = None) -> re.P
     pattern, splitting = _CUT_AT_RUN, False
     for step in steps:
         kind = step.get("type") if isinstance(step, dict) else None
+        if kind == "Metaspace" and step.get("replacement") == " " and not step.get("split", True):
+            continue  # it only puts a space before the text's start (a distilled byte-level BPE's "first" prefix)
         if kind in ("Whitespace", "WhitespaceSplit", "BertPreTokenizer") or (
                 kind == "ByteLevel" and step.get("use_regex", True)):
             splitting = True
@@ -368,6 +403,9 @@ class TextEncoder:
     def __init__(self, tokenizer: Tokenizer, *, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.tokenizer = prepare_tokenizer(tokenizer)
         spec = json.loads(self.tokenizer.to_str())
+        # a piece listed twice is refused, not read as its last entry alone: for a tokenizer given in memory and for a
+        # folder's tokenizer.json (which persistence.read_tokenizer does not check for it)
+        check_unigram_pieces(spec, "the tokenizer (its tokenizer.json)")
         self.unk_id = unknown_token_id(self.tokenizer, spec)
         normalizer = spec.get("normalizer") or {}
         pre_tokenizer = spec.get("pre_tokenizer") or {}

@@ -175,3 +175,44 @@ def test_real_wordfreq_list_on_the_minilm_tokenizer(minilm_folder):
     assert v["the"] in top
     # WordPiece ids are not frequency-ordered: the frequency rank of a token is unrelated to its id
     assert counts[v["the"]] > counts[v["!"]] and v["the"] > v["!"]
+
+
+@pytest.mark.parametrize("count", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999", "-3", ""])
+@pytest.mark.parametrize("name", ["wf.tsv", "wf.txt"])
+def test_a_bad_count_on_the_first_line_is_an_error_naming_the_line_not_a_header(tmp_path, count, name):
+    """'the<TAB>nan' on line 1 was taken as a header and dropped without a word: a header is a line whose count
+    column is a name (not a number at all, like 'count'); a count that is a number but not a finite, non-negative one,
+    or that is missing, is a bad row on line 1 as on any other."""
+    path = tmp_path / name
+    path.write_text(f"the\t{count}\ncat\t3\ndog\t1\n")
+    with pytest.raises(FrequencyFileError, match=f"{path}.*line 1.*word<TAB>frequency"):
+        freq.check_source(path)
+    with pytest.raises(FrequencyFileError, match=f"{path}, line 1: .*word<TAB>frequency"):
+        freq.read_word_frequencies(path)
+    path.write_text(f"\nthe\t{count}\ncat\t3\n")  # the first line that is not blank
+    with pytest.raises(FrequencyFileError, match=f"{path}.*line 2"):
+        freq.check_source(path)
+
+
+@pytest.mark.parametrize("header", ["word\tcount", "word\tfrequency\tzipf", "token\tfreq (per 1M)"])
+def test_a_first_line_whose_count_column_is_a_name_is_a_header(tmp_path, header):
+    path = tmp_path / "wf.tsv"
+    path.write_text(f"{header}\ncat\t3\ndog\t1\n")
+    freq.check_source(path)
+    words, counts = freq.read_word_frequencies(path)
+    assert words == ["cat", "dog"] and counts.tolist() == [3.0, 1.0]
+
+
+def test_a_vocabulary_file_keeps_a_first_word_whose_count_is_not_finite(tmp_path):
+    """A --vocabulary word list (first column, the second one unread) dropped 'the' of 'the<TAB>nan' above numeric
+    rows as a header; a header's second column is a name, not a number."""
+    from distill.vocabulary import read_vocabulary_file
+
+    path = tmp_path / "words.tsv"
+    for count in ("nan", "inf", "1e999", ""):
+        path.write_text(f"the\t{count}\ncat\t3\n")
+        assert read_vocabulary_file(path) == ["the", "cat"], count
+    path.write_text("word\tfrequency\nthe\tnan\ncat\t3\n")  # a header above a row with a count that is a number
+    assert read_vocabulary_file(path) == ["the", "cat"]
+    path.write_text("word\tfrequency\nthe\t3\n")
+    assert read_vocabulary_file(path) == ["the"]

@@ -5,6 +5,7 @@ and too many vocabulary clusters refused in one line, before the vocabulary pass
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -197,3 +198,124 @@ def test_more_vocabulary_clusters_than_token_rows_is_refused_before_the_vocabula
     from static_model import StaticModel
 
     assert len(StaticModel.from_pretrained(out).embeddings) == rows
+
+
+def _with_prefix_space(folder: Path) -> Path:
+    """The byte-level BPE teacher with ``add_prefix_space: true`` (RoBERTa and GPT-2 ship it off)."""
+    path = folder / "tokenizer.json"
+    spec = json.loads(path.read_text())
+    assert spec["pre_tokenizer"]["type"] == "ByteLevel"
+    spec["pre_tokenizer"]["add_prefix_space"] = True
+    path.write_text(json.dumps(spec))
+    return folder
+
+
+def _replace_runs(ids: list[int], run: list[int], new: int) -> list[int]:
+    out, i = [], 0
+    while i < len(ids):
+        if ids[i : i + len(run)] == run:
+            out.append(new)
+            i += len(run)
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+def test_an_added_word_before_punctuation_adds_no_space_token_on_a_prefixing_byte_level_teacher(
+    tmp_path: Path,
+) -> None:
+    """A byte-level BPE teacher whose pre-tokenizer has add_prefix_space: an added word splits the text around it, and
+    ByteLevel put a space before every section that did not start with one, so 'zebra.' was read as 'zebra' 'Ġ' '.'
+    (the teacher reads 'Ġze' 'bra' '.'): a token the teacher never sees in the mean of every text with the word before
+    punctuation. The static model reads the teacher's tokens with the word's id in place of the pieces of ' zebra';
+    texts without an added word keep the teacher's tokens, also once saved and loaded."""
+    from helpers.teachers import SENTENCES
+
+    from static_model import StaticModel
+
+    teacher = Teacher(_with_prefix_space(make_bpe_teacher(tmp_path / "teacher")))
+    words = ["zebra", "catdog", "rivers"]
+    model = distill(teacher, vocabulary=words, **PLAIN)
+    assert model.config["distill"]["added_words"]["added"] == 3
+    word_ids = {w: model.tokenizer.token_to_id(w) for w in words}
+    pieces = {w: ids[1:-1] for w, ids in zip(words, teacher.tokenize(words))}
+    assert None not in word_ids.values() and all(len(p) > 1 for p in pieces.values())
+    texts = ["zebra.", "rivers, zebra.", "I like zebra!", "zebra, catdog and rivers.", "the zebra: catdog? rivers",
+             "a <mask> zebra.", "zebra\n. rivers;"]
+    saved = tmp_path / "model"
+    model.save_pretrained(saved)
+    loaded = StaticModel.from_pretrained(saved)
+    for text, ids in zip(texts, teacher.tokenize(texts)):
+        expected = ids[1:-1]
+        for w in words:
+            expected = _replace_runs(expected, pieces[w], word_ids[w])
+        assert model.tokenize(text)[0].tolist() == expected, text
+        assert loaded.tokenize(text)[0].tolist() == expected, text
+    for text, ids in zip(SENTENCES, teacher.tokenize(SENTENCES)):  # no added word: the teacher's own tokens
+        assert model.tokenize(text)[0].tolist() == ids[1:-1]
+        assert loaded.tokenize(text)[0].tolist() == ids[1:-1]
+
+
+def test_a_prefixing_byte_level_step_first_in_a_sequence_is_switched_and_a_later_one_left_alone() -> None:
+    """The fix moves ByteLevel's prefix to the text's start only where that is exact for texts without an added word:
+    ByteLevel first (here before Digits, which splits further); after a step that splits (Digits first, each digit
+    group then got its own space) the pre-tokenizer is left as it was."""
+    from helpers.teachers import SENTENCES
+    from tokenizers import Tokenizer, pre_tokenizers
+    from tokenizers.models import BPE
+    from tokenizers.trainers import BpeTrainer
+
+    from distill.vocabulary import build_output_tokenizer
+
+    def trained(pre_tokenizer: pre_tokenizers.PreTokenizer) -> Tokenizer:
+        tok = Tokenizer(BPE())
+        tok.pre_tokenizer = pre_tokenizer
+        trainer = BpeTrainer(vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+        tok.train_from_iterator(SENTENCES, trainer)
+        return tok
+
+    teacher = trained(
+        pre_tokenizers.Sequence(
+            [pre_tokenizers.ByteLevel(add_prefix_space=True), pre_tokenizers.Digits(individual_digits=True)]
+        )
+    )
+    out, fed, ids, _ = build_output_tokenizer(teacher, ["zebra"])
+    assert fed == ["zebra"]
+    zebra = teacher.encode("zebra").ids
+    for text in ("zebra.", "a zebra, 12 zebra!", "zebra"):
+        expected = _replace_runs(teacher.encode(text).ids, zebra, ids[0])
+        assert out.encode(text, add_special_tokens=False).ids == expected, text
+    for text in ("the cat 123, sat.", " x\ny 4", "", ".", "<s>"):
+        assert out.encode(text).ids == teacher.encode(text).ids, text
+
+    later = trained(
+        pre_tokenizers.Sequence(
+            [pre_tokenizers.Digits(individual_digits=False), pre_tokenizers.ByteLevel(add_prefix_space=True)]
+        )
+    )
+    out, _, _, _ = build_output_tokenizer(later, ["zebra"])
+    assert json.loads(out.to_str())["pre_tokenizer"] == json.loads(later.to_str())["pre_tokenizer"]
+
+
+def test_a_unigram_teacher_listing_a_piece_twice_is_refused_naming_the_file(tmp_path: Path) -> None:
+    """A Unigram tokenizer.json that lists a piece twice loads without a word, and the tokenizers library reads the
+    piece as its last entry alone: the static model would have been refused only once built, after the whole
+    vocabulary pass. The teacher's tokenizer is refused as it is loaded, naming its file and the piece."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from distill.teacher import TeacherError, load_fast_tokenizer
+
+    vocab = [("<unk>", 0.0), ("▁a", -1.0), ("▁b", -2.0), ("a", -3.0), ("b", -3.0)]
+    tokenizer = Tokenizer(models.Unigram(vocab, unk_id=0))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    folder = tmp_path / "teacher"
+    folder.mkdir()
+    path = folder / "tokenizer.json"
+    tokenizer.save(str(path))
+    assert load_fast_tokenizer(folder).get_vocab_size() == 5
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    spec["model"]["vocab"][4][0] = "▁a"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    with pytest.raises(TeacherError, match=rf"^{re.escape(str(path))}: .*piece '▁a' twice, as ids 1 and 4"):
+        load_fast_tokenizer(folder)

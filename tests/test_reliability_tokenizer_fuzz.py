@@ -7,6 +7,8 @@ with added tokens), for short texts and for long ones around the 32 x max_length
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from helpers.tokenizers import reference_ids
@@ -233,3 +235,66 @@ def test_long_texts_of_other_tokenizers_are_still_cut(small_models, kind, monkey
     ids, offsets = encoder.encode([text], 8)
     assert ids[offsets[0] : offsets[1]].tolist() == reference_ids(tokenizer, [text[:2000]], 8)[0]
     assert max(lengths) < 32 * 8 + 40
+
+
+@functools.cache
+def _first_prefix_byte_level_bpe() -> Tokenizer:
+    """A byte-level BPE as distill writes one for a teacher whose ByteLevel has ``add_prefix_space``, with an added
+    word: a Metaspace that only puts " " before the text's start ("first"), then ByteLevel without the prefix."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Metaspace(replacement=" ", prepend_scheme="first", split=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False),
+        ]
+    )
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    tokenizer.train_from_iterator(_CORPUS, trainer)
+    tokenizer.add_tokens([AddedToken("catnip", single_word=True, normalized=True, lstrip=True)])
+    return tokenizer
+
+
+def test_a_first_prefix_byte_level_bpe_is_cut_at_newlines_like_its_teacher(monkeypatch):
+    """The prefix-only Metaspace step changes nothing a cut depends on: a long text is cut before any whitespace run
+    (a newline too), as for the plain ByteLevel teacher, not only before spaces (a text of lines without spaces was
+    tokenized whole), and the first max_length ids are the tokenizer's."""
+    from static_model.tokenization import non_bert_cut_pattern
+
+    tokenizer = _first_prefix_byte_level_bpe()
+    encoder = TextEncoder(tokenizer)
+    teacher = Tokenizer(models.BPE())
+    teacher.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    plain = non_bert_cut_pattern({"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": True}}, teacher)
+    assert encoder._cut_at is not None and plain is not None and encoder._cut_at.pattern == plain.pattern
+    lengths: list[int] = []
+    encode_parts = encoder._encode_parts
+
+    def record(texts, limit):
+        lengths.extend(map(len, texts))
+        return encode_parts(texts, limit)
+
+    monkeypatch.setattr(encoder, "_encode_parts", record)
+    for text in ("catnip,\nthe-cat\n" * 2000, "hello\tworld\ncatnip.\n" * 2000):
+        lengths.clear()
+        ids, offsets = encoder.encode([text], 8)
+        assert ids[offsets[0] : offsets[1]].tolist() == reference_ids(tokenizer, [text], 8)[0]
+        assert max(lengths) < 32 * 8 + 40
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_RUN | st.sampled_from(["catnip", " catnip", "catnip.", ", "]), st.integers(1, 140)),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(1, 4),
+)
+def test_a_first_prefix_byte_level_bpe_matches_around_the_cut(runs, max_length):
+    tokenizer = _first_prefix_byte_level_bpe()
+    table = np.random.default_rng(0).normal(size=(tokenizer.get_vocab_size(), 4)).astype(np.float32)
+    model = StaticModel(table, tokenizer, max_length=None)
+    text = "".join(run * n for run, n in runs)
+    _check(model, tokenizer, [text, text[: 32 * max_length], text[: 32 * max_length + 1]], max_length)

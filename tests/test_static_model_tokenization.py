@@ -319,3 +319,49 @@ def test_cut_texts_with_spaced_added_tokens_keep_the_first_max_length_ids(spaced
     text = "\x01" * filler + " " + " ".join(words)  # few ids before the cut at 32 x max_length characters
     for tokenizer, encoder in spaced_encoders:
         assert ours(encoder, [text], max_length) == reference_ids(tokenizer, [text], max_length)
+
+
+def _unigram(vocab: list[tuple[str, float]]) -> Tokenizer:
+    from tokenizers import models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.Unigram(vocab, unk_id=0))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    return tokenizer
+
+
+_PIECES = [("<unk>", 0.0), ("▁", -1.0), ("a", -1.0), ("b", -1.0), ("ab", -1.0), ("▁ab", -0.1), ("▁b", -2.0)]
+
+
+def test_a_unigram_piece_listed_twice_is_refused_naming_the_piece():
+    """The tokenizers library loads a Unigram vocabulary that lists a piece twice without a word and reads the piece
+    as its last entry alone (its id and its score): the row of the other id is never used and the segmentation is not
+    the one the first entry's score gives ('ab' was '▁' 'ab' with the score -50 listed last, '▁ab' with it first).
+    A static model would give its texts other vectors than the file says, silently: it is refused."""
+    from static_model import StaticModel
+    from static_model.tokenization import repeated_unigram_piece
+
+    tokenizer = _unigram([*_PIECES, ("▁ab", -50.0)])
+    assert tokenizer.encode("ab").tokens == ["▁", "ab"]  # the last entry's score, and the last id
+    table = np.ones((len(_PIECES) + 1, 4), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"the tokenizer \(its tokenizer.json\): .*piece '▁ab' twice, as ids 5 and 7"):
+        StaticModel(table, tokenizer)
+    with pytest.raises(ValueError, match="'▁ab' twice"):
+        TextEncoder(tokenizer)
+    assert repeated_unigram_piece({"model": {"type": "Unigram", "vocab": [list(p) for p in _PIECES]}}) is None
+    TextEncoder(_unigram(_PIECES))  # each piece once: fine
+
+
+def test_a_folder_whose_unigram_vocabulary_lists_a_piece_twice_is_refused_at_load(tmp_path):
+    import json
+
+    from static_model import StaticModel
+
+    model = StaticModel(np.ones((len(_PIECES), 4), dtype=np.float32), _unigram(_PIECES))
+    model.save_pretrained(tmp_path / "model")
+    path = tmp_path / "model" / "tokenizer.json"
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    assert spec["model"]["vocab"][6][0] == "▁b"
+    spec["model"]["vocab"][6][0] = "▁ab"  # same number of ids and rows: only the piece is listed twice
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"model/tokenizer\.json: its Unigram.*piece '▁ab' twice, as ids 5 and 6"):
+        StaticModel.from_pretrained(tmp_path / "model")
