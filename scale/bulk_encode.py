@@ -3,8 +3,9 @@
 The driver only plans partitions and counts rows: vectors go from a worker straight to its partition's file, so
 no process ever holds the whole result. A partition's file is written beside its final name and renamed into place,
 so a file that exists is complete, and a re-run skips it (resume). ``_manifest.json`` records what the folder was
-made from (each input's path, size and modification time, the column, the partitioning and the model); a re-run with
-other inputs, an input edited in place, another column or model is refused rather than mixed in. A run holds the
+made from (each input's path, size, modification time and SHA-256, the column, the partitioning and the model); a
+re-run with other inputs, an input edited in place (even one that kept its size and time), another column or model
+is refused rather than mixed in. A run holds the
 folder's ``.lock`` (``flock``): a second run on the same folder at the same time is refused.
 """
 
@@ -32,18 +33,35 @@ from scale.engine import (
     started_actors,
     vector_column,
 )
-from scale.inputs import Partition, file_stat, partition_name, plan_partitions, read_partition
+from scale.inputs import (
+    Partition,
+    file_sha256,
+    file_stat,
+    local_path,
+    partition_name,
+    plan_partitions,
+    read_partition,
+)
 from static_model import StaticModel
 from static_model.atomic_file import atomic_write, atomic_write_bytes
 from static_model.fingerprint import model_fingerprint
 
 MANIFEST = "_manifest.json"
-MANIFEST_FORMAT = 2  # 2: each input's modification time too (format 1 had its size only)
+# 2: each input's modification time too (format 1 had its size only); 3: each input's SHA-256 too, and partition
+# names as wide as the last one's number (format 2 named them part-{index:06d}, unpadded past 999,999)
+MANIFEST_FORMAT = 3
 DEFAULT_PARTITION_ROWS = 100_000
 _MANIFEST_FIELDS: dict[str, type] = {
-    "format": int, "inputs": list, "column": str, "partition_rows": int, "partitions": int, "rows": int, "model": dict,
+    "format": int,
+    "inputs": list,
+    "column": str,
+    "partition_rows": int,
+    "partitions": int,
+    "rows": int,
+    "model": dict,
 }
 _JSON_KINDS = {int: "a non-negative integer", list: "a list", str: "a string", dict: "an object"}
+_ENTRY_FIELDS = (("bytes", "size"), ("mtime_ns", "modification time"), ("sha256", "content (SHA-256)"))
 
 
 class OutputError(ValueError):
@@ -91,12 +109,12 @@ def encode_files(
         check_address(address)
     if not os.fspath(output).strip():  # Path("") is the current folder: never a place to write partitions to
         raise ValueError("output is empty; pass the folder to write the partitions to")
+    out = local_path(output, "output")  # absolute: a remote worker's working folder is not the driver's
     if not isinstance(model, StaticModel):
         model = StaticModel.from_pretrained(model)
     # once, as a list: a generator (Path.glob) would be used up by planning and leave the manifest without inputs
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     partitions = plan_partitions(inputs, column=column, partition_rows=partition_rows)
-    out = Path(output).expanduser()
     manifest = _manifest(inputs, partitions, column, partition_rows, model)
     _check_output_folder(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,8 +130,9 @@ def encode_files(
             finally:
                 if owns_cluster:
                     ray.shutdown()
-    return EncodeReport(out, len(partitions), len(partitions) - len(todo), len(todo), rows,
-                        time.perf_counter() - started)
+    return EncodeReport(
+        out, len(partitions), len(partitions) - len(todo), len(todo), rows, time.perf_counter() - started
+    )
 
 
 def read_vectors(output: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -126,11 +145,14 @@ def read_vectors(output: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     if not (folder / MANIFEST).is_file():
         raise FileNotFoundError(f"{folder}: no {MANIFEST}: not a bulk-encode output folder")
     manifest = load_manifest(folder / MANIFEST)
-    names = [partition_name(i) for i in range(manifest["partitions"])]
+    count = manifest["partitions"]
+    names = [partition_name(i, count if manifest["format"] >= 3 else 0) for i in range(count)]
     missing = [name for name in names if not (folder / name).is_file()]
     if missing:
-        raise OutputError(f"{folder} is unfinished: {len(missing)} of {len(names)} partitions are missing (first: "
-                          f"{missing[0]}); run the same encode again to finish it")
+        raise OutputError(
+            f"{folder} is unfinished: {len(missing)} of {len(names)} partitions are missing (first: "
+            f"{missing[0]}); run the same encode again to finish it"
+        )
     if not names:
         return np.zeros(0, dtype=np.int64), np.zeros((0, manifest["model"]["dim"]), dtype=np.float32)
     tables = [pq.read_table(folder / name) for name in names]
@@ -144,12 +166,16 @@ def load_manifest(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OutputError(f"{path}: not a readable bulk-encode manifest ({exc}); start a fresh output folder or "
-                          "pass overwrite=True (--overwrite)") from None
+        raise OutputError(
+            f"{path}: not a readable bulk-encode manifest ({exc}); start a fresh output folder or "
+            "pass overwrite=True (--overwrite)"
+        ) from None
     problem = _manifest_problem(data)
     if problem is not None:
-        raise OutputError(f"{path}: not a valid bulk-encode manifest ({problem}); start a fresh output folder or "
-                          "pass overwrite=True (--overwrite)")
+        raise OutputError(
+            f"{path}: not a valid bulk-encode manifest ({problem}); start a fresh output folder or "
+            "pass overwrite=True (--overwrite)"
+        )
     return data
 
 
@@ -169,8 +195,13 @@ def _manifest_problem(data: Any) -> str | None:
     return None
 
 
-def _manifest(inputs: Sequence[str | os.PathLike] | str | os.PathLike, partitions: list[Partition], column: str,
-              partition_rows: int, model: StaticModel) -> dict[str, Any]:
+def _manifest(
+    inputs: Sequence[str | os.PathLike] | str | os.PathLike,
+    partitions: list[Partition],
+    column: str,
+    partition_rows: int,
+    model: StaticModel,
+) -> dict[str, Any]:
     settings = {k: model.config.get(k) for k in ("normalize", "max_length", "contrast")}
     return {
         "format": MANIFEST_FORMAT,
@@ -192,17 +223,18 @@ def _check_output_folder(out: Path) -> None:
         raise FileExistsError(f"output {out} is not empty and holds no {MANIFEST}: not a bulk-encode folder")
 
 
-def _input_entries(inputs: Sequence[str | os.PathLike] | str | os.PathLike,
-                   partitions: list[Partition]) -> list[dict[str, Any]]:
-    """Every input as given (a file given twice is listed twice: its place sets the ids), in order, with the size
-    and modification time planning saw; an input with no rows (an empty file) is listed too, so a resume after it
-    gained rows names it as changed."""
-    planned = {p.path: (p.file_bytes, p.file_mtime_ns) for p in reversed(partitions)}  # each input's first partition
+def _input_entries(
+    inputs: Sequence[str | os.PathLike] | str | os.PathLike, partitions: list[Partition]
+) -> list[dict[str, Any]]:
+    """Every input as given (a file given twice is listed twice: its place sets the ids), in order, with the size,
+    modification time and SHA-256 planning saw; an input with no rows (an empty file) is listed too, so a resume after
+    it gained rows names it as changed."""
+    planned = {p.path: (p.file_bytes, p.file_mtime_ns, p.file_sha256) for p in reversed(partitions)}
     given = [inputs] if isinstance(inputs, (str, os.PathLike)) else inputs
     entries = []
-    for path in (str(Path(raw).resolve()) for raw in given):
-        size, mtime_ns = planned[path] if path in planned else file_stat(path)
-        entries.append({"path": path, "bytes": size, "mtime_ns": mtime_ns})
+    for path in (str(local_path(raw, "input").resolve()) for raw in given):
+        size, mtime_ns, sha256 = planned[path] if path in planned else (*file_stat(path), file_sha256(path))
+        entries.append({"path": path, "bytes": size, "mtime_ns": mtime_ns, "sha256": sha256})
     return entries
 
 
@@ -226,15 +258,21 @@ def _check_resume(out: Path, before: dict[str, Any], now: dict[str, Any]) -> Non
     """A FileExistsError unless ``out`` (made as ``before`` says) can be resumed for the run ``now`` plans."""
     hint = "pass overwrite=True (--overwrite) to start over"
     if before["format"] < MANIFEST_FORMAT:
-        raise FileExistsError(f"{out / MANIFEST} is from an older version that did not record its inputs' "
-                              "modification times, so a resume cannot tell an input edited since; start a fresh "
-                              f"output folder or {hint}")
+        missing = "modification times and content hashes" if before["format"] < 2 else "content hashes (SHA-256)"
+        raise FileExistsError(
+            f"{out / MANIFEST} is from an older version (manifest format {before['format']}) that "
+            f"did not record its inputs' {missing}, so a resume cannot tell an input edited since; "
+            f"start a fresh output folder or {hint}"
+        )
     paths = [entry["path"] for entry in before["inputs"]]
     if paths == [entry["path"] for entry in now["inputs"]]:
         for old, new in zip(before["inputs"], now["inputs"]):
-            if old != new:
-                raise FileExistsError(f"output {out}: input {new['path']} changed since the first run (its size or "
-                                      f"modification time differ: edited in place?); {hint}")
+            differ = [what for key, what in _ENTRY_FIELDS if old.get(key) != new[key]]
+            if differ:
+                raise FileExistsError(
+                    f"output {out}: input {new['path']} changed since the first run (its "
+                    f"{' and '.join(differ)} differ{'s' if len(differ) == 1 else ''}: edited in place?); {hint}"
+                )
     if before != now:
         changed = sorted(k for k in now if before.get(k) != now[k])
         raise FileExistsError(f"output {out} was made from other {', '.join(changed)}; {hint}")
@@ -264,8 +302,16 @@ class _Encoder:
         return len(texts)
 
 
-def _run(ray: Any, model: StaticModel, todo: list[Partition], out: Path, column: str, batch_size: int,
-         workers: int | None, progress: bool) -> int:
+def _run(
+    ray: Any,
+    model: StaticModel,
+    todo: list[Partition],
+    out: Path,
+    column: str,
+    batch_size: int,
+    workers: int | None,
+    progress: bool,
+) -> int:
     n_workers = max(1, min(len(todo), workers or int(ray.cluster_resources().get("CPU", 1))))
     actor = ray.remote(num_cpus=1, max_restarts=3, max_task_retries=3)(_Encoder)
     args = (ray.put(model), str(out), column, batch_size)

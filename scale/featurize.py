@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scale.engine import check_address, connect, import_engine, progress_bar, run_jobs, started_actors
+from scale.inputs import local_path
 
 if TYPE_CHECKING:
     from distill.teacher import Teacher
@@ -47,7 +48,8 @@ def featurize_on_ray(
     """Fill refine's featurize cache for ``texts`` with ``teacher``'s embeddings, on Ray workers.
 
     ``teacher`` is a name or folder every worker can resolve. ``cache_dir`` defaults to refine's own
-    (``.cache/refine/<teacher fingerprint>``), so a later ``refine`` with the same corpus trains at once.
+    (``.cache/refine/<teacher fingerprint>``), so a later ``refine`` with the same corpus trains at once. Relative
+    folders (the cache, a teacher folder) are made absolute here, as the workers are given them.
     """
     from distill.refine.featurize import (
         DEFAULT_CHUNK_SIZE,
@@ -68,7 +70,7 @@ def featurize_on_ray(
         check_address(address)
     texts = list(texts)
     local = Teacher(teacher, device="cpu")  # reads the teacher's files only: the weights load in the workers
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir(local)
+    folder = local_path(cache_dir if cache_dir is not None else default_cache_dir(local), "cache_dir")
     folder.mkdir(parents=True, exist_ok=True)
     write_meta(folder, local)
     chunks = [texts[start : start + chunk_size] for start in range(0, len(texts), chunk_size)]
@@ -81,12 +83,25 @@ def featurize_on_ray(
     if todo:
         owns_cluster = connect(ray, address, workers)
         try:
-            _run(ray, os.fspath(teacher), teacher_fingerprint(local), todo, batch_size, workers, progress)
+            _run(ray, worker_teacher(teacher), teacher_fingerprint(local), todo, batch_size, workers, progress)
         finally:
             if owns_cluster:
                 ray.shutdown()
-    return FeaturizeReport(folder, len(chunks), len(chunks) - len(todo), len(todo), sum(len(c) for _, c in todo),
-                           time.perf_counter() - started)
+    return FeaturizeReport(
+        folder,
+        len(chunks),
+        len(chunks) - len(todo),
+        len(todo),
+        sum(len(c) for _, c in todo),
+        time.perf_counter() - started,
+    )
+
+
+def worker_teacher(teacher: str | os.PathLike) -> str:
+    """What the workers are told to load: a teacher folder that exists here as an absolute path (a relative one
+    would resolve against a remote worker's working folder), else the name as given (a hub or package name)."""
+    name = os.fspath(teacher)
+    return str(local_path(name, "teacher")) if Path(name).expanduser().exists() else name
 
 
 class _Featurizer:
@@ -120,9 +135,11 @@ class _Featurizer:
             teacher = Teacher(self.name, device=self.device)
             found = teacher_fingerprint(teacher)
             if found != self.fingerprint:
-                raise ValueError(f"teacher {self.name!r} resolves on worker {socket.gethostname()} to other files "
-                                 f"(fingerprint {found}) than on the driver ({self.fingerprint}); install the same "
-                                 "teacher on every node or pass a folder they all read")
+                raise ValueError(
+                    f"teacher {self.name!r} resolves on worker {socket.gethostname()} to other files "
+                    f"(fingerprint {found}) than on the driver ({self.fingerprint}); install the same "
+                    "teacher on every node or pass a folder they all read"
+                )
             self._teacher = teacher
         return self._teacher
 
@@ -136,8 +153,15 @@ class _Featurizer:
         return len(texts)
 
 
-def _run(ray: Any, teacher: str, fingerprint: str, todo: list[tuple[str, list[str]]], batch_size: int,
-         workers: int | None, progress: bool) -> None:
+def _run(
+    ray: Any,
+    teacher: str,
+    fingerprint: str,
+    todo: list[tuple[str, list[str]]],
+    batch_size: int,
+    workers: int | None,
+    progress: bool,
+) -> None:
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
     slots = gpus if gpus else int(resources.get("CPU", 1))
@@ -150,9 +174,14 @@ def _run(ray: Any, teacher: str, fingerprint: str, todo: list[tuple[str, list[st
     bar = progress_bar(progress, sum(len(c) for _, c in todo), "Featurize")
     try:
         with started_actors(ray, actor, (teacher, device, threads, fingerprint), n_workers, what) as actors:
-            run_jobs(ray, actors, todo, lambda a, job: a.encode.remote(job[0], job[1], batch_size),
-                     lambda job: f"featurizing {Path(job[0]).name} ({len(job[1])} passages)",
-                     lambda n: bar.update(n) if bar is not None else None)
+            run_jobs(
+                ray,
+                actors,
+                todo,
+                lambda a, job: a.encode.remote(job[0], job[1], batch_size),
+                lambda job: f"featurizing {Path(job[0]).name} ({len(job[1])} passages)",
+                lambda n: bar.update(n) if bar is not None else None,
+            )
     finally:
         if bar is not None:
             bar.close()

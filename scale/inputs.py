@@ -1,18 +1,22 @@
 """Input files → deterministic partitions of rows, and reading one partition's texts.
 
-Formats, told apart by suffix: ``.txt`` (one text a line), ``.jsonl`` / ``.json`` (one JSON object a line, the text
+Formats, told apart by suffix: ``.txt`` (one text a line; ``\n``, ``\r\n`` and a lone ``\r`` each end a line, as in
+Python's universal newlines and refine's corpus reader), ``.jsonl`` / ``.json`` (one JSON object a line, the text
 under ``column``; blank lines are not rows, as in refine's corpus reader), ``.parquet`` (the text in a string
 ``column``). A UTF-8 byte-order mark opening a text or JSONL file is no part of its first row (as refine reads it).
 Partitions are contiguous row ranges of one file, so the same inputs always give the same partitions and global row
 ids (rows numbered across files in the order given). Each partition carries its file's size and modification time
-as planned: a worker refuses a file that changed since.
+as planned (a worker refuses a file that changed since) and the SHA-256 of its content, which planning computes in the
+same pass that finds the line ranges (what a resume compares to see an edit that kept the size and time).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,8 @@ JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _READ_BLOCK = 16 << 20
 _BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark: a file's encoding mark, no part of its first text
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # s3://, gs://, file://, hdfs://: not a path of this machine
+NAME_DIGITS = 6  # partition names have at least this many digits (more when a plan has more partitions)
 
 
 class InputError(ValueError):
@@ -43,22 +49,44 @@ class Partition:
     first_line: int = 0  # text and JSONL: the line number (from 0) of the first line (JSONL skips blank lines)
     file_bytes: int | None = None  # the file's size when planned (None: not checked)
     file_mtime_ns: int | None = None  # the file's modification time when planned (None: not checked)
+    file_sha256: str | None = None  # the SHA-256 of the file's content when planned (for the manifest)
+    n_partitions: int = 0  # partitions in the whole plan: sets the width of the names (0: the minimum, 6 digits)
 
     @property
     def name(self) -> str:
         """The output file's name (see :func:`partition_name`)."""
-        return partition_name(self.index)
+        return partition_name(self.index, self.n_partitions)
 
 
-def partition_name(index: int) -> str:
-    """The output file's name of partition ``index``, zero-padded so names sort in row order."""
-    return f"part-{index:06d}.parquet"
+def partition_name(index: int, n_partitions: int = 0) -> str:
+    """The output file's name of partition ``index`` of ``n_partitions``, zero-padded to as many digits as the last
+    index has (at least 6: names of plans under a million partitions are as before), so names sort in row order."""
+    digits = max(NAME_DIGITS, len(str(n_partitions - 1)))
+    return f"part-{index:0{digits}d}.parquet"
 
 
 def file_stat(path: str | os.PathLike) -> tuple[int, int]:
-    """``(size in bytes, modification time in ns)`` of ``path``: what a resume compares to tell an edited file."""
+    """``(size in bytes, modification time in ns)`` of ``path``: what a worker compares to tell an edited file."""
     st = os.stat(path)
     return st.st_size, st.st_mtime_ns
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 (hex) of ``path``'s content, read in blocks (about 1 s a GB on one core)."""
+    return _feed(path, hashlib.sha256()).hexdigest()
+
+
+def local_path(value: str | os.PathLike, what: str) -> Path:
+    """``value`` as an absolute path of this machine (``~`` expanded, relative to the current folder), as every Ray
+    worker must be given it (a remote worker's working folder is another); a URI (``s3://``) is a ValueError naming
+    ``what``: scale reads and writes files on a filesystem the workers mount."""
+    raw = os.fspath(value)
+    if _URI.match(raw):
+        raise ValueError(
+            f"{what} {raw!r} is a URI; scale reads and writes files by path: pass a local path, or a "
+            "folder of a filesystem every worker mounts at the same path"
+        )
+    return Path(os.path.abspath(Path(raw).expanduser()))
 
 
 def file_kind(path: Path) -> str:
@@ -87,30 +115,80 @@ def plan_partitions(
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)  # a generator too, read once
     if not inputs:
         raise InputError("no input files given")
-    partitions: list[Partition] = []
+    planned: list[tuple[str, str, int, int, int, int, int, int, int, int, str]] = []
     next_id = 0
     for raw in inputs:
-        path = Path(raw)
+        path = local_path(raw, "input")
         if path.is_dir():
             raise InputError(f"{path} is a folder, not a file: pass the files in it (e.g. {path / '*.parquet'})")
         if not path.is_file():
             raise InputError(f"{path}: no such file")
         kind = file_kind(path)
         size, mtime_ns = file_stat(path)
-        for start, n, byte_start, byte_end, first_line in _file_ranges(path, kind, column, partition_rows):
-            partitions.append(Partition(len(partitions), str(path.resolve()), kind, start, n, next_id, byte_start,
-                                        byte_end, first_line, size, mtime_ns))
+        digest = hashlib.sha256()
+        ranges = _file_ranges(path, kind, column, partition_rows, digest)
+        sha256 = digest.hexdigest()
+        for start, n, byte_start, byte_end, first_line in ranges:
+            planned.append(
+                (str(path.resolve()), kind, start, n, next_id, byte_start, byte_end, first_line, size, mtime_ns, sha256)
+            )
             next_id += n
-    return partitions
+    return [Partition(index, *fields, n_partitions=len(planned)) for index, fields in enumerate(planned)]
 
 
-def _file_ranges(path: Path, kind: str, column: str, size: int) -> list[tuple[int, int, int, int, int]]:
-    """(first row, rows, byte start, byte end, first line) per partition of one file of ``kind``."""
+def _file_ranges(path: Path, kind: str, column: str, size: int, digest: Any) -> list[tuple[int, int, int, int, int]]:
+    """(first row, rows, byte start, byte end, first line) per partition of one file of ``kind``; ``digest`` (a
+    hashlib object) is fed the whole file."""
     if kind == "parquet":
-        return [(start, n, 0, 0, 0) for start, n in _row_ranges(_parquet_rows(path, column), size)]
+        ranges = [(start, n, 0, 0, 0) for start, n in _row_ranges(_parquet_rows(path, column), size)]
+        _feed(path, digest)
+        return ranges
     if kind == "jsonl":
-        return _jsonl_ranges(path, column, size)
-    return [(start, n, lo, hi, start) for start, n, lo, hi in _line_ranges(path, size)]
+        return _jsonl_ranges(path, column, size, digest)
+    return [(start, n, lo, hi, start) for start, n, lo, hi in _line_ranges(path, size, digest)]
+
+
+def _blocks(path: str | os.PathLike, digest: Any) -> Iterator[bytes]:
+    """The file's bytes in blocks of ``_READ_BLOCK``, each fed to ``digest`` (a hashlib object) as it is read."""
+    with open(path, "rb") as handle:
+        while block := handle.read(_READ_BLOCK):
+            digest.update(block)
+            yield block
+
+
+def _feed(path: str | os.PathLike, digest: Any) -> Any:
+    """``digest`` (a hashlib object), fed the whole file."""
+    for _ in _blocks(path, digest):
+        pass
+    return digest
+
+
+def _marked_blocks(path: Path, digest: Any) -> Iterator[bytes]:
+    """The file's bytes in blocks (fed to ``digest``) that never split a ``\r\n``, each line end (``\n``, ``\r\n``
+    or a lone ``\r``) marked by a ``\n`` as its last byte, so offsets stay the file's (a ``\r\n`` may read `` \n``)."""
+    carry = b""
+    for raw in _blocks(path, digest):
+        block = carry + raw
+        carry = block[-1:] if block.endswith(b"\r") else b""  # it may be the first half of a \r\n
+        block = block[: len(block) - len(carry)]
+        if block.count(b"\r") != block.count(b"\r\n"):  # a lone \r (\r\n already ends in \n): mark it
+            block = block.replace(b"\r\n", b" \n").replace(b"\r", b"\n")
+        if block:
+            yield block
+    if carry:
+        yield b"\n"
+
+
+def _marked_lines(path: Path, digest: Any) -> Iterator[bytes]:
+    """The file's lines as :func:`_marked_blocks` marks them: each ends in ``\n`` (the last may not) and is as long as
+    the line in the file."""
+    rest = b""
+    for block in _marked_blocks(path, digest):
+        lines = (rest + block).splitlines(keepends=True)
+        rest = lines.pop() if not lines[-1].endswith(b"\n") else b""
+        yield from lines
+    if rest:
+        yield rest
 
 
 def _row_ranges(total: int, size: int) -> list[tuple[int, int]]:
@@ -129,8 +207,10 @@ def _parquet_rows(path: Path, column: str) -> int:
         raise InputError(f"{path}: no column {column!r} (columns: {', '.join(names) or 'none'}); pass column=/--column")
     kind = handle.schema_arrow.field(column).type
     if not is_string_type(kind):
-        raise InputError(f"{path}: column {column!r} is of type {kind}, not a string column; pass column=/--column "
-                         "naming the text column")
+        raise InputError(
+            f"{path}: column {column!r} is of type {kind}, not a string column; pass column=/--column "
+            "naming the text column"
+        )
     return int(handle.metadata.num_rows)
 
 
@@ -144,51 +224,50 @@ def is_string_type(kind: Any) -> bool:
     return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or (is_view is not None and is_view(kind)))
 
 
-def _jsonl_ranges(path: Path, column: str, size: int) -> list[tuple[int, int, int, int, int]]:
+def _jsonl_ranges(path: Path, column: str, size: int, digest: Any) -> list[tuple[int, int, int, int, int]]:
     """(first row, rows, byte start, byte end, first line) per partition of a JSONL file, whose rows are its non-blank
     lines; checks the first row's JSON and field."""
     ranges = []
     rows = start_row = start_byte = start_line = offset = 0
-    with open(path, "rb") as handle:
-        for number, line in enumerate(handle):
-            offset += len(line)
-            if number == 0:
-                line = line.removeprefix(_BOM)
-            if not line.strip():
-                continue
-            if rows == 0:
-                _json_text(line, path, number + 1, column)
-            rows += 1
-            if rows - start_row == size:
-                ranges.append((start_row, size, start_byte, offset, start_line))
-                start_row, start_byte, start_line = rows, offset, number + 1
+    for number, line in enumerate(_marked_lines(path, digest)):
+        offset += len(line)
+        if number == 0:
+            line = line.removeprefix(_BOM)
+        if not line.strip():
+            continue
+        if rows == 0:
+            _json_text(line, path, number + 1, column)
+        rows += 1
+        if rows - start_row == size:
+            ranges.append((start_row, size, start_byte, offset, start_line))
+            start_row, start_byte, start_line = rows, offset, number + 1
     if rows > start_row:
         ranges.append((start_row, rows - start_row, start_byte, offset, start_line))
     return ranges
 
 
-def _line_ranges(path: Path, size: int) -> list[tuple[int, int, int, int]]:
-    """(first row, rows, byte start, byte end) per partition of a line-based file, in one streaming pass."""
+def _line_ranges(path: Path, size: int, digest: Any) -> list[tuple[int, int, int, int]]:
+    """(first row, rows, byte start, byte end) per partition of a line-based file, in one streaming pass (fed to
+    ``digest``)."""
     ranges = []
     row = 0
     start_row, start_byte = 0, 0
     offset = 0
     last_byte = b"\n"
-    with open(path, "rb") as handle:
-        while block := handle.read(_READ_BLOCK):
-            pos = 0
-            while True:
-                needed = size - (row - start_row)
-                found = _nth_newline(block, pos, needed)
-                if found < 0:
-                    row += block.count(b"\n", pos)
-                    break
-                row = start_row + size
-                end = offset + found + 1
-                ranges.append((start_row, size, start_byte, end))
-                start_row, start_byte, pos = row, end, found + 1
-            offset += len(block)
-            last_byte = block[-1:]
+    for block in _marked_blocks(path, digest):
+        pos = 0
+        while True:
+            needed = size - (row - start_row)
+            found = _nth_newline(block, pos, needed)
+            if found < 0:
+                row += block.count(b"\n", pos)
+                break
+            row = start_row + size
+            end = offset + found + 1
+            ranges.append((start_row, size, start_byte, end))
+            start_row, start_byte, pos = row, end, found + 1
+        offset += len(block)
+        last_byte = block[-1:]
     if last_byte != b"\n":  # a last line without its newline still counts
         row += 1
     if row > start_row:
@@ -229,21 +308,21 @@ def read_partition(partition: Partition, column: str = "text") -> list[str]:
     with open(path, "rb") as handle:
         handle.seek(partition.byte_start)
         data = handle.read(partition.byte_end - partition.byte_start)
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
+    lines = data.splitlines()  # bytes split at \n, \r\n and a lone \r only: Python's universal newlines
     if partition.byte_start == 0 and lines:  # the file's first line (as refine's corpus reader, utf-8-sig)
         lines[0] = lines[0].removeprefix(_BOM)
     numbered = list(enumerate(lines, partition.first_line + 1))
     if partition.kind == "jsonl":
         numbered = [(number, line) for number, line in numbered if line.strip()]
     if len(numbered) != partition.n_rows:
-        raise InputError(f"{path} changed since the run was planned: expected {partition.n_rows} rows at byte "
-                         f"{partition.byte_start}, found {len(numbered)}")
+        raise InputError(
+            f"{path} changed since the run was planned: expected {partition.n_rows} rows at byte "
+            f"{partition.byte_start}, found {len(numbered)}"
+        )
     if partition.kind == "jsonl":
         return [_json_text(line, path, number, column) for number, line in numbered]
     try:
-        return [line.decode("utf-8").removesuffix("\r") for line in lines]
+        return [line.decode("utf-8") for line in lines]
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text near row {partition.first_row}: {exc}") from exc
 
@@ -257,8 +336,10 @@ def _check_unchanged(partition: Partition) -> None:
     except FileNotFoundError:
         raise InputError(f"{partition.path}: the file is gone since the run was planned") from None
     if now != (partition.file_bytes, partition.file_mtime_ns):
-        raise InputError(f"{partition.path} changed since the run was planned (its size or modification time "
-                         "differ): was it edited during the run?")
+        raise InputError(
+            f"{partition.path} changed since the run was planned (its size or modification time "
+            "differ): was it edited during the run?"
+        )
 
 
 def _read_parquet_rows(path: Path, column: str, first: int, n: int) -> list[str]:

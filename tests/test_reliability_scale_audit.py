@@ -4,6 +4,7 @@ named as such, and EncodeBatches takes dictionary-encoded string columns in pyar
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -17,7 +18,8 @@ from tokenizers.models import BPE
 
 from scale import EncodeBatches, InputError, encode_files, plan_partitions, read_vectors
 from scale.bulk_encode import MANIFEST
-from scale.inputs import read_partition
+from scale.engine import vector_column
+from scale.inputs import partition_name, read_partition
 from static_model import StaticModel
 
 
@@ -31,15 +33,22 @@ def byte_level_bpe_model() -> StaticModel:
     corpus = ["the cat sat on the mat", "hello world", "a dog runs fast", "café 日本 😀"] * 10
     tokenizer = Tokenizer(BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
-    tokenizer.train_from_iterator(corpus, trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    tokenizer.train_from_iterator(
+        corpus,
+        trainers.BpeTrainer(
+            vocab_size=300,
+            special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        ),
+    )
     tokenizer.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
     table = np.random.default_rng(1).normal(size=(tokenizer.get_vocab_size(), 8)).astype(np.float32)
     return StaticModel(table, tokenizer, normalize=True)
 
 
 # ------------------------------------------------------------------ the manifest records the inputs as given
+
 
 def test_inputs_given_as_a_generator_are_recorded_and_an_edit_is_refused_on_resume(cluster, tiny_model, tmp_path):
     """``Path.glob`` is a generator: planning used it up and the manifest listed no inputs, so a resume after the
@@ -82,6 +91,7 @@ def test_a_file_given_twice_is_recorded_twice_so_another_order_is_not_resumed(cl
 
 # ------------------------------------------------------------------ a byte-order mark is no part of the text
 
+
 def test_a_byte_order_mark_is_no_part_of_the_first_text(cluster, tmp_path):
     """A text file saved as 'UTF-8 with BOM' (Notepad): its first row was encoded with U+FEFF in front, which a
     byte-level BPE model turns into tokens, so that vector was not ``model.encode`` of the line."""
@@ -114,6 +124,7 @@ def test_a_folder_given_as_an_input_is_named_as_a_folder(tmp_path):
 
 # ------------------------------------------------------------------ EncodeBatches: dictionary-encoded strings
 
+
 def test_encode_batches_takes_a_dictionary_encoded_string_column(tiny_model, tmp_path):
     """A categorical text column written to Parquet reads back dictionary-encoded (Ray's read_parquet gives such
     pyarrow batches); EncodeBatches refused it as 'not strings' although numpy and pandas batches of it worked."""
@@ -121,8 +132,12 @@ def test_encode_batches_takes_a_dictionary_encoded_string_column(tiny_model, tmp
     pq.write_table(pa.table({"n": [0, 1, 2, 3], "text": pa.array(rows).dictionary_encode()}), tmp_path / "c.parquet")
     batch = pq.read_table(tmp_path / "c.parquet")
     assert pa.types.is_dictionary(batch.schema.field("text").type)
-    chunked = pa.Table.from_batches([batch.slice(0, 2).combine_chunks().to_batches()[0],
-                                     pa.record_batch({"n": [2, 3], "text": pa.array(rows[2:]).dictionary_encode()})])
+    chunked = pa.Table.from_batches(
+        [
+            batch.slice(0, 2).combine_chunks().to_batches()[0],
+            pa.record_batch({"n": [2, 3], "text": pa.array(rows[2:]).dictionary_encode()}),
+        ]
+    )
     encode = EncodeBatches(tiny_model)
     for table in (batch, chunked):
         out = encode(table)
@@ -138,6 +153,7 @@ def test_encode_batches_takes_a_dictionary_encoded_string_column(tiny_model, tmp
 
 # ------------------------------------------------------------------ the column is checked before any work
 
+
 @pytest.mark.parametrize("column", [None, 3])
 def test_a_column_that_is_no_string_is_refused_before_any_work(tiny_model, tmp_path, column):
     """Text inputs never read the column, so a run with ``column=None`` finished and wrote ``"column": null`` to
@@ -149,6 +165,7 @@ def test_a_column_that_is_no_string_is_refused_before_any_work(tiny_model, tmp_p
 
 
 # ------------------------------------------------------------------ the CLI: an OS error on a path is one line
+
 
 def test_the_cli_reports_an_unusable_path_as_one_error_line(tiny_model, tmp_path, capsys):
     """An output the OS refuses (here a name too long for any file system; a folder without write permission or a
@@ -164,3 +181,222 @@ def test_the_cli_reports_an_unusable_path_as_one_error_line(tiny_model, tmp_path
         assert status == 2 and err.startswith("error: ") and err.count("\n") == 1, err
         assert "File name too long" in err and "Traceback" not in err
     assert sorted(f.name for f in tmp_path.iterdir()) == ["in.txt", "model"]
+
+
+# ------------------------------------------------------------------ runs without a cluster: what a job is given
+
+
+@pytest.fixture
+def no_cluster(monkeypatch):
+    """encode_files and featurize_on_ray with Ray's part replaced: nothing is encoded, and what the workers would be
+    given (the output folder and partitions, or the teacher and chunk files) is recorded in the returned dict."""
+    import scale.bulk_encode as bulk
+    import scale.featurize as feat
+
+    given: dict = {}
+
+    def encode_run(ray, model, todo, out, column, batch_size, workers, progress):
+        given.update(out=out, todo=todo)
+        return 0
+
+    def featurize_run(ray, teacher, fingerprint, todo, batch_size, workers, progress):
+        given.update(teacher=teacher, todo=todo)
+
+    for module, run in ((bulk, encode_run), (feat, featurize_run)):
+        monkeypatch.setattr(module, "connect", lambda ray, address, workers: False)
+        monkeypatch.setattr(module, "_run", run)
+    return given
+
+
+def copy_keeping_mtime(source: Path, content: bytes) -> None:
+    """Replace ``source``'s content keeping its modification time, as ``cp -p`` over it or an edit within one tick of
+    a coarse file-system clock does."""
+    stat = source.stat()
+    source.write_bytes(content)
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (source.stat().st_size, source.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+
+
+# ------------------------------------------------------------------ a resume sees an edit that kept size and time
+
+
+@pytest.mark.parametrize("name", ["in.txt", "in.jsonl", "in.parquet"])
+def test_a_resume_sees_an_input_replaced_keeping_its_size_and_modification_time(no_cluster, tiny_model, tmp_path, name):
+    """The manifest recorded each input's size and modification time only: an input replaced by ``cp -p`` (or
+    edited within one clock tick) with as many bytes looked unchanged, and a resume kept the old rows' vectors."""
+    source = tmp_path / name
+    rows, edited = ["the cat sat", "a dog runs"], ["the dog sat", "a cat runs"]
+    if name.endswith(".parquet"):
+        pq.write_table(pa.table({"text": rows}), source)
+        new = tmp_path / "new.parquet"
+        pq.write_table(pa.table({"text": edited}), new)
+        content = new.read_bytes()
+    elif name.endswith(".jsonl"):
+        source.write_text("".join(json.dumps({"text": r}) + "\n" for r in rows), encoding="utf-8")
+        content = "".join(json.dumps({"text": r}) + "\n" for r in edited).encode("utf-8")
+    else:
+        write_text(source, rows)
+        content = "".join(r + "\n" for r in edited).encode("utf-8")
+    out = tmp_path / "out"
+    encode_files(tiny_model, [source], out, partition_rows=1, progress=False)
+    assert (
+        json.loads((out / MANIFEST).read_text(encoding="utf-8"))["inputs"][0]["sha256"]
+        == hashlib.sha256(source.read_bytes()).hexdigest()
+    )
+    encode_files(tiny_model, [source], out, partition_rows=1, progress=False)  # unchanged: resumes
+    assert len(content) == source.stat().st_size
+    copy_keeping_mtime(source, content)
+    with pytest.raises(
+        FileExistsError,
+        match=r"input .*in\.\w+ changed since the first run \(its content \(SHA-256\) "
+        r"differs: edited in place\?\); pass overwrite=True",
+    ):
+        encode_files(tiny_model, [source], out, partition_rows=1, progress=False)
+    encode_files(tiny_model, [source], out, partition_rows=1, overwrite=True, progress=False)  # starts over
+
+
+def test_a_manifest_of_format_2_is_not_resumed_but_reads_back(no_cluster, tiny_model, tmp_path):
+    """A folder written by the version before (manifest format 2: sizes and modification times, no content hash)
+    cannot tell a replaced input, so a resume is refused with a message naming the manifest; it still reads back."""
+    source = write_text(tmp_path / "in.txt", ["the cat sat", "a dog runs"])
+    out = tmp_path / "out"
+    encode_files(tiny_model, [source], out, partition_rows=2, progress=False)
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    manifest["format"] = 2
+    for entry in manifest["inputs"]:
+        del entry["sha256"]
+    (out / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    vectors = tiny_model.encode(["the cat sat", "a dog runs"])
+    pq.write_table(pa.table({"id": np.arange(2), "embedding": vector_column(vectors)}), out / "part-000000.parquet")
+    np.testing.assert_array_equal(read_vectors(out)[1], vectors)
+    with pytest.raises(
+        FileExistsError,
+        match=r"_manifest\.json is from an older version \(manifest format 2\) that "
+        r"did not record its inputs' content hashes",
+    ):
+        encode_files(tiny_model, [source], out, partition_rows=2, progress=False)
+
+
+# ------------------------------------------------------------------ a lone \r ends a line, as in refine's reader
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 7, 1 << 24])
+def test_a_lone_carriage_return_ends_a_text_line_as_in_refines_reader(monkeypatch, tmp_path, block):
+    """A lone \\r (old Mac line ends) was part of a text, while refine's corpus reader (Python's universal newlines)
+    ends a line there; \\r\\n stays one line end even where a read block splits it (small blocks here)."""
+    import scale.inputs
+    from distill.refine.corpus import read_corpus
+
+    monkeypatch.setattr(scale.inputs, "_READ_BLOCK", block)
+    lines = ["one", "two", "three", "", "four", "five\x0bsix\x0cseven\x1c\u2028\x85end", "eight", "", "nine"]
+    data = "\ufeffone\rtwo\r\nthree\n\rfour\r\nfive\x0bsix\x0cseven\x1c\u2028\x85end\reight\r\r\nnine\r"
+    source = tmp_path / "mixed.txt"
+    source.write_bytes(data.encode("utf-8"))
+    with open(source, encoding="utf-8-sig") as handle:  # how refine reads a text corpus
+        assert [line.removesuffix("\n") for line in handle] == lines
+    assert read_corpus(source) == [line for line in lines if line]
+    for size in (1, 2, 4, 100):
+        partitions = plan_partitions([source], partition_rows=size)
+        assert [text for p in partitions for text in read_partition(p)] == lines
+        assert partitions[-1].byte_end == source.stat().st_size
+    rows = [{"text": line} for line in lines if line]
+    jsonl = tmp_path / "mixed.jsonl"
+    jsonl.write_bytes(
+        "\r".join(json.dumps(row) for row in rows[:3]).encode("utf-8")
+        + b"\r\n\r"
+        + "\r\n".join(json.dumps(row) for row in rows[3:]).encode("utf-8")
+    )
+    for size in (1, 3, 100):
+        assert [t for p in plan_partitions([jsonl], partition_rows=size) for t in read_partition(p)] == [
+            row["text"] for row in rows
+        ]
+
+
+def test_text_rows_equal_universal_newline_lines_for_random_line_ends(monkeypatch, tmp_path):
+    """Random mixes of \n, \r\n and lone \r, read in blocks of a few bytes and planned in partitions of a few rows,
+    give the lines Python's universal newlines give."""
+    import random
+
+    import scale.inputs
+
+    rng = random.Random(5)
+    source = tmp_path / "random.txt"
+    for _ in range(300):
+        source.write_bytes("".join(rng.choice("ab\r\n") for _ in range(rng.randrange(30))).encode("ascii"))
+        with open(source, encoding="utf-8") as handle:
+            lines = [line.removesuffix("\n") for line in handle]
+        monkeypatch.setattr(scale.inputs, "_READ_BLOCK", rng.choice([1, 2, 3, 1 << 24]))
+        partitions = plan_partitions([source], partition_rows=rng.choice([1, 2, 3, 50]))
+        assert [text for p in partitions for text in read_partition(p)] == lines, source.read_bytes()
+
+
+# ------------------------------------------------------------------ partition names sort in row order at any count
+
+
+def test_partition_names_sort_in_row_order_past_a_million_partitions(tmp_path):
+    """``part-{index:06d}`` sorts part-1000000 before part-100001: a glob or a dataset reader took the rows of a
+    plan of more than 1,000,000 partitions out of order. Plans under a million keep their names."""
+    indices = [0, 1, 99_999, 100_000, 100_001, 999_999, 1_000_000, 1_000_001, 12_345_678]
+    for count in (1_000_001, 12_345_679):
+        names = [partition_name(i, count) for i in indices if i < count]
+        assert sorted(names) == names and len({len(n) for n in names}) == 1
+    assert partition_name(1_000_000, 1_000_001) == "part-1000000.parquet"
+    assert partition_name(7, 1_000_001) == "part-0000007.parquet"
+    assert [partition_name(i, 1_000_000) for i in (0, 999_999)] == ["part-000000.parquet", "part-999999.parquet"]
+    assert partition_name(1_000_000) == "part-1000000.parquet"  # a format-2 folder's names, as read_vectors reads it
+    source = write_text(tmp_path / "in.txt", ["a", "b", "c"])
+    assert [p.name for p in plan_partitions([source], partition_rows=1)] == [
+        "part-000000.parquet",
+        "part-000001.parquet",
+        "part-000002.parquet",
+    ]
+
+
+# ------------------------------------------------------------------ workers are given absolute paths
+
+
+def test_relative_output_and_inputs_reach_the_workers_as_absolute_paths(no_cluster, tiny_model, tmp_path, monkeypatch):
+    """A relative ``--output`` went to the workers as it was: on a remote cluster each wrote its partitions under its
+    own working folder, not the driver's."""
+    monkeypatch.chdir(tmp_path)
+    write_text(tmp_path / "in.txt", ["the cat sat", "a dog runs", "hello"])
+    report = encode_files(tiny_model, ["in.txt"], "vectors", partition_rows=2, progress=False)
+    assert no_cluster["out"] == tmp_path / "vectors" and no_cluster["out"].is_absolute()
+    assert report.output == tmp_path / "vectors"
+    assert [p.path for p in no_cluster["todo"]] == [str((tmp_path / "in.txt").resolve())] * 2
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    encode_files(tiny_model, ["../in.txt"], "../vectors", partition_rows=2, progress=False)  # the same: resumes
+    assert no_cluster["out"] == tmp_path / "vectors"
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/vectors", "gs://bucket/x", "file:///tmp/x"])
+def test_a_uri_output_or_input_is_refused_by_name(no_cluster, tiny_model, tmp_path, monkeypatch, uri):
+    """``Path("s3://bucket/vectors")`` is the relative folder ``s3:/bucket/vectors``: the run wrote there, locally."""
+    monkeypatch.chdir(tmp_path)
+    source = write_text(tmp_path / "in.txt", ["the cat sat"])
+    with pytest.raises(ValueError, match=f"output '{uri}' is a URI; scale reads and writes files by path"):
+        encode_files(tiny_model, [source], uri, progress=False)
+    with pytest.raises(ValueError, match=f"input '{uri}.txt' is a URI"):
+        encode_files(tiny_model, [f"{uri}.txt"], tmp_path / "out", progress=False)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["in.txt"]
+
+
+def test_featurize_gives_the_workers_an_absolute_cache_and_teacher_folder(no_cluster, tmp_path, monkeypatch):
+    """A relative ``--cache-dir`` (and refine's default ``.cache/refine/...``) and a relative teacher folder went to
+    the workers as they were: remote workers wrote the chunks, or looked for the teacher, in their own folder."""
+    from helpers.teachers import make_wordpiece_teacher
+
+    from scale import featurize_on_ray
+
+    make_wordpiece_teacher(tmp_path / "teacher")
+    monkeypatch.chdir(tmp_path)
+    report = featurize_on_ray("teacher", ["a cat", "a dog", "the mat"], cache_dir="cache", chunk_size=2, progress=False)
+    assert report.cache_dir == tmp_path / "cache"
+    assert no_cluster["teacher"] == str(tmp_path / "teacher")
+    assert [Path(path).parent for path, _ in no_cluster["todo"]] == [tmp_path / "cache"] * 2
+    featurize_on_ray(Path("teacher"), ["a cat"], progress=False)  # refine's default cache folder, relative
+    assert all(Path(path).is_absolute() for path, _ in no_cluster["todo"])
+    from scale.featurize import worker_teacher
+
+    assert worker_teacher("sentence-transformers/all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"
