@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -101,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "weights; auto (default) = round(dims / 100), 4 for 384 dims; 0 = none (Model2Vec's recipe). "
                    "With --refine, auto means 0 and the common component is kept: the refinement starts from the "
                    "table as PCA and SIF leave it")
+    p.add_argument("--revision", default=None,
+                   help="a branch, tag or commit of a hub id teacher (as sentence-transformers' revision=; a private "
+                   "repository reads HF_TOKEN); a local folder ignores it, and a known teacher is then taken from the "
+                   "hub, not its offline package")
     p.add_argument("--teacher-name", default=None,
                    help="the teacher's public name recorded in the model's config.json, e.g. a hub id 'org/name' "
                    "(default: a known teacher's hub id, else the teacher folder's base name; never a local path)")
@@ -245,6 +250,20 @@ def distill_main(argv: list[str]) -> int:
 
         silence_progress_bars()
     start = time.perf_counter()
+    given_teacher = args.teacher
+    if args.revision is not None:  # the snapshot folder at that revision, for every step that follows
+        from distill.resolve import resolve_teacher
+        from static_model.hub import check_revision
+
+        try:
+            check_revision(args.revision)
+        except ValueError as exc:
+            raise UsageError(f"--revision: {exc}") from None
+        args.teacher = os.fspath(resolve_teacher(args.teacher, revision=args.revision))
+        if args.teacher_name is None:  # the name given (a hub id), not the snapshot folder's
+            from distill.resolve import public_teacher_name
+
+            args.teacher_name = public_teacher_name(given_teacher, args.teacher)
     if args.refine is not None:
         check_refine_corpus_size(args)
     vocabulary = None
@@ -306,7 +325,8 @@ def distill_main(argv: list[str]) -> int:
     info = model.config.get("distill", {})
     added = info.get("added_words", {}).get("added", 0)
     print(f"Saved {out}")
-    print(f"  teacher             {info.get('teacher')} (given as {args.teacher})")
+    print(f"  teacher             {info.get('teacher')} (given as {given_teacher}"
+          f"{'' if args.revision is None else f' at revision {args.revision}'})")
     print(f"  vocabulary          {info.get('vocab_size')} ids, {info.get('embedded_tokens')} embedded"
           f" ({added} added words, {info.get('zero_rows')} zero rows)")
     left_out = _left_out_words(info.get("added_words", {}))

@@ -308,7 +308,8 @@ def one_line_reason(exc: BaseException) -> str:
 
 
 class Teacher:
-    """A sentence-transformers teacher, loaded with ``transformers`` from its resolved folder.
+    """A sentence-transformers teacher, loaded with ``transformers`` from its resolved folder (``revision`` and
+    ``token``: for a hub id, as in sentence-transformers; see :func:`distill.resolve.resolve_teacher`).
 
     >>> teacher = Teacher("sentence-transformers/all-MiniLM-L6-v2")
     >>> teacher.encode(["a sentence", "another one"]).shape
@@ -322,10 +323,12 @@ class Teacher:
         *,
         max_length: int | None = None,
         dtype: str | None = None,
+        revision: str | None = None,
+        token: str | bool | None = None,
     ) -> None:
         self._device = pick_device(device) if device is not None else None  # a bad device fails first
         self.name = os.fspath(name_or_path)
-        self.path = resolve_teacher(name_or_path)
+        self.path = resolve_teacher(name_or_path, revision=revision, token=token)
         self.spec = read_teacher_spec(self.path)
         self.tokenizer = load_fast_tokenizer(self.spec.transformer_path)
         self.max_length = int(max_length or self.spec.max_seq_length or 512)

@@ -276,3 +276,15 @@ def test_revision_and_token_are_checked(kwargs, error, match, tmp_path, monkeypa
     with pytest.raises(error, match=match):
         resolve_teacher("someone/some-model", **kwargs)
     assert calls == []
+
+
+def test_teacher_passes_revision_and_token_to_the_hub(tmp_path, monkeypatch):
+    from helpers.teachers import make_wordpiece_teacher
+
+    from distill import Teacher
+
+    snapshot = make_wordpiece_teacher(tmp_path / "hub" / "snapshot")
+    calls = _recording_hub(monkeypatch, snapshot)
+    teacher = Teacher("someone/some-model", revision="v1.0", token="hf_secret")  # configs and tokenizer; no weights
+    assert teacher.path == snapshot and teacher.dim == 32
+    assert calls and all(c["revision"] == "v1.0" and c["token"] == "hf_secret" for c in calls), calls

@@ -491,3 +491,39 @@ def test_a_refine_cache_inside_the_output_or_the_teacher_is_refused_before_the_p
         line = _error_line(err)
         assert code == 2 and f"--refine-cache-dir {cache}" in line and named in line, line
     assert calls == [] and not out.exists() and not (teacher_dir / "cache").exists()
+
+
+# --------------------------------------------------------------------------- --revision
+
+def test_revision_distills_the_hub_snapshot_at_that_revision(teacher_dir, tmp_path, capsys, monkeypatch):
+    """``--revision`` reaches every hub call (as sentence-transformers' ``revision=``), the snapshot at that revision
+    is what is distilled, and the model records the hub id given, not the snapshot folder."""
+    import huggingface_hub
+
+    calls: list[dict] = []
+
+    def fake_snapshot_download(repo_id, local_files_only=False, **kwargs):
+        calls.append({"repo_id": repo_id, "local_files_only": local_files_only, **kwargs})
+        return str(teacher_dir)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    out = tmp_path / "out"
+    code, err = _run(["someone/tiny-teacher", "--revision", "v2", "--output", str(out)], capsys)
+    assert code == 0, err
+    assert calls and all(c["repo_id"] == "someone/tiny-teacher" and c["revision"] == "v2" for c in calls), calls
+    model = StaticModel.from_pretrained(out)
+    assert model.config["distill"]["teacher"] == "someone/tiny-teacher"
+    direct = StaticModel.from_pretrained(_distill_folder(teacher_dir, tmp_path / "direct", capsys))
+    np.testing.assert_array_equal(model.embedding_matrix(), direct.embedding_matrix())
+
+
+def _distill_folder(teacher: Path, out: Path, capsys) -> Path:
+    code, err = _run([str(teacher), "--output", str(out)], capsys)
+    assert code == 0, err
+    return out
+
+
+def test_an_empty_revision_is_a_usage_error_naming_it(teacher_dir, tmp_path, capsys):
+    code, err = _run(["someone/tiny-teacher", "--revision", " ", "--output", str(tmp_path / "out")], capsys)
+    assert code == 2
+    assert _error_line(err).startswith("error: --revision: revision must be a branch, tag or commit name")
