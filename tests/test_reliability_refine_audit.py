@@ -308,3 +308,168 @@ def test_a_max_sentences_that_is_no_whole_number_is_refused(tmp_path, cap):
     with pytest.raises(TypeError, match="max_sentences must be a whole number or None"):
         read_corpus(corpus, cap)
     assert read_corpus(corpus, 2) == ["a cat", "a dog"]
+
+
+# ---- a text field named for a text corpus, BOMs inside a file, surrogates given to featurize directly
+
+
+def test_a_text_field_given_for_a_text_corpus_is_refused_not_ignored(
+    tmp_path, base_dir, teacher_dir, capsys, monkeypatch
+):
+    """A text file is one passage a line: ``--text-field body`` was silently ignored there (the user meant a JSONL
+    field). An explicitly given field is refused, naming the option; the default still reads the file."""
+    from distill.__main__ import main as distill_main
+    from distill.refine import RefineConfig, refine
+    from distill.refine.cli import build_parser, check_args, main
+    from distill.refine.corpus import count_distinct_passages
+
+    corpus = _write_lines(tmp_path / "c.txt", make_corpus(60))
+    assert len(read_corpus(corpus)) == 60  # no field given: read as always
+    with pytest.raises(ValueError, match=r"text_field 'body'.*JSONL, Parquet .*Hugging Face.*c\.txt"):
+        read_corpus(corpus, text_field="body")
+    with pytest.raises(ValueError, match=r"text_field 'body'.*JSONL, Parquet"):
+        count_distinct_passages(corpus, 10, text_field="body")
+    with pytest.raises(ValueError, match=r"text_field 'body'.*an iterable"):
+        read_corpus(iter(["a cat", "a dog"]), text_field="body")
+    _no_featurize(monkeypatch)
+    with pytest.raises(ValueError, match=r"text_field 'body'.*JSONL, Parquet"):
+        refine(str(base_dir), str(teacher_dir), corpus, RefineConfig.from_options(text_field="body"))
+    # the command lines: one error line naming the option, before any work; without the option the checks pass
+    check_args(build_parser().parse_args(_argv(base_dir, teacher_dir, corpus, tmp_path / "o", tmp_path / "c")))
+    code = main(_argv(base_dir, teacher_dir, corpus, tmp_path / "o", tmp_path / "c", "--text-field", "body"))
+    line = _one_error_line(capsys.readouterr().err)
+    assert code == 2 and "--text-field 'body'" in line and "JSONL, Parquet" in line and "c.txt" in line
+    code = distill_main(
+        [str(teacher_dir), "-o", str(tmp_path / "d"), "--refine", str(corpus), "--refine-text-field", "body", "--quiet"]
+    )
+    line = _one_error_line(capsys.readouterr().err)
+    assert code == 2 and "--refine-text-field 'body'" in line and "JSONL, Parquet" in line
+    assert not (tmp_path / "o").exists() and not (tmp_path / "d").exists()
+
+
+BOM = "\ufeff".encode()
+
+
+def test_a_bom_inside_a_concatenated_file_is_not_part_of_a_passage(tmp_path):
+    """``cat a.txt b.txt`` of two files saved with a BOM puts U+FEFF at the start of b's first line: ``utf-8-sig``
+    drops only the file's first one, and ``str.strip`` keeps it (it is no whitespace), so it stayed in a passage
+    (a distinct passage from the same text without it, a token the teacher sees)."""
+    from distill.refine.corpus import count_distinct_passages
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_bytes(BOM + b"a cat\nthe mat\n" + BOM + b"a cat\n" + BOM + b"\n  " + BOM + b" a dog \n")
+    assert read_corpus(corpus) == ["a cat", "the mat", "a cat", "a dog"]
+    assert count_distinct_passages(corpus, 10) == 3
+    assert read_corpus(["\ufeffa cat", "\ufeff"]) == ["a cat"]
+    # JSON Lines concatenated the same way: the second file's first record is read, its text without the BOM
+    rows = tmp_path / "rows.jsonl"
+    rows.write_bytes(BOM + b'{"text": "a cat"}\n' + BOM + b'{"text": "\\ufeffa dog"}\n')
+    assert read_corpus(rows) == ["a cat", "a dog"]
+    # a source sidecar concatenated the same way still names its sources
+    sidecar = tmp_path / "c.source.txt"
+    sidecar.write_bytes(BOM + b"other\nother\n" + BOM + b"wikipedia_en_2015\n" + BOM + b"\n" + BOM + b"other\n")
+    assert default_prefer_sources(corpus) == ("wikipedia_en_2015",)
+    assert read_corpus(corpus, 2, None) == ["a cat", "a cat"]  # line 3, the preferred source's, then line 1
+    assert read_corpus(corpus, 2, ("wikipedia_en_2015",)) == ["a cat", "a cat"]
+
+
+def test_featurize_called_directly_refuses_a_lone_surrogate_naming_the_passage(teacher_dir, tmp_path):
+    """``featurize`` given a lone surrogate (``"\\ud800"``) raised the tokenizer's bare ``TypeError``; the corpus
+    readers' check now runs there too, before the cache folder is touched."""
+    from distill import Teacher
+    from distill.refine import featurize as rf
+
+    teacher = Teacher(str(teacher_dir), device="cpu")
+    texts = ["a cat sat", "the cat \ud800 sat", "a dog"]
+    for function in (rf.featurize, rf.featurize_shards):
+        with pytest.raises(ValueError, match=r"^passage 1 holds an unpaired surrogate \('\\ud800' at character 8\)"):
+            function(teacher, texts, cache_dir=tmp_path / "cache", show_progress_bar=False)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_featurize_takes_the_parameters_of_featurize_shards_and_returns_one_array(teacher_dir, tmp_path):
+    """``featurize`` is ``featurize_shards`` read into memory: the same parameters and defaults (a guard against drift)."""
+    import inspect
+
+    import numpy as np
+
+    from distill import Teacher
+    from distill.refine import featurize as rf
+
+    shards, array = inspect.signature(rf.featurize_shards), inspect.signature(rf.featurize)
+    assert list(array.parameters.values()) == list(shards.parameters.values())
+    assert rf.featurize.__name__ == "featurize" and "in-memory array" in (rf.featurize.__doc__ or "")
+    teacher = Teacher(str(teacher_dir), device="cpu")
+    out = rf.featurize(teacher, ["a cat", "a dog"], cache_dir=tmp_path / "c", chunk_size=1, show_progress_bar=False)
+    assert isinstance(out, np.ndarray) and out.shape == (2, teacher.dim) and out.dtype == np.float32
+    np.testing.assert_array_equal(
+        out,
+        rf.featurize_shards(
+            teacher, ["a cat", "a dog"], cache_dir=tmp_path / "c", chunk_size=1, show_progress_bar=False
+        ).to_array(),
+    )
+
+
+_FEATURIZE_COUNTING = """
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+torch.set_num_threads(1)
+from distill import Teacher
+from distill.refine import featurize as rf
+
+teacher_dir, cache, texts, ready, name = sys.argv[1:6]
+teacher = Teacher(teacher_dir, device="cpu")
+encode, encoded = rf.encode_chunk, []
+
+
+def slow_encode(*args, **kwargs):
+    encoded.append(1)
+    time.sleep(1.0)  # a chunk takes long enough that the other run reaches it while this one encodes it
+    return encode(*args, **kwargs)
+
+
+rf.encode_chunk = slow_encode
+(Path(ready) / name).touch()
+start = time.monotonic()
+while len(list(Path(ready).iterdir())) < 2:  # both runs start featurizing together, their teachers loaded
+    if time.monotonic() - start > 120:
+        sys.exit("the other run never got ready")
+    time.sleep(0.01)
+rf.featurize(teacher, texts.split("|"), cache_dir=cache, chunk_size=64, show_progress_bar=False)
+print(len(encoded))
+"""
+
+
+def test_two_runs_featurizing_into_one_cache_folder_encode_each_chunk_once(teacher_dir, tmp_path):
+    """Two runs started together on one cache folder each encoded every chunk (whole files, but twice the work):
+    a chunk's advisory lock makes the second wait for it and read it back from the folder."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from distill import Teacher
+    from distill.refine import featurize as rf
+
+    texts = make_corpus(150, seed=12)  # 3 chunks of 64
+    shared, ready = tmp_path / "shared", tmp_path / "ready"
+    ready.mkdir()
+    argv = [sys.executable, "-c", _FEATURIZE_COUNTING, str(teacher_dir), str(shared), "|".join(texts), str(ready)]
+    logs = [(tmp_path / f"run{i}.out", tmp_path / f"run{i}.err") for i in range(2)]  # files: no pipe fills up
+    runs = []
+    for i, (out, err) in enumerate(logs):
+        with open(out, "w") as stdout, open(err, "w") as stderr:
+            runs.append(subprocess.Popen([*argv, f"run{i}"], stdout=stdout, stderr=stderr))
+    encoded = []
+    for run, (out, err) in zip(runs, logs):
+        assert run.wait(timeout=300) == 0, err.read_text()
+        encoded.append(int(out.read_text().split()[-1]))
+    assert sum(encoded) == 3, encoded  # each chunk encoded by one run, read back by the other
+    teacher = Teacher(str(teacher_dir), device="cpu")
+    clean = rf.featurize(teacher, texts, cache_dir=tmp_path / "clean", chunk_size=64, show_progress_bar=False)
+    again = rf.featurize(teacher, texts, cache_dir=shared, chunk_size=64, show_progress_bar=False, max_new_chunks=0)
+    np.testing.assert_array_equal(again, clean)

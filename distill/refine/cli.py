@@ -63,7 +63,7 @@ def add_refine_options(p: OptionTarget, prefix: str = "") -> None:
                    f"(default: {','.join(DEFAULT_PREFER_SOURCES)} when the sidecar names it, else none)")
     p.add_argument(f"--{prefix}text-field", default=None,
                    help="JSONL field / Parquet column / dataset field with the passage "
-                   f"(default {DEFAULT_TEXT_FIELD!r})")
+                   f"(default {DEFAULT_TEXT_FIELD!r}; refused for a text file, one passage a line)")
     p.add_argument(f"--{prefix}cache-dir", default=None,
                    help="featurize cache (default .cache/refine/<teacher fingerprint>)")
     p.add_argument(f"--{prefix}vocabulary-size", type=int, default=0, help="add the N most frequent split words")
@@ -104,17 +104,23 @@ def cache_dir_from_args(args: argparse.Namespace, prefix: str = "") -> str | Non
     return None if value is None else str(value)
 
 
-def check_corpus_option(corpus: str | None, option: str, text_field: str | None = None,
-                        field_option: str = "--text-field") -> None:
+def check_corpus_option(
+    corpus: str | None, option: str, text_field: str | None = None, field_option: str = "--text-field"
+) -> None:
     """The corpus of ``option``: ``hf:NAME`` (``corpus.corpus_spec_error``) or a readable file, UTF-8 text with a
-    non-blank line when it is a text or JSONL file."""
+    non-blank line when it is a text or JSONL file; ``field_option`` given (``text_field`` not ``None``) only for a
+    corpus with fields (``corpus.check_text_field``)."""
     from distill.cli_checks import UsageError, check_input_file, check_utf8_text
-    from distill.refine.corpus import corpus_kind, corpus_spec_error
+    from distill.refine.corpus import check_text_field, corpus_kind, corpus_spec_error
 
     problem = corpus_spec_error(corpus)
     if problem:
         raise UsageError(f"{option}: {problem}")
     assert corpus is not None  # corpus_spec_error names a missing corpus
+    try:
+        check_text_field(corpus, text_field, field_option)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     kind = corpus_kind(corpus)
     if kind in ("text", "jsonl"):  # UTF-8 and not blank, before a teacher loads (a distill runs before --refine)
         check_utf8_text(corpus, option)
@@ -210,7 +216,7 @@ def check_corpus_size(corpus: str, dims: int, args: argparse.Namespace, prefix: 
 def _check_prefer_sources(corpus: str, sources: tuple[str, ...], option: str) -> None:
     """The corpus is a text file whose source sidecar names every one of ``sources`` (what ``read_corpus`` needs)."""
     from distill.cli_checks import UsageError
-    from distill.refine.corpus import corpus_kind, source_sidecar
+    from distill.refine.corpus import corpus_kind, passage_text, source_sidecar
 
     kind = corpus_kind(corpus)
     if kind != "text":
@@ -221,7 +227,7 @@ def _check_prefer_sources(corpus: str, sources: tuple[str, ...], option: str) ->
                          "it does not exist")
     try:
         with open(side, encoding="utf-8-sig") as f:  # as read_corpus reads it: a BOM is not part of a name
-            names = {line.strip() for line in f}
+            names = {passage_text(line) for line in f}
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{option}: {side} cannot be read as UTF-8 text ({exc})") from None
     unknown = sorted(set(sources) - names)

@@ -4,7 +4,7 @@ dataset, or an iterable.
 A corpus is named explicitly; nothing is looked up beside the installed package. ``corpus_spec_error`` checks a
 name cheaply before any model loads; ``read_corpus`` reads it:
 
-- ``PATH`` (any other suffix): a text file, one passage a line;
+- ``PATH`` (any other suffix): a text file, one passage a line (a ``text_field`` given for it is refused);
 - ``PATH.jsonl`` (or ``.ndjson``, or ``.json``: ``datasets``' ``to_json`` writes JSON Lines there): one JSON object a
   line, the passage in ``text_field`` (default ``"text"``); a ``.json`` file holding one JSON array is refused;
 - ``PATH.parquet``: the column ``text_field`` (needs ``pyarrow``: the ``parquet`` extra);
@@ -47,6 +47,7 @@ CORPUS_OPTIONS = ("a text file (one passage a line), a .jsonl, .ndjson or .json 
 # JSON Lines under its usual names: ``datasets.Dataset.to_json`` writes it to ``.json``; read as a text file, each
 # passage would be a row's JSON syntax (``{"text": "...", "id": 3}``), trained on without a word
 SUFFIX_KINDS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+BOM = "\ufeff"
 
 
 class NoDefaultCorpusError(ValueError):
@@ -54,6 +55,12 @@ class NoDefaultCorpusError(ValueError):
 
     def __init__(self) -> None:
         super().__init__(f"no default refinement corpus ships with this package; name one: {CORPUS_OPTIONS}")
+
+
+def passage_text(line: str) -> str:
+    """``line`` without its surrounding whitespace and leading byte order marks: ``utf-8-sig`` drops only a file's
+    first U+FEFF, and ``cat a.txt b.txt`` of two files saved with one puts the second at the start of a line."""
+    return line.strip().lstrip(BOM).strip()
 
 
 def corpus_kind(corpus: str | os.PathLike) -> str:
@@ -84,6 +91,24 @@ def corpus_spec_error(corpus: str | os.PathLike | None) -> str | None:
     return None
 
 
+def check_text_field(
+    corpus: str | os.PathLike | Iterable[str], text_field: str | None, option: str = "text_field"
+) -> None:
+    """A ``ValueError`` naming ``option`` when a text field is given (not ``None``) for a corpus that has no fields,
+    a text file (one passage a line) or an iterable of passages, where it would be ignored."""
+    if text_field is None:
+        return
+    if isinstance(corpus, (str, os.PathLike)):
+        if corpus_kind(corpus) != "text":
+            return
+        what = f"{os.fspath(corpus)} is a text file (one passage a line)"
+    else:
+        what = "the corpus is an iterable of passages"
+    raise ValueError(
+        f"{option} {text_field!r} applies to JSONL, Parquet and Hugging Face dataset corpora only; {what}: leave it out"
+    )
+
+
 def parse_hf_name(name: str) -> tuple[str, str | None, str]:
     """``NAME[:CONFIG][@SPLIT]`` -> (name, config or None, split, default ``train``)."""
     name, _, split = name.partition("@")
@@ -93,7 +118,8 @@ def parse_hf_name(name: str) -> tuple[str, str | None, str]:
 
 def read_corpus(corpus: str | os.PathLike | Iterable[str] | None, max_sentences: int | None = None,
                 prefer_sources: Sequence[str] | None = (), *, text_field: str | None = None) -> list[str]:
-    """Passages from a corpus name (see the module docstring) or an iterable of strings; blank ones are skipped.
+    """Passages from a corpus name (see the module docstring) or an iterable of strings, stripped of surrounding
+    whitespace and leading BOMs (``passage_text``); blank ones are skipped.
 
     ``prefer_sources``: names from a text file's source sidecar (``<stem>.source.txt``: one source name a line,
     line for line with the corpus, as ``corpus_general/sentences.source.txt``): every passage of those sources
@@ -108,6 +134,7 @@ def read_corpus(corpus: str | os.PathLike | Iterable[str] | None, max_sentences:
         prefer_sources = (prefer_sources,)
     if corpus is None or (isinstance(corpus, str) and corpus == "default"):
         raise NoDefaultCorpusError()
+    check_text_field(corpus, text_field)
     if isinstance(corpus, (str, os.PathLike)):
         problem = corpus_spec_error(corpus)
         if problem:
@@ -143,13 +170,14 @@ def count_distinct_passages(corpus: str | os.PathLike, stop_at: int, max_sentenc
     kind = corpus_kind(corpus)
     if kind not in ("text", "jsonl", "parquet"):
         raise ValueError(f"count_distinct_passages reads a corpus file, not a {kind} corpus")
+    check_text_field(corpus, text_field)
     seen: set[str] = set()
     taken = 0
 
     def count(texts: Iterable[str]) -> None:
         nonlocal taken
         for text in texts:
-            text = text.strip()
+            text = passage_text(text)
             if not text:
                 continue
             taken += 1
@@ -186,7 +214,7 @@ def default_prefer_sources(path: Path) -> tuple[str, ...]:
         return ()
     wanted = set(DEFAULT_PREFER_SOURCES)
     with open(side, encoding="utf-8-sig") as f:  # a BOM (saved by Notepad) is not part of the first line's name
-        found = {line.strip() for line in f} & wanted
+        found = {passage_text(line) for line in f} & wanted
     return tuple(s for s in DEFAULT_PREFER_SOURCES if s in found)
 
 
@@ -202,6 +230,7 @@ def _jsonl_texts(path: str, field: str) -> Iterator[str]:
     with open(Path(path).expanduser(), encoding="utf-8-sig") as f, _utf8_errors(Path(path).expanduser()):
         first = True
         for i, line in enumerate(f, 1):
+            line = line.lstrip(BOM)  # a second file's BOM, after `cat a.jsonl b.jsonl`: json.loads refuses it
             if not line.strip():
                 continue
             if first and line.lstrip().startswith("["):
@@ -233,10 +262,10 @@ def _field(row: object, field: str, where: str) -> str:
         return ""
     if not isinstance(value, str):
         raise ValueError(f"{where}: field {field!r} is {type(value).__name__}, not text")  # noqa: TRY004 - bad data
-    return _unicode_text(value, f"{where}: field {field!r}")
+    return unicode_text(value, f"{where}: field {field!r}")
 
 
-def _unicode_text(text: str, where: str) -> str:
+def unicode_text(text: str, where: str) -> str:
     """``text``, when it is valid Unicode; a ``ValueError`` starting with ``where`` when it holds an unpaired UTF-16
     surrogate (a JSON ``"\\ud800"`` escape, half an emoji cut by a scraper): the teacher's tokenizer cannot take it
     and raised a bare ``TypeError`` after the teacher had loaded."""
@@ -306,7 +335,7 @@ def _clean(source: Iterable[str], max_sentences: int | None) -> list[tuple[int, 
     for i, line in enumerate(source):
         if not isinstance(line, str):
             raise TypeError(f"corpus item {i} is {type(line).__name__}, not str")
-        line = _unicode_text(line, f"corpus item {i}").strip()
+        line = passage_text(unicode_text(line, f"corpus item {i}"))
         if line:
             out.append((i, line))
             if max_sentences is not None and len(out) >= max_sentences:
@@ -330,7 +359,7 @@ def _preferred_first(path: Path, lines: list[tuple[int, str]], preferred: set[st
         raise ValueError(f"prefer_sources needs {side} (one source name a line, line for line with {path.name}); "
                          "it does not exist.")
     with open(side, encoding="utf-8-sig") as f:  # a BOM is not part of the first line's source name
-        names = [line.strip() for line in f]
+        names = [passage_text(line) for line in f]
     last = lines[-1][0] if lines else -1
     if len(names) <= last:
         raise ValueError(f"{side} has {len(names)} lines, fewer than {path.name} ({last + 1}).")

@@ -4,6 +4,8 @@ Each chunk of ``chunk_size`` passages is encoded (tokenized by the teacher, sort
 and saved as ``chunk-<index>-<content hash>.npy`` through a temporary file and an atomic rename, so an
 interrupted run leaves only whole chunks behind and the next run encodes only what is missing. A chunk
 is keyed by its index *and* the hash of its passages, so a stale or foreign file is never reused.
+Two runs sharing a cache folder take turns on a chunk (``chunk_lock``): the second waits while the first
+encodes it, then reads it from the folder.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from distill.refine.corpus import unicode_text
 from distill.refine.targets import TargetShards
 from static_model.atomic_file import atomic_write, atomic_write_bytes, remove_abandoned_temporaries
 
@@ -32,6 +37,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_CHUNK_SIZE = 10_000
 CACHE_VERSION = 1
 DEFAULT_CACHE_ROOT = ".cache/refine"  # relative to the working folder; one subfolder a teacher
+LOCK_FILE = "featurize.lock"  # in a cache folder: the advisory locks of its chunks (chunk_lock)
 
 
 def teacher_fingerprint(teacher: Teacher) -> str:
@@ -167,6 +173,35 @@ def check_meta(meta_file: Path, fingerprint: str, teacher_name: str) -> None:
                          "another cache folder (the default, .cache/refine/<teacher fingerprint>, is one a teacher)")
 
 
+@contextmanager
+def chunk_lock(chunk: Path) -> Iterator[None]:
+    """Hold an advisory lock on the cache chunk file ``chunk`` (a POSIX ``fcntl`` lock on one byte of its folder's
+    ``featurize.lock``, the byte a hash of the chunk's name), so that another process about to encode the same chunk
+    waits for this one and then reads it back. Best effort: without ``fcntl`` (Windows), between threads of one
+    process (POSIX record locks belong to a process) or where the lock cannot be had (a read-only folder, a file
+    system without locks), nothing is held and two runs may encode one chunk twice, each writing it whole. A process
+    that dies releases its locks with it."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    try:
+        fd = os.open(chunk.parent / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        logger.debug("featurize: no lock for %s (%s)", chunk.name, exc)
+        yield
+        return
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX, 1, zlib.crc32(chunk.name.encode()))
+        except OSError as exc:  # ENOLCK: a file system without locks
+            logger.debug("featurize: no lock for %s (%s)", chunk.name, exc)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def encode_chunk(teacher: Teacher, texts: Sequence[str], *, batch_size: int, bar: tqdm | None = None) -> np.ndarray:
     """Teacher sentence embeddings of ``texts`` (float32), length-sorted batches, no grad."""
     import torch
@@ -226,10 +261,15 @@ def featurize_shards(
         values other than ``None`` are not accepted: pass a folder, or ``None`` for the default.
     :param max_new_chunks: stop after encoding this many new chunks (raises ``InterruptedError``; used by the
         tests to simulate an interrupted run).
+
+    A passage holding an unpaired surrogate (``"\\ud800"``) is refused with a ``ValueError`` naming its index before
+    the cache folder is touched (the tokenizer raised a bare ``TypeError``), as the corpus readers refuse it.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
     texts = list(texts)
+    for i, text in enumerate(texts):
+        unicode_text(text, f"passage {i}")
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir(teacher)
     folder.mkdir(parents=True, exist_ok=True)
     write_meta(folder, teacher)
@@ -254,23 +294,31 @@ def featurize_shards(
 
         bar = tqdm(total=n_todo, desc=f"Featurize ({len(texts) - n_todo} cached)", unit=" texts", smoothing=0.1)
     t0 = time.perf_counter()
-    done_new = 0
+    done_new = encoded = 0
     try:
         for c in todo:
-            if max_new_chunks is not None and done_new >= max_new_chunks:
-                raise InterruptedError(f"Stopped after {done_new} new chunks (max_new_chunks).")
             chunk = texts[c * chunk_size : (c + 1) * chunk_size]
-            arr = encode_chunk(teacher, chunk, batch_size=batch_size, bar=bar)
-            check_finite_targets(arr, teacher, c * chunk_size)
-            save_chunk(names[c], arr)
-            parts[c] = load_chunk(names[c], len(chunk), teacher.dim)
+            with chunk_lock(names[c]):
+                parts[c] = load_chunk(names[c], len(chunk), teacher.dim)  # another run may have written it meanwhile
+                if parts[c] is not None:
+                    logger.info("featurize: chunk %d was encoded by another run meanwhile; read from %s", c, folder)
+                    if bar is not None:
+                        bar.update(len(chunk))
+                    continue
+                if max_new_chunks is not None and done_new >= max_new_chunks:
+                    raise InterruptedError(f"Stopped after {done_new} new chunks (max_new_chunks).")
+                arr = encode_chunk(teacher, chunk, batch_size=batch_size, bar=bar)
+                check_finite_targets(arr, teacher, c * chunk_size)
+                save_chunk(names[c], arr)
+                parts[c] = load_chunk(names[c], len(chunk), teacher.dim)
             done_new += 1
+            encoded += len(chunk)
     finally:
         if bar is not None:
             bar.close()
-    if n_todo:
+    if encoded:
         dt = time.perf_counter() - t0
-        logger.info("featurize: encoded %d passages in %.1f s (%.1f /s)", n_todo, dt, n_todo / max(dt, 1e-9))
+        logger.info("featurize: encoded %d passages in %.1f s (%.1f /s)", encoded, dt, encoded / max(dt, 1e-9))
     done = [p for p in parts if p is not None]  # every chunk, cached or encoded now
     if len(done) != n_chunks:
         raise OSError(f"featurize: a chunk written to {folder} could not be read back")
