@@ -388,7 +388,7 @@ def test_featurize_called_directly_refuses_a_lone_surrogate_naming_the_passage(t
 
 
 def test_featurize_takes_the_parameters_of_featurize_shards_and_returns_one_array(teacher_dir, tmp_path):
-    """``featurize`` is ``featurize_shards`` read into memory: the same parameters and defaults (a guard against drift)."""
+    """``featurize`` is ``featurize_shards`` read into memory: the same parameters and defaults (no drift)."""
     import inspect
 
     import numpy as np
@@ -473,3 +473,24 @@ def test_two_runs_featurizing_into_one_cache_folder_encode_each_chunk_once(teach
     clean = rf.featurize(teacher, texts, cache_dir=tmp_path / "clean", chunk_size=64, show_progress_bar=False)
     again = rf.featurize(teacher, texts, cache_dir=shared, chunk_size=64, show_progress_bar=False, max_new_chunks=0)
     np.testing.assert_array_equal(again, clean)
+
+
+@pytest.mark.parametrize("field", ["", "  ", 3])
+def test_a_text_field_that_is_no_field_name_is_refused_not_read_as_the_default(field, tmp_path):
+    """``text_field=""`` used to read the default field ``text`` silently."""
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"text": "a cat", "body": "a dog"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="text_field must be a field name"):
+        read_corpus(corpus, None, text_field=field)
+
+
+def test_a_passage_that_is_not_a_str_is_a_type_error_naming_it(teacher_dir, tmp_path):
+    from distill import Teacher
+    from distill.refine import featurize as rf
+
+    teacher = Teacher(str(teacher_dir), device="cpu")
+    with pytest.raises(TypeError, match=r"^passage 1 is bytes, not a str; decode bytes first"):
+        rf.featurize(teacher, ["a cat", b"a dog"], cache_dir=tmp_path / "c", show_progress_bar=False)
+    assert not (tmp_path / "c").exists()
+    with pytest.raises(TypeError, match=r"^corpus item 0 is NoneType, not a str"):
+        read_corpus([None], None)

@@ -95,9 +95,13 @@ def check_text_field(
     corpus: str | os.PathLike | Iterable[str], text_field: str | None, option: str = "text_field"
 ) -> None:
     """A ``ValueError`` naming ``option`` when a text field is given (not ``None``) for a corpus that has no fields,
-    a text file (one passage a line) or an iterable of passages, where it would be ignored."""
+    a text file (one passage a line) or an iterable of passages, where it would be ignored; or when it is no field
+    name (an empty string read as the default field before)."""
     if text_field is None:
         return
+    if not isinstance(text_field, str) or not text_field.strip():
+        raise ValueError(f"{option} must be a field name (a non-empty string), got {text_field!r}; leave it out for "
+                         f"the default field {DEFAULT_TEXT_FIELD!r}")
     if isinstance(corpus, (str, os.PathLike)):
         if corpus_kind(corpus) != "text":
             return
@@ -146,7 +150,7 @@ def read_corpus(corpus: str | os.PathLike | Iterable[str] | None, max_sentences:
         if kind == "text":
             lines = _read_text(Path(corpus).expanduser(), max_sentences, tuple(prefer_sources))
         else:
-            field = text_field or DEFAULT_TEXT_FIELD
+            field = DEFAULT_TEXT_FIELD if text_field is None else text_field
             source = {"jsonl": _jsonl_texts, "parquet": _parquet_texts, "hf": _hf_texts}[kind]
             cap = max_sentences if max_sentences is not None or kind != "hf" else HF_LINE_CAP
             lines = _clean(source(os.fspath(corpus), field), cap)
@@ -191,7 +195,7 @@ def count_distinct_passages(corpus: str | os.PathLike, stop_at: int, max_sentenc
             count(f)
     else:
         source = _jsonl_texts if kind == "jsonl" else _parquet_texts
-        count(source(os.fspath(corpus), text_field or DEFAULT_TEXT_FIELD))
+        count(source(os.fspath(corpus), DEFAULT_TEXT_FIELD if text_field is None else text_field))
     return len(seen)
 
 
@@ -268,7 +272,9 @@ def _field(row: object, field: str, where: str) -> str:
 def unicode_text(text: str, where: str) -> str:
     """``text``, when it is valid Unicode; a ``ValueError`` starting with ``where`` when it holds an unpaired UTF-16
     surrogate (a JSON ``"\\ud800"`` escape, half an emoji cut by a scraper): the teacher's tokenizer cannot take it
-    and raised a bare ``TypeError`` after the teacher had loaded."""
+    and raised a bare ``TypeError`` after the teacher had loaded. Not a ``str`` (bytes, None): a ``TypeError``."""
+    if not isinstance(text, str):
+        raise TypeError(f"{where} is {type(text).__name__}, not a str; decode bytes first (text.decode('utf-8'))")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -333,8 +339,6 @@ def _clean(source: Iterable[str], max_sentences: int | None) -> list[tuple[int, 
     out: list[tuple[int, str]] = []
     skipped = 0
     for i, line in enumerate(source):
-        if not isinstance(line, str):
-            raise TypeError(f"corpus item {i} is {type(line).__name__}, not str")
         line = passage_text(unicode_text(line, f"corpus item {i}"))
         if line:
             out.append((i, line))
