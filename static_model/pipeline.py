@@ -290,10 +290,17 @@ class StaticPipeline:
         return target
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike) -> StaticPipeline:
+    def from_pretrained(
+        cls, path: str | os.PathLike, *, revision: str | None = None, token: str | bool | None = None
+    ) -> StaticPipeline:
         """Load a classifier pipeline folder written by :meth:`save_pretrained` (read again if a save replaces it
-        meanwhile: the head and the model always come from the same version)."""
-        return read_consistently(path, cls._read_folder)
+        meanwhile: the head and the model always come from the same version).
+
+        ``path`` may be a Hugging Face Hub id, as in :meth:`StaticModel.from_pretrained`: ``revision`` (a branch, tag
+        or commit) and ``token`` (a str; ``True``: the saved login; ``False``: none; ``None``: ``HF_TOKEN`` or the
+        saved login) go to every huggingface_hub call, and a local path ignores them. The head's files are fetched
+        with the model's (``static_model.hub.MODEL_FILE_PATTERNS``: every JSON and safetensors file)."""
+        return read_consistently(path, cls._read_folder, revision=revision, token=token)
 
     @classmethod
     def _read_folder(cls, folder: Path) -> StaticPipeline:

@@ -446,3 +446,134 @@ def test_balanced_class_weights_count_texts_by_their_sample_weight_as_scikit_lea
     positives = weights @ indicator
     got = _class_weights_fit_with(tiny_model, monkeypatch, LABEL_SETS, weights)
     np.testing.assert_allclose(got, (weights.sum() - positives) / positives, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- score checks y as fit does
+
+NUMBERS = [i % 2 for i in range(len(FIT_TEXTS))]
+INDICATOR = np.array([[TOPIC[t.split()[0]] == "pet", "fast" in t] for t in FIT_TEXTS], dtype=np.int64)
+_TRAINED_ON = {"single": LABELS, "numbers": NUMBERS, "sets": LABEL_SETS, "indicator": INDICATOR}
+
+
+def _replaced(labels, row: int, value: object) -> list[object]:
+    out = list(labels)
+    out[row] = value
+    return out
+
+
+def _nan_cell(row: int) -> np.ndarray:
+    matrix = INDICATOR.astype(float)
+    matrix[row, 1] = np.nan
+    return matrix
+
+
+@pytest.mark.parametrize(
+    ("kind", "make_y", "problem"),
+    [
+        ("single", lambda: _replaced(LABELS, 3, None), r"row 3 \(None;"),  # was "'<' not supported between ..."
+        ("single", lambda: _replaced(LABELS, 5, float("nan")), r"row 5 \(NaN;"),  # was a score, the row counted wrong
+        ("single", lambda: pytest.importorskip("pandas").Series(_replaced(LABELS, 2, None), dtype="string"),
+         r"row 2 \(NA;"),  # was "boolean value of NA is ambiguous"
+        ("numbers", lambda: np.where(np.arange(len(NUMBERS)) == 4, np.nan, NUMBERS), r"row 4 \(NaN;"),
+        ("sets", lambda: _replaced(LABEL_SETS, 6, ["pet", None]), r"row 6 \(None in its label list;"),
+        ("sets", lambda: _replaced(LABEL_SETS, 6, ["pet", float("nan")]), r"row 6 \(NaN in its label list;"),
+        ("sets", lambda: _replaced(LABEL_SETS, 3, None), r"row 3 \(None;"),  # was "item 3 is NoneType"
+        ("indicator", lambda: _nan_cell(7), r"row 7 \(NaN in its indicator row;"),  # was "Input y_true contains NaN"
+    ],
+    ids=["None", "NaN", "Series NA", "float array", "None in list", "NaN in list", "None row", "indicator NaN"],
+)
+def test_score_reports_a_missing_label_as_fit_does_naming_its_row(tiny_model, kind, make_y, problem):
+    """fit named a missing label's row (MissingLabelError); score gave other messages for the same y ("Labels must be
+    finite", "'<' not supported", numpy's or scikit-learn's NaN errors) or, for a NaN among string labels, a score.
+    Both now give one message, from one check."""
+    from distill.classifier.data import MissingLabelError
+
+    with pytest.raises(MissingLabelError) as at_fit:
+        _clf(tiny_model).fit(FIT_TEXTS, make_y())
+    clf = _clf(tiny_model).fit(FIT_TEXTS, _TRAINED_ON[kind])
+    with pytest.raises(MissingLabelError, match=r"^y has a missing label at " + problem) as at_score:
+        clf.score(FIT_TEXTS, make_y())
+    assert str(at_score.value).endswith("; drop or fill those rows before scoring.")
+    assert str(at_score.value) == str(at_fit.value).replace("before fitting.", "before scoring.")
+
+
+@pytest.mark.parametrize(
+    ("kind", "y", "error", "problem"),
+    [
+        # scikit-learn's "Found input variables with inconsistent numbers of samples: [31, 32]"
+        ("single", LABELS[:-1], ValueError, "X and y have different lengths: 32 texts but 31 labels"),
+        ("single", None, TypeError, "y must be a sequence of labels, got NoneType"),  # "The 'y_true' parameter ..."
+        ("single", set(LABELS), TypeError, "y is a set, which has no row order"),
+        ("single", LABEL_SETS, TypeError, r"one label per text \(this classifier was trained on single labels\)"),
+        ("single", [3, *LABELS[1:]], TypeError, r"y mixes label types \(int: 3, str: 'pet'\)"),  # was a score
+        ("single", [1] * len(LABELS), TypeError, r"y holds number labels \(1\), but this classifier was trained on "
+                                                 r"str labels \('finance', 'nature', 'pet'\)"),
+        ("sets", {("pet",)}, TypeError, "y is a set, which has no row order"),  # was a score of 0.0
+        ("sets", _replaced(LABEL_SETS, 0, ["pet", 3]), TypeError, "y mixes label types"),  # was a score
+        ("sets", [[1]] * len(LABEL_SETS), TypeError, "y holds number labels"),  # was a score of 0.0
+        ("indicator", INDICATOR * 2, ValueError, "must hold only 0 and 1"),  # was a score of 0.0
+        ("indicator", INDICATOR[:, :1], ValueError, r"indicator matrix of shape \(32, 2\) .* got shape \(32, 1\)"),
+        ("indicator", LABELS, ValueError, r"indicator matrix of shape \(32, 2\) .* got shape \(32,\)"),
+        ("indicator", None, TypeError, "y must be a 0/1 indicator matrix"),
+    ],
+    ids=["length", "None", "set", "label lists", "mixed types", "other type", "sets: set", "sets: mixed types",
+         "sets: other type", "indicator: 2", "indicator: width", "indicator: labels", "indicator: None"],
+)
+def test_score_checks_y_as_fit_does_before_predicting(tiny_model, monkeypatch, kind, y, error, problem):
+    """score handed y to scikit-learn unchecked: tracebacks about y_true, or a silent score for a y that fit refuses
+    (labels of mixed types, of another type than the classes, values other than 0/1, an unordered set)."""
+    clf = _clf(tiny_model).fit(FIT_TEXTS, _TRAINED_ON[kind])
+
+    def not_yet(X):
+        raise AssertionError("the texts were predicted before y was checked")
+
+    monkeypatch.setattr(clf, "predict", not_yet)
+    with pytest.raises(error, match=problem):
+        clf.score(FIT_TEXTS[:1] if isinstance(y, set) and kind == "sets" else FIT_TEXTS, y)
+
+
+def test_score_still_scores_every_form_of_y_fit_takes(tiny_model):
+    pandas = pytest.importorskip("pandas")
+    clf = _clf(tiny_model).fit(FIT_TEXTS, LABELS)
+    right = clf.predict(FIT_TEXTS) == np.array(LABELS)
+    weights = np.arange(1, len(LABELS) + 1, dtype=float)
+    for y in (LABELS, tuple(LABELS), np.array(LABELS), np.array(LABELS, dtype=object), pandas.Series(LABELS)):
+        assert clf.score(FIT_TEXTS, y) == pytest.approx(right.mean())
+    assert clf.score(FIT_TEXTS, LABELS, sample_weight=weights) == pytest.approx(np.average(right, weights=weights))
+    assert clf.score(FIT_TEXTS, _replaced(LABELS, 0, "unknown")) == pytest.approx((right.sum() - right[0]) / 32)
+    numbers = _clf(tiny_model).fit(FIT_TEXTS, NUMBERS)
+    expected = (numbers.predict(FIT_TEXTS) == np.array(NUMBERS)).mean()
+    assert numbers.score(FIT_TEXTS, NUMBERS) == numbers.score(FIT_TEXTS, np.array(NUMBERS, dtype=float)) == expected
+    indicator = _clf(tiny_model).fit(FIT_TEXTS, INDICATOR)
+    expected = (indicator.predict(FIT_TEXTS) == INDICATOR).all(axis=1).mean()
+    assert indicator.score(FIT_TEXTS, INDICATOR) == indicator.score(FIT_TEXTS, INDICATOR.tolist()) == expected
+    assert indicator.score(FIT_TEXTS, INDICATOR.astype(bool)) == expected
+    for fitted, empty in ((clf, []), (numbers, np.zeros(0)), (indicator, np.zeros((0, 2)))):  # scikit-learn's message
+        with pytest.raises(ValueError, match="Found empty input array"):
+            fitted.score([], empty)
+
+
+@pytest.mark.parametrize("kind", ["single", "sets", "indicator"])
+@pytest.mark.parametrize(
+    ("weights", "problem"),
+    [
+        ([-1.0] * len(FIT_TEXTS), "sample_weight must be non-negative; item 0 is"),  # was a score
+        ([1.0] * 3, "sample_weight has 3 values but X has 32 texts"),  # "inconsistent numbers of samples: [32, 32, 3]"
+        ([0.0] * len(FIT_TEXTS), "sample_weight is zero for every text: there is nothing to score"),
+    ],
+    ids=["negative", "length", "zeros"],
+)
+def test_score_checks_sample_weight_as_fit_does(tiny_model, kind, weights, problem):
+    """fit refused negative weights; score summed them into a weighted accuracy (0.31 with every weight -1), and named
+    a wrong number of weights as scikit-learn's "inconsistent numbers of samples"."""
+    clf = _clf(tiny_model).fit(FIT_TEXTS, _TRAINED_ON[kind])
+    with pytest.raises(ValueError, match=problem):
+        clf.score(FIT_TEXTS, _TRAINED_ON[kind], sample_weight=weights)
+
+
+@pytest.mark.parametrize("key", [float("nan"), None, ("pet",)], ids=["NaN", "None", "tuple"])
+def test_a_class_weight_key_that_cannot_be_a_class_is_refused_naming_class_weight(tiny_model, key):
+    """It failed with the label checks' own "Labels must be finite; got nan." or "Labels must be strings or numbers",
+    which named no argument: y was fine."""
+    with pytest.raises((TypeError, ValueError), match=r"^class_weight names .*, which cannot be a class: "):
+        _clf(tiny_model, class_weight={key: 2.0}).fit(FIT_TEXTS, LABELS)

@@ -104,21 +104,30 @@ def _missing(label: Any) -> str | None:
     return None
 
 
-def _refuse_missing(labels: Sequence[Any], name: str) -> None:
-    """Name the first row with a missing label (single labels or label lists), rather than "mixes label types" (NaN
-    among strings) or "must be strings or numbers" (None): a missing label is no class."""
+def _refuse_missing(
+    labels: Sequence[Any] | np.ndarray, name: str, *, when: str = "fitting", row_kind: str = "label list"
+) -> None:
+    """Name the first row with a missing label (single labels, label lists or indicator rows, ``row_kind``), rather
+    than "mixes label types" (NaN among strings) or "must be strings or numbers" (None): a missing label is no class.
+    The one check of every argument that takes labels (``fit``, ``score``); ``when`` says what to fill them before."""
     first, count = "", 0
-    for row, value in enumerate(labels):
-        nested = _is_sequence_label(value)
-        items = (value.tolist() if isinstance(value, np.ndarray) else value) if nested else (value,)
-        what = next(filter(None, map(_missing, items)), None)
-        if what is not None:
-            first = first or f"row {row} ({what}{' in its label list' if nested else ''}"
-            count += 1
+    if isinstance(labels, np.ndarray) and labels.dtype.kind in "biuf":  # numbers only: NaN is the one missing value
+        flags = np.isnan(labels) if labels.dtype.kind == "f" else np.zeros(labels.shape, dtype=bool)
+        rows = np.flatnonzero(flags if flags.ndim == 1 else flags.any(axis=tuple(range(1, flags.ndim))))
+        if len(rows):
+            first, count = f"row {rows[0]} (NaN{f' in its {row_kind}' if labels.ndim > 1 else ''}", len(rows)
+    else:
+        for row, value in enumerate(labels):
+            nested = _is_sequence_label(value)
+            items = (value.tolist() if isinstance(value, np.ndarray) else value) if nested else (value,)
+            what = next(filter(None, map(_missing, items)), None)
+            if what is not None:
+                first = first or f"row {row} ({what}{f' in its {row_kind}' if nested else ''}"
+                count += 1
     if count:
         raise MissingLabelError(
             f"{name} has a missing label at {first}; {count} row(s) in all): labels must be strings or numbers, and "
-            "None, NaN or infinite labels cannot be classes; drop or fill those rows before fitting."
+            f"None, NaN or infinite labels cannot be classes; drop or fill those rows before {when}."
         )
 
 
@@ -141,21 +150,114 @@ def _is_sequence_label(value: Any) -> bool:
     return isinstance(value, (list, tuple, set, frozenset, np.ndarray))
 
 
-def label_sets(y: Any, name: str = "y") -> list[set[Any]]:
-    """Each text's labels as a set, from one label list (list, tuple, set or array) per text: the truth that a
-    multi-label classifier trained on label lists is scored against."""
+def _label_kind(label: Any) -> str:
+    """A label's kind as a classifier's classes have them: a str, a bool or a number (1 and 1.0 are the same)."""
+    kind = _kind(label)
+    return "number" if kind in ("int", "float") else kind
+
+
+def _refuse_other_kind(labels: Sequence[Any], classes: np.ndarray, name: str) -> None:
+    """True labels of another kind than the classes (ints for a classifier trained on strings) can never equal a
+    class: every text would count as wrong, silently. Unknown labels of the classes' kind do count as wrong."""
+    if not len(labels) or not len(classes):
+        return
+    have, known = _label_kind(labels[0]), _label_kind(classes.tolist()[0])
+    if have != known:
+        raise TypeError(
+            f"{name} holds {have} labels ({labels[0]!r}), but this classifier was trained on {known} labels "
+            f"({', '.join(map(repr, classes.tolist()[:3]))}{', ...' if len(classes) > 3 else ''}): no text could be "
+            "right."
+        )
+
+
+def _truth_rows(y: Any, n_samples: int, name: str, expected: str) -> list[Any]:
+    """The rows of the true labels ``y`` given to ``score``: a sequence with a row order, one row per text."""
     if hasattr(y, "to_numpy") and not isinstance(y, np.ndarray):  # pandas
         y = y.to_numpy()
     if y is None or isinstance(y, (str, bytes)) or not isinstance(y, Iterable):
-        raise TypeError(f"{name} must be a sequence of label lists, got {type(y).__name__}.")
-    rows = list(y)
+        raise TypeError(f"{name} must be a sequence of {expected}, got {type(y).__name__}.")
+    _refuse_unordered(y, name)
+    if isinstance(y, np.ndarray) and y.ndim != 1 and not (y.ndim == 2 and expected == "label lists"):
+        raise ValueError(f"{name} must be a 1-D sequence of {expected}, got an array of shape {y.shape}.")
+    rows = list(y.tolist() if isinstance(y, np.ndarray) and y.dtype != object else y)
+    if len(rows) != n_samples:
+        raise ValueError(f"X and {name} have different lengths: {n_samples} texts but {len(rows)} {expected}.")
+    _refuse_missing(rows, name, when="scoring")
+    return rows
+
+
+def single_labels(y: Any, n_samples: int, classes: np.ndarray, name: str = "y") -> list[Any]:
+    """One label per text as plain Python values, checked as ``fit`` checks them (a missing label named by its row,
+    one kind of label) and of the kind of ``classes``: the truth a single-label classifier is scored against."""
+    labels = _truth_rows(y, n_samples, name, "labels")
+    for i, label in enumerate(labels):
+        if _is_sequence_label(label):
+            raise TypeError(
+                f"{name} must hold one label per text (this classifier was trained on single labels); item {i} is "
+                f"{type(label).__name__} ({label!r:.60})."
+            )
+    _check_one_kind(labels, name)
+    try:
+        values = [to_python(label) for label in labels]
+    except ValueError as exc:
+        raise ValueError(f"{name} contains NaN or infinite labels ({exc})") from None
+    _refuse_other_kind(values, classes, name)
+    return values
+
+
+def label_sets(y: Any, n_samples: int, classes: np.ndarray, name: str = "y") -> list[set[Any]]:
+    """Each text's labels as a set, from one label list (list, tuple, set or array) per text: the truth that a
+    multi-label classifier trained on label lists is scored against, checked as ``fit`` checks label lists."""
+    rows = _truth_rows(y, n_samples, name, "label lists")
     for i, row in enumerate(rows):
         if not _is_sequence_label(row):
             raise TypeError(
                 f"{name} must hold one list of labels per text (this classifier was trained on label lists); item {i} "
                 f"is {type(row).__name__} ({row!r:.60})."
             )
-    return [{to_python(label) for label in (row.tolist() if isinstance(row, np.ndarray) else row)} for row in rows]
+    lists = [row.tolist() if isinstance(row, np.ndarray) else list(row) for row in rows]
+    flat = [label for labels in lists for label in labels]
+    _check_one_kind(flat, name)
+    try:
+        sets = [{to_python(label) for label in labels} for labels in lists]
+    except ValueError as exc:
+        raise ValueError(f"{name} contains NaN or infinite labels ({exc})") from None
+    _refuse_other_kind([to_python(label) for label in flat[:1]], classes, name)
+    return sets
+
+
+def indicator_rows(y: Any, n_samples: int, n_classes: int, name: str = "y") -> np.ndarray:
+    """The true 0/1 indicator matrix (n_samples, n_classes) a classifier trained on one is scored against, checked
+    as ``fit`` checks one (a missing cell named by its row, only 0 and 1)."""
+    if hasattr(y, "toarray") and hasattr(y, "shape"):  # scipy sparse
+        y = y.toarray()
+    if hasattr(y, "to_numpy") and not isinstance(y, np.ndarray):  # pandas
+        y = y.to_numpy()
+    if y is None or isinstance(y, (str, bytes)) or not isinstance(y, Iterable):
+        raise TypeError(f"{name} must be a 0/1 indicator matrix (this classifier was trained on one), got "
+                        f"{type(y).__name__}.")
+    _refuse_unordered(y, name)
+    try:
+        matrix = np.asarray(y)
+    except ValueError:  # ragged rows
+        matrix = np.asarray(y, dtype=object)
+    if matrix.ndim != 2 or matrix.shape != (n_samples, n_classes):
+        raise ValueError(f"{name} must be a 0/1 indicator matrix of shape ({n_samples}, {n_classes}) (one row per "
+                         f"text, one column per class, as in fit), got shape {matrix.shape}.")
+    return _indicator_values(matrix, name, when="scoring")
+
+
+def _indicator_values(y: np.ndarray, name: str, *, when: str) -> np.ndarray:
+    """A 2-D indicator matrix as float64 0/1 values: a missing cell (NaN, None) named by its row, anything else than
+    0 and 1 refused."""
+    _refuse_missing(y, name, when=when, row_kind="indicator row")
+    try:
+        values = y.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"The indicator matrix {name} must hold 0/1 numbers, got dtype {y.dtype}.") from exc
+    if not np.isin(values, (0.0, 1.0)).all():
+        raise ValueError(f"The indicator matrix {name} must hold only 0 and 1.")
+    return values
 
 
 @dataclass
@@ -263,12 +365,7 @@ def _encode_indicator(y: np.ndarray, n_samples: int, name: str) -> Targets:
         raise ValueError("Cannot fit on zero samples.")
     if y.shape[1] < 1:
         raise ValueError(f"The indicator matrix {name} has no columns.")
-    try:
-        values = y.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"The indicator matrix {name} must hold 0/1 numbers, got dtype {y.dtype}.") from exc
-    if not np.isin(values, (0.0, 1.0)).all():
-        raise ValueError(f"The indicator matrix {name} must hold only 0 and 1.")
+    values = _indicator_values(y, name, when="fitting")
     if not values.any():
         raise ValueError(f"The indicator matrix {name} has no positive labels at all.")
     return Targets(np.arange(y.shape[1]), True, INDICATOR, values.astype(np.float32))
@@ -303,7 +400,11 @@ def check_class_weight(
         for key, value in class_weight.items():
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
                 raise ValueError(f"class_weight values must be numbers; class {key!r} has {value!r}.")
-            lookup[to_python(key)] = float(value)
+            try:
+                label = to_python(key)
+            except (TypeError, ValueError) as exc:  # "Labels must be finite" named no argument
+                raise type(exc)(f"class_weight names {key!r:.60}, which cannot be a class: {exc}") from None
+            lookup[label] = float(value)
         unknown = set(lookup) - set(targets.classes.tolist())
         if unknown:
             raise ValueError(f"class_weight names classes that are not in y: {sorted(map(repr, unknown))}.")
@@ -314,8 +415,9 @@ def check_class_weight(
     raise TypeError(f"class_weight must be None, 'balanced' or a dict, got {type(class_weight).__name__}.")
 
 
-def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
-    """One finite, non-negative float weight per text (not all zero) as a float64 array, or ``None``."""
+def check_sample_weight(sample_weight: Any, n_samples: int, *, purpose: str = "train on") -> np.ndarray | None:
+    """One finite, non-negative float weight per text (not all zero: nothing to ``purpose``) as a float64 array, or
+    ``None``."""
     if sample_weight is None:
         return None
     try:
@@ -339,7 +441,7 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None
     if len(negative):
         raise ValueError(f"sample_weight must be non-negative; item {negative[0]} is {weights[negative[0]]!r}.")
     if not weights.any():
-        raise ValueError("sample_weight is zero for every text: there is nothing to train on.")
+        raise ValueError(f"sample_weight is zero for every text: there is nothing to {purpose}.")
     return weights
 
 

@@ -24,7 +24,9 @@ from distill.classifier.data import (
     check_sample_weight,
     check_texts,
     encode_targets,
+    indicator_rows,
     label_sets,
+    single_labels,
     validation_split,
 )
 from static_model.pipeline import check_threshold
@@ -415,23 +417,28 @@ class StaticModelClassifier(ClassifierMixin, BaseEstimator):
         return [tuple(labels[j] for j in np.flatnonzero(row)) for row in hits]
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Accuracy; for multi-label, subset accuracy (every label of a text right)."""
+        """Accuracy; for multi-label, subset accuracy (every label of a text right).
+
+        ``y`` and ``sample_weight`` are checked as ``fit`` checks them (a missing label is a :class:`MissingLabelError`
+        naming its row), ``y`` in the form the classifier was trained with; a true label the classifier does not know
+        makes its text wrong."""
         self._check_fitted()
-        if not self.multilabel_:
-            return super().score(X, y, sample_weight=sample_weight)
         from sklearn.metrics import accuracy_score
 
-        predicted = self.predict(X)
+        texts = check_texts(X)  # y and the weights are checked before the texts are predicted, as in fit
+        weights = check_sample_weight(sample_weight, len(texts), purpose="score")
         if self.label_format_ == INDICATOR:
-            truth = np.asarray(y.toarray() if hasattr(y, "toarray") else y)
-            return float(accuracy_score(truth, predicted, sample_weight=sample_weight))
-        # Compared as sets: a true label the model does not know makes the text wrong (a binarizer over classes_
-        # dropped it with a warning, and counted the text right), and a plain string is no label list.
-        truths = label_sets(y, "y")
-        if len(truths) != len(predicted):
-            raise ValueError(f"X and y have different lengths: {len(predicted)} texts but {len(truths)} label lists.")
-        right = np.array([set(p) == t for p, t in zip(predicted, truths)], dtype=bool)
-        return float(accuracy_score(np.ones(len(right), dtype=bool), right, sample_weight=sample_weight))
+            truth = indicator_rows(y, len(texts), len(self.classes_))
+            return float(accuracy_score(truth, self.predict(texts), sample_weight=weights))
+        if not self.multilabel_:
+            labels = single_labels(y, len(texts), self.classes_)
+            right = np.array([p == t for p, t in zip(self.predict(texts).tolist(), labels)], dtype=bool)
+        else:
+            # Compared as sets: a true label the model does not know makes the text wrong (a binarizer over classes_
+            # dropped it with a warning, and counted the text right), and a plain string is no label list.
+            truths = label_sets(y, len(texts), self.classes_)
+            right = np.array([set(p) == t for p, t in zip(self.predict(texts), truths)], dtype=bool)
+        return float(accuracy_score(np.ones(len(right), dtype=bool), right, sample_weight=weights))
 
     # ------------------------------------------------------------------ export
     def to_pipeline(self) -> Any:
