@@ -5,7 +5,10 @@ no process ever holds the whole result. A partition's file is written beside its
 so a file that exists is complete, and a re-run skips it (resume). ``_manifest.json`` records what the folder was
 made from (each input's path, size, modification time and SHA-256, the column, the partitioning and the model); a
 re-run with other inputs, an input edited in place (even one that kept its size and time), another column or model
-is refused rather than mixed in. A run holds the
+is refused rather than mixed in. Within a run, a worker checks the bytes it reads against the SHA-256 planning took
+of its partition's bytes (carried by the Partition it is sent, not in the manifest), so an input replaced after
+planning keeping its size and time (``cp -p``) fails the run naming the partition instead of being encoded under
+the planned ids. A run holds the
 folder's ``.lock`` (``flock``): a second run on the same folder at the same time is refused.
 """
 
@@ -290,7 +293,8 @@ class _Encoder:
         return True
 
     def encode(self, partition: Partition) -> int:
-        """Write ``partition``'s vectors to its file (atomically); the number of rows."""
+        """Write ``partition``'s vectors to its file (atomically); the number of rows. A partition whose file
+        changed since planning (its size, time or, with them kept, the bytes read) is an InputError, nothing written."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 

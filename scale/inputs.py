@@ -7,7 +7,11 @@ under ``column``; blank lines are not rows, as in refine's corpus reader), ``.pa
 Partitions are contiguous row ranges of one file, so the same inputs always give the same partitions and global row
 ids (rows numbered across files in the order given). Each partition carries its file's size and modification time
 as planned (a worker refuses a file that changed since) and the SHA-256 of its content, which planning computes in the
-same pass that finds the line ranges (what a resume compares to see an edit that kept the size and time).
+same pass that finds the line ranges (what a resume compares to see an edit that kept the size and time). It carries
+too the SHA-256 of the bytes its worker reads (text and JSONL: its byte range, hashed in that same pass; Parquet: the
+file's footer and the text column's chunks in the row groups it reads), which the worker checks against the bytes it
+read before encoding them: a file replaced keeping its size and time (``cp -p``) between planning and a worker's read
+is refused, not encoded as other rows under the planned ids.
 """
 
 from __future__ import annotations
@@ -51,6 +55,9 @@ class Partition:
     file_mtime_ns: int | None = None  # the file's modification time when planned (None: not checked)
     file_sha256: str | None = None  # the SHA-256 of the file's content when planned (for the manifest)
     n_partitions: int = 0  # partitions in the whole plan: sets the width of the names (0: the minimum, 6 digits)
+    # the SHA-256 (hex) of what the worker reads, as planned (None: not checked); text and JSONL: the bytes
+    # byte_start..byte_end; Parquet: see _parquet_digests. Sent to the workers only, never in the manifest.
+    range_sha256: str | None = None
 
     @property
     def name(self) -> str:
@@ -116,6 +123,7 @@ def plan_partitions(
     if not inputs:
         raise InputError("no input files given")
     planned: list[tuple[str, str, int, int, int, int, int, int, int, int, str]] = []
+    range_digests: list[str] = []
     next_id = 0
     for raw in inputs:
         path = local_path(raw, "input")
@@ -125,27 +133,135 @@ def plan_partitions(
             raise InputError(f"{path}: no such file")
         kind = file_kind(path)
         size, mtime_ns = file_stat(path)
-        digest = hashlib.sha256()
+        digest = _RangeDigests(hashlib.sha256())
         ranges = _file_ranges(path, kind, column, partition_rows, digest)
-        sha256 = digest.hexdigest()
-        for start, n, byte_start, byte_end, first_line in ranges:
+        sha256 = digest.whole.hexdigest()
+        if len(digest.ranges) != len(ranges):
+            raise RuntimeError(f"{path}: {len(ranges)} partitions planned but {len(digest.ranges)} range digests")
+        for (start, n, byte_start, byte_end, first_line), range_sha256 in zip(ranges, digest.ranges):
             planned.append(
                 (str(path.resolve()), kind, start, n, next_id, byte_start, byte_end, first_line, size, mtime_ns, sha256)
             )
+            range_digests.append(range_sha256)
             next_id += n
-    return [Partition(index, *fields, n_partitions=len(planned)) for index, fields in enumerate(planned)]
+    return [
+        Partition(index, *fields, n_partitions=len(planned), range_sha256=range_digests[index])
+        for index, fields in enumerate(planned)
+    ]
 
 
-def _file_ranges(path: Path, kind: str, column: str, size: int, digest: Any) -> list[tuple[int, int, int, int, int]]:
-    """(first row, rows, byte start, byte end, first line) per partition of one file of ``kind``; ``digest`` (a
-    hashlib object) is fed the whole file."""
+def _file_ranges(
+    path: Path, kind: str, column: str, size: int, digest: _RangeDigests
+) -> list[tuple[int, int, int, int, int]]:
+    """(first row, rows, byte start, byte end, first line) per partition of one file of ``kind``; ``digest`` is fed
+    the whole file and keeps each partition's digest (see :class:`_RangeDigests`)."""
     if kind == "parquet":
         ranges = [(start, n, 0, 0, 0) for start, n in _row_ranges(_parquet_rows(path, column), size)]
-        _feed(path, digest)
+        _feed(path, digest.whole)
+        if ranges:
+            with open(path, "rb") as handle:
+                digest.ranges = _parquet_digests(handle, column, [(start, n) for start, n, *_ in ranges])
         return ranges
     if kind == "jsonl":
         return _jsonl_ranges(path, column, size, digest)
     return [(start, n, lo, hi, start) for start, n, lo, hi in _line_ranges(path, size, digest)]
+
+
+class _RangeDigests:
+    """A hashlib-like object fed a file's bytes in order (``update``): it feeds them to ``whole`` and keeps in
+    ``ranges`` the SHA-256 (hex) of each partition's byte range, the ranges tiling the file from byte 0 and each ended
+    by ``cut(its end)`` as planning finds it, in the same pass. Planning finds a range's end in bytes already fed, and
+    never before the last byte of those fed before the latest ``update`` (:func:`_marked_blocks` holds back a ``\r``
+    that may begin a ``\r\n``): all else is hashed as it comes, so at most about one block is held."""
+
+    def __init__(self, whole: Any) -> None:
+        self.whole = whole
+        self.ranges: list[str] = []
+        self._range = hashlib.sha256()
+        self._pending: list[memoryview] = []  # bytes fed and not yet hashed, from offset self._hashed on
+        self._hashed = 0
+        self._fed = 0
+
+    def update(self, block: bytes) -> None:
+        self.whole.update(block)
+        self._hash_to(self._fed - 1)
+        self._pending.append(memoryview(block))
+        self._fed += len(block)
+
+    def cut(self, end: int) -> None:
+        """End the current range at byte ``end`` (exclusive) and start the next there."""
+        if not self._hashed <= end <= self._fed:
+            raise RuntimeError(f"a partition ending at byte {end} of bytes {self._hashed}-{self._fed}")
+        self._hash_to(end)
+        self.ranges.append(self._range.hexdigest())
+        self._range = hashlib.sha256()
+
+    def _hash_to(self, end: int) -> None:
+        while self._hashed < end:
+            piece = self._pending[0]
+            take = min(len(piece), end - self._hashed)
+            self._range.update(piece[:take])
+            self._hashed += take
+            if take == len(piece):
+                self._pending.pop(0)
+            else:
+                self._pending[0] = piece[take:]
+
+
+def _parquet_digests(handle: Any, column: str, ranges: Sequence[tuple[int, int]]) -> list[str]:
+    """The SHA-256 (hex) of what reading each ``(first row, rows)`` of ``ranges`` from the Parquet file open as
+    ``handle`` depends on: the footer (schema, row-group layout, statistics) and the chunks of ``column`` in the row
+    groups that hold those rows. Each row group's chunks are hashed once, however many ranges share it."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(handle).metadata
+    handle.seek(0, os.SEEK_END)
+    size = handle.tell()
+    handle.seek(size - 8)
+    footer_length = int.from_bytes(handle.read(4), "little")
+    footer_start = max(0, size - 8 - footer_length)
+    footer = hashlib.sha256(_read_span(handle, footer_start, size - footer_start)).digest()
+    groups: dict[int, bytes] = {}
+    digests = []
+    for first, n in ranges:
+        digest = hashlib.sha256(footer)
+        for group in _row_groups(meta, first, n):
+            if group not in groups:
+                groups[group] = _chunk_digest(handle, meta.row_group(group), column)
+            digest.update(groups[group])
+        digests.append(digest.hexdigest())
+    return digests
+
+
+def _row_groups(meta: Any, first: int, n: int) -> list[int]:
+    """The row groups of a Parquet file's metadata that hold some of rows ``[first, first + n)``."""
+    found, row = [], 0
+    for group in range(meta.num_row_groups):
+        rows = meta.row_group(group).num_rows
+        if row + rows > first and row < first + n:
+            found.append(group)
+        row += rows
+    return found
+
+
+def _chunk_digest(handle: Any, group: Any, column: str) -> bytes:
+    """The SHA-256 of the bytes of ``column``'s chunks (its leaf columns) in one row group, from where the reader
+    starts (the dictionary page, else the first data page) for their compressed size."""
+    digest = hashlib.sha256()
+    for leaf in range(group.num_columns):
+        chunk = group.column(leaf)
+        if chunk.path_in_schema != column and not chunk.path_in_schema.startswith(column + "."):
+            continue
+        start = chunk.data_page_offset
+        if chunk.has_dictionary_page and 0 < (chunk.dictionary_page_offset or 0) < start:
+            start = chunk.dictionary_page_offset
+        digest.update(_read_span(handle, start, chunk.total_compressed_size))
+    return digest.digest()
+
+
+def _read_span(handle: Any, start: int, length: int) -> bytes:
+    handle.seek(start)
+    return bytes(handle.read(length))
 
 
 def _blocks(path: str | os.PathLike, digest: Any) -> Iterator[bytes]:
@@ -224,7 +340,7 @@ def is_string_type(kind: Any) -> bool:
     return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or (is_view is not None and is_view(kind)))
 
 
-def _jsonl_ranges(path: Path, column: str, size: int, digest: Any) -> list[tuple[int, int, int, int, int]]:
+def _jsonl_ranges(path: Path, column: str, size: int, digest: _RangeDigests) -> list[tuple[int, int, int, int, int]]:
     """(first row, rows, byte start, byte end, first line) per partition of a JSONL file, whose rows are its non-blank
     lines; checks the first row's JSON and field."""
     ranges = []
@@ -240,15 +356,17 @@ def _jsonl_ranges(path: Path, column: str, size: int, digest: Any) -> list[tuple
         rows += 1
         if rows - start_row == size:
             ranges.append((start_row, size, start_byte, offset, start_line))
+            digest.cut(offset)
             start_row, start_byte, start_line = rows, offset, number + 1
     if rows > start_row:
         ranges.append((start_row, rows - start_row, start_byte, offset, start_line))
+        digest.cut(offset)
     return ranges
 
 
-def _line_ranges(path: Path, size: int, digest: Any) -> list[tuple[int, int, int, int]]:
+def _line_ranges(path: Path, size: int, digest: _RangeDigests) -> list[tuple[int, int, int, int]]:
     """(first row, rows, byte start, byte end) per partition of a line-based file, in one streaming pass (fed to
-    ``digest``)."""
+    ``digest``, cut at each partition's end)."""
     ranges = []
     row = 0
     start_row, start_byte = 0, 0
@@ -265,6 +383,7 @@ def _line_ranges(path: Path, size: int, digest: Any) -> list[tuple[int, int, int
             row = start_row + size
             end = offset + found + 1
             ranges.append((start_row, size, start_byte, end))
+            digest.cut(end)
             start_row, start_byte, pos = row, end, found + 1
         offset += len(block)
         last_byte = block[-1:]
@@ -272,6 +391,7 @@ def _line_ranges(path: Path, size: int, digest: Any) -> list[tuple[int, int, int
         row += 1
     if row > start_row:
         ranges.append((start_row, row - start_row, start_byte, offset))
+        digest.cut(offset)
     return ranges
 
 
@@ -300,14 +420,18 @@ def _json_text(line: bytes, path: Path, number: int, column: str) -> str:
 
 def read_partition(partition: Partition, column: str = "text") -> list[str]:
     """The partition's texts, in row order (a text line loses its line ending; a blank text line is an empty text, a
-    blank JSONL line no row); an InputError when the file changed since the partition was planned."""
+    blank JSONL line no row); an InputError when the file changed since the partition was planned: its size or
+    modification time, or (even when those were kept, as ``cp -p`` keeps them) the bytes read, checked against the
+    partition's planned ``range_sha256`` before any is decoded."""
     path = Path(partition.path)
     _check_unchanged(partition)
     if partition.kind == "parquet":
-        return _read_parquet_rows(path, column, partition.first_row, partition.n_rows)
+        return _read_parquet_rows(path, column, partition.first_row, partition.n_rows, partition)
     with open(path, "rb") as handle:
         handle.seek(partition.byte_start)
         data = handle.read(partition.byte_end - partition.byte_start)
+    if partition.range_sha256 is not None and hashlib.sha256(data).hexdigest() != partition.range_sha256:
+        _refuse_changed(partition, f"bytes {partition.byte_start}-{partition.byte_end}")
     lines = data.splitlines()  # bytes split at \n, \r\n and a lone \r only: Python's universal newlines
     if partition.byte_start == 0 and lines:  # the file's first line (as refine's corpus reader, utf-8-sig)
         lines[0] = lines[0].removeprefix(_BOM)
@@ -342,19 +466,40 @@ def _check_unchanged(partition: Partition) -> None:
         )
 
 
-def _read_parquet_rows(path: Path, column: str, first: int, n: int) -> list[str]:
+def _refuse_changed(partition: Partition, what: str) -> None:
+    """The InputError of a partition whose bytes differ from the planned ones though its file kept its size and time."""
+    raise InputError(
+        f"{partition.path} changed since the run was planned ({what} of partition {partition.name} differ from "
+        "the planned ones though its size and modification time are the same: was it replaced during the run, e.g. "
+        "by cp -p?)"
+    )
+
+
+def _read_parquet_rows(path: Path, column: str, first: int, n: int, partition: Partition | None = None) -> list[str]:
+    """Rows ``[first, first + n)`` of ``column``; with a ``partition`` that has a ``range_sha256``, its footer and
+    chunks are checked first (see :func:`_parquet_digests`), from the very handle the rows are then read from."""
     import pyarrow.parquet as pq
 
-    handle = pq.ParquetFile(path)
-    texts: list[str] = []
-    row = 0
-    for group in range(handle.num_row_groups):
-        rows = handle.metadata.row_group(group).num_rows
-        if row + rows > first and row < first + n:
-            values = handle.read_row_group(group, columns=[column]).column(0).to_pylist()
-            lo, hi = max(first - row, 0), min(first + n - row, rows)
-            texts.extend(values[lo:hi])
-        row += rows
+    with open(path, "rb") as raw:
+        if partition is not None and partition.range_sha256 is not None:
+            try:
+                digests = _parquet_digests(raw, column, [(first, n)])
+            except Exception as exc:  # pyarrow's error for bytes that are no Parquet footer any more
+                raise InputError(f"{path} changed since the run was planned: no longer a readable Parquet file "
+                                 f"({exc})") from exc
+            if digests != [partition.range_sha256]:
+                _refuse_changed(partition, "the footer or the column chunks")
+            raw.seek(0)
+        handle = pq.ParquetFile(raw)
+        texts: list[str] = []
+        row = 0
+        for group in range(handle.num_row_groups):
+            rows = handle.metadata.row_group(group).num_rows
+            if row + rows > first and row < first + n:
+                values = handle.read_row_group(group, columns=[column]).column(0).to_pylist()
+                lo, hi = max(first - row, 0), min(first + n - row, rows)
+                texts.extend(values[lo:hi])
+            row += rows
     for k, text in enumerate(texts):
         if not isinstance(text, str):
             raise InputError(f"{path}, row {first + k}: column {column!r} holds {type(text).__name__}, not a string")

@@ -400,3 +400,129 @@ def test_featurize_gives_the_workers_an_absolute_cache_and_teacher_folder(no_clu
     from scale.featurize import worker_teacher
 
     assert worker_teacher("sentence-transformers/all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+# ------------------------------------------------------------------ a worker sees an input replaced, size and time kept
+
+
+def replaced_inputs(tmp_path: Path, name: str) -> tuple[Path, bytes, list[str]]:
+    """An input of six rows whose fifth row only is edited in the returned content of the same size (written in
+    row groups of two for Parquet, uncompressed and without statistics, so the footer stays the same), and the
+    edited rows."""
+    rows = ["the cat sat", "a dog runs", "hello world", "the mat", "money", "river"]
+    edited = rows[:4] + ["honey"] + rows[5:]
+    source = tmp_path / name
+    if name.endswith(".parquet"):
+        options = {"row_group_size": 2, "compression": "none", "use_dictionary": False, "write_statistics": False}
+        pq.write_table(pa.table({"text": rows}), source, **options)
+        pq.write_table(pa.table({"text": edited}), tmp_path / "new.parquet", **options)
+        content = (tmp_path / "new.parquet").read_bytes()
+    elif name.endswith(".jsonl"):
+        source.write_text("".join(json.dumps({"text": r}) + "\n\n" for r in rows), encoding="utf-8")
+        content = "".join(json.dumps({"text": r}) + "\n\n" for r in edited).encode("utf-8")
+    else:
+        source.write_bytes("".join(r + "\r\n" for r in rows).encode("utf-8"))
+        content = "".join(r + "\r\n" for r in edited).encode("utf-8")
+    assert len(content) == source.stat().st_size and content != source.read_bytes()
+    return source, content, edited
+
+
+@pytest.mark.parametrize("name", ["in.txt", "in.jsonl", "in.parquet"])
+def test_a_worker_refuses_an_input_replaced_keeping_its_size_and_modification_time(tiny_model, tmp_path, name):
+    """A worker compared its file's size and modification time only: an input replaced by ``cp -p`` between planning
+    and the worker's read (same size, same time) was read as planned, and the new rows' vectors were written under
+    the planned ids. Now the bytes a worker reads are checked against their planned SHA-256: the partition holding
+    the edited row is refused by name, one whose bytes are unchanged is still read."""
+    from scale.bulk_encode import _Encoder
+
+    source, content, edited = replaced_inputs(tmp_path, name)
+    partitions = plan_partitions([source], partition_rows=3)
+    assert [p.n_rows for p in partitions] == [3, 3]
+    copy_keeping_mtime(source, content)
+    assert read_partition(partitions[0]) == edited[:3]  # its bytes (and, for Parquet, the footer) are as planned
+    with pytest.raises(InputError, match=rf"{source.resolve()} changed since the run was planned \(.* of partition "
+                       r"part-000001\.parquet differ from the planned ones"):
+        read_partition(partitions[1])
+    out = tmp_path / "out"
+    out.mkdir()
+    worker = _Encoder(tiny_model, str(out), "text", 64)
+    with pytest.raises(InputError, match="changed since the run was planned"):
+        worker.encode(partitions[1])
+    assert worker.encode(partitions[0]) == 3
+    assert sorted(f.name for f in out.iterdir()) == ["part-000000.parquet"]  # nothing written for the changed one
+
+
+def test_a_parquet_input_whose_footer_changed_is_refused_by_every_partition(tmp_path):
+    """Parquet's check covers the footer (schema, row-group layout, statistics): an edit that changes it refuses every
+    partition of the file, even one whose column chunks kept their bytes; bytes that are no Parquet any more (same
+    size and time) are refused as a change, not as pyarrow's error."""
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"text": ["the cat sat", "a dog runs", "hello", "moon"]}), source, row_group_size=2)
+    partitions = plan_partitions([source], partition_rows=2)
+    table = pa.table({"text": ["the cat sat", "a dog runs", "hellp", "moon"]})  # statistics change with the edit
+    pq.write_table(table, tmp_path / "new.parquet", row_group_size=2)
+    copy_keeping_mtime(source, (tmp_path / "new.parquet").read_bytes())
+    for partition in partitions:
+        with pytest.raises(InputError, match=f"{source.resolve()} changed since the run was planned"):
+            read_partition(partition)
+    source.write_bytes(b"\0" * source.stat().st_size)  # no Parquet at all any more, same size and time
+    os.utime(source, ns=(partitions[0].file_mtime_ns, partitions[0].file_mtime_ns))
+    with pytest.raises(InputError, match=f"{source.resolve()} changed since the run was planned"):
+        read_partition(partitions[0])
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 1 << 24])
+def test_each_partition_carries_the_sha256_of_its_byte_range_and_the_manifest_does_not(
+    no_cluster, tiny_model, monkeypatch, tmp_path, block
+):
+    """The per-partition digests are computed in planning's one pass whatever the read block (a block may end
+    inside a ``\\r\\n``), tile the file as the partitions do, go to the workers, and leave the manifest (format 3)
+    as it was."""
+    import random
+
+    import scale.inputs
+    from scale.bulk_encode import MANIFEST_FORMAT
+
+    monkeypatch.setattr(scale.inputs, "_READ_BLOCK", block)
+    rng = random.Random(block)
+    for _ in range(40):
+        text = tmp_path / "in.txt"
+        text.write_bytes("".join(rng.choice(["a", "bc", "\r", "\n", "\r\n"]) for _ in range(40)).encode("ascii"))
+        jsonl = tmp_path / "in.jsonl"
+        lines = [b'{"text": "x"}\n', b"\r\n", b"\n", b'{"text": "yz"}\r']
+        jsonl.write_bytes(b"".join(rng.choice(lines) for _ in range(12)) + b'{"text": "end"}\n\n')
+        for source in (text, jsonl):
+            data = source.read_bytes()
+            partitions = plan_partitions([source], partition_rows=rng.choice([1, 2, 5]))
+            assert [p.range_sha256 for p in partitions] == [
+                hashlib.sha256(data[p.byte_start : p.byte_end]).hexdigest() for p in partitions
+            ]
+            assert [p.byte_start for p in partitions] == [0] + [p.byte_end for p in partitions[:-1]]
+    encode_files(tiny_model, [text, jsonl], tmp_path / "out", partition_rows=2, progress=False)
+    assert all(p.range_sha256 for p in no_cluster["todo"])
+    manifest = json.loads((tmp_path / "out" / MANIFEST).read_text(encoding="utf-8"))
+    assert manifest["format"] == MANIFEST_FORMAT == 3
+    assert "range_sha256" not in json.dumps(manifest)
+
+
+def test_a_run_whose_input_is_replaced_after_planning_fails_naming_the_file_and_partition(
+    cluster, tiny_model, tmp_path, monkeypatch
+):
+    """End to end on Ray: the input is replaced (same size and time) right after the driver planned it; the worker
+    refuses the partition whose bytes changed, and the run fails with the one-line WorkerError naming it."""
+    import scale.bulk_encode as bulk
+    from scale import WorkerError
+
+    source, content, _ = replaced_inputs(tmp_path, "in.txt")
+
+    def plan_then_replace(*args, **kwargs):
+        partitions = plan_partitions(*args, **kwargs)
+        copy_keeping_mtime(source, content)
+        return partitions
+
+    monkeypatch.setattr(bulk, "plan_partitions", plan_then_replace)
+    out = tmp_path / "out"
+    with pytest.raises(WorkerError, match=rf"^encoding {source.resolve()} rows 3-5 into part-000001\.parquet failed: "
+                       rf"InputError: {source.resolve()} changed since the run was planned \(bytes 38-61 of "):
+        encode_files(tiny_model, [source], out, partition_rows=3, workers=1, progress=False)
+    assert not (out / "part-000001.parquet").exists()
