@@ -266,7 +266,8 @@ class ChunkCache:
         """Add this call's resolved chunks to the current generation, as many as fit; when it is full it becomes
         the previous generation and the rest go to a new one (what does not fit there either is not cached).
         ``seen``: the merge count and current generation when the call looked up; if both are still the same,
-        none of ``chunks`` can be there yet."""
+        none of ``chunks`` can be there yet (a merge counts itself once it has published its entries, so a call that
+        looked up while one was under way sees the count move and filters)."""
         with self._lock:
             self._hits += hits
             self._misses += misses
@@ -278,32 +279,34 @@ class ChunkCache:
             keep = None if unchanged else np.fromiter(
                 (len(c) <= MAX_CACHED_CHUNK_CHARS and c not in current.index for c in chunks), dtype=bool,
                 count=len(chunks))
-            self._merges += 1
-            if keep is not None and not keep.any():
-                return
-            lengths = np.diff(offsets)
-            if keep is not None and not keep.all():
-                ids = ids[np.repeat(keep, lengths)]
-                lengths = lengths[keep]
-                chunks = [c for c, k in zip(chunks, keep) if k]
-            sizes = np.fromiter(map(sys.getsizeof, chunks), dtype=np.int64, count=len(chunks))
-            costs = np.cumsum(lengths * _ID_BYTES + sizes + _ENTRY_OVERHEAD)
-            offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
-            np.cumsum(lengths, out=offsets[1:])
-            done = 0
-            for _ in range(2):
-                fits = done + int(np.searchsorted(costs[done:] - (costs[done - 1] if done else 0),
-                                                  share - current.nbytes, side="right"))
-                if fits > done:
-                    current.append(chunks[done:fits], ids, offsets[done : fits + 1])
-                    done = fits
-                if done == len(chunks) and current.nbytes <= share:
+            try:  # counted once its entries are published: a call that read the count before sees it move
+                if keep is not None and not keep.any():
                     return
-                current = Generation()
-                self._state = (current, self._state[0])
-                self._trim()  # the new previous, if its last append took it far past its share
-                if done == len(chunks):
-                    return
+                lengths = np.diff(offsets)
+                if keep is not None and not keep.all():
+                    ids = ids[np.repeat(keep, lengths)]
+                    lengths = lengths[keep]
+                    chunks = [c for c, k in zip(chunks, keep) if k]
+                sizes = np.fromiter(map(sys.getsizeof, chunks), dtype=np.int64, count=len(chunks))
+                costs = np.cumsum(lengths * _ID_BYTES + sizes + _ENTRY_OVERHEAD)
+                offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
+                np.cumsum(lengths, out=offsets[1:])
+                done = 0
+                for _ in range(2):
+                    fits = done + int(np.searchsorted(costs[done:] - (costs[done - 1] if done else 0),
+                                                      share - current.nbytes, side="right"))
+                    if fits > done:
+                        current.append(chunks[done:fits], ids, offsets[done : fits + 1])
+                        done = fits
+                    if done == len(chunks) and current.nbytes <= share:
+                        return
+                    current = Generation()
+                    self._state = (current, self._state[0])
+                    self._trim()  # the new previous, if its last append took it far past its share
+                    if done == len(chunks):
+                        return
+            finally:
+                self._merges += 1
 
     def _after_fork(self) -> None:
         """In a forked child: a new lock. The old one held means a thread of the parent (absent here) was merging:

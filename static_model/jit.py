@@ -17,13 +17,15 @@ waits until the compilation in progress ends (the lock is taken before ``fork`` 
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numba
-from numba.core.caching import FunctionCache
+from numba.core import sigutils
+from numba.core.caching import FunctionCache, IndexDataCacheFile
 from numba.core.compiler_lock import global_compiler_lock
 
 _warned = False
@@ -57,15 +59,49 @@ def _warn_once(func: Callable[..., Any]) -> None:
                       RuntimeWarning, stacklevel=4)
 
 
+class DataFirstCacheFile(IndexDataCacheFile):
+    """numba's index and data files, with a kernel's data file written before the index entry that names it.
+
+    numba writes the index first: a process whose data write then failed (a full disk: the small index fits, the
+    kernel does not) or that died in between left an index naming a data file that another version of the source
+    wrote (the index of an upgraded package names ``-1.nbc`` again), and every later process ran that old kernel,
+    silently. Written data first, an index entry only ever names a file its own save wrote."""
+
+    def save(self, key: Any, data: Any) -> None:
+        """Write ``data`` for ``key``: its data file (the one the index names for it, else the first free name),
+        then the index."""
+        overloads = self._load_index()
+        data_name = overloads.get(key)
+        if data_name is None:
+            existing = set(overloads.values())
+            data_name = next(n for n in map(self._data_name, itertools.count(1)) if n not in existing)
+        self._save_data(data_name, data)
+        if overloads.get(key) != data_name:
+            overloads[key] = data_name
+            self._save_index(overloads)
+
+
 class SelfHealingCache(FunctionCache):
     """numba's per-kernel disk cache, where reading or writing a cache file that fails is a cache miss: the kernel
     is compiled as if nothing were cached, an index that cannot be read is removed (so the save after the
-    compilation writes a good one), and one ``RuntimeWarning`` names the folder and the error."""
+    compilation writes a good one), and one ``RuntimeWarning`` names the folder and the error. Its files are
+    written data first (``DataFirstCacheFile``)."""
+
+    def __init__(self, py_func: Callable[..., Any]) -> None:
+        super().__init__(py_func)
+        self._cache_file.__class__ = DataFirstCacheFile  # the same object and files; only ``save`` differs
 
     def load_overload(self, sig: Any, target_context: Any) -> Any:
-        """The cached kernel for ``sig``, or ``None`` (compile it) when there is none or its files cannot be read."""
+        """The cached kernel for ``sig``, or ``None`` (compile it) when there is none, its files cannot be read, or
+        the file its index entry names holds the kernel of another signature.
+
+        That last happens when two processes on a cold cache save two signatures of one kernel (a float32 and an int8
+        model) at once: numba's save reads the index, picks the first free data file name and writes both, so both
+        pick the same name and the index can end up naming, for one signature, the file the other process wrote.
+        numba would then fail every call of that signature, in every process, with "can't unbox array"; here it is
+        compiled again, and its save rewrites that data file with the right kernel."""
         try:
-            return super().load_overload(sig, target_context)
+            cres = super().load_overload(sig, target_context)
         except Exception as exc:  # any unreadable file: UnpicklingError, EOFError, ValueError, OSError, ...
             self._warn("read", exc)
             index = getattr(getattr(self, "_cache_file", None), "_index_path", None)  # numba's private layout
@@ -75,6 +111,11 @@ class SelfHealingCache(FunctionCache):
             except OSError:
                 pass  # gone already (another process), or not ours to remove: the save below warns then
             return None
+        if cres is not None and tuple(cres.signature.args) != tuple(sigutils.normalize_signature(sig)[0]):
+            self._warn("read", ValueError(f"the file cached for {sig} holds the kernel compiled for "
+                                          f"{tuple(cres.signature.args)} (two processes saved at once)"))
+            return None
+        return cres
 
     def save_overload(self, sig: Any, data: Any) -> None:
         """Cache the compiled kernel; a write that fails leaves it uncached, with one warning."""

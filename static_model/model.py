@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -32,6 +33,8 @@ _FROM_CONFIG: Any = object()
 # otherwise hold gigabytes; larger batches are no faster (numba's pooling threads are busy from about 50,000 tokens).
 SLICE_TEXTS = 16_384
 SLICE_CHARS = 1 << 22
+# ``encode(workers=N)`` keeps at most this many batches per worker submitted and not yet collected.
+_WINDOW = 4
 # Keys other tools write that would contradict ours once the model is changed and saved.
 _STALE_KEYS = ("hidden_dim", "embedding_dtype", "vocabulary_quantization", "seq_length", "architectures")
 # The record of how a token mapping was made (``distill.quantize_vocabulary``); dropped with the mapping.
@@ -326,18 +329,18 @@ class StaticModel:
                 pool(self._embeddings, self._pool_weights, ids, offsets, out, positions + start, normalize=normalize,
                      contrast=contrast, norms=norms)
 
-        batches: Iterable[tuple[int, int]] = _slices(texts, batch_size, max_length)
-        bar = None  # the number of batches, for a progress bar
-        if progress or workers > 1:
-            batches = list(batches)
-            bar = len(batches) if progress else None
+        batches = _slices(texts, batch_size, max_length)
+        # the number of batches, for a progress bar (counted on a second pass: a list of a million small batches
+        # would be memory of its own)
+        bar = sum(1 for _ in _slices(texts, batch_size, max_length)) if progress else None
         if workers == 1 or len(texts) <= 1:
             for _ in _progress(map(encode_batch, batches), bar, len(texts)):
                 pass
         else:
             with ThreadPoolExecutor(workers, thread_name_prefix="static_model.encode") as executor:
-                # the bar advances as batches finish (map submits them all at once, in order)
-                for _ in _progress(executor.map(encode_batch, batches), bar, len(texts)):
+                # the bar advances as batches finish, in order
+                for _ in _progress(_bounded_map(executor, encode_batch, batches, _WINDOW * workers), bar,
+                                   len(texts)):
                     pass
         return out
 
@@ -558,6 +561,24 @@ def _slices(texts: Sequence[str], batch_size: int, max_length: int | None) -> It
             end = max(int(np.searchsorted(ends, ends[start] + SLICE_CHARS, side="right")) - 1, start + 1)
         yield start, end
         start = end
+
+
+def _bounded_map(executor: ThreadPoolExecutor, func: Callable[[tuple[int, int]], None],
+                 items: Iterable[tuple[int, int]], window: int) -> Iterator[None]:
+    """``executor.map(func, items)``, in order, with at most ``window`` items submitted and not yet collected:
+    ``executor.map`` submits every item at once, a future (about 2 KB) per batch, so a million small batches held
+    gigabytes. An error, or an interrupt while waiting, cancels the batches not started."""
+    pending: deque[Future[None]] = deque()
+    try:
+        for item in items:
+            if len(pending) >= window:
+                yield pending.popleft().result()
+            pending.append(executor.submit(func, item))
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 def _progress(results: Iterator[None], batches: int | None, total: int) -> Iterable[None]:

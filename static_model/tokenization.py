@@ -45,6 +45,11 @@ _IDEOGRAPH = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002
 # Characters per token below which a text's first max_length tokens may lie beyond the cut (then it is re-encoded
 # whole): 32 is far above ordinary text's ~4-6.
 CHARS_PER_TOKEN = 32
+# A text cut there that gives fewer than max_length tokens is cut again this many times further on, until it gives
+# max_length tokens or is whole; such texts are encoded again in groups of at most REDO_CHARS characters (a longer
+# text alone), so a batch of long texts of few tokens holds about one slice at a time, as ``encode``'s slices do.
+REDO_GROWTH = 4
+REDO_CHARS = 1 << 22
 
 Part = tuple[np.ndarray, np.ndarray, np.ndarray]  # (text positions, flat ids, offsets)
 
@@ -529,8 +534,7 @@ class TextEncoder:
         texts = list(texts)
         originals = {i: texts[i] for i in cuts}
         for i in cuts:
-            m = self._cut_at.search(texts[i], cut) if self._cut_at is not None and self._may_cut(texts[i]) else None
-            texts[i] = texts[i] if m is None else texts[i][: m.start()]
+            texts[i] = self._cut(texts[i], cut)
         ids, offsets = _merge(len(texts), self._encode_parts(texts, limit))
         counts = np.diff(offsets)
         short = [i for i in cuts if counts[i] < limit and len(texts[i]) < len(originals[i])]
@@ -538,8 +542,47 @@ class TextEncoder:
             return [(np.arange(len(texts), dtype=np.int64), ids, offsets)]
         rest = np.setdiff1d(np.arange(len(texts)), short)
         short_positions = np.asarray(short, dtype=np.int64)
-        redo = _merge(len(short), self._encode_parts([originals[i] for i in short], limit))
+        redo = self._encode_further([originals[i] for i in short], limit, cut)
         return [(rest, *_reorder(ids, offsets, rest)), (short_positions, *redo)]
+
+    def _cut(self, text: str, at: int, *, checked: bool = False) -> str:
+        """``text`` up to the first place at or after ``at`` where it may be cut (whole where there is none);
+        ``checked``: ``_may_cut(text)`` is known to be true."""
+        if len(text) <= at or self._cut_at is None or not (checked or self._may_cut(text)):
+            return text
+        m = self._cut_at.search(text, at)
+        return text if m is None else text[: m.start()]
+
+    def _encode_further(self, texts: list[str], limit: int, cut: int) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and offsets of long ``texts`` whose part up to ``cut`` gave fewer than ``limit`` tokens: each is cut
+        ``REDO_GROWTH`` times further on, round after round, until it gives ``limit`` tokens or is whole (the ids of
+        a cut text are a prefix of the whole text's, so its first ``limit`` are the same), and each round is encoded
+        in groups of at most ``REDO_CHARS`` characters. Re-encoding them whole, at once, held every character of a
+        batch of long texts of few tokens (whitespace, unknown symbols) in memory together."""
+        results: list[np.ndarray] = [_NO_IDS] * len(texts)
+        pending = list(range(len(texts)))
+        while pending:
+            cut *= REDO_GROWTH
+            pieces = [self._cut(texts[k], cut, checked=True) for k in pending]  # each was cut once
+            still: list[int] = []
+            start = 0
+            while start < len(pieces):
+                end, total = start + 1, len(pieces[start])
+                while end < len(pieces) and total + len(pieces[end]) <= REDO_CHARS:
+                    total += len(pieces[end])
+                    end += 1
+                ids, offsets = _merge(end - start, self._encode_parts(pieces[start:end], limit))
+                for j in range(end - start):
+                    k = pending[start + j]
+                    if offsets[j + 1] - offsets[j] >= limit or len(pieces[start + j]) == len(texts[k]):
+                        results[k] = ids[offsets[j] : offsets[j + 1]]
+                    else:
+                        still.append(k)
+                start = end
+            pending = still
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum([len(r) for r in results], out=offsets[1:])
+        return np.concatenate(results).astype(np.int32, copy=False), offsets
 
     def _encode_parts(self, texts: Sequence[str], limit: int) -> list[Part]:
         if not self.fast:
@@ -596,6 +639,9 @@ class TextEncoder:
         copy.__dict__.update(self.__dict__)
         copy._cache = ChunkCache(self._cache._resolve, self._cache.max_bytes)
         return copy
+
+
+_NO_IDS = np.zeros(0, dtype=np.int32)
 
 
 def _no_resolve(chunks: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:  # pragma: no cover - never called
