@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.fake_hub import FakeHub
 from helpers.paths import SHARED_DATA
 from helpers.tokenizers import SPECIAL, WORDS, make_wordpiece_tokenizer
 from tokenizers import Tokenizer
@@ -89,3 +90,16 @@ def cluster():
              _node_ip_address="127.0.0.1")
     yield
     ray.shutdown()
+
+
+@pytest.fixture
+def fake_hub(tmp_path, monkeypatch) -> FakeHub:
+    """``huggingface_hub.snapshot_download`` replaced by a :class:`FakeHub` of no repositories yet (add them to
+    ``.repos``), online, with the working folder at ``tmp_path``."""
+    import huggingface_hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    fake = FakeHub(tmp_path / "fake-hub-cache", {})
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake)
+    monkeypatch.chdir(tmp_path)
+    return fake

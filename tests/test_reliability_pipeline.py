@@ -70,52 +70,6 @@ def test_a_good_folder_still_loads(saved, pipeline, tmp_path):
 # --------------------------------------------------------------------------- hub ids: revision and token
 
 
-class _FakeHub:
-    """``huggingface_hub.snapshot_download`` for repositories held as local folders (as in
-    ``tests/test_static_model_hub.py``): one snapshot folder per repository and revision, filled with the files each
-    download's ``allow_patterns`` matches; ``local_files_only`` returns it once it exists. Records every call."""
-
-    def __init__(self, root, repos):
-        self.root, self.repos = root, repos
-        self.calls: list[dict] = []
-        self.fetched: list[str] = []
-
-    def __call__(self, repo_id, *, local_files_only=False, allow_patterns=None, ignore_patterns=None, revision=None,
-                 token=None, **kwargs):
-        import fnmatch
-
-        import huggingface_hub
-
-        self.calls.append({"local_files_only": local_files_only, "allow_patterns": allow_patterns,
-                           "revision": revision, "token": token})
-        snapshot = self.root / repo_id.replace("/", "--") / (revision or "main")
-        if local_files_only:
-            if not snapshot.is_dir():
-                raise huggingface_hub.errors.LocalEntryNotFoundError("not in the cache")
-            return str(snapshot)
-        source = self.repos[repo_id]
-        for file in sorted(p for p in source.rglob("*") if p.is_file()):
-            rel = file.relative_to(source).as_posix()
-            if (allow_patterns is None or any(fnmatch.fnmatch(rel, pattern) for pattern in allow_patterns)) and not (
-                    snapshot / rel).exists():
-                (snapshot / rel).parent.mkdir(parents=True, exist_ok=True)
-                (snapshot / rel).write_bytes(file.read_bytes())
-                self.fetched.append(rel)
-        snapshot.mkdir(parents=True, exist_ok=True)
-        return str(snapshot)
-
-
-@pytest.fixture
-def fake_hub(tmp_path, monkeypatch):
-    import huggingface_hub
-
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    fake = _FakeHub(tmp_path / "fake-hub-cache", {})
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake)
-    monkeypatch.chdir(tmp_path)
-    return fake
-
-
 def test_a_pipeline_hub_id_passes_revision_and_token_to_every_hub_call(pipeline, saved, tmp_path, fake_hub):
     """StaticModel.from_pretrained took revision= and token=; StaticPipeline.from_pretrained did not (a TypeError), so
     a private, gated or pinned classifier repository could not be loaded."""
@@ -133,7 +87,8 @@ def test_a_pipeline_hub_id_passes_revision_and_token_to_every_hub_call(pipeline,
     assert StaticPipeline.from_pretrained("someorg/intent", revision="v1.0", token="hf_secret").predict(texts) == (
         pipeline.predict(texts))
     assert fake_hub.calls[calls:] == [
-        {"local_files_only": True, "allow_patterns": ["*.json"], "revision": "v1.0", "token": "hf_secret"}]
+        {"repo_id": "someorg/intent", "local_files_only": True, "allow_patterns": ["*.json"], "revision": "v1.0",
+         "token": "hf_secret"}]
 
 
 def test_a_local_pipeline_folder_ignores_revision_and_token(pipeline, tmp_path, fake_hub):

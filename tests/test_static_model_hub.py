@@ -145,52 +145,6 @@ def test_the_command_lines_take_a_hub_id_as_from_pretrained_does(tiny_model, tmp
     assert "HF_HUB_OFFLINE" in missing["spec_error"]
 
 
-class _FakeHub:
-    """``huggingface_hub.snapshot_download`` for repositories held as local folders: a snapshot folder per
-    repository and revision, filled with the files each download's ``allow_patterns`` matches (as the hub cache is);
-    ``local_files_only`` returns that folder once it exists. Records each call's arguments and the files fetched."""
-
-    def __init__(self, root: Path, repos: dict[str, Path]):
-        self.root, self.repos = root, repos
-        self.calls: list[dict] = []
-        self.fetched: list[str] = []
-
-    def __call__(self, repo_id, *, local_files_only=False, allow_patterns=None, ignore_patterns=None, revision=None,
-                 token=None, **kwargs):
-        import fnmatch
-
-        import huggingface_hub
-
-        self.calls.append({"repo_id": repo_id, "local_files_only": local_files_only, "allow_patterns": allow_patterns,
-                           "revision": revision, "token": token})
-        snapshot = self.root / repo_id.replace("/", "--") / (revision or "main")
-        if local_files_only:
-            if not snapshot.is_dir():
-                raise huggingface_hub.errors.LocalEntryNotFoundError("not in the cache")
-            return str(snapshot)
-        source = self.repos[repo_id]
-        for file in sorted(p for p in source.rglob("*") if p.is_file()):
-            rel = file.relative_to(source).as_posix()
-            wanted = allow_patterns is None or any(fnmatch.fnmatch(rel, pattern) for pattern in allow_patterns)
-            if wanted and not (snapshot / rel).exists():
-                (snapshot / rel).parent.mkdir(parents=True, exist_ok=True)
-                (snapshot / rel).write_bytes(file.read_bytes())
-                self.fetched.append(rel)
-        snapshot.mkdir(parents=True, exist_ok=True)
-        return str(snapshot)
-
-
-@pytest.fixture
-def fake_hub(tmp_path, monkeypatch):
-    import huggingface_hub
-
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    fake = _FakeHub(tmp_path / "fake-hub-cache", {})
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake)
-    monkeypatch.chdir(tmp_path)
-    return fake
-
-
 def test_revision_and_token_reach_every_hub_call(tiny_model, tmp_path, fake_hub):
     tiny_model.save_pretrained(tmp_path / "src")
     fake_hub.repos["someorg/tiny-static"] = tmp_path / "src"
