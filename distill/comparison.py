@@ -6,7 +6,11 @@
 - ``neighbour_overlap@k``: for each text, the share of its k nearest neighbours (cosine, self excluded) that are
   the same in both models, averaged over the texts;
 - ``speed_ratio``: static texts/s divided by teacher texts/s, both timed here on the same texts;
-- with gold pair scores: each model's Spearman correlation with the gold scores.
+- with gold pair scores: each model's Spearman correlation with the gold scores;
+- a number the input cannot give (a model whose cosines are all one value: every text one vector, or a zero vector
+  from texts with no known token) is ``None``, and ``not_measured`` says why; ``neighbour_overlap_chance`` is the
+  overlap of random neighbours (1 when k covers every other text), ``*_zero_vectors`` count the texts a model
+  gives a zero vector, ``teacher`` and ``model_config_teacher`` name the teacher compared with and the model's own.
 
 Command line: ``python -m distill compare STATIC [TEACHER] [--texts FILE | --pairs FILE] [--json]``: a report
 that says what was compared with what and each number in words (``format_report``), or the dict as JSON.
@@ -126,6 +130,10 @@ def compare(
         raise ValueError("Pass exactly one of texts= or pairs=.")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+    if scores is not None and pairs is None:  # once ignored without a word
+        raise ValueError("scores= are the gold scores of pairs=; with texts= there are no pairs to score.")
     if pairs is not None:  # the input is checked before any model loads
         pairs = _check_pairs(pairs)
         if not pairs:
@@ -135,18 +143,32 @@ def compare(
             scores = _check_scores(scores)
             if len(scores) != len(pairs):
                 raise ValueError(f"scores must have one value per pair ({len(scores)} scores, {len(pairs)} pairs).")
+        if len(pairs) < 2:  # once reported as a Spearman correlation of 0.0
+            raise ValueError("Need at least two pairs, got 1: a Spearman correlation ranks the pairs, and a single "
+                             "pair has no ranking.")
+        if scores is not None:
+            if len(set(scores)) < 2:  # once reported as a correlation of 0.0 with the gold scores
+                raise ValueError(f"Every gold score is {scores[0]!r}: a constant has no ranking to correlate with; "
+                                 "pass varied scores, or none.")
     else:
         assert texts is not None  # exactly one of texts and pairs (checked above)
         if isinstance(texts, (str, bytes)):
             raise TypeError("texts must be a list of str, not a single str (its characters would be compared).")
         uniq = list(dict.fromkeys(_check_text(t, f"texts[{i}]") for i, t in enumerate(texts)))
         if len(uniq) < 2:
-            raise ValueError(f"Need at least two distinct texts, got {len(uniq)}.")
+            raise ValueError(f"Need at least two distinct texts, got {len(uniq)} (three for a Spearman correlation: "
+                             "two texts make a single pair, which has no ranking).")
+        if len(uniq) == 2:  # once reported as a Spearman correlation of 0.0
+            raise ValueError("Need at least three distinct texts, got 2: two texts make a single pair, and a "
+                             "Spearman correlation needs at least two pairs to rank.")
     static_model, teacher = _load_models(static_model, teacher, device)
     e_static, s_time = _timed_encode(static_model, uniq, batch_size)
     e_teacher, t_time = _timed_encode(teacher, uniq, batch_size)
+    _check_vectors(e_static, uniq, "static model")
+    _check_vectors(e_teacher, uniq, "teacher")
     us, ut = l2_normalize(np.asarray(e_static, dtype=np.float32)), l2_normalize(np.asarray(e_teacher, dtype=np.float32))
     result: dict = {"n_texts": len(uniq)}
+    not_measured: dict[str, str] = {}  # a number that cannot be measured on this input: None, and why
     if pairs is not None:
         pos = {s: i for i, s in enumerate(uniq)}
         ia = np.asarray([pos[a] for a, _ in pairs])
@@ -158,27 +180,100 @@ def compare(
             gold = np.asarray(scores, dtype=np.float64)
             if gold.shape[0] != len(pairs):
                 raise ValueError("scores must have one value per pair.")
-            result["spearman_static_vs_gold"] = spearman(sim_s, gold)
-            result["spearman_teacher_vs_gold"] = spearman(sim_t, gold)
+            for key, sims, who in (("spearman_static_vs_gold", sim_s, "static model"),
+                                   ("spearman_teacher_vs_gold", sim_t, "teacher")):
+                flat = _constant(sims, who, "every given pair", us if who == "static model" else ut)
+                result[key] = None if flat else spearman(sims, gold)
+                if flat:
+                    not_measured[key] = flat
     else:
         sim_s, sim_t = pair_cosines(us), pair_cosines(ut)
         result["n_pairs"] = int(sim_s.size)
-    result["spearman"] = spearman(sim_s, sim_t)
+    what = "every given pair" if pairs is not None else "every pair of texts"
+    flat = _constant(sim_s, "static model", what, us) or _constant(sim_t, "teacher", what, ut)
+    result["spearman"] = None if flat else spearman(sim_s, sim_t)
+    if flat:
+        not_measured["spearman"] = flat
     k_used = min(k, len(uniq) - 1)  # neighbour_overlaps caps k at the other texts there are: the key says which k
-    result[f"neighbour_overlap@{k_used}"] = neighbour_overlap(e_static, e_teacher, k_used)
+    key = f"neighbour_overlap@{k_used}"
+    flat = "" if len(uniq) < 3 else (  # two texts: each one's neighbour is the other (the chance overlap says so)
+        _constant(_all_cosines(us), "static model", "every two texts", us)
+        or _constant(_all_cosines(ut), "teacher", "every two texts", ut))
+    result[key] = None if flat else neighbour_overlap(e_static, e_teacher, k_used)
+    if flat:
+        not_measured[key] = flat + " (no neighbours to rank)"
+    result["neighbour_overlap_chance"] = k_used / (len(uniq) - 1)  # random neighbours' expected overlap
+    result["static_zero_vectors"] = int(np.count_nonzero(~us.any(axis=1)))
+    result["teacher_zero_vectors"] = int(np.count_nonzero(~ut.any(axis=1)))
     result["static_seconds"] = s_time
     result["teacher_seconds"] = t_time
     result["static_texts_per_s"] = len(uniq) / max(s_time, 1e-9)
     result["teacher_texts_per_s"] = len(uniq) / max(t_time, 1e-9)
     result["speed_ratio"] = t_time / max(s_time, 1e-9)
     result["teacher_device"] = getattr(teacher, "device", "cpu")
+    result["teacher"] = _public_name(teacher)  # the teacher compared with, and the one the model's config names
+    config = getattr(static_model, "config", None)
+    recorded = config.get("teacher") if isinstance(config, dict) else None
+    result["model_config_teacher"] = recorded if isinstance(recorded, str) else None
+    if not_measured:
+        result["not_measured"] = not_measured
     return result
 
 
+def _public_name(teacher: object) -> str | None:
+    """The public name of a ``Teacher`` (what a distilled model's config records); ``None`` for other encoders."""
+    try:
+        name = getattr(teacher, "public_name", None)
+    except (OSError, ValueError):
+        return None
+    return name if isinstance(name, str) else None
+
+
+def _check_vectors(emb: np.ndarray, texts: list[str], who: str) -> None:
+    """One finite row a text, else a ``ValueError``: a NaN row was normalized to a zero vector and measured as one."""
+    emb = np.asarray(emb)
+    if emb.ndim != 2 or len(emb) != len(texts):
+        raise ValueError(f"the {who} gave vectors of shape {emb.shape} for {len(texts)} texts (one row a text).")
+    bad = np.flatnonzero(~np.isfinite(emb.astype(np.float32)).all(axis=1))  # as it is measured
+    if bad.size:
+        raise ValueError(f"the {who} gave NaN or infinite vectors for {bad.size} of the {len(texts)} texts (the "
+                         f"first: {texts[bad[0]]!r}); nothing can be measured from them.")
+
+
+def _all_cosines(unit: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """The lowest and the highest cosine between two different rows of ``unit`` (L2-normalized, at least 2 rows)."""
+    lo, hi = np.inf, -np.inf
+    for start in range(0, len(unit), chunk):
+        sims = unit[start : start + chunk] @ unit.T
+        rows = np.arange(sims.shape[0])
+        sims[rows, rows + start] = np.nan
+        lo, hi = min(lo, float(np.nanmin(sims))), max(hi, float(np.nanmax(sims)))
+    return np.asarray([lo, hi])
+
+
+FLAT_TOLERANCE = 1e-6  # cosines that differ by no more than this are one value (matrix products differ in the last bit)
+
+
+def _constant(sims: np.ndarray, who: str, what: str, unit: np.ndarray) -> str:
+    """Why ``sims`` (a model's cosines of ``what``) rank nothing, or ``""`` when they vary: a correlation or a
+    neighbour list over one value is the tie rule, not the model (it was reported as 0.0, and 1.0 or chance)."""
+    if sims.size == 0 or float(sims.max() - sims.min()) > FLAT_TOLERANCE:
+        return ""
+    zero = int(np.count_nonzero(~unit.any(axis=1)))
+    if zero == len(unit):
+        cause = f"every text has a zero vector under the {who} (no token it knows)"
+    else:
+        cause = f"the {who} gives {what} the same cosine, {float(sims.min()):.3f}"
+    return f"not measured: {cause}"
+
+
 def _check_text(value: object, where: str) -> str:
-    """``value`` when it is a ``str``; else a ``TypeError`` naming ``where`` (no ``None`` compared as "None")."""
+    """``value`` when it is a non-blank ``str``; else a ``TypeError`` naming ``where`` (no ``None`` compared as
+    "None"), or a ``ValueError`` for a blank one (a zero vector under the static model, compared as a text)."""
     if not isinstance(value, str):
         raise TypeError(f"{where} is {type(value).__name__}, not str.")
+    if not value.strip():
+        raise ValueError(f"{where} is blank ({value!r}); a blank text has no meaning to compare.")
     return value
 
 
@@ -220,33 +315,50 @@ def _finite_score(score: object) -> float | None:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """``(line number, line)`` of a UTF-8 text file; a ``ValueError`` naming the file and line otherwise."""
+    """``(line number, line)`` of a UTF-8 text file, lines ended by ``\n``, ``\r\n`` or a lone ``\r`` (universal
+    newlines, as refine and scale read files); a ``ValueError`` naming the file and line otherwise."""
+    lineno = 0
     with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ValueError(f"{path} is not UTF-8 text (line {lineno}: {exc.reason}); save it as UTF-8.") from None
-            yield lineno, line
+        for block in f:  # ends at each \n; bytes.splitlines splits at \n, \r\n and \r only
+            for raw in block.splitlines():
+                lineno += 1
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise ValueError(f"{path} is not UTF-8 text (line {lineno}: {exc.reason}); save it as "
+                                     "UTF-8.") from None
+                if lineno == 1:  # a byte-order mark (Windows editors write one) is no part of the first text
+                    line = line.removeprefix("\ufeff")
+                yield lineno, line
+
+
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")  # any case: data.JSONL had its lines compared as raw JSON text
+
+
+def _is_json_lines(path: Path) -> bool:
+    return path.suffix.lower() in JSON_LINES_SUFFIXES
 
 
 def _json_text(path: Path, lineno: int, row: dict, key: str) -> str:
-    """``row[key]`` when it is a string; else a ``ValueError`` naming the file, line and key."""
+    """``row[key]`` when it is a non-blank string; else a ``ValueError`` naming the file, line and key."""
     value = row[key]
     if not isinstance(value, str):
         raise ValueError(f"{path} line {lineno}: {key!r} is {type(value).__name__}, not text.")  # noqa: TRY004
+    if not value.strip():
+        raise ValueError(f"{path} line {lineno}: {key!r} is blank; a blank text has no meaning to compare.")
     return value
 
 
 def read_texts(path: str | os.PathLike, limit: int | None = None) -> list[str]:
-    """Texts from a .txt (one a line) or .jsonl (key ``text``, or ``sentence1``/``sentence2``) file."""
+    """Texts from a .txt (one a line) or .jsonl (key ``text``, or ``sentence1``/``sentence2``) file; a .jsonl,
+    .ndjson or .json name (any case) is read as JSON lines."""
     path = Path(path)
     out: list[str] = []
     for lineno, line in _lines(path):
         line = line.strip()
         if not line:
             continue
-        if path.suffix == ".jsonl":
+        if _is_json_lines(path):
             row = json_object(line, f"{path} line {lineno}")
             if "text" in row:
                 out.append(_json_text(path, lineno, row, "text"))
@@ -262,7 +374,8 @@ def read_texts(path: str | os.PathLike, limit: int | None = None) -> list[str]:
 
 
 def read_pairs(path: str | os.PathLike, limit: int | None = None) -> tuple[list[tuple[str, str]], list[float] | None]:
-    """Pairs from a .jsonl (``sentence1``, ``sentence2``, optional ``score``) or a 2/3-column TSV."""
+    """Pairs from a .jsonl (``sentence1``, ``sentence2``, optional ``score``; also .ndjson, .json, any case) or a
+    2/3-column TSV."""
     path = Path(path)
     pairs: list[tuple[str, str]] = []
     scores: list[float] = []
@@ -271,7 +384,7 @@ def read_pairs(path: str | os.PathLike, limit: int | None = None) -> tuple[list[
         line = line.rstrip("\r\n")
         if not line.strip():
             continue
-        if path.suffix == ".jsonl":
+        if _is_json_lines(path):
             row = json_object(line, f"{path} line {lineno}")
             if "sentence1" not in row or "sentence2" not in row:
                 raise ValueError(f"{path} line {lineno}: a pair needs the keys 'sentence1' and 'sentence2'.")
@@ -281,6 +394,10 @@ def read_pairs(path: str | os.PathLike, limit: int | None = None) -> tuple[list[
             cols = line.split("\t")
             if len(cols) < 2:
                 raise ValueError(f"{path} line {lineno}: expected 'sentence1<TAB>sentence2[<TAB>score]'.")
+            blank = next((i for i in (0, 1) if not cols[i].strip()), None)
+            if blank is not None:
+                raise ValueError(f"{path} line {lineno}: sentence{blank + 1} is blank; a blank text has no meaning to "
+                                 "compare.")
             pairs.append((cols[0], cols[1]))
             score = cols[2] if len(cols) > 2 else None
         if score is not None:
@@ -307,9 +424,13 @@ METRICS_HELP = """what the report says:
   neighbour overlap@k    for each text, the share of its k nearest neighbours (cosine, itself excluded) that
                          both models agree on, averaged over the texts (1 = the same neighbours)
   gold scores            with scored --pairs: each model's Spearman correlation with the gold scores
-  speed                  texts per second of each model, both timed here on the same texts after a warm-up
-                         (the teacher on --device); the ratio is how many times faster the static model is
---json prints the same numbers as one JSON object (the keys spearman, neighbour_overlap@k, speed_ratio, ...)."""
+  speed                  texts per second of each model, both timed here on the same texts after a warm-up,
+                         each by its fastest run (up to five, while they take under a second in all; the
+                         teacher on --device); the ratio is how many times faster the static model is
+A number the input cannot give (a model that maps every text to one vector, e.g. texts with no token the static
+model knows) is reported as not measured, with the reason; the report counts texts with a zero vector.
+--json prints the same numbers as one JSON object (the keys spearman, neighbour_overlap@k, speed_ratio, ...;
+null and the key not_measured for a number not measured), with the model, teacher and file compared."""
 
 
 def build_parser(prog: str = "python -m distill compare") -> argparse.ArgumentParser:
@@ -340,6 +461,7 @@ def format_report(result: dict, *, static_name: str, teacher_name: str, source: 
     """
     k = next((key.split("@", 1)[1] for key in result if key.startswith("neighbour_overlap@")), "10")
     overlap = result.get(f"neighbour_overlap@{k}", float("nan"))
+    not_measured = result.get("not_measured") or {}
     n_texts, n_pairs = result["n_texts"], result["n_pairs"]
     if kind == "pairs":
         data = f"{n_pairs:,} sentence pairs from {source} ({n_texts:,} distinct sentences)"
@@ -347,19 +469,40 @@ def format_report(result: dict, *, static_name: str, teacher_name: str, source: 
     else:
         data = f"{n_texts:,} distinct texts from {source} (all {n_pairs:,} pairs of them)"
         over = f"all {n_pairs:,} pairs of texts"
+    used, recorded = result.get("teacher"), result.get("model_config_teacher")
+    other = bool(used and recorded and used != recorded)  # a teacher that is not the one the config names
     lines = [
-        f"Static model {static_name} compared with its teacher {teacher_name}",
+        f"Static model {static_name} compared with {'the teacher' if other else 'its teacher'} {teacher_name}",
         f"on {data}.",
+    ]
+    if other:
+        lines.append(f"  (the model's config names {recorded} as its teacher, and this teacher is {used}: unless that "
+                     "is the same model under another name, these numbers are against another teacher)")
+    lines += [
         "",
         f"Spearman correlation between the static model's and the teacher's similarities over {over}: "
-        f"{result['spearman']:.3f}",
+        + _number(result["spearman"], not_measured.get("spearman")),
         "  (1 = the static model ranks the pairs exactly as the teacher does, 0 = no relation)",
-        f"Neighbour overlap@{k}: {overlap:.3f}",
-        f"  (on average {overlap:.1%} of each text's {k} nearest neighbours by cosine are the same in both models)",
+        f"Neighbour overlap@{k}: " + _number(overlap, not_measured.get(f"neighbour_overlap@{k}")),
     ]
+    if overlap is not None:
+        lines.append(f"  (on average {overlap:.1%} of each text's {k} nearest neighbours by cosine are the same in "
+                     "both models)")
+    chance = result.get("neighbour_overlap_chance")
+    if chance is not None and chance >= 1 and overlap is not None:
+        lines.append(f"  (with {n_texts:,} texts every other text is among the {k} nearest, so the overlap is 1 "
+                     "whatever the models: pass more texts)")
     if "spearman_static_vs_gold" in result:
-        lines.append(f"Spearman correlation with the gold pair scores: static model "
-                     f"{result['spearman_static_vs_gold']:.3f}, teacher {result['spearman_teacher_vs_gold']:.3f}")
+        lines.append("Spearman correlation with the gold pair scores: static model "
+                     + _number(result["spearman_static_vs_gold"], not_measured.get("spearman_static_vs_gold"))
+                     + ", teacher "
+                     + _number(result["spearman_teacher_vs_gold"], not_measured.get("spearman_teacher_vs_gold")))
+    for who in ("static", "teacher"):
+        zero = result.get(f"{who}_zero_vectors") or 0
+        if zero and not any("zero vector" in why for why in not_measured.values()):
+            lines.append(f"  ({zero:,} of the {n_texts:,} texts have a zero vector under the "
+                         f"{'static model' if who == 'static' else 'teacher'} (no token it knows): a cosine of 0 "
+                         "with every text)")
     lines += [
         f"Speed, both timed here on the same {n_texts:,} texts: static model "
         f"{result['static_texts_per_s']:,.0f} texts/s, teacher {result['teacher_texts_per_s']:,.0f} texts/s "
@@ -369,6 +512,11 @@ def format_report(result: dict, *, static_name: str, teacher_name: str, source: 
         f"  the static model is {result['speed_ratio']:,.2f}x as fast as the teacher",
     ]
     return "\n".join(lines)
+
+
+def _number(value: float | None, why: str | None) -> str:
+    """``value`` to three places, or why it was not measured."""
+    return f"{value:.3f}" if value is not None else (why or "not measured")
 
 
 def read_input(args: argparse.Namespace) -> tuple[list[str] | None, list[tuple[str, str]] | None, list[float] | None]:
@@ -385,8 +533,9 @@ def read_input(args: argparse.Namespace) -> tuple[list[str] | None, list[tuple[s
     try:
         if args.texts:
             texts = read_texts(path, args.limit)
-            if len(set(texts)) < 2:
-                raise ValueError(f"{path} holds {len(set(texts))} distinct text(s); at least two are needed.")
+            if len(set(texts)) < 3:
+                raise ValueError(f"{path} holds {len(set(texts))} distinct text(s); at least three are needed (two "
+                                 "make a single pair, and a Spearman correlation ranks at least two).")
             return texts, None, None
         pairs, scores = read_pairs(path, args.limit)
         if not pairs:
@@ -394,6 +543,19 @@ def read_input(args: argparse.Namespace) -> tuple[list[str] | None, list[tuple[s
         return None, pairs, scores
     except ValueError as exc:
         raise UsageError(f"{option}: {exc}") from None
+
+
+def check_pairs_rank(pairs: list[tuple[str, str]] | None, scores: list[float] | None, path: str) -> None:
+    """``--pairs`` that a Spearman correlation can rank: two pairs or more, and gold scores that are not all one value
+    (each was once reported as a correlation of 0.0); checked after the model folder, before anything loads."""
+    from distill.cli_checks import UsageError
+
+    if pairs is not None and len(pairs) < 2:
+        raise UsageError(f"--pairs: {path} holds a single pair; at least two are needed (a Spearman correlation ranks "
+                         "the pairs)")
+    if scores is not None and len(set(scores)) < 2:
+        raise UsageError(f"--pairs: {path}: every gold score is {scores[0]!r}, a constant with no ranking to "
+                         "correlate with; give varied scores, or none")
 
 
 def check_model_args(args: argparse.Namespace) -> None:
@@ -409,6 +571,7 @@ def _main(argv: list[str] | None, prog: str) -> int:
     texts, pairs, scores = read_input(args)
     check_model_args(args)
     path = args.texts or args.pairs
+    check_pairs_rank(pairs, scores, path)
     from static_model import StaticModel
 
     static = StaticModel.from_pretrained(args.static_model)
@@ -417,10 +580,12 @@ def _main(argv: list[str] | None, prog: str) -> int:
     hf_logging.disable_progress_bar()  # the report is the output: no weight-loading bar in front of it
     res = compare(static, args.teacher, texts=texts, pairs=pairs, scores=scores,
                   k=args.k, batch_size=args.batch_size, device=args.device)
-    if args.json:
-        print(json.dumps(res, indent=2))
+    teacher = args.teacher or (static.config or {}).get("teacher")
+    if args.json:  # what was compared with what, as the report says it; strict JSON (NaN is none)
+        res = {"static_model": str(args.static_model), "teacher_given": str(teacher), "source": str(path),
+               "input": "texts" if args.texts else "pairs", **res}
+        print(json.dumps(res, indent=2, allow_nan=False))
     else:
-        teacher = args.teacher or (static.config or {}).get("teacher")
         print(format_report(res, static_name=args.static_model, teacher_name=str(teacher), source=path,
                             kind="texts" if args.texts else "pairs"))
     return 0

@@ -1,0 +1,294 @@
+"""Trust audit of ``distill compare``: every number is what it says, or the command says why it cannot give it.
+
+Each test names what the command once did: a Spearman correlation of 0.0 reported for one pair or two texts, for
+constant gold scores and for a static model that maps every text to a zero vector; gold scores passed with texts
+ignored; a NaN vector measured as a zero one; a teacher that is not the model's own called "its teacher"; a BOM or
+a ``.JSONL`` name that changed what was read; --json without what was compared with what, and not strict JSON.
+Tiny teachers only (``tests/helpers/teachers.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from helpers.teachers import SENTENCES, make_wordpiece_teacher
+
+from distill import Teacher, compare
+from distill.comparison import main, read_pairs, read_texts
+
+UNKNOWN = ["§§§", "¤¤¤", "©©©", "®®®", "¶¶¶"]  # no token of the tiny WordPiece vocabulary: a zero static vector
+
+
+@pytest.fixture(scope="module")
+def wp_dir(tmp_path_factory):
+    return make_wordpiece_teacher(tmp_path_factory.mktemp("teachers") / "tiny-wp")
+
+
+@pytest.fixture(scope="module")
+def other_wp_dir(tmp_path_factory):
+    return make_wordpiece_teacher(tmp_path_factory.mktemp("teachers-other") / "other-wp", seed=1)
+
+
+@pytest.fixture(scope="module")
+def static_dir(wp_dir, tmp_path_factory):
+    from distill import distill
+
+    out = tmp_path_factory.mktemp("static") / "tiny-static"
+    distill(str(wp_dir), pca_dims=8, show_progress_bar=False).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def models(static_dir, wp_dir):
+    from static_model import StaticModel
+
+    return StaticModel.from_pretrained(static_dir), Teacher(wp_dir)
+
+
+class _Fixed:
+    """An encoder that returns ``vectors`` for its texts (by position in ``texts``)."""
+
+    def __init__(self, texts: list[str], vectors: np.ndarray):
+        self.rows = {t: np.asarray(v, dtype=np.float32) for t, v in zip(texts, vectors)}
+
+    def encode(self, texts, batch_size=256):
+        return np.stack([self.rows[t] for t in texts])
+
+
+# --------------------------------------------------------------------------- correlations with no ranking
+
+
+def test_one_pair_or_two_texts_are_refused_not_reported_as_no_relation(tmp_path):
+    """One pair has no ranking: its Spearman correlation was reported as 0.000 ("no relation")."""
+    missing = tmp_path / "no-model"  # never loaded: the input is checked first
+    with pytest.raises(ValueError, match="at least two pairs, got 1"):
+        compare(missing, "no-such-teacher", pairs=[("a cat", "a dog")])
+    with pytest.raises(ValueError, match="at least three distinct texts, got 2"):
+        compare(missing, "no-such-teacher", texts=["a cat", "a dog", "a cat"])
+
+
+def test_constant_gold_scores_are_refused(tmp_path):
+    """Gold scores that are all one value were correlated to 0.000 for both models."""
+    with pytest.raises(ValueError, match="Every gold score is 1.0"):
+        compare(tmp_path / "no-model", "no-such-teacher", pairs=[("a", "b"), ("c", "d"), ("e", "f")],
+                scores=[1, 1, 1])
+
+
+def test_the_cli_refuses_a_single_pair_two_texts_and_constant_scores_naming_the_file(static_dir, tmp_path, capsys):
+    one_pair = tmp_path / "one.tsv"
+    one_pair.write_text("a cat\ta dog\t1\n", encoding="utf-8")
+    two = tmp_path / "two.txt"
+    two.write_text("a cat\na dog\na cat\n", encoding="utf-8")
+    flat = tmp_path / "flat.jsonl"
+    flat.write_text("".join(json.dumps({"sentence1": a, "sentence2": b, "score": 3})
+                            + "\n" for a, b in zip(SENTENCES, SENTENCES[1:4])), encoding="utf-8")
+    for argv, needles in [(["--pairs", str(one_pair)], ("--pairs", "one.tsv", "single pair")),
+                          (["--texts", str(two)], ("--texts", "two.txt", "2 distinct text", "three")),
+                          (["--pairs", str(flat)], ("--pairs", "flat.jsonl", "every gold score is 3.0"))]:
+        assert main([str(static_dir), "no-such-teacher", *argv]) == 2  # before the teacher is looked up
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        assert all(needle in err for needle in needles), err
+
+
+def test_a_static_model_with_no_known_token_gets_no_correlation_and_no_overlap(models):
+    """Every text a zero vector: the cosines are all 0, and Spearman 0.000 and an overlap of the tie order (1.0 here)
+    were reported as measurements."""
+    static, teacher = models
+    res = compare(static, teacher, texts=UNKNOWN)
+    assert res["static_zero_vectors"] == len(UNKNOWN)
+    assert res["spearman"] is None and res["neighbour_overlap@4"] is None
+    assert "zero vector under the static model" in res["not_measured"]["spearman"]
+    assert "zero vector under the static model" in res["not_measured"]["neighbour_overlap@4"]
+    # the gold correlation of the static model is not measured either; the teacher's still is
+    pairs = [(UNKNOWN[0], UNKNOWN[1]), (UNKNOWN[2], UNKNOWN[3]), (UNKNOWN[1], UNKNOWN[4])]
+    res = compare(static, teacher, pairs=pairs, scores=[0.0, 1.0, 2.0])
+    assert res["spearman_static_vs_gold"] is None and isinstance(res["spearman_teacher_vs_gold"], float)
+    assert set(res["not_measured"]) == {"spearman", "spearman_static_vs_gold", "neighbour_overlap@4"}
+
+
+def test_the_report_says_why_a_number_is_missing_and_json_holds_null(static_dir, wp_dir, tmp_path, capsys):
+    texts = tmp_path / "unknown.txt"
+    texts.write_text("\n".join(UNKNOWN) + "\n", encoding="utf-8")
+    assert main([str(static_dir), str(wp_dir), "--texts", str(texts)]) == 0
+    report = capsys.readouterr().out
+    assert "pairs of texts: not measured: every text has a zero vector under the static model" in report
+    assert "Neighbour overlap@4: not measured" in report
+    assert main([str(static_dir), str(wp_dir), "--texts", str(texts), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["spearman"] is None and "spearman" in res["not_measured"]
+
+
+def test_texts_with_the_same_vector_under_the_teacher_get_no_correlation():
+    """A teacher that gives every text one vector: its cosines are all 1, nothing to rank."""
+    texts = ["one", "two", "three", "four"]
+    rng = np.random.default_rng(0)
+    static = _Fixed(texts, rng.normal(size=(4, 6)))
+    flat = _Fixed(texts, np.tile(rng.normal(size=(1, 6)), (4, 1)))
+    res = compare(static, flat, texts=texts)
+    assert res["spearman"] is None and res["neighbour_overlap@3"] is None
+    assert "the teacher gives every pair of texts the same cosine, 1.000" in res["not_measured"]["spearman"]
+    # the same data with a varied teacher is measured as before
+    res = compare(static, static, texts=texts)
+    assert res["spearman"] == pytest.approx(1.0) and "not_measured" not in res
+
+
+# --------------------------------------------------------------------------- numbers that say what they are
+
+
+def test_a_nan_vector_is_an_error_not_a_zero_vector_measured():
+    """l2_normalize makes a NaN row a zero vector: a model that gave NaN was measured as one that gave zeros."""
+    texts = ["one", "two", "three", "four"]
+    rng = np.random.default_rng(1)
+    good = rng.normal(size=(4, 6))
+    bad = good.copy()
+    bad[2, 0] = np.nan
+    with pytest.raises(ValueError, match=r"the static model gave NaN or infinite vectors for 1 of the 4 texts "
+                                         r"\(the first: 'three'\)"):
+        compare(_Fixed(texts, bad), _Fixed(texts, good), texts=texts)
+    with pytest.raises(ValueError, match="the teacher gave NaN or infinite vectors"):
+        compare(_Fixed(texts, good), _Fixed(texts, bad), texts=texts)
+
+
+def test_scores_with_texts_are_refused_not_ignored(tmp_path):
+    with pytest.raises(ValueError, match="scores= are the gold scores of pairs="):
+        compare(tmp_path / "no-model", "no-such-teacher", texts=SENTENCES, scores=[1.0, 2.0])
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True, "8"])
+def test_batch_size_is_checked_before_any_model_loads(tmp_path, batch_size):
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        compare(tmp_path / "no-model", "no-such-teacher", texts=SENTENCES, batch_size=batch_size)
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t\n"])
+def test_a_blank_text_is_refused(tmp_path, blank):
+    """A blank text is a zero vector under the static model and [CLS] [SEP] under the teacher: compared as a text."""
+    with pytest.raises(ValueError, match=r"texts\[1\] is blank"):
+        compare(tmp_path / "no-model", "no-such-teacher", texts=["a cat", blank, "a dog"])
+    with pytest.raises(ValueError, match=r"pairs\[0\]\[0\] is blank"):
+        compare(tmp_path / "no-model", "no-such-teacher", pairs=[(blank, "a"), ("b", "c")])
+
+
+def test_blank_texts_in_files_are_refused_naming_the_line(tmp_path):
+    texts = tmp_path / "t.jsonl"
+    texts.write_text('{"text": "a cat"}\n{"text": "  "}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="t.jsonl line 2: 'text' is blank"):
+        read_texts(texts)
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("a cat\ta dog\n \tthe horse\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="p.tsv line 2: sentence1 is blank"):
+        read_pairs(pairs)
+    pairs_json = tmp_path / "p.jsonl"
+    pairs_json.write_text('{"sentence1": "a", "sentence2": ""}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="p.jsonl line 1: 'sentence2' is blank"):
+        read_pairs(pairs_json)
+
+
+def test_the_report_gives_the_chance_overlap_and_says_when_k_covers_every_text(models):
+    """Five texts, k 10: each text's 4 nearest are all the others, so the overlap is 1 whatever the models."""
+    from distill.comparison import format_report
+
+    static, teacher = models
+    few = compare(static, teacher, texts=SENTENCES[:5])
+    assert few["neighbour_overlap@4"] == 1.0 and few["neighbour_overlap_chance"] == 1.0
+    report = format_report(few, static_name="s", teacher_name="t", source="f", kind="texts")
+    assert "every other text is among the 4 nearest, so the overlap is 1 whatever the models" in report
+    many = compare(static, teacher, texts=SENTENCES)
+    assert many["neighbour_overlap_chance"] == pytest.approx(10 / 14)
+    assert "whatever the models" not in format_report(many, static_name="s", teacher_name="t", source="f",
+                                                      kind="texts")
+
+
+def test_some_zero_vectors_are_reported(models):
+    from distill.comparison import format_report
+
+    static, teacher = models
+    res = compare(static, teacher, texts=[*SENTENCES[:6], "§§§"])
+    assert res["static_zero_vectors"] == 1 and res["teacher_zero_vectors"] == 0
+    assert isinstance(res["spearman"], float)
+    report = format_report(res, static_name="s", teacher_name="t", source="f", kind="texts")
+    assert "1 of the 7 texts have a zero vector under the static model" in report
+
+
+# --------------------------------------------------------------------------- what was compared with what
+
+
+def test_a_teacher_that_is_not_the_models_own_is_named_as_such(static_dir, wp_dir, other_wp_dir, tmp_path, capsys):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    assert main([str(static_dir), str(other_wp_dir), "--texts", str(texts)]) == 0
+    report = capsys.readouterr().out
+    assert f"compared with the teacher {other_wp_dir}" in report and "its teacher" not in report.splitlines()[0]
+    assert "the model's config names tiny-wp as its teacher, and this teacher is other-wp" in report
+    assert main([str(static_dir), str(other_wp_dir), "--texts", str(texts), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["teacher"] == "other-wp" and res["model_config_teacher"] == "tiny-wp"
+    assert res["static_model"] == str(static_dir) and res["teacher_given"] == str(other_wp_dir)
+    assert res["source"] == str(texts) and res["input"] == "texts"
+    # its own teacher: "its teacher", no note
+    assert main([str(static_dir), str(wp_dir), "--texts", str(texts)]) == 0
+    report = capsys.readouterr().out
+    assert f"compared with its teacher {wp_dir}" in report and "names tiny-wp as its teacher" not in report
+
+
+def test_json_is_strict(static_dir, wp_dir, tmp_path, capsys, monkeypatch):
+    """NaN is no JSON: a non-finite number in the result is an error line, never ``NaN`` printed."""
+    import distill.comparison as comparison
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    real = comparison.compare
+    monkeypatch.setattr(comparison, "compare", lambda *a, **kw: {**real(*a, **kw), "speed_ratio": math.nan})
+    rc = main([str(static_dir), str(wp_dir), "--texts", str(texts), "--json"])
+    out, err = capsys.readouterr()
+    assert "NaN" not in out
+    assert rc == 2 and err.startswith("error: ") and "JSON" in err
+
+
+# --------------------------------------------------------------------------- file formats
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_text(tmp_path):
+    bom = "\ufeff"
+    txt = tmp_path / "t.txt"
+    txt.write_text(f"{bom}the cat\r\na dog\r\nthe cat\r\n", encoding="utf-8")
+    assert read_texts(txt) == ["the cat", "a dog", "the cat"]  # the duplicate is one text, as it should be
+    jsonl = tmp_path / "t.jsonl"
+    jsonl.write_text(f'{bom}{{"text": "the cat"}}\r\n{{"text": "a dog"}}\r\n', encoding="utf-8")
+    assert read_texts(jsonl) == ["the cat", "a dog"]  # was: "not JSON (Unexpected UTF-8 BOM ...)"
+    tsv = tmp_path / "p.tsv"
+    tsv.write_text(f"{bom}the cat\ta dog\t1\r\nthe man\ta horse\t2\r\n", encoding="utf-8")
+    assert read_pairs(tsv) == ([("the cat", "a dog"), ("the man", "a horse")], [1.0, 2.0])
+    pj = tmp_path / "p.jsonl"
+    pj.write_text(f'{bom}{{"sentence1": "a", "sentence2": "b", "score": 1}}\n', encoding="utf-8")
+    assert read_pairs(pj) == ([("a", "b")], [1.0])
+
+
+@pytest.mark.parametrize("name", ["t.JSONL", "t.json", "t.ndjson", "t.Jsonl"])
+def test_json_lines_are_read_as_json_whatever_the_suffix_case(tmp_path, name):
+    """data.JSONL was read as plain text: each raw JSON line was compared as a text, without a word."""
+    path = tmp_path / name
+    path.write_text('{"text": "the cat"}\n{"text": "a dog"}\n', encoding="utf-8")
+    assert read_texts(path) == ["the cat", "a dog"]
+    pairs = tmp_path / ("p" + path.suffix)
+    pairs.write_text('{"sentence1": "a", "sentence2": "b"}\n', encoding="utf-8")
+    assert read_pairs(pairs) == ([("a", "b")], None)
+
+
+def test_a_lone_carriage_return_ends_a_line_as_in_refine_and_scale(tmp_path):
+    """Old-Mac files (lines ended by a lone \\r) read as one line, then "1 distinct text"; refine's corpus reader and
+    scale split there, as Python's universal newlines do."""
+    txt = tmp_path / "mac.txt"
+    txt.write_bytes(b"the cat\ra dog\r\nthe man\n\ra horse\r")
+    assert read_texts(txt) == ["the cat", "a dog", "the man", "a horse"]
+    tsv = tmp_path / "mac.tsv"
+    tsv.write_bytes(b"the cat\ta dog\t1\rthe man\ta horse\t2\r")
+    assert read_pairs(tsv) == ([("the cat", "a dog"), ("the man", "a horse")], [1.0, 2.0])
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"one\rtwo\r\xff three\n")
+    with pytest.raises(ValueError, match=r"bad.txt is not UTF-8 text \(line 3"):
+        read_texts(bad)
