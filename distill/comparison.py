@@ -161,6 +161,7 @@ def compare(
         if len(uniq) == 2:  # once reported as a Spearman correlation of 0.0
             raise ValueError("Need at least three distinct texts, got 2: two texts make a single pair, and a "
                              "Spearman correlation needs at least two pairs to rank.")
+        _check_all_pairs_fit(len(uniq))
     static_model, teacher = _load_models(static_model, teacher, device)
     e_static, s_time = _timed_encode(static_model, uniq, batch_size)
     e_teacher, t_time = _timed_encode(teacher, uniq, batch_size)
@@ -218,6 +219,26 @@ def compare(
     if not_measured:
         result["not_measured"] = not_measured
     return result
+
+
+# Peak bytes of the all-pairs measures per squared text count (cosines of both models, pair indices, ranks), measured:
+# 8,000 texts peaked at 2.7 GB.
+ALL_PAIRS_BYTES_PER_TEXT_SQUARED = 48
+
+
+def _check_all_pairs_fit(n_texts: int) -> None:
+    """A ``ValueError`` before any model loads when the all-pairs measures of ``n_texts`` texts would not fit in the
+    memory available now (Linux; elsewhere not checked): they grow with the square of the texts (20,000 texts: about
+    19 GB), and running out was a raw traceback or the kernel's OOM kill after both models had encoded."""
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not Linux
+        return
+    need = ALL_PAIRS_BYTES_PER_TEXT_SQUARED * n_texts**2
+    if need > available:
+        raise ValueError(f"{n_texts:,} distinct texts make {n_texts * (n_texts - 1) // 2:,} pairs, whose measures "
+                          f"need about {need / 1e9:.1f} GB, and {available / 1e9:.1f} GB is available: pass fewer "
+                          "texts (--limit), or --pairs with the pairs to compare.")
 
 
 def _public_name(teacher: object) -> str | None:

@@ -292,3 +292,24 @@ def test_a_lone_carriage_return_ends_a_line_as_in_refine_and_scale(tmp_path):
     bad.write_bytes(b"one\rtwo\r\xff three\n")
     with pytest.raises(ValueError, match=r"bad.txt is not UTF-8 text \(line 3"):
         read_texts(bad)
+
+
+def test_more_texts_than_memory_holds_all_pairs_of_is_refused_before_any_model_loads(monkeypatch):
+    """The all-pairs measures grow with the square of the texts (8,000 texts: 2.7 GB); more than memory held was a
+    raw MemoryError, or the kernel's OOM kill, after both models had encoded."""
+    import os
+
+    from distill import comparison
+
+    pages = {"SC_AVPHYS_PAGES": 100_000, "SC_PAGE_SIZE": 4096}  # 0.4 GB available
+    monkeypatch.setattr(os, "sysconf", lambda name: pages[name], raising=False)
+
+    def no_load(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(comparison, "_load_models", no_load)
+    texts = [f"text number {i}" for i in range(5000)]
+    want = (r"5,000 distinct texts make 12,497,500 pairs, whose measures need about 1.2 GB, and 0.4 GB is available: "
+            r"pass fewer texts \(--limit\), or --pairs")
+    with pytest.raises(ValueError, match=want):
+        comparison.compare("unused", "unused", texts=texts)
