@@ -86,8 +86,9 @@ def check_out_options(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmarks ...``: usage errors (a bad ``-m`` spec, no data folder) and malformed data files exit 2
-    with one ``error:`` line, Ctrl-C exits 130."""
+    """``python -m benchmarks ...``: usage errors (a bad ``-m`` spec, no data folder), malformed data files and an
+    encoder's NaN or infinite output exit 2 with one ``error:`` line, Ctrl-C exits 130."""
+    from benchmarks.quality.cache import EncoderOutputError
     from benchmarks.quality.data import DataDirError, DataFormatError
     from benchmarks.quality.encoders import SpecError
     from distill.cli_checks import run_cli
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         args.command_line = ["python", "-m", "benchmarks", *arguments]
         return int(args.run(args) or 0)
 
-    return run_cli(run, expected=(SpecError, DataFormatError, DataDirError))
+    return run_cli(run, expected=(SpecError, DataFormatError, DataDirError, EncoderOutputError))
 
 
 if __name__ == "__main__":

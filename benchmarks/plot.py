@@ -66,7 +66,8 @@ def _is_number(value: Any) -> bool:
 
 
 def collect_points(quality: dict | list[dict], speed: dict | list[dict]) -> list[dict]:
-    """Join quality and speed reports by model name (then by spec); models missing in either are left out."""
+    """Join quality and speed reports by model name (then by a non-empty spec); a quality model with no speed entry
+    is left out and named on stderr."""
     qs = quality if isinstance(quality, list) else [quality]
     ss = speed if isinstance(speed, list) else [speed]
     speed_by: dict[str, dict] = {}
@@ -74,21 +75,35 @@ def collect_points(quality: dict | list[dict], speed: dict | list[dict]) -> list
         for m in report["models"]:
             if not m.get("error"):
                 speed_by[_norm(m["name"])] = m
-                speed_by[_norm(m.get("spec", ""))] = m
-    points, seen = [], set()
+                if _spec(m):  # a model without a spec is joined by name only (never by an empty spec)
+                    speed_by[_norm(_spec(m))] = m
+    points, seen, unmatched = [], set(), []
     for q in qs:
         for m in q["models"]:
-            s = speed_by.get(_norm(m["name"])) or speed_by.get(_norm(m.get("spec", "")))
+            s = speed_by.get(_norm(m["name"])) or (speed_by.get(_norm(_spec(m))) if _spec(m) else None)
+            if s is None and _norm(m["name"]) not in seen and m["name"] not in unmatched:
+                unmatched.append(m["name"])
             if s is None or _norm(m["name"]) in seen:
                 continue
             seen.add(_norm(m["name"]))
             if m["summary"]["average"] is None:  # NaN when it was scored (strict JSON writes null)
                 print(f"note: {m['name']} has no average score (null); left out of the plot", file=sys.stderr)
                 continue
-            params = s.get("num_parameters") or m.get("info", {}).get("num_parameters")
+            info = m.get("info") if isinstance(m.get("info"), dict) else {}
+            params = next((v for v in (s.get("num_parameters"), info.get("num_parameters"))
+                           if v is not None and _is_number(v) and v > 0), None)  # a string, 0 or -5: none
             points.append({"name": m["name"], "average": m["summary"]["average"], "kind": s.get("kind", ""),
                            "sentences_per_second": s["sentences_per_second"], "num_parameters": params})
+    if points:  # with none, the command's error says that no model is in both
+        for name in unmatched:
+            print(f"note: {name} is in no speed report (by name or spec); left out of the plot", file=sys.stderr)
     return points
+
+
+def _spec(model: dict) -> str:
+    """A report entry's ``spec`` when it is a non-empty string, else ``""``."""
+    spec = model.get("spec")
+    return spec if isinstance(spec, str) and spec.strip() else ""
 
 
 _COLORS = {"teacher": "tab:red", "st": "tab:red", "model2vec": "tab:blue", "static": "tab:green"}

@@ -24,6 +24,11 @@ import numpy as np
 from static_model.atomic_file import atomic_write
 
 
+class EncoderOutputError(ValueError):
+    """An encoder returned something other than one finite vector of one width per text (NaN or infinite values, a
+    wrong row count); ``python -m benchmarks`` prints it as one ``error:`` line (exit 2), and nothing is cached."""
+
+
 def text_hash(text: str) -> str:
     """The sha1 hex digest of ``text`` (UTF-8): its key in the cache."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
@@ -75,6 +80,22 @@ class EmbeddingCache:
                                                     emb=np.asarray(emb, dtype=np.float32)))
         return final
 
+    @staticmethod
+    def _check_rows(emb: np.ndarray, texts: list[str], dim: int | None) -> int:
+        """``emb`` is one finite row of ``dim`` numbers (any, for the first chunk) per text, before it is stored: a
+        ``EncoderOutputError`` otherwise, and nothing written (a stored chunk is read back by every later run)."""
+        if emb.ndim != 2 or emb.shape[0] != len(texts):
+            raise EncoderOutputError(f"encoder returned shape {emb.shape} for {len(texts)} texts; nothing cached")
+        if dim is not None and emb.shape[1] != dim:
+            raise EncoderOutputError(f"encoder returned {emb.shape[1]} dimensions, the cached vectors of this model "
+                                     f"have {dim}; nothing cached")
+        bad = ~np.isfinite(emb).all(axis=1)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise EncoderOutputError(f"encoder returned non-finite values (NaN or infinite) for {int(bad.sum())} "
+                                     f"of {len(texts)} texts, the first {texts[first]!r:.80}; nothing cached")
+        return int(emb.shape[1])
+
     # ------------------------------------------------------------------ main entry
     def get_or_encode(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray], *,
                       chunk_size: int = 512, progress: bool = True, desc: str = "encode") -> np.ndarray:
@@ -88,6 +109,7 @@ class EmbeddingCache:
                 missing[h] = t
         if missing:
             order = sorted(missing, key=lambda h: -len(missing[h]))
+            dim = self._chunk(next(iter(index.values()))[0]).shape[1] if index else None
             bar = None
             if progress:
                 from tqdm.auto import tqdm
@@ -96,6 +118,7 @@ class EmbeddingCache:
             for start in range(0, len(order), chunk_size):
                 hs = order[start:start + chunk_size]
                 emb = np.asarray(encode([missing[h] for h in hs]), dtype=np.float32)
+                dim = self._check_rows(emb, [missing[h] for h in hs], dim)
                 p = self._write(hs, emb)
                 self._chunks[p] = emb
                 for i, h in enumerate(hs):

@@ -576,20 +576,45 @@ def discover(root: Path) -> list[DatasetSpec]:
 
 
 def select(root: Path, *, tasks: list[str] | None = None, names: list[str] | None = None,
-           discover_extra: bool = False) -> list[DatasetSpec]:
-    """The registry (plus discovered datasets when asked), filtered by task type and dataset name."""
+           discover_extra: bool = False, tasks_option: str = "--tasks",
+           names_option: str = "--datasets") -> list[DatasetSpec]:
+    """The registry (plus discovered datasets when asked), filtered by task type and dataset name. A task type
+    or a dataset name that names nothing (a typo, an empty item of a comma list) is a ``UsageError`` naming
+    ``tasks_option`` or ``names_option``, never a dataset silently left out; a known name that the task filter
+    leaves out is left out."""
     specs = list(REGISTRY) + (discover(root) if discover_extra else []) + (list(DEV_SPLITS) if names else [])
     if tasks:
         bad = set(tasks) - set(TASK_TYPES)
         if bad:
-            raise ValueError(f"unknown task type(s) {sorted(bad)}; choose from {TASK_TYPES}")
+            raise UsageError(f"{tasks_option} {','.join(tasks)}: unknown task type(s) {sorted(bad)}; choose from "
+                             f"{', '.join(TASK_TYPES)}")
         specs = [s for s in specs if s.task in tasks]
     if names:
-        wanted = {n.lower() for n in names}
+        _check_names(root, names, specs_known=list(REGISTRY) + list(DEV_SPLITS)
+                     + (discover(root) if discover_extra else []), discover_extra=discover_extra,
+                     option=names_option)
+        wanted = {n.strip().lower() for n in names}
         if DEV_NAME in wanted:
             wanted = (wanted - {DEV_NAME}) | {s.name.lower() for s in DEV_SPLITS}
         specs = [s for s in specs if s.name.lower() in wanted]
     return specs
+
+
+def _check_names(root: Path, names: list[str], *, specs_known: list[DatasetSpec], discover_extra: bool,
+                 option: str) -> None:
+    """A ``UsageError`` naming ``option`` when an item of ``names`` is no dataset of ``specs_known`` (nor ``dev``)."""
+    known = {s.name.lower() for s in specs_known} | {DEV_NAME}
+    unknown = [n for n in names if n.strip().lower() not in known]
+    if not unknown:
+        return
+    hint = ""
+    if not discover_extra:
+        extra = {s.name.lower() for s in discover(root)}
+        if any(n.strip().lower() in extra for n in unknown):
+            hint = " (some are in the data folder but not in the registry: add --discover)"
+    shown = ", ".join(repr(n) for n in unknown)
+    raise UsageError(f"{option} {','.join(names)}: unknown dataset name(s) {shown}{hint}; known: "
+                     f"{', '.join(s.name for s in specs_known)}, or {DEV_NAME!r} for every development split")
 
 
 def load_available(specs: list[DatasetSpec], root: Path) -> list[Dataset]:

@@ -168,7 +168,8 @@ class Model2VecEncoder(Encoder):
             self.expanded_parameters = len(mapping) * self.dim
         self.size_on_disk = folder_size(path) if Path(path).exists() else None
         files = ("model.safetensors", "config.json", "tokenizer.json")
-        self._fp = _hash_files(Path(path), files) if Path(path).is_dir() else path
+        # a hub id: the model as loaded (its snapshot may change under one id), never the id itself
+        self._fp = _hash_files(Path(path), files) if Path(path).is_dir() else model2vec_fingerprint(self.model)
 
     @property
     def fingerprint(self) -> str:
@@ -177,6 +178,24 @@ class Model2VecEncoder(Encoder):
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(texts, show_progress_bar=False)
+
+
+def model2vec_fingerprint(model: Any) -> str:
+    """A short SHA-1 of a loaded Model2Vec model: its table, per-token weights and token mapping (dtype, shape,
+    bytes), its tokenizer and its config (``normalize`` included)."""
+    h = hashlib.sha1(b"model2vec-loaded-v1\n")
+    for name in ("embedding", "weights", "token_mapping"):
+        value = getattr(model, name, None)
+        if value is not None:
+            a = np.ascontiguousarray(np.asarray(value))
+            h.update(f"{name}:{a.dtype}:{a.shape}".encode())
+            h.update(a.tobytes())
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is not None and hasattr(tokenizer, "to_str"):
+        h.update(tokenizer.to_str().encode())
+    h.update(json.dumps({"config": getattr(model, "config", None), "normalize": getattr(model, "normalize", None)},
+                        sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
 
 
 def _torch_param_count(module: torch.nn.Module) -> int | None:

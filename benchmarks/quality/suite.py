@@ -45,6 +45,9 @@ def load_datasets(args: argparse.Namespace) -> list:
     tasks = args.tasks.split(",") if args.tasks else None
     names = args.datasets.split(",") if args.datasets else None
     specs = select(root, tasks=tasks, names=names, discover_extra=args.discover)
+    if not specs and tasks and names:  # every name is known (select checked), and none is of these task types
+        raise UsageError(f"--tasks {args.tasks} and --datasets {args.datasets}: no named dataset is of these task "
+                         "types")
     datasets = load_available(specs, root)
     if not datasets:
         raise UsageError(f"no dataset found under {root} (layout: MANIFEST.md)")
@@ -53,7 +56,11 @@ def load_datasets(args: argparse.Namespace) -> list:
 
 
 def task_config(args: argparse.Namespace) -> TaskConfig:
-    """The suite's protocol with ``--train-cap`` applied."""
+    """The suite's protocol with ``--train-cap`` applied (at least 1: no training example is no classifier, a
+    usage error naming the option before any model runs)."""
+    from distill.cli_checks import check_positive_int
+
+    check_positive_int(args.train_cap, "--train-cap")
     return TaskConfig(train_cap=args.train_cap if args.train_cap is not None else DEFAULT_TRAIN_CAP)
 
 
@@ -134,15 +141,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
+def check_reference(reference: str | None, n_models: int) -> None:
+    """``--reference`` given as an index is one of the ``n_models`` models: a usage error before the run (it was an
+    IndexError after every model had been scored)."""
+    from distill.cli_checks import UsageError
+
+    if reference is not None and reference.isdigit() and int(reference) >= n_models:
+        raise UsageError(f"--reference {reference}: there are {n_models} models (-m), so an index is 0 to "
+                         f"{n_models - 1}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Score every ``-m`` model on the selected datasets; print (and with ``--out`` write) the table."""
     from .tasks import run_quality
 
+    check_reference(args.reference, len(args.model))
+    config = task_config(args)
     datasets = load_datasets(args)
-    report = run_quality(args.model, datasets, config=task_config(args), cache_dir=cache_dir(args),
+    report = run_quality(args.model, datasets, config=config, cache_dir=cache_dir(args),
                          cache_mode=args.cache, reference=args.reference, progress=not args.no_progress,
                          device=args.device, argv=args.command_line)
     if args.reference and args.reference.isdigit():
         report["reference"] = report["models"][int(args.reference)]["name"]
+    elif args.reference and report["reference"] != args.reference:  # a name known only once the models loaded
+        print(f"warning: --reference {args.reference}: no model of that name (models: "
+              f"{', '.join(m['name'] for m in report['models'])}); the '% of' row is relative to "
+              f"{report['reference']}", file=sys.stderr)
     emit(quality_markdown(report, title=args.title or "Quality"), report, args.out)
     return 0

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 import numpy as np
 
 from . import metrics
+from .cache import EncoderOutputError
 from .data import ClassificationData, ClusteringData, Dataset, PairData, RetrievalData, STSData, WordSimData
 
 if TYPE_CHECKING:
@@ -85,13 +86,17 @@ def encode_unique(encoder: TextEncoder, texts: list[str], desc: str | None = Non
         emb = encoder.encode(keys)
     emb = np.asarray(emb, dtype=np.float32)
     if emb.ndim != 2 or emb.shape[0] != len(keys):
-        raise ValueError(f"encoder returned shape {emb.shape} for {len(keys)} texts")
+        raise EncoderOutputError(f"{_name(encoder)}: encoder returned shape {emb.shape} for {len(keys)} texts")
     bad = ~np.isfinite(emb).all(axis=1)
     if bad.any():  # l2_normalize makes such a row a zero vector: every metric would score it as a cosine of 0
         first = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"encoder returned non-finite values (NaN or infinite) for {int(bad.sum())} of {len(keys)} "
-                         f"texts, the first {keys[first]!r:.80}")
+        raise EncoderOutputError(f"{_name(encoder)}: encoder returned non-finite values (NaN or infinite) for "
+                                 f"{int(bad.sum())} of {len(keys)} texts, the first {keys[first]!r:.80}")
     return emb[idx]
+
+
+def _name(encoder: TextEncoder) -> str:
+    return str(getattr(encoder, "name", type(encoder).__name__))
 
 
 def _accepts_desc(encoder: TextEncoder) -> TypeGuard[CachedEncoder]:

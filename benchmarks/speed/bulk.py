@@ -189,10 +189,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Every mode on the same ``--lines`` lines; print (and with ``--output`` write) the tables."""
-    from distill.cli_checks import UsageError
+    from distill.cli_checks import UsageError, check_model_folder, check_positive_int
 
     if not args.source.is_file():
-        raise UsageError(f"--source {args.source} does not exist")
+        raise UsageError(f"--source {args.source}: " + ("a folder, not a file" if args.source.is_dir()
+                                                          else "does not exist"))
+    check_positive_int(args.lines, "--lines")  # 0 was numpy's traceback after the first mode had run
+    if args.featurize < 0:
+        raise UsageError(f"--featurize must be 0 (skip) or more, got {args.featurize}")
+    check_model_folder(args.folder, "folder")
     results = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)

@@ -4,7 +4,9 @@ Each run is a fresh subprocess (imports included in the time), so peak RSS is th
 ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` and ``/proc/self/status`` VmHWM. Both tools distill the same
 local teacher folder with the same settings (PCA 256, SIF 1e-4, float16, mean pooling, CPU); runs are
 interleaved (tool order alternates per repeat) so that load from other processes hits both alike. CPU
-seconds (user + system) are reported beside wall time because the machine may be shared.
+seconds (user + system) are reported beside wall time because the machine may be shared. The runs so far are
+rewritten to OUT.partial.md and OUT.partial.json after each run; --output is written once every run is done (the
+partial report is then removed), so a failed or interrupted run leaves the report there whole.
 
     python -m benchmarks distill-speed --repeats 2 --output benchmarks/results/distill_speed.md
 
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.provenance import command_line, cpu_name, machine_info, subprocess_env, versions
-from benchmarks.report import write
+from benchmarks.report import report_paths, write
 from benchmarks.speed.workers import read_status_kb
 
 # The worker's clock starts before anything else is imported, so its time includes torch/transformers imports.
@@ -105,15 +107,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
+def partial_out(out: str | os.PathLike) -> Path:
+    """Where the report of the runs so far goes while a run is going: ``OUT.partial`` (``OUT.partial.md`` and
+    ``OUT.partial.json``), so a run that fails or is interrupted never replaces a finished report at ``OUT``."""
+    md_path, _ = report_paths(out, "--output")
+    return md_path.with_name(md_path.stem + ".partial")
+
+
 def run(args: argparse.Namespace) -> int:
-    """Every teacher with every tool, ``--repeats`` times interleaved; the report is rewritten after each run."""
+    """Every teacher with every tool, ``--repeats`` times interleaved. The runs so far are rewritten to
+    ``partial_out`` after each run; ``--output`` is written once, when every run is done, and the partial report
+    is then removed."""
+    from distill.cli_checks import UsageError
     from distill.resolve import resolve_teacher
 
+    if args.repeats < 1:
+        raise UsageError(f"--repeats must be at least 1, got {args.repeats}")
     folders = {name: str(resolve_teacher(hub)) for name, hub in TEACHERS.items() if name in args.teachers}
     env = subprocess_env(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     rows: list[dict] = []
     loads = [os.getloadavg()]
     out = Path(args.output)
+    partial = partial_out(out)
     argv = args.command_line
     started = dt.datetime.now(dt.timezone.utc)
     for rep in range(args.repeats):
@@ -127,13 +142,16 @@ def run(args: argparse.Namespace) -> int:
                 lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
                 if proc.returncode or not lines:
                     print(proc.stderr[-3000:], file=sys.stderr)
-                    raise SystemExit(f"{tool} on {name} failed (exit {proc.returncode})")
+                    raise SystemExit(f"{tool} on {name} failed (exit {proc.returncode}); {args.output} left as "
+                                     f"it was" + (f", the runs so far in {partial}.md" if rows else ""))
                 row = json.loads(lines[-1]) | {"teacher": name, "repeat": rep, "load1": os.getloadavg()[0]}
                 rows.append(row)
-                _write(out, rows, folders, started, [loads[0], os.getloadavg()], argv)  # a partial run still reports
+                _write(partial, rows, folders, started, [loads[0], os.getloadavg()], argv)  # a partial run reports
                 print(f"[{rep}] {name:18s} {tool:10s} wall {row['wall_s']:6.1f} s  cpu {row['cpu_s']:6.1f} s  "
                       f"peak {row['peak_rss_mib']:6.0f} MiB  load {row['load1']:.1f}", flush=True)
     print(_write(out, rows, folders, started, [loads[0], os.getloadavg()], argv))
+    for path in report_paths(partial):
+        path.unlink(missing_ok=True)
     return 0
 
 

@@ -196,9 +196,16 @@ def run(args: argparse.Namespace) -> int:
     for option in ("n", "slow_n", "repeats", "latency_calls"):
         if getattr(args, option) < 1:
             raise UsageError(f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}")
+    if args.anchor is not None and args.anchor.isdigit() and int(args.anchor) >= len(args.model):
+        raise UsageError(f"--anchor {args.anchor}: there are {len(args.model)} models (-m), so an index is 0 to "
+                         f"{len(args.model) - 1}")  # was an IndexError once every model had been measured
     report = run_speed(args.model or [], sentences_file=sfile, n=args.n, seed=args.seed, repeats=args.repeats,
                        latency_calls=args.latency_calls, slow_n=args.slow_n, anchor=args.anchor, device=args.device,
                        progress=not args.no_progress, argv=args.command_line)
+    if args.anchor is not None and not args.anchor.isdigit() and report["anchor"] != args.anchor:
+        print(f"warning: --anchor {args.anchor}: no model of that name (models: "
+              f"{', '.join(m['name'] for m in report['models'])}); the ratios are against {report['anchor']}",
+              file=sys.stderr)
     failed = [m["spec"] for m in report["models"] if "error" in m]
     if failed:  # a table with a failed model is not a result: nothing is written
         print(f"error: {len(failed)} measurement(s) failed ({', '.join(failed)}); "

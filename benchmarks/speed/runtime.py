@@ -107,8 +107,11 @@ def load_texts(data: Path, n: int, seed: int = 42) -> tuple[list[str], list[str]
         for line in path.read_text(encoding="utf-8").splitlines():
             texts.add(json.loads(line)["text"])
     pool = sorted(t.replace("\n", " ").strip() for t in texts if t.strip())
-    if len(pool) < 2 * n:
-        raise ValueError(f"only {len(pool)} distinct texts under {data}; need {2 * n}")
+    if len(pool) < 2 * n:  # a UsageError (a ValueError): one error line naming the options, not a traceback
+        from distill.cli_checks import UsageError
+
+        raise UsageError(f"--n {n}: only {len(pool)} distinct texts under {data} (--data); two samples of {n} need "
+                         f"{2 * n}")
     sample = random.Random(seed).sample(pool, 2 * n)
     return sample[:n], sample[n:]
 
@@ -250,8 +253,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Every scenario, both libraries; print (and with ``--output`` write) the tables."""
-    from distill.cli_checks import UsageError
+    from distill.cli_checks import UsageError, check_model_folder, check_positive_int
 
+    check_positive_int(args.n, "--n")
+    check_positive_int(args.repeats, "--repeats")
+    if args.contrast != "config":
+        from static_model.validation import check_contrast
+
+        try:
+            check_contrast(float(args.contrast))
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"--contrast {args.contrast}: a number or 'config' ({exc})") from None
+    check_model_folder(args.folder, "folder")  # was the first worker's traceback
     data = None if args.data is None else Path(args.data).expanduser()  # check_args refused an empty or missing one
     if data is None:
         sentences = default_sentences_file()

@@ -7,7 +7,9 @@ every method on the training split, scores accuracy on the test split, and times
 (CPU, the whole machine, after a warm-up; static methods on the test set repeated to at least
 ``--speed-texts`` texts). The fine-tuned model is timed through its numpy :class:`StaticPipeline` (the serving
 path), and its predictions are checked against the torch model's. Results go to ``--out`` (Markdown) and the same
-name with ``.json`` (every result, rewritten after each one; ``--from-json`` merges such files into one report).
+name with ``.json``, written once every result is in; while the run goes, the results so far are rewritten after each
+one to ``OUT.partial.md`` and ``OUT.partial.json`` (``--from-json`` merges such files into one report), so an
+interrupted run never replaces a finished report.
 (Before the benchmarks were grouped by job the JSON needed ``--json PATH``, as the committed result's command shows.)
 """
 
@@ -28,6 +30,7 @@ import numpy as np
 from benchmarks.provenance import SOURCE_ROOT, provenance, provenance_markdown
 from benchmarks.quality.data import load_classification, resolve_data_dir
 from benchmarks.report import report_paths, write
+from static_model.atomic_file import atomic_write
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -146,6 +149,7 @@ class Runner:
         self._static: StaticModel | None = None
         self._teacher: Teacher | SentenceTransformer | None = None
         self.teacher_impl: str | None = None
+        self._teacher_key: str | None = None
 
     # -- shared models
     @property
@@ -179,15 +183,29 @@ class Runner:
 
     def teacher_encode(self, texts: list[str], tag: str) -> np.ndarray:
         """Teacher embeddings, cached on disk by text hash (the training sets are encoded once)."""
-        _ = self.teacher
-        digest = hashlib.sha1(("\n".join(texts) + str(self.args.teacher)).encode()).hexdigest()[:16]
+        digest = hashlib.sha1(("\n".join(texts) + self.teacher_key()).encode()).hexdigest()[:16]
         path = self.cache / f"teacher-{digest}.npy"  # by content: the test set is encoded once per dataset
         if path.exists():
-            return np.load(path)
-        emb = self._teacher_encode(texts)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, emb)
+            try:
+                return np.load(path)
+            except (OSError, ValueError, EOFError):  # a file cut short by a writer killed before writes were atomic
+                pass
+        emb = np.asarray(self._teacher_encode(texts))
+        atomic_write(path, lambda handle: np.save(handle, emb))  # whole or not at all, even under kill -9
         return emb
+
+    def teacher_key(self) -> str:
+        """What the teacher cache is keyed by besides the texts: refinement's ``teacher_fingerprint`` (configs,
+        tokenizer, pooling, weights) for a ``distill.Teacher``, so a changed teacher at one path never reads the old
+        vectors; the ``--teacher`` name for a plain sentence-transformers model."""
+        teacher = self.teacher
+        if self._teacher_key is None:
+            self._teacher_key = str(self.args.teacher)
+            if self.teacher_impl == "distill.Teacher":
+                from distill.refine.featurize import teacher_fingerprint
+
+                self._teacher_key = f"teacher-fingerprint:{teacher_fingerprint(teacher)}"  # type: ignore[arg-type]
+        return self._teacher_key
 
     # -- methods
     def tfidf(self, X: list[str], y: np.ndarray, X_test: list[str], y_test: np.ndarray) -> MethodResult:
@@ -347,8 +365,10 @@ def merge_json(paths: list[str]) -> list[Outcome]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Fit and score every method on every dataset and size (or merge ``--from-json`` files); the report is
-    rewritten to ``--out`` and its JSON after every result."""
+    """Fit and score every method on every dataset and size (or merge ``--from-json`` files). The results so far
+    are rewritten to ``OUT.partial.md`` and ``OUT.partial.json`` after every result (``partial_out``; what
+    ``--from-json`` merges after an interrupted run); ``--out`` is written once every result is in, and the partial
+    report is then removed, so a failed or interrupted run leaves an existing report whole."""
     from distill.cli_checks import UsageError
 
     meta = provenance(args.command_line)
@@ -363,6 +383,9 @@ def run(args: argparse.Namespace) -> int:
     bad = [d for d in args.datasets if d not in DATASETS] + [m for m in args.methods if m not in METHODS]
     if bad:
         raise UsageError(f"unknown dataset/method: {bad}; datasets {list(DATASETS)}, methods {list(METHODS)}")
+    for size in args.train_sizes:  # was int()'s ValueError traceback once the data folder was read
+        if size != "full" and not (size.isdigit() and int(size) >= 1):
+            raise UsageError(f"--train-sizes {size}: give a number of training texts (at least 1) or 'full'")
     if args.threads:
         import torch
         from threadpoolctl import threadpool_limits
@@ -370,15 +393,25 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
         threadpool_limits(args.threads)  # BLAS/OpenMP in numpy and scikit-learn too
 
-    def save(outcomes: list[Outcome]) -> None:
-        write(report(outcomes, args, meta), [asdict(o) for o in outcomes], args.out)
+    partial = partial_out(args.out)
 
-    outcomes = run_benchmark(args, on_result=save)  # the report is rewritten after every result
-    save(outcomes)
+    def save(outcomes: list[Outcome]) -> None:  # the results so far: never over a finished report at --out
+        write(report(outcomes, args, meta), [asdict(o) for o in outcomes], partial)
+
+    outcomes = run_benchmark(args, on_result=save)  # the partial report is rewritten after every result
+    write(report(outcomes, args, meta), [asdict(o) for o in outcomes], args.out)
+    for path in report_paths(partial):
+        path.unlink(missing_ok=True)
     print(report(outcomes, args, meta))
     md_path, json_path = report_paths(args.out)
     print(f"[classify] wrote {md_path} and {json_path}", file=sys.stderr)
     return 0
+
+
+def partial_out(out: str) -> Path:
+    """The report name of a run's results so far: ``OUT.partial`` beside ``--out``."""
+    md_path, _ = report_paths(out)
+    return md_path.with_name(md_path.stem + ".partial")
 
 
 def report(outcomes: list[Outcome], args: argparse.Namespace, meta: dict) -> str:

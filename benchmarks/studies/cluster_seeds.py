@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seeds < 2:
         raise UsageError("--seeds must be at least 2")
     root = resolve_data_dir(args.data)
-    datasets = load_available(select(root, tasks=["clustering"], names=[args.dataset]), root)
+    datasets = load_available(select(root, tasks=["clustering"], names=[args.dataset], names_option="--dataset"), root)
     ds = datasets[0] if datasets else None
     if not isinstance(ds, ClusteringData):
         raise UsageError(f"no clustering dataset {args.dataset!r} under {root}")
