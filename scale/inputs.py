@@ -225,7 +225,7 @@ def _parquet_digests(handle: Any, column: str, ranges: Sequence[tuple[int, int]]
     digests = []
     for first, n in ranges:
         digest = hashlib.sha256(footer)
-        for group in _row_groups(meta, first, n):
+        for group, _ in _row_groups(meta, first, n):
             if group not in groups:
                 groups[group] = _chunk_digest(handle, meta.row_group(group), column)
             digest.update(groups[group])
@@ -233,13 +233,14 @@ def _parquet_digests(handle: Any, column: str, ranges: Sequence[tuple[int, int]]
     return digests
 
 
-def _row_groups(meta: Any, first: int, n: int) -> list[int]:
-    """The row groups of a Parquet file's metadata that hold some of rows ``[first, first + n)``."""
+def _row_groups(meta: Any, first: int, n: int) -> list[tuple[int, int]]:
+    """``(row group, its first row)`` of the row groups of a Parquet file's metadata that hold some of rows
+    ``[first, first + n)``."""
     found, row = [], 0
     for group in range(meta.num_row_groups):
         rows = meta.row_group(group).num_rows
         if row + rows > first and row < first + n:
-            found.append(group)
+            found.append((group, row))
         row += rows
     return found
 
@@ -492,14 +493,9 @@ def _read_parquet_rows(path: Path, column: str, first: int, n: int, partition: P
             raw.seek(0)
         handle = pq.ParquetFile(raw)
         texts: list[str] = []
-        row = 0
-        for group in range(handle.num_row_groups):
-            rows = handle.metadata.row_group(group).num_rows
-            if row + rows > first and row < first + n:
-                values = handle.read_row_group(group, columns=[column]).column(0).to_pylist()
-                lo, hi = max(first - row, 0), min(first + n - row, rows)
-                texts.extend(values[lo:hi])
-            row += rows
+        for group, row in _row_groups(handle.metadata, first, n):
+            values = handle.read_row_group(group, columns=[column]).column(0).to_pylist()
+            texts.extend(values[max(first - row, 0) : first + n - row])
     for k, text in enumerate(texts):
         if not isinstance(text, str):
             raise InputError(f"{path}, row {first + k}: column {column!r} holds {type(text).__name__}, not a string")
