@@ -200,17 +200,32 @@ class SharedPasses:
             return self._vectors[pooling]
         from distill import VocabularyVectors, embed_vocabulary
 
-        if cache_file is not None and cache_file.is_file():
-            vectors = VocabularyVectors(np.load(cache_file), pooling)
+        cached = None if cache_file is None else self._cached_vectors(cache_file)
+        if cached is not None:
+            vectors = VocabularyVectors(cached, pooling)
         else:
             vectors = embed_vocabulary(self.plan(), pooling=pooling, show_progress_bar=progress)
-            if cache_file is not None:
-                cache_file.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cache_file.with_suffix(".tmp.npy")
-                np.save(tmp, vectors.vectors)
-                tmp.replace(cache_file)
+            if cache_file is not None:  # whole or not at all, through a temporary of this writer's own
+                from static_model.atomic_file import atomic_write
+
+                array = vectors.vectors
+                atomic_write(cache_file, lambda handle: np.save(handle, array))
         self._vectors[pooling] = vectors
         return vectors
+
+    def _cached_vectors(self, cache_file: Path) -> np.ndarray | None:
+        """``cache_file``'s vectors when it is a whole ``.npy`` of one row per kept token and the teacher's width;
+        None when it is absent, cut short or of another shape (then the pass is made again and the file replaced)."""
+        if not cache_file.is_file():
+            return None
+        try:
+            array = np.load(cache_file, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+        expected = (self.plan().kept_ids.size, self.teacher.dim)
+        if not isinstance(array, np.ndarray) or array.shape != expected:
+            return None
+        return array
 
     def input_embeddings(self) -> VocabularyVectors:
         """The teacher's embedding-layer rows of the plan's kept ids, in place of the vocabulary pass."""
@@ -355,6 +370,19 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
     return folders, seconds
 
 
+def teacher_work_name(teacher: str | os.PathLike) -> str:
+    """The folder, under the work folder, of ``teacher``'s variants and vocabulary passes: its base name and its
+    content fingerprint (``distill.refine.featurize.teacher_fingerprint``, the key of the benchmarks' teacher
+    embeddings: configs, tokenizer, pooling and whole weight files), e.g. ``model-0123456789abcdef``. Two teachers
+    in folders of one name (``.../model``) or a teacher rewritten in place never share saved work."""
+    from distill import Teacher
+    from distill.refine.featurize import teacher_fingerprint
+
+    name = Path(os.fspath(teacher)).name or os.fspath(teacher)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return f"{safe}-{teacher_fingerprint(Teacher(teacher))}"
+
+
 def run_ablation(teacher: str, datasets: list[Dataset], *, work_dir: Path, config: TaskConfig | None = None,
                  cache_dir: str | os.PathLike | None = None,
                  include_teacher: bool = False, only: list[str] | None = None, freq_file: Path | None = None,
@@ -373,9 +401,8 @@ def run_ablation(teacher: str, datasets: list[Dataset], *, work_dir: Path, confi
           else variants(freq_file, corpus_file, settings))
     if only:
         vs = [v for v in vs if v.key in only or v.key == "default"]
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(str(teacher)).name or str(teacher))
-    folders, build_seconds = build_variants(teacher, vs, work_dir / safe, exact=exact, progress=progress,
-                                            settings=settings)
+    folders, build_seconds = build_variants(teacher, vs, work_dir / teacher_work_name(teacher), exact=exact,
+                                            progress=progress, settings=settings)
     encoders = [StaticEncoder(str(f), name=v.name) for v, f in zip(vs, folders)]
     specs: list = list(encoders)
     if include_teacher:
@@ -452,7 +479,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="all-but-the-top for every variant, as distill's --drop-components (default auto; the tables "
                         "made before 2026-12-03 17:30 UTC dropped none: 0)")
     add_suite_options(p)
-    p.add_argument("--work-dir", default=None, help="where variant models are saved (default <cache-dir>/ablation)")
+    p.add_argument("--work-dir", default=None, help="where variant models are saved (default <cache-dir>/ablation), "
+                                                    "in a folder per teacher: its name and content fingerprint")
     p.add_argument("--include-teacher", action="store_true", help="also evaluate the teacher itself")
     p.add_argument("--only", default=None, help="comma list of variant keys (default: all; 'default' is always in)")
     p.add_argument("--frequencies", default=None,

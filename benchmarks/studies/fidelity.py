@@ -173,6 +173,22 @@ def run(args: argparse.Namespace) -> int:
     for path in (corpus, books):
         if not path.is_file():
             raise UsageError(f"--data {root}: {path.relative_to(root)} is missing (layout: MANIFEST.md)")
+    # the text sets before any model loads: a selection of nothing or an unreadable corpus is a usage error up front
+    # (the preferred sources are refined on whole, every Wikipedia line is in the default sample: never held out)
+    try:
+        sets = source_sets(corpus, args.texts_per_set, args.skip, args.seed, exclude=DEFAULT_PREFER_SOURCES)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--data {root}: {exc}") from None
+    if not sets:
+        raise UsageError(f"--texts-per-set {args.texts_per_set} and --skip {args.skip}: no source of "
+                         f"{corpus.relative_to(root)} has {args.texts_per_set} lines past the first {args.skip}")
+    try:
+        book_passages = passages(books, args.texts_per_set, args.passage_words, args.seed)
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"--data {root}: {books.relative_to(root)}: {exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"--passage-words {args.passage_words}: {exc}") from None
+    sets[f"books, {args.passage_words}-word passages"] = book_passages
     enc_a, enc_b = (load_encoder(s) for s in args.model)
     model_a = getattr(enc_a, "model", None)
     teacher_name = args.teacher or (getattr(model_a, "config", None) or {}).get("teacher")
@@ -180,10 +196,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--teacher: A's config names no teacher; give one")
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     teacher = CachedEncoder(load_encoder(f"teacher:{teacher_name}"), cache, progress=False)
-    # the preferred sources are refined on whole (every Wikipedia line is in the default sample): never held out
-    sets = source_sets(corpus, args.texts_per_set, args.skip, args.seed, exclude=DEFAULT_PREFER_SOURCES)
-    sets[f"books, {args.passage_words}-word passages"] = passages(books, args.texts_per_set, args.passage_words,
-                                                                  args.seed)
     meta = provenance(args.command_line)
     result = compare(enc_a, enc_b, teacher, sets, resamples=args.resamples, seed=args.seed, metric=args.metric)
     md = protocol_markdown(enc_a.name, enc_b.name, result, args.resamples)

@@ -188,13 +188,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def check_pair_options(args: argparse.Namespace) -> None:
-    """The options every A-against-B study shares: exactly two ``-m`` models and at least one resample."""
+    """The options every A-against-B study shares: exactly two ``-m`` models, at least one resample and a ``--seed``
+    of 0 or more (a negative one was a traceback from the resampler after both models had run)."""
     from distill.cli_checks import UsageError
 
     if len(args.model) != 2:
         raise UsageError(f"give exactly two models (-m A -m B), got {len(args.model)}")
     if args.resamples < 1:
         raise UsageError("--resamples must be at least 1")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be 0 or more, got {args.seed}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -205,7 +208,11 @@ def run(args: argparse.Namespace) -> int:
 
     check_pair_options(args)
     root = resolve_data_dir(args.data)
-    datasets = load_available(select(root, tasks=args.tasks, names=args.datasets), root)
+    specs = select(root, tasks=args.tasks, names=args.datasets)
+    if not specs and args.datasets:  # every name is known (select checked), and none is of these task types
+        raise UsageError(f"--tasks {' '.join(args.tasks)} and --datasets {' '.join(args.datasets)}: no named dataset "
+                         "is of these task types")
+    datasets = load_available(specs, root)
     if not datasets:
         raise UsageError(f"no {'/'.join(args.tasks)} dataset under {root}")
     enc_a, enc_b = (load_encoder(s) for s in args.model)

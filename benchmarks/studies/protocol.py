@@ -28,7 +28,7 @@ import numpy as np
 
 from benchmarks.provenance import provenance, provenance_markdown
 from benchmarks.quality import metrics
-from benchmarks.quality.data import ClassificationData, ClusteringData, Dataset, RetrievalData
+from benchmarks.quality.data import ClassificationData, ClusteringData, Dataset, DatasetSpec, RetrievalData
 from benchmarks.quality.tasks import TaskConfig, TextEncoder, encode_unique
 from benchmarks.report import emit
 from benchmarks.studies.paired_bootstrap import (
@@ -186,14 +186,22 @@ def _range(lodo: dict | None) -> str:
             f"{lodo['max']:+.2f} (without {lodo['max_without']})")
 
 
-def load_split(root: Path, which: str) -> list[Dataset]:
-    """The loaded datasets of ``which``: ``test`` (the suite), ``dev`` (its development splits) or ``all``."""
-    from benchmarks.quality.data import DEV_NAME, REGISTRY, load_available, select
+def split_specs(root: Path, which: str, tasks: set[str] | None = None) -> list[DatasetSpec]:
+    """The dataset specs of ``which`` (``test``: the suite, ``dev``: its development splits, or ``all``), those of
+    the task types ``tasks`` only when given; nothing loaded."""
+    from benchmarks.quality.data import DEV_NAME, REGISTRY, select
 
     if which not in SPLITS:
         raise ValueError(f"datasets must be one of {SPLITS}, got {which!r}")
     names = ([s.name for s in REGISTRY] if which in ("all", "test") else []) + ([DEV_NAME] if which != "test" else [])
-    return load_available(select(root, names=names), root)
+    return [s for s in select(root, names=names) if not tasks or s.task in tasks]
+
+
+def load_split(root: Path, which: str) -> list[Dataset]:
+    """The loaded datasets of ``which``: ``test`` (the suite), ``dev`` (its development splits) or ``all``."""
+    from benchmarks.quality.data import load_available
+
+    return load_available(split_specs(root, which), root)
 
 
 def split_of(name: str) -> str:
@@ -224,7 +232,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Score both models on every selected dataset; print (and with ``--out`` write) the protocol's report."""
     from benchmarks.quality.cache import default_cache_dir
-    from benchmarks.quality.data import TASK_TYPES, resolve_data_dir
+    from benchmarks.quality.data import TASK_TYPES, load_available, resolve_data_dir
     from benchmarks.quality.encoders import CachedEncoder, load_encoder
     from benchmarks.quality.tasks import DEFAULT_TRAIN_CAP
     from distill.cli_checks import UsageError
@@ -236,9 +244,11 @@ def run(args: argparse.Namespace) -> int:
     if keep - set(TASK_TYPES):
         raise UsageError(f"--tasks: unknown {sorted(keep - set(TASK_TYPES))}; choose from {', '.join(TASK_TYPES)}")
     root = resolve_data_dir(args.data)
-    datasets = load_split(root, args.datasets)
-    if keep:
-        datasets = [d for d in datasets if d.task in keep]
+    specs = split_specs(root, args.datasets, keep)
+    if not specs:  # a split with none of these task types (word similarity has no development split)
+        raise UsageError(f"--tasks {args.tasks} and --datasets {args.datasets}: no dataset of these task types in "
+                         "that split")
+    datasets = load_available(specs, root)
     if not datasets:
         raise UsageError(f"no dataset under {root} (layout: MANIFEST.md)")
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()

@@ -28,6 +28,7 @@ from benchmarks.report import report_paths, save_figure, write, write_json
 
 TASK_TYPES = ("sts", "classification", "pair_classification", "clustering", "retrieval", "word_similarity")
 TOOLS = ("ours", "model2vec")
+BASE_DIMS = 256  # both tools' float32 distill: PCA to 256 dims (Model2Vec's default), the widest a variant can be
 
 
 @dataclass
@@ -315,14 +316,27 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(tools) - set(TOOLS))
     if unknown or not tools:
         raise UsageError(f"--tools {args.tools}: choose from {', '.join(TOOLS)}")
-    data = None if args.build_only else str(resolve_data_dir(args.data))
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
+    if args.build_only and (args.no_build or args.report_only):
+        raise UsageError(f"--build-only and --{'no-build' if args.no_build else 'report-only'}: nothing to do; give "
+                         "one of them")
+    too_wide = [d for d in args.dims if d > BASE_DIMS]
+    if too_wide:  # a failure after the distill otherwise (truncate_dims / quantize_model cannot widen)
+        raise UsageError(f"--dims {','.join(map(str, args.dims))}: {too_wide} above the {BASE_DIMS} dims both tools "
+                         "distill to")
     ours = [v for v in default_variants(args.clusters, args.dims, not args.no_combos) if v.tool == "ours"]
     m2v_clusters = args.clusters if args.model2vec_clusters is None else args.model2vec_clusters
     m2v = [v for v in default_variants(m2v_clusters, args.dims, not args.no_combos) if v.tool == "model2vec"]
-    skip = set(args.skip.split(","))
+    skip = {name for name in args.skip.split(",") if name}
+    not_variants = sorted(skip - {v.name for v in ours + m2v})
+    if not_variants:  # a typo left every variant in, silently
+        raise UsageError(f"--skip {args.skip}: no variant named {', '.join(map(repr, not_variants))}; the variants: "
+                         f"{', '.join(v.name for v in ours + m2v)}")
     variants = [v for v in ours + m2v if v.tool in tools and v.name not in skip]
+    if not variants:
+        raise UsageError(f"--tools {args.tools} and --skip {args.skip}: every variant is left out")
+    data = None if args.build_only else str(resolve_data_dir(args.data))
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
     log_file = work / "build_log.json"
     log = json.loads(log_file.read_text()) if log_file.exists() else {}
     meta = provenance(_without_notes(getattr(args, "command_line", None) or ["python", "-m", "benchmarks", "size"]))
