@@ -257,3 +257,12 @@ def test_size_build_only_with_no_build_is_an_error_not_a_run_of_nothing(tmp_path
     argv = ["size", "--work", str(tmp_path / "work"), "--build-only", other]
     assert main(argv) == 2  # was exit 0 having done nothing
     _one_error_line(capsys, "--build-only", other)
+
+
+def test_paired_bootstrap_takes_a_comma_list_of_datasets_as_quality_does(tiny_data, two_models, capsys,
+                                                                          no_model_loads):
+    """``--datasets A,B`` (quality's spelling) was one unknown name 'A,B'; each name is now checked alone."""
+    assert main(["paired-bootstrap", *two_models, "--data", str(tiny_data), "--tasks", "sts",
+                 "--datasets", "STSBenchmark,Bogus"]) == 2
+    line = _one_error_line(capsys, "unknown dataset name(s) 'Bogus'")
+    assert "'STSBenchmark,Bogus'" not in line

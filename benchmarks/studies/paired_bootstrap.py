@@ -173,13 +173,19 @@ def markdown(name_a: str, name_b: str, result: dict, resamples: int) -> str:
             + head + "\n" + "\n".join(rows) + "\n")
 
 
+def _names(value: str) -> list[str]:
+    """One ``--datasets`` argument: a name, or a comma list of names (``quality``'s spelling)."""
+    return [name.strip() for name in value.split(",")]
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``paired-bootstrap``."""
     p = subparsers.add_parser("paired-bootstrap", help="is a small gap between two models real? (pair-scored tasks)",
                               description=__doc__.splitlines()[0])
     p.add_argument("--model", "-m", action="append", required=True, help="model SPEC, as for benchmarks quality (two)")
     p.add_argument("--tasks", nargs="+", default=list(PAIR_TASKS), choices=PAIR_TASKS)
-    p.add_argument("--datasets", nargs="+", default=None, help="dataset names (default: every one of --tasks)")
+    p.add_argument("--datasets", nargs="+", default=None, type=_names,
+                   help="dataset names, space- or comma-separated as in quality (default: every one of --tasks)")
     p.add_argument("--resamples", type=int, default=2000)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--data", default=None, help="evaluation data folder (default ../shared/data)")
@@ -208,6 +214,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_pair_options(args)
     root = resolve_data_dir(args.data)
+    if args.datasets is not None:  # each argument a name or a comma list of them
+        args.datasets = [name for names in args.datasets for name in names]
     specs = select(root, tasks=args.tasks, names=args.datasets)
     if not specs and args.datasets:  # every name is known (select checked), and none is of these task types
         raise UsageError(f"--tasks {' '.join(args.tasks)} and --datasets {' '.join(args.datasets)}: no named dataset "
