@@ -5,11 +5,11 @@ no process ever holds the whole result. A partition's file is written beside its
 so a file that exists is complete, and a re-run skips it (resume). ``_manifest.json`` records what the folder was
 made from (each input's path, size, modification time and SHA-256, the column, the partitioning and the model); a
 re-run with other inputs, an input edited in place (even one that kept its size and time), another column or model
-is refused rather than mixed in. Within a run, a worker checks the bytes it reads against the SHA-256 planning took
-of its partition's bytes (carried by the Partition it is sent, not in the manifest), so an input replaced after
-planning keeping its size and time (``cp -p``) fails the run naming the partition instead of being encoded under
-the planned ids. A run holds the
-folder's ``.lock`` (``flock``): a second run on the same folder at the same time is refused.
+is refused rather than mixed in; an input only touched (same size and content) resumes. Within a run, a worker
+checks the bytes it reads against the SHA-256 planning took of its partition's bytes (carried by the Partition it is
+sent, not in the manifest), so an input replaced after planning keeping its size and time (``cp -p``) fails the run
+naming the partition instead of being encoded under the planned ids. A run holds the folder's ``.lock``
+(``flock``): a second run on the same folder at the same time is refused.
 """
 
 from __future__ import annotations
@@ -64,7 +64,9 @@ _MANIFEST_FIELDS: dict[str, type] = {
     "model": dict,
 }
 _JSON_KINDS = {int: "a non-negative integer", list: "a list", str: "a string", dict: "an object"}
-_ENTRY_FIELDS = (("bytes", "size"), ("mtime_ns", "modification time"), ("sha256", "content (SHA-256)"))
+# What a resume compares of each input: its size and content. The modification time is recorded but does not decide:
+# an input only touched (copied without -p, synced) holds the same rows, and the SHA-256 says so.
+_ENTRY_FIELDS = (("bytes", "size"), ("sha256", "content (SHA-256)"))
 
 
 class OutputError(ValueError):
@@ -257,6 +259,12 @@ def _prepare_output(out: Path, manifest: dict[str, Any], overwrite: bool) -> Non
         atomic_write_bytes(manifest_file, json.dumps(manifest, indent=2).encode("utf-8"))
 
 
+def _without_times(manifest: dict[str, Any]) -> dict[str, Any]:
+    """``manifest`` without its inputs' modification times (what a resume does not compare)."""
+    inputs = [{k: v for k, v in entry.items() if k != "mtime_ns"} for entry in manifest.get("inputs", [])]
+    return {**manifest, "inputs": inputs}
+
+
 def _check_resume(out: Path, before: dict[str, Any], now: dict[str, Any]) -> None:
     """A FileExistsError unless ``out`` (made as ``before`` says) can be resumed for the run ``now`` plans."""
     hint = "pass overwrite=True (--overwrite) to start over"
@@ -276,8 +284,8 @@ def _check_resume(out: Path, before: dict[str, Any], now: dict[str, Any]) -> Non
                     f"output {out}: input {new['path']} changed since the first run (its "
                     f"{' and '.join(differ)} differ{'s' if len(differ) == 1 else ''}: edited in place?); {hint}"
                 )
-    if before != now:
-        changed = sorted(k for k in now if before.get(k) != now[k])
+    if _without_times(before) != _without_times(now):
+        changed = sorted(k for k in now if _without_times(before).get(k) != _without_times(now)[k])
         raise FileExistsError(f"output {out} was made from other {', '.join(changed)}; {hint}")
 
 

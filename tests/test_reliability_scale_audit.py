@@ -526,3 +526,19 @@ def test_a_run_whose_input_is_replaced_after_planning_fails_naming_the_file_and_
                        rf"InputError: {source.resolve()} changed since the run was planned \(bytes 38-61 of "):
         encode_files(tiny_model, [source], out, partition_rows=3, workers=1, progress=False)
     assert not (out / "part-000001.parquet").exists()
+
+
+def test_a_resume_goes_on_after_an_input_was_only_touched(no_cluster, tiny_model, tmp_path):
+    """The content hash decides: an input copied without ``-p`` or synced (a new modification time, the same bytes)
+    holds the same rows, so a resume goes on (it was refused as 'changed' by its time alone); an edit is still
+    refused."""
+    source = write_text(tmp_path / "in.txt", ["the cat sat", "a dog runs"])
+    out = tmp_path / "out"
+    encode_files(tiny_model, [source], out, partition_rows=1, progress=False)
+    stat = source.stat()
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    report = encode_files(tiny_model, [source], out, partition_rows=1, progress=False)  # resumed, not refused
+    assert report.partitions == 2
+    source.write_text("the dog sat\na cat runs\n", encoding="utf-8")  # same size, other rows
+    with pytest.raises(FileExistsError, match=r"changed since the first run \(its content \(SHA-256\) differs"):
+        encode_files(tiny_model, [source], out, partition_rows=1, progress=False)
