@@ -162,6 +162,16 @@ def model_folder(path: str | os.PathLike, *, revision: str | None = None, token:
                             "sentence-transformers), or the hub id while online")
 
 
+def refetch(path: str | os.PathLike, *, revision: str | None = None, token: str | bool | None = None) -> Path | None:
+    """For a hub id that is no local path: its snapshot downloaded again, not taken from the cache (the files
+    another tool's download left out of a cached snapshot, e.g. a classifier pipeline's head after Model2Vec fetched
+    the table alone, are fetched); ``None`` for a local path, or when the hub cannot be reached (offline)."""
+    if not isinstance(path, str) or os.path.lexists(os.path.expanduser(path)) or not is_hub_id(path):
+        return None
+    found = snapshot(path, allow_patterns=MODEL_FILE_PATTERNS, revision=revision, token=token, cache_first=False)
+    return found if isinstance(found, Path) else None
+
+
 def transformer_evidence(folder: Path) -> str | None:
     """What in ``folder``'s JSON files shows a transformer rather than a static model (its ``modules.json`` lists a
     ``Transformer`` module and no ``StaticEmbedding``, or its ``config.json`` is a transformers config), or ``None``

@@ -92,6 +92,17 @@ def read_consistently(path: str | os.PathLike, read: Callable[[Path], _T], *, re
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
     given = hub.model_folder(path, revision=revision, token=token)
+    try:
+        return _read_unmixed(given, read)
+    except FileNotFoundError:  # a cached hub snapshot may lack a file another tool's download left out
+        fresh = hub.refetch(path, revision=revision, token=token)
+        if fresh is None:
+            raise
+    return _read_unmixed(fresh, read)
+
+
+def _read_unmixed(given: Path, read: Callable[[Path], _T]) -> _T:
+    """``read(folder)`` of the folder at ``given``, read again while a save swaps another version in meanwhile."""
     for _ in range(_READ_ATTEMPTS):
         folder = atomic.readable_path(given)
         before = _identity(folder)

@@ -109,3 +109,30 @@ def test_a_pipelines_revision_and_token_are_checked_before_the_hub_is_asked(kwar
         StaticPipeline.from_pretrained("someorg/intent", **kwargs)
     assert "hf_secret" not in str(info.value)
     assert fake_hub.calls == []
+
+
+def test_a_cached_snapshot_without_the_head_files_fetches_them(pipeline, saved, tmp_path, fake_hub, monkeypatch):
+    """Another tool's download (Model2Vec fetches model.safetensors, config.json and tokenizer.json by name) leaves a
+    cached snapshot without a pipeline's head: it was read from the cache and failed with the head file missing,
+    though online it could be fetched. Offline it is still the missing-file error."""
+    import shutil
+
+    fake_hub.repos["someorg/intent"] = saved
+    snapshot = tmp_path / "fake-hub-cache" / "someorg--intent" / "main"
+    snapshot.mkdir(parents=True)
+    for name in ("model.safetensors", "config.json", "tokenizer.json"):
+        shutil.copy(saved / name, snapshot / name)
+    real_call = type(fake_hub).__call__
+
+    def offline(self, repo_id, **kwargs):  # noqa: ANN001, ANN003, ANN202 (a download fails, as offline)
+        if not kwargs.get("local_files_only"):
+            raise OSError("offline")
+        return real_call(self, repo_id, **kwargs)
+
+    monkeypatch.setattr(type(fake_hub), "__call__", offline)
+    with pytest.raises(FileNotFoundError, match=HEAD_CONFIG_FILE):
+        StaticPipeline.from_pretrained("someorg/intent")
+    monkeypatch.setattr(type(fake_hub), "__call__", real_call)  # online again
+    loaded = StaticPipeline.from_pretrained("someorg/intent")
+    assert loaded.predict(["the cat", "a dog"]) == pipeline.predict(["the cat", "a dog"])
+    assert {HEAD_FILE, HEAD_CONFIG_FILE} <= set(fake_hub.fetched)
