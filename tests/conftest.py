@@ -103,3 +103,16 @@ def fake_hub(tmp_path, monkeypatch) -> FakeHub:
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake)
     monkeypatch.chdir(tmp_path)
     return fake
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory):
+    """A tiny WordPiece sentence-transformers teacher (``helpers.teachers``) for this module, with torch at one thread
+    while the module runs (tiny models: one thread is fastest, and seeded runs stay bit-identical)."""
+    import torch
+    from helpers.teachers import make_wordpiece_teacher
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield make_wordpiece_teacher(tmp_path_factory.mktemp("teacher") / "teacher")
+    torch.set_num_threads(threads)

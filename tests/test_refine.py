@@ -9,21 +9,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from helpers.teachers import SENTENCES, make_corpus, make_wordpiece_teacher  # noqa: E402
+from helpers.teachers import SENTENCES, make_corpus  # noqa: E402
 
 from distill.refine.config import DEFAULT_REFINED_CONTRAST  # noqa: E402
 
 
 def _corpus(n: int = 240, seed: int = 0) -> list[str]:
     return make_corpus(n, seed)
-
-
-@pytest.fixture(scope="module")
-def teacher_dir(tmp_path_factory):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: one thread is fastest, and seeded runs stay bit-identical
-    yield make_wordpiece_teacher(tmp_path_factory.mktemp("refine_teacher") / "teacher")
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ import os
 import re
 import shutil
 import signal
-import threading
 
 import numpy as np
 import onnxruntime as ort
 import pytest
+from helpers.threads import run_in_threads
 from helpers.tokenizers import SPECIAL, TRICKY, WORDS, make_wordpiece_tokenizer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -48,27 +48,16 @@ def test_eight_threads_at_once_give_the_single_threaded_results(pipeline):
     rng = np.random.default_rng(1)
     texts = [" ".join(rng.choice(WORDS, size=int(rng.integers(0, 30)))) for _ in range(300)] + TEXTS
     expected_proba, expected = pipeline.predict_proba(texts), pipeline.predict(texts)
-    start = threading.Barrier(8)
     results: dict[int, list] = {}
-    errors: list[BaseException] = []
 
     def work(i: int) -> None:
-        try:
-            start.wait()
-            out = []
-            for k in range(15):
-                lo = (i * 13 + k * 7) % 100
-                out.append((lo, pipeline.predict_proba(texts[lo:]), pipeline.predict(texts[lo:])))
-            results[i] = out
-        except BaseException as exc:  # noqa: BLE001 (reported below)
-            errors.append(exc)
+        out = []
+        for k in range(15):
+            lo = (i * 13 + k * 7) % 100
+            out.append((lo, pipeline.predict_proba(texts[lo:]), pipeline.predict(texts[lo:])))
+        results[i] = out
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
+    run_in_threads(work, 8)
     assert len(results) == 8
     for out in results.values():
         for lo, proba, labels in out:

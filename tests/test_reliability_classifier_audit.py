@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
+from helpers.threads import run_in_threads  # noqa: E402
 from helpers.tokenizers import random_texts  # noqa: E402
 
 from distill.classifier import StaticModelClassifier  # noqa: E402
@@ -206,36 +207,20 @@ def test_a_trained_classifier_and_its_pipeline_answer_the_same_from_eight_thread
     texts = random_texts(400, seed=3) + ["", "zzz qqq"]
     expected = (clf.predict_proba(texts), clf.predict(texts), pipeline.predict_proba(texts), pipeline.predict(texts))
     assert expected[1] == expected[3]
-    start = threading.Barrier(8)
-    errors: list[BaseException] = []
     mismatches: list[int] = []
 
     def work(i: int) -> None:
-        try:
-            start.wait()
-            for _ in range(4):
-                got = (
-                    clf.predict_proba(texts),
-                    clf.predict(texts),
-                    pipeline.predict_proba(texts),
-                    pipeline.predict(texts),
-                )
-                if not (
-                    np.array_equal(got[0], expected[0])
-                    and got[1] == expected[1]
-                    and np.array_equal(got[2], expected[2])
-                    and got[3] == expected[3]
-                ):
-                    mismatches.append(i)
-        except BaseException as exc:  # noqa: BLE001 (reported below)
-            errors.append(exc)
+        for _ in range(4):
+            got = (clf.predict_proba(texts), clf.predict(texts), pipeline.predict_proba(texts), pipeline.predict(texts))
+            if not (
+                np.array_equal(got[0], expected[0])
+                and got[1] == expected[1]
+                and np.array_equal(got[2], expected[2])
+                and got[3] == expected[3]
+            ):
+                mismatches.append(i)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
+    run_in_threads(work, 8)
     assert not mismatches
 
 

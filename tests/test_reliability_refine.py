@@ -18,7 +18,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from helpers.teachers import CORPUS_WORDS, make_bpe_teacher, make_corpus, make_wordpiece_teacher  # noqa: E402
+from helpers.teachers import CORPUS_WORDS, make_bpe_teacher, make_corpus  # noqa: E402
 
 from distill.refine.corpus import read_corpus  # noqa: E402
 
@@ -27,14 +27,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _corpus(n: int = 200, seed: int = 0) -> list[str]:
     return make_corpus(n, seed)
-
-
-@pytest.fixture(scope="module")
-def teacher_dir(tmp_path_factory):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield make_wordpiece_teacher(tmp_path_factory.mktemp("reliability_refine") / "teacher")
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

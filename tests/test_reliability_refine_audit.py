@@ -10,17 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from helpers.teachers import make_corpus, make_wordpiece_teacher  # noqa: E402
+from helpers.teachers import make_corpus  # noqa: E402
 
 from distill.refine.corpus import corpus_kind, corpus_spec_error, default_prefer_sources, read_corpus  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def teacher_dir(tmp_path_factory):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield make_wordpiece_teacher(tmp_path_factory.mktemp("refine_audit") / "teacher")
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
