@@ -335,7 +335,8 @@ def distill_main(argv: list[str]) -> int:
     print(f"  dims                {model.dim} (teacher {info.get('teacher_hidden_size')})")
     print(f"  reads               at most {model.max_length} tokens a text"
           f" (teacher {info.get('teacher_max_seq_length')} with its special tokens)")
-    print(f"  explained variance  {info.get('explained_variance', 1.0):.3f}")
+    if isinstance(info.get("explained_variance"), (int, float)):  # always recorded by a distill: never invented
+        print(f"  explained variance  {info['explained_variance']:.3f}")
     params = info.get("parameters", {})
     assumed = " (assumed: the teacher folder has no sentence-transformers modules.json)" if info.get(
         "teacher_pooling_assumed") else ""

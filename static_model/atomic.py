@@ -22,7 +22,7 @@ import shutil
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -134,28 +134,57 @@ def atomic_folder(target: Path, check: Callable[[Path], object] | None = None) -
     If the body raises, the folder is removed and ``target`` is untouched. ``check(target)`` runs again just before
     the swap (the body may take minutes): if it raises, the same.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    recover(target)
-    clean_stale(target)
-    # plain mkdir (not tempfile.mkdtemp, which makes it 0700): the folder gets the umask's permissions
-    tmp = _staging(target, TMP_TAG)
-    with _ACTIVE_LOCK:
-        _ACTIVE.add(tmp)
-    try:
-        tmp.mkdir()
-        yield tmp
-        fsync_dir(tmp)
-        if check is not None:
-            check(target)
-        _swap_in(tmp, target)
-        fsync_dir(target.parent)
-    finally:
+    with parents_made(target.parent):
+        recover(target)
+        clean_stale(target)
+        # plain mkdir (not tempfile.mkdtemp, which makes it 0700): the folder gets the umask's permissions
+        tmp = _staging(target, TMP_TAG)
+        with _ACTIVE_LOCK:
+            _ACTIVE.add(tmp)
         try:
-            if os.path.lexists(tmp):  # the failed new folder, or the old version the exchange left there
-                shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            yield tmp
+            fsync_dir(tmp)
+            if check is not None:
+                check(target)
+            _swap_in(tmp, target)
+            fsync_dir(target.parent)
         finally:
-            with _ACTIVE_LOCK:
-                _ACTIVE.discard(tmp)
+            try:
+                if os.path.lexists(tmp):  # the failed new folder, or the old version the exchange left there
+                    shutil.rmtree(tmp, ignore_errors=True)
+            finally:
+                with _ACTIVE_LOCK:
+                    _ACTIVE.discard(tmp)
+
+
+@contextmanager
+def parents_made(folder: Path) -> Iterator[None]:
+    """Make ``folder`` and its missing parents; if the body raises, remove again the ones made here that are still
+    empty (a failed save leaves no empty folders behind), never one that was there before."""
+    made: list[Path] = []
+    try:
+        for path in reversed([folder, *folder.parents]):  # the top first
+            if not os.path.lexists(path):
+                try:
+                    path.mkdir()
+                except FileExistsError:  # made meanwhile by another process: not ours to remove
+                    continue
+                made.append(path)
+        yield
+    except BaseException:
+        remove_empty_folders(reversed(made))
+        raise
+
+
+def remove_empty_folders(folders: Iterable[Path]) -> None:
+    """Remove each of ``folders`` (give the deepest first) that is empty; one that is not (someone wrote there
+    meanwhile), or is gone, stays as it is."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            continue
 
 
 def _swap_in(new: Path, target: Path) -> None:

@@ -43,6 +43,15 @@ CLUSTERS_KEY = "vocabulary_clusters"
 # drops it, as it is no longer true of fewer dimensions and cannot be measured again (the token rows it compared with
 # the centres are not kept). The parameters (clusters, seed, method) stay: they still say how the mapping was made.
 CLUSTERS_MEASURED = ("mean_cosine_to_centre",)
+# What each record of the config measured on every dimension, dropped by :meth:`truncate_dims` for the same reason:
+# the share of the teacher's variance the distill's PCA kept (``distill``) and the share of the targets' variance the
+# refinement's PCA kept (``refine``). The saved table cannot give either for fewer dimensions: it is SIF-weighted after
+# the PCA (and its top components may be dropped), so its column variances are not the PCA's.
+MEASURED_ON_EVERY_DIMENSION = {
+    CLUSTERS_KEY: CLUSTERS_MEASURED,
+    "distill": ("explained_variance",),
+    "refine": ("target_pca_explained_variance",),
+}
 
 
 class _Settings(NamedTuple):
@@ -415,15 +424,13 @@ class StaticModel:
         return self._replace(embeddings, weights)
 
     def truncate_dims(self, dims: int) -> StaticModel:
-        """A copy keeping the first ``dims`` dimensions (PCA order: the ones that explain the most). A vocabulary
-        quantized model's cluster record loses what it measured on every dimension (``mean_cosine_to_centre``)."""
+        """A copy keeping the first ``dims`` dimensions (PCA order: the ones that explain the most). The config's
+        records lose what they measured on every dimension (see ``MEASURED_ON_EVERY_DIMENSION``): a vocabulary
+        quantized model's ``mean_cosine_to_centre``, a distilled model's ``explained_variance``."""
         dims = _check_positive_int(dims, "dims")
         if dims > self.dim:
             raise ValueError(f"dims={dims} is more than the model's {self.dim} dimensions")
-        config = self.config
-        record = config.get(CLUSTERS_KEY)
-        if dims < self.dim and isinstance(record, dict):
-            config[CLUSTERS_KEY] = {k: v for k, v in record.items() if k not in CLUSTERS_MEASURED}
+        config = self.config if dims == self.dim else _without_measured(self.config)
         return self._replace(np.ascontiguousarray(self.embeddings[:, :dims]), self._weights, config)
 
     def _replace(self, embeddings: np.ndarray, weights: np.ndarray | None,
@@ -458,9 +465,11 @@ class StaticModel:
         ``False``: none; ``None``: ``HF_TOKEN`` or the saved login) go to every huggingface_hub call, as in
         sentence-transformers; a local path ignores them, as there. A hub id of a transformer (a teacher) is an error
         saying to distill it first, decided from its JSON files before its weights are downloaded."""
+        if dims is not None:  # checked before the folder is read: fail fast (the folder's width is checked later)
+            _check_positive_int(dims, "dims")
         if dtype is not None:
             check_dtype(dtype)
-        if normalize is not None:  # checked before the folder is read: fail fast
+        if normalize is not None:
             check_bool(normalize, "normalize")
         if max_length is not _FROM_CONFIG:
             _check_max_length(max_length)
@@ -538,6 +547,16 @@ class StaticModel:
             f"StaticModel(vocab_size={self.vocab_size}, dim={self.dim}, dtype={self.dtype}{clusters}, "
             f"normalize={normalize}, max_length={max_length}, contrast={contrast})"
         )
+
+
+def _without_measured(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with each record of ``MEASURED_ON_EVERY_DIMENSION`` copied without what it measured (the records
+    themselves are not changed: the model's config shares them)."""
+    for key, measured in MEASURED_ON_EVERY_DIMENSION.items():
+        record = config.get(key)
+        if isinstance(record, dict):
+            config[key] = {k: v for k, v in record.items() if k not in measured}
+    return config
 
 
 def _slices(texts: Sequence[str], batch_size: int, max_length: int | None) -> Iterator[tuple[int, int]]:

@@ -210,3 +210,51 @@ def test_a_write_protected_folder_is_neither_replaced_nor_written_beside(tiny_mo
         folder.chmod(0o755)
     assert sorted(os.listdir(parent)) == before
     assert StaticModel.from_pretrained(parent / "m").dtype == "float32"
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError("disk full")
+
+
+@pytest.mark.parametrize("error", [OSError, KeyboardInterrupt])
+def test_a_failed_save_into_new_folders_removes_the_folders_it_made(tiny_model, tmp_path, monkeypatch, error):
+    """A failed save left the parent folders it had made (here a/, a/b/, a/b/c/), empty, behind."""
+    def fail(*args, **kwargs):
+        raise error("disk full")
+
+    monkeypatch.setattr(persistence, "write_text", fail)
+    with pytest.raises(error, match="disk full"):
+        tiny_model.save_pretrained(tmp_path / "a" / "b" / "c" / "model")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_failed_save_keeps_the_folders_that_were_there(tiny_model, tmp_path, monkeypatch):
+    """Only the folders the failed save made are removed: never one that existed, empty or not, nor its files."""
+    tiny_model.save_pretrained(tmp_path / "kept" / "m")
+    (tmp_path / "kept" / "notes.txt").write_text("keep me")
+    (tmp_path / "empty").mkdir()
+    before = {p.relative_to(tmp_path): p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")}
+    monkeypatch.setattr(persistence, "write_text", _disk_full)
+    for target in (tmp_path / "kept" / "new" / "deeper" / "m", tmp_path / "kept" / "m", tmp_path / "empty",
+                   tmp_path / "empty" / "m"):
+        with pytest.raises(OSError, match="disk full"):
+            tiny_model.save_pretrained(target, overwrite=True)
+    after = {p.relative_to(tmp_path): p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")}
+    assert after == before
+
+
+def test_a_successful_save_into_new_folders_keeps_them(tiny_model, tmp_path):
+    tiny_model.save_pretrained(tmp_path / "a" / "b" / "model")
+    np.testing.assert_array_equal(StaticModel.from_pretrained(tmp_path / "a" / "b" / "model").embeddings,
+                                  tiny_model.embeddings)
+    assert os.listdir(tmp_path / "a") == ["b"] and os.listdir(tmp_path / "a" / "b") == ["model"]
+
+
+def test_a_failed_onnx_export_into_new_folders_removes_the_folders_it_made(tiny_model, tmp_path, monkeypatch):
+    pytest.importorskip("onnx")
+    from static_model import onnx as onnx_export
+
+    monkeypatch.setattr(onnx_export, "_write_file", _disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        onnx_export.export_onnx(tiny_model, tmp_path / "a" / "b" / "export")
+    assert os.listdir(tmp_path) == []

@@ -170,3 +170,39 @@ def test_pickle_files_are_never_read(saved):
     (saved / "pytorch_model.bin").write_bytes(b"not loaded")
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
         StaticModel.from_pretrained(saved)
+
+
+def _distilled_config():
+    """The records ``python -m distill`` (with ``--refine``) writes, cut to the keys a truncation must look at."""
+    return {"teacher": "tiny-bert", "apply_pca": 8,
+            "distill": {"parameters": {"pca_dims": 8}, "teacher_hidden_size": 32, "explained_variance": 0.812345,
+                        "pca_components": 8},
+            "refine": {"passages": 10, "target_pca_explained_variance": 0.9, "targets_centered": True}}
+
+
+def test_truncate_dims_drops_the_variance_the_wider_model_kept(tiny_table, wordpiece_tokenizer, tmp_path):
+    """The share of the teacher's variance the PCA kept is that of every dimension; the saved table (SIF-weighted
+    after the PCA) cannot give it for fewer, so a truncated model no longer states it, in its config or its card."""
+    model = StaticModel(tiny_table, wordpiece_tokenizer, config=_distilled_config())
+    assert model.truncate_dims(model.dim).config["distill"]["explained_variance"] == 0.812345  # nothing cut
+    model.truncate_dims(3).save_pretrained(tmp_path / "m")
+    loaded = StaticModel.from_pretrained(tmp_path / "m")
+    assert "explained_variance" not in loaded.config["distill"]
+    assert "target_pca_explained_variance" not in loaded.config["refine"]
+    assert loaded.config["distill"]["parameters"] == {"pca_dims": 8}  # how it was made still stands
+    assert loaded.config["distill"]["teacher_hidden_size"] == 32 and loaded.config["refine"]["passages"] == 10
+    card = (tmp_path / "m" / "README.md").read_text(encoding="utf-8")
+    assert "0.812" not in card and "xplained variance" not in card and "| dimensions | 3 |" in card
+    assert model.config["distill"]["explained_variance"] == 0.812345  # the original model is not changed
+    cut = StaticModel.from_pretrained(tmp_path / "m", dims=2)
+    assert "explained_variance" not in cut.config["distill"]
+
+
+@pytest.mark.parametrize("dims", [0, True, 2.0, "4"])
+def test_from_pretrained_checks_dims_before_reading_the_folder(saved, dims):
+    """Like ``dtype``, ``normalize`` and ``max_length``: a bad ``dims`` is named at once, not after a whole load (or
+    behind an error about the folder)."""
+    with pytest.raises(ValueError, match=f"dims must be a positive integer; got {dims!r}"):
+        StaticModel.from_pretrained(saved.parent / "missing", dims=dims)
+    with pytest.raises(ValueError, match="dims=9 is more than the model's 8 dimensions"):
+        StaticModel.from_pretrained(saved, dims=9)
