@@ -6,7 +6,8 @@
 - ``neighbour_overlap@k``: for each text, the share of its k nearest neighbours (cosine, self excluded) that are
   the same in both models, averaged over the texts;
 - ``speed_ratio``: static texts/s divided by teacher texts/s, both timed here on the same texts;
-- with gold pair scores: each model's Spearman correlation with the gold scores;
+- with gold pair scores: each model's Spearman correlation with the gold scores (``read_scored_pairs``: a .jsonl
+  row's ``score``, else its ``label``; the command line's result names which as ``gold_score_key``);
 - a number the input cannot give (a model whose cosines are all one value: every text one vector, or a zero vector
   from texts with no known token) is ``None``, and ``not_measured`` says why; ``neighbour_overlap_chance`` is the
   overlap of random neighbours (1 when k covers every other text), ``*_zero_vectors`` count the texts a model
@@ -23,7 +24,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from pathlib import Path
 from typing import Protocol
 
@@ -78,9 +79,36 @@ def _timed_encode(model: BatchEncoder, texts: list[str], batch_size: int) -> tup
     return np.asarray(emb, dtype=np.float32), min(times)
 
 
+def _same_device(a: str, b: str) -> bool:
+    """Whether two torch device names name one device (``cuda`` is ``cuda:0``); unparsable names compare as text."""
+    import torch
+
+    try:
+        da, db = torch.device(a), torch.device(b)
+    except (RuntimeError, TypeError, ValueError):
+        return a == b
+    return da.type == db.type and (da.index or 0) == (db.index or 0)
+
+
+def _check_teacher_device(teacher: object, device: str) -> None:
+    """A ``ValueError`` naming ``device`` when a teacher object is not on it: ``device`` only places a teacher loaded
+    here by name or folder, and a ``Teacher`` built on another device once ran there without a word."""
+    on = getattr(teacher, "device", None)
+    if on is None:
+        raise ValueError(f"device={device!r} places a teacher loaded by name or folder, and the teacher given "
+                         f"({type(teacher).__name__}) has no device to check; pass the teacher's name or folder, "
+                         "or leave device out.")
+    if not _same_device(str(on), str(device)):
+        raise ValueError(f"device={device!r}, and the teacher given is on {on}: a teacher object is compared where "
+                         f"it is; build it with Teacher(..., device={device!r}), pass its name or folder, or leave "
+                         "device out.")
+
+
 def _load_models(
     static_model: BatchEncoder | str | os.PathLike, teacher: BatchEncoder | str | os.PathLike | None, device: str | None
 ) -> tuple[BatchEncoder, BatchEncoder]:
+    if device is not None and teacher is not None and not isinstance(teacher, (str, os.PathLike)):
+        _check_teacher_device(teacher, device)
     if isinstance(static_model, (str, os.PathLike)):
         from static_model import StaticModel
 
@@ -124,6 +152,8 @@ def compare(
     :param pairs: sentence pairs: Spearman over the pair similarities; neighbours over the unique
         sentences.
     :param scores: gold scores of ``pairs`` (optional): each model's Spearman with them.
+    :param device: torch device of a teacher loaded here by name or folder; with a teacher object, the device it
+        is on (anything else is a ``ValueError``: the object is not moved).
     :returns: a dict of the measurements (see the module docstring).
     """
     if (texts is None) == (pairs is None):
@@ -298,20 +328,30 @@ def _check_text(value: object, where: str) -> str:
     return value
 
 
+def _is_pair(value: object) -> bool:
+    """Whether ``value`` holds two items by position (a tuple, a list, an array row), not a str, dict or set."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sized) or not hasattr(value, "__getitem__"):
+        return False
+    return len(value) == 2
+
+
 def _check_pairs(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """``pairs`` as a list of ``(str, str)``; a ``TypeError`` naming the first bad pair."""
-    if isinstance(pairs, (str, bytes)):
-        raise TypeError("pairs must be a list of (text, text) pairs, not a str.")
+    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Iterable):
+        raise TypeError(f"pairs must be a list of (text, text) pairs, not a {type(pairs).__name__}.")
     out = []
     for i, pair in enumerate(pairs):
-        if isinstance(pair, (str, bytes)) or len(pair) != 2:
+        if not _is_pair(pair):
             raise TypeError(f"pairs[{i}] must be a pair of two texts, got {pair!r}.")
         out.append((_check_text(pair[0], f"pairs[{i}][0]"), _check_text(pair[1], f"pairs[{i}][1]")))
     return out
 
 
 def _check_scores(scores: Sequence[float]) -> list[float]:
-    """``scores`` as finite floats; a ``ValueError`` naming the first NaN, infinite or non-number score."""
+    """``scores`` as finite floats; a ``ValueError`` naming the first NaN, infinite or non-number score, a
+    ``TypeError`` for one str or number (a str was read as one score a character)."""
+    if isinstance(scores, (str, bytes)) or not isinstance(scores, Iterable):
+        raise TypeError(f"scores must be a list of numbers, one a pair, not a {type(scores).__name__}.")
     out = []
     for i, score in enumerate(scores):
         number = _finite_score(score)
@@ -394,13 +434,43 @@ def read_texts(path: str | os.PathLike, limit: int | None = None) -> list[str]:
     return out[:limit] if limit is not None else out
 
 
+GOLD_SCORE_KEYS = ("score", "label")  # a .jsonl pair's gold similarity: "score", else "label" (GLUE STS-B's layout)
+TSV_SCORE_COLUMN = "column 3"  # where a TSV pair's gold score is (``read_scored_pairs``' key for a TSV)
+
+
+def _gold_score_key(row: dict) -> str | None:
+    """The key of a .jsonl pair's gold score: ``score`` when the row has one, else ``label``, else ``None``."""
+    return next((key for key in GOLD_SCORE_KEYS if key in row and row[key] is not None), None)
+
+
+def _not_a_score(path: Path, lineno: int, key: str, score: object) -> str:
+    """The error for a gold score that is not a finite number; a ``label`` one says why a class name is refused."""
+    if key != "label":
+        return f"{path} line {lineno}: the score {score!r} is not a finite number."
+    return (f"{path} line {lineno}: the label {score!r} is not a finite number (compare reads a 'label' as a gold "
+            "similarity score, and a class label has no ranking: drop the labels, or give numeric scores).")
+
+
 def read_pairs(path: str | os.PathLike, limit: int | None = None) -> tuple[list[tuple[str, str]], list[float] | None]:
-    """Pairs from a .jsonl (``sentence1``, ``sentence2``, optional ``score``; also .ndjson, .json, any case) or a
-    2/3-column TSV."""
+    """Pairs from a .jsonl (``sentence1``, ``sentence2``, optional ``score`` or ``label``; also .ndjson, .json, any
+    case) or a 2/3-column TSV, with their gold scores (``read_scored_pairs``)."""
+    pairs, scores, _ = read_scored_pairs(path, limit)
+    return pairs, scores
+
+
+def read_scored_pairs(
+    path: str | os.PathLike, limit: int | None = None
+) -> tuple[list[tuple[str, str]], list[float] | None, str | None]:
+    """``(pairs, gold scores, where the scores are)`` from a .jsonl or TSV pairs file.
+
+    A .jsonl row's gold score is its ``score``, else its ``label`` (GLUE STS-B keeps it there); every row must keep
+    it under the same key (or none have one), and a label must be a number (``"entailment"`` is a class, not a
+    similarity). The third item is ``"score"``, ``"label"``, ``"column 3"`` (a TSV) or ``None`` (no scores)."""
     path = Path(path)
     pairs: list[tuple[str, str]] = []
     scores: list[float] = []
     unscored: int | None = None  # the first line of a pair without a score
+    first_key: tuple[int, str] | None = None  # the first scored line and where its score is
     for lineno, line in _lines(path):
         line = line.rstrip("\r\n")
         if not line.strip():
@@ -410,7 +480,8 @@ def read_pairs(path: str | os.PathLike, limit: int | None = None) -> tuple[list[
             if "sentence1" not in row or "sentence2" not in row:
                 raise ValueError(f"{path} line {lineno}: a pair needs the keys 'sentence1' and 'sentence2'.")
             pairs.append((_json_text(path, lineno, row, "sentence1"), _json_text(path, lineno, row, "sentence2")))
-            score = row.get("score")
+            key = _gold_score_key(row)
+            score = row[key] if key is not None else None
         else:
             cols = line.split("\t")
             if len(cols) < 2:
@@ -421,10 +492,18 @@ def read_pairs(path: str | os.PathLike, limit: int | None = None) -> tuple[list[
                                  "compare.")
             pairs.append((cols[0], cols[1]))
             score = cols[2] if len(cols) > 2 else None
+            key = TSV_SCORE_COLUMN if score is not None else None
         if score is not None:
+            assert key is not None  # a score is found under a key
+            if first_key is None:
+                first_key = (lineno, key)
+            elif key != first_key[1]:
+                raise ValueError(f"{path} line {lineno}: the gold score is under {key!r}, while line {first_key[0]} "
+                                 f"has it under {first_key[1]!r}; keep every gold score under one key (a 'label' "
+                                 "may mean something other than a 'score').")
             number = _finite_score(score)
             if number is None:
-                raise ValueError(f"{path} line {lineno}: the score {score!r} is not a finite number.")
+                raise ValueError(_not_a_score(path, lineno, key, score))
             scores.append(number)
         elif unscored is None:
             unscored = lineno
@@ -433,7 +512,7 @@ def read_pairs(path: str | os.PathLike, limit: int | None = None) -> tuple[list[
                              "every pair or none.")
         if limit is not None and len(pairs) >= limit:
             break
-    return pairs, (scores if scores else None)
+    return pairs, (scores if scores else None), (first_key[1] if scores and first_key else None)
 
 
 SAMPLE_SENTENCES = Path(__file__).parent / "data" / "sample_sentences.txt"  # shipped as package data: public domain
@@ -444,7 +523,8 @@ METRICS_HELP = """what the report says:
                          the teacher does, 0 = no relation
   neighbour overlap@k    for each text, the share of its k nearest neighbours (cosine, itself excluded) that
                          both models agree on, averaged over the texts (1 = the same neighbours)
-  gold scores            with scored --pairs: each model's Spearman correlation with the gold scores
+  gold scores            with scored --pairs: each model's Spearman correlation with the gold scores (a
+                         .jsonl pair's score, else its numeric label, as in GLUE STS-B)
   speed                  texts per second of each model, both timed here on the same texts after a warm-up,
                          each by its fastest run (up to five, while they take under a second in all; the
                          teacher on --device); the ratio is how many times faster the static model is
@@ -466,7 +546,8 @@ def build_parser(prog: str = "python -m distill compare") -> argparse.ArgumentPa
     src = p.add_mutually_exclusive_group()
     src.add_argument("--texts", help=".txt (one text a line) or .jsonl (text / sentence1, sentence2); default: the "
                      "2,000 public-domain sentences shipped with the package (distill/data/sample_sentences.txt)")
-    src.add_argument("--pairs", help=".jsonl with sentence1, sentence2[, score] or a TSV")
+    src.add_argument("--pairs", help=".jsonl with sentence1, sentence2[, score, or label as in GLUE STS-B] or a TSV "
+                     "(sentence1, sentence2[, score])")
     p.add_argument("--limit", type=int, default=2000, help="at most this many texts / pairs (default 2000)")
     p.add_argument("--k", type=int, default=10, help="neighbours for the overlap (default 10)")
     p.add_argument("--batch-size", type=int, default=256)
@@ -518,6 +599,8 @@ def format_report(result: dict, *, static_name: str, teacher_name: str, source: 
                      + _number(result["spearman_static_vs_gold"], not_measured.get("spearman_static_vs_gold"))
                      + ", teacher "
                      + _number(result["spearman_teacher_vs_gold"], not_measured.get("spearman_teacher_vs_gold")))
+        if result.get("gold_score_key") == "label":
+            lines.append("  (the gold scores are the 'label' of each pair: the file has no 'score')")
     for who in ("static", "teacher"):
         zero = result.get(f"{who}_zero_vectors") or 0
         if zero and not any("zero vector" in why for why in not_measured.values()):
@@ -540,8 +623,11 @@ def _number(value: float | None, why: str | None) -> str:
     return f"{value:.3f}" if value is not None else (why or "not measured")
 
 
-def read_input(args: argparse.Namespace) -> tuple[list[str] | None, list[tuple[str, str]] | None, list[float] | None]:
-    """``(texts, pairs, scores)`` from ``--texts`` or ``--pairs``, checked (usage errors name the option and file)."""
+def read_input(
+    args: argparse.Namespace,
+) -> tuple[list[str] | None, list[tuple[str, str]] | None, list[float] | None, str | None]:
+    """``(texts, pairs, scores, where the scores are)`` from ``--texts`` or ``--pairs``, checked (usage errors name
+    the option and file; the last item as ``read_scored_pairs`` gives it)."""
     from distill.cli_checks import UsageError, check_positive_int, check_utf8_text
 
     check_positive_int(args.limit, "--limit")
@@ -557,11 +643,11 @@ def read_input(args: argparse.Namespace) -> tuple[list[str] | None, list[tuple[s
             if len(set(texts)) < 3:
                 raise ValueError(f"{path} holds {len(set(texts))} distinct text(s); at least three are needed (two "
                                  "make a single pair, and a Spearman correlation ranks at least two).")
-            return texts, None, None
-        pairs, scores = read_pairs(path, args.limit)
+            return texts, None, None, None
+        pairs, scores, score_key = read_scored_pairs(path, args.limit)
         if not pairs:
             raise ValueError(f"{path} holds no pairs.")
-        return None, pairs, scores
+        return None, pairs, scores, score_key
     except ValueError as exc:
         raise UsageError(f"{option}: {exc}") from None
 
@@ -589,7 +675,7 @@ def check_model_args(args: argparse.Namespace) -> None:
 
 def _main(argv: list[str] | None, prog: str) -> int:
     args = build_parser(prog).parse_args(argv)
-    texts, pairs, scores = read_input(args)
+    texts, pairs, scores, score_key = read_input(args)
     check_model_args(args)
     path = args.texts or args.pairs
     check_pairs_rank(pairs, scores, path)
@@ -601,6 +687,8 @@ def _main(argv: list[str] | None, prog: str) -> int:
     hf_logging.disable_progress_bar()  # the report is the output: no weight-loading bar in front of it
     res = compare(static, args.teacher, texts=texts, pairs=pairs, scores=scores,
                   k=args.k, batch_size=args.batch_size, device=args.device)
+    if score_key is not None:  # where the gold scores were read: "score", "label" or "column 3"
+        res["gold_score_key"] = score_key
     teacher = args.teacher or (static.config or {}).get("teacher")
     if args.json:  # what was compared with what, as the report says it; strict JSON (NaN is none)
         res = {"static_model": str(args.static_model), "teacher_given": str(teacher), "source": str(path),

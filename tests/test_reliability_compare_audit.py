@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -313,3 +314,125 @@ def test_more_texts_than_memory_holds_all_pairs_of_is_refused_before_any_model_l
             r"pass fewer texts \(--limit\), or --pairs")
     with pytest.raises(ValueError, match=want):
         comparison.compare("unused", "unused", texts=texts)
+
+
+# --------------------------------------------------------------------------- device= with a teacher object
+
+
+class _OnDevice(_Fixed):
+    """A ``_Fixed`` encoder that says which device it runs on."""
+
+    def __init__(self, texts: list[str], vectors: np.ndarray, device: str):
+        super().__init__(texts, vectors)
+        self.device = device
+
+
+def test_a_device_the_teacher_object_is_not_on_is_refused_not_ignored(models):
+    """device="cuda" with a Teacher built on the CPU ran the teacher on the CPU, and the report said so only in
+    passing."""
+    static, teacher = models
+    assert teacher.device == "cpu"
+    with pytest.raises(ValueError, match=r"device='cuda'.*the teacher given is on cpu"):
+        compare(static, teacher, texts=SENTENCES[:5], device="cuda")
+    res = compare(static, teacher, texts=SENTENCES[:5], device="cpu")  # its own device: measured as before
+    assert res["teacher_device"] == "cpu"
+
+
+def test_device_with_an_encoder_object_is_checked_against_its_device():
+    texts = ["one", "two", "three", "four"]
+    vectors = np.random.default_rng(2).normal(size=(4, 6))
+    static = _Fixed(texts, vectors)
+    on_gpu = _OnDevice(texts, vectors, "cuda:0")
+    assert compare(static, on_gpu, texts=texts, device="cuda")["teacher_device"] == "cuda:0"  # one device, two names
+    with pytest.raises(ValueError, match=r"device='cuda:1'.*the teacher given is on cuda:0"):
+        compare(static, on_gpu, texts=texts, device="cuda:1")
+    with pytest.raises(ValueError, match=r"device='cpu'.*the teacher given \(_Fixed\) has no device"):
+        compare(static, _Fixed(texts, vectors), texts=texts, device="cpu")
+    assert compare(static, _Fixed(texts, vectors), texts=texts)["spearman"] == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- gold scores under "label"
+
+
+def _pairs_file(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def test_gold_scores_under_label_are_read_not_ignored(tmp_path):
+    """GLUE STS-B keeps its gold similarity under "label": the file was read as unscored, without a word."""
+    rows = [{"sentence1": "a", "sentence2": "b", "label": 4.2}, {"sentence1": "c", "sentence2": "d", "label": 1}]
+    path = _pairs_file(tmp_path / "stsb.jsonl", rows)
+    assert read_pairs(path) == ([("a", "b"), ("c", "d")], [4.2, 1.0])
+    from distill.comparison import read_scored_pairs
+
+    assert read_scored_pairs(path)[2] == "label"
+    both = _pairs_file(tmp_path / "both.jsonl", [{**row, "score": i} for i, row in enumerate(rows)])
+    assert read_pairs(both)[1] == [0.0, 1.0]  # a row with both: its score
+    assert read_scored_pairs(both)[2] == "score"
+    assert read_scored_pairs(tmp_path / "stsb.jsonl", limit=1)[1:] == ([4.2], "label")
+
+
+@pytest.mark.parametrize(("rows", "needle"), [
+    ([{"sentence1": "a", "sentence2": "b", "score": 1}, {"sentence1": "c", "sentence2": "d", "label": 0}],
+     "line 2: the gold score is under 'label', while line 1 has it under 'score'"),
+    ([{"sentence1": "a", "sentence2": "b", "label": 0}, {"sentence1": "c", "sentence2": "d", "label": 1, "score": 2}],
+     "line 2: the gold score is under 'score', while line 1 has it under 'label'"),
+    ([{"sentence1": "a", "sentence2": "b", "label": "entailment"}],
+     "line 1: the label 'entailment' is not a finite number"),
+    ([{"sentence1": "a", "sentence2": "b", "label": 1}, {"sentence1": "c", "sentence2": "d"}],
+     "line 2: a pair without a score"),
+])
+def test_label_files_that_mix_meanings_or_hold_classes_are_refused_naming_the_line(tmp_path, rows, needle):
+    path = _pairs_file(tmp_path / "p.jsonl", rows)
+    with pytest.raises(ValueError, match=re.escape(f"{path} {needle}")):
+        read_pairs(path)
+
+
+def test_the_cli_compares_with_gold_scores_under_label_and_says_so(static_dir, wp_dir, tmp_path, capsys):
+    rows = [{"sentence1": a, "sentence2": b, "label": float(i % 5)}
+            for i, (a, b) in enumerate(zip(SENTENCES, SENTENCES[1:]))]
+    path = _pairs_file(tmp_path / "stsb.jsonl", rows)
+    assert main([str(static_dir), str(wp_dir), "--pairs", str(path)]) == 0
+    report = capsys.readouterr().out
+    assert "Spearman correlation with the gold pair scores: static model" in report
+    assert "(the gold scores are the 'label' of each pair: the file has no 'score')" in report
+    assert main([str(static_dir), str(wp_dir), "--pairs", str(path), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["gold_score_key"] == "label" and isinstance(res["spearman_static_vs_gold"], float)
+    scored = _pairs_file(tmp_path / "scored.jsonl", [{**row, "score": row["label"]} for row in rows])
+    assert main([str(static_dir), str(wp_dir), "--pairs", str(scored), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["gold_score_key"] == "score"
+    bad = _pairs_file(tmp_path / "nli.jsonl", [{**row, "label": "neutral"} for row in rows])
+    assert main([str(static_dir), str(wp_dir), "--pairs", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --pairs: ") and "nli.jsonl line 1: the label 'neutral'" in err, err
+
+
+# --------------------------------------------------------------------------- pairs= and scores= of the wrong shape
+
+
+def test_scores_given_as_one_str_or_number_are_refused(tmp_path):
+    """scores="12" was read as one score a character, 1.0 and 2.0, and correlated; scores=3.0 was a raw
+    "'float' object is not iterable"."""
+    pairs = [("a cat", "a dog"), ("the man", "a horse")]
+    with pytest.raises(TypeError, match="scores must be a list of numbers, one a pair, not a str"):
+        compare(tmp_path / "no-model", "no-such-teacher", pairs=pairs, scores="12")
+    with pytest.raises(TypeError, match="scores must be a list of numbers, one a pair, not a float"):
+        compare(tmp_path / "no-model", "no-such-teacher", pairs=pairs, scores=3.0)
+
+
+@pytest.mark.parametrize("bad", [5, {"x": "a", "y": "b"}, {"a", "b"}, None])
+def test_a_pair_that_is_not_two_texts_is_refused_naming_it(tmp_path, bad):
+    """A number, a dict or a set among the pairs was a raw TypeError or KeyError from inside the check."""
+    with pytest.raises(TypeError, match=r"pairs\[1\] must be a pair of two texts, got "):
+        compare(tmp_path / "no-model", "no-such-teacher", pairs=[("a cat", "a dog"), bad])
+    with pytest.raises(TypeError, match="pairs must be a list of"):
+        compare(tmp_path / "no-model", "no-such-teacher", pairs=5)
+
+
+def test_pairs_as_a_numpy_array_still_work():
+    texts = ["one", "two", "three", "four"]
+    enc = _Fixed(texts, np.random.default_rng(3).normal(size=(4, 6)))
+    res = compare(enc, enc, pairs=np.asarray([["one", "two"], ["three", "four"], ["one", "four"]]))
+    assert res["n_pairs"] == 3 and res["spearman"] == pytest.approx(1.0)
