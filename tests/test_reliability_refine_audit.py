@@ -486,3 +486,215 @@ def test_a_passage_that_is_not_a_str_is_a_type_error_naming_it(teacher_dir, tmp_
     assert not (tmp_path / "c").exists()
     with pytest.raises(TypeError, match=r"^corpus item 0 is NoneType, not a str"):
         read_corpus([None], None)
+
+
+# ---- the SIF frequency corpus reads the corpus's text field
+
+
+def _write_jsonl_field(path: Path, texts: list[str], field: str) -> Path:
+    path.write_text("".join(json.dumps({field: t, "id": i}) + "\n" for i, t in enumerate(texts)), encoding="utf-8")
+    return path
+
+
+def _refined_table(base_dir, corpus, targets, **options):
+    from distill.refine import RefineConfig, refine
+
+    config = RefineConfig.from_options(epochs=1, batch_size=32, device="cpu", dtype="float32", **options)
+    model = refine(str(base_dir), None, corpus, config, targets=targets, show_progress_bar=False)
+    return model.embedding_matrix(), model.config["refine"]
+
+
+def test_a_jsonl_frequency_corpus_is_read_with_the_corpus_text_field(tmp_path, base_dir):
+    """``output.frequency_corpus`` was read without the corpus's ``text_field``: a JSONL frequency corpus whose text
+    is under ``body`` (the field the corpus names) was refused after the whole training ("no field 'text'"). It is
+    read with the corpus's field, and counts the same frequencies as the same passages in a text file."""
+    import numpy as np
+
+    texts = make_corpus(60, seed=3)
+    freq = make_corpus(80, seed=4)
+    corpus = _write_jsonl_field(tmp_path / "c.jsonl", texts, "body")
+    targets = np.random.default_rng(0).normal(size=(60, 16)).astype(np.float32)
+    plain = _write_lines(tmp_path / "freq.txt", freq)
+    fielded = _write_jsonl_field(tmp_path / "freq.jsonl", freq, "body")
+    options = {"text_field": "body", "sif_coefficient": 1e-3}
+    from_text, _ = _refined_table(base_dir, corpus, targets, frequency_corpus=plain, **options)
+    from_jsonl, info = _refined_table(base_dir, corpus, targets, frequency_corpus=fielded, **options)
+    assert info["frequency_source"] == "freq.jsonl"
+    np.testing.assert_array_equal(from_jsonl, from_text)
+    # the JSON syntax read as text (keys, braces, ids counted as words) would give another table
+    raw = _write_lines(tmp_path / "raw.txt", fielded.read_text(encoding="utf-8").splitlines())
+    from_raw, _ = _refined_table(base_dir, corpus, targets, frequency_corpus=raw, **options)
+    assert not np.array_equal(from_raw, from_text)
+
+
+def test_a_frequency_corpus_field_of_its_own_and_bad_ones_are_refused_before_the_teacher(tmp_path, base_dir,
+                                                                                        monkeypatch):
+    """``output.frequency_text_field`` names the frequency corpus's own field (a text corpus has none to share); a
+    frequency corpus without its field, or a field given for a text file, is refused before any featurize, naming
+    the option (it was refused after the whole training)."""
+    import numpy as np
+
+    from distill.refine import RefineConfig, refine
+
+    texts, freq = make_corpus(60, seed=3), make_corpus(80, seed=4)
+    corpus = _write_lines(tmp_path / "c.txt", texts)
+    targets = np.random.default_rng(0).normal(size=(60, 16)).astype(np.float32)
+    plain = _write_lines(tmp_path / "freq.txt", freq)
+    fielded = _write_jsonl_field(tmp_path / "freq.jsonl", freq, "body")
+    from_text, _ = _refined_table(base_dir, corpus, targets, frequency_corpus=plain, sif_coefficient=1e-3)
+    own_field, _ = _refined_table(base_dir, corpus, targets, frequency_corpus=fielded, frequency_text_field="body",
+                                  sif_coefficient=1e-3)
+    np.testing.assert_array_equal(own_field, from_text)
+    _no_featurize(monkeypatch)
+    bad = [({"frequency_corpus": fielded}, r"output.frequency_corpus \(text field 'text'.*no field 'text'"),
+           ({"frequency_corpus": fielded, "frequency_text_field": "title"}, r"text field 'title'.*no field 'title'"),
+           ({"frequency_corpus": plain, "frequency_text_field": "body"},
+            r"output.frequency_text_field 'body'.*freq.txt"),
+           ({"frequency_corpus": tmp_path / "missing.jsonl"}, r"output.frequency_corpus.*missing.jsonl does not exist")]
+    for options, message in bad:
+        config = RefineConfig.from_options(sif_coefficient=1e-3, **options)
+        with pytest.raises(ValueError, match=message):
+            refine(str(base_dir), "unused-teacher", corpus, config, show_progress_bar=False)
+    with pytest.raises(ValueError, match="output.frequency_text_field needs output.frequency_corpus"):
+        RefineConfig.from_options(frequency_text_field="body")
+
+
+# ---- threads of one process featurizing into one cache folder
+
+
+def test_two_threads_featurizing_into_one_cache_folder_encode_each_chunk_once(teacher_dir, tmp_path, monkeypatch):
+    """``chunk_lock``'s ``fcntl`` lock belongs to the process: two threads both held it and encoded every chunk
+    twice. An in-process lock makes threads take turns as processes do: the second reads the chunk back."""
+    import threading
+    import time
+
+    import numpy as np
+
+    from distill import Teacher
+    from distill.refine import featurize as rf
+
+    teacher = Teacher(str(teacher_dir), device="cpu")
+    texts = make_corpus(100, seed=13)  # 2 chunks of 64
+    encode, encoded = rf.encode_chunk, []
+
+    def slow_encode(*args, **kwargs):
+        encoded.append(1)
+        time.sleep(0.5)  # the other thread reaches the chunk while this one encodes it
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(rf, "encode_chunk", slow_encode)
+    start, results, errors = threading.Barrier(2), [None, None], []
+
+    def run(i):
+        try:
+            start.wait(timeout=60)
+            results[i] = rf.featurize(teacher, texts, cache_dir=tmp_path / "shared", chunk_size=64,
+                                      show_progress_bar=False)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors, errors
+    assert len(encoded) == 2, f"{len(encoded)} encodes of 2 chunks"
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_a_chunk_lock_makes_other_threads_on_its_folder_wait_but_not_those_on_another(tmp_path):
+    """Threads of one process take turns on a cache folder's ``featurize.lock`` (closing one thread's descriptor of
+    it would release every lock the process holds there); a thread on another folder never waits for them."""
+    import threading
+
+    from distill.refine import featurize as rf
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    held, entered = threading.Event(), {}
+
+    def enter(key, chunk):
+        with rf.chunk_lock(chunk):
+            entered[key] = held.is_set()
+
+    with rf.chunk_lock(tmp_path / "a" / "chunk-00000-x.npy"):
+        other_folder = threading.Thread(target=enter, args=("b", tmp_path / "b" / "chunk-00000-x.npy"))
+        same_folder = threading.Thread(target=enter, args=("a", tmp_path / "a" / "chunk-00001-y.npy"))
+        other_folder.start()
+        same_folder.start()
+        other_folder.join(timeout=30)
+        assert entered == {"b": False}  # entered while the lock on folder a was held
+        same_folder.join(timeout=0.3)
+        assert same_folder.is_alive() and "a" not in entered  # waits for it
+        held.set()
+    same_folder.join(timeout=30)
+    assert entered == {"b": False, "a": True}
+    assert not rf._PROCESS_LOCKS  # nothing kept once no thread holds or waits for a lock
+
+
+def test_a_frequency_corpus_without_a_sif_coefficient_is_refused_not_ignored(tmp_path):
+    """``output.frequency_corpus`` only feeds SIF: without ``output.sif_coefficient`` it was silently ignored (a
+    model without the re-weighting the user asked a corpus for)."""
+    from distill.refine import RefineConfig
+
+    freq = _write_lines(tmp_path / "freq.txt", ["a cat", "a dog"])
+    with pytest.raises(ValueError, match="output.frequency_corpus needs output.sif_coefficient"):
+        RefineConfig.from_options(frequency_corpus=freq)
+    assert RefineConfig.from_options(frequency_corpus=freq, sif_coefficient=1e-3).output.frequency_corpus == freq
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_process_forked_while_a_thread_holds_a_chunk_lock_can_take_it(tmp_path):
+    """A child forked while a thread of its parent held a folder's in-process lock inherited it locked, with no
+    thread to release it: its featurize into that folder would wait forever. The child starts with none held."""
+    import os
+    import threading
+
+    from distill.refine import featurize as rf
+
+    chunk = tmp_path / "chunk-00000-x.npy"
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with rf.chunk_lock(chunk):
+            holding.set()
+            release.wait(timeout=30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(timeout=30)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: the parent's thread is not here, and neither is its lock
+            code = 1
+            try:
+                taken = threading.Event()
+
+                def take():  # the in-process half: the fcntl byte is the parent's, another process's, to wait for
+                    with rf.process_folder_lock(chunk.parent / rf.LOCK_FILE):
+                        taken.set()
+
+                threading.Thread(target=take, daemon=True).start()
+                code = 0 if taken.wait(timeout=5) else 3
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "the forked child could not take the folder's lock"
+    finally:
+        release.set()
+        holder.join(timeout=30)
+
+
+def test_a_bad_record_deep_in_the_frequency_corpus_is_refused_before_the_teacher(tmp_path, base_dir, monkeypatch):
+    """Only the frequency corpus's first passage was checked before the work: a number in its text field on line
+    3 was refused after featurize and training."""
+    from distill.refine import RefineConfig, refine
+
+    corpus = _write_lines(tmp_path / "c.txt", make_corpus(60, seed=3))
+    freq = tmp_path / "freq.jsonl"
+    freq.write_text('{"text": "a cat"}\n{"text": "a dog"}\n{"text": 3}\n', encoding="utf-8")
+    _no_featurize(monkeypatch)
+    config = RefineConfig.from_options(sif_coefficient=1e-3, frequency_corpus=freq)
+    with pytest.raises(ValueError, match=r"output.frequency_corpus .*freq.jsonl line 3: field 'text' is int"):
+        refine(str(base_dir), "unused-teacher", corpus, config, show_progress_bar=False)

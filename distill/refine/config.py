@@ -68,6 +68,8 @@ class OutputConfig:
     contrast: float | None = None  # the refined model's pooling contrast; None: DEFAULT_REFINED_CONTRAST
     sif_coefficient: float | None = None  # None: no SIF re-weighting after training
     frequency_corpus: str | os.PathLike[str] | None = None  # where SIF counts token frequencies (default the corpus)
+    # the frequency corpus's JSONL field / Parquet column / dataset field (None: corpus.text_field; a text file: none)
+    frequency_text_field: str | None = None
 
     def __post_init__(self) -> None:
         from static_model.validation import check_contrast
@@ -79,6 +81,16 @@ class OutputConfig:
         sif = self.sif_coefficient
         if sif is not None and (isinstance(sif, bool) or not isinstance(sif, (int, float)) or not 0 < sif < 1):
             raise ValueError(f"output.sif_coefficient must be in (0, 1) or None, got {sif!r}")
+        if self.frequency_corpus is not None and sif is None:  # it only feeds SIF: ignored, the model had none
+            raise ValueError("output.frequency_corpus needs output.sif_coefficient (the SIF re-weighting it counts "
+                             "token frequencies for); set one, or leave the frequency corpus out")
+        if self.frequency_text_field is not None:
+            if not isinstance(self.frequency_text_field, str):
+                raise TypeError("output.frequency_text_field must be a str or None, "
+                                f"got {type(self.frequency_text_field).__name__}")
+            if self.frequency_corpus is None:  # else ignored: the corpus itself is read with corpus.text_field
+                raise ValueError("output.frequency_text_field needs output.frequency_corpus; the corpus itself is "
+                                 "read with corpus.text_field")
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ Each chunk of ``chunk_size`` passages is encoded (tokenized by the teacher, sort
 and saved as ``chunk-<index>-<content hash>.npy`` through a temporary file and an atomic rename, so an
 interrupted run leaves only whole chunks behind and the next run encodes only what is missing. A chunk
 is keyed by its index *and* the hash of its passages, so a stale or foreign file is never reused.
-Two runs sharing a cache folder take turns on a chunk (``chunk_lock``): the second waits while the first
-encodes it, then reads it from the folder.
+Two runs sharing a cache folder, processes or threads of one process, take turns on a chunk (``chunk_lock``): the
+second waits while the first encodes it, then reads it from the folder.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 import zlib
 from collections.abc import Iterator, Sequence
@@ -173,14 +174,59 @@ def check_meta(meta_file: Path, fingerprint: str, teacher_name: str) -> None:
                          "another cache folder (the default, .cache/refine/<teacher fingerprint>, is one a teacher)")
 
 
+# this process's lock of each cache folder's featurize.lock -> [the lock, threads holding or waiting for it]
+_PROCESS_LOCKS: dict[str, list[Any]] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+def _forget_process_locks() -> None:
+    """In a forked child: the parent's threads are not there to release the locks they held, so none is held."""
+    global _PROCESS_LOCKS_GUARD
+    _PROCESS_LOCKS.clear()
+    _PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_process_locks)
+
+
+@contextmanager
+def process_folder_lock(lock_file: Path) -> Iterator[None]:
+    """Hold this process's ``threading.Lock`` of ``lock_file`` (a cache folder's ``featurize.lock``): threads of one
+    process take turns on a folder, one chunk at a time. A lock per folder, not per chunk: a thread closing its
+    descriptor of ``lock_file`` releases every ``fcntl`` lock the process holds on it, another thread's included.
+    An entry is dropped once no thread holds or waits for it, so the table never outgrows the threads."""
+    key = os.fspath(lock_file.resolve())
+    with _PROCESS_LOCKS_GUARD:
+        entry = _PROCESS_LOCKS.setdefault(key, [threading.Lock(), 0])
+        entry[1] += 1
+    try:
+        with entry[0]:
+            yield
+    finally:
+        with _PROCESS_LOCKS_GUARD:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _PROCESS_LOCKS[key]
+
+
 @contextmanager
 def chunk_lock(chunk: Path) -> Iterator[None]:
-    """Hold an advisory lock on the cache chunk file ``chunk`` (a POSIX ``fcntl`` lock on one byte of its folder's
-    ``featurize.lock``, the byte a hash of the chunk's name), so that another process about to encode the same chunk
-    waits for this one and then reads it back. Best effort: without ``fcntl`` (Windows), between threads of one
-    process (POSIX record locks belong to a process) or where the lock cannot be had (a read-only folder, a file
-    system without locks), nothing is held and two runs may encode one chunk twice, each writing it whole. A process
-    that dies releases its locks with it."""
+    """Hold an advisory lock on the cache chunk file ``chunk``, so that another run about to encode the same chunk
+    waits for this one and then reads it back: between processes a POSIX ``fcntl`` lock on one byte of its folder's
+    ``featurize.lock`` (the byte a hash of the chunk's name), between threads of this process the folder's
+    ``process_folder_lock``, taken first (POSIX record locks belong to a process: two threads both held one). Best
+    effort between processes: without ``fcntl`` (Windows) or where the lock cannot be had (a read-only folder, a
+    file system without locks), nothing is held and two runs may encode one chunk twice, each writing it whole
+    (through its own temporary file and an atomic rename: never a mixed file). A process that dies releases its
+    locks with it."""
+    with process_folder_lock(chunk.parent / LOCK_FILE), _fcntl_chunk_lock(chunk):
+        yield
+
+
+@contextmanager
+def _fcntl_chunk_lock(chunk: Path) -> Iterator[None]:
+    """The ``fcntl`` half of ``chunk_lock``: one byte of ``featurize.lock``, between processes."""
     try:
         import fcntl
     except ImportError:  # not POSIX

@@ -50,7 +50,14 @@ from typing import Any
 import numpy as np
 
 from distill.refine.config import DEFAULT_REFINED_CONTRAST, RefineConfig
-from distill.refine.corpus import read_corpus, resolve_prefer_sources
+from distill.refine.corpus import (
+    DEFAULT_TEXT_FIELD,
+    check_text_field,
+    corpus_kind,
+    corpus_spec_error,
+    read_corpus,
+    resolve_prefer_sources,
+)
 from distill.refine.featurize import default_cache_dir, featurize_shards, teacher_fingerprint
 from distill.refine.targets import TargetShards, fit_pca
 from distill.refine.train import train_table
@@ -103,7 +110,8 @@ def refine(
     ``learning_rate / 10``). ``center_targets`` (``benchmarks/results/refine_variants_center.md``).
     ``corpus.prefer_sources`` (``benchmarks/results/refine_sources.md``). ``output.sif_coefficient``: ``None``
     (default) or ``a``: after training, rows are scaled by ``a / (a + p)`` with ``p`` the token's frequency in
-    ``output.frequency_corpus`` (default: the whole corpus file, or the passages used). ``output.contrast``: the
+    ``output.frequency_corpus`` (default: the whole corpus file, or the passages used), a JSONL, Parquet or ``hf:``
+    one read with ``output.frequency_text_field`` (default ``corpus.text_field``). ``output.contrast``: the
     refined model's pooling contrast (default ``DEFAULT_REFINED_CONTRAST``, 1.0: contrast pooling, whatever the input
     model's); training always fits the plain mean.
     """
@@ -120,6 +128,7 @@ def refine(
     prefer_sources = resolve_prefer_sources(corpus, cfg.corpus.prefer_sources)
     text_field = cfg.corpus.text_field
     texts = read_corpus(corpus, cfg.corpus.max_sentences, prefer_sources, text_field=text_field)
+    _check_frequency_corpus(cfg)
 
     # ---- featurize
     feat_s = 0.0
@@ -190,7 +199,7 @@ def refine(
             freq_texts = read_corpus(corpus, text_field=text_field) if isinstance(corpus, (str, os.PathLike)) else texts
             freq_source = _public_name(corpus) if isinstance(corpus, (str, os.PathLike)) else "passages"
         else:
-            freq_texts = read_corpus(frequency_corpus)
+            freq_texts = read_corpus(frequency_corpus, text_field=frequency_text_field(cfg))
             freq_source = _public_name(frequency_corpus)
         probs = _token_probabilities(model, freq_texts, table.shape[0])
         table = table * sif_weights(probs, sif_coefficient)[:, None]
@@ -273,6 +282,41 @@ def check_vocabulary_matches(model: StaticModel, teacher_tokenizer: Any, teacher
             f"{len(teacher_vocab)} tokens are missing or renumbered (e.g. {first!r}, teacher id "
             f"{teacher_vocab[first]}, {where}); the model was distilled from another teacher"
             + (f" ({recorded})" if recorded else "") + ". Refine it with that teacher, or distill a base from this one")
+
+
+def frequency_text_field(config: RefineConfig) -> str | None:
+    """The field ``output.frequency_corpus`` is read with: ``output.frequency_text_field`` when given, else the
+    corpus's ``corpus.text_field`` when the frequency corpus has fields (JSONL, Parquet, ``hf:``); ``None`` for a text
+    file (one passage a line) or when there is no frequency corpus."""
+    out = config.output
+    if out.frequency_text_field is not None:
+        return out.frequency_text_field
+    if out.frequency_corpus is None or corpus_kind(out.frequency_corpus) == "text":
+        return None
+    return config.corpus.text_field
+
+
+def _check_frequency_corpus(config: RefineConfig) -> None:
+    """A ``ValueError`` naming ``output.frequency_corpus`` when SIF's frequency corpus is missing, is given a field
+    as a text file, or has a record without its text field ``frequency_text_field`` as text: checked before the
+    teacher encodes, not after training. A file is read whole (and dropped: it is read again for the counts); a
+    streamed ``hf:`` one is not read here."""
+    frequency_corpus = config.output.frequency_corpus
+    if config.output.sif_coefficient is None or frequency_corpus is None:
+        return
+    field = frequency_text_field(config)
+    try:
+        check_text_field(frequency_corpus, config.output.frequency_text_field, "output.frequency_text_field")
+        problem = corpus_spec_error(frequency_corpus)
+        if problem:
+            raise ValueError(problem)
+        if corpus_kind(frequency_corpus) != "hf":
+            read_corpus(frequency_corpus, None, (), text_field=field)
+    except ValueError as exc:
+        shown = DEFAULT_TEXT_FIELD if field is None else field
+        where = ("" if corpus_kind(frequency_corpus) == "text"
+                 else f" (text field {shown!r}: output.frequency_text_field, default corpus.text_field)")
+        raise ValueError(f"output.frequency_corpus{where}: {exc}") from None
 
 
 def _load_model(model: StaticModel | str | os.PathLike[str]) -> StaticModel:
