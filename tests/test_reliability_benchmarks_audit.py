@@ -438,3 +438,125 @@ def test_tasks_and_datasets_that_exclude_each_other_say_so(tiny_data, static_fol
     assert main(_quality(static_folder, tiny_data, "--tasks", "sts", "--datasets", "SST-2")) == 2
     assert capsys.readouterr().err == ("error: --tasks sts and --datasets SST-2: no named dataset is of these task "
                                        "types\n")
+
+
+# ------------------------------------------------------------------ the embedding cache: a corrupted chunk
+def _npz_with_raw_emb(path: Path, hashes: np.ndarray, emb_bytes: bytes) -> None:
+    """A valid zip container whose ``emb.npy`` member is ``emb_bytes`` (a cut-short array, say)."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    np.save(buffer, hashes)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("hashes.npy", buffer.getvalue())
+        archive.writestr("emb.npy", emb_bytes)
+
+
+def _corrupt(path: Path, how: str) -> None:
+    """Rewrite the chunk ``path`` (readable, a valid container) with a corrupted ``emb`` array."""
+    import io
+
+    with np.load(path) as z:
+        hashes, emb = z["hashes"], z["emb"]
+    if how == "nan":
+        emb = emb.copy()
+        emb[1, 0] = np.nan
+        np.savez(path, hashes=hashes, emb=emb)
+    elif how == "rows":
+        np.savez(path, hashes=hashes, emb=emb[:-1])
+    elif how == "flat":
+        np.savez(path, hashes=hashes, emb=emb.reshape(-1))
+    elif how == "objects":
+        np.savez(path, hashes=hashes, emb=np.array([None] * len(hashes), dtype=object))
+    elif how == "no_emb":
+        np.savez(path, hashes=hashes)
+    elif how == "truncated_member":
+        buffer = io.BytesIO()
+        np.save(buffer, emb)
+        _npz_with_raw_emb(path, hashes, buffer.getvalue()[:-7])
+    elif how == "cut_file":
+        path.write_bytes(path.read_bytes()[:50])
+    else:
+        raise AssertionError(how)
+
+
+def _counting(calls: list[int]):
+    def encode(ts):
+        calls.append(len(ts))
+        return np.arange(3 * len(ts), dtype=np.float32).reshape(len(ts), 3) + len(ts)
+    return encode
+
+
+@pytest.mark.parametrize("how", ["nan", "rows", "flat", "objects", "no_emb", "truncated_member", "cut_file"])
+def test_a_corrupted_cache_chunk_is_a_miss_warned_once_and_replaced(tmp_path, how):
+    texts = [f"text number {i}" for i in range(5)]
+    calls: list[int] = []
+    good = EmbeddingCache(tmp_path, "fp").get_or_encode(texts, _counting(calls), progress=False)
+    (chunk,) = EmbeddingCache(tmp_path, "fp").dir.glob("chunk-*.npz")
+    _corrupt(chunk, how)
+    cache = EmbeddingCache(tmp_path, "fp")
+    with pytest.warns(UserWarning, match=chunk.name) as caught:  # was a ValueError/IndexError on every later run
+        again = cache.get_or_encode(texts, _counting(calls), progress=False)
+        cache.get_or_encode(texts[:2], _counting(calls), progress=False)
+    assert len([w for w in caught if chunk.name in str(w.message)]) == 1  # once, naming the file
+    assert calls == [5, 5] and np.array_equal(again, good)  # recomputed
+    assert [p.name for p in cache.dir.iterdir()] == [chunk.name]  # replaced, no temporary or stray file left
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.array_equal(EmbeddingCache(tmp_path, "fp").get_or_encode(texts, _counting(calls),
+                                                                            progress=False), good)
+    assert calls == [5, 5]  # the replacement is read
+
+
+def test_a_corrupted_chunk_leaves_the_good_ones_read(tmp_path):
+    texts = [f"text number {i}" for i in range(4)]
+    calls: list[int] = []
+    EmbeddingCache(tmp_path, "fp").get_or_encode(texts, _counting(calls), progress=False, chunk_size=2)
+    chunks = sorted(EmbeddingCache(tmp_path, "fp").dir.glob("chunk-*.npz"))
+    assert len(chunks) == 2
+    _corrupt(chunks[0], "nan")
+    with pytest.warns(UserWarning, match=chunks[0].name):
+        EmbeddingCache(tmp_path, "fp").get_or_encode(texts, _counting(calls), progress=False, chunk_size=2)
+    assert calls == [2, 2, 2]  # only the corrupted chunk's two texts again
+
+
+def test_an_unreadable_cache_chunk_is_still_an_error_naming_it(tmp_path, monkeypatch):
+    import benchmarks.quality.cache as cache_module
+
+    EmbeddingCache(tmp_path, "fp").get_or_encode(["a", "b"], _counting([]), progress=False)
+    (chunk,) = EmbeddingCache(tmp_path, "fp").dir.glob("chunk-*.npz")
+
+    def denied(source, *args, **kwargs):  # as reading a file this user may not read fails
+        raise PermissionError(13, "Permission denied", str(getattr(source, "name", source)))
+
+    monkeypatch.setattr(cache_module.np, "load", denied)
+    with pytest.raises(PermissionError, match=chunk.name):  # not taken for a corrupted chunk and re-encoded
+        EmbeddingCache(tmp_path, "fp").get_or_encode(["a", "b"], _counting([]), progress=False)
+    assert chunk.is_file()
+
+
+# ------------------------------------------------------------------ distill-speed: a worker that fails
+def test_a_failed_distill_speed_worker_is_an_error_line_and_exit_1_not_a_system_exit(tmp_path, monkeypatch, capsys):
+    """A worker's failure raised ``SystemExit(message)`` out of ``main`` (no exit status returned, no ``error:``
+    line); it is now the worker's own last line in one ``error:`` line, exit 1, the old report left whole."""
+    import distill.resolve
+    from benchmarks.speed import distill_time
+
+    out, old = _old_report(tmp_path)
+    monkeypatch.setattr(distill.resolve, "resolve_teacher", lambda name: f"/nowhere/{name}")
+    real_run = subprocess.run
+
+    def failing(cmd, *args, **kwargs):
+        if cmd[0] != sys.executable:
+            return real_run(cmd, *args, **kwargs)
+        return subprocess.CompletedProcess(cmd, 1, stdout="", stderr="Traceback (most recent call last):\n"
+                                           "  File \"<string>\", line 1\nRuntimeError: the teacher broke\n")
+
+    monkeypatch.setattr(distill_time.subprocess, "run", failing)
+    assert main(_distill_speed(out, "--repeats", "1")) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: distill on all-MiniLM-L6-v2 failed (exit 1): RuntimeError: the teacher broke")
+    assert f"{out} left as it was" in err[-1] and sum(line.startswith("error:") for line in err) == 1
+    for path, content in old.items():
+        assert path.read_bytes() == content

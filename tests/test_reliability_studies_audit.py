@@ -266,3 +266,66 @@ def test_paired_bootstrap_takes_a_comma_list_of_datasets_as_quality_does(tiny_da
                  "--datasets", "STSBenchmark,Bogus"]) == 2
     line = _one_error_line(capsys, "unknown dataset name(s) 'Bogus'")
     assert "'STSBenchmark,Bogus'" not in line
+
+
+# ------------------------------------------------------------------ ablation: a variant's own input files
+def _corpus_variant(corpus: Path) -> list:
+    from benchmarks.studies.ablation import Variant
+
+    return [Variant("corpus", "corpus", "SIF from the corpus", {"token_frequencies": str(corpus), "pca_dims": 8,
+                                                                 "frequency_weight": 1.0})]
+
+
+def test_a_frequency_file_edited_in_place_rebuilds_its_variant(tmp_path):
+    """The variant folder was reused whatever the file at its frequency path now held: the old model was scored as if
+    made from the new counts."""
+    from benchmarks.studies.ablation import build_variants
+
+    teacher = str(make_wordpiece_teacher(tmp_path / "teacher"))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat\nthe dog is playing\n", encoding="utf-8")
+    root, vs = tmp_path / "variants", _corpus_variant(corpus)
+    (folder,), first = build_variants(teacher, vs, root, progress=False)
+    before = StaticModel.from_pretrained(folder).embeddings.astype(np.float32)
+    corpus.write_text("weather weather weather football\nguitar guitar\n", encoding="utf-8")  # same path
+    _, second = build_variants(teacher, vs, root, progress=False)
+    assert first["corpus"] is not None and second["corpus"] is not None  # rebuilt, not the old model
+    after = StaticModel.from_pretrained(folder).embeddings.astype(np.float32)
+    assert not np.allclose(before, after)
+
+
+def test_a_variant_with_unchanged_inputs_is_reused_and_an_old_folder_rebuilt_once(tmp_path):
+    from benchmarks.studies.ablation import build_variants, variant_record_file
+
+    teacher = str(make_wordpiece_teacher(tmp_path / "teacher"))
+    corpus = tmp_path / "corpus.txt"
+    text = "the cat sat on the mat\nthe dog is playing\n"
+    corpus.write_text(text, encoding="utf-8")
+    root, vs = tmp_path / "variants", _corpus_variant(corpus)
+    build_variants(teacher, vs, root, progress=False)
+    corpus.write_text(text, encoding="utf-8")  # rewritten with the same content: a newer file, the same counts
+    _, again = build_variants(teacher, vs, root, progress=False)
+    assert again == {"corpus": None}
+    variant_record_file(root, vs[0]).unlink()  # a folder saved before variants recorded their inputs
+    _, old = build_variants(teacher, vs, root, progress=False)
+    assert old["corpus"] is not None
+    _, then = build_variants(teacher, vs, root, progress=False)
+    assert then == {"corpus": None}
+
+
+def test_size_a_teacher_narrower_than_the_study_is_an_error_naming_it_before_any_distill(tmp_path, capsys,
+                                                                                          monkeypatch):
+    """The study distills both tools to PCA 256 and names every folder ``...-256d``: a 32-dim teacher was a PCA
+    error after the teacher loaded (ours), or a model2vec model of 32 dims in a folder named 256d."""
+    teacher = make_wordpiece_teacher(tmp_path / "narrow")
+    capsys.readouterr()  # the teacher's own save progress
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a distill ran before the teacher's width was checked")
+
+    monkeypatch.setattr(distill, "distill", refuse)
+    argv = ["size", "--teacher", str(teacher), "--work", str(tmp_path / "work"), "--build-only", "--tools", "ours",
+            "--clusters", "", "--no-combos", "--dims", "256"]
+    assert main(argv) == 2
+    _one_error_line(capsys, f"--teacher {teacher}", "32 dims", "256")
+    assert not (tmp_path / "work" / "ours-base-float32").exists()

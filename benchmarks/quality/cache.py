@@ -2,6 +2,9 @@
 
 Layout: ``<root>/<fingerprint>/chunk-<id>.npz`` with ``hashes`` (sha1 hex of each text, ``S40``) and ``emb``
 (float32 (n, d)). A chunk is written whole or not at all (``static_model.atomic_file``) as soon as it is encoded.
+A chunk that is readable but does not hold one hash and one finite row per text (a cut-short archive or array, a
+wrong shape, NaN) is a cache miss: a warning names it once, its texts are encoded again and it is replaced. An error
+of reading the file itself (permission denied) is raised as it is.
 
 A teacher's fingerprint is refinement's (``teacher-<distill.refine.featurize.teacher_fingerprint>``: its configs,
 tokenizer, pooling and weights, not the name or folder it was loaded by), so two different teachers at one path
@@ -16,6 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
+import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -23,10 +29,61 @@ import numpy as np
 
 from static_model.atomic_file import atomic_write
 
+# What ``np.load`` raises for a readable file whose content is not a whole archive of plain arrays: a cut-short or
+# damaged zip (BadZipFile, zlib.error, a bad CRC), a cut-short array (ValueError, EOFError), object data (ValueError),
+# a missing member (KeyError). Not OSError: a file that cannot be read at all is an error, not a miss.
+CORRUPT_CHUNK_ERRORS = (ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+
 
 class EncoderOutputError(ValueError):
     """An encoder returned something other than one finite vector of one width per text (NaN or infinite values, a
     wrong row count); ``python -m benchmarks`` prints it as one ``error:`` line (exit 2), and nothing is cached."""
+
+
+class CorruptChunkError(ValueError):
+    """A cache chunk file that is readable but does not hold whole, finite vectors: a cache miss, not an error."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"embedding cache chunk {path} is corrupted ({reason})")
+        self.path = path
+
+
+def _chunk_arrays(path: Path, names: Sequence[str]) -> list[np.ndarray]:
+    """The arrays ``names`` of the chunk file ``path``; a ``CorruptChunkError`` naming it when its content cannot be
+    read as such (errors of opening or reading the file itself are raised as they are)."""
+    try:
+        with open(path, "rb") as handle:  # closed here also when np.load fails (it leaves its own file open then)
+            loaded = np.load(handle, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive")
+            with loaded:
+                return [loaded[name] for name in names]
+    except CORRUPT_CHUNK_ERRORS as exc:
+        raise CorruptChunkError(path, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _check_hashes(path: Path, hashes: np.ndarray) -> np.ndarray:
+    """``hashes`` of the chunk file ``path`` when they are one row of bytes (a sha1 hex) per text."""
+    if hashes.ndim != 1 or hashes.dtype.kind != "S":
+        raise CorruptChunkError(path, f"hashes of shape {hashes.shape} and dtype {hashes.dtype}")
+    return hashes
+
+
+def read_chunk_hashes(path: Path) -> np.ndarray:
+    """The ``hashes`` of the chunk file ``path``: one 40-byte sha1 hex per text, else a ``CorruptChunkError``."""
+    (hashes,) = _chunk_arrays(path, ["hashes"])
+    return _check_hashes(path, hashes)
+
+
+def read_chunk_vectors(path: Path) -> np.ndarray:
+    """The ``emb`` of the chunk file ``path``: one finite float row per hash, else a ``CorruptChunkError``."""
+    hashes, emb = _chunk_arrays(path, ["hashes", "emb"])
+    rows = _check_hashes(path, hashes).shape[0]
+    if emb.ndim != 2 or emb.shape[0] != rows or emb.dtype.kind != "f":
+        raise CorruptChunkError(path, f"vectors of shape {emb.shape} and dtype {emb.dtype} for {rows} texts")
+    if not np.isfinite(emb).all():
+        raise CorruptChunkError(path, "non-finite values (NaN or infinite)")
+    return emb
 
 
 def text_hash(text: str) -> str:
@@ -47,6 +104,7 @@ class EmbeddingCache:
         self.dir = Path(root) / safe
         self._index: dict[bytes, tuple[Path, int]] | None = None
         self._chunks: dict[Path, np.ndarray] = {}
+        self._corrupt: set[Path] = set()  # chunk files found corrupted (warned about once), to replace or remove
 
     # ------------------------------------------------------------------ index
     def _load_index(self) -> dict[bytes, tuple[Path, int]]:
@@ -55,9 +113,9 @@ class EmbeddingCache:
             if self.dir.is_dir():
                 for p in sorted(self.dir.glob("chunk-*.npz")):
                     try:
-                        with np.load(p) as z:
-                            hashes = z["hashes"]
-                    except Exception:  # a truncated file from a killed run: ignore it, it gets re-encoded
+                        hashes = read_chunk_hashes(p)
+                    except CorruptChunkError as exc:  # its texts are not indexed: encoded again when asked for
+                        self._found_corrupt(exc)
                         continue
                     for i, h in enumerate(hashes):
                         self._index[bytes(h)] = (p, i)
@@ -67,10 +125,41 @@ class EmbeddingCache:
         return len(self._load_index())
 
     def _chunk(self, p: Path) -> np.ndarray:
+        """The vectors of chunk ``p``, read once (a ``CorruptChunkError`` if it is corrupted)."""
         if p not in self._chunks:
-            with np.load(p) as z:
-                self._chunks[p] = z["emb"]
+            self._chunks[p] = read_chunk_vectors(p)
         return self._chunks[p]
+
+    def _found_corrupt(self, exc: CorruptChunkError) -> None:
+        """Warn (once a file) that a chunk is corrupted and forget its texts: they are cache misses."""
+        if exc.path not in self._corrupt:
+            warnings.warn(f"{exc}; its texts are encoded again and the chunk replaced", stacklevel=3)
+            self._corrupt.add(exc.path)
+        if self._index is not None:
+            for h in [h for h, (q, _) in self._index.items() if q == exc.path]:
+                del self._index[h]
+
+    def _readable(self, p: Path) -> bool:
+        """Whether chunk ``p``'s vectors are whole; a corrupted one is forgotten (``_found_corrupt``)."""
+        try:
+            self._chunk(p)
+        except CorruptChunkError as exc:
+            self._found_corrupt(exc)
+            return False
+        return True
+
+    def _cached_width(self) -> int | None:
+        """The width of this model's cached vectors (from the first whole chunk); None when none is cached."""
+        for p in list(dict.fromkeys(p for p, _ in self._load_index().values())):
+            if self._readable(p):
+                return int(self._chunks[p].shape[1])
+        return None
+
+    def _remove_corrupt(self, written: set[Path]) -> None:
+        """Remove the corrupted chunks a write of this run did not replace (their texts are misses from now on)."""
+        for p in sorted(self._corrupt - written):
+            p.unlink(missing_ok=True)
+        self._corrupt.clear()
 
     def _write(self, hashes: list[bytes], emb: np.ndarray) -> Path:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -103,13 +192,16 @@ class EmbeddingCache:
         (longest texts first, so batches pad little) and stored after each chunk."""
         index = self._load_index()
         hashes = [text_hash(t).encode("ascii") for t in texts]
+        for p in sorted({index[h][0] for h in hashes if h in index}):
+            self._readable(p)  # a corrupted chunk's texts become misses
         missing: dict[bytes, str] = {}
+        written: set[Path] = set()
         for h, t in zip(hashes, texts):
             if h not in index and h not in missing:
                 missing[h] = t
         if missing:
             order = sorted(missing, key=lambda h: -len(missing[h]))
-            dim = self._chunk(next(iter(index.values()))[0]).shape[1] if index else None
+            dim = self._cached_width()
             bar = None
             if progress:
                 from tqdm.auto import tqdm
@@ -120,6 +212,7 @@ class EmbeddingCache:
                 emb = np.asarray(encode([missing[h] for h in hs]), dtype=np.float32)
                 dim = self._check_rows(emb, [missing[h] for h in hs], dim)
                 p = self._write(hs, emb)
+                written.add(p)
                 self._chunks[p] = emb
                 for i, h in enumerate(hs):
                     index[h] = (p, i)
@@ -127,6 +220,7 @@ class EmbeddingCache:
                     bar.update(len(hs))
             if bar is not None:
                 bar.close()
+        self._remove_corrupt(written)
         first = self._chunk(index[hashes[0]][0]) if hashes else np.zeros((0, 0), np.float32)
         out = np.empty((len(texts), first.shape[1] if first.ndim == 2 else 0), dtype=np.float32)
         for i, h in enumerate(hashes):

@@ -107,6 +107,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
+def worker_failure(tool: str, teacher: str, proc: subprocess.CompletedProcess) -> str:
+    """What went wrong in a worker run that printed no result: its exit status and the last line of its output (the
+    exception's message, not its traceback)."""
+    tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-1:]
+    return f"{tool} on {teacher} failed (exit {proc.returncode}): {tail[0] if tail else 'no result printed'}"
+
+
 def partial_out(out: str | os.PathLike) -> Path:
     """Where the report of the runs so far goes while a run is going: ``OUT.partial`` (``OUT.partial.md`` and
     ``OUT.partial.json``), so a run that fails or is interrupted never replaces a finished report at ``OUT``."""
@@ -117,8 +124,8 @@ def partial_out(out: str | os.PathLike) -> Path:
 def run(args: argparse.Namespace) -> int:
     """Every teacher with every tool, ``--repeats`` times interleaved. The runs so far are rewritten to
     ``partial_out`` after each run; ``--output`` is written once, when every run is done, and the partial report
-    is then removed."""
-    from distill.cli_checks import UsageError
+    is then removed. A worker that fails ends the run: one ``error:`` line (``worker_failure``), exit 1."""
+    from distill.cli_checks import EXIT_FAILED, UsageError
     from distill.resolve import resolve_teacher
 
     if args.repeats < 1:
@@ -141,9 +148,11 @@ def run(args: argparse.Namespace) -> int:
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
                 if proc.returncode or not lines:
-                    print(proc.stderr[-3000:], file=sys.stderr)
-                    raise SystemExit(f"{tool} on {name} failed (exit {proc.returncode}); {args.output} left as "
-                                     f"it was" + (f", the runs so far in {partial}.md" if rows else ""))
+                    if proc.stderr.strip():  # the worker's own traceback, for the details
+                        print(proc.stderr[-3000:].rstrip(), file=sys.stderr)
+                    print(f"error: {worker_failure(tool, name, proc)}; {args.output} left as it was"
+                          + (f", the runs so far in {partial}.md" if rows else ""), file=sys.stderr, flush=True)
+                    return EXIT_FAILED
                 row = json.loads(lines[-1]) | {"teacher": name, "repeat": rep, "load1": os.getloadavg()[0]}
                 rows.append(row)
                 _write(partial, rows, folders, started, [loads[0], os.getloadavg()], argv)  # a partial run reports

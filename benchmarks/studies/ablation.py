@@ -1,6 +1,7 @@
 """``python -m benchmarks ablation --teacher NAME``: re-measure the seed's ablation on our suite.
 
-Variants of our distill, each saved once under the cache (a rerun reuses them). By default the variants share
+Variants of our distill, each saved once under the cache (a rerun reuses them while the settings and the content of
+the input files they read are the same: ``variant_record``). By default the variants share
 one vocabulary pass per pooling (``distill.embed_vocabulary``) and each is ``distill.assemble``d from it, the stages
 ``distill.distill`` runs (``--exact`` calls ``distill.distill`` for each instead):
 
@@ -302,6 +303,47 @@ def reusable_folder(folder: Path, arguments: dict) -> bool:
     return all(recorded[k] == arguments[k] for k in recorded if k in arguments)
 
 
+INPUT_FILE_ARGUMENTS = ("token_frequencies", "vocabulary")  # the arguments that name a file a variant reads
+
+
+def variant_record(v: Variant, settings: dict | None = None) -> dict:
+    """What ``v`` is made from: its arguments over the shared ``settings``, how it is built from them, and the
+    content digest (``distill.refine.featurize.file_digest``, as the teacher's fingerprint) of each input file it
+    reads (frequency file, corpus, word list) in place of its path: a file edited in place rebuilds the variant, the
+    same file reached by another path does not."""
+    from distill.refine.featurize import file_digest
+
+    arguments = variant_arguments(v, settings)
+    digests = {k: file_digest(Path(arguments.pop(k))) for k in INPUT_FILE_ARGUMENTS if arguments.get(k) is not None}
+    record = {"arguments": arguments, "input_embeddings": v.input_embeddings, "frequency_ranks": v.frequency_ranks,
+              "vocabulary_size": v.vocabulary_size, "input_digests": digests}
+    return json.loads(json.dumps(record, sort_keys=True))  # as read back from the file (tuples as lists)
+
+
+def variant_record_file(root: Path, v: Variant) -> Path:
+    """Where ``variant_record`` of the variant saved in ``root/<key>`` is kept: ``root/<key>.inputs.json``, beside
+    the model folder (a save never replaces a model folder holding files of other names)."""
+    return root / f"{v.key}.inputs.json"
+
+
+def recorded_inputs(record_file: Path) -> dict | None:
+    """The record saved in ``record_file``; None when it is absent or unreadable (a folder from before variants
+    recorded their inputs: rebuilt once)."""
+    try:
+        record = json.loads(record_file.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):  # not there, or not whole JSON text
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def write_variant_record(record_file: Path, record: dict) -> None:
+    """Save ``record`` to ``record_file``, whole or not at all."""
+    from static_model.atomic_file import atomic_write
+
+    data = json.dumps(record, indent=2, sort_keys=True).encode("utf-8")
+    atomic_write(record_file, lambda handle: handle.write(data))
+
+
 def build_shared_variant(shared: SharedPasses, v: Variant, cache_root: Path | None = None, progress: bool = True,
                          settings: dict | None = None) -> StaticModel:
     """``v`` from the shared passes: ``distill.assemble`` of the plan for its frequency source and the vocabulary pass
@@ -332,11 +374,13 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
     ``exact=True``: call ``distill.distill(teacher, **kwargs)`` for each variant instead (slower, one pass each).
     ``settings``: ``pca_dims``, ``contrast``, ``max_length`` and ``remove_common_component`` shared by every variant
     that does not change them (distill's defaults for those absent); a saved variant is reused only if its config
-    records them.
+    records them and its ``variant_record`` (settings and input file digests) is the one saved beside it.
     """
     folders: list[Path] = []
     seconds: dict[str, float | None] = {}
-    todo = [v for v in vs if not reusable_folder(root / v.key, variant_arguments(v, settings))]
+    records = {v.key: variant_record(v, settings) for v in vs}
+    todo = [v for v in vs if not (reusable_folder(root / v.key, variant_arguments(v, settings))
+                                  and recorded_inputs(variant_record_file(root, v)) == records[v.key])]
     shared = SharedPasses(teacher) if any(not _built_by_distill(v, exact) for v in todo) else None
     it = vs
     if progress:
@@ -350,6 +394,7 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
             seconds[v.key] = None
             continue
         t0 = time.perf_counter()
+        variant_record_file(root, v).unlink(missing_ok=True)  # a build cut short leaves no record: rebuilt next run
         if _built_by_distill(v, exact):
             import distill
             from distill import read_vocabulary_file
@@ -366,6 +411,7 @@ def build_variants(teacher: str, vs: list[Variant], root: Path, *, exact: bool =
             model.max_length = settings["max_length"]
         out.parent.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(out, overwrite=True)
+        write_variant_record(variant_record_file(root, v), records[v.key])
         seconds[v.key] = round(time.perf_counter() - t0, 2)
     return folders, seconds
 

@@ -141,6 +141,22 @@ def build_variants(tool: str, variants: list[Variant], work: Path, log: dict[str
         print(f"built {v.name}", flush=True)
 
 
+def check_teacher_width(teacher: str) -> None:
+    """A ``UsageError`` naming ``--teacher`` and its width when the teacher is narrower than the ``BASE_DIMS`` both
+    tools distill to (every variant's folder is named for those dims); read from its config, no weights load."""
+    from distill.cli_checks import UsageError
+    from distill.resolve import TeacherNotFoundError, resolve_teacher
+    from distill.teacher import TeacherError, read_teacher_spec
+
+    try:
+        width = read_teacher_spec(resolve_teacher(teacher)).hidden_size
+    except (TeacherError, TeacherNotFoundError) as exc:
+        raise UsageError(f"--teacher {teacher}: {exc}") from None
+    if width < BASE_DIMS:
+        raise UsageError(f"--teacher {teacher}: {width} dims wide, narrower than the {BASE_DIMS} dims both tools "
+                         f"distill to (PCA {BASE_DIMS}); the size study needs a teacher of at least {BASE_DIMS} dims")
+
+
 def _save_log(work: Path, log: dict[str, Any]) -> None:
     write_json(log, work / "build_log.json")
 
@@ -335,6 +351,8 @@ def run(args: argparse.Namespace) -> int:
     if not variants:
         raise UsageError(f"--tools {args.tools} and --skip {args.skip}: every variant is left out")
     data = None if args.build_only else str(resolve_data_dir(args.data))
+    if not (args.report_only or args.no_build):
+        check_teacher_width(args.teacher)  # before any distill: a narrower teacher fails after its vocabulary pass
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     log_file = work / "build_log.json"
