@@ -79,6 +79,20 @@ def _timed_encode(model: BatchEncoder, texts: list[str], batch_size: int) -> tup
     return np.asarray(emb, dtype=np.float32), min(times)
 
 
+def _window_difference(static_model: object, teacher: object, texts: list[str]) -> dict:
+    """How many of ``texts`` are longer than the teacher reads but within what the static model reads (then the two
+    models are compared on different content): ``texts_past_teacher_window`` with both limits in tokens; nothing
+    when either model does not say its limit or the static model reads no more than the teacher."""
+    window = getattr(teacher, "student_max_length", None)
+    reads = getattr(static_model, "max_length", None)
+    tokenize = getattr(static_model, "tokenize", None)
+    if not isinstance(window, int) or not callable(tokenize) or (isinstance(reads, int) and reads <= window):
+        return {}
+    longer = sum(len(ids) > window for ids in tokenize(texts, max_length=window + 1))
+    return {"texts_past_teacher_window": int(longer), "teacher_window_tokens": window,
+            "static_max_length": reads}
+
+
 def _same_device(a: str, b: str) -> bool:
     """Whether two torch device names name one device (``cuda`` is ``cuda:0``); unparsable names compare as text."""
     import torch
@@ -234,6 +248,7 @@ def compare(
     if flat:
         not_measured[key] = flat + " (no neighbours to rank)"
     result["neighbour_overlap_chance"] = k_used / (len(uniq) - 1)  # random neighbours' expected overlap
+    result.update(_window_difference(static_model, teacher, uniq))
     result["static_zero_vectors"] = int(np.count_nonzero(~us.any(axis=1)))
     result["teacher_zero_vectors"] = int(np.count_nonzero(~ut.any(axis=1)))
     result["static_seconds"] = s_time
@@ -601,6 +616,13 @@ def format_report(result: dict, *, static_name: str, teacher_name: str, source: 
                      + _number(result["spearman_teacher_vs_gold"], not_measured.get("spearman_teacher_vs_gold")))
         if result.get("gold_score_key") == "label":
             lines.append("  (the gold scores are the 'label' of each pair: the file has no 'score')")
+    past = result.get("texts_past_teacher_window") or 0
+    if past:
+        reads = result.get("static_max_length")
+        lines.append(f"  ({past:,} of the {n_texts:,} texts are longer than the teacher reads: it sees their first "
+                     f"{result['teacher_window_tokens']:,} tokens, the static model "
+                     + ("all of them" if reads is None else f"up to {reads:,}")
+                     + "; for these texts the two models are compared on different content)")
     for who in ("static", "teacher"):
         zero = result.get(f"{who}_zero_vectors") or 0
         if zero and not any("zero vector" in why for why in not_measured.values()):

@@ -436,3 +436,25 @@ def test_pairs_as_a_numpy_array_still_work():
     enc = _Fixed(texts, np.random.default_rng(3).normal(size=(4, 6)))
     res = compare(enc, enc, pairs=np.asarray([["one", "two"], ["three", "four"], ["one", "four"]]))
     assert res["n_pairs"] == 3 and res["spearman"] == pytest.approx(1.0)
+
+
+
+def test_texts_longer_than_the_teacher_reads_are_counted_and_said(models, static_dir, wp_dir, tmp_path, capsys):
+    """The static model reads 512 tokens, the tiny teacher 62: a long text was compared on different content (the
+    teacher's first 62 tokens against the static model's 512) without a word."""
+    static, teacher = models
+    long_text = " ".join(SENTENCES * 3)  # well past 62 tokens
+    assert len(static.tokenize([long_text])[0]) > teacher.student_max_length
+    texts = [long_text, *SENTENCES[:5]]
+    result = compare(static, teacher, texts=texts)
+    assert (result["texts_past_teacher_window"], result["teacher_window_tokens"]) == (1, 62)
+    assert result["static_max_length"] == static.max_length == 512
+
+    narrow = type(static).from_pretrained(static_dir, max_length=62)  # reads what the teacher reads: nothing to say
+    assert "texts_past_teacher_window" not in compare(narrow, teacher, texts=texts)
+
+    path = tmp_path / "texts.txt"
+    path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    assert main([str(static_dir), str(wp_dir), "--texts", str(path)]) == 0
+    assert "1 of the 6 texts are longer than the teacher reads: it sees their first 62 tokens, the static model up " \
+           "to 512" in capsys.readouterr().out
