@@ -285,7 +285,8 @@ def _check_resume(out: Path, before: dict[str, Any], now: dict[str, Any]) -> Non
                     f"{' and '.join(differ)} differ{'s' if len(differ) == 1 else ''}: edited in place?); {hint}"
                 )
     if _without_times(before) != _without_times(now):
-        changed = sorted(k for k in now if _without_times(before).get(k) != _without_times(now)[k])
+        old, new = _without_times(before), _without_times(now)
+        changed = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))  # a key on one side only too
         raise FileExistsError(f"output {out} was made from other {', '.join(changed)}; {hint}")
 
 

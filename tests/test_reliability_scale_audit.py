@@ -542,3 +542,16 @@ def test_a_resume_goes_on_after_an_input_was_only_touched(no_cluster, tiny_model
     source.write_text("the dog sat\na cat runs\n", encoding="utf-8")  # same size, other rows
     with pytest.raises(FileExistsError, match=r"changed since the first run \(its content \(SHA-256\) differs"):
         encode_files(tiny_model, [source], out, partition_rows=1, progress=False)
+
+
+def test_a_resume_refused_for_a_setting_only_the_first_run_recorded_names_it(no_cluster, tiny_model, tmp_path):
+    """A manifest key the new run does not plan (written by a later version, or by hand) made the refusal read
+    "made from other ;": the key is named whichever side holds it."""
+    source = write_text(tmp_path / "in.txt", ["the cat sat", "a dog runs"])
+    out = tmp_path / "out"
+    encode_files(tiny_model, [source], out, partition_rows=2, progress=False)
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    manifest["parquet_partitions"] = "row-groups"
+    (out / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(FileExistsError, match=r"was made from other parquet_partitions; pass overwrite=True"):
+        encode_files(tiny_model, [source], out, partition_rows=2, progress=False)
