@@ -4,8 +4,9 @@ The graph takes what any tokenizer front end gives: ``input_ids`` and ``attentio
 padded), with or without special tokens. It applies the runtime's own rules, so ONNX Runtime, Transformers.js or
 FastEmbed get :meth:`StaticModel.encode`'s vectors: special tokens (those the tokenizer marks special and those its
 post-processor adds) and unknown tokens are left out, at most ``max_length`` of the remaining tokens count, their
-rows (``embeddings * weights``, as float32; through the token mapping of a vocabulary-quantized model, whose shared
-rows stay shared in the graph) are averaged, plain or contrast-weighted (the model's ``contrast``), and
+rows (``embeddings * weights`` in float32; a float16 or int8 table stays in its dtype in the graph, so the file is
+about the model's size, and its looked-up rows are cast; through the token mapping of a vocabulary-quantized model,
+whose shared rows stay shared in the graph) are averaged, plain or contrast-weighted (the model's ``contrast``), and
 L2-normalized when the model normalizes. Outputs: ``sentence_embedding`` for a model; ``logits``, ``probabilities``
 and, single-label, ``label_index`` for a pipeline (``labels.json``: the labels, multi-label flag, label format and
 threshold, as the pipeline folder's ``head_config.json`` records them). The tokenizer is written beside the graph.
@@ -149,19 +150,27 @@ def _check_graph_size(model: StaticModel | StaticPipeline) -> None:
 
     encoder = model.model if isinstance(model, StaticPipeline) else model
     vocab, dim = encoder.vocab_size, encoder.dim
-    if encoder.token_mapping is None:  # float32 rows, whatever the table's dtype
-        size = vocab * dim * 4
-    else:  # shared float32 rows, an int64 mapping and float32 weights per token id
-        size = len(encoder.embeddings) * dim * 4 + vocab * 12
+    size = _row_table_bytes(encoder)
     size += vocab * 4 * (2 if encoder.contrast > 0 else 1)  # the kept-token mask, the row norms
     if isinstance(model, StaticPipeline):
         size += sum(w.size * 4 + b.size * 4 for w, b in model.layers)
     if size > MAX_GRAPH_BYTES:
         raise ValueError(
-            f"the ONNX graph of this model would hold {size / 1e9:.2f} GB of float32 tables ({vocab:,} token ids x "
-            f"{dim:,} dimensions), over the {MAX_GRAPH_BYTES / 1e9:.2f} GB one ONNX file can hold (protobuf's limit); "
-            "export a smaller model, e.g. model.truncate_dims(...)"
+            f"the ONNX graph of this model would hold {size / 1e9:.2f} GB of tables ({vocab:,} token ids x "
+            f"{dim:,} dimensions, {encoder.dtype}), over the {MAX_GRAPH_BYTES / 1e9:.2f} GB one ONNX file can hold "
+            "(protobuf's limit); export a smaller model, e.g. model.truncate_dims(...) or model.quantize('int8')"
         )
+
+
+def _row_table_bytes(model: StaticModel) -> int:
+    """Bytes of the graph's row tables (see :func:`_token_row_nodes`): the rows in the table's dtype (a float32
+    table's with its weights folded in), float32 weights per token id where they are not folded in, and a
+    vocabulary-quantized model's int64 mapping."""
+    vocab, itemsize = model.vocab_size, model.embeddings.dtype.itemsize
+    if model.token_mapping is not None:  # shared rows, an int64 mapping and float32 weights per token id
+        return len(model.embeddings) * model.dim * itemsize + vocab * 12
+    weights = vocab * 4 if itemsize < 4 and model.weights is not None else 0
+    return vocab * model.dim * itemsize + weights
 
 
 def _check_same_model(target: Path, files: dict[str, bytes], helper: Any, numpy_helper: Any) -> None:
@@ -310,7 +319,8 @@ def _pooling_nodes(model: StaticModel, helper: Any, numpy_helper: Any) -> tuple[
             n("ReduceSum", ["prod", "axis2"], ["dots"], keepdims=0),  # (B, L)
             n("Gather", ["row_norms", "input_ids"], ["token_norms"]),
             n("Max", ["token_norms", "tiny"], ["token_norms_safe"]),
-            n("Mul", ["token_norms_safe", "sum_norm_safe"], ["denominator"]),
+            n("Mul", ["token_norms_safe", "sum_norm_safe"], ["norms_product"]),
+            n("Max", ["norms_product", "tiny"], ["denominator"]),  # 1e-30 * 1e-30 is 0 in float32: 0 / 0 were NaN
             n("Div", ["dots", "denominator"], ["cosines"]),
             n("Mul", ["cosines", "minus_contrast"], ["exponent"]),
             n("Exp", ["exponent"], ["contrast_w"]),
@@ -329,26 +339,54 @@ def _pooling_nodes(model: StaticModel, helper: Any, numpy_helper: Any) -> tuple[
 
 def _token_row_nodes(model: StaticModel, helper: Any, numpy_helper: Any) -> tuple[list, list, np.ndarray]:
     """Nodes giving ``token_rows`` (B, L, D), the float32 rows of ``input_ids``, their initializers, and each token
-    id's row norm. A vocabulary-quantized model keeps its shared rows: ``weights[id] * rows[mapping[id]]``."""
+    id's row norm. A float32 table is stored as its rows (``embeddings * weights``); a float16 or int8 one stays in its
+    dtype (the file about the model's size), its looked-up rows cast to float32 and multiplied by their weights (an
+    int8 table's row scales) as the runtime multiplies them. A vocabulary-quantized model keeps its shared rows:
+    ``weights[id] * rows[mapping[id]]``."""
     n = helper.make_node
     if model.token_mapping is None:
-        rows = model.embedding_matrix()
-        return ([n("Gather", ["rows", "input_ids"], ["token_rows"])], [numpy_helper.from_array(rows, "rows")],
-                np.linalg.norm(rows, axis=1).astype(np.float32))
-    shared = model.embeddings.astype(np.float32)
+        table, weights, rows = model.embeddings, model.weights, model.embedding_matrix()
+        if table.dtype == np.float32 or weights is None:  # the rows, or the rows once cast
+            stored = rows if table.dtype == np.float32 else table
+            nodes = _float_rows_nodes("rows", "input_ids", "token_rows", stored.dtype, helper)
+            inits = [numpy_helper.from_array(stored, "rows")]
+        else:
+            nodes = [*_float_rows_nodes("rows", "input_ids", "stored_token_rows", table.dtype, helper),
+                     *_weighted_nodes("stored_token_rows", helper)]
+            inits = [numpy_helper.from_array(table, "rows"),
+                     numpy_helper.from_array(weights.astype(np.float32), "token_weights")]
+        return nodes, inits, np.linalg.norm(rows, axis=1).astype(np.float32)
+    shared = model.embeddings
     weights = np.ones(model.vocab_size, np.float32) if model.weights is None else model.weights.astype(np.float32)
     inits = [numpy_helper.from_array(shared, "shared_rows"),
              numpy_helper.from_array(model.token_mapping.astype(np.int64), "token_mapping"),
              numpy_helper.from_array(weights, "token_weights")]
     nodes = [
         n("Gather", ["token_mapping", "input_ids"], ["row_ids"]),
-        n("Gather", ["shared_rows", "row_ids"], ["shared_token_rows"]),  # (B, L, D)
+        *_float_rows_nodes("shared_rows", "row_ids", "shared_token_rows", shared.dtype, helper),  # (B, L, D)
+        *_weighted_nodes("shared_token_rows", helper),
+    ]
+    norms = np.linalg.norm(shared.astype(np.float32), axis=1)[model.token_mapping] * np.abs(weights)
+    return nodes, inits, norms.astype(np.float32)
+
+
+def _float_rows_nodes(table: str, ids: str, out: str, dtype: np.dtype, helper: Any) -> list:
+    """Nodes giving ``out``: the rows of the initializer ``table`` at ``ids`` as float32 (a float16 or int8 table's
+    cast after the look-up, so only the looked-up rows are ever float32)."""
+    n = helper.make_node
+    if dtype == np.float32:
+        return [n("Gather", [table, ids], [out])]
+    return [n("Gather", [table, ids], [f"{out}_stored"]), n("Cast", [f"{out}_stored"], [out], to=1)]
+
+
+def _weighted_nodes(rows: str, helper: Any) -> list:
+    """Nodes giving ``token_rows``: the float32 ``rows`` (B, L, D) times each token id's ``token_weights``."""
+    n = helper.make_node
+    return [
         n("Gather", ["token_weights", "input_ids"], ["token_w"]),
         n("Unsqueeze", ["token_w", "axis2"], ["token_w3"]),
-        n("Mul", ["shared_token_rows", "token_w3"], ["token_rows"]),
+        n("Mul", [rows, "token_w3"], ["token_rows"]),
     ]
-    norms = (np.linalg.norm(shared, axis=1)[model.token_mapping] * np.abs(weights)).astype(np.float32)
-    return nodes, inits, norms
 
 
 def _normalize_nodes(source: str, target: str, helper: Any) -> list:

@@ -226,12 +226,41 @@ def test_cli_ctrl_c_mid_export_leaves_no_staging_folder(model_folder, tmp_path):
 
 
 def test_a_model_past_onnx_2gb_limit_is_refused_up_front(tmp_path):
-    """A 1.1 GB float16 model (its graph holds float32 rows: 2.16 GB) was built for 20 s and 7 GB of memory, then
+    """A 1.1 GB float16 model (its graph then held float32 rows: 2.16 GB) was built for 20 s and 7 GB of memory, then
     failed with protobuf's bare ``EncodeError: Failed to serialize proto`` (a traceback from the command line).
-    The table here is zeros (no memory is touched until read)."""
+    The graph now keeps float16 rows, so this table is twice as wide. It is zeros (no memory is touched until
+    read)."""
     tokenizer = make_wordpiece_tokenizer()
-    table = np.zeros((tokenizer.get_vocab_size(), 11_000_000), dtype=np.float16)  # 49 x 11M x 4 B > 2 GiB
+    table = np.zeros((tokenizer.get_vocab_size(), 22_000_000), dtype=np.float16)  # 49 x 22M x 2 B > 2 GiB
     model = StaticModel(table, tokenizer, normalize=True)
     with pytest.raises(ValueError, match=r"would hold 2\.16 GB .* over the 2\.15 GB one ONNX file can hold"):
         export_onnx(model, tmp_path / "onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_size_check_counts_a_quantized_table_in_its_dtype():
+    """The graph keeps a float16 or int8 table in its dtype, yet the size check counted float32 rows: the 1.08 GB
+    float16 model above (2.16 GB as float32) was refused though its graph fits in one ONNX file."""
+    tokenizer = make_wordpiece_tokenizer()
+    table = np.zeros((tokenizer.get_vocab_size(), 11_000_000), dtype=np.float16)  # 49 x 11M x 2 B < 2 GiB
+    onnx_export._check_graph_size(StaticModel(table, tokenizer, normalize=True))  # no error
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int8"])
+def test_a_text_of_zero_rows_gives_zeros_with_contrast(tmp_path, dtype):
+    """Contrast pooling divided each dot product by max(|row|, 1e-30) * max(|sum|, 1e-30): for a text whose rows are
+    all zero that is 1e-60, zero in float32, and 0 / 0 made the graph's vector NaN where ``encode`` gives zeros. A
+    distill leaves special and unembedded tokens zero rows, so with contrast an empty text (its [CLS] and [SEP] rows
+    zero, though left out) or one of unknown tokens gave NaN (2 of 2,000 texts on the MiniLM distill)."""
+    tokenizer = make_wordpiece_tokenizer()
+    table = _table(tokenizer)
+    for token in ("[CLS]", "[SEP]", "[UNK]", "cat", "dog"):
+        table[tokenizer.token_to_id(token)] = 0.0
+    texts = ["cat", "cat dog", "", "zzz", "cat the", "the"]
+    for normalize in (True, False):
+        model = StaticModel(table, tokenizer, normalize=normalize, contrast=1.0).quantize(dtype)
+        folder = export_onnx(model, tmp_path / f"onnx{normalize}")
+        for special in (True, False):
+            got = run_graph(folder, texts, special_tokens=special)["sentence_embedding"]
+            np.testing.assert_allclose(got, model.encode(texts), atol=2e-5, rtol=1e-4)
+            assert not got[:4].any()
