@@ -52,6 +52,10 @@ CHARS_PER_TOKEN = 32
 # text alone), so a batch of long texts of few tokens holds about one slice at a time, as ``encode``'s slices do.
 REDO_GROWTH = 4
 REDO_CHARS = 1 << 22
+# A run of word characters (``_word_class``) longer than this is shrunk to its first LONG_RUN characters and its last
+# before tokenizing (``TextEncoder._shrink``): WordPiece reads a word past ``max_input_chars_per_word`` (100) as one
+# unknown token, whatever its length, so the ids stay the same and 2 MB of one emoji is not tokenized whole.
+LONG_RUN = 1024
 
 Part = tuple[np.ndarray, np.ndarray, np.ndarray]  # (text positions, flat ids, offsets)
 
@@ -65,6 +69,60 @@ def _punctuation_and_separators() -> tuple[str, ...]:
     found.update(dict.fromkeys(c for c in map(chr, range(sys.maxunicode + 1))
                                if unicodedata.category(c)[0] in "PZ" and not unicodedata.combining(c)))
     return tuple(c for c in found if c not in " \t\n\r")
+
+
+@functools.cache
+def _word_class() -> str:
+    """A regular-expression class of the characters that may sit inside a long word: ASCII letters, digits and
+    controls, and every other letter, mark, number, symbol, punctuation, control or format character of the Basic
+    Multilingual Plane that is neither whitespace nor a CJK ideograph (the normalizer puts spaces around those) and
+    whose canonical decomposition holds only such characters ("≠" holds "="); plus all of plane 1 (emoji, historic
+    scripts) and the tags and variation selectors of plane 14, coarsely, to keep the class short and the scan fast
+    (an astral range costs each character a comparison). Only a search aid: ``TextEncoder._learn_splits`` asks the
+    tokenizer about each character found. One scan of the BMP a process (about 0.1 s)."""
+    ideograph = re.compile(f"[{_IDEOGRAPH}]")
+
+    def wordlike(c: str) -> bool:
+        if c.isspace():
+            return False
+        category = unicodedata.category(c)
+        if c.isascii():
+            return c.isalnum() or category == "Cc"
+        # controls, format characters (U+200D joins emoji) and private use: deleted by the normalizer, never split on.
+        # Punctuation: most is split on (a run is shrunk on each side of it), some not ("\u2e43", newer than the
+        # tokenizer's tables): a run of emoji each followed by one was tokenized whole.
+        return (category[0] in "LMNSP" or category in ("Cc", "Cf", "Co")) and not ideograph.match(c)
+
+    codes = [o for o in range(0x10000)
+             if wordlike(chr(o)) and all(map(wordlike, unicodedata.normalize("NFD", chr(o))))]
+    ranges: list[list[int]] = []
+    for o in codes:
+        if ranges and ranges[-1][1] == o - 1:
+            ranges[-1][1] = o
+        else:
+            ranges.append([o, o])
+    bmp = "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+    return bmp + "\U00010000-\U0001ffff\U000e0000-\U000e01ef"
+
+
+@functools.cache
+def _long_runs() -> re.Pattern:
+    """Maximal runs of ``_word_class`` characters longer than ``LONG_RUN``. The look-behind starts a match only at a
+    run's first character: without it every character of a shorter run started a scan to the run's end."""
+    word = _word_class()
+    return re.compile(f"(?<![{word}])[{word}]{{{LONG_RUN + 1},}}")
+
+
+def _distinct(text: str, passes: int = 8) -> set[str]:
+    """The distinct characters of ``text``: a run of one or a few characters is read ``passes`` times at C speed
+    (``set`` of 2 MB of one emoji takes about 0.1 s)."""
+    found: set[str] = set()
+    for _ in range(passes):
+        if not text:
+            return found
+        found.add(text[0])
+        text = text.replace(text[0], "")
+    return found | set(text)
 
 
 def prepare_tokenizer(tokenizer: Tokenizer) -> Tokenizer:
@@ -445,6 +503,10 @@ class TextEncoder:
         # the same for added tokens matched before normalization: found in the text as it is
         self._spaced_raw = re.compile(trie_pattern(forms["spaced_raw"])) if forms["spaced_raw"] else None
         self._cut_at = self._cut_pattern(spec) if self.fast else non_bert_cut_pattern(spec, self.tokenizer)
+        self._max_word = self._shrinkable_word(spec)
+        self._added_contents = [t["content"] for t in spec.get("added_tokens", [])]
+        self._splits: dict[str, bool] = {}  # character → whether the tokenizer splits on it (``_learn_splits``)
+        self._shrinks: bool | None = None  # whether runs are shrunk (``_shrinker``), decided at the first long text
 
     @property
     def cache_bytes(self) -> int:
@@ -502,6 +564,88 @@ class TextEncoder:
         return not any(token.get("normalized", False) or ideograph.search(token["content"])
                        for token in spec.get("added_tokens", []))
 
+    def _shrinkable_word(self, spec: dict) -> int | None:
+        """WordPiece's ``max_input_chars_per_word`` when long runs may be shrunk (``_shrink``): the chunk path, a
+        WordPiece model with an unknown token, and every added token matched before normalization (a normalized one,
+        "éé", is matched on normalized text, where a run's ends are not known: it might match inside or across a
+        run). ``None`` otherwise."""
+        model = spec.get("model") or {}
+        if not self.fast or model.get("type") != "WordPiece" or self.unk_id is None:
+            return None
+        if any(token.get("normalized", True) or not token.get("content") for token in spec.get("added_tokens", [])):
+            return None
+        limit = model.get("max_input_chars_per_word", 100)
+        return limit if isinstance(limit, int) and 0 <= limit < LONG_RUN else None
+
+    def _shrinker(self) -> re.Pattern | None:
+        """The long-run pattern, or ``None`` when runs are not shrunk. An added token that starts or ends with a word
+        character ("😀😀x") might match inside a run or across its ends (and a shrunk run might make a new match):
+        none is shrunk. Tokens that start and end with other characters ("[MASK]", "<😀😀>", no longer than a shrunk
+        run) cannot overlap a maximal run without holding it whole. Decided at the first long text, so that building
+        the class (about 0.1 s) is paid only by a process that meets one."""
+        if self._max_word is None:
+            return None
+        if self._shrinks is None:
+            word = re.compile(f"[{_word_class()}]")
+            self._shrinks = not any(word.match(t[0]) or word.match(t[-1]) or len(t) > LONG_RUN
+                                    for t in self._added_contents)
+        return _long_runs() if self._shrinks else None
+
+    def _shrink(self, text: str) -> str:
+        """``text`` with each maximal run of word characters longer than ``LONG_RUN`` shrunk to its first
+        ``LONG_RUN`` characters and its last, where that gives the same ids: no character of the run splits (asked of
+        the tokenizer; a run is shrunk on each side of one that does), and its first ``LONG_RUN`` characters
+        normalize to more than ``max_input_chars_per_word``. BERT's normalizer works character by character (accents
+        stripped, controls deleted, case folded), so the run's word normalizes to more characters still, before and
+        after: one unknown token either way. The last character stays for ``single_word`` added tokens next to it."""
+        runs = self._shrinker()
+        if runs is None or len(text) <= LONG_RUN:
+            return text
+        return runs.sub(lambda m: self._shrink_run(m.group()), text)
+
+    def _shrink_run(self, run: str) -> str:
+        """One run of ``_shrink``, or each stretch of it between characters that the tokenizer splits on."""
+        chars = _distinct(run)
+        self._learn_splits(sorted(c for c in chars if c not in self._splits))
+        splitting = {c for c in chars if self._splits[c]}
+        if not splitting:
+            return self._shrunk(run)
+        others = re.escape("".join(sorted(splitting)))
+        inside = re.compile(f"(?<![^{others}])[^{others}]{{{LONG_RUN + 1},}}")  # starts after one, or at 0
+        return inside.sub(lambda m: self._shrunk(m.group()), run)
+
+    def _shrunk(self, run: str) -> str:
+        """``run`` (no character splits) shortened, unless its head normalizes to at most ``max_input_chars_per_word``
+        characters (combining marks, deleted characters: no unknown token to keep)."""
+        normalizer = self.tokenizer.normalizer
+        if normalizer is None or self._max_word is None:  # pragma: no cover - set whenever runs are shrunk
+            return run
+        head = run[:LONG_RUN]
+        return head + run[-1] if len(normalizer.normalize_str(head)) > self._max_word else run
+
+    def _learn_splits(self, chars: list[str]) -> None:
+        """Record in ``self._splits`` whether the tokenizer's normalizer and pre-tokenizer start a new piece at (or
+        around) each of ``chars``: asked of the tokenizer, as Python's Unicode tables and its own may differ. All at
+        once, then halves of a group that splits (a run of many distinct characters costs a few calls, not one a
+        character)."""
+        if not chars:
+            return
+        splits = self._splits_any("".join(chars))
+        if not splits or len(chars) == 1:
+            self._splits.update(dict.fromkeys(chars, splits))
+            return
+        half = len(chars) // 2
+        self._learn_splits(chars[:half])
+        self._learn_splits(chars[half:])
+
+    def _splits_any(self, chars: str) -> bool:
+        """Whether some character of ``chars`` splits: BERT's normalizer maps each character on its own (combining
+        marks only move among themselves), so "x" + chars + "x" is one piece exactly when none does."""
+        normalizer, pre_tokenizer = self.tokenizer.normalizer, self.tokenizer.pre_tokenizer
+        if normalizer is None or pre_tokenizer is None:  # pragma: no cover - the chunk path has both
+            return True
+        return len(pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(f"x{chars}x"))) != 1
+
     def _holding_spaced_tokens(self, texts: Sequence[str]) -> list[int]:
         """The texts whose normalized form holds an added token with whitespace (none without such tokens)."""
         spaced, normalizer = self._spaced, self.tokenizer.normalizer
@@ -546,11 +690,12 @@ class TextEncoder:
             return self._encode_parts(texts, limit)
         texts = list(texts)
         originals = {i: texts[i] for i in cuts}
+        whole: dict[int, bool] = {}
         for i in cuts:
-            texts[i] = self._cut(texts[i], cut)
+            texts[i], whole[i] = self._cut(texts[i], cut)
         ids, offsets = _merge(len(texts), self._encode_parts(texts, limit))
         counts = np.diff(offsets)
-        short = [i for i in cuts if counts[i] < limit and len(texts[i]) < len(originals[i])]
+        short = [i for i in cuts if counts[i] < limit and not whole[i]]
         if not short:
             return [(np.arange(len(texts), dtype=np.int64), ids, offsets)]
         rest = np.setdiff1d(np.arange(len(texts)), short)
@@ -558,13 +703,22 @@ class TextEncoder:
         redo = self._encode_further([originals[i] for i in short], limit, cut)
         return [(rest, *_reorder(ids, offsets, rest)), (short_positions, *redo)]
 
-    def _cut(self, text: str, at: int, *, checked: bool = False) -> str:
-        """``text`` up to the first place at or after ``at`` where it may be cut (whole where there is none);
-        ``checked``: ``_may_cut(text)`` is known to be true."""
+    def _cut(self, text: str, at: int, *, checked: bool = False) -> tuple[str, bool]:
+        """``text`` up to the first place at or after ``at`` where it may be cut (whole where there is none), and
+        whether that is the whole text; ``checked``: ``_may_cut(text)`` is known to be true. A whole text, and one with
+        no cut point near ``at``, has its long runs shrunk first (``_shrink``: the same ids, and a short text); a part
+        cut near ``at`` is not scanned for them (a third more time for 45 kB texts), as it is short already."""
         if len(text) <= at or self._cut_at is None or not (checked or self._may_cut(text)):
-            return text
-        m = self._cut_at.search(text, at)
-        return text if m is None else text[: m.start()]
+            return self._shrink(text), True
+        m = self._cut_at.search(text, at, at + 4 * LONG_RUN)  # ordinary text has one near
+        if m is not None:
+            return text[: m.start()], False
+        # None near: a long run may be all there is up to the next one. Shrinking the whole text first scans it once
+        # (2 MB of one emoji: 7 ms); the cut pattern took 0.23 s over it (each astral character is compared with
+        # each astral punctuation mark), and the Hugging Face tokenizer 1.9 s and 557 MB over the kept part.
+        text = self._shrink(text)
+        m = self._cut_at.search(text, at) if len(text) > at else None
+        return (text, True) if m is None else (text[: m.start()], False)
 
     def _encode_further(self, texts: list[str], limit: int, cut: int) -> tuple[np.ndarray, np.ndarray]:
         """Ids and offsets of long ``texts`` whose part up to ``cut`` gave fewer than ``limit`` tokens: each is cut
@@ -576,7 +730,8 @@ class TextEncoder:
         pending = list(range(len(texts)))
         while pending:
             cut *= REDO_GROWTH
-            pieces = [self._cut(texts[k], cut, checked=True) for k in pending]  # each was cut once
+            cut_texts = [self._cut(texts[k], cut, checked=True) for k in pending]  # each was cut once
+            pieces = [piece for piece, _ in cut_texts]
             still: list[int] = []
             start = 0
             while start < len(pieces):
@@ -587,7 +742,7 @@ class TextEncoder:
                 ids, offsets = _merge(end - start, self._encode_parts(pieces[start:end], limit))
                 for j in range(end - start):
                     k = pending[start + j]
-                    if offsets[j + 1] - offsets[j] >= limit or len(pieces[start + j]) == len(texts[k]):
+                    if offsets[j + 1] - offsets[j] >= limit or cut_texts[start + j][1]:
                         results[k] = ids[offsets[j] : offsets[j + 1]]
                     else:
                         still.append(k)

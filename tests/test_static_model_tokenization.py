@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 from helpers.tokenizers import TRICKY, reference_ids
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
@@ -245,19 +245,25 @@ def test_a_cut_before_punctuation_keeps_the_first_max_length_ids(minilm_tokenize
     assert ours(encoder, [text], max_length) == reference_ids(tokenizer, [text], max_length)
 
 
-def test_a_huge_blob_is_cut_at_punctuation_not_tokenized_whole(minilm_tokenizer, minilm_encoder, monkeypatch):
-    """A 4 MB base64 blob (a data: URI in scraped HTML) was tokenized whole for its first 64 tokens (1.4 s)."""
-    import base64
-
-    blob = base64.b64encode(np.random.default_rng(0).bytes(3_000_000)).decode()
-    lengths = []
-    encode_parts = minilm_encoder._encode_parts
+def record_lengths(monkeypatch, encoder: TextEncoder) -> list[int]:
+    """The length of every text ``encoder._encode_parts`` is given from now on: what reaches the tokenizer."""
+    lengths: list[int] = []
+    encode_parts = encoder._encode_parts
 
     def record(texts, limit):
         lengths.extend(map(len, texts))
         return encode_parts(texts, limit)
 
-    monkeypatch.setattr(minilm_encoder, "_encode_parts", record)
+    monkeypatch.setattr(encoder, "_encode_parts", record)
+    return lengths
+
+
+def test_a_huge_blob_is_cut_at_punctuation_not_tokenized_whole(minilm_tokenizer, minilm_encoder, monkeypatch):
+    """A 4 MB base64 blob (a data: URI in scraped HTML) was tokenized whole for its first 64 tokens (1.4 s)."""
+    import base64
+
+    blob = base64.b64encode(np.random.default_rng(0).bytes(3_000_000)).decode()
+    lengths = record_lengths(monkeypatch, minilm_encoder)
     assert ours(minilm_encoder, [blob], 64) == reference_ids(minilm_tokenizer, [blob[:20_000]], 64)
     assert max(lengths) < 3_000  # cut at the first "+" or "/" past 32 characters a token: 2,048, not 4,000,000
 
@@ -266,14 +272,7 @@ def test_a_huge_run_of_unicode_punctuation_is_cut_not_tokenized_whole(minilm_tok
     """Unicode punctuation and spaces that BERT splits off are cut points as ASCII ones are: 2 MB of "\u2026" was
     tokenized whole (4.2 s, 1.1 GB peak) for its first 512 tokens. "\u2e43" (Unicode 14) is not split by the
     tokenizer: never a cut point."""
-    lengths = []
-    encode_parts = minilm_encoder._encode_parts
-
-    def record(texts, limit):
-        lengths.extend(map(len, texts))
-        return encode_parts(texts, limit)
-
-    monkeypatch.setattr(minilm_encoder, "_encode_parts", record)
+    lengths = record_lengths(monkeypatch, minilm_encoder)
     for mark in ("\u2026", "\u3002", "\u00a1x", "x\u3000"):
         lengths.clear()
         text = "word " + mark * (1_000_000 // len(mark))
@@ -288,14 +287,7 @@ def test_a_huge_text_without_spaces_is_cut_too(minilm_tokenizer, monkeypatch):
     text = "日本語の文章です。" * 20_000
     for tokenizer, cut in ((minilm_tokenizer, True), (with_added_tokens(minilm_tokenizer, ["本語"]), False)):
         encoder = TextEncoder(tokenizer)
-        lengths = []
-        encode_parts = encoder._encode_parts
-
-        def record(texts, limit, encode_parts=encode_parts, lengths=lengths):
-            lengths.extend(map(len, texts))
-            return encode_parts(texts, limit)
-
-        monkeypatch.setattr(encoder, "_encode_parts", record)
+        lengths = record_lengths(monkeypatch, encoder)
         head = text[:20_000]  # the reference: the Hugging Face tokenizer on the whole text would take seconds
         assert ours(encoder, [text], 64) == reference_ids(tokenizer, [head], 64)
         assert (max(lengths) <= 32 * 64 + 1) == cut
@@ -386,3 +378,73 @@ def test_a_folder_whose_unigram_vocabulary_lists_a_piece_twice_is_refused_at_loa
     path.write_text(json.dumps(spec), encoding="utf-8")
     with pytest.raises(ValueError, match=r"model/tokenizer\.json: its Unigram.*piece '▁ab' twice, as ids 5 and 6"):
         StaticModel.from_pretrained(tmp_path / "model")
+
+
+# ----------------------------------------------------------------------------------------------- long runs
+# A run of word characters (no whitespace, no punctuation, no ideograph) longer than WordPiece's 100 characters is one
+# [UNK] whatever its length: 2 MB of "\U0001F600" without a cut point was tokenized whole (1.9 s, 557 MB peak) for a
+# text of no token. Runs past 1,024 characters are shrunk first, which must never change an id.
+def _run_tokenizers(minilm_tokenizer: Tokenizer) -> list[Tokenizer]:
+    """MiniLM's tokenizer as it is; with added words (normalized: runs are never shrunk); with tokens matched before
+    normalization whose ends are punctuation (runs are shrunk), and one whose ends are word characters (not)."""
+    from tokenizers import AddedToken
+
+    return [minilm_tokenizer, with_added_tokens(minilm_tokenizer, ["qqqq", "éé"]),
+            with_added_tokens(minilm_tokenizer, [AddedToken("<😀😀>", normalized=False),
+                                                 AddedToken("[é]", normalized=False, single_word=True)]),
+            with_added_tokens(minilm_tokenizer, [AddedToken("😀😀x", normalized=False)])]
+
+
+@pytest.fixture(scope="module")
+def run_encoders(minilm_tokenizer) -> list[tuple[Tokenizer, TextEncoder]]:
+    return [(tokenizer, TextEncoder(tokenizer)) for tokenizer in _run_tokenizers(minilm_tokenizer)]
+
+
+_RUN_CHARS = st.sampled_from(["\U0001F600", "\u00e9", "a", "\u0301", "a\u0301", "\u00c9", "\u0130", "\U0001d173",
+                              "\U0001039f", "\ufffd", "\u03a3", "\U0001F600\u200d", "\x01", "\x85", "\u00ad",
+                              "\U0001F600\u2e43", "\u00e9\u3002"])
+_RUN_GLUE = st.sampled_from([" ", "x", "[MASK]", "\u2026", "e\u0301", "\u00c9", "\u0130", "\x01", "日", "##", "ab",
+                             "qqqq", "éé", "<😀😀>", "[é]", "😀😀x", "\u2e43", "\U0002b820", "é\x01é"])
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.tuples(_RUN_CHARS, st.integers(1, 6000)).map(lambda p: p[0] * p[1]), _RUN_GLUE),
+                max_size=8).map("".join),
+       st.one_of(st.none(), st.integers(1, 6)))
+@example("\u0301" * 6000 + "\u00e9" * 200 + " x", 1)  # the first 1,024 characters normalize to nothing
+@example("\U0001F600" * 6000 + "\U0001039f" + "\u00e9" * 90 + " x", 1)  # U+1039F splits
+@example("\U0001F600" * 6000 + "x[é]", 1)  # single_word: the run's last character stays
+@example("\U0001F600" * 3000 + "😀😀x" + "\U0001F600" * 3000, 1)  # an added token of word characters inside
+@example("\U0001F600" * 6000 + "é\x01é", 1)  # "éé" (normalized) is matched once the normalizer deletes "\x01"
+def test_shrinking_long_runs_keeps_the_ids(run_encoders, text, max_length):
+    for tokenizer, encoder in run_encoders:
+        assert ours(encoder, [text], max_length) == reference_ids(tokenizer, [text], max_length)
+
+
+def test_a_huge_run_of_one_word_character_is_shrunk_not_tokenized_whole(minilm_tokenizer, run_encoders, monkeypatch):
+    """No text over a few thousand characters reaches the tokenizer, unless an added token might match inside or
+    across a run (added words, normalized; a token that starts or ends with a word character)."""
+    for (tokenizer, encoder), shrunk in zip(run_encoders, (True, False, True, False)):
+        lengths = record_lengths(monkeypatch, encoder)
+        for run in ("\U0001F600", "\u00e9", "a\u0301", "\u0130"):
+            lengths.clear()
+            text = "word " + run * (1_000_000 // len(run)) + " tail words"
+            short = "word " + run * 2000 + " tail words"  # the reference on the whole text would take seconds
+            assert ours(encoder, [text], 64) == reference_ids(tokenizer, [short], 64), run
+            assert (max(lengths) < 3_000) == shrunk, run
+        # no token before the run: cut again further on (``_encode_further``), each time from the original text
+        lengths.clear()
+        text = "\x01" * 40 + " " + "\U0001F600" * 1_000_000 + " tail words"
+        assert ours(encoder, [text], 1) == reference_ids(tokenizer, ["tail"], 1)
+        assert (max(lengths) < 3_000) == shrunk and len(lengths) > 1
+
+
+def test_a_run_is_split_at_a_character_the_tokenizer_splits_on(minilm_encoder):
+    """Word characters are found with Python's Unicode tables (all of plane 1, coarsely) and checked with the
+    tokenizer: U+1039F (a word divider) splits, so the run is shrunk on each side of it, not across it."""
+    emoji = "\U0001F600"
+    assert minilm_encoder._shrink(emoji * 3000 + "\U0001039f" + emoji * 3000) == (
+        emoji * 1025 + "\U0001039f" + emoji * 1025)
+    assert minilm_encoder._shrink("\u0301" * 5000) == "\u0301" * 5000  # normalizes to nothing: no [UNK] to keep
+    assert minilm_encoder._shrink("\u0301" * 5000 + "\u00e9" * 200) == "\u0301" * 5000 + "\u00e9" * 200
+    assert minilm_encoder._shrink("a" * 1025 + " ") == "a" * 1025 + " "
