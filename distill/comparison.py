@@ -81,14 +81,19 @@ def _timed_encode(model: BatchEncoder, texts: list[str], batch_size: int) -> tup
 
 def _window_difference(static_model: object, teacher: object, texts: list[str]) -> dict:
     """How many of ``texts`` are longer than the teacher reads but within what the static model reads (then the two
-    models are compared on different content): ``texts_past_teacher_window`` with both limits in tokens; nothing
-    when either model does not say its limit or the static model reads no more than the teacher."""
+    models are compared on different content): ``texts_past_teacher_window`` with both limits in tokens, counted
+    in the static model's tokens (unknown ones dropped: a lower bound); nothing for a static model other than this
+    package's ``StaticModel`` (Model2Vec's, sentence-transformers' tokenize otherwise), a teacher that does not say
+    its window, or a static model that reads no more than the teacher."""
+    from static_model import StaticModel
+
     window = getattr(teacher, "student_max_length", None)
-    reads = getattr(static_model, "max_length", None)
-    tokenize = getattr(static_model, "tokenize", None)
-    if not isinstance(window, int) or not callable(tokenize) or (isinstance(reads, int) and reads <= window):
+    if not isinstance(static_model, StaticModel) or not isinstance(window, int):  # other encoders tokenize otherwise
         return {}
-    longer = sum(len(ids) > window for ids in tokenize(texts, max_length=window + 1))
+    reads = static_model.max_length
+    if reads is not None and reads <= window:
+        return {}
+    longer = sum(len(ids) > window for ids in static_model.tokenize(texts, max_length=window + 1))
     return {"texts_past_teacher_window": int(longer), "teacher_window_tokens": window,
             "static_max_length": reads}
 

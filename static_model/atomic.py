@@ -142,7 +142,11 @@ def atomic_folder(target: Path, check: Callable[[Path], object] | None = None) -
         with _ACTIVE_LOCK:
             _ACTIVE.add(tmp)
         try:
-            tmp.mkdir()
+            try:
+                tmp.mkdir()
+            except FileNotFoundError:  # a parent another save made was removed by its own failure meanwhile
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                tmp.mkdir()
             yield tmp
             fsync_dir(tmp)
             if check is not None:

@@ -477,6 +477,10 @@ def _corrupt(path: Path, how: str) -> None:
         _npz_with_raw_emb(path, hashes, buffer.getvalue()[:-7])
     elif how == "cut_file":
         path.write_bytes(path.read_bytes()[:50])
+    elif how == "end_record":  # the zip's end record points past the file: zipfile's seek fails with EINVAL
+        data = bytearray(path.read_bytes())
+        data[-4] = 0xFF
+        path.write_bytes(bytes(data))
     else:
         raise AssertionError(how)
 
@@ -488,7 +492,8 @@ def _counting(calls: list[int]):
     return encode
 
 
-@pytest.mark.parametrize("how", ["nan", "rows", "flat", "objects", "no_emb", "truncated_member", "cut_file"])
+@pytest.mark.parametrize("how", ["nan", "rows", "flat", "objects", "no_emb", "truncated_member", "cut_file",
+                                 "end_record"])
 def test_a_corrupted_cache_chunk_is_a_miss_warned_once_and_replaced(tmp_path, how):
     texts = [f"text number {i}" for i in range(5)]
     calls: list[int] = []
@@ -530,7 +535,7 @@ def test_an_unreadable_cache_chunk_is_still_an_error_naming_it(tmp_path, monkeyp
     def denied(source, *args, **kwargs):  # as reading a file this user may not read fails
         raise PermissionError(13, "Permission denied", str(getattr(source, "name", source)))
 
-    monkeypatch.setattr(cache_module.np, "load", denied)
+    monkeypatch.setattr(cache_module, "open", denied, raising=False)  # the cache opens its chunks itself
     with pytest.raises(PermissionError, match=chunk.name):  # not taken for a corrupted chunk and re-encoded
         EmbeddingCache(tmp_path, "fp").get_or_encode(["a", "b"], _counting([]), progress=False)
     assert chunk.is_file()

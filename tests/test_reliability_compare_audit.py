@@ -458,3 +458,21 @@ def test_texts_longer_than_the_teacher_reads_are_counted_and_said(models, static
     assert main([str(static_dir), str(wp_dir), "--texts", str(path)]) == 0
     assert "1 of the 6 texts are longer than the teacher reads: it sees their first 62 tokens, the static model up " \
            "to 512" in capsys.readouterr().out
+
+
+def test_the_window_count_is_left_out_for_an_encoder_that_is_not_our_static_model(models):
+    """Model2Vec's ``tokenize`` takes no ``max_length`` (a raw TypeError after both models had encoded), and
+    sentence-transformers' returns a dict (its keys were counted as texts): only our StaticModel is counted."""
+    static, teacher = models
+
+    class Foreign:  # a Model2Vec-like encoder: encode, a max_length and a tokenize of its own
+        max_length = 512
+
+        def encode(self, texts, batch_size=256):
+            return static.encode(texts)
+
+        def tokenize(self, texts):
+            return {"input_ids": [[1, 2]] * len(texts)}
+
+    result = compare(Foreign(), teacher, texts=[" ".join(SENTENCES * 3), *SENTENCES[:5]])
+    assert "texts_past_teacher_window" not in result and result["spearman"] is not None

@@ -698,3 +698,37 @@ def test_a_bad_record_deep_in_the_frequency_corpus_is_refused_before_the_teacher
     config = RefineConfig.from_options(sif_coefficient=1e-3, frequency_corpus=freq)
     with pytest.raises(ValueError, match=r"output.frequency_corpus .*freq.jsonl line 3: field 'text' is int"):
         refine(str(base_dir), "unused-teacher", corpus, config, show_progress_bar=False)
+
+
+
+def test_a_child_forked_inside_a_folder_lock_leaves_it_without_a_key_error(tmp_path):
+    """A child forked while its parent holds a folder lock starts with no lock table; leaving the ``with`` in the
+    child deleted a key that was not there (KeyError)."""
+    import os
+
+    from distill.refine import featurize as rf
+
+    lock_file = tmp_path / rf.LOCK_FILE
+    pid = None
+    try:
+        with rf.process_folder_lock(lock_file):
+            pid = os.fork()
+    except BaseException:
+        if pid == 0:  # the child never returns into pytest
+            os._exit(3)
+        raise
+    if pid == 0:
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert not rf._PROCESS_LOCKS
+
+
+@pytest.mark.parametrize("value", [["a b", "c"], 3, b"freq.txt"])
+def test_a_frequency_corpus_that_is_not_a_path_is_refused_naming_it(value):
+    """A list of passages was a raw ``expected str, bytes or os.PathLike`` TypeError from deep in the corpus
+    reader (after training, before the check moved up)."""
+    from distill.refine import RefineConfig
+
+    with pytest.raises(TypeError, match="output.frequency_corpus must be a file path"):
+        RefineConfig.from_options(frequency_corpus=value, sif_coefficient=1e-3)

@@ -228,6 +228,22 @@ def test_a_failed_save_into_new_folders_removes_the_folders_it_made(tiny_model, 
     assert os.listdir(tmp_path) == []
 
 
+def test_a_save_goes_on_when_a_failed_save_beside_it_removes_their_new_parent(tiny_model, tmp_path, monkeypatch):
+    """Two saves into new sibling folders: the one that made the parent fails and removes it (empty) just as the
+    other is about to make its staging folder inside it; that one failed with FileNotFoundError."""
+    from static_model import atomic
+
+    clean_stale = atomic.clean_stale
+
+    def other_save_failed(target):
+        clean_stale(target)
+        os.rmdir(target.parent)  # the failed save's cleanup: the parent it made, empty
+
+    monkeypatch.setattr(atomic, "clean_stale", other_save_failed)
+    tiny_model.save_pretrained(tmp_path / "new" / "b")
+    assert (tmp_path / "new" / "b" / "config.json").is_file()
+
+
 def test_a_failed_save_keeps_the_folders_that_were_there(tiny_model, tmp_path, monkeypatch):
     """Only the folders the failed save made are removed: never one that existed, empty or not, nor its files."""
     tiny_model.save_pretrained(tmp_path / "kept" / "m")

@@ -329,3 +329,12 @@ def test_size_a_teacher_narrower_than_the_study_is_an_error_naming_it_before_any
     assert main(argv) == 2
     _one_error_line(capsys, f"--teacher {teacher}", "32 dims", "256")
     assert not (tmp_path / "work" / "ours-base-float32").exists()
+
+    # a rerun whose base is saved distills nothing: the teacher is not needed (it may be gone, or a hub id offline)
+    base = tmp_path / "work" / "ours-base-float32"
+    base.mkdir(parents=True)
+    (base / "config.json").write_text("{}", encoding="utf-8")
+    from benchmarks.studies import size
+
+    monkeypatch.setattr(size, "build_ours", lambda *args: None)
+    assert main([*argv[:2], str(tmp_path / "no-such-teacher"), *argv[3:]]) == 0

@@ -29,10 +29,12 @@ import numpy as np
 
 from static_model.atomic_file import atomic_write
 
-# What ``np.load`` raises for a readable file whose content is not a whole archive of plain arrays: a cut-short or
+# What ``np.load`` raises for an opened file whose content is not a whole archive of plain arrays: a cut-short or
 # damaged zip (BadZipFile, zlib.error, a bad CRC), a cut-short array (ValueError, EOFError), object data (ValueError),
-# a missing member (KeyError). Not OSError: a file that cannot be read at all is an error, not a miss.
-CORRUPT_CHUNK_ERRORS = (ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+# a missing member (KeyError), a damaged header naming an unknown zip feature (NotImplementedError) or a seek past the
+# file (OSError: EINVAL). A file that cannot be opened at all (permission denied) is an error, not a miss: it is opened
+# outside this net.
+CORRUPT_CHUNK_ERRORS = (ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError, OSError)
 
 
 class EncoderOutputError(ValueError):
@@ -51,15 +53,15 @@ class CorruptChunkError(ValueError):
 def _chunk_arrays(path: Path, names: Sequence[str]) -> list[np.ndarray]:
     """The arrays ``names`` of the chunk file ``path``; a ``CorruptChunkError`` naming it when its content cannot be
     read as such (errors of opening or reading the file itself are raised as they are)."""
-    try:
-        with open(path, "rb") as handle:  # closed here also when np.load fails (it leaves its own file open then)
+    with open(path, "rb") as handle:  # closed here also when np.load fails (it leaves its own file open then)
+        try:
             loaded = np.load(handle, allow_pickle=False)
             if not isinstance(loaded, np.lib.npyio.NpzFile):
                 raise ValueError("not an .npz archive")
             with loaded:
                 return [loaded[name] for name in names]
-    except CORRUPT_CHUNK_ERRORS as exc:
-        raise CorruptChunkError(path, f"{type(exc).__name__}: {exc}") from exc
+        except CORRUPT_CHUNK_ERRORS as exc:
+            raise CorruptChunkError(path, f"{type(exc).__name__}: {exc}") from exc
 
 
 def _check_hashes(path: Path, hashes: np.ndarray) -> np.ndarray:

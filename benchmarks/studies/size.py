@@ -141,6 +141,13 @@ def build_variants(tool: str, variants: list[Variant], work: Path, log: dict[str
         print(f"built {v.name}", flush=True)
 
 
+def needs_distill(variants: list[Variant], work: Path) -> bool:
+    """Whether building ``variants`` in ``work`` distills a base (``build_variants``): some variant not built yet
+    whose tool has no saved base. A rerun that distills nothing does not need the teacher."""
+    return any(not (work / v.name / "config.json").exists()
+               and not (work / f"{v.tool}-base-float32" / "config.json").exists() for v in variants)
+
+
 def check_teacher_width(teacher: str) -> None:
     """A ``UsageError`` naming ``--teacher`` and its width when the teacher is narrower than the ``BASE_DIMS`` both
     tools distill to (every variant's folder is named for those dims); read from its config, no weights load."""
@@ -351,9 +358,9 @@ def run(args: argparse.Namespace) -> int:
     if not variants:
         raise UsageError(f"--tools {args.tools} and --skip {args.skip}: every variant is left out")
     data = None if args.build_only else str(resolve_data_dir(args.data))
-    if not (args.report_only or args.no_build):
-        check_teacher_width(args.teacher)  # before any distill: a narrower teacher fails after its vocabulary pass
     work = Path(args.work)
+    if not (args.report_only or args.no_build) and needs_distill(variants, work):
+        check_teacher_width(args.teacher)  # before any distill: a narrower teacher fails after its vocabulary pass
     work.mkdir(parents=True, exist_ok=True)
     log_file = work / "build_log.json"
     log = json.loads(log_file.read_text()) if log_file.exists() else {}

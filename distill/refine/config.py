@@ -81,6 +81,10 @@ class OutputConfig:
         sif = self.sif_coefficient
         if sif is not None and (isinstance(sif, bool) or not isinstance(sif, (int, float)) or not 0 < sif < 1):
             raise ValueError(f"output.sif_coefficient must be in (0, 1) or None, got {sif!r}")
+        freq = self.frequency_corpus
+        if freq is not None and (not isinstance(freq, (str, os.PathLike)) or not os.fspath(freq)):
+            raise TypeError("output.frequency_corpus must be a file path or an 'hf:' dataset name (str or "
+                            f"os.PathLike), got {type(freq).__name__} {freq!r:.60}")
         if self.frequency_corpus is not None and sif is None:  # it only feeds SIF: ignored, the model had none
             raise ValueError("output.frequency_corpus needs output.sif_coefficient (the SIF re-weighting it counts "
                              "token frequencies for); set one, or leave the frequency corpus out")

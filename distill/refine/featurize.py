@@ -206,7 +206,7 @@ def process_folder_lock(lock_file: Path) -> Iterator[None]:
     finally:
         with _PROCESS_LOCKS_GUARD:
             entry[1] -= 1
-            if entry[1] == 0:
+            if entry[1] == 0 and _PROCESS_LOCKS.get(key) is entry:  # a forked child starts with an empty table
                 del _PROCESS_LOCKS[key]
 
 
