@@ -534,24 +534,48 @@ class TextEncoder:
 
     def _cut_pattern(self, spec: dict) -> re.Pattern:
         """Where a long text may be cut so that the ids of the kept part are a prefix of the whole text's: at
-        whitespace; before an ideograph (``_may_cut_at_ideographs``); before an ASCII punctuation mark that the
-        pre-tokenizer splits off (checked) and that no added token holds past its first character, so no match can
-        reach across the cut. A base64 blob or a long URL has no whitespace: cut there, it is not tokenized whole.
-        Unicode punctuation and spaces count too (checked the same way): 2 MB of "…" was tokenized whole, 4 s and
-        1.1 GB for its first 512 tokens."""
+        whitespace; before an ideograph (``_may_cut_at_ideographs``); before a punctuation mark or space, ASCII or
+        Unicode, that splits (``_splitting_marks``). A base64 blob or a long URL has no whitespace: cut there, it is
+        not tokenized whole; 2 MB of "…" was tokenized whole, 4 s and 1.1 GB for its first 512 tokens."""
         tokens = [t["content"] for t in spec.get("added_tokens", [])]
         normalizer = self.tokenizer.normalizer
         if normalizer is not None:
             tokens += [normalizer.normalize_str(t) for t in tokens]
         inside = set("".join(t[1:] for t in tokens))
-        candidates = [c for c in _punctuation_and_separators() if c not in inside]
-        encodings = self.tokenizer.encode_batch([f"ab{c}cd" for c in candidates] + [f"{c}cd" for c in candidates],
-                                                add_special_tokens=False)
-        head = self.tokenizer.encode("ab", add_special_tokens=False).ids
-        n = len(candidates)
-        marks = "".join(c for i, c in enumerate(candidates) if encodings[i].ids == head + encodings[n + i].ids)
-        ideographs = _IDEOGRAPH if self._may_cut_at_ideographs(spec) else ""
-        return re.compile(f"[ \t\n\r{ideographs}{re.escape(marks)}]")
+        single_words = [t["content"] for t in spec.get("added_tokens", []) if t.get("single_word")]
+        try:
+            marks = self._splitting_marks(_punctuation_and_separators(), inside, single_words)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # noqa: BLE001 - pyo3's PanicException: the tokenizer cannot take some Unicode marks
+            marks = self._splitting_marks(tuple(string.punctuation), inside, single_words)
+        ideographs = _IDEOGRAPH if self._may_cut_at_ideographs(spec) and not single_words else ""
+        return re.compile(f"[ \t\n\r{ideographs}{re.escape(''.join(marks))}]")
+
+    def _splitting_marks(self, candidates: Sequence[str], inside: set[str], single_words: list[str]) -> list[str]:
+        """The ``candidates`` a long text may be cut before: the normalizer and pre-tokenizer start a new piece at the
+        mark (``"x" + mark + "x"`` splits after its first "x": asked of the tokenizer itself, not of an ids probe
+        that an added "ab" also passes); neither the mark nor its normalized form ("\u037e" is ";") is inside an
+        added token past its first character, so no match reaches across the cut; the ids of ``"ab" + mark + "cd"``
+        are those of "ab" and of ``mark + "cd"``; and, after each ``single_word`` added token, those of the token and
+        of ``mark + "cd"`` (a single-word token does not match before "_" or "\uff3f", which it counts as word
+        characters)."""
+        normalizer, pre_tokenizer = self.tokenizer.normalizer, self.tokenizer.pre_tokenizer
+        if normalizer is None or pre_tokenizer is None:  # pragma: no cover - the chunk path has both
+            return []
+
+        def splits(mark: str) -> bool:
+            pieces = pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(f"x{mark}x"))
+            return len(pieces) > 1 and pieces[0][0] == "x"
+
+        found = [c for c in candidates if c not in inside and not set(normalizer.normalize_str(c)) & inside
+                 and splits(c)]
+        for head in ["ab", *single_words]:
+            encodings = self.tokenizer.encode_batch([f"{head}{c}cd" for c in found] + [f"{c}cd" for c in found],
+                                                    add_special_tokens=False)
+            head_ids, n = self.tokenizer.encode(head, add_special_tokens=False).ids, len(found)
+            found = [c for i, c in enumerate(found) if encodings[i].ids == head_ids + encodings[n + i].ids]
+        return found
 
     def _may_cut_at_ideographs(self, spec: dict) -> bool:
         """Whether the ids of a text cut just before a CJK ideograph are a prefix of the whole text's: the normalizer

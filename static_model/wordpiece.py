@@ -115,9 +115,9 @@ def _segment(  # pragma: no cover - compiled
         kind = byte_class[buf[i]]
         if kind == 0:
             return -1
-        if kind == 2:
+        if kind == 2:  # a word of one character: unknown (dropped) past max_input_chars_per_word 0 as any other
             token = _find(table, no_prefix, buf, i, i + 1)
-            if token >= 0:
+            if token >= 0 and max_chars >= 1:
                 out[pos] = token
                 pos += 1
             i += 1
