@@ -27,17 +27,12 @@ import json
 import random
 
 import pytest
-from helpers.tokenizers import reference_ids
+from helpers.tokenizers import ours, reference_ids, with_added_tokens
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokenizers import AddedToken, Tokenizer
 
 from static_model.tokenization import TextEncoder
-
-
-def ours(encoder: TextEncoder, texts: list[str], max_length: int | None = None) -> list[list[int]]:
-    ids, offsets = encoder.encode(texts, max_length)
-    return [ids[offsets[i] : offsets[i + 1]].tolist() for i in range(len(texts))]
 
 
 def variant(tokenizer: Tokenizer, model: dict | None = None, **normalizer) -> Tokenizer:
@@ -46,14 +41,6 @@ def variant(tokenizer: Tokenizer, model: dict | None = None, **normalizer) -> To
     spec["normalizer"].update(normalizer)
     spec["model"].update(model or {})
     return Tokenizer.from_str(json.dumps(spec))
-
-
-def with_added(tokenizer: Tokenizer, words: list, specials: list | None = None) -> Tokenizer:
-    copy = Tokenizer.from_str(tokenizer.to_str())
-    copy.add_tokens(words)
-    if specials:
-        copy.add_special_tokens(specials)
-    return copy
 
 
 def assert_same(tokenizer: Tokenizer, texts: list[str], max_length: int | None,
@@ -98,12 +85,12 @@ _PAD = "\x01" * 32  # deleted by the normalizer: no ids before the cut at 32 x m
 def test_a_cut_before_a_mark_that_normalizes_into_a_normalized_added_token(minilm, token, mark):
     """U+037E (Greek question mark) is ";" after NFD, so the normalized added token "a;b" matches "a\u037eb"; the
     text was cut before U+037E (not itself inside any token) and gave "a" (1037) instead of "a;b" (30522)."""
-    tokenizer = with_added(minilm, [token])
+    tokenizer = with_added_tokens(minilm, [token])
     assert_same(tokenizer, [_PAD + "a" + mark + "b"], 1)
 
 
 def test_a_cut_before_a_mark_that_normalizes_into_an_added_token_mpnet(mpnet):
-    assert_same(with_added(mpnet, ["a;b"]), [_PAD + "a\u037eb"], 1)
+    assert_same(with_added_tokens(mpnet, ["a;b"]), [_PAD + "a\u037eb"], 1)
 
 
 @pytest.mark.parametrize(("normalized", "tail"), [
@@ -117,7 +104,7 @@ def test_a_cut_before_a_mark_that_normalizes_into_an_added_token_mpnet(mpnet):
 def test_a_cut_right_after_a_single_word_added_token(minilm, normalized, tail):
     """A single_word token does not match before a word character (connector punctuation, ideographs): the whole
     text gives z ##or ##bl (1062 ...), the kept part "zorbl" matched the token (30522)."""
-    tokenizer = with_added(minilm, [AddedToken("zorbl", single_word=True, normalized=normalized)])
+    tokenizer = with_added_tokens(minilm, [AddedToken("zorbl", single_word=True, normalized=normalized)])
     assert_same(tokenizer, [_PAD + "zorbl" + tail], 1)
 
 
@@ -126,7 +113,7 @@ def test_an_added_token_inside_the_cut_probe_makes_no_new_cut_point(minilm, toke
     """The probe ``"ab" + mark + "cd"`` against ``"ab"`` and ``mark + "cd"`` passes for every mark once "ab" (or "b")
     is an added token, so U+2E43 (one word with its neighbours for the tokenizer) became a cut point: "hello\u2e43x"
     is one unknown word (no id), the kept part "hello" gave 7592."""
-    tokenizer = with_added(minilm, [token])
+    tokenizer = with_added_tokens(minilm, [token])
     assert_same(tokenizer, [_PAD + "hello\u2e43x"], 1)
 
 
@@ -148,10 +135,10 @@ def _tokenizers(minilm: Tokenizer, mpnet: Tokenizer | None) -> dict[str, Tokeniz
         "no_chinese": variant(minilm, handle_chinese_chars=False),
         "max_word_5": variant(minilm, model={"max_input_chars_per_word": 5}),
         "max_word_2000": variant(minilm, model={"max_input_chars_per_word": 2000}),
-        "specials": with_added(minilm, [AddedToken("\u00abx\u00bb", normalized=False)],
+        "specials": with_added_tokens(minilm, [AddedToken("\u00abx\u00bb", normalized=False)],
                                [AddedToken("<\U0001F600>", normalized=False),
                                 AddedToken("[\u00e9]", normalized=False, lstrip=True, rstrip=True)]),
-        "normalized_words": with_added(minilm, ["qqqq", "\u00e9\u00e9", "zz\u2026"]),
+        "normalized_words": with_added_tokens(minilm, ["qqqq", "\u00e9\u00e9", "zz\u2026"]),
     }
     if mpnet is not None:
         found["mpnet"] = mpnet

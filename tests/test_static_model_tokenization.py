@@ -6,17 +6,12 @@ import itertools
 
 import numpy as np
 import pytest
-from helpers.tokenizers import TRICKY, reference_ids
+from helpers.tokenizers import TRICKY, ours, reference_ids, with_added_tokens
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
 from static_model.tokenization import TextEncoder, prepare_tokenizer, unknown_token_id
-
-
-def ours(encoder: TextEncoder, texts: list[str], max_length: int | None = None) -> list[list[int]]:
-    ids, offsets = encoder.encode(texts, max_length)
-    return [ids[offsets[i] : offsets[i + 1]].tolist() for i in range(len(texts))]
 
 
 def test_tiny_tokenizer_tricky_texts(wordpiece_tokenizer):
@@ -137,14 +132,6 @@ def test_long_ascii_words_and_cased_models_match(minilm_tokenizer):
 
 
 # ----------------------------------------------------------------------------------------------- added tokens
-def with_added_tokens(tokenizer: Tokenizer, words: list, specials: list | None = None) -> Tokenizer:
-    copy = Tokenizer.from_str(tokenizer.to_str())
-    copy.add_tokens(words)
-    if specials:
-        copy.add_special_tokens(specials)
-    return copy
-
-
 def test_added_tokens_give_the_hugging_face_ids(minilm_tokenizer, corpus_lines):
     from tokenizers import AddedToken
 

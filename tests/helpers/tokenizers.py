@@ -5,7 +5,7 @@ from __future__ import annotations
 from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
 
-from static_model.tokenization import prepare_tokenizer, unknown_token_id
+from static_model.tokenization import TextEncoder, prepare_tokenizer, unknown_token_id
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = [
@@ -64,3 +64,18 @@ def reference_ids(tokenizer: Tokenizer, texts: list[str], max_length: int | None
         ids = [i for i in plain.encode(safe, add_special_tokens=False).ids if i != unk]
         out.append(ids[:max_length] if max_length else ids)
     return out
+
+
+def ours(encoder: TextEncoder, texts: list[str], max_length: int | None = None) -> list[list[int]]:
+    """The runtime's ids of each of ``texts`` (what ``reference_ids`` gives for the Hugging Face tokenizer)."""
+    ids, offsets = encoder.encode(texts, max_length)
+    return [ids[offsets[i] : offsets[i + 1]].tolist() for i in range(len(texts))]
+
+
+def with_added_tokens(tokenizer: Tokenizer, words: list, specials: list | None = None) -> Tokenizer:
+    """A copy of ``tokenizer`` with ``words`` added (``add_tokens``) and ``specials`` (``add_special_tokens``)."""
+    copy = Tokenizer.from_str(tokenizer.to_str())
+    copy.add_tokens(words)
+    if specials:
+        copy.add_special_tokens(specials)
+    return copy
