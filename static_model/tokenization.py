@@ -44,6 +44,7 @@ _CUT_AT_SPACE_RUN = re.compile(r"(?<!\s) ")
 # BertNormalizer puts spaces (``handle_chinese_chars``), or before punctuation, which BertPreTokenizer splits off,
 # when no added token can match across it (see ``TextEncoder._cut_pattern``).
 _IDEOGRAPH = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002b81f\U0002f800-\U0002fa1f"
+_IDEOGRAPH_RUN = re.compile(f"[{_IDEOGRAPH}]{{2,}}")
 # Characters per token below which a text's first max_length tokens may lie beyond the cut (then it is re-encoded
 # whole): 32 is far above ordinary text's ~4-6.
 CHARS_PER_TOKEN = 32
@@ -503,6 +504,9 @@ class TextEncoder:
         # the same for added tokens matched before normalization: found in the text as it is
         self._spaced_raw = re.compile(trie_pattern(forms["spaced_raw"])) if forms["spaced_raw"] else None
         self._cut_at = self._cut_pattern(spec) if self.fast else non_bert_cut_pattern(spec, self.tokenizer)
+        # an unknown ideograph is a piece of its own and a dropped [UNK]: runs of them are cut to one (``_few_unknown``)
+        self._unknown_runs = self.fast and self.unk_id is not None and self._may_cut_at_ideographs(spec)
+        self._unknown: dict[str, bool] = {}  # ideograph → whether the tokenizer reads it as the unknown token alone
         self._max_word = self._shrinkable_word(spec)
         self._added_contents = [t["content"] for t in spec.get("added_tokens", [])]
         self._splits: dict[str, bool] = {}  # character → whether the tokenizer splits on it (``_learn_splits``)
@@ -587,6 +591,25 @@ class TextEncoder:
         ideograph = re.compile(f"[{_IDEOGRAPH}]")
         return not any(token.get("normalized", False) or ideograph.search(token["content"])
                        for token in spec.get("added_tokens", []))
+
+    def _few_unknown(self, text: str) -> str:
+        """``text`` with each run of consecutive unknown CJK ideographs cut to its first. The normalizer puts spaces
+        around each ideograph, so each is a piece of its own, and an unknown one is the unknown token alone, which
+        the runtime drops: the ids are the same, and a run keeps its neighbours (no added token holds an ideograph,
+        ``_may_cut_at_ideographs``). 2 MB of U+20000 was cut before each ideograph, read no token, and was cut again
+        further on until the Hugging Face tokenizer read it whole (13 s, 1.1 GB)."""
+        if not self._unknown_runs:
+            return text
+        runs = _IDEOGRAPH_RUN.findall(text)
+        if not runs:
+            return text
+        chars = _distinct("".join(runs))
+        new = sorted(c for c in chars if c not in self._unknown)
+        if new:
+            encodings = self.tokenizer.encode_batch(new, add_special_tokens=False)
+            self._unknown.update((c, e.ids == [self.unk_id]) for c, e in zip(new, encodings))
+        unknown = re.escape("".join(sorted(c for c in chars if self._unknown[c])))
+        return re.sub(f"([{unknown}])[{unknown}]+", r"\1", text) if unknown else text
 
     def _shrinkable_word(self, spec: dict) -> int | None:
         """WordPiece's ``max_input_chars_per_word`` when long runs may be shrunk (``_shrink``): the chunk path, a
@@ -713,6 +736,8 @@ class TextEncoder:
         if not cuts:
             return self._encode_parts(texts, limit)
         texts = list(texts)
+        for i in cuts:
+            texts[i] = self._few_unknown(texts[i])
         originals = {i: texts[i] for i in cuts}
         whole: dict[int, bool] = {}
         for i in cuts:

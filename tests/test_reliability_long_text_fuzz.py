@@ -27,7 +27,7 @@ import json
 import random
 
 import pytest
-from helpers.tokenizers import ours, reference_ids, with_added_tokens
+from helpers.tokenizers import ours, record_lengths, reference_ids, with_added_tokens
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokenizers import AddedToken, Tokenizer
@@ -253,3 +253,31 @@ def test_attack_alphabet_matches_the_tokenizer(encoders, texts, max_length, padd
         texts = [_PAD * max(1, (max_length or 1)) + text for text in texts]
     for tokenizer, encoder in encoders.values():
         assert_same(tokenizer, texts, max_length, encoder, reference_ids(tokenizer, texts))
+
+
+# ----------------------------------------------------------------------------------------------- unknown ideographs
+_IDEOGRAPHS = st.lists(st.sampled_from(["\U00020000" * 40, "\u9fa6" * 40, "\U00020000\u9fa6", "\u65e5", "\u672c",
+                                        "\uf900", " ", "a", "\u3002", "\U0001F600", "zorbl", "\x01", "[MASK]"]),
+                       min_size=1, max_size=30).map("".join)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_IDEOGRAPHS, st.integers(1, 4))
+def test_runs_of_unknown_ideographs_cut_to_one_keep_the_ids(minilm, text, max_length):
+    """A run of unknown ideographs (each a piece of its own and a dropped [UNK]) is cut to its first before a long
+    text is cut: the same ids as the tokenizer's, with a single_word added token beside the runs too."""
+    text = "\x01" * 32 * max_length + text  # past the cut: the interesting part decides the first ids
+    for tokenizer in (minilm, with_added_tokens(minilm, [AddedToken("zorbl", single_word=True)])):
+        assert_same(tokenizer, [text], max_length)
+
+
+def test_a_huge_run_of_unknown_ideographs_is_not_tokenized_whole(minilm, monkeypatch):
+    """2 MB of U+20000 (no token: each ideograph is cut before and read as a dropped [UNK]) was cut again and again
+    until the Hugging Face tokenizer read it whole: 13 s and 1.1 GB for "word ... tail"."""
+    encoder = TextEncoder(minilm)
+    lengths = record_lengths(monkeypatch, encoder)
+    for run in ("\U00020000", "\u9fa6\U00020000"):
+        lengths.clear()
+        text = "word " + run * (1_000_000 // len(run)) + " tail words"
+        assert ours(encoder, [text], 3) == reference_ids(minilm, ["word " + run + " tail words"], 3)
+        assert max(lengths) < 100, run

@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
-from helpers.tokenizers import TRICKY, ours, reference_ids, with_added_tokens
+from helpers.tokenizers import TRICKY, ours, record_lengths, reference_ids, with_added_tokens
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer
@@ -230,19 +230,6 @@ def test_a_cut_before_punctuation_keeps_the_first_max_length_ids(minilm_tokenize
     assert ours(minilm_encoder, [text], max_length) == reference_ids(minilm_tokenizer, [text], max_length)
     tokenizer, encoder = overlapping_added
     assert ours(encoder, [text], max_length) == reference_ids(tokenizer, [text], max_length)
-
-
-def record_lengths(monkeypatch, encoder: TextEncoder) -> list[int]:
-    """The length of every text ``encoder._encode_parts`` is given from now on: what reaches the tokenizer."""
-    lengths: list[int] = []
-    encode_parts = encoder._encode_parts
-
-    def record(texts, limit):
-        lengths.extend(map(len, texts))
-        return encode_parts(texts, limit)
-
-    monkeypatch.setattr(encoder, "_encode_parts", record)
-    return lengths
 
 
 def test_a_huge_blob_is_cut_at_punctuation_not_tokenized_whole(minilm_tokenizer, minilm_encoder, monkeypatch):

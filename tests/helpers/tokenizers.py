@@ -79,3 +79,16 @@ def with_added_tokens(tokenizer: Tokenizer, words: list, specials: list | None =
     if specials:
         copy.add_special_tokens(specials)
     return copy
+
+
+def record_lengths(monkeypatch, encoder: TextEncoder) -> list[int]:
+    """The length of every text ``encoder._encode_parts`` is given from now on: what reaches the tokenizer."""
+    lengths: list[int] = []
+    encode_parts = encoder._encode_parts
+
+    def record(texts, limit):
+        lengths.extend(map(len, texts))
+        return encode_parts(texts, limit)
+
+    monkeypatch.setattr(encoder, "_encode_parts", record)
+    return lengths
