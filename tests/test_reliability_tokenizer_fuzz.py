@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 import pytest
-from helpers.tokenizers import reference_ids
+from helpers.tokenizers import record_lengths, reference_ids
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
@@ -217,26 +217,13 @@ def test_added_tokens_sharing_a_normalized_form_give_the_tokenizers_id():
         assert [ids[offsets[i] : offsets[i + 1]].tolist() for i in range(len(texts))] == expected
 
 
-def _record_lengths(encoder: TextEncoder, monkeypatch) -> list[int]:
-    """The lengths of the texts ``encoder`` tokenizes from now on (what a cut leaves of each)."""
-    lengths: list[int] = []
-    encode_parts = encoder._encode_parts
-
-    def record(texts, limit):
-        lengths.extend(map(len, texts))
-        return encode_parts(texts, limit)
-
-    monkeypatch.setattr(encoder, "_encode_parts", record)
-    return lengths
-
-
 @pytest.mark.parametrize("kind", ["bpe", "bpe_split_regex", "unigram", "wp_cased"])
 def test_long_texts_of_other_tokenizers_are_still_cut(small_models, kind, monkeypatch):
     """Tokenizers whose pre-tokenizer starts a piece at a space (known kinds; a Split regex as Llama 3's, asked with
     probes) still have a long text cut (not tokenized whole) for its first max_length ids."""
     tokenizer = small_models[kind][1]
     encoder = TextEncoder(tokenizer)
-    lengths = _record_lengths(encoder, monkeypatch)
+    lengths = record_lengths(monkeypatch, encoder)
     text = "the cat sat on the mat, hello world! " * 2000
     ids, offsets = encoder.encode([text], 8)
     assert ids[offsets[0] : offsets[1]].tolist() == reference_ids(tokenizer, [text[:2000]], 8)[0]
@@ -274,7 +261,7 @@ def test_a_first_prefix_byte_level_bpe_is_cut_at_newlines_like_its_teacher(monke
     teacher.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
     plain = non_bert_cut_pattern({"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": True}}, teacher)
     assert encoder._cut_at is not None and plain is not None and encoder._cut_at.pattern == plain.pattern
-    lengths = _record_lengths(encoder, monkeypatch)
+    lengths = record_lengths(monkeypatch, encoder)
     for text in ("catnip,\nthe-cat\n" * 2000, "hello\tworld\ncatnip.\n" * 2000):
         lengths.clear()
         ids, offsets = encoder.encode([text], 8)
