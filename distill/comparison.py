@@ -532,7 +532,17 @@ def read_scored_pairs(
                              "every pair or none.")
         if limit is not None and len(pairs) >= limit:
             break
+    if first_key is not None and first_key[1] == "label" and _nli_classes(scores):
+        raise ValueError(f"{path}: every 'label' is 0, 1 or 2, the classes of an NLI set (0 entailment, 1 neutral, "
+                         "2 contradiction), which rank opposite to similarity; compare reads a 'label' as a gold "
+                         "similarity score. Give the similarity under 'score' (if 0, 1, 2 are similarity grades, "
+                         "rename the key), or drop the labels.")
     return pairs, (scores if scores else None), (first_key[1] if scores and first_key else None)
+
+
+def _nli_classes(labels: list[float]) -> bool:
+    """Labels that are all 0, 1 or 2 with a 2 among them: an NLI set's three classes (GLUE's and SNLI's layout)."""
+    return set(labels) <= {0.0, 1.0, 2.0} and 2.0 in labels
 
 
 SAMPLE_SENTENCES = Path(__file__).parent / "data" / "sample_sentences.txt"  # shipped as package data: public domain
@@ -621,6 +631,9 @@ def format_report(result: dict, *, static_name: str, teacher_name: str, source: 
                      + _number(result["spearman_teacher_vs_gold"], not_measured.get("spearman_teacher_vs_gold")))
         if result.get("gold_score_key") == "label":
             lines.append("  (the gold scores are the 'label' of each pair: the file has no 'score')")
+        if (result.get("spearman_teacher_vs_gold") or 0) < 0:
+            lines.append("  (the teacher ranks the pairs opposite to the gold scores: if they are classes where 0 "
+                         "means alike, as an NLI set's entailment, they are read the wrong way round)")
     past = result.get("texts_past_teacher_window") or 0
     if past:
         reads = result.get("static_max_length")

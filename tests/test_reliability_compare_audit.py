@@ -409,6 +409,41 @@ def test_the_cli_compares_with_gold_scores_under_label_and_says_so(static_dir, w
     assert err.startswith("error: --pairs: ") and "nli.jsonl line 1: the label 'neutral'" in err, err
 
 
+def test_nli_class_labels_are_refused_not_read_as_similarity(static_dir, wp_dir, tmp_path, capsys):
+    """An NLI file's 'label' (0 entailment, 1 neutral, 2 contradiction) was read as a similarity score: the most
+    alike pairs ranked lowest, and the correlations came out negative without a word."""
+    from distill.comparison import read_scored_pairs
+
+    rows = [{"sentence1": a, "sentence2": b, "label": i % 3} for i, (a, b) in enumerate(zip(SENTENCES, SENTENCES[1:]))]
+    path = _pairs_file(tmp_path / "mnli.jsonl", rows)
+    with pytest.raises(ValueError, match=re.escape(f"{path}: every 'label' is 0, 1 or 2, the classes of an NLI set")):
+        read_scored_pairs(path)
+    assert main([str(static_dir), str(wp_dir), "--pairs", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --pairs: ") and "Give the similarity under 'score'" in err, err
+    graded = _pairs_file(tmp_path / "graded.jsonl", [{**row, "score": row.pop("label")} for row in rows])
+    assert read_scored_pairs(graded)[1][:3] == [0.0, 1.0, 2.0]  # grades under 'score' are the user's word
+    binary = _pairs_file(tmp_path / "mrpc.jsonl", [{**row, "label": i % 2} for i, row in enumerate(rows)])
+    assert read_scored_pairs(binary)[2] == "label"  # 0/1: a paraphrase set's layout (1 = alike), read as given
+
+
+def test_gold_scores_ranked_opposite_by_the_teacher_are_pointed_out():
+    """RTE's binary 'label' is 0 for entailment: read as similarity, every correlation is negative. The report says
+    the teacher ranks the pairs opposite to the gold scores, and why that may be."""
+    from distill.comparison import format_report
+
+    texts = ["a", "b", "c", "d", "e", "f"]
+    vectors = np.asarray([[1, 0], [1, 0.1], [1, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+    pairs = [("a", "b"), ("c", "d"), ("e", "f")]  # alike, unlike, half: the labels say the reverse
+    res = compare(_Fixed(texts, vectors), _Fixed(texts, vectors), pairs=pairs, scores=[0.0, 1.0, 0.5])
+    assert res["spearman_teacher_vs_gold"] == pytest.approx(-1.0)
+    report = format_report(res, static_name="s", teacher_name="t", source="rte.jsonl", kind="pairs")
+    assert "the teacher ranks the pairs opposite to the gold scores" in report
+    res = compare(_Fixed(texts, vectors), _Fixed(texts, vectors), pairs=pairs, scores=[1.0, 0.0, 0.5])
+    report = format_report(res, static_name="s", teacher_name="t", source="rte.jsonl", kind="pairs")
+    assert "opposite" not in report
+
+
 # --------------------------------------------------------------------------- pairs= and scores= of the wrong shape
 
 
