@@ -165,10 +165,10 @@ def _check_graph_size(model: StaticModel | StaticPipeline) -> None:
 def _row_table_bytes(model: StaticModel) -> int:
     """Bytes of the graph's row tables (see :func:`_token_row_nodes`): the rows in the table's dtype (a float32
     table's with its weights folded in), float32 weights per token id where they are not folded in, and a
-    vocabulary-quantized model's int64 mapping."""
+    vocabulary-quantized model's int32 mapping."""
     vocab, itemsize = model.vocab_size, model.embeddings.dtype.itemsize
-    if model.token_mapping is not None:  # shared rows, an int64 mapping and float32 weights per token id
-        return len(model.embeddings) * model.dim * itemsize + vocab * 12
+    if model.token_mapping is not None:  # shared rows, an int32 mapping and float32 weights per token id
+        return len(model.embeddings) * model.dim * itemsize + vocab * 8
     weights = vocab * 4 if itemsize < 4 and model.weights is not None else 0
     return vocab * model.dim * itemsize + weights
 
@@ -337,6 +337,11 @@ def _pooling_nodes(model: StaticModel, helper: Any, numpy_helper: Any) -> tuple[
     return nodes, inits, "pooled"
 
 
+def _index_array(mapping: np.ndarray) -> np.ndarray:
+    """``mapping`` as int32 (Gather's smaller index type: half the bytes of int64) when every value fits."""
+    return mapping.astype(np.int32 if mapping.size == 0 or int(mapping.max()) < 2**31 else np.int64)
+
+
 def _token_row_nodes(model: StaticModel, helper: Any, numpy_helper: Any) -> tuple[list, list, np.ndarray]:
     """Nodes giving ``token_rows`` (B, L, D), the float32 rows of ``input_ids``, their initializers, and each token
     id's row norm. A float32 table is stored as its rows (``embeddings * weights``); a float16 or int8 one stays in its
@@ -359,7 +364,7 @@ def _token_row_nodes(model: StaticModel, helper: Any, numpy_helper: Any) -> tupl
     shared = model.embeddings
     weights = np.ones(model.vocab_size, np.float32) if model.weights is None else model.weights.astype(np.float32)
     inits = [numpy_helper.from_array(shared, "shared_rows"),
-             numpy_helper.from_array(model.token_mapping.astype(np.int64), "token_mapping"),
+             numpy_helper.from_array(_index_array(model.token_mapping), "token_mapping"),
              numpy_helper.from_array(weights, "token_weights")]
     nodes = [
         n("Gather", ["token_mapping", "input_ids"], ["row_ids"]),
