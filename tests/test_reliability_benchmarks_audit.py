@@ -526,6 +526,30 @@ def test_a_corrupted_chunk_leaves_the_good_ones_read(tmp_path):
     assert calls == [2, 2, 2]  # only the corrupted chunk's two texts again
 
 
+def test_a_chunk_another_process_repaired_is_not_removed_as_corrupt(tmp_path):
+    """Two runs found one corrupted chunk; the other run re-encoded its texts into a fresh chunk at that name, and this
+    run, which wrote its own chunk elsewhere, then removed the corrupted one it had found: the other's fresh copy."""
+    texts = [f"text number {i}" for i in range(4)]
+    EmbeddingCache(tmp_path, "fp").get_or_encode(texts[:2], _counting([]), progress=False)
+    (chunk,) = EmbeddingCache(tmp_path, "fp").dir.glob("chunk-*.npz")
+    _corrupt(chunk, "nan")
+    this_run = EmbeddingCache(tmp_path, "fp")
+    calls: list[int] = []
+
+    def encode_while_the_other_run_repairs(ts):
+        with pytest.warns(UserWarning, match=chunk.name):
+            EmbeddingCache(tmp_path, "fp").get_or_encode(texts[:2], _counting([]), progress=False)
+        return _counting(calls)(ts)
+
+    with pytest.warns(UserWarning, match=chunk.name):
+        this_run.get_or_encode(texts[1:], encode_while_the_other_run_repairs, progress=False)
+    assert calls == [3] and chunk.is_file()  # the other run's fresh copy is kept
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        EmbeddingCache(tmp_path, "fp").get_or_encode(texts[:2], _counting(calls), progress=False)
+    assert calls == [3]  # and read
+
+
 def test_an_unreadable_cache_chunk_is_still_an_error_naming_it(tmp_path, monkeypatch):
     import benchmarks.quality.cache as cache_module
 

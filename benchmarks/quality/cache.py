@@ -88,6 +88,15 @@ def read_chunk_vectors(path: Path) -> np.ndarray:
     return emb
 
 
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """``path``'s file as (device, inode, mtime in ns): an atomic replacement is a new file; None when it is gone."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns
+
+
 def text_hash(text: str) -> str:
     """The sha1 hex digest of ``text`` (UTF-8): its key in the cache."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
@@ -106,7 +115,8 @@ class EmbeddingCache:
         self.dir = Path(root) / safe
         self._index: dict[bytes, tuple[Path, int]] | None = None
         self._chunks: dict[Path, np.ndarray] = {}
-        self._corrupt: set[Path] = set()  # chunk files found corrupted (warned about once), to replace or remove
+        # chunk files found corrupted (warned about once), to replace or remove, with their identity when found
+        self._corrupt: dict[Path, tuple[int, int, int] | None] = {}
 
     # ------------------------------------------------------------------ index
     def _load_index(self) -> dict[bytes, tuple[Path, int]]:
@@ -136,7 +146,7 @@ class EmbeddingCache:
         """Warn (once a file) that a chunk is corrupted and forget its texts: they are cache misses."""
         if exc.path not in self._corrupt:
             warnings.warn(f"{exc}; its texts are encoded again and the chunk replaced", stacklevel=3)
-            self._corrupt.add(exc.path)
+            self._corrupt[exc.path] = _identity(exc.path)
         if self._index is not None:
             for h in [h for h, (q, _) in self._index.items() if q == exc.path]:
                 del self._index[h]
@@ -158,9 +168,11 @@ class EmbeddingCache:
         return None
 
     def _remove_corrupt(self, written: set[Path]) -> None:
-        """Remove the corrupted chunks a write of this run did not replace (their texts are misses from now on)."""
-        for p in sorted(self._corrupt - written):
-            p.unlink(missing_ok=True)
+        """Remove the corrupted chunks a write of this run did not replace (their texts are misses from now on); a
+        chunk another process has replaced since (a new file at that name) is its fresh copy, and is kept."""
+        for p, found in sorted(self._corrupt.items()):
+            if p not in written and found is not None and _identity(p) == found:
+                p.unlink(missing_ok=True)
         self._corrupt.clear()
 
     def _write(self, hashes: list[bytes], emb: np.ndarray) -> Path:
