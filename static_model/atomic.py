@@ -28,6 +28,8 @@ from pathlib import Path
 
 TMP_TAG = "tmp"
 OLD_TAG = "old"
+# Swaps a save with two renames tries while other saves of the same folder keep taking the place between them.
+SWAP_ATTEMPTS = 20
 _ACTIVE: set[Path] = set()  # staging folders of saves running in this process (never cleaned as stale)
 _ACTIVE_LOCK = threading.Lock()
 
@@ -92,7 +94,11 @@ def recover(target: Path) -> None:
     """Put back the old version if a save was killed between its two renames (the target is then missing)."""
     old = readable_path(target)
     if old != target:
-        os.rename(old, target)
+        try:
+            os.rename(old, target)
+        except OSError as exc:  # another save put its folder there, or its owner took it back, meanwhile
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                raise
 
 
 def clean_stale(target: Path) -> None:
@@ -128,11 +134,13 @@ def _staging(target: Path, tag: str) -> Path:
 
 
 @contextmanager
-def atomic_folder(target: Path, check: Callable[[Path], object] | None = None) -> Iterator[Path]:
+def atomic_folder(target: Path, check: Callable[[Path], object] | None = None, *,
+                  replace: bool = True) -> Iterator[Path]:
     """Yield an empty folder beside ``target`` (already resolved and checked); on success it becomes ``target``.
 
     If the body raises, the folder is removed and ``target`` is untouched. ``check(target)`` runs again just before
-    the swap (the body may take minutes): if it raises, the same.
+    the swap (the body may take minutes): if it raises, the same. ``replace=False``: a ``target`` that another save
+    (another thread or process) filled meanwhile is a ``FileExistsError``, never replaced.
     """
     with parents_made(target.parent):
         recover(target)
@@ -151,7 +159,7 @@ def atomic_folder(target: Path, check: Callable[[Path], object] | None = None) -
             fsync_dir(tmp)
             if check is not None:
                 check(target)
-            _swap_in(tmp, target)
+            _swap_in(tmp, target, replace=replace)
             fsync_dir(target.parent)
         finally:
             try:
@@ -191,31 +199,57 @@ def remove_empty_folders(folders: Iterable[Path]) -> None:
             continue
 
 
-def _swap_in(new: Path, target: Path) -> None:
-    """Make ``new`` the ``target``; afterwards ``new``'s path holds the old version (or nothing)."""
-    if not os.path.lexists(target):
+def _swap_in(new: Path, target: Path, *, replace: bool = True) -> None:
+    """Make ``new`` the ``target``; afterwards ``new``'s path holds the old version (or nothing). ``replace=False``:
+    only a missing or empty ``target`` is replaced (one rename, which never replaces a folder that holds files)."""
+    if not replace or not os.path.lexists(target):
         try:
             os.rename(new, target)
             return
         except OSError as exc:  # another save created the target meanwhile: swap with it instead
             if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                 raise
+            if not replace:
+                raise FileExistsError(f"{target} was filled by another save (or program) while this one ran, and "
+                                      "was left as it is: pass overwrite=True to replace it") from None
     if os.environ.get("STATIC_MODEL_RENAME_PAIR") != "1" and exchange(new, target):  # the variable: to test the pair
         return
-    old = _staging(target, OLD_TAG)
-    with _ACTIVE_LOCK:
-        _ACTIVE.add(old)
-    try:
-        os.rename(target, old)
-        try:
-            os.rename(new, target)
-        except BaseException:
-            os.rename(old, target)
-            raise
-        os.rename(old, new)  # so that the caller deletes it with the rest
-    finally:
+    for _ in range(SWAP_ATTEMPTS):
+        old = _staging(target, OLD_TAG)
         with _ACTIVE_LOCK:
-            _ACTIVE.discard(old)
+            _ACTIVE.add(old)
+        try:
+            try:
+                os.rename(target, old)
+            except FileNotFoundError:  # another save moved it aside, between its two renames: the place is free
+                pass
+            try:
+                os.rename(new, target)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    _put_back(old, target)
+                    raise
+                # another save's folder took the place between the two renames (or its ``recover`` put this old
+                # version back there): that one is newer than the old version set aside, dropped; swap again
+                shutil.rmtree(old, ignore_errors=True)
+                continue
+            except BaseException:
+                _put_back(old, target)
+                raise
+            if os.path.lexists(old):
+                os.rename(old, new)  # so that the caller deletes it with the rest
+            return
+        finally:
+            with _ACTIVE_LOCK:
+                _ACTIVE.discard(old)
+    raise FileExistsError(f"{target} was replaced by other saves each of the {SWAP_ATTEMPTS} times this save tried to "
+                          "put its own version there; try the save again")
+
+
+def _put_back(old: Path, target: Path) -> None:
+    """Put the old version set aside back at ``target`` (a save that failed between its two renames)."""
+    if os.path.lexists(old):
+        os.rename(old, target)
 
 
 _RENAME_EXCHANGE = 2

@@ -19,6 +19,8 @@ import socket
 from collections.abc import Sequence
 from pathlib import Path
 
+from static_model import atomic
+
 OFFLINE_REASON = "the Hugging Face Hub is offline here"
 
 # The files a model folder is read from (every format static_model reads: its own, Model2Vec's and
@@ -131,6 +133,13 @@ def offline_cause(exc: BaseException) -> str | None:
     return None
 
 
+def is_local(given: Path) -> bool:
+    """Something is at ``given``, or the old version that a save with two renames (between them, or killed there)
+    moved aside from it, which loads read there (:func:`static_model.atomic.readable_path`): a local folder, never a
+    hub id."""
+    return os.path.lexists(atomic.readable_path(given))
+
+
 def model_folder(path: str | os.PathLike, *, revision: str | None = None, token: str | bool | None = None) -> Path:
     """``path`` (``~`` expanded) when something is there or it is no hub id; else the hub snapshot of the model it
     names, at ``revision``, fetched with ``token`` (both ignored for a local path, as in sentence-transformers).
@@ -141,7 +150,7 @@ def model_folder(path: str | os.PathLike, *, revision: str | None = None, token:
     token = check_token(token)
     given = Path(os.path.expanduser(os.fspath(path)))
     name = path if isinstance(path, str) else None  # a Path object is a path, as in sentence-transformers
-    if name is None or os.path.lexists(given) or not is_hub_id(name):
+    if name is None or is_local(given) or not is_hub_id(name):
         return given
     at = f" at revision {revision!r}" if revision is not None else ""
     found = snapshot(name, allow_patterns=DECIDE_FILE_PATTERNS, revision=revision, token=token)
@@ -166,7 +175,7 @@ def refetch(path: str | os.PathLike, *, revision: str | None = None, token: str 
     """For a hub id that is no local path: its snapshot downloaded again, not taken from the cache (the files
     another tool's download left out of a cached snapshot, e.g. a classifier pipeline's head after Model2Vec fetched
     the table alone, are fetched); ``None`` for a local path, or when the hub cannot be reached (offline)."""
-    if not isinstance(path, str) or os.path.lexists(os.path.expanduser(path)) or not is_hub_id(path):
+    if not isinstance(path, str) or is_local(Path(os.path.expanduser(path))) or not is_hub_id(path):
         return None
     found = snapshot(path, allow_patterns=MODEL_FILE_PATTERNS, revision=revision, token=token, cache_first=False)
     return found if isinstance(found, Path) else None

@@ -3,6 +3,7 @@ tokens' rows."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections import deque
@@ -493,7 +494,9 @@ class StaticModel:
 
         A missing or empty folder is written; a folder holding a model is replaced only with ``overwrite=True``; a
         folder holding anything else is never replaced (``FileExistsError`` names it). The current folder (``"."``)
-        cannot be replaced as a whole: give a new folder's path.
+        cannot be replaced as a whole: give a new folder's path. Saves of one folder at once (threads, processes): with
+        ``overwrite=True`` the last one wins; without, one that finds a model put there meanwhile raises
+        ``FileExistsError`` and leaves it as it is.
         """
         target = persistence.check_save_target(path, overwrite=overwrite)  # before any work: fail fast
         persistence.write_folder(target, self.folder_contents(dtype), overwrite=overwrite)
@@ -586,13 +589,30 @@ def _bounded_map(executor: ThreadPoolExecutor, func: Callable[[tuple[int, int]],
                  items: Iterable[tuple[int, int]], window: int) -> Iterator[None]:
     """``executor.map(func, items)``, in order, with at most ``window`` items submitted and not yet collected:
     ``executor.map`` submits every item at once, a future (about 2 KB) per batch, so a million small batches held
-    gigabytes. An error, or an interrupt while waiting, cancels the batches not started."""
+    gigabytes. An error, or an interrupt while waiting, cancels the batches not started.
+
+    Once the interpreter is shutting down (a serving thread that outlives the main thread, an ``atexit`` handler),
+    ``concurrent.futures`` refuses every ``submit``: the rest of the batches then run on the calling thread. Only that
+    refusal, raised before the batch is queued: a thread that fails to start raises after, and its batch may still
+    run on the executor (run twice at once, both would write its rows)."""
     pending: deque[Future[None]] = deque()
+    items = iter(items)
     try:
         for item in items:
             if len(pending) >= window:
                 yield pending.popleft().result()
-            pending.append(executor.submit(func, item))
+            try:
+                future = executor.submit(func, item)
+            except RuntimeError as exc:
+                if "cannot schedule new futures" not in str(exc):
+                    raise
+                while pending:
+                    yield pending.popleft().result()
+                for rest in itertools.chain([item], items):
+                    func(rest)
+                    yield None
+                return
+            pending.append(future)
         while pending:
             yield pending.popleft().result()
     finally:

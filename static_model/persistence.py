@@ -479,8 +479,10 @@ def check_replaceable(target: Path) -> bool:
     if not os.path.lexists(target):
         return False
     if not target.is_dir():
+        if not os.path.lexists(target):  # gone meanwhile: a save with two renames is between them
+            return False
         raise NotADirectoryError(f"{target} exists and is not a folder; a model is saved as a folder")
-    entries = sorted(os.listdir(target))
+    entries = _current_entries(target)
     if not entries:
         return False
     foreign = [name for name in entries if name not in MODEL_ENTRIES]
@@ -491,11 +493,36 @@ def check_replaceable(target: Path) -> bool:
     return True
 
 
+def _current_entries(target: Path) -> list[str]:
+    """The sorted entries of the folder at ``target`` now. A listing that another save's swap overtook read the old
+    folder while that save deleted its files (a model folder seen holding only ``modules.json``, or nothing): it is
+    listed again, until the folder listed is the one still at ``target``."""
+    if os.name != "posix":  # pragma: no cover - Windows: no folder descriptors
+        return sorted(os.listdir(target))
+    for _ in range(_READ_ATTEMPTS):
+        try:
+            fd = os.open(target, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except FileNotFoundError:  # gone (or a save is between its two renames, see static_model.atomic): missing
+            return []
+        try:
+            entries = os.listdir(fd)
+            listed = os.fstat(fd)
+        finally:
+            os.close(fd)
+        now = _identity(target)
+        if now is None:
+            return []
+        if now[:2] == (listed.st_dev, listed.st_ino):
+            return sorted(entries)
+    raise FileExistsError(f"{target} was replaced by another save each of the {_READ_ATTEMPTS} times it was listed; "
+                          "try the save again")
+
+
 def write_folder(path: str | os.PathLike, contents: FolderContents, *, overwrite: bool = False) -> Path:
     """Write the folder atomically: ours, readable by Model2Vec and sentence-transformers (see
     :func:`check_save_target`)."""
     target = check_save_target(path, overwrite=overwrite)
-    with atomic.atomic_folder(target, check=check_replaceable) as tmp:
+    with atomic.atomic_folder(target, check=check_replaceable, replace=overwrite) as tmp:
         write_model_files(tmp, contents)
     return target
 

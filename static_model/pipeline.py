@@ -277,7 +277,7 @@ class StaticPipeline:
         """
         target = check_save_target(path, overwrite=overwrite)
         contents = self.model.folder_contents(dtype)
-        with atomic_folder(target, check=check_replaceable) as staging:
+        with atomic_folder(target, check=check_replaceable, replace=overwrite) as staging:
             # the model's files straight into the staging folder: a save of its own would stage them in one more
             # folder beside the target, which a kill -9 would leave behind and no later save would remove
             write_model_files(staging, contents)
