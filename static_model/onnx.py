@@ -80,7 +80,7 @@ def export_onnx(model: StaticModel | StaticPipeline, path: str | os.PathLike, *,
         if kind != _MODEL_FOLDER and now == _MODEL_FOLDER:
             raise FileExistsError(f"{folder} got a model while the export was written; it was left as it is")
 
-    with atomic.atomic_folder(target, check=check) as staging:
+    with atomic.atomic_folder(target, check=check, replace=overwrite) as staging:
         if kind == _MODEL_FOLDER:  # the model's own files, as they are (hard links where the file system allows)
             _copy_entries(target, staging, skip=EXPORT_FILES - {TOKENIZER_FILE})
         for name, data in files.items():

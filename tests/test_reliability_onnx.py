@@ -225,6 +225,28 @@ def test_cli_ctrl_c_mid_export_leaves_no_staging_folder(model_folder, tmp_path):
 # --------------------------------------------------------------------------- a model too large for one ONNX file
 
 
+def test_an_export_without_overwrite_never_replaces_one_written_meanwhile(tiny_model, tmp_path, monkeypatch):
+    """Another export filled the new folder after this one's last check and before its swap: this export replaced
+    it without overwrite=True. It is now a FileExistsError, and the other export is left as it is."""
+    target = tmp_path / "onnx"
+    real_kind = onnx_export._target_kind
+    calls = []
+
+    def kind_then_another_export(folder, overwrite):
+        kind = real_kind(folder, overwrite)
+        calls.append(kind)
+        if len(calls) == 2:  # the check just before the swap: another process exports right after it
+            export_onnx(tiny_model.truncate_dims(4), folder)
+        return kind
+
+    monkeypatch.setattr(onnx_export, "_target_kind", kind_then_another_export)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        export_onnx(tiny_model, target)
+    monkeypatch.undo()
+    assert session(target).get_outputs()[0].shape[-1] == 4  # the other export, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx"]
+
+
 def test_a_model_past_onnx_2gb_limit_is_refused_up_front(tmp_path):
     """A 1.1 GB float16 model (its graph then held float32 rows: 2.16 GB) was built for 20 s and 7 GB of memory, then
     failed with protobuf's bare ``EncodeError: Failed to serialize proto`` (a traceback from the command line).
