@@ -205,11 +205,12 @@ class ChunkCache:
             self._hits = self._misses = 0
 
     def info(self) -> CacheInfo:
-        """Entries, bytes, budget, hits and misses now."""
+        """Entries, bytes, budget, hits and misses now (a generation holding nothing counts no bytes, as the budget
+        counts it: an empty cache, or one turned off, reported its two empty tables' 368 bytes over a budget of 0)."""
         current, previous = self._state
         return CacheInfo(
             entries=current.n_entries + previous.n_entries,
-            bytes=current.nbytes + previous.nbytes,
+            bytes=sum(generation.nbytes for generation in (current, previous) if generation.n_entries),
             max_bytes=self._max_bytes,
             hits=self._hits,
             misses=self._misses,
