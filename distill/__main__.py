@@ -1,4 +1,5 @@
-"""Command line: ``python -m distill TEACHER --output DIR [options]`` and ``python -m distill compare ...``."""
+"""Command line: ``python -m distill TEACHER --output DIR [options]``, ``python -m distill compare ...`` and
+``python -m distill refine MODEL ...`` (the same as ``python -m distill.refine``)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ def parse_drop_components(value: str) -> int | str:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m distill``."""
     from distill.assemble import DEFAULT_CONTRAST
+    from distill.cli_checks import OptionParser
     from distill.embed import AUTO_POOLING, DEFAULT_BATCH_SIZE, POOLING_ALIASES, POOLING_CHOICES
     from distill.frequencies import DEFAULT_FREQUENCY_WEIGHT
     from distill.pca import DEFAULT_PCA_DIMS
@@ -58,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     from distill.refine.config import DEFAULT_REFINED_CONTRAST
     from static_model.quantization import DTYPES
 
-    p = argparse.ArgumentParser(
+    p = OptionParser(
         prog="python -m distill",
         description="Distill a sentence-transformer into a static token-embedding model. "
         f"Compare a result with its teacher: {USAGE_HINT}",
@@ -105,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", default=None,
                    help="a branch, tag or commit of a hub id teacher (as sentence-transformers' revision=; a private "
                    "repository reads HF_TOKEN); a local folder ignores it, and a known teacher is then taken from the "
-                   "hub, not its offline package")
+                   "hub, not its offline package. config.json records the commit read as teacher_revision (also "
+                   "for a hub id read from the hub cache without --revision)")
     p.add_argument("--teacher-name", default=None,
                    help="the teacher's public name recorded in the model's config.json, e.g. a hub id 'org/name' "
                    "(default: a known teacher's hub id, else the teacher folder's base name; never a local path)")
@@ -278,7 +281,10 @@ def distill_main(argv: list[str]) -> int:
         check_clusters_fit(args.teacher, args.vocabulary_clusters, vocabulary)
     try:
         model = distill(
-            args.teacher,
+            # with --revision the name as given, resolved again at that revision (from the hub cache now), so the
+            # config records the teacher's revision (teacher_revision) even where the snapshot's commit is unknown
+            args.teacher if args.revision is None else given_teacher,
+            revision=args.revision,
             pca_dims=args.pca_dims,
             sif_coefficient=args.sif_coefficient,
             vocabulary=vocabulary,
@@ -326,7 +332,7 @@ def distill_main(argv: list[str]) -> int:
     added = info.get("added_words", {}).get("added", 0)
     print(f"Saved {out}")
     print(f"  teacher             {info.get('teacher')} (given as {given_teacher}"
-          f"{'' if args.revision is None else f' at revision {args.revision}'})")
+          f"{_revision_note(args.revision, model.config.get('teacher_revision'))})")
     print(f"  vocabulary          {info.get('vocab_size')} ids, {info.get('embedded_tokens')} embedded"
           f" ({added} added words, {info.get('zero_rows')} zero rows)")
     left_out = _left_out_words(info.get("added_words", {}))
@@ -368,6 +374,16 @@ def distill_main(argv: list[str]) -> int:
     return 0
 
 
+def _revision_note(given: str | None, recorded: object) -> str:
+    """The summary's words on the teacher's revision: the ``--revision`` given and the commit config.json records
+    (``teacher_revision``), or that a local folder ignored ``--revision``."""
+    if given is None:
+        return f"; hub commit {recorded}" if recorded else ""
+    if not recorded:
+        return f"; --revision {given} ignored: a local folder holds one version"
+    return f" at revision {given}" + ("" if recorded == given else f"; hub commit {recorded}")
+
+
 def _left_out_words(stats: dict[str, int]) -> str:
     """The ``--vocabulary`` words left out for a reason the user can act on, as one summary phrase ('' for none)."""
     parts = []
@@ -386,6 +402,10 @@ def main(argv: list[str] | None = None) -> int:
         from distill.comparison import main as compare_main
 
         return compare_main(argv[1:])
+    if argv and argv[0] == "refine" and not Path(argv[0]).exists():  # a teacher folder named refine stays one
+        from distill.refine.cli import main as refine_main
+
+        return refine_main(argv[1:])
     from distill.cli_checks import run_cli
     from distill.frequencies import FrequencyFileError
     from distill.resolve import TeacherNotFoundError

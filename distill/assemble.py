@@ -183,10 +183,17 @@ def assemble(
             "numpy": np.__version__,
         },
     }
+    # the teacher's commit (or the revision given), None for a local folder; and only for the name it belongs to: a
+    # teacher_name other than the hub id it was read from would be paired with another repository's commit
+    revision = getattr(t, "revision", None)
+    if revision is not None and plan.teacher_name != t.public_name:
+        revision = None
     # StaticModel adds model_type, dim, vocab_size, dtype, normalize, max_length and the producer.
     config = {
         "teacher": plan.teacher_name,
         "tokenizer_name": plan.teacher_name,
+        # the hub commit (or revision) the teacher was read at, so a reader of the model loads that version
+        **({} if revision is None else {"teacher_revision": revision}),
         "apply_pca": pca_dims,
         "sif_coefficient": sif_coefficient,
         "pooling": vectors.pooling,

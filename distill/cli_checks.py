@@ -12,12 +12,12 @@ import argparse
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 # the command lines' Ctrl-C status and exit path live with the start-up guard (static_model.interrupts)
-from distill.text_files import scan_utf8
+from distill.text_files import compressed_file_error, scan_utf8
 from static_model.interrupts import EXIT_INTERRUPTED as EXIT_INTERRUPTED
 from static_model.interrupts import exit_process as exit_process
 from static_model.interrupts import raise_on_interrupt
@@ -31,6 +31,47 @@ EXIT_FAILED = 1
 
 class UsageError(ValueError):
     """A command-line argument or input file that cannot be used; the message names it."""
+
+
+class OptionParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line, ``PROG: error: ...`` (not the whole usage block first), naming
+    each unknown option with the closest known one: a typo such as ``--outptu DIR`` is named, where argparse says only
+    that ``--output`` is missing."""
+
+    _argv: list[str] = []
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        """``argparse.ArgumentParser.parse_known_args``, keeping ``args`` for ``error``'s hints."""
+        self._argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line, ``PROG: error: [unknown option X (did you mean Y?); ]MESSAGE``, and exit 2."""
+        hints = [f"unknown option {name}" + (f" (did you mean {close}?)" if close else "")
+                 for name, close in unknown_options(self, self._argv)]
+        text = "; ".join([*hints, message])
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
+
+
+def unknown_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[tuple[str, str | None]]:
+    """The options in ``argv`` that ``parser`` does not know (nor takes as an abbreviation of one), each with the
+    closest option it knows (``None`` when none is close)."""
+    import difflib
+
+    known = sorted(s for s in parser._option_string_actions if s.startswith("--"))
+    found = []
+    for token in argv:
+        if token == "--":
+            break
+        if not token.startswith("--"):
+            continue
+        name = token.split("=", 1)[0]
+        if name in parser._option_string_actions or any(k.startswith(name) for k in known):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        found.append((name, close[0] if close else None))
+    return found
 
 
 def one_line(message: object) -> str:
@@ -207,6 +248,9 @@ def check_utf8_text(path: str | os.PathLike, option: str, *, nonempty: bool = Tr
     """An input text file: exists, readable, all of it valid UTF-8, and (``nonempty``) some non-blank text."""
     p = check_input_file(path, option)
     scan = scan_utf8(p)
+    compressed = compressed_file_error(p) if scan.bad_line is not None else None
+    if compressed is not None:
+        raise UsageError(f"{option} {path}: {compressed}")
     if scan.bad_line is not None:
         raise UsageError(f"{option} {path}: not UTF-8 text (line {scan.bad_line}: {scan.reason} "
                          f"at byte {scan.bad_byte!r}); save it as UTF-8")
@@ -233,10 +277,16 @@ def check_device_option(device: str | None, option: str = "--device") -> None:
         raise UsageError(f"{option} {device}: {exc}") from None
 
 
-def save_model(model: StaticModel, out: Path, *, overwrite: bool) -> None:
+def save_model(model: StaticModel, out: Path, *, overwrite: bool, option: str = "--output") -> None:
     """``model.save_pretrained(out, overwrite=overwrite)``: atomic, and a model is replaced only with ``overwrite``
-    (``check_output_folder`` already refused anything else before the work started)."""
-    model.save_pretrained(out, overwrite=overwrite)
+    (``check_output_folder`` already refused anything else before the work started). A save that fails (disk full,
+    permission denied) is an ``OSError`` naming ``option`` and the folder, which it left as it was."""
+    try:
+        model.save_pretrained(out, overwrite=overwrite)
+    except OSError as exc:
+        reason = exc.strerror or one_line(exc)
+        raise OSError(f"{option} {out}: the model could not be saved ({reason}); the save is atomic, so the folder "
+                      "holds what it held before. Fix that (free space, permissions) or pass another folder") from None
 
 
 _Number = TypeVar("_Number", int, float)

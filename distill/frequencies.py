@@ -82,10 +82,10 @@ def sniff(path: str | os.PathLike) -> tuple[str, Path]:
         with open(path, encoding="utf-8") as f:
             head = [(n, line.rstrip("\r\n")) for n, line in zip(range(1, 6), f)]
     except UnicodeDecodeError as exc:
-        from distill.text_files import first_bad_utf8_line
+        from distill.text_files import first_bad_utf8_line, not_utf8_error
 
-        raise FrequencyFileError(f"{path} is not UTF-8 text (line {first_bad_utf8_line(path)}: {exc.reason}); "
-                                 "save it as UTF-8.") from None
+        raise FrequencyFileError(f"{path} is {not_utf8_error(path, first_bad_utf8_line(path), exc.reason)}.") \
+            from None
     head_nonempty = [(n, h) for n, h in head if h.strip()]
     if not head_nonempty:
         raise FrequencyFileError(f"Token-frequency file {path} is empty.")
@@ -191,10 +191,10 @@ def token_counts(
             if batch:
                 counts += _count_batch(tokenizer, batch, size)
     except UnicodeDecodeError as exc:  # never counted with replacement characters
-        from distill.text_files import first_bad_utf8_line
+        from distill.text_files import first_bad_utf8_line, not_utf8_error
 
-        raise FrequencyFileError(f"{path} is not UTF-8 text (line {first_bad_utf8_line(path)}: {exc.reason}); "
-                                 "save it as UTF-8.") from None
+        raise FrequencyFileError(f"{path} is {not_utf8_error(path, first_bad_utf8_line(path), exc.reason)}.") \
+            from None
     if counts.sum() <= 0:
         raise FrequencyFileError(f"Corpus {path} holds no tokens.")
     return counts

@@ -46,6 +46,7 @@ def distill(
     remove_common_component: bool = DEFAULT_REMOVE_COMMON_COMPONENT,
     drop_components: int | str = DEFAULT_DROP_COMPONENTS,
     teacher_name: str | None = None,
+    revision: str | None = None,
     show_progress_bar: bool = True,
 ) -> StaticModel:
     """Distill ``teacher`` into a ``static_model.StaticModel``.
@@ -88,6 +89,10 @@ def distill(
     :param teacher_name: the teacher's public name to record in the model's config (a hub id such as
         ``org/name``; a path is refused). Default: ``Teacher.public_name`` (a known teacher's hub id, the hub id of
         a hub snapshot, else the folder's base name): a shared model never records a local path.
+    :param revision: a branch, tag or commit of a hub id teacher (as in ``Teacher``; a local folder ignores it). The
+        model's config records the teacher's revision as ``teacher_revision``: the commit of the hub snapshot the
+        teacher was read from (with or without ``revision``), else ``revision`` for a hub id; nothing for a local
+        folder or an offline package.
     :param show_progress_bar: progress bar over the vocabulary pass.
     :raises TeacherNotFoundError, TeacherError, FrequencyFileError, ValueError: on bad input, before
         the teacher weights load.
@@ -97,7 +102,7 @@ def distill(
                    remove_common_component=remove_common_component, drop_components=drop_components)
     resolve_frequency_weight(frequency_weight, token_frequencies is not None)
     plan = prepare(teacher, vocabulary=vocabulary, token_frequencies=token_frequencies, device=device,
-                   teacher_name=teacher_name)
+                   teacher_name=teacher_name, revision=revision)
     plan.check_pca_dims(pca_dims)
     plan.check_drop_components(pca_dims, drop_components)  # all checked: nothing above loads the teacher weights
     vectors = embed_vocabulary(plan, pooling=pooling, batch_size=batch_size, unload=plan.owns_teacher,

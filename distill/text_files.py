@@ -41,6 +41,41 @@ def scan_utf8(path: str | os.PathLike, *, block_size: int = 1 << 20) -> Utf8Scan
                 return Utf8Scan(None, "", b"", has_text)
 
 
+# The first bytes of the compressed and archive formats a text input is most often mistaken for, and how to unpack each
+_COMPRESSED_MAGIC = ((b"\x1f\x8b", "gzip", "gunzip -k"), (b"BZh", "bzip2", "bunzip2 -k"),
+                     (b"\xfd7zXZ\x00", "xz", "unxz -k"), (b"\x28\xb5\x2f\xfd", "zstd", "unzstd"),
+                     (b"PK\x03\x04", "zip", "unzip"))
+# the byte-order marks of UTF-32 (checked first: its little-endian mark starts as UTF-16's does) and UTF-16
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"), (codecs.BOM_UTF16_LE, "UTF-16"),
+              (codecs.BOM_UTF16_BE, "UTF-16"))
+
+
+def compressed_file_error(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is no UTF-8 text file when its first bytes say what it is instead: a compressed file or archive
+    (``"a gzip-compressed file, ...; decompress it first (gunzip -k PATH) ..."``) or UTF-16/UTF-32 text (a byte-order
+    mark, as Windows Notepad's "Unicode" saves); ``None`` otherwise (also when it cannot be read). Call it for a file
+    that failed to decode: a valid UTF-8 file may start with the same bytes."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError:
+        return None
+    for magic, name, command in _COMPRESSED_MAGIC:
+        if head.startswith(magic):
+            return (f"a {name}-compressed file, which is read as plain text only; decompress it first "
+                    f"({command} {os.fspath(path)}) and pass the plain file")
+    for bom, encoding in _WIDE_BOMS:
+        if head.startswith(bom):
+            return f"{encoding} text (it starts with a {encoding} byte-order mark), not UTF-8; save it as UTF-8"
+    return None
+
+
+def not_utf8_error(path: str | os.PathLike, line: int | str, reason: str) -> str:
+    """What to say of a text input ``path`` that is not UTF-8 (its first bad ``line`` and the decoder's ``reason``):
+    the compressed format it is, else the line and how to fix it (no prefix naming the file)."""
+    return compressed_file_error(path) or f"not UTF-8 text (line {line}: {reason}); save it as UTF-8"
+
+
 def first_bad_utf8_line(path: str | os.PathLike) -> int | str:
     """The 1-based number of the first line of ``path`` that is not valid UTF-8 (``"?"`` if none is found)."""
     bad_line = scan_utf8(path).bad_line

@@ -26,7 +26,7 @@ def read_vocabulary_file(path: str | os.PathLike, limit: int | None = None) -> l
     """Words from a file: one per line, or the first column of a TSV (a header row is skipped)."""
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
         raise ValueError(f"limit must be a positive int or None, got {limit!r}.")
-    path = Path(path)
+    path = Path(path).expanduser()
     if path.is_dir():
         raise ValueError(f"Vocabulary file {path} is a folder; pass a word list (one word a line, or a TSV).")
     if not path.is_file():

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from distill.cli_checks import number_or_none
+from distill.cli_checks import OptionParser, number_or_none
 from distill.refine.config import DEFAULT_REFINED_CONTRAST, RefineConfig
 from distill.refine.corpus import CORPUS_OPTIONS, DEFAULT_MAX_SENTENCES, DEFAULT_PREFER_SOURCES, DEFAULT_TEXT_FIELD
 from distill.refine.train import LOSSES, TrainConfig
@@ -32,14 +32,15 @@ class OptionTarget(Protocol):
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``python -m distill.refine``."""
-    p = argparse.ArgumentParser(
+    p = OptionParser(
         prog="python -m distill.refine",
         description="Refine a distilled static model on a corpus: featurize with the teacher, train the table "
         "and per-token weights against the teacher's (PCA'd) sentence embeddings, re-weight with corpus SIF.",
     )
     p.add_argument("model", help="static model folder (e.g. written by python -m distill) or Hugging Face Hub id")
     p.add_argument("--output", "-o", required=True, help="folder for the refined model (written atomically)")
-    p.add_argument("--teacher", default=None, help="teacher name/folder (default: the one in the model's config)")
+    p.add_argument("--teacher", default=None,
+                   help="teacher name/folder (default: the one in the model's config, at the revision it records)")
     p.add_argument("--corpus", default=None, help=f"the corpus (required): {CORPUS_OPTIONS}")
     add_refine_options(p)
     p.add_argument("--contrast", type=float, default=None,
@@ -284,8 +285,9 @@ def check_cache_folder(out: Path, cache_dir: str | None,
     folder) is the output folder or inside it: the run would featurize and train, and then the save refuses an output
     the cache's chunks have filled (or, replacing an older model there, deletes the cache with it); or when it is one
     of the ``inputs`` folders (folder, what: the base model's, the teacher's) or inside one: its chunks and meta.json
-    would be written into a model the run reads, and a later save over that model refuses the folder they fill."""
-    from distill.cli_checks import UsageError
+    would be written into a model the run reads, and a later save over that model refuses the folder they fill. And
+    when no chunk can be written there (a file in the way, a read-only place)."""
+    from distill.cli_checks import UsageError, check_writable_place
     from distill.refine.featurize import DEFAULT_CACHE_ROOT
 
     cache = Path(cache_dir if cache_dir is not None else DEFAULT_CACHE_ROOT).expanduser().resolve()
@@ -302,6 +304,9 @@ def check_cache_folder(out: Path, cache_dir: str | None,
         if cache.is_relative_to(Path(folder).expanduser().resolve()):
             raise UsageError(f"{named} is the {what} folder {folder} or inside it: the featurized chunks would be "
                              f"written into a model the run reads; pass a --{prefix}cache-dir outside it")
+    # a chunk can be written there (probed with a real file in it, or in its nearest existing parent), before the work
+    # rather than after a distill's vocabulary pass and the teacher's load
+    check_writable_place(cache / ".write-check", named)
 
 
 def _teacher_folder(args: argparse.Namespace, model_dir: Path) -> str | None:
@@ -316,7 +321,10 @@ def _teacher_folder(args: argparse.Namespace, model_dir: Path) -> str | None:
     try:
         recorded = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         name = recorded.get("teacher") if isinstance(recorded, dict) else None
-        return str(resolve_teacher(name, allow_download=False)) if isinstance(name, str) and name else None
+        revision = recorded.get("teacher_revision") if isinstance(recorded, dict) else None
+        revision = revision if isinstance(revision, str) and revision.strip() else None  # as refine reads it
+        return str(resolve_teacher(name, allow_download=False, revision=revision)) \
+            if isinstance(name, str) and name else None
     except (OSError, ValueError, TeacherNotFoundError):  # an unreadable config or teacher: the run says which
         return None
 

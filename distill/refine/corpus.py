@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from distill.text_files import first_bad_utf8_line, json_object
+from distill.text_files import first_bad_utf8_line, json_object, not_utf8_error
 from static_model.validation import is_int
 
 logger = logging.getLogger(__name__)
@@ -251,8 +251,8 @@ def _utf8_errors(path: Path) -> Iterator[None]:
     try:
         yield
     except UnicodeDecodeError as exc:
-        raise ValueError(f"corpus file {path}: not UTF-8 text (line {first_bad_utf8_line(path)}: {exc.reason}); "
-                         "save it as UTF-8") from None
+        raise ValueError(f"corpus file {path}: {not_utf8_error(path, first_bad_utf8_line(path), exc.reason)}") \
+            from None
 
 
 def _field(row: object, field: str, where: str) -> str:

@@ -142,7 +142,13 @@ def save_chunk(path: Path, array: np.ndarray) -> None:
     """Write a chunk whole or not at all (``static_model.atomic_file``), so a chunk file that exists is whole. Its
     temporary name is unique per call, not only per process: two runs sharing a cache folder (threads, or containers
     on one volume whose processes have the same id) never write into one temporary file."""
-    atomic_write(path, lambda handle: np.save(handle, array))
+    try:
+        atomic_write(path, lambda handle: np.save(handle, array))
+    except OSError as exc:  # numpy's short write says only "N requested and M written"
+        reason = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
+        raise OSError(f"featurize cache folder {path.parent}: could not write {path.name} ({reason}; is the disk "
+                      "full?); no partial chunk is left there. Free some space or pass another cache folder "
+                      "(--cache-dir; --refine-cache-dir of python -m distill)") from None
 
 
 def write_meta(folder: Path, teacher: Teacher) -> None:
@@ -316,7 +322,7 @@ def featurize_shards(
     texts = list(texts)
     for i, text in enumerate(texts):
         unicode_text(text, f"passage {i}")
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir(teacher)
+    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir(teacher)
     folder.mkdir(parents=True, exist_ok=True)
     write_meta(folder, teacher)
     if removed := remove_abandoned_temporaries(folder, "chunk-*"):

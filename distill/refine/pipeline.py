@@ -84,9 +84,10 @@ def refine(
         row; it starts best from the table as PCA and SIF leave it (``distill(..., remove_common_component=False,
         drop_components=0)``, what ``python -m distill --refine`` does): from a base with the top components dropped
         it lost 5 of 21 datasets and won none (``benchmarks/results/defaults.md``, section 8b).
-    :param teacher: a name, folder or ``distill.Teacher``; default the teacher recorded in the model's config. Its
-        tokenizer must be the model's (``check_vocabulary_matches``: a base distilled from another teacher raises
-        ``VocabularyMismatchError`` before anything is encoded).
+    :param teacher: a name, folder or ``distill.Teacher``; default the teacher recorded in the model's config, at the
+        revision it records (``teacher_revision``, when there is one). Its tokenizer must be the model's
+        (``check_vocabulary_matches``: a base distilled from another teacher raises ``VocabularyMismatchError``
+        before anything is encoded).
     :param corpus: a text file (one passage a line), a ``.jsonl`` or ``.parquet`` file (the passage in
         ``config.corpus.text_field``), ``hf:NAME[:CONFIG][@SPLIT]`` (a Hugging Face dataset, streamed; needs a
         network) or an iterable of strings. Required: no corpus ships with the package (``None`` raises, naming
@@ -149,16 +150,18 @@ def refine(
     if targets is None:
         from distill.teacher import Teacher
 
+        revision = None
         if teacher is None:
             teacher = model.config.get("teacher")
             if not teacher:
                 raise ValueError("No teacher given and the model's config records none.")
-        t = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=train_cfg.device)
+            revision = recorded_teacher_revision(model)  # the version distilled from, not the hub's latest
+        t = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=train_cfg.device, revision=revision)
         check_vocabulary_matches(model, t.tokenizer, t.public_name)
         teacher_name = t.public_name  # a hub id or base name, never a local path
         fingerprint = teacher_fingerprint(t)
         teacher_window = t.student_max_length
-        cache_used = Path(cache_dir) if cache_dir is not None else default_cache_dir(t)
+        cache_used = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir(t)
         t_feat = time.perf_counter()
         shards = featurize_shards(t, texts, cache_dir=cache_used, chunk_size=cfg.featurize.chunk_size,
                             batch_size=cfg.featurize.batch_size, show_progress_bar=show_progress_bar)
@@ -262,6 +265,12 @@ MAX_VOCABULARY_MISMATCH = 0.01
 
 class VocabularyMismatchError(ValueError):
     """The static model's vocabulary is not its teacher's: its rows were built for another tokenizer."""
+
+
+def recorded_teacher_revision(model: StaticModel) -> str | None:
+    """The teacher revision the model's config records (``teacher_revision``, written by ``distill``), or ``None``."""
+    revision = model.config.get("teacher_revision")
+    return revision if isinstance(revision, str) and revision.strip() else None
 
 
 def check_vocabulary_matches(model: StaticModel, teacher_tokenizer: Any, teacher_name: object) -> None:
