@@ -132,23 +132,28 @@ def _load_models(
         from static_model import StaticModel
 
         static_model = StaticModel.from_pretrained(static_model)
+    revision = None  # the teacher's commit the model's config records, for the teacher it names
     if teacher is None:
-        teacher = (getattr(static_model, "config", None) or {}).get("teacher")
+        config = getattr(static_model, "config", None) or {}
+        teacher = config.get("teacher")
         if not teacher:
             raise ValueError("No teacher given and the static model's config names none; pass the teacher.")
+        recorded = config.get("teacher_revision")
+        revision = recorded if isinstance(recorded, str) and recorded.strip() else None
         if isinstance(teacher, str):
             from distill.resolve import TeacherNotFoundError, resolve_teacher
 
+            at = "" if revision is None else f" at revision {revision}"
             try:
-                resolve_teacher(teacher)
+                resolve_teacher(teacher, revision=revision)
             except TeacherNotFoundError as exc:
                 raise TeacherNotFoundError(
-                    f"The static model's config names the teacher {teacher!r} (its public name), which is not "
+                    f"The static model's config names the teacher {teacher!r}{at} (its public name), which is not "
                     f"found here; pass the teacher folder or name. ({exc})") from None
     if isinstance(teacher, (str, os.PathLike)):
         from distill.teacher import Teacher
 
-        teacher = Teacher(teacher, device=device)
+        teacher = Teacher(teacher, device=device, revision=revision)
     return static_model, teacher
 
 
@@ -166,7 +171,8 @@ def compare(
     """Compare a static model with its teacher on ``texts`` or sentence ``pairs``.
 
     :param static_model: a ``StaticModel`` or its folder (anything with ``encode``).
-    :param teacher: a ``Teacher``, a teacher name/folder, or ``None`` for the one in the model config.
+    :param teacher: a ``Teacher``, a teacher name/folder, or ``None`` for the one in the model config (at the
+        revision it records, ``teacher_revision``: the version the model was distilled from).
     :param texts: texts: Spearman over all their pairwise similarities (n at most a few thousand).
     :param pairs: sentence pairs: Spearman over the pair similarities; neighbours over the unique
         sentences.

@@ -147,6 +147,23 @@ def test_refine_without_a_teacher_reads_the_recorded_revision_not_the_latest(hub
     assert refined.config["teacher_revision"] == COMMIT_OLD and "refine" in refined.config
 
 
+def test_compare_without_a_teacher_reads_the_recorded_revision_not_the_latest(hub_cache, tmp_path, capsys):
+    """``python -m distill compare MODEL`` loaded the teacher the config names at the hub's latest (here a broken
+    snapshot); it now loads the commit the model was distilled from."""
+    import json
+
+    from distill.comparison import main as compare_main
+
+    _cli([HUB_ID, "--revision", "v1", "--output", str(tmp_path / "base")], capsys)
+    (hub_cache / f"models--{HUB_ID.replace('/', '--')}" / "snapshots" / COMMIT_MAIN / "model.safetensors").unlink()
+    assert compare_main([str(tmp_path / "base"), "--json"]) == 0, capsys.readouterr().err
+    result = json.loads(capsys.readouterr().out)
+    assert result["teacher"] == HUB_ID and result["spearman"] is not None
+    (hub_cache / f"models--{HUB_ID.replace('/', '--')}" / "snapshots" / COMMIT_OLD / "model.safetensors").unlink()
+    assert compare_main([str(tmp_path / "base")]) != 0  # that commit is gone: an error, not another version
+    assert COMMIT_OLD in capsys.readouterr().err
+
+
 def test_another_teacher_name_gets_no_revision_of_the_repository_read(hub_cache, tmp_path, capsys):
     """--teacher-name names another repository than the snapshot read: its commit would be paired with that name."""
     snapshot = hub_cache / f"models--{HUB_ID.replace('/', '--')}" / "snapshots" / COMMIT_OLD
