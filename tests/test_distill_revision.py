@@ -147,6 +147,23 @@ def test_refine_without_a_teacher_reads_the_recorded_revision_not_the_latest(hub
     assert refined.config["teacher_revision"] == COMMIT_OLD and "refine" in refined.config
 
 
+def test_refine_with_another_teacher_records_that_teachers_revision_not_the_bases(hub_cache, teacher_dir, tmp_path,
+                                                                                 capsys):
+    """A base distilled at commit v1, refined against a teacher given explicitly: the refined model kept the base's
+    teacher_revision, and compare / refine of it then loaded v1, not the teacher it was refined on."""
+    from helpers.teachers import make_corpus
+
+    from distill.refine import RefineConfig, refine
+
+    base = _cli([HUB_ID, "--revision", "v1", "--output", str(tmp_path / "base")], capsys)
+    corpus = make_corpus(120)
+    cfg, cache = RefineConfig(), tmp_path / "cache"
+    local = refine(base, str(teacher_dir), corpus, cfg, cache_dir=cache, show_progress_bar=False)
+    assert "teacher_revision" not in local.config  # a local folder: no commit known
+    latest = refine(base, HUB_ID, corpus, cfg, cache_dir=cache, show_progress_bar=False)
+    assert latest.config["teacher_revision"] == COMMIT_MAIN  # the hub id read at main, not the base's v1
+
+
 def test_compare_without_a_teacher_reads_the_recorded_revision_not_the_latest(hub_cache, tmp_path, capsys):
     """``python -m distill compare MODEL`` loaded the teacher the config names at the hub's latest (here a broken
     snapshot); it now loads the commit the model was distilled from."""

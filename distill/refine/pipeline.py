@@ -135,6 +135,7 @@ def refine(
     feat_s = 0.0
     teacher_name = None
     fingerprint = None
+    teacher_revision: str | None = None  # the teacher's commit the targets came from, when read here
     teacher_window = None  # tokens of a passage the teacher's target depends on
     if len(texts) < model.dim + 1:
         raise ValueError(f"The corpus has {len(texts)} passages; at least dims + 1 = {model.dim + 1} are needed "
@@ -159,6 +160,7 @@ def refine(
         t = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=train_cfg.device, revision=revision)
         check_vocabulary_matches(model, t.tokenizer, t.public_name)
         teacher_name = t.public_name  # a hub id or base name, never a local path
+        teacher_revision = t.revision  # the commit the targets came from (None: a local folder, an offline package)
         fingerprint = teacher_fingerprint(t)
         teacher_window = t.student_max_length
         cache_used = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir(t)
@@ -234,6 +236,10 @@ def refine(
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     config_out = {k: v for k, v in model.config.items() if k not in ("dim", "dtype", "vocab_size")}
+    if targets is None:  # the teacher read here is the one the refined model follows: its revision, or none known
+        config_out.pop("teacher_revision", None)
+        if teacher_revision is not None:
+            config_out["teacher_revision"] = teacher_revision
     config_out["refine"] = info
     config_out["sif_coefficient"] = sif_coefficient
     dtype = cfg.output.dtype
