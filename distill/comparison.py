@@ -572,7 +572,9 @@ null and the key not_measured for a number not measured), with the model, teache
 
 def build_parser(prog: str = "python -m distill compare") -> argparse.ArgumentParser:
     """The argument parser of ``python -m distill compare``."""
-    p = argparse.ArgumentParser(
+    from distill.cli_checks import OptionParser
+
+    p = OptionParser(
         prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=METRICS_HELP,
         description="Compare a static model with its teacher: encode the same texts with both and measure how "
         "closely the static model reproduces the teacher's similarities, and how much faster it is.")

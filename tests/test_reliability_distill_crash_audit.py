@@ -187,6 +187,16 @@ def test_a_typo_in_a_refine_option_names_it(base_model, tmp_path, capsys):
     assert line.startswith("python -m distill.refine: error: unknown option --corpsu (did you mean --corpus?)"), line
 
 
+def test_a_typo_in_a_compare_option_names_it(base_model, capsys):
+    from distill.comparison import main as compare_main
+
+    with pytest.raises(SystemExit) as exc:
+        compare_main([str(base_model), "--pair", "p.jsonl", "--jsno"])
+    line = _error_line(capsys.readouterr().err)
+    assert exc.value.code == 2
+    assert line.startswith("python -m distill compare: error: unknown option --jsno (did you mean --json?)"), line
+
+
 # --------------------------------------------------------------------------- python -m distill refine
 
 
