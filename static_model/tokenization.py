@@ -25,7 +25,7 @@ from itertools import compress
 from typing import Any
 
 import numpy as np
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, normalizers
 
 from static_model.chunk_cache import DEFAULT_CACHE_BYTES, SEPARATOR, CacheInfo, ChunkCache
 from static_model.jit import njit
@@ -44,7 +44,7 @@ _CUT_AT_SPACE_RUN = re.compile(r"(?<!\s) ")
 # BertNormalizer puts spaces (``handle_chinese_chars``), or before punctuation, which BertPreTokenizer splits off,
 # when no added token can match across it (see ``TextEncoder._cut_pattern``).
 _IDEOGRAPH = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002b81f\U0002f800-\U0002fa1f"
-_IDEOGRAPH_RUN = re.compile(f"[{_IDEOGRAPH}]{{2,}}")
+_IDEOGRAPH_CHAR = re.compile(f"[{_IDEOGRAPH}]")
 # Characters per token below which a text's first max_length tokens may lie beyond the cut (then it is re-encoded
 # whole): 32 is far above ordinary text's ~4-6.
 CHARS_PER_TOKEN = 32
@@ -112,6 +112,13 @@ def _long_runs() -> re.Pattern:
     run's first character: without it every character of a shorter run started a scan to the run's end."""
     word = _word_class()
     return re.compile(f"(?<![{word}])[{word}]{{{LONG_RUN + 1},}}")
+
+
+@functools.cache
+def _clean_text_only() -> Any:
+    """BERT's normalizer doing its first step alone: ``clean_text`` (controls deleted, whitespace made a space)."""
+    return normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=False, strip_accents=False,
+                                      lowercase=False)
 
 
 def _distinct(text: str, passes: int = 8) -> set[str]:
@@ -507,9 +514,12 @@ class TextEncoder:
         # an unknown ideograph is a piece of its own and a dropped [UNK]: runs of them are cut to one (``_few_unknown``)
         self._unknown_runs = self.fast and self.unk_id is not None and self._may_cut_at_ideographs(spec)
         self._unknown: dict[str, bool] = {}  # ideograph → whether the tokenizer reads it as the unknown token alone
+        self._silent_chars: dict[str, bool] = {}  # character → whether it normalizes to whitespace or nothing
+        self._silent_tokens: bool | None = None  # whether an added token is made of such characters alone
         self._max_word = self._shrinkable_word(spec)
         self._added_contents = [t["content"] for t in spec.get("added_tokens", [])]
         self._splits: dict[str, bool] = {}  # character → whether the tokenizer splits on it (``_learn_splits``)
+        self._deleted: dict[str, bool] = {}  # character → whether ``clean_text`` deletes it (``_fewer_deleted``)
         self._shrinks: bool | None = None  # whether runs are shrunk (``_shrinker``), decided at the first long text
 
     @property
@@ -531,10 +541,23 @@ class TextEncoder:
 
     def _slow_path_pattern(self, texts: set[str]) -> re.Pattern:
         """What sends a text through the tokenizer whole: whitespace that BERT does not split on (it deletes some
-        control characters that Python splits on), and the added tokens of ``added_token_forms(...)["text"]``."""
+        control characters that Python splits on), and the added tokens of ``added_token_forms(...)["text"]``.
+
+        Each character is asked of the normalizer and pre-tokenizer themselves ("x" + c + "x" must give the pieces
+        "x" and "x"), as well as by ids: with an added token "a" (or "á" on an uncased model), "a\x0cb" and "a b" have
+        the same ids, so the ids probe alone took the form feed for a space, and "0\x0c0" ("00" once BERT deletes
+        the form feed) gave two tokens "0"."""
         reference = self.tokenizer.encode("a b", add_special_tokens=False).ids
-        odd = {c for c in _PY_WHITESPACE if self.tokenizer.encode(f"a{c}b", add_special_tokens=False).ids != reference}
-        return re.compile(trie_pattern(odd | texts))
+        normalizer, pre_tokenizer = self.tokenizer.normalizer, self.tokenizer.pre_tokenizer
+
+        def splits_like_a_space(c: str) -> bool:
+            if normalizer is None or pre_tokenizer is None:  # pragma: no cover - the chunk path has both
+                return False
+            pieces = pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(f"x{c}x"))
+            return [p for p, _ in pieces] == ["x", "x"] and self.tokenizer.encode(
+                f"a{c}b", add_special_tokens=False).ids == reference
+
+        return re.compile(trie_pattern({c for c in _PY_WHITESPACE if not splits_like_a_space(c)} | texts))
 
     def _cut_pattern(self, spec: dict) -> re.Pattern:
         """Where a long text may be cut so that the ids of the kept part are a prefix of the whole text's: at
@@ -583,46 +606,104 @@ class TextEncoder:
 
     def _may_cut_at_ideographs(self, spec: dict) -> bool:
         """Whether the ids of a text cut just before a CJK ideograph are a prefix of the whole text's: the normalizer
-        puts spaces around each ideograph (the pre-tokenizer then splits there), and every added token is matched
-        before normalization and holds no ideograph (so no match can reach across the cut)."""
+        puts spaces around each ideograph (the pre-tokenizer then splits there), and no added token holds an
+        ideograph, nor, if normalized, whitespace once normalized (so no match can reach across the cut)."""
         normalizer = self.tokenizer.normalizer
         if normalizer is None or any(normalizer.normalize_str(c) != f" {c} " for c in "\u3400\u4e00\u9fff\U00020000"):
             return False
         ideograph = re.compile(f"[{_IDEOGRAPH}]")
-        return not any(token.get("normalized", False) or ideograph.search(token["content"])
-                       for token in spec.get("added_tokens", []))
+
+        def safe(token: dict) -> bool:
+            # a normalized token (mpnet's "<unk>") is matched on normalized text, where the cut falls before the space
+            # put before the ideograph: one without whitespace or ideographs, once normalized, cannot span it
+            form = normalizer.normalize_str(token["content"]) if token.get("normalized", False) else ""
+            return not (ideograph.search(token["content"] + form) or any(c.isspace() for c in form))
+
+        return all(map(safe, spec.get("added_tokens", [])))
 
     def _few_unknown(self, text: str) -> str:
-        """``text`` with each run of consecutive unknown CJK ideographs cut to its first. The normalizer puts spaces
+        """``text`` with each run of unknown CJK ideographs, consecutive or with only silent characters between them
+        (``_silent``: whitespace, deleted characters, stripped accents), cut to its first. The normalizer puts spaces
         around each ideograph, so each is a piece of its own, and an unknown one is the unknown token alone, which
-        the runtime drops: the ids are the same, and a run keeps its neighbours (no added token holds an ideograph,
-        ``_may_cut_at_ideographs``). 2 MB of U+20000 was cut before each ideograph, read no token, and was cut again
-        further on until the Hugging Face tokenizer read it whole (13 s, 1.1 GB)."""
-        if not self._unknown_runs:
+        the runtime drops; what lies between them normalizes to whitespace or nothing: the ids are the same, and a
+        run keeps its neighbours (no added token holds an ideograph, ``_may_cut_at_ideographs``, nor is made of
+        silent characters alone, which could match between them). 2 MB of U+20000 was cut before each ideograph,
+        read no token, and was cut again further on until the Hugging Face tokenizer read it whole (13 s, 1.1 GB);
+        2 MB of U+20000 each with an accent, 3 s and 416 MB."""
+        if not self._unknown_runs or not _IDEOGRAPH_CHAR.search(text):
             return text
-        runs = _IDEOGRAPH_RUN.findall(text)
-        if not runs:
-            return text
-        chars = _distinct("".join(runs))
-        new = sorted(c for c in chars if c not in self._unknown)
+        chars = _distinct(text)
+        ideographs = {c for c in chars if _IDEOGRAPH_CHAR.match(c)}
+        new = sorted(c for c in ideographs if c not in self._unknown)
         if new:
             encodings = self.tokenizer.encode_batch(new, add_special_tokens=False)
             self._unknown.update((c, e.ids == [self.unk_id]) for c, e in zip(new, encodings))
-        unknown = re.escape("".join(sorted(c for c in chars if self._unknown[c])))
-        return re.sub(f"([{unknown}])[{unknown}]+", r"\1", text) if unknown else text
+        unknown = {c for c in ideographs if self._unknown[c]}
+        if not unknown:
+            return text
+        silent = set() if self._silent_token() else {c for c in chars if c not in ideographs and self._silent(c)}
+        # Each character as a letter (u: unknown ideograph, s: silent, x: other), so that the regular expression has
+        # three letters to look at: a class of thousands of astral ideographs (random text) is a list that the
+        # regular expression engine reads through at each character (93 s for 2 MB).
+        shape = text.translate({ord(c): "u" if c in unknown else "s" if c in silent else "x" for c in chars})
+        pieces, start = [], 0
+        for m in re.finditer("u[us]*u", shape):  # from the run's first ideograph to its last: the first kept
+            pieces.append(text[start : m.start() + 1])
+            start = m.end()
+        return "".join(pieces) + text[start:] if pieces else text
+
+    def _silent(self, c: str) -> bool:
+        """Whether the normalizer makes ``c`` whitespace or nothing, whatever its neighbours: each character is
+        mapped on its own (``clean_text``, accents stripped after NFD, which only reorders combining marks)."""
+        found = self._silent_chars.get(c)
+        if found is None:
+            normalizer = self.tokenizer.normalizer
+            try:
+                found = normalizer is not None and not normalizer.normalize_str(c).strip(" ")
+            except (TypeError, UnicodeEncodeError):  # a lone surrogate: U+FFFD for the tokenizer, not looked into
+                found = False
+            self._silent_chars[c] = found
+        return found
+
+    def _silent_token(self) -> bool:
+        """Whether some added token is made of ``_silent`` characters alone (one could match between ideographs);
+        decided once."""
+        if self._silent_tokens is None:
+            self._silent_tokens = any(all(map(self._silent, content)) for content in self._added_contents)
+        return self._silent_tokens
 
     def _shrinkable_word(self, spec: dict) -> int | None:
         """WordPiece's ``max_input_chars_per_word`` when long runs may be shrunk (``_shrink``): the chunk path, a
-        WordPiece model with an unknown token, and every added token matched before normalization (a normalized one,
-        "éé", is matched on normalized text, where a run's ends are not known: it might match inside or across a
-        run). ``None`` otherwise."""
+        WordPiece model with an unknown token, and every added token matched before normalization or, if normalized,
+        ``_bounded`` (another normalized one, "éé", is matched on normalized text, where it might match inside or
+        across a run). ``None`` otherwise. mpnet's normalized "<unk>" left its long texts unshrunk: 2 MB of one
+        emoji took 2.6 s and 350 MB for 512 tokens, of U+20000 4.9 s and 800 MB."""
         model = spec.get("model") or {}
         if not self.fast or model.get("type") != "WordPiece" or self.unk_id is None:
             return None
-        if any(token.get("normalized", True) or not token.get("content") for token in spec.get("added_tokens", [])):
-            return None
         limit = model.get("max_input_chars_per_word", 100)
-        return limit if isinstance(limit, int) and 0 <= limit < LONG_RUN else None
+        if not (isinstance(limit, int) and 0 <= limit < LONG_RUN):
+            return None
+        normalizer = self.tokenizer.normalizer
+        for token in spec.get("added_tokens", []):
+            if not token.get("content"):
+                return None
+            if token.get("normalized", True) and not self._bounded(token, normalizer, limit):
+                return None
+        return limit
+
+    @staticmethod
+    def _bounded(token: dict, normalizer: Any, limit: int) -> bool:
+        """Whether a normalized added token cannot change a shrunk run's ids (mpnet's "<unk>"): its normalized form
+        starts and ends with ASCII punctuation and is at most ``limit`` (``max_input_chars_per_word``) long, and it is
+        not ``single_word``. BERT's normalizer maps word characters (``_word_class``) to word characters only, never
+        to ASCII punctuation or whitespace, so a match overlapping a run's normalized form holds it whole: more than
+        ``limit`` characters, before and after shrinking. ``single_word`` looks at the character next to the match,
+        which may differ once shrunk (a run ending in deleted characters)."""
+        if normalizer is None or token.get("single_word"):
+            return False
+        form = normalizer.normalize_str(token["content"])
+        return 0 < len(form) <= limit and form[0] in string.punctuation and form[-1] in string.punctuation
 
     def _shrinker(self) -> re.Pattern | None:
         """The long-run pattern, or ``None`` when runs are not shrunk. An added token that starts or ends with a word
@@ -662,13 +743,35 @@ class TextEncoder:
         return inside.sub(lambda m: self._shrunk(m.group()), run)
 
     def _shrunk(self, run: str) -> str:
-        """``run`` (no character splits) shortened, unless its head normalizes to at most ``max_input_chars_per_word``
-        characters (combining marks, deleted characters: no unknown token to keep)."""
+        """``run`` (no character splits) shortened: its characters that BERT's ``clean_text`` deletes thinned out
+        (``_fewer_deleted``), then cut to its head and last character when the head normalizes to more than
+        ``max_input_chars_per_word`` characters (not when it normalizes to fewer, as combining marks do: no unknown
+        token to keep)."""
         normalizer = self.tokenizer.normalizer
         if normalizer is None or self._max_word is None:  # pragma: no cover - set whenever runs are shrunk
             return run
+        run = self._fewer_deleted(run)
         head = run[:LONG_RUN]
         return head + run[-1] if len(normalizer.normalize_str(head)) > self._max_word else run
+
+    def _fewer_deleted(self, run: str) -> str:
+        """``run`` with each stretch of characters that BERT's ``clean_text`` deletes (controls, format characters
+        such as U+200B, U+FFFD) inside it cut to one, its first and last characters kept, and still longer than
+        ``LONG_RUN`` (deleted characters put back after the first where needed). ``clean_text`` is the normalizer's
+        first step, so these characters never reach the rest of it (they do not even block the reordering of
+        combining marks, as U+034F does): the normalized text is the same; and the run keeps its ends and a length
+        that no added token can hold (``_shrinker``), so added tokens match as before. 2 MB of "\x01" or of U+200B
+        reached the tokenizer whole (up to 1.3 s and 230 MB for no token)."""
+        chars = sorted(_distinct(run))
+        clean = _clean_text_only()
+        self._deleted.update((c, clean.normalize_str(c) == "") for c in chars if c not in self._deleted)
+        deleted = "".join(c for c in chars if self._deleted[c])
+        if not deleted:
+            return run
+        inner = re.sub(f"[{re.escape(deleted)}]{{2,}}", lambda m: m.group()[0], run[1:-1])
+        if len(inner) == len(run) - 2:
+            return run
+        return run[0] + deleted[0] * max(0, LONG_RUN - 1 - len(inner)) + inner + run[-1]
 
     def _learn_splits(self, chars: list[str]) -> None:
         """Record in ``self._splits`` whether the tokenizer's normalizer and pre-tokenizer start a new piece at (or
