@@ -332,7 +332,7 @@ def distill_main(argv: list[str]) -> int:
     added = info.get("added_words", {}).get("added", 0)
     print(f"Saved {out}")
     print(f"  teacher             {info.get('teacher')} (given as {given_teacher}"
-          f"{_revision_note(args.revision, model.config.get('teacher_revision'))})")
+          f"{_revision_note(args.revision, model.config.get('teacher_revision'), given_teacher)})")
     print(f"  vocabulary          {info.get('vocab_size')} ids, {info.get('embedded_tokens')} embedded"
           f" ({added} added words, {info.get('zero_rows')} zero rows)")
     left_out = _left_out_words(info.get("added_words", {}))
@@ -374,14 +374,16 @@ def distill_main(argv: list[str]) -> int:
     return 0
 
 
-def _revision_note(given: str | None, recorded: object) -> str:
+def _revision_note(given: str | None, recorded: object, teacher: str) -> str:
     """The summary's words on the teacher's revision: the ``--revision`` given and the commit config.json records
-    (``teacher_revision``), or that a local folder ignored ``--revision``."""
+    (``teacher_revision``), that a local folder ``teacher`` ignored ``--revision``, or that no commit is recorded."""
     if given is None:
         return f"; hub commit {recorded}" if recorded else ""
-    if not recorded:
+    if recorded:
+        return f" at revision {given}" + ("" if recorded == given else f"; hub commit {recorded}")
+    if Path(teacher).expanduser().exists():
         return f"; --revision {given} ignored: a local folder holds one version"
-    return f" at revision {given}" + ("" if recorded == given else f"; hub commit {recorded}")
+    return f" at revision {given}; no commit recorded: --teacher-name names another repository"
 
 
 def _left_out_words(stats: dict[str, int]) -> str:

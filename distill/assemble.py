@@ -15,6 +15,7 @@ from distill.embed import VocabularyVectors
 from distill.errors import SettingError
 from distill.pca import DEFAULT_PCA_DIMS, PCADims, check_pca_dims, pca
 from distill.plan import DistillPlan
+from distill.resolve import revision_to_record
 from distill.vocabulary import DEFAULT_DROP_PATTERN
 from static_model import StaticModel
 from static_model.quantization import DTYPES
@@ -183,11 +184,7 @@ def assemble(
             "numpy": np.__version__,
         },
     }
-    # the teacher's commit (or the revision given), None for a local folder; and only for the name it belongs to: a
-    # teacher_name other than the hub id it was read from would be paired with another repository's commit
-    revision = getattr(t, "revision", None)
-    if revision is not None and plan.teacher_name != t.public_name:
-        revision = None
+    revision = revision_to_record(plan.teacher_name, t)  # the teacher's commit, for the name it belongs to
     # StaticModel adds model_type, dim, vocab_size, dtype, normalize, max_length and the producer.
     config = {
         "teacher": plan.teacher_name,

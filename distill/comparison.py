@@ -138,8 +138,9 @@ def _load_models(
         teacher = config.get("teacher")
         if not teacher:
             raise ValueError("No teacher given and the static model's config names none; pass the teacher.")
-        recorded = config.get("teacher_revision")
-        revision = recorded if isinstance(recorded, str) and recorded.strip() else None
+        from distill.resolve import config_teacher_revision
+
+        revision = config_teacher_revision(config)
         if isinstance(teacher, str):
             from distill.resolve import TeacherNotFoundError, resolve_teacher
 

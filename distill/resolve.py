@@ -238,6 +238,21 @@ def recorded_revision(name: str | os.PathLike, path: str | os.PathLike, revision
     return None
 
 
+def config_teacher_revision(config: object) -> str | None:
+    """The teacher revision a model's config records (``teacher_revision``, a non-blank str), else ``None``: the
+    version ``compare`` and ``refine`` load when they take the teacher from the config."""
+    revision = config.get("teacher_revision") if isinstance(config, dict) else None
+    return revision if isinstance(revision, str) and revision.strip() else None
+
+
+def revision_to_record(recorded_name: object, teacher: object) -> str | None:
+    """The ``teacher_revision`` a model's config records beside ``recorded_name`` (its ``teacher``): the revision of
+    ``teacher`` (a ``Teacher``: its hub commit, or None), only when ``recorded_name`` is that teacher's own public name
+    (another name, e.g. ``--teacher-name``, would pair one repository's name with another's commit)."""
+    revision = getattr(teacher, "revision", None)
+    return revision if revision is not None and recorded_name == getattr(teacher, "public_name", None) else None
+
+
 def public_teacher_name(name: str | os.PathLike, path: str | os.PathLike) -> str:
     """What a distilled model records as its teacher: a name a reader can resolve, never a local path.
 

@@ -162,6 +162,10 @@ def test_refine_with_another_teacher_records_that_teachers_revision_not_the_base
     assert "teacher_revision" not in local.config  # a local folder: no commit known
     latest = refine(base, HUB_ID, corpus, cfg, cache_dir=cache, show_progress_bar=False)
     assert latest.config["teacher_revision"] == COMMIT_MAIN  # the hub id read at main, not the base's v1
+    renamed = distill(HUB_ID, teacher_name="elsewhere/renamed", show_progress_bar=False)
+    refined = refine(renamed, HUB_ID, corpus, cfg, cache_dir=cache, show_progress_bar=False)
+    assert refined.config["teacher"] == "elsewhere/renamed"  # never paired with this repository's commit
+    assert "teacher_revision" not in refined.config
 
 
 def test_compare_without_a_teacher_reads_the_recorded_revision_not_the_latest(hub_cache, tmp_path, capsys):
@@ -202,3 +206,7 @@ def test_the_summary_says_the_commit_and_never_claims_a_revision_a_local_folder_
     assert main([HUB_ID, "--output", str(tmp_path / "c"), "--quiet"]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  teacher "))
     assert line.endswith(f"(given as {HUB_ID}; hub commit {COMMIT_MAIN})"), line
+    assert main([HUB_ID, "--revision", "v1", "--teacher-name", "elsewhere/renamed", "--output", str(tmp_path / "d"),
+                 "--quiet"]) == 0  # was summed up as a local folder that ignored --revision
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  teacher "))
+    assert line.endswith("at revision v1; no commit recorded: --teacher-name names another repository)"), line

@@ -270,6 +270,32 @@ def test_a_default_cache_that_cannot_be_made_is_refused_before_the_teacher_loads
     assert f"{tmp_path / '.cache'} is a file" in line, line
 
 
+def test_a_filled_cache_that_cannot_be_written_is_still_read(teacher_dir, base_model, corpus, tmp_path, capsys,
+                                                            monkeypatch):
+    """A shared read-only cache whose chunks hold every passage: the run writes nothing there, and worked; the
+    write probe refused it up front."""
+    import distill.cli_checks
+
+    cache, argv = tmp_path / "cache", [str(base_model), "--corpus", str(corpus), "--teacher", str(teacher_dir),
+                                       "--quiet"]
+    assert refine_main([*argv, "--output", str(tmp_path / "a"), "--cache-dir", str(cache)]) == 0
+    probe = distill.cli_checks.check_writable_place
+
+    def read_only_cache(target, label):
+        if target.parent == cache:  # as a read-only folder (the sandbox is root: chmod does not stop it)
+            raise distill.cli_checks.UsageError(f"{label}: cannot write in {cache} (Read-only file system)")
+        return probe(target, label)
+
+    monkeypatch.setattr(distill.cli_checks, "check_writable_place", read_only_cache)
+    assert refine_main([*argv, "--output", str(tmp_path / "b"), "--cache-dir", str(cache)]) == 0, \
+        capsys.readouterr().err
+    code = refine_main([*argv, "--output", str(tmp_path / "c"), "--cache-dir", str(tmp_path / "new")])
+    assert code == 0  # a new folder is probed where it will be made: here writable
+    (tmp_path / "empty").mkdir()
+    cache = tmp_path / "empty"
+    assert refine_main([*argv, "--output", str(tmp_path / "d"), "--cache-dir", str(cache)]) == 2  # empty: probed
+
+
 # --------------------------------------------------------------------------- kill -9 in featurize, corpus edited
 
 # python -m distill with chunks of 64 passages, stalled (then killed) while it encodes the third chunk

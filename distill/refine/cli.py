@@ -286,7 +286,7 @@ def check_cache_folder(out: Path, cache_dir: str | None,
     the cache's chunks have filled (or, replacing an older model there, deletes the cache with it); or when it is one
     of the ``inputs`` folders (folder, what: the base model's, the teacher's) or inside one: its chunks and meta.json
     would be written into a model the run reads, and a later save over that model refuses the folder they fill. And
-    when no chunk can be written there (a file in the way, a read-only place)."""
+    when no chunk can be written in a new or empty cache folder (a file in the way, a read-only place)."""
     from distill.cli_checks import UsageError, check_writable_place
     from distill.refine.featurize import DEFAULT_CACHE_ROOT
 
@@ -305,8 +305,10 @@ def check_cache_folder(out: Path, cache_dir: str | None,
             raise UsageError(f"{named} is the {what} folder {folder} or inside it: the featurized chunks would be "
                              f"written into a model the run reads; pass a --{prefix}cache-dir outside it")
     # a chunk can be written there (probed with a real file in it, or in its nearest existing parent), before the work
-    # rather than after a distill's vocabulary pass and the teacher's load
-    check_writable_place(cache / ".write-check", named)
+    # rather than after a distill's vocabulary pass and the teacher's load; not a cache in use, which a run whose
+    # passages are all featurized only reads (a shared read-only cache; a failed write names the folder then)
+    if not (cache.is_dir() and any(cache.iterdir())):
+        check_writable_place(cache / ".write-check", named)
 
 
 def _teacher_folder(args: argparse.Namespace, model_dir: Path) -> str | None:
@@ -316,13 +318,12 @@ def _teacher_folder(args: argparse.Namespace, model_dir: Path) -> str | None:
         return str(args.teacher)
     import json
 
-    from distill.resolve import TeacherNotFoundError, resolve_teacher
+    from distill.resolve import TeacherNotFoundError, config_teacher_revision, resolve_teacher
 
     try:
         recorded = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         name = recorded.get("teacher") if isinstance(recorded, dict) else None
-        revision = recorded.get("teacher_revision") if isinstance(recorded, dict) else None
-        revision = revision if isinstance(revision, str) and revision.strip() else None  # as refine reads it
+        revision = config_teacher_revision(recorded)  # as refine reads it
         return str(resolve_teacher(name, allow_download=False, revision=revision)) \
             if isinstance(name, str) and name else None
     except (OSError, ValueError, TeacherNotFoundError):  # an unreadable config or teacher: the run says which

@@ -62,6 +62,7 @@ from distill.refine.featurize import default_cache_dir, featurize_shards, teache
 from distill.refine.targets import TargetShards, fit_pca
 from distill.refine.train import train_table
 from distill.refine.vocabulary import extend_vocabulary, frequent_new_words
+from distill.resolve import config_teacher_revision, revision_to_record
 from static_model import StaticModel
 
 Corpus = str | os.PathLike[str] | Iterable[str]
@@ -135,7 +136,7 @@ def refine(
     feat_s = 0.0
     teacher_name = None
     fingerprint = None
-    teacher_revision: str | None = None  # the teacher's commit the targets came from, when read here
+    t: Any = None  # the Teacher read here, when the targets are not given
     teacher_window = None  # tokens of a passage the teacher's target depends on
     if len(texts) < model.dim + 1:
         raise ValueError(f"The corpus has {len(texts)} passages; at least dims + 1 = {model.dim + 1} are needed "
@@ -156,11 +157,10 @@ def refine(
             teacher = model.config.get("teacher")
             if not teacher:
                 raise ValueError("No teacher given and the model's config records none.")
-            revision = recorded_teacher_revision(model)  # the version distilled from, not the hub's latest
+            revision = config_teacher_revision(model.config)  # the version distilled from, not the hub's latest
         t = teacher if isinstance(teacher, Teacher) else Teacher(teacher, device=train_cfg.device, revision=revision)
         check_vocabulary_matches(model, t.tokenizer, t.public_name)
         teacher_name = t.public_name  # a hub id or base name, never a local path
-        teacher_revision = t.revision  # the commit the targets came from (None: a local folder, an offline package)
         fingerprint = teacher_fingerprint(t)
         teacher_window = t.student_max_length
         cache_used = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir(t)
@@ -236,10 +236,10 @@ def refine(
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     config_out = {k: v for k, v in model.config.items() if k not in ("dim", "dtype", "vocab_size")}
-    if targets is None:  # the teacher read here is the one the refined model follows: its revision, or none known
+    if t is not None:  # the teacher read here is the one the refined model follows: its commit, or none known
         config_out.pop("teacher_revision", None)
-        if teacher_revision is not None:
-            config_out["teacher_revision"] = teacher_revision
+        if (revision := revision_to_record(config_out.get("teacher"), t)) is not None:
+            config_out["teacher_revision"] = revision
     config_out["refine"] = info
     config_out["sif_coefficient"] = sif_coefficient
     dtype = cfg.output.dtype
@@ -271,12 +271,6 @@ MAX_VOCABULARY_MISMATCH = 0.01
 
 class VocabularyMismatchError(ValueError):
     """The static model's vocabulary is not its teacher's: its rows were built for another tokenizer."""
-
-
-def recorded_teacher_revision(model: StaticModel) -> str | None:
-    """The teacher revision the model's config records (``teacher_revision``, written by ``distill``), or ``None``."""
-    revision = model.config.get("teacher_revision")
-    return revision if isinstance(revision, str) and revision.strip() else None
 
 
 def check_vocabulary_matches(model: StaticModel, teacher_tokenizer: Any, teacher_name: object) -> None:
