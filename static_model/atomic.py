@@ -159,7 +159,7 @@ def atomic_folder(target: Path, check: Callable[[Path], object] | None = None, *
             fsync_dir(tmp)
             if check is not None:
                 check(target)
-            _swap_in(tmp, target, replace=replace)
+            _swap_in(tmp, target, check, replace=replace)
             fsync_dir(target.parent)
         finally:
             try:
@@ -199,19 +199,26 @@ def remove_empty_folders(folders: Iterable[Path]) -> None:
             continue
 
 
-def _swap_in(new: Path, target: Path, *, replace: bool = True) -> None:
+def _swap_in(new: Path, target: Path, check: Callable[[Path], object] | None = None, *,
+             replace: bool = True) -> None:
     """Make ``new`` the ``target``; afterwards ``new``'s path holds the old version (or nothing). ``replace=False``:
-    only a missing or empty ``target`` is replaced (one rename, which never replaces a folder that holds files)."""
+    only a missing or empty ``target`` is replaced (one rename, which never replaces a folder that holds files).
+    ``check(target)`` runs again before a retry moves aside a folder that took the place meanwhile."""
     if not replace or not os.path.lexists(target):
-        try:
-            os.rename(new, target)
-            return
-        except OSError as exc:  # another save created the target meanwhile: swap with it instead
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                raise
-            if not replace:
-                raise FileExistsError(f"{target} was filled by another save (or program) while this one ran, and "
-                                      "was left as it is: pass overwrite=True to replace it") from None
+        for _ in range(SWAP_ATTEMPTS):
+            try:
+                os.rename(new, target)
+                return
+            except OSError as exc:  # another save created the target meanwhile: swap with it instead
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                if replace:
+                    break
+                if not _remove_if_empty(target):  # Windows: a rename never replaces a folder, not even an empty one
+                    break
+        if not replace:
+            raise FileExistsError(f"{target} was filled by another save (or program) while this one ran, and "
+                                  "was left as it is: pass overwrite=True to replace it") from None
     if os.environ.get("STATIC_MODEL_RENAME_PAIR") != "1" and exchange(new, target):  # the variable: to test the pair
         return
     for _ in range(SWAP_ATTEMPTS):
@@ -230,7 +237,11 @@ def _swap_in(new: Path, target: Path, *, replace: bool = True) -> None:
                     _put_back(old, target)
                     raise
                 # another save's folder took the place between the two renames (or its ``recover`` put this old
-                # version back there): that one is newer than the old version set aside, dropped; swap again
+                # version back there): that one is newer than the old version set aside, dropped; swap again. A
+                # folder another program put there (``check`` refuses it) is never moved: the save fails, and the
+                # old version stays set aside, where loads read it once that place is free again
+                if check is not None:
+                    _check_occupant(check, target, old)
                 shutil.rmtree(old, ignore_errors=True)
                 continue
             except BaseException:
@@ -244,6 +255,31 @@ def _swap_in(new: Path, target: Path, *, replace: bool = True) -> None:
                 _ACTIVE.discard(old)
     raise FileExistsError(f"{target} was replaced by other saves each of the {SWAP_ATTEMPTS} times this save tried to "
                           "put its own version there; try the save again")
+
+
+def _remove_if_empty(folder: Path) -> bool:
+    """Remove ``folder`` if it is an empty folder (or say it is gone); ``False`` if it holds entries or is a file."""
+    try:
+        os.rmdir(folder)
+    except FileNotFoundError:
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+            return False
+        raise
+    return True
+
+
+def _check_occupant(check: Callable[[Path], object], target: Path, old: Path) -> None:
+    """Run ``check`` on the folder that took ``target``'s place between a save's two renames; if it refuses it,
+    the error names where the old version set aside is kept."""
+    try:
+        check(target)
+    except Exception as exc:
+        if not os.path.lexists(old):
+            raise
+        raise FileExistsError(f"{target} was taken by another program while this save replaced it, and was left as "
+                              f"it is ({exc}); the model that was there before is kept at {old}") from exc
 
 
 def _put_back(old: Path, target: Path) -> None:

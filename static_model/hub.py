@@ -137,7 +137,12 @@ def is_local(given: Path) -> bool:
     """Something is at ``given``, or the old version that a save with two renames (between them, or killed there)
     moved aside from it, which loads read there (:func:`static_model.atomic.readable_path`): a local folder, never a
     hub id."""
-    return os.path.lexists(atomic.readable_path(given))
+    if os.path.lexists(given):
+        return True
+    try:
+        return os.path.lexists(atomic.readable_path(given))
+    except OSError:  # its folder cannot be listed (an unreadable working folder): no old version to be found there
+        return False
 
 
 def model_folder(path: str | os.PathLike, *, revision: str | None = None, token: str | bool | None = None) -> Path:

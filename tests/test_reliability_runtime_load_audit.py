@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from helpers.tokenizers import SPECIAL, WORDS, make_wordpiece_tokenizer
 
-from static_model import StaticModel, atomic, persistence
+from static_model import StaticModel, atomic, hub, persistence
 from static_model import pipeline as pipeline_module
 from static_model.pipeline import StaticPipeline
 
@@ -281,3 +281,67 @@ def test_a_folder_a_save_moved_aside_loads_from_there_not_from_the_hub(fake_hub,
     os.rename("org/mymodel", f"org/.mymodel.{atomic.OLD_TAG}-{os.getpid()}-0123456789")  # between the two renames
     np.testing.assert_array_equal(StaticModel.from_pretrained("org/mymodel").embeddings, model.embeddings)
     assert fake_hub.calls == []
+
+
+def test_a_folder_another_program_puts_between_the_two_renames_is_never_replaced(tmp_path, monkeypatch):
+    """With two renames, a folder of other files that appeared at the target between them was swapped out by the
+    retry, unchecked, and deleted with the staging folder (the user's files were lost)."""
+    monkeypatch.setenv("STATIC_MODEL_RENAME_PAIR", "1")
+    before, after = make_model(0), make_model(1)
+    target = tmp_path / "model"
+    before.save_pretrained(target)
+    real_rename, appeared = os.rename, []
+
+    def rename(src, dst):
+        real_rename(src, dst)
+        if Path(dst).name.startswith(f".model.{atomic.OLD_TAG}-") and not appeared:  # between the two renames
+            appeared.append(True)
+            target.mkdir()
+            (target / "notes.txt").write_text("user data")
+
+    monkeypatch.setattr(atomic.os, "rename", rename)
+    with pytest.raises(FileExistsError, match="taken by another program"):
+        after.save_pretrained(target, overwrite=True)
+    monkeypatch.setattr(atomic.os, "rename", real_rename)
+    assert sorted(os.listdir(target)) == ["notes.txt"]
+    assert (target / "notes.txt").read_text() == "user data"
+    kept = leftovers(target)
+    assert len(kept) == 1 and kept[0].startswith(f".model.{atomic.OLD_TAG}-")  # no staging folder left
+    np.testing.assert_array_equal(StaticModel.from_pretrained(tmp_path / kept[0]).embeddings, before.embeddings)
+
+
+def test_a_save_without_overwrite_fills_an_empty_folder_where_a_rename_refuses_any_destination(tmp_path, monkeypatch):
+    """On Windows a rename refuses any existing destination, even an empty folder: a save without ``overwrite`` into
+    an empty folder said it "was filled by another save"."""
+    real_rename = os.rename
+
+    def windows_rename(src, dst):
+        if os.path.lexists(dst):
+            raise FileExistsError(17, "Cannot create a file when that file already exists", str(src), None, str(dst))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(atomic.os, "rename", windows_rename)
+    monkeypatch.setattr(atomic, "exchange", lambda a, b: False)
+    model, target = make_model(0), tmp_path / "empty"
+    target.mkdir()
+    model.save_pretrained(target)
+    np.testing.assert_array_equal(StaticModel.from_pretrained(target).embeddings, model.embeddings)
+    assert leftovers(target) == []
+    with pytest.raises(FileExistsError, match="was filled by another save"):  # one that holds entries: never
+        atomic._swap_in(tmp_path / "missing", target, replace=False)
+    np.testing.assert_array_equal(StaticModel.from_pretrained(target).embeddings, model.embeddings)
+
+
+def test_a_hub_id_in_an_unreadable_working_folder_is_not_local(tmp_path, monkeypatch):
+    """A bare hub id ("bert-base-uncased") in a working folder that cannot be listed: the scan for an old version set
+    aside beside it raised PermissionError, where it used to go on to the hub."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "here").mkdir()
+
+    def unreadable(path="."):
+        raise PermissionError(13, "Permission denied", os.fspath(path))
+
+    monkeypatch.setattr(atomic.os, "listdir", unreadable)
+    monkeypatch.setattr(atomic.os, "scandir", unreadable)
+    assert hub.is_local(Path("bert-base-uncased")) is False
+    assert hub.is_local(Path("here")) is True
