@@ -404,10 +404,12 @@ def main(argv: list[str] | None = None) -> int:
         from distill.comparison import main as compare_main
 
         return compare_main(argv[1:])
-    if argv and argv[0] == "refine" and not Path(argv[0]).exists():  # a teacher folder named refine stays one
+    from distill.resolve import is_model_folder
+
+    if argv and argv[0] == "refine" and not is_model_folder(Path(argv[0])):  # a teacher folder named refine stays one
         from distill.refine.cli import main as refine_main
 
-        return refine_main(argv[1:])
+        return refine_main(argv[1:], prog="python -m distill refine")
     from distill.cli_checks import run_cli
     from distill.frequencies import FrequencyFileError
     from distill.resolve import TeacherNotFoundError

@@ -9,6 +9,7 @@ Every check here is cheap and runs before a teacher loads or any work starts. A 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import tempfile
@@ -283,10 +284,18 @@ def save_model(model: StaticModel, out: Path, *, overwrite: bool, option: str = 
     permission denied) is an ``OSError`` naming ``option`` and the folder, which it left as it was."""
     try:
         model.save_pretrained(out, overwrite=overwrite)
+    except FileExistsError as exc:  # another save filled the folder meanwhile: its model is there now
+        raise FileExistsError(f"{option} {out}: " + one_line(exc).replace("overwrite=True", "--overwrite")) from None
     except OSError as exc:
+        if exc.errno not in _STORAGE_ERRORS:
+            raise
         reason = exc.strerror or one_line(exc)
         raise OSError(f"{option} {out}: the model could not be saved ({reason}); the save is atomic, so the folder "
                       "holds what it held before. Fix that (free space, permissions) or pass another folder") from None
+
+
+# What a save meets on the storage itself: full, over quota, not permitted, read-only, failing
+_STORAGE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO})
 
 
 _Number = TypeVar("_Number", int, float)

@@ -87,6 +87,30 @@ def test_a_disk_that_fills_during_the_save_names_the_output_and_keeps_the_old_mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no half-written folder beside it
 
 
+def test_a_save_that_another_save_overtook_is_not_called_a_disk_problem(teacher_dir, tmp_path, capsys, monkeypatch):
+    """A save without --overwrite that finds a model put there meanwhile was reported as 'could not be saved ...; the
+    folder holds what it held before. Fix that (free space, permissions)', naming overwrite=True: none of it true."""
+    import static_model.persistence as persistence
+
+    out = tmp_path / "out"
+    write = persistence.write_model_files
+
+    def another_save_first(folder, contents):
+        write(folder, contents)
+        if not saved:  # another run saves its model to the same new folder meanwhile
+            saved.append(True)
+            StaticModel.from_pretrained(folder).save_pretrained(out)
+
+    saved: list[bool] = []
+
+    monkeypatch.setattr(persistence, "write_model_files", another_save_first)
+    code = main([str(teacher_dir), "--output", str(out), "--quiet"])
+    line = _error_line(capsys.readouterr().err)
+    assert code != 0 and (out / "config.json").is_file()
+    assert line.startswith(f"error: --output {out}: {out} was filled by another save"), line
+    assert "--overwrite" in line and "overwrite=True" not in line and "free space" not in line, line
+
+
 def test_a_disk_that_fills_during_featurize_names_the_cache_folder_and_leaves_no_partial_chunk(
         teacher_dir, base_model, corpus, tmp_path, capsys, monkeypatch):
     cache, out = tmp_path / "cache", tmp_path / "refined"
@@ -219,6 +243,18 @@ def test_a_teacher_folder_named_refine_is_still_a_teacher(teacher_dir, tmp_path,
     monkeypatch.chdir(tmp_path)
     assert main(["refine", "--output", "out", "--quiet"]) == 0, capsys.readouterr().err
     assert (tmp_path / "out" / "config.json").is_file()
+
+
+def test_a_folder_named_refine_that_is_no_teacher_leaves_the_command_alone(base_model, tmp_path, capsys, monkeypatch):
+    """Any folder named refine in the working folder (the repository's distill/ has one) sent the command to the
+    distill parser; its errors named python -m distill.refine, not the command typed."""
+    (tmp_path / "refine").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(["refine", str(base_model), "--output", "out", "--corpsu", "c.txt"])
+    line = _error_line(capsys.readouterr().err)
+    assert exc.value.code == 2
+    assert line.startswith("python -m distill refine: error: unknown option --corpsu (did you mean --corpus?)"), line
 
 
 # --------------------------------------------------------------------------- a teacher that is a file

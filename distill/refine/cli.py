@@ -30,10 +30,10 @@ class OptionTarget(Protocol):
         """Add one option (``argparse.ArgumentParser.add_argument``)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``python -m distill.refine``."""
+def build_parser(prog: str = "python -m distill.refine") -> argparse.ArgumentParser:
+    """The parser of ``python -m distill.refine`` (also run as ``python -m distill refine``: ``prog``)."""
     p = OptionParser(
-        prog="python -m distill.refine",
+        prog=prog,
         description="Refine a distilled static model on a corpus: featurize with the teacher, train the table "
         "and per-token weights against the teacher's (PCA'd) sentence embeddings, re-weight with corpus SIF.",
     )
@@ -330,20 +330,20 @@ def _teacher_folder(args: argparse.Namespace, model_dir: Path) -> str | None:
         return None
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m distill.refine") -> int:
     """Run the command line; 0 on success, 2 for a usage error, 130 on Ctrl-C (``distill.cli_checks.run_cli``)."""
     from distill.cli_checks import run_cli
     from distill.resolve import TeacherNotFoundError
     from distill.teacher import TeacherError
 
-    return run_cli(lambda: _main(argv), expected=(TeacherNotFoundError, TeacherError, ValueError))
+    return run_cli(lambda: _main(argv, prog), expected=(TeacherNotFoundError, TeacherError, ValueError))
 
 
-def _main(argv: list[str] | None) -> int:
+def _main(argv: list[str] | None, prog: str) -> int:
     from distill.cli_checks import save_model
     from distill.refine.pipeline import refine
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO if not args.quiet else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     out = check_args(args)
