@@ -28,6 +28,16 @@ TEMPORARY_TAG = ".tmp-"
 ABANDONED_AFTER_SECONDS = 3600.0
 
 
+def file_identity(path: str | os.PathLike) -> tuple[int, int, int] | None:
+    """What changes when an atomic write or save puts another file or folder at ``path`` (device, inode, ctime in ns;
+    ``None``: nothing there, or it cannot be looked at)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino, info.st_ctime_ns
+
+
 def temporary_path(path: Path) -> Path:
     """A new, unique temporary name beside ``path``: ``.NAME.tmp-PID-RANDOM`` (hidden, and never a match for the
     folder's own file patterns)."""

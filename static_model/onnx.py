@@ -337,11 +337,6 @@ def _pooling_nodes(model: StaticModel, helper: Any, numpy_helper: Any) -> tuple[
     return nodes, inits, "pooled"
 
 
-def _index_array(mapping: np.ndarray) -> np.ndarray:
-    """``mapping`` as int32 (Gather's smaller index type: half the bytes of int64) when every value fits."""
-    return mapping.astype(np.int32 if mapping.size == 0 or int(mapping.max()) < 2**31 else np.int64)
-
-
 def _token_row_nodes(model: StaticModel, helper: Any, numpy_helper: Any) -> tuple[list, list, np.ndarray]:
     """Nodes giving ``token_rows`` (B, L, D), the float32 rows of ``input_ids``, their initializers, and each token
     id's row norm. A float32 table is stored as its rows (``embeddings * weights``); a float16 or int8 one stays in its
@@ -364,7 +359,8 @@ def _token_row_nodes(model: StaticModel, helper: Any, numpy_helper: Any) -> tupl
     shared = model.embeddings
     weights = np.ones(model.vocab_size, np.float32) if model.weights is None else model.weights.astype(np.float32)
     inits = [numpy_helper.from_array(shared, "shared_rows"),
-             numpy_helper.from_array(_index_array(model.token_mapping), "token_mapping"),
+             # int32: the rows must fit one 2 GB graph, so their number does too
+             numpy_helper.from_array(model.token_mapping.astype(np.int32), "token_mapping"),
              numpy_helper.from_array(weights, "token_weights")]
     nodes = [
         n("Gather", ["token_mapping", "input_ids"], ["row_ids"]),

@@ -20,6 +20,7 @@ from safetensors.numpy import save_file
 from tokenizers import Tokenizer
 
 from static_model import atomic, hub
+from static_model.atomic_file import file_identity
 from static_model.model_card import CARD_FILE, render_model_card
 from static_model.safe_read import (
     MAX_TOKENIZER_BYTES,
@@ -105,7 +106,7 @@ def _read_unmixed(given: Path, read: Callable[[Path], _T]) -> _T:
     """``read(folder)`` of the folder at ``given``, read again while a save swaps another version in meanwhile."""
     for _ in range(_READ_ATTEMPTS):
         folder = atomic.readable_path(given)
-        before = _identity(folder)
+        before = file_identity(folder)
         try:
             result = read(folder)
         except Exception:
@@ -119,16 +120,7 @@ def _read_unmixed(given: Path, read: Callable[[Path], _T]) -> _T:
 
 def _unchanged(given: Path, folder: Path, before: tuple[int, int, int] | None) -> bool:
     """Whether ``given`` is still read from ``folder``, and ``folder`` is still the folder it was."""
-    return atomic.readable_path(given) == folder and _identity(folder) == before
-
-
-def _identity(folder: Path) -> tuple[int, int, int] | None:
-    """What changes when a save swaps another folder in at ``folder`` (``None``: nothing there)."""
-    try:
-        info = os.stat(folder)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino, info.st_ctime_ns
+    return atomic.readable_path(given) == folder and file_identity(folder) == before
 
 
 def _read_folder(folder: Path) -> FolderContents:
@@ -509,7 +501,7 @@ def _current_entries(target: Path) -> list[str]:
             listed = os.fstat(fd)
         finally:
             os.close(fd)
-        now = _identity(target)
+        now = file_identity(target)
         if now is None:
             return []
         if now[:2] == (listed.st_dev, listed.st_ino):

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from static_model.atomic_file import atomic_write
+from static_model.atomic_file import atomic_write, file_identity
 
 # What ``np.load`` raises for an opened file whose content is not a whole archive of plain arrays: a cut-short or
 # damaged zip (BadZipFile, zlib.error, a bad CRC), a cut-short array (ValueError, EOFError), object data (ValueError),
@@ -88,15 +88,6 @@ def read_chunk_vectors(path: Path) -> np.ndarray:
     return emb
 
 
-def _identity(path: Path) -> tuple[int, int, int] | None:
-    """``path``'s file as (device, inode, mtime in ns): an atomic replacement is a new file; None when it is gone."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return st.st_dev, st.st_ino, st.st_mtime_ns
-
-
 def text_hash(text: str) -> str:
     """The sha1 hex digest of ``text`` (UTF-8): its key in the cache."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
@@ -146,7 +137,7 @@ class EmbeddingCache:
         """Warn (once a file) that a chunk is corrupted and forget its texts: they are cache misses."""
         if exc.path not in self._corrupt:
             warnings.warn(f"{exc}; its texts are encoded again and the chunk replaced", stacklevel=3)
-            self._corrupt[exc.path] = _identity(exc.path)
+            self._corrupt[exc.path] = file_identity(exc.path)
         if self._index is not None:
             for h in [h for h, (q, _) in self._index.items() if q == exc.path]:
                 del self._index[h]
@@ -171,7 +162,7 @@ class EmbeddingCache:
         """Remove the corrupted chunks a write of this run did not replace (their texts are misses from now on); a
         chunk another process has replaced since (a new file at that name) is its fresh copy, and is kept."""
         for p, found in sorted(self._corrupt.items()):
-            if p not in written and found is not None and _identity(p) == found:
+            if p not in written and found is not None and file_identity(p) == found:
                 p.unlink(missing_ok=True)
         self._corrupt.clear()
 
