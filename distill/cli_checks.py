@@ -30,6 +30,9 @@ EXIT_USAGE = 2
 EXIT_FAILED = 1
 
 
+_SAVED: list[Path] = []  # the folders this command line saved a model to (``save_model``), for ``run_cli``'s report
+
+
 class UsageError(ValueError):
     """A command-line argument or input file that cannot be used; the message names it."""
 
@@ -88,11 +91,13 @@ def run_cli(main: Callable[[], int], *, expected: tuple[type[BaseException], ...
     that does not resolve) exit 2; ``OSError`` (disk full, permission denied) exits 1; Ctrl-C exits 130.
     """
     handled: tuple[type[BaseException], ...] = (UsageError, *expected)
+    _SAVED.clear()
     try:
         raise_on_interrupt()  # from here on Ctrl-C unwinds through every finally (static_model.interrupts)
         return main()
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr, flush=True)
+        saved = f" (after the model was saved to {_SAVED[-1]})" if _SAVED else ""
+        print(f"interrupted{saved}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     except handled as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr, flush=True)
@@ -284,6 +289,7 @@ def save_model(model: StaticModel, out: Path, *, overwrite: bool, option: str = 
     permission denied) is an ``OSError`` naming ``option`` and the folder, which it left as it was."""
     try:
         model.save_pretrained(out, overwrite=overwrite)
+        _SAVED.append(out)  # a Ctrl-C from here on is reported as coming after the save
     except FileExistsError as exc:  # another save filled the folder meanwhile: its model is there now
         raise FileExistsError(f"{option} {out}: " + one_line(exc).replace("overwrite=True", "--overwrite")) from None
     except OSError as exc:

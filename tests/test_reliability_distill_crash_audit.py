@@ -221,6 +221,26 @@ def test_a_typo_in_a_compare_option_names_it(base_model, capsys):
     assert line.startswith("python -m distill compare: error: unknown option --jsno (did you mean --json?)"), line
 
 
+def test_a_ctrl_c_after_the_save_says_the_model_was_saved(teacher_dir, base_model, corpus, tmp_path, capsys,
+                                                         monkeypatch):
+    """A Ctrl-C while the summary was printed said only 'interrupted' (exit 130), though the new model was in place."""
+    import distill.refine.cli as refine_cli
+
+    def interrupted(model, out):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(refine_cli, "print_summary", interrupted)
+    out = tmp_path / "out"
+    code = refine_main([str(base_model), "--corpus", str(corpus), "--output", str(out), "--teacher",
+                        str(teacher_dir), "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    assert code == 130 and (out / "config.json").is_file()
+    assert capsys.readouterr().err.strip().endswith(f"interrupted (after the model was saved to {out})")
+    monkeypatch.setattr(refine_cli, "check_args", lambda args: interrupted(None, None))
+    code = refine_main([str(base_model), "--corpus", str(corpus), "--output", str(tmp_path / "o2")])
+    assert code == 130  # the next command line in the same process starts with nothing saved
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "interrupted"
+
+
 # --------------------------------------------------------------------------- python -m distill refine
 
 
