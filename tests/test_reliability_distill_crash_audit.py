@@ -13,11 +13,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.stalled import stalled_featurize_script
 from helpers.teachers import make_corpus
 
 from distill.__main__ import main
@@ -355,31 +355,7 @@ def test_a_filled_cache_that_cannot_be_written_is_still_read(teacher_dir, base_m
 # --------------------------------------------------------------------------- kill -9 in featurize, corpus edited
 
 # python -m distill with chunks of 64 passages, stalled (then killed) while it encodes the third chunk
-_STALLED = textwrap.dedent(
-    """
-    import sys, time
-    from dataclasses import replace
-    import torch
-    from distill.__main__ import main
-    from distill.refine import cli
-    from distill.refine import featurize as rf
-    from distill.refine.config import FeaturizeConfig
-
-    torch.set_num_threads(1)  # as the tests' own runs: targets bit for bit the same
-    real_encode, real_config, calls = rf.encode_chunk, cli.config_from_args, []
-
-    def encode(t, chunk, **kw):
-        calls.append(len(chunk))
-        if len(calls) == 3:
-            print("stalled", flush=True)
-            time.sleep(600)
-        return real_encode(t, chunk, **kw)
-
-    rf.encode_chunk = encode
-    cli.config_from_args = lambda *a, **kw: replace(real_config(*a, **kw), featurize=FeaturizeConfig(chunk_size=64))
-    sys.exit(main(sys.argv[1:]))
-    """
-)
+_STALLED = stalled_featurize_script("distill", one_torch_thread=True)
 
 
 def test_kill_9_in_featurize_then_an_edited_corpus_reencodes_the_changed_chunk_and_gives_the_clean_model(

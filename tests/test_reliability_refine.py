@@ -18,6 +18,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from helpers.stalled import stalled_featurize_script  # noqa: E402
 from helpers.teachers import CORPUS_WORDS, make_bpe_teacher, make_corpus  # noqa: E402
 
 from distill.refine.corpus import read_corpus  # noqa: E402
@@ -468,28 +469,7 @@ def test_kill_9_during_training_or_the_save_leaves_the_previous_output_whole(bas
     assert sorted(p.name for p in out.parent.iterdir()) == ["out"]
 
 
-_INTERRUPTED = textwrap.dedent(
-    """
-    import sys, time
-    from dataclasses import replace
-    from distill.refine import cli
-    from distill.refine import featurize as rf
-    from distill.refine.config import FeaturizeConfig
-
-    real_encode, real_config, calls = rf.encode_chunk, cli.config_from_args, []
-
-    def encode(t, chunk, **kw):
-        calls.append(len(chunk))
-        if len(calls) == 3:
-            print("stalled", flush=True)
-            time.sleep(600)
-        return real_encode(t, chunk, **kw)
-
-    rf.encode_chunk = encode
-    cli.config_from_args = lambda *a, **kw: replace(real_config(*a, **kw), featurize=FeaturizeConfig(chunk_size=64))
-    sys.exit(cli.main(sys.argv[1:]))
-    """
-)
+_INTERRUPTED = stalled_featurize_script("refine")
 
 
 def test_a_real_sigint_during_featurize_exits_130_and_the_next_run_resumes(base_dir, teacher_dir, tmp_path, capsys,
