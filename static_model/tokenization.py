@@ -623,13 +623,13 @@ class TextEncoder:
 
     def _few_unknown(self, text: str) -> str:
         """``text`` with each run of unknown CJK ideographs, consecutive or with only silent characters between them
-        (``_silent``: whitespace, deleted characters, stripped accents), cut to its first. The normalizer puts spaces
-        around each ideograph, so each is a piece of its own, and an unknown one is the unknown token alone, which
-        the runtime drops; what lies between them normalizes to whitespace or nothing: the ids are the same, and a
-        run keeps its neighbours (no added token holds an ideograph, ``_may_cut_at_ideographs``, nor is made of
-        silent characters alone, which could match between them). 2 MB of U+20000 was cut before each ideograph,
-        read no token, and was cut again further on until the Hugging Face tokenizer read it whole (13 s, 1.1 GB);
-        2 MB of U+20000 each with an accent, 3 s and 416 MB."""
+        (``_silent``: whitespace, deleted characters, stripped accents), cut to its first and last. The normalizer
+        puts spaces around each ideograph, so each is a piece of its own, and an unknown one is the unknown token
+        alone, which the runtime drops; what lies between them normalizes to whitespace or nothing: the ids are the
+        same, and the run's neighbours see the same characters next to it (no added token holds an ideograph,
+        ``_may_cut_at_ideographs``, nor is made of silent characters alone, which could match between them). 2 MB of
+        U+20000 was cut before each ideograph, read no token, and was cut again further on until the Hugging Face
+        tokenizer read it whole (13 s, 1.1 GB); 2 MB of U+20000 each with an accent, 3 s and 416 MB."""
         if not self._unknown_runs or not _IDEOGRAPH_CHAR.search(text):
             return text
         chars = _distinct(text)
@@ -647,8 +647,11 @@ class TextEncoder:
         # regular expression engine reads through at each character (93 s for 2 MB).
         shape = text.translate({ord(c): "u" if c in unknown else "s" if c in silent else "x" for c in chars})
         pieces, start = [], 0
-        for m in re.finditer("u[us]*u", shape):  # from the run's first ideograph to its last: the first kept
-            pieces.append(text[start : m.start() + 1])
+        # from the run's first ideograph to its last: both kept, so the characters next to the run are unchanged (a
+        # single_word added token after it looks at the character before it: U+FA6E, an unassigned ideograph that is
+        # no letter, before "<x>" let it match where U+20000 did not)
+        for m in re.finditer("u[us]+u", shape):
+            pieces.append(text[start : m.start() + 1] + text[m.end() - 1])
             start = m.end()
         return "".join(pieces) + text[start:] if pieces else text
 
@@ -839,8 +842,9 @@ class TextEncoder:
         if not cuts:
             return self._encode_parts(texts, limit)
         texts = list(texts)
-        for i in cuts:
-            texts[i] = self._few_unknown(texts[i])
+        for i in cuts:  # an ideograph where the cut may keep it (else the part kept holds none: no scan of the rest)
+            if _IDEOGRAPH_CHAR.search(texts[i], 0, cut + 4 * LONG_RUN):
+                texts[i] = self._few_unknown(texts[i])
         originals = {i: texts[i] for i in cuts}
         whole: dict[int, bool] = {}
         for i in cuts:
@@ -852,7 +856,7 @@ class TextEncoder:
             return [(np.arange(len(texts), dtype=np.int64), ids, offsets)]
         rest = np.setdiff1d(np.arange(len(texts)), short)
         short_positions = np.asarray(short, dtype=np.int64)
-        redo = self._encode_further([originals[i] for i in short], limit, cut)
+        redo = self._encode_further([self._few_unknown(originals[i]) for i in short], limit, cut)
         return [(rest, *_reorder(ids, offsets, rest)), (short_positions, *redo)]
 
     def _cut(self, text: str, at: int, *, checked: bool = False) -> tuple[str, bool]:
