@@ -236,8 +236,9 @@ def test_a_long_ordinary_text_is_not_scanned_for_ideographs_past_the_cut(minilm,
     tokenizer = _unk_like(minilm)
     encoder = TextEncoder(tokenizer)
     scanned: list[int] = []
-    few_unknown = encoder._few_unknown
-    monkeypatch.setattr(encoder, "_few_unknown", lambda text: scanned.append(len(text)) or few_unknown(text))
+    few_unknown = encoder.long_text.collapse_unknown
+    monkeypatch.setattr(encoder.long_text, "collapse_unknown",
+                        lambda text: scanned.append(len(text)) or few_unknown(text))
     document = "the cat sat on the mat and looked at the river bank. " * 700 + "\U00020000" * 500
     assert ours(encoder, [document], 8) == reference_ids(tokenizer, [document], 8)
     assert scanned == []

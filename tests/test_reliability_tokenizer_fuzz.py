@@ -253,14 +253,15 @@ def test_a_first_prefix_byte_level_bpe_is_cut_at_newlines_like_its_teacher(monke
     """The prefix-only Metaspace step changes nothing a cut depends on: a long text is cut before any whitespace run
     (a newline too), as for the plain ByteLevel teacher, not only before spaces (a text of lines without spaces was
     tokenized whole), and the first max_length ids are the tokenizer's."""
-    from static_model.tokenization import non_bert_cut_pattern
+    from static_model.long_text import non_bert_cut_pattern
 
     tokenizer = _first_prefix_byte_level_bpe()
     encoder = TextEncoder(tokenizer)
     teacher = Tokenizer(models.BPE())
     teacher.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
     plain = non_bert_cut_pattern({"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": True}}, teacher)
-    assert encoder._cut_at is not None and plain is not None and encoder._cut_at.pattern == plain.pattern
+    cut_at = encoder.long_text.cut_pattern
+    assert cut_at is not None and plain is not None and cut_at.pattern == plain.pattern
     lengths = record_lengths(monkeypatch, encoder)
     for text in ("catnip,\nthe-cat\n" * 2000, "hello\tworld\ncatnip.\n" * 2000):
         lengths.clear()

@@ -252,7 +252,8 @@ def test_a_huge_run_of_unicode_punctuation_is_cut_not_tokenized_whole(minilm_tok
         text = "word " + mark * (1_000_000 // len(mark))
         assert ours(minilm_encoder, [text], 64) == reference_ids(minilm_tokenizer, [text[:20_000]], 64)
         assert max(lengths) <= 32 * 64 + 1, mark
-    assert "\u2e43" not in minilm_encoder._cut_at.pattern and "\u2026" in minilm_encoder._cut_at.pattern
+    cut_at = minilm_encoder.long_text.cut_pattern
+    assert cut_at is not None and "\u2e43" not in cut_at.pattern and "\u2026" in cut_at.pattern
 
 
 def test_a_huge_text_without_spaces_is_cut_too(minilm_tokenizer, monkeypatch):
@@ -416,9 +417,9 @@ def test_a_huge_run_of_one_word_character_is_shrunk_not_tokenized_whole(minilm_t
 def test_a_run_is_split_at_a_character_the_tokenizer_splits_on(minilm_encoder):
     """Word characters are found with Python's Unicode tables (all of plane 1, coarsely) and checked with the
     tokenizer: U+1039F (a word divider) splits, so the run is shrunk on each side of it, not across it."""
-    emoji = "\U0001F600"
-    assert minilm_encoder._shrink(emoji * 3000 + "\U0001039f" + emoji * 3000) == (
+    emoji, shrink = "\U0001F600", minilm_encoder.long_text.shrink
+    assert shrink(emoji * 3000 + "\U0001039f" + emoji * 3000) == (
         emoji * 1025 + "\U0001039f" + emoji * 1025)
-    assert minilm_encoder._shrink("\u0301" * 5000) == "\u0301" * 5000  # normalizes to nothing: no [UNK] to keep
-    assert minilm_encoder._shrink("\u0301" * 5000 + "\u00e9" * 200) == "\u0301" * 5000 + "\u00e9" * 200
-    assert minilm_encoder._shrink("a" * 1025 + " ") == "a" * 1025 + " "
+    assert shrink("\u0301" * 5000) == "\u0301" * 5000  # normalizes to nothing: no [UNK] to keep
+    assert shrink("\u0301" * 5000 + "\u00e9" * 200) == "\u0301" * 5000 + "\u00e9" * 200
+    assert shrink("a" * 1025 + " ") == "a" * 1025 + " "
