@@ -57,9 +57,9 @@ def test_agrees_with_scipy_on_tied_integers(pairs):
 
 def test_every_caller_uses_this_one():
     from benchmarks.quality import metrics
-    from distill import comparison
+    from distill.comparison import measure
 
-    assert comparison.spearman is spearman and metrics.spearman is spearman
+    assert measure.spearman is spearman and metrics.spearman is spearman
     gold = np.arange(6, dtype=np.float64)
     constant = np.ones((6, 4), dtype=np.float32)
     assert metrics.sts_spearman(constant, constant, gold) == 0.0  # a model with one vector for every text scores 0

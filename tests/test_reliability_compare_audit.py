@@ -238,12 +238,12 @@ def test_a_teacher_that_is_not_the_models_own_is_named_as_such(static_dir, wp_di
 
 def test_json_is_strict(static_dir, wp_dir, tmp_path, capsys, monkeypatch):
     """NaN is no JSON: a non-finite number in the result is an error line, never ``NaN`` printed."""
-    import distill.comparison as comparison
+    from distill.comparison import cli
 
     texts = tmp_path / "texts.txt"
     texts.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
-    real = comparison.compare
-    monkeypatch.setattr(comparison, "compare", lambda *a, **kw: {**real(*a, **kw), "speed_ratio": math.nan})
+    real = cli.compare
+    monkeypatch.setattr(cli, "compare", lambda *a, **kw: {**real(*a, **kw), "speed_ratio": math.nan})
     rc = main([str(static_dir), str(wp_dir), "--texts", str(texts), "--json"])
     out, err = capsys.readouterr()
     assert "NaN" not in out
@@ -300,7 +300,7 @@ def test_more_texts_than_memory_holds_all_pairs_of_is_refused_before_any_model_l
     raw MemoryError, or the kernel's OOM kill, after both models had encoded."""
     import os
 
-    from distill import comparison
+    from distill.comparison import measure
 
     pages = {"SC_AVPHYS_PAGES": 100_000, "SC_PAGE_SIZE": 4096}  # 0.4 GB available
     monkeypatch.setattr(os, "sysconf", lambda name: pages[name], raising=False)
@@ -308,12 +308,12 @@ def test_more_texts_than_memory_holds_all_pairs_of_is_refused_before_any_model_l
     def no_load(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr(comparison, "_load_models", no_load)
+    monkeypatch.setattr(measure, "load_models", no_load)
     texts = [f"text number {i}" for i in range(5000)]
     want = (r"5,000 distinct texts make 12,497,500 pairs, whose measures need about 1.2 GB, and 0.4 GB is available: "
             r"pass fewer texts \(--limit\), or --pairs")
     with pytest.raises(ValueError, match=want):
-        comparison.compare("unused", "unused", texts=texts)
+        measure.compare("unused", "unused", texts=texts)
 
 
 # --------------------------------------------------------------------------- device= with a teacher object
