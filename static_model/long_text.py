@@ -33,6 +33,9 @@ _IDEOGRAPH_CHAR = re.compile(f"[{_IDEOGRAPH}]")
 # before tokenizing (``LongTextBounder.shrink``): WordPiece reads a word past ``max_input_chars_per_word`` (100) as
 # one unknown token, whatever its length, so the ids stay the same and 2 MB of one emoji is not tokenized whole.
 LONG_RUN = 1024
+# How far past the cut position a cut point is looked for before long runs are shrunk (ordinary text has one near),
+# and so how far a cut text may reach: what ``collapse_unknown_near`` scans for ideographs.
+CUT_REACH = 4 * LONG_RUN
 
 
 @functools.cache
@@ -227,7 +230,7 @@ class LongTextBounder:
         cut near ``at`` is not scanned for them (a third more time for 45 kB texts), as it is short already."""
         if len(text) <= at or self._cut_at is None or not (checked or self.may_cut(text)):
             return self.shrink(text), True
-        m = self._cut_at.search(text, at, at + 4 * LONG_RUN)  # ordinary text has one near
+        m = self._cut_at.search(text, at, at + CUT_REACH)  # ordinary text has one near
         if m is not None:
             return text[: m.start()], False
         # None near: a long run may be all there is up to the next one. Shrinking the whole text first scans it once
@@ -337,7 +340,7 @@ class LongTextBounder:
     def collapse_unknown_near(self, text: str, at: int) -> str:
         """``collapse_unknown(text)`` where a cut at ``at`` may keep an ideograph; else ``text``, the rest of it not
         scanned (a long ordinary text: about 28 ms a MB)."""
-        return self.collapse_unknown(text) if _IDEOGRAPH_CHAR.search(text, 0, at + 4 * LONG_RUN) else text
+        return self.collapse_unknown(text) if _IDEOGRAPH_CHAR.search(text, 0, at + CUT_REACH) else text
 
     def _silent(self, c: str) -> bool:
         """Whether the normalizer makes ``c`` whitespace or nothing, whatever its neighbours: each character is
